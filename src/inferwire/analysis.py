@@ -1,0 +1,269 @@
+"""``analyze()``: a capture file in, the per-request and per-connection tables out.
+
+capture -> packets (:mod:`inferwire.packets`) -> connections (:mod:`inferwire.tcp`) -> messages
+(:mod:`inferwire.protocols`, via :mod:`inferwire.exchanges`) -> rows (:mod:`inferwire.columns`).
+"""
+from __future__ import annotations
+
+import os
+import warnings as _warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .columns import (CONNECTION_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS)
+from .errors import InferwireError, InferwireWarning
+from .exchanges.exchange import ConnectionResult, gap_note
+from .exchanges.http1 import http1_exchanges
+from .exchanges.http2 import http2_exchanges
+from .exchanges.timeline import TcpTimeline
+from .protocols.detect import detect
+from .tcp import Connection, build_connections
+
+PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
+
+
+@dataclass
+class AnalyzeOptions:
+    """How to read a capture.
+
+    ``tls_keylog``: an SSLKEYLOGFILE-format file to decrypt TLS with.  ``decode_as``: server port ->
+    protocol ("http/1.1", "h2", "tls"), overriding detection from the bytes (like Wireshark's Decode
+    As).  ``ignore_ports``: connections to or from these ports are left out (e.g. capture probes).
+    """
+
+    tls_keylog: str | os.PathLike | None = None
+    decode_as: dict = field(default_factory=dict)
+    ignore_ports: tuple = ()
+    progress: bool = False
+
+
+@dataclass
+class Analysis:
+    """The result of :func:`analyze`: ``requests`` and ``connections`` DataFrames (columns in
+    :mod:`inferwire.columns`), the capture's statistics and every warning raised while reading."""
+
+    path: str
+    requests: pd.DataFrame
+    connections: pd.DataFrame
+    capture: object
+    warnings: list
+
+    def summary(self) -> pd.DataFrame:
+        """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
+        return phase_summary(self.requests)
+
+    def summary_text(self) -> str:
+        """A short plain-text report of where the time went."""
+        return format_summary(self)
+
+    def save(self, out_dir: str | os.PathLike) -> dict:
+        """Write requests/connections as CSV and Parquet into ``out_dir``; return the paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name, df in (("requests", self.requests), ("connections", self.connections)):
+            paths[f"{name}.csv"] = out / f"{name}.csv"
+            df.to_csv(paths[f"{name}.csv"], index=False)
+            paths[f"{name}.parquet"] = out / f"{name}.parquet"
+            df.to_parquet(paths[f"{name}.parquet"], index=False)
+        return paths
+
+
+def analyze(path: str | os.PathLike, *, tls_keylog=None, decode_as=None, ignore_ports=(),
+            progress: bool = False) -> Analysis:
+    """Read a pcap/pcapng file and return its per-request and per-connection tables."""
+    from .packets import read_packets
+    options = AnalyzeOptions(tls_keylog=tls_keylog, decode_as=dict(decode_as or {}),
+                             ignore_ports=tuple(ignore_ports), progress=progress)
+    keylog = _load_keylog(options.tls_keylog)
+    table = read_packets(path)
+    conns = [c for c in build_connections(table)
+             if c.client.port not in options.ignore_ports
+             and c.server.port not in options.ignore_ports]
+    results = [analyze_connection(c, options, keylog) for c in _progress(conns, progress)]
+    requests, connections = _tables(conns, results)
+    warnings = list(table.stats.warnings)
+    for c, r in zip(conns, results):
+        warnings += [f"connection {c.index} ({c.client} -> {c.server}): {w}"
+                     for w in c.warnings + r.warnings]
+    drops = {k: v for k, v in (table.stats.drops or {}).items() if v}
+    for iface, d in drops.items():
+        lost = sum(x or 0 for k, x in d.items() if k in ("ifdrop", "osdrop"))
+        if lost:
+            warnings.append(f"interface {iface}: {lost} packets dropped during capture "
+                            f"(counters {d}); phases of affected requests may be missing")
+    for w in warnings:
+        _warnings.warn(w, InferwireWarning, stacklevel=2)
+    return Analysis(str(path), requests, connections, table.stats, warnings)
+
+
+def _progress(items, enabled):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, desc="connections", unit="conn", leave=False)
+
+
+def _load_keylog(path):
+    if path is None:
+        return None
+    from .protocols.tlskeys import parse_keylog
+    return parse_keylog(path)
+
+
+def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None) -> ConnectionResult:
+    """Find the protocol of ``conn`` from its bytes (or a hint) and build its exchanges."""
+    proto = options.decode_as.get(conn.server.port) or options.decode_as.get(conn.client.port)
+    up_head, down_head = conn.to_server.head(64), conn.to_client.head(64)
+    if proto is None:
+        proto = detect(up_head, down_head)
+        if proto is None and conn.roles_inferred and detect(down_head, up_head):
+            conn.swap()  # no SYN seen and the "server" spoke first like a client: swap roles
+            proto = detect(down_head, up_head)
+    if proto is None:
+        result = ConnectionResult()
+        if conn.to_server.nbytes or conn.to_client.nbytes:
+            result.warnings.append("protocol not recognised from the first bytes; no requests "
+                                   "reported (use decode_as to force one)")
+        return result
+    up, down = TcpTimeline(conn.to_server), TcpTimeline(conn.to_client)
+    if proto == "tls":
+        from .exchanges.tls import tls_exchanges
+        return tls_exchanges(conn, keylog)
+    result = ConnectionResult(protocol=proto)
+    for stream, label in ((conn.to_server, "client->server"), (conn.to_client, "server->client")):
+        note = gap_note(stream, label)
+        if note:
+            result.warnings.append(note)
+    if proto == "h2":
+        result.exchanges, result.h2_setup_ns = http2_exchanges(up, down, result.warnings)
+        if any(e.protocol == "grpc" for e in result.exchanges):
+            result.protocol = "grpc"
+    elif proto == "http/1.1":
+        result.exchanges = http1_exchanges(
+            up, down, result.warnings,
+            up_fin=_fin_reached(conn.to_server), down_fin=_fin_reached(conn.to_client),
+            up_end=conn.to_server.fin_offset, down_end=conn.to_client.fin_offset)
+    else:
+        raise InferwireError(f"unknown protocol {proto!r} in decode_as; use one of {PROTOCOLS}")
+    return result
+
+
+def _fin_reached(stream) -> bool:
+    return stream.fin_offset is not None and stream.contiguous_end() >= stream.fin_offset
+
+
+# -- tables -------------------------------------------------------------------------------------
+def _s(ns):
+    return None if ns is None else ns / 1e9
+
+
+def _ms(ns):
+    return None if ns is None else ns / 1e6
+
+
+def _diff_ms(a, b):
+    return None if a is None or b is None else (b - a) / 1e6
+
+
+def _tables(conns, results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    req_rows, conn_rows = [], []
+    for c, r in zip(conns, results):
+        exchanges = sorted(r.exchanges, key=lambda e: (e.req_start_ns is None, e.req_start_ns or 0,
+                                                       e.stream or 0))
+        for i, e in enumerate(exchanges):
+            req_rows.append(_request_row(c, r, e, first=(i == 0)))
+        conn_rows.append(_connection_row(c, r, len(exchanges)))
+    return (_frame(req_rows, REQUEST_COLUMNS), _frame(conn_rows, CONNECTION_COLUMNS))
+
+
+def _request_row(c: Connection, r: ConnectionResult, e, first: bool) -> dict:
+    return {
+        "connection": c.index, "client": str(c.client), "server": str(c.server),
+        "protocol": e.protocol, "tls": r.tls, "inferred": e.inferred, "stream": e.stream,
+        "method": e.method, "path": e.path, "status": e.status, "grpc_status": e.grpc_status,
+        "request_id": e.request_id, "request_bytes": e.request_bytes,
+        "response_bytes": e.response_bytes,
+        "request_start": _s(e.req_start_ns), "request_end": _s(e.req_end_ns),
+        "response_start": _s(e.resp_start_ns), "response_end": _s(e.resp_end_ns),
+        "request_ms": _diff_ms(e.req_start_ns, e.req_end_ns),
+        "wait_ms": _diff_ms(e.req_end_ns, e.resp_start_ns),
+        "response_ms": _diff_ms(e.resp_start_ns, e.resp_end_ns),
+        "total_ms": _diff_ms(e.req_start_ns, e.resp_end_ns),
+        "tcp_handshake_ms": _ms(c.tcp_handshake_ns) if first else None,
+        "tls_handshake_ms": _ms(r.tls_handshake_ns) if first else None,
+        "h2_setup_ms": _ms(r.h2_setup_ns) if first else None,
+        "interim_responses": e.interim_responses,
+        "request_frame": e.request_frame, "response_frame": e.response_frame,
+        "complete": e.complete,
+    }
+
+
+def _connection_row(c: Connection, r: ConnectionResult, n_requests: int) -> dict:
+    missing = sum(g.end - g.start for s in (c.to_server, c.to_client) for g in s.gaps())
+    missing += sum(e - s for st in (c.to_server, c.to_client) for s, e in st.uncaptured)
+    return {
+        "connection": c.index, "client": str(c.client), "server": str(c.server),
+        "protocol": r.protocol, "tls": r.tls, "tls_version": r.tls_version, "alpn": r.alpn,
+        "sni": r.sni, "syn_time": _s(c.syn_ns), "start_seen": c.syn_seen,
+        "first_time": _s(c.first_ns), "last_time": _s(c.last_ns),
+        "duration_ms": _diff_ms(c.first_ns, c.last_ns),
+        "tcp_handshake_ms": _ms(c.tcp_handshake_ns), "tls_handshake_ms": _ms(r.tls_handshake_ns),
+        "h2_setup_ms": _ms(r.h2_setup_ns), "requests": n_requests, "packets": c.packets,
+        "bytes_to_server": c.to_server.nbytes, "bytes_to_client": c.to_client.nbytes,
+        "retransmissions": (c.to_server.retransmitted_segments
+                            + c.to_client.retransmitted_segments),
+        "missing_bytes": missing, "end": c.end,
+        "warnings": "; ".join(c.warnings + r.warnings),
+    }
+
+
+def _frame(rows: list[dict], columns) -> pd.DataFrame:
+    data = {col.name: [row[col.name] for row in rows] for col in columns}
+    df = pd.DataFrame(data, columns=[c.name for c in columns])
+    for col in columns:
+        df[col.name] = df[col.name].astype(col.dtype) if len(df) else pd.Series(dtype=col.dtype)
+    return df
+
+
+# -- summaries ----------------------------------------------------------------------------------
+def phase_summary(requests: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol: count, and p50/p90/p99 (ms) of each phase column that has values."""
+    rows = []
+    for proto, g in requests.groupby("protocol", sort=True):
+        row = {"protocol": proto, "requests": len(g), "complete": int(g["complete"].sum())}
+        for col in PHASE_COLUMNS:
+            v = g[col].dropna().to_numpy(dtype=float)
+            for q in (50, 90, 99):
+                row[f"{col}_p{q}"] = float(np.percentile(v, q)) if len(v) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_summary(a: Analysis) -> str:
+    """Plain text: capture facts, then per protocol a table of phase percentiles (ms)."""
+    st = a.capture
+    lines = [f"{a.path}: {st.packets} packets ({st.tcp_packets} TCP), "
+             f"{len(a.connections)} connections, {len(a.requests)} requests"]
+    drops = {k: v for k, v in (st.drops or {}).items() if v}
+    if drops:
+        lines.append(f"capture drop counters: {drops}")
+    summary = a.summary()
+    for _, row in summary.iterrows():
+        lines.append("")
+        lines.append(f"{row['protocol']}: {row['requests']} requests "
+                     f"({row['complete']} complete)")
+        lines.append(f"  {'phase':<18}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}")
+        for col in PHASE_COLUMNS:
+            vals = [row[f"{col}_p{q}"] for q in (50, 90, 99)]
+            if all(np.isnan(v) for v in vals):
+                continue
+            lines.append(f"  {col:<18}" + "".join(f"{v:>10.3f}" for v in vals))
+    if a.warnings:
+        lines.append("")
+        lines.append(f"{len(a.warnings)} warnings; first ones:")
+        lines += [f"  - {w}" for w in a.warnings[:5]]
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""The ``inferwire`` command line: one sub-command per area, each registered by its own module.
+
+Each module named in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
+sub-command(s) and sets ``func`` (called with the parsed namespace, returning an exit code).
+Modules must not import heavy libraries (TensorFlow, pandas) at import time: ``inferwire --help``
+stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import InferwireError
+
+COMMAND_MODULES = (
+    "inferwire.analysis_cli",
+    "inferwire.serving.cli",
+    "inferwire.experiment_cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inferwire",
+        description="Where each ML inference request's time goes, read from the packets.")
+    parser.add_argument("--version", action="version", version=f"inferwire {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that area is not built in this checkout
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except InferwireError as exc:
+        print(f"inferwire: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("inferwire: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

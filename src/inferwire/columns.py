@@ -1,0 +1,106 @@
+"""The public contract: the per-request and per-connection tables, their columns, units and meaning.
+
+Every producer writes these columns in this order; every consumer (reports, joins, notebooks) reads
+them.  README.md documents the same list (a test keeps the two in step).  Times in the tables are
+float seconds since the Unix epoch (capture clock); durations are float milliseconds; sizes are bytes.
+Empty (NaN / None) means "not applicable or not certain" — never zero.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Column(NamedTuple):
+    name: str
+    dtype: str      # pandas dtype of the column
+    unit: str
+    definition: str
+
+
+REQUEST_COLUMNS: tuple[Column, ...] = (
+    Column("connection", "int64", "", "index of the connection in the connections table"),
+    Column("client", "string", "ip:port", "client endpoint (the side that sent the SYN)"),
+    Column("server", "string", "ip:port", "server endpoint"),
+    Column("protocol", "string", "", '"http/1.1", "h2", "grpc" or "tls" (encrypted, no keys)'),
+    Column("tls", "boolean", "", "the connection was TLS"),
+    Column("inferred", "boolean", "",
+           "boundaries inferred from record sizes and directions (TLS without keys), not parsed"),
+    Column("stream", "Int64", "",
+           "HTTP/2 stream id; for HTTP/1.1 and inferred TLS the 1-based position on its connection"),
+    Column("method", "string", "", "request method (gRPC: POST)"),
+    Column("path", "string", "", "request target / :path (gRPC: /package.Service/Method)"),
+    Column("status", "Int64", "", "HTTP status of the final response (1xx interim responses excluded)"),
+    Column("grpc_status", "Int64", "", "grpc-status from the trailers (0 = OK)"),
+    Column("request_id", "string", "", "the x-request-id header / gRPC metadata, joins to client logs"),
+    Column("request_bytes", "Int64", "bytes",
+           "request body: HTTP/1.1 content bytes (chunked: decoded), HTTP/2 sum of DATA payloads "
+           "(padding excluded); inferred TLS: application-data record payloads"),
+    Column("response_bytes", "Int64", "bytes", "response body, as request_bytes"),
+    Column("request_start", "float64", "s since epoch",
+           "capture time of the packet carrying the first byte of the request"),
+    Column("request_end", "float64", "s since epoch",
+           "capture time of the packet carrying the last byte of the request"),
+    Column("response_start", "float64", "s since epoch",
+           "capture time of the packet carrying the first byte of the (final) response"),
+    Column("response_end", "float64", "s since epoch",
+           "capture time of the packet carrying the last byte of the response (gRPC: of the trailers)"),
+    Column("request_ms", "float64", "ms", "request_end - request_start: sending the request"),
+    Column("wait_ms", "float64", "ms",
+           "response_start - request_end: the server's time plus the network round trip"),
+    Column("response_ms", "float64", "ms", "response_end - response_start: receiving the response"),
+    Column("total_ms", "float64", "ms", "response_end - request_start"),
+    Column("tcp_handshake_ms", "float64", "ms",
+           "SYN to the client's ACK completing the handshake; first request of a connection only"),
+    Column("tls_handshake_ms", "float64", "ms",
+           "first byte of ClientHello to the last byte of the final Finished; first request only"),
+    Column("h2_setup_ms", "float64", "ms",
+           "first byte of the client preface to the last SETTINGS ACK of the two; first request only"),
+    Column("interim_responses", "Int64", "", "1xx responses before the final response (HTTP/1.1)"),
+    Column("request_frame", "Int64", "", "frame number of the packet carrying the first request byte"),
+    Column("response_frame", "Int64", "",
+           "frame number of the packet carrying the last response byte"),
+    Column("complete", "boolean", "", "both the request and the response were seen to their end"),
+)
+
+CONNECTION_COLUMNS: tuple[Column, ...] = (
+    Column("connection", "int64", "", "index of the connection, in order of its first packet"),
+    Column("client", "string", "ip:port", "client endpoint"),
+    Column("server", "string", "ip:port", "server endpoint"),
+    Column("protocol", "string", "", '"http/1.1", "h2", "grpc", "tls" or "" when not recognised'),
+    Column("tls", "boolean", "", "the connection was TLS"),
+    Column("tls_version", "string", "", '"TLS 1.2", "TLS 1.3", ...'),
+    Column("alpn", "string", "", "negotiated ALPN protocol, when visible"),
+    Column("sni", "string", "", "server name from the ClientHello"),
+    Column("syn_time", "float64", "s since epoch", "capture time of the client's first SYN"),
+    Column("start_seen", "boolean", "", "the SYN was captured (the connection's start is certain)"),
+    Column("first_time", "float64", "s since epoch", "first packet of the connection"),
+    Column("last_time", "float64", "s since epoch", "last packet of the connection"),
+    Column("duration_ms", "float64", "ms", "last_time - first_time"),
+    Column("tcp_handshake_ms", "float64", "ms", "SYN to the ACK completing the handshake"),
+    Column("tls_handshake_ms", "float64", "ms", "ClientHello to the end of the final Finished"),
+    Column("h2_setup_ms", "float64", "ms", "client preface to the end of the SETTINGS exchange"),
+    Column("requests", "int64", "", "requests found on the connection"),
+    Column("packets", "int64", "", "TCP packets of the connection"),
+    Column("bytes_to_server", "int64", "bytes", "distinct TCP payload bytes client -> server"),
+    Column("bytes_to_client", "int64", "bytes", "distinct TCP payload bytes server -> client"),
+    Column("retransmissions", "int64", "",
+           "segments that repeated bytes already captured (both directions)"),
+    Column("missing_bytes", "int64", "bytes",
+           "payload bytes sent but not captured (holes, snaplen cuts), both directions"),
+    Column("end", "string", "", '"fin", "rst", or "open" (still open at the end of the capture)'),
+    Column("warnings", "string", "", "what was uncertain or missing on this connection"),
+)
+
+REQUEST_COLUMN_NAMES = tuple(c.name for c in REQUEST_COLUMNS)
+CONNECTION_COLUMN_NAMES = tuple(c.name for c in CONNECTION_COLUMNS)
+
+#: The phase columns a summary reports percentiles of.
+PHASE_COLUMNS = ("tcp_handshake_ms", "tls_handshake_ms", "h2_setup_ms", "request_ms", "wait_ms",
+                 "response_ms", "total_ms")
+
+
+def markdown_table(columns: tuple[Column, ...]) -> str:
+    """The columns as a Markdown table (name, unit, definition), for the README."""
+    lines = ["| column | unit | definition |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.unit} | {c.definition} |" for c in columns]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Exchanges: protocol messages turned into per-request records with capture times."""

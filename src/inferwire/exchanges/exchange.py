@@ -1,0 +1,74 @@
+"""The per-request record every protocol produces, in nanoseconds, before it becomes a table row."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ProtocolError
+
+
+@dataclass
+class Exchange:
+    """One request and its response on one connection.  Times are ns since the epoch, or None."""
+
+    protocol: str
+    stream: int | None = None
+    method: str | None = None
+    path: str | None = None
+    status: int | None = None
+    grpc_status: int | None = None
+    request_id: str | None = None
+    request_bytes: int | None = None
+    response_bytes: int | None = None
+    req_start_ns: int | None = None
+    req_end_ns: int | None = None
+    resp_start_ns: int | None = None
+    resp_end_ns: int | None = None
+    request_frame: int | None = None
+    response_frame: int | None = None
+    interim_responses: int | None = None
+    inferred: bool = False
+    complete: bool = False
+
+
+@dataclass
+class ConnectionResult:
+    """What the protocol stage learned about one connection."""
+
+    protocol: str = ""
+    exchanges: list = field(default_factory=list)
+    tls: bool = False
+    tls_version: str | None = None
+    alpn: str | None = None
+    sni: str | None = None
+    tls_handshake_ns: int | None = None
+    h2_setup_ns: int | None = None
+    warnings: list = field(default_factory=list)
+
+
+def feed_all(parser, timeline, warnings: list, label: str, limit_note=None) -> list:
+    """Feed every gap-free chunk of ``timeline`` to ``parser``; return the events.
+
+    A :class:`ProtocolError` becomes a warning and the events before it are kept.
+    """
+    events: list = []
+    try:
+        for offset, data in timeline.chunks():
+            events.extend(parser.feed(data, offset))
+    except ProtocolError as exc:
+        warnings.append(f"{label}: {exc}; later messages in this direction are not reported")
+    if limit_note:
+        warnings.append(limit_note)
+    return events
+
+
+def gap_note(stream, label: str) -> str | None:
+    """A warning when a direction has bytes missing before its end, or None."""
+    cut = stream.contiguous_end()
+    if stream.end > cut:
+        return (f"{label}: bytes {cut}..{stream.end} partly not captured; "
+                f"messages after stream offset {cut} are not reported")
+    return None
+
+
+def span_ns(start: int | None, end: int | None) -> int | None:
+    return None if start is None or end is None else end - start

@@ -1,0 +1,87 @@
+"""Mapping stream offsets back to capture times: the one place where bytes become times.
+
+A parser reports a message as ``[start, end)`` stream offsets.  Its first byte's time is the time of
+the packet (for TLS plaintext: of the record) that carried byte ``start``; its last byte's time is
+the time of the packet that carried byte ``end - 1``.  Unknown (not captured) -> None, never a guess.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Timeline(Protocol):
+    def first(self, start: int) -> int | None: ...
+    def last(self, end: int) -> int | None: ...
+    def first_frame(self, start: int) -> int | None: ...
+    def last_frame(self, end: int) -> int | None: ...
+    def chunks(self): ...
+
+
+class TcpTimeline:
+    """Offsets of a reassembled TCP direction (:class:`~inferwire.tcp.DirectionStream`)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _get(self, fn, offset):
+        if offset is None or offset < 0:
+            return None
+        try:
+            return fn(offset)
+        except KeyError:
+            return None
+
+    def first(self, start):
+        return self._get(self.stream.time_at, start)
+
+    def last(self, end):
+        return None if end is None else self._get(self.stream.time_at, end - 1)
+
+    def first_frame(self, start):
+        return self._get(self.stream.frame_at, start)
+
+    def last_frame(self, end):
+        return None if end is None else self._get(self.stream.frame_at, end - 1)
+
+    def chunks(self):
+        return self.stream.chunks()
+
+
+class PlaintextTimeline:
+    """Offsets of decrypted TLS application data.
+
+    A plaintext byte becomes usable when its whole record has arrived, but it started to arrive with
+    the record's first byte: a message's first byte maps to the time of its record's first TCP byte,
+    its last byte to the time of its record's last TCP byte.
+    """
+
+    def __init__(self, plaintext, tcp_stream):
+        self.plain = plaintext          # has to_record_span(plain_offset) -> (rec_start, rec_end)
+        self.tcp = TcpTimeline(tcp_stream)
+
+    def _span(self, offset):
+        if offset is None or offset < 0:
+            return None
+        try:
+            return self.plain.to_record_span(offset)
+        except (KeyError, IndexError, ValueError):
+            return None
+
+    def first(self, start):
+        span = self._span(start)
+        return None if span is None else self.tcp.first(span[0])
+
+    def last(self, end):
+        span = None if end is None else self._span(end - 1)
+        return None if span is None else self.tcp.last(span[1])
+
+    def first_frame(self, start):
+        span = self._span(start)
+        return None if span is None else self.tcp.first_frame(span[0])
+
+    def last_frame(self, end):
+        span = None if end is None else self._span(end - 1)
+        return None if span is None else self.tcp.last_frame(span[1])
+
+    def chunks(self):
+        return self.plain.chunks()

@@ -1,0 +1,178 @@
+"""One direction of a TCP connection, reassembled: payload pieces ordered by stream offset.
+
+A *stream offset* counts payload bytes from the first byte after the SYN (or, when the SYN was not
+captured, from the lowest sequence number seen).  Every byte is attributed to the first packet (in
+capture time) that carried it, so retransmissions and reordering never move a byte's time later.
+Parsers are fed the contiguous bytes; the times of message boundaries come back through
+:meth:`DirectionStream.time_at`.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+#: Bytes joined into one ``feed()`` call; bounds memory while keeping call overhead low.
+FEED_CHUNK = 256 * 1024
+
+MASK32 = 0xFFFFFFFF
+
+
+@dataclass
+class Gap:
+    """Stream bytes ``[start, end)`` that were sent but not captured (lost or cut by snaplen)."""
+
+    start: int
+    end: int
+
+
+@dataclass
+class DirectionStream:
+    """The reassembled payload of one direction.
+
+    ``starts``/``ends`` are stream offsets of non-overlapping pieces, sorted; ``times`` the capture
+    time (ns) of the packet that first carried each piece, ``frames`` its frame number and ``srcs``
+    the offset of the piece's first byte in ``buffer``.  ``end`` is one past the highest byte seen.
+    """
+
+    buffer: object
+    starts: list = field(default_factory=list)
+    ends: list = field(default_factory=list)
+    times: list = field(default_factory=list)
+    frames: list = field(default_factory=list)
+    srcs: list = field(default_factory=list)
+    retransmitted_segments: int = 0
+    retransmitted_bytes: int = 0
+    fin_offset: int | None = None
+    uncaptured: list = field(default_factory=list)   # [start, end) cut by snaplen
+
+    # -- building -------------------------------------------------------------------------------
+    def add(self, start: int, wire_len: int, captured: int, t_ns: int, frame: int, src: int) -> None:
+        """Record a segment carrying stream bytes ``[start, start+wire_len)``; ``captured`` of them
+        are in the file at ``src``.  Call in capture-time order."""
+        end = start + captured
+        if captured < wire_len:
+            self.uncaptured.append((end, start + wire_len))
+        if captured <= 0:
+            return
+        if not self.ends or start >= self.ends[-1]:  # the common, in-order case
+            self._append(start, end, t_ns, frame, src)
+            return
+        self._insert(start, end, t_ns, frame, src)
+
+    def _append(self, start, end, t_ns, frame, src):
+        self.starts.append(start)
+        self.ends.append(end)
+        self.times.append(t_ns)
+        self.frames.append(frame)
+        self.srcs.append(src)
+
+    def _insert(self, start, end, t_ns, frame, src):
+        """Fill only the parts of ``[start, end)`` no earlier packet carried (rare path)."""
+        i = bisect.bisect_right(self.ends, start)
+        cursor, new, covered = start, [], 0
+        while cursor < end:
+            if i < len(self.starts) and self.starts[i] <= cursor:
+                covered += min(self.ends[i], end) - cursor
+                cursor = self.ends[i]
+                i += 1
+                continue
+            stop = min(end, self.starts[i]) if i < len(self.starts) else end
+            new.append((cursor, stop))
+            cursor = stop
+        if covered:
+            self.retransmitted_segments += 1
+            self.retransmitted_bytes += covered
+        for s, e in new:
+            j = bisect.bisect_left(self.starts, s)
+            self.starts.insert(j, s)
+            self.ends.insert(j, e)
+            self.times.insert(j, t_ns)
+            self.frames.insert(j, frame)
+            self.srcs.insert(j, src + (s - start))
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def end(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    @property
+    def nbytes(self) -> int:
+        """Distinct payload bytes captured in this direction."""
+        return sum(e - s for s, e in zip(self.starts, self.ends))
+
+    def gaps(self) -> list[Gap]:
+        """Holes between offset 0 and :attr:`end` that no captured packet filled."""
+        out, cursor = [], 0
+        for s, e in zip(self.starts, self.ends):
+            if s > cursor:
+                out.append(Gap(cursor, s))
+            cursor = max(cursor, e)
+        return out
+
+    def contiguous_end(self) -> int:
+        """One past the last byte of the gap-free prefix of the stream."""
+        cursor = 0
+        for s, e in zip(self.starts, self.ends):
+            if s > cursor:
+                break
+            cursor = e
+        return cursor
+
+    def chunks(self, limit: int | None = None):
+        """Yield ``(offset, bytes)`` of the gap-free prefix (up to ``limit``), in order."""
+        stop = self.contiguous_end() if limit is None else min(limit, self.contiguous_end())
+        buf, pending, pending_at, size = self.buffer, [], 0, 0
+        for s, e, src in zip(self.starts, self.ends, self.srcs):
+            if s >= stop:
+                break
+            e = min(e, stop)
+            if not pending:
+                pending_at = s
+            pending.append(buf[src:src + (e - s)])
+            size += e - s
+            if size >= FEED_CHUNK:
+                yield pending_at, b"".join(pending)
+                pending, size = [], 0
+        if pending:
+            yield pending_at, b"".join(pending)
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes of the stream (fewer if not captured)."""
+        out = bytearray()
+        for _, data in self.chunks(limit=n):
+            out += data
+        return bytes(out[:n])
+
+    def _index(self, offset: int) -> int:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        if i < 0 or offset >= self.ends[i]:
+            raise KeyError(offset)
+        return i
+
+    def time_at(self, offset: int) -> int:
+        """Capture time (ns) of the packet that first carried the byte at ``offset``."""
+        return self.times[self._index(offset)]
+
+    def frame_at(self, offset: int) -> int:
+        """Frame number of the packet that first carried the byte at ``offset``."""
+        return self.frames[self._index(offset)]
+
+
+def unwrap32(values: list[int], reference: int) -> list[int]:
+    """Map raw 32-bit sequence numbers to signed distances from ``reference``, following wrap-around.
+
+    Consecutive values are assumed to move by less than 2**31 (true for any TCP window), so a stream
+    longer than 4 GiB keeps increasing offsets.
+    """
+    out, base, prev = [], 0, None
+    for v in values:
+        rel = (v - reference) & MASK32
+        if prev is not None:
+            step = rel - prev
+            if step < -(1 << 31):
+                base += 1 << 32
+            elif step > (1 << 31):
+                base -= 1 << 32
+        prev = rel
+        out.append(rel + base)
+    return out

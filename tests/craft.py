@@ -1,0 +1,105 @@
+"""Crafting TCP conversations with scapy at exact nanosecond timestamps: ground truth for the analyzer.
+
+    conv = Conversation(t0_ns=T0)
+    conv.handshake(0, 100_000, 150_000)          # SYN, SYN-ACK, ACK at T0 + these ns
+    conv.client(1_000_000, b"GET / HTTP/1.1...")  # client -> server payload at T0 + 1 ms
+    conv.server(3_000_000, b"HTTP/1.1 200 OK...")
+    write_pcap(path, conv.packets)
+
+Each call returns the scapy packet, so a test can reorder, drop or duplicate packets freely.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import PcapWriter
+
+T0_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
+
+
+def ts(ns: int) -> Decimal:
+    """A scapy packet time (Decimal seconds) that is exact to the nanosecond."""
+    return Decimal(ns) / Decimal(1_000_000_000)
+
+
+class Conversation:
+    """One TCP connection between a client and a server, built packet by packet."""
+
+    def __init__(self, client=("10.0.0.1", 40000), server=("10.0.0.2", 8501), *,
+                 t0_ns: int = T0_NS, isn_client: int = 1000, isn_server: int = 5000, ipv6=False):
+        self.c, self.s = client, server
+        self.t0 = t0_ns
+        self.ipv6 = ipv6
+        self.isn_c, self.isn_s = isn_client, isn_server
+        self.seq_c, self.seq_s = isn_client + 1, isn_server + 1  # next byte each side sends
+        self.packets = []
+
+    def _pkt(self, from_client: bool, at_ns: int, flags: str, seq: int, ack: int, data=b""):
+        src, dst = (self.c, self.s) if from_client else (self.s, self.c)
+        ip = (IPv6(src=src[0], dst=dst[0]) if self.ipv6 else IP(src=src[0], dst=dst[0]))
+        p = Ether() / ip / TCP(sport=src[1], dport=dst[1], flags=flags,
+                              seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, window=65535)
+        if data:
+            p = p / Raw(data)
+        p.time = ts(self.t0 + at_ns)
+        self.packets.append(p)
+        return p
+
+    def handshake(self, syn_ns: int, synack_ns: int, ack_ns: int):
+        self._pkt(True, syn_ns, "S", self.isn_c, 0)
+        self._pkt(False, synack_ns, "SA", self.isn_s, self.isn_c + 1)
+        return self._pkt(True, ack_ns, "A", self.seq_c, self.seq_s)
+
+    def client(self, at_ns: int, data: bytes, *, seq: int | None = None, flags="PA"):
+        """Client -> server payload; ``seq`` overrides (for retransmissions), else the next."""
+        s = self.seq_c if seq is None else seq
+        p = self._pkt(True, at_ns, flags, s, self.seq_s, data)
+        if seq is None:
+            self.seq_c += len(data)
+        return p
+
+    def server(self, at_ns: int, data: bytes, *, seq: int | None = None, flags="PA"):
+        s = self.seq_s if seq is None else seq
+        p = self._pkt(False, at_ns, flags, s, self.seq_c, data)
+        if seq is None:
+            self.seq_s += len(data)
+        return p
+
+    def ack_from_client(self, at_ns: int):
+        return self._pkt(True, at_ns, "A", self.seq_c, self.seq_s)
+
+    def fin_from_client(self, at_ns: int):
+        p = self._pkt(True, at_ns, "FA", self.seq_c, self.seq_s)
+        self.seq_c += 1
+        return p
+
+    def fin_from_server(self, at_ns: int):
+        p = self._pkt(False, at_ns, "FA", self.seq_s, self.seq_c)
+        self.seq_s += 1
+        return p
+
+    def rst_from_client(self, at_ns: int):
+        return self._pkt(True, at_ns, "R", self.seq_c, 0)
+
+
+def write_pcap(path, packets, *, nano: bool = True) -> str:
+    """Write ``packets`` (in list order, not time order) as a classic pcap with ns timestamps."""
+    with PcapWriter(str(path), nano=nano, sync=True) as w:
+        for p in packets:
+            w.write(p)
+    return str(path)
+
+
+def http_request(path="/v1/models/mnist:predict", body=b"{}", request_id="r1", extra=b"") -> bytes:
+    return (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + b"x-request-id: " + request_id.encode() + b"\r\n" + extra
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def http_response(body=b'{"predictions": []}', status=b"200 OK", extra=b"") -> bytes:
+    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n" + extra
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)

@@ -1,0 +1,60 @@
+"""DirectionStream: byte attribution to the first packet that carried it, gaps, wrap-around."""
+from inferwire.tcp.stream import DirectionStream, unwrap32
+
+BUF = bytes(range(256)) * 64
+
+
+def stream_with(*segments):
+    """segments: (stream_start, length, t_ns) with payload taken from BUF at the same offset."""
+    s = DirectionStream(BUF)
+    for frame, (start, length, t) in enumerate(segments, 1):
+        s.add(start, length, length, t, frame, start)
+    return s
+
+
+def test_in_order_segments_map_each_byte_to_its_packet():
+    s = stream_with((0, 100, 10), (100, 50, 20), (150, 10, 30))
+    assert (s.time_at(0), s.time_at(99), s.time_at(100), s.time_at(159)) == (10, 10, 20, 30)
+    assert s.frame_at(149) == 2
+    assert s.end == 160 and s.contiguous_end() == 160 and s.gaps() == []
+    assert b"".join(d for _, d in s.chunks()) == BUF[:160]
+
+
+def test_retransmission_keeps_first_transmission_time_and_is_counted():
+    s = stream_with((0, 100, 10), (100, 100, 20), (0, 200, 50))  # last: coalesced retransmission
+    assert s.time_at(150) == 20 and s.time_at(0) == 10
+    assert s.retransmitted_segments == 1 and s.retransmitted_bytes == 200
+    assert s.nbytes == 200
+
+
+def test_reordered_segment_fills_the_hole():
+    s = stream_with((0, 10, 10), (20, 10, 20), (10, 10, 30))
+    assert s.time_at(15) == 30 and s.time_at(25) == 20
+    assert s.gaps() == [] and s.contiguous_end() == 30
+    assert b"".join(d for _, d in s.chunks()) == BUF[:30]
+
+
+def test_partial_overlap_only_new_bytes_are_added():
+    s = stream_with((0, 10, 10), (5, 10, 20))
+    assert s.time_at(9) == 10 and s.time_at(10) == 20 and s.end == 15
+    assert s.retransmitted_bytes == 5
+
+
+def test_gap_stops_chunks_and_is_reported():
+    s = stream_with((0, 10, 10), (20, 10, 20))
+    assert [(g.start, g.end) for g in s.gaps()] == [(10, 20)]
+    assert s.contiguous_end() == 10
+    assert list(s.chunks()) == [(0, BUF[:10])]
+
+
+def test_snaplen_cut_is_recorded_as_uncaptured():
+    s = DirectionStream(BUF)
+    s.add(0, 1000, 60, 5, 1, 0)
+    assert s.end == 60 and s.uncaptured == [(60, 1000)]
+
+
+def test_unwrap32_follows_sequence_wrap_and_early_packets():
+    ref = 0xFFFFFF00
+    seqs = [0xFFFFFF00, 0xFFFFFFF0, 0x00000010, 0xFFFFFF80, 0x00000100]
+    assert unwrap32(seqs, ref) == [0, 0xF0, 0x110, 0x80, 0x200]
+    assert unwrap32([100, 90], 100) == [0, -10]

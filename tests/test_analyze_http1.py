@@ -1,0 +1,160 @@
+"""End to end on crafted pcaps: HTTP/1.1 phases to the nanosecond."""
+import pandas as pd
+import pytest
+
+import inferwire
+from craft import Conversation, http_request, http_response, write_pcap
+
+US = 1_000  # ns
+
+
+def ms(ns):
+    return ns / 1e6
+
+
+def test_keepalive_two_requests_exact_phases(tmp_path):
+    c = Conversation()
+    c.handshake(0, 50 * US, 80 * US)
+    req1 = http_request(body=b'{"instances": [1]}', request_id="a")
+    c.client(100 * US, req1[:20])                 # request line split across segments
+    c.client(130 * US, req1[20:])
+    c.server(1_130 * US, http_response(b'{"predictions": [9]}')[:10])
+    c.server(1_200 * US, http_response(b'{"predictions": [9]}')[10:])
+    c.ack_from_client(1_250 * US)
+    c.client(2_000 * US, http_request(body=b"{}", request_id="b"))
+    c.server(2_500 * US, http_response())
+    c.fin_from_client(3_000 * US)
+    c.fin_from_server(3_100 * US)
+    a = inferwire.analyze(write_pcap(tmp_path / "k.pcap", c.packets))
+    r = a.requests
+    assert list(r["request_id"]) == ["a", "b"]
+    first, second = r.iloc[0], r.iloc[1]
+    assert first["tcp_handshake_ms"] == pytest.approx(ms(80 * US))
+    assert first["request_ms"] == pytest.approx(ms(30 * US))
+    assert first["wait_ms"] == pytest.approx(ms(1_000 * US))
+    assert first["response_ms"] == pytest.approx(ms(70 * US))
+    assert first["total_ms"] == pytest.approx(ms(1_100 * US))
+    assert first["request_start"] == pytest.approx((c.t0 + 100 * US) / 1e9, abs=1e-9)
+    assert pd.isna(second["tcp_handshake_ms"])
+    assert second["request_ms"] == 0 and second["wait_ms"] == pytest.approx(0.5)
+    assert list(r["stream"]) == [1, 2]
+    assert list(r["status"]) == [200, 200]
+    assert first["request_bytes"] == len(b'{"instances": [1]}')
+    assert first["response_bytes"] == len(b'{"predictions": [9]}')
+    assert first["protocol"] == "http/1.1" and not first["tls"] and not first["inferred"]
+    assert first["client"] == "10.0.0.1:40000" and first["server"] == "10.0.0.2:8501"
+    assert bool(r["complete"].all())
+    assert first["request_frame"] == 4 and first["response_frame"] == 6
+    conn = a.connections.iloc[0]
+    assert conn["requests"] == 2 and conn["end"] == "fin" and bool(conn["start_seen"])
+    assert conn["retransmissions"] == 0 and conn["missing_bytes"] == 0
+
+
+def test_retransmitted_and_reordered_segments(tmp_path):
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    req = http_request(body=b"x" * 100, request_id="rt")
+    p1 = c.client(100 * US, req[:60])
+    c.client(150 * US, req[60:])
+    c.client(400 * US, req[:60], seq=c.isn_c + 1)   # spurious retransmission of the first part
+    resp = http_response(b"y" * 50)
+    seq0 = c.seq_s
+    c.server(900 * US, resp[:30])
+    late = c.server(1_000 * US, resp[30:])
+    packets = list(c.packets)
+    # loopback captures are not in strict time order: write the last response packet first
+    packets.remove(late)
+    packets.insert(packets.index(p1), late)
+    a = inferwire.analyze(write_pcap(tmp_path / "r.pcap", packets))
+    row = a.requests.iloc[0]
+    assert row["request_ms"] == pytest.approx(0.05)      # the retransmission does not move it
+    assert row["wait_ms"] == pytest.approx(0.75)
+    assert row["response_ms"] == pytest.approx(0.1)
+    assert a.connections.iloc[0]["retransmissions"] == 1
+    assert seq0 == c.isn_s + 1
+
+
+def test_chunked_response_and_100_continue(tmp_path):
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    head = (b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"x-request-id: cont\r\nContent-Length: 5\r\n\r\n")
+    c.client(100 * US, head)
+    c.server(200 * US, b"HTTP/1.1 100 Continue\r\n\r\n")
+    c.client(300 * US, b"hello")
+    c.server(700 * US, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\nabcd\r\n")
+    c.server(800 * US, b"2\r\nef\r\n0\r\nTrailer: t\r\n\r\n")
+    a = inferwire.analyze(write_pcap(tmp_path / "ch.pcap", c.packets))
+    row = a.requests.iloc[0]
+    assert row["interim_responses"] == 1
+    assert row["request_ms"] == pytest.approx(0.2)
+    assert row["wait_ms"] == pytest.approx(0.4)       # from the body's end to the final response
+    assert row["response_ms"] == pytest.approx(0.1)
+    assert row["response_bytes"] == 6 and row["request_bytes"] == 5
+
+
+def test_connection_already_open_and_response_cut_at_end(tmp_path):
+    c = Conversation()
+    c.client(100 * US, http_request(request_id="p1"))
+    c.server(300 * US, http_response())
+    c.client(400 * US, http_request(request_id="p2"))
+    c.server(600 * US, http_response(b"z" * 100)[:40])    # capture ends mid-response
+    a = inferwire.analyze(write_pcap(tmp_path / "p.pcap", c.packets))
+    r = a.requests
+    assert list(r["request_id"]) == ["p1", "p2"]
+    assert pd.isna(r.iloc[0]["tcp_handshake_ms"])
+    assert r.iloc[0]["wait_ms"] == pytest.approx(0.2)
+    assert not bool(r.iloc[1]["complete"]) and pd.isna(r.iloc[1]["response_end"])
+    assert pd.isna(r.iloc[1]["total_ms"]) and r.iloc[1]["wait_ms"] == pytest.approx(0.2)
+    conn = a.connections.iloc[0]
+    assert not bool(conn["start_seen"]) and conn["end"] == "open"
+
+
+def test_port_reuse_makes_two_connections(tmp_path):
+    a1 = Conversation(isn_client=100)
+    a1.handshake(0, 10 * US, 20 * US)
+    a1.client(30 * US, http_request(request_id="one"))
+    a1.server(60 * US, http_response())
+    a1.fin_from_client(70 * US)
+    a1.fin_from_server(80 * US)
+    a2 = Conversation(isn_client=900_000, t0_ns=a1.t0 + 1_000 * US)
+    a2.handshake(0, 10 * US, 25 * US)
+    a2.client(30 * US, http_request(request_id="two"))
+    a2.server(90 * US, http_response())
+    a = inferwire.analyze(write_pcap(tmp_path / "reuse.pcap", a1.packets + a2.packets))
+    assert len(a.connections) == 2
+    assert list(a.requests["request_id"]) == ["one", "two"]
+    assert list(a.requests["connection"]) == [0, 1]
+    assert a.requests.iloc[1]["tcp_handshake_ms"] == pytest.approx(0.025)
+    assert a.requests.iloc[1]["wait_ms"] == pytest.approx(0.06)
+
+
+def test_ipv6_connection(tmp_path):
+    c = Conversation(client=("2001:db8::1", 50000), server=("2001:db8::2", 8501), ipv6=True)
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(100 * US, http_request(request_id="v6"))
+    c.server(250 * US, http_response())
+    a = inferwire.analyze(write_pcap(tmp_path / "v6.pcap", c.packets))
+    row = a.requests.iloc[0]
+    assert row["client"] == "[2001:db8::1]:50000" and row["wait_ms"] == pytest.approx(0.15)
+
+
+def test_unrecognised_protocol_gives_warning_not_rows(tmp_path):
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(100 * US, b"\x00\x01binary protocol")
+    c.server(200 * US, b"\x02reply")
+    with pytest.warns(inferwire.InferwireWarning, match="not recognised"):
+        a = inferwire.analyze(write_pcap(tmp_path / "u.pcap", c.packets))
+    assert len(a.requests) == 0 and len(a.connections) == 1
+    assert "not recognised" in a.connections.iloc[0]["warnings"]
+
+
+def test_decode_as_and_ignore_ports(tmp_path):
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(100 * US, http_request(request_id="x"))
+    c.server(200 * US, http_response())
+    path = write_pcap(tmp_path / "d.pcap", c.packets)
+    assert len(inferwire.analyze(path, ignore_ports=(8501,)).connections) == 0
+    assert len(inferwire.analyze(path, decode_as={8501: "http/1.1"}).requests) == 1

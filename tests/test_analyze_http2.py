@@ -1,0 +1,98 @@
+"""End to end on crafted pcaps: HTTP/2 + gRPC phases per stream under multiplexing, to the ns.
+
+The HTTP/2 bytes come from python-hyper's ``h2`` (an independent implementation), the timing from
+scapy packets at exact times.
+"""
+import struct
+
+import h2.config
+import h2.connection
+import pytest
+
+import inferwire
+from craft import Conversation, write_pcap
+
+US = 1_000
+
+
+def grpc_msg(payload: bytes) -> bytes:
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+class H2Pair:
+    """A client and a server h2 connection; ``flush_*`` returns the bytes one side has to send."""
+
+    def __init__(self):
+        self.cli = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.srv = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+
+    def flush_client(self) -> bytes:
+        data = self.cli.data_to_send()
+        self.srv.receive_data(data)
+        return data
+
+    def flush_server(self) -> bytes:
+        data = self.srv.data_to_send()
+        self.cli.receive_data(data)
+        return data
+
+
+def grpc_request_headers(rid):
+    return [(":method", "POST"), (":scheme", "http"), (":path",
+            "/tensorflow.serving.PredictionService/Predict"), (":authority", "localhost:8500"),
+            ("content-type", "application/grpc"), ("te", "trailers"), ("x-request-id", rid)]
+
+
+def build_multiplexed(tmp_path):
+    c = Conversation(server=("10.0.0.2", 8500))
+    c.handshake(0, 10 * US, 20 * US)
+    h = H2Pair()
+    h.cli.initiate_connection()
+    c.client(100 * US, h.flush_client())                       # preface + SETTINGS
+    h.srv.initiate_connection()
+    c.server(150 * US, h.flush_server())                       # SETTINGS + ACK
+    c.client(200 * US, h.flush_client())                       # client's ACK
+    h.cli.send_headers(1, grpc_request_headers("s1"))
+    c.client(300 * US, h.flush_client())
+    h.cli.send_headers(3, grpc_request_headers("s3"))
+    c.client(310 * US, h.flush_client())
+    h.cli.send_data(1, grpc_msg(b"a" * 100), end_stream=True)
+    c.client(320 * US, h.flush_client())
+    h.cli.send_data(3, grpc_msg(b"b" * 50), end_stream=True)
+    c.client(330 * US, h.flush_client())
+    h.srv.send_headers(3, [(":status", "200"), ("content-type", "application/grpc")])
+    h.srv.send_data(3, grpc_msg(b"r" * 40))
+    c.server(1_000 * US, h.flush_server())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    c.server(1_100 * US, h.flush_server())
+    h.srv.send_data(1, grpc_msg(b"q" * 20))
+    h.srv.send_headers(1, [("grpc-status", "0")], end_stream=True)
+    c.server(1_200 * US, h.flush_server())
+    h.srv.send_headers(3, [("grpc-status", "3"), ("grpc-message", "bad")], end_stream=True)
+    c.server(1_300 * US, h.flush_server())
+    return write_pcap(tmp_path / "h2.pcap", c.packets)
+
+
+def test_multiplexed_grpc_streams_exact_phases(tmp_path):
+    a = inferwire.analyze(build_multiplexed(tmp_path))
+    r = a.requests.set_index("stream")
+    assert sorted(r.index) == [1, 3]
+    assert set(r["protocol"]) == {"grpc"}
+    s1, s3 = r.loc[1], r.loc[3]
+    assert s1["request_id"] == "s1" and s3["request_id"] == "s3"
+    assert (s1["request_ms"], s1["wait_ms"], s1["response_ms"], s1["total_ms"]) == pytest.approx(
+        (0.02, 0.78, 0.1, 0.9))
+    assert (s3["request_ms"], s3["wait_ms"], s3["response_ms"], s3["total_ms"]) == pytest.approx(
+        (0.02, 0.67, 0.3, 0.99))
+    assert s1["grpc_status"] == 0 and s3["grpc_status"] == 3 and s1["status"] == 200
+    assert s1["request_bytes"] == 105 and s1["response_bytes"] == 25
+    assert s3["request_bytes"] == 55 and s3["response_bytes"] == 45
+    assert s1["path"] == "/tensorflow.serving.PredictionService/Predict"
+    assert s1["method"] == "POST"
+    # setup phases only on the connection's first request (stream 1 starts first)
+    assert s1["tcp_handshake_ms"] == pytest.approx(0.02)
+    assert s1["h2_setup_ms"] == pytest.approx(0.1)
+    assert s3[["tcp_handshake_ms", "h2_setup_ms"]].isna().all()
+    conn = a.connections.iloc[0]
+    assert conn["protocol"] == "grpc" and conn["requests"] == 2
+    assert conn["h2_setup_ms"] == pytest.approx(0.1)

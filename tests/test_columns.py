@@ -1,0 +1,20 @@
+"""The README documents every public column with its unit, exactly as inferwire.columns defines it."""
+from pathlib import Path
+
+from inferwire.columns import CONNECTION_COLUMNS, REQUEST_COLUMNS, markdown_table
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_has_the_request_table():
+    assert markdown_table(REQUEST_COLUMNS) in README
+
+
+def test_readme_has_the_connection_table():
+    assert markdown_table(CONNECTION_COLUMNS) in README
+
+
+def test_column_names_are_unique():
+    for cols in (REQUEST_COLUMNS, CONNECTION_COLUMNS):
+        names = [c.name for c in cols]
+        assert len(names) == len(set(names))
