@@ -24,6 +24,9 @@ from .tcp import Connection, build_connections
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
 
+#: Payload bytes parsed between two releases of the capture's mapped pages (bounds peak memory).
+RELEASE_EVERY = 128 * 1024 * 1024
+
 
 @dataclass
 class AnalyzeOptions:
@@ -83,7 +86,13 @@ def analyze(path: str | os.PathLike, *, tls_keylog=None, decode_as=None, ignore_
     conns = [c for c in build_connections(table)
              if c.client.port not in options.ignore_ports
              and c.server.port not in options.ignore_ports]
-    results = [analyze_connection(c, options, keylog) for c in _progress(conns, progress)]
+    results, fed = [], 0
+    for c in _progress(conns, progress):
+        results.append(analyze_connection(c, options, keylog))
+        fed += c.to_server.nbytes + c.to_client.nbytes
+        if fed > RELEASE_EVERY:  # keep resident memory bounded whatever the capture's size
+            table.release()
+            fed = 0
     requests, connections = _tables(conns, results)
     warnings = list(table.stats.warnings)
     for c, r in zip(conns, results):
@@ -145,8 +154,7 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None) -
     elif proto == "http/1.1":
         result.exchanges = http1_exchanges(
             up, down, result.warnings,
-            up_fin=_fin_reached(conn.to_server), down_fin=_fin_reached(conn.to_client),
-            up_end=conn.to_server.fin_offset, down_end=conn.to_client.fin_offset)
+            up_fin=_fin_reached(conn.to_server), down_fin=_fin_reached(conn.to_client))
     else:
         raise InferwireError(f"unknown protocol {proto!r} in decode_as; use one of {PROTOCOLS}")
     return result

@@ -45,20 +45,23 @@ class ConnectionResult:
     warnings: list = field(default_factory=list)
 
 
-def feed_all(parser, timeline, warnings: list, label: str, limit_note=None) -> list:
-    """Feed every gap-free chunk of ``timeline`` to ``parser``; return the events.
+def feed_all(parser, timeline, warnings: list, label: str) -> tuple[list, int | None]:
+    """Feed every gap-free chunk of ``timeline`` to ``parser``.
 
-    A :class:`ProtocolError` becomes a warning and the events before it are kept.
+    Returns the events and the offset one past the last byte fed, or None when the parser failed:
+    a :class:`ProtocolError` becomes a warning and the events before it are kept.
     """
     events: list = []
+    end = 0
     try:
         for offset, data in timeline.chunks():
             events.extend(parser.feed(data, offset))
+            end = offset + len(data)
     except ProtocolError as exc:
+        events.extend(getattr(exc, "events", ()))  # what the failing call completed before it
         warnings.append(f"{label}: {exc}; later messages in this direction are not reported")
-    if limit_note:
-        warnings.append(limit_note)
-    return events
+        return events, None
+    return events, end
 
 
 def gap_note(stream, label: str) -> str | None:

@@ -1,27 +1,25 @@
 """HTTP/1.x exchanges of one connection (or of one TLS session's plaintext)."""
 from __future__ import annotations
 
+import dataclasses
+
+from ..errors import ProtocolError
 from ..protocols.http1 import Http1Parser
 from .exchange import Exchange, feed_all
 
 
-def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,
-                    up_end: int | None = None, down_end: int | None = None) -> list[Exchange]:
+def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool) -> list[Exchange]:
     """Pair requests (``up`` timeline) with responses (``down``) in order (pipelining-safe).
 
-    ``*_fin`` says whether that direction's end was seen, which completes close-delimited bodies.
+    ``*_fin`` says whether that direction's end (FIN) was captured: only then does the end of the
+    data complete a close-delimited body; otherwise a message cut at the end stays incomplete.
     """
-    req_parser = Http1Parser("client")
-    requests = feed_all(req_parser, up, warnings, "HTTP/1.1 requests")
-    if up_fin:
-        requests += _close(req_parser, up_end, warnings, "HTTP/1.1 requests")
+    requests = _messages(Http1Parser("client"), up, up_fin, warnings, "HTTP/1.1 requests")
     resp_parser = Http1Parser("server")
     for r in requests:
         if r.method:
             resp_parser.expect(r.method)
-    responses = feed_all(resp_parser, down, warnings, "HTTP/1.1 responses")
-    if down_fin:
-        responses += _close(resp_parser, down_end, warnings, "HTTP/1.1 responses")
+    responses = _messages(resp_parser, down, down_fin, warnings, "HTTP/1.1 responses")
 
     finals, interim_counts, pending = [], [], 0
     for m in responses:
@@ -40,13 +38,18 @@ def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,
     return out
 
 
-def _close(parser, end, warnings, label):
-    from ..errors import ProtocolError
+def _messages(parser, timeline, fin: bool, warnings: list, label: str) -> list:
+    messages, end = feed_all(parser, timeline, warnings, label)
+    if end is None:
+        return messages
     try:
-        return parser.close(end)
+        tail = parser.close(end)
     except ProtocolError as exc:
         warnings.append(f"{label}: {exc}")
-        return []
+        return messages
+    if not fin:  # the capture ended, not the connection: nothing at the end is complete
+        tail = [dataclasses.replace(m, complete=False) for m in tail]
+    return messages + tail
 
 
 def _exchange(position, req, resp, interim, up, down) -> Exchange:

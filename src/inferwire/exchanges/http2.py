@@ -7,12 +7,21 @@ from .exchange import Exchange, feed_all
 
 def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | None]:
     """Exchanges per stream and the HTTP/2 setup time (ns) of the connection, or None."""
-    client_events = feed_all(H2Parser("client"), up, warnings, "HTTP/2 client")
-    server_events = feed_all(H2Parser("server"), down, warnings, "HTTP/2 server")
+    client_events = _events(H2Parser("client"), up, warnings, "HTTP/2 client")
+    server_events = _events(H2Parser("server"), down, warnings, "HTTP/2 server")
     conv = assemble_h2(client_events, server_events)
     warnings.extend(conv.warnings)
     out = [_exchange(s, up, down) for s in conv.streams]
     return out, _setup_ns(conv, up, down)
+
+
+def _events(parser, timeline, warnings: list, label: str) -> list:
+    events, end = feed_all(parser, timeline, warnings, label)
+    if end is not None:
+        for t in parser.close(end):
+            warnings.append(f"{label}: stream ended inside a {t.what} at offset {t.start}"
+                            + (f" (stream {t.stream_id})" if t.stream_id is not None else ""))
+    return events
 
 
 def _setup_ns(conv, up, down) -> int | None:

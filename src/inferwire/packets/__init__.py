@@ -1,0 +1,10 @@
+"""Capture readers: pcap / pcapng files -> a PacketTable of their TCP packets as numpy columns.
+
+``read_packets(path)`` is the entry point; see :class:`PacketTable` for the columns and units.
+"""
+from __future__ import annotations
+
+from .reader import read_packets
+from .table import CaptureStats, PacketTable, format_address
+
+__all__ = ["read_packets", "PacketTable", "CaptureStats", "format_address"]

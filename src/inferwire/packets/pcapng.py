@@ -1,0 +1,311 @@
+"""pcapng files: sections (SHB) of interfaces (IDB) and packet blocks (EPB, SPB, obsolete PB),
+plus interface statistics (ISB).  Name resolution, decryption secrets and unknown blocks are
+skipped.  See https://datatracker.ietf.org/doc/draft-ietf-opsawg-pcapng/ .
+
+Interface ids are global to the file: the n-th IDB of the file is interface n, whatever its
+section (as Wireshark's frame.interface_id).  Frame numbers count EPB, SPB and PB blocks.
+"""
+from __future__ import annotations
+
+import struct
+from array import array
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import CaptureFormatError
+from .records import CHUNK_BYTES, CHUNK_RECORDS, MAX_RECORD, RecordChunk, gather_rows, words
+from .table import CaptureStats
+
+SHB, IDB, PB, SPB, NRB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
+BYTE_ORDER_MAGIC = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+
+BLOCK_HEADER = {o: struct.Struct(o + "II") for o in "<>"}      # block type, block total length
+SHB_BODY = {o: struct.Struct(o + "HHq") for o in "<>"}         # major, minor, section length @12
+IDB_BODY = {o: struct.Struct(o + "HHI") for o in "<>"}         # linktype, reserved, snaplen @8
+ISB_BODY = {o: struct.Struct(o + "III") for o in "<>"}         # interface id, ts high, ts low @8
+SPB_BODY = {o: struct.Struct(o + "I") for o in "<>"}           # original length @8
+PB_BODY = {o: struct.Struct(o + "HHIIII") for o in "<>"}       # iface, drops, ts hi/lo, cap, orig
+OPTION = {o: struct.Struct(o + "HH") for o in "<>"}            # option code, value length
+U64 = {o: struct.Struct(o + "Q") for o in "<>"}
+I64 = {o: struct.Struct(o + "q") for o in "<>"}
+
+IF_NAME, IF_TSRESOL, IF_TSOFFSET = 2, 9, 14
+ISB_COUNTERS = {4: "ifrecv", 5: "ifdrop", 6: "filteraccept", 7: "osdrop"}
+EPB_HEADER_LEN = 28           # block header + iface, ts high, ts low, caplen, origlen
+INT64_MAX_S = (2**63 - 1) // 10**9
+
+
+def is_pcapng(buf) -> bool:
+    """True if ``buf`` starts with a Section Header Block type."""
+    return len(buf) >= 4 and struct.unpack_from("<I", buf)[0] == SHB
+
+
+def ticks_to_ns(ticks: np.ndarray, tsresol: int, tsoffset_s: int) -> np.ndarray:
+    """Time stamps in units of ``tsresol`` (the if_tsresol byte: 10**-v, or 2**-v when the high
+    bit is set) plus ``tsoffset_s`` seconds -> int64 ns since the epoch, rounded down; -1 where
+    the result does not fit an int64."""
+    ticks = np.asarray(ticks, dtype=np.uint64)
+    exp, binary = tsresol & 0x7F, bool(tsresol & 0x80)
+    if (binary and exp > 34) or (not binary and exp > 19):
+        return _ticks_to_ns_exact(ticks, exp, binary, tsoffset_s)   # rare: exact Python ints
+    if binary:
+        sec = ticks >> np.uint64(exp)
+        frac_ns = ((ticks & np.uint64((1 << exp) - 1)) * np.uint64(10**9)) >> np.uint64(exp)
+    else:
+        unit = np.uint64(10**exp)
+        sec, frac = ticks // unit, ticks % unit
+        frac_ns = frac * np.uint64(10**(9 - exp)) if exp <= 9 else frac // np.uint64(10**(exp - 9))
+    ok = sec <= np.uint64(max(INT64_MAX_S - max(tsoffset_s, 0) - 1, 0))
+    ns = (sec.astype(np.int64) + tsoffset_s) * 10**9 + frac_ns.astype(np.int64)
+    return np.where(ok, ns, -1)
+
+
+def _ticks_to_ns_exact(ticks, exp, binary, tsoffset_s) -> np.ndarray:
+    unit = (1 << exp) if binary else 10**exp
+    out = [(int(t) * 10**9) // unit + tsoffset_s * 10**9 for t in ticks]
+    return np.array([v if -2**63 <= v < 2**63 else -1 for v in out], dtype=np.int64)
+
+
+class _File:
+    """What the block walk has learnt so far: byte order, interfaces, statistics, oddities."""
+
+    def __init__(self, buf, path: str, stats: CaptureStats):
+        self.buf, self.path, self.stats = buf, path, stats
+        self.order = "<"
+        self.section = -1
+        self.section_ifaces: list[int] = []     # global ids of this section's interfaces
+        self.resol: list[tuple[int, int]] = []  # global id -> (if_tsresol, if_tsoffset)
+        self.odd: dict[str, list] = {}          # kind -> [count, first offset, message]
+
+    def note(self, kind: str, off: int, message: str, count: int = 1) -> None:
+        """Count an oddity; one warning per kind is written at the end, naming the first."""
+        entry = self.odd.setdefault(kind, [0, off, message])
+        entry[0] += count
+
+    def finish(self) -> None:
+        for count, off, message in self.odd.values():
+            self.stats.warnings.append(f"{self.path}: offset {off}: {message}"
+                                       + (f" ({count} blocks like this)" if count > 1 else ""))
+
+    def bad_block(self, off: int, message: str, field: str) -> None:
+        """An impossible block: an error at the start of the file, else a warning (stop here)."""
+        if off == 0:
+            raise CaptureFormatError(message, path=self.path, offset=off, field=field)
+        self.stats.warnings.append(f"{self.path}: offset {off}: {message}; stopped reading there")
+
+    def check_length(self, off: int, blen: int, minimum: int) -> bool:
+        """True if the block at ``off`` of total length ``blen`` can be read; else report it."""
+        if blen < minimum or blen % 4 or blen > MAX_RECORD:
+            self.bad_block(off, f"impossible block_total_length {blen}", "block_total_length")
+            return False
+        if off + blen > len(self.buf):
+            if off == 0:
+                self.bad_block(off, "file ends inside the section header block",
+                               "block_total_length")
+            self.cut(off)
+            return False
+        return True
+
+    def cut(self, off: int) -> None:
+        self.stats.warnings.append(f"{self.path}: offset {off}: file ends inside a block (capture "
+                                   "cut mid-write?); kept the complete records before it")
+
+    def open_section(self, off: int) -> int:
+        """Read the SHB at ``off``; return its length, or 0 when reading must stop."""
+        if off + 28 > len(self.buf):
+            if off == 0:
+                raise CaptureFormatError("file too short for a pcapng section header block "
+                                         "(28 bytes)", path=self.path, offset=len(self.buf),
+                                         field="block_total_length")
+            self.cut(off)
+            return 0
+        bom = bytes(self.buf[off + 8:off + 12])
+        if bom not in BYTE_ORDER_MAGIC:
+            self.bad_block(off, f"bad byte-order magic {bom.hex()}", "byte_order_magic")
+            return 0
+        order = BYTE_ORDER_MAGIC[bom]
+        blen = BLOCK_HEADER[order].unpack_from(self.buf, off)[1]
+        if not self.check_length(off, blen, 28):
+            return 0
+        major, minor, _ = SHB_BODY[order].unpack_from(self.buf, off + 12)
+        if major != 1:
+            self.bad_block(off, f"unsupported pcapng version {major}.{minor}", "major_version")
+            return 0
+        self.order, self.section, self.section_ifaces = order, self.section + 1, []
+        return blen
+
+    def options(self, start: int, end: int) -> dict[int, bytes]:
+        """The options in [start, end) as {code: value}; a bad option length ends them."""
+        found, unpack = {}, OPTION[self.order].unpack_from
+        while start + 4 <= end:
+            code, length = unpack(self.buf, start)
+            if code == 0:
+                break
+            if start + 4 + length > end:
+                self.note("option", start, f"option {code} length {length} runs past its block; "
+                                           "ignored the rest of the options")
+                break
+            found[code] = bytes(self.buf[start + 4:start + 4 + length])
+            start += 4 + ((length + 3) & ~3)
+        return found
+
+    def add_interface(self, off: int, blen: int) -> None:
+        if blen < 20:
+            self.note("idb", off, f"interface description block too short ({blen} bytes)")
+            return
+        linktype, _, snaplen = IDB_BODY[self.order].unpack_from(self.buf, off + 8)
+        opts = self.options(off + 16, off + blen - 4)
+        tsresol = opts[IF_TSRESOL][0] if len(opts.get(IF_TSRESOL, b"")) >= 1 else 6
+        tsoffset = (I64[self.order].unpack(opts[IF_TSOFFSET][:8])[0]
+                    if len(opts.get(IF_TSOFFSET, b"")) >= 8 else 0)
+        name = opts.get(IF_NAME, b"").rstrip(b"\0").decode("utf-8", "replace") or None
+        gid = len(self.stats.interfaces)
+        self.stats.interfaces.append({
+            "id": gid, "section": self.section, "linktype": linktype, "name": name,
+            "snaplen": snaplen, "tsresol": (2 if tsresol & 0x80 else 10) ** (tsresol & 0x7F),
+            "tsoffset_s": tsoffset})
+        self.resol.append((tsresol, tsoffset))
+        self.section_ifaces.append(gid)
+
+    def add_statistics(self, off: int, blen: int) -> None:
+        if blen < 24:
+            self.note("isb", off, f"interface statistics block too short ({blen} bytes)")
+            return
+        local = ISB_BODY[self.order].unpack_from(self.buf, off + 8)[0]
+        if local >= len(self.section_ifaces):
+            self.note("isb", off, f"interface statistics for unknown interface {local}")
+            return
+        opts = self.options(off + 20, off + blen - 4)
+        u64 = U64[self.order].unpack
+        self.stats.drops[self.section_ifaces[local]] = {
+            name: (u64(opts[code][:8])[0] if len(opts.get(code, b"")) >= 8 else None)
+            for code, name in ISB_COUNTERS.items()}
+
+    def simple_packet(self, off: int, blen: int, frame: int) -> tuple | None:
+        """An SPB as (frame, data_off, caplen, origlen, ts_ns=-1, iface), or None if unusable."""
+        if blen < 16 or not self.section_ifaces:
+            self.note("spb", off, "simple packet block too short or before any interface")
+            return None
+        origlen = SPB_BODY[self.order].unpack_from(self.buf, off + 8)[0]
+        gid = self.section_ifaces[0]
+        snaplen = self.stats.interfaces[gid]["snaplen"] or origlen
+        self.note("spb-time", off, "simple packet blocks carry no time stamp: ts_ns is -1")
+        return frame, off + 12, min(origlen, snaplen, blen - 16), origlen, -1, gid
+
+    def old_packet(self, off: int, blen: int, frame: int) -> tuple | None:
+        """An obsolete Packet Block as a record tuple (see simple_packet), or None if unusable."""
+        if blen < 32:
+            self.note("pb", off, f"packet block too short ({blen} bytes)")
+            return None
+        local, _, hi, lo, caplen, origlen = PB_BODY[self.order].unpack_from(self.buf, off + 8)
+        if local >= len(self.section_ifaces) or caplen > blen - 32:
+            self.note("pb", off, "packet block with unknown interface or caplen past its end")
+            return None
+        gid = self.section_ifaces[local]
+        ts = int(ticks_to_ns(np.array([(hi << 32) | lo], dtype=np.uint64), *self.resol[gid])[0])
+        return frame, off + 28, caplen, origlen, ts, gid
+
+
+def scan(buf, path: str, stats: CaptureStats) -> Iterator[RecordChunk]:
+    """Walk the blocks of a pcapng file in ``buf``: chunks of packet-record columns, file order.
+
+    Fills ``stats`` (packets, interfaces, drops, warnings, malformed).  A file cut mid-block keeps
+    the complete blocks and warns; a bad first block raises CaptureFormatError.
+    """
+    f = _File(buf, path, stats)
+    off, frame = 0, 1
+    while off < len(buf):
+        if buf[off:off + 4] == b"\x0a\x0d\x0d\x0a":   # SHB: same in both byte orders
+            blen = f.open_section(off)
+            if not blen:
+                break
+            off += blen
+            continue
+        epb, frames, slow = array("q"), array("q"), []
+        off, frame, stop = _walk(f, off, frame, epb, frames, slow)
+        stats.packets += len(epb) + len(slow)
+        if epb or slow:
+            chunk = _chunk(f, np.frombuffer(epb, dtype=np.int64),
+                           np.frombuffer(frames, dtype=np.int64), slow, off)
+            stats.malformed += (len(epb) + len(slow)) - len(chunk)
+            if len(chunk):
+                yield chunk
+        if stop:
+            break
+    f.finish()
+
+
+def _walk(f: _File, off: int, frame: int, epb: array, frames: array, slow: list):
+    """Blocks from ``off`` on, until a new section, a chunk's worth of packets, or the end.
+
+    EPBs (nearly every block) take the short branch: only their offset is kept and the rest of
+    their header is read vectorised afterwards.  Returns (next offset, next frame, stop).
+    """
+    buf, end, limit = f.buf, len(f.buf), off + CHUNK_BYTES
+    header = BLOCK_HEADER[f.order].unpack_from
+    epb_append, frame_append = epb.append, frames.append
+    for _ in range(CHUNK_RECORDS):
+        if off > limit:
+            break
+        if off + 8 > end:
+            if off < end:
+                f.cut(off)
+            return off, frame, True
+        btype, blen = header(buf, off)
+        if btype == EPB and 32 <= blen <= MAX_RECORD and not blen & 3 and off + blen <= end:
+            epb_append(off)
+            frame_append(frame)
+            frame += 1
+            off += blen
+            continue
+        if btype == SHB:
+            return off, frame, False
+        if not f.check_length(off, blen, 12):
+            return off, frame, True
+        if btype == IDB and (epb or slow):
+            return off, frame, False    # decode the packets so far against the interfaces so far
+        if btype == IDB:
+            f.add_interface(off, blen)
+        elif btype == ISB:
+            f.add_statistics(off, blen)
+        elif btype in (EPB, SPB, PB):   # an EPB here is one too short for its header
+            rec = (f.simple_packet(off, blen, frame) if btype == SPB else
+                   f.old_packet(off, blen, frame) if btype == PB else None)
+            if btype == EPB:
+                f.note("epb-short", off, f"enhanced packet block too short ({blen} bytes)")
+            slow.append(rec)
+            frame += 1
+        off += blen
+    return off, frame, False
+
+
+def _chunk(f: _File, offs: np.ndarray, frames: np.ndarray, slow: list, end: int) -> RecordChunk:
+    """Decode the EPB headers at ``offs`` (vectorised) and merge the slow-path records."""
+    u8 = np.frombuffer(f.buf, dtype=np.uint8)
+    hdr = words(gather_rows(u8, offs, EPB_HEADER_LEN), f.order + "u4")
+    blen, local, caplen, origlen = hdr[:, 1], hdr[:, 2], hdr[:, 5], hdr[:, 6]
+    n_ifaces = len(f.section_ifaces)
+    bad = (caplen > blen - 32) | (local >= n_ifaces)
+    if bad.any():
+        f.note("epb", int(offs[np.argmax(bad)]), "enhanced packet block with unknown interface "
+               "id or caplen past its end", count=int(bad.sum()))
+    gid = np.where(bad, 0, local + (f.section_ifaces[0] if n_ifaces else 0)).astype(np.int32)
+    ticks = (hdr[:, 3].astype(np.uint64) << np.uint64(32)) | hdr[:, 4].astype(np.uint64)
+    ts_ns = np.full(len(offs), -1, dtype=np.int64)
+    for g in np.unique(gid[~bad]):
+        rows = (gid == g) & ~bad
+        ts_ns[rows] = ticks_to_ns(ticks[rows], *f.resol[g])
+    chunk = RecordChunk(frames, offs + EPB_HEADER_LEN, caplen, origlen, ts_ns, gid, end).take(~bad)
+    good = [r for r in slow if r is not None]
+    return _merge(chunk, good) if good else chunk
+
+
+def _merge(chunk: RecordChunk, recs: list[tuple]) -> RecordChunk:
+    """Add slow-path record tuples to a chunk, keeping frame order."""
+    cols = list(zip(*recs))
+    cat = [np.concatenate([a, np.array(c, dtype=a.dtype)])
+           for a, c in zip((chunk.frame, chunk.data_off, chunk.caplen, chunk.origlen, chunk.ts_ns,
+                            chunk.iface), cols)]
+    order = np.argsort(cat[0], kind="stable")
+    return RecordChunk(*(a[order] for a in cat), end=chunk.end)

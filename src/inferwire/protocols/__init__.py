@@ -1,0 +1,8 @@
+"""Sans-IO protocol parsers: HTTP/1.x, HTTP/2, gRPC framing, TLS, and protocol detection.
+
+Each parser is fed one direction's reassembled TCP stream bytes together with the stream offset of
+the first byte, and returns events carrying exact stream offsets (``start`` inclusive, ``end``
+exclusive).  Parsers never read sockets or clocks; mapping offsets to packet times happens
+elsewhere.  Import the submodules directly (``inferwire.protocols.http2``); nothing is imported
+eagerly here.
+"""

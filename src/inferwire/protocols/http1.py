@@ -1,0 +1,441 @@
+"""HTTP/1.x message parser for one direction of a connection (sans-IO, RFC 9112).
+
+:class:`Http1Parser` is fed one direction's contiguous stream bytes with the stream offset of the
+first byte, and returns each :class:`Http1Message` once its last byte has arrived.  Offsets are
+stream offsets: ``start`` inclusive, ``head_end`` and ``end`` exclusive.
+
+Only an incomplete head (request/status line + header fields), chunk-size line or trailer section
+is buffered, bounded by ``max_header_bytes``; body bytes are counted, never kept.
+
+Message framing follows RFC 9112 section 6.3: no body for responses to HEAD, for 1xx, 204 and
+304; ``Transfer-Encoding: chunked`` wins over ``Content-Length``; a response with neither is
+delimited by the close of the connection (:meth:`Http1Parser.close`); a request with neither has
+no body.  Where the byte stream stops being HTTP/1 (101 Switching Protocols, a 2xx answer to
+CONNECT, an HTTP/2 preface after ``Upgrade: h2c``, non-HTTP bytes after an Upgrade request) the
+parser stops and records the offset in :attr:`Http1Parser.upgraded_at`.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+from ..errors import ProtocolError
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
+_STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: (.*))?")
+_FIELD_NAME = re.compile(_TOKEN)
+_BLOCK_END = re.compile(rb"\n\r?\n")    # a line end followed by an empty line (bare LF tolerated)
+_LF = re.compile(rb"\n")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_TOKEN_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789"
+                         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_H2_PREFACE_LINE = b"PRI * HTTP/2.0"
+
+# parser states
+_HEAD, _LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _UNTIL_CLOSE, _UPGRADED, \
+    _CLOSED = range(9)
+
+
+@dataclass(frozen=True)
+class Http1Message:
+    """One HTTP/1.x request or response.  Offsets are stream offsets, ``end`` exclusive."""
+    kind: str                    # "request" | "response"
+    start: int                   # first byte of the request line / status line
+    head_end: int | None         # one past the blank line ending the headers (None: head cut)
+    end: int                     # one past the last byte (body incl. chunk framing and trailers)
+    method: str | None           # requests only
+    target: str | None           # requests only
+    version: str                 # "HTTP/1.1"; "" when the start line never arrived whole
+    status: int | None           # responses only
+    reason: str | None
+    headers: tuple               # ((name lower-cased, value), ...) in order
+    body_bytes: int              # content bytes (chunked: decoded length, framing excluded)
+    interim: bool                # a 1xx response other than 101 (the final one follows)
+    complete: bool               # False: the stream ended before the message did
+    trailers: tuple = ()         # chunked trailer fields, like ``headers``
+
+    def header(self, name: str) -> str | None:
+        """The field's value (several occurrences joined by ", "), or None; name case-free."""
+        name = name.lower()
+        values = [v for k, v in self.headers if k == name]
+        return ", ".join(values) if values else None
+
+
+class Http1Parser:
+    """Parse the messages of one direction of an HTTP/1.x connection.
+
+    ``role="client"`` parses the client->server direction (requests), ``"server"`` the responses.
+    For the server role, call :meth:`expect` with each request's method, in order, before feeding
+    the responses (HEAD and CONNECT change how a response is framed); without it responses are
+    framed as answers to GET.
+
+    Bad bytes raise :class:`ProtocolError` (``offset`` = stream offset, ``field``); its ``events``
+    attribute holds the messages that the same ``feed()`` call completed before the error.  The
+    parser then refuses further input (raises again, with ``events == []``).
+    """
+
+    def __init__(self, role: str, *, max_header_bytes: int = 65536):
+        if role not in ("client", "server"):
+            raise ValueError(f"role must be 'client' or 'server', not {role!r}")
+        self.role = role
+        self.max_header_bytes = max_header_bytes
+        self.upgraded_at: int | None = None  # offset where the stream stopped being HTTP/1
+        self._methods: deque[str] = deque()
+        self._next: int | None = None
+        self._state = _HEAD
+        self._buf = bytearray()              # the incomplete head / chunk line / trailers
+        self._buf_start = 0                  # stream offset of _buf[0]
+        self._msg: dict | None = None        # fields of the message being read
+        self._remaining = 0                  # body or chunk bytes still expected
+        self._cr_seen = False                # CR of the CRLF after chunk data was seen
+        self._upgrade_asked = False          # previous request carried Upgrade
+        self._failed: ProtocolError | None = None
+
+    # ------------------------------------------------------------ public
+
+    def expect(self, method: str) -> None:
+        """Queue the method of the next request whose response will be fed (server role)."""
+        self._methods.append(method.upper())
+
+    def feed(self, data: bytes | bytearray | memoryview, offset: int) -> list[Http1Message]:
+        """Consume ``data`` starting at stream offset ``offset``; return completed messages."""
+        self._check(offset)
+        out: list[Http1Message] = []
+        pos, n = 0, len(data)
+        try:
+            while pos < n:
+                pos = self._step(data, pos, offset, out)
+        except ProtocolError as exc:
+            exc.events = out             # the messages this chunk completed before the error
+            self._failed = exc
+            raise
+        self._next = offset + n
+        return out
+
+    def close(self, offset: int) -> list[Http1Message]:
+        """End of the stream at ``offset`` (FIN, or end of capture): complete a close-delimited
+        body, or return the unfinished message with ``complete=False``."""
+        self._check(offset)
+        state, self._state = self._state, _CLOSED
+        if state == _UNTIL_CLOSE:
+            return [self._emit(offset, complete=True)]
+        if state == _HEAD:
+            return self._partial_head(offset)
+        if state in (_LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS):
+            return [self._emit(offset, complete=False)]
+        return []
+
+    # ------------------------------------------------------------ plumbing
+
+    def _check(self, offset: int) -> None:
+        if self._failed is not None:
+            raise _stopped(self._failed)
+        if self._state == _CLOSED:
+            raise ProtocolError("parser already closed", offset=offset, field="offset")
+        if self._next is not None and offset != self._next:
+            raise ProtocolError(f"bytes at offset {offset}, expected {self._next}: the parser "
+                                "needs contiguous stream bytes", offset=offset, field="offset")
+        if self._next is None:
+            self._next = offset
+
+    def _step(self, data, pos: int, offset: int, out: list) -> int:
+        state = self._state
+        if state == _HEAD:
+            return self._read_head(data, pos, offset, out)
+        if state == _LENGTH or state == _CHUNK_DATA:
+            return self._read_counted(data, pos, offset, out)
+        if state == _CHUNK_SIZE_LINE:
+            return self._read_chunk_size(data, pos, offset)
+        if state == _CHUNK_CRLF:
+            return self._read_chunk_crlf(data, pos, offset)
+        if state == _TRAILERS:
+            return self._read_trailers(data, pos, offset, out)
+        if state == _UNTIL_CLOSE:
+            self._msg["body_bytes"] += len(data) - pos
+        return len(data)                     # _UNTIL_CLOSE, _UPGRADED: nothing more to parse
+
+    def _take_block(self, data, pos: int) -> tuple[bytes | None, int]:
+        """Accumulate a header-like block up to and including its empty line.
+
+        Returns (block, new pos) once complete, else (None, new pos) with the bytes buffered.
+        Searches ``data`` in place so that a complete block costs one copy of itself only."""
+        buf, n = self._buf, len(data)
+        if buf:  # the empty line may straddle the buffered tail and the new data
+            tail = bytes(buf[-2:])
+            m = _BLOCK_END.search(tail + bytes(data[pos:pos + 2]))
+            if m is not None and m.start() < len(tail):
+                used = m.end() - len(tail)
+                return bytes(buf) + bytes(data[pos:pos + used]), pos + used
+        room = self.max_header_bytes - len(buf)
+        m = _BLOCK_END.search(data, pos, min(n, pos + room))
+        if m is not None:
+            block = bytes(buf) + bytes(data[pos:m.end()])
+            return block, m.end()
+        if len(buf) + n - pos >= self.max_header_bytes:
+            raise ProtocolError(f"header section longer than max_header_bytes="
+                                f"{self.max_header_bytes}", offset=self._buf_start,
+                                field="headers")
+        buf += data[pos:n]
+        return None, n
+
+    # ------------------------------------------------------------ heads
+
+    def _read_head(self, data, pos: int, offset: int, out: list) -> int:
+        if not self._buf:
+            # RFC 9112 2.2: empty lines before a request line are ignored.
+            while pos < len(data) and data[pos] in (10, 13):
+                pos += 1
+            if pos == len(data):
+                return pos
+            if self._leaves_http1(data[pos], offset + pos):
+                return len(data)
+            self._buf_start = offset + pos
+        block, pos = self._take_block(data, pos)
+        if block is None:
+            self._check_first_line()
+            return pos
+        self._buf.clear()
+        self._start_message(block, self._buf_start, out)
+        return pos
+
+    def _leaves_http1(self, first_byte: int, at: int) -> bool:
+        """After an Upgrade request, bytes that cannot start a request are the new protocol."""
+        if self._upgrade_asked and first_byte not in _TOKEN_BYTES:
+            self._upgrade(at)
+            return True
+        return False
+
+    def _check_first_line(self) -> None:
+        """Reject garbage as soon as the first line is whole, not after max_header_bytes."""
+        m = _LF.search(self._buf)
+        if m is not None:
+            self._parse_start_line(bytes(self._buf[:m.start()]).rstrip(b"\r"), self._buf_start)
+
+    def _start_message(self, block: bytes, start: int, out: list) -> None:
+        lines, starts = _split_lines(block, start)
+        fields = self._parse_start_line(lines[0], start)
+        if fields is None:                   # the HTTP/2 preface after Upgrade: h2c
+            self._upgrade(start)
+            return
+        fields["headers"] = _parse_fields(lines[1:], starts[1:])
+        fields.update(start=start, head_end=start + len(block), body_bytes=0, trailers=())
+        self._msg = fields
+        self._frame_body(fields, start + len(block), out)
+
+    def _parse_start_line(self, line: bytes, at: int) -> dict | None:
+        if self.role == "client":
+            if line == _H2_PREFACE_LINE:
+                return None
+            m = _REQUEST_LINE.fullmatch(line)
+            if m is None or m.group(3) != b"1":
+                raise ProtocolError(f"not an HTTP/1.x request line: {line[:60]!r}", offset=at,
+                                    field="request-line")
+            return dict(kind="request", method=m.group(1).decode("ascii"),
+                        target=m.group(2).decode("latin-1"), version=_version(m, 3),
+                        status=None, reason=None, interim=False)
+        m = _STATUS_LINE.fullmatch(line)
+        if m is None or m.group(1) != b"1":
+            raise ProtocolError(f"not an HTTP/1.x status line: {line[:60]!r}", offset=at,
+                                field="status-line")
+        status = int(m.group(3))
+        return dict(kind="response", method=None, target=None, version=_version(m, 1),
+                    status=status, reason=(m.group(4) or b"").decode("latin-1"),
+                    interim=100 <= status < 200 and status != 101)
+
+    def _partial_head(self, offset: int) -> list[Http1Message]:
+        if not self._buf:
+            return []
+        m = _LF.search(self._buf)
+        fields = dict(kind="request" if self.role == "client" else "response", method=None,
+                      target=None, version="", status=None, reason=None, interim=False)
+        if m is not None:
+            parsed = self._parse_start_line(bytes(self._buf[:m.start()]).rstrip(b"\r"),
+                                            self._buf_start)
+            fields.update(parsed or {})
+        fields.update(start=self._buf_start, head_end=None, headers=(), body_bytes=0, trailers=())
+        self._msg = fields
+        return [self._emit(offset, complete=False)]
+
+    # ------------------------------------------------------------ body framing
+
+    def _frame_body(self, msg: dict, head_end: int, out: list) -> None:
+        """Choose how the body is delimited (RFC 9112 6.3) and enter that state."""
+        mode, length = self._body_mode(msg, head_end)
+        if mode == "chunked":
+            self._state = _CHUNK_SIZE_LINE
+        elif mode == "close":
+            self._state = _UNTIL_CLOSE
+        elif mode == "length" and length > 0:
+            self._state, self._remaining = _LENGTH, length
+        else:
+            out.append(self._emit(head_end, complete=True))
+            if mode == "upgrade":
+                self._upgrade(head_end)
+
+    def _body_mode(self, msg: dict, head_end: int) -> tuple[str, int]:
+        headers = msg["headers"]
+        if msg["kind"] == "response":
+            special = self._response_without_body(msg)
+            if special is not None:
+                return special, 0
+        else:
+            self._upgrade_asked = _has(headers, "upgrade")
+            if msg["method"] == "CONNECT":
+                return "upgrade", 0
+        te = _values(headers, "transfer-encoding")
+        if te:
+            if te[-1].lower() == "chunked":
+                return "chunked", 0
+            if msg["kind"] == "request":
+                raise ProtocolError(f"request Transfer-Encoding {', '.join(te)!r} does not end "
+                                    "in chunked", offset=msg["start"], field="transfer-encoding")
+            return "close", 0
+        lengths = set(_values(headers, "content-length"))
+        if lengths:
+            if len(lengths) > 1 or not all(v.isascii() and v.isdigit() for v in lengths):
+                raise ProtocolError(f"invalid Content-Length {sorted(lengths)}",
+                                    offset=msg["start"], field="content-length")
+            return "length", int(lengths.pop())
+        return ("none", 0) if msg["kind"] == "request" else ("close", 0)
+
+    def _response_without_body(self, msg: dict) -> str | None:
+        status = msg["status"]
+        if msg["interim"]:
+            return "none"                    # the final response to the same request follows
+        method = self._methods.popleft() if self._methods else None
+        if status == 101 or (method == "CONNECT" and 200 <= status < 300):
+            return "upgrade"
+        if method == "HEAD" or status in (204, 304):
+            return "none"
+        return None
+
+    def _upgrade(self, at: int) -> None:
+        self.upgraded_at, self._state = at, _UPGRADED
+
+    def _read_counted(self, data, pos: int, offset: int, out: list) -> int:
+        take = min(self._remaining, len(data) - pos)
+        self._remaining -= take
+        self._msg["body_bytes"] += take
+        pos += take
+        if self._remaining == 0:
+            if self._state == _LENGTH:
+                out.append(self._emit(offset + pos, complete=True))
+                self._state = _HEAD
+            else:
+                self._state, self._cr_seen = _CHUNK_CRLF, False
+        return pos
+
+    # ------------------------------------------------------------ chunked
+
+    def _read_chunk_size(self, data, pos: int, offset: int) -> int:
+        if not self._buf:
+            self._buf_start = offset + pos
+        room = self.max_header_bytes - len(self._buf)
+        m = _LF.search(data, pos, min(len(data), pos + room))
+        if m is None:
+            if len(self._buf) + len(data) - pos >= self.max_header_bytes:
+                raise ProtocolError("chunk-size line too long", offset=self._buf_start,
+                                    field="chunk-size")
+            self._buf += data[pos:]
+            return len(data)
+        line = (bytes(self._buf) + bytes(data[pos:m.start()])).rstrip(b"\r")
+        self._buf.clear()
+        size = line.split(b";", 1)[0].strip(b" \t")
+        if not _CHUNK_SIZE.fullmatch(size):
+            raise ProtocolError(f"bad chunk-size line {line[:40]!r}", offset=self._buf_start,
+                                field="chunk-size")
+        self._remaining = int(size, 16)
+        if self._remaining:
+            self._state = _CHUNK_DATA
+        else:
+            # The trailer section follows the last-chunk line; a virtual LF lets the block
+            # search find an immediately empty trailer section (just CRLF) too.
+            self._state, self._buf_start = _TRAILERS, offset + m.end() - 1
+            self._buf += b"\n"
+        return m.end()
+
+    def _read_chunk_crlf(self, data, pos: int, offset: int) -> int:
+        byte = data[pos]
+        if byte == 13 and not self._cr_seen:
+            self._cr_seen = True
+        elif byte == 10:
+            self._state = _CHUNK_SIZE_LINE
+        else:
+            raise ProtocolError("chunk data not followed by CRLF", offset=offset + pos,
+                                field="chunk-data")
+        return pos + 1
+
+    def _read_trailers(self, data, pos: int, offset: int, out: list) -> int:
+        block, pos = self._take_block(data, pos)
+        if block is not None:
+            self._buf.clear()
+            lines, starts = _split_lines(block[1:], self._buf_start + 1)
+            self._msg["trailers"] = _parse_fields(lines, starts)
+            out.append(self._emit(self._buf_start + len(block), complete=True))
+            self._state = _HEAD
+        return pos
+
+    def _emit(self, end: int, *, complete: bool) -> Http1Message:
+        msg, self._msg = self._msg, None
+        return Http1Message(kind=msg["kind"], start=msg["start"], head_end=msg["head_end"],
+                            end=end, method=msg["method"], target=msg["target"],
+                            version=msg["version"], status=msg["status"], reason=msg["reason"],
+                            headers=msg["headers"], body_bytes=msg["body_bytes"],
+                            interim=msg["interim"], complete=complete, trailers=msg["trailers"])
+
+
+# ---------------------------------------------------------------- helpers (pure)
+
+def _stopped(failed: ProtocolError) -> ProtocolError:
+    """A fresh error for input after a failure (the first one's ``events`` are not repeated)."""
+    exc = ProtocolError(f"parser stopped by an earlier error: {failed}")
+    exc.offset, exc.field, exc.events = failed.offset, failed.field, []
+    return exc
+
+
+def _version(m: re.Match, group: int) -> str:
+    return f"HTTP/{m.group(group).decode()}.{m.group(group + 1).decode()}"
+
+
+def _split_lines(block: bytes, start: int) -> tuple[list[bytes], list[int]]:
+    """Lines of a head/trailer block without line ends or the final empty line, with the
+    stream offset of each line's first byte."""
+    lines, starts, at = [], [], start
+    for raw in block.split(b"\n")[:-2]:
+        lines.append(raw[:-1] if raw.endswith(b"\r") else raw)
+        starts.append(at)
+        at += len(raw) + 1
+    return lines, starts
+
+
+def _parse_fields(lines: list[bytes], starts: list[int]) -> tuple:
+    """Parse ``name: value`` lines (names lower-cased, obs-fold joined with one space)."""
+    fields: list[list[str]] = []
+    for line, at in zip(lines, starts):
+        if b"\r" in line or b"\x00" in line:
+            raise ProtocolError("bare CR or NUL in a header line", offset=at, field="header")
+        if line[:1] in (b" ", b"\t"):
+            if not fields:
+                raise ProtocolError("continuation line before any header", offset=at,
+                                    field="header")
+            folded = line.strip(b" \t").decode("latin-1")
+            fields[-1][1] = f"{fields[-1][1]} {folded}".strip()
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep or not _FIELD_NAME.fullmatch(name):
+            raise ProtocolError(f"malformed header line {line[:60]!r}", offset=at,
+                                field="header")
+        fields.append([name.decode("ascii").lower(), value.strip(b" \t").decode("latin-1")])
+    return tuple((name, value) for name, value in fields)
+
+
+def _values(headers: tuple, name: str) -> list[str]:
+    """All comma-separated elements of a (possibly repeated) field, stripped, empties dropped."""
+    return [part.strip() for key, value in headers if key == name
+            for part in value.split(",") if part.strip()]
+
+
+def _has(headers: tuple, name: str) -> bool:
+    return any(key == name for key, _ in headers)

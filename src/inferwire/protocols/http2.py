@@ -1,0 +1,873 @@
+"""HTTP/2 frame parser for one direction of a connection (sans-IO, RFC 9113).
+
+:class:`H2Parser` is fed one direction's contiguous stream bytes with the stream offset of the
+first byte and returns frame-level events carrying exact offsets: ``start`` is the offset of the
+first byte of the frame header, ``end`` one past the frame's last byte (exclusive).  A header
+block (HEADERS or PUSH_PROMISE plus its CONTINUATIONs) is one event spanning all its frames.
+
+Only incomplete frame headers and incomplete non-DATA frames are buffered; DATA (and unknown)
+frame payloads are walked through without copying, except the 5-byte gRPC length prefixes.
+HPACK is decoded with the ``hpack`` package, one decoder per direction, seeing every header block
+in order.
+
+:func:`assemble_h2` (pure) joins both directions' events into an :class:`H2Conversation`: the
+connection set-up offsets and one :class:`H2Stream` per stream (request/response headers, the
+offsets where each side's part of the exchange starts and ends, byte and gRPC message counts).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from hpack import Decoder
+from hpack.exceptions import HPACKError
+
+from ..errors import ProtocolError
+from .detect import H2_PREFACE
+from .grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
+
+# length (24 bits as 8 + 16), type, flags, reserved bit + stream id
+FRAME_HEADER = struct.Struct(">BHBBL")
+FRAME_HEADER_LEN = FRAME_HEADER.size  # 9
+
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
+    CONTINUATION = range(10)
+FLAG_END_STREAM = 0x1
+FLAG_ACK = 0x1
+FLAG_END_HEADERS = 0x4
+FLAG_PADDED = 0x8
+FLAG_PRIORITY = 0x20
+
+SETTINGS_HEADER_TABLE_SIZE = 0x1
+SETTINGS_MAX_FRAME_SIZE = 0x5
+
+# The per-direction parser cannot know the limits the *other* peer announced (its SETTINGS travel
+# in the other direction), so the HPACK decoder accepts any table size the encoder signals up to
+# 16 MiB, and header lists up to 1 MiB decoded (far above what gRPC/TF Serving allow).
+_HPACK_MAX_TABLE = 1 << 24
+_HPACK_MAX_HEADER_LIST = 1 << 20
+
+_U32 = struct.Struct(">L")
+_PRIORITY = struct.Struct(">LB")
+_SETTING = struct.Struct(">HL")
+_GOAWAY = struct.Struct(">LL")
+
+
+# ---------------------------------------------------------------- events (all offsets: stream)
+
+@dataclass(frozen=True)
+class Preface:
+    """The client connection preface (24 bytes)."""
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A SETTINGS frame; ``params`` maps setting id (int) to value, last one wins."""
+    start: int
+    end: int
+    ack: bool
+    params: dict = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Headers:
+    """One header block: HEADERS + CONTINUATIONs; ``end`` is one past the last CONTINUATION."""
+    stream_id: int
+    start: int
+    end: int
+    headers: tuple
+    end_stream: bool
+
+
+@dataclass(frozen=True)
+class Data:
+    """A DATA frame; ``data_len`` excludes the pad length byte and padding (bytes).
+
+    ``grpc_messages`` lists the gRPC messages of a gRPC stream whose last byte is in this frame
+    (a message spanning frames is reported once, in the frame where it ends)."""
+    stream_id: int
+    start: int
+    end: int
+    data_len: int
+    end_stream: bool
+    grpc_messages: tuple[GrpcMessage, ...] = ()
+
+
+@dataclass(frozen=True)
+class RstStream:
+    stream_id: int
+    start: int
+    end: int
+    error_code: int
+
+
+@dataclass(frozen=True)
+class WindowUpdate:
+    stream_id: int
+    start: int
+    end: int
+    increment: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    start: int
+    end: int
+    ack: bool
+    opaque: bytes = b""
+
+
+@dataclass(frozen=True)
+class GoAway:
+    start: int
+    end: int
+    last_stream_id: int
+    error_code: int
+    debug: bytes = b""
+
+
+@dataclass(frozen=True)
+class Priority:
+    """A PRIORITY frame (the priority fields inside HEADERS are skipped, not reported)."""
+    stream_id: int
+    start: int
+    end: int
+    depends_on: int
+    weight: int        # 1..256
+    exclusive: bool
+
+
+@dataclass(frozen=True)
+class PushPromise:
+    """A PUSH_PROMISE header block (+ CONTINUATIONs) on ``stream_id`` promising a new stream."""
+    stream_id: int
+    promised_stream_id: int
+    start: int
+    end: int
+    headers: tuple
+
+
+@dataclass(frozen=True)
+class UnknownFrame:
+    """A frame of a type this parser does not know (RFC 9113 says: ignore it)."""
+    type: int
+    stream_id: int
+    flags: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class GrpcFramingError:
+    """The gRPC framing of one stream was broken (bad flag, or the stream ended inside a message).
+
+    Only that stream's message counting stops; the HTTP/2 parse goes on."""
+    stream_id: int
+    offset: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Truncated:
+    """Emitted by :meth:`H2Parser.close` when the stream ended inside a frame or header block."""
+    start: int         # offset of the first byte of the unfinished frame (or preface / block)
+    end: int           # the close offset
+    what: str          # e.g. "DATA frame", "header block", "frame header", "preface"
+    stream_id: int | None
+
+
+# ---------------------------------------------------------------- parser
+
+@dataclass
+class _Frame:
+    start: int
+    length: int
+    type: int
+    flags: int
+    stream_id: int
+    remaining: int                       # payload bytes not yet consumed
+    data_len: int = -1                   # DATA: payload minus padding; -1 until pad len read
+    data_left: int = 0                   # DATA: data bytes not yet consumed
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class _Block:
+    """A header block waiting for its CONTINUATION frames."""
+    kind: int                            # HEADERS or PUSH_PROMISE
+    stream_id: int
+    start: int
+    end_stream: bool
+    promised: int
+    fragment: bytearray
+
+
+class H2Parser:
+    """Parse one direction of an HTTP/2 connection.
+
+    ``role`` is ``"client"`` for the client->server direction (which starts with the preface) and
+    ``"server"`` for server->client.  ``max_frame_size``: a frame header announcing a longer
+    payload raises :class:`ProtocolError` (bytes).  Bad bytes raise :class:`ProtocolError`
+    (``offset`` = stream offset, ``field``); its ``events`` attribute holds the events the same
+    ``feed()`` call completed before the error.  The parser then refuses further input (raises
+    again, with ``events == []``).
+    """
+
+    def __init__(self, role: str, *, max_frame_size: int = 16 * 1024 * 1024):
+        if role not in ("client", "server"):
+            raise ValueError(f"role must be 'client' or 'server', not {role!r}")
+        self.role = role
+        self.max_frame_size = max_frame_size
+        self._next: int | None = None
+        self._preface_seen = 0 if role == "client" else len(H2_PREFACE)
+        self._preface_start = 0
+        self._hdr = bytearray()          # partial frame header (< 9 bytes)
+        self._hdr_start = 0
+        self._frame: _Frame | None = None
+        self._payload = bytearray()      # partial payload of a buffered (non-DATA) frame
+        self._block: _Block | None = None
+        self._decoder = Decoder(max_header_list_size=_HPACK_MAX_HEADER_LIST)
+        self._decoder.max_allowed_table_size = _HPACK_MAX_TABLE
+        self._grpc: dict[int, GrpcMessageSplitter | None] = {}  # None: framing broke, stop
+        self._failed: ProtocolError | None = None
+
+    # ------------------------------------------------------------ public
+
+    def feed(self, data: bytes | bytearray | memoryview, offset: int) -> list:
+        """Consume ``data`` whose first byte is at stream offset ``offset``; return events."""
+        if self._failed is not None:
+            raise _stopped(self._failed)
+        self._check_offset(offset)
+        mv = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        events: list = []
+        try:
+            pos = self._feed_preface(mv, 0, offset, events)
+            while pos < len(mv):
+                pos = self._step(mv, pos, offset, events)
+        except ProtocolError as exc:
+            exc.events = events          # the events this chunk completed before the error
+            self._failed = exc
+            raise
+        self._next = offset + len(mv)
+        return events
+
+    def close(self, offset: int | None = None) -> list:
+        """End of this direction (FIN or end of capture): report an unfinished frame, if any."""
+        end = self._next if offset is None else offset
+        if end is None or self._failed is not None:
+            return []
+        unfinished = self._unfinished()
+        return [Truncated(unfinished[0], end, unfinished[1], unfinished[2])] if unfinished else []
+
+    # ------------------------------------------------------------ plumbing
+
+    def _check_offset(self, offset: int) -> None:
+        if self._next is not None and offset != self._next:
+            raise ProtocolError(f"bytes fed at offset {offset}, expected {self._next}: the "
+                                "parser needs contiguous stream bytes", offset=offset,
+                                field="offset")
+        if self._next is None:
+            self._preface_start = offset
+
+    def _unfinished(self) -> tuple[int, str, int | None] | None:
+        if self._preface_seen < len(H2_PREFACE):
+            return (self._preface_start, "preface", None) if self._preface_seen else None
+        if self._frame is not None:
+            name = {DATA: "DATA frame", HEADERS: "HEADERS frame"}.get(self._frame.type, "frame")
+            return self._frame.start, name, self._frame.stream_id
+        if self._hdr:
+            return self._hdr_start, "frame header", None
+        if self._block is not None:
+            return self._block.start, "header block", self._block.stream_id
+        return None
+
+    def _feed_preface(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+        seen = self._preface_seen
+        if seen >= len(H2_PREFACE):
+            return pos
+        take = min(len(H2_PREFACE) - seen, len(mv) - pos)
+        got = bytes(mv[pos:pos + take])
+        if got != H2_PREFACE[seen:seen + take]:
+            bad = next(i for i in range(take) if got[i] != H2_PREFACE[seen + i])
+            raise ProtocolError("not the HTTP/2 client preface (PRI * HTTP/2.0 ...)",
+                                offset=offset + pos + bad, field="preface")
+        self._preface_seen += take
+        if self._preface_seen == len(H2_PREFACE):
+            events.append(Preface(self._preface_start, self._preface_start + len(H2_PREFACE)))
+        return pos + take
+
+    def _step(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+        """Consume as much as the current state allows; return the new position."""
+        if self._frame is None:
+            return self._read_header(mv, pos, offset, events)
+        if self._frame.type == DATA:
+            return self._read_data(mv, pos, offset, events)
+        if self._frame.type > CONTINUATION:
+            return self._skip_unknown(mv, pos, offset, events)
+        return self._read_buffered(mv, pos, offset, events)
+
+    def _read_header(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+        if not self._hdr and len(mv) - pos >= FRAME_HEADER_LEN:
+            fields = FRAME_HEADER.unpack_from(mv, pos)   # whole header in this chunk: no copy
+            start, pos = offset + pos, pos + FRAME_HEADER_LEN
+        else:
+            if not self._hdr:
+                self._hdr_start = offset + pos
+            take = min(FRAME_HEADER_LEN - len(self._hdr), len(mv) - pos)
+            self._hdr += mv[pos:pos + take]
+            pos += take
+            if len(self._hdr) < FRAME_HEADER_LEN:
+                return pos
+            fields = FRAME_HEADER.unpack(self._hdr)
+            start = self._hdr_start
+            self._hdr.clear()
+        self._begin_frame(start, fields, events)
+        return pos
+
+    def _begin_frame(self, start: int, fields: tuple, events: list) -> None:
+        hi, lo, ftype, flags, sid = fields
+        length, sid = (hi << 16) | lo, sid & 0x7FFFFFFF
+        if length > self.max_frame_size:
+            raise ProtocolError(f"frame header announces {length} payload bytes, more than "
+                                f"max_frame_size={self.max_frame_size}", offset=start,
+                                field="frame.length")
+        if self._block is not None and (ftype != CONTINUATION or sid != self._block.stream_id):
+            raise ProtocolError(f"expected CONTINUATION of the header block of stream "
+                                f"{self._block.stream_id}, got frame type {ftype} on stream {sid}",
+                                offset=start, field="frame.type")
+        fr = self._frame = _Frame(start, length, ftype, flags, sid, length)
+        if ftype == DATA:
+            self._begin_data(fr, events)
+        elif length == 0:
+            self._complete_frame(b"", events)
+
+    def _begin_data(self, fr: _Frame, events: list) -> None:
+        if fr.stream_id == 0:
+            raise ProtocolError("DATA frame on stream 0", offset=fr.start, field="stream_id")
+        if fr.flags & FLAG_PADDED:
+            if fr.length == 0:
+                raise ProtocolError("PADDED DATA frame without a pad length byte",
+                                    offset=fr.start, field="DATA.pad_length")
+        else:
+            fr.data_len = fr.data_left = fr.length
+            if fr.length == 0:
+                self._finish_data(fr, fr.start + FRAME_HEADER_LEN, events)
+
+    # ------------------------------------------------------------ DATA: streamed, never buffered
+
+    def _read_data(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+        fr = self._frame
+        if fr.data_len < 0:              # PADDED: the pad length byte comes first
+            pad = mv[pos]
+            if pad > fr.length - 1:
+                raise ProtocolError(f"DATA pad length {pad} exceeds payload of {fr.length}",
+                                    offset=offset + pos, field="DATA.pad_length")
+            fr.data_len = fr.data_left = fr.length - 1 - pad
+            fr.remaining -= 1
+            pos += 1
+        take = min(fr.data_left, len(mv) - pos)
+        if take:
+            self._split_grpc(fr, mv[pos:pos + take], offset + pos, events)
+            fr.data_left -= take
+            fr.remaining -= take
+            pos += take
+        if fr.data_left == 0:            # then the padding, skipped
+            take = min(fr.remaining, len(mv) - pos)
+            fr.remaining -= take
+            pos += take
+        if fr.remaining == 0:
+            self._finish_data(fr, offset + pos, events)
+        return pos
+
+    def _split_grpc(self, fr: _Frame, chunk: memoryview, chunk_offset: int, events: list) -> None:
+        splitter = self._grpc.get(fr.stream_id)
+        if splitter is None:
+            return
+        try:
+            fr.messages.extend(splitter.feed(chunk, chunk_offset))
+        except ProtocolError as exc:
+            # Broken gRPC framing spoils only this stream's message counts, not the connection.
+            self._grpc[fr.stream_id] = None
+            events.append(GrpcFramingError(fr.stream_id, exc.offset, str(exc)))
+
+    def _finish_data(self, fr: _Frame, end: int, events: list) -> None:
+        end_stream = bool(fr.flags & FLAG_END_STREAM)
+        events.append(Data(fr.stream_id, fr.start, end, fr.data_len, end_stream,
+                           tuple(fr.messages)))
+        self._frame = None
+        if end_stream:
+            self._end_grpc(fr.stream_id, end, events)
+
+    def _skip_unknown(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+        fr = self._frame
+        take = min(fr.remaining, len(mv) - pos)
+        fr.remaining -= take
+        pos += take
+        if fr.remaining == 0:
+            events.append(UnknownFrame(fr.type, fr.stream_id, fr.flags, fr.start, offset + pos))
+            self._frame = None
+        return pos
+
+    # ------------------------------------------------------------ buffered frames
+
+    def _read_buffered(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+        fr = self._frame
+        take = min(fr.remaining, len(mv) - pos)
+        if not self._payload and take == fr.length:
+            payload = mv[pos:pos + take]               # whole payload in this chunk
+        else:
+            self._payload += mv[pos:pos + take]
+            payload = self._payload
+        fr.remaining -= take
+        pos += take
+        if fr.remaining == 0:
+            self._complete_frame(bytes(payload), events)
+            self._payload.clear()
+        return pos
+
+    def _complete_frame(self, payload: bytes, events: list) -> None:
+        fr = self._frame
+        self._frame = None
+        end = fr.start + FRAME_HEADER_LEN + fr.length
+        if fr.type > CONTINUATION:
+            events.append(UnknownFrame(fr.type, fr.stream_id, fr.flags, fr.start, end))
+            return
+        _HANDLERS[fr.type](self, fr, payload, end, events)
+
+    def _on_headers(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_stream(fr, "HEADERS")
+        lo, hi = self._unpad(fr, payload, "HEADERS")
+        if fr.flags & FLAG_PRIORITY:
+            lo += 5
+            if lo > hi:
+                raise ProtocolError("HEADERS too short for its priority fields",
+                                    offset=fr.start, field="HEADERS.priority")
+        self._block = _Block(HEADERS, fr.stream_id, fr.start, bool(fr.flags & FLAG_END_STREAM),
+                             0, bytearray(payload[lo:hi]))
+        if fr.flags & FLAG_END_HEADERS:
+            self._end_block(end, events)
+
+    def _on_push_promise(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_stream(fr, "PUSH_PROMISE")
+        lo, hi = self._unpad(fr, payload, "PUSH_PROMISE")
+        if hi - lo < 4:
+            raise ProtocolError("PUSH_PROMISE too short for its promised stream id",
+                                offset=fr.start, field="PUSH_PROMISE.promised_stream_id")
+        promised = _U32.unpack_from(payload, lo)[0] & 0x7FFFFFFF
+        self._block = _Block(PUSH_PROMISE, fr.stream_id, fr.start, False, promised,
+                             bytearray(payload[lo + 4:hi]))
+        if fr.flags & FLAG_END_HEADERS:
+            self._end_block(end, events)
+
+    def _on_continuation(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        if self._block is None:
+            raise ProtocolError("CONTINUATION without a preceding HEADERS or PUSH_PROMISE",
+                                offset=fr.start, field="frame.type")
+        self._block.fragment += payload
+        if len(self._block.fragment) > self.max_frame_size:
+            raise ProtocolError(f"header block longer than {self.max_frame_size} bytes",
+                                offset=self._block.start, field="CONTINUATION")
+        if fr.flags & FLAG_END_HEADERS:
+            self._end_block(end, events)
+
+    def _end_block(self, end: int, events: list) -> None:
+        block, self._block = self._block, None
+        headers = self._decode(block)
+        if block.kind == PUSH_PROMISE:
+            events.append(PushPromise(block.stream_id, block.promised, block.start, end, headers))
+            return
+        events.append(Headers(block.stream_id, block.start, end, headers, block.end_stream))
+        self._note_content_type(block.stream_id, headers)
+        if block.end_stream:
+            self._end_grpc(block.stream_id, end, events)
+
+    def _decode(self, block: _Block) -> tuple:
+        try:
+            raw = self._decoder.decode(bytes(block.fragment), raw=True)
+        except (HPACKError, IndexError, ValueError, OverflowError) as exc:
+            raise ProtocolError(f"HPACK decoding failed: {exc}", offset=block.start,
+                                field="header_block") from None
+        return tuple((n.decode("utf-8", "replace"), v.decode("utf-8", "replace"))
+                     for n, v in raw)
+
+    def _note_content_type(self, stream_id: int, headers: tuple) -> None:
+        """Start splitting gRPC messages on a stream whose headers say application/grpc."""
+        if stream_id in self._grpc:
+            return
+        for name, value in headers:
+            if name == "content-type" and is_grpc_content_type(value):
+                self._grpc[stream_id] = GrpcMessageSplitter()
+                return
+
+    def _end_grpc(self, stream_id: int, end: int, events: list) -> None:
+        """The stream's direction ended: a gRPC message still open there is truncated."""
+        splitter = self._grpc.pop(stream_id, None)   # popped: no per-stream state kept after end
+        if splitter is not None and splitter.in_message:
+            events.append(GrpcFramingError(stream_id, splitter.pending_start,
+                                           f"stream ended at offset {end} inside a gRPC message"))
+
+    def _on_priority(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_stream(fr, "PRIORITY")
+        self._need_length(fr, 5, "PRIORITY")
+        dep, weight = _PRIORITY.unpack(payload)
+        events.append(Priority(fr.stream_id, fr.start, end, dep & 0x7FFFFFFF, weight + 1,
+                               bool(dep >> 31)))
+
+    def _on_rst_stream(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_stream(fr, "RST_STREAM")
+        self._need_length(fr, 4, "RST_STREAM")
+        events.append(RstStream(fr.stream_id, fr.start, end, _U32.unpack(payload)[0]))
+        self._grpc.pop(fr.stream_id, None)
+
+    def _on_settings(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_stream_zero(fr, "SETTINGS")
+        ack = bool(fr.flags & FLAG_ACK)
+        if fr.length % 6 or (ack and fr.length):
+            raise ProtocolError(f"SETTINGS payload of {fr.length} bytes (ack={ack})",
+                                offset=fr.start, field="SETTINGS.length")
+        params = dict(_SETTING.iter_unpack(payload))
+        events.append(Settings(fr.start, end, ack, params))
+
+    def _on_ping(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_stream_zero(fr, "PING")
+        self._need_length(fr, 8, "PING")
+        events.append(Ping(fr.start, end, bool(fr.flags & FLAG_ACK), bytes(payload)))
+
+    def _on_goaway(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_stream_zero(fr, "GOAWAY")
+        if fr.length < 8:
+            raise ProtocolError(f"GOAWAY payload of {fr.length} bytes, need 8",
+                                offset=fr.start, field="GOAWAY.length")
+        last, code = _GOAWAY.unpack_from(payload)
+        events.append(GoAway(fr.start, end, last & 0x7FFFFFFF, code, bytes(payload[8:])))
+
+    def _on_window_update(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
+        self._need_length(fr, 4, "WINDOW_UPDATE")
+        events.append(WindowUpdate(fr.stream_id, fr.start, end,
+                                   _U32.unpack(payload)[0] & 0x7FFFFFFF))
+
+    # ------------------------------------------------------------ checks
+
+    @staticmethod
+    def _unpad(fr: _Frame, payload: bytes, name: str) -> tuple[int, int]:
+        """Return the [lo, hi) slice of ``payload`` left once the padding fields are removed."""
+        if not fr.flags & FLAG_PADDED:
+            return 0, len(payload)
+        if not payload or payload[0] > len(payload) - 1:
+            raise ProtocolError(f"{name} pad length exceeds the payload", offset=fr.start,
+                                field=f"{name}.pad_length")
+        return 1, len(payload) - payload[0]
+
+    @staticmethod
+    def _need_stream(fr: _Frame, name: str) -> None:
+        if fr.stream_id == 0:
+            raise ProtocolError(f"{name} frame on stream 0", offset=fr.start, field="stream_id")
+
+    @staticmethod
+    def _need_stream_zero(fr: _Frame, name: str) -> None:
+        if fr.stream_id != 0:
+            raise ProtocolError(f"{name} frame on stream {fr.stream_id}, must be stream 0",
+                                offset=fr.start, field="stream_id")
+
+    @staticmethod
+    def _need_length(fr: _Frame, length: int, name: str) -> None:
+        if fr.length != length:
+            raise ProtocolError(f"{name} payload of {fr.length} bytes, must be {length}",
+                                offset=fr.start, field=f"{name}.length")
+
+
+def _stopped(failed: ProtocolError) -> ProtocolError:
+    """A fresh error for input after a failure (the first one's ``events`` are not repeated)."""
+    exc = ProtocolError(f"parser stopped by an earlier error: {failed}")
+    exc.offset, exc.field, exc.events = failed.offset, failed.field, []
+    return exc
+
+
+_HANDLERS = {
+    HEADERS: H2Parser._on_headers,
+    PRIORITY: H2Parser._on_priority,
+    RST_STREAM: H2Parser._on_rst_stream,
+    SETTINGS: H2Parser._on_settings,
+    PUSH_PROMISE: H2Parser._on_push_promise,
+    PING: H2Parser._on_ping,
+    GOAWAY: H2Parser._on_goaway,
+    WINDOW_UPDATE: H2Parser._on_window_update,
+    CONTINUATION: H2Parser._on_continuation,
+}
+
+
+# ---------------------------------------------------------------- conversation assembler
+
+@dataclass(frozen=True)
+class H2Stream:
+    """One HTTP/2 stream (one request/response exchange).  Offsets: ``req_*`` are client-direction
+    stream offsets, ``resp_*`` server-direction ones; ``*_end`` exclusive; None where not seen."""
+    stream_id: int
+    pushed: bool                   # server push (even id): request_headers = the PUSH_PROMISE's
+    request_headers: tuple
+    response_headers: tuple        # the final (non-1xx) response header block
+    informational: tuple           # 1xx header blocks, in order
+    trailers: tuple                # response trailers (gRPC: grpc-status ...)
+    request_trailers: tuple
+    method: str | None
+    path: str | None
+    authority: str | None
+    status: int | None
+    content_type: str | None
+    request_id: str | None         # x-request-id (request headers, else response headers)
+    grpc_status: int | None        # from trailers, or from a trailers-only response
+    grpc_message: str | None       # percent-decoded
+    req_start: int | None          # first byte of the client's first HEADERS/DATA frame
+    req_headers_end: int | None    # one past the request header block
+    req_end: int | None            # one past the client's frame carrying END_STREAM
+    resp_start: int | None         # first byte of the server's first HEADERS/DATA frame (1xx too)
+    resp_headers_end: int | None   # one past the final response header block
+    resp_end: int | None           # one past the server's frame carrying END_STREAM
+    request_bytes: int             # sum of DATA data_len, client -> server (bytes)
+    response_bytes: int
+    request_messages: int          # gRPC messages (0 when not gRPC)
+    response_messages: int
+    request_message_bytes: int     # sum of gRPC message lengths, 5-byte prefixes excluded
+    response_message_bytes: int
+    reset_by: str | None           # "client" | "server" | None
+    reset_code: int | None
+    complete: bool
+
+
+@dataclass
+class H2Conversation:
+    """Both directions of one HTTP/2 connection, assembled.  Set-up offsets: ``preface_*``,
+    ``client_settings_end`` and ``client_ack_end`` are client offsets, ``server_*`` server ones."""
+    preface_start: int | None = None
+    preface_end: int | None = None
+    client_settings_end: int | None = None  # end of the client's first SETTINGS
+    server_settings_end: int | None = None  # end of the server's first SETTINGS
+    server_ack_end: int | None = None       # end of the server's ACK of the client's SETTINGS
+    client_ack_end: int | None = None       # end of the client's ACK of the server's SETTINGS
+    client_settings: dict = field(default_factory=dict)
+    server_settings: dict = field(default_factory=dict)
+    streams: list = field(default_factory=list)
+    goaway: GoAway | None = None            # the server's last GOAWAY, else the client's last
+    goaway_by: str | None = None
+    warnings: list = field(default_factory=list)
+
+
+@dataclass
+class _StreamAcc:
+    """Mutable accumulator for one stream while events are walked."""
+    stream_id: int
+    pushed: bool = False
+    request_headers: tuple = ()
+    response_headers: tuple = ()
+    informational: list = field(default_factory=list)
+    trailers: tuple = ()
+    request_trailers: tuple = ()
+    req_start: int | None = None
+    req_headers_end: int | None = None
+    req_end: int | None = None
+    resp_start: int | None = None
+    resp_headers_end: int | None = None
+    resp_end: int | None = None
+    bytes: dict = field(default_factory=lambda: {"client": 0, "server": 0})
+    messages: dict = field(default_factory=lambda: {"client": 0, "server": 0})
+    message_bytes: dict = field(default_factory=lambda: {"client": 0, "server": 0})
+    resets: dict = field(default_factory=dict)          # side -> error code
+    has_final: bool = False
+
+
+def assemble_h2(client_events: list, server_events: list) -> H2Conversation:
+    """Join the events of both directions of one connection into an :class:`H2Conversation`.
+
+    Streams are those with a HEADERS, DATA, RST_STREAM frame or a PUSH_PROMISE (PRIORITY or
+    WINDOW_UPDATE alone do not make a stream), listed by stream id.  Anything odd goes to
+    ``warnings`` and the certain facts are kept.
+    """
+    conv = H2Conversation()
+    streams: dict[int, _StreamAcc] = {}
+    for side, events in (("client", client_events), ("server", server_events)):
+        for ev in events:
+            _ASSEMBLERS.get(type(ev), _ignore)(conv, streams, side, ev)
+    conv.streams = [_finish_stream(streams[sid], conv.warnings) for sid in sorted(streams)]
+    return conv
+
+
+def _ignore(conv, streams, side, ev) -> None:
+    """WINDOW_UPDATE, PRIORITY, PING, unknown frames: no part of a request's timing."""
+
+
+def _acc(streams: dict, sid: int) -> _StreamAcc:
+    acc = streams.get(sid)
+    if acc is None:
+        acc = streams[sid] = _StreamAcc(sid, pushed=sid % 2 == 0)
+    return acc
+
+
+def _on_preface(conv, streams, side, ev: Preface) -> None:
+    if conv.preface_start is None:
+        conv.preface_start, conv.preface_end = ev.start, ev.end
+
+
+def _on_settings(conv, streams, side, ev: Settings) -> None:
+    if ev.ack:
+        attr = "client_ack_end" if side == "client" else "server_ack_end"
+    else:
+        attr = "client_settings_end" if side == "client" else "server_settings_end"
+        if getattr(conv, attr) is None:
+            setattr(conv, side + "_settings", dict(ev.params))
+    if getattr(conv, attr) is None:
+        setattr(conv, attr, ev.end)
+
+
+def _on_goaway(conv, streams, side, ev: GoAway) -> None:
+    if side == "server" or conv.goaway_by != "server":
+        conv.goaway, conv.goaway_by = ev, side
+
+
+def _on_push_promise(conv, streams, side, ev: PushPromise) -> None:
+    acc = _acc(streams, ev.promised_stream_id)
+    acc.pushed, acc.request_headers = True, ev.headers
+
+
+def _on_headers(conv, streams, side, ev: Headers) -> None:
+    acc = _acc(streams, ev.stream_id)
+    if _after_end(acc, side):
+        conv.warnings.append(f"stream {ev.stream_id}: {side} HEADERS at offset {ev.start} after "
+                             "END_STREAM")
+    if side == "client":
+        _client_headers(acc, ev)
+    else:
+        _server_headers(acc, ev)
+
+
+def _client_headers(acc: _StreamAcc, ev: Headers) -> None:
+    if acc.req_start is None:
+        acc.req_start, acc.req_headers_end, acc.request_headers = ev.start, ev.end, ev.headers
+    else:
+        acc.request_trailers = ev.headers
+    if ev.end_stream and acc.req_end is None:
+        acc.req_end = ev.end
+
+
+def _server_headers(acc: _StreamAcc, ev: Headers) -> None:
+    if acc.resp_start is None:
+        acc.resp_start = ev.start
+    status = _status(ev.headers)
+    if not acc.has_final and status is not None and 100 <= status < 200:
+        acc.informational.append(ev.headers)
+    elif not acc.has_final:
+        acc.has_final, acc.response_headers, acc.resp_headers_end = True, ev.headers, ev.end
+    else:
+        acc.trailers = ev.headers
+    if ev.end_stream and acc.resp_end is None:
+        acc.resp_end = ev.end
+
+
+def _on_data(conv, streams, side, ev: Data) -> None:
+    acc = _acc(streams, ev.stream_id)
+    if _after_end(acc, side):
+        conv.warnings.append(f"stream {ev.stream_id}: {side} DATA at offset {ev.start} after "
+                             "END_STREAM")
+    if side == "client":
+        if acc.req_start is None:
+            conv.warnings.append(f"stream {ev.stream_id}: client DATA before HEADERS")
+            acc.req_start = ev.start
+        if ev.end_stream and acc.req_end is None:
+            acc.req_end = ev.end
+    else:
+        if not acc.has_final:
+            conv.warnings.append(f"stream {ev.stream_id}: server DATA before response HEADERS")
+        if acc.resp_start is None:
+            acc.resp_start = ev.start
+        if ev.end_stream and acc.resp_end is None:
+            acc.resp_end = ev.end
+    acc.bytes[side] += ev.data_len
+    acc.messages[side] += len(ev.grpc_messages)
+    acc.message_bytes[side] += sum(m.length for m in ev.grpc_messages)
+
+
+def _on_rst_stream(conv, streams, side, ev: RstStream) -> None:
+    _acc(streams, ev.stream_id).resets.setdefault(side, ev.error_code)
+
+
+def _on_grpc_error(conv, streams, side, ev: GrpcFramingError) -> None:
+    conv.warnings.append(f"stream {ev.stream_id}: {side} gRPC framing at offset {ev.offset}: "
+                         f"{ev.message}; message counts of this direction are partial")
+
+
+def _on_truncated(conv, streams, side, ev: Truncated) -> None:
+    conv.warnings.append(f"{side} direction ended inside a {ev.what} starting at offset "
+                         f"{ev.start}" + (f" (stream {ev.stream_id})" if ev.stream_id else ""))
+
+
+_ASSEMBLERS = {
+    Preface: _on_preface, Settings: _on_settings, GoAway: _on_goaway, PushPromise: _on_push_promise,
+    Headers: _on_headers, Data: _on_data, RstStream: _on_rst_stream,
+    GrpcFramingError: _on_grpc_error, Truncated: _on_truncated,
+}
+
+
+def _after_end(acc: _StreamAcc, side: str) -> bool:
+    return (acc.req_end if side == "client" else acc.resp_end) is not None
+
+
+def _status(headers: tuple) -> int | None:
+    value = _get(headers, ":status")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _get(headers: tuple, name: str) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _finish_stream(acc: _StreamAcc, warnings: list) -> H2Stream:
+    req, resp = acc.request_headers, acc.response_headers
+    grpc_status, grpc_message = _grpc_result(acc, warnings)
+    reset_by, reset_code = _reset(acc)
+    request_done = acc.req_end is not None or acc.pushed or (reset_by == "server"
+                                                            and reset_code == 0)
+    complete = acc.resp_end is not None and request_done and reset_code in (None, 0)
+    return H2Stream(
+        stream_id=acc.stream_id, pushed=acc.pushed, request_headers=req, response_headers=resp,
+        informational=tuple(acc.informational), trailers=acc.trailers,
+        request_trailers=acc.request_trailers, method=_get(req, ":method"),
+        path=_get(req, ":path"), authority=_get(req, ":authority"), status=_status(resp),
+        content_type=_get(req, "content-type") or _get(resp, "content-type"),
+        request_id=_get(req, "x-request-id") or _get(resp, "x-request-id"),
+        grpc_status=grpc_status, grpc_message=grpc_message,
+        req_start=acc.req_start, req_headers_end=acc.req_headers_end, req_end=acc.req_end,
+        resp_start=acc.resp_start, resp_headers_end=acc.resp_headers_end, resp_end=acc.resp_end,
+        request_bytes=acc.bytes["client"], response_bytes=acc.bytes["server"],
+        request_messages=acc.messages["client"], response_messages=acc.messages["server"],
+        request_message_bytes=acc.message_bytes["client"],
+        response_message_bytes=acc.message_bytes["server"],
+        reset_by=reset_by, reset_code=reset_code, complete=complete)
+
+
+def _grpc_result(acc: _StreamAcc, warnings: list) -> tuple[int | None, str | None]:
+    """grpc-status/grpc-message from the trailers, else from a trailers-only response."""
+    source = acc.trailers or acc.response_headers
+    raw_status, message = _get(source, "grpc-status"), _get(source, "grpc-message")
+    status = None
+    if raw_status is not None:
+        if raw_status.strip().isdigit():
+            status = int(raw_status)
+        else:
+            warnings.append(f"stream {acc.stream_id}: grpc-status {raw_status!r} is not a number")
+    return status, (unquote(message) if message is not None else None)
+
+
+def _reset(acc: _StreamAcc) -> tuple[str | None, int | None]:
+    """Who reset the stream.  Directions are parsed apart, so when both sides sent RST_STREAM
+    their order is unknown here: the one with an error code wins, the client on a tie."""
+    if not acc.resets:
+        return None, None
+    if len(acc.resets) == 2 and acc.resets["client"] == 0 and acc.resets["server"] != 0:
+        return "server", acc.resets["server"]
+    side = "client" if "client" in acc.resets else "server"
+    return side, acc.resets[side]
