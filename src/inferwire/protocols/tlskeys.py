@@ -1,0 +1,125 @@
+"""TLS key log files (the NSS ``SSLKEYLOGFILE`` format written by browsers, curl, OpenSSL, Python).
+
+Each line is ``LABEL <client_random hex> <secret hex>`` (https://udn.realityripple.com/docs/Mozilla/
+Projects/NSS/Key_Log_Format, also draft-ietf-tls-keylogfile); ``#`` starts a comment.  The
+client random (32 bytes) names the connection.  Labels kept:
+
+* ``CLIENT_RANDOM``: the TLS 1.2 (and older) 48-byte master secret;
+* TLS 1.3: ``CLIENT_EARLY_TRAFFIC_SECRET``, ``CLIENT_HANDSHAKE_TRAFFIC_SECRET``,
+  ``SERVER_HANDSHAKE_TRAFFIC_SECRET``, ``CLIENT_TRAFFIC_SECRET_0``, ``SERVER_TRAFFIC_SECRET_0``,
+  ``EXPORTER_SECRET``, ``EARLY_EXPORTER_SECRET`` (32 or 48 bytes: the suite's hash length).
+
+``CLIENT_TRAFFIC_SECRET_N``/``SERVER_TRAFFIC_SECRET_N`` (OpenSSL logs them after a KeyUpdate)
+and ``*_TRAFFIC_SECRET_<n>`` are kept as given (the decryptor derives updated secrets itself).
+``RSA`` lines (keyed by the encrypted pre-master secret, not the client random) are skipped
+silently; any other malformed line is skipped with an :class:`InferwireWarning` naming the file and
+the line number.  Parsing is pure apart from reading the file when given a path.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import InferwireError, InferwireWarning
+
+MASTER_SECRET = "CLIENT_RANDOM"
+TLS13_LABELS = ("CLIENT_EARLY_TRAFFIC_SECRET", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+                "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET")
+LABELS = (MASTER_SECRET, *TLS13_LABELS)
+_SKIPPED_LABELS = ("RSA",)
+# Secrets after KeyUpdates: "N" (OpenSSL) or a generation number.
+_UPDATED_LABEL = re.compile(r"(CLIENT|SERVER)_TRAFFIC_SECRET_(N|[0-9]+)")
+
+
+def _secret_lengths(label: str) -> tuple[int, ...] | None:
+    """Allowed secret sizes in bytes for ``label``, None for an unknown label."""
+    if label == MASTER_SECRET:
+        return (48,)
+    if label in TLS13_LABELS or _UPDATED_LABEL.fullmatch(label):
+        return (32, 48)  # the suite's hash length: SHA-256 or SHA-384
+    return None
+
+
+@dataclass(frozen=True)
+class KeyLog:
+    """Secrets by client random: ``entries[client_random][label] = secret`` (bytes)."""
+
+    entries: Mapping[bytes, Mapping[str, bytes]] = field(default_factory=dict)
+    source: str = "<text>"
+
+    def secrets(self, client_random: bytes) -> Mapping[str, bytes]:
+        """All secrets logged for ``client_random`` (empty when none)."""
+        return self.entries.get(bytes(client_random), {})
+
+    def get(self, client_random: bytes, label: str) -> bytes | None:
+        """One secret, or None."""
+        return self.secrets(client_random).get(label)
+
+    def __contains__(self, client_random: object) -> bool:
+        return (isinstance(client_random, (bytes, bytearray))
+                and bytes(client_random) in self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _read_source(source: str | os.PathLike | bytes) -> tuple[str, str]:
+    """(text, name): a path is read, text (with a newline or a label) is taken as is."""
+    if isinstance(source, bytes):
+        return source.decode("utf-8", "replace"), "<bytes>"
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith(
+            (*LABELS, *_SKIPPED_LABELS, "#")) or source.strip() == ""):
+        return source, "<text>"
+    path = Path(source)
+    try:
+        return path.read_text("utf-8", errors="replace"), str(path)
+    except OSError as exc:
+        raise InferwireError(f"{path}: cannot read the TLS key log file: {exc.strerror or exc}") \
+            from exc
+
+
+def _parse_line(line: str) -> tuple[str, bytes, bytes] | str | None:
+    """(label, client_random, secret), None for a line to skip, or a reason it is malformed."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    parts = line.split()
+    if parts[0] in _SKIPPED_LABELS:
+        return None
+    if len(parts) != 3:
+        return f"expected 3 fields (label, client random, secret), found {len(parts)}"
+    label, random_hex, secret_hex = parts
+    lengths = _secret_lengths(label)
+    if lengths is None:
+        return f"unknown label {label!r}"
+    try:
+        client_random, secret = bytes.fromhex(random_hex), bytes.fromhex(secret_hex)
+    except ValueError:
+        return "client random or secret is not hex"
+    if len(client_random) != 32:
+        return f"client random is {len(client_random)} bytes, expected 32"
+    if len(secret) not in lengths:
+        return f"{label} secret is {len(secret)} bytes, expected one of {lengths}"
+    return label, client_random, secret
+
+
+def parse_keylog(source: str | os.PathLike | bytes) -> KeyLog:
+    """Parse a key log given as a path (str or PathLike) or as its text (str with a newline or
+    starting with a label, or bytes).  Malformed lines warn (file:line: reason) and are skipped;
+    a file that cannot be read raises :class:`InferwireError`."""
+    text, name = _read_source(source)
+    entries: dict[bytes, dict[str, bytes]] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        parsed = _parse_line(line)
+        if isinstance(parsed, str):
+            warnings.warn(InferwireWarning(f"{name}:{lineno}: key log line skipped: {parsed}"),
+                          stacklevel=2)
+        elif parsed is not None:
+            label, client_random, secret = parsed
+            entries.setdefault(client_random, {})[label] = secret
+    return KeyLog(entries, name)
