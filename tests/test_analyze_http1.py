@@ -44,7 +44,7 @@ def test_keepalive_two_requests_exact_phases(tmp_path):
     assert first["protocol"] == "http/1.1" and not first["tls"] and not first["inferred"]
     assert first["client"] == "10.0.0.1:40000" and first["server"] == "10.0.0.2:8501"
     assert bool(r["complete"].all())
-    assert first["request_frame"] == 4 and first["response_frame"] == 6
+    assert first["request_frame"] == 4 and first["response_frame"] == 7
     conn = a.connections.iloc[0]
     assert conn["requests"] == 2 and conn["end"] == "fin" and bool(conn["start_seen"])
     assert conn["retransmissions"] == 0 and conn["missing_bytes"] == 0
