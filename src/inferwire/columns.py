@@ -91,6 +91,35 @@ CONNECTION_COLUMNS: tuple[Column, ...] = (
     Column("warnings", "string", "", "what was uncertain or missing on this connection"),
 )
 
+#: Columns the join with the client's log (and the server's request log) adds to REQUEST_COLUMNS.
+JOINED_COLUMNS: tuple[Column, ...] = (
+    Column("workload", "string", "", "which load of the run sent it (e.g. rest, grpc)"),
+    Column("in_capture", "boolean", "", "the request was found in the capture"),
+    Column("in_client_log", "boolean", "", "the request is in the client's log"),
+    Column("client_phase", "string", "", '"measure", or "warmup" for unmeasured warm-up requests'),
+    Column("client_ok", "boolean", "", "the client counted the request as a success"),
+    Column("client_status", "string", "", "HTTP status or gRPC code the client saw"),
+    Column("client_scheduled", "float64", "s since epoch",
+           "when the load generator planned to send it (open loop)"),
+    Column("client_started", "float64", "s since epoch", "when the client started the request"),
+    Column("client_finished", "float64", "s since epoch", "when the client had the response"),
+    Column("client_ms", "float64", "ms", "client_finished - client_started: the client's latency"),
+    Column("client_before_ms", "float64", "ms",
+           "request_start - client_started: client time before the first request byte on the "
+           "wire (serialisation, connection set-up, scheduling)"),
+    Column("client_after_ms", "float64", "ms",
+           "client_finished - response_end: client time after the last response byte "
+           "(parsing, deserialisation)"),
+    Column("client_overhead_ms", "float64", "ms", "client_ms - total_ms"),
+    Column("serialize_ms", "float64", "ms", "the client's own time encoding the request"),
+    Column("model_ms", "float64", "ms", "the server's time inside the model call (server log)"),
+    Column("queue_ms", "float64", "ms", "the server's time waiting for a batch (server log)"),
+    Column("server_ms", "float64", "ms",
+           "the server's time from request bytes in hand to response bytes ready (server log)"),
+    Column("network_and_stack_ms", "float64", "ms",
+           "wait_ms - server_ms: what the wait held besides the server's own handling"),
+)
+
 REQUEST_COLUMN_NAMES = tuple(c.name for c in REQUEST_COLUMNS)
 CONNECTION_COLUMN_NAMES = tuple(c.name for c in CONNECTION_COLUMNS)
 

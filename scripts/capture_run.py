@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""A capture run end to end: `python scripts/capture_run.py --help` (same as `inferwire run`).
+
+With no arguments: export the MNIST model if missing, start the embedded TF Serving-compatible
+server, capture on loopback (proven live), run a short REST + gRPC load, analyze, and print where
+the time went.  Results land in a new folder under results/.
+"""
+import sys
+
+from inferwire.experiment_cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Facts about the machine and the tools, written into each run's manifest.json."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _tool_version(argv: list[str]) -> str | None:
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else None
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def environment_facts() -> dict:
+    """Versions (inferwire, TensorFlow, grpcio, tshark, Python), host and clock source."""
+    return {
+        "inferwire": _version("inferwire"),
+        "tensorflow": _version("tensorflow"),
+        "tensorflow_serving_api": _version("tensorflow-serving-api"),
+        "grpcio": _version("grpcio"),
+        "python": sys.version.split()[0],
+        "tshark": _tool_version(["tshark", "--version"]),
+        "dumpcap": _tool_version(["dumpcap", "--version"]),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "clock": {"capture_and_client": "CLOCK_REALTIME (time.time_ns(), pcap timestamps)",
+                  "clocksource": _read(
+                      "/sys/devices/system/clocksource/clocksource0/current_clocksource")},
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` atomically (a crash never leaves half a manifest)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str, sort_keys=False))
+    os.replace(tmp, path)

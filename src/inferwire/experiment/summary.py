@@ -1,0 +1,130 @@
+"""``summary.md``: where the time went in one run, in words and small tables."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..columns import PHASE_COLUMNS
+
+#: Median columns of the "where the time went" table, in reading order.
+BREAKDOWN = (("client_ms", "client"), ("client_before_ms", "client before wire"),
+             ("request_ms", "sending"), ("wait_ms", "waiting"), ("server_ms", "server handling"),
+             ("model_ms", "model"), ("response_ms", "receiving"),
+             ("client_after_ms", "client after wire"), ("total_ms", "wire total"))
+
+
+def _med(series) -> float:
+    v = series.dropna().to_numpy(dtype=float)
+    return float(np.median(v)) if len(v) else float("nan")
+
+
+def _fmt(x) -> str:
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3f}"
+
+
+def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
+    """Write ``run_dir/summary.md`` and return its text."""
+    lines = [f"# inferwire run `{run_dir.name}`", ""]
+    lines += _facts(manifest)
+    if joined is not None:
+        joined = joined[joined["client_phase"].fillna("measure") != "warmup"]
+        lines += ["", "## Where the time went (medians, ms)", ""] + _breakdown(joined)
+        lines += [""] + _sentences(joined)
+    if analysis is not None:
+        lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
+    lines += ["", "## Load, as the client saw it", ""] + _loads(manifest)
+    if manifest.get("resources"):
+        lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
+    lines += ["", "## Files", "", "capture.pcapng (0600), client_log_*.csv, server_log.jsonl, "
+              "requests.csv, connections.csv, joined.csv (+ .parquet), resources.csv, "
+              "manifest.json. Column definitions: README.md, 'The per-request table'."]
+    text = "\n".join(lines) + "\n"
+    (run_dir / "summary.md").write_text(text)
+    return text
+
+
+def _facts(m: dict) -> list[str]:
+    out = [f"- status: **{m.get('status')}**"]
+    out += [f"- problem: {p}" for p in m.get("problems", [])]
+    s = m.get("server") or {}
+    if s:
+        out.append(f"- server: {s.get('kind')} at {s.get('host')}, gRPC :{s.get('grpc_port')}, "
+                   f"REST :{s.get('rest_port')}, model `{s.get('model_name')}`")
+    c = m.get("capture")
+    if c:
+        dropped = c.get("dropped")
+        drop_text = ("**unknown** (no tool or interface statistics reported drops)"
+                     if dropped is None else ("0" if dropped == 0 else f"**{dropped} DROPPED**"))
+        out.append(f"- capture: {c.get('tool')} on {c.get('interface')}, {c.get('packets')} "
+                   f"packets, dropped: {drop_text}; filter `{c.get('capture_filter')}`")
+    a = m.get("analysis")
+    if a:
+        out.append(f"- analysis: {a['requests']} requests on {a['connections']} connections, "
+                   f"{a['warning_count']} warnings")
+    return out
+
+
+def _breakdown(j) -> list[str]:
+    heads = ["workload", "requests", "in capture"] + [h for _, h in BREAKDOWN]
+    out = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for name, g in j.groupby(j["workload"].fillna("(not in client log)"), sort=True):
+        found = int(g["in_capture"].sum())
+        cells = [str(name), str(len(g)), str(found)] + [_fmt(_med(g[c])) for c, _ in BREAKDOWN]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def _sentences(j) -> list[str]:
+    out = []
+    for name, g in j.groupby("workload", sort=True):
+        client, wait, model = _med(g["client_ms"]), _med(g["wait_ms"]), _med(g["model_ms"])
+        total = _med(g["total_ms"])
+        if np.isnan(client) or np.isnan(total):
+            continue
+        server = _med(g["server_ms"])
+        words = (f"- **{name}**: the client waited {client:.3f} ms (median); {total:.3f} ms of it "
+                 f"was on the wire ({100 * total / client:.0f}%), {wait:.3f} ms of that waiting "
+                 f"for the response")
+        if not np.isnan(server):
+            words += f", which the server spent {server:.3f} ms handling"
+        if not np.isnan(model):
+            words += (f"; the model itself took {model:.3f} ms "
+                      f"({100 * model / client:.0f}% of the client's time)")
+        missing = int((~g["in_capture"].astype(bool)).sum())
+        if missing:
+            words += f". {missing} requests of the client's log are NOT in the capture"
+        out.append(words + ".")
+    return out
+
+
+def _phases(analysis) -> list[str]:
+    summary = analysis.summary()
+    if summary.empty:
+        return ["(no requests found in the capture)"]
+    cols = [c for c in PHASE_COLUMNS if not summary[[f"{c}_p50"]].isna().all().all()]
+    out = ["| protocol | requests | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    for _, row in summary.iterrows():
+        cells = [" / ".join(_fmt(row[f"{c}_p{q}"]) for q in (50, 90, 99)) for c in cols]
+        out.append(f"| {row['protocol']} | {row['requests']} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _loads(m: dict) -> list[str]:
+    out = ["| workload | sent | ok | errors | throughput /s | p50 ms | p99 ms |",
+           "|---|---|---|---|---|---|---|"]
+    for name, s in (m.get("loads") or {}).items():
+        lat = s.get("latency_ms") or {}
+        out.append(f"| {name} | {s.get('requests')} | {s.get('ok')} | {s.get('errors')} | "
+                   f"{_fmt(s.get('throughput_per_s'))} | {_fmt(lat.get('p50'))} | "
+                   f"{_fmt(lat.get('p99'))} |")
+    return out
+
+
+def _resources(res: dict) -> list[str]:
+    out = ["| process | CPU mean % | CPU max % | peak RSS MB |", "|---|---|---|---|"]
+    for role, r in res.items():
+        rss = r.get("rss_max_bytes")
+        out.append(f"| {role} | {_fmt(r.get('cpu_percent_mean'))} | "
+                   f"{_fmt(r.get('cpu_percent_max'))} | {_fmt(rss / 1e6 if rss else None)} |")
+    return out

@@ -1,0 +1,85 @@
+"""``inferwire run`` (and ``scripts/capture_run.py``): one capture run, end to end."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("server")
+    g.add_argument("--server", metavar="embedded|HOST",
+                   help="'embedded' (default: start inferwire's TF Serving-compatible server) or "
+                        "the host of a running TF Serving; env SERVER")
+    g.add_argument("--grpc-port", type=int, help="gRPC port (default 8500)")
+    g.add_argument("--rest-port", type=int, help="REST port (default 8501)")
+    g.add_argument("--model", choices=("softmax", "cnn"), help="embedded model (default softmax)")
+    g.add_argument("--model-name", help="served model name (default mnist)")
+    g.add_argument("--enable-batching", action="store_true", default=None,
+                   help="embedded server: server-side batching")
+    l = p.add_argument_group("load")
+    l.add_argument("--protocol", choices=("rest", "grpc", "both"), default="both")
+    l.add_argument("--batch-size", type=int, help="images per request (default 1); env BATCHSIZE")
+    l.add_argument("--users", type=int, help="closed loop: concurrent users (default 2)")
+    l.add_argument("--rate", type=float, help="open loop: requests per second (Poisson with "
+                                               "--arrival poisson)")
+    l.add_argument("--arrival", choices=("constant", "poisson"))
+    l.add_argument("--duration", type=float, help="seconds per protocol (default 3)")
+    l.add_argument("--requests", type=int, help="requests per protocol instead of a duration")
+    l.add_argument("--warmup", type=int, help="unmeasured warm-up requests (default 10)")
+    l.add_argument("--encoding", action="append", default=[],
+                   help="json_row|json_columnar|json_b64|grpc_float_val|grpc_tensor_content|"
+                        "grpc_string_val (repeatable: one per protocol)")
+    l.add_argument("--connection", choices=("reuse", "new"),
+                   help="reuse connections (default) or open one per request")
+    c = p.add_argument_group("capture and output")
+    c.add_argument("--tool", choices=("dumpcap", "tshark", "tcpdump"))
+    c.add_argument("--interface", help="capture interface (default lo)")
+    c.add_argument("--buffer-mb", type=int, help="kernel capture buffer, MiB (default 256)")
+    c.add_argument("--out", help="parent folder of run folders (default results)")
+    c.add_argument("--name", help="run folder name suffix")
+    c.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def config_from_args(args: argparse.Namespace):
+    """A RunConfig from the command line: only options given override the defaults."""
+    from .experiment import RunConfig
+    given = {
+        "server": args.server, "grpc_port": args.grpc_port, "rest_port": args.rest_port,
+        "model": args.model, "model_name": args.model_name,
+        "enable_batching": args.enable_batching, "batch_size": args.batch_size,
+        "users": args.users, "rate": args.rate, "arrival": args.arrival,
+        "duration_s": args.duration, "requests": args.requests, "warmup_requests": args.warmup,
+        "encoding": tuple(args.encoding) or None, "connection": args.connection,
+        "tool": args.tool, "interface": args.interface, "buffer_mb": args.buffer_mb,
+        "out": args.out, "name": args.name,
+        "protocols": ("rest", "grpc") if args.protocol == "both" else (args.protocol,),
+        "mode": "open" if args.rate else None, "progress": False if args.quiet else None,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.requests is not None and args.duration is None:
+        given["duration_s"] = None  # a request count instead of the default duration
+    return RunConfig.from_env(**given)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .experiment import run_experiment
+    result = run_experiment(config_from_args(args))
+    print(result.summary_text)
+    print(f"results: {result.run_dir}")
+    if result.status != "ok":
+        print(f"inferwire run: {result.status}: " + "; ".join(result.problems), file=sys.stderr)
+    return result.exit_code
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="capture run: server, capture, load, analysis, results folder",
+                       description="Start (or attach to) the model server, capture proven live, "
+                                   "run the load, stop, analyze; results go to a new folder.")
+    add_run_arguments(p)
+    p.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scripts/capture_run.py``: the same as ``inferwire run``."""
+    from .cli import main as cli_main
+    return cli_main(["run", *(sys.argv[1:] if argv is None else argv)])

@@ -1,0 +1,151 @@
+"""Capture runs end to end: embedded server, real dumpcap capture on loopback, real load.
+
+Acceptance of the capture-run issue: every client-log request is found in the capture by id, the
+client's time is at least the wire time, a new-connection-per-request run shows a TCP handshake on
+every request, Ctrl-C and a server crash keep and analyze what was measured and leave no process.
+"""
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from inferwire.experiment import RunConfig, run_experiment
+
+pytestmark = [pytest.mark.capture, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _need_capture():
+    if os.environ.get("CI") == "true":
+        return
+    if shutil.which("dumpcap") is None:
+        pytest.skip("needs dumpcap (Debian package tshark)")
+    if os.geteuid() != 0:
+        pytest.skip("capturing on loopback needs root or dumpcap capabilities")
+
+
+def _no_leftovers(run_dir: Path):
+    """No capture tool or server process still refers to this run's folder."""
+    left = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if str(run_dir) in cmd:
+            left.append(cmd)
+    return left
+
+
+def test_both_protocols_every_request_found_and_client_time_covers_wire(tmp_path):
+    result = run_experiment(RunConfig(out=str(tmp_path), requests=40, duration_s=None, users=2,
+                                      warmup_requests=5, progress=False))
+    assert result.status == "ok", result.problems
+    d = result.run_dir
+    for name in ("capture.pcapng", "client_log_rest.csv", "client_log_grpc.csv",
+                 "server_log.jsonl", "requests.csv", "connections.csv", "joined.csv",
+                 "resources.csv", "manifest.json", "summary.md"):
+        assert (d / name).exists(), name
+    assert stat.S_IMODE(os.stat(d / "capture.pcapng").st_mode) == 0o600
+    j = result.joined
+    measured = j[j["in_client_log"] & (j["client_phase"] == "measure")]
+    assert len(measured) == 80
+    assert measured["in_capture"].all(), "client-log requests missing from the capture"
+    assert (measured.groupby("workload").size() == 40).all()
+    assert (measured["client_ms"] >= measured["total_ms"]).all()
+    assert set(measured["protocol"]) == {"http/1.1", "grpc"}
+    assert measured["model_ms"].notna().all() and (measured["model_ms"] > 0).all()
+    # the server's own handling fits inside the wait the wire shows
+    assert (measured["server_ms"] <= measured["wait_ms"] + 0.05).all()
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["capture"]["dropped"] == 0
+    assert manifest["environment"]["tensorflow"] and manifest["environment"]["tshark"]
+    assert "Where the time went" in (d / "summary.md").read_text()
+    assert not _no_leftovers(d)
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_new_connection_per_request_shows_handshakes(tmp_path, protocol):
+    result = run_experiment(RunConfig(out=str(tmp_path), protocols=(protocol,), requests=15,
+                                      duration_s=None, users=1, warmup_requests=2,
+                                      connection="new", progress=False))
+    assert result.status == "ok", result.problems
+    j = result.joined
+    measured = j[j["in_client_log"] & (j["client_phase"] == "measure")]
+    assert len(measured) == 15 and measured["in_capture"].all()
+    assert measured["tcp_handshake_ms"].notna().all()
+    assert (measured["tcp_handshake_ms"] > 0).all()
+    assert measured["connection"].nunique() == 15
+    if protocol == "grpc":
+        assert measured["h2_setup_ms"].notna().all()
+
+
+def _start_run(tmp_path, *args):
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "capture_run.py"),
+                             "--out", str(tmp_path), "--protocol", "rest", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(proc, text, timeout=120):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"never saw {text!r}; output:\n{''.join(seen)}")
+
+
+def _one_run_dir(tmp_path) -> Path:
+    dirs = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(dirs) == 1
+    return dirs[0]
+
+
+def test_ctrl_c_keeps_and_analyzes_what_was_measured(tmp_path):
+    proc = _start_run(tmp_path, "--duration", "60")
+    _wait_for(proc, "measure")            # the load's progress line: requests are flowing
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    d = _one_run_dir(tmp_path)
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    requests = pd.read_csv(d / "requests.csv")
+    log = pd.read_csv(d / "client_log_rest.csv")
+    assert len(requests) > 0 and len(log) > 0
+    finished = log[log["finished_ns"].notna() & (log["phase"] == "measure")]
+    assert set(finished["request_id"]) <= set(requests["request_id"])
+    time.sleep(0.5)
+    assert not _no_leftovers(d)
+
+
+def test_server_crash_mid_run_is_reported_and_measured_data_kept(tmp_path):
+    proc = _start_run(tmp_path, "--duration", "60")
+    _wait_for(proc, "measure")
+    d = _one_run_dir(tmp_path)
+    servers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if "inferwire.cli serve" in " ".join(p.cmdline())]
+    assert servers
+    for s in servers:
+        s.kill()
+    t_kill = time.monotonic()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert time.monotonic() - t_kill < 30, "a dead server must end the run, not the duration"
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["status"] == "server_died", manifest.get("problems")
+    assert len(pd.read_csv(d / "requests.csv")) > 0
+    assert (d / "summary.md").exists()
+    time.sleep(0.5)
+    assert not _no_leftovers(d)
