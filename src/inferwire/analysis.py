@@ -58,6 +58,13 @@ class Analysis:
         """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
         return phase_summary(self.requests)
 
+    @property
+    def plot(self):
+        """Plots of this analysis: ``a.plot.phases()``, ``a.plot.cdf()``, ... (matplotlib
+        figures; see :mod:`inferwire.report.plots`)."""
+        from .report.plots import AnalysisPlots
+        return AnalysisPlots(self)
+
     def summary_text(self) -> str:
         """A short plain-text report of where the time went."""
         return format_summary(self)

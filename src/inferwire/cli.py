@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "inferwire.analysis_cli",
     "inferwire.serving.cli",
     "inferwire.experiment_cli",
+    "inferwire.report.cli",
+    "inferwire.sweep.cli",
 )
 
 
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:  # that area is not built in this checkout
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                # that area is not built in this checkout
                 continue
             raise
         module.register(sub)

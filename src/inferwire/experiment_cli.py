@@ -18,6 +18,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="embedded server: server-side batching")
     l = p.add_argument_group("load")
     l.add_argument("--protocol", choices=("rest", "grpc", "both"), default="both")
+    l.add_argument("--engine", help="load generator: inferwire (default), locust, ab (REST), "
+                                    "h2load (gRPC)")
     l.add_argument("--batch-size", type=int, help="images per request (default 1); env BATCHSIZE")
     l.add_argument("--users", type=int, help="closed loop: concurrent users (default 2)")
     l.add_argument("--rate", type=float, help="open loop: requests per second (Poisson with "
@@ -45,7 +47,7 @@ def config_from_args(args: argparse.Namespace):
     from .experiment import RunConfig
     given = {
         "server": args.server, "grpc_port": args.grpc_port, "rest_port": args.rest_port,
-        "model": args.model, "model_name": args.model_name,
+        "model": args.model, "model_name": args.model_name, "engine": args.engine,
         "enable_batching": args.enable_batching, "batch_size": args.batch_size,
         "users": args.users, "rate": args.rate, "arrival": args.arrival,
         "duration_s": args.duration, "requests": args.requests, "warmup_requests": args.warmup,

@@ -68,7 +68,8 @@ def run_experiment(config: RunConfig) -> RunResult:
         capture = _start_capture(config, run_dir, targets, say)
         manifest["capture_live_ns"] = time.time_ns()
         for protocol in config.protocols:
-            say(f"load: {protocol}, batch {config.batch_size}, {_load_words(config)}")
+            say(f"load: {protocol} with {config.engine}, batch {config.batch_size}, "
+                f"{_load_words(config)}")
             summary = _run_load(config, protocol, targets, run_dir, server)
             manifest["loads"][protocol] = summary.to_dict()
             if summary.interrupted:
@@ -191,29 +192,17 @@ def _watch(server, stop: threading.Event, done: threading.Event) -> None:
 
 
 def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, server):
-    from ..load import (ClientLogWriter, LoadInterrupted, LoadOptions, PredictWorkload,
-                        ProgressPrinter, run_load)
-    workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
-                               batch_size=config.batch_size,
-                               encoding=config.encoding_for(protocol),
-                               connection=config.connection, model_name=config.model_name)
-    options = LoadOptions(mode=config.mode, users=config.users, think_time_s=config.think_time_s,
-                          rate=config.rate, arrival=config.arrival, duration_s=config.duration_s,
-                          requests=config.requests, warmup_requests=config.warmup_requests,
-                          id_prefix=f"{protocol}-")
-    listeners = [ClientLogWriter(run_dir / f"client_log_{protocol}.csv")]
-    if config.progress:
-        listeners.append(ProgressPrinter())
-    stop, done = threading.Event(), threading.Event()
+    """Run the configured engine for ``protocol``, stopping it at once if the server dies."""
+    from ..engines import EngineContext, get_engine
+    engine = get_engine(config.engine)
+    ctx = EngineContext(config, protocol, targets, run_dir, say=_Say(config.progress))
+    done = threading.Event()
     if server is not None:
-        threading.Thread(target=_watch, args=(server, stop, done), daemon=True).start()
+        threading.Thread(target=_watch, args=(server, ctx.stop, done), daemon=True).start()
     try:
-        return run_load(workload, options, listeners, stop=stop)
-    except LoadInterrupted as exc:
-        return exc.summary
+        return engine.run(ctx)
     finally:
         done.set()
-        workload.close()
 
 
 def _stop_all(capture, sampler, server, manifest, result, say):

@@ -1,0 +1,26 @@
+"""inferwire's own load generator (:mod:`inferwire.load`) as a capture-run engine."""
+from __future__ import annotations
+
+
+def run(ctx):
+    """Run the configured load for ``ctx.protocol``; returns a LoadSummary."""
+    from ..load import (ClientLogWriter, LoadInterrupted, LoadOptions, PredictWorkload,
+                        ProgressPrinter, run_load)
+    config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
+    workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
+                               batch_size=config.batch_size,
+                               encoding=config.encoding_for(protocol),
+                               connection=config.connection, model_name=config.model_name)
+    options = LoadOptions(mode=config.mode, users=config.users, think_time_s=config.think_time_s,
+                          rate=config.rate, arrival=config.arrival, duration_s=config.duration_s,
+                          requests=config.requests, warmup_requests=config.warmup_requests,
+                          id_prefix=f"{protocol}-")
+    listeners = [ClientLogWriter(ctx.run_dir / f"client_log_{protocol}.csv")]
+    if config.progress:
+        listeners.append(ProgressPrinter())
+    try:
+        return run_load(workload, options, listeners, stop=ctx.stop)
+    except LoadInterrupted as exc:
+        return exc.summary
+    finally:
+        workload.close()
