@@ -1,0 +1,149 @@
+"""The gRPC shell: ``tensorflow.serving.PredictionService`` and ``tensorflow.serving.ModelService``
+on grpcio, answering from a :class:`~.service.ServingCore`.
+
+Handlers take and return raw bytes (no grpcio (de)serializers), so that parsing and serializing are
+inside the server time measured per request.  Each reply carries trailing metadata
+``x-inferwire-model-time-ns`` (time inside TensorFlow), ``x-inferwire-server-time-ns`` (handler
+time, request bytes to response bytes) and, when batching, ``x-inferwire-queue-time-ns``.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from ..errors import ServerError
+from .protos import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                     inference_pb2, predict_pb2, regression_pb2)
+from .request_log import RequestLog
+from .service import ServingCore, Timing
+from .status import ApiError
+
+MODEL_TIME = "x-inferwire-model-time-ns"
+SERVER_TIME = "x-inferwire-server-time-ns"
+QUEUE_TIME = "x-inferwire-queue-time-ns"
+REQUEST_ID = "x-request-id"
+PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
+MODEL_SERVICE = "tensorflow.serving.ModelService"
+
+
+class _Handlers:
+    def __init__(self, core: ServingCore, log: RequestLog):
+        self.core, self.log = core, log
+
+    def _predict(self, req):
+        return self.core.predict(req)
+
+    def _classify(self, req):
+        return self.core.classify(req)
+
+    def _regress(self, req):
+        return self.core.regress(req)
+
+    def _metadata(self, req):
+        return self.core.get_model_metadata(req), None
+
+    def _status(self, req):
+        return self.core.get_model_status(req), None
+
+    def _multi_inference(self, req):
+        raise ApiError("UNIMPLEMENTED", "MultiInference is not supported by the embedded server")
+
+    def methods(self) -> dict[str, tuple]:
+        return {
+            f"/{PREDICTION_SERVICE}/Predict": (predict_pb2.PredictRequest, self._predict),
+            f"/{PREDICTION_SERVICE}/Classify": (classification_pb2.ClassificationRequest, self._classify),
+            f"/{PREDICTION_SERVICE}/Regress": (regression_pb2.RegressionRequest, self._regress),
+            f"/{PREDICTION_SERVICE}/MultiInference": (inference_pb2.MultiInferenceRequest,
+                                                     self._multi_inference),
+            f"/{PREDICTION_SERVICE}/GetModelMetadata": (get_model_metadata_pb2.GetModelMetadataRequest,
+                                                       self._metadata),
+            f"/{MODEL_SERVICE}/GetModelStatus": (get_model_status_pb2.GetModelStatusRequest, self._status),
+        }
+
+
+def _unary(method: str, request_cls, fn, log: RequestLog):
+    def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
+        start = time.perf_counter_ns()
+        timing, code, out, req = None, "OK", b"", None
+        try:
+            try:
+                req = request_cls.FromString(raw)
+            except DecodeError as exc:
+                raise ApiError("INVALID_ARGUMENT", f"cannot parse {request_cls.__name__}: {exc}") from None
+            response, timing = fn(req)
+            out = response.SerializeToString()
+        except ApiError as exc:
+            code = exc.code
+            _trailers(context, start, timing)
+            _log(log, context, method, req, code, timing, start, raw, out)
+            context.abort(getattr(grpc.StatusCode, code, grpc.StatusCode.UNKNOWN), exc.message)
+        _trailers(context, start, timing)
+        _log(log, context, method, req, code, timing, start, raw, out)
+        return out
+    return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def _trailers(context, start: int, timing: Timing | None) -> None:
+    md = [(SERVER_TIME, str(time.perf_counter_ns() - start))]
+    if timing is not None:
+        md.append((MODEL_TIME, str(timing.model_ns)))
+        if timing.queue_ns:
+            md.append((QUEUE_TIME, str(timing.queue_ns)))
+    context.set_trailing_metadata(md)
+
+
+def _log(log: RequestLog, context, method, req, code, timing, start, raw, out) -> None:
+    if not log.enabled:
+        return
+    rid = next((v for k, v in context.invocation_metadata() if k == REQUEST_ID), None)
+    spec = getattr(req, "model_spec", None)
+    log.write({
+        "ts_ns": time.time_ns(), "protocol": "grpc", "method": method.rsplit("/", 1)[-1],
+        "request_id": rid, "peer": _peer(context.peer()), "model": spec.name if spec else None,
+        "version": spec.version.value if spec is not None and spec.HasField("version") else None,
+        "signature": spec.signature_name if spec else None, "status": code,
+        "rows": timing.rows if timing else None,
+        "batch_rows": timing.batch_rows if timing else None,
+        "model_time_ns": timing.model_ns if timing else None,
+        "queue_time_ns": timing.queue_ns if timing else None,
+        "server_time_ns": time.perf_counter_ns() - start,
+        "request_bytes": len(raw), "response_bytes": len(out)})
+
+
+def _peer(peer: str) -> str:
+    """grpc's "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> "127.0.0.1:5000" / "[::1]:5000"."""
+    return unquote(peer.split(":", 1)[1]) if peer.startswith(("ipv4:", "ipv6:")) else peer
+
+
+class _Generic(grpc.GenericRpcHandler):
+    def __init__(self, handlers: dict):
+        self._handlers = handlers
+
+    def service(self, handler_call_details):
+        return self._handlers.get(handler_call_details.method)
+
+
+def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: int,
+                      max_threads: int, max_message_bytes: int, credentials=None) -> tuple[grpc.Server, int]:
+    """A grpcio server (not started) bound to host:port; returns it and the bound port."""
+    methods = _Handlers(core, log).methods()
+    handlers = {name: _unary(name, cls, fn, log) for name, (cls, fn) in methods.items()}
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="inferwire-grpc"),
+        handlers=[_Generic(handlers)],
+        options=[("grpc.max_receive_message_length", max_message_bytes),
+                 ("grpc.max_send_message_length", max_message_bytes),
+                 ("grpc.so_reuseport", 0)])  # a second server on a busy port must fail, not share
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = (server.add_secure_port(address, credentials) if credentials
+                 else server.add_insecure_port(address))
+    except RuntimeError as exc:
+        raise ServerError(f"cannot bind gRPC to {address}: {exc}") from exc
+    if bound == 0:
+        raise ServerError(f"cannot bind gRPC to {address} (port in use or address not local?)")
+    return server, bound

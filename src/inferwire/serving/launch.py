@@ -1,0 +1,127 @@
+"""Run the embedded server as a subprocess, and wait for any TF Serving to be ready.
+
+:class:`ServerProcess` starts ``python -m inferwire.cli serve ...``, waits for its ready line
+(``ready grpc=HOST:PORT rest=HOST:PORT ...`` on stdout) and stops it with SIGTERM (SIGKILL after a
+grace period).  :func:`wait_ready` polls a port until a server answers there.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+
+from ..errors import ServerError
+
+READY = re.compile(r"^ready grpc=(\S+) rest=(\S+)")
+
+
+def wait_ready(host: str, port: int, timeout: float = 60.0, *, rest_model: str | None = None,
+               process: subprocess.Popen | None = None) -> None:
+    """Return once ``host:port`` accepts TCP connections (and, with ``rest_model``, once
+    ``GET /v1/models/<rest_model>`` answers 200); ServerError on timeout or if ``process`` exits."""
+    deadline = time.monotonic() + timeout
+    last = "nothing tried"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerError(f"server process exited with code {process.returncode} before ready")
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                pass
+            if rest_model is None or _rest_status_ok(host, port, rest_model):
+                return
+            last = "model status not 200"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise ServerError(f"no server ready at {host}:{port} after {timeout:.0f} s ({last})")
+
+
+def _rest_status_ok(host: str, port: int, model: str) -> bool:
+    import http.client
+    conn = http.client.HTTPConnection(host, port, timeout=2.0)
+    try:
+        conn.request("GET", f"/v1/models/{model}")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+def _split_hostport(text: str) -> tuple[str, int] | None:
+    if text == "off":
+        return None
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class ServerProcess:
+    """``inferwire serve`` in a child process.  ``args``: serve's flags, e.g.
+    ``["--model_base_path", d, "--port", "0", "--rest_api_port", "0"]`` (0 = any free port)."""
+
+    def __init__(self, args: list[str], *, ready_timeout: float = 120.0, env: dict | None = None):
+        self.args, self.ready_timeout = list(args), ready_timeout
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.grpc: tuple[str, int] | None = None
+        self.rest: tuple[str, int] | None = None
+        self.ready_line = ""
+        self.output: deque[str] = deque(maxlen=200)  # the child's last lines, for error messages
+
+    @property
+    def grpc_port(self) -> int | None:
+        return self.grpc[1] if self.grpc else None
+
+    @property
+    def rest_port(self) -> int | None:
+        return self.rest[1] if self.rest else None
+
+    def start(self) -> "ServerProcess":
+        cmd = [sys.executable, "-m", "inferwire.cli", "serve", *self.args]
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env, bufsize=1)
+        ready = threading.Event()
+        threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
+        if not ready.wait(self.ready_timeout) or not self.ready_line:
+            tail = "\n".join(list(self.output)[-20:])
+            self.stop()
+            raise ServerError(f"inferwire serve did not become ready in {self.ready_timeout:.0f} s; "
+                              f"its output ended with:\n{tail}")
+        return self
+
+    def _pump(self, ready: threading.Event) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.output.append(line)
+            m = READY.match(line)
+            if m and not ready.is_set():
+                self.ready_line = line
+                self.grpc, self.rest = _split_hostport(m.group(1)), _split_hostport(m.group(2))
+                ready.set()
+        ready.set()  # the process ended (stdout closed): start() reports the failure
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

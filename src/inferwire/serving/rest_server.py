@@ -1,0 +1,374 @@
+"""The REST shell: TF Serving's HTTP/1.1 API on Python's ``http.server``, one thread per connection.
+
+Routes (TF Serving's regexes, case-insensitive): ``POST /v1/models/{name}[/versions/{v}|/labels/{l}]
+:(predict|classify|regress)``, ``GET /v1/models/{name}[/versions/{v}]`` (status) and ``.../metadata``.
+Other ``/v1/`` paths get 400 "Malformed request"; paths outside ``/v1/`` get an empty 404.
+
+HTTP details that load tools depend on: keep-alive for HTTP/1.1 by default and for HTTP/1.0 when the
+client asks (``Connection: keep-alive`` is echoed, always with ``Content-Length``, so ``ab -k``
+works); ``Expect: 100-continue`` is answered (or refused with 413 when the body would be too big);
+chunked request bodies are read; bodies over the limit get 413 and the connection closes; idle
+connections close after a timeout.  Responses carry ``x-inferwire-model-time-ns``,
+``x-inferwire-server-time-ns`` and, when batching, ``x-inferwire-queue-time-ns``.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+import traceback
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from google.protobuf import json_format
+
+from ..errors import ServerError
+from . import rest_json
+from .protos import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, model_pb2,
+                     regression_pb2)
+from .request_log import RequestLog
+from .service import ServingCore, Timing
+from .status import ApiError, http_status, invalid
+
+_V1 = re.compile(r"/v1/.*", re.I)
+_PREDICT = re.compile(r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+                      r":(classify|regress|predict)", re.I)
+_STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+                     r"(?:/(metadata))?", re.I)
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
+            429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error",
+            501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class _Reply:
+    __slots__ = ("status", "body", "timing", "model", "version", "signature", "code")
+
+    def __init__(self, status=200, body=b"", timing=None, code="OK"):
+        self.status, self.body, self.timing, self.code = status, body, timing, code
+        self.model = self.version = self.signature = None
+
+
+class RestApp:
+    """Routing and API calls for one request: (method, path, body) -> :class:`_Reply`."""
+
+    def __init__(self, core: ServingCore):
+        self.core = core
+
+    def handle(self, method: str, path: str, body: bytes) -> _Reply:
+        path = path.split("?", 1)[0]
+        if not _V1.fullmatch(path):
+            return _Reply(404, b"", code="NOT_FOUND")
+        reply = _Reply()
+        try:
+            reply.body = self._dispatch(method, path, body, reply)
+        except ApiError as exc:
+            reply.status, reply.code = http_status(exc.code), exc.code
+            reply.body = rest_json.error_body(exc.message)
+        return reply
+
+    def _dispatch(self, method: str, path: str, body: bytes, reply: _Reply) -> bytes:
+        if method == "POST" and (m := _PREDICT.fullmatch(path)):
+            spec = _spec(*m.group(1, 2, 3))
+            reply.model, reply.version = spec.name, m.group(2)
+            verb = m.group(4).lower()
+            return getattr(self, f"_{verb}")(spec, body, reply)
+        if method == "GET" and (m := _STATUS.fullmatch(path)):
+            if not m.group(1):
+                raise invalid("Missing model name in request.")
+            spec = _spec(*m.group(1, 2, 3))
+            reply.model, reply.version = spec.name, m.group(2)
+            return self._metadata(spec) if m.group(4) else self._status(spec)
+        raise invalid(f"Malformed request: {method} {path}")
+
+    def _predict(self, spec, body: bytes, reply: _Reply) -> bytes:
+        doc = rest_json.parse_body(body)
+        sig_name = rest_json.signature_name(doc) or "serving_default"
+        servable = self.core.registry.resolve(spec)
+        plan = servable.plans.get(sig_name)
+        if plan is None:
+            raise invalid(f'Serving signature name: "{sig_name}" not found in signature def')
+        reply.signature, reply.version = sig_name, servable.version
+        inputs, fmt = rest_json.predict_inputs(doc, {a: i.dtype for a, i in plan.inputs.items()})
+        pred = self.core.predict_arrays(servable, sig_name, inputs)
+        reply.timing = pred.timing
+        return rest_json.predict_body(pred.outputs, fmt)
+
+    def _examples_request(self, cls, spec, body: bytes, reply: _Reply):
+        doc = rest_json.parse_body(body)
+        request = cls()
+        request.model_spec.CopyFrom(spec)
+        request.model_spec.signature_name = rest_json.signature_name(doc)
+        request.input.CopyFrom(rest_json.examples_input(doc))
+        reply.signature = request.model_spec.signature_name or "serving_default"
+        return request
+
+    def _classify(self, spec, body: bytes, reply: _Reply) -> bytes:
+        request = self._examples_request(classification_pb2.ClassificationRequest, spec, body, reply)
+        response, reply.timing = self.core.classify(request)
+        return rest_json.classify_body(response)
+
+    def _regress(self, spec, body: bytes, reply: _Reply) -> bytes:
+        request = self._examples_request(regression_pb2.RegressionRequest, spec, body, reply)
+        response, reply.timing = self.core.regress(request)
+        return rest_json.regress_body(response)
+
+    def _status(self, spec) -> bytes:
+        response = self.core.get_model_status(get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
+        return _to_json(response).encode()
+
+    def _metadata(self, spec) -> bytes:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec,
+                                                                 metadata_field=["signature_def"])
+        response = self.core.get_model_metadata(request)
+        sigs = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sigs)
+        # Concatenated as TF Serving's http_rest_api_util.cc ToJsonString() does.
+        return ("{\n\"model_spec\":" + _to_json(response.model_spec, proto_names=True) +
+                ",\n\"metadata\": {\"signature_def\": " + _to_json(sigs, proto_names=True) +
+                "}\n}\n").encode()
+
+
+def _to_json(message, proto_names: bool = False) -> str:
+    """Protobuf JSON as TF Serving prints it (whitespace, default-valued fields included)."""
+    try:
+        return json_format.MessageToJson(message, indent=1, preserving_proto_field_name=proto_names,
+                                         always_print_fields_with_no_presence=True)
+    except TypeError:  # protobuf < 5.26 names the option differently
+        return json_format.MessageToJson(message, indent=1, preserving_proto_field_name=proto_names,
+                                         including_default_value_fields=True)
+
+
+def _spec(name: str, version: str | None, label: str | None) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=unquote(name))
+    if version:
+        value = int(version)
+        if value >= 1 << 63:
+            raise invalid(f"Failed to convert version: {version} to numeric.")
+        spec.version.value = value
+    if label:
+        spec.version_label = unquote(label)
+    return spec
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "RestServer"
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout_s
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (OSError, ssl.SSLError):
+            self.close_connection = True  # peer went away or TLS failed: just close
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - per-request logging is our own
+        pass
+
+    def send_error(self, code, message=None, explain=None) -> None:
+        # Malformed request lines/headers (raised inside http.server): JSON, then close.
+        self.close_connection = True
+        self._write(code, rest_json.error_body(message or _REASONS.get(code, "error")), ())
+
+    def handle_expect_100(self) -> bool:
+        try:
+            length = self._content_length()
+        except ApiError as exc:
+            self.close_connection = True
+            self._write(400, rest_json.error_body(exc.message), ())
+            return False
+        if length is not None and length > self.server.max_body_bytes:
+            self._too_large(length)
+            return False
+        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return True
+
+    def _content_length(self) -> int | None:
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return None
+        if not raw.strip().isdigit():
+            raise ApiError("INVALID_ARGUMENT", f"bad Content-Length: {raw!r}")
+        return int(raw)
+
+    def _too_large(self, length: int) -> None:
+        self.close_connection = True
+        self._write(413, rest_json.error_body(
+            f"request body of {length} bytes exceeds the limit of {self.server.max_body_bytes} bytes"), ())
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after replying with an error (connection then closes)."""
+        te = self.headers.get("Transfer-Encoding", "").lower()
+        if te and te != "identity":
+            if te.split(",")[-1].strip() != "chunked":
+                self.close_connection = True
+                self._write(501, rest_json.error_body(f"unsupported Transfer-Encoding: {te}"), ())
+                return None
+            return self._read_chunked()
+        try:
+            length = self._content_length()
+        except ApiError as exc:
+            self.close_connection = True
+            self._write(400, rest_json.error_body(exc.message), ())
+            return None
+        if not length:
+            return b""
+        if length > self.server.max_body_bytes:
+            self._too_large(length)
+            return None
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise ConnectionError("client closed the connection mid-body")
+        return body
+
+    def _read_chunked(self) -> bytes | None:
+        parts, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                self._write(400, rest_json.error_body("malformed chunk size line"), ())
+                return None
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            total += size
+            if total > self.server.max_body_bytes:
+                self._too_large(total)
+                return None
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(3)
+
+    def _keep_alive_headers(self) -> tuple:
+        if self.close_connection:
+            return (("Connection", "close"),)
+        if self.request_version == "HTTP/1.0":
+            return (("Connection", "keep-alive"),)
+        return ()
+
+    def _write(self, status: int, body: bytes, extra: tuple) -> None:
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+                "Content-Type: application/json", f"Date: {self.server.date()}",
+                f"Content-Length: {len(body)}"]
+        head.extend(f"{k}: {v}" for k, v in extra)
+        head.extend(f"{k}: {v}" for k, v in self._keep_alive_headers())
+        if self.command == "HEAD":
+            body = b""
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        start = time.perf_counter_ns()
+        try:
+            reply = self.server.app.handle(self.command, self.path, body)
+        except Exception as exc:  # a bug must cost one request, not the connection or the server
+            traceback.print_exc(file=sys.stderr)
+            reply = _Reply(500, rest_json.error_body(f"internal error: {type(exc).__name__}: {exc}"),
+                           code="INTERNAL")
+        extra = _timing_headers(reply.timing, start)
+        # Logged before the reply leaves, so a client holding the reply finds its record.
+        self.server.log_request(self, reply, start, len(body))
+        self._write(reply.status, reply.body, extra)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+
+def _timing_headers(timing: Timing | None, start: int) -> tuple:
+    extra = [("x-inferwire-server-time-ns", str(time.perf_counter_ns() - start))]
+    if timing is not None:
+        extra.append(("x-inferwire-model-time-ns", str(timing.model_ns)))
+        if timing.queue_ns:
+            extra.append(("x-inferwire-queue-time-ns", str(timing.queue_ns)))
+    return tuple(extra)
+
+
+def _peer(address) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class RestServer(ThreadingHTTPServer):
+    """Threaded HTTP server that can close its live connections on shutdown."""
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+    def __init__(self, address, app: RestApp, log: RequestLog, *, max_body_bytes: int,
+                 idle_timeout_s: float, tls_context: ssl.SSLContext | None = None):
+        self.app, self.log = app, log
+        self.max_body_bytes, self.idle_timeout_s = max_body_bytes, idle_timeout_s
+        self.tls_context = tls_context
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._date = (0, "")
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        try:
+            super().__init__(address, _Handler)
+        except OSError as exc:
+            raise ServerError(f"cannot bind REST to {address[0]}:{address[1]}: {exc}") from exc
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.tls_context is not None:
+            # The handshake runs in the connection's thread (setup), not in the accept loop.
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def process_request(self, request, client_address) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # connection-level errors (resets, timeouts) end that connection only
+
+    def date(self) -> str:
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, formatdate(now, usegmt=True))
+        return self._date[1]
+
+    def log_request(self, handler: _Handler, reply: _Reply, start: int, request_bytes: int) -> None:
+        if not self.log.enabled:
+            return
+        t = reply.timing
+        self.log.write({
+            "ts_ns": time.time_ns(), "protocol": "rest", "method": f"{handler.command} {handler.path}",
+            "request_id": handler.headers.get("x-request-id"), "peer": _peer(handler.client_address),
+            "model": reply.model,
+            "version": int(reply.version) if reply.version else None, "signature": reply.signature,
+            "status": reply.code, "rows": t.rows if t else None,
+            "batch_rows": t.batch_rows if t else None, "model_time_ns": t.model_ns if t else None,
+            "queue_time_ns": t.queue_ns if t else None,
+            "server_time_ns": time.perf_counter_ns() - start, "request_bytes": request_bytes,
+            "response_bytes": len(reply.body)})
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
