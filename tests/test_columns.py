@@ -18,3 +18,8 @@ def test_column_names_are_unique():
     for cols in (REQUEST_COLUMNS, CONNECTION_COLUMNS):
         names = [c.name for c in cols]
         assert len(names) == len(set(names))
+
+
+def test_readme_has_the_joined_table():
+    from inferwire.columns import JOINED_COLUMNS
+    assert markdown_table(JOINED_COLUMNS) in README
