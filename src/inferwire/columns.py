@@ -18,7 +18,8 @@ class Column(NamedTuple):
 
 
 REQUEST_COLUMNS: tuple[Column, ...] = (
-    Column("connection", "int64", "", "index of the connection in the connections table"),
+    Column("connection", "int64", "",
+           "the connection's number (= the connections table's `connection`)"),
     Column("client", "string", "ip:port", "client endpoint (the side that sent the SYN)"),
     Column("server", "string", "ip:port", "server endpoint"),
     Column("protocol", "string", "", '"http/1.1", "h2", "grpc" or "tls" (encrypted, no keys)'),
@@ -63,7 +64,9 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
 )
 
 CONNECTION_COLUMNS: tuple[Column, ...] = (
-    Column("connection", "int64", "", "index of the connection, in order of its first packet"),
+    Column("connection", "int64", "",
+           "number of the connection, counting every TCP connection of the capture in order of "
+           "its first packet from 0 (= Wireshark's tcp.stream), also those left out"),
     Column("client", "string", "ip:port", "client endpoint"),
     Column("server", "string", "ip:port", "server endpoint"),
     Column("protocol", "string", "", '"http/1.1", "h2", "grpc", "tls" or "" when not recognised'),

@@ -44,7 +44,8 @@ def test_busy_and_idle_processes_at_10_hz(tmp_path):
     gaps = [(b - a) / 1e6 for a, b in zip(times, times[1:])]
     assert 80 < sum(gaps) / len(gaps) < 130                      # ~100 ms apart
     assert server[0]["cpu_percent"] == ""                        # no interval before the first
-    assert summary["server"].cpu_percent_mean > 30               # a busy core (shared machine)
+    assert summary["server"].cpu_percent_mean > 10               # busy (the machine may be shared)
+    assert summary["server"].cpu_percent_mean > 3 * max(summary["client"].cpu_percent_mean, 1.0)
     assert summary["client"].cpu_percent_max < 10
     assert int(server[-1]["rss_bytes"]) > 1_000_000 and summary["server"].rss_max_bytes > 1_000_000
     assert 0 <= float(system[-1]["cpu_percent"]) <= 100 and int(system[-1]["rss_bytes"]) > 0
@@ -70,7 +71,9 @@ def test_children_count_only_when_asked(tmp_path):
         for p in psutil.Process(parent.pid).children(recursive=True):
             p.kill()
         parent.kill(), parent.wait()
-    assert a.cpu_percent_mean > 30 and b.cpu_percent_max < 10
+    # a burning grandchild shows only when children count (the machine may be shared: relative)
+    assert a.cpu_percent_mean > 10 and b.cpu_percent_max < 10
+    assert a.cpu_percent_mean > 3 * max(b.cpu_percent_mean, 1.0)
     assert {r["processes"] for r in read(tmp_path / "a.csv")} == {"2"}
 
 

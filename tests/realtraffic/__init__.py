@@ -1,0 +1,1 @@
+"""Real loopback traffic captured live and cross-checked against Wireshark's own dissectors."""
