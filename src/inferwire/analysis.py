@@ -82,14 +82,16 @@ class Analysis:
         return paths
 
 
-def analyze(path: str | os.PathLike, *, tls_keylog=None, decode_as=None, ignore_ports=(),
+def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
             progress: bool = False) -> Analysis:
-    """Read a pcap/pcapng file and return its per-request and per-connection tables."""
-    from .packets import read_packets
+    """Read a capture and return its per-request and per-connection tables.
+
+    ``path``: a pcap/pcapng file, a list of files, or a directory of them (analyzed as one capture).
+    """
     options = AnalyzeOptions(tls_keylog=tls_keylog, decode_as=dict(decode_as or {}),
                              ignore_ports=tuple(ignore_ports), progress=progress)
     keylog = _load_keylog(options.tls_keylog)
-    table = read_packets(path)
+    table = read_capture(path)
     conns = [c for c in build_connections(table)
              if c.client.port not in options.ignore_ports
              and c.server.port not in options.ignore_ports]
@@ -113,7 +115,19 @@ def analyze(path: str | os.PathLike, *, tls_keylog=None, decode_as=None, ignore_
                             f"(counters {d}); phases of affected requests may be missing")
     for w in warnings:
         _warnings.warn(w, InferwireWarning, stacklevel=2)
-    return Analysis(str(path), requests, connections, table.stats, warnings)
+    return Analysis(str(path) if not isinstance(path, (list, tuple)) else ", ".join(map(str, path)),
+                    requests, connections, table.stats, warnings)
+
+
+def read_capture(path):
+    """One file -> its PacketTable; several files, a directory or a ring-buffer set -> one table
+    with connections stitched across files and duplicate packets dropped
+    (:func:`inferwire.packets.multi.read_many`)."""
+    from .packets import read_packets
+    if isinstance(path, (list, tuple)) or Path(path).is_dir():
+        from .packets.multi import read_many
+        return read_many(path)
+    return read_packets(path)
 
 
 def _progress(items, enabled):
