@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("inferwire: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: say so in one line, traceback on request
+        if os.environ.get("INFERWIRE_DEBUG"):
+            raise
+        print(f"inferwire: internal error: {type(exc).__name__}: {exc} (this is a bug; run with "
+              "INFERWIRE_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""`inferwire analyze` as a user runs it: outputs, summary, and bad input without tracebacks."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from craft import Conversation, http_request, http_response, write_pcap
+
+US = 1_000
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "inferwire.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def capture(tmp_path):
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(100 * US, http_request(request_id="cli-1"))
+    c.server(400 * US, http_response())
+    return write_pcap(tmp_path / "one.pcap", c.packets)
+
+
+def test_analyze_writes_tables_and_prints_percentiles(capture, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("analyze", capture, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "http/1.1: 1 requests" in r.stdout and "wait_ms" in r.stdout
+    assert "p50 ms" in r.stdout
+    for name in ("requests.csv", "connections.csv", "requests.parquet", "connections.parquet"):
+        assert (out / name).exists()
+    df = pd.read_parquet(out / "requests.parquet")
+    assert df.loc[0, "request_id"] == "cli-1" and df.loc[0, "wait_ms"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty file"),
+    (b"this is not a capture file at all", "not a pcap or pcapng"),
+    (b"\xd4\xc3\xb2\xa1\x02\x00", "offset"),           # pcap magic, header cut short
+])
+def test_bad_files_get_one_clear_line(tmp_path, content, words):
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(content)
+    r = run_cli("analyze", path)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and words in r.stderr and str(path) in r.stderr
+
+
+def test_missing_file_and_bad_option(tmp_path):
+    r = run_cli("analyze", tmp_path / "nope.pcapng")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "nope.pcapng" in r.stderr
+    r = run_cli("analyze", tmp_path / "nope.pcapng", "--decode-as", "x=h3")
+    assert r.returncode == 1 and "--decode-as" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_capture_cut_mid_record_keeps_the_complete_requests(capture, tmp_path):
+    data = open(capture, "rb").read()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:-7])                        # killed mid-write: last record incomplete
+    r = run_cli("analyze", cut, "--quiet")
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert "1 requests" in r.stdout and "warnings" in r.stdout
