@@ -33,6 +33,15 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "grpc_string_val (repeatable: one per protocol)")
     l.add_argument("--connection", choices=("reuse", "new"),
                    help="reuse connections (default) or open one per request")
+    l.add_argument("--inputs", choices=("repeated", "unique"),
+                   help="send the same images every request (default) or a new batch each time")
+    e = p.add_argument_group("locust engine")
+    e.add_argument("--locustfile", help="your own locustfile (default: the shipped one for the "
+                                        "protocol and batch size)")
+    e.add_argument("--locust-processes", type=int, metavar="N",
+                   help="fork N locust worker processes on this machine (locust --processes)")
+    e.add_argument("--locust-workers", type=int, metavar="N",
+                   help="a locust master and N worker processes on 127.0.0.1")
     c = p.add_argument_group("capture and output")
     c.add_argument("--tool", choices=("dumpcap", "tshark", "tcpdump"))
     c.add_argument("--interface", help="capture interface (default lo)")
@@ -51,12 +60,15 @@ def config_from_args(args: argparse.Namespace):
         "enable_batching": args.enable_batching, "batch_size": args.batch_size,
         "users": args.users, "rate": args.rate, "arrival": args.arrival,
         "duration_s": args.duration, "requests": args.requests, "warmup_requests": args.warmup,
-        "encoding": tuple(args.encoding) or None, "connection": args.connection,
+        "encoding": tuple(args.encoding) or None, "connection": args.connection, "inputs": args.inputs,
         "tool": args.tool, "interface": args.interface, "buffer_mb": args.buffer_mb,
         "out": args.out, "name": args.name,
         "protocols": ("rest", "grpc") if args.protocol == "both" else (args.protocol,),
         "mode": "open" if args.rate else None, "progress": False if args.quiet else None,
     }
+    extra = {k: getattr(args, k, None) for k in ("locustfile", "locust_processes",
+                                                  "locust_workers")}
+    given["extra"] = {k: v for k, v in extra.items() if v is not None} or None
     given = {k: v for k, v in given.items() if v is not None}
     if args.requests is not None and args.duration is None:
         given["duration_s"] = None  # a request count instead of the default duration

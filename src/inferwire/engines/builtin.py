@@ -10,7 +10,8 @@ def run(ctx):
     workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
                                batch_size=config.batch_size,
                                encoding=config.encoding_for(protocol),
-                               connection=config.connection, model_name=config.model_name)
+                               connection=config.connection, inputs=config.inputs,
+                               model_name=config.model_name)
     options = LoadOptions(mode=config.mode, users=config.users, think_time_s=config.think_time_s,
                           rate=config.rate, arrival=config.arrival, duration_s=config.duration_s,
                           requests=config.requests, warmup_requests=config.warmup_requests,

@@ -23,7 +23,8 @@ class RunConfig:
     see :mod:`inferwire.engines`); for ``duration_s`` seconds or ``requests`` requests per
     protocol, after ``warmup_requests`` unmeasured ones.  ``encoding`` applies to the protocol it
     belongs to (json_* to REST, grpc_* to gRPC).  ``connection`` "reuse" or "new" (a new TCP
-    connection per request, to measure handshakes).  Capture: ``tool`` dumpcap|tshark|tcpdump on
+    connection per request, to measure handshakes).  ``inputs`` "repeated" (the same
+    images every request) or "unique" (a different batch each request, for cache experiments).  Capture: ``tool`` dumpcap|tshark|tcpdump on
     ``interface`` with a ``buffer_mb`` MiB kernel buffer.  Results go to a new folder under ``out``.
     """
 
@@ -39,6 +40,7 @@ class RunConfig:
     batch_size: int = 1
     encoding: tuple = ()
     connection: str = "reuse"
+    inputs: str = "repeated"
     mode: str = "closed"
     users: int = 2
     think_time_s: float = 0.0
@@ -75,6 +77,8 @@ class RunConfig:
             raise InferwireError("open-loop runs need a rate (requests/s)")
         if self.connection not in ("reuse", "new"):
             raise InferwireError(f"connection must be 'reuse' or 'new', got {self.connection!r}")
+        if self.inputs not in ("repeated", "unique"):
+            raise InferwireError(f"inputs must be 'repeated' or 'unique', got {self.inputs!r}")
         if self.model not in ("softmax", "cnn"):
             raise InferwireError(f"model must be 'softmax' or 'cnn', got {self.model!r}")
         if self.duration_s is None and self.requests is None:

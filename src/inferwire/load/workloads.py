@@ -6,6 +6,8 @@ Workloads called from several worker threads keep one client (connection) per th
 """
 from __future__ import annotations
 
+import itertools
+
 import http.client
 import threading
 import urllib.parse
@@ -100,17 +102,26 @@ class HttpWorkload:
         self._connections.close(lambda h: h[0] is not None and h[0].close())
 
 
+#: Distinct images behind ``PredictWorkload(inputs="unique")``.
+UNIQUE_POOL = 4096
+
+
 class PredictWorkload:
     """TF Serving Predict requests through ``inferwire.serving.clients`` (one client per thread).
 
     ``protocol`` "rest" or "grpc", ``batch_size`` images per request, ``encoding`` and
     ``connection`` ("reuse"/"new") as the clients define them; other keyword arguments go to
-    ``make_client``.  The batch is built once per thread, so each request serialises the same
-    images (serialisation time is part of the request, and reported by the client).
+    ``make_client``.  ``inputs`` "repeated" (default): the batch is built once per thread and
+    every request sends the same images; "unique": request *i* of the workload sends rows
+    ``i, i+1, ... i+batch_size-1`` (mod :data:`UNIQUE_POOL`) of a pool of distinct images, so no
+    two of any :data:`UNIQUE_POOL` consecutive requests carry the same input (for cache
+    experiments).  Picking a batch is a numpy take, done before the request's clock starts
+    mattering little; serialisation time is part of the request and reported by the client.
     """
 
     def __init__(self, protocol: str, host: str, port: int, batch_size: int = 1,
-                 encoding: str | None = None, connection: str = "reuse", **client_options):
+                 encoding: str | None = None, connection: str = "reuse",
+                 inputs: str = "repeated", **client_options):
         try:
             from ..serving import clients
         except ImportError as exc:
@@ -118,6 +129,11 @@ class PredictWorkload:
                             f"imported: {exc}") from exc
         if batch_size < 1:
             raise LoadError(f"batch_size must be >= 1, got {batch_size}")
+        if inputs not in ("repeated", "unique"):
+            raise LoadError(f"inputs must be 'repeated' or 'unique', got {inputs!r}")
+        self.inputs = inputs
+        self._pool = clients.sample_images(UNIQUE_POOL, seed=1) if inputs == "unique" else None
+        self._counter = itertools.count()   # next() is atomic under the GIL: ids across threads
         self._clients_module = clients
         self.protocol, self.host, self.port = protocol, host, port
         self.batch_size, self.encoding, self.connection = batch_size, encoding, connection
@@ -139,6 +155,9 @@ class PredictWorkload:
 
     def __call__(self, request_id: str):
         client, images = self._state.get()
+        if self._pool is not None:
+            i = next(self._counter)
+            images = self._pool.take(range(i, i + self.batch_size), axis=0, mode="wrap")
         return client.predict(images, request_id)
 
     def close(self) -> None:

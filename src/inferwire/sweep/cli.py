@@ -1,0 +1,120 @@
+"""``inferwire sweep`` (grid of capture runs, resumable) and ``inferwire findings SWEEP_DIR``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+
+def _list(cast):
+    """An argparse type: "a,b,c" -> tuple of cast values."""
+    def parse(text: str):
+        try:
+            return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return parse
+
+
+def _protocols(value: str) -> tuple[str, ...]:
+    return ("rest", "grpc") if value in ("both", "rest+grpc") else tuple(value.split("+"))
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("grid (comma-separated values per axis; no grid option: the findings "
+                             "sweep)")
+    g.add_argument("--protocol", type=_list(_protocols), metavar="rest,grpc,both",
+                   help="protocol sets; 'both' = REST then gRPC in one run (default both)")
+    g.add_argument("--batch-size", type=_list(int), metavar="1,32,256",
+                   help="images per request (default 1)")
+    g.add_argument("--encoding", type=_list(lambda v: tuple(v.split("+"))),
+                   metavar="json_row+grpc_float_val,json_b64,...",
+                   help="encoding sets, '+' joining one REST and one gRPC encoding (default "
+                        "json_row+grpc_tensor_content)")
+    g.add_argument("--users", type=_list(int), metavar="1,2,4,8",
+                   help="closed loop: concurrent users (default 2)")
+    g.add_argument("--rate", type=_list(float), metavar="50,100",
+                   help="open loop instead: requests per second")
+    g.add_argument("--connection", type=_list(str), metavar="reuse,new",
+                   help="connection policies (default reuse)")
+    g.add_argument("--model", type=_list(str), metavar="softmax,cnn", help="models (default softmax)")
+    r = p.add_argument_group("every run")
+    r.add_argument("--duration", type=float, default=None,
+                   help="seconds of load per protocol and point (default 2)")
+    r.add_argument("--requests", type=int, help="measured requests per protocol instead")
+    r.add_argument("--warmup", type=int, default=None, help="warm-up requests (default 10)")
+    r.add_argument("--engine", default=None, help="load generator (default inferwire)")
+    r.add_argument("--server", default=None, help="'embedded' (default) or a running server's host")
+    r.add_argument("--grpc-port", type=int, default=None)
+    r.add_argument("--rest-port", type=int, default=None)
+    r.add_argument("--cache-probe", type=int, default=None, metavar="N",
+                   help="caching probe: N repeated + N unique requests per protocol (findings "
+                        "sweep default 40; grid default 0 = no probe)")
+    s = p.add_argument_group("sweep")
+    s.add_argument("--out", required=True, help="the sweep folder")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the sweep in --out, skipping points already done")
+    s.add_argument("--max-points", type=int, help="run at most this many points now")
+    s.add_argument("--quiet", action="store_true")
+
+
+GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connection", "model")
+
+
+def plan_from_args(args: argparse.Namespace):
+    """The plan the options describe; None when resuming with no option that shapes a plan."""
+    from .plan import Grid, findings_plan, grid_plan
+    settings = {k: v for k, v in {
+        "duration_s": args.duration, "requests": args.requests,
+        "warmup_requests": args.warmup, "engine": args.engine, "server": args.server,
+        "grpc_port": args.grpc_port, "rest_port": args.rest_port,
+        "cache_probe": args.cache_probe}.items() if v is not None}
+    if args.requests is not None and args.duration is None:
+        settings["duration_s"] = None
+    grid_given = {k: getattr(args, k) for k in GRID_OPTIONS if getattr(args, k) is not None}
+    if args.resume and not grid_given and not settings:
+        return None
+    if not grid_given:
+        return findings_plan(**settings)
+    names = {"protocol": "protocols", "batch_size": "batch_sizes", "encoding": "encodings",
+             "users": "users", "rate": "rates", "connection": "connections", "model": "models"}
+    return grid_plan(Grid(**{names[k]: v for k, v in grid_given.items()}), **settings)
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from .runner import run_sweep
+    result = run_sweep(args.out, plan_from_args(args), resume=args.resume,
+                       progress=not args.quiet, max_points=args.max_points)
+    print(f"sweep {result.sweep_dir}: {len(result.ran)} run now, {len(result.skipped)} already "
+          f"done, {len(result.failed)} failed, {result.remaining} left for later")
+    for pid, run_dir, status, problems in result.failed:
+        print(f"  {pid}: {status} ({run_dir}): {'; '.join(problems)}", file=sys.stderr)
+    return result.exit_code
+
+
+def findings(args: argparse.Namespace) -> int:
+    from ..findings import generate
+    out = generate(args.sweep_dir, doc=args.doc, notebook=args.notebook)
+    for path in out:
+        print(path)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="many capture runs over a grid, resumable",
+                       description="Run capture runs over a grid of settings into one sweep "
+                                   "folder (plan.json, runs/, points.csv, requests.parquet). "
+                                   "Stopped? Run the same command with --resume.")
+    add_sweep_arguments(p)
+    p.set_defaults(func=sweep)
+    f = sub.add_parser("findings", help="write docs/findings.md and notebooks/findings.ipynb "
+                                        "from a sweep",
+                       description="Regenerate the findings document, its plots and notebook "
+                                   "from a sweep folder; every number names its run folder.")
+    f.add_argument("sweep_dir")
+    f.add_argument("--doc", default="docs/findings.md", help="(default docs/findings.md; plots "
+                                                             "go to docs/findings/)")
+    f.add_argument("--notebook", default="notebooks/findings.ipynb")
+    f.set_defaults(func=findings)
+
+

@@ -1,0 +1,233 @@
+"""The sweep grid: which capture runs (points) a sweep does, as plain data saved in plan.json.
+
+A point is one capture run: a set of protocols run one after the other under one capture (REST
+and gRPC together cost one server start), one batch size, one encoding per protocol, a closed loop
+of ``users`` or an open loop at ``rate`` requests/s, a connection policy and a model.  A grid is the
+Cartesian product of value lists per axis; :func:`findings_plan` is the union of small grids, one
+per question the findings answer, small enough for a 2-core machine.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ..errors import InferwireError
+
+PROTOCOLS = ("rest", "grpc")
+REST_ENCODINGS = ("json_row", "json_columnar", "json_b64")
+GRPC_ENCODINGS = ("grpc_float_val", "grpc_tensor_content", "grpc_string_val")
+#: what the clients send when no encoding is asked for (inferwire.serving.clients.make_client)
+DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
+PLAN_VERSION = 1
+
+
+def _own_encodings(protocol: str) -> tuple[str, ...]:
+    return REST_ENCODINGS if protocol == "rest" else GRPC_ENCODINGS
+
+
+def normalize_encoding(protocols: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """One encoding per protocol, in protocol order: the wanted one for it, else its default."""
+    out = []
+    for p in protocols:
+        mine = [e for e in wanted if e in _own_encodings(p)]
+        if len(mine) > 1:
+            raise InferwireError(f"encodings {mine} all apply to {p}: give one per protocol")
+        out.append(mine[0] if mine else DEFAULT_ENCODING[p])
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One capture run of a sweep.  ``encoding``: one per protocol (normalized); ``rate`` set means
+    an open loop at that many requests/s (``users`` then unused)."""
+
+    protocols: tuple[str, ...] = PROTOCOLS
+    batch_size: int = 1
+    encoding: tuple[str, ...] = ()
+    users: int = 2
+    rate: float | None = None
+    connection: str = "reuse"
+    model: str = "softmax"
+
+    def __post_init__(self):
+        protocols = tuple(self.protocols)
+        if not protocols or any(p not in PROTOCOLS for p in protocols) \
+                or len(set(protocols)) != len(protocols):
+            raise InferwireError(f"protocols {protocols}: each once, from {PROTOCOLS}")
+        object.__setattr__(self, "protocols", protocols)
+        object.__setattr__(self, "encoding",
+                           normalize_encoding(protocols, tuple(self.encoding or ())))
+        if self.batch_size < 1:
+            raise InferwireError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.rate is None and self.users < 1:
+            raise InferwireError(f"users must be >= 1, got {self.users}")
+        if self.rate is not None and self.rate <= 0:
+            raise InferwireError(f"rate must be > 0 requests/s, got {self.rate}")
+        if self.connection not in ("reuse", "new"):
+            raise InferwireError(f"connection must be 'reuse' or 'new', got {self.connection!r}")
+        if self.model not in ("softmax", "cnn"):
+            raise InferwireError(f"model must be 'softmax' or 'cnn', got {self.model!r}")
+
+    @property
+    def id(self) -> str:
+        """A name unique within a sweep, used in the run folder's name and to resume."""
+        load = f"r{self.rate:g}" if self.rate is not None else f"u{self.users}"
+        return (f"{self.model}-b{self.batch_size}-{'+'.join(self.protocols)}-"
+                f"{'+'.join(self.encoding)}-{load}-{self.connection}")
+
+    def encoding_for(self, protocol: str) -> str | None:
+        return dict(zip(self.protocols, self.encoding)).get(protocol)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Point":
+        return cls(**{**d, "protocols": tuple(d["protocols"]), "encoding": tuple(d["encoding"])})
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Value lists per axis; :meth:`points` is their Cartesian product, duplicates dropped.
+
+    ``protocols``: protocol sets, e.g. (("rest", "grpc"),) for both in one run, or (("rest",),
+    ("grpc",)) for separate runs.  ``encodings``: encoding sets, each with at most one encoding
+    per protocol (the others get their default).  ``rates``: when given, open-loop points at each
+    rate are made instead of closed-loop points at each ``users`` value.
+    """
+
+    protocols: tuple = (PROTOCOLS,)
+    batch_sizes: tuple = (1,)
+    encodings: tuple = ((),)
+    users: tuple = (2,)
+    rates: tuple = ()
+    connections: tuple = ("reuse",)
+    models: tuple = ("softmax",)
+
+    def points(self) -> list[Point]:
+        loads = [(2, r) for r in self.rates] or [(u, None) for u in self.users]
+        seen, out = set(), []
+        for model, batch, protos, enc, (users, rate), conn in itertools.product(
+                self.models, self.batch_sizes, self.protocols, self.encodings, loads,
+                self.connections):
+            point = Point(tuple(protos), batch, tuple(enc), users, rate, conn, model)
+            if point not in seen:
+                seen.add(point)
+                out.append(point)
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A sweep: its points and what every run shares.
+
+    ``duration_s`` (or ``requests``) per protocol and ``warmup_requests`` per run; ``engine`` the
+    load generator; ``server`` "embedded" or the host of a running server (``grpc_port``,
+    ``rest_port``); ``cache_probe`` requests per input kind in the caching probe (0: no probe),
+    sent with batches of ``cache_batch`` images to the ``cache_model``.
+    """
+
+    points: tuple = ()
+    duration_s: float | None = 2.0
+    requests: int | None = None
+    warmup_requests: int = 10
+    engine: str = "inferwire"
+    server: str = "embedded"
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    cache_probe: int = 0
+    cache_batch: int = 1
+    cache_model: str = "cnn"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "points", tuple(self.points))
+        ids = [p.id for p in self.points]
+        if len(set(ids)) != len(ids):
+            raise InferwireError("a sweep plan lists the same point twice")
+        if not self.points and not self.cache_probe:
+            raise InferwireError("a sweep plan needs at least one point or the caching probe")
+        if self.duration_s is None and self.requests is None:
+            raise InferwireError("give a duration or a request count per run")
+        if self.cache_model not in ("softmax", "cnn"):
+            raise InferwireError(f"cache_model must be 'softmax' or 'cnn', got "
+                                 f"{self.cache_model!r}")
+
+    def run_config(self, point: Point, out, progress: bool = False):
+        """The RunConfig of ``point``: results go under ``out``, the run folder named for it."""
+        from ..experiment import RunConfig
+        return RunConfig(
+            out=str(out), name=point.id, server=self.server, grpc_port=self.grpc_port,
+            rest_port=self.rest_port, model=point.model, protocols=point.protocols,
+            engine=self.engine, batch_size=point.batch_size, encoding=point.encoding,
+            connection=point.connection, mode="open" if point.rate else "closed",
+            users=point.users, rate=point.rate, duration_s=self.duration_s,
+            requests=self.requests, warmup_requests=self.warmup_requests, progress=progress)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["points"] = [p.to_dict() for p in self.points]
+        return {"version": PLAN_VERSION, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        d = dict(d)
+        if d.pop("version", None) != PLAN_VERSION:
+            raise InferwireError(f"plan.json version is not {PLAN_VERSION}: made by another "
+                                 "inferwire; start a new sweep folder")
+        d["points"] = tuple(Point.from_dict(p) for p in d.get("points", ()))
+        return cls(**d)
+
+    def save(self, path: Path) -> None:
+        from ..experiment.manifest import write_json
+        write_json(Path(path), self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path) -> "Plan":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise InferwireError(f"{path}: not a readable sweep plan: {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except (TypeError, KeyError) as exc:
+            raise InferwireError(f"{path}: not a sweep plan ({exc})") from exc
+
+
+#: the small grids of the findings, one per question (answers in docs/findings.md)
+FINDINGS_GRIDS = {
+    # 1. inference vs transport: batch size x model, and a new connection per request
+    "transport": Grid(batch_sizes=(1, 32, 256), models=("softmax", "cnn")),
+    "connection": Grid(connections=("reuse", "new")),
+    # 2. CPU- or IO-bound: throughput and CPU as concurrency grows
+    "concurrency": Grid(users=(1, 2, 4, 8)),
+    # 4. schema and data type: every encoding, at a batch where payloads are sizeable
+    "encoding": Grid(batch_sizes=(32,), encodings=(("json_row", "grpc_tensor_content"),
+                                                   ("json_columnar", "grpc_float_val"),
+                                                   ("json_b64", "grpc_string_val"))),
+}
+
+
+def findings_plan(**settings) -> Plan:
+    """The default sweep: the union of :data:`FINDINGS_GRIDS` (CNN only at batch 1 and 256, to
+    keep the sweep to a few minutes) and the caching probe (question 3)."""
+    points, seen = [], set()
+    for name, grid in FINDINGS_GRIDS.items():
+        for p in grid.points():
+            if name == "transport" and p.model == "cnn" and p.batch_size == 32:
+                continue
+            if p not in seen:
+                seen.add(p)
+                points.append(p)
+    settings.setdefault("cache_probe", 40)
+    return Plan(points=tuple(points), **settings)
+
+
+def grid_plan(grid: Grid, **settings) -> Plan:
+    return Plan(points=tuple(grid.points()), **settings)
+
+
+def with_points(plan: Plan, points) -> Plan:
+    return replace(plan, points=tuple(points))

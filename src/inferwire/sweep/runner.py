@@ -1,0 +1,164 @@
+"""Running a sweep, resumably: a sweep folder with plan.json and one run folder per point.
+
+    SWEEP/plan.json                     the plan (points and shared settings)
+    SWEEP/runs/<UTC time>-<point id>/   a capture run (inferwire.experiment) + energy.json
+    SWEEP/runs/<UTC time>-cache-probe/  the caching probe (inferwire.sweep.cacheprobe)
+    SWEEP/points.csv, requests.parquet  the combined tables (inferwire.sweep.combine)
+
+A point is done when one of its run folders has a manifest with status "ok"; a sweep started again
+with ``resume=True`` skips those and runs the rest (a run folder left by a stopped or failed
+attempt stays, for the record, and a new one is made).  Ctrl-C stops the sweep after the current
+run has been stopped, analyzed and kept.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InferwireError
+from .plan import Plan
+
+CACHE_PROBE_ID = "cache-probe"
+
+
+@dataclass
+class SweepResult:
+    """What one invocation did: run folders made, points skipped as done, points that failed."""
+    sweep_dir: Path
+    ran: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)     # (point id, run folder, status, problems)
+    interrupted: bool = False
+    remaining: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 130 if self.interrupted else (1 if self.failed else 0)
+
+
+def read_manifest(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None            # a run killed before its first manifest write: not finished
+
+
+def run_point_id(manifest: dict) -> str | None:
+    """The point a run folder belongs to (its RunConfig name, or the probe's id)."""
+    if manifest.get("kind") == "cache_probe":
+        return CACHE_PROBE_ID
+    return (manifest.get("config") or {}).get("name")
+
+
+def finished_runs(sweep_dir: Path) -> dict[str, Path]:
+    """{point id: run folder} of the points done (the newest ok folder of each)."""
+    done = {}
+    for run_dir in sorted((Path(sweep_dir) / "runs").glob("*")):
+        m = read_manifest(run_dir) if run_dir.is_dir() else None
+        if m and m.get("status") == "ok" and run_point_id(m):
+            done[run_point_id(m)] = run_dir
+    return done
+
+
+def open_sweep(sweep_dir: Path, plan: Plan | None, resume: bool) -> Plan:
+    """Create the sweep folder with ``plan``, or, resuming, read its plan (which ``plan``, when
+    given, must equal)."""
+    path = sweep_dir / "plan.json"
+    if path.exists():
+        if not resume:
+            raise InferwireError(f"{sweep_dir} already holds a sweep: add --resume to continue "
+                                 "it, or choose a new --out folder")
+        saved = Plan.load(path)
+        if plan is not None and plan != saved:
+            raise InferwireError(f"{path}: the sweep there has another plan; resume it without "
+                                 "grid options, or choose a new --out folder")
+        return saved
+    if plan is None:
+        raise InferwireError(f"{path} not found: nothing to resume; start the sweep with a plan")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    plan.save(path)
+    return plan
+
+
+def _say(enabled: bool):
+    def say(text: str) -> None:
+        if enabled:
+            print(f"[inferwire sweep] {text}", file=sys.stderr, flush=True)
+    return say
+
+
+def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
+    """One capture run under the energy meter; returns (run folder, status, problems)."""
+    from ..energy import EnergySession
+    from ..experiment import run_experiment
+    from ..experiment.manifest import write_json
+    config = plan.run_config(point, runs, progress)
+    if config.embedded:
+        from .ports import free_ports
+        config.grpc_port, config.rest_port = free_ports(2)
+    with EnergySession(meter) as session:
+        result = run_experiment(config)
+    write_json(result.run_dir / "point.json", {"point": point.id, **point.to_dict()})
+    session.write(result.run_dir)
+    return result.run_dir, result.status, result.problems
+
+
+def _run_probe(plan: Plan, runs: Path):
+    from ..experiment.folder import new_run_dir
+    from .cacheprobe import run_cache_probe
+    run_dir = new_run_dir(runs, CACHE_PROBE_ID)
+    manifest = run_cache_probe(run_dir, plan)
+    return run_dir, manifest["status"], manifest["problems"]
+
+
+def run_sweep(sweep_dir, plan: Plan | None = None, *, resume: bool = False, meter=None,
+              progress: bool = True, max_points: int | None = None) -> SweepResult:
+    """Run the points of the sweep in ``sweep_dir`` that are not done yet (at most ``max_points``
+    of them in this call), then write the combined tables.  ``meter``: an energy meter (default:
+    the host's, see :func:`inferwire.energy.open_meter`)."""
+    from ..energy import open_meter
+    sweep_dir = Path(sweep_dir)
+    plan = open_sweep(sweep_dir, plan, resume)
+    say, meter = _say(progress), meter if meter is not None else open_meter()
+    result, runs = SweepResult(sweep_dir), sweep_dir / "runs"
+    done = finished_runs(sweep_dir)
+    todo = [(p.id, p) for p in plan.points] + ([(CACHE_PROBE_ID, None)] if plan.cache_probe else [])
+    say(f"{len(todo)} points, {sum(1 for i, _ in todo if i in done)} already done; energy meter: "
+        f"{meter.name}" + (f" ({meter.reason})" if getattr(meter, "reason", None) else ""))
+    for n, (pid, point) in enumerate(todo, 1):
+        if pid in done:
+            result.skipped.append(done[pid])
+            continue
+        if max_points is not None and len(result.ran) >= max_points:
+            result.remaining += 1
+            continue
+        say(f"point {n}/{len(todo)}: {pid}")
+        try:
+            run_dir, status, problems = (_run_probe(plan, runs) if point is None else
+                                         _run_point(plan, point, runs, meter, False))
+        except KeyboardInterrupt:
+            result.interrupted = True
+            break
+        result.ran.append(run_dir)
+        say(f"  {status}: {run_dir.name}" + (f" ({'; '.join(problems)})" if problems else ""))
+        if status == "interrupted":
+            result.interrupted = True
+            break
+        if status != "ok":
+            result.failed.append((pid, run_dir, status, problems))
+    if result.interrupted:
+        say(f"stopped; continue with: inferwire sweep --out {sweep_dir} --resume")
+    _combine(sweep_dir, say)
+    return result
+
+
+def _combine(sweep_dir: Path, say) -> None:
+    from .combine import combine
+    try:
+        tables = combine(sweep_dir)
+    except InferwireError as exc:
+        say(f"combined tables not written: {exc}")
+        return
+    say(f"combined: {len(tables.points)} point rows -> {sweep_dir / 'points.csv'}")
