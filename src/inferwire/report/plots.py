@@ -1,0 +1,406 @@
+"""Plots of where the time went: ``analysis.plot.phases()``, ``run.plot.cdf()``, ...
+
+Each method returns a :class:`matplotlib.figure.Figure` drawn with the Agg canvas (no pyplot, no
+display needed; in Jupyter, ``%matplotlib inline`` shows it).  Axes carry their units.  The source
+is an :class:`inferwire.analysis.Analysis`, a :class:`inferwire.report.run.Run`, a list of runs
+(a sweep: grouped by batch size and encoding) or a DataFrame with the per-request columns.
+A plot that has nothing to draw raises :class:`inferwire.errors.InferwireError` saying why.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..errors import InferwireError
+from .run import as_run as _as_run
+from .timings import entry_timings
+
+#: (timings column, legend label, colour) of the stacked phase bars, in time order.
+SEGMENTS = (
+    ("blocked_ms", "before the request (client, HTTP/2 preface, gaps)", "#bdbdbd"),
+    ("tcp_ms", "TCP handshake", "#ff9f1c"),
+    ("ssl_ms", "TLS handshake", "#9b5de5"),
+    ("send_ms", "sending the request", "#2ec4b6"),
+    ("server_part_ms", "waiting: server handling (server log)", "#e63946"),
+    ("wait_rest_ms", "waiting: network, stack, the rest", "#457b9d"),
+    ("receive_ms", "receiving the response", "#1d3557"),
+    ("after_ms", "client after the last byte", "#8d99ae"),
+)
+COLOR = {name: colour for name, _, colour in SEGMENTS}
+COLOR.update(wait_ms="#457b9d", h2_ms="#f15bb5", client="#e0e0e0")
+GROUP_KEYS = ("protocol", "batch_size", "encoding")
+PERCENTILES = (50, 90, 99)
+
+
+def new_figure(width: float = 9.0, height: float = 4.5) -> Figure:
+    """A Figure on the Agg canvas (never touches pyplot's global state)."""
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+class AnalysisPlots:
+    """The plots of one analysis, run or sweep (see the module docstring)."""
+
+    def __init__(self, source, *, warmup: bool = False):
+        items = source if isinstance(source, (list, tuple)) else [source]
+        self.runs = [_as_run(s) for s in items]
+        if not self.runs:
+            raise InferwireError("nothing to plot: no runs given")
+        self.warmup = warmup
+
+    # -- data --------------------------------------------------------------------------------
+    def table(self) -> pd.DataFrame:
+        """Per-request rows of every run (warm-up left out unless ``warmup``)."""
+        return pd.concat([r.table(self.warmup) for r in self.runs], ignore_index=True)
+
+    def timings(self, warmup: bool | None = None) -> pd.DataFrame:
+        """:func:`inferwire.report.timings.entry_timings` of every run, stacked."""
+        w = self.warmup if warmup is None else warmup
+        frames = [entry_timings(r.table(w), r.connections) for r in self.runs]
+        out = pd.concat(frames, ignore_index=True)
+        if out.empty:
+            raise InferwireError("no complete requests (first request byte to last response "
+                                 "byte) to plot")
+        return out
+
+    def _group_keys(self, df: pd.DataFrame, by) -> list[str]:
+        if by is not None:
+            keys = [by] if isinstance(by, str) else list(by)
+            missing = [k for k in keys if k not in df]
+            if missing:
+                raise InferwireError(f"cannot group by {missing[0]!r}: no such column")
+            return keys
+        # protocol always; batch size and encoding when known (a sweep varies them)
+        return [k for k in GROUP_KEYS if k in df and (k == "protocol" or df[k].notna().any())]
+
+    # -- plots -------------------------------------------------------------------------------
+    def phases(self, by=None) -> Figure:
+        """Stacked bars: mean time per request in each phase, one bar per group (protocol, batch
+        size, encoding).  Connection set-up is amortised over the group's requests, so each bar's
+        length is the mean of the requests' whole time line (HAR ``time`` + client after)."""
+        t = self.timings()
+        t["server_part_ms"] = np.minimum(_num(t, "server_ms"), t["wait_ms"])  # NaN: not logged
+        t["wait_rest_ms"] = t["wait_ms"] - t["server_part_ms"].fillna(0.0)
+        t["after_ms"] = _num(t, "client_after_ms").clip(lower=0.0)
+        keys = self._group_keys(t, by)
+        groups = list(t.groupby(keys, dropna=False, sort=True))
+        fig = new_figure(9.5, 2.2 + 0.55 * len(groups))
+        ax = fig.add_subplot()
+        labels = []
+        for y, (key, g) in enumerate(groups):
+            left = 0.0
+            for col, label, colour in SEGMENTS:
+                width = float(g[col].fillna(0.0).sum()) / len(g)   # amortised mean
+                if width > 0:
+                    ax.barh(y, width, left=left, color=colour, height=0.6,
+                            label=None if label in _legend_labels(ax) else label)
+                left += width
+            ax.text(left, y, f"  {left:.2f} ms", va="center", fontsize=9)
+            labels.append(f"{_group_label(keys, key)}\n({len(g)} requests)")
+        ax.set_yticks(range(len(groups)), labels, fontsize=9)
+        ax.invert_yaxis()
+        ax.set_xlabel("mean time per request (ms); connection set-up amortised")
+        ax.set_title("Where the time goes, phase by phase")
+        ax.margins(x=0.15)
+        fig.legend(fontsize=8, loc="outside lower center", ncols=3, frameon=False)
+        return fig
+
+    def cdf(self, column: str = "total_ms", by=None, log: bool | None = None) -> Figure:
+        """Latency CDF of ``column`` (ms) per group, with p50/p90/p99 marked and labelled."""
+        df = self.table()
+        if column not in df:
+            raise InferwireError(f"no column {column!r} to draw a CDF of")
+        keys = self._group_keys(df, by)
+        fig = new_figure(9, 5)
+        ax = fig.add_subplot()
+        values = _num(df, column)
+        if values.dropna().empty:
+            raise InferwireError(f"no values of {column} to draw a CDF of")
+        for i, (key, g) in enumerate(df.groupby(keys, dropna=False, sort=True)):
+            v = np.sort(_num(g, column).dropna().to_numpy())
+            if len(v) == 0:
+                continue
+            colour = f"C{i}"
+            marks = [float(np.percentile(v, q)) for q in PERCENTILES]
+            words = " / ".join(f"p{q} {x:.2f}" for q, x in zip(PERCENTILES, marks))
+            ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", color=colour,
+                    label=f"{_group_label(keys, key)} (n={len(v)}): {words} ms")
+            ax.plot(marks, [q / 100 for q in PERCENTILES], "o", color=colour, ms=5)
+        for q in PERCENTILES:
+            ax.axhline(q / 100, color="0.8", lw=0.8, ls=":", zorder=0)
+        positive = values[values > 0]
+        if log is None:
+            log = len(positive) > 0 and positive.max() / max(positive.min(), 1e-9) > 50
+        if log:
+            ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"{column} (ms){', log scale' if log else ''}")
+        ax.set_ylabel("fraction of requests")
+        ax.set_title(f"Latency distribution: {column}")
+        ax.legend(fontsize=8, loc="lower right", title="percentiles marked by dots",
+                  title_fontsize=8)
+        return fig
+
+    def waterfall(self, n: int = 20, start: int = 0) -> Figure:
+        """DevTools-style bars of requests ``start`` .. ``start+n`` of the first run (warm-up
+        included: it is where connections open), in time order: TCP/TLS handshakes and HTTP/2
+        set-up on each connection's first request, then sending, waiting, receiving; with a
+        client log, the client's whole span behind them."""
+        t = entry_timings(self.runs[0].table(warmup=True), self.runs[0].connections)
+        t = t.sort_values("start", kind="stable").iloc[start:start + n].reset_index(drop=True)
+        if t.empty:
+            raise InferwireError(f"no complete requests from position {start} to draw")
+        t0 = float(t["start"].min())
+        fig = new_figure(10, 1.4 + 0.32 * len(t))
+        ax = fig.add_subplot()
+        for y, row in t.iterrows():
+            _waterfall_row(ax, y, row, t0)
+        ax.set_yticks(range(len(t)), [_row_label(r) for _, r in t.iterrows()], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"time since the first bar (ms); t0 = {_clock(t0)} UTC")
+        ax.set_title(f"Waterfall of requests {start + 1}-{start + len(t)} "
+                     "(TLS and HTTP/2 set-up placed after the TCP handshake)")
+        fig.legend(handles=_waterfall_legend(ax), fontsize=8, loc="outside lower center",
+                   ncols=4, frameon=False)
+        return fig
+
+    def timeline(self, bin_s: float | None = None) -> Figure:
+        """Throughput (responses completed per second) and latency (p50, p99 of total_ms) per
+        ``bin_s`` bin of the capture, per protocol; locust's own numbers dashed when the run has
+        a stats history.  ``bin_s`` None: 1 s, or less for a capture shorter than 5 s (so that
+        it still has about 10 bins).  The first and last bins may be partly empty."""
+        t = self.timings()
+        t0 = float(t["start"].min())
+        if bin_s is None:
+            bin_s = auto_bin_s(float(t["response_end"].max()) - t0)
+        fig = new_figure(10, 6.5)
+        ax_rate, ax_lat = fig.subplots(2, 1, sharex=True)
+        for i, (proto, g) in enumerate(t.groupby("protocol", sort=True)):
+            bins = np.floor((g["response_end"].to_numpy(float) - t0) / bin_s).astype(int)
+            frame = pd.DataFrame({"bin": bins, "total_ms": g["total_ms"].to_numpy(float)})
+            per = frame.groupby("bin")["total_ms"]
+            x = (per.size().index.to_numpy() + 0.5) * bin_s
+            ax_rate.plot(x, per.size().to_numpy() / bin_s, "-o", ms=3, drawstyle="steps-mid",
+                         color=f"C{i}", label=f"{proto} (capture)")
+            ax_lat.plot(x, per.median().to_numpy(), "-o", ms=3, color=f"C{i}",
+                        label=f"{proto} p50 (capture)")
+            ax_lat.plot(x, per.quantile(0.99).to_numpy(), ":", color=f"C{i}",
+                        label=f"{proto} p99 (capture)")
+        history = self.runs[0].stats_history
+        if history is not None and len(self.runs) == 1:
+            _locust_overlay(ax_rate, ax_lat, history, t0)
+        ax_rate.set_ylabel(f"responses per second\n({bin_s:g} s bins)")
+        ax_lat.set_ylabel("latency (ms)")
+        ax_lat.set_xlabel(f"time since the first request (s); t0 = {_clock(t0)} UTC")
+        ax_rate.set_title("Throughput and latency over time")
+        ax_rate.set_ylim(bottom=0)
+        ax_lat.set_ylim(bottom=0)
+        for ax in (ax_rate, ax_lat):
+            ax.legend(fontsize=8, loc="upper right")
+        return fig
+
+    def bytes_vs_batch(self) -> Figure:
+        """HTTP body bytes per request (request and response; median, min-max bars) against the
+        batch size (images per request), per protocol and encoding."""
+        df = self.table()
+        if "batch_size" not in df or df["batch_size"].isna().all():
+            raise InferwireError("no batch size known: plot a run folder (its manifest holds "
+                                 "the batch size) or give a DataFrame with a batch_size column")
+        df = df[df["batch_size"].notna()]
+        fig = new_figure(9, 5)
+        ax = fig.add_subplot()
+        keys = [k for k in ("protocol", "encoding") if k in df]
+        for i, (key, g) in enumerate(df.groupby(keys, dropna=False, sort=True)):
+            for column, marker, fill in (("request_bytes", "o", f"C{i}"),
+                                         ("response_bytes", "s", "none")):
+                stats = _num(g, column).groupby(g["batch_size"].astype(int)).agg(
+                    ["median", "min", "max"]).dropna()
+                if stats.empty:
+                    continue
+                x = stats.index.to_numpy()
+                err = [stats["median"] - stats["min"], stats["max"] - stats["median"]]
+                ax.errorbar(x, stats["median"], yerr=err, marker=marker, mfc=fill,
+                            color=f"C{i}", capsize=3, ls="-" if fill != "none" else "--",
+                            label=f"{_group_label(keys, key)}: {column.split('_')[0]}")
+        ax.set_xscale("log", base=2)
+        sizes = sorted(int(b) for b in df["batch_size"].unique())
+        ax.set_xticks(sizes, [str(b) for b in sizes])
+        ax.minorticks_off()
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size (images per request, log2 scale)")
+        ax.set_ylabel("HTTP body bytes per request (log scale)")
+        ax.set_title("Bytes on the wire per request against batch size")
+        ax.legend(fontsize=8)
+        return fig
+
+    def cpu(self) -> Figure:
+        """CPU use of the server, the client and the host over time (resources.csv), with the
+        span of each workload shaded."""
+        run = self.runs[0]
+        res = run.resources
+        if res is None or res.empty:
+            raise InferwireError(f"{run.path}: no resources.csv (CPU samples) in this run")
+        t0 = float(res["time"].min())
+        fig = new_figure(10, 4.5)
+        ax = fig.add_subplot()
+        for role, g in res.groupby("role", sort=True):
+            unit = "% of all cores" if role == "system" else "% of one core"
+            ax.plot(g["time"] - t0, g["cpu_percent"], label=f"{role} ({unit})",
+                    lw=1.2, ls="--" if role == "system" else "-")
+        for i, (name, load) in enumerate((run.manifest.get("loads") or {}).items()):
+            a, b = load.get("started_ns"), load.get("finished_ns")
+            if a and b:
+                ax.axvspan(a / 1e9 - t0, b / 1e9 - t0, color=f"C{i + 3}", alpha=0.12,
+                           label=f"{name} load")
+        ax.set_xlabel(f"time since the first sample (s); t0 = {_clock(t0)} UTC")
+        ax.set_ylabel("CPU (%)")
+        ax.set_ylim(bottom=0)
+        ax.set_title("Server and client CPU over time")
+        ax.legend(fontsize=8, loc="upper right")
+        return fig
+
+    def locust(self) -> Figure:
+        """locust's stats history: users, requests and failures per second, and the sliding-
+        window p50/p95/p99 response times (ms), over time."""
+        history = self.runs[0].stats_history
+        if history is None or history.empty:
+            raise InferwireError(f"{self.runs[0].path}: no locust stats history in this run")
+        return locust_figure(history)
+
+    def available(self) -> dict[str, Figure | str]:
+        """Every plot that applies, by name; a plot that cannot be drawn maps to the reason."""
+        out: dict[str, Figure | str] = {}
+        for name in ("phases", "cdf", "waterfall", "timeline", "bytes_vs_batch", "cpu",
+                     "locust"):
+            try:
+                out[name] = getattr(self, name)()
+            except InferwireError as exc:
+                out[name] = str(exc)
+        return out
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def auto_bin_s(span_s: float) -> float:
+    """1 s, unless ``span_s`` holds fewer than 5 of them: then the largest of 0.5, 0.2, 0.1,
+    0.05, ... s that gives at least 10 bins."""
+    if span_s >= 5.0:
+        return 1.0
+    for step in (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001):
+        if span_s / step >= 10:
+            return step
+    return 0.001
+
+
+def _num(df: pd.DataFrame, name: str) -> pd.Series:
+    if name not in df:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    return pd.to_numeric(df[name], errors="coerce").astype("float64")
+
+
+def _group_label(keys, key) -> str:
+    key = key if isinstance(key, tuple) else (key,)
+    parts = []
+    for k, v in zip(keys, key):
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            continue
+        parts.append(f"batch {v}" if k == "batch_size" else str(v))
+    return " · ".join(parts) or "(all)"
+
+
+def _legend_labels(ax) -> set:
+    return set(ax.get_legend_handles_labels()[1])
+
+
+def _clock(t_s: float) -> str:
+    return pd.Timestamp(t_s, unit="s").strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _row_label(row) -> str:
+    stream = "" if pd.isna(row.get("stream")) else f" s{int(row['stream'])}"
+    phase = " (warm-up)" if row.get("client_phase") == "warmup" else ""
+    return f"{row['protocol']} c{row['connection']}{stream}{phase}"
+
+
+def _bar(ax, y, left_ms, width_ms, colour, height=0.6, zorder=2) -> None:
+    if np.isnan(left_ms) or np.isnan(width_ms):
+        return
+    # a zero-length phase still shows as a line of its colour (loopback receives take 0 ms)
+    ax.barh(y, width_ms, left=left_ms, height=height, color=colour, edgecolor=colour,
+            linewidth=1.2, zorder=zorder)
+
+
+def _waterfall_row(ax, y, row, t0) -> None:
+    ms = lambda t: (t - t0) * 1e3   # noqa: E731 - s since epoch -> ms since the first bar
+    if not pd.isna(row.get("client_started")) and not pd.isna(row.get("client_finished")):
+        _bar(ax, y, ms(row["client_started"]),
+             (row["client_finished"] - row["client_started"]) * 1e3, COLOR["client"], 0.85, 1)
+    if not np.isnan(row["setup_start"]):
+        left = ms(row["setup_start"])
+        for col in ("tcp_ms", "ssl_ms", "h2_ms"):
+            if not np.isnan(row[col]):
+                _bar(ax, y, left, row[col], COLOR[col], 0.6 if col != "h2_ms" else 0.3, 3)
+                left += row[col]
+    _bar(ax, y, ms(row["request_start"]), row["send_ms"], COLOR["send_ms"])
+    _bar(ax, y, ms(row["request_end"]), row["wait_ms"], COLOR["wait_ms"])
+    _bar(ax, y, ms(row["response_start"]), row["receive_ms"], COLOR["receive_ms"])
+
+
+def _waterfall_legend(ax) -> list:
+    from matplotlib.patches import Patch
+    items = (("client", "client's whole span (client log)"), ("tcp_ms", "TCP handshake"),
+             ("ssl_ms", "TLS handshake"), ("h2_ms", "HTTP/2 set-up"),
+             ("send_ms", "sending"), ("wait_ms", "waiting"), ("receive_ms", "receiving"))
+    return [Patch(color=COLOR[k], label=label) for k, label in items]
+
+
+def _sources(agg: pd.DataFrame):
+    """(suffix, rows) per stats-history file: a run may hold one per workload."""
+    if "source" not in agg or agg["source"].nunique() <= 1:
+        return [("", agg)]
+    return [(f" ({name})", g) for name, g in agg.groupby("source", sort=True)]
+
+
+def _locust_overlay(ax_rate, ax_lat, history: pd.DataFrame, t0: float) -> None:
+    from .locust import aggregated
+    for suffix, agg in _sources(aggregated(history)):
+        x = agg["time"] - t0
+        ax_rate.plot(x, agg["requests_per_s"], "k--", lw=1, label=f"locust requests/s{suffix}")
+        for col, style in (("p50_ms", "k--"), ("p95_ms", "k:")):
+            if col in agg:
+                ax_lat.plot(x, agg[col], style, lw=1,
+                            label=f"locust {col[:-3]} (window){suffix}")
+
+
+def locust_figure(history: pd.DataFrame) -> Figure:
+    """The locust stats-history figure of :meth:`AnalysisPlots.locust` for any history table
+    (one set of lines per stats-history file when it holds several)."""
+    from .locust import aggregated
+    everything = aggregated(history)
+    if everything.empty:
+        raise InferwireError("the locust stats history has no Aggregated rows")
+    t0 = everything["time"].min()
+    fig = new_figure(10, 7.5)
+    ax_users, ax_rate, ax_lat = fig.subplots(3, 1, sharex=True)
+    for i, (suffix, agg) in enumerate(_sources(everything)):
+        t = agg["time"] - t0
+        ls = ("-", "--", ":", "-.")[i % 4]
+        ax_users.step(t, agg["users"], where="post", color="C0", ls=ls, label=f"users{suffix}")
+        ax_rate.plot(t, agg["requests_per_s"], color="C2", ls=ls, label=f"requests/s{suffix}")
+        ax_rate.plot(t, agg["failures_per_s"], color="C3", ls=ls, label=f"failures/s{suffix}")
+        for col, colour in (("p50_ms", "C0"), ("p95_ms", "C1"), ("p99_ms", "C3")):
+            if col in agg:
+                ax_lat.plot(t, agg[col], color=colour, ls=ls,
+                            label=f"{col[:-3]} (sliding window){suffix}")
+    ax_users.set_ylabel("users")
+    ax_rate.set_ylabel("per second")
+    ax_lat.set_ylabel("response time (ms)")
+    ax_lat.set_xlabel(f"time since locust's first row (s); t0 = {_clock(t0)} UTC")
+    ax_users.set_title("locust stats history")
+    for ax in (ax_users, ax_rate, ax_lat):
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8, loc="upper left")
+    return fig

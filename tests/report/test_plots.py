@@ -1,0 +1,150 @@
+"""Plots (report.plots): what each figure draws is checked against the tables it came from."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+import inferwire
+from inferwire.errors import InferwireError
+from inferwire.report import AnalysisPlots, load_run, load_runs
+from inferwire.report.plots import auto_bin_s
+from report.data import CAPTURES
+
+
+def bars(ax) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def test_phases_are_amortised_means_that_add_up(crafted_pcap):
+    a = inferwire.analyze(crafted_pcap)
+    fig = a.plot.phases()
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    widths = sorted(round(p.get_width(), 3) for p in bars(ax))
+    # r1: 0.85 before, 0.15 TCP, 0 send, 3 wait, 0 receive; r2: 0.5 send, 2.5 wait, 0.2 receive
+    assert widths == sorted([0.425, 0.075, 0.25, 2.75, 0.1])
+    assert sum(widths) == pytest.approx(a.requests["total_ms"].mean() + (0.85 + 0.15) / 2,
+                                        abs=1e-3)
+    assert any(t.get_text().strip() == "3.60 ms" for t in ax.texts)
+    assert "(ms)" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["http/1.1\n(2 requests)"]
+
+
+def test_phases_split_wait_with_the_server_log(sample_run):
+    run = load_run(sample_run)
+    fig = run.plot.phases()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "waiting: server handling (server log)" in labels
+    assert len(fig.axes[0].get_yticks()) == 2           # grpc, http/1.1
+
+
+def test_cdf_marks_the_percentiles(sample_run):
+    run = load_run(sample_run)
+    ax = run.plot.cdf().axes[0]
+    t = run.table()
+    marks = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(marks) == 2
+    expected = {tuple(np.round(np.percentile(g["total_ms"].dropna(), [50, 90, 99]), 6))
+                for _, g in t.groupby("protocol")}
+    assert {tuple(np.round(m.get_xdata(), 6)) for m in marks} == expected
+    assert all(list(m.get_ydata()) == [0.5, 0.9, 0.99] for m in marks)
+    assert ax.get_xlabel().startswith("total_ms (ms)") and ax.get_ylabel()
+
+
+def test_waterfall_shows_set_up_and_phases(crafted_pcap):
+    a = inferwire.analyze(crafted_pcap)
+    ax = a.plot.waterfall().axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["http/1.1 c0 s1", "http/1.1 c0 s2"]
+    spans = {(round(p.get_x(), 3), round(p.get_width(), 3), round(p.get_y() + p.get_height() / 2))
+             for p in bars(ax)}
+    # row 0: TCP handshake from the SYN (x=0), request at 1 ms, wait 3 ms; row 1 from 6 ms
+    assert {(0.0, 0.15, 0), (1.0, 0.0, 0), (1.0, 3.0, 0), (4.0, 0.0, 0)} <= spans
+    assert {(6.0, 0.5, 1), (6.5, 2.5, 1), (9.0, 0.2, 1)} <= spans
+    assert "(ms)" in ax.get_xlabel()
+
+
+def test_waterfall_window_and_warmup_labels(sample_run):
+    run = load_run(sample_run)
+    ax = run.plot.waterfall(n=5).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 5 and labels[0].endswith("(warm-up)")
+    with pytest.raises(InferwireError, match="no complete requests from position 500"):
+        run.plot.waterfall(start=500)
+
+
+def test_timeline_counts_responses_per_bin(sample_run):
+    run = load_run(sample_run)
+    fig = run.plot.timeline(bin_s=10.0)      # one bin holds the whole short run
+    ax_rate, ax_lat = fig.axes
+    t = run.table()
+    counts = {line.get_label(): line.get_ydata()[0] * 10.0 for line in ax_rate.lines}
+    assert counts == {"grpc (capture)": (t["protocol"] == "grpc").sum(),
+                      "http/1.1 (capture)": (t["protocol"] == "http/1.1").sum()}
+    assert "per second" in ax_rate.get_ylabel() and "(ms)" in ax_lat.get_ylabel()
+    assert "(s)" in ax_lat.get_xlabel()
+
+
+def test_auto_bin():
+    assert auto_bin_s(60) == 1.0 and auto_bin_s(5) == 1.0
+    assert auto_bin_s(4) == 0.2 and auto_bin_s(0.6) == 0.05 and auto_bin_s(0) == 0.001
+
+
+def test_bytes_vs_batch_medians():
+    runs = [r for r in load_runs(CAPTURES) if r.name in ("run-b1", "run-b4")]
+    plots = AnalysisPlots(runs)
+    ax = plots.bytes_vs_batch().axes[0]
+    t = plots.table()
+    grpc = t[t["protocol"] == "grpc"]
+    want = grpc.groupby("batch_size")["request_bytes"].median()
+    line = next(c.lines[0] for c in ax.containers
+                if c.get_label() == "grpc · grpc_tensor_content: request")
+    assert list(line.get_xdata()) == [1, 4]
+    assert list(line.get_ydata()) == list(want.astype(float))
+    assert "batch size" in ax.get_xlabel() and "bytes" in ax.get_ylabel()
+
+
+def test_cpu_and_locust(sample_run, tmp_path):
+    run = load_run(sample_run)
+    ax = run.plot.cpu().axes[0]
+    assert {line.get_label().split(" ")[0] for line in ax.lines} == {"client", "server", "system"}
+    assert ax.get_ylabel() == "CPU (%)"
+    with pytest.raises(InferwireError, match="no locust stats history"):
+        run.plot.locust()
+    copy = tmp_path / "run"
+    shutil.copytree(sample_run, copy)
+    shutil.copy(CAPTURES / "locust_stats_history.csv", copy / "locust_stats_history.csv")
+    fig = load_run(copy).plot.locust()
+    assert [ax.get_ylabel() for ax in fig.axes] == ["users", "per second", "response time (ms)"]
+    assert max(fig.axes[0].lines[0].get_ydata()) == 8
+    # one history per workload: one set of lines each, and the timeline overlays both
+    shutil.copy(CAPTURES / "locust_stats_history.csv", copy / "locust_grpc_stats_history.csv")
+    two = load_run(copy)
+    labels = [line.get_label() for line in two.plot.locust().axes[1].lines]
+    assert "requests/s (locust_grpc_stats_history.csv)" in labels and len(labels) == 4
+    rate_labels = [line.get_label() for line in two.plot.timeline().axes[0].lines]
+    assert sum(label.startswith("locust requests/s") for label in rate_labels) == 2
+
+
+def test_available_says_why_a_plot_is_missing(crafted_pcap):
+    got = inferwire.analyze(crafted_pcap).plot.available()
+    assert isinstance(got["phases"], Figure) and isinstance(got["waterfall"], Figure)
+    assert "no batch size known" in got["bytes_vs_batch"]
+    assert "no resources.csv" in got["cpu"]
+    assert "no locust stats history" in got["locust"]
+
+
+def test_nothing_to_plot_is_a_clear_error(crafted_pcap):
+    a = inferwire.analyze(crafted_pcap)
+    empty = AnalysisPlots(a.requests.iloc[:0])
+    with pytest.raises(InferwireError, match="no complete requests"):
+        empty.phases()
+    with pytest.raises(InferwireError, match="no values of total_ms"):
+        empty.cdf()
+    with pytest.raises(InferwireError, match="cannot group by 'nope'"):
+        a.plot.phases(by="nope")
+    with pytest.raises(InferwireError, match="no runs"):
+        AnalysisPlots([])
