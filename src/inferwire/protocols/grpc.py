@@ -46,7 +46,8 @@ class GrpcMessageSplitter:
 
     ``feed(data, offset)`` takes payload bytes (padding already removed) and the stream offset of
     ``data[0]``; returns the messages completed inside this chunk.  A compressed flag other than
-    0 or 1 raises :class:`ProtocolError` at the flag's offset; the splitter then refuses input.
+    0 or 1 raises :class:`ProtocolError` at the flag's offset (its ``events``: the messages the
+    same call completed before it); the splitter then refuses input.
     """
 
     __slots__ = ("_prefix", "_prefix_start", "_remaining", "_current", "_failed", "messages",
@@ -79,12 +80,34 @@ class GrpcMessageSplitter:
             raise self._failed
         out: list[GrpcMessage] = []
         pos, n = 0, len(data)
-        while pos < n:
-            if self._current is not None:
-                pos = self._consume_body(n, pos, offset, out)
-            else:
-                pos = self._consume_prefix(data, pos, offset, out)
+        try:
+            while pos < n:
+                if self._current is not None:
+                    pos = self._consume_body(n, pos, offset, out)
+                else:
+                    whole = pos
+                    if not self._prefix and n - pos >= PREFIX_LEN:
+                        whole = self._whole_messages(data, pos, offset, out)
+                    pos = whole if whole > pos else self._consume_prefix(data, pos, offset, out)
+        except ProtocolError as exc:
+            exc.events = out                 # the messages this call completed before the error
+            raise
         return out
+
+    def _whole_messages(self, data, pos: int, offset: int, out: list[GrpcMessage]) -> int:
+        """Messages lying whole in ``data`` from ``pos`` (the usual case: one per DATA frame),
+        without the byte-wise prefix buffer; return where the first other one starts."""
+        n, unpack = len(data), PREFIX.unpack_from
+        while n - pos >= PREFIX_LEN:
+            flag, length = unpack(data, pos)
+            end = pos + PREFIX_LEN + length
+            if flag > 1 or end > n:
+                break                        # the general path reports / buffers it
+            out.append(GrpcMessage(flag == 1, length, offset + pos, offset + end))
+            self.messages += 1
+            self.message_bytes += length
+            pos = end
+        return pos
 
     def _consume_body(self, n: int, pos: int, offset: int, out: list[GrpcMessage]) -> int:
         # Message bytes are only counted: nothing is copied.

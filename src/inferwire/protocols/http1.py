@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from functools import lru_cache
 from dataclasses import dataclass
 
 from ..errors import ProtocolError
@@ -26,6 +27,7 @@ _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
 _STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: (.*))?")
 _FIELD_NAME = re.compile(_TOKEN)
+_FIELD_NAME_TEXT = re.compile(_TOKEN.decode("ascii"))
 _BLOCK_END = re.compile(rb"\n\r?\n")    # a line end followed by an empty line (bare LF tolerated)
 _LF = re.compile(rb"\n")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -106,6 +108,11 @@ class Http1Parser:
         pos, n = 0, len(data)
         try:
             while pos < n:
+                if self._state == _HEAD and not self._buf and not self._upgrade_asked:
+                    whole = self._whole_message(data, pos, offset, out)
+                    if whole > pos:
+                        pos = whole
+                        continue
                 pos = self._step(data, pos, offset, out)
         except ProtocolError as exc:
             exc.events = out             # the messages this chunk completed before the error
@@ -139,6 +146,26 @@ class Http1Parser:
                                 "needs contiguous stream bytes", offset=offset, field="offset")
         if self._next is None:
             self._next = offset
+
+    def _whole_message(self, data, pos: int, offset: int, out: list) -> int:
+        """A message whose head and Content-Length body both lie in ``data`` from ``pos``, the
+        usual case, read without the byte-wise state machine; returns where it ends, or ``pos``
+        for anything else (the general path then reads it: same rules, same errors)."""
+        if data[pos] in (10, 13):
+            return pos
+        m = _BLOCK_END.search(data, pos, pos + self.max_header_bytes)
+        if m is None:
+            return pos
+        self._buf_start = start = offset + pos
+        self._start_message(bytes(data[pos:m.end()]), start, out)
+        pos = m.end()
+        if self._state == _LENGTH and self._remaining <= len(data) - pos:
+            pos += self._remaining
+            self._msg["body_bytes"] = self._remaining
+            self._remaining = 0
+            out.append(self._emit(offset + pos, complete=True))
+            self._state = _HEAD
+        return pos
 
     def _step(self, data, pos: int, offset: int, out: list) -> int:
         state = self._state
@@ -214,12 +241,17 @@ class Http1Parser:
             self._parse_start_line(bytes(self._buf[:m.start()]).rstrip(b"\r"), self._buf_start)
 
     def _start_message(self, block: bytes, start: int, out: list) -> None:
-        lines, starts = _split_lines(block, start)
-        fields = self._parse_start_line(lines[0], start)
+        fast = _plain_head(block)
+        if fast is None:
+            lines, starts = _split_lines(block, start)
+            first = lines[0]
+        else:
+            first, headers = fast
+        fields = self._parse_start_line(first, start)
         if fields is None:                   # the HTTP/2 preface after Upgrade: h2c
             self._upgrade(start)
             return
-        fields["headers"] = _parse_fields(lines[1:], starts[1:])
+        fields["headers"] = headers if fast is not None else _parse_fields(lines[1:], starts[1:])
         fields.update(start=start, head_end=start + len(block), body_bytes=0, trailers=())
         self._msg = fields
         self._frame_body(fields, start + len(block), out)
@@ -228,21 +260,20 @@ class Http1Parser:
         if self.role == "client":
             if line == _H2_PREFACE_LINE:
                 return None
-            m = _REQUEST_LINE.fullmatch(line)
-            if m is None or m.group(3) != b"1":
+            parsed = _request_line(line)
+            if parsed is None:
                 raise ProtocolError(f"not an HTTP/1.x request line: {line[:60]!r}", offset=at,
                                     field="request-line")
-            return dict(kind="request", method=m.group(1).decode("ascii"),
-                        target=m.group(2).decode("latin-1"), version=_version(m, 3),
+            method, target, version = parsed
+            return dict(kind="request", method=method, target=target, version=version,
                         status=None, reason=None, interim=False)
-        m = _STATUS_LINE.fullmatch(line)
-        if m is None or m.group(1) != b"1":
+        parsed = _status_line(line)
+        if parsed is None:
             raise ProtocolError(f"not an HTTP/1.x status line: {line[:60]!r}", offset=at,
                                 field="status-line")
-        status = int(m.group(3))
-        return dict(kind="response", method=None, target=None, version=_version(m, 1),
-                    status=status, reason=(m.group(4) or b"").decode("latin-1"),
-                    interim=100 <= status < 200 and status != 101)
+        version, status, reason = parsed
+        return dict(kind="response", method=None, target=None, version=version,
+                    status=status, reason=reason, interim=100 <= status < 200 and status != 101)
 
     def _partial_head(self, offset: int) -> list[Http1Message]:
         if not self._buf:
@@ -276,15 +307,26 @@ class Http1Parser:
 
     def _body_mode(self, msg: dict, head_end: int) -> tuple[str, int]:
         headers = msg["headers"]
+        upgrade = chunked = False
+        lengths = []
+        for name, value in headers:          # one pass for the three fields framing depends on
+            if name == "content-length":
+                lengths.append(value)
+            elif name == "transfer-encoding":
+                chunked = True
+            elif name == "upgrade":
+                upgrade = True
         if msg["kind"] == "response":
             special = self._response_without_body(msg)
             if special is not None:
                 return special, 0
         else:
-            self._upgrade_asked = _has(headers, "upgrade")
+            self._upgrade_asked = upgrade
             if msg["method"] == "CONNECT":
                 return "upgrade", 0
-        te = _values(headers, "transfer-encoding")
+        if not chunked and len(lengths) == 1 and lengths[0].isascii() and lengths[0].isdigit():
+            return "length", int(lengths[0])  # the usual case; the rules below decide the rest
+        te = _values(headers, "transfer-encoding") if chunked else None
         if te:
             if te[-1].lower() == "chunked":
                 return "chunked", 0
@@ -292,7 +334,7 @@ class Http1Parser:
                 raise ProtocolError(f"request Transfer-Encoding {', '.join(te)!r} does not end "
                                     "in chunked", offset=msg["start"], field="transfer-encoding")
             return "close", 0
-        lengths = set(_values(headers, "content-length"))
+        lengths = set(_values(headers, "content-length")) if lengths else ()
         if lengths:
             if len(lengths) > 1 or not all(v.isascii() and v.isdigit() for v in lengths):
                 raise ProtocolError(f"invalid Content-Length {sorted(lengths)}",
@@ -379,11 +421,10 @@ class Http1Parser:
 
     def _emit(self, end: int, *, complete: bool) -> Http1Message:
         msg, self._msg = self._msg, None
-        return Http1Message(kind=msg["kind"], start=msg["start"], head_end=msg["head_end"],
-                            end=end, method=msg["method"], target=msg["target"],
-                            version=msg["version"], status=msg["status"], reason=msg["reason"],
-                            headers=msg["headers"], body_bytes=msg["body_bytes"],
-                            interim=msg["interim"], complete=complete, trailers=msg["trailers"])
+        return Http1Message(msg["kind"], msg["start"], msg["head_end"], end, msg["method"],
+                            msg["target"], msg["version"], msg["status"], msg["reason"],
+                            msg["headers"], msg["body_bytes"], msg["interim"], complete,
+                            msg["trailers"])
 
 
 # ---------------------------------------------------------------- helpers (pure)
@@ -395,8 +436,52 @@ def _stopped(failed: ProtocolError) -> ProtocolError:
     return exc
 
 
+# Start lines repeat (one endpoint, one status): parsing each distinct one once is a free win.
+@lru_cache(maxsize=4096)
+def _request_line(line: bytes) -> tuple[str, str, str] | None:
+    """(method, target, version) of a request line, or None if it is not one."""
+    m = _REQUEST_LINE.fullmatch(line)
+    if m is None or m.group(3) != b"1":
+        return None
+    return m.group(1).decode("ascii"), m.group(2).decode("latin-1"), _version(m, 3)
+
+
+@lru_cache(maxsize=4096)
+def _status_line(line: bytes) -> tuple[str, int, str] | None:
+    """(version, status, reason) of a status line, or None if it is not one."""
+    m = _STATUS_LINE.fullmatch(line)
+    if m is None or m.group(1) != b"1":
+        return None
+    return _version(m, 1), int(m.group(3)), (m.group(4) or b"").decode("latin-1")
+
+
 def _version(m: re.Match, group: int) -> str:
     return f"HTTP/{m.group(group).decode()}.{m.group(group + 1).decode()}"
+
+
+def _plain_head(block: bytes) -> tuple[bytes, tuple] | None:
+    """(start line, header fields) of a head whose lines all end in CRLF, with no NUL, bare CR,
+    obs-fold or malformed field line; None for anything else (:func:`_parse_fields` then parses
+    it line by line and names the offset of the problem).
+
+    The fast path: whole-block checks and one decode instead of per-line work, because per-line
+    parsing was most of the cost of reading REST captures.
+    """
+    crlf = block.count(b"\r\n")
+    if (block.count(b"\n") != crlf or block.count(b"\r") != crlf or b"\x00" in block
+            or b"\n " in block or b"\n\t" in block):
+        return None
+    lines = block.decode("latin-1").split("\r\n")
+    fields, names = [], []
+    for line in lines[1:-2]:
+        name, sep, value = line.partition(":")
+        if not sep or not name:
+            return None
+        names.append(name)
+        fields.append((name.lower(), value.strip(" \t")))
+    if names and _FIELD_NAME_TEXT.fullmatch("".join(names)) is None:
+        return None
+    return block[:block.index(b"\r\n")], tuple(fields)
 
 
 def _split_lines(block: bytes, start: int) -> tuple[list[bytes], list[int]]:

@@ -7,8 +7,8 @@ block (HEADERS or PUSH_PROMISE plus its CONTINUATIONs) is one event spanning all
 
 Only incomplete frame headers and incomplete non-DATA frames are buffered; DATA (and unknown)
 frame payloads are walked through without copying, except the 5-byte gRPC length prefixes.
-HPACK is decoded with the ``hpack`` package, one decoder per direction, seeing every header block
-in order.
+HPACK is decoded by :mod:`inferwire.protocols.hpackdecode` (``hpack``'s tables and semantics,
+written for speed), one decoder per direction, seeing every header block in order.
 
 :func:`assemble_h2` (pure) joins both directions' events into an :class:`H2Conversation`: the
 connection set-up offsets and one :class:`H2Stream` per stream (request/response headers, the
@@ -20,12 +20,12 @@ import struct
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from hpack import Decoder
 from hpack.exceptions import HPACKError
 
 from ..errors import ProtocolError
 from .detect import H2_PREFACE
 from .grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
+from .hpackdecode import HpackDecoder
 
 # length (24 bits as 8 + 16), type, flags, reserved bit + stream id
 FRAME_HEADER = struct.Struct(">BHBBL")
@@ -181,17 +181,19 @@ class Truncated:
 
 # ---------------------------------------------------------------- parser
 
-@dataclass
 class _Frame:
-    start: int
-    length: int
-    type: int
-    flags: int
-    stream_id: int
-    remaining: int                       # payload bytes not yet consumed
-    data_len: int = -1                   # DATA: payload minus padding; -1 until pad len read
-    data_left: int = 0                   # DATA: data bytes not yet consumed
-    messages: list = field(default_factory=list)
+    """The frame being read (a plain class: one is made per frame, dataclass init is slower)."""
+
+    __slots__ = ("start", "length", "type", "flags", "stream_id", "remaining", "data_len",
+                 "data_left", "messages")
+
+    def __init__(self, start: int, length: int, ftype: int, flags: int, stream_id: int,
+                 remaining: int):
+        self.start, self.length, self.type, self.flags = start, length, ftype, flags
+        self.stream_id, self.remaining = stream_id, remaining
+        self.data_len = -1                   # DATA: payload minus padding; -1 until pad len read
+        self.data_left = 0                   # DATA: data bytes not yet consumed
+        self.messages: list = []
 
 
 @dataclass
@@ -229,8 +231,7 @@ class H2Parser:
         self._frame: _Frame | None = None
         self._payload = bytearray()      # partial payload of a buffered (non-DATA) frame
         self._block: _Block | None = None
-        self._decoder = Decoder(max_header_list_size=_HPACK_MAX_HEADER_LIST)
-        self._decoder.max_allowed_table_size = _HPACK_MAX_TABLE
+        self._decoder = HpackDecoder(_HPACK_MAX_HEADER_LIST, _HPACK_MAX_TABLE)
         self._grpc: dict[int, GrpcMessageSplitter | None] = {}  # None: framing broke, stop
         self._failed: ProtocolError | None = None
 
@@ -246,6 +247,10 @@ class H2Parser:
         try:
             pos = self._feed_preface(mv, 0, offset, events)
             while pos < len(mv):
+                if self._frame is None and not self._hdr and self._block is None:
+                    pos = self._whole_frames(mv, pos, offset, events)
+                    if pos >= len(mv):
+                        break
                 pos = self._step(mv, pos, offset, events)
         except ProtocolError as exc:
             exc.events = events          # the events this chunk completed before the error
@@ -298,6 +303,78 @@ class H2Parser:
         if self._preface_seen == len(H2_PREFACE):
             events.append(Preface(self._preface_start, self._preface_start + len(H2_PREFACE)))
         return pos + take
+
+    def _whole_frames(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+        """Parse the frames that lie whole in ``mv`` from ``pos`` on; return where the first
+        other one starts (cut by the chunk's end, a padded DATA, a CONTINUATION sequence).
+
+        The fast path for the common case, written out in one loop because a frame-by-frame
+        walk through :meth:`_step` cost more than the rest of the analysis: the checks and
+        events are the same as the general path's (tests feed the same bytes both ways).
+        """
+        n, unpack = len(mv), FRAME_HEADER.unpack_from
+        while n - pos >= FRAME_HEADER_LEN:
+            hi, lo, ftype, flags, sid = unpack(mv, pos)
+            length = (hi << 16) | lo
+            end = pos + FRAME_HEADER_LEN + length
+            if end > n or (ftype == DATA and flags & FLAG_PADDED) or ftype == CONTINUATION:
+                return pos
+            if length > self.max_frame_size:
+                return pos                   # the general path raises the error
+            sid &= 0x7FFFFFFF
+            start = offset + pos
+            if ftype == DATA:
+                self._whole_data(mv, pos, start, length, flags, sid, events)
+            elif ftype == HEADERS and flags & FLAG_END_HEADERS and not flags & (
+                    FLAG_PADDED | FLAG_PRIORITY) and sid:
+                self._whole_headers(bytes(mv[pos + FRAME_HEADER_LEN:end]), start,
+                                    offset + end, flags, sid, events)
+            elif ftype == WINDOW_UPDATE and length == 4:
+                events.append(WindowUpdate(sid, start, offset + end,
+                                           _U32.unpack_from(mv, pos + FRAME_HEADER_LEN)[0]
+                                           & 0x7FFFFFFF))
+            elif ftype > CONTINUATION:
+                events.append(UnknownFrame(ftype, sid, flags, start, offset + end))
+            else:
+                fr = _Frame(start, length, ftype, flags, sid, 0)
+                _HANDLERS[ftype](self, fr, bytes(mv[pos + FRAME_HEADER_LEN:end]), offset + end,
+                                 events)
+                if self._block is not None:  # HEADERS without END_HEADERS: CONTINUATIONs follow
+                    return end
+            pos = end
+        return pos
+
+    def _whole_data(self, mv: memoryview, pos: int, start: int, length: int, flags: int,
+                    sid: int, events: list) -> None:
+        """A complete, unpadded DATA frame (see :meth:`_read_data` for the general case)."""
+        if sid == 0:
+            raise ProtocolError("DATA frame on stream 0", offset=start, field="stream_id")
+        messages = ()
+        splitter = self._grpc.get(sid)
+        if splitter is not None and length:
+            body = start + FRAME_HEADER_LEN
+            try:
+                messages = tuple(splitter.feed(mv[pos + FRAME_HEADER_LEN:pos + FRAME_HEADER_LEN
+                                                  + length], body))
+            except ProtocolError as exc:
+                messages = tuple(exc.events)     # those before the broken one still count
+                self._grpc[sid] = None
+                events.append(GrpcFramingError(sid, exc.offset, str(exc)))
+        end = start + FRAME_HEADER_LEN + length
+        end_stream = bool(flags & FLAG_END_STREAM)
+        events.append(Data(sid, start, end, length, end_stream, messages))
+        if end_stream:
+            self._end_grpc(sid, end, events)
+
+    def _whole_headers(self, fragment: bytes, start: int, end: int, flags: int, sid: int,
+                       events: list) -> None:
+        """A complete HEADERS frame with END_HEADERS, no padding, no priority fields."""
+        end_stream = bool(flags & FLAG_END_STREAM)
+        headers = self._decode_fragment(fragment, start)
+        events.append(Headers(sid, start, end, headers, end_stream))
+        self._note_content_type(sid, headers)
+        if end_stream:
+            self._end_grpc(sid, end, events)
 
     def _step(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
         """Consume as much as the current state allows; return the new position."""
@@ -389,7 +466,9 @@ class H2Parser:
         try:
             fr.messages.extend(splitter.feed(chunk, chunk_offset))
         except ProtocolError as exc:
-            # Broken gRPC framing spoils only this stream's message counts, not the connection.
+            # Broken gRPC framing spoils only this stream's message counts, not the connection;
+            # messages completed before the broken one (same chunk) still count.
+            fr.messages.extend(exc.events)
             self._grpc[fr.stream_id] = None
             events.append(GrpcFramingError(fr.stream_id, exc.offset, str(exc)))
 
@@ -485,13 +564,15 @@ class H2Parser:
             self._end_grpc(block.stream_id, end, events)
 
     def _decode(self, block: _Block) -> tuple:
+        return self._decode_fragment(bytes(block.fragment), block.start)
+
+    def _decode_fragment(self, fragment: bytes, start: int) -> tuple:
+        """Decode a whole header block; ``start``: offset of its first frame (for errors)."""
         try:
-            raw = self._decoder.decode(bytes(block.fragment), raw=True)
+            return self._decoder.decode_text(fragment)
         except (HPACKError, IndexError, ValueError, OverflowError) as exc:
-            raise ProtocolError(f"HPACK decoding failed: {exc}", offset=block.start,
+            raise ProtocolError(f"HPACK decoding failed: {exc}", offset=start,
                                 field="header_block") from None
-        return tuple((n.decode("utf-8", "replace"), v.decode("utf-8", "replace"))
-                     for n, v in raw)
 
     def _note_content_type(self, stream_id: int, headers: tuple) -> None:
         """Start splitting gRPC messages on a stream whose headers say application/grpc."""
@@ -655,27 +736,27 @@ class H2Conversation:
     warnings: list = field(default_factory=list)
 
 
-@dataclass
 class _StreamAcc:
-    """Mutable accumulator for one stream while events are walked."""
-    stream_id: int
-    pushed: bool = False
-    request_headers: tuple = ()
-    response_headers: tuple = ()
-    informational: list = field(default_factory=list)
-    trailers: tuple = ()
-    request_trailers: tuple = ()
-    req_start: int | None = None
-    req_headers_end: int | None = None
-    req_end: int | None = None
-    resp_start: int | None = None
-    resp_headers_end: int | None = None
-    resp_end: int | None = None
-    bytes: dict = field(default_factory=lambda: {"client": 0, "server": 0})
-    messages: dict = field(default_factory=lambda: {"client": 0, "server": 0})
-    message_bytes: dict = field(default_factory=lambda: {"client": 0, "server": 0})
-    resets: dict = field(default_factory=dict)          # side -> error code
-    has_final: bool = False
+    """Mutable accumulator for one stream while events are walked (a slotted class: one is made
+    per stream)."""
+
+    __slots__ = ("stream_id", "pushed", "request_headers", "response_headers", "informational",
+                 "trailers", "request_trailers", "req_start", "req_headers_end", "req_end",
+                 "resp_start", "resp_headers_end", "resp_end", "bytes", "messages",
+                 "message_bytes", "resets", "has_final")
+
+    def __init__(self, stream_id: int, pushed: bool = False):
+        self.stream_id, self.pushed = stream_id, pushed
+        self.request_headers = self.response_headers = self.trailers = ()
+        self.request_trailers = ()
+        self.informational: list = []
+        self.req_start = self.req_headers_end = self.req_end = None
+        self.resp_start = self.resp_headers_end = self.resp_end = None
+        self.bytes = {"client": 0, "server": 0}
+        self.messages = {"client": 0, "server": 0}
+        self.message_bytes = {"client": 0, "server": 0}
+        self.resets: dict = {}          # side -> error code
+        self.has_final = False
 
 
 def assemble_h2(client_events: list, server_events: list) -> H2Conversation:
@@ -687,15 +768,14 @@ def assemble_h2(client_events: list, server_events: list) -> H2Conversation:
     """
     conv = H2Conversation()
     streams: dict[int, _StreamAcc] = {}
+    assemblers = _ASSEMBLERS
     for side, events in (("client", client_events), ("server", server_events)):
         for ev in events:
-            _ASSEMBLERS.get(type(ev), _ignore)(conv, streams, side, ev)
+            fn = assemblers.get(ev.__class__)
+            if fn is not None:          # others (WINDOW_UPDATE, PING ...) play no part
+                fn(conv, streams, side, ev)
     conv.streams = [_finish_stream(streams[sid], conv.warnings) for sid in sorted(streams)]
     return conv
-
-
-def _ignore(conv, streams, side, ev) -> None:
-    """WINDOW_UPDATE, PRIORITY, PING, unknown frames: no part of a request's timing."""
 
 
 def _acc(streams: dict, sid: int) -> _StreamAcc:
@@ -784,8 +864,9 @@ def _on_data(conv, streams, side, ev: Data) -> None:
         if ev.end_stream and acc.resp_end is None:
             acc.resp_end = ev.end
     acc.bytes[side] += ev.data_len
-    acc.messages[side] += len(ev.grpc_messages)
-    acc.message_bytes[side] += sum(m.length for m in ev.grpc_messages)
+    if ev.grpc_messages:
+        acc.messages[side] += len(ev.grpc_messages)
+        acc.message_bytes[side] += sum(m.length for m in ev.grpc_messages)
 
 
 def _on_rst_stream(conv, streams, side, ev: RstStream) -> None:
@@ -826,19 +907,24 @@ def _get(headers: tuple, name: str) -> str | None:
 
 
 def _finish_stream(acc: _StreamAcc, warnings: list) -> H2Stream:
-    req, resp = acc.request_headers, acc.response_headers
+    req_headers, resp_headers = acc.request_headers, acc.response_headers
+    req, resp = _first_values(req_headers), _first_values(resp_headers)
     grpc_status, grpc_message = _grpc_result(acc, warnings)
     reset_by, reset_code = _reset(acc)
     request_done = acc.req_end is not None or acc.pushed or (reset_by == "server"
                                                             and reset_code == 0)
-    complete = acc.resp_end is not None and request_done and reset_code in (None, 0)
+    # a reset after both END_STREAMs (grpc-core's deadline race) cannot undo bytes already seen
+    complete = ((acc.req_end is not None and acc.resp_end is not None)
+                or (acc.resp_end is not None and request_done and reset_code in (None, 0)))
+    status = resp.get(":status")
     return H2Stream(
-        stream_id=acc.stream_id, pushed=acc.pushed, request_headers=req, response_headers=resp,
-        informational=tuple(acc.informational), trailers=acc.trailers,
-        request_trailers=acc.request_trailers, method=_get(req, ":method"),
-        path=_get(req, ":path"), authority=_get(req, ":authority"), status=_status(resp),
-        content_type=_get(req, "content-type") or _get(resp, "content-type"),
-        request_id=_get(req, "x-request-id") or _get(resp, "x-request-id"),
+        stream_id=acc.stream_id, pushed=acc.pushed, request_headers=req_headers,
+        response_headers=resp_headers, informational=tuple(acc.informational),
+        trailers=acc.trailers, request_trailers=acc.request_trailers, method=req.get(":method"),
+        path=req.get(":path"), authority=req.get(":authority"),
+        status=int(status) if status is not None and status.isdigit() else None,
+        content_type=req.get("content-type") or resp.get("content-type"),
+        request_id=req.get("x-request-id") or resp.get("x-request-id"),
         grpc_status=grpc_status, grpc_message=grpc_message,
         req_start=acc.req_start, req_headers_end=acc.req_headers_end, req_end=acc.req_end,
         resp_start=acc.resp_start, resp_headers_end=acc.resp_headers_end, resp_end=acc.resp_end,
@@ -847,6 +933,11 @@ def _finish_stream(acc: _StreamAcc, warnings: list) -> H2Stream:
         request_message_bytes=acc.message_bytes["client"],
         response_message_bytes=acc.message_bytes["server"],
         reset_by=reset_by, reset_code=reset_code, complete=complete)
+
+
+def _first_values(headers: tuple) -> dict:
+    """name -> value of its first occurrence (a dict built in C: faster than several scans)."""
+    return dict(reversed(headers))
 
 
 def _grpc_result(acc: _StreamAcc, warnings: list) -> tuple[int | None, str | None]:

@@ -91,6 +91,23 @@ class DirectionStream:
             self.srcs.insert(j, src + (s - start))
 
     # -- reading --------------------------------------------------------------------------------
+    def _summary(self) -> tuple[int, int]:
+        """(distinct bytes, contiguous end), cached: analysis asks for them several times per
+        connection and pieces only ever get added (which changes their count)."""
+        cached = self.__dict__.get("_cached")
+        if cached is not None and cached[0] == len(self.starts):
+            return cached[1], cached[2]
+        nbytes, cursor, gap_seen = 0, 0, False
+        for s, e in zip(self.starts, self.ends):
+            nbytes += e - s
+            if not gap_seen:
+                if s > cursor:
+                    gap_seen = True
+                else:
+                    cursor = e
+        self.__dict__["_cached"] = (len(self.starts), nbytes, cursor)
+        return nbytes, cursor
+
     @property
     def end(self) -> int:
         return self.ends[-1] if self.ends else 0
@@ -98,11 +115,13 @@ class DirectionStream:
     @property
     def nbytes(self) -> int:
         """Distinct payload bytes captured in this direction."""
-        return sum(e - s for s, e in zip(self.starts, self.ends))
+        return self._summary()[0]
 
     def gaps(self) -> list[Gap]:
         """Holes between offset 0 and :attr:`end` that no captured packet filled."""
         out, cursor = [], 0
+        if self._summary()[1] == self.end:
+            return out
         for s, e in zip(self.starts, self.ends):
             if s > cursor:
                 out.append(Gap(cursor, s))
@@ -111,37 +130,38 @@ class DirectionStream:
 
     def contiguous_end(self) -> int:
         """One past the last byte of the gap-free prefix of the stream."""
-        cursor = 0
-        for s, e in zip(self.starts, self.ends):
-            if s > cursor:
-                break
-            cursor = e
-        return cursor
+        return self._summary()[1]
 
     def chunks(self, limit: int | None = None):
         """Yield ``(offset, bytes)`` of the gap-free prefix (up to ``limit``), in order."""
         stop = self.contiguous_end() if limit is None else min(limit, self.contiguous_end())
-        buf, pending, pending_at, size = self.buffer, [], 0, 0
-        for s, e, src in zip(self.starts, self.ends, self.srcs):
-            if s >= stop:
-                break
-            e = min(e, stop)
-            if not pending:
-                pending_at = s
-            pending.append(buf[src:src + (e - s)])
-            size += e - s
-            if size >= FEED_CHUNK:
+        if stop <= 0:
+            return
+        view = memoryview(self.buffer)       # slices of a view: one copy (the join), not two
+        try:
+            pending, pending_at, size = [], 0, 0
+            for s, e, src in zip(self.starts, self.ends, self.srcs):
+                if s >= stop:
+                    break
+                e = min(e, stop)
+                if not pending:
+                    pending_at = s
+                pending.append(view[src:src + (e - s)])
+                size += e - s
+                if size >= FEED_CHUNK:
+                    yield pending_at, b"".join(pending)
+                    pending, size = [], 0
+            if pending:
                 yield pending_at, b"".join(pending)
-                pending, size = [], 0
-        if pending:
-            yield pending_at, b"".join(pending)
+        finally:
+            pending = None
+            view.release()
 
     def head(self, n: int) -> bytes:
         """The first ``n`` bytes of the stream (fewer if not captured)."""
-        out = bytearray()
-        for _, data in self.chunks(limit=n):
-            out += data
-        return bytes(out[:n])
+        if self.starts and self.starts[0] == 0 and self.ends[0] >= n:   # the usual case
+            return bytes(self.buffer[self.srcs[0]:self.srcs[0] + n])
+        return b"".join(data for _, data in self.chunks(limit=n))[:n]
 
     def _index(self, offset: int) -> int:
         i = bisect.bisect_right(self.starts, offset) - 1
