@@ -1,0 +1,282 @@
+"""One workload through several load tools, each held against the capture.
+
+For every capture run (one engine each: inferwire's own generator, locust, ab, h2load) this puts
+side by side the throughput and latency percentiles *as the tool reports them* and *as the
+capture shows them* for the very requests that tool made, and the difference: the tool's own
+client overhead (time inside the tool before the first request byte and after the last response
+byte, plus its scheduling).
+
+How a tool's requests are found in the capture (``join``):
+
+* "id": the request id the tool sent (inferwire, the shipped locustfiles): per request, the
+  client's time (``client_ms``) against the wire's ``total_ms``;
+* "time": the tool's per-request log has start and end but no id (h2load, locustfiles without
+  ids): matched by time (:mod:`inferwire.reference.match`), then per request as above;
+* "count": only counts and distributions (ab: its per-request table is in whole ms, sorted by
+  duration and stamped to the second): the capture's requests in the tool's window on its port,
+  percentiles computed by ab's own rule, overhead = percentile difference.
+
+Pure functions on run folders' tables; :func:`run_comparison` is the shell that makes the runs.
+``python -m inferwire.compare RUN_DIR...`` prints the table of existing runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InferwireError
+
+PERCENTS = (50, 90, 99)
+NS = 1_000_000_000
+
+
+@dataclass
+class RunTables:
+    """What the comparison reads from one run folder."""
+    run_dir: Path
+    manifest: dict
+    requests: pd.DataFrame
+    joined: pd.DataFrame | None
+
+
+def _table(run_dir: Path, stem: str) -> pd.DataFrame | None:
+    for suffix, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+        path = run_dir / f"{stem}{suffix}"
+        if path.exists():
+            return reader(path)
+    return None
+
+
+def load_run(run_dir) -> RunTables:
+    """A run folder's manifest, requests and joined tables; InferwireError naming what lacks."""
+    run_dir = Path(run_dir)
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InferwireError(f"{run_dir}: no readable manifest.json ({exc})") from None
+    requests = _table(run_dir, "requests")
+    if requests is None:
+        raise InferwireError(f"{run_dir}: no requests table (the capture was not analyzed)")
+    return RunTables(run_dir, manifest, requests, _table(run_dir, "joined"))
+
+
+# -- which captured requests belong to the tool ---------------------------------------------------
+def window_requests(tables: RunTables, protocol: str) -> pd.DataFrame:
+    """The captured requests on ``protocol``'s server port that started inside the tool's
+    measured window (``started_ns``..``finished_ns`` of its load summary)."""
+    load = tables.manifest["loads"][protocol]
+    port = tables.manifest["server"][f"{protocol}_port"]
+    req = tables.requests
+    on_port = req["server"].astype(str).str.endswith(f":{port}")
+    start = req["request_start"].to_numpy(dtype=float) * NS
+    inside = (start >= load["started_ns"]) & (start <= load["finished_ns"])
+    return req[on_port & inside]
+
+
+def id_pairs(tables: RunTables, protocol: str) -> tuple[pd.DataFrame, int]:
+    """Per request joined by id: (``tool_ms``, ``wire_ms``, ``overhead_ms``) of measured
+    requests found in the capture, and how many logged requests the capture lacks."""
+    j = tables.joined
+    if j is None:
+        raise InferwireError(f"{tables.run_dir}: no joined table")
+    mine = j[(j["workload"] == protocol) & (j["client_phase"] == "measure")
+             & j["in_client_log"].astype(bool)]
+    mine = mine[mine["client_ms"].notna()]
+    found = mine[mine["in_capture"].astype(bool)]
+    pairs = pd.DataFrame({"tool_ms": found["client_ms"].to_numpy(float),
+                          "wire_ms": found["total_ms"].to_numpy(float)})
+    pairs["overhead_ms"] = pairs["tool_ms"] - pairs["wire_ms"]
+    return pairs, len(mine) - len(found)
+
+
+def tool_log(tables: RunTables, protocol: str) -> pd.DataFrame:
+    """The tool's own per-request log with ``started_ns``/``finished_ns`` (h2load's log, or
+    locust's merged request events)."""
+    from .locust import read_request_logs
+    from .reference.h2load import read_h2load_log
+    load = tables.manifest["loads"][protocol]
+    outputs = load.get("outputs") or {}
+    if load.get("tool") == "h2load":
+        return read_h2load_log(tables.run_dir / outputs["log"])
+    if load.get("tool") == "locust":
+        return read_request_logs([tables.run_dir / outputs["requests"]]).dropna(
+            subset=["started_ns", "finished_ns"])
+    raise InferwireError(f"{tables.run_dir}: {load.get('tool')} keeps no per-request log")
+
+
+def time_pairs(tables: RunTables, protocol: str):
+    """Per request matched by time: a :class:`~inferwire.reference.match.TimeMatch` of the tool's
+    log against the captured requests of its window."""
+    from .reference.match import match_by_time
+    return match_by_time(tool_log(tables, protocol), window_requests(tables, protocol))
+
+
+# -- one row of the comparison --------------------------------------------------------------------
+def _pct(values, p) -> float | None:
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return float(np.percentile(values, p)) if len(values) else None
+
+
+def _rate(wire: pd.DataFrame) -> float | None:
+    if len(wire) < 2:
+        return None
+    span = wire["response_end"].max() - wire["request_start"].min()
+    return len(wire) / span if span > 0 else None
+
+
+def _tool_name(load: dict) -> str:
+    return load.get("tool") or "inferwire"
+
+
+def compare_protocol(tables: RunTables, protocol: str) -> dict:
+    """One comparison row: the tool's figures, the capture's, and the difference."""
+    load = tables.manifest["loads"][protocol]
+    tool, join = _tool_name(load), load.get("join", "id")
+    lat = load.get("latency_ms") or {}
+    row = {"tool": tool, "protocol": protocol, "join": join,
+           "requests_tool": load.get("requests"), "throughput_tool_per_s":
+           load.get("throughput_per_s")}
+    row.update({f"p{p}_tool_ms": lat.get(f"p{p}") for p in PERCENTS})
+    wire, pairs, missing = _wire_side(tables, protocol, join)
+    row["requests_wire"] = len(wire) if wire is not None else len(pairs)
+    row["missing_in_capture"] = missing
+    row["throughput_wire_per_s"] = _rate(wire) if wire is not None and len(wire) else None
+    row["wire_gap_p50_ms"] = _pct(connection_gaps_ms(wire), 50) if wire is not None else None
+    if join == "count":
+        from .reference.ab import ab_percentiles
+        q = ab_percentiles(wire["total_ms"].dropna().to_numpy(), PERCENTS)
+        row.update({f"p{p}_wire_ms": float(q[p]) if p in q else None for p in PERCENTS})
+        tool50, wire50 = row["p50_tool_ms"], row["p50_wire_ms"]
+        row["overhead_ms"] = tool50 - wire50 if None not in (tool50, wire50) else None
+        row["overhead_from"] = "p50 difference"
+    else:
+        row.update({f"p{p}_wire_ms": _pct(pairs["wire_ms"], p) for p in PERCENTS})
+        # by id every pair is certain: the median is meaningful; by time only the sum is
+        # certain (see inferwire.reference.match), so the mean is shown
+        exact = join == "id"
+        row["overhead_ms"] = (_pct(pairs["overhead_ms"], 50) if exact
+                              else float(pairs["overhead_ms"].mean()) if len(pairs) else None)
+        row["overhead_from"] = "per-request median" if exact else "per-request mean"
+        row["overhead_p99_ms"] = _pct(pairs["overhead_ms"], 99) if exact else None
+    row["latency_source"] = load.get("latency_source") or "inferwire client log (ns)"
+    return row
+
+
+def _wire_side(tables: RunTables, protocol: str, join: str):
+    """(captured rows of the tool, per-request pairs, tool requests missing from the capture)."""
+    if join == "count":
+        wire = window_requests(tables, protocol)
+        load = tables.manifest["loads"][protocol]
+        return wire, None, max(0, (load.get("requests") or 0) - len(wire))
+    if join == "time":   # every captured request of the window counts, matched or not
+        match = time_pairs(tables, protocol)
+        return window_requests(tables, protocol), match.pairs, len(match.unmatched_tool)
+    pairs, missing = id_pairs(tables, protocol)
+    j = tables.joined
+    ids = j[(j["workload"] == protocol) & (j["client_phase"] == "measure")
+            & j["in_capture"].astype(bool)]
+    return ids, pairs, missing
+
+
+def connection_gaps_ms(wire: pd.DataFrame) -> np.ndarray:
+    """Idle time on each connection between a response's last byte and the next request's first
+    byte (ms): where a closed-loop tool spends its own time between requests, seen on the
+    wire.  Only meaningful with one request at a time per connection."""
+    gaps = []
+    for _, conn in wire.sort_values("request_start").groupby("connection"):
+        gaps.append((conn["request_start"].to_numpy()[1:] - conn["response_end"].to_numpy()[:-1])
+                    * 1e3)
+    return np.concatenate(gaps) if gaps else np.array([])
+
+
+def compare_runs(run_dirs) -> pd.DataFrame:
+    """The comparison table over ``run_dirs`` (one row per run and protocol)."""
+    rows = []
+    for run_dir in run_dirs:
+        tables = load_run(run_dir)
+        for protocol in tables.manifest.get("loads", {}):
+            rows.append(compare_protocol(tables, protocol))
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The table as Markdown: tool vs wire per figure, ms and requests/s."""
+    heads = ["tool", "protocol", "requests tool / wire", "req/s tool / wire"]
+    heads += [f"p{p} ms tool / wire" for p in PERCENTS] + ["tool overhead ms", "joined by"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+
+    def f(v, digits=3):
+        return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+    for _, r in table.iterrows():
+        cells = [r["tool"], r["protocol"], f"{r['requests_tool']} / {r['requests_wire']}",
+                 f"{f(r['throughput_tool_per_s'], 1)} / {f(r['throughput_wire_per_s'], 1)}"]
+        cells += [f"{f(r[f'p{p}_tool_ms'])} / {f(r[f'p{p}_wire_ms'])}" for p in PERCENTS]
+        cells += [f"{f(r['overhead_ms'])} ({r['overhead_from']})", r["join"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+# -- the shell: make the runs -----------------------------------------------------------------------
+DEFAULT_ENGINES = {"rest": ("inferwire", "locust", "ab", "h2load"),
+                   "grpc": ("inferwire", "locust", "h2load")}
+
+
+def run_comparison(protocol: str, out: str, *, engines=None, duration_s: float = 3.0,
+                   users: int = 2, batch_size: int = 1, warmup_requests: int = 20,
+                   progress: bool = False, **config) -> tuple[pd.DataFrame, list[Path]]:
+    """One capture run per engine for the same workload (``protocol``, ``users`` closed-loop
+    users, ``duration_s``, ``batch_size``), then :func:`compare_runs`.  Returns (table, run
+    folders); a run that did not end "ok" raises InferwireError with its problems."""
+    from .experiment import RunConfig, run_experiment
+    run_dirs = []
+    for engine in engines or DEFAULT_ENGINES[protocol]:
+        result = run_experiment(RunConfig(
+            out=out, name=f"compare-{protocol}-{engine}", protocols=(protocol,), engine=engine,
+            users=users, duration_s=duration_s, batch_size=batch_size,
+            warmup_requests=warmup_requests, progress=progress, **config))
+        if result.status != "ok":
+            raise InferwireError(f"{engine} run {result.run_dir}: {result.status}: "
+                                 + "; ".join(result.problems))
+        run_dirs.append(result.run_dir)
+    return compare_runs(run_dirs), run_dirs
+
+
+def main(argv=None) -> int:
+    """``python -m inferwire.compare RUN_DIR...`` or ``--run rest|grpc --out DIR``."""
+    p = argparse.ArgumentParser(prog="python -m inferwire.compare", description=__doc__.split(
+        "\n\n")[0])
+    p.add_argument("run_dirs", nargs="*", help="existing run folders to compare")
+    p.add_argument("--run", choices=("rest", "grpc"), help="make the runs first (one per tool)")
+    p.add_argument("--out", default="results", help="parent folder of the new runs")
+    p.add_argument("--engines", help="comma-separated engines (default: all for the protocol)")
+    p.add_argument("--duration", type=float, default=3.0)
+    p.add_argument("--users", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=1)
+    args = p.parse_args(argv)
+    try:
+        if args.run:
+            table, dirs = run_comparison(args.run, args.out, duration_s=args.duration,
+                                         users=args.users, batch_size=args.batch_size,
+                                         engines=args.engines.split(",") if args.engines
+                                         else None)
+            print("runs: " + " ".join(str(d) for d in dirs))
+        elif args.run_dirs:
+            table = compare_runs(args.run_dirs)
+        else:
+            p.error("give run folders or --run rest|grpc")
+    except InferwireError as exc:
+        print(f"inferwire compare: {exc}", file=sys.stderr)
+        return 1
+    print(markdown(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""ApacheBench as a capture-run engine (REST only: ab speaks HTTP/1.0, ``-k`` keep-alive).
+
+Closed loop: ``users`` concurrent connections (``-c``), ``requests`` (``-n``) or ``duration_s``
+(``-t``, whole seconds); ``connection="new"`` drops ``-k``.  ab sends one fixed body and cannot
+vary a header per request, so its requests carry no id: they are joined to the capture by count
+and by the measured window (the ab process's lifetime on the REST port), and its percentiles are
+compared with the capture's computed by ab's own rule.  Files in the run folder:
+``ab_rest_body.json`` (what it sent), ``ab_rest_output.txt`` (its report), ``ab_rest_gnuplot.tsv``
+(``-g``, one row per request), ``ab_rest_percentiles.csv`` (``-e``).
+"""
+from __future__ import annotations
+
+import shutil
+
+from ..errors import LoadError
+from ..reference.summary import ToolSummary
+
+OUTPUTS = {"body": "ab_{p}_body.json", "output": "ab_{p}_output.txt",
+           "gnuplot": "ab_{p}_gnuplot.tsv", "percentiles": "ab_{p}_percentiles.csv"}
+
+
+def _check(config, protocol: str) -> None:
+    if protocol != "rest":
+        raise LoadError("ab speaks HTTP/1.x only and cannot send gRPC: run --engine ab with "
+                        "--protocol rest, and --engine h2load for gRPC")
+    if shutil.which("ab") is None:
+        raise LoadError("ab is not installed (Debian package apache2-utils)")
+    if config.mode != "closed" or config.think_time_s:
+        raise LoadError("ab runs closed-loop users without think time: no --rate, no think time")
+
+
+def run(ctx) -> ToolSummary:
+    """Warm up, run ab under the capture, parse its outputs; a ToolSummary."""
+    from ..load import ClientLogWriter
+    from ..reference.ab import ab_command
+    from ..reference.bodies import REST_CONTENT_TYPE, rest_body, rest_path, write_new
+    from ..reference.toolrun import run_tool, time_limit_s
+    from ..reference.warmup import warm_up
+    config, protocol, t = ctx.config, ctx.protocol, ctx.targets
+    _check(config, protocol)
+    names = {k: v.format(p=protocol) for k, v in OUTPUTS.items()}
+    d = ctx.run_dir
+    body = write_new(d / names["body"], rest_body(config.batch_size,
+                                                  config.encoding_for("rest") or "json_row"))
+    url = f"http://{t['host']}:{t['rest_port']}{rest_path(t.get('model_name', 'mnist'))}"
+    requests = config.requests
+    argv = ab_command(url, body_path=str(body), content_type=REST_CONTENT_TYPE,
+                      concurrency=config.users, requests=requests,
+                      duration_s=config.duration_s if requests is None else None,
+                      keepalive=config.connection == "reuse",
+                      gnuplot_path=str(d / names["gnuplot"]),
+                      percentiles_path=str(d / names["percentiles"]))
+    writer = ClientLogWriter(d / f"client_log_{protocol}.csv")
+    try:
+        warmed = warm_up(ctx, writer)
+    finally:
+        writer.close()
+    ctx.say(f"ab: {' '.join(argv[1:-1])} {url}")
+    run = run_tool(argv, d / names["output"], stop=ctx.stop,
+                   timeout_s=time_limit_s(config.duration_s, requests))
+    summary = ToolSummary("ab", protocol, argv=argv, exit_code=run.exit_code,
+                          started_ns=run.started_ns, finished_ns=run.finished_ns,
+                          warmup_requests=warmed, outputs=names, interrupted=run.interrupted,
+                          stopped_early=run.stopped or run.timed_out, join="count")
+    _fill(summary, d, names)
+    ctx.say(summary.describe())
+    return summary
+
+
+def _fill(summary: ToolSummary, d, names: dict) -> None:
+    """ab's own figures into ``summary`` (notes say what is missing and why)."""
+    from ..reference.ab import parse_ab_output, read_ab_percentiles
+    try:
+        report = parse_ab_output((d / names["output"]).read_text(errors="replace"),
+                                 source=str(d / names["output"]))
+    except LoadError as exc:
+        if summary.interrupted or summary.stopped_early:
+            summary.notes.append(f"no ab report: {exc}")
+            return
+        raise
+    summary.requests = report.complete
+    summary.errors = report.failed + report.non_2xx
+    summary.ok = report.complete - summary.errors
+    summary.duration_s = report.time_taken_s
+    summary.throughput_per_s = report.requests_per_s
+    total = report.connection_times_ms.get("Total", {})
+    summary.latency_ms = {"mean": total.get("mean")}
+    path = d / names["percentiles"]
+    if path.exists():
+        table = read_ab_percentiles(path).set_index("percent")["total_ms"]
+        summary.latency_ms.update({f"p{p}": float(table[p]) for p in (50, 90, 99) if p in table})
+        summary.latency_ms["max"] = float(table[100]) if 100 in table else None
+        summary.latency_source = "ab -e percentiles (µs resolution)"
+    else:
+        summary.latency_ms.update({f"p{p}": report.percentiles_ms.get(p) for p in (50, 90, 99)})
+        summary.latency_source = "ab report (whole ms)"
+    if report.failed:
+        summary.notes.append(f"ab counted {report.failed} failed requests")

@@ -1,0 +1,45 @@
+"""Locustfiles shipped with inferwire: the seed's four user types, runnable with plain locust.
+
+    locust -f "$(python -m inferwire.locustfiles grpc_batch)" --headless -u 4 -r 4 -t 10s \\
+        --csv grpc_batch
+
+=============  =========================================================================
+file           users
+=============  =========================================================================
+rest_single    ``RestSingleUser`` (FastHttpUser): one image per REST predict
+grpc_single    ``GrpcSingleUser``: one image per gRPC Predict (grpcio under gevent)
+rest_batch     ``RestBatchUser``: BATCHSIZE images per REST predict
+grpc_batch     ``GrpcBatchUser``: BATCHSIZE images per gRPC Predict
+eventlog_hook  no users: add it to your own locustfile (``-f mine.py,<this>``) to log every
+               request event per process, so the capture run can join your requests
+=============  =========================================================================
+
+Environment (as the seed's clients read it): ``SERVER`` (host, default localhost),
+``BATCHSIZE`` (images per batch request, default 32); inferwire's own: ``REST_PORT`` (8501),
+``GRPC_PORT`` (8500), ``MODEL_NAME`` (mnist), ``INFERWIRE_REST_ENCODING`` /
+``INFERWIRE_GRPC_ENCODING``, ``INFERWIRE_THINK_TIME_S`` (0), ``INFERWIRE_ID_PREFIX`` and
+``INFERWIRE_LOCUST_LOG_DIR`` (where each process writes its request log; unset: no log).
+
+This package imports nothing from locust; only the locustfiles and :mod:`.common` do (importing
+locust monkey-patches the process with gevent).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+SHIPPED = ("rest_single", "grpc_single", "rest_batch", "grpc_batch")
+EVENTLOG_HOOK = "eventlog_hook"
+_HERE = Path(__file__).resolve().parent
+
+
+def path(name: str) -> Path:
+    """The file of the shipped locustfile ``name`` (one of :data:`SHIPPED` or the hook)."""
+    if name not in SHIPPED + (EVENTLOG_HOOK,):
+        from ..errors import LoadError
+        raise LoadError(f"no shipped locustfile {name!r}; use one of {SHIPPED + (EVENTLOG_HOOK,)}")
+    return _HERE / f"{name}.py"
+
+
+def for_workload(protocol: str, batch_size: int) -> str:
+    """The shipped locustfile for ``protocol`` ("rest"/"grpc") and ``batch_size``."""
+    return f"{protocol}_{'single' if batch_size == 1 else 'batch'}"

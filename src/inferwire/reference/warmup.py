@@ -1,0 +1,49 @@
+"""Warm-up before a tool's measured run, through inferwire's own client.
+
+ab, h2load and locust have no warm-up of their own (h2load's ``--warm-up-time`` only exists for
+timed runs), and the first calls into a freshly loaded model are slow.  So every engine sends
+``warmup_requests`` requests first with :class:`inferwire.load.PredictWorkload`, one at a time on
+its own connection, logged with phase "warmup" in the run's client log; they come before the
+tool's measured window and are left out of every comparison.
+"""
+from __future__ import annotations
+
+import time
+
+from ..errors import LoadError
+
+
+def warm_up(ctx, writer, count: int | None = None) -> int:
+    """Send ``count`` (default: the run's ``warmup_requests``) warm-up requests for
+    ``ctx.protocol``; each goes to ``writer.on_request``.  Returns how many were sent; LoadError
+    if none succeeded (the tool would fail the same way)."""
+    from ..load import PredictWorkload, RequestRecord
+    config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
+    count = config.warmup_requests if count is None else count
+    if count <= 0:
+        return 0
+    workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
+                               batch_size=config.batch_size,
+                               encoding=config.encoding_for(protocol),
+                               model_name=targets.get("model_name", config.model_name))
+    ok, last_error = 0, None
+    try:
+        for k in range(count):
+            if ctx.stop.is_set():
+                break
+            rid = f"{protocol}-warmup-{k}"
+            started = time.time_ns()
+            result = workload(rid)
+            finished = time.time_ns()
+            writer.on_request(RequestRecord(
+                rid, 0, "warmup", started, started, finished, result.ok, result.status,
+                result.request_bytes, result.response_bytes, result.serialize_ns,
+                result.model_time_ns, result.error))
+            ok += bool(result.ok)
+            last_error = result.error or last_error
+    finally:
+        workload.close()
+    if ok == 0 and not ctx.stop.is_set():
+        raise LoadError(f"every {protocol} warm-up request failed ({last_error}); the server "
+                        "does not answer predict requests")
+    return count
