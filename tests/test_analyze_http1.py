@@ -158,3 +158,22 @@ def test_decode_as_and_ignore_ports(tmp_path):
     path = write_pcap(tmp_path / "d.pcap", c.packets)
     assert len(inferwire.analyze(path, ignore_ports=(8501,)).connections) == 0
     assert len(inferwire.analyze(path, decode_as={8501: "http/1.1"}).requests) == 1
+
+
+def test_a_runs_capture_probe_is_left_out(tmp_path):
+    import json
+    probe = Conversation(server=("10.0.0.2", 40001), client=("10.0.0.1", 40002))
+    probe.handshake(0, 5 * US, 6 * US)
+    probe.rst_from_client(7 * US)
+    c = Conversation()
+    c.handshake(10 * US, 20 * US, 30 * US)
+    c.client(100 * US, http_request(request_id="real"))
+    c.server(200 * US, http_response())
+    path = write_pcap(tmp_path / "capture.pcap", probe.packets + c.packets)
+    assert len(inferwire.analyze(path).connections) == 2
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"capture": {"probe_port": 40001, "path": str(path)}}))
+    for target in (path, tmp_path):
+        a = inferwire.analyze(target)
+        assert list(a.connections["server"]) == ["10.0.0.2:8501"]
+        assert list(a.requests["request_id"]) == ["real"]

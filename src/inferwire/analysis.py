@@ -5,6 +5,7 @@ capture -> packets (:mod:`inferwire.packets`) -> connections (:mod:`inferwire.tc
 """
 from __future__ import annotations
 
+import json
 import os
 import warnings as _warnings
 from dataclasses import dataclass, field
@@ -89,7 +90,8 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
     ``path``: a pcap/pcapng file, a list of files, or a directory of them (analyzed as one capture).
     """
     options = AnalyzeOptions(tls_keylog=tls_keylog, decode_as=dict(decode_as or {}),
-                             ignore_ports=tuple(ignore_ports), progress=progress)
+                             ignore_ports=tuple(ignore_ports) + run_probe_ports(path),
+                             progress=progress)
     keylog = _load_keylog(options.tls_keylog)
     table = read_capture(path)
     conns = [c for c in build_connections(table)
@@ -117,6 +119,25 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
         _warnings.warn(w, InferwireWarning, stacklevel=2)
     return Analysis(str(path) if not isinstance(path, (list, tuple)) else ", ".join(map(str, path)),
                     requests, connections, table.stats, warnings)
+
+
+def run_probe_ports(path) -> tuple:
+    """The capture-liveness probe port of an inferwire run, when ``path`` is a run folder or the
+    capture inside one (its ``manifest.json`` names it): probes are not traffic to analyze."""
+    if isinstance(path, (list, tuple)):
+        return ()
+    p = Path(path)
+    manifest = p / "manifest.json" if p.is_dir() else p.parent / "manifest.json"
+    try:
+        capture = json.loads(manifest.read_text()).get("capture") or {}
+    except (OSError, ValueError, AttributeError):
+        return ()
+    probe = capture.get("probe_port")
+    if not isinstance(probe, int):
+        return ()
+    if p.is_file() and Path(capture.get("path", "")).name not in ("", p.name):
+        return ()
+    return (probe,)
 
 
 def read_capture(path):
