@@ -93,6 +93,12 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
                              ignore_ports=tuple(ignore_ports) + run_probe_ports(path),
                              progress=progress)
     keylog = _load_keylog(options.tls_keylog)
+    from .tcp.gcpause import paused_gc
+    with paused_gc():       # GC passes over every live connection and event cost 1-1.5 s at 40k requests
+        return _analyze(path, options, keylog, progress)
+
+
+def _analyze(path, options, keylog, progress):
     table = read_capture(path)
     conns = [c for c in build_connections(table)
              if c.client.port not in options.ignore_ports
@@ -224,32 +230,63 @@ def _tables(conns, results) -> tuple[pd.DataFrame, pd.DataFrame]:
     for c, r in zip(conns, results):
         exchanges = sorted(r.exchanges, key=lambda e: (e.req_start_ns is None, e.req_start_ns or 0,
                                                        e.stream or 0))
+        client, server = str(c.client), str(c.server)
+        first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
         for i, e in enumerate(exchanges):
-            req_rows.append(_request_row(c, r, e, first=(i == 0)))
+            req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
+                             e.method, e.path, e.status, e.grpc_status, e.request_id,
+                             e.request_bytes, e.response_bytes, e.req_start_ns, e.req_end_ns,
+                             e.resp_start_ns, e.resp_end_ns,
+                             *(first if i == 0 else (None, None, None)),
+                             e.interim_responses, e.request_frame, e.response_frame, e.complete))
         conn_rows.append(_connection_row(c, r, len(exchanges)))
-    return (_frame(req_rows, REQUEST_COLUMNS), _frame(conn_rows, CONNECTION_COLUMNS))
+    return _request_frame(req_rows), _frame(conn_rows, CONNECTION_COLUMNS)
 
 
-def _request_row(c: Connection, r: ConnectionResult, e, first: bool) -> dict:
-    return {
-        "connection": c.index, "client": str(c.client), "server": str(c.server),
-        "protocol": e.protocol, "tls": r.tls, "inferred": e.inferred, "stream": e.stream,
-        "method": e.method, "path": e.path, "status": e.status, "grpc_status": e.grpc_status,
-        "request_id": e.request_id, "request_bytes": e.request_bytes,
-        "response_bytes": e.response_bytes,
-        "request_start": _s(e.req_start_ns), "request_end": _s(e.req_end_ns),
-        "response_start": _s(e.resp_start_ns), "response_end": _s(e.resp_end_ns),
-        "request_ms": _diff_ms(e.req_start_ns, e.req_end_ns),
-        "wait_ms": _diff_ms(e.req_end_ns, e.resp_start_ns),
-        "response_ms": _diff_ms(e.resp_start_ns, e.resp_end_ns),
-        "total_ms": _diff_ms(e.req_start_ns, e.resp_end_ns),
-        "tcp_handshake_ms": _ms(c.tcp_handshake_ns) if first else None,
-        "tls_handshake_ms": _ms(r.tls_handshake_ns) if first else None,
-        "h2_setup_ms": _ms(r.h2_setup_ns) if first else None,
-        "interim_responses": e.interim_responses,
-        "request_frame": e.request_frame, "response_frame": e.response_frame,
-        "complete": e.complete,
-    }
+_REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred", "stream",
+                "method", "path", "status", "grpc_status", "request_id", "request_bytes",
+                "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
+                "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
+                "request_frame", "response_frame", "complete")
+
+
+def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ns (0 where None) and the mask of known values: differences stay exact."""
+    known = np.array([v is not None for v in values], dtype=bool)
+    return np.array([0 if v is None else v for v in values], dtype=np.int64), known
+
+
+def _request_frame(rows: list[tuple]) -> pd.DataFrame:
+    raw = dict(zip(_REQUEST_RAW, map(list, zip(*rows)))) if rows else {
+        k: [] for k in _REQUEST_RAW}
+    ns = {k: _ns_column(raw[k]) for k in ("req_start", "req_end", "resp_start", "resp_end",
+                                            "tcp_handshake", "tls_handshake", "h2_setup")}
+    def seconds(k):
+        v, known = ns[k]
+        return np.where(known, v / 1e9, np.nan)
+    def ms(k):
+        v, known = ns[k]
+        return np.where(known, v / 1e6, np.nan)
+    def diff(a, b):
+        (va, ka), (vb, kb) = ns[a], ns[b]
+        return np.where(ka & kb, (vb - va) / 1e6, np.nan)
+    derived = {"request_start": seconds("req_start"), "request_end": seconds("req_end"),
+               "response_start": seconds("resp_start"), "response_end": seconds("resp_end"),
+               "request_ms": diff("req_start", "req_end"), "wait_ms": diff("req_end", "resp_start"),
+               "response_ms": diff("resp_start", "resp_end"),
+               "total_ms": diff("req_start", "resp_end"),
+               "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
+               "h2_setup_ms": ms("h2_setup")}
+    data = {}
+    for col in REQUEST_COLUMNS:
+        values = derived[col.name] if col.name in derived else raw[col.name]
+        if col.dtype == "float64":
+            data[col.name] = np.asarray(values, dtype=np.float64)
+        elif col.dtype == "int64":
+            data[col.name] = np.asarray(values, dtype=np.int64)
+        else:
+            data[col.name] = pd.array(values, dtype=col.dtype)
+    return pd.DataFrame(data, columns=[c.name for c in REQUEST_COLUMNS])
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int) -> dict:

@@ -1,7 +1,7 @@
 """Packet capture for inferwire runs: local sessions proven live, remote capture over ssh.
 
 See ``session.py`` (CaptureSession), ``remote.py`` (RemoteCapture), ``probe.py`` (why and how
-liveness is proven) and docs/readme-capture-load.md.
+liveness is proven) and docs/capture-load.md.
 """
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from dataclasses import dataclass
 
 from ..errors import ProtocolError
+from .records import frozen
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
@@ -421,10 +422,8 @@ class Http1Parser:
 
     def _emit(self, end: int, *, complete: bool) -> Http1Message:
         msg, self._msg = self._msg, None
-        return Http1Message(msg["kind"], msg["start"], msg["head_end"], end, msg["method"],
-                            msg["target"], msg["version"], msg["status"], msg["reason"],
-                            msg["headers"], msg["body_bytes"], msg["interim"], complete,
-                            msg["trailers"])
+        msg["end"], msg["complete"] = end, complete
+        return frozen(Http1Message, **msg)
 
 
 # ---------------------------------------------------------------- helpers (pure)
@@ -520,7 +519,3 @@ def _values(headers: tuple, name: str) -> list[str]:
     """All comma-separated elements of a (possibly repeated) field, stripped, empties dropped."""
     return [part.strip() for key, value in headers if key == name
             for part in value.split(",") if part.strip()]
-
-
-def _has(headers: tuple, name: str) -> bool:
-    return any(key == name for key, _ in headers)

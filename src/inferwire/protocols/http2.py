@@ -26,6 +26,7 @@ from ..errors import ProtocolError
 from .detect import H2_PREFACE
 from .grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
 from .hpackdecode import HpackDecoder
+from .records import frozen
 
 # length (24 bits as 8 + 16), type, flags, reserved bit + stream id
 FRAME_HEADER = struct.Struct(">BHBBL")
@@ -917,8 +918,8 @@ def _finish_stream(acc: _StreamAcc, warnings: list) -> H2Stream:
     complete = ((acc.req_end is not None and acc.resp_end is not None)
                 or (acc.resp_end is not None and request_done and reset_code in (None, 0)))
     status = resp.get(":status")
-    return H2Stream(
-        stream_id=acc.stream_id, pushed=acc.pushed, request_headers=req_headers,
+    return frozen(
+        H2Stream, stream_id=acc.stream_id, pushed=acc.pushed, request_headers=req_headers,
         response_headers=resp_headers, informational=tuple(acc.informational),
         trailers=acc.trailers, request_trailers=acc.request_trailers, method=req.get(":method"),
         path=req.get(":path"), authority=req.get(":authority"),

@@ -1,0 +1,342 @@
+"""Speed and memory of ``inferwire analyze`` against tshark, a dpkt loop and pyshark.
+
+    .venv/bin/python benchmarks/bench_analyze.py            # reference capture (made once, cached)
+    .venv/bin/python benchmarks/bench_analyze.py --small    # a small capture, quick look
+    .venv/bin/python benchmarks/bench_analyze.py --remake   # make the reference capture again
+
+The reference capture (``benchmarks/data/``, see ``reference_capture.py``) is made with inferwire's
+own server, load generator and capture session: 20,000 gRPC calls (3 connections, 4 concurrent
+streams each) and 20,000 REST calls (a new connection each), MNIST payloads, loopback.
+
+Each contender reads the same file in its own subprocess; its peak RSS comes from ``wait4`` (it
+includes the child's own children, e.g. pyshark's tshark):
+
+* ``inferwire analyze`` in-process (the ``analyze()`` call, after imports) and as the CLI (the
+  whole command: start, imports, analysis, summary);
+* ``tshark -T fields`` decoding HTTP/2 (gRPC port) and HTTP/1.1 (REST port), printing per frame
+  the fields the per-request table is built from (:data:`TSHARK_FIELDS`);
+* a dpkt loop parsing Ethernet/IP/TCP of every packet and nothing more;
+* pyshark (same decoding, same fields) on a slice of :data:`PYSHARK_PACKETS` packets from the
+  middle of the capture, extrapolated to the whole: first-packet latency + per-packet time x
+  packets.
+
+Prints a markdown table and writes it, with the command and the capture, to
+``benchmarks/results/analyze.md``.  Targets (the issue): >= 30x tshark, >= 3x dpkt, >= 1000x
+pyshark, peak RSS <= 1 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+RESULTS = HERE / "results" / "analyze.md"
+PYSHARK_PACKETS = 1000
+TARGETS = {"tshark": 30, "dpkt": 3, "pyshark": 1000}
+MEMORY_LIMIT_MB = 1024              # MiB: peak RSS is ru_maxrss (KiB) / 1024
+TSHARK_FIELDS = [
+    "frame.number", "frame.time_epoch", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.seq",
+    "tcp.len", "tcp.flags", "http2.streamid", "http2.type", "http2.flags", "http2.length",
+    "http2.header.name", "http2.header.value", "http.request.method", "http.request.uri",
+    "http.response.code", "http.content_length", "http.request.line", "http.response.line",
+]
+
+
+# ---------------------------------------------------------------- children (one per contender)
+
+def child_inferwire(path: str, probe_port: int) -> dict:
+    """analyze() in this process; times exclude the imports."""
+    t0 = time.perf_counter()
+    import inferwire.analysis as analysis
+    imported = time.perf_counter()
+    cpu0 = time.process_time()
+    result = analysis.analyze(path, ignore_ports=(probe_port,) if probe_port else ())
+    return {"seconds": time.perf_counter() - imported, "cpu_s": time.process_time() - cpu0,
+            "import_s": imported - t0, "requests": len(result.requests),
+            "complete": int(result.requests["complete"].sum()),
+            "by_protocol": result.requests["protocol"].value_counts().to_dict()}
+
+
+def child_dpkt(path: str) -> dict:
+    """Every packet: Ethernet -> IPv4/IPv6 -> TCP, as the dpkt documentation's loops do."""
+    import dpkt
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    packets = tcp = payload = 0
+    with open(path, "rb") as f:
+        reader = dpkt.pcapng.Reader(f) if _is_pcapng(path) else dpkt.pcap.Reader(f)
+        for _ts, buf in reader:
+            packets += 1
+            ip = dpkt.ethernet.Ethernet(buf).data
+            if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)) and isinstance(ip.data, dpkt.tcp.TCP):
+                tcp += 1
+                payload += len(ip.data.data)
+    return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0,
+            "packets": packets, "tcp": tcp, "payload_bytes": payload}
+
+
+def child_pyshark(path: str, grpc_port: int, rest_port: int) -> dict:
+    """pyshark over a slice: the same decoding and fields as the tshark contender."""
+    import pyshark
+    t0, cpu0 = time.perf_counter(), _cpu_with_children()
+    cap = pyshark.FileCapture(path, keep_packets=False, decode_as={
+        f"tcp.port=={grpc_port}": "http2", f"tcp.port=={rest_port}": "http"})
+    first, n = None, 0
+    try:
+        for pkt in cap:
+            _pyshark_fields(pkt)
+            n += 1
+            if first is None:
+                first = time.perf_counter() - t0
+    finally:
+        cap.close()                   # reaps pyshark's tshark: its CPU counts below
+    return {"seconds": time.perf_counter() - t0, "cpu_s": _cpu_with_children() - cpu0,
+            "first_s": first or 0.0, "packets": n}
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its reaped children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _pyshark_fields(pkt) -> tuple:
+    out = [pkt.number, pkt.sniff_timestamp]
+    if hasattr(pkt, "tcp"):
+        t = pkt.tcp
+        out += [t.stream, t.srcport, t.dstport, t.seq, t.len, t.flags]
+    for layer in pkt.layers:
+        if layer.layer_name == "http2":
+            out += [layer.get_field(f) for f in ("streamid", "type", "flags", "length",
+                                                   "header_name", "header_value")]
+        elif layer.layer_name == "http":
+            out += [layer.get_field(f) for f in ("request_method", "request_uri",
+                                                   "response_code", "content_length")]
+    return tuple(out)
+
+
+def _is_pcapng(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x0a\x0d\x0d\x0a"
+
+
+CHILDREN = {"inferwire": child_inferwire, "dpkt": child_dpkt, "pyshark": child_pyshark}
+
+
+# ---------------------------------------------------------------- running a contender
+
+def run(argv: list[str], timeout_s: float = 1800) -> dict:
+    """Run ``argv`` with stdout to a temporary file; wall time, CPU time and peak RSS of the child
+    (``wait4``: its own rusage, including its reaped children)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        deadline = t0 + timeout_s
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.01)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} ... failed ({proc.returncode}): "
+                           f"{stderr.decode(errors='replace')[-2000:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout}
+
+
+def run_child(name: str, *args) -> dict:
+    """One of :data:`CHILDREN` in a fresh interpreter; its JSON result plus the rusage."""
+    r = run([sys.executable, str(Path(__file__).resolve()), "--child", name,
+             *map(str, args)])
+    r.update(json.loads(r.pop("stdout").decode().strip().splitlines()[-1]))
+    return r
+
+
+def run_tshark(path: str, meta: dict) -> dict:
+    argv = ["tshark", "-n", "-r", path, "-d", f"tcp.port=={meta['grpc_port']},http2",
+            "-d", f"tcp.port=={meta['rest_port']},http", "-T", "fields"]
+    for f in TSHARK_FIELDS:
+        argv += ["-e", f]
+    r = run(argv)
+    r["lines"] = r.pop("stdout").count(b"\n")
+    return r
+
+
+def pyshark_slice(path: str, packets: int, total: int, workdir: Path) -> Path:
+    """``packets`` consecutive packets from the middle of the capture (editcap)."""
+    first = max(1, (total - packets) // 2)
+    out = workdir / f"slice_{first}_{packets}.pcapng"
+    subprocess.run(["editcap", "-r", path, str(out), f"{first}-{first + packets - 1}"],
+                   check=True, capture_output=True)
+    return out
+
+
+# ---------------------------------------------------------------- the benchmark
+
+def capture(args) -> tuple[Path, dict]:
+    """The capture to measure (made if missing or asked for) and its description."""
+    sys.path.insert(0, str(HERE))
+    import reference_capture
+    name, spec = (("small", reference_capture.Spec.small()) if args.small
+                  else ("reference", reference_capture.Spec()))
+    path = DATA / f"{name}.pcapng"
+    meta_path = Path(str(path) + ".json")
+    if args.remake or not path.exists() or not meta_path.exists():
+        print(f"making {path} ({spec}) ...", flush=True)
+        reference_capture.make(path, spec)
+    return path, json.loads(meta_path.read_text())
+
+
+def measure(path: Path, meta: dict, pyshark_packets: int) -> dict:
+    size = path.stat().st_size
+    res = {}
+    print("inferwire (in-process) ...", flush=True)
+    res["inferwire"] = run_child("inferwire", path, meta["probe_port"])
+    print("inferwire (CLI) ...", flush=True)
+    exe = shutil.which("inferwire", path=str(Path(sys.executable).parent)) or "inferwire"
+    res["cli"] = run([exe, "analyze", str(path), "--quiet", "--ignore-port",
+                      str(meta["probe_port"])])
+    res["cli"].pop("stdout")
+    print("dpkt loop ...", flush=True)
+    res["dpkt"] = run_child("dpkt", path)
+    packets = res["dpkt"]["packets"]
+    print("tshark -T fields ...", flush=True)
+    res["tshark"] = run_tshark(str(path), meta)
+    print(f"pyshark on {pyshark_packets} packets ...", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        sliced = pyshark_slice(str(path), pyshark_packets, packets, Path(tmp))
+        r = run_child("pyshark", sliced, meta["grpc_port"], meta["rest_port"])
+    per_packet = (r["seconds"] - r["first_s"]) / max(r["packets"] - 1, 1)
+    r["extrapolated_s"] = r["first_s"] + per_packet * (packets - 1)
+    # CPU (pyshark's Python + its tshark) scaled like the wall time of the slice
+    r["extrapolated_cpu_s"] = r["cpu_s"] * r["extrapolated_s"] / r["seconds"]
+    res["pyshark"] = r
+    return {"results": res, "packets": packets, "bytes": size}
+
+
+def table(m: dict) -> list[str]:
+    """Markdown rows: wall and CPU seconds, throughput, peak memory, inferwire's advantage.
+
+    Advantages are given on CPU seconds (on a shared machine the stable measure: other users'
+    load stretches wall time) and on wall seconds; the in-process figure is the ``analyze()``
+    call, the CLI one the whole command.  Targets are judged on CPU, in-process."""
+    r, packets, mb = m["results"], m["packets"], m["bytes"] / 1e6
+    ours = r["inferwire"]
+    rows = [
+        ("inferwire analyze, in-process", ours["seconds"], ours["cpu_s"], ours["peak_rss_mb"],
+         None),
+        ("inferwire analyze, CLI (start-up included)", r["cli"]["wall_s"], r["cli"]["cpu_s"],
+         r["cli"]["peak_rss_mb"], None),
+        ("tshark -T fields (HTTP/2 + HTTP/1.1)", r["tshark"]["wall_s"], r["tshark"]["cpu_s"],
+         r["tshark"]["peak_rss_mb"], "tshark"),
+        ("dpkt loop (Ethernet/IP/TCP)", r["dpkt"]["seconds"], r["dpkt"]["cpu_s"],
+         r["dpkt"]["peak_rss_mb"], "dpkt"),
+        (f"pyshark, extrapolated from {r['pyshark']['packets']:,} packets",
+         r["pyshark"]["extrapolated_s"], r["pyshark"]["extrapolated_cpu_s"],
+         r["pyshark"]["peak_rss_mb"], "pyshark"),
+    ]
+    out = ["| contender | wall s | CPU s | packets/s | MB/s | peak RSS MiB | inferwire is "
+           "(CPU; wall) | CLI is (CPU) | target (CPU, in-process) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for label, wall, cpu, rss, key in rows:
+        ratio = ratio_cli = ""
+        if key:
+            ratio = f"{cpu / ours['cpu_s']:,.1f}x; {wall / ours['seconds']:,.1f}x"
+            ratio_cli = f"{cpu / r['cli']['cpu_s']:,.1f}x"
+            target = (f">= {TARGETS[key]}x: "
+                      f"{'met' if cpu / ours['cpu_s'] >= TARGETS[key] else 'not met'}")
+        else:
+            target = f"<= 1 GiB: {'met' if rss <= MEMORY_LIMIT_MB else 'not met'}"
+        out.append(f"| {label} | {wall:,.2f} | {cpu:,.2f} | {packets / cpu:,.0f} | "
+                   f"{mb / cpu:,.1f} | {rss:,.0f} | {ratio} | {ratio_cli} | {target} |")
+    out.append("")
+    out.append("packets/s and MB/s (10^6 bytes) per CPU second.")
+    return out
+
+
+def report(path: Path, meta: dict, m: dict, command: str) -> str:
+    r = m["results"]
+    inf = r["inferwire"]
+    lines = [
+        "# `inferwire analyze`: speed and memory", "",
+        f"Command: `{command}`  ", f"Run: {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"(shared), Python {platform.python_version()}, {_tshark_version()}", "",
+        f"Capture: `{path.name}`, {m['packets']:,} packets, {m['bytes'] / 1e6:,.0f} MB; made "
+        f"with inferwire serve + load + capture: {meta['spec']}.", "",
+        *table(m), "",
+        f"inferwire found {inf['requests']:,} requests ({inf['complete']:,} complete; "
+        f"{inf['by_protocol']}); imports took {inf['import_s']:.2f} s before the in-process "
+        f"timing started. tshark printed {r['tshark']['lines']:,} lines; the dpkt loop saw "
+        f"{r['dpkt']['tcp']:,} TCP packets. pyshark: {r['pyshark']['first_s']:.1f} s to the "
+        f"first packet, {r['pyshark']['seconds']:.1f} s for the slice.", "",
+    ]
+    return "\n".join(lines)
+
+
+def _tshark_version() -> str:
+    try:
+        out = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout
+        return "tshark " + re.search(r"\d+\.\d+\.\d+", out).group(0)
+    except (OSError, AttributeError):
+        return "tshark ?"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--small", action="store_true", help="a small capture (quick look)")
+    p.add_argument("--remake", action="store_true", help="make the capture again")
+    p.add_argument("--pyshark-packets", type=int, default=None,
+                   help=f"pyshark slice length (default {PYSHARK_PACKETS}, --small: 300)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"results file (default {RESULTS.relative_to(HERE.parent)}; --small: "
+                        "none)")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(CHILDREN[args.child[0]](*_child_args(args.child))))
+        return 0
+    path, meta = capture(args)
+    m = measure(path, meta, args.pyshark_packets or (300 if args.small else PYSHARK_PACKETS))
+    command = "python benchmarks/bench_analyze.py" + (" --small" if args.small else "")
+    text = report(path, meta, m, command)
+    print("\n" + text)
+    out = args.out or (None if args.small else RESULTS)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        raw = {k: {n: v for n, v in r.items() if n != "stdout"} for k, r in m["results"].items()}
+        out.with_suffix(".json").write_text(json.dumps(
+            {"packets": m["packets"], "bytes": m["bytes"], "capture": meta, "results": raw},
+            indent=1, default=str) + "\n")
+        print(f"wrote {out} and {out.with_suffix('.json').name}")
+    return 0
+
+
+def _child_args(items: list[str]) -> list:
+    return [int(x) if x.isdigit() else x for x in items[1:]]
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""Vectorised TCP bookkeeping: packets -> connections -> directions, as numpy columns.
+
+:class:`PacketGroups` sorts the packet rows by connection 4-tuple (file order within one) and
+splits 4-tuples reused by a new SYN; :func:`connection_facts` reduces each connection's rows to
+its handshake, roles and end; :func:`directions` gives every packet its stream offset and cuts
+each direction's payload into pieces for :class:`~inferwire.tcp.stream.DirectionStream`.
+
+Rules (the same as packet-by-packet reassembly, see :mod:`inferwire.tcp.stream`): a pure SYN (SYN
+without ACK) with a sequence number other than the previous pure SYN of the same 4-tuple starts a
+new connection; the client is the sender of the first pure SYN, else the receiver of the first
+SYN-ACK, else (roles inferred) the higher port; a direction's offsets count from its ISN + 1, or,
+without a SYN, from the lowest sequence number carrying payload; segments are taken in capture
+time order and every byte keeps the time of the first packet that carried it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .stream import DirectionStream, int64s
+
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+MASK32 = 0xFFFFFFFF
+HALF = 1 << 31
+NO_ROW = np.iinfo(np.int64).max      # "no such packet" in per-connection minima
+# Per-direction running maxima are computed on one array by spacing directions apart; beyond
+# this the spacing could overflow int64 and the exact per-segment path is used instead.
+MAX_SPACED = 1 << 62
+
+
+class PacketGroups:
+    """The table's rows sorted by (canonical 4-tuple, file order), with connection boundaries.
+
+    Arrays named ``s_*`` are in that sorted order.  ``conn`` is the connection number of each
+    sorted row, ``starts`` the sorted position of each connection's first row.
+    """
+
+    def __init__(self, table):
+        self.table = table
+        n = len(table)
+        src_key, dst_key = _endpoint_keys(table)
+        self.src_is_a = _key_le(src_key, dst_key)           # is the source the canonical side A
+        same = _key_eq(src_key, dst_key)
+        a_key = [np.where(self.src_is_a, s, d) for s, d in zip(src_key, dst_key)]
+        b_key = [np.where(self.src_is_a, d, s) for s, d in zip(src_key, dst_key)]
+        # lexsort is stable: rows of one 4-tuple stay in file order
+        self.order = np.lexsort(b_key[::-1] + a_key[::-1]) if n else np.zeros(0, np.int64)
+        o = self.order
+        new_tuple = np.ones(n, dtype=bool)
+        for k in a_key + b_key:
+            sk = k[o]
+            new_tuple[1:] &= sk[1:] == sk[:-1]
+        new_tuple[1:] = ~new_tuple[1:]
+        self.new_tuple = new_tuple
+        self.s_flags = table.flags[o]
+        self.s_seq = table.seq[o]
+        self.s_ts = table.ts_ns[o]
+        self.s_src_is_a = self.src_is_a[o]
+        self.s_dst_is_a = (~self.src_is_a | same)[o]
+        self.s_sport = table.sport[o]
+        self.s_dport = table.dport[o]
+        pure_syn = ((self.s_flags & SYN) != 0) & ((self.s_flags & ACK) == 0)
+        self.s_pure_syn = pure_syn
+        self.s_synack = ((self.s_flags & SYN) != 0) & ((self.s_flags & ACK) != 0)
+        new_conn = new_tuple | _reused(pure_syn, new_tuple, self.s_seq)
+        self.starts = np.flatnonzero(new_conn)
+        self.conn = np.cumsum(new_conn) - 1
+        self.ends = np.append(self.starts[1:], n)
+
+    def tuple_rows(self) -> list[np.ndarray]:
+        """Row indices of each 4-tuple, groups in first-appearance order."""
+        if len(self.order) == 0:
+            return []
+        groups = np.split(self.order, np.flatnonzero(self.new_tuple)[1:])
+        groups.sort(key=lambda g: g[0])
+        return groups
+
+
+def _endpoint_keys(table) -> tuple[list, list]:
+    """Source and destination endpoints as lists of uint64 key columns (most significant first).
+
+    IPv4 addresses are stored IPv4-mapped (48 significant bits), so address and port fit one
+    uint64: one key column instead of three makes the sort several times faster.
+    """
+    sport = table.sport.astype(np.uint64)
+    dport = table.dport.astype(np.uint64)
+    fits = (len(table) == 0 or (not table.src_hi.any() and not table.dst_hi.any()
+                                and int(table.src_lo.max()) < 1 << 48
+                                and int(table.dst_lo.max()) < 1 << 48))
+    if fits:
+        sixteen = np.uint64(16)
+        return [(table.src_lo << sixteen) | sport], [(table.dst_lo << sixteen) | dport]
+    return [table.src_hi, table.src_lo, sport], [table.dst_hi, table.dst_lo, dport]
+
+
+def _key_le(a: list, b: list) -> np.ndarray:
+    """Row-wise lexicographic a <= b over key columns."""
+    le = a[-1] <= b[-1]
+    for x, y in zip(a[-2::-1], b[-2::-1]):
+        le = (x < y) | ((x == y) & le)
+    return le
+
+
+def _key_eq(a: list, b: list) -> np.ndarray:
+    eq = np.ones(len(a[0]), dtype=bool)
+    for x, y in zip(a, b):
+        eq &= x == y
+    return eq
+
+
+def _reused(pure_syn: np.ndarray, new_tuple: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Sorted rows where a reused 4-tuple starts a new connection: a pure SYN whose sequence
+    number differs from the previous pure SYN of the same 4-tuple."""
+    out = np.zeros(len(pure_syn), dtype=bool)
+    syn = np.flatnonzero(pure_syn)
+    if len(syn) < 2:
+        return out
+    tuple_id = np.cumsum(new_tuple)[syn]
+    split = (tuple_id[1:] == tuple_id[:-1]) & (seq[syn[1:]] != seq[syn[:-1]])
+    out[syn[1:][split]] = True
+    return out
+
+
+# ---------------------------------------------------------------- per connection
+
+def _first(mask: np.ndarray, g: PacketGroups) -> np.ndarray:
+    """Sorted position of each connection's first row where ``mask``, or NO_ROW."""
+    pos = np.where(mask, np.arange(len(mask)), NO_ROW)
+    return np.minimum.reduceat(pos, g.starts)
+
+
+def _min_ts(mask: np.ndarray, g: PacketGroups) -> np.ndarray:
+    """Earliest capture time (ns) among each connection's rows where ``mask``, or NO_ROW."""
+    return np.minimum.reduceat(np.where(mask, g.s_ts, NO_ROW), g.starts)
+
+
+def _at(values: np.ndarray, pos: np.ndarray, fill=0) -> np.ndarray:
+    """``values[pos]`` where pos is a row, ``fill`` where it is NO_ROW."""
+    found = pos != NO_ROW
+    out = np.full(len(pos), fill, dtype=values.dtype)
+    out[found] = values[pos[found]]
+    return out
+
+
+def connection_facts(g: PacketGroups) -> dict:
+    """Per connection (in grouping order): roles, handshake, end, and the final order.
+
+    Returns a dict of numpy columns plus ``"lists"`` (the same as Python lists, None for "not
+    seen") and ``"order"`` (connection numbers sorted by first packet time, then file order).
+    """
+    fl, starts = g.s_flags, g.starts
+    syn_pos, synack_pos = _first(g.s_pure_syn, g), _first(g.s_synack, g)
+    has_syn, has_synack = syn_pos != NO_ROW, synack_pos != NO_ROW
+    client_is_a = _client_is_a(g, syn_pos, synack_pos, has_syn, has_synack)
+    up = g.s_src_is_a == client_is_a[g.conn]
+    facts = {
+        "client_is_a": client_is_a, "up": up,
+        "client_isn": _at(g.s_seq, syn_pos), "has_client_isn": has_syn,
+        "server_isn": _at(g.s_seq, synack_pos), "has_server_isn": has_synack,
+        "first_ns": np.minimum.reduceat(g.s_ts, starts),
+        "last_ns": np.maximum.reduceat(g.s_ts, starts),
+        "packets": g.ends - starts,
+        "syn_ns": _min_ts(g.s_pure_syn, g), "synack_ns": _min_ts(g.s_synack, g),
+        "rst_ns": _min_ts((fl & RST) != 0, g), "fin_ns": _min_ts((fl & FIN) != 0, g),
+    }
+    facts["handshake_ack_ns"] = _handshake_ack(g, facts)
+    facts.update(_endpoints(g, client_is_a))
+    first_row = g.order[starts]
+    tuple_first = first_row[np.maximum.accumulate(np.where(g.new_tuple[starts],
+                                                           np.arange(len(starts)), 0))]
+    facts["order"] = np.lexsort((first_row, tuple_first, facts["first_ns"]))
+    facts["lists"] = _as_lists(facts, has_syn, has_synack)
+    return facts
+
+
+def _client_is_a(g, syn_pos, synack_pos, has_syn, has_synack) -> np.ndarray:
+    """Is the client the canonical side A: sender of the first pure SYN, else receiver of the
+    first SYN-ACK, else the side with the higher port in the connection's first packet."""
+    first = g.starts
+    inferred = np.where(g.s_sport[first] < g.s_dport[first], g.s_dst_is_a[first],
+                        g.s_src_is_a[first])
+    from_synack = _at(g.s_dst_is_a, synack_pos, False)
+    return np.where(has_syn, _at(g.s_src_is_a, syn_pos, False),
+                    np.where(has_synack, from_synack, inferred))
+
+
+def _handshake_ack(g: PacketGroups, facts: dict) -> np.ndarray:
+    """Time of the client's first ACK of the server's ISN + 1 sent after the SYN-ACK."""
+    c = g.conn
+    ack = g.table.ack[g.order]
+    want = (facts["server_isn"] + 1) & MASK32
+    mask = (facts["up"] & ((g.s_flags & ACK) != 0) & ((g.s_flags & SYN) == 0)
+            & facts["has_server_isn"][c] & (ack == want[c]) & (g.s_ts >= facts["synack_ns"][c]))
+    return _min_ts(mask, g)
+
+
+def _endpoints(g: PacketGroups, client_is_a: np.ndarray) -> dict:
+    """Client and server address halves and ports, from each connection's first row."""
+    t, first = g.table, g.order[g.starts]
+    client_is_src = g.s_src_is_a[g.starts] == client_is_a
+    pick = (lambda a, b: np.where(client_is_src, a[first], b[first]))
+    return {"client_hi": pick(t.src_hi, t.dst_hi), "client_lo": pick(t.src_lo, t.dst_lo),
+            "client_port": pick(t.sport, t.dport), "server_hi": pick(t.dst_hi, t.src_hi),
+            "server_lo": pick(t.dst_lo, t.src_lo), "server_port": pick(t.dport, t.sport)}
+
+
+def _as_lists(facts: dict, has_syn, has_synack) -> dict:
+    out = {name: facts[name].tolist() for name in (
+        "first_ns", "last_ns", "packets", "client_hi", "client_lo", "client_port", "server_hi",
+        "server_lo", "server_port")}
+    for name in ("syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns"):
+        out[name] = [None if v == NO_ROW else v for v in facts[name].tolist()]
+    out["syn_seen"] = has_syn.tolist()
+    out["roles_inferred"] = (~has_syn & ~has_synack).tolist()
+    return out
+
+
+# ---------------------------------------------------------------- per direction
+
+class Directions:
+    """Each direction's pieces (direction 2k: connection k's client -> server, 2k+1: back).
+
+    Directions whose segments all arrive in order without overlap ("fast") get their pieces as
+    list slices; the others replay their segments through :meth:`DirectionStream.add`.
+    """
+
+    def __init__(self, n_dirs: int):
+        self.n_dirs = n_dirs
+        self.piece_bounds = [0] * (n_dirs + 1)
+        self.cols: dict = {k: int64s() for k in ("starts", "ends", "times", "frames", "srcs")}
+        self.fin_offset: list = [None] * n_dirs
+        self.uncaptured: dict = {}           # direction -> [(start, end), ...]
+        self.replay: dict = {}               # direction -> list of add() argument tuples
+
+    def stream(self, d: int, buffer) -> DirectionStream:
+        """The reassembled DirectionStream of direction ``d``."""
+        if d in self.replay:
+            s = DirectionStream(buffer)
+            for args in self.replay[d]:
+                s.add(*args)
+        else:
+            a, b = self.piece_bounds[d], self.piece_bounds[d + 1]
+            c = self.cols
+            s = DirectionStream(buffer, c["starts"][a:b], c["ends"][a:b], c["times"][a:b],
+                                c["frames"][a:b], c["srcs"][a:b])
+            s.uncaptured = self.uncaptured.get(d, [])
+        s.fin_offset = self.fin_offset[d]
+        return s
+
+
+def directions(g: PacketGroups, facts: dict) -> Directions:
+    """Stream offsets of every segment and the pieces of every direction."""
+    t = g.table
+    n_dirs = 2 * len(g.starts)
+    out = Directions(n_dirs)
+    o = g.order
+    plen = t.payload_len[o]
+    fin = (g.s_flags & FIN) != 0
+    rows = np.flatnonzero((plen > 0) | fin)            # sorted positions of data/FIN segments
+    if len(rows) == 0:
+        return out
+    d = 2 * g.conn[rows] + (~facts["up"][rows]).astype(np.int64)
+    by_time = np.lexsort((g.s_ts[rows], d))             # stable: equal times stay in file order
+    rows, d = rows[by_time], d[by_time]
+    off = _offsets(g, facts, rows, d, plen[rows], n_dirs)
+    seg = {"off": off, "plen": plen[rows], "clen": t.captured_len[o][rows], "ts": g.s_ts[rows],
+           "frame": t.frame[o][rows], "src": t.payload_off[o][rows], "fin": fin[rows], "d": d}
+    _fins(out, seg)
+    _pieces(out, seg)
+    return out
+
+
+def _offsets(g, facts, rows, d, plen, n_dirs) -> np.ndarray:
+    """Stream offset of each segment (rows grouped by direction, time-ordered within)."""
+    seq = g.s_seq[rows]
+    is_up = d % 2 == 0
+    k = d // 2
+    has_isn = np.where(is_up, facts["has_client_isn"][k], facts["has_server_isn"][k])
+    isn = np.where(is_up, facts["client_isn"][k], facts["server_isn"][k])
+    head = np.ones(len(d), dtype=bool)
+    head[1:] = d[1:] != d[:-1]
+    head_idx = np.maximum.accumulate(np.where(head, np.arange(len(d)), 0))
+    ref = np.where(has_isn, (isn + 1) & MASK32, seq[head_idx])
+    rel = (seq - ref) & MASK32
+    step = np.zeros(len(d), dtype=np.int64)
+    step[1:] = rel[1:] - rel[:-1]            # (a step into a direction's head row cancels out)
+    wraps = np.where(step < -HALF, 1 << 32, np.where(step > HALF, -(1 << 32), 0))
+    base = np.cumsum(wraps)
+    off = rel + base - base[head_idx]
+    # Without a SYN, offsets count from the lowest sequence number that carried payload.
+    lowest = np.full(n_dirs, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(lowest, d[plen > 0], off[plen > 0])
+    low = np.where(lowest == np.iinfo(np.int64).max, 0, lowest)[d]
+    return np.where(has_isn, off, off - low)
+
+
+def _fins(out: Directions, seg: dict) -> None:
+    """The first FIN of each direction (in time order) marks its end: offset + payload length.
+    A FIN on a segment whose payload lies before the stream start is ignored, as its payload."""
+    usable = seg["fin"] & ~((seg["plen"] > 0) & (seg["off"] < 0))
+    idx = np.flatnonzero(usable)
+    if len(idx) == 0:
+        return
+    dirs, first = np.unique(seg["d"][idx], return_index=True)
+    ends = (seg["off"] + seg["plen"])[idx[first]]
+    for di, e in zip(dirs.tolist(), ends.tolist()):
+        out.fin_offset[di] = e
+
+
+def _pieces(out: Directions, seg: dict) -> None:
+    """Split directions into fast (pieces in order, no overlap) and replayed ones."""
+    off, clen, plen, d = seg["off"], seg["clen"], seg["plen"], seg["d"]
+    valid = (plen > 0) & (off >= 0)                  # segments that reach DirectionStream.add
+    piece = valid & (clen > 0)
+    slow_dirs = _overlapping_directions(off[piece], (off + clen)[piece], d[piece], out.n_dirs)
+    slow = np.isin(d, slow_dirs) & valid
+    for i in np.flatnonzero(slow).tolist():
+        out.replay.setdefault(int(d[i]), []).append(
+            (int(off[i]), int(plen[i]), int(clen[i]), int(seg["ts"][i]), int(seg["frame"][i]),
+             int(seg["src"][i])))
+    fast = valid & ~slow
+    cut = fast & (clen < plen)
+    for i in np.flatnonzero(cut).tolist():
+        out.uncaptured.setdefault(int(d[i]), []).append((int(off[i] + clen[i]),
+                                                          int(off[i] + plen[i])))
+    take = fast & (clen > 0)
+    out.piece_bounds = np.searchsorted(d[take], np.arange(out.n_dirs + 1)).tolist()
+    starts = off[take]
+    out.cols = {"starts": _int64s(starts), "ends": _int64s(starts + clen[take]),
+                "times": _int64s(seg["ts"][take]), "frames": _int64s(seg["frame"][take]),
+                "srcs": _int64s(seg["src"][take])}
+
+
+def _int64s(values: np.ndarray):
+    """A numpy column as the array("q") DirectionStream keeps (one memory copy)."""
+    out = int64s()
+    out.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return out
+
+
+def _overlapping_directions(start, end, d, n_dirs: int) -> np.ndarray:
+    """Directions where some piece starts before the end of an earlier piece (time order)."""
+    if len(start) == 0:
+        return np.zeros(0, dtype=np.int64)
+    span = int(end.max()) + 1
+    if n_dirs * span >= MAX_SPACED:
+        return np.unique(d)
+    spaced_end = d * span + end
+    prev_max = np.empty(len(start), dtype=np.int64)
+    prev_max[0] = -1
+    prev_max[1:] = np.maximum.accumulate(spaced_end)[:-1]
+    return np.unique(d[(d * span + start) < prev_max])
