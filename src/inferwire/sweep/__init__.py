@@ -5,9 +5,18 @@ connection policy x model), resumable, combined into one table.
     run_sweep("results/sweep", findings_plan())       # or resume=True to continue a stopped one
     tables = combine("results/sweep")                 # .points, .requests
 """
-from .combine import Combined, combine
-from .plan import FINDINGS_GRIDS, Grid, Plan, Point, findings_plan, grid_plan
-from .runner import SweepResult, finished_runs, run_sweep
+import importlib
+
+_WHERE = {"Combined": "combine", "combine": "combine", "FINDINGS_GRIDS": "plan", "Grid": "plan",
+          "Plan": "plan", "Point": "plan", "findings_plan": "plan", "grid_plan": "plan",
+          "SweepResult": "runner", "finished_runs": "runner", "run_sweep": "runner"}
+
+
+def __getattr__(name):  # lazy: `inferwire --help` must not import pandas through here
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(name)
+
 
 __all__ = ["Plan", "Point", "Grid", "findings_plan", "grid_plan", "FINDINGS_GRIDS", "run_sweep",
            "SweepResult", "finished_runs", "combine", "Combined"]
