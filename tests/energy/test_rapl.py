@@ -1,5 +1,6 @@
 """RAPL through a fake powercap tree written in the kernel's file format."""
 import os
+from pathlib import Path
 
 import pytest
 from energy.powercap import MAX_RANGE, laptop_tree, set_energy, write_zone
@@ -58,12 +59,37 @@ def test_garbage_range_names_field(tmp_path):
         RaplMeter(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_counter_says_root_only(tmp_path):
+    """As on real hosts, where energy_uj is root-only: run as an unprivileged user (root reads
+    files whatever their mode, so as root the check runs in a child that drops to nobody)."""
     laptop_tree(tmp_path)
     (tmp_path / "intel-rapl:0" / "energy_uj").chmod(0)
-    with pytest.raises(MeterError, match="root only"):
-        RaplMeter(tmp_path)
+    if os.geteuid() != 0:
+        with pytest.raises(MeterError, match="root only"):
+            RaplMeter(tmp_path)
+        return
+    os.chmod(tmp_path, 0o755)
+    for parent in tmp_path.parents:
+        if parent != Path("/"):
+            os.chmod(parent, os.stat(parent).st_mode | 0o005)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: nobody, then the real check
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                RaplMeter(tmp_path)
+                message = "no error"
+            except MeterError as exc:
+                message = str(exc)
+            os.write(write_end, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    message = os.read(read_end, 65536).decode()
+    os.waitpid(pid, 0)
+    assert "root only" in message, message
 
 
 def test_no_tree_gives_null_meter_that_says_so(tmp_path):
