@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2)
+DEB_PACKAGES=(tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2 openssh-server openssh-client)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

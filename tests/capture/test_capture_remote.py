@@ -1,5 +1,6 @@
-"""Remote capture: argv construction and clock-offset arithmetic, then a real run through a
-local stand-in for ssh (no ssh server here: see local_ssh.py for what that leaves untested)."""
+"""Remote capture: argv construction and clock-offset arithmetic, then runs through a local
+stand-in for ssh (fast; the owner-killed case).  test_capture_remote_sshd.py does the same over a
+real OpenSSH sshd on 127.0.0.1."""
 import os
 import shlex
 import stat
