@@ -14,6 +14,7 @@ KeyboardInterrupt carrying the summary) is raised.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -231,6 +232,13 @@ class _Run:
         previous_switch = sys.getswitchinterval()
         if opts.switch_interval_s:
             sys.setswitchinterval(opts.switch_interval_s)
+        # Everything alive before the run moves out of the collector's sight: a full collection
+        # walking it stalled sends by ~20 ms at p99 (measured at 500 req/s after earlier runs in
+        # the same process); objects made during the run are still collected as usual.
+        gc.collect()
+        gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], thresholds[1], 1_000_000)  # no full passes mid-run
         self.wall0 = time.time_ns() + START_DELAY_NS
         self.mono0 = time.monotonic_ns() + START_DELAY_NS
         info = RunInfo(opts, self.prefix, self.wall0, getattr(self.workload, "name",
@@ -253,6 +261,8 @@ class _Run:
             self.halt([t for t in workers if t.is_alive()])
         finally:
             sys.setswitchinterval(previous_switch)
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
         return self.finish(delivery, done_delivering, interrupted, stopped_early)
 
     def wait_for(self, workers: list[threading.Thread]) -> bool:
