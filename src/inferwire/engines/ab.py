@@ -31,11 +31,9 @@ def _check(config, protocol: str) -> None:
 
 def run(ctx) -> ToolSummary:
     """Warm up, run ab under the capture, parse its outputs; a ToolSummary."""
-    from ..load import ClientLogWriter
     from ..reference.ab import ab_command
     from ..reference.bodies import REST_CONTENT_TYPE, rest_body, rest_path, write_new
-    from ..reference.toolrun import run_tool, time_limit_s
-    from ..reference.warmup import warm_up
+    from ..reference.toolrun import run_under_capture
     config, protocol, t = ctx.config, ctx.protocol, ctx.targets
     _check(config, protocol)
     names = {k: v.format(p=protocol) for k, v in OUTPUTS.items()}
@@ -50,21 +48,8 @@ def run(ctx) -> ToolSummary:
                       keepalive=config.connection == "reuse",
                       gnuplot_path=str(d / names["gnuplot"]),
                       percentiles_path=str(d / names["percentiles"]))
-    writer = ClientLogWriter(d / f"client_log_{protocol}.csv")
-    try:
-        warmed = warm_up(ctx, writer)
-    finally:
-        writer.close()
-    ctx.say(f"ab: {' '.join(argv[1:-1])} {url}")
-    run = run_tool(argv, d / names["output"], stop=ctx.stop,
-                   timeout_s=time_limit_s(config.duration_s, requests))
-    summary = ToolSummary("ab", protocol, argv=argv, exit_code=run.exit_code,
-                          started_ns=run.started_ns, finished_ns=run.finished_ns,
-                          warmup_requests=warmed, outputs=names, interrupted=run.interrupted,
-                          stopped_early=run.stopped or run.timed_out, join="count")
-    _fill(summary, d, names)
-    ctx.say(summary.describe())
-    return summary
+    return run_under_capture(ctx, "ab", argv, names, join="count", fill=_fill,
+                             requests=requests)
 
 
 def _fill(summary: ToolSummary, d, names: dict) -> None:

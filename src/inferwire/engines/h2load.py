@@ -46,11 +46,9 @@ def _target(ctx) -> tuple[bytes, str, tuple, bool]:
 
 def run(ctx) -> ToolSummary:
     """Warm up, run h2load under the capture, read its log; a ToolSummary."""
-    from ..load import ClientLogWriter
     from ..reference.bodies import write_new
     from ..reference.h2load import h2load_command
-    from ..reference.toolrun import run_tool, time_limit_s
-    from ..reference.warmup import warm_up
+    from ..reference.toolrun import run_under_capture
     config, protocol, d = ctx.config, ctx.protocol, ctx.run_dir
     _check(config)
     names = {k: v.format(p=protocol) for k, v in OUTPUTS.items()}
@@ -62,21 +60,8 @@ def run(ctx) -> ToolSummary:
                           duration_s=config.duration_s if requests is None else None,
                           streams=int((config.extra or {}).get("h2load_streams", 1)),
                           headers=headers, log_path=str(d / names["log"]), http1=http1)
-    writer = ClientLogWriter(d / f"client_log_{protocol}.csv")
-    try:
-        warmed = warm_up(ctx, writer)
-    finally:
-        writer.close()
-    ctx.say(f"h2load: {' '.join(argv[1:])}")
-    run = run_tool(argv, d / names["output"], stop=ctx.stop,
-                   timeout_s=time_limit_s(config.duration_s, requests))
-    summary = ToolSummary("h2load", protocol, argv=argv, exit_code=run.exit_code,
-                          started_ns=run.started_ns, finished_ns=run.finished_ns,
-                          warmup_requests=warmed, outputs=names, interrupted=run.interrupted,
-                          stopped_early=run.stopped or run.timed_out, join="time")
-    _fill(summary, d, names)
-    ctx.say(summary.describe())
-    return summary
+    return run_under_capture(ctx, "h2load", argv, names, join="time", fill=_fill,
+                             requests=requests)
 
 
 def _fill(summary: ToolSummary, d, names: dict) -> None:

@@ -135,3 +135,30 @@ def time_limit_s(duration_s: float | None, requests: int | None) -> float:
     if duration_s is not None:
         return duration_s + 60.0
     return min(3600.0, 60.0 + 0.5 * (requests or 0))
+
+
+def run_under_capture(ctx, tool: str, argv: list[str], names: dict, *, join: str, fill,
+                      requests: int | None):
+    """The part every reference-tool engine shares: warm up through inferwire's own client (logged
+    as phase ``warmup``), run ``argv`` with its output in ``names["output"]``, build the
+    :class:`~inferwire.reference.summary.ToolSummary` (``join``: how its requests join the
+    capture), let ``fill(summary, run_dir, names)`` add the tool's own figures, and say it."""
+    from ..load import ClientLogWriter
+    from .summary import ToolSummary
+    from .warmup import warm_up
+    d = ctx.run_dir
+    writer = ClientLogWriter(d / f"client_log_{ctx.protocol}.csv")
+    try:
+        warmed = warm_up(ctx, writer)
+    finally:
+        writer.close()
+    ctx.say(f"{tool}: {' '.join(argv[1:])}")
+    run = run_tool(argv, d / names["output"], stop=ctx.stop,
+                   timeout_s=time_limit_s(ctx.config.duration_s, requests))
+    summary = ToolSummary(tool, ctx.protocol, argv=argv, exit_code=run.exit_code,
+                          started_ns=run.started_ns, finished_ns=run.finished_ns,
+                          warmup_requests=warmed, outputs=names, interrupted=run.interrupted,
+                          stopped_early=run.stopped or run.timed_out, join=join)
+    fill(summary, d, names)
+    ctx.say(summary.describe())
+    return summary
