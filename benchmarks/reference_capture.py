@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from inferwire.ports import free_ports
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,6 @@ def _load(protocol: str, port: int, calls: int, users: int, connection: str, pre
              "throughput_per_s": summary.throughput_per_s})
 
 
-def _free_ports(n: int) -> list[int]:
-    """``n`` loopback TCP ports free right now (held together so that they differ)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
@@ -79,7 +68,7 @@ def make(path: str | os.PathLike, spec: Spec, log=print) -> dict:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     models = cached_models()
-    grpc_port, rest_port = _free_ports(2)    # REST port 0 means "off" to TF Serving's flags
+    grpc_port, rest_port = free_ports(2)    # REST port 0 means "off" to TF Serving's flags
     serve_args = ["--model_base_path", str(Path(models) / "mnist"), "--model_name", "mnist",
                   "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
     started = time.time()

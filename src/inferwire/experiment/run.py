@@ -114,19 +114,16 @@ def _load_words(config: RunConfig) -> str:
 
 # -- server ------------------------------------------------------------------------------------
 def _usable_port(port: int) -> int:
-    """``port`` if it is free on 127.0.0.1, else a free one the kernel picks.
-
-    (Port 0 cannot be passed on: for TF Serving's ``--rest_api_port`` 0 means "no REST".)
-    """
+    """``port`` if it is free on 127.0.0.1, else a free one (not 0: for TF Serving's
+    ``--rest_api_port`` 0 means "no REST")."""
+    from ..ports import free_ports
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
             return port
         except OSError:
             pass
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def _start_server(config: RunConfig, run_dir: Path, say):
@@ -239,8 +236,6 @@ def _summary_dict(s) -> dict:
 # -- analysis ----------------------------------------------------------------------------------
 def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manifest, say):
     import warnings
-
-    import pandas as pd
 
     from ..analysis import analyze
     from ..errors import InferwireWarning

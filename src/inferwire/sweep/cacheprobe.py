@@ -79,7 +79,7 @@ def _server(plan, run_dir: Path):
     from ..serving.launch import ServerProcess
     from ..serving.model import cached_models
     base = cached_models() / ("mnist" if plan.cache_model == "softmax" else "mnist_cnn")
-    from .ports import free_ports
+    from ..ports import free_ports
     grpc_port, rest_port = free_ports(2)
     server = ServerProcess(["--model_base_path", str(base), "--model_name", "mnist",
                             "--port", str(grpc_port), "--rest_api_port", str(rest_port),

@@ -96,7 +96,7 @@ def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
     from ..experiment.manifest import write_json
     config = plan.run_config(point, runs, progress)
     if config.embedded:
-        from .ports import free_ports
+        from ..ports import free_ports
         config.grpc_port, config.rest_port = free_ports(2)
     with EnergySession(meter) as session:
         result = run_experiment(config)

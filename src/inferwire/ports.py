@@ -1,4 +1,4 @@
-"""Free loopback ports for the embedded server of each sweep point."""
+"""Free loopback ports for embedded servers (runs, sweep points, benchmarks)."""
 from __future__ import annotations
 
 import socket
