@@ -69,6 +69,23 @@ def _wait_ready(proc: subprocess.Popen, marker: bytes, timeout: float = 15.0) ->
         _skip_or_fail(f"capture did not start: {seen.decode(errors='replace')[-300:]}")
 
 
+def _until_both_interfaces_seen(path, url, timeout_s=20.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            r.read()
+        time.sleep(0.2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with read_packets(path) as table:    # a cut tail is fine here: warnings off
+                    if set(np.unique(table.iface).tolist()) == {0, 1}:
+                        return
+        except Exception:  # the file is still being started: no header yet
+            pass
+    raise AssertionError(f"dumpcap never showed packets on both interfaces in {path}")
+
+
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory):
     """Capture a few HTTP exchanges over 127.0.0.1 and ::1; return the capture file paths."""
@@ -92,6 +109,10 @@ def captures(tmp_path_factory):
     try:
         _wait_ready(procs[0], b"Capturing on")
         _wait_ready(procs[1], b"listening on")
+        # "Capturing on" is not proof: dumpcap may not see packets yet on both interfaces.
+        # Warm-up requests until the file holds packets from both (they are part of the capture
+        # that the tests compare with tshark, so they change nothing the tests assert).
+        _until_both_interfaces_seen(two, f"http://127.0.0.1:{ports[0]}/small.txt")
         for host, port in (("127.0.0.1", ports[0]), ("[::1]", ports[1])):
             for name in ("small.txt", "big.bin", "small.txt"):
                 with urllib.request.urlopen(f"http://{host}:{port}/{name}", timeout=10) as r:
