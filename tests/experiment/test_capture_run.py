@@ -6,7 +6,6 @@ every request, Ctrl-C and a server crash keep and analyze what was measured and 
 """
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -19,6 +18,7 @@ import psutil
 import pytest
 
 from inferwire.experiment import RunConfig, run_experiment
+from needs import need_capture
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,12 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _need_capture():
-    if os.environ.get("CI") == "true":
-        return
-    if shutil.which("dumpcap") is None:
-        pytest.skip("needs dumpcap (Debian package tshark)")
-    if os.geteuid() != 0:
-        pytest.skip("capturing on loopback needs root or dumpcap capabilities")
+    need_capture()
 
 
 def _no_leftovers(run_dir: Path):

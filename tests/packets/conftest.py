@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 import warnings
 
 import pytest
 
 from inferwire.packets import read_packets
+from needs import need_tool  # noqa: F401  (re-exported to the tests here)
 
 _names = itertools.count()
 
@@ -35,14 +34,6 @@ def read_bytes(tmp_path):
         table.close()
 
 
-def need_tool(name: str) -> str:
-    """The path of a command-line tool, or skip (fail under CI=true, where it must be there)."""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required under CI=true")
-        pytest.skip(f"{name} is not installed")
-    return found
 
 
 def row(table, i: int) -> dict:

@@ -2,27 +2,18 @@
 shipped samples' paths, and the tool check (import as ``report.data``)."""
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-import pytest
 
 from craft import T0_NS, Conversation, http_request, http_response, write_pcap
+from needs import need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def require_tool(name: str) -> str:
-    """The path of a command-line tool, or skip (fail under CI=true, where it must be there)."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required under CI=true but is not installed")
-        pytest.skip(f"{name} is not installed")
-    return path
+require_tool = need_tool
 
 
 #: Times (ns after T0) of the crafted two-request HTTP/1.1 connection.

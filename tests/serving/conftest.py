@@ -1,22 +1,14 @@
 """Shared fixtures for the serving tests: models exported once per session, servers in-process."""
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
+from needs import need_tool
 
 SMALL_EXPORT = dict(train_examples=2000, test_examples=500)
 
 
-def require_tool(name: str) -> str:
-    """Path of a command-line tool; skip without it, but fail under CI=true."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI but not installed")
-        pytest.skip(f"{name} is not installed")
-    return path
+require_tool = need_tool
 
 
 @pytest.fixture

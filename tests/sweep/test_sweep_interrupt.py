@@ -1,8 +1,6 @@
 """Ctrl-C in the middle of a sweep point: the run is stopped, analyzed and kept as
 "interrupted", the sweep exits 130 and says how to resume; the point is not counted as done."""
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,16 +9,13 @@ import time
 import pytest
 
 from inferwire.sweep import finished_runs
+from needs import need_capture
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
 
 
 def test_sigint_stops_the_sweep_and_leaves_the_point_to_do(tmp_path):
-    if os.environ.get("CI") != "true":
-        if shutil.which("dumpcap") is None:
-            pytest.skip("needs dumpcap (Debian package tshark)")
-        if os.geteuid() != 0:
-            pytest.skip("capturing on loopback needs root or dumpcap capabilities")
+    need_capture()
     d = tmp_path / "sweep"
     proc = subprocess.Popen([sys.executable, "-m", "inferwire.cli", "sweep", "--out", str(d),
                              "--batch-size", "1", "--protocol", "rest", "--duration", "60"],

@@ -1,9 +1,7 @@
 """A real, tiny sweep: embedded server, dumpcap on loopback, real load; stopped after its first
 point and resumed; then combined and turned into findings and a notebook that runs."""
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -11,17 +9,14 @@ import pandas as pd
 import pytest
 
 from inferwire.sweep import Plan, Point, run_sweep
+from needs import need_capture
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    if os.environ.get("CI") != "true":
-        if shutil.which("dumpcap") is None:
-            pytest.skip("needs dumpcap (Debian package tshark)")
-        if os.geteuid() != 0:
-            pytest.skip("capturing on loopback needs root or dumpcap capabilities")
+    need_capture()
     d = tmp_path_factory.mktemp("sweep")
     plan = Plan(points=(Point(batch_size=2, users=2),), duration_s=None, requests=15,
                 warmup_requests=2, cache_probe=3, cache_model="softmax")
