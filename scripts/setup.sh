@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2 openssh-server openssh-client)
+DEB_PACKAGES=(gcc libc6-dev python3-dev tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2 openssh-server openssh-client)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,7 +20,7 @@ fi
 
 PY=${PYTHON:-python3}
 stamp=.venv/.inferwire-installed
-want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml setup.py src/inferwire/packets/_walk.c | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv

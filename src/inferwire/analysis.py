@@ -21,6 +21,7 @@ from .exchanges.http1 import http1_exchanges
 from .exchanges.http2 import http2_exchanges
 from .exchanges.timeline import TcpTimeline
 from .protocols.detect import detect
+from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -42,6 +43,7 @@ class AnalyzeOptions:
     decode_as: dict = field(default_factory=dict)
     ignore_ports: tuple = ()
     progress: bool = False
+    workers: int | str | None = "auto"
 
 
 @dataclass
@@ -84,14 +86,17 @@ class Analysis:
 
 
 def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
-            progress: bool = False) -> Analysis:
+            progress: bool = False, workers: int | str | None = "auto") -> Analysis:
     """Read a capture and return its per-request and per-connection tables.
 
     ``path``: a pcap/pcapng file, a list of files, or a directory of them (analyzed as one capture).
+    ``workers``: processes that analyze the connections (``"auto"``: one per CPU for captures of
+    50,000 TCP packets or more, when this process has no other threads; see
+    :mod:`inferwire.shards`).  The tables are the same whatever the number.
     """
     options = AnalyzeOptions(tls_keylog=tls_keylog, decode_as=dict(decode_as or {}),
                              ignore_ports=tuple(ignore_ports) + run_probe_ports(path),
-                             progress=progress)
+                             progress=progress, workers=workers)
     keylog = _load_keylog(options.tls_keylog)
     from .tcp.gcpause import paused_gc
     with paused_gc():       # GC passes over every live connection and event cost 1-1.5 s at 40k requests
@@ -103,18 +108,10 @@ def _analyze(path, options, keylog, progress):
     conns = [c for c in build_connections(table)
              if c.client.port not in options.ignore_ports
              and c.server.port not in options.ignore_ports]
-    results, fed = [], 0
-    for c in _progress(conns, progress):
-        results.append(analyze_connection(c, options, keylog))
-        fed += c.to_server.nbytes + c.to_client.nbytes
-        if fed > RELEASE_EVERY:  # keep resident memory bounded whatever the capture's size
-            table.release()
-            fed = 0
-    requests, connections = _tables(conns, results)
-    warnings = list(table.stats.warnings)
-    for c, r in zip(conns, results):
-        warnings += [f"connection {c.index} ({c.client} -> {c.server}): {w}"
-                     for w in c.warnings + r.warnings]
+    workers = resolve_workers(options.workers, table.stats.tcp_packets, len(conns))
+    requests, connections, conn_warnings = _tables(conns, table, options, keylog, workers,
+                                                   progress)
+    warnings = list(table.stats.warnings) + conn_warnings
     drops = {k: v for k, v in (table.stats.drops or {}).items() if v}
     for iface, d in drops.items():
         lost = sum(x or 0 for k, x in d.items() if k in ("ifdrop", "osdrop"))
@@ -125,6 +122,56 @@ def _analyze(path, options, keylog, progress):
         _warnings.warn(w, InferwireWarning, stacklevel=2)
     return Analysis(str(path) if not isinstance(path, (list, tuple)) else ", ".join(map(str, path)),
                     requests, connections, table.stats, warnings)
+
+
+def _tables(conns, table, options, keylog, workers: int, progress: bool):
+    """The requests and connections tables of ``conns`` and their warnings, in ``conns`` order;
+    built by ``workers`` forked processes, one shard of connections each, when more than one
+    (:mod:`inferwire.shards`): each sends back its shard's finished tables."""
+    fed = 0
+
+    def shard_tables(indices, tick):
+        nonlocal fed
+        req_rows, req_pos, conn_rows, warnings = [], [], [], []
+        for i in indices:
+            c = conns[i]
+            result = analyze_connection(c, options, keylog)
+            fed += c.to_server.nbytes + c.to_client.nbytes
+            if fed > RELEASE_EVERY:  # keep resident memory bounded whatever the capture's size
+                table.release()
+                fed = 0
+            rows, conn_row, conn_warnings = _rows(c, result)
+            req_rows += rows
+            req_pos += [i] * len(rows)
+            conn_rows.append(conn_row)
+            warnings.append(conn_warnings)
+            tick()
+        return (_request_frame(req_rows), np.array(req_pos, dtype=np.int64),
+                _connection_frame(conn_rows), warnings)
+
+    weights = [c.to_server.nbytes + c.to_client.nbytes + 200 * c.packets for c in conns]
+    bar = _progress_bar(len(conns), progress)
+    try:
+        shards = map_shards(shard_tables, weights, workers,
+                            progress=None if bar is None else bar.update_to)
+    finally:
+        if bar is not None:
+            bar.close()
+    if len(shards) == 1:
+        (_, (requests, _, connections, warnings)), = shards
+        return requests, connections, [w for ws in warnings for w in ws]
+    # Shards hold interleaved connections: put rows back in connection order (stable).
+    conn_pos = np.concatenate([np.array(idx, dtype=np.int64) for idx, _ in shards])
+    req_pos = np.concatenate([r[1] for _, r in shards])
+    requests = _in_order(pd.concat([r[0] for _, r in shards], ignore_index=True), req_pos)
+    connections = _in_order(pd.concat([r[2] for _, r in shards], ignore_index=True), conn_pos)
+    by_position = {i: ws for idx, r in shards for i, ws in zip(idx, r[3])}
+    warnings = [w for i in sorted(by_position) for w in by_position[i]]
+    return requests, connections, warnings
+
+
+def _in_order(df: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    return df.take(np.argsort(positions, kind="stable")).reset_index(drop=True)
 
 
 def run_probe_ports(path) -> tuple:
@@ -157,11 +204,16 @@ def read_capture(path):
     return read_packets(path)
 
 
-def _progress(items, enabled):
-    if not enabled:
-        return items
+def _progress_bar(total: int, enabled: bool):
+    """A tqdm bar over connections with ``update_to(done)``, or None when not wanted."""
+    if not enabled or total == 0:
+        return None
     from tqdm import tqdm
-    return tqdm(items, desc="connections", unit="conn", leave=False)
+
+    class _Bar(tqdm):
+        def update_to(self, done: int) -> None:
+            self.update(done - self.n)
+    return _Bar(total=total, desc="connections", unit="conn", leave=False)
 
 
 def _load_keylog(path):
@@ -225,22 +277,25 @@ def _diff_ms(a, b):
     return None if a is None or b is None else (b - a) / 1e6
 
 
-def _tables(conns, results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    req_rows, conn_rows = [], []
-    for c, r in zip(conns, results):
-        exchanges = sorted(r.exchanges, key=lambda e: (e.req_start_ns is None, e.req_start_ns or 0,
-                                                       e.stream or 0))
-        client, server = str(c.client), str(c.server)
-        first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
-        for i, e in enumerate(exchanges):
-            req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
-                             e.method, e.path, e.status, e.grpc_status, e.request_id,
-                             e.request_bytes, e.response_bytes, e.req_start_ns, e.req_end_ns,
-                             e.resp_start_ns, e.resp_end_ns,
-                             *(first if i == 0 else (None, None, None)),
-                             e.interim_responses, e.request_frame, e.response_frame, e.complete))
-        conn_rows.append(_connection_row(c, r, len(exchanges)))
-    return _request_frame(req_rows), _frame(conn_rows, CONNECTION_COLUMNS)
+def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str]]:
+    """One connection's request rows (:data:`_REQUEST_RAW` order), its connection row
+    (:data:`CONNECTION_COLUMNS` order) and its warnings: plain values, cheap to send between
+    processes."""
+    exchanges = sorted(r.exchanges, key=lambda e: (e.req_start_ns is None, e.req_start_ns or 0,
+                                                   e.stream or 0))
+    client, server = str(c.client), str(c.server)
+    first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
+    req_rows = []
+    for i, e in enumerate(exchanges):
+        req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
+                         e.method, e.path, e.status, e.grpc_status, e.request_id,
+                         e.request_bytes, e.response_bytes, e.req_start_ns, e.req_end_ns,
+                         e.resp_start_ns, e.resp_end_ns,
+                         *(first if i == 0 else (None, None, None)),
+                         e.interim_responses, e.request_frame, e.response_frame, e.complete))
+    warnings = [f"connection {c.index} ({client} -> {server}): {w}"
+                for w in c.warnings + r.warnings]
+    return req_rows, _connection_row(c, r, len(exchanges), client, server), warnings
 
 
 _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred", "stream",
@@ -289,11 +344,15 @@ def _request_frame(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=[c.name for c in REQUEST_COLUMNS])
 
 
-def _connection_row(c: Connection, r: ConnectionResult, n_requests: int) -> dict:
+_CONNECTION_NAMES = tuple(col.name for col in CONNECTION_COLUMNS)
+
+
+def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
+                    server: str) -> tuple:
     missing = sum(g.end - g.start for s in (c.to_server, c.to_client) for g in s.gaps())
     missing += sum(e - s for st in (c.to_server, c.to_client) for s, e in st.uncaptured)
-    return {
-        "connection": c.index, "client": str(c.client), "server": str(c.server),
+    row = {
+        "connection": c.index, "client": client, "server": server,
         "protocol": r.protocol, "tls": r.tls, "tls_version": r.tls_version, "alpn": r.alpn,
         "sni": r.sni, "syn_time": _s(c.syn_ns), "start_seen": c.syn_seen,
         "first_time": _s(c.first_ns), "last_time": _s(c.last_ns),
@@ -306,14 +365,22 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int) -> dict
         "missing_bytes": missing, "end": c.end,
         "warnings": "; ".join(c.warnings + r.warnings),
     }
+    return tuple(row[name] for name in _CONNECTION_NAMES)
 
 
-def _frame(rows: list[dict], columns) -> pd.DataFrame:
-    data = {col.name: [row[col.name] for row in rows] for col in columns}
-    df = pd.DataFrame(data, columns=[c.name for c in columns])
-    for col in columns:
-        df[col.name] = df[col.name].astype(col.dtype) if len(df) else pd.Series(dtype=col.dtype)
-    return df
+def _connection_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The connections table from :func:`_connection_row` tuples, typed column by column."""
+    values = list(zip(*rows)) if rows else [[] for _ in CONNECTION_COLUMNS]
+    data = {}
+    for col, column in zip(CONNECTION_COLUMNS, values):
+        if col.dtype == "float64":
+            data[col.name] = np.array([np.nan if v is None else v for v in column],
+                                      dtype=np.float64)
+        elif col.dtype == "int64":
+            data[col.name] = np.array(column, dtype=np.int64)
+        else:
+            data[col.name] = pd.array(list(column), dtype=col.dtype)
+    return pd.DataFrame(data, columns=list(_CONNECTION_NAMES))
 
 
 # -- summaries ----------------------------------------------------------------------------------

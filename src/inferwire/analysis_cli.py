@@ -39,8 +39,10 @@ def register(sub) -> None:
                       help="analyze each CAPTURE (file or directory) separately, in parallel")
     many.add_argument("--scheduler", metavar="ADDRESS",
                       help="a dask.distributed scheduler (tcp://host:8786) to run --parallel on")
-    many.add_argument("--workers", type=int, metavar="N",
-                      help="local worker processes for --parallel (default: one per CPU)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes: for one capture, processes sharing its connections "
+                        "(default: one per CPU for captures of 50,000 TCP packets or more); "
+                        "with --parallel, local Dask workers (default: one per CPU)")
     p.set_defaults(func=run)
 
 
@@ -73,8 +75,8 @@ def check_args(args: argparse.Namespace) -> str:
         raise InferwireError("--nat applies to --client/--server only")
     if args.parallel or args.scheduler:
         return "parallel"
-    if args.workers is not None:
-        raise InferwireError("--workers applies to --parallel only")
+    if args.workers is not None and args.workers < 1:
+        raise InferwireError(f"--workers {args.workers}: give a positive number of processes")
     return "one"
 
 
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_one(args, options) -> int:
     from .analysis import analyze
     source = args.capture[0] if len(args.capture) == 1 else list(args.capture)
-    result = analyze(source, progress=not args.quiet, **options)
+    result = analyze(source, progress=not args.quiet, workers=args.workers or "auto", **options)
     print(result.summary_text())
     if args.out:
         paths = result.save(args.out)

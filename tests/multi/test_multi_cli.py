@@ -80,7 +80,7 @@ def test_client_and_server_captures(tmp_path):
     (["a.pcap", "--client", "x.pcap", "--server", "y.pcap"], "do not also give"),
     ([], "no capture given"),
     (["a.pcap", "--nat"], "--nat applies"),
-    (["a.pcap", "--workers", "2"], "--workers applies"),
+    (["a.pcap", "--workers", "0"], "give a positive number"),
 ])
 def test_option_clashes_get_one_clear_line(args, words):
     r = run_cli("analyze", *args)

@@ -14,6 +14,11 @@ import numpy as np
 
 from ..errors import CaptureFormatError
 from .records import CHUNK_BYTES, CHUNK_RECORDS, MAX_RECORD, RecordChunk, gather_rows, words
+
+try:                                # the record walk in C (_walk.c); same results, ~100x faster
+    from . import _walk as _cwalk
+except ImportError:                 # not built (no C compiler): the Python loop does it all
+    _cwalk = None
 from .table import CaptureStats
 
 FILE_HEADER_LEN = 24
@@ -41,10 +46,9 @@ def scan(buf, path: str, stats: CaptureStats) -> Iterator[RecordChunk]:
     mid-record keeps the complete records and warns; a bad header raises CaptureFormatError.
     """
     order, ns_per_tick, rec_len = _read_file_header(buf, path, stats)
-    caplen_at = struct.Struct(order + "I").unpack_from
     off, frame = FILE_HEADER_LEN, 1
     while True:
-        offs, off, stop = _walk(buf, off, rec_len, caplen_at)
+        offs, off, stop = _walk(buf, off, rec_len, order)
         chunk = None
         if offs:
             chunk = _chunk(buf, np.frombuffer(offs, dtype=np.int64), order, ns_per_tick, rec_len,
@@ -75,7 +79,7 @@ def _read_file_header(buf, path: str, stats: CaptureStats) -> tuple[str, int, in
     return order, ns_per_tick, rec_len
 
 
-def _walk(buf, off: int, rec_len: int, caplen_at) -> tuple[array, int, tuple | None]:
+def _walk(buf, off: int, rec_len: int, order: str) -> tuple[array, int, tuple | None]:
     """Record offsets from ``off`` on, one chunk's worth: (offsets, next offset, stop).
 
     ``stop`` is None while records go on, else (offset, reason) where reading must end: reason
@@ -85,8 +89,18 @@ def _walk(buf, off: int, rec_len: int, caplen_at) -> tuple[array, int, tuple | N
     """
     offs = array("q")
     append = offs.append
+    caplen_at = struct.Struct(order + "I").unpack_from
     end, limit = len(buf), off + CHUNK_BYTES
-    for _ in range(CHUNK_RECORDS):
+    budget = CHUNK_RECORDS
+    while budget > 0:
+        if _cwalk is not None:      # the run of plain records, in C; the loop below does the rest
+            run, off = _cwalk.pcap_run(buf, off, limit, budget, rec_len, MAX_RECORD,
+                                       order == ">")
+            offs.frombytes(run)
+            budget -= len(run) // 8
+            if budget <= 0:
+                break
+        budget -= 1
         if off > limit:
             break
         if off + rec_len > end:

@@ -15,6 +15,11 @@ import numpy as np
 
 from ..errors import CaptureFormatError
 from .records import CHUNK_BYTES, CHUNK_RECORDS, MAX_RECORD, RecordChunk, gather_rows, words
+
+try:                                # the record walk in C (_walk.c); same results, ~100x faster
+    from . import _walk as _cwalk
+except ImportError:                 # not built (no C compiler): the Python loop does it all
+    _cwalk = None
 from .table import CaptureStats
 
 SHB, IDB, PB, SPB, NRB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
@@ -245,7 +250,19 @@ def _walk(f: _File, off: int, frame: int, epb: array, frames: array, slow: list)
     buf, end, limit = f.buf, len(f.buf), off + CHUNK_BYTES
     header = BLOCK_HEADER[f.order].unpack_from
     epb_append, frame_append = epb.append, frames.append
-    for _ in range(CHUNK_RECORDS):
+    budget = CHUNK_RECORDS
+    while budget > 0:
+        if _cwalk is not None:      # the run of plain EPBs, in C; the loop below does the rest
+            run, off = _cwalk.pcapng_epb_run(buf, off, limit, budget, MAX_RECORD, f.order == ">")
+            if run:
+                k = len(run) // 8
+                epb.frombytes(run)
+                frames.frombytes(np.arange(frame, frame + k, dtype=np.int64).tobytes())
+                frame += k
+                budget -= k
+                if budget <= 0:
+                    break
+        budget -= 1
         if off > limit:
             break
         if off + 8 > end:
