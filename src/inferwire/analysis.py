@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +106,9 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
 
 def _analyze(path, options, keylog, progress):
     table = read_capture(path)
+    ignore = set(options.ignore_ports) | set(probe_ports(table.stats.comments))
     conns = [c for c in build_connections(table)
-             if c.client.port not in options.ignore_ports
-             and c.server.port not in options.ignore_ports]
+             if c.client.port not in ignore and c.server.port not in ignore]
     workers = resolve_workers(options.workers, table.stats.tcp_packets, len(conns))
     requests, connections, conn_warnings = _tables(conns, table, options, keylog, workers,
                                                    progress)
@@ -191,6 +192,17 @@ def run_probe_ports(path) -> tuple:
     if p.is_file() and Path(capture.get("path", "")).name not in ("", p.name):
         return ()
     return (probe,)
+
+
+def probe_ports(comments) -> list[int]:
+    """The capture-liveness probe ports an inferwire capture names in its section comments
+    ("inferwire probe port N", written by :mod:`inferwire.capture`): probes are not traffic to
+    analyze, also when the capture travels without its run's manifest."""
+    found = (_PROBE_COMMENT.fullmatch(c.strip()) for c in comments)
+    return [int(m.group(1)) for m in found if m and 0 < int(m.group(1)) < 65536]
+
+
+_PROBE_COMMENT = re.compile(r"inferwire probe port (\d{1,5})")
 
 
 def read_capture(path):

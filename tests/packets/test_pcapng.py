@@ -220,3 +220,16 @@ def test_bad_option_length_is_a_warning(read_bytes):
     table = read_bytes(craft.shb() + bytes(idb) + craft.epb(pkt(1), 1_000), ".pcapng")
     assert table.ts_ns.tolist() == [1_000_000]   # default µs resolution kept
     assert "option 9 length 200 runs past its block" in table.stats.warnings[0]
+
+
+def test_section_comments_are_kept_in_file_order(read_bytes):
+    seg = craft.ethernet(craft.ipv4(body=craft.tcp(1, 2, payload=b"x")))
+    end = craft.option(0, b"")
+    data = (craft.shb(options=craft.option(1, b"inferwire probe port 4321") + end)
+            + craft.idb(1) + craft.epb(seg, 1)
+            + craft.shb(">", options=craft.option(1, "zweite Sektion ü".encode(), ">")
+                        + craft.option(0, b"", ">"))
+            + craft.idb(1, order=">") + craft.epb(seg, 2, order=">"))
+    table = read_bytes(data, ".pcapng")
+    assert table.stats.comments == ["inferwire probe port 4321", "zweite Sektion ü"]
+    assert len(table) == 2

@@ -259,6 +259,7 @@ def _joined_stats(tables, ring, display, file_col, keep, cols) -> MultiCaptureSt
             # a ring set's interface statistics are cumulative from the capture's start
             st.drops.update({iface + base: d for iface, d in t.stats.drops.items()})
         st.warnings += t.stats.warnings
+        st.comments += t.stats.comments
         base += len(t.stats.interfaces)
     if ring:
         st.warnings += _ring_gaps([t.path for t in tables])

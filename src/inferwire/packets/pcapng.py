@@ -23,6 +23,7 @@ except ImportError:                 # not built (no C compiler): the Python loop
 from .table import CaptureStats
 
 SHB, IDB, PB, SPB, NRB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
+OPT_COMMENT = 1
 BYTE_ORDER_MAGIC = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 
 BLOCK_HEADER = {o: struct.Struct(o + "II") for o in "<>"}      # block type, block total length
@@ -138,6 +139,9 @@ class _File:
             self.bad_block(off, f"unsupported pcapng version {major}.{minor}", "major_version")
             return 0
         self.order, self.section, self.section_ifaces = order, self.section + 1, []
+        comment = self.options(off + 24, off + blen - 4).get(OPT_COMMENT)
+        if comment:
+            self.stats.comments.append(comment.decode("utf-8", "replace").rstrip("\x00"))
         return blen
 
     def options(self, start: int, end: int) -> dict[int, bytes]:

@@ -32,7 +32,8 @@ class CaptureStats:
     is cut by the snaplen.  ``interfaces``: one dict per interface (id, section, linktype, name,
     snaplen, tsresol in ticks per second, tsoffset_s).  ``drops``: interface id -> counters of the
     last Interface Statistics Block of that interface (None where the block lacks one).
-    ``warnings``: one line each, naming the file and the byte offset.
+    ``warnings``: one line each, naming the file and the byte offset.  ``comments``: the
+    section header comments (pcapng ``opt_comment``), e.g. dumpcap's ``--capture-comment``.
     """
     path: str
     file_format: str                      # "pcap" | "pcapng"
@@ -46,6 +47,7 @@ class CaptureStats:
     warnings: list[str] = field(default_factory=list)
     header_cut: int = 0                   # records whose link/IP/TCP headers are cut by snaplen
     malformed: int = 0                    # records with impossible headers or lengths (skipped)
+    comments: list[str] = field(default_factory=list)   # pcapng section comments, file order
 
 
 @dataclass
