@@ -22,6 +22,7 @@ from .exchanges.http1 import http1_exchanges
 from .exchanges.http2 import http2_exchanges
 from .exchanges.timeline import TcpTimeline
 from .protocols.detect import detect
+from .buckets import bucket_count, bucket_rows, global_numbers, order_keys
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
 
@@ -106,11 +107,9 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
 
 def _analyze(path, options, keylog, progress):
     table = read_capture(path)
-    ignore = set(options.ignore_ports) | set(probe_ports(table.stats.comments))
-    conns = [c for c in build_connections(table)
-             if c.client.port not in ignore and c.server.port not in ignore]
-    workers = resolve_workers(options.workers, table.stats.tcp_packets, len(conns))
-    requests, connections, conn_warnings = _tables(conns, table, options, keylog, workers,
+    ignore = frozenset(options.ignore_ports) | frozenset(probe_ports(table.stats.comments))
+    workers = resolve_workers(options.workers, table.stats.tcp_packets, len(table))
+    requests, connections, conn_warnings = _tables(table, ignore, options, keylog, workers,
                                                    progress)
     warnings = list(table.stats.warnings) + conn_warnings
     drops = {k: v for k, v in (table.stats.drops or {}).items() if v}
@@ -125,50 +124,70 @@ def _analyze(path, options, keylog, progress):
                     requests, connections, table.stats, warnings)
 
 
-def _tables(conns, table, options, keylog, workers: int, progress: bool):
-    """The requests and connections tables of ``conns`` and their warnings, in ``conns`` order;
-    built by ``workers`` forked processes, one shard of connections each, when more than one
-    (:mod:`inferwire.shards`): each sends back its shard's finished tables."""
+def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: bool):
+    """The requests and connections tables of ``table`` and their warnings, in connection order.
+
+    The packets are cut into buckets of whole connections (:mod:`inferwire.buckets`): only one
+    bucket's connections and parser state are alive at a time, and with several ``workers``
+    each forked process takes a share of the buckets (:mod:`inferwire.shards`) and sends back
+    its finished tables.  Connections on ``ignore`` ports are left out (their numbers stay).
+    """
+    buckets = bucket_rows(table, bucket_count(len(table), workers))
+    numbers = None
+    if len(buckets) > 1:      # connection numbers of the whole capture, bucket by bucket
+        numbers = global_numbers([order_keys(table.take(rows), rows) for rows in buckets])
     fed = 0
 
-    def shard_tables(indices, tick):
+    def bucket_tables(indices, tick):
         nonlocal fed
-        req_rows, req_pos, conn_rows, warnings = [], [], [], []
-        for i in indices:
-            c = conns[i]
-            result = analyze_connection(c, options, keylog)
-            fed += c.to_server.nbytes + c.to_client.nbytes
-            if fed > RELEASE_EVERY:  # keep resident memory bounded whatever the capture's size
-                table.release()
-                fed = 0
-            rows, conn_row, conn_warnings = _rows(c, result)
-            req_rows += rows
-            req_pos += [i] * len(rows)
-            conn_rows.append(conn_row)
-            warnings.append(conn_warnings)
-            tick()
-        return (_request_frame(req_rows), np.array(req_pos, dtype=np.int64),
-                _connection_frame(conn_rows), warnings)
+        frames = []
+        for b in indices:
+            sub = table if numbers is None else table.take(buckets[b])
+            conns = build_connections(sub)
+            req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
+            for k, c in enumerate(conns):
+                if numbers is not None:
+                    c.index = int(numbers[b][k])
+                if c.client.port in ignore or c.server.port in ignore:
+                    tick(c.packets)
+                    continue
+                result = analyze_connection(c, options, keylog)
+                fed += c.to_server.nbytes + c.to_client.nbytes
+                if fed > RELEASE_EVERY:  # keep resident memory bounded whatever the size
+                    table.release()
+                    fed = 0
+                rows, conn_row, conn_warnings = _rows(c, result)
+                req_rows += rows
+                req_pos += [c.index] * len(rows)
+                conn_rows.append(conn_row)
+                conn_pos.append(c.index)
+                warnings.append((c.index, conn_warnings))
+                tick(c.packets)
+            conns = sub = None          # this bucket's objects go before the next one's come
+            frames.append((_request_frame(req_rows), np.array(req_pos, dtype=np.int64),
+                           _connection_frame(conn_rows), np.array(conn_pos, dtype=np.int64),
+                           warnings))
+        return frames
 
-    weights = [c.to_server.nbytes + c.to_client.nbytes + 200 * c.packets for c in conns]
-    bar = _progress_bar(len(conns), progress)
+    weights = [len(rows) for rows in buckets]
+    bar = _progress_bar(len(table), progress)
     try:
-        shards = map_shards(shard_tables, weights, workers,
+        shards = map_shards(bucket_tables, weights, workers,
                             progress=None if bar is None else bar.update_to)
     finally:
         if bar is not None:
             bar.close()
-    if len(shards) == 1:
-        (_, (requests, _, connections, warnings)), = shards
-        return requests, connections, [w for ws in warnings for w in ws]
-    # Shards hold interleaved connections: put rows back in connection order (stable).
-    conn_pos = np.concatenate([np.array(idx, dtype=np.int64) for idx, _ in shards])
-    req_pos = np.concatenate([r[1] for _, r in shards])
-    requests = _in_order(pd.concat([r[0] for _, r in shards], ignore_index=True), req_pos)
-    connections = _in_order(pd.concat([r[2] for _, r in shards], ignore_index=True), conn_pos)
-    by_position = {i: ws for idx, r in shards for i, ws in zip(idx, r[3])}
-    warnings = [w for i in sorted(by_position) for w in by_position[i]]
-    return requests, connections, warnings
+    frames = [f for _, shard_frames in shards for f in shard_frames]
+    if len(frames) == 1:
+        requests, _, connections, _, warnings = frames[0]
+        return requests, connections, [w for _, ws in warnings for w in ws]
+    # Buckets hold interleaved connections: rows back in connection order (stable sort).
+    requests = _in_order(pd.concat([f[0] for f in frames], ignore_index=True),
+                         np.concatenate([f[1] for f in frames]))
+    connections = _in_order(pd.concat([f[2] for f in frames], ignore_index=True),
+                            np.concatenate([f[3] for f in frames]))
+    by_number = sorted((n, ws) for f in frames for n, ws in f[4])
+    return requests, connections, [w for _, ws in by_number for w in ws]
 
 
 def _in_order(df: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
@@ -217,7 +236,7 @@ def read_capture(path):
 
 
 def _progress_bar(total: int, enabled: bool):
-    """A tqdm bar over connections with ``update_to(done)``, or None when not wanted."""
+    """A tqdm bar over the TCP packets with ``update_to(done)``, or None when not wanted."""
     if not enabled or total == 0:
         return None
     from tqdm import tqdm
@@ -225,7 +244,7 @@ def _progress_bar(total: int, enabled: bool):
     class _Bar(tqdm):
         def update_to(self, done: int) -> None:
             self.update(done - self.n)
-    return _Bar(total=total, desc="connections", unit="conn", leave=False)
+    return _Bar(total=total, desc="packets", unit="pkt", unit_scale=True, leave=False)
 
 
 def _load_keylog(path):

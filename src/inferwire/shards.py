@@ -76,29 +76,29 @@ def balance(weights: Sequence[int], n: int) -> list[list[int]]:
     return [sorted(s) for s in shards if s]
 
 
-def map_shards(fn: Callable[[list[int], Callable[[], None]], object], weights: Sequence[int],
+def map_shards(fn: Callable[[list[int], Callable[[int], None]], object], weights: Sequence[int],
                workers: int, progress: Callable[[int], None] | None = None) -> list[tuple]:
     """Run ``fn(indices, tick)`` once per shard of the items, in ``workers`` forked processes.
 
-    Items are ``range(len(weights))``, shared out by :func:`balance`; ``fn`` calls ``tick()`` after
-    each item (for ``progress``, called here with the number of items done, a few times per
-    second) and returns one picklable result for its shard.  Returns ``[(indices, result), ...]``,
+    Items are ``range(len(weights))``, shared out by :func:`balance`; ``fn`` calls ``tick(n)`` as
+    it goes (``n`` units of work done, e.g. packets; for ``progress``, called here with the total
+    done so far, a few times per second) and returns one picklable result for its shard.  Returns ``[(indices, result), ...]``,
     one pair per shard; with one worker (or one item) a single shard of every item, run here.
     """
     n = len(weights)
     if workers <= 1 or n <= 1:
         done = 0
 
-        def tick():
+        def tick(units=1):
             nonlocal done
-            done += 1
+            done += units
             if progress is not None:
                 progress(done)
         indices = list(range(n))
         return [(indices, fn(indices, tick))]
     ctx = multiprocessing.get_context("fork")
     shards = balance(weights, workers)
-    done = ctx.Array("q", len(shards), lock=False)     # items finished, per worker
+    done = ctx.Array("q", len(shards), lock=False)     # units of work done, per worker
     procs, readers = [], {}
     try:
         for k, shard in enumerate(shards):
@@ -143,8 +143,8 @@ def run_sharded(fn: Callable[[int], object], weights: Sequence[int], workers: in
 
 def _work(fn, shard, writer, done, k) -> None:
     """In a worker: the shard's result, or the name of the failure, sent through ``writer``."""
-    def tick():
-        done[k] += 1
+    def tick(units=1):
+        done[k] += units
     try:
         writer.send(("ok", fn(shard, tick)))
     except KeyboardInterrupt:
@@ -167,4 +167,4 @@ def _receive(reader, proc, k, fn, shard) -> list:
     if status == "ok":
         return payload
     # The worker raised: do its shard here, so the same error surfaces with its real traceback.
-    return fn(shard, lambda: None)   # only returns if the error does not repeat here
+    return fn(shard, lambda units=1: None)   # only returns if the error does not repeat here

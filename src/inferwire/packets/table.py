@@ -2,6 +2,7 @@
 :class:`CaptureStats` (what the file held besides them)."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import mmap
 from dataclasses import dataclass, field
@@ -81,6 +82,17 @@ class PacketTable:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def take(self, rows: np.ndarray) -> "PacketTable":
+        """The table of ``rows`` only (indices or a boolean mask, kept in the order given).
+
+        Every per-row column is indexed; the buffer and the stats are shared with this table,
+        so close this table, not the taken one."""
+        n = len(self.frame)
+        changes = {f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)
+                   if isinstance(getattr(self, f.name), np.ndarray)
+                   and len(getattr(self, f.name)) == n}
+        return dataclasses.replace(self, **changes)
 
     def payload(self, i: int) -> memoryview:
         """The captured TCP payload of row ``i`` (a view into the file, no copy)."""
