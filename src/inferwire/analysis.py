@@ -28,8 +28,40 @@ from .tcp import Connection, build_connections
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
 
-#: Payload bytes parsed between two releases of the capture's mapped pages (bounds peak memory).
-RELEASE_EVERY = 128 * 1024 * 1024
+#: Payload bytes read between two releases of the capture's mapped pages.  Each read of a mapped
+#: page also maps its neighbours (the kernel's fault-around, up to 64 KiB), and a connection's
+#: packets lie scattered among everyone else's, so the pages held grow many times faster than the
+#: bytes read: releasing every 4 MiB keeps them to tens of MiB whatever the capture's size.
+RELEASE_EVERY = 4 * 1024 * 1024
+
+
+class PageBudget:
+    """Counts payload bytes read from a capture's mapping and lets its pages go (see
+    :meth:`PacketTable.release`) every ``every`` bytes.  One per process: a forked worker
+    releases its own view of the mapping."""
+
+    def __init__(self, table, every: int = RELEASE_EVERY):
+        self.table, self.every, self.used = table, every, 0
+
+    def spend(self, nbytes: int) -> None:
+        self.used += nbytes
+        if self.used >= self.every:
+            self.table.release()
+            self.used = 0
+
+
+class _PagedTimeline(TcpTimeline):
+    """A TcpTimeline whose chunk reads are counted against a :class:`PageBudget`."""
+
+    def __init__(self, stream, budget: PageBudget | None):
+        super().__init__(stream)
+        self.budget = budget
+
+    def chunks(self):
+        for offset, data in super().chunks():
+            yield offset, data
+            if self.budget is not None:
+                self.budget.spend(len(data))
 
 
 @dataclass
@@ -136,10 +168,8 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
     numbers = None
     if len(buckets) > 1:      # connection numbers of the whole capture, bucket by bucket
         numbers = global_numbers([order_keys(table.take(rows), rows) for rows in buckets])
-    fed = 0
-
     def bucket_tables(indices, tick):
-        nonlocal fed
+        budget = PageBudget(table)      # created here: in a worker, its own counter
         frames = []
         for b in indices:
             sub = table if numbers is None else table.take(buckets[b])
@@ -151,11 +181,7 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
                 if c.client.port in ignore or c.server.port in ignore:
                     tick(c.packets)
                     continue
-                result = analyze_connection(c, options, keylog)
-                fed += c.to_server.nbytes + c.to_client.nbytes
-                if fed > RELEASE_EVERY:  # keep resident memory bounded whatever the size
-                    table.release()
-                    fed = 0
+                result = analyze_connection(c, options, keylog, budget)
                 rows, conn_row, conn_warnings = _rows(c, result)
                 req_rows += rows
                 req_pos += [c.index] * len(rows)
@@ -164,6 +190,7 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
                 warnings.append((c.index, conn_warnings))
                 tick(c.packets)
             conns = sub = None          # this bucket's objects go before the next one's come
+            table.release()
             frames.append((_request_frame(req_rows), np.array(req_pos, dtype=np.int64),
                            _connection_frame(conn_rows), np.array(conn_pos, dtype=np.int64),
                            warnings))
@@ -254,8 +281,10 @@ def _load_keylog(path):
     return parse_keylog(path)
 
 
-def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None) -> ConnectionResult:
-    """Find the protocol of ``conn`` from its bytes (or a hint) and build its exchanges."""
+def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
+                       budget: PageBudget | None = None) -> ConnectionResult:
+    """Find the protocol of ``conn`` from its bytes (or a hint) and build its exchanges;
+    ``budget`` (optional) releases the capture's mapped pages as the payload is read."""
     proto = options.decode_as.get(conn.server.port) or options.decode_as.get(conn.client.port)
     up_head, down_head = conn.to_server.head(64), conn.to_client.head(64)
     if proto is None:
@@ -269,7 +298,7 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None) -
             result.warnings.append("protocol not recognised from the first bytes; no requests "
                                    "reported (use decode_as to force one)")
         return result
-    up, down = TcpTimeline(conn.to_server), TcpTimeline(conn.to_client)
+    up, down = _PagedTimeline(conn.to_server, budget), _PagedTimeline(conn.to_client, budget)
     if proto == "tls":
         from .exchanges.tls import tls_exchanges
         return tls_exchanges(conn, keylog)

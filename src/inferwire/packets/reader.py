@@ -94,9 +94,12 @@ def _decode_all(buf, chunks, stats: CaptureStats) -> dict[str, np.ndarray]:
         release_pages(buf, released, chunk.end)
         released = chunk.end
     _count(stats, counts, firsts)
-    columns = {name: (np.concatenate([p[name] for p in parts]) if parts else
-                      np.zeros(0, dtype=dtype)).astype(dtype, copy=False)
-               for name, dtype in COLUMNS.items()}
+    columns = {}
+    for name, dtype in COLUMNS.items():   # one column at a time, freeing its parts as it goes:
+        pieces = [p.pop(name) for p in parts]   # peak = the table + one column, not two tables
+        columns[name] = (np.concatenate(pieces) if pieces else
+                         np.zeros(0, dtype=dtype)).astype(dtype, copy=False)
+        del pieces
     stats.truncated = int(np.count_nonzero(columns["captured_len"] < columns["payload_len"]))
     return columns
 
