@@ -18,7 +18,9 @@ includes the child's own children, e.g. pyshark's tshark):
 * a dpkt loop parsing Ethernet/IP/TCP of every packet and nothing more;
 * pyshark (same decoding, same fields) on a slice of :data:`PYSHARK_PACKETS` packets from the
   middle of the capture, extrapolated to the whole: first-packet latency + per-packet time x
-  packets.
+  packets;
+* ``inferwire analyze`` again on a capture ``--scale`` (4) times the size, made once from shifted
+  copies of the reference (``scaled_capture.py``): how memory grows with the capture.
 
 Prints a markdown table and writes it, with the command and the capture, to
 ``benchmarks/results/analyze.md``.  Targets (the issue): >= 30x tshark, >= 3x dpkt, >= 1000x
@@ -235,11 +237,21 @@ def capture(args) -> tuple[Path, dict]:
     return path, json.loads(meta_path.read_text())
 
 
-def measure(path: Path, meta: dict, pyshark_packets: int) -> dict:
+def measure(path: Path, meta: dict, pyshark_packets: int, scale: int) -> dict:
     size = path.stat().st_size
     res = {}
     print("inferwire (in-process) ...", flush=True)
     res["inferwire"] = run_child("inferwire", path, meta["probe_port"])
+    if scale > 1:
+        scaled = path.with_name(f"{path.stem}_x{scale}{path.suffix}")
+        if not scaled.exists() or scaled.stat().st_mtime < path.stat().st_mtime:
+            print(f"making {scaled.name} ({scale} shifted copies) ...", flush=True)
+            sys.path.insert(0, str(HERE))
+            import scaled_capture
+            scaled_capture.scale(str(path), str(scaled), scale)
+        print(f"inferwire (in-process) on the {scale}x capture ...", flush=True)
+        res["scaled"] = run_child("inferwire", scaled, meta["probe_port"])
+        res["scaled"].update(scale=scale, bytes=scaled.stat().st_size)
     print("inferwire (CLI) ...", flush=True)
     exe = shutil.which("inferwire", path=str(Path(sys.executable).parent)) or "inferwire"
     res["cli"] = run([exe, "analyze", str(path), "--quiet", "--ignore-port",
@@ -302,6 +314,15 @@ def table(m: dict) -> list[str]:
         out.append(f"| {label} | {wall:,.2f} | {cpu:,.2f} | {packets / wall:,.0f} | "
                    f"{mb / wall:,.1f} | {pss:,.0f} | {res['peak_rss_mb']:,.0f} | {ratio} | "
                    f"{ratio_cli} | {target} |")
+    if "scaled" in r:
+        sc = r["scaled"]
+        pss = sc["peak_pss_mb"]
+        out.append(f"| inferwire analyze, in-process, {sc['scale']}x capture (shifted copies) | "
+                   f"{sc['seconds']:,.2f} | {sc['cpu_s']:,.2f} | "
+                   f"{packets * sc['scale'] / sc['seconds']:,.0f} | "
+                   f"{sc['bytes'] / 1e6 / sc['seconds']:,.1f} | {pss:,.0f} | "
+                   f"{sc['peak_rss_mb']:,.0f} |  |  | <= 1 GiB: "
+                   f"{'met' if pss <= MEMORY_LIMIT_MB else 'not met'} |")
     out.append("")
     out.append("packets/s and MB/s (10^6 bytes) per wall second. "
                f"inferwire: {ours['cpus']} CPUs, record walk in "
@@ -346,13 +367,17 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help=f"results file (default {RESULTS.relative_to(HERE.parent)}; --small: "
                         "none)")
+    p.add_argument("--scale", type=int, default=4, metavar="K",
+                   help="also analyze a capture K times the size (K shifted copies, made once; "
+                        "memory growth); 1: skip (default 4; --small: skipped)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(CHILDREN[args.child[0]](*_child_args(args.child))))
         return 0
     path, meta = capture(args)
-    m = measure(path, meta, args.pyshark_packets or (300 if args.small else PYSHARK_PACKETS))
+    m = measure(path, meta, args.pyshark_packets or (300 if args.small else PYSHARK_PACKETS),
+                args.scale if not args.small else 1)
     command = "python benchmarks/bench_analyze.py" + (" --small" if args.small else "")
     text = report(path, meta, m, command)
     print("\n" + text)
