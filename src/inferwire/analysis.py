@@ -325,24 +325,14 @@ def _fin_reached(stream) -> bool:
 
 
 # -- tables -------------------------------------------------------------------------------------
-def _s(ns):
-    return None if ns is None else ns / 1e9
-
-
-def _ms(ns):
-    return None if ns is None else ns / 1e6
-
-
-def _diff_ms(a, b):
-    return None if a is None or b is None else (b - a) / 1e6
-
-
 def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str]]:
     """One connection's request rows (:data:`_REQUEST_RAW` order), its connection row
     (:data:`CONNECTION_COLUMNS` order) and its warnings: plain values, cheap to send between
     processes."""
-    exchanges = sorted(r.exchanges, key=lambda e: (e.req_start_ns is None, e.req_start_ns or 0,
-                                                   e.stream or 0))
+    exchanges = r.exchanges
+    if len(exchanges) > 1:
+        exchanges = sorted(exchanges, key=lambda e: (e.req_start_ns is None,
+                                                     e.req_start_ns or 0, e.stream or 0))
     client, server = str(c.client), str(c.server)
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows = []
@@ -354,7 +344,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
                          *(first if i == 0 else (None, None, None)),
                          e.interim_responses, e.request_frame, e.response_frame, e.complete))
     warnings = [f"connection {c.index} ({client} -> {server}): {w}"
-                for w in c.warnings + r.warnings]
+                for w in c.warnings + r.warnings] if c.warnings or r.warnings else []
     return req_rows, _connection_row(c, r, len(exchanges), client, server), warnings
 
 
@@ -404,43 +394,61 @@ def _request_frame(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=[c.name for c in REQUEST_COLUMNS])
 
 
-_CONNECTION_NAMES = tuple(col.name for col in CONNECTION_COLUMNS)
+#: The raw connection row: the table's columns, with times as int ns where the table has
+#: seconds or milliseconds (converted column-wise in :func:`_connection_frame`).
+_CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_version", "alpn",
+                   "sni", "syn", "start_seen", "first", "last", "tcp_handshake",
+                   "tls_handshake", "h2_setup", "requests", "packets", "bytes_to_server",
+                   "bytes_to_client", "retransmissions", "missing_bytes", "end", "warnings")
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
                     server: str) -> tuple:
-    missing = sum(g.end - g.start for s in (c.to_server, c.to_client) for g in s.gaps())
-    missing += sum(e - s for st in (c.to_server, c.to_client) for s, e in st.uncaptured)
-    row = {
-        "connection": c.index, "client": client, "server": server,
-        "protocol": r.protocol, "tls": r.tls, "tls_version": r.tls_version, "alpn": r.alpn,
-        "sni": r.sni, "syn_time": _s(c.syn_ns), "start_seen": c.syn_seen,
-        "first_time": _s(c.first_ns), "last_time": _s(c.last_ns),
-        "duration_ms": _diff_ms(c.first_ns, c.last_ns),
-        "tcp_handshake_ms": _ms(c.tcp_handshake_ns), "tls_handshake_ms": _ms(r.tls_handshake_ns),
-        "h2_setup_ms": _ms(r.h2_setup_ns), "requests": n_requests, "packets": c.packets,
-        "bytes_to_server": c.to_server.nbytes, "bytes_to_client": c.to_client.nbytes,
-        "retransmissions": (c.to_server.retransmitted_segments
-                            + c.to_client.retransmitted_segments),
-        "missing_bytes": missing, "end": c.end,
-        "warnings": "; ".join(c.warnings + r.warnings),
-    }
-    return tuple(row[name] for name in _CONNECTION_NAMES)
+    up, down = c.to_server, c.to_client
+    missing = 0
+    for st in (up, down):
+        for g in st.gaps():
+            missing += g.end - g.start
+        for s, e in st.uncaptured:
+            missing += e - s
+    warnings = c.warnings + r.warnings
+    return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
+            c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
+            r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,
+            up.retransmitted_segments + down.retransmitted_segments, missing, c.end,
+            "; ".join(warnings) if warnings else "")
 
 
 def _connection_frame(rows: list[tuple]) -> pd.DataFrame:
     """The connections table from :func:`_connection_row` tuples, typed column by column."""
-    values = list(zip(*rows)) if rows else [[] for _ in CONNECTION_COLUMNS]
+    raw = dict(zip(_CONNECTION_RAW, map(list, zip(*rows)))) if rows else {
+        k: [] for k in _CONNECTION_RAW}
+    ns = {k: _ns_column(raw[k]) for k in ("syn", "first", "last", "tcp_handshake",
+                                            "tls_handshake", "h2_setup")}
+
+    def seconds(k):
+        v, known = ns[k]
+        return np.where(known, v / 1e9, np.nan)
+
+    def ms(k):
+        v, known = ns[k]
+        return np.where(known, v / 1e6, np.nan)
+    (first, kf), (last, kl) = ns["first"], ns["last"]
+    derived = {"syn_time": seconds("syn"), "first_time": seconds("first"),
+               "last_time": seconds("last"),
+               "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
+               "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
+               "h2_setup_ms": ms("h2_setup")}
     data = {}
-    for col, column in zip(CONNECTION_COLUMNS, values):
+    for col in CONNECTION_COLUMNS:
+        values = derived[col.name] if col.name in derived else raw[col.name]
         if col.dtype == "float64":
-            data[col.name] = np.array([np.nan if v is None else v for v in column],
-                                      dtype=np.float64)
+            data[col.name] = np.asarray(values, dtype=np.float64)
         elif col.dtype == "int64":
-            data[col.name] = np.array(column, dtype=np.int64)
+            data[col.name] = np.asarray(values, dtype=np.int64)
         else:
-            data[col.name] = pd.array(list(column), dtype=col.dtype)
-    return pd.DataFrame(data, columns=list(_CONNECTION_NAMES))
+            data[col.name] = pd.array(values, dtype=col.dtype)
+    return pd.DataFrame(data, columns=[c.name for c in CONNECTION_COLUMNS])
 
 
 # -- summaries ----------------------------------------------------------------------------------

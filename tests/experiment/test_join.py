@@ -4,11 +4,16 @@ import pytest
 
 approx = lambda v: pytest.approx(v, abs=1e-3)  # float epoch seconds hold ~0.2 µs at 1.7e9 s
 
-from inferwire.analysis import _frame
 from inferwire.columns import JOINED_COLUMNS, REQUEST_COLUMNS
 from inferwire.join import join_requests
 
 T = 1_700_000_000.0
+
+
+def _frame(rows: list[dict], columns) -> pd.DataFrame:
+    """Rows as a table typed like the analysis's (each column its contract dtype)."""
+    return pd.DataFrame({c.name: pd.Series([r[c.name] for r in rows], dtype=object).astype(c.dtype)
+                         for c in columns})
 
 
 def capture_rows():
