@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 
-def _missing(reason: str):
+def skip_or_fail(reason: str):
+    """Skip with ``reason``; under CI=true fail with it instead."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: {reason}")
     pytest.skip(reason)
@@ -16,13 +17,22 @@ def need_tool(name: str, package: str | None = None) -> str:
     """The path of a command-line tool."""
     path = shutil.which(name)
     if path is None:
-        _missing(f"{name} is not installed" + (f" (Debian package {package})" if package else ""))
+        skip_or_fail(f"{name} is not installed"
+                     + (f" (Debian package {package})" if package else ""))
     return path
 
 
 def need_capture(tool: str = "dumpcap") -> str:
-    """A capture tool and the privilege to capture on loopback."""
+    """A capture tool and the privilege to capture on loopback (root, or for dumpcap its file
+    capabilities: inferwire's own check)."""
     path = need_tool(tool, "tshark" if tool in ("dumpcap", "tshark") else tool)
-    if os.geteuid() != 0:
-        _missing("capturing on loopback needs root or dumpcap capabilities")
+    if tool == "dumpcap":
+        from inferwire.capture import check_privileges, find_tool
+        from inferwire.errors import CaptureError
+        try:
+            check_privileges(find_tool("dumpcap"))
+        except CaptureError as exc:
+            skip_or_fail(f"not permitted to capture on lo: {exc}")
+    elif os.geteuid() != 0:
+        skip_or_fail(f"capturing on loopback with {tool} needs root")
     return path

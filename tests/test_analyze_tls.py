@@ -4,8 +4,6 @@ Python's ssl writes the key log (SSLKEYLOGFILE format); dumpcap captures; tshark
 log, says which frames carry the ClientHello and the requests.
 """
 import http.server
-import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -16,6 +14,7 @@ import pytest
 import inferwire
 from inferwire.capture import CaptureOptions, CaptureSession
 from inferwire.serving.tls import generate_self_signed
+from needs import need_capture, need_tool
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark]
 
@@ -23,11 +22,8 @@ N_REQUESTS = 6
 
 
 def _need_tools():
-    missing = [t for t in ("dumpcap", "tshark") if shutil.which(t) is None]
-    if missing and os.environ.get("CI") != "true":
-        pytest.skip(f"needs {', '.join(missing)} (Debian package tshark)")
-    if os.geteuid() != 0 and os.environ.get("CI") != "true":
-        pytest.skip("capturing on loopback needs root or dumpcap capabilities")
+    need_tool("tshark", "tshark")
+    need_capture("dumpcap")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

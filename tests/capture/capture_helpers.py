@@ -2,25 +2,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 
 import dpkt
-import pytest
+from needs import need_tool, skip_or_fail
 
 
 def require_tool(tool: str) -> str:
     """The tool's path; skip (fail under CI=true) if it is missing or we may not capture."""
-    path = shutil.which(tool)
-    reason = None
-    if path is None:
-        reason = f"{tool} is not installed"
-    elif os.geteuid() != 0:
-        reason = "capture tests need root (they open lo with a real capture tool)"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {reason}")
-        pytest.skip(reason)
+    path = need_tool(tool)
+    if os.geteuid() != 0:
+        skip_or_fail("capture tests need root (they open lo with a real capture tool)")
     return path
 
 
@@ -70,3 +62,29 @@ def tcp_packets(path: str) -> list[tuple[int, int, bytes, int]]:
 
 def payloads(path: str) -> list[bytes]:
     return [p for _, _, p, _ in tcp_packets(path) if p]
+
+
+def remote_capture_of_two(ssh, out, first: bytes, last: bytes):
+    """Capture an echo exchange of ``first`` then ``last`` over ``ssh`` with RemoteCapture into
+    ``out``; check that both were captured, the capture drained cleanly, and the file is 0600.
+    Returns the capture's result."""
+    import stat
+
+    from inferwire.capture import RemoteCapture, RemoteOptions
+    require_tool("tcpdump")
+    echo = EchoServer()
+    opts = RemoteOptions(host="127.0.0.1", output=str(out), interface="lo", ports=(echo.port,),
+                         ssh=ssh, clock_samples=3)
+    try:
+        with RemoteCapture(opts) as cap:
+            echo.exchange(first)
+            echo.exchange(last)
+    finally:
+        echo.close()
+    r = cap.result
+    got = payloads(str(out))
+    assert first in got and last in got
+    assert r.drained and r.exit_code == 0 and r.dropped == 0 and r.packets > 0
+    assert r.remote_host == "127.0.0.1" and r.tool_version.startswith("tcpdump version")
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    return r

@@ -3,12 +3,11 @@ stand-in for ssh (fast; the owner-killed case).  test_capture_remote_sshd.py doe
 real OpenSSH sshd on 127.0.0.1."""
 import os
 import shlex
-import stat
 import sys
 
 import pytest
 
-from capture.capture_helpers import EchoServer, payloads, require_tool
+from capture.capture_helpers import EchoServer, remote_capture_of_two, require_tool
 from inferwire.capture import ClockOffset, RemoteCapture, RemoteOptions, estimate_clock_offset
 from inferwire.capture.remote import REMOTE_SCRIPT, measure_clock_offset, ssh_argv, tcpdump_argv
 from inferwire.errors import CaptureError
@@ -54,24 +53,9 @@ def test_clock_offset_over_the_stand_in_is_near_zero():
 
 @pytest.mark.capture
 def test_remote_capture_streams_and_proves_liveness(tmp_path):
-    require_tool("tcpdump")
-    echo = EchoServer()
-    out = tmp_path / "remote.pcap"
-    opts = RemoteOptions(host="127.0.0.1", output=str(out), interface="lo", ports=(echo.port,),
-                         ssh=LOCAL_SSH, clock_samples=3)
-    try:
-        with RemoteCapture(opts) as cap:
-            echo.exchange(b"remote-first")
-            echo.exchange(b"remote-last")
-    finally:
-        echo.close()
-    r = cap.result
-    got = payloads(str(out))
-    assert b"remote-first" in got and b"remote-last" in got
-    assert r.drained and r.exit_code == 0 and r.dropped == 0 and r.packets > 0
-    assert r.remote_host == "127.0.0.1" and r.tool_version.startswith("tcpdump version")
+    r = remote_capture_of_two(LOCAL_SSH, tmp_path / "remote.pcap", b"remote-first",
+                              b"remote-last")
     assert r.clock_offset["before"]["samples"] == 3 and r.clock_offset["after"] is not None
-    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
 
 
 @pytest.mark.capture

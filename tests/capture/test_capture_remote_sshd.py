@@ -4,14 +4,13 @@ offset must come out as zero within its uncertainty."""
 import os
 import shutil
 import socket
-import stat
 import subprocess
 import time
 
 import pytest
 
-from capture.capture_helpers import EchoServer, payloads, require_tool
-from inferwire.capture import RemoteCapture, RemoteOptions
+from capture.capture_helpers import remote_capture_of_two
+from inferwire.capture import RemoteOptions
 from inferwire.capture.remote import measure_clock_offset
 
 pytestmark = pytest.mark.capture
@@ -75,20 +74,4 @@ def test_clock_offset_over_real_ssh_is_zero_within_its_uncertainty(sshd):
 
 
 def test_remote_capture_over_real_ssh_keeps_first_and_last(sshd, tmp_path):
-    require_tool("tcpdump")
-    echo = EchoServer()
-    out = tmp_path / "remote.pcap"
-    opts = RemoteOptions(host="127.0.0.1", output=str(out), interface="lo", ports=(echo.port,),
-                         ssh=sshd, clock_samples=3)
-    try:
-        with RemoteCapture(opts) as cap:
-            echo.exchange(b"over-ssh-first")
-            echo.exchange(b"over-ssh-last")
-    finally:
-        echo.close()
-    r = cap.result
-    got = payloads(str(out))
-    assert b"over-ssh-first" in got and b"over-ssh-last" in got
-    assert r.drained and r.exit_code == 0 and r.dropped == 0 and r.packets > 0
-    assert r.remote_host == "127.0.0.1" and r.tool_version.startswith("tcpdump version")
-    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    remote_capture_of_two(sshd, tmp_path / "remote.pcap", b"over-ssh-first", b"over-ssh-last")

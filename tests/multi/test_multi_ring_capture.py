@@ -4,37 +4,24 @@ capture, against a continuous capture of the same traffic made at the same time.
 from __future__ import annotations
 
 import http.client
-import os
 import shutil
 import subprocess
 import warnings
 
 import pandas as pd
 import pytest
+from needs import need_capture, skip_or_fail
 
 import inferwire
-from inferwire.capture import (CaptureOptions, CaptureSession, RingBuffer, check_privileges,
-                               find_tool)
-from inferwire.errors import CaptureError
+from inferwire.capture import CaptureOptions, CaptureSession, RingBuffer
 from inferwire.packets.multi import read_many
 from realtraffic.servers import BIG, GRPC_METHOD, Http11Handler, grpc_server, http_server
 
 REQUESTS = 10      # per protocol; each answer is BIG (150 kB): ~3 MB in all, 1 MB ring files
 
 
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
-
-
 def need_dumpcap() -> None:
-    if shutil.which("dumpcap") is None:
-        skip_or_fail("dumpcap is not installed (Debian: apt-get install tshark)")
-    try:
-        check_privileges(find_tool("dumpcap"))
-    except CaptureError as exc:
-        skip_or_fail(f"not permitted to capture on lo: {exc}")
+    need_capture("dumpcap")
 
 
 def traffic(web_port: int, grpc_port: int) -> list[str]:

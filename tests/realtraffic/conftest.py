@@ -8,37 +8,24 @@ reference (a display filter).
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 
 import pytest
+from needs import need_capture, need_tool, skip_or_fail  # noqa: F401  (re-exported)
 
 import inferwire
-from inferwire.capture import CaptureOptions, CaptureSession, check_privileges, find_tool
-from inferwire.errors import CaptureError
+from inferwire.capture import CaptureOptions, CaptureSession
 
 from . import wireshark
 from .servers import (ChunkedHandler, Http10CloseHandler, Http10Handler, Http11Handler,
                       grpc_server, http_server)
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason``; under CI=true a missing tool or permission is a failure instead."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
-
-
 def need_capture_tools() -> None:
     """tshark must be installed and dumpcap usable by this user, else skip (fail under CI)."""
-    for tool in ("tshark", "dumpcap"):
-        if shutil.which(tool) is None:
-            skip_or_fail(f"{tool} is not installed (Debian: apt-get install tshark)")
-    try:
-        check_privileges(find_tool("dumpcap"))
-    except CaptureError as exc:
-        skip_or_fail(f"not permitted to capture on lo: {exc}")
+    need_tool("tshark", "tshark")
+    need_capture("dumpcap")
 
 
 @dataclass

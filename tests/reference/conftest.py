@@ -6,35 +6,9 @@ so each run costs the capture and the load, not a model server start.
 """
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason``; under CI=true a missing tool or permission fails instead."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
-
-
-def need_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        skip_or_fail(f"{name} is not installed")
-    return path
-
-
-def need_capture() -> None:
-    """dumpcap and the right to capture on lo (root or dumpcap capabilities)."""
-    need_tool("dumpcap")
-    from inferwire.capture import check_privileges, find_tool
-    from inferwire.errors import CaptureError
-    try:
-        check_privileges(find_tool("dumpcap"))
-    except CaptureError as exc:
-        skip_or_fail(f"not permitted to capture on lo: {exc}")
+from needs import need_capture  # noqa: F401  (used by the tests here)
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,7 @@ N = 8
 HOSTS = str(Path(__file__).with_name("hosts.py"))
 
 
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
+from needs import skip_or_fail
 
 
 def run(*argv, check=True, **kw):
