@@ -8,14 +8,16 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from load.load_helpers import TinyServer
 
 CHILD = textwrap.dedent("""
     import json, sys
     from inferwire.load import ClientLogWriter, HttpWorkload, LoadInterrupted, LoadOptions, run_load
-    url, log = sys.argv[1], sys.argv[2]
+    url, log, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     try:
-        run_load(HttpWorkload(url), LoadOptions(users=3, warmup_requests=5, duration_s=60),
+        run_load(HttpWorkload(url), LoadOptions(warmup_requests=5, duration_s=60, **options),
                  [ClientLogWriter(log, flush_interval_s=0.2)])
     except LoadInterrupted as stop:
         print(json.dumps(stop.summary.to_dict()), flush=True)
@@ -28,11 +30,15 @@ def data_rows(path):
         return list(csv.reader(f))[1:]
 
 
-def test_sigint_keeps_the_rows_written(tmp_path):
+@pytest.mark.parametrize("options", [
+    dict(users=3),
+    dict(mode="open", rate=300, max_in_flight=16, sender_priority="auto")],   # real-time
+    ids=["closed", "open"])
+def test_sigint_keeps_the_rows_written(tmp_path, options):
     server = TinyServer()
     log = tmp_path / "log.csv"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, server.url + "?delay_ms=5", str(log)],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, server.url + "?delay_ms=5", str(log),
+                              json.dumps(options)], stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:        # rows reach the disk while it runs

@@ -6,6 +6,7 @@ import pytest
 
 from inferwire.errors import LoadError
 from inferwire.load import HttpWorkload, LoadListener, LoadOptions, run_load
+from inferwire.load.runner import WAITING_SENDERS
 from load.load_helpers import TinyServer
 
 
@@ -154,3 +155,22 @@ def test_invalid_options(kw, msg):
 def test_workload_must_be_callable():
     with pytest.raises(LoadError, match="not callable"):
         run_load("http://x", LoadOptions(requests=1))
+
+
+def test_open_loop_reuses_the_last_idle_workers(server):
+    """A few hot workers do the sends (those in flight plus the few waiting on the next slots),
+    not all max_in_flight workers in turn (those would all send within 32 slots, 0.16 s)."""
+    seen = Collect()
+    summary = run_load(HttpWorkload(server.url),
+                       LoadOptions(mode="open", rate=200, duration_s=1.0, max_in_flight=32),
+                       [seen])
+    assert summary.ok == 200
+    # The second half: while the threads were still starting, fresh ones came to the top.
+    late = sorted(seen.records, key=lambda r: r.scheduled_ns)[100:]
+    events = sorted([(r.started_ns, 1) for r in late] + [(r.finished_ns, -1) for r in late])
+    in_flight = peak = 0
+    for _, step in events:
+        in_flight += step
+        peak = max(peak, in_flight)
+    workers = {r.worker for r in late}
+    assert len(workers) <= peak + 2 * WAITING_SENDERS, (sorted(workers), peak)

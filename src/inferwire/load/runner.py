@@ -3,10 +3,13 @@
 Each worker claims a slot from the :class:`~.schedule.Plan`, sleeps until the slot's planned time
 (CLOCK_MONOTONIC, so wall-clock steps cannot bend the schedule), calls the workload with a fresh
 request id, and queues a :class:`~.events.RequestRecord`; a delivery thread hands records to the
-listeners.  In an open loop a worker that is busy does not delay the schedule: the next free worker
-takes the next slot, late if need be, and the lateness is recorded (latency is also reported from
-the planned time).  ``max_in_flight`` workers bound the concurrency; if all are busy, sends queue
-up late rather than being dropped.
+listeners.  In an open loop a worker that is busy does not delay the schedule: a few idle workers
+wait on the next slots (:mod:`.lineup`), each sending its own, late if need be, and the lateness
+is recorded (latency is also reported from the planned time).  ``max_in_flight`` workers bound
+the concurrency; if all are busy, sends queue up late rather than being dropped.  During an
+open-loop run with ``sender_priority="auto"`` the senders (and every other Python thread of the
+process, which could hold the GIL they need) run real-time where the OS allows it
+(:mod:`.priority`), so that a busy machine does not make them late.
 
 Ctrl-C: sends stop, requests in flight get ``stop_grace_s`` seconds to finish, the rest are logged
 as unfinished, listeners get every record and ``on_stop``, and :class:`LoadInterrupted` (a
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 
 from ..errors import InferwireWarning, LoadError
 from .events import LoadListener, RequestRecord, RunInfo
+from .lineup import Lineup
+from .priority import PRIORITIES, OtherThreads, SendPriority
 from .schedule import ARRIVALS, Plan, Slot
 from .stats import LoadSummary, summarize
 
@@ -33,6 +38,8 @@ NS_PER_S = 1_000_000_000
 START_DELAY_NS = 20_000_000     # lets every worker thread start before the first planned send
 DELIVERY_INTERVAL_S = 0.1
 LONG_WAIT_NS = 20_000_000       # waits longer than this watch the stop event
+THREAD_PREFIX = "inferwire-load-"  # the run's own threads (they raise themselves)
+WAITING_SENDERS = 4             # open loop: workers asleep on a claimed slot at once (Lineup)
 
 
 @dataclass(frozen=True)
@@ -45,8 +52,14 @@ class LoadOptions:
     after ``requests`` measured requests or ``duration_s`` seconds of measurement, whichever is
     first; ``warmup_s`` or ``warmup_requests`` come before and are excluded from the summary.
     ``switch_interval_s`` sets sys.setswitchinterval for the run (restored after): a thread woken
-    for its send waits at most that long for the GIL (Python's default is 5 ms).  ``spin_s``:
-    the last part of each wait for a planned send is a loop yielding the GIL (0 disables it).
+    for its send waits at most about that long for the GIL (Python's default is 5 ms; measured
+    at 300 req/s with real-time senders, p99 of the senders' wake-up 0.35-0.39 ms at 0.2 ms,
+    0.49-0.58 ms at 0.5 ms).  ``spin_s``: the last part of each wait for a planned send is a
+    loop yielding the GIL (0 disables it; real-time senders do not spin).  ``sender_priority``
+    (open loop): "normal" leaves scheduling alone; "auto" runs the workers and the process's
+    other Python threads real-time (SCHED_FIFO) during the run where the OS permits;
+    "realtime" requires that (LoadError if not permitted).  See :mod:`.priority` for what it
+    buys the senders and what it costs a server on the same cores.
     """
     mode: str = "closed"
     users: int = 4
@@ -61,8 +74,9 @@ class LoadOptions:
     max_in_flight: int = 32
     id_prefix: str | None = None
     stop_grace_s: float = 10.0
-    switch_interval_s: float | None = 0.0005
+    switch_interval_s: float | None = 0.0002
     spin_s: float = 0.00025
+    sender_priority: str = "normal"
 
     def __post_init__(self):
         problems = []
@@ -85,6 +99,9 @@ class LoadOptions:
             problems.append("warmup_s, warmup_requests, think_time_s and spin_s must be >= 0")
         if self.warmup_s and self.warmup_requests:
             problems.append("give warmup_s or warmup_requests, not both")
+        if self.sender_priority not in PRIORITIES:
+            problems.append(f"sender_priority must be one of {PRIORITIES}, "
+                            f"not {self.sender_priority!r}")
         if problems:
             raise LoadError("invalid load options: " + "; ".join(problems))
 
@@ -142,6 +159,11 @@ class _Run:
         self.think_ns = round(options.think_time_s * NS_PER_S)
         self.spin_ns = round(options.spin_s * NS_PER_S)
         self.stop_event = threading.Event()
+        self.lineup = Lineup(options.workers, WAITING_SENDERS)
+        self.priority = SendPriority(options.sender_priority if self.plan.open_loop
+                                     else "normal")
+        self.others = OtherThreads(self.priority, skip=lambda t: t.name.startswith(THREAD_PREFIX)
+                                   or t is threading.current_thread())
         self.lock = threading.Lock()
         self.records: list[RequestRecord] = []
         self.outbox: deque[RequestRecord] = deque()
@@ -152,6 +174,12 @@ class _Run:
 
     # -- workers -----------------------------------------------------------------------------
     def worker(self, index: int) -> None:
+        if self.plan.open_loop:
+            self.open_worker(index)
+        else:
+            self.closed_worker(index)
+
+    def closed_worker(self, index: int) -> None:
         ready_ns = 0
         while True:
             slot = self.plan.claim(ready_ns)
@@ -161,14 +189,38 @@ class _Run:
                 return
             ready_ns = time.monotonic_ns() - self.mono0 + self.think_ns
 
-    def sleep_until(self, deadline_ns: int) -> bool:
+    def open_worker(self, index: int) -> None:
+        """With a turn (:mod:`.lineup`): claim the next slot, wait for it, pass the turn, send.
+
+        Where :mod:`.priority` allows it the worker runs real-time (SCHED_FIFO) for its whole
+        life: its timer and a passed turn wake it at once however busy the cores are, it sleeps
+        right to a send instead of spinning, and it cannot be preempted by normal tasks between
+        its timestamp and its request, nor while it holds the GIL that the next sender needs.
+        """
+        realtime = self.priority.raise_thread()
+        try:
+            while self.lineup.wait_turn(index):
+                slot = self.plan.claim()
+                if slot is None or not self.sleep_until(self.mono0 + slot.offset_ns,
+                                                        spin=not realtime):
+                    self.lineup.end()
+                    return
+                self.lineup.pass_on()
+                if not self.send(index, slot):
+                    return
+        finally:
+            if realtime:
+                self.priority.lower_thread()
+
+    def sleep_until(self, deadline_ns: int, spin: bool = True) -> bool:
         """Sleep to a CLOCK_MONOTONIC deadline; False if the run was stopped meanwhile.
 
-        Long waits watch the stop event; the last ``spin_s`` are spent yielding the GIL in a
-        loop (time.sleep(0)), because a timed sleep wakes 0.1 ms late or more (measured here:
-        p50 lateness 0.11 ms with sleeps alone, 0.05 ms with the final yield loop).
+        Long waits watch the stop event; with ``spin`` the last ``spin_s`` are spent yielding
+        the GIL in a loop (time.sleep(0)), because a normal thread's timed sleep wakes 0.1 ms
+        late or more (measured here: p50 lateness 0.11 ms with sleeps alone, 0.05 ms with the
+        final yield loop).
         """
-        spin_ns = self.spin_ns
+        spin_ns = self.spin_ns if spin else 0
         while True:
             remaining = deadline_ns - time.monotonic_ns()
             if remaining <= 0:
@@ -207,8 +259,15 @@ class _Run:
 
     # -- delivery to listeners ---------------------------------------------------------------
     def deliver_loop(self, done: threading.Event) -> None:
-        while not done.wait(DELIVERY_INTERVAL_S):
-            self.deliver()
+        # Real-time like the senders (if they are): a normal thread preempted while it holds
+        # the GIL would hold up every sender (see :mod:`.priority`).
+        realtime = self.priority.raise_thread()
+        try:
+            while not done.wait(DELIVERY_INTERVAL_S):
+                self.deliver()
+        finally:
+            if realtime:
+                self.priority.lower_thread()
 
     def deliver(self) -> None:
         if self.listener_error is not None:
@@ -245,11 +304,12 @@ class _Run:
                                                                type(self.workload).__name__))
         done_delivering = threading.Event()
         delivery = threading.Thread(target=self.deliver_loop, args=(done_delivering,),
-                                    daemon=True, name="inferwire-load-delivery")
-        interrupted = stopped_early = False
+                                    daemon=True, name=f"{THREAD_PREFIX}delivery")
+        interrupted = stopped_early = caller_realtime = False
         workers = [threading.Thread(target=self.worker, args=(i,), daemon=True,
-                                    name=f"inferwire-load-{i}") for i in range(opts.workers)]
+                                    name=f"{THREAD_PREFIX}{i}") for i in range(opts.workers)]
         try:
+            caller_realtime = self.priority.raise_thread()   # it holds the GIL now and then
             for listener in self.listeners:
                 listener.on_start(info)
             for thread in workers:
@@ -260,6 +320,9 @@ class _Run:
             interrupted = True
             self.halt([t for t in workers if t.is_alive()])
         finally:
+            self.others.restore()
+            if caller_realtime:
+                self.priority.lower_thread()
             sys.setswitchinterval(previous_switch)
             gc.set_threshold(*thresholds)
             gc.unfreeze()
@@ -269,6 +332,7 @@ class _Run:
         """Join the workers; True if the run was stopped early (external stop or listener)."""
         for thread in workers:
             while thread.is_alive():
+                self.others.raise_new()
                 thread.join(0.1)
                 stop_asked = self.external_stop is not None and self.external_stop.is_set()
                 if (stop_asked or self.listener_error) and not self.stop_event.is_set():
@@ -283,6 +347,7 @@ class _Run:
         """Stop sending; give requests in flight ``stop_grace_s``; log the rest as unfinished."""
         self.stop_event.set()
         self.plan.stop()
+        self.lineup.end()
         deadline = time.monotonic() + self.options.stop_grace_s
         try:
             for thread in workers:
