@@ -51,10 +51,15 @@ def feed_all(parser, timeline, warnings: list, label: str) -> tuple[list, int | 
     Returns the events and the offset one past the last byte fed, or None when the parser failed:
     a :class:`ProtocolError` becomes a warning and the events before it are kept.
     """
+    return feed_chunks(parser, timeline.chunks(), warnings, label)
+
+
+def feed_chunks(parser, chunks, warnings: list, label: str) -> tuple[list, int | None]:
+    """:func:`feed_all` of the ``(offset, data)`` pairs ``chunks`` (contiguous, in order)."""
     events: list = []
     end = 0
     try:
-        for offset, data in timeline.chunks():
+        for offset, data in chunks:
             events.extend(parser.feed(data, offset))
             end = offset + len(data)
     except ProtocolError as exc:

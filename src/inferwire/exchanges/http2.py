@@ -1,27 +1,37 @@
 """HTTP/2 (and gRPC) exchanges of one connection: one per stream, plus the connection setup time."""
 from __future__ import annotations
 
-from ..protocols.http2 import H2Parser, assemble_h2
+from operator import itemgetter
+
+import numpy as np
+
+from ..protocols.http2 import H2_STREAM_FIELDS, H2Parser, H2Stream, assemble_rows
 from .exchange import Exchange, feed_all
+from .timeline import TcpTimeline
 
 
 def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | None]:
     """Exchanges per stream and the HTTP/2 setup time (ns) of the connection, or None."""
-    client_events = _events(H2Parser("client"), up, warnings, "HTTP/2 client")
-    server_events = _events(H2Parser("server"), down, warnings, "HTTP/2 server")
-    conv = assemble_h2(client_events, server_events)
+    client_records = _records(H2Parser("client", records=True), up, warnings, "HTTP/2 client")
+    server_records = _records(H2Parser("server", records=True), down, warnings, "HTTP/2 server")
+    conv, rows = assemble_rows(client_records, server_records)
     warnings.extend(conv.warnings)
-    out = [_exchange(s, up, down) for s in conv.streams]
+    if isinstance(up, TcpTimeline) and isinstance(down, TcpTimeline):
+        out = _tcp_exchanges(rows, up.stream, down.stream)
+    else:
+        out = [_exchange(H2Stream(*row), up, down) for row in rows]
     return out, _setup_ns(conv, up, down)
 
 
-def _events(parser, timeline, warnings: list, label: str) -> list:
-    events, end = feed_all(parser, timeline, warnings, label)
+def _records(parser, timeline, warnings: list, label: str) -> list:
+    """The event records of one direction (``parser`` makes records); an unfinished frame at
+    its end becomes a warning."""
+    records, end = feed_all(parser, timeline, warnings, label)
     if end is not None:
-        for t in parser.close(end):
-            warnings.append(f"{label}: stream ended inside a {t.what} at offset {t.start}"
-                            + (f" (stream {t.stream_id})" if t.stream_id is not None else ""))
-    return events
+        for _, start, _, what, stream_id in parser.close(end):     # Truncated records
+            warnings.append(f"{label}: stream ended inside a {what} at offset {start}"
+                            + (f" (stream {stream_id})" if stream_id is not None else ""))
+    return records
 
 
 def _setup_ns(conv, up, down) -> int | None:
@@ -35,6 +45,7 @@ def _setup_ns(conv, up, down) -> int | None:
 
 
 def _exchange(s, up, down) -> Exchange:
+    """One stream's exchange, its offsets mapped through any :class:`Timeline`."""
     grpc = bool(s.content_type and s.content_type.startswith("application/grpc"))
     ex = Exchange("grpc" if grpc else "h2", stream=s.stream_id, method=s.method, path=s.path,
                   status=s.status, grpc_status=s.grpc_status, request_id=s.request_id,
@@ -52,3 +63,63 @@ def _exchange(s, up, down) -> Exchange:
     ex.complete = bool(s.complete and None not in (
         ex.req_start_ns, ex.req_end_ns, ex.resp_start_ns, ex.resp_end_ns))
     return ex
+
+
+# The fields of an H2Stream row that make its exchange, in this order.
+_ROW_FIELDS = itemgetter(*[H2_STREAM_FIELDS.index(name) for name in (
+    "stream_id", "method", "path", "status", "grpc_status", "request_id", "request_bytes",
+    "response_bytes", "content_type", "req_start", "req_end", "resp_start", "resp_end",
+    "complete")])
+
+
+def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
+    """:func:`_exchange` for every stream (as an H2Stream row) of a plain TCP connection
+    (``up``/``down``: the :class:`~inferwire.tcp.DirectionStream` of each direction), the
+    offsets of all streams mapped to times in one vectorised look-up per direction instead of
+    six per stream (which cost as much as assembling the streams).  Same values as
+    :class:`TcpTimeline`'s."""
+    picked = [_ROW_FIELDS(row) for row in rows]
+    req_first, req_last = _pieces(up, [p[9] for p in picked], [p[10] for p in picked])
+    resp_first, resp_last = _pieces(down, [p[11] for p in picked], [p[12] for p in picked])
+    req_start_ns, request_frame = _column(up.times, req_first), _column(up.frames, req_first)
+    req_end_ns = _column(up.times, req_last)
+    resp_start_ns = _column(down.times, resp_first)
+    resp_end_ns, response_frame = _column(down.times, resp_last), _column(down.frames, resp_last)
+    out = []
+    for k, (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
+            content_type, _, _, _, _, complete) in enumerate(picked):
+        times = (req_start_ns[k], req_end_ns[k], resp_start_ns[k], resp_end_ns[k])
+        grpc = bool(content_type and content_type.startswith("application/grpc"))
+        # Exchange's first 15 fields by position: keyword arguments cost twice the rest of
+        # building it (tests/exchanges/test_http2_exchanges.py compares with _exchange's)
+        ex = Exchange("grpc" if grpc else "h2", sid, method, path, status, grpc_status,
+                      request_id, request_bytes, response_bytes, *times, request_frame[k],
+                      response_frame[k])
+        ex.complete = bool(complete and None not in times)
+        out.append(ex)
+    return out
+
+
+def _pieces(stream, starts: list, ends: list) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the piece of ``stream`` that carried each first byte (``starts``) and each last
+    byte (``ends`` exclusive): -1 where the offset is None, negative or not captured."""
+    offsets = np.array([-1 if o is None else o for o in starts]
+                       + [-1 if o is None else o - 1 for o in ends], dtype=np.int64)
+    piece = np.full(len(offsets), -1, dtype=np.int64)
+    if len(stream.starts):
+        piece_starts = np.asarray(stream.starts, dtype=np.int64)
+        piece_ends = np.asarray(stream.ends, dtype=np.int64)
+        i = np.searchsorted(piece_starts, offsets, side="right") - 1
+        ok = (offsets >= 0) & (i >= 0) & (offsets < piece_ends[np.maximum(i, 0)])
+        piece[ok] = i[ok]
+    return piece[:len(starts)], piece[len(starts):]
+
+
+def _column(values, piece: np.ndarray) -> list:
+    """``values[piece]`` for each piece index as Python ints, None where the index is -1."""
+    if not len(values):
+        return [None] * len(piece)
+    picked = np.asarray(values, dtype=np.int64)[np.maximum(piece, 0)].tolist()
+    if not len(piece) or piece.min() >= 0:      # every offset captured: the usual case
+        return picked
+    return [v if p >= 0 else None for v, p in zip(picked, piece.tolist())]

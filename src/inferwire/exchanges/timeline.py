@@ -14,6 +14,8 @@ class Timeline(Protocol):
     def last(self, end: int) -> int | None: ...
     def first_frame(self, start: int) -> int | None: ...
     def last_frame(self, end: int) -> int | None: ...
+    def first_packet(self, start: int) -> tuple: ...
+    def last_packet(self, end: int) -> tuple: ...
     def chunks(self): ...
 
 
@@ -23,28 +25,40 @@ class TcpTimeline:
     def __init__(self, stream):
         self.stream = stream
 
-    def _get(self, fn, offset):
-        if offset is None or offset < 0:
-            return None
-        try:
-            return fn(offset)
-        except KeyError:
-            return None
-
+    # Each look-up is one call into the stream: this runs four times per HTTP/1 exchange.
     def first(self, start):
-        return self._get(self.stream.time_at, start)
+        i = -1 if start is None or start < 0 else self.stream.piece_at(start)
+        return None if i < 0 else self.stream.times[i]
 
     def last(self, end):
-        return None if end is None else self._get(self.stream.time_at, end - 1)
+        i = -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
+        return None if i < 0 else self.stream.times[i]
 
     def first_frame(self, start):
-        return self._get(self.stream.frame_at, start)
+        i = -1 if start is None or start < 0 else self.stream.piece_at(start)
+        return None if i < 0 else self.stream.frames[i]
 
     def last_frame(self, end):
-        return None if end is None else self._get(self.stream.frame_at, end - 1)
+        i = -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
+        return None if i < 0 else self.stream.frames[i]
+
+    def first_packet(self, start) -> tuple:
+        """``(first(start), first_frame(start))`` in one look-up."""
+        i = -1 if start is None or start < 0 else self.stream.piece_at(start)
+        return (None, None) if i < 0 else (self.stream.times[i], self.stream.frames[i])
+
+    def last_packet(self, end) -> tuple:
+        """``(last(end), last_frame(end))`` in one look-up."""
+        i = -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
+        return (None, None) if i < 0 else (self.stream.times[i], self.stream.frames[i])
 
     def chunks(self):
         return self.stream.chunks()
+
+    def views(self):
+        """:meth:`chunks` with big pieces as views of the capture, not copies
+        (:meth:`~inferwire.tcp.DirectionStream.views`)."""
+        return self.stream.views()
 
 
 class PlaintextTimeline:
@@ -82,6 +96,14 @@ class PlaintextTimeline:
     def last_frame(self, end):
         span = None if end is None else self._span(end - 1)
         return None if span is None else self.tcp.last_frame(span[1])
+
+    def first_packet(self, start) -> tuple:
+        """``(first(start), first_frame(start))``."""
+        return self.first(start), self.first_frame(start)
+
+    def last_packet(self, end) -> tuple:
+        """``(last(end), last_frame(end))``."""
+        return self.last(end), self.last_frame(end)
 
     def chunks(self):
         return self.plain.chunks()

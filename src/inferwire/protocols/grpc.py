@@ -32,6 +32,10 @@ class GrpcMessage(NamedTuple):
     end: int
 
 
+# GrpcMessage(...) through its generated __new__ costs twice this direct tuple construction
+_new_message = tuple.__new__
+
+
 def is_grpc_content_type(value: str | None) -> bool:
     """True for ``application/grpc`` and its ``+proto``/``;params`` variants, not grpc-web."""
     if not value:
@@ -93,6 +97,21 @@ class GrpcMessageSplitter:
             exc.events = out                 # the messages this call completed before the error
             raise
         return out
+
+    def feed_frame(self, buf, lo: int, hi: int, offset: int) -> tuple[GrpcMessage, ...]:
+        """As ``tuple(feed(buf[lo:hi], offset))``: ``buf[lo]`` is at stream offset ``offset``.
+
+        A DATA payload that is exactly one whole message (the usual gRPC frame) is read here
+        without a slice, a loop or a list: the HTTP/2 parser calls this once per DATA frame."""
+        if hi - lo >= PREFIX_LEN and self._current is None and not self._prefix \
+                and self._failed is None:
+            flag, length = PREFIX.unpack_from(buf, lo)
+            if flag <= 1 and lo + PREFIX_LEN + length == hi:
+                self.messages += 1
+                self.message_bytes += length
+                return (_new_message(GrpcMessage, (flag == 1, length, offset,
+                                                   offset + hi - lo)),)
+        return tuple(self.feed(buf[lo:hi], offset))
 
     def _whole_messages(self, data, pos: int, offset: int, out: list[GrpcMessage]) -> int:
         """Messages lying whole in ``data`` from ``pos`` (the usual case: one per DATA frame),

@@ -8,15 +8,21 @@ the exception types.  Its behaviour follows ``hpack.Decoder.decode(raw=True)`` s
 (integer limits, where a table size update may appear, table eviction, the header list size
 limit), and ``tests/protocols/test_hpackdecode.py`` checks it against ``hpack`` on fuzzed input.
 
-Two shortcuts make common traffic cheap:
+Three shortcuts make common traffic cheap:
 
 * a header block that does not change the dynamic table decodes to the same list whenever the
   table is the same, so its result is remembered per (table generation, block bytes): the
   responses of a gRPC server are mostly such blocks;
+* a block that does not change the table but is new (a request with its own x-request-id, a
+  trailer with a timing value) is decoded straight to text by :meth:`HpackDecoder._plain_text`,
+  whose runs of one-byte indexed fields are remembered per (table generation, run bytes); any
+  other block, and any block that would raise, takes the general path, which alone changes
+  the table and raises errors;
 * Huffman strings are decoded with a 256-state x 256-byte transition table, and remembered.
 """
 from __future__ import annotations
 
+import re
 from collections import deque
 
 from hpack.exceptions import (HPACKDecodingError, InvalidTableIndex, InvalidTableSizeError,
@@ -31,6 +37,8 @@ VARINT_MAX_LENGTH = 5                           # as hpack: prefix + at most 5 c
 MEMO_LIMIT = 4096                               # remembered blocks / strings before forgetting
 
 _FAIL, _EMIT, _COMPLETE = 4, 2, 1               # hpack.huffman_table flags
+_INDEXED_RUN = re.compile(rb"[\x80-\xfe]+")       # one-byte indexed fields (index 0..126)
+_STATIC_ONLY = -1                               # a run's "generation" when the table plays no part
 
 
 class _HuffmanTable:
@@ -126,6 +134,7 @@ class HpackDecoder:
         self._blocks: dict = {}                      # block -> (generation, headers)
         self._strings: dict = {}                     # Huffman string -> decoded
         self._text: dict = {}                        # (name, value) bytes -> as text
+        self._runs: dict = {}                        # indexed run -> (generation, text, size)
 
     def decode(self, block: bytes) -> list[tuple[bytes, bytes]]:
         """The (name, value) byte pairs of one complete header block, in order."""
@@ -133,10 +142,21 @@ class HpackDecoder:
 
     def decode_text(self, block: bytes) -> tuple[tuple[str, str], ...]:
         """As :meth:`decode`, names and values as text (UTF-8, undecodable bytes replaced)."""
-        memo = self._blocks.get(block)
-        if memo is not None and memo[0] == self._generation:
-            return memo[1]
         generation = self._generation
+        memo = self._blocks.get(block)
+        if memo is not None and memo[0] == generation:
+            return memo[1]
+        headers = self._plain_text(block)
+        if headers is None:
+            headers = self._general_text(block)
+        if self._generation == generation:       # the table did not change: remember
+            if len(self._blocks) >= MEMO_LIMIT:
+                self._blocks.clear()
+            self._blocks[block] = (generation, headers)
+        return headers
+
+    def _general_text(self, block: bytes) -> tuple[tuple[str, str], ...]:
+        """:meth:`decode_text` through :meth:`_decode`: any block, table changes and errors."""
         text, headers = self._text, []
         for pair in self._decode(block):
             decoded = text.get(pair)
@@ -146,12 +166,85 @@ class HpackDecoder:
                 decoded = text[pair] = (pair[0].decode("utf-8", "replace"),
                                         pair[1].decode("utf-8", "replace"))
             headers.append(decoded)
-        headers = tuple(headers)
-        if self._generation == generation:       # the table did not change: remember
-            if len(self._blocks) >= MEMO_LIMIT:
-                self._blocks.clear()
-            self._blocks[block] = (generation, headers)
-        return headers
+        return tuple(headers)
+
+    def _plain_text(self, data: bytes) -> tuple[tuple[str, str], ...] | None:
+        """The text headers of a block made only of indexed fields and literals that are not
+        indexed, which leave the table as it is; None for any other block, or one that is
+        invalid or too large, for :meth:`_general_text` to decode (nothing here changes the
+        table, so it can start over).  Same result as :meth:`_general_text` on the blocks
+        it takes (``tests/protocols/test_hpackdecode.py`` compares them on fuzzed input)."""
+        if self.table_size > self.max_allowed_table_size:
+            return None
+        headers: list = []
+        pos, n, inflated = 0, len(data), 0
+        run_at, runs, generation = _INDEXED_RUN.match, self._runs, self._generation
+        try:
+            while pos < n:
+                b = data[pos]
+                if b & 0x80:
+                    if b == 0xFF:                  # index >= 127: a multi-byte integer
+                        return None
+                    end = run_at(data, pos).end()
+                    run = data[pos:end]
+                    memo = runs.get(run)
+                    if memo is None or (memo[0] != generation and memo[0] != _STATIC_ONLY):
+                        memo = self._indexed_run(run)
+                        if memo is None:
+                            return None
+                    headers += memo[1]
+                    inflated += memo[2]
+                    pos = end
+                    continue
+                if b & 0xE0:                       # incremental indexing or a size update
+                    return None
+                # a literal, not indexed or never indexed: short plain strings sliced inline
+                if b & 0x0F:
+                    index, pos = decode_integer(data, pos, 4)
+                    name = self._entry(index)[0]
+                else:
+                    pos += 1
+                    length = data[pos]
+                    if length < 0x7F:
+                        name, pos = data[pos + 1:pos + 1 + length], pos + 1 + length
+                    else:
+                        name, pos = self._string(data, pos)
+                length = data[pos]
+                if length < 0x7F:
+                    value, pos = data[pos + 1:pos + 1 + length], pos + 1 + length
+                else:
+                    value, pos = self._string(data, pos)
+                if pos > n:                        # a plain string cut by the block's end
+                    return None
+                inflated += ENTRY_OVERHEAD + len(name) + len(value)
+                headers.append((name.decode("utf-8", "replace"),
+                                value.decode("utf-8", "replace")))
+        except (HPACKDecodingError, InvalidTableIndex, IndexError):
+            return None
+        if inflated > self.max_header_list_size:
+            return None
+        return tuple(headers)
+
+    def _indexed_run(self, run: bytes) -> tuple | None:
+        """(generation, text headers, RFC 7541 size) of a run of one-byte indexed fields, now
+        remembered; None when an index is not in the table."""
+        headers, size, dynamic = [], 0, False
+        for b in run:
+            index = b & 0x7F
+            if index > STATIC_LEN:
+                dynamic = True
+                if index - STATIC_LEN > len(self.dynamic):
+                    return None
+            elif index == 0:
+                return None
+            name, value = self._entry(index)
+            size += ENTRY_OVERHEAD + len(name) + len(value)
+            headers.append((name.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+        memo = (self._generation if dynamic else _STATIC_ONLY, tuple(headers), size)
+        if len(self._runs) >= MEMO_LIMIT:
+            self._runs.clear()
+        self._runs[run] = memo
+        return memo
 
     # ------------------------------------------------------------ block
 

@@ -19,16 +19,17 @@ from __future__ import annotations
 import re
 from collections import deque
 from functools import lru_cache
+from operator import itemgetter
 from dataclasses import dataclass
 
 from ..errors import ProtocolError
-from .records import frozen
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
 _STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: (.*))?")
 _FIELD_NAME = re.compile(_TOKEN)
 _FIELD_NAME_TEXT = re.compile(_TOKEN.decode("ascii"))
+_HEAD_END = re.compile(rb"\r\n\r\n")
 _BLOCK_END = re.compile(rb"\n\r?\n")    # a line end followed by an empty line (bare LF tolerated)
 _LF = re.compile(rb"\n")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -39,6 +40,7 @@ _H2_PREFACE_LINE = b"PRI * HTTP/2.0"
 # parser states
 _HEAD, _LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _UNTIL_CLOSE, _UPGRADED, \
     _CLOSED = range(9)
+_NAME = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,11 @@ class Http1Message:
 
     def header(self, name: str) -> str | None:
         """The field's value (several occurrences joined by ", "), or None; name case-free."""
-        name = name.lower()
-        values = [v for k, v in self.headers if k == name]
-        return ", ".join(values) if values else None
+        name, found = name.lower(), None
+        for key, value in self.headers:
+            if key == name:
+                found = value if found is None else f"{found}, {value}"
+        return found
 
 
 class Http1Parser:
@@ -79,22 +83,25 @@ class Http1Parser:
     parser then refuses further input (raises again, with ``events == []``).
     """
 
+    # The initial state, as class attributes: an instance sets only what changes (a parser is
+    # made for each direction of each connection, and most connections carry one message).
+    upgraded_at: int | None = None           # offset where the stream stopped being HTTP/1
+    _next: int | None = None                 # offset expected by the next feed()
+    _state = _HEAD
+    _buf_start = 0                           # stream offset of _buf[0]
+    _msg: dict | None = None                 # fields of the message being read
+    _remaining = 0                           # body or chunk bytes still expected
+    _cr_seen = False                         # CR of the CRLF after chunk data was seen
+    _upgrade_asked = False                   # previous request carried Upgrade
+    _failed: ProtocolError | None = None
+
     def __init__(self, role: str, *, max_header_bytes: int = 65536):
-        if role not in ("client", "server"):
+        if role != "client" and role != "server":
             raise ValueError(f"role must be 'client' or 'server', not {role!r}")
         self.role = role
         self.max_header_bytes = max_header_bytes
-        self.upgraded_at: int | None = None  # offset where the stream stopped being HTTP/1
         self._methods: deque[str] = deque()
-        self._next: int | None = None
-        self._state = _HEAD
         self._buf = bytearray()              # the incomplete head / chunk line / trailers
-        self._buf_start = 0                  # stream offset of _buf[0]
-        self._msg: dict | None = None        # fields of the message being read
-        self._remaining = 0                  # body or chunk bytes still expected
-        self._cr_seen = False                # CR of the CRLF after chunk data was seen
-        self._upgrade_asked = False          # previous request carried Upgrade
-        self._failed: ProtocolError | None = None
 
     # ------------------------------------------------------------ public
 
@@ -104,16 +111,24 @@ class Http1Parser:
 
     def feed(self, data: bytes | bytearray | memoryview, offset: int) -> list[Http1Message]:
         """Consume ``data`` starting at stream offset ``offset``; return completed messages."""
-        self._check(offset)
+        if offset != self._next or self._failed is not None or self._state == _CLOSED:
+            self._check(offset)
         out: list[Http1Message] = []
         pos, n = 0, len(data)
         try:
             while pos < n:
-                if self._state == _HEAD and not self._buf and not self._upgrade_asked:
-                    whole = self._whole_message(data, pos, offset, out)
-                    if whole > pos:
-                        pos = whole
-                        continue
+                state = self._state
+                if state == _HEAD:
+                    if not self._buf and not self._upgrade_asked:
+                        whole = self._whole_message(data, pos, offset, out)
+                        if whole > pos:
+                            pos = whole
+                            continue
+                elif state == _LENGTH:       # body bytes of known length: counted, not read
+                    take = min(self._remaining, n - pos)
+                    pos += take
+                    self._count(take, offset + pos, out)
+                    continue
                 pos = self._step(data, pos, offset, out)
         except ProtocolError as exc:
             exc.events = out             # the messages this chunk completed before the error
@@ -130,7 +145,7 @@ class Http1Parser:
         if state == _UNTIL_CLOSE:
             return [self._emit(offset, complete=True)]
         if state == _HEAD:
-            return self._partial_head(offset)
+            return self._partial_head(offset) if self._buf else []
         if state in (_LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS):
             return [self._emit(offset, complete=False)]
         return []
@@ -149,24 +164,63 @@ class Http1Parser:
             self._next = offset
 
     def _whole_message(self, data, pos: int, offset: int, out: list) -> int:
-        """A message whose head and Content-Length body both lie in ``data`` from ``pos``, the
-        usual case, read without the byte-wise state machine; returns where it ends, or ``pos``
-        for anything else (the general path then reads it: same rules, same errors)."""
-        if data[pos] in (10, 13):
-            return pos
-        m = _BLOCK_END.search(data, pos, pos + self.max_header_bytes)
+        """The usual message, read in one go without the byte-wise state machine: a plain head
+        (:func:`_plain_head`) whole in ``data`` from ``pos``, a request other than CONNECT, or a
+        final response to neither HEAD nor CONNECT; framed by one Content-Length (or no body:
+        a request without one, a 204 or 304); no Transfer-Encoding, no Upgrade.  Returns where
+        it stopped: after the body, or after the head when the body goes on beyond ``data``.
+        For anything else it changes nothing and returns ``pos``: the general path then reads
+        the message (same rules, same messages, same errors)."""
+        m = _HEAD_END.search(data, pos, pos + self.max_header_bytes)
         if m is None:
             return pos
+        head_end = m.end()
+        plain = _plain_lines(str(data[pos:head_end - 2], "latin-1"))
+        if plain is None:
+            return pos
+        first, headers = plain
+        client = self.role == "client"
+        parsed = (_request_line if client else _status_line)(first.encode("latin-1"))
+        if parsed is None:
+            return pos
+        names = list(map(_NAME, headers))    # the framing fields, looked for in C
+        if "transfer-encoding" in names or "upgrade" in names:
+            return pos
+        lengths, length = names.count("content-length"), 0
+        if lengths:
+            value = headers[names.index("content-length")][1]
+            if lengths > 1 or not (value.isascii() and value.isdigit()):
+                return pos
+            length = int(value)
+        if client:
+            kind, status, reason = "request", None, None
+            method, target, version = parsed
+            if method == "CONNECT":
+                return pos
+        else:
+            kind, method, target = "response", None, None
+            version, status, reason = parsed
+            asked = self._methods[0] if self._methods else None
+            if status < 200 or asked == "HEAD" or asked == "CONNECT":
+                return pos
+            if status == 204 or status == 304:
+                length = 0
+            elif not lengths:                # delimited by the close
+                return pos
+            if asked is not None:
+                self._methods.popleft()
         self._buf_start = start = offset + pos
-        self._start_message(bytes(data[pos:m.end()]), start, out)
-        pos = m.end()
-        if self._state == _LENGTH and self._remaining <= len(data) - pos:
-            pos += self._remaining
-            self._msg["body_bytes"] = self._remaining
-            self._remaining = 0
-            out.append(self._emit(offset + pos, complete=True))
-            self._state = _HEAD
-        return pos
+        whole = length <= len(data) - head_end
+        msg = {"kind": kind, "start": start, "head_end": offset + head_end,
+               "end": offset + head_end + length if whole else start, "method": method,
+               "target": target, "version": version, "status": status, "reason": reason,
+               "headers": headers, "body_bytes": length if whole else 0, "interim": False,
+               "complete": whole, "trailers": ()}
+        if whole:
+            out.append(_record(msg))
+            return head_end + length
+        self._msg, self._state, self._remaining = msg, _LENGTH, length  # the body goes on
+        return head_end
 
     def _step(self, data, pos: int, offset: int, out: list) -> int:
         state = self._state
@@ -248,16 +302,18 @@ class Http1Parser:
             first = lines[0]
         else:
             first, headers = fast
-        fields = self._parse_start_line(first, start)
-        if fields is None:                   # the HTTP/2 preface after Upgrade: h2c
+        msg = self._parse_start_line(first, start)
+        if msg is None:                      # the HTTP/2 preface after Upgrade: h2c
             self._upgrade(start)
             return
-        fields["headers"] = headers if fast is not None else _parse_fields(lines[1:], starts[1:])
-        fields.update(start=start, head_end=start + len(block), body_bytes=0, trailers=())
-        self._msg = fields
-        self._frame_body(fields, start + len(block), out)
+        msg["headers"] = headers if fast is not None else _parse_fields(lines[1:], starts[1:])
+        msg["head_end"] = start + len(block)
+        self._msg = msg
+        self._frame_body(msg, start + len(block), out)
 
     def _parse_start_line(self, line: bytes, at: int) -> dict | None:
+        """The fields of the message starting at ``at`` with start line ``line`` (``headers``,
+        ``head_end``, ``end``, ``complete`` still to fill), or None for the HTTP/2 preface."""
         if self.role == "client":
             if line == _H2_PREFACE_LINE:
                 return None
@@ -266,28 +322,27 @@ class Http1Parser:
                 raise ProtocolError(f"not an HTTP/1.x request line: {line[:60]!r}", offset=at,
                                     field="request-line")
             method, target, version = parsed
-            return dict(kind="request", method=method, target=target, version=version,
-                        status=None, reason=None, interim=False)
+            return _fields_of("request", at, method, target, version, None, None, False)
         parsed = _status_line(line)
         if parsed is None:
             raise ProtocolError(f"not an HTTP/1.x status line: {line[:60]!r}", offset=at,
                                 field="status-line")
         version, status, reason = parsed
-        return dict(kind="response", method=None, target=None, version=version,
-                    status=status, reason=reason, interim=100 <= status < 200 and status != 101)
+        return _fields_of("response", at, None, None, version, status, reason,
+                          100 <= status < 200 and status != 101)
 
     def _partial_head(self, offset: int) -> list[Http1Message]:
         if not self._buf:
             return []
         m = _LF.search(self._buf)
-        fields = dict(kind="request" if self.role == "client" else "response", method=None,
-                      target=None, version="", status=None, reason=None, interim=False)
+        msg = None
         if m is not None:
-            parsed = self._parse_start_line(bytes(self._buf[:m.start()]).rstrip(b"\r"),
-                                            self._buf_start)
-            fields.update(parsed or {})
-        fields.update(start=self._buf_start, head_end=None, headers=(), body_bytes=0, trailers=())
-        self._msg = fields
+            msg = self._parse_start_line(bytes(self._buf[:m.start()]).rstrip(b"\r"),
+                                         self._buf_start)
+        if msg is None:
+            msg = _fields_of("request" if self.role == "client" else "response",
+                             self._buf_start, None, None, "", None, None, False)
+        self._msg = msg
         return [self._emit(offset, complete=False)]
 
     # ------------------------------------------------------------ body framing
@@ -359,16 +414,19 @@ class Http1Parser:
 
     def _read_counted(self, data, pos: int, offset: int, out: list) -> int:
         take = min(self._remaining, len(data) - pos)
-        self._remaining -= take
-        self._msg["body_bytes"] += take
-        pos += take
+        self._count(take, offset + pos + take, out)
+        return pos + take
+
+    def _count(self, n: int, end: int, out: list) -> None:
+        """``n`` bytes of a Content-Length body or of a chunk, ending at stream offset ``end``."""
+        self._remaining -= n
+        self._msg["body_bytes"] += n
         if self._remaining == 0:
             if self._state == _LENGTH:
-                out.append(self._emit(offset + pos, complete=True))
+                out.append(self._emit(end, complete=True))
                 self._state = _HEAD
             else:
                 self._state, self._cr_seen = _CHUNK_CRLF, False
-        return pos
 
     # ------------------------------------------------------------ chunked
 
@@ -423,10 +481,31 @@ class Http1Parser:
     def _emit(self, end: int, *, complete: bool) -> Http1Message:
         msg, self._msg = self._msg, None
         msg["end"], msg["complete"] = end, complete
-        return frozen(Http1Message, **msg)
+        return _record(msg)
 
 
 # ---------------------------------------------------------------- helpers (pure)
+
+def _fields_of(kind, start, method, target, version, status, reason, interim) -> dict:
+    """All the fields of an :class:`Http1Message`, those known from its start line set."""
+    return {"kind": kind, "start": start, "head_end": None, "end": start, "method": method,
+            "target": target, "version": version, "status": status, "reason": reason,
+            "headers": (), "body_bytes": 0, "interim": interim, "complete": False,
+            "trailers": ()}
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _record(fields: dict) -> Http1Message:
+    """The :class:`Http1Message` with these (all of its) fields, ``fields`` becoming its
+    ``__dict__``: the same object as ``Http1Message(**fields)`` at a quarter of the cost of the
+    frozen dataclass's ``__init__`` (see also :func:`inferwire.protocols.records.frozen`)."""
+    obj = _new(Http1Message)
+    _set(obj, "__dict__", fields)
+    return obj
+
 
 def _stopped(failed: ProtocolError) -> ProtocolError:
     """A fresh error for input after a failure (the first one's ``events`` are not repeated)."""
@@ -463,24 +542,35 @@ def _plain_head(block: bytes) -> tuple[bytes, tuple] | None:
     obs-fold or malformed field line; None for anything else (:func:`_parse_fields` then parses
     it line by line and names the offset of the problem).
 
-    The fast path: whole-block checks and one decode instead of per-line work, because per-line
-    parsing was most of the cost of reading REST captures.
+    The fast path: whole-block checks, one decode and cached field lines instead of per-line
+    work, because per-line parsing was most of the cost of reading REST captures.
     """
-    crlf = block.count(b"\r\n")
-    if (block.count(b"\n") != crlf or block.count(b"\r") != crlf or b"\x00" in block
-            or b"\n " in block or b"\n\t" in block):
+    if not block.endswith(b"\r\n\r\n"):
         return None
-    lines = block.decode("latin-1").split("\r\n")
-    fields, names = [], []
-    for line in lines[1:-2]:
-        name, sep, value = line.partition(":")
-        if not sep or not name:
-            return None
-        names.append(name)
-        fields.append((name.lower(), value.strip(" \t")))
-    if names and _FIELD_NAME_TEXT.fullmatch("".join(names)) is None:
+    plain = _plain_lines(block[:-2].decode("latin-1"))
+    return None if plain is None else (plain[0].encode("latin-1"), plain[1])
+
+
+def _plain_lines(text: str) -> tuple[str, tuple] | None:
+    """(start line, header fields) of the lines of ``text``, each ended by CRLF, when they are
+    plain (see :func:`_plain_head`), else None."""
+    lines = text.split("\r\n")
+    ends = len(lines) - 1
+    if text.count("\r") != ends or text.count("\n") != ends or "\x00" in text:
+        return None                          # a bare CR or LF, or a NUL
+    fields = tuple(map(_field_line, lines[1:-1]))
+    return (lines[0], fields) if all(fields) else None
+
+
+# Most field lines repeat from message to message (Host, Content-Type, Connection, ...).
+@lru_cache(maxsize=4096)
+def _field_line(line: str) -> tuple[str, str] | None:
+    """``(name lower-cased, value)`` of a ``name:value`` line, or None if it is not one (no
+    colon, or a name that is not a token: empty, obs-fold, spaces before the colon)."""
+    name, sep, value = line.partition(":")
+    if not sep or _FIELD_NAME_TEXT.fullmatch(name) is None:
         return None
-    return block[:block.index(b"\r\n")], tuple(fields)
+    return name.lower(), value.strip(" \t")
 
 
 def _split_lines(block: bytes, start: int) -> tuple[list[bytes], list[int]]:

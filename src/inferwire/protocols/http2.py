@@ -17,7 +17,7 @@ offsets where each side's part of the exchange starts and ends, byte and gRPC me
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from urllib.parse import unquote
 
 from hpack.exceptions import HPACKError
@@ -26,7 +26,6 @@ from ..errors import ProtocolError
 from .detect import H2_PREFACE
 from .grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
 from .hpackdecode import HpackDecoder
-from .records import frozen
 
 # length (24 bits as 8 + 16), type, flags, reserved bit + stream id
 FRAME_HEADER = struct.Struct(">BHBBL")
@@ -40,6 +39,8 @@ FLAG_END_HEADERS = 0x4
 FLAG_PADDED = 0x8
 FLAG_PRIORITY = 0x20
 
+_HEADERS_FLAGS = FLAG_END_HEADERS | FLAG_PADDED | FLAG_PRIORITY
+
 SETTINGS_HEADER_TABLE_SIZE = 0x1
 SETTINGS_MAX_FRAME_SIZE = 0x5
 
@@ -50,6 +51,7 @@ _HPACK_MAX_TABLE = 1 << 24
 _HPACK_MAX_HEADER_LIST = 1 << 20
 
 _U32 = struct.Struct(">L")
+_new = object.__new__
 _PRIORITY = struct.Struct(">LB")
 _SETTING = struct.Struct(">HL")
 _GOAWAY = struct.Struct(">LL")
@@ -180,6 +182,25 @@ class Truncated:
     stream_id: int | None
 
 
+def event_objects(records: list) -> list:
+    """The event objects of parser records (``(event class, *fields)`` tuples)."""
+    return [record[0](*record[1:]) for record in records]
+
+
+def event_records(events: list) -> list:
+    """The records of event objects: ``(event class, *fields in declaration order)``; an object
+    of another class becomes ``(its class,)``, which the assembler ignores as it ignores the
+    object."""
+    names = _FIELD_NAMES
+    return [(ev.__class__, *[getattr(ev, name) for name in names.get(ev.__class__, ())])
+            for ev in events]
+
+
+_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (
+    Preface, Settings, Headers, Data, RstStream, WindowUpdate, Ping, GoAway, Priority,
+    PushPromise, UnknownFrame, GrpcFramingError, Truncated)}
+
+
 # ---------------------------------------------------------------- parser
 
 class _Frame:
@@ -217,13 +238,20 @@ class H2Parser:
     (``offset`` = stream offset, ``field``); its ``events`` attribute holds the events the same
     ``feed()`` call completed before the error.  The parser then refuses further input (raises
     again, with ``events == []``).
+
+    ``records=True``: every event is returned as a *record*, the plain tuple ``(event class,
+    *its fields in order)`` (``(Headers, stream_id, start, end, headers, end_stream)``), which is
+    how the parser makes them: a record costs a fifth of an event object to build and to read.
+    :func:`assemble_records` takes them; ``cls(*record[1:])`` is the event.
     """
 
-    def __init__(self, role: str, *, max_frame_size: int = 16 * 1024 * 1024):
+    def __init__(self, role: str, *, max_frame_size: int = 16 * 1024 * 1024,
+                 records: bool = False):
         if role not in ("client", "server"):
             raise ValueError(f"role must be 'client' or 'server', not {role!r}")
         self.role = role
         self.max_frame_size = max_frame_size
+        self.records = records
         self._next: int | None = None
         self._preface_seen = 0 if role == "client" else len(H2_PREFACE)
         self._preface_start = 0
@@ -244,21 +272,23 @@ class H2Parser:
             raise _stopped(self._failed)
         self._check_offset(offset)
         mv = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        buf = data if isinstance(data, bytes) else mv    # header blocks: one slice of bytes
         events: list = []
         try:
             pos = self._feed_preface(mv, 0, offset, events)
             while pos < len(mv):
                 if self._frame is None and not self._hdr and self._block is None:
-                    pos = self._whole_frames(mv, pos, offset, events)
+                    pos = self._whole_frames(mv, buf, pos, offset, events)
                     if pos >= len(mv):
                         break
                 pos = self._step(mv, pos, offset, events)
         except ProtocolError as exc:
-            exc.events = events          # the events this chunk completed before the error
+            # the events this chunk completed before the error
+            exc.events = events if self.records else event_objects(events)
             self._failed = exc
             raise
         self._next = offset + len(mv)
-        return events
+        return events if self.records else event_objects(events)
 
     def close(self, offset: int | None = None) -> list:
         """End of this direction (FIN or end of capture): report an unfinished frame, if any."""
@@ -266,7 +296,10 @@ class H2Parser:
         if end is None or self._failed is not None:
             return []
         unfinished = self._unfinished()
-        return [Truncated(unfinished[0], end, unfinished[1], unfinished[2])] if unfinished else []
+        if not unfinished:
+            return []
+        record = (Truncated, unfinished[0], end, unfinished[1], unfinished[2])
+        return [record] if self.records else event_objects([record])
 
     # ------------------------------------------------------------ plumbing
 
@@ -302,40 +335,42 @@ class H2Parser:
                                 offset=offset + pos + bad, field="preface")
         self._preface_seen += take
         if self._preface_seen == len(H2_PREFACE):
-            events.append(Preface(self._preface_start, self._preface_start + len(H2_PREFACE)))
+            events.append((Preface, self._preface_start, self._preface_start + len(H2_PREFACE)))
         return pos + take
 
-    def _whole_frames(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
+    def _whole_frames(self, mv: memoryview, buf, pos: int, offset: int, events: list) -> int:
         """Parse the frames that lie whole in ``mv`` from ``pos`` on; return where the first
         other one starts (cut by the chunk's end, a padded DATA, a CONTINUATION sequence).
+        ``buf`` holds the same bytes (``mv`` itself, or the bytes object ``mv`` views).
 
         The fast path for the common case, written out in one loop because a frame-by-frame
         walk through :meth:`_step` cost more than the rest of the analysis: the checks and
         events are the same as the general path's (tests feed the same bytes both ways).
         """
-        n, unpack = len(mv), FRAME_HEADER.unpack_from
+        n, unpack, max_size = len(mv), FRAME_HEADER.unpack_from, self.max_frame_size
         while n - pos >= FRAME_HEADER_LEN:
             hi, lo, ftype, flags, sid = unpack(mv, pos)
             length = (hi << 16) | lo
             end = pos + FRAME_HEADER_LEN + length
-            if end > n or (ftype == DATA and flags & FLAG_PADDED) or ftype == CONTINUATION:
-                return pos
-            if length > self.max_frame_size:
-                return pos                   # the general path raises the error
+            if end > n or length > max_size:
+                return pos                   # the general path buffers it or raises the error
             sid &= 0x7FFFFFFF
             start = offset + pos
             if ftype == DATA:
-                self._whole_data(mv, pos, start, length, flags, sid, events)
-            elif ftype == HEADERS and flags & FLAG_END_HEADERS and not flags & (
-                    FLAG_PADDED | FLAG_PRIORITY) and sid:
-                self._whole_headers(bytes(mv[pos + FRAME_HEADER_LEN:end]), start,
+                if flags & FLAG_PADDED:
+                    return pos
+                self._whole_data(mv, pos + FRAME_HEADER_LEN, start, length, flags, sid, events)
+            elif ftype == HEADERS and flags & _HEADERS_FLAGS == FLAG_END_HEADERS and sid:
+                self._whole_headers(bytes(buf[pos + FRAME_HEADER_LEN:end]), start,
                                     offset + end, flags, sid, events)
             elif ftype == WINDOW_UPDATE and length == 4:
-                events.append(WindowUpdate(sid, start, offset + end,
-                                           _U32.unpack_from(mv, pos + FRAME_HEADER_LEN)[0]
-                                           & 0x7FFFFFFF))
+                events.append((WindowUpdate, sid, start, offset + end,
+                                             _U32.unpack_from(mv, pos + FRAME_HEADER_LEN)[0]
+                                             & 0x7FFFFFFF))
+            elif ftype == CONTINUATION:
+                return pos
             elif ftype > CONTINUATION:
-                events.append(UnknownFrame(ftype, sid, flags, start, offset + end))
+                events.append((UnknownFrame, ftype, sid, flags, start, offset + end))
             else:
                 fr = _Frame(start, length, ftype, flags, sid, 0)
                 _HANDLERS[ftype](self, fr, bytes(mv[pos + FRAME_HEADER_LEN:end]), offset + end,
@@ -345,37 +380,44 @@ class H2Parser:
             pos = end
         return pos
 
-    def _whole_data(self, mv: memoryview, pos: int, start: int, length: int, flags: int,
+    def _whole_data(self, mv: memoryview, lo: int, start: int, length: int, flags: int,
                     sid: int, events: list) -> None:
-        """A complete, unpadded DATA frame (see :meth:`_read_data` for the general case)."""
+        """A complete, unpadded DATA frame whose payload is ``mv[lo:lo + length]`` (see
+        :meth:`_read_data` for the general case)."""
         if sid == 0:
             raise ProtocolError("DATA frame on stream 0", offset=start, field="stream_id")
         messages = ()
-        splitter = self._grpc.get(sid)
-        if splitter is not None and length:
-            body = start + FRAME_HEADER_LEN
-            try:
-                messages = tuple(splitter.feed(mv[pos + FRAME_HEADER_LEN:pos + FRAME_HEADER_LEN
-                                                  + length], body))
-            except ProtocolError as exc:
-                messages = tuple(exc.events)     # those before the broken one still count
-                self._grpc[sid] = None
-                events.append(GrpcFramingError(sid, exc.offset, str(exc)))
+        if length:
+            splitter = self._grpc.get(sid)
+            if splitter is not None:
+                try:
+                    messages = splitter.feed_frame(mv, lo, lo + length, start + FRAME_HEADER_LEN)
+                except ProtocolError as exc:
+                    messages = tuple(exc.events)     # those before the broken one still count
+                    self._grpc[sid] = None
+                    events.append((GrpcFramingError, sid, exc.offset, str(exc)))
         end = start + FRAME_HEADER_LEN + length
-        end_stream = bool(flags & FLAG_END_STREAM)
-        events.append(Data(sid, start, end, length, end_stream, messages))
-        if end_stream:
+        if flags & FLAG_END_STREAM:
+            events.append((Data, sid, start, end, length, True, messages))
             self._end_grpc(sid, end, events)
+        else:
+            events.append((Data, sid, start, end, length, False, messages))
 
     def _whole_headers(self, fragment: bytes, start: int, end: int, flags: int, sid: int,
                        events: list) -> None:
         """A complete HEADERS frame with END_HEADERS, no padding, no priority fields."""
-        end_stream = bool(flags & FLAG_END_STREAM)
-        headers = self._decode_fragment(fragment, start)
-        events.append(Headers(sid, start, end, headers, end_stream))
-        self._note_content_type(sid, headers)
-        if end_stream:
+        try:
+            headers = self._decoder.decode_text(fragment)
+        except (HPACKError, IndexError, ValueError, OverflowError) as exc:
+            raise ProtocolError(f"HPACK decoding failed: {exc}", offset=start,
+                                field="header_block") from None
+        if sid not in self._grpc:
+            self._note_content_type(sid, headers)
+        if flags & FLAG_END_STREAM:
+            events.append((Headers, sid, start, end, headers, True))
             self._end_grpc(sid, end, events)
+        else:
+            events.append((Headers, sid, start, end, headers, False))
 
     def _step(self, mv: memoryview, pos: int, offset: int, events: list) -> int:
         """Consume as much as the current state allows; return the new position."""
@@ -471,11 +513,11 @@ class H2Parser:
             # messages completed before the broken one (same chunk) still count.
             fr.messages.extend(exc.events)
             self._grpc[fr.stream_id] = None
-            events.append(GrpcFramingError(fr.stream_id, exc.offset, str(exc)))
+            events.append((GrpcFramingError, fr.stream_id, exc.offset, str(exc)))
 
     def _finish_data(self, fr: _Frame, end: int, events: list) -> None:
         end_stream = bool(fr.flags & FLAG_END_STREAM)
-        events.append(Data(fr.stream_id, fr.start, end, fr.data_len, end_stream,
+        events.append((Data, fr.stream_id, fr.start, end, fr.data_len, end_stream,
                            tuple(fr.messages)))
         self._frame = None
         if end_stream:
@@ -487,7 +529,7 @@ class H2Parser:
         fr.remaining -= take
         pos += take
         if fr.remaining == 0:
-            events.append(UnknownFrame(fr.type, fr.stream_id, fr.flags, fr.start, offset + pos))
+            events.append((UnknownFrame, fr.type, fr.stream_id, fr.flags, fr.start, offset + pos))
             self._frame = None
         return pos
 
@@ -513,7 +555,7 @@ class H2Parser:
         self._frame = None
         end = fr.start + FRAME_HEADER_LEN + fr.length
         if fr.type > CONTINUATION:
-            events.append(UnknownFrame(fr.type, fr.stream_id, fr.flags, fr.start, end))
+            events.append((UnknownFrame, fr.type, fr.stream_id, fr.flags, fr.start, end))
             return
         _HANDLERS[fr.type](self, fr, payload, end, events)
 
@@ -557,9 +599,9 @@ class H2Parser:
         block, self._block = self._block, None
         headers = self._decode(block)
         if block.kind == PUSH_PROMISE:
-            events.append(PushPromise(block.stream_id, block.promised, block.start, end, headers))
+            events.append((PushPromise, block.stream_id, block.promised, block.start, end, headers))
             return
-        events.append(Headers(block.stream_id, block.start, end, headers, block.end_stream))
+        events.append((Headers, block.stream_id, block.start, end, headers, block.end_stream))
         self._note_content_type(block.stream_id, headers)
         if block.end_stream:
             self._end_grpc(block.stream_id, end, events)
@@ -588,20 +630,20 @@ class H2Parser:
         """The stream's direction ended: a gRPC message still open there is truncated."""
         splitter = self._grpc.pop(stream_id, None)   # popped: no per-stream state kept after end
         if splitter is not None and splitter.in_message:
-            events.append(GrpcFramingError(stream_id, splitter.pending_start,
+            events.append((GrpcFramingError, stream_id, splitter.pending_start,
                                            f"stream ended at offset {end} inside a gRPC message"))
 
     def _on_priority(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
         self._need_stream(fr, "PRIORITY")
         self._need_length(fr, 5, "PRIORITY")
         dep, weight = _PRIORITY.unpack(payload)
-        events.append(Priority(fr.stream_id, fr.start, end, dep & 0x7FFFFFFF, weight + 1,
+        events.append((Priority, fr.stream_id, fr.start, end, dep & 0x7FFFFFFF, weight + 1,
                                bool(dep >> 31)))
 
     def _on_rst_stream(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
         self._need_stream(fr, "RST_STREAM")
         self._need_length(fr, 4, "RST_STREAM")
-        events.append(RstStream(fr.stream_id, fr.start, end, _U32.unpack(payload)[0]))
+        events.append((RstStream, fr.stream_id, fr.start, end, _U32.unpack(payload)[0]))
         self._grpc.pop(fr.stream_id, None)
 
     def _on_settings(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
@@ -611,12 +653,12 @@ class H2Parser:
             raise ProtocolError(f"SETTINGS payload of {fr.length} bytes (ack={ack})",
                                 offset=fr.start, field="SETTINGS.length")
         params = dict(_SETTING.iter_unpack(payload))
-        events.append(Settings(fr.start, end, ack, params))
+        events.append((Settings, fr.start, end, ack, params))
 
     def _on_ping(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
         self._need_stream_zero(fr, "PING")
         self._need_length(fr, 8, "PING")
-        events.append(Ping(fr.start, end, bool(fr.flags & FLAG_ACK), bytes(payload)))
+        events.append((Ping, fr.start, end, bool(fr.flags & FLAG_ACK), bytes(payload)))
 
     def _on_goaway(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
         self._need_stream_zero(fr, "GOAWAY")
@@ -624,11 +666,11 @@ class H2Parser:
             raise ProtocolError(f"GOAWAY payload of {fr.length} bytes, need 8",
                                 offset=fr.start, field="GOAWAY.length")
         last, code = _GOAWAY.unpack_from(payload)
-        events.append(GoAway(fr.start, end, last & 0x7FFFFFFF, code, bytes(payload[8:])))
+        events.append((GoAway, fr.start, end, last & 0x7FFFFFFF, code, bytes(payload[8:])))
 
     def _on_window_update(self, fr: _Frame, payload: bytes, end: int, events: list) -> None:
         self._need_length(fr, 4, "WINDOW_UPDATE")
-        events.append(WindowUpdate(fr.stream_id, fr.start, end,
+        events.append((WindowUpdate, fr.stream_id, fr.start, end,
                                    _U32.unpack(payload)[0] & 0x7FFFFFFF))
 
     # ------------------------------------------------------------ checks
@@ -719,6 +761,9 @@ class H2Stream:
     complete: bool
 
 
+H2_STREAM_FIELDS = tuple(f.name for f in fields(H2Stream))
+
+
 @dataclass
 class H2Conversation:
     """Both directions of one HTTP/2 connection, assembled.  Set-up offsets: ``preface_*``,
@@ -739,12 +784,13 @@ class H2Conversation:
 
 class _StreamAcc:
     """Mutable accumulator for one stream while events are walked (a slotted class: one is made
-    per stream)."""
+    per stream).  ``req_*`` counts are the client's, ``resp_*`` the server's."""
 
     __slots__ = ("stream_id", "pushed", "request_headers", "response_headers", "informational",
                  "trailers", "request_trailers", "req_start", "req_headers_end", "req_end",
-                 "resp_start", "resp_headers_end", "resp_end", "bytes", "messages",
-                 "message_bytes", "resets", "has_final")
+                 "resp_start", "resp_headers_end", "resp_end", "req_bytes", "resp_bytes",
+                 "req_messages", "resp_messages", "req_message_bytes", "resp_message_bytes",
+                 "resets", "has_final")
 
     def __init__(self, stream_id: int, pushed: bool = False):
         self.stream_id, self.pushed = stream_id, pushed
@@ -753,9 +799,8 @@ class _StreamAcc:
         self.informational: list = []
         self.req_start = self.req_headers_end = self.req_end = None
         self.resp_start = self.resp_headers_end = self.resp_end = None
-        self.bytes = {"client": 0, "server": 0}
-        self.messages = {"client": 0, "server": 0}
-        self.message_bytes = {"client": 0, "server": 0}
+        self.req_bytes = self.resp_bytes = self.req_messages = self.resp_messages = 0
+        self.req_message_bytes = self.resp_message_bytes = 0
         self.resets: dict = {}          # side -> error code
         self.has_final = False
 
@@ -767,16 +812,108 @@ def assemble_h2(client_events: list, server_events: list) -> H2Conversation:
     WINDOW_UPDATE alone do not make a stream), listed by stream id.  Anything odd goes to
     ``warnings`` and the certain facts are kept.
     """
+    return assemble_records(event_records(client_events), event_records(server_events))
+
+
+def assemble_records(client_records: list, server_records: list) -> H2Conversation:
+    """:func:`assemble_h2` for events as records (``H2Parser(..., records=True)``)."""
+    conv, rows = assemble_rows(client_records, server_records)
+    conv.streams = [_h2_stream(row) for row in rows]
+    return conv
+
+
+def assemble_rows(client_records: list, server_records: list) -> tuple[H2Conversation, list]:
+    """:func:`assemble_records` with each stream left as its *row*: the tuple of its
+    :class:`H2Stream` fields in order (``H2Stream(*row)`` is the stream; ``H2_STREAM_FIELDS``
+    names them); ``streams`` of the conversation stays empty.  For callers that read a few
+    fields of many streams: making an H2Stream costs more than assembling the stream."""
     conv = H2Conversation()
     streams: dict[int, _StreamAcc] = {}
-    assemblers = _ASSEMBLERS
-    for side, events in (("client", client_events), ("server", server_events)):
-        for ev in events:
-            fn = assemblers.get(ev.__class__)
-            if fn is not None:          # others (WINDOW_UPDATE, PING ...) play no part
-                fn(conv, streams, side, ev)
-    conv.streams = [_finish_stream(streams[sid], conv.warnings) for sid in sorted(streams)]
-    return conv
+    _walk_client(conv, streams, client_records)
+    _walk_server(conv, streams, server_records)
+    responses: dict = {}
+    return conv, [_stream_row(streams[sid], conv.warnings, responses) for sid in sorted(streams)]
+
+
+# The two walks handle HEADERS and DATA records inline (a handler call per event cost as much as
+# the rest of the assembly) and skip WINDOW_UPDATE; any other record becomes its event object
+# for its handler in _ASSEMBLERS.
+
+def _walk_client(conv: H2Conversation, streams: dict, records: list) -> None:
+    """Fold the client direction's records into ``streams`` (request side) and ``conv``."""
+    warnings, assemblers, get = conv.warnings, _ASSEMBLERS, streams.get
+    for record in records:
+        kind = record[0]
+        if kind is Headers:
+            _, sid, start, end, headers, end_stream = record
+            acc = get(sid) or _acc(streams, sid)
+            if acc.req_end is not None:
+                warnings.append(f"stream {sid}: client HEADERS at offset {start} after "
+                                "END_STREAM")
+            if acc.req_start is None:
+                acc.req_start, acc.req_headers_end, acc.request_headers = start, end, headers
+            else:
+                acc.request_trailers = headers
+            if end_stream and acc.req_end is None:
+                acc.req_end = end
+        elif kind is Data:
+            _, sid, start, end, data_len, end_stream, messages = record
+            acc = get(sid) or _acc(streams, sid)
+            if acc.req_end is not None:
+                warnings.append(f"stream {sid}: client DATA at offset {start} after END_STREAM")
+            if acc.req_start is None:
+                warnings.append(f"stream {sid}: client DATA before HEADERS")
+                acc.req_start = start
+            if end_stream and acc.req_end is None:
+                acc.req_end = end
+            acc.req_bytes += data_len
+            if messages:
+                acc.req_messages += len(messages)
+                acc.req_message_bytes += _message_bytes(messages)
+        elif kind is not WindowUpdate:
+            fn = assemblers.get(kind)
+            if fn is not None:          # others (PING, PRIORITY ...) play no part
+                fn(conv, streams, "client", kind(*record[1:]))
+
+
+def _walk_server(conv: H2Conversation, streams: dict, records: list) -> None:
+    """Fold the server direction's records into ``streams`` (response side) and ``conv``."""
+    warnings, assemblers, get = conv.warnings, _ASSEMBLERS, streams.get
+    for record in records:
+        kind = record[0]
+        if kind is Headers:
+            _, sid, start, end, headers, end_stream = record
+            acc = get(sid) or _acc(streams, sid)
+            if acc.resp_end is not None:
+                warnings.append(f"stream {sid}: server HEADERS at offset {start} after "
+                                "END_STREAM")
+            _server_headers(acc, start, end, headers, end_stream)
+        elif kind is Data:
+            _, sid, start, end, data_len, end_stream, messages = record
+            acc = get(sid) or _acc(streams, sid)
+            if acc.resp_end is not None:
+                warnings.append(f"stream {sid}: server DATA at offset {start} after END_STREAM")
+            if not acc.has_final:
+                warnings.append(f"stream {sid}: server DATA before response HEADERS")
+            if acc.resp_start is None:
+                acc.resp_start = start
+            if end_stream and acc.resp_end is None:
+                acc.resp_end = end
+            acc.resp_bytes += data_len
+            if messages:
+                acc.resp_messages += len(messages)
+                acc.resp_message_bytes += _message_bytes(messages)
+        elif kind is not WindowUpdate:
+            fn = assemblers.get(kind)
+            if fn is not None:
+                fn(conv, streams, "server", kind(*record[1:]))
+
+
+def _message_bytes(messages: tuple) -> int:
+    """Sum of the gRPC message lengths (bytes, prefixes excluded)."""
+    if len(messages) == 1:
+        return messages[0].length
+    return sum(m.length for m in messages)
 
 
 def _acc(streams: dict, sid: int) -> _StreamAcc:
@@ -812,62 +949,19 @@ def _on_push_promise(conv, streams, side, ev: PushPromise) -> None:
     acc.pushed, acc.request_headers = True, ev.headers
 
 
-def _on_headers(conv, streams, side, ev: Headers) -> None:
-    acc = _acc(streams, ev.stream_id)
-    if _after_end(acc, side):
-        conv.warnings.append(f"stream {ev.stream_id}: {side} HEADERS at offset {ev.start} after "
-                             "END_STREAM")
-    if side == "client":
-        _client_headers(acc, ev)
-    else:
-        _server_headers(acc, ev)
-
-
-def _client_headers(acc: _StreamAcc, ev: Headers) -> None:
-    if acc.req_start is None:
-        acc.req_start, acc.req_headers_end, acc.request_headers = ev.start, ev.end, ev.headers
-    else:
-        acc.request_trailers = ev.headers
-    if ev.end_stream and acc.req_end is None:
-        acc.req_end = ev.end
-
-
-def _server_headers(acc: _StreamAcc, ev: Headers) -> None:
+def _server_headers(acc: _StreamAcc, start: int, end: int, headers: tuple,
+                    end_stream: bool) -> None:
     if acc.resp_start is None:
-        acc.resp_start = ev.start
-    status = _status(ev.headers)
+        acc.resp_start = start
+    status = _status(headers)
     if not acc.has_final and status is not None and 100 <= status < 200:
-        acc.informational.append(ev.headers)
+        acc.informational.append(headers)
     elif not acc.has_final:
-        acc.has_final, acc.response_headers, acc.resp_headers_end = True, ev.headers, ev.end
+        acc.has_final, acc.response_headers, acc.resp_headers_end = True, headers, end
     else:
-        acc.trailers = ev.headers
-    if ev.end_stream and acc.resp_end is None:
-        acc.resp_end = ev.end
-
-
-def _on_data(conv, streams, side, ev: Data) -> None:
-    acc = _acc(streams, ev.stream_id)
-    if _after_end(acc, side):
-        conv.warnings.append(f"stream {ev.stream_id}: {side} DATA at offset {ev.start} after "
-                             "END_STREAM")
-    if side == "client":
-        if acc.req_start is None:
-            conv.warnings.append(f"stream {ev.stream_id}: client DATA before HEADERS")
-            acc.req_start = ev.start
-        if ev.end_stream and acc.req_end is None:
-            acc.req_end = ev.end
-    else:
-        if not acc.has_final:
-            conv.warnings.append(f"stream {ev.stream_id}: server DATA before response HEADERS")
-        if acc.resp_start is None:
-            acc.resp_start = ev.start
-        if ev.end_stream and acc.resp_end is None:
-            acc.resp_end = ev.end
-    acc.bytes[side] += ev.data_len
-    if ev.grpc_messages:
-        acc.messages[side] += len(ev.grpc_messages)
-        acc.message_bytes[side] += sum(m.length for m in ev.grpc_messages)
+        acc.trailers = headers
+    if end_stream and acc.resp_end is None:
+        acc.resp_end = end
 
 
 def _on_rst_stream(conv, streams, side, ev: RstStream) -> None:
@@ -884,15 +978,11 @@ def _on_truncated(conv, streams, side, ev: Truncated) -> None:
                          f"{ev.start}" + (f" (stream {ev.stream_id})" if ev.stream_id else ""))
 
 
+# HEADERS and DATA are handled by the walks themselves
 _ASSEMBLERS = {
     Preface: _on_preface, Settings: _on_settings, GoAway: _on_goaway, PushPromise: _on_push_promise,
-    Headers: _on_headers, Data: _on_data, RstStream: _on_rst_stream,
-    GrpcFramingError: _on_grpc_error, Truncated: _on_truncated,
+    RstStream: _on_rst_stream, GrpcFramingError: _on_grpc_error, Truncated: _on_truncated,
 }
-
-
-def _after_end(acc: _StreamAcc, side: str) -> bool:
-    return (acc.req_end if side == "client" else acc.resp_end) is not None
 
 
 def _status(headers: tuple) -> int | None:
@@ -907,33 +997,45 @@ def _get(headers: tuple, name: str) -> str | None:
     return None
 
 
-def _finish_stream(acc: _StreamAcc, warnings: list) -> H2Stream:
+def _stream_row(acc: _StreamAcc, warnings: list, responses: dict) -> tuple:
+    """The stream's :class:`H2Stream` fields, in order.  ``responses`` remembers
+    :func:`_first_values` of response header tuples by identity (the HPACK decoder hands out
+    one tuple for a repeated block, as every response of a gRPC server is): id -> (the tuple,
+    kept alive so that its id stays its own, its values)."""
     req_headers, resp_headers = acc.request_headers, acc.response_headers
-    req, resp = _first_values(req_headers), _first_values(resp_headers)
+    req = _first_values(req_headers)
+    seen = responses.get(id(resp_headers))
+    if seen is not None and seen[0] is resp_headers:
+        resp = seen[1]
+    else:
+        resp = _first_values(resp_headers)
+        responses[id(resp_headers)] = (resp_headers, resp)
     grpc_status, grpc_message = _grpc_result(acc, warnings)
-    reset_by, reset_code = _reset(acc)
+    reset_by, reset_code = _reset(acc) if acc.resets else (None, None)
     request_done = acc.req_end is not None or acc.pushed or (reset_by == "server"
                                                             and reset_code == 0)
     # a reset after both END_STREAMs (grpc-core's deadline race) cannot undo bytes already seen
     complete = ((acc.req_end is not None and acc.resp_end is not None)
                 or (acc.resp_end is not None and request_done and reset_code in (None, 0)))
     status = resp.get(":status")
-    return frozen(
-        H2Stream, stream_id=acc.stream_id, pushed=acc.pushed, request_headers=req_headers,
-        response_headers=resp_headers, informational=tuple(acc.informational),
-        trailers=acc.trailers, request_trailers=acc.request_trailers, method=req.get(":method"),
-        path=req.get(":path"), authority=req.get(":authority"),
-        status=int(status) if status is not None and status.isdigit() else None,
-        content_type=req.get("content-type") or resp.get("content-type"),
-        request_id=req.get("x-request-id") or resp.get("x-request-id"),
-        grpc_status=grpc_status, grpc_message=grpc_message,
-        req_start=acc.req_start, req_headers_end=acc.req_headers_end, req_end=acc.req_end,
-        resp_start=acc.resp_start, resp_headers_end=acc.resp_headers_end, resp_end=acc.resp_end,
-        request_bytes=acc.bytes["client"], response_bytes=acc.bytes["server"],
-        request_messages=acc.messages["client"], response_messages=acc.messages["server"],
-        request_message_bytes=acc.message_bytes["client"],
-        response_message_bytes=acc.message_bytes["server"],
-        reset_by=reset_by, reset_code=reset_code, complete=complete)
+    return (acc.stream_id, acc.pushed, req_headers, resp_headers, tuple(acc.informational),
+            acc.trailers, acc.request_trailers, req.get(":method"), req.get(":path"),
+            req.get(":authority"),
+            int(status) if status is not None and status.isdigit() else None,
+            req.get("content-type") or resp.get("content-type"),
+            req.get("x-request-id") or resp.get("x-request-id"),
+            grpc_status, grpc_message, acc.req_start, acc.req_headers_end, acc.req_end,
+            acc.resp_start, acc.resp_headers_end, acc.resp_end, acc.req_bytes, acc.resp_bytes,
+            acc.req_messages, acc.resp_messages, acc.req_message_bytes,
+            acc.resp_message_bytes, reset_by, reset_code, complete)
+
+
+def _h2_stream(row: tuple) -> H2Stream:
+    """``H2Stream(*row)``, its instance dict filled in one step as records.frozen() does (the
+    generated __init__ sets the 31 fields one object.__setattr__ call at a time)."""
+    stream = _new(H2Stream)
+    stream.__dict__.update(zip(H2_STREAM_FIELDS, row, strict=True))
+    return stream
 
 
 def _first_values(headers: tuple) -> dict:
@@ -944,14 +1046,21 @@ def _first_values(headers: tuple) -> dict:
 def _grpc_result(acc: _StreamAcc, warnings: list) -> tuple[int | None, str | None]:
     """grpc-status/grpc-message from the trailers, else from a trailers-only response."""
     source = acc.trailers or acc.response_headers
-    raw_status, message = _get(source, "grpc-status"), _get(source, "grpc-message")
+    raw_status = message = None
+    for name, value in source:          # one pass for both: the first of each counts
+        if name == "grpc-status":
+            if raw_status is None:
+                raw_status = value
+        elif name == "grpc-message" and message is None:
+            message = value
     status = None
     if raw_status is not None:
         if raw_status.strip().isdigit():
             status = int(raw_status)
         else:
             warnings.append(f"stream {acc.stream_id}: grpc-status {raw_status!r} is not a number")
-    return status, (unquote(message) if message is not None else None)
+    # unquote() returns a string without "%" as it is
+    return status, (unquote(message) if message is not None and "%" in message else message)
 
 
 def _reset(acc: _StreamAcc) -> tuple[str | None, int | None]:

@@ -230,6 +230,8 @@ class Directions:
         self.fin_offset: list = [None] * n_dirs
         self.uncaptured: dict = {}           # direction -> [(start, end), ...]
         self.replay: dict = {}               # direction -> list of add() argument tuples
+        self.nbytes: list = [0] * n_dirs     # of the fast directions: distinct bytes ...
+        self.contiguous: list = [0] * n_dirs  # ... and the end of the gap-free prefix
 
     def stream(self, d: int, buffer) -> DirectionStream:
         """The reassembled DirectionStream of direction ``d``."""
@@ -237,13 +239,14 @@ class Directions:
             s = DirectionStream(buffer)
             for args in self.replay[d]:
                 s.add(*args)
-        else:
-            a, b = self.piece_bounds[d], self.piece_bounds[d + 1]
-            c = self.cols
-            s = DirectionStream(buffer, c["starts"][a:b], c["ends"][a:b], c["times"][a:b],
-                                c["frames"][a:b], c["srcs"][a:b])
-            s.uncaptured = self.uncaptured.get(d, [])
-        s.fin_offset = self.fin_offset[d]
+            s.fin_offset = self.fin_offset[d]
+            return s
+        a, b = self.piece_bounds[d], self.piece_bounds[d + 1]
+        c = self.cols
+        s = DirectionStream(buffer, c["starts"][a:b], c["ends"][a:b], c["times"][a:b],
+                            c["frames"][a:b], c["srcs"][a:b], 0, 0, self.fin_offset[d],
+                            self.uncaptured.get(d) or [])
+        s._summary_cache = (b - a, self.nbytes[d], self.contiguous[d])  # what _summary() gives
         return s
 
 
@@ -323,11 +326,35 @@ def _pieces(out: Directions, seg: dict) -> None:
         out.uncaptured.setdefault(int(d[i]), []).append((int(off[i] + clen[i]),
                                                           int(off[i] + plen[i])))
     take = fast & (clen > 0)
-    out.piece_bounds = np.searchsorted(d[take], np.arange(out.n_dirs + 1)).tolist()
-    starts = off[take]
-    out.cols = {"starts": _int64s(starts), "ends": _int64s(starts + clen[take]),
+    bounds = np.searchsorted(d[take], np.arange(out.n_dirs + 1))
+    out.piece_bounds = bounds.tolist()
+    starts, ends = off[take], off[take] + clen[take]
+    out.cols = {"starts": _int64s(starts), "ends": _int64s(ends),
                 "times": _int64s(seg["ts"][take]), "frames": _int64s(seg["frame"][take]),
                 "srcs": _int64s(seg["src"][take])}
+    _summaries(out, bounds, starts, ends)
+
+
+def _summaries(out: Directions, bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+    """Distinct bytes and gap-free prefix end of every fast direction (its pieces are in order
+    and never overlap), as :meth:`DirectionStream._summary` would count them one by one."""
+    n = len(starts)
+    heads = bounds[:-1][bounds[:-1] < bounds[1:]]      # first piece of each direction with any
+    if n == 0:
+        return
+    prev_end = np.empty(n, dtype=np.int64)
+    prev_end[0] = 0
+    prev_end[1:] = ends[:-1]
+    prev_end[heads] = 0                                 # a direction starts at offset 0
+    gap_at = np.where(starts > prev_end, np.arange(n), n)
+    first_gap = np.minimum.reduceat(gap_at, heads)      # n: no gap in that direction
+    last = np.append(heads[1:], n) - 1
+    contiguous = np.where(first_gap == n, ends[last],
+                          np.where(first_gap == heads, 0, ends[np.maximum(first_gap - 1, 0)]))
+    nbytes = np.add.reduceat(ends - starts, heads)
+    dirs = np.searchsorted(bounds, heads, side="right") - 1
+    for di, nb, ce in zip(dirs.tolist(), nbytes.tolist(), contiguous.tolist()):
+        out.nbytes[di], out.contiguous[di] = nb, ce
 
 
 def _int64s(values: np.ndarray):

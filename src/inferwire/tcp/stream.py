@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 #: Bytes joined into one ``feed()`` call; bounds memory while keeping call overhead low.
 FEED_CHUNK = 256 * 1024
+
+#: Pieces at least this long are handed out as views by :meth:`DirectionStream.views`, smaller
+#: ones joined: a copy of a few hundred bytes costs less than a parser call per piece.
+VIEW_MIN = 1024
 
 MASK32 = 0xFFFFFFFF
 
@@ -169,14 +174,62 @@ class DirectionStream:
             pending = None
             view.release()
 
+    def views(self):
+        """``(offset, data)`` pairs of the gap-free prefix, in order, big pieces not copied: a
+        piece of at least ``VIEW_MIN`` bytes comes as a memoryview of the capture, runs of
+        smaller ones joined into bytes (up to ``FEED_CHUNK``).  For parsers that count most
+        bytes without reading them (HTTP/1 bodies of known length): those are never copied.
+        Keep no ``data`` after use (a view pins the capture's buffer)."""
+        stop = self.contiguous_end()
+        if stop <= 0:
+            return ()
+        if self.ends[0] >= stop:             # one piece holds it all: the usual response
+            src = self.srcs[0]
+            if stop < VIEW_MIN:
+                return ((0, bytes(self.buffer[src:src + stop])),)
+            return ((0, memoryview(self.buffer)[src:src + stop]),)
+        return self._views(stop)
+
+    def _views(self, stop: int):
+        view = memoryview(self.buffer)
+        try:
+            pending, pending_at, size = [], 0, 0
+            for s, e, src in zip(self.starts, self.ends, self.srcs):
+                if s >= stop:
+                    break
+                n = min(e, stop) - s
+                if n >= VIEW_MIN:
+                    if pending:
+                        yield pending_at, b"".join(pending)
+                        pending, size = [], 0
+                    yield s, view[src:src + n]
+                    continue
+                if not pending:
+                    pending_at = s
+                pending.append(view[src:src + n])
+                size += n
+                if size >= FEED_CHUNK:
+                    yield pending_at, b"".join(pending)
+                    pending, size = [], 0
+            if pending:
+                yield pending_at, b"".join(pending)
+        finally:
+            pending = None
+            view.release()
+
     def head(self, n: int) -> bytes:
         """The first ``n`` bytes of the stream (fewer if not captured)."""
         if self.starts and self.starts[0] == 0 and self.ends[0] >= n:   # the usual case
             return bytes(self.buffer[self.srcs[0]:self.srcs[0] + n])
         return b"".join(data for _, data in self.chunks(limit=n))[:n]
 
+    def piece_at(self, offset: int) -> int:
+        """Index of the piece holding the byte at ``offset``, or -1 if no packet carried it."""
+        i = bisect_right(self.starts, offset) - 1
+        return i if i >= 0 and offset < self.ends[i] else -1
+
     def _index(self, offset: int) -> int:
-        i = bisect.bisect_right(self.starts, offset) - 1
+        i = bisect_right(self.starts, offset) - 1
         if i < 0 or offset >= self.ends[i]:
             raise KeyError(offset)
         return i
