@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -11,29 +12,33 @@ import pytest
 
 from inferwire import analyze
 from inferwire.errors import InferwireError
-from inferwire.shards import AUTO_MIN_PACKETS, balance, resolve_workers, run_sharded
+from inferwire.shards import AUTO_MIN_PACKETS, resolve_workers, run_sharded
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
-
-
-def test_balance_covers_every_item_once_and_evens_the_load():
-    weights = [100, 1, 1, 1, 50, 50, 3, 90]
-    shards = balance(weights, 3)
-    assert sorted(i for s in shards for i in s) == list(range(len(weights)))
-    loads = sorted(sum(weights[i] for i in s) for s in shards)
-    assert loads[-1] <= 100 and loads[0] >= 90       # 296 split into 100 / 100 / 96
-    assert all(s == sorted(s) for s in shards)
-    assert balance([5, 5], 4) == [[0], [1]]          # no empty shards
 
 
 def test_results_come_back_in_item_order_from_several_processes():
     parent = os.getpid()
     seen = []
-    out = run_sharded(lambda i: (i * i, os.getpid()), [1] * 9, 3, progress=seen.append)
-    assert [v for v, _ in out] == [i * i for i in range(9)]
+
+    def fn(i):
+        time.sleep(0.05)       # long enough that every process claims some items
+        return i * i, os.getpid()
+    out = run_sharded(fn, [1] * 12, 3, progress=seen.append)
+    assert [v for v, _ in out] == [i * i for i in range(12)]
     pids = {pid for _, pid in out}
-    assert len(pids) == 3 and parent not in pids
-    assert seen and seen[-1] == 9
+    assert len(pids) == 3 and parent in pids      # this process works too, beside two forks
+    assert seen and seen[-1] == 12
+
+
+def test_items_are_claimed_heaviest_first_and_shared_by_who_is_free():
+    """One slow heavy item: the other process does every light one meanwhile."""
+    def fn(i):
+        time.sleep(0.6 if i == 3 else 0.01)
+        return os.getpid()
+    out = run_sharded(fn, [1, 1, 1, 50, 1, 1, 1, 1], 2)
+    heavy = out[3]
+    assert all(pid != heavy for i, pid in enumerate(out) if i != 3)
 
 
 def test_a_worker_error_surfaces_as_the_real_exception():
@@ -49,8 +54,9 @@ def test_a_dead_worker_is_a_clear_error():
     parent = os.getpid()
 
     def fn(i):
-        if i == 2 and os.getpid() != parent:
+        if os.getpid() != parent:
             os._exit(9)
+        time.sleep(0.05)       # the forked process gets to claim one
         return i
     with pytest.raises(InferwireError, match=r"worker \d died \(exit code 9\)"):
         run_sharded(fn, [1] * 4, 2)

@@ -23,8 +23,10 @@ from .exchanges.http2 import http2_exchanges
 from .exchanges.timeline import TcpTimeline
 from .protocols.detect import detect
 from .buckets import bucket_count, bucket_rows, global_numbers, order_keys
+from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
+from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
 
@@ -58,7 +60,14 @@ class _PagedTimeline(TcpTimeline):
         self.budget = budget
 
     def chunks(self):
-        for offset, data in super().chunks():
+        return self._spent(super().chunks())
+
+    def views(self):
+        return self._spent(super().views())
+
+    def _spent(self, pieces):
+        # Views count too: reading their head maps the pages around it (fault-around).
+        for offset, data in pieces:
             yield offset, data
             if self.budget is not None:
                 self.budget.spend(len(data))
@@ -78,6 +87,8 @@ class AnalyzeOptions:
     ignore_ports: tuple = ()
     progress: bool = False
     workers: int | str | None = "auto"
+    spill: bool | str = "auto"
+    spill_dir: str | os.PathLike | None = None
 
 
 @dataclass
@@ -120,17 +131,22 @@ class Analysis:
 
 
 def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
-            progress: bool = False, workers: int | str | None = "auto") -> Analysis:
+            progress: bool = False, workers: int | str | None = "auto",
+            spill: bool | str = "auto", spill_dir=None) -> Analysis:
     """Read a capture and return its per-request and per-connection tables.
 
     ``path``: a pcap/pcapng file, a list of files, or a directory of them (analyzed as one capture).
     ``workers``: processes that analyze the connections (``"auto"``: one per CPU for captures of
     50,000 TCP packets or more, when this process has no other threads; see
     :mod:`inferwire.shards`).  The tables are the same whatever the number.
+    ``spill``: read a single capture file into buckets on disk instead of memory, so that memory
+    does not grow with the capture (:mod:`inferwire.spill`; ``"auto"``: files of 512 MiB or
+    more); ``spill_dir``: where (default: the system's temporary folder).  Same tables either way.
     """
     options = AnalyzeOptions(tls_keylog=tls_keylog, decode_as=dict(decode_as or {}),
                              ignore_ports=tuple(ignore_ports) + run_probe_ports(path),
-                             progress=progress, workers=workers)
+                             progress=progress, workers=workers, spill=spill,
+                             spill_dir=spill_dir)
     keylog = _load_keylog(options.tls_keylog)
     from .tcp.gcpause import paused_gc
     with paused_gc():       # GC passes over every live connection and event cost 1-1.5 s at 40k requests
@@ -138,11 +154,22 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
 
 
 def _analyze(path, options, keylog, progress):
-    table = read_capture(path)
-    ignore = frozenset(options.ignore_ports) | frozenset(probe_ports(table.stats.comments))
-    workers = resolve_workers(options.workers, table.stats.tcp_packets, len(table))
-    requests, connections, conn_warnings = _tables(table, ignore, options, keylog, workers,
-                                                   progress)
+    spill = (not isinstance(path, (list, tuple)) and not Path(path).is_dir()
+             and spill_wanted(path, options.spill))
+    if spill:
+        size = os.path.getsize(path)
+        workers = resolve_workers(options.workers, size // 64, 1 << 30)   # packets: estimated
+        table = read_bucketed(path, bucket_count_for(size, workers), options.spill_dir)
+    else:
+        table = read_capture(path)
+        workers = resolve_workers(options.workers, table.stats.tcp_packets, len(table))
+    try:
+        ignore = frozenset(options.ignore_ports) | frozenset(probe_ports(table.stats.comments))
+        requests, connections, conn_warnings = _tables(table, ignore, options, keylog, workers,
+                                                       progress)
+    finally:
+        if spill:
+            table.close()        # the spill folder goes, whatever happened
     warnings = list(table.stats.warnings) + conn_warnings
     drops = {k: v for k, v in (table.stats.drops or {}).items() if v}
     for iface, d in drops.items():
@@ -156,65 +183,119 @@ def _analyze(path, options, keylog, progress):
                     requests, connections, table.stats, warnings)
 
 
+class _TableBuckets:
+    """The buckets of a table held in memory (:func:`~inferwire.buckets.bucket_rows`)."""
+
+    def __init__(self, table, n: int):
+        self.table, self.rows = table, bucket_rows(table, n)
+        self.weights = [len(r) for r in self.rows]
+
+    def bucket(self, b: int):
+        if len(self.rows) == 1:
+            return self.table, self.rows[0]
+        return self.table.take(self.rows[b]), self.rows[b]
+
+
+class _SpilledBuckets:
+    """The non-empty buckets of a :class:`~inferwire.spill.SpilledCapture`."""
+
+    def __init__(self, spilled):
+        self.spilled = spilled
+        self.ids = [b for b, n in enumerate(spilled.counts) if n]
+        self.weights = [spilled.counts[b] for b in self.ids]
+
+    def bucket(self, b: int):
+        return self.spilled.bucket(self.ids[b])
+
+
 def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: bool):
     """The requests and connections tables of ``table`` and their warnings, in connection order.
 
-    The packets are cut into buckets of whole connections (:mod:`inferwire.buckets`): only one
-    bucket's connections and parser state are alive at a time, and with several ``workers``
-    each forked process takes a share of the buckets (:mod:`inferwire.shards`) and sends back
-    its finished tables.  Connections on ``ignore`` ports are left out (their numbers stay).
+    The packets are cut into buckets of whole connections (:mod:`inferwire.buckets`), in memory
+    or on disk (:mod:`inferwire.spill`): only one bucket's packets, connections and parser state
+    are alive at a time, and with several ``workers`` the processes share out the buckets
+    (:mod:`inferwire.shards`).  Each bucket's connections are numbered within it and renumbered
+    once all are done (the whole capture's order, Wireshark's ``tcp.stream``), so no bucket
+    needs another's.  Connections on ``ignore`` ports are left out (their numbers stay).
     """
-    buckets = bucket_rows(table, bucket_count(len(table), workers))
-    numbers = None
-    if len(buckets) > 1:      # connection numbers of the whole capture, bucket by bucket
-        numbers = global_numbers([order_keys(table.take(rows), rows) for rows in buckets])
+    if isinstance(table, SpilledCapture):
+        source = _SpilledBuckets(table)
+    else:
+        source = _TableBuckets(table, bucket_count(len(table), workers))
+    many = len(source.weights) > 1
+
     def bucket_tables(indices, tick):
         budget = PageBudget(table)      # created here: in a worker, its own counter
         frames = []
         for b in indices:
-            sub = table if numbers is None else table.take(buckets[b])
-            conns = build_connections(sub)
+            sub, rows = source.bucket(b)
+            groups = PacketGroups(sub) if len(sub) else None
+            keys = order_keys(sub, rows, groups) if many else None
+            conns = build_connections(sub, groups)     # numbered 0.. within the bucket
             req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-            for k, c in enumerate(conns):
-                if numbers is not None:
-                    c.index = int(numbers[b][k])
+            for c in conns:
                 if c.client.port in ignore or c.server.port in ignore:
                     tick(c.packets)
                     continue
                 result = analyze_connection(c, options, keylog, budget)
-                rows, conn_row, conn_warnings = _rows(c, result)
-                req_rows += rows
-                req_pos += [c.index] * len(rows)
+                rows_, conn_row, conn_warnings = _rows(c, result)
+                req_rows += rows_
+                req_pos += [c.index] * len(rows_)
                 conn_rows.append(conn_row)
                 conn_pos.append(c.index)
-                warnings.append((c.index, conn_warnings))
+                if conn_warnings:
+                    warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
                 tick(c.packets)
-            conns = sub = None          # this bucket's objects go before the next one's come
+            conns = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
             frames.append((_request_frame(req_rows), np.array(req_pos, dtype=np.int64),
                            _connection_frame(conn_rows), np.array(conn_pos, dtype=np.int64),
-                           warnings))
+                           warnings, keys))
         return frames
 
-    weights = [len(rows) for rows in buckets]
     bar = _progress_bar(len(table), progress)
     try:
-        shards = map_shards(bucket_tables, weights, workers,
+        shards = map_shards(bucket_tables, source.weights, workers,
                             progress=None if bar is None else bar.update_to)
     finally:
         if bar is not None:
             bar.close()
     frames = [f for _, shard_frames in shards for f in shard_frames]
-    if len(frames) == 1:
-        requests, _, connections, _, warnings = frames[0]
-        return requests, connections, [w for _, ws in warnings for w in ws]
-    # Buckets hold interleaved connections: rows back in connection order (stable sort).
-    requests = _in_order(pd.concat([f[0] for f in frames], ignore_index=True),
-                         np.concatenate([f[1] for f in frames]))
-    connections = _in_order(pd.concat([f[2] for f in frames], ignore_index=True),
-                            np.concatenate([f[3] for f in frames]))
-    by_number = sorted((n, ws) for f in frames for n, ws in f[4])
-    return requests, connections, [w for _, ws in by_number for w in ws]
+    return _numbered(frames, many)
+
+
+def _numbered(frames: list, many: bool):
+    """The buckets' tables as one, their connections numbered in whole-capture order: each
+    bucket's local numbers mapped through the ranks of all buckets' order keys."""
+    if not frames:
+        return _request_frame([]), _connection_frame([]), []
+    # One bucket: its numbers are the capture's already.
+    numbers = global_numbers([f[5] for f in frames]) if many else [None]
+    req_parts, req_pos, conn_parts, conn_pos, notes = [], [], [], [], []
+    for (requests, rpos, connections, cpos, warnings, _), nums in zip(frames, numbers):
+        for df, pos, parts, positions in ((requests, rpos, req_parts, req_pos),
+                                          (connections, cpos, conn_parts, conn_pos)):
+            if len(df):
+                if nums is not None:
+                    df["connection"] = nums[df["connection"].to_numpy()]
+                parts.append(df)
+                positions.append(pos if nums is None else nums[pos])
+        notes += [(k if nums is None else int(nums[k]), client, server, ws)
+                  for k, client, server, ws in warnings]
+    requests = _joined(req_parts, req_pos, _request_frame)
+    connections = _joined(conn_parts, conn_pos, _connection_frame)
+    notes.sort(key=lambda n: n[0])
+    return requests, connections, [f"connection {k} ({client} -> {server}): {w}"
+                                   for k, client, server, ws in notes for w in ws]
+
+
+def _joined(parts: list, positions: list, empty) -> pd.DataFrame:
+    """The frames as one, rows in connection order (stable: a connection's rows keep theirs)."""
+    if not parts:
+        return empty([])
+    if len(parts) == 1:
+        return _in_order(parts[0], positions[0])
+    return _in_order(pd.concat(parts, ignore_index=True), np.concatenate(positions))
 
 
 def _in_order(df: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
@@ -328,7 +409,8 @@ def _fin_reached(stream) -> bool:
 def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str]]:
     """One connection's request rows (:data:`_REQUEST_RAW` order), its connection row
     (:data:`CONNECTION_COLUMNS` order) and its warnings: plain values, cheap to send between
-    processes."""
+    processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
+    :func:`_numbered`)."""
     exchanges = r.exchanges
     if len(exchanges) > 1:
         exchanges = sorted(exchanges, key=lambda e: (e.req_start_ns is None,
@@ -343,8 +425,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
                          e.resp_start_ns, e.resp_end_ns,
                          *(first if i == 0 else (None, None, None)),
                          e.interim_responses, e.request_frame, e.response_frame, e.complete))
-    warnings = [f"connection {c.index} ({client} -> {server}): {w}"
-                for w in c.warnings + r.warnings] if c.warnings or r.warnings else []
+    warnings = c.warnings + r.warnings     # prefixed with the connection's final number later
     return req_rows, _connection_row(c, r, len(exchanges), client, server), warnings
 
 

@@ -43,6 +43,11 @@ def register(sub) -> None:
                    help="worker processes: for one capture, processes sharing its connections "
                         "(default: one per CPU for captures of 50,000 TCP packets or more); "
                         "with --parallel, local Dask workers (default: one per CPU)")
+    p.add_argument("--spill", choices=("auto", "yes", "no"), default="auto",
+                   help="read one capture into buckets on disk so that memory does not grow "
+                        "with its size (auto: files of 512 MiB or more)")
+    p.add_argument("--spill-dir", metavar="DIR",
+                   help="where the spill files go (default: the temporary folder, TMPDIR)")
     p.set_defaults(func=run)
 
 
@@ -99,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
 def _run_one(args, options) -> int:
     from .analysis import analyze
     source = args.capture[0] if len(args.capture) == 1 else list(args.capture)
-    result = analyze(source, progress=not args.quiet, workers=args.workers or "auto", **options)
+    spill = {"auto": "auto", "yes": True, "no": False}[args.spill]
+    result = analyze(source, progress=not args.quiet, workers=args.workers or "auto",
+                     spill=spill, spill_dir=args.spill_dir, **options)
     print(result.summary_text())
     if args.out:
         paths = result.save(args.out)

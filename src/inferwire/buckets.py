@@ -38,12 +38,20 @@ def _endpoint_hash(hi: np.ndarray, lo: np.ndarray, port: np.ndarray) -> np.ndarr
 
 
 def bucket_count(tcp_packets: int, workers: int) -> int:
-    """How many buckets: one per :data:`BUCKET_PACKETS` packets, and at least four per worker
+    """How many buckets: one per :data:`BUCKET_PACKETS` packets, and at least eight per worker
     (so that one heavy connection does not leave the other workers idle)."""
     n = -(-tcp_packets // BUCKET_PACKETS)
     if workers > 1:
-        n = max(n, 4 * workers)
+        n = max(n, 8 * workers)
     return max(1, n)
+
+
+def bucket_ids(src_hi, src_lo, sport, dst_hi, dst_lo, dport, n: int) -> np.ndarray:
+    """The bucket (0..n-1) of each packet from its addresses and ports: the same for both
+    directions of a 4-tuple."""
+    with np.errstate(over="ignore"):
+        h = _mix(_endpoint_hash(src_hi, src_lo, sport) + _endpoint_hash(dst_hi, dst_lo, dport))
+    return (h % np.uint64(n)).astype(np.int64)
 
 
 def bucket_rows(table, n: int) -> list[np.ndarray]:
@@ -51,22 +59,21 @@ def bucket_rows(table, n: int) -> list[np.ndarray]:
     in file order, empty buckets left out."""
     if n <= 1 or len(table) == 0:
         return [np.arange(len(table), dtype=np.int64)] if len(table) else []
-    with np.errstate(over="ignore"):
-        h = _mix(_endpoint_hash(table.src_hi, table.src_lo, table.sport)
-                 + _endpoint_hash(table.dst_hi, table.dst_lo, table.dport))   # symmetric
-    bucket = (h % np.uint64(n)).astype(np.int64)
+    bucket = bucket_ids(table.src_hi, table.src_lo, table.sport, table.dst_hi, table.dst_lo,
+                        table.dport, n)
     order = np.argsort(bucket, kind="stable")           # stable: file order within a bucket
     cuts = np.searchsorted(bucket[order], np.arange(1, n))
     return [rows for rows in np.split(order, cuts) if len(rows)]
 
 
-def order_keys(sub, rows: np.ndarray) -> np.ndarray:
+def order_keys(sub, rows: np.ndarray, groups: PacketGroups | None = None) -> np.ndarray:
     """For the connections of ``sub`` (the table of ``rows``), in the order
     :func:`~inferwire.tcp.build_connections` returns them: their whole-table sort keys, an
-    ``(n, 3)`` int64 array of (first packet time ns, first row of its 4-tuple, first row)."""
+    ``(n, 3)`` int64 array of (first packet time ns, first row of its 4-tuple, first row).
+    ``groups``: ``PacketGroups(sub)`` if already made (build_connections can share it)."""
     if len(sub) == 0:
         return np.zeros((0, 3), dtype=np.int64)
-    g = PacketGroups(sub)
+    g = PacketGroups(sub) if groups is None else groups
     first_row = g.order[g.starts]
     tuple_first = first_row[np.maximum.accumulate(np.where(g.new_tuple[g.starts],
                                                            np.arange(len(g.starts)), 0))]

@@ -1,11 +1,13 @@
 """One capture's connections analyzed by several processes: the shell around the pure per-connection
 analysis that lets a big capture use every core.
 
-The capture is read and its connections built once, in this process.  Each worker is then
-*forked*, so it shares the mapped file and the connection objects as they are (nothing is copied
-or pickled on the way in), analyzes its shard of connections and sends back only the table rows.
-Connections are independent (no parser state crosses from one to another), so the rows are the
-same, in the same order, whatever the number of workers; shards are balanced by payload bytes.
+The capture is read once, in this process, and cut into items (buckets of whole connections).
+Then ``workers - 1`` processes are *forked*, so they share the mapped file and the packet columns
+as they are (nothing is copied or pickled on the way in), and every process, this one included,
+takes the next item not yet taken (heaviest first) until none is left; the forked ones send back
+only their table rows.  Connections are independent (no parser state crosses from one to
+another), so the rows are the same, in the same order once sorted, whatever the number of
+workers, and a process that gets light items simply takes more of them.
 
 Forking is only safe in a process with a single thread (a thread holding a lock at the fork would
 leave that lock held forever in the child), so ``workers="auto"`` falls back to one process when
@@ -15,12 +17,12 @@ traceback; a worker that dies (killed, out of memory) is an :class:`InferwireErr
 """
 from __future__ import annotations
 
-import heapq
 import multiprocessing
 import os
 import threading
+import time
 from multiprocessing.connection import wait
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .errors import InferwireError
 
@@ -29,6 +31,8 @@ from .errors import InferwireError
 AUTO_MIN_PACKETS = 50_000
 #: The most worker processes ``workers="auto"`` starts.
 AUTO_MAX_WORKERS = 8
+#: Seconds between two progress reports while the processes work.
+PROGRESS_EVERY_S = 0.25
 
 
 def cpu_count() -> int:
@@ -64,26 +68,41 @@ def resolve_workers(workers, tcp_packets: int, items: int) -> int:
     return max(1, min(n, items))
 
 
-def balance(weights: Sequence[int], n: int) -> list[list[int]]:
-    """Split item indices into ``n`` shards of near-equal total weight (greedy, heaviest first);
-    each shard lists its indices in ascending order."""
-    shards: list[list[int]] = [[] for _ in range(n)]
-    heap = [(0, k) for k in range(n)]
-    for i in sorted(range(len(weights)), key=lambda i: -weights[i]):
-        load, k = heapq.heappop(heap)
-        shards[k].append(i)
-        heapq.heappush(heap, (load + max(1, weights[i]), k))
-    return [sorted(s) for s in shards if s]
+class _Claims:
+    """The items a process takes from the shared queue, heaviest first, one at a time.
+
+    ``order``: item indices, heaviest first; ``counter``: the shared position in it (a
+    ``multiprocessing.Value``).  Iterating yields the items this process claimed, and
+    ``taken`` lists them in that order.  Claiming one by one balances the processes however
+    unevenly the weights predict the work (longest-processing-time first)."""
+
+    def __init__(self, order: list[int], counter):
+        self.order, self.counter, self.taken = order, counter, []
+
+    def __iter__(self):
+        while True:
+            with self.counter.get_lock():
+                at = self.counter.value
+                self.counter.value = at + 1
+            if at >= len(self.order):
+                return
+            self.taken.append(self.order[at])
+            yield self.order[at]
 
 
-def map_shards(fn: Callable[[list[int], Callable[[int], None]], object], weights: Sequence[int],
-               workers: int, progress: Callable[[int], None] | None = None) -> list[tuple]:
-    """Run ``fn(indices, tick)`` once per shard of the items, in ``workers`` forked processes.
+def map_shards(fn: Callable[[Iterable[int], Callable[[int], None]], object],
+               weights: Sequence[int], workers: int,
+               progress: Callable[[int], None] | None = None) -> list[tuple]:
+    """Run ``fn(items, tick)`` in ``workers`` processes (this one and ``workers - 1`` forked
+    ones) that share out the items ``range(len(weights))`` between them as they go.
 
-    Items are ``range(len(weights))``, shared out by :func:`balance`; ``fn`` calls ``tick(n)`` as
-    it goes (``n`` units of work done, e.g. packets; for ``progress``, called here with the total
-    done so far, a few times per second) and returns one picklable result for its shard.  Returns ``[(indices, result), ...]``,
-    one pair per shard; with one worker (or one item) a single shard of every item, run here.
+    ``items`` is an iterable to walk once: each step claims the next item not yet taken by any
+    process, heaviest first, so a process that finishes early takes more.  ``fn`` calls
+    ``tick(n)`` as it goes (``n`` units of work done, e.g. packets; ``progress`` is called with
+    the total done by all processes, a few times per second) and returns one picklable result
+    for the items it walked.  Returns ``[(items walked, result), ...]``, one pair per process
+    that ran; with one worker (or one item) a single pair of every item in ascending order.
+    This process works too, so only the forked processes' results are pickled.
     """
     n = len(weights)
     if workers <= 1 or n <= 1:
@@ -97,31 +116,43 @@ def map_shards(fn: Callable[[list[int], Callable[[int], None]], object], weights
         indices = list(range(n))
         return [(indices, fn(indices, tick))]
     ctx = multiprocessing.get_context("fork")
-    shards = balance(weights, workers)
-    done = ctx.Array("q", len(shards), lock=False)     # units of work done, per worker
-    procs, readers = [], {}
+    order = sorted(range(n), key=lambda i: -weights[i])
+    counter = ctx.Value("q", 0)
+    forks = min(workers, n) - 1
+    done = ctx.Array("q", forks + 1, lock=False)     # units of work done, per process
+    procs, readers, claims = [], {}, {}
     try:
-        for k, shard in enumerate(shards):
+        for k in range(1, forks + 1):
             reader, writer = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_work, args=(fn, shard, writer, done, k), daemon=True,
-                            name=f"inferwire-analyze-{k}")
+            p = ctx.Process(target=_work, args=(fn, _Claims(order, counter), writer, done, k),
+                            daemon=True, name=f"inferwire-analyze-{k}")
             p.start()
             writer.close()
             procs.append(p)
             readers[reader] = k
-        results: dict[int, object] = {}
+        mine = _Claims(order, counter)
+        last = [0.0]
+
+        def tick(units=1):
+            done[0] += units
+            now = time.monotonic()
+            if progress is not None and now - last[0] >= PROGRESS_EVERY_S:
+                last[0] = now
+                progress(sum(done))
+        results = {0: fn(mine, tick)}
+        claims[0] = mine.taken
         while readers:
-            for reader in wait(list(readers), timeout=0.25):
+            for reader in wait(list(readers), timeout=PROGRESS_EVERY_S):
                 k = readers.pop(reader)
-                results[k] = _receive(reader, procs[k], k, fn, shards[k])
+                claims[k], results[k] = _receive(reader, procs[k - 1], k, fn)
             if progress is not None:
-                progress(sum(done[k] for k in range(len(shards))))
+                progress(sum(done))
     finally:
         for p in procs:
             if p.is_alive():
                 p.terminate()
             p.join()
-    return [(shard, results[k]) for k, shard in enumerate(shards)]
+    return [(claims[k], results[k]) for k in sorted(results)]
 
 
 def run_sharded(fn: Callable[[int], object], weights: Sequence[int], workers: int,
@@ -141,23 +172,25 @@ def run_sharded(fn: Callable[[int], object], weights: Sequence[int], workers: in
     return out
 
 
-def _work(fn, shard, writer, done, k) -> None:
-    """In a worker: the shard's result, or the name of the failure, sent through ``writer``."""
+def _work(fn, claims: _Claims, writer, done, k) -> None:
+    """In a forked process: the items it walked and its result, or the name of the failure and
+    the items it had claimed, sent through ``writer``."""
     def tick(units=1):
         done[k] += units
     try:
-        writer.send(("ok", fn(shard, tick)))
+        result = fn(claims, tick)
+        writer.send(("ok", claims.taken, result))
     except KeyboardInterrupt:
         os._exit(130)
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which re-raises
-        writer.send(("error", f"{type(exc).__name__}: {exc}"))
+        writer.send(("error", claims.taken, f"{type(exc).__name__}: {exc}"))
     finally:
         writer.close()
 
 
-def _receive(reader, proc, k, fn, shard) -> list:
+def _receive(reader, proc, k, fn) -> tuple[list, object]:
     try:
-        status, payload = reader.recv()
+        status, taken, payload = reader.recv()
     except (EOFError, OSError):
         proc.join()
         raise InferwireError(f"analysis worker {k} died (exit code {proc.exitcode}) before "
@@ -165,6 +198,6 @@ def _receive(reader, proc, k, fn, shard) -> list:
     finally:
         reader.close()
     if status == "ok":
-        return payload
-    # The worker raised: do its shard here, so the same error surfaces with its real traceback.
-    return fn(shard, lambda units=1: None)   # only returns if the error does not repeat here
+        return taken, payload
+    # The worker raised: do its items here, so the same error surfaces with its real traceback.
+    return taken, fn(taken, lambda units=1: None)   # only returns if the error does not repeat

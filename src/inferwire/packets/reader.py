@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import warnings
+from typing import Iterator
 
 import numpy as np
 
@@ -37,18 +38,51 @@ def read_packets(path: str | os.PathLike) -> PacketTable:
     whose headers are cut by the snaplen) become ``stats.warnings`` and InferwireWarnings; the
     certain rows are returned.  Close the table (or use it in a ``with``) to release the map.
     """
-    path = os.fspath(path)
-    buf = _map(path)
+    buf, stats = map_capture(path)
     try:
-        stats = CaptureStats(path=path, file_format=_format(buf, path))
-        scan = pcap.scan if stats.file_format == "pcap" else pcapng.scan
-        columns = _decode_all(buf, scan(buf, path, stats), stats)
+        columns = _concatenate(list(decoded_chunks(buf, stats)))
     except BaseException:
         buf.close()
         raise
     for message in stats.warnings:
         warnings.warn(message, InferwireWarning, stacklevel=2)
-    return PacketTable(path=path, buffer=buf, **columns, stats=stats)
+    return PacketTable(path=stats.path, buffer=buf, **columns, stats=stats)
+
+
+def map_capture(path: str | os.PathLike) -> tuple[mmap.mmap, CaptureStats]:
+    """The capture mapped read-only, with its (still empty) stats naming its format;
+    CaptureFormatError if it cannot be opened, is empty, or is not a pcap or pcapng file."""
+    path = os.fspath(path)
+    buf = _map(path)
+    try:
+        return buf, CaptureStats(path=path, file_format=_format(buf, path))
+    except BaseException:
+        buf.close()
+        raise
+
+
+def decoded_chunks(buf, stats: CaptureStats) -> Iterator[dict[str, np.ndarray]]:
+    """The TCP columns of the capture in ``buf``, one dict per chunk of records, in file order.
+
+    Fills ``stats`` as it goes (interfaces, drops, the class counters, ``truncated`` and the
+    warnings, complete once the walk ends).  Pages already decoded are let go as the walk goes.
+    """
+    scan = pcap.scan if stats.file_format == "pcap" else pcapng.scan
+    counts = np.zeros(5, dtype=np.int64)
+    firsts: dict[int, int] = {}
+    released = truncated = 0
+    for chunk in scan(buf, stats.path, stats):
+        cols, cls = _decode_chunk(buf, chunk, stats)
+        counts += np.bincount(cls, minlength=5)
+        for c in (decode.FRAGMENT, decode.HEADER_CUT, decode.MALFORMED):
+            if c not in firsts and (cls == c).any():
+                firsts[c] = int(chunk.data_off[np.argmax(cls == c)])
+        release_pages(buf, released, chunk.end)
+        released = chunk.end
+        truncated += int(np.count_nonzero(cols["captured_len"] < cols["payload_len"]))
+        yield {name: cols[name].astype(dtype, copy=False) for name, dtype in COLUMNS.items()}
+    _count(stats, counts, firsts)
+    stats.truncated = truncated
 
 
 def _map(path: str) -> mmap.mmap:
@@ -78,29 +112,14 @@ def _format(buf, path: str) -> str:
                              offset=0, field="magic")
 
 
-def _decode_all(buf, chunks, stats: CaptureStats) -> dict[str, np.ndarray]:
-    """Decode every chunk of records; concatenate the TCP columns."""
-    parts: list[dict] = []
-    counts = np.zeros(5, dtype=np.int64)
-    firsts: dict[int, int] = {}
-    released = 0
-    for chunk in chunks:
-        cols, cls = _decode_chunk(buf, chunk, stats)
-        parts.append(cols)
-        counts += np.bincount(cls, minlength=5)
-        for c in (decode.FRAGMENT, decode.HEADER_CUT, decode.MALFORMED):
-            if c not in firsts and (cls == c).any():
-                firsts[c] = int(chunk.data_off[np.argmax(cls == c)])
-        release_pages(buf, released, chunk.end)
-        released = chunk.end
-    _count(stats, counts, firsts)
+def _concatenate(parts: list[dict]) -> dict[str, np.ndarray]:
+    """One array per column from the chunks' columns."""
     columns = {}
     for name, dtype in COLUMNS.items():   # one column at a time, freeing its parts as it goes:
         pieces = [p.pop(name) for p in parts]   # peak = the table + one column, not two tables
         columns[name] = (np.concatenate(pieces) if pieces else
                          np.zeros(0, dtype=dtype)).astype(dtype, copy=False)
         del pieces
-    stats.truncated = int(np.count_nonzero(columns["captured_len"] < columns["payload_len"]))
     return columns
 
 

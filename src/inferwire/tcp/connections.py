@@ -79,11 +79,13 @@ def group_rows(table) -> list:
     return PacketGroups(table).tuple_rows()
 
 
-def build_connections(table) -> list[Connection]:
-    """All TCP connections of ``table``, ordered by their first packet (ties: file order)."""
+def build_connections(table, groups: PacketGroups | None = None) -> list[Connection]:
+    """All TCP connections of ``table``, ordered by their first packet (ties: file order).
+    ``groups``: ``PacketGroups(table)`` if the caller has made it already."""
     if len(table) == 0:
         return []
-    groups = PacketGroups(table)
+    if groups is None:
+        groups = PacketGroups(table)
     facts = connection_facts(groups)
     dirs = directions(groups, facts)
     addresses: dict = {}
