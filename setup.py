@@ -1,10 +1,16 @@
-"""Build of the one C extension (inferwire.packets._walk); everything else is in pyproject.toml.
+"""Build of the two C extensions; everything else is in pyproject.toml.
 
-``optional=True``: without a C compiler the install still succeeds and the readers use their
-pure-Python loop (same results, slower); ``inferwire.packets.accelerated()`` says which one is in
-use, and the test suite fails under CI=true when the C walk is missing.
+* ``inferwire.packets._walk``: the record walk of the pcap/pcapng readers;
+* ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads.
+
+``optional=True``: without a C compiler the install still succeeds and the readers and parsers
+use their pure-Python code (same results, slower); ``inferwire.packets.accelerated()`` and
+``inferwire.protocols.accelerated()`` say which is in use, and the test suite fails under CI=true
+when one is missing.
 """
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/_walk.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.protocols._scan", ["src/inferwire/protocols/_scan.c"],
                              extra_compile_args=["-O2"], optional=True)])
