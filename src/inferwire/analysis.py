@@ -35,21 +35,30 @@ PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
 #: packets lie scattered among everyone else's, so the pages held grow many times faster than the
 #: bytes read: releasing every 4 MiB keeps them to tens of MiB whatever the capture's size.
 RELEASE_EVERY = 4 * 1024 * 1024
+#: How far around a byte read the kernel may have mapped pages (its fault-around window).
+FAULT_AROUND = 64 * 1024
 
 
 class PageBudget:
-    """Counts payload bytes read from a capture's mapping and lets its pages go (see
-    :meth:`PacketTable.release`) every ``every`` bytes.  One per process: a forked worker
+    """Counts payload bytes read from a capture's mapping and lets the pages go (see
+    :meth:`PacketTable.release`) every ``every`` bytes: only the span of file offsets read
+    since the last release (widened by the fault-around window), so that a release costs
+    in proportion to what was read, not to the file's size.  One per process: a forked worker
     releases its own view of the mapping."""
 
     def __init__(self, table, every: int = RELEASE_EVERY):
         self.table, self.every, self.used = table, every, 0
+        self.lo, self.hi = None, 0
 
-    def spend(self, nbytes: int) -> None:
+    def spend(self, nbytes: int, lo: int, hi: int) -> None:
+        """``nbytes`` read from the file offsets in ``[lo, hi)``."""
         self.used += nbytes
+        self.lo = lo if self.lo is None else min(self.lo, lo)
+        self.hi = max(self.hi, hi)
         if self.used >= self.every:
-            self.table.release()
-            self.used = 0
+            self.table.release(self.hi + FAULT_AROUND, start=max(0, self.lo - FAULT_AROUND)
+                               // FAULT_AROUND * FAULT_AROUND)
+            self.used, self.lo, self.hi = 0, None, 0
 
 
 class _PagedTimeline(TcpTimeline):
@@ -66,11 +75,24 @@ class _PagedTimeline(TcpTimeline):
         return self._spent(super().views())
 
     def _spent(self, pieces):
-        # Views count too: reading their head maps the pages around it (fault-around).
+        """``pieces`` with their bytes counted (views count too: reading their head maps the
+        pages around it).  A short direction is counted once, before it is read; a long one
+        piece by piece, so that its pages go while it is read."""
+        srcs, budget = self.stream.srcs, self.budget     # file offsets, in stream order
+        if budget is None or not srcs:
+            return pieces
+        # A piece is < 64 KiB; a piece out of file order may lie outside [lo, hi): its pages
+        # then go with the whole mapping's at the end of the bucket.
+        lo, hi, size = srcs[0], srcs[-1] + 65536, self.stream.contiguous_end()
+        if size < budget.every:
+            budget.spend(size, lo, hi)
+            return pieces
+        return self._counted(pieces, lo, hi)
+
+    def _counted(self, pieces, lo: int, hi: int):
         for offset, data in pieces:
             yield offset, data
-            if self.budget is not None:
-                self.budget.spend(len(data))
+            self.budget.spend(len(data), lo, hi)
 
 
 @dataclass

@@ -92,10 +92,12 @@ class SpilledCapture:
         rows = cols.pop("row")
         return PacketTable(path=self.path, buffer=self.buffer, stats=self.stats, **cols), rows
 
-    def release(self, end_offset: int | None = None) -> None:
-        """Drop the capture's mapped pages from this process's memory (see PacketTable)."""
+    def release(self, end_offset: int | None = None, start: int = 0) -> None:
+        """Drop the capture's mapped pages in ``[start, end_offset)`` from this process's
+        memory (see PacketTable)."""
         if not getattr(self.buffer, "closed", True):
-            release_pages(self.buffer, 0, len(self.buffer) if end_offset is None else end_offset)
+            release_pages(self.buffer, start,
+                          len(self.buffer) if end_offset is None else end_offset)
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

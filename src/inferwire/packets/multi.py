@@ -65,9 +65,10 @@ class MultiPacketTable(PacketTable):
     file: np.ndarray = None
     files: "MultiBuffer" = None
 
-    def release(self, end_offset: int | None = None) -> None:
-        """Drop the joined files' pages before ``end_offset`` (all if None); see PacketTable."""
-        self.files.release(0, len(self.files) if end_offset is None else end_offset)
+    def release(self, end_offset: int | None = None, start: int = 0) -> None:
+        """Drop the joined files' pages in ``[start, end_offset)`` (to the end if None); see
+        PacketTable."""
+        self.files.release(start, len(self.files) if end_offset is None else end_offset)
 
     def close(self) -> None:
         """Let the mapping go; it is unmapped once no payload view refers to it any more."""

@@ -103,14 +103,16 @@ class PacketTable:
         """Text form of an address from its (hi, lo) columns; see :func:`format_address`."""
         return format_address(hi, lo)
 
-    def release(self, end_offset: int | None = None) -> None:
-        """Drop the file's pages before ``end_offset`` (all if None) from this process's memory.
+    def release(self, end_offset: int | None = None, start: int = 0) -> None:
+        """Drop the file's pages in ``[start, end_offset)`` (to the end if None) from this
+        process's memory.
 
         Reading them again stays valid (the kernel pages them back in from the file); this only
         lets a consumer that walks the payloads in file order keep its resident memory bounded.
         """
         if isinstance(self.buffer, mmap.mmap) and not self.buffer.closed:
-            release_pages(self.buffer, 0, len(self.buffer) if end_offset is None else end_offset)
+            release_pages(self.buffer, start,
+                          len(self.buffer) if end_offset is None else end_offset)
 
     def close(self) -> None:
         """Release the mmap.  Views still held elsewhere keep it alive until they are dropped."""
