@@ -117,3 +117,23 @@ def test_a_full_disk_is_a_clear_error(tmp_path):
         assert list(small.iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_warnings_made_errors_leave_no_folder(tmp_path):
+    src = (CAPTURES / "run-b1/capture.pcapng").read_bytes()
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(src[:len(src) // 2 + 5])                      # a warning: cut mid-record
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(Warning):
+            analyze(cut, spill=True, spill_dir=spill_dir)
+    assert list(spill_dir.iterdir()) == []
+
+
+def test_a_missing_file_is_named_with_or_without_spill(tmp_path):
+    from inferwire.errors import CaptureFormatError
+    for spill in (True, False):
+        with pytest.raises(CaptureFormatError, match="nothing.pcapng"):
+            analyze(tmp_path / "nothing.pcapng", spill=spill, spill_dir=tmp_path)

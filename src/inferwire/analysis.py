@@ -51,14 +51,16 @@ class PageBudget:
         self.lo, self.hi = None, 0
 
     def spend(self, nbytes: int, lo: int, hi: int) -> None:
-        """``nbytes`` read from the file offsets in ``[lo, hi)``."""
-        self.used += nbytes
-        self.lo = lo if self.lo is None else min(self.lo, lo)
-        self.hi = max(self.hi, hi)
-        if self.used >= self.every:
+        """``nbytes`` read (or about to be) from the file offsets in ``[lo, hi)``.  When the
+        budget is used up, what was read before this call goes; this call's span is counted
+        for the next release (it may be about to be read)."""
+        if self.used + nbytes >= self.every and self.lo is not None:
             self.table.release(self.hi + FAULT_AROUND, start=max(0, self.lo - FAULT_AROUND)
                                // FAULT_AROUND * FAULT_AROUND)
             self.used, self.lo, self.hi = 0, None, 0
+        self.used += nbytes
+        self.lo = lo if self.lo is None else min(self.lo, lo)
+        self.hi = max(self.hi, hi)
 
 
 class _PagedTimeline(TcpTimeline):
@@ -178,8 +180,8 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
 def _analyze(path, options, keylog, progress):
     spill = (not isinstance(path, (list, tuple)) and not Path(path).is_dir()
              and spill_wanted(path, options.spill))
-    if spill:
-        size = os.path.getsize(path)
+    size = _file_size(path) if spill else None
+    if size is not None:       # (a file that cannot be read is named by read_capture)
         workers = resolve_workers(options.workers, size // 64, 1 << 30)   # packets: estimated
         table = read_bucketed(path, bucket_count_for(size, workers), options.spill_dir)
     else:
@@ -190,7 +192,7 @@ def _analyze(path, options, keylog, progress):
         requests, connections, conn_warnings = _tables(table, ignore, options, keylog, workers,
                                                        progress)
     finally:
-        if spill:
+        if isinstance(table, SpilledCapture):
             table.close()        # the spill folder goes, whatever happened
     warnings = list(table.stats.warnings) + conn_warnings
     drops = {k: v for k, v in (table.stats.drops or {}).items() if v}
@@ -283,6 +285,7 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
         if bar is not None:
             bar.close()
     frames = [f for _, shard_frames in shards for f in shard_frames]
+    shards = None                   # _numbered lets each bucket's frames go once gathered
     return _numbered(frames, many)
 
 
@@ -304,6 +307,7 @@ def _numbered(frames: list, many: bool):
                 positions.append(pos if nums is None else nums[pos])
         notes += [(k if nums is None else int(nums[k]), client, server, ws)
                   for k, client, server, ws in warnings]
+    frames.clear()
     requests = _joined(req_parts, req_pos, _request_frame)
     connections = _joined(conn_parts, conn_pos, _connection_frame)
     notes.sort(key=lambda n: n[0])
@@ -316,8 +320,17 @@ def _joined(parts: list, positions: list, empty) -> pd.DataFrame:
     if not parts:
         return empty([])
     if len(parts) == 1:
-        return _in_order(parts[0], positions[0])
-    return _in_order(pd.concat(parts, ignore_index=True), np.concatenate(positions))
+        return _in_order(parts.pop(), positions[0])
+    whole = pd.concat(parts, ignore_index=True)
+    parts.clear()                   # the parts go before the reordered copy is made
+    return _in_order(whole, np.concatenate(positions))
+
+
+def _file_size(path) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
 
 
 def _in_order(df: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:

@@ -148,6 +148,8 @@ def map_shards(fn: Callable[[Iterable[int], Callable[[int], None]], object],
             if progress is not None:
                 progress(sum(done))
     finally:
+        for reader in readers:          # those not read (an error came first)
+            reader.close()
         for p in procs:
             if p.is_alive():
                 p.terminate()

@@ -6,7 +6,7 @@ hash of the 4-tuple as :func:`inferwire.buckets.bucket_ids`, so a connection and
 its 4-tuple land in one bucket) and appends them to that bucket's file in a private temporary
 folder.  The analysis then loads one bucket at a time (:meth:`SpilledCapture.bucket`): resident
 memory is one chunk while reading and one bucket while analyzing, whatever the capture's size.
-The spill holds only header columns (about 110 bytes per TCP packet, no payload); payload bytes
+The spill holds only header columns (:data:`RECORD`, 113 bytes per TCP packet, no payload); payload bytes
 stay in the mapped capture.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .packets.table import CaptureStats, PacketTable, release_pages
 #: most 170,000 packets of 100-byte records.  Fewer bytes per bucket cost more per-bucket
 #: overhead; more cost working memory while a bucket is analyzed.
 BUCKET_FILE_BYTES = 16 << 20
-#: Rows kept back before they are appended to the bucket files (about 25 MB of columns).
+#: Rows kept back before they are appended to the bucket files (about 30 MB).
 FLUSH_ROWS = 1 << 18
 #: Files at least this big are read into buckets on disk under ``spill="auto"``; smaller ones
 #: are read into memory (:func:`~inferwire.packets.read_packets`), which needs about 110 bytes
@@ -38,7 +38,8 @@ FLUSH_ROWS = 1 << 18
 AUTO_SPILL_BYTES = 512 << 20
 
 _NAMES = tuple(COLUMNS) + ("row",)
-
+#: One spilled packet: the PacketTable columns and its row number in the whole capture, packed.
+RECORD = np.dtype([(name, COLUMNS.get(name, np.int64)) for name in _NAMES])
 
 def spill_wanted(path, spill) -> bool:
     """Whether to read ``path`` into buckets on disk: ``spill`` True/False, or "auto" (files of
@@ -79,16 +80,11 @@ class SpilledCapture:
     def bucket(self, b: int) -> tuple[PacketTable, np.ndarray]:
         """Bucket ``b``'s packets as a table (file order) and their row numbers in the whole
         capture's TCP packets (what :func:`~inferwire.buckets.order_keys` needs)."""
-        parts: dict[str, list] = {name: [] for name in _NAMES}
         file = self.directory / f"{b}.cols"
-        if self.counts[b]:
-            size = file.stat().st_size
-            with open(file, "rb") as f:
-                while f.tell() < size:
-                    for name in _NAMES:
-                        parts[name].append(np.load(f, allow_pickle=False))
-        cols = {name: (np.concatenate(parts[name]) if parts[name] else
-                       np.zeros(0, dtype=COLUMNS.get(name, np.int64))) for name in _NAMES}
+        records = (np.fromfile(file, dtype=RECORD) if self.counts[b]
+                   else np.zeros(0, dtype=RECORD))       # one read, however many flushes
+        cols = {name: np.ascontiguousarray(records[name]) for name in _NAMES}
+        del records
         rows = cols.pop("row")
         return PacketTable(path=self.path, buffer=self.buffer, stats=self.stats, **cols), rows
 
@@ -132,6 +128,8 @@ def read_bucketed(path, n_buckets: int, directory=None) -> SpilledCapture:
     spilled = SpilledCapture(path, buf, stats, folder, [0] * n_buckets)
     try:
         _spill(spilled, n_buckets)
+        for message in stats.warnings:      # inside: a warning made an error removes the folder
+            warnings.warn(message, InferwireWarning, stacklevel=2)
     except OSError as exc:
         spilled.close()
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -144,8 +142,6 @@ def read_bucketed(path, n_buckets: int, directory=None) -> SpilledCapture:
     except BaseException:
         spilled.close()
         raise
-    for message in stats.warnings:
-        warnings.warn(message, InferwireWarning, stacklevel=2)
     return spilled
 
 
@@ -175,11 +171,13 @@ def _spill(spilled: SpilledCapture, n: int) -> None:
 
 
 def _flush(folder: Path, pending: list[list[dict]]) -> None:
-    """Append each bucket's pending rows to its file: one block of every column, in order."""
+    """Append each bucket's pending rows to its file as packed :data:`RECORD` s."""
     for b, parts in enumerate(pending):
         if not parts:
             continue
+        records = np.empty(sum(len(p["row"]) for p in parts), dtype=RECORD)
+        for name in _NAMES:
+            records[name] = np.concatenate([p[name] for p in parts])
         with open(folder / f"{b}.cols", "ab") as f:
-            for name in _NAMES:
-                np.save(f, np.concatenate([p[name] for p in parts]), allow_pickle=False)
+            f.write(records.data)        # (tofile hides the errno of a full disk)
         parts.clear()
