@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from bisect import bisect_right
 import re
 import warnings as _warnings
 from dataclasses import dataclass, field
@@ -91,10 +92,21 @@ class _PagedTimeline(TcpTimeline):
             return pieces
         return self._counted(pieces, lo, hi)
 
+    def spend_all(self) -> None:
+        srcs, budget = self.stream.srcs, self.budget
+        if budget is not None and srcs:
+            budget.spend(self.stream.contiguous_end(), srcs[0], srcs[-1] + 65536)
+
     def _counted(self, pieces, lo: int, hi: int):
+        # The file span of each chunk's own pieces, not the whole direction's: a long
+        # connection spans the whole file, and a release costs the span it covers.
+        starts, srcs, budget = self.stream.starts, self.stream.srcs, self.budget
         for offset, data in pieces:
             yield offset, data
-            self.budget.spend(len(data), lo, hi)
+            first = bisect_right(starts, offset) - 1
+            last = bisect_right(starts, offset + len(data) - 1) - 1
+            budget.spend(len(data), min(srcs[first], srcs[last]),
+                         max(srcs[first], srcs[last]) + 65536)
 
 
 @dataclass

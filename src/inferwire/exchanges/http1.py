@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import ProtocolError
-from ..protocols.http1 import Http1Parser
+from ..protocols.http1 import (MAX_HEADER_BYTES as MAX_HEAD, Http1Parser, _request_line,
+                               _split_head, _status_line)
 from .exchange import Exchange, feed_chunks
 from .timeline import TcpTimeline
 
@@ -15,6 +16,10 @@ def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool) -
     ``*_fin`` says whether that direction's end (FIN) was captured: only then does the end of the
     data complete a close-delimited body; otherwise a message cut at the end stays incomplete.
     """
+    if type(up) is type(down) and isinstance(up, TcpTimeline):
+        plain = plain_exchanges(up, down)
+        if plain is not None:
+            return plain
     requests = _messages(Http1Parser("client"), up, up_fin, warnings, "HTTP/1.1 requests")
     resp_parser = Http1Parser("server")
     for r in requests:
@@ -73,3 +78,98 @@ def _exchange(position, req, resp, interim, up, down) -> Exchange:
                     req.header("x-request-id"), req.body_bytes if req.complete else None,
                     response_bytes, req_start_ns, req_end_ns, resp_start_ns, resp_end_ns,
                     request_frame, response_frame, interim, False, complete)
+
+
+# -- the plain connection, without the parsers' generality ---------------------------------------
+def plain_exchanges(up, down) -> list[Exchange] | None:
+    """:func:`http1_exchanges` of the usual connection, or None for any other.
+
+    The usual connection: both directions captured without a gap, every message a plain head
+    (:func:`~inferwire.protocols.http1._split_head`) lying within one packet's payload, framed by
+    one Content-Length (or no body: a request without one, a 204 or 304), no Transfer-Encoding,
+    Upgrade or CONNECT, no 1xx, no response to HEAD, each direction ending right after its last
+    message, no more responses than requests.  Those are the messages the parser's fast path
+    reads too (same rules), and the exchanges are the same (tests compare both ways on every
+    sample capture); this walk only skips the parsers' bookkeeping, which cost as much as the
+    rest of a REST request's analysis.  Anything else returns None for the general path.
+    """
+    up_stream, down_stream = up.stream, down.stream
+    requests = _plain_messages(up_stream, True, None)
+    if requests is None:
+        return None
+    responses = _plain_messages(down_stream, False, [r[4] for r in requests])
+    if responses is None or len(responses) > len(requests):
+        return None
+    up.spend_all()
+    down.spend_all()
+    out = []
+    times, frames = up_stream.times, up_stream.frames
+    for i, (start, end, _, target, method, headers, length) in enumerate(requests):
+        k = up_stream.piece_at(start)
+        request_id = None
+        for name, value in headers:
+            if name == "x-request-id":
+                request_id = value if request_id is None else f"{request_id}, {value}"
+        req_start, req_end = times[k], up.last(end)
+        status = resp_start = resp_end = response_frame = response_bytes = None
+        if i < len(responses):
+            r_start, r_end, status, _, _, _, response_bytes = responses[i]
+            resp_start = down.first(r_start)
+            resp_end, response_frame = down.last_packet(r_end)
+        complete = resp_end is not None and None not in (req_start, req_end, resp_start)
+        out.append(Exchange("http/1.1", i + 1, method, target, status, None, request_id, length,
+                            response_bytes, req_start, req_end, resp_start, resp_end, frames[k],
+                            response_frame, 0, False, complete))
+    return out
+
+
+def _plain_messages(stream, client: bool, methods: list | None) -> list | None:
+    """The messages of one direction as ``(start, end, status, target, method, headers,
+    body bytes)`` tuples (offsets in the stream), or None when it is not plain (see
+    :func:`plain_exchanges`).  ``methods``: the requests' methods, for a response direction."""
+    stop = stream.contiguous_end()
+    if stream.end > stop or stream.uncaptured:
+        return None
+    starts, ends, srcs, buffer = stream.starts, stream.ends, stream.srcs, stream.buffer
+    out, o, k, n = [], 0, 0, len(starts)
+    while o < stop:
+        while k < n and ends[k] <= o:
+            k += 1
+        if k == n or starts[k] > o:
+            return None
+        at = srcs[k] + o - starts[k]
+        split = _split_head(buffer, at, min(srcs[k] + ends[k] - starts[k], at + MAX_HEAD))
+        if split is None:
+            return None
+        head_end, first, headers = split
+        length, seen = 0, 0
+        for name, value in headers:
+            if name == "content-length":
+                if seen or not (value.isascii() and value.isdigit()):
+                    return None
+                seen, length = 1, int(value)
+            elif name == "transfer-encoding" or name == "upgrade":
+                return None
+        if client:
+            parsed = _request_line(first)
+            if parsed is None or parsed[0] == "CONNECT":
+                return None
+            method, target, status = parsed[0], parsed[1], None
+        else:
+            parsed = _status_line(first)
+            i = len(out)
+            if parsed is None or i >= len(methods) or methods[i] in ("HEAD", "CONNECT"):
+                return None
+            status, method, target = parsed[1], None, None
+            if status < 200:
+                return None
+            if status == 204 or status == 304:
+                length = 0
+            elif not seen:                       # delimited by the close
+                return None
+        end = o + (head_end - at) + length
+        if end > stop:
+            return None
+        out.append((o, end, status, target, method, headers, length))
+        o = end
+    return out

@@ -60,6 +60,10 @@ class TcpTimeline:
         (:meth:`~inferwire.tcp.DirectionStream.views`)."""
         return self.stream.views()
 
+    def spend_all(self) -> None:
+        """Say that the direction's bytes were read some other way than :meth:`chunks` or
+        :meth:`views` (a subclass may count them)."""
+
 
 class PlaintextTimeline:
     """Offsets of decrypted TLS application data.

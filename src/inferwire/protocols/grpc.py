@@ -12,6 +12,8 @@ when its last byte arrives.  It keeps only the 5-byte prefix: message bytes are 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import struct
 from typing import NamedTuple
 
@@ -36,6 +38,7 @@ class GrpcMessage(NamedTuple):
 _new_message = tuple.__new__
 
 
+@lru_cache(maxsize=256)          # a capture has few distinct content types, each seen per stream
 def is_grpc_content_type(value: str | None) -> bool:
     """True for ``application/grpc`` and its ``+proto``/``;params`` variants, not grpc-web."""
     if not value:

@@ -42,6 +42,9 @@ _TOKEN_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789"
                          b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _H2_PREFACE_LINE = b"PRI * HTTP/2.0"
 
+#: The longest head (start line and fields) read before the parser gives up on it (bytes).
+MAX_HEADER_BYTES = 65536
+
 # parser states
 _HEAD, _LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _UNTIL_CLOSE, _UPGRADED, \
     _CLOSED = range(9)
@@ -100,7 +103,7 @@ class Http1Parser:
     _upgrade_asked = False                   # previous request carried Upgrade
     _failed: ProtocolError | None = None
 
-    def __init__(self, role: str, *, max_header_bytes: int = 65536):
+    def __init__(self, role: str, *, max_header_bytes: int = MAX_HEADER_BYTES):
         if role != "client" and role != "server":
             raise ValueError(f"role must be 'client' or 'server', not {role!r}")
         self.role = role
