@@ -31,11 +31,12 @@ from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
 
-#: Payload bytes read between two releases of the capture's mapped pages.  Each read of a mapped
-#: page also maps its neighbours (the kernel's fault-around, up to 64 KiB), and a connection's
-#: packets lie scattered among everyone else's, so the pages held grow many times faster than the
-#: bytes read: releasing every 4 MiB keeps them to tens of MiB whatever the capture's size.
-RELEASE_EVERY = 4 * 1024 * 1024
+#: Bytes of the capture's mapping brought into memory between two releases of its pages.  Each
+#: read of a mapped page also maps its neighbours (the kernel's fault-around, up to 64 KiB), and a
+#: connection's packets lie scattered among everyone else's, so what a read maps is counted, not
+#: what it reads: about 64 KiB per packet piece of a short direction (a 300-byte REST head maps
+#: 64 KiB).  Counting bytes read let a worker hold 200-300 MiB of file pages on a 1 GB capture.
+RELEASE_EVERY = 16 * 1024 * 1024
 #: How far around a byte read the kernel may have mapped pages (its fault-around window).
 FAULT_AROUND = 64 * 1024
 
@@ -64,6 +65,12 @@ class PageBudget:
         self.hi = max(self.hi, hi)
 
 
+def _mapped(pieces: int, nbytes: int) -> int:
+    """About how much of the mapping reading ``nbytes`` spread over ``pieces`` packet pieces
+    brings into memory: a fault-around window per piece, or the bytes if more."""
+    return max(nbytes, pieces * FAULT_AROUND)
+
+
 class _PagedTimeline(TcpTimeline):
     """A TcpTimeline whose chunk reads are counted against a :class:`PageBudget`."""
 
@@ -86,16 +93,18 @@ class _PagedTimeline(TcpTimeline):
             return pieces
         # A piece is < 64 KiB; a piece out of file order may lie outside [lo, hi): its pages
         # then go with the whole mapping's at the end of the bucket.
-        lo, hi, size = srcs[0], srcs[-1] + 65536, self.stream.contiguous_end()
-        if size < budget.every:
-            budget.spend(size, lo, hi)
+        lo, hi = srcs[0], srcs[-1] + 65536
+        mapped = _mapped(len(srcs), self.stream.contiguous_end())
+        if mapped < budget.every:
+            budget.spend(mapped, lo, hi)
             return pieces
         return self._counted(pieces, lo, hi)
 
     def spend_all(self) -> None:
         srcs, budget = self.stream.srcs, self.budget
         if budget is not None and srcs:
-            budget.spend(self.stream.contiguous_end(), srcs[0], srcs[-1] + 65536)
+            budget.spend(_mapped(len(srcs), self.stream.contiguous_end()), srcs[0],
+                         srcs[-1] + 65536)
 
     def _counted(self, pieces, lo: int, hi: int):
         # The file span of each chunk's own pieces, not the whole direction's: a long
@@ -105,7 +114,7 @@ class _PagedTimeline(TcpTimeline):
             yield offset, data
             first = bisect_right(starts, offset) - 1
             last = bisect_right(starts, offset + len(data) - 1) - 1
-            budget.spend(len(data), min(srcs[first], srcs[last]),
+            budget.spend(_mapped(last - first + 1, len(data)), min(srcs[first], srcs[last]),
                          max(srcs[first], srcs[last]) + 65536)
 
 
