@@ -23,7 +23,10 @@ peak RSS (``VmHWM``):
 * ``inferwire analyze`` again on captures ``--scale`` (4 and 8) times the size, made once from
   shifted copies of the reference (``scaled_capture.py``): how memory grows with the capture.
 
-Prints a markdown table and writes it, with the command and the capture, to
+Contenders run in rounds (``--repeat``, default 5: inferwire in-process and the dpkt loop every
+round, the CLI, tshark and pyshark in the first three), so that the machine's drift hits all of
+them alike; each row is the contender's median run, and every run's time is listed under the
+table.  Prints a markdown table and writes it, with the command and the capture, to
 ``benchmarks/results/analyze.md``.  Targets (the issue): >= 30x tshark, >= 3x dpkt, >= 1000x
 pyshark (judged on wall time: inferwire uses both cores, the others one; CPU ratios are shown
 too), peak memory <= 1 GB (PSS of the process tree).
@@ -49,6 +52,11 @@ RESULTS = HERE / "results" / "analyze.md"
 PYSHARK_PACKETS = 1000
 TARGETS = {"tshark": 30, "dpkt": 3, "pyshark": 1000}
 MEMORY_LIMIT_MB = 1024              # MiB, judged on the process tree's peak PSS
+#: Memory samples of a contender's process tree, seconds apart.  Reading a process's PSS walks its
+#: page tables (about 3.5 ms with the capture mapped): at 0.05 s the sampling took a fifth of a
+#: core from the contender on this 2-core machine (in-process runs of 1.4 s became 1.9-2.0 s
+#: now and then); VmHWM, a high-water mark, catches peaks between samples anyway.
+SAMPLE_EVERY_S = 0.2
 TSHARK_FIELDS = [
     "frame.number", "frame.time_epoch", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.seq",
     "tcp.len", "tcp.flags", "http2.streamid", "http2.type", "http2.flags", "http2.length",
@@ -147,7 +155,8 @@ CHILDREN = {"inferwire": child_inferwire, "dpkt": child_dpkt, "pyshark": child_p
 
 def run(argv: list[str], timeout_s: float = 1800) -> dict:
     """Run ``argv`` with stdout to a temporary file; wall time and CPU time of the child
-    (``wait4``: its own rusage, including its reaped children), and, sampled every 0.05 s over
+    (``wait4``: its own rusage, including its reaped children), and, sampled every
+    :data:`SAMPLE_EVERY_S` over
     the child's whole process tree: the peak PSS of the tree (PSS shares each page among the
     processes mapping it, so forked workers' shared pages are counted once, where summed RSS
     would count them again) and the largest process's peak RSS (its ``VmHWM``, a high-water
@@ -168,7 +177,7 @@ def run(argv: list[str], timeout_s: float = 1800) -> dict:
             if time.perf_counter() >= next_sample:
                 pss, hwm = _tree_memory_mib(proc.pid)
                 peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, hwm)
-                next_sample = time.perf_counter() + 0.05
+                next_sample = time.perf_counter() + SAMPLE_EVERY_S
             time.sleep(0.01)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -247,11 +256,37 @@ def capture(args) -> tuple[Path, dict]:
     return path, json.loads(meta_path.read_text())
 
 
-def measure(path: Path, meta: dict, pyshark_packets: int, scales: list[int]) -> dict:
+def measure(path: Path, meta: dict, pyshark_packets: int, scales: list[int],
+            repeat: int = 5) -> dict:
+    """Every contender on ``path``, in rounds: each round runs inferwire in-process and the dpkt
+    loop, and the first three rounds also the CLI, tshark and pyshark, so that the machine's
+    drift hits all of them alike.  Each contender's figures are those of its median run (by
+    wall time); the spread of its runs is kept beside them (``runs``)."""
     size = path.stat().st_size
-    res = {}
-    print("inferwire (in-process) ...", flush=True)
-    res["inferwire"] = run_child("inferwire", path, meta["probe_port"])
+    runs: dict[str, list] = {"inferwire": [], "dpkt": [], "cli": [], "tshark": [], "pyshark": []}
+    exe = shutil.which("inferwire", path=str(Path(sys.executable).parent)) or "inferwire"
+    packets = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(max(repeat, 1)):
+            print(f"round {r + 1} of {repeat}: inferwire (in-process), dpkt loop"
+                  + (", CLI, tshark -T fields, pyshark" if r < 3 else "") + " ...", flush=True)
+            runs["inferwire"].append(run_child("inferwire", path, meta["probe_port"]))
+            runs["dpkt"].append(run_child("dpkt", path))
+            packets = runs["dpkt"][-1]["packets"]
+            if r >= 3:
+                continue
+            cli = run([exe, "analyze", str(path), "--quiet", "--ignore-port",
+                       str(meta["probe_port"])])
+            cli.pop("stdout")
+            runs["cli"].append(cli)
+            runs["tshark"].append(run_tshark(str(path), meta))
+            if r == 0:
+                sliced = pyshark_slice(str(path), pyshark_packets, packets, Path(tmp))
+            runs["pyshark"].append(_pyshark_extrapolated(
+                run_child("pyshark", sliced, meta["grpc_port"], meta["rest_port"]), packets))
+    key = {"inferwire": "seconds", "dpkt": "seconds", "cli": "wall_s", "tshark": "wall_s",
+           "pyshark": "extrapolated_s"}
+    res = {name: _median_run(rs, key[name]) for name, rs in runs.items()}
     for k in scales:
         scaled = path.with_name(f"{path.stem}_x{k}{path.suffix}")
         if not scaled.exists() or scaled.stat().st_mtime < path.stat().st_mtime:
@@ -262,26 +297,26 @@ def measure(path: Path, meta: dict, pyshark_packets: int, scales: list[int]) -> 
         print(f"inferwire (in-process) on the {k}x capture ...", flush=True)
         res[f"scaled_{k}"] = run_child("inferwire", scaled, meta["probe_port"])
         res[f"scaled_{k}"].update(scale=k, bytes=scaled.stat().st_size)
-    print("inferwire (CLI) ...", flush=True)
-    exe = shutil.which("inferwire", path=str(Path(sys.executable).parent)) or "inferwire"
-    res["cli"] = run([exe, "analyze", str(path), "--quiet", "--ignore-port",
-                      str(meta["probe_port"])])
-    res["cli"].pop("stdout")
-    print("dpkt loop ...", flush=True)
-    res["dpkt"] = run_child("dpkt", path)
-    packets = res["dpkt"]["packets"]
-    print("tshark -T fields ...", flush=True)
-    res["tshark"] = run_tshark(str(path), meta)
-    print(f"pyshark on {pyshark_packets} packets ...", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        sliced = pyshark_slice(str(path), pyshark_packets, packets, Path(tmp))
-        r = run_child("pyshark", sliced, meta["grpc_port"], meta["rest_port"])
+    return {"results": res, "packets": packets, "bytes": size}
+
+
+def _pyshark_extrapolated(r: dict, packets: int) -> dict:
+    """pyshark's slice result with its time extrapolated to the whole capture: first-packet
+    latency + per-packet time x packets; CPU (pyshark's Python + its tshark) scaled alike."""
     per_packet = (r["seconds"] - r["first_s"]) / max(r["packets"] - 1, 1)
     r["extrapolated_s"] = r["first_s"] + per_packet * (packets - 1)
-    # CPU (pyshark's Python + its tshark) scaled like the wall time of the slice
     r["extrapolated_cpu_s"] = r["cpu_s"] * r["extrapolated_s"] / r["seconds"]
-    res["pyshark"] = r
-    return {"results": res, "packets": packets, "bytes": size}
+    return r
+
+
+def _median_run(runs: list[dict], key: str) -> dict:
+    """The run with the median ``key`` (the lower middle one for an even count), with every
+    run's ``key`` in ``runs``."""
+    ordered = sorted(runs, key=lambda r: r[key])
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    median.pop("stdout", None)
+    median["runs"] = [round(r[key], 3) for r in runs]
+    return median
 
 
 def table(m: dict) -> list[str]:
@@ -291,7 +326,7 @@ def table(m: dict) -> list[str]:
     include its workers'.  Advantages are given on wall seconds (what a user waits; the targets
     are judged on them, in-process = the ``analyze()`` call) and on CPU seconds (total work,
     all processes); the CLI figure is the whole command, start-up included.  Memory: peak PSS of
-    the contender's process tree (sampled every 0.05 s; the 1 GiB target is judged on it) and the
+    the contender's process tree (sampled every 0.2 s; the 1 GiB target is judged on it) and the
     peak RSS of its largest process (its ``VmHWM``)."""
     r, packets, mb = m["results"], m["packets"], m["bytes"] / 1e6
     ours = r["inferwire"]
@@ -357,6 +392,10 @@ def report(path: Path, meta: dict, m: dict, command: str) -> str:
         f"timing started. tshark printed {r['tshark']['lines']:,} lines; the dpkt loop saw "
         f"{r['dpkt']['tcp']:,} TCP packets. pyshark: {r['pyshark']['first_s']:.1f} s to the "
         f"first packet, {r['pyshark']['seconds']:.1f} s for the slice.", "",
+        "Each contender's row is its median run; the runs, in rounds so that the machine's "
+        "drift hits all alike (wall s; pyshark extrapolated): "
+        + "; ".join(f"{name} {', '.join(f'{v:,.2f}' for v in r[name]['runs'])}"
+                    for name in ("inferwire", "dpkt", "cli", "tshark", "pyshark")) + ".", "",
     ]
     return "\n".join(lines)
 
@@ -381,6 +420,10 @@ def main(argv=None) -> int:
     p.add_argument("--scale", default="4,8", metavar="K[,K...]",
                    help="also analyze captures K times the size (K shifted copies, made once; "
                         "memory growth); 1: skip (default 4,8; --small: skipped)")
+    p.add_argument("--repeat", type=int, default=5, metavar="N",
+                   help="rounds: inferwire in-process and the dpkt loop run N times, the CLI, "
+                        "tshark and pyshark min(N, 3) times; each row is the median run "
+                        "(default 5)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -388,7 +431,8 @@ def main(argv=None) -> int:
         return 0
     path, meta = capture(args)
     m = measure(path, meta, args.pyshark_packets or (300 if args.small else PYSHARK_PACKETS),
-                [] if args.small else [k for k in map(int, args.scale.split(",")) if k > 1])
+                [] if args.small else [k for k in map(int, args.scale.split(",")) if k > 1],
+                args.repeat)
     command = "python benchmarks/bench_analyze.py" + (" --small" if args.small else "")
     text = report(path, meta, m, command)
     print("\n" + text)
