@@ -111,10 +111,22 @@ class _FakeRun:
         self.run_dir = run_dir
 
 
+class _CountedRapl(RaplMeter):
+    """The real RAPL meter, counting its reads so that a test can wait for the next poll."""
+    reads = 0
+
+    def read(self):
+        values = super().read()
+        self.reads += 1
+        return values
+
+
 def test_live_session_polls_the_tree_and_writes_energy_json(tmp_path, tmp_path_factory):
-    """A real EnergySession polling a powercap tree that a 'CPU' thread advances (with a wrap)."""
+    """A real EnergySession polling a powercap tree that a 'CPU' thread advances (with a wrap).
+    Each step waits for the session's next poll, so a busy machine cannot make it skip steps
+    (it once polled only 4 times in 8 timed steps under load)."""
     tree = laptop_tree(tmp_path_factory.mktemp("powercap"))
-    meter = RaplMeter(tree)
+    meter = _CountedRapl(tree)
     max_range = meter.max_ranges()["intel-rapl:0 package-0"]
 
     def work():
@@ -122,13 +134,15 @@ def test_live_session_polls_the_tree_and_writes_energy_json(tmp_path, tmp_path_f
         for i in range(8):
             value = (value + 1_000) % max_range
             set_energy(tree, "intel-rapl:0", value)
-            time.sleep(0.03)
+            seen, deadline = meter.reads, time.monotonic() + 10
+            while meter.reads < seen + 2 and time.monotonic() < deadline:   # a whole poll after
+                time.sleep(0.005)
         write_client_log(tmp_path, "grpc", t_start, 4, 50_000_000, warmup=0)
         return _FakeRun(tmp_path)
 
     result, report = measure(work, meter=meter, interval_s=0.01)
     assert result.run_dir == tmp_path
-    assert report["samples"] >= 5 and report["wraps"] == 1
+    assert report["samples"] >= 8 and report["wraps"] == 1
     saved = json.loads((tmp_path / "energy.json").read_text())
     assert saved["meter"] == "rapl" and saved["wraps"] == 1
     lines = (tmp_path / "energy_samples.csv").read_text().splitlines()
