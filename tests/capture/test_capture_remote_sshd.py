@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from needs import skip_or_fail
+
 from capture.capture_helpers import remote_capture_of_two
 from inferwire.capture import RemoteOptions
 from inferwire.capture.remote import measure_clock_offset
@@ -29,9 +31,7 @@ def sshd(tmp_path):
     """An sshd for root on 127.0.0.1; yields the ssh argv prefix that logs in with a key."""
     missing = [t for t in (SSHD, "ssh", "ssh-keygen") if shutil.which(t) is None]
     if missing or os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs {missing or 'root'} (Debian openssh-server, openssh-client)")
-        pytest.skip(f"needs root and {missing} (Debian packages openssh-server, openssh-client)")
+        skip_or_fail(f"needs root and {missing} (Debian packages openssh-server, openssh-client)")
     d = tmp_path / "ssh"
     d.mkdir()
     for key in ("host", "client"):

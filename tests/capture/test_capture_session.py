@@ -12,6 +12,8 @@ import time
 import dpkt
 import pytest
 
+from needs import skip_or_fail
+
 from capture.capture_helpers import EchoServer, payloads, require_tool, tcp_packets
 from inferwire.capture import CaptureDied, CaptureOptions, CaptureSession, RingBuffer
 from inferwire.errors import CaptureError, InferwireWarning
@@ -171,9 +173,7 @@ def test_full_disk_is_reported_with_what_was_written(tmp_path, echo):
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: cannot mount a small tmpfs: {done.stderr}")
-        pytest.skip(f"cannot mount a small tmpfs to fill: {done.stderr.strip()}")
+        skip_or_fail(f"cannot mount a small tmpfs to fill: {done.stderr.strip()}")
     try:
         session = CaptureSession(CaptureOptions(output=str(mount / "cap.pcapng"),
                                                 ports=(echo.port,)))
@@ -258,7 +258,7 @@ def test_ctrl_c_stops_and_keeps_what_was_sent(tmp_path, echo):
 def test_non_root_gets_told_how_to_grant_permission(tmp_path):
     require_tool("dumpcap")
     if subprocess.run(["setpriv", "--version"], capture_output=True).returncode != 0:
-        pytest.skip("setpriv (util-linux) is needed to run as another user")
+        skip_or_fail("setpriv (util-linux) is needed to run as another user")
     os.chmod(tmp_path, 0o777)
     code = ("from inferwire.capture import CaptureSession, CaptureOptions\n"
             "from inferwire.errors import CaptureError\n"

@@ -7,6 +7,8 @@ import threading
 
 import pytest
 
+from needs import skip_or_fail
+
 from inferwire.errors import LoadError
 from inferwire.load import LoadListener, LoadOptions, WorkResult, run_load
 from inferwire.load.priority import OtherThreads, SendPriority, realtime_permitted
@@ -16,10 +18,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="L
 
 def need_realtime():
     if not realtime_permitted():
-        reason = "SCHED_FIFO is not permitted here (needs root, CAP_SYS_NICE or ulimit -r > 0)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {reason}")
-        pytest.skip(reason)
+        skip_or_fail("SCHED_FIFO is not permitted here (needs root, CAP_SYS_NICE or ulimit -r > 0)")
 
 
 def policy():
@@ -96,7 +95,7 @@ def test_realtime_without_permission_is_a_clear_error():
     if os.geteuid() == 0:                     # root: without CAP_SYS_NICE (util-linux setpriv)
         setpriv = shutil.which("setpriv")
         if setpriv is None:
-            pytest.skip("setpriv (util-linux) is needed to drop root's CAP_SYS_NICE")
+            skip_or_fail("setpriv (util-linux) is needed to drop root's CAP_SYS_NICE")
         argv = [setpriv, "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", *argv]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -18,6 +18,8 @@ import warnings
 import numpy as np
 import pytest
 
+from needs import skip_or_fail
+
 from inferwire.packets import read_packets
 
 from .conftest import need_tool
@@ -47,11 +49,6 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _skip_or_fail(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
 
 def _wait_ready(proc: subprocess.Popen, marker: bytes, timeout: float = 15.0) -> None:
     """Wait until the capture tool says it is capturing (its stderr shows ``marker``)."""
@@ -66,7 +63,7 @@ def _wait_ready(proc: subprocess.Popen, marker: bytes, timeout: float = 15.0) ->
             seen += chunk
     if marker not in seen:
         proc.kill()
-        _skip_or_fail(f"capture did not start: {seen.decode(errors='replace')[-300:]}")
+        skip_or_fail(f"capture did not start: {seen.decode(errors='replace')[-300:]}")
 
 
 def _until_both_interfaces_seen(path, url, timeout_s=20.0):

@@ -8,6 +8,8 @@ import warnings
 import pandas as pd
 import pytest
 
+from needs import skip_or_fail
+
 import inferwire
 from craft import Conversation, http_request, http_response, write_pcap
 from inferwire.errors import CaptureFormatError, InferwireError
@@ -70,8 +72,16 @@ def test_local_results_equal_the_serial_path(captures, processes):
     assert results[tuple(split)].requests["request_id"].tolist() == ["split"]
 
 
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        skip_or_fail("dask.distributed is not installed (pip install 'dask[distributed]')")
+    return distributed
+
+
 def test_distributed_scheduler_address(captures):
-    distributed = pytest.importorskip("distributed")
+    distributed = _distributed()
     paths, split, _ = captures
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   protocol="tcp", host="127.0.0.1",
@@ -83,7 +93,7 @@ def test_distributed_scheduler_address(captures):
 
 
 def test_unreachable_scheduler_is_a_clear_error(captures):
-    pytest.importorskip("distributed")
+    _distributed()
     with pytest.raises(InferwireError, match="cannot reach the Dask scheduler"):
         analyze_many(captures[0], scheduler="tcp://127.0.0.1:9", connect_timeout_s=1)
 
