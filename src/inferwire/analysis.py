@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-from bisect import bisect_right
 import re
 import warnings as _warnings
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from .exchanges.http1 import http1_exchanges
 from .exchanges.http2 import http2_exchanges
 from .exchanges.timeline import TcpTimeline
 from .protocols.detect import detect
-from .buckets import bucket_count, bucket_rows, global_numbers, order_keys
+from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
@@ -37,16 +37,16 @@ PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
 #: what it reads: about 64 KiB per packet piece of a short direction (a 300-byte REST head maps
 #: 64 KiB).  Counting bytes read let a worker hold 200-300 MiB of file pages on a 1 GB capture.
 RELEASE_EVERY = 16 * 1024 * 1024
-#: How far around a byte read the kernel may have mapped pages (its fault-around window).
+#: How far around a byte read the kernel may have mapped pages (its fault-around window); also
+#: more than a packet piece's length (a TCP segment carries < 64 KiB).
 FAULT_AROUND = 64 * 1024
 
 
 class PageBudget:
-    """Counts payload bytes read from a capture's mapping and lets the pages go (see
-    :meth:`PacketTable.release`) every ``every`` bytes: only the span of file offsets read
-    since the last release (widened by the fault-around window), so that a release costs
-    in proportion to what was read, not to the file's size.  One per process: a forked worker
-    releases its own view of the mapping."""
+    """Counts the bytes of a capture's mapping that reads bring into memory (:func:`_mapped`)
+    and lets the pages go (see :meth:`PacketTable.release`) every ``every`` bytes: only the span
+    of file offsets read since the last release (widened by the fault-around window), so that a
+    release costs in proportion to what was read, not to the file's size.  One per bucket."""
 
     def __init__(self, table, every: int = RELEASE_EVERY):
         self.table, self.every, self.used = table, every, 0
@@ -88,25 +88,27 @@ class _PagedTimeline(TcpTimeline):
         """``pieces`` with their bytes counted (views count too: reading their head maps the
         pages around it).  A short direction is counted once, before it is read; a long one
         piece by piece, so that its pages go while it is read."""
-        srcs, budget = self.stream.srcs, self.budget     # file offsets, in stream order
-        if budget is None or not srcs:
+        if self.budget is None or not self.stream.srcs:
             return pieces
-        # A piece is < 64 KiB; a piece out of file order may lie outside [lo, hi): its pages
-        # then go with the whole mapping's at the end of the bucket.
-        lo, hi = srcs[0], srcs[-1] + 65536
-        mapped = _mapped(len(srcs), self.stream.contiguous_end())
-        if mapped < budget.every:
-            budget.spend(mapped, lo, hi)
+        mapped, lo, hi = self._extent()
+        if mapped < self.budget.every:
+            self.budget.spend(mapped, lo, hi)
             return pieces
-        return self._counted(pieces, lo, hi)
+        return self._counted(pieces)
 
     def spend_all(self) -> None:
-        srcs, budget = self.stream.srcs, self.budget
-        if budget is not None and srcs:
-            budget.spend(_mapped(len(srcs), self.stream.contiguous_end()), srcs[0],
-                         srcs[-1] + 65536)
+        if self.budget is not None and self.stream.srcs:
+            self.budget.spend(*self._extent())
 
-    def _counted(self, pieces, lo: int, hi: int):
+    def _extent(self) -> tuple[int, int, int]:
+        """(bytes mapped by reading the direction, its first and last file offsets + a piece).
+        A piece out of file order may lie outside: its pages go with the whole mapping's at
+        the end of the bucket."""
+        srcs = self.stream.srcs                  # file offsets of the pieces, in stream order
+        return (_mapped(len(srcs), self.stream.contiguous_end()), srcs[0],
+                srcs[-1] + FAULT_AROUND)
+
+    def _counted(self, pieces):
         # The file span of each chunk's own pieces, not the whole direction's: a long
         # connection spans the whole file, and a release costs the span it covers.
         starts, srcs, budget = self.stream.starts, self.stream.srcs, self.budget
@@ -115,7 +117,7 @@ class _PagedTimeline(TcpTimeline):
             first = bisect_right(starts, offset) - 1
             last = bisect_right(starts, offset + len(data) - 1) - 1
             budget.spend(_mapped(last - first + 1, len(data)), min(srcs[first], srcs[last]),
-                         max(srcs[first], srcs[last]) + 65536)
+                         max(srcs[first], srcs[last]) + FAULT_AROUND)
 
 
 @dataclass
@@ -228,31 +230,6 @@ def _analyze(path, options, keylog, progress):
                     requests, connections, table.stats, warnings)
 
 
-class _TableBuckets:
-    """The buckets of a table held in memory (:func:`~inferwire.buckets.bucket_rows`)."""
-
-    def __init__(self, table, n: int):
-        self.table, self.rows = table, bucket_rows(table, n)
-        self.weights = [len(r) for r in self.rows]
-
-    def bucket(self, b: int):
-        if len(self.rows) == 1:
-            return self.table, self.rows[0]
-        return self.table.take(self.rows[b]), self.rows[b]
-
-
-class _SpilledBuckets:
-    """The non-empty buckets of a :class:`~inferwire.spill.SpilledCapture`."""
-
-    def __init__(self, spilled):
-        self.spilled = spilled
-        self.ids = [b for b, n in enumerate(spilled.counts) if n]
-        self.weights = [spilled.counts[b] for b in self.ids]
-
-    def bucket(self, b: int):
-        return self.spilled.bucket(self.ids[b])
-
-
 def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: bool):
     """The requests and connections tables of ``table`` and their warnings, in connection order.
 
@@ -264,9 +241,9 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
     needs another's.  Connections on ``ignore`` ports are left out (their numbers stay).
     """
     if isinstance(table, SpilledCapture):
-        source = _SpilledBuckets(table)
+        source = table.buckets()
     else:
-        source = _TableBuckets(table, bucket_count(len(table), workers))
+        source = TableBuckets(table, bucket_count(len(table), workers))
     many = len(source.weights) > 1
 
     def bucket_tables(indices, tick):

@@ -66,6 +66,20 @@ def bucket_rows(table, n: int) -> list[np.ndarray]:
     return [rows for rows in np.split(order, cuts) if len(rows)]
 
 
+class TableBuckets:
+    """The buckets of a table held in memory, as the analysis takes them: ``weights`` (packets
+    per bucket) and ``bucket(b)`` -> (its table, its rows in the whole table)."""
+
+    def __init__(self, table, n: int):
+        self.table, self.rows = table, bucket_rows(table, n)
+        self.weights = [len(r) for r in self.rows]
+
+    def bucket(self, b: int):
+        if len(self.rows) == 1:
+            return self.table, self.rows[0]
+        return self.table.take(self.rows[b]), self.rows[b]
+
+
 def order_keys(sub, rows: np.ndarray, groups: PacketGroups | None = None) -> np.ndarray:
     """For the connections of ``sub`` (the table of ``rows``), in the order
     :func:`~inferwire.tcp.build_connections` returns them: their whole-table sort keys, an

@@ -88,6 +88,11 @@ class SpilledCapture:
         rows = cols.pop("row")
         return PacketTable(path=self.path, buffer=self.buffer, stats=self.stats, **cols), rows
 
+    def buckets(self) -> "SpilledBuckets":
+        """The non-empty buckets, as the analysis takes them (like
+        :class:`~inferwire.buckets.TableBuckets`)."""
+        return SpilledBuckets(self)
+
     def release(self, end_offset: int | None = None, start: int = 0) -> None:
         """Drop the capture's mapped pages in ``[start, end_offset)`` from this process's
         memory (see PacketTable)."""
@@ -107,6 +112,19 @@ class SpilledCapture:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SpilledBuckets:
+    """The non-empty buckets of a :class:`SpilledCapture`: ``weights`` (packets per bucket) and
+    ``bucket(b)`` -> (its table, its rows in the whole capture)."""
+
+    def __init__(self, spilled: SpilledCapture):
+        self.spilled = spilled
+        self.ids = [b for b, n in enumerate(spilled.counts) if n]
+        self.weights = [spilled.counts[b] for b in self.ids]
+
+    def bucket(self, b: int):
+        return self.spilled.bucket(self.ids[b])
 
 
 def read_bucketed(path, n_buckets: int, directory=None) -> SpilledCapture:

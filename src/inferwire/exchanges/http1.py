@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import ProtocolError
-from ..protocols.http1 import (MAX_HEADER_BYTES as MAX_HEAD, Http1Parser, _request_line,
-                               _split_head, _status_line)
+from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plain_framing,
+                               split_head)
 from .exchange import Exchange, feed_chunks
 from .timeline import TcpTimeline
 
@@ -85,13 +85,12 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
     """:func:`http1_exchanges` of the usual connection, or None for any other.
 
     The usual connection: both directions captured without a gap, every message a plain head
-    (:func:`~inferwire.protocols.http1._split_head`) lying within one packet's payload, framed by
-    one Content-Length (or no body: a request without one, a 204 or 304), no Transfer-Encoding,
-    Upgrade or CONNECT, no 1xx, no response to HEAD, each direction ending right after its last
-    message, no more responses than requests.  Those are the messages the parser's fast path
-    reads too (same rules), and the exchanges are the same (tests compare both ways on every
-    sample capture); this walk only skips the parsers' bookkeeping, which cost as much as the
-    rest of a REST request's analysis.  Anything else returns None for the general path.
+    (:data:`~inferwire.protocols.http1.split_head`) lying within one packet's payload and framed
+    as :func:`~inferwire.protocols.http1.plain_framing` says (the parser's fast path reads such
+    messages by the same function), each direction ending right after its last message, no
+    more responses than requests.  The rules are the parser's, and so are the exchanges (tests
+    compare both ways); this walk only skips the parsers' bookkeeping, which cost as much as
+    the rest of a REST request's analysis.  Anything else returns None for the general path.
     """
     up_stream, down_stream = up.stream, down.stream
     requests = _plain_messages(up_stream, True, None)
@@ -106,10 +105,7 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
     times, frames = up_stream.times, up_stream.frames
     for i, (start, end, _, target, method, headers, length) in enumerate(requests):
         k = up_stream.piece_at(start)
-        request_id = None
-        for name, value in headers:
-            if name == "x-request-id":
-                request_id = value if request_id is None else f"{request_id}, {value}"
+        request_id = header_value(headers, "x-request-id")
         req_start, req_end = times[k], up.last(end)
         status = resp_start = resp_end = response_frame = response_bytes = None
         if i < len(responses):
@@ -138,35 +134,22 @@ def _plain_messages(stream, client: bool, methods: list | None) -> list | None:
         if k == n or starts[k] > o:
             return None
         at = srcs[k] + o - starts[k]
-        split = _split_head(buffer, at, min(srcs[k] + ends[k] - starts[k], at + MAX_HEAD))
+        split = split_head(buffer, at, min(srcs[k] + ends[k] - starts[k], at + MAX_HEADER_BYTES))
         if split is None:
             return None
         head_end, first, headers = split
-        length, seen = 0, 0
-        for name, value in headers:
-            if name == "content-length":
-                if seen or not (value.isascii() and value.isdigit()):
-                    return None
-                seen, length = 1, int(value)
-            elif name == "transfer-encoding" or name == "upgrade":
-                return None
         if client:
-            parsed = _request_line(first)
-            if parsed is None or parsed[0] == "CONNECT":
-                return None
-            method, target, status = parsed[0], parsed[1], None
+            asked = None
+        elif len(out) < len(methods):
+            asked = methods[len(out)]
         else:
-            parsed = _status_line(first)
-            i = len(out)
-            if parsed is None or i >= len(methods) or methods[i] in ("HEAD", "CONNECT"):
-                return None
-            status, method, target = parsed[1], None, None
-            if status < 200:
-                return None
-            if status == 204 or status == 304:
-                length = 0
-            elif not seen:                       # delimited by the close
-                return None
+            return None                          # a response without a captured request
+        framing = plain_framing(first, headers, client, asked)
+        if framing is None:
+            return None
+        parsed, length = framing
+        method, target, status = (parsed[0], parsed[1], None) if client else (None, None,
+                                                                               parsed[1])
         end = o + (head_end - at) + length
         if end > stop:
             return None

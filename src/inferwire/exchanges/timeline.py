@@ -25,31 +25,38 @@ class TcpTimeline:
     def __init__(self, stream):
         self.stream = stream
 
-    # Each look-up is one call into the stream: this runs four times per HTTP/1 exchange.
+    # The piece holding a request's or response's first byte (``start``) or last byte (``end``
+    # exclusive): -1 where no packet carried it.
+    def _first(self, start) -> int:
+        return -1 if start is None or start < 0 else self.stream.piece_at(start)
+
+    def _last(self, end) -> int:
+        return -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
+
     def first(self, start):
-        i = -1 if start is None or start < 0 else self.stream.piece_at(start)
+        i = self._first(start)
         return None if i < 0 else self.stream.times[i]
 
     def last(self, end):
-        i = -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
+        i = self._last(end)
         return None if i < 0 else self.stream.times[i]
 
     def first_frame(self, start):
-        i = -1 if start is None or start < 0 else self.stream.piece_at(start)
+        i = self._first(start)
         return None if i < 0 else self.stream.frames[i]
 
     def last_frame(self, end):
-        i = -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
+        i = self._last(end)
         return None if i < 0 else self.stream.frames[i]
 
     def first_packet(self, start) -> tuple:
         """``(first(start), first_frame(start))`` in one look-up."""
-        i = -1 if start is None or start < 0 else self.stream.piece_at(start)
+        i = self._first(start)
         return (None, None) if i < 0 else (self.stream.times[i], self.stream.frames[i])
 
     def last_packet(self, end) -> tuple:
         """``(last(end), last_frame(end))`` in one look-up."""
-        i = -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
+        i = self._last(end)
         return (None, None) if i < 0 else (self.stream.times[i], self.stream.frames[i])
 
     def chunks(self):

@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from collections import deque
 from functools import lru_cache
-from operator import itemgetter
 from dataclasses import dataclass
 
 from ..errors import ProtocolError
+from .records import from_fields
 
 try:              # the plain-head split in C (_scan.c); same results as _split_plain_head
     from ._scan import head as _c_head
@@ -48,7 +48,6 @@ MAX_HEADER_BYTES = 65536
 # parser states
 _HEAD, _LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _UNTIL_CLOSE, _UPGRADED, \
     _CLOSED = range(9)
-_NAME = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -71,11 +70,7 @@ class Http1Message:
 
     def header(self, name: str) -> str | None:
         """The field's value (several occurrences joined by ", "), or None; name case-free."""
-        name, found = name.lower(), None
-        for key, value in self.headers:
-            if key == name:
-                found = value if found is None else f"{found}, {value}"
-        return found
+        return header_value(self.headers, name.lower())
 
 
 class Http1Parser:
@@ -179,38 +174,22 @@ class Http1Parser:
         it stopped: after the body, or after the head when the body goes on beyond ``data``.
         For anything else it changes nothing and returns ``pos``: the general path then reads
         the message (same rules, same messages, same errors)."""
-        split = _split_head(data, pos, pos + self.max_header_bytes)
+        split = split_head(data, pos, pos + self.max_header_bytes)
         if split is None:
             return pos
         head_end, first, headers = split
         client = self.role == "client"
-        parsed = (_request_line if client else _status_line)(first)
-        if parsed is None:
+        asked = self._methods[0] if self._methods and not client else None
+        framing = plain_framing(first, headers, client, asked)
+        if framing is None:
             return pos
-        names = list(map(_NAME, headers))    # the framing fields, looked for in C
-        if "transfer-encoding" in names or "upgrade" in names:
-            return pos
-        lengths, length = names.count("content-length"), 0
-        if lengths:
-            value = headers[names.index("content-length")][1]
-            if lengths > 1 or not (value.isascii() and value.isdigit()):
-                return pos
-            length = int(value)
+        parsed, length = framing
         if client:
             kind, status, reason = "request", None, None
             method, target, version = parsed
-            if method == "CONNECT":
-                return pos
         else:
             kind, method, target = "response", None, None
             version, status, reason = parsed
-            asked = self._methods[0] if self._methods else None
-            if status < 200 or asked == "HEAD" or asked == "CONNECT":
-                return pos
-            if status == 204 or status == 304:
-                length = 0
-            elif not lengths:                # delimited by the close
-                return pos
             if asked is not None:
                 self._methods.popleft()
         self._buf_start = start = offset + pos
@@ -498,17 +477,10 @@ def _fields_of(kind, start, method, target, version, status, reason, interim) ->
             "trailers": ()}
 
 
-_new = object.__new__
-_set = object.__setattr__
-
-
 def _record(fields: dict) -> Http1Message:
-    """The :class:`Http1Message` with these (all of its) fields, ``fields`` becoming its
-    ``__dict__``: the same object as ``Http1Message(**fields)`` at a quarter of the cost of the
-    frozen dataclass's ``__init__`` (see also :func:`inferwire.protocols.records.frozen`)."""
-    obj = _new(Http1Message)
-    _set(obj, "__dict__", fields)
-    return obj
+    """The :class:`Http1Message` of these (all of its) fields: the same object as
+    ``Http1Message(**fields)`` at a quarter of the cost of the frozen dataclass's ``__init__``."""
+    return from_fields(Http1Message, fields)
 
 
 def _stopped(failed: ProtocolError) -> ProtocolError:
@@ -571,7 +543,47 @@ def _split_plain_head(data, pos: int, endpos: int) -> tuple[int, bytes, tuple] |
 
 #: :func:`_split_plain_head`, in C where the extension was built (a third of the time of
 #: reading a REST capture went to splitting heads in Python).
-_split_head = _c_head or _split_plain_head
+split_head = _c_head or _split_plain_head
+
+
+def plain_framing(first: bytes, headers: tuple, client: bool,
+                  asked: str | None) -> tuple[tuple, int] | None:
+    """``(start-line fields, body bytes)`` of a message that can be read in one go, from its
+    start line ``first`` and fields (as :data:`split_head` gives them): a request other than
+    CONNECT, or a final response to neither HEAD nor CONNECT (``asked``: the method of the
+    request it answers, None if unknown); framed by one Content-Length, or without a body (a
+    request without one, a 204 or 304); no Transfer-Encoding, no Upgrade.  None for anything
+    else, which the parser's general path reads (same rules, and it names any error).
+    Start-line fields: ``(method, target, version)`` or ``(version, status, reason)``."""
+    parsed = (_request_line if client else _status_line)(first)
+    if parsed is None:
+        return None
+    length = seen = 0
+    for name, value in headers:
+        if name == "content-length":
+            if seen or not (value.isascii() and value.isdigit()):
+                return None
+            seen, length = 1, int(value)
+        elif name == "transfer-encoding" or name == "upgrade":
+            return None
+    if client:
+        return None if parsed[0] == "CONNECT" else (parsed, length)
+    status = parsed[1]
+    if status < 200 or asked == "HEAD" or asked == "CONNECT":
+        return None
+    if status == 204 or status == 304:
+        return parsed, 0
+    return (parsed, length) if seen else None      # no length: delimited by the close
+
+
+def header_value(headers: tuple, name: str) -> str | None:
+    """The value of field ``name`` (lower-case) in ``headers``, several occurrences joined by
+    ", "; None if absent."""
+    found = None
+    for key, value in headers:
+        if key == name:
+            found = value if found is None else f"{found}, {value}"
+    return found
 
 
 def _plain_lines(text: str) -> tuple[str, tuple] | None:

@@ -26,6 +26,7 @@ from ..errors import ProtocolError
 from .detect import H2_PREFACE
 from .grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
 from .hpackdecode import HpackDecoder
+from .records import from_fields
 
 # length (24 bits as 8 + 16), type, flags, reserved bit + stream id
 FRAME_HEADER = struct.Struct(">BHBBL")
@@ -51,7 +52,6 @@ _HPACK_MAX_TABLE = 1 << 24
 _HPACK_MAX_HEADER_LIST = 1 << 20
 
 _U32 = struct.Struct(">L")
-_new = object.__new__
 _PRIORITY = struct.Struct(">LB")
 _SETTING = struct.Struct(">HL")
 _GOAWAY = struct.Struct(">LL")
@@ -1031,11 +1031,9 @@ def _stream_row(acc: _StreamAcc, warnings: list, responses: dict) -> tuple:
 
 
 def _h2_stream(row: tuple) -> H2Stream:
-    """``H2Stream(*row)``, its instance dict filled in one step as records.frozen() does (the
-    generated __init__ sets the 31 fields one object.__setattr__ call at a time)."""
-    stream = _new(H2Stream)
-    stream.__dict__.update(zip(H2_STREAM_FIELDS, row, strict=True))
-    return stream
+    """``H2Stream(*row)``, its instance dict filled in one step (the generated __init__ sets
+    the 31 fields one object.__setattr__ call at a time)."""
+    return from_fields(H2Stream, dict(zip(H2_STREAM_FIELDS, row, strict=True)))
 
 
 def _first_values(headers: tuple) -> dict:

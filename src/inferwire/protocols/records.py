@@ -20,9 +20,19 @@ def frozen(cls, **values):
     if len(values) != _field_count(cls):
         raise TypeError(f"{cls.__name__} needs all of its {_field_count(cls)} fields, "
                         f"got {sorted(values)}")
-    obj = object.__new__(cls)
-    obj.__dict__.update(values)
+    return from_fields(cls, values)
+
+
+def from_fields(cls, fields: dict):
+    """An instance of the frozen (non-slots) dataclass ``cls`` whose ``__dict__`` is ``fields``
+    (all of its fields, not copied and not checked): for the parsers' hot paths."""
+    obj = _new(cls)
+    _set(obj, "__dict__", fields)
     return obj
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 _COUNTS: dict = {}

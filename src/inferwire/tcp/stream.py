@@ -150,36 +150,16 @@ class DirectionStream:
         return self._summary()[1]
 
     def chunks(self, limit: int | None = None):
-        """Yield ``(offset, bytes)`` of the gap-free prefix (up to ``limit``), in order."""
+        """``(offset, bytes)`` pairs of the gap-free prefix (up to ``limit``), in order, pieces
+        joined into bytes of up to about ``FEED_CHUNK``."""
         stop = self.contiguous_end() if limit is None else min(limit, self.contiguous_end())
-        if stop <= 0:
-            return
-        view = memoryview(self.buffer)       # slices of a view: one copy (the join), not two
-        try:
-            pending, pending_at, size = [], 0, 0
-            for s, e, src in zip(self.starts, self.ends, self.srcs):
-                if s >= stop:
-                    break
-                e = min(e, stop)
-                if not pending:
-                    pending_at = s
-                pending.append(view[src:src + (e - s)])
-                size += e - s
-                if size >= FEED_CHUNK:
-                    yield pending_at, b"".join(pending)
-                    pending, size = [], 0
-            if pending:
-                yield pending_at, b"".join(pending)
-        finally:
-            pending = None
-            view.release()
+        return self._runs(stop, None) if stop > 0 else ()
 
     def views(self):
-        """``(offset, data)`` pairs of the gap-free prefix, in order, big pieces not copied: a
-        piece of at least ``VIEW_MIN`` bytes comes as a memoryview of the capture, runs of
-        smaller ones joined into bytes (up to ``FEED_CHUNK``).  For parsers that count most
-        bytes without reading them (HTTP/1 bodies of known length): those are never copied.
-        Keep no ``data`` after use (a view pins the capture's buffer)."""
+        """As :meth:`chunks`, big pieces not copied: a piece of at least ``VIEW_MIN`` bytes
+        comes as a memoryview of the capture, runs of smaller ones joined into bytes.  For
+        parsers that count most bytes without reading them (HTTP/1 bodies of known length):
+        those are never copied.  Keep no ``data`` after use (a view pins the capture's buffer)."""
         stop = self.contiguous_end()
         if stop <= 0:
             return ()
@@ -188,9 +168,11 @@ class DirectionStream:
             if stop < VIEW_MIN:
                 return ((0, bytes(self.buffer[src:src + stop])),)
             return ((0, memoryview(self.buffer)[src:src + stop]),)
-        return self._views(stop)
+        return self._runs(stop, VIEW_MIN)
 
-    def _views(self, stop: int):
+    def _runs(self, stop: int, view_min: int | None):
+        """The pieces before ``stop`` as ``(offset, data)``: those of ``view_min`` bytes or more
+        as views (never, if None), runs of the others joined (one copy: slices of a view)."""
         view = memoryview(self.buffer)
         try:
             pending, pending_at, size = [], 0, 0
@@ -198,7 +180,7 @@ class DirectionStream:
                 if s >= stop:
                     break
                 n = min(e, stop) - s
-                if n >= VIEW_MIN:
+                if view_min is not None and n >= view_min:
                     if pending:
                         yield pending_at, b"".join(pending)
                         pending, size = [], 0
