@@ -1,7 +1,9 @@
 """What a test needs from the machine: skip with the reason when it is missing, but FAIL when
 CI=true (CI runs as root after the README's set-up, where everything must be there)."""
+import contextlib
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -36,3 +38,19 @@ def need_capture(tool: str = "dumpcap") -> str:
     elif os.geteuid() != 0:
         skip_or_fail(f"capturing on loopback with {tool} needs root")
     return path
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size: str):
+    """A real tmpfs of ``size`` (mount's syntax, e.g. "4k") mounted on the folder ``path`` for
+    the block's duration: a disk that fills up."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        skip_or_fail("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        skip_or_fail(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)   # -l: files may be open

@@ -14,6 +14,8 @@ from inferwire import analyze
 from inferwire.errors import InferwireError
 from inferwire.shards import AUTO_MIN_PACKETS, resolve_workers, run_sharded
 
+from needs import small_tmpfs
+
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
 
@@ -48,6 +50,38 @@ def test_a_worker_error_surfaces_as_the_real_exception():
         return i
     with pytest.raises(ValueError, match="item four is bad"):
         run_sharded(fn, [1] * 6, 2)
+
+
+def test_big_results_come_back_through_a_spool_that_leaves_no_file(tmp_path):
+    """Each result leaves its worker through an unlinked temporary file in ``spool_dir``:
+    results far bigger than a pipe's buffer arrive whole, and nothing is left in the folder."""
+    parent = os.getpid()
+
+    def fn(i):
+        time.sleep(0.05)
+        return bytes([i]) * (3 << 20), os.getpid()      # 3 MiB each
+    out = run_sharded(fn, [1] * 6, 2, spool_dir=tmp_path)
+    assert [(len(v), v[:1], v[-1:]) for v, _ in out] == [(3 << 20, bytes([i]), bytes([i]))
+                                                          for i in range(6)]
+    assert {pid for _, pid in out} - {parent}             # some came from the forked worker
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_that_cannot_write_its_spool_has_its_items_done_here(tmp_path):
+    """A real 64 KiB tmpfs as the spool folder, results of 1 MiB: the forked worker's spool
+    fills up, so its items are done again in this process, and every result is right."""
+    small = tmp_path / "small"
+    small.mkdir()
+    parent = os.getpid()
+
+    def fn(i):
+        time.sleep(0.05)
+        return bytes([i]) * (1 << 20), os.getpid()
+    with small_tmpfs(small, "64k"):
+        out = run_sharded(fn, [1] * 6, 2, spool_dir=small)
+        assert [v[:1] + v[-1:] for v, _ in out] == [bytes([i, i]) for i in range(6)]
+        assert {pid for _, pid in out} == {parent}
+        assert list(small.iterdir()) == []
 
 
 def test_a_dead_worker_is_a_clear_error():

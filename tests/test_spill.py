@@ -2,9 +2,6 @@
 folder always removed, a full disk a clear error."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from inferwire import analyze
 from inferwire.errors import InferwireError
 from inferwire.packets import read_packets
 from inferwire.spill import read_bucketed, spill_wanted
-from needs import skip_or_fail
+from needs import small_tmpfs
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
@@ -105,18 +102,10 @@ def test_a_full_disk_is_a_clear_error(tmp_path):
     """A real 4 KiB tmpfs as the spill folder: the spill of 288 packets (about 32 KB) does not fit."""
     small = tmp_path / "small"
     small.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        skip_or_fail("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(small)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        skip_or_fail(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(small, "4k"):
         with pytest.raises(InferwireError, match=r"no space left in .*small.* spill"):
             analyze(CAPTURES / "run-b4/capture.pcapng", spill=True, spill_dir=small)
         assert list(small.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
 
 
 def test_warnings_made_errors_leave_no_folder(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .columns import (CONNECTION_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS)
 from .errors import InferwireError, InferwireWarning
@@ -248,7 +249,6 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
 
     def bucket_tables(indices, tick):
         budget = PageBudget(table)      # created here: in a worker, its own counter
-        frames = []
         for b in indices:
             sub, rows = source.bucket(b)
             groups = PacketGroups(sub) if len(sub) else None
@@ -270,20 +270,20 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
                 tick(c.packets)
             conns = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
-            frames.append((_request_frame(req_rows), np.array(req_pos, dtype=np.int64),
-                           _connection_frame(conn_rows), np.array(conn_pos, dtype=np.int64),
-                           warnings, keys))
-        return frames
+            yield (_request_columns(req_rows), np.array(req_pos, dtype=np.int64),
+                   _connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
+                   warnings, keys)
 
     bar = _progress_bar(len(table), progress)
     try:
         shards = map_shards(bucket_tables, source.weights, workers,
-                            progress=None if bar is None else bar.update_to)
+                            progress=None if bar is None else bar.update_to,
+                            spool_dir=options.spill_dir)
     finally:
         if bar is not None:
             bar.close()
     frames = [f for _, shard_frames in shards for f in shard_frames]
-    shards = None                   # _numbered lets each bucket's frames go once gathered
+    shards = None                   # _numbered lets each bucket's columns go once gathered
     return _numbered(frames, many)
 
 
@@ -296,32 +296,46 @@ def _numbered(frames: list, many: bool):
     numbers = global_numbers([f[5] for f in frames]) if many else [None]
     req_parts, req_pos, conn_parts, conn_pos, notes = [], [], [], [], []
     for (requests, rpos, connections, cpos, warnings, _), nums in zip(frames, numbers):
-        for df, pos, parts, positions in ((requests, rpos, req_parts, req_pos),
-                                          (connections, cpos, conn_parts, conn_pos)):
-            if len(df):
+        for cols, pos, parts, positions in ((requests, rpos, req_parts, req_pos),
+                                            (connections, cpos, conn_parts, conn_pos)):
+            if len(pos):
                 if nums is not None:
-                    df["connection"] = nums[df["connection"].to_numpy()]
-                parts.append(df)
+                    cols["connection"] = nums[cols["connection"]]
+                parts.append(cols)
                 positions.append(pos if nums is None else nums[pos])
         notes += [(k if nums is None else int(nums[k]), client, server, ws)
                   for k, client, server, ws in warnings]
     frames.clear()
-    requests = _joined(req_parts, req_pos, _request_frame)
-    connections = _joined(conn_parts, conn_pos, _connection_frame)
+    requests = _joined(req_parts, req_pos, REQUEST_COLUMNS)
+    connections = _joined(conn_parts, conn_pos, CONNECTION_COLUMNS)
     notes.sort(key=lambda n: n[0])
     return requests, connections, [f"connection {k} ({client} -> {server}): {w}"
                                    for k, client, server, ws in notes for w in ws]
 
 
-def _joined(parts: list, positions: list, empty) -> pd.DataFrame:
-    """The frames as one, rows in connection order (stable: a connection's rows keep theirs)."""
-    if not parts:
-        return empty([])
-    if len(parts) == 1:
-        return _in_order(parts.pop(), positions[0])
-    whole = pd.concat(parts, ignore_index=True)
-    parts.clear()                   # the parts go before the reordered copy is made
-    return _in_order(whole, np.concatenate(positions))
+def _joined(parts: list, positions: list, columns) -> pd.DataFrame:
+    """The buckets' columns (dicts, see :func:`_typed_columns`) as one DataFrame, rows in
+    connection order (stable: a connection's rows keep theirs).  Built a column at a time, each
+    bucket's piece of a column let go once joined: the whole table exists once, not two or
+    three times over as with concatenating and reordering whole frames."""
+    pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+    order = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
+    data = {}
+    for col in columns:
+        pieces = [p.pop(col.name) for p in parts]
+        if not pieces:
+            whole = _typed([], col.dtype)
+        elif len(pieces) == 1:
+            whole = pieces[0]
+        elif isinstance(pieces[0], np.ndarray):
+            whole = np.concatenate(pieces)
+        else:
+            whole = type(pieces[0])._concat_same_type(pieces)
+        pieces = None
+        data[col.name] = whole if order is None else whole.take(order)
+        whole = None
+    parts.clear()
+    return pd.DataFrame(data, columns=[c.name for c in columns], copy=False)
 
 
 def _file_size(path) -> int | None:
@@ -329,10 +343,6 @@ def _file_size(path) -> int | None:
         return os.path.getsize(path)
     except OSError:
         return None
-
-
-def _in_order(df: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    return df.take(np.argsort(positions, kind="stable")).reset_index(drop=True)
 
 
 def run_probe_ports(path) -> tuple:
@@ -471,11 +481,23 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
     """int64 ns (0 where None) and the mask of known values: differences stay exact."""
-    known = np.array([v is not None for v in values], dtype=bool)
-    return np.array([0 if v is None else v for v in values], dtype=np.int64), known
+    try:                            # no None: most time columns
+        known_all = np.array(values, dtype=np.int64)
+        return known_all, np.ones(len(known_all), dtype=bool)
+    except TypeError:
+        objects = np.array(values, dtype=object)
+        known = objects != None     # noqa: E711 -- element-wise
+        return np.where(known, objects, 0).astype(np.int64), known
 
 
 def _request_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The requests table of :func:`_rows`' request rows."""
+    return pd.DataFrame(_request_columns(rows), columns=[c.name for c in REQUEST_COLUMNS],
+                        copy=False)
+
+
+def _request_columns(rows: list[tuple]) -> dict:
+    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows."""
     raw = dict(zip(_REQUEST_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _REQUEST_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("req_start", "req_end", "resp_start", "resp_end",
@@ -496,16 +518,33 @@ def _request_frame(rows: list[tuple]) -> pd.DataFrame:
                "total_ms": diff("req_start", "resp_end"),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup")}
-    data = {}
-    for col in REQUEST_COLUMNS:
-        values = derived[col.name] if col.name in derived else raw[col.name]
-        if col.dtype == "float64":
-            data[col.name] = np.asarray(values, dtype=np.float64)
-        elif col.dtype == "int64":
-            data[col.name] = np.asarray(values, dtype=np.int64)
-        else:
-            data[col.name] = pd.array(values, dtype=col.dtype)
-    return pd.DataFrame(data, columns=[c.name for c in REQUEST_COLUMNS])
+    return _typed_columns(REQUEST_COLUMNS, raw, derived)
+
+
+def _typed_columns(columns, raw: dict, derived: dict) -> dict:
+    """name -> array of each of ``columns``: from ``derived`` (arrays) or ``raw`` (lists),
+    typed as the column says."""
+    return {col.name: _typed(derived[col.name] if col.name in derived else raw[col.name],
+                             col.dtype) for col in columns}
+
+
+def _typed(values, dtype: str):
+    """``values`` as an array of the table dtype ``dtype`` (numpy for float64 and int64, a
+    pandas extension array for the nullable and string types)."""
+    if dtype == "float64":
+        return np.asarray(values, dtype=np.float64)
+    if dtype == "int64":
+        return np.asarray(values, dtype=np.int64)
+    if dtype == "string" and _ARROW_STRINGS:
+        try:                        # what pd.array makes, in half its time
+            return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            pass                    # not all str: pd.array converts them as it does
+    return pd.array(values, dtype=dtype)
+
+
+#: Whether pandas keeps "string" columns in Arrow (pandas 3; pandas 2 by option).
+_ARROW_STRINGS = isinstance(pd.array([], dtype="string"), pd.arrays.ArrowStringArray)
 
 
 #: The raw connection row: the table's columns, with times as int ns where the table has
@@ -534,7 +573,14 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
 
 
 def _connection_frame(rows: list[tuple]) -> pd.DataFrame:
-    """The connections table from :func:`_connection_row` tuples, typed column by column."""
+    """The connections table of :func:`_connection_row` tuples."""
+    return pd.DataFrame(_connection_columns(rows), columns=[c.name for c in CONNECTION_COLUMNS],
+                        copy=False)
+
+
+def _connection_columns(rows: list[tuple]) -> dict:
+    """The connections table's columns (name -> typed array) from :func:`_connection_row`
+    tuples."""
     raw = dict(zip(_CONNECTION_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _CONNECTION_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("syn", "first", "last", "tcp_handshake",
@@ -553,16 +599,7 @@ def _connection_frame(rows: list[tuple]) -> pd.DataFrame:
                "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup")}
-    data = {}
-    for col in CONNECTION_COLUMNS:
-        values = derived[col.name] if col.name in derived else raw[col.name]
-        if col.dtype == "float64":
-            data[col.name] = np.asarray(values, dtype=np.float64)
-        elif col.dtype == "int64":
-            data[col.name] = np.asarray(values, dtype=np.int64)
-        else:
-            data[col.name] = pd.array(values, dtype=col.dtype)
-    return pd.DataFrame(data, columns=[c.name for c in CONNECTION_COLUMNS])
+    return _typed_columns(CONNECTION_COLUMNS, raw, derived)
 
 
 # -- summaries ----------------------------------------------------------------------------------

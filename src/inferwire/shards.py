@@ -5,7 +5,9 @@ The capture is read once, in this process, and cut into items (buckets of whole 
 Then ``workers - 1`` processes are *forked*, so they share the mapped file and the packet columns
 as they are (nothing is copied or pickled on the way in), and every process, this one included,
 takes the next item not yet taken (heaviest first) until none is left; the forked ones send back
-only their table rows.  Connections are independent (no parser state crosses from one to
+only their table rows, item by item through an unlinked temporary file (a *spool*: results leave a
+worker as soon as they are made, so its memory does not grow with its share of the capture, and
+it never waits for this process to read them).  Connections are independent (no parser state crosses from one to
 another), so the rows are the same, in the same order once sorted, whatever the number of
 workers, and a process that gets light items simply takes more of them.
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import tempfile
 import threading
 import time
 from multiprocessing.connection import wait
@@ -90,41 +94,59 @@ class _Claims:
             yield self.order[at]
 
 
-def map_shards(fn: Callable[[Iterable[int], Callable[[int], None]], object],
+def map_shards(fn: Callable[[Iterable[int], Callable[[int], None]], Iterable],
                weights: Sequence[int], workers: int,
-               progress: Callable[[int], None] | None = None) -> list[tuple]:
+               progress: Callable[[int], None] | None = None,
+               spool_dir: str | os.PathLike | None = None) -> list[tuple]:
     """Run ``fn(items, tick)`` in ``workers`` processes (this one and ``workers - 1`` forked
     ones) that share out the items ``range(len(weights))`` between them as they go.
 
     ``items`` is an iterable to walk once: each step claims the next item not yet taken by any
     process, heaviest first, so a process that finishes early takes more.  ``fn`` calls
     ``tick(n)`` as it goes (``n`` units of work done, e.g. packets; ``progress`` is called with
-    the total done by all processes, a few times per second) and returns one picklable result
-    for the items it walked.  Returns ``[(items walked, result), ...]``, one pair per process
-    that ran; with one worker (or one item) a single pair of every item in ascending order.
-    This process works too, so only the forked processes' results are pickled.
+    the total done by all processes, a few times per second) and yields picklable results as it
+    goes (a generator: a forked process writes each one to its spool file, in ``spool_dir`` or
+    the system's temporary folder, as soon as it comes).  Returns ``[(items walked, [results]),
+    ...]``, one pair per process that ran; with one worker (or one item) a single pair of every
+    item in ascending order.  This process works too, so only the forked processes' results
+    are pickled.  A worker whose spool cannot be written (a full disk) has its items done here.
     """
     n = len(weights)
-    if workers <= 1 or n <= 1:
-        done = 0
+    if workers > 1 and n > 1:
+        try:
+            spools = [tempfile.TemporaryFile(dir=spool_dir) for _ in range(min(workers, n) - 1)]
+        except OSError:                  # no temporary file: one process does it all
+            spools = []
+        if spools:
+            try:
+                return _map_forked(fn, weights, spools, progress)
+            finally:
+                for spool in spools:
+                    spool.close()
+    done = 0
 
-        def tick(units=1):
-            nonlocal done
-            done += units
-            if progress is not None:
-                progress(done)
-        indices = list(range(n))
-        return [(indices, fn(indices, tick))]
+    def tick(units=1):
+        nonlocal done
+        done += units
+        if progress is not None:
+            progress(done)
+    indices = list(range(n))
+    return [(indices, list(fn(indices, tick)))]
+
+
+def _map_forked(fn, weights, spools, progress) -> list[tuple]:
+    """:func:`map_shards` with ``len(spools)`` forked processes (one spool file each)."""
     ctx = multiprocessing.get_context("fork")
-    order = sorted(range(n), key=lambda i: -weights[i])
+    order = sorted(range(len(weights)), key=lambda i: -weights[i])
     counter = ctx.Value("q", 0)
-    forks = min(workers, n) - 1
+    forks = len(spools)
     done = ctx.Array("q", forks + 1, lock=False)     # units of work done, per process
     procs, readers, claims = [], {}, {}
     try:
         for k in range(1, forks + 1):
             reader, writer = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_work, args=(fn, _Claims(order, counter), writer, done, k),
+            p = ctx.Process(target=_work, args=(fn, _Claims(order, counter), writer, done, k,
+                                                spools[k - 1]),
                             daemon=True, name=f"inferwire-analyze-{k}")
             p.start()
             writer.close()
@@ -139,12 +161,12 @@ def map_shards(fn: Callable[[Iterable[int], Callable[[int], None]], object],
             if progress is not None and now - last[0] >= PROGRESS_EVERY_S:
                 last[0] = now
                 progress(sum(done))
-        results = {0: fn(mine, tick)}
+        results = {0: list(fn(mine, tick))}
         claims[0] = mine.taken
         while readers:
             for reader in wait(list(readers), timeout=PROGRESS_EVERY_S):
                 k = readers.pop(reader)
-                claims[k], results[k] = _receive(reader, procs[k - 1], k, fn)
+                claims[k], results[k] = _receive(reader, procs[k - 1], k, fn, spools[k - 1])
             if progress is not None:
                 progress(sum(done))
     finally:
@@ -158,30 +180,34 @@ def map_shards(fn: Callable[[Iterable[int], Callable[[int], None]], object],
 
 
 def run_sharded(fn: Callable[[int], object], weights: Sequence[int], workers: int,
-                progress: Callable[[int], None] | None = None) -> list:
+                progress: Callable[[int], None] | None = None,
+                spool_dir: str | os.PathLike | None = None) -> list:
     """``[fn(i) for i in range(len(weights))]``, computed by ``workers`` forked processes
-    (:func:`map_shards` with one result per item)."""
+    (:func:`map_shards` with one result per item; ``spool_dir``: where their spools go)."""
     def per_item(indices, tick):
-        out = []
         for i in indices:
-            out.append(fn(i))
+            yield fn(i)
             tick()
-        return out
     out: list = [None] * len(weights)
-    for indices, values in map_shards(per_item, weights, workers, progress):
+    for indices, values in map_shards(per_item, weights, workers, progress, spool_dir):
         for i, value in zip(indices, values):
             out[i] = value
     return out
 
 
-def _work(fn, claims: _Claims, writer, done, k) -> None:
-    """In a forked process: the items it walked and its result, or the name of the failure and
-    the items it had claimed, sent through ``writer``."""
+def _work(fn, claims: _Claims, writer, done, k, spool) -> None:
+    """In a forked process: each result written to ``spool`` as it comes, then the items it
+    walked and the number of results (or the name of the failure and the items it had
+    claimed) sent through ``writer``."""
     def tick(units=1):
         done[k] += units
     try:
-        result = fn(claims, tick)
-        writer.send(("ok", claims.taken, result))
+        count = 0
+        for result in fn(claims, tick):
+            pickle.dump(result, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            count += 1
+        spool.flush()
+        writer.send(("ok", claims.taken, count))
     except KeyboardInterrupt:
         os._exit(130)
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which re-raises
@@ -190,7 +216,7 @@ def _work(fn, claims: _Claims, writer, done, k) -> None:
         writer.close()
 
 
-def _receive(reader, proc, k, fn) -> tuple[list, object]:
+def _receive(reader, proc, k, fn, spool) -> tuple[list, list]:
     try:
         status, taken, payload = reader.recv()
     except (EOFError, OSError):
@@ -200,6 +226,11 @@ def _receive(reader, proc, k, fn) -> tuple[list, object]:
     finally:
         reader.close()
     if status == "ok":
-        return taken, payload
-    # The worker raised: do its items here, so the same error surfaces with its real traceback.
-    return taken, fn(taken, lambda units=1: None)   # only returns if the error does not repeat
+        try:
+            spool.seek(0)
+            return taken, [pickle.load(spool) for _ in range(payload)]
+        except (OSError, EOFError, pickle.UnpicklingError):
+            pass                      # an unreadable spool: its items are done again here
+    # The worker raised: do its items here, so the same error surfaces with its real traceback
+    # (a worker that could not write its spool, e.g. on a full disk, simply has them done here).
+    return taken, list(fn(taken, lambda units=1: None))

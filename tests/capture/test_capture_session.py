@@ -12,7 +12,7 @@ import time
 import dpkt
 import pytest
 
-from needs import skip_or_fail
+from needs import skip_or_fail, small_tmpfs
 
 from capture.capture_helpers import EchoServer, payloads, require_tool, tcp_packets
 from inferwire.capture import CaptureDied, CaptureOptions, CaptureSession, RingBuffer
@@ -170,11 +170,7 @@ def test_full_disk_is_reported_with_what_was_written(tmp_path, echo):
     require_tool("dumpcap")
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        skip_or_fail(f"cannot mount a small tmpfs to fill: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(mount, "256k"):
         session = CaptureSession(CaptureOptions(output=str(mount / "cap.pcapng"),
                                                 ports=(echo.port,)))
         with pytest.warns(InferwireWarning, match="only 0 MB free"):
@@ -187,8 +183,6 @@ def test_full_disk_is_reported_with_what_was_written(tmp_path, echo):
             session.stop()
         assert info.value.result.files and os.path.getsize(info.value.result.path) > 0
         assert not session.running
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_exception_inside_the_block_still_stops_and_drains(tmp_path, echo):
