@@ -20,7 +20,7 @@ peak RSS (``VmHWM``):
 * pyshark (same decoding, same fields) on a slice of :data:`PYSHARK_PACKETS` packets from the
   middle of the capture, extrapolated to the whole: first-packet latency + per-packet time x
   packets;
-* ``inferwire analyze`` again on captures ``--scale`` (4 and 8) times the size, made once from
+* ``inferwire analyze`` again on captures ``--scale`` (4, 8 and 16) times the size, made once from
   shifted copies of the reference (``scaled_capture.py``): how memory grows with the capture.
 
 Contenders run in rounds (``--repeat``, default 5: inferwire in-process and the dpkt loop every
@@ -417,9 +417,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help=f"results file (default {RESULTS.relative_to(HERE.parent)}; --small: "
                         "none)")
-    p.add_argument("--scale", default="4,8", metavar="K[,K...]",
+    p.add_argument("--scale", default="4,8,16", metavar="K[,K...]",
                    help="also analyze captures K times the size (K shifted copies, made once; "
-                        "memory growth); 1: skip (default 4,8; --small: skipped)")
+                        "memory growth); 1: skip (default 4,8,16; --small: skipped)")
     p.add_argument("--repeat", type=int, default=5, metavar="N",
                    help="rounds: inferwire in-process and the dpkt loop run N times, the CLI, "
                         "tshark and pyshark min(N, 3) times; each row is the median run "

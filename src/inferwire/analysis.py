@@ -320,6 +320,7 @@ def _joined(parts: list, positions: list, columns) -> pd.DataFrame:
     three times over as with concatenating and reordering whole frames."""
     pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
     order = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
+    trim = len(pos) >= TRIM_ROWS
     data = {}
     for col in columns:
         pieces = [p.pop(col.name) for p in parts]
@@ -334,8 +335,36 @@ def _joined(parts: list, positions: list, columns) -> pd.DataFrame:
         pieces = None
         data[col.name] = whole if order is None else whole.take(order)
         whole = None
+        if trim:
+            _give_back_freed_memory()
     parts.clear()
     return pd.DataFrame(data, columns=[c.name for c in columns], copy=False)
+
+
+#: Tables of this many rows or more give the heap's free pages back after each joined column
+#: (:func:`_give_back_freed_memory`, ~0.3 ms a call): on smaller ones it costs more than it saves.
+TRIM_ROWS = 100_000
+
+
+def _give_back_freed_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; nothing
+    elsewhere).  The buckets' column pieces are small enough to live in the heap, and a joined
+    column big enough to be mapped apart: without this, pieces freed while the table is joined
+    stay in the process as free heap, and the join needs the table's size twice over."""
+    trim = _MALLOC_TRIM[0]
+    if trim is None:
+        try:
+            import ctypes
+            trim = ctypes.CDLL(None).malloc_trim
+            trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        except (OSError, AttributeError):
+            trim = False
+        _MALLOC_TRIM[0] = trim
+    if trim:
+        trim(0)
+
+
+_MALLOC_TRIM: list = [None]
 
 
 def _file_size(path) -> int | None:
