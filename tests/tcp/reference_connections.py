@@ -1,6 +1,10 @@
 """The per-packet TCP bookkeeping that the vectorised :mod:`inferwire.tcp.grouping` replaced,
 kept as the reference it is tested against (``test_grouping.py``): simple enough to check by
-reading, one Python step per packet.  Same rules, see :mod:`inferwire.tcp.grouping`."""
+reading, one Python step per packet.  Same rules, see :mod:`inferwire.tcp.grouping`.
+
+A packet without a time (ts -1) sorts, for "first"/"time order" only, with the time of the
+packet before it in its 4-tuple (file order), else of the 4-tuple's first timed packet, else -1;
+the times reported are those of timed packets only."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,10 +19,13 @@ def reference_build_connections(table) -> list[Connection]:
     """All TCP connections of ``table``, ordered by their first packet."""
     cols = _Columns(table)
     conns: list[Connection] = []
+    first_key: dict[int, int] = {}
     for rows in group_rows(table):
+        cols.fill_keys(rows.tolist())
         for part in _split_reuse(rows.tolist(), cols):
             conns.append(_build_one(len(conns), part, cols, table))
-    conns.sort(key=lambda c: c.first_ns)
+            first_key[id(conns[-1])] = min(cols.key[r] for r in part)
+    conns.sort(key=lambda c: first_key[id(c)])
     for i, c in enumerate(conns):
         c.index = i
     return conns
@@ -64,6 +71,25 @@ class _Columns:
         self.plen = t.payload_len.tolist()
         self.clen = t.captured_len.tolist()
         self.poff = t.payload_off.tolist()
+        self.key = list(self.ts)          # time order key, see fill_keys
+
+    def fill_keys(self, rows: list[int]) -> None:
+        """The order keys of one 4-tuple's rows (file order): an untimed row takes the time of
+        the timed row before it, else of the first timed row, else -1."""
+        timed = [self.ts[r] for r in rows if self.ts[r] >= 0]
+        last = timed[0] if timed else -1
+        for r in rows:
+            if self.ts[r] >= 0:
+                last = self.ts[r]
+            self.key[r] = last
+
+    def known(self, rows) -> list[int]:
+        """The times of the timed ones of ``rows``."""
+        return [self.ts[r] for r in rows if self.ts[r] >= 0]
+
+    def first_in_time(self, rows: list[int]) -> int:
+        """The row of ``rows`` (file order) with the smallest key, the earliest of equals."""
+        return min(rows, key=lambda r: self.key[r])
 
 
 def _split_reuse(rows: list[int], c: _Columns) -> list[list[int]]:
@@ -108,15 +134,17 @@ def _build_one(index: int, rows: list[int], c: _Columns, table) -> Connection:
     server = _endpoint(table, c, r_up, source=not up)
     conn = Connection(index, client, server, DirectionStream(table.buffer),
                       DirectionStream(table.buffer), roles_inferred=roles_inferred)
-    times = [c.ts[r] for r in rows]
-    conn.first_ns, conn.last_ns, conn.packets = min(times), max(times), len(rows)
+    times = c.known(rows)
+    conn.first_ns, conn.last_ns = (min(times), max(times)) if times else (None, None)
+    conn.packets = len(rows)
     client_isn = c.seq[syn_rows[0]] if syn_rows else None
     server_isn = c.seq[synack_rows[0]] if synack_rows else None
     conn.syn_seen = client_isn is not None
     if syn_rows:
-        conn.syn_ns = min(c.ts[r] for r in syn_rows)
+        conn.syn_ns = min(c.known(syn_rows), default=None)
+        conn.syn_untimed = c.ts[c.first_in_time(syn_rows)] < 0
     if synack_rows:
-        conn.synack_ns = min(c.ts[r] for r in synack_rows)
+        conn.synack_ns = min(c.known(synack_rows), default=None)
     _reassemble(conn.to_server, up, client_isn, c)
     _reassemble(conn.to_client, down, server_isn, c)
     _handshake_and_end(conn, up, down, server_isn, c)
@@ -138,7 +166,7 @@ def _reassemble(stream: DirectionStream, rows: list[int], isn: int | None, c: _C
     data = [r for r in rows if c.plen[r] > 0 or c.flags[r] & FIN]
     if not data:
         return
-    data.sort(key=lambda r: c.ts[r])  # loopback captures are not in strict time order
+    data.sort(key=lambda r: c.key[r])  # loopback captures are not in strict time order
     if isn is not None:
         ref = (isn + 1) & 0xFFFFFFFF
         offsets = unwrap32([c.seq[r] for r in data], ref)
@@ -157,16 +185,18 @@ def _reassemble(stream: DirectionStream, rows: list[int], isn: int | None, c: _C
 
 
 def _handshake_and_end(conn: Connection, up, down, server_isn, c: _Columns) -> None:
-    if conn.synack_ns is not None and server_isn is not None:
+    rows = sorted(up + down)
+    synacks = [r for r in rows if c.flags[r] & SYN and c.flags[r] & ACK]
+    if synacks and server_isn is not None:
+        after = min(c.key[r] for r in synacks)
         want = (server_isn + 1) & 0xFFFFFFFF
-        acks = [c.ts[r] for r in up if c.flags[r] & ACK and not c.flags[r] & SYN
-                and c.ack[r] == want and c.ts[r] >= conn.synack_ns]
-        if acks:
-            conn.handshake_ack_ns = min(acks)
-    rows = up + down
-    rst = [c.ts[r] for r in rows if c.flags[r] & RST]
-    fin = [c.ts[r] for r in rows if c.flags[r] & FIN]
+        acks = [r for r in sorted(up) if c.flags[r] & ACK and not c.flags[r] & SYN
+                and c.ack[r] == want and c.key[r] >= after]
+        if acks and c.ts[c.first_in_time(acks)] >= 0:
+            conn.handshake_ack_ns = c.ts[c.first_in_time(acks)]
+    rst = [r for r in rows if c.flags[r] & RST]
+    fin = [r for r in rows if c.flags[r] & FIN]
     if rst:
-        conn.end, conn.rst_ns = "rst", min(rst)
+        conn.end, conn.rst_ns = "rst", min(c.known(rst), default=None)
     elif fin:
-        conn.end, conn.fin_ns = "fin", min(fin)
+        conn.end, conn.fin_ns = "fin", min(c.known(fin), default=None)

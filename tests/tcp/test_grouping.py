@@ -41,7 +41,8 @@ def describe(conns) -> list[dict]:
     for c in conns:
         d = {k: getattr(c, k) for k in ("index", "syn_ns", "synack_ns", "handshake_ack_ns",
                                          "first_ns", "last_ns", "packets", "syn_seen",
-                                         "roles_inferred", "end", "fin_ns", "rst_ns")}
+                                         "roles_inferred", "end", "fin_ns", "rst_ns",
+                                         "syn_untimed", "tcp_handshake_ns")}
         d["ends"] = (str(c.client), str(c.server))
         for name in ("to_server", "to_client"):
             s = getattr(c, name)
@@ -62,8 +63,9 @@ FLAGS = [SYN, SYN | ACK, ACK, PSH | ACK, FIN | ACK, RST, RST | ACK, FIN | PSH | 
 
 
 @st.composite
-def conversation(draw):
-    """Packets of one or two connections on a few 4-tuples, with realistic sequence numbers."""
+def conversation(draw, untimed=False):
+    """Packets of one or two connections on a few 4-tuples, with realistic sequence numbers;
+    ``untimed``: some packets have no time (ts -1, as a pcapng simple packet block)."""
     rows = []
     for _ in range(draw(st.integers(1, 3))):
         a, b = draw(st.sampled_from([(0, 1), (1, 0), (2, 2), (0, 0)]))
@@ -82,7 +84,8 @@ def conversation(draw):
             cap = draw(st.sampled_from([plen, plen, plen // 2, 0]))
             src, dst = (a, b) if side == 0 else (b, a)
             sp, dp = ports if side == 0 else ports[::-1]
-            ts = draw(st.integers(0, 40)) * 1000
+            ts = draw(st.integers(-4 if untimed else 0, 40)) * 1000
+            ts = -1 if ts < 0 else ts
             rows.append((src, sp, dst, dp, flags, seq, ack, plen, cap, ts))
             sent[side] = max(sent[side], off + plen)
     return rows
@@ -106,6 +109,24 @@ random_row = st.tuples(st.integers(0, 2), st.sampled_from([1, 2, 80]), st.intege
 def test_random_packets(rows):
     rows = [r[:8] + (min(r[8], r[7]), r[9]) for r in rows]
     assert_same(rows)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conversation(untimed=True))
+def test_generated_conversations_with_untimed_packets(rows):
+    assert_same(rows)
+
+
+@settings(max_examples=250, deadline=None)
+@given(st.lists(random_row, min_size=1, max_size=25), st.lists(st.booleans(), max_size=25))
+def test_random_packets_some_untimed(rows, untimed):
+    rows = [r[:8] + (min(r[8], r[7]), -1 if i < len(untimed) and untimed[i] else r[9])
+            for i, r in enumerate(rows)]
+    assert_same(rows)
+    for c in build_connections(table_from(rows)):
+        times = [c.syn_ns, c.synack_ns, c.handshake_ack_ns, c.first_ns, c.last_ns, c.fin_ns,
+                 c.rst_ns]
+        assert all(t is None or t >= 0 for t in times)
 
 
 def test_handshake_request_response_fin():

@@ -2,11 +2,14 @@
 
 A parser reports a message as ``[start, end)`` stream offsets.  Its first byte's time is the time of
 the packet (for TLS plaintext: of the record) that carried byte ``start``; its last byte's time is
-the time of the packet that carried byte ``end - 1``.  Unknown (not captured) -> None, never a guess.
+the time of the packet that carried byte ``end - 1``.  Unknown (not captured, or carried by a
+packet without a time stamp) -> None, never a guess.
 """
 from __future__ import annotations
 
 from typing import Protocol
+
+from ..tcp.stream import known_time
 
 
 class Timeline(Protocol):
@@ -35,11 +38,11 @@ class TcpTimeline:
 
     def first(self, start):
         i = self._first(start)
-        return None if i < 0 else self.stream.times[i]
+        return None if i < 0 else known_time(self.stream.times[i])
 
     def last(self, end):
         i = self._last(end)
-        return None if i < 0 else self.stream.times[i]
+        return None if i < 0 else known_time(self.stream.times[i])
 
     def first_frame(self, start):
         i = self._first(start)
@@ -52,12 +55,12 @@ class TcpTimeline:
     def first_packet(self, start) -> tuple:
         """``(first(start), first_frame(start))`` in one look-up."""
         i = self._first(start)
-        return (None, None) if i < 0 else (self.stream.times[i], self.stream.frames[i])
+        return (None, None) if i < 0 else (known_time(self.stream.times[i]), self.stream.frames[i])
 
     def last_packet(self, end) -> tuple:
         """``(last(end), last_frame(end))`` in one look-up."""
         i = self._last(end)
-        return (None, None) if i < 0 else (self.stream.times[i], self.stream.frames[i])
+        return (None, None) if i < 0 else (known_time(self.stream.times[i]), self.stream.frames[i])
 
     def chunks(self):
         return self.stream.chunks()

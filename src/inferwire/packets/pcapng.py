@@ -39,7 +39,8 @@ I64 = {o: struct.Struct(o + "q") for o in "<>"}
 IF_NAME, IF_TSRESOL, IF_TSOFFSET = 2, 9, 14
 ISB_COUNTERS = {4: "ifrecv", 5: "ifdrop", 6: "filteraccept", 7: "osdrop"}
 EPB_HEADER_LEN = 28           # block header + iface, ts high, ts low, caplen, origlen
-INT64_MAX_S = (2**63 - 1) // 10**9
+INT64_MAX_S = (2**63 - 1) // 10**9         # 9_223_372_036: 2262-04-11
+MAX_LAST_NS = (2**63 - 1) - INT64_MAX_S * 10**9   # fraction that still fits in that second
 
 
 def is_pcapng(buf) -> bool:
@@ -49,8 +50,8 @@ def is_pcapng(buf) -> bool:
 
 def ticks_to_ns(ticks: np.ndarray, tsresol: int, tsoffset_s: int) -> np.ndarray:
     """Time stamps in units of ``tsresol`` (the if_tsresol byte: 10**-v, or 2**-v when the high
-    bit is set) plus ``tsoffset_s`` seconds -> int64 ns since the epoch, rounded down; -1 where
-    the result does not fit an int64."""
+    bit is set) plus ``tsoffset_s`` seconds -> int64 ns since the epoch, rounded down; -1 (no
+    usable time) where the result is before the epoch or does not fit an int64 (after 2262)."""
     ticks = np.asarray(ticks, dtype=np.uint64)
     exp, binary = tsresol & 0x7F, bool(tsresol & 0x80)
     if (binary and exp > 34) or (not binary and exp > 19):
@@ -62,15 +63,44 @@ def ticks_to_ns(ticks: np.ndarray, tsresol: int, tsoffset_s: int) -> np.ndarray:
         unit = np.uint64(10**exp)
         sec, frac = ticks // unit, ticks % unit
         frac_ns = frac * np.uint64(10**(9 - exp)) if exp <= 9 else frac // np.uint64(10**(exp - 9))
-    ok = sec <= np.uint64(max(INT64_MAX_S - max(tsoffset_s, 0) - 1, 0))
-    ns = (sec.astype(np.int64) + tsoffset_s) * 10**9 + frac_ns.astype(np.int64)
+    return _seconds_to_ns(sec, frac_ns, tsoffset_s)
+
+
+def _seconds_to_ns(sec: np.ndarray, frac_ns: np.ndarray, tsoffset_s: int) -> np.ndarray:
+    """``sec + tsoffset_s`` seconds plus ``frac_ns`` (< 10**9) ns as int64 ns, exactly; -1 where
+    that is negative or past the int64 range.  ``sec``, ``frac_ns``: uint64 arrays."""
+    lo = max(-tsoffset_s, 0)                 # fewest ticks' seconds that reach the epoch
+    hi = INT64_MAX_S - tsoffset_s            # most seconds that fit, if the fraction fits too
+    if hi < lo or lo >= 2**64:
+        return np.full(len(sec), -1, dtype=np.int64)
+    ok = sec >= np.uint64(lo)
+    if hi < 2**64:
+        ok &= (sec < np.uint64(hi)) | ((sec == np.uint64(hi)) & (frac_ns <= np.uint64(MAX_LAST_NS)))
+    whole = (sec - np.uint64(lo)) if tsoffset_s < 0 else (sec + np.uint64(tsoffset_s))
+    whole = np.where(ok, whole, np.uint64(0))   # in [0, INT64_MAX_S] where ok: exact in int64
+    ns = whole.astype(np.int64) * 10**9 + frac_ns.astype(np.int64)
     return np.where(ok, ns, -1)
 
 
 def _ticks_to_ns_exact(ticks, exp, binary, tsoffset_s) -> np.ndarray:
     unit = (1 << exp) if binary else 10**exp
     out = [(int(t) * 10**9) // unit + tsoffset_s * 10**9 for t in ticks]
-    return np.array([v if -2**63 <= v < 2**63 else -1 for v in out], dtype=np.int64)
+    return np.array([v if 0 <= v < 2**63 else -1 for v in out], dtype=np.int64)
+
+
+def untimed_warning(path: str, untimed: dict) -> str:
+    """The one warning about packets without a usable time, from ``{"spb" | "range": [count,
+    first offset]}``: how many, why, and the offset of the first one."""
+    why = {"spb": "in simple packet blocks, which carry none",
+           "range": "whose time falls before 1970 or after 2262 (check the interface's "
+                    "if_tsresol and if_tsoffset options)"}
+    total = sum(count for count, _ in untimed.values())
+    off = min(first for _, first in untimed.values())
+    reasons = "; ".join(f"{untimed[kind][0]} {text}" for kind, text in why.items()
+                        if kind in untimed)
+    return (f"{path}: offset {off}: {total} packet{'s' if total > 1 else ''} without a usable "
+            f"time stamp: {reasons}; {'their times are' if total > 1 else 'its time is'} "
+            "left empty (first one here)")
 
 
 class _File:
@@ -83,16 +113,26 @@ class _File:
         self.section_ifaces: list[int] = []     # global ids of this section's interfaces
         self.resol: list[tuple[int, int]] = []  # global id -> (if_tsresol, if_tsoffset)
         self.odd: dict[str, list] = {}          # kind -> [count, first offset, message]
+        self.untimed: dict[str, list] = {}      # "spb" | "range" -> [count, first offset]
 
     def note(self, kind: str, off: int, message: str, count: int = 1) -> None:
         """Count an oddity; one warning per kind is written at the end, naming the first."""
         entry = self.odd.setdefault(kind, [0, off, message])
         entry[0] += count
 
+    def untimed_packets(self, kind: str, off: int, count: int = 1) -> None:
+        """Count packets left without a time (ts_ns -1): ``kind`` "spb" (a simple packet block
+        has none) or "range" (before 1970 or past 2262 once if_tsresol/if_tsoffset applied)."""
+        entry = self.untimed.setdefault(kind, [0, off])
+        entry[0] += count
+        entry[1] = min(entry[1], off)      # EPBs are counted after the slow blocks between them
+
     def finish(self) -> None:
         for count, off, message in self.odd.values():
             self.stats.warnings.append(f"{self.path}: offset {off}: {message}"
                                        + (f" ({count} blocks like this)" if count > 1 else ""))
+        if self.untimed:
+            self.stats.warnings.append(untimed_warning(self.path, self.untimed))
 
     def bad_block(self, off: int, message: str, field: str) -> None:
         """An impossible block: an error at the start of the file, else a warning (stop here)."""
@@ -199,7 +239,7 @@ class _File:
         origlen = SPB_BODY[self.order].unpack_from(self.buf, off + 8)[0]
         gid = self.section_ifaces[0]
         snaplen = self.stats.interfaces[gid]["snaplen"] or origlen
-        self.note("spb-time", off, "simple packet blocks carry no time stamp: ts_ns is -1")
+        self.untimed_packets("spb", off)
         return frame, off + 12, min(origlen, snaplen, blen - 16), origlen, -1, gid
 
     def old_packet(self, off: int, blen: int, frame: int) -> tuple | None:
@@ -213,6 +253,8 @@ class _File:
             return None
         gid = self.section_ifaces[local]
         ts = int(ticks_to_ns(np.array([(hi << 32) | lo], dtype=np.uint64), *self.resol[gid])[0])
+        if ts < 0:
+            self.untimed_packets("range", off)
         return frame, off + 28, caplen, origlen, ts, gid
 
 
@@ -220,8 +262,27 @@ def scan(buf, path: str, stats: CaptureStats) -> Iterator[RecordChunk]:
     """Walk the blocks of a pcapng file in ``buf``: chunks of packet-record columns, file order.
 
     Fills ``stats`` (packets, interfaces, drops, warnings, malformed).  A file cut mid-block keeps
-    the complete blocks and warns; a bad first block raises CaptureFormatError.
+    the complete blocks and warns; a bad first block raises CaptureFormatError.  The short runs
+    of packets between sections or interface blocks are joined into chunks of up to
+    CHUNK_RECORDS records (CHUNK_BYTES of file): a file of many small sections is decoded in a
+    few large chunks, not in one small chunk per section.
     """
+    pending: list[RecordChunk] = []
+    records = 0
+    for chunk in _runs(buf, path, stats):
+        if pending and (records + len(chunk) > CHUNK_RECORDS
+                        or chunk.end - int(pending[0].data_off[0]) > CHUNK_BYTES):
+            yield RecordChunk.join(pending)
+            pending, records = [], 0
+        pending.append(chunk)
+        records += len(chunk)
+    if pending:
+        yield RecordChunk.join(pending)
+
+
+def _runs(buf, path: str, stats: CaptureStats) -> Iterator[RecordChunk]:
+    """The records of each run of packet blocks (ended by a section or interface block, or by a
+    chunk's worth of records), in file order; see :func:`scan`."""
     f = _File(buf, path, stats)
     off, frame = 0, 1
     while off < len(buf):
@@ -317,6 +378,9 @@ def _chunk(f: _File, offs: np.ndarray, frames: np.ndarray, slow: list, end: int)
     for g in np.unique(gid[~bad]):
         rows = (gid == g) & ~bad
         ts_ns[rows] = ticks_to_ns(ticks[rows], *f.resol[g])
+    untimed = (ts_ns < 0) & ~bad
+    if untimed.any():
+        f.untimed_packets("range", int(offs[np.argmax(untimed)]), int(untimed.sum()))
     chunk = RecordChunk(frames, offs + EPB_HEADER_LEN, caplen, origlen, ts_ns, gid, end).take(~bad)
     good = [r for r in slow if r is not None]
     return _merge(chunk, good) if good else chunk

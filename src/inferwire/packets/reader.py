@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import warnings
 from typing import Iterator
 
@@ -71,8 +72,9 @@ def decoded_chunks(buf, stats: CaptureStats) -> Iterator[dict[str, np.ndarray]]:
     counts = np.zeros(5, dtype=np.int64)
     firsts: dict[int, int] = {}
     released = truncated = 0
+    link_types = LinkTypes(stats.interfaces)
     for chunk in scan(buf, stats.path, stats):
-        cols, cls = _decode_chunk(buf, chunk, stats)
+        cols, cls = _decode_chunk(buf, chunk, stats, link_types)
         counts += np.bincount(cls, minlength=5)
         for c in (decode.FRAGMENT, decode.HEADER_CUT, decode.MALFORMED):
             if c not in firsts and (cls == c).any():
@@ -86,15 +88,29 @@ def decoded_chunks(buf, stats: CaptureStats) -> Iterator[dict[str, np.ndarray]]:
 
 
 def _map(path: str) -> mmap.mmap:
-    """The file mapped read-only; CaptureFormatError if it cannot be opened or is empty."""
+    """The file mapped read-only; CaptureFormatError if it cannot be opened, is empty, or is not
+    a regular file (a FIFO, a pipe or a device: checked before opening, which could block)."""
     try:
+        _check_regular(path, os.stat(path).st_mode)
         with open(path, "rb") as f:
+            _check_regular(path, os.fstat(f.fileno()).st_mode)   # replaced since the stat?
             if os.fstat(f.fileno()).st_size == 0:
                 raise CaptureFormatError("empty file, not a capture", path=path, offset=0,
                                          field="magic")
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise CaptureFormatError(f"cannot read the file: {exc.strerror or exc}", path=path) from exc
+
+
+def _check_regular(path: str, mode: int) -> None:
+    """CaptureFormatError unless ``mode`` is a regular file's (directories are left to open(),
+    which names them)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = ("a FIFO or pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+            or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+    raise CaptureFormatError(f"not a regular file ({kind}): save the capture to a file first, "
+                             "e.g. tcpdump -w capture.pcap", path=path)
 
 
 def _format(buf, path: str) -> str:
@@ -123,10 +139,27 @@ def _concatenate(parts: list[dict]) -> dict[str, np.ndarray]:
     return columns
 
 
-def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats):
+class LinkTypes:
+    """The link type of each interface id, kept up to date as the walk adds interfaces: each
+    interface is looked at once, so a file of many sections costs time linear in its size."""
+
+    def __init__(self, interfaces: list[dict]):
+        self.interfaces = interfaces     # stats.interfaces: the format module appends to it
+        self.known: list[int] = []
+
+    def of(self, iface: np.ndarray) -> np.ndarray:
+        """The link type (int64) of every interface id in ``iface``."""
+        for i in range(len(self.known), len(self.interfaces)):
+            self.known.append(self.interfaces[i]["linktype"])
+        ids, where = np.unique(iface, return_inverse=True)    # few ids per chunk
+        return np.array([self.known[i] for i in ids.tolist()], dtype=np.int64)[where]
+
+
+def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
+                  link_types: LinkTypes | None = None):
     """(TCP columns, class per record) for one chunk; link types are decoded group by group."""
     u8 = np.frombuffer(buf, dtype=np.uint8)
-    lts = np.array([i["linktype"] for i in stats.interfaces], dtype=np.int64)[chunk.iface]
+    lts = (link_types or LinkTypes(stats.interfaces)).of(chunk.iface)
     cls = np.full(len(chunk), decode.NON_TCP, dtype=np.int8)
     pieces = []
     groups = np.unique(lts)

@@ -35,6 +35,15 @@ class RecordChunk:
     def __len__(self) -> int:
         return len(self.frame)
 
+    @staticmethod
+    def join(chunks: list["RecordChunk"]) -> "RecordChunk":
+        """Consecutive chunks (in file order) as one; ``end`` is the last one's."""
+        if len(chunks) == 1:
+            return chunks[0]
+        cols = [np.concatenate([getattr(c, name) for c in chunks])
+                for name in ("frame", "data_off", "caplen", "origlen", "ts_ns", "iface")]
+        return RecordChunk(*cols, end=chunks[-1].end)
+
     def take(self, keep: np.ndarray) -> "RecordChunk":
         """The rows selected by a boolean mask or an index array."""
         return RecordChunk(self.frame[keep], self.data_off[keep], self.caplen[keep],

@@ -34,7 +34,11 @@ class Endpoint:
 
 @dataclass
 class Connection:
-    """One TCP connection: endpoints, handshake times (ns) and both reassembled directions."""
+    """One TCP connection: endpoints, handshake times (ns) and both reassembled directions.
+
+    Times are ns since the epoch, None where unknown: no such packet, or none of those packets
+    has a time stamp (``first_ns``/``last_ns``: the earliest/latest *known* packet time).
+    """
 
     index: int
     client: Endpoint
@@ -44,8 +48,8 @@ class Connection:
     syn_ns: int | None = None            # first SYN from the client
     synack_ns: int | None = None         # first SYN-ACK from the server
     handshake_ack_ns: int | None = None  # the client's ACK completing the handshake
-    first_ns: int = 0
-    last_ns: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
     packets: int = 0
     syn_seen: bool = False
     roles_inferred: bool = False         # no SYN: client/server chosen from the bytes or ports
@@ -53,6 +57,7 @@ class Connection:
     fin_ns: int | None = None
     rst_ns: int | None = None
     warnings: list = field(default_factory=list)
+    syn_untimed: bool = False            # the first SYN has no time stamp: no handshake time
 
     def swap(self) -> None:
         """Exchange the client and server roles (used when no SYN told them apart)."""
@@ -61,7 +66,9 @@ class Connection:
 
     @property
     def tcp_handshake_ns(self) -> int | None:
-        if self.syn_ns is None or self.handshake_ack_ns is None:
+        """ns from the client's first SYN to the ACK completing the handshake; None if either
+        is missing or has no time stamp."""
+        if self.syn_ns is None or self.handshake_ack_ns is None or self.syn_untimed:
             return None
         return self.handshake_ack_ns - self.syn_ns
 
@@ -107,12 +114,11 @@ def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addres
                       synack_ns=f["synack_ns"][k], handshake_ack_ns=f["handshake_ack_ns"][k],
                       first_ns=f["first_ns"][k], last_ns=f["last_ns"][k],
                       packets=f["packets"][k], syn_seen=f["syn_seen"][k],
-                      roles_inferred=f["roles_inferred"][k])
-    rst, fin = f["rst_ns"][k], f["fin_ns"][k]
-    if rst is not None:
-        conn.end, conn.rst_ns = "rst", rst
-    elif fin is not None:
-        conn.end, conn.fin_ns = "fin", fin
+                      roles_inferred=f["roles_inferred"][k], syn_untimed=f["syn_untimed"][k])
+    if f["has_rst"][k]:           # the end is known even where its packet's time is not
+        conn.end, conn.rst_ns = "rst", f["rst_ns"][k]
+    elif f["has_fin"][k]:
+        conn.end, conn.fin_ns = "fin", f["fin_ns"][k]
     return conn
 
 

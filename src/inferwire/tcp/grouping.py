@@ -11,6 +11,12 @@ new connection; the client is the sender of the first pure SYN, else the receive
 SYN-ACK, else (roles inferred) the higher port; a direction's offsets count from its ISN + 1, or,
 without a SYN, from the lowest sequence number carrying payload; segments are taken in capture
 time order and every byte keeps the time of the first packet that carried it.
+
+Packets without a usable time (``ts_ns`` -1: a pcapng simple packet block, a time stamp out of
+range) keep an unknown time everywhere: their bytes' times are -1 (the timelines say None), and
+the connection's times are the minima/maxima of its known times only.  For ordering alone, such a
+packet stands right after the packet before it in the file (of its 4-tuple; before the 4-tuple's
+first timed packet when none precedes it): see :func:`order_key`.
 """
 from __future__ import annotations
 
@@ -31,7 +37,10 @@ class PacketGroups:
     """The table's rows sorted by (canonical 4-tuple, file order), with connection boundaries.
 
     Arrays named ``s_*`` are in that sorted order.  ``conn`` is the connection number of each
-    sorted row, ``starts`` the sorted position of each connection's first row.
+    sorted row, ``starts`` the sorted position of each connection's first row.  ``s_time`` is
+    each row's capture time (ns; -1: unknown), ``s_known`` where it is known, and ``s_ts`` the
+    time order key (:func:`order_key`: ``s_time`` where known), which every "first"/"in time
+    order" decision uses.
     """
 
     def __init__(self, table):
@@ -53,7 +62,10 @@ class PacketGroups:
         self.new_tuple = new_tuple
         self.s_flags = table.flags[o]
         self.s_seq = table.seq[o]
-        self.s_ts = table.ts_ns[o]
+        self.s_time = table.ts_ns[o]
+        self.s_known = self.s_time >= 0
+        self.all_known = bool(self.s_known.all())
+        self.s_ts = order_key(self.s_time, self.s_known, new_tuple)
         self.s_src_is_a = self.src_is_a[o]
         self.s_dst_is_a = (~self.src_is_a | same)[o]
         self.s_sport = table.sport[o]
@@ -73,6 +85,30 @@ class PacketGroups:
         groups = np.split(self.order, np.flatnonzero(self.new_tuple)[1:])
         groups.sort(key=lambda g: g[0])
         return groups
+
+
+def order_key(ts: np.ndarray, known: np.ndarray, new_group: np.ndarray) -> np.ndarray:
+    """Time order key of rows in groups of consecutive rows (``new_group`` marks each group's
+    first row), file order within a group: ``ts`` where ``known``, else the time of the
+    group's last known row before it, else of the group's first known row, else -1.
+
+    So a packet without a time keeps its file position among its neighbours (sorts are
+    stable), and the key of a group depends on that group's rows only (the same in a bucket of
+    the table as in the whole table).  ``ts`` itself (no copy) when every time is known.
+    """
+    if known.all():
+        return ts
+    n = len(ts)
+    idx = np.arange(n)
+    group = np.cumsum(new_group) - 1
+    starts = np.flatnonzero(new_group)
+    ends = np.append(starts[1:], n)[group]
+    prev = np.maximum.accumulate(np.where(known, idx, -1))
+    nxt = np.minimum.accumulate(np.where(known, idx, n)[::-1])[::-1]
+    use_prev = prev >= starts[group]
+    use_next = ~use_prev & (nxt < ends)
+    return np.where(use_prev, ts[np.maximum(prev, 0)],
+                    np.where(use_next, ts[np.minimum(nxt, n - 1)], -1))
 
 
 def _endpoint_keys(table) -> tuple[list, list]:
@@ -129,8 +165,28 @@ def _first(mask: np.ndarray, g: PacketGroups) -> np.ndarray:
 
 
 def _min_ts(mask: np.ndarray, g: PacketGroups) -> np.ndarray:
-    """Earliest capture time (ns) among each connection's rows where ``mask``, or NO_ROW."""
-    return np.minimum.reduceat(np.where(mask, g.s_ts, NO_ROW), g.starts)
+    """Earliest known capture time (ns) among each connection's rows where ``mask``, or NO_ROW
+    (no such row, or none with a time)."""
+    timed = mask if g.all_known else mask & g.s_known
+    return np.minimum.reduceat(np.where(timed, g.s_time, NO_ROW), g.starts)
+
+
+def _max_ts(g: PacketGroups) -> np.ndarray:
+    """Latest known capture time (ns) of each connection's rows, or -1 (none has a time)."""
+    return np.maximum.reduceat(g.s_time if g.all_known else np.where(g.s_known, g.s_time, -1),
+                               g.starts)
+
+
+def _first_in_time(mask: np.ndarray, g: PacketGroups) -> np.ndarray:
+    """Sorted position of each connection's row where ``mask`` that comes first in time order
+    (smallest order key, then file order), or NO_ROW."""
+    least = np.minimum.reduceat(np.where(mask, g.s_ts, NO_ROW), g.starts)
+    return _first(mask & (g.s_ts == least[g.conn]), g)
+
+
+def _time_at(g: PacketGroups, pos: np.ndarray) -> np.ndarray:
+    """The capture time of the rows at ``pos``: NO_ROW where pos is NO_ROW or has no time."""
+    return np.where(_at(g.s_known, pos, False), _at(g.s_time, pos), NO_ROW)
 
 
 def _at(values: np.ndarray, pos: np.ndarray, fill=0) -> np.ndarray:
@@ -156,20 +212,29 @@ def connection_facts(g: PacketGroups) -> dict:
         "client_is_a": client_is_a, "up": up,
         "client_isn": _at(g.s_seq, syn_pos), "has_client_isn": has_syn,
         "server_isn": _at(g.s_seq, synack_pos), "has_server_isn": has_synack,
-        "first_ns": np.minimum.reduceat(g.s_ts, starts),
-        "last_ns": np.maximum.reduceat(g.s_ts, starts),
+        "first_ns": _min_ts(np.ones(len(fl), dtype=bool), g), "last_ns": _max_ts(g),
         "packets": g.ends - starts,
         "syn_ns": _min_ts(g.s_pure_syn, g), "synack_ns": _min_ts(g.s_synack, g),
         "rst_ns": _min_ts((fl & RST) != 0, g), "fin_ns": _min_ts((fl & FIN) != 0, g),
+        "has_rst": _any((fl & RST) != 0, g), "has_fin": _any((fl & FIN) != 0, g),
+        # the first SYN has no time: no handshake time, whatever other SYNs say
+        "syn_untimed": (np.zeros(len(starts), dtype=bool) if g.all_known else
+                        has_syn & ~_at(g.s_known, _first_in_time(g.s_pure_syn, g), False)),
     }
     facts["handshake_ack_ns"] = _handshake_ack(g, facts)
     facts.update(_endpoints(g, client_is_a))
     first_row = g.order[starts]
     tuple_first = first_row[np.maximum.accumulate(np.where(g.new_tuple[starts],
                                                            np.arange(len(starts)), 0))]
-    facts["order"] = np.lexsort((first_row, tuple_first, facts["first_ns"]))
+    first_key = np.minimum.reduceat(g.s_ts, starts)     # = first_ns when every time is known
+    facts["order"] = np.lexsort((first_row, tuple_first, first_key))
     facts["lists"] = _as_lists(facts, has_syn, has_synack)
     return facts
+
+
+def _any(mask: np.ndarray, g: PacketGroups) -> np.ndarray:
+    """Has each connection a row where ``mask``."""
+    return np.logical_or.reduceat(mask, g.starts)
 
 
 def _client_is_a(g, syn_pos, synack_pos, has_syn, has_synack) -> np.ndarray:
@@ -184,13 +249,15 @@ def _client_is_a(g, syn_pos, synack_pos, has_syn, has_synack) -> np.ndarray:
 
 
 def _handshake_ack(g: PacketGroups, facts: dict) -> np.ndarray:
-    """Time of the client's first ACK of the server's ISN + 1 sent after the SYN-ACK."""
+    """Time of the client's first ACK of the server's ISN + 1 sent after the first SYN-ACK (in
+    time order), or NO_ROW: none, or that ACK has no time."""
     c = g.conn
     ack = g.table.ack[g.order]
     want = (facts["server_isn"] + 1) & MASK32
+    synack_key = np.minimum.reduceat(np.where(g.s_synack, g.s_ts, NO_ROW), g.starts)
     mask = (facts["up"] & ((g.s_flags & ACK) != 0) & ((g.s_flags & SYN) == 0)
-            & facts["has_server_isn"][c] & (ack == want[c]) & (g.s_ts >= facts["synack_ns"][c]))
-    return _min_ts(mask, g)
+            & facts["has_server_isn"][c] & (ack == want[c]) & (g.s_ts >= synack_key[c]))
+    return _time_at(g, _first_in_time(mask, g))
 
 
 def _endpoints(g: PacketGroups, client_is_a: np.ndarray) -> dict:
@@ -205,10 +272,11 @@ def _endpoints(g: PacketGroups, client_is_a: np.ndarray) -> dict:
 
 def _as_lists(facts: dict, has_syn, has_synack) -> dict:
     out = {name: facts[name].tolist() for name in (
-        "first_ns", "last_ns", "packets", "client_hi", "client_lo", "client_port", "server_hi",
-        "server_lo", "server_port")}
-    for name in ("syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns"):
+        "packets", "client_hi", "client_lo", "client_port", "server_hi", "server_lo",
+        "server_port", "has_rst", "has_fin", "syn_untimed")}
+    for name in ("first_ns", "syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns"):
         out[name] = [None if v == NO_ROW else v for v in facts[name].tolist()]
+    out["last_ns"] = [None if v < 0 else v for v in facts["last_ns"].tolist()]
     out["syn_seen"] = has_syn.tolist()
     out["roles_inferred"] = (~has_syn & ~has_synack).tolist()
     return out
@@ -265,7 +333,7 @@ def directions(g: PacketGroups, facts: dict) -> Directions:
     by_time = np.lexsort((g.s_ts[rows], d))             # stable: equal times stay in file order
     rows, d = rows[by_time], d[by_time]
     off = _offsets(g, facts, rows, d, plen[rows], n_dirs)
-    seg = {"off": off, "plen": plen[rows], "clen": t.captured_len[o][rows], "ts": g.s_ts[rows],
+    seg = {"off": off, "plen": plen[rows], "clen": t.captured_len[o][rows], "ts": g.s_time[rows],
            "frame": t.frame[o][rows], "src": t.payload_off[o][rows], "fin": fin[rows], "d": d}
     _fins(out, seg)
     _pieces(out, seg)

@@ -22,6 +22,15 @@ VIEW_MIN = 1024
 
 MASK32 = 0xFFFFFFFF
 
+#: The time of a piece whose packet has no usable time stamp (a pcapng simple packet block, a
+#: time stamp out of range): read it through :func:`known_time`.
+NO_TIME = -1
+
+
+def known_time(t_ns: int) -> int | None:
+    """A piece's time as read from ``times``: ``t_ns``, or None where it is unknown (negative)."""
+    return t_ns if t_ns >= 0 else None
+
 
 @dataclass
 class Gap:
@@ -41,7 +50,8 @@ class DirectionStream:
     """The reassembled payload of one direction.
 
     ``starts``/``ends`` are stream offsets of non-overlapping pieces, sorted; ``times`` the capture
-    time (ns) of the packet that first carried each piece, ``frames`` its frame number and ``srcs``
+    time (ns; :data:`NO_TIME` where that packet has none: read it with :func:`known_time`) of the
+    packet that first carried each piece, ``frames`` its frame number and ``srcs``
     the offset of the piece's first byte in ``buffer``.  ``end`` is one past the highest byte seen.
     The five columns are ``array("q")`` (sequences of int64, like lists to read): 8 bytes per
     piece and nothing for the garbage collector to scan, where lists of ints cost ~5x the memory
@@ -216,9 +226,10 @@ class DirectionStream:
             raise KeyError(offset)
         return i
 
-    def time_at(self, offset: int) -> int:
-        """Capture time (ns) of the packet that first carried the byte at ``offset``."""
-        return self.times[self._index(offset)]
+    def time_at(self, offset: int) -> int | None:
+        """Capture time (ns) of the packet that first carried the byte at ``offset``; None if
+        that packet has no time stamp.  KeyError if no packet carried it."""
+        return known_time(self.times[self._index(offset)])
 
     def frame_at(self, offset: int) -> int:
         """Frame number of the packet that first carried the byte at ``offset``."""
