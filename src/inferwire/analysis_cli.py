@@ -9,8 +9,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 
 from .errors import InferwireError
+
+# Exit status when stdout was closed early (``inferwire analyze CAP | head``): 128 + SIGPIPE,
+# what a shell reports for a tool killed by the signal.
+EXIT_BROKEN_PIPE = 141
+
+
+def port_number(text: str) -> int:
+    """argparse type of a TCP port: an integer 1..65535, else a usage error (exit status 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = None
+    if port is None or not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: give a number from 1 to "
+                                         "65535")
+    return port
 
 
 def register(sub) -> None:
@@ -25,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--tls-keylog", metavar="FILE", help="SSLKEYLOGFILE-format key log to decrypt TLS")
     p.add_argument("--decode-as", metavar="PORT=PROTO", action="append", default=[],
                    help="treat traffic on PORT as PROTO (http/1.1, h2, tls); repeatable")
-    p.add_argument("--ignore-port", metavar="PORT", type=int, action="append", default=[],
+    p.add_argument("--ignore-port", metavar="PORT", type=port_number, action="append", default=[],
                    help="leave out connections on this port (e.g. capture probes); repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     two = p.add_argument_group("two vantage points")
@@ -59,8 +77,40 @@ def parse_decode_as(items: list[str]) -> dict[int, str]:
         if not sep or not port.isdigit() or proto not in ("http/1.1", "h2", "tls"):
             raise InferwireError(f"--decode-as {item!r}: expected PORT=PROTO with PROTO one of "
                                  "http/1.1, h2, tls")
+        if not 1 <= int(port) <= 65535:
+            raise InferwireError(f"--decode-as {item!r}: port {port} is not a TCP port (1 to "
+                                 "65535)")
         out[int(port)] = proto
     return out
+
+
+def prepare_out_dir(out: str | None) -> str | None:
+    """Create ``--out DIR`` (and its parents) and check that files can be written in it, before
+    any analysis; InferwireError naming the path and the reason otherwise.  None stays None."""
+    if out is None:
+        return None
+    if not out.strip():
+        raise InferwireError("--out '': give a directory to write the tables to")
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise InferwireError(f"--out {out}: exists and is not a directory")
+    try:
+        os.makedirs(out, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".inferwire-write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InferwireError(f"--out {out}: cannot write there: {exc.strerror or exc}") from exc
+    return out
+
+
+def _save(result, out_dir: str) -> dict:
+    """``result.save(out_dir)``, a write failure (disk full, removed folder) as InferwireError."""
+    try:
+        return result.save(out_dir)
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise InferwireError(f"--out {out_dir}: cannot write {where}: "
+                             f"{exc.strerror or exc}") from exc
 
 
 def check_args(args: argparse.Namespace) -> str:
@@ -86,12 +136,26 @@ def check_args(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
-
-    from .errors import InferwireWarning
+    """Check every option (``--out`` is created and tested for writing), then analyze.  Output
+    files are written before the summary is printed, so a reader that stops early (``| head``)
+    does not lose them; it ends the command quietly with :data:`EXIT_BROKEN_PIPE`."""
     mode = check_args(args)
     options = dict(tls_keylog=args.tls_keylog, decode_as=parse_decode_as(args.decode_as),
                    ignore_ports=tuple(args.ignore_port))
+    prepare_out_dir(args.out)
+    try:
+        code = _run_mode(mode, args, options)
+        sys.stdout.flush()   # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run_mode(mode: str, args, options) -> int:
+    import warnings
+
+    from .errors import InferwireWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferwireWarning)  # the summaries list them
         if mode == "two":
@@ -101,15 +165,23 @@ def run(args: argparse.Namespace) -> int:
         return _run_one(args, options)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush does not fail again (the recipe of
+    the Python docs, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _run_one(args, options) -> int:
     from .analysis import analyze
     source = args.capture[0] if len(args.capture) == 1 else list(args.capture)
     spill = {"auto": "auto", "yes": True, "no": False}[args.spill]
     result = analyze(source, progress=not args.quiet, workers=args.workers or "auto",
                      spill=spill, spill_dir=args.spill_dir, **options)
+    paths = _save(result, args.out) if args.out else None
     print(result.summary_text())
-    if args.out:
-        paths = result.save(args.out)
+    if paths:
         print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -117,20 +189,24 @@ def _run_one(args, options) -> int:
 def _run_two(args, options) -> int:
     from .vantage import analyze_two
     result = analyze_two(args.client, args.server, nat=args.nat, **options)
+    paths = _save(result, args.out) if args.out else None
     print(result.summary_text())
-    if args.out:
-        paths = result.save(args.out)
+    if paths:
         print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
 def _run_parallel(args, options) -> int:
-    """Each capture on its own; exit code 1 if any failed (the others are still written)."""
+    """Each capture on its own; exit code 1 if any failed (the others are still written).  All
+    tables are written before anything is printed."""
     from .parallel import analyze_many
     results = analyze_many(args.capture, scheduler=args.scheduler, workers=args.workers,
                            **options)
-    failed = 0
     names = _out_names(list(results))
+    written = {item: _save(result, os.path.join(args.out, names[item]))
+               for item, result in results.items()
+               if args.out and not isinstance(result, BaseException)}
+    failed = 0
     for item, result in results.items():
         print(f"== {item}")
         if isinstance(result, BaseException):
@@ -138,9 +214,8 @@ def _run_parallel(args, options) -> int:
             print(f"inferwire: error: {result}")
             continue
         print(result.summary_text())
-        if args.out:
-            paths = result.save(os.path.join(args.out, names[item]))
-            print("wrote " + ", ".join(str(p) for p in paths.values()))
+        if item in written:
+            print("wrote " + ", ".join(str(p) for p in written[item].values()))
         print()
     if failed:
         print(f"{failed} of {len(results)} captures could not be analyzed")

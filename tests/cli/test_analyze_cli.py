@@ -1,4 +1,5 @@
 """`inferwire analyze` as a user runs it: outputs, summary, and bad input without tracebacks."""
+import os
 import subprocess
 import sys
 
@@ -63,3 +64,57 @@ def test_capture_cut_mid_record_keeps_the_complete_requests(capture, tmp_path):
     r = run_cli("analyze", cut, "--quiet")
     assert r.returncode == 0 and "Traceback" not in r.stderr
     assert "1 requests" in r.stdout and "warnings" in r.stdout
+
+
+@pytest.mark.parametrize("out, message", [
+    ("file", "--out {out}: exists and is not a directory"),
+    ("", "--out '': give a directory to write the tables to"),
+    ("/proc/nope", "--out {out}: cannot write there: No such file or directory"),
+])
+def test_bad_out_is_refused_before_analysing(capture, tmp_path, out, message):
+    if out == "file":
+        out = tmp_path / "afile"
+        out.write_text("x")
+    r = run_cli("analyze", capture, "--out", out, "--quiet")
+    assert r.returncode == 1 and r.stdout == ""          # nothing analysed or printed
+    assert r.stderr == f"inferwire: error: {message.format(out=out)}\n"
+
+
+def test_out_directory_and_parents_are_created(capture, tmp_path):
+    out = tmp_path / "a" / "b"
+    r = run_cli("analyze", capture, "--out", out, "--quiet")
+    assert r.returncode == 0 and (out / "requests.csv").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".inferwire-write-test")]
+
+
+@pytest.mark.parametrize("port", ["99999", "-5", "0", "x"])
+def test_ignore_port_outside_1_65535_is_a_usage_error(capture, port):
+    r = run_cli("analyze", capture, "--ignore-port", port)
+    assert r.returncode == 2 and "--ignore-port" in r.stderr and "1 to 65535" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("item", ["0=h2", "70000=tls"])
+def test_decode_as_port_outside_1_65535_is_refused(capture, item):
+    r = run_cli("analyze", capture, "--decode-as", item)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"--decode-as '{item}'" in r.stderr and "1 to 65535" in r.stderr
+
+
+def test_stdout_closed_early_exits_quietly_and_still_writes_out(capture, tmp_path):
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "inferwire.cli", "analyze", str(capture),
+                          "--quiet", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                                  # the reader went away (`| head -0`)
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141                 # 128 + SIGPIPE, like a shell tool
+    assert err == ""
+    assert (out / "requests.csv").exists() and (out / "connections.parquet").exists()
+
+
+def test_keylog_fifo_is_refused_not_waited_on(capture, tmp_path):
+    fifo = tmp_path / "keys.fifo"
+    os.mkfifo(fifo)
+    r = run_cli("analyze", capture, "--tls-keylog", fifo, "--quiet")
+    assert r.returncode == 1 and "FIFO" in r.stderr and str(fifo) in r.stderr

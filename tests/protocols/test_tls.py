@@ -495,3 +495,26 @@ def test_infer_exchanges_equal_times_put_the_client_first():
     ex = infer_exchanges([(0, 50, 45, 5, 5)], [(0, 60, 55, 5, 5)], version="TLS 1.3",
                          cipher_suite=0x1301)
     assert len(ex) == 1 and (ex[0].request_bytes, ex[0].response_bytes) == (28, 38)
+
+
+def test_tls13_server_hello_lowers_the_record_limit_and_pending_record_names_an_overrun():
+    sp = TlsRecordParser("server")
+    assert sp.max_length == 2 ** 14 + 2048
+    first = rec(22, server_hello()) + CCS
+    sp.feed(first, 0)
+    assert sp.max_length == 2 ** 14 + 256 and sp.failure is None
+    with pytest.raises(ProtocolError) as err:
+        sp.feed(rec(23, b"z" * (2 ** 14 + 257)), len(first))
+    assert (err.value.offset, err.value.field) == (len(first), "length")
+    assert "exceeds the maximum 2^14+256 (TLS 1.3, RFC 8446 5.2)" in str(err.value)
+    assert sp.failure is err.value
+    cp = TlsRecordParser("client")
+    cp.limit_to(sp.max_length)
+    cp.limit_to(2 ** 14 + 2048)                       # never raised again
+    assert cp.max_length == 2 ** 14 + 256
+    assert cp.feed(rec(23, b"z" * (2 ** 14 + 256)), 0)[0].length == 2 ** 14 + 256
+    q = TlsRecordParser("client")
+    head = rec(22, client_hello())
+    q.feed(head + struct.pack(">BHH", 23, 0x0303, 0x4001) + b"q" * 300, 0)
+    assert q.pending_record == (len(head), 23, 0x4001) and q.failure is None
+    assert TlsRecordParser("client").pending_record is None

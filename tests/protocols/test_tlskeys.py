@@ -1,6 +1,7 @@
 """Tests of the NSS key log parser."""
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
@@ -59,7 +60,7 @@ def test_parse_path_str_pathlike_and_bytes(tmp_path):
     (f"SERVER_TRAFFIC_SECRET_0 {CR1.hex()} {MS[:20].hex()}", "is 20 bytes"),
     (f"MYSTERY_SECRET {CR1.hex()} {S32.hex()}", "unknown label 'MYSTERY_SECRET'"),
 ])
-def test_bad_lines_warn_with_file_and_line_and_are_skipped(tmp_path, line, reason):
+def test_bad_lines_warn_once_with_file_count_and_first_line(tmp_path, line, reason):
     path = tmp_path / "keys.log"
     path.write_text(GOOD + line + "\n" + f"EXPORTER_SECRET {CR1.hex()} {S32.hex()}\n")
     bad_line = GOOD.count("\n") + 1
@@ -67,9 +68,45 @@ def test_bad_lines_warn_with_file_and_line_and_are_skipped(tmp_path, line, reaso
         kl = parse_keylog(path)
     assert len(caught) == 1
     message = str(caught[0].message)
-    assert message.startswith(f"{path}:{bad_line}: ") and reason in message
+    # GOOD has 7 usable lines (the RSA line is skipped silently), + the bad one + 1 good one
+    assert message.startswith(f"keylog {path}: 1 of 9 lines not understood (first at line "
+                              f"{bad_line}: ") and reason in message
+    assert kl.warnings == (message,)                  # carried by the result for the analysis
     assert kl.get(CR1, "EXPORTER_SECRET") == S32  # lines after the bad one still count
     assert kl.get(CR1, "CLIENT_RANDOM") == MS
+
+
+def test_garbage_key_log_is_counted_not_silently_accepted(tmp_path):
+    path = tmp_path / "random.log"
+    lines = [f"CLIENT_RANDOM {CR1.hex()} {MS.hex()}", "\x00\x9f garbage \x01",
+             f"CLIENT_RANDOM {CR2.hex()} {MS.hex()[:-2]}", "zz yy xx",
+             f"CLIENT_RANDOM {CR2.hex()} {MS.hex()}"]
+    path.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe\x00\n")
+    with pytest.warns(InferwireWarning):
+        kl = parse_keylog(path)
+    assert len(kl) == 2
+    assert kl.warnings == (f"keylog {path}: 4 of 6 lines not understood (first at line 2: "
+                           f"unknown label {chr(0) + chr(0x9f)!r}); those lines are skipped",)
+
+
+def test_empty_key_log_file_says_so(tmp_path):
+    path = tmp_path / "empty.log"
+    path.write_text("# nothing yet\n\n")
+    with pytest.warns(InferwireWarning, match="no secrets in the file"):
+        kl = parse_keylog(path)
+    assert len(kl) == 0 and len(kl.warnings) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_keylog("").warnings == ()        # text, not a file: nothing to say
+
+
+def test_fifo_or_directory_is_refused_without_opening(tmp_path):
+    fifo = tmp_path / "keys.fifo"
+    os.mkfifo(fifo)                                   # opening it would block: no writer
+    with pytest.raises(InferwireError, match="FIFO"):
+        parse_keylog(fifo)
+    with pytest.raises(InferwireError, match="directory"):
+        parse_keylog(tmp_path)
 
 
 def test_missing_file_is_an_inferwire_error(tmp_path):

@@ -1,10 +1,16 @@
-"""TLS connections: exact exchanges from decrypted plaintext with a key log, else inferred ones."""
+"""TLS connections: exact exchanges from decrypted plaintext with a key log, else inferred ones.
+
+Record framing is checked against the stream: a record longer than its protocol allows (2^14+256
+in TLS 1.3, 2^14+2048 before) or running past the bytes captured in its direction is reported as a
+connection warning naming the direction and stream offset; the rows before it are kept.
+"""
 from __future__ import annotations
 
 import warnings as _warnings
 
 from ..protocols.detect import detect
-from ..protocols.tls import TlsRecordParser, assemble_tls, infer_exchanges
+from ..protocols.tls import (CONTENT_TYPE_NAMES, TlsRecordParser, assemble_tls,
+                             infer_exchanges)
 from .exchange import ConnectionResult, Exchange, feed_all, gap_note
 from .http1 import http1_exchanges
 from .http2 import http2_exchanges
@@ -22,8 +28,15 @@ def tls_exchanges(conn, keylog=None) -> ConnectionResult:
     keep = keylog is not None
     cparser = TlsRecordParser("client", keep_application_data=keep)
     sparser = TlsRecordParser("server", keep_application_data=keep)
-    crecords, _ = feed_all(cparser, up, result.warnings, "TLS client")
+    # The server first: its ServerHello sets the record size limit of both directions.
     srecords, _ = feed_all(sparser, down, result.warnings, "TLS server")
+    cparser.limit_to(sparser.max_length)
+    crecords, _ = feed_all(cparser, up, result.warnings, "TLS client")
+    for parser, stream, label in ((cparser, conn.to_server, "TLS client"),
+                                  (sparser, conn.to_client, "TLS server")):
+        note = overrun_note(parser, stream, label)
+        if note:
+            result.warnings.append(note)
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         session = assemble_tls(crecords, srecords, cparser.messages, sparser.messages)
@@ -39,10 +52,62 @@ def tls_exchanges(conn, keylog=None) -> ConnectionResult:
         _plaintext_exchanges(result, conn, decrypted, session)
     else:
         if keylog is not None:
-            result.warnings.append("TLS not decrypted (no matching secrets in the key log, or an "
-                                   "unsupported cipher): requests inferred from record sizes")
-        result.exchanges = _inferred(session, up, down)
+            result.warnings.append(_not_decrypted_note(session, decrypted, cparser, keylog))
+        final = _final(conn, session) and not _server_cut(sparser, conn.to_client)
+        result.exchanges = _inferred(session, up, down, final)
     return result
+
+
+def overrun_note(parser: TlsRecordParser, stream, label: str) -> str | None:
+    """A warning when the bytes of ``stream`` end inside a record whose header was read: its
+    length field runs past the direction's FIN (a wrong length) or past the end of the capture.
+    None when the records end cleanly, the parser failed (already reported) or bytes are
+    missing before the end (reported by :func:`gap_note`)."""
+    pending = parser.pending_record
+    if pending is None or parser.failure is not None or stream.end > stream.contiguous_end():
+        return None
+    start, ctype, length = pending
+    end = stream.contiguous_end()
+    if stream.fin_offset is not None and end >= stream.fin_offset:
+        why = f"the direction ended (FIN) at stream offset {end}: the length field is wrong"
+    else:
+        why = f"the capture of this direction ends at stream offset {end}"
+    kind = CONTENT_TYPE_NAMES.get(ctype, str(ctype))
+    return (f"{label}: {kind} record at stream offset {start} declares {length} bytes, "
+            f"{start + 5 + length - end} more than were captured ({why}); it is not reported")
+
+
+def _not_decrypted_note(session, decrypted, cparser: TlsRecordParser, keylog) -> str:
+    """Why a connection given a key log was not decrypted, as precisely as known."""
+    if session.client_random is None:
+        why = f"the handshake could not be parsed: {_no_hello_reason(cparser)}"
+    else:
+        problems = [d.problem for d in (decrypted.client, decrypted.server) if d.problem] \
+            if decrypted is not None else []
+        why = problems[0] if problems else ("no matching secrets in the key log, or an "
+                                            "unsupported cipher")
+    note = f"TLS not decrypted ({why}): requests inferred from record sizes"
+    if getattr(keylog, "warnings", ()):
+        note += f"; the key log {keylog.source} has lines that were not understood"
+    return note
+
+
+def _no_hello_reason(cparser: TlsRecordParser) -> str:
+    """Where reading the ClientHello stopped on the client stream."""
+    if cparser.failure is not None:
+        return f"at client {cparser.failure}"
+    pending = cparser.pending_record
+    if pending is not None:
+        return (f"at client stream offset {pending[0]}, its record declares {pending[2]} bytes, "
+                "past the end of the captured stream")
+    return "no ClientHello in the client stream"
+
+
+def _server_cut(sparser: TlsRecordParser, stream) -> bool:
+    """Whether server records after the last one parsed are unknown (parser stopped, a record
+    running past the end, or bytes missing)."""
+    return (sparser.failure is not None or sparser.pending_record is not None
+            or stream.end > stream.contiguous_end())
 
 
 def _session_facts(result: ConnectionResult, session, up, down) -> None:
@@ -83,8 +148,21 @@ def _head(timeline, n: int = 64) -> bytes:
     return out[:n]
 
 
-def _inferred(session, up, down) -> list[Exchange]:
-    """Exchanges guessed from the direction and timing of application-data records."""
+def _final(conn, session) -> bool:
+    """Whether the server had said all it would: the connection ended (FIN or RST) or the server
+    sent a TLS alert (close_notify) after its application data.  When not (the capture was cut),
+    the last inferred response may be unfinished."""
+    if conn.end != "open":
+        return True
+    last = session.app_records_server[-1][1] if session.app_records_server else 0
+    return any(a.direction == "server" and a.start >= last for a in session.alerts)
+
+
+def _inferred(session, up, down, final: bool = True) -> list[Exchange]:
+    """Exchanges guessed from the direction and timing of application-data records.
+
+    ``final`` False (the connection was still open when the capture ended): the last exchange's
+    response may have been cut, so it is incomplete and its end time and size are left empty."""
     def timed(records, line):
         out = []
         for start, end, length in records:
@@ -98,11 +176,13 @@ def _inferred(session, up, down) -> list[Exchange]:
                               version=session.version, cipher_suite=session.cipher_suite)
     out = []
     for i, g in enumerate(guesses, 1):
+        ended = g.resp_end is not None and (final or i < len(guesses))
         out.append(Exchange(
             "tls", stream=i, inferred=True, request_bytes=g.request_bytes,
-            response_bytes=g.response_bytes, req_start_ns=g.req_t_first_ns,
+            response_bytes=g.response_bytes if ended else None, req_start_ns=g.req_t_first_ns,
             req_end_ns=g.req_t_last_ns, resp_start_ns=g.resp_t_first_ns,
-            resp_end_ns=g.resp_t_last_ns, request_frame=up.first_frame(g.req_start),
-            response_frame=down.last_frame(g.resp_end) if g.resp_end is not None else None,
-            complete=g.resp_end is not None))
+            resp_end_ns=g.resp_t_last_ns if ended else None,
+            request_frame=up.first_frame(g.req_start),
+            response_frame=down.last_frame(g.resp_end) if ended else None,
+            complete=ended))
     return out

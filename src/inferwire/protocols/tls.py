@@ -26,8 +26,10 @@ Role = Literal["client", "server"]
 
 RECORD_HEADER = struct.Struct(">BHH")  # content type, legacy record version, length
 HEADER_LEN = RECORD_HEADER.size
-# RFC 5246 6.2.3: TLSCiphertext.length MUST NOT exceed 2^14 + 2048 (TLS 1.3 allows less).
+# RFC 5246 6.2.3: TLSCiphertext.length MUST NOT exceed 2^14 + 2048 (TLS 1.2 and older).
 MAX_RECORD_LENGTH = 2 ** 14 + 2048
+# RFC 8446 5.2: in TLS 1.3 it MUST NOT exceed 2^14 + 256.
+MAX_RECORD_LENGTH_TLS13 = 2 ** 14 + 256
 # Longest handshake message we buffer to parse (certificate chains are rarely above 64 KiB);
 # longer messages are counted, not kept, and reported with fields {"truncated": True}.
 MAX_HANDSHAKE_MESSAGE = 2 ** 18
@@ -508,10 +510,15 @@ class TlsRecordParser:
     ``feed(data, offset)`` takes the next contiguous stream bytes (``offset`` = stream offset of
     ``data[0]``, the byte after the previous chunk) and returns the records completed in them.
     Plaintext handshake messages accumulate in ``messages``.  A malformed header (unknown content
-    type, version not 3.x, length above 2^14+2048) or a non-contiguous offset raises
+    type, version not 3.x, length above ``max_length``) or a non-contiguous offset raises
     :class:`ProtocolError` with its offset; its ``events`` attribute holds the records that the
-    same call completed before it.  The parser then stays failed: every later feed raises a new
-    error with the same offset and field (and ``events == []``).
+    same call completed before it.  The parser then stays failed (``failure``): every later feed
+    raises a new error with the same offset and field (and ``events == []``).
+
+    ``max_length`` (bytes after the header) starts at 2^14+2048 (RFC 5246 6.2.3) and drops to
+    2^14+256 (RFC 8446 5.2) once a TLS 1.3 ServerHello has been read in this direction; the
+    caller sets it on the client direction from the server's (see :meth:`limit_to`).  When the
+    stream ends, ``pending_record`` names a record whose length ran past the bytes fed.
     """
 
     def __init__(self, role: Role, *, keep_application_data: bool = False):
@@ -528,6 +535,25 @@ class TlsRecordParser:
         self._remaining = 0
         self._after_ccs = False
         self._failed: ProtocolError | None = None
+        self.max_length = MAX_RECORD_LENGTH
+
+    def limit_to(self, max_length: int) -> None:
+        """Refuse records longer than ``max_length`` bytes from now on (never raises the limit)."""
+        self.max_length = min(self.max_length, max_length)
+
+    @property
+    def failure(self) -> ProtocolError | None:
+        """The error that stopped the parser, or None."""
+        return self._failed
+
+    @property
+    def pending_record(self) -> tuple[int, int, int] | None:
+        """``(start, content_type, length)`` of the record whose body the bytes fed so far end
+        inside (its header was read), or None."""
+        if self._current is None:
+            return None
+        start, ctype, _, length = self._current
+        return start, ctype, length
 
     @property
     def incomplete(self) -> bool:
@@ -600,8 +626,11 @@ class TlsRecordParser:
             self._fail(f"not a TLS record: content type {ctype}{hint}", start, "content_type")
         if version >> 8 != 3 or version & 0xFF > 4:
             self._fail(f"not a TLS record: version 0x{version:04x}", start, "version")
-        if length > MAX_RECORD_LENGTH:
-            self._fail(f"record length {length} exceeds 2^14+2048", start, "length")
+        if length > self.max_length:
+            limit = ("2^14+256 (TLS 1.3, RFC 8446 5.2)" if self.max_length == MAX_RECORD_LENGTH_TLS13
+                     else "2^14+2048 (RFC 5246 6.2.3)" if self.max_length == MAX_RECORD_LENGTH
+                     else str(self.max_length))
+            self._fail(f"record length {length} exceeds the maximum {limit}", start, "length")
 
     def _read_body(self, view: memoryview, pos: int, offset: int, out: list[TlsRecord]) -> int:
         take = min(self._remaining, len(view) - pos)
@@ -628,7 +657,12 @@ class TlsRecordParser:
             self.messages.append(HandshakeMessage(ENCRYPTED_HANDSHAKE, start, end,
                                                   {"length": len(payload)}))
             return
-        self.messages.extend(self._handshake.feed(payload, start, end))
+        new = self._handshake.feed(payload, start, end)
+        self.messages.extend(new)
+        for m in new:
+            if (m.msg_type == SERVER_HELLO and m.fields.get("selected_version") == 0x0304
+                    and not m.fields.get("hello_retry_request")):
+                self.limit_to(MAX_RECORD_LENGTH_TLS13)
 
 
 # ------------------------------------------------------------------------------ the session

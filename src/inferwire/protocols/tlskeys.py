@@ -12,13 +12,19 @@ client random (32 bytes) names the connection.  Labels kept:
 ``CLIENT_TRAFFIC_SECRET_N``/``SERVER_TRAFFIC_SECRET_N`` (OpenSSL logs them after a KeyUpdate)
 and ``*_TRAFFIC_SECRET_<n>`` are kept as given (the decryptor derives updated secrets itself).
 ``RSA`` lines (keyed by the encrypted pre-master secret, not the client random) are skipped
-silently; any other malformed line is skipped with an :class:`InferwireWarning` naming the file and
-the line number.  Parsing is pure apart from reading the file when given a path.
+silently.  Any other line that cannot be used (unknown label, bad hex, a secret of the wrong
+length, binary garbage) is skipped and counted: the parsed :class:`KeyLog` carries ONE summary in
+``warnings`` ("keylog FILE: 12 of 15 lines not understood (first at line 3: ...)"), also issued as
+an :class:`InferwireWarning`, so that a wrong file is named as the cause rather than "no matching
+secrets" later.  A path that is not a regular file (a FIFO, a directory, a device) is refused with
+an :class:`InferwireError` before it is opened: reading a FIFO would block.  Parsing is pure apart
+from reading the file when given a path.
 """
 from __future__ import annotations
 
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +57,9 @@ class KeyLog:
 
     entries: Mapping[bytes, Mapping[str, bytes]] = field(default_factory=dict)
     source: str = "<text>"
+    # What was wrong with the file (a summary of the lines that could not be used); the analysis
+    # lists these with its own warnings.
+    warnings: tuple[str, ...] = ()
 
     def secrets(self, client_random: bytes) -> Mapping[str, bytes]:
         """All secrets logged for ``client_random`` (empty when none)."""
@@ -77,10 +86,24 @@ def _read_source(source: str | os.PathLike | bytes) -> tuple[str, str]:
         return source, "<text>"
     path = Path(source)
     try:
+        _check_regular(path)
         return path.read_text("utf-8", errors="replace"), str(path)
     except OSError as exc:
         raise InferwireError(f"{path}: cannot read the TLS key log file: {exc.strerror or exc}") \
             from exc
+
+
+def _check_regular(path: Path) -> None:
+    """InferwireError unless ``path`` is a regular file (checked without opening it: opening a
+    FIFO for reading blocks until a writer comes); OSError when it cannot be examined."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode)
+            or stat.S_ISBLK(mode) else "not a regular file")
+    raise InferwireError(f"{path}: the TLS key log is {kind}, not a regular file; write the key "
+                         "log to a file and give its path")
 
 
 def _parse_line(line: str) -> tuple[str, bytes, bytes] | str | None:
@@ -96,7 +119,7 @@ def _parse_line(line: str) -> tuple[str, bytes, bytes] | str | None:
     label, random_hex, secret_hex = parts
     lengths = _secret_lengths(label)
     if lengths is None:
-        return f"unknown label {label!r}"
+        return f"unknown label {label[:40]!r}"
     try:
         client_random, secret = bytes.fromhex(random_hex), bytes.fromhex(secret_hex)
     except ValueError:
@@ -110,16 +133,38 @@ def _parse_line(line: str) -> tuple[str, bytes, bytes] | str | None:
 
 def parse_keylog(source: str | os.PathLike | bytes) -> KeyLog:
     """Parse a key log given as a path (str or PathLike) or as its text (str with a newline or
-    starting with a label, or bytes).  Malformed lines warn (file:line: reason) and are skipped;
-    a file that cannot be read raises :class:`InferwireError`."""
+    starting with a label, or bytes).  Lines that cannot be used are skipped and counted: the
+    result's ``warnings`` holds one summary naming the first (also issued as an
+    :class:`InferwireWarning`).  A file that cannot be read, or is not a regular file, raises
+    :class:`InferwireError`."""
     text, name = _read_source(source)
     entries: dict[bytes, dict[str, bytes]] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    used = bad = 0
+    first_bad: tuple[int, str] | None = None
+    for lineno, line in enumerate(text.split("\n"), start=1):   # numbered as editors do
         parsed = _parse_line(line)
         if isinstance(parsed, str):
-            warnings.warn(InferwireWarning(f"{name}:{lineno}: key log line skipped: {parsed}"),
-                          stacklevel=2)
+            bad += 1
+            first_bad = first_bad or (lineno, parsed)
         elif parsed is not None:
+            used += 1
             label, client_random, secret = parsed
             entries.setdefault(client_random, {})[label] = secret
-    return KeyLog(entries, name)
+    notes = _summary(name, used, bad, first_bad)
+    for note in notes:
+        warnings.warn(InferwireWarning(note), stacklevel=2)
+    return KeyLog(entries, name, notes)
+
+
+def _summary(name: str, used: int, bad: int, first_bad: tuple[int, str] | None) -> tuple[str, ...]:
+    """The key log's one warning (or none): how many secret lines could not be used, and why the
+    first could not; or that a file holds no secrets at all."""
+    if bad:
+        lineno, reason = first_bad
+        total = used + bad
+        return (f"keylog {name}: {bad} of {total} line{'s' if total > 1 else ''} not understood "
+                f"(first at line {lineno}: {reason}); those lines are skipped",)
+    if not used and name not in ("<text>", "<bytes>"):
+        return (f"keylog {name}: no secrets in the file (empty, or only comments): TLS cannot be "
+                "decrypted with it",)
+    return ()
