@@ -108,6 +108,65 @@ def test_connection_already_open_and_response_cut_at_end(tmp_path):
     assert pd.isna(r.iloc[1]["total_ms"]) and r.iloc[1]["wait_ms"] == pytest.approx(0.2)
     conn = a.connections.iloc[0]
     assert not bool(conn["start_seen"]) and conn["end"] == "open"
+    # what is missing is said, in the warnings and in the connection's row
+    said = ["connection already open when the capture began (no SYN): no handshake times, "
+            "and requests sent before the capture are not in the table",
+            "1 of 2 requests not seen to its end (the capture ended before the connection "
+            "did): times and sizes not seen are left empty"]
+    assert a.warnings == [f"connection 0 (10.0.0.1:40000 -> 10.0.0.2:8501): {w}" for w in said]
+    assert conn["warnings"] == "; ".join(said)
+
+
+def test_capture_begun_mid_conversation_pairs_responses_with_their_requests(tmp_path):
+    """The first captured response answers a request sent before the capture began: it is
+    left out (it began before any captured request), and every later response pairs with its
+    own request instead of the one before."""
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(100 * US, http_request(request_id="a1"))
+    r = http_response(b"z" * 3000)
+    c.server(300 * US, r[:1500])
+    c.server(310 * US, r[1500:])
+    c.client(400 * US, http_request(request_id="a2"))
+    c.server(600 * US, http_response(b"k" * 10))
+    c.client(700 * US, http_request(request_id="a3"))
+    c.server(950 * US, http_response(b"m" * 7))
+    a = inferwire.analyze(write_pcap(tmp_path / "mid.pcap", c.packets[4:]))  # from a1's answer
+    r = a.requests
+    assert list(r["request_id"]) == ["a2", "a3"]
+    assert list(r["response_bytes"]) == [10, 7]
+    assert list(r["wait_ms"]) == pytest.approx([0.2, 0.25])
+    assert r["complete"].all()
+    assert ("connection 0 (10.0.0.1:40000 -> 10.0.0.2:8501): 1 HTTP/1.1 response at the start "
+            "answer requests sent before the capture began: left out") in a.warnings
+
+
+def test_time_stamps_out_of_causal_order_leave_negative_durations_empty(tmp_path):
+    """A response stamped 0.5 ms before its request (a clock step, or a merge of captures):
+    the times stay as captured, the durations that would be negative are empty and it is said.
+    An early response (begun after the request began, before its last byte) is real: its
+    negative wait_ms stays."""
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(3_000 * US, http_request(request_id="inv"))
+    c.server(2_500 * US, http_response(b"k" * 10))
+    req = http_request(body=b"x" * 200, request_id="early")
+    c.client(4_000 * US, req[:100])
+    c.server(4_100 * US, http_response(b"e" * 5, status=b"413 Payload Too Large"))
+    c.client(4_300 * US, req[100:])
+    packets = sorted(c.packets, key=lambda p: p.time)
+    a = inferwire.analyze(write_pcap(tmp_path / "inv.pcap", packets))
+    inv, early = a.requests.iloc[0], a.requests.iloc[1]
+    assert inv["request_id"] == "inv"
+    assert inv["response_start"] - inv["request_start"] == pytest.approx(-0.0005, abs=1e-6)
+    assert pd.isna(inv["wait_ms"]) and pd.isna(inv["total_ms"])
+    assert inv["request_ms"] == 0 and inv["response_ms"] == 0
+    assert early["request_id"] == "early" and early["status"] == 413
+    assert early["wait_ms"] == pytest.approx(-0.2) and early["total_ms"] == pytest.approx(0.1)
+    assert a.warnings == ["connection 0 (10.0.0.1:40000 -> 10.0.0.2:8501): 1 request (stream 1) "
+                          "with packet time stamps out of order (a response stamped before its "
+                          "request, or an end before its start): the durations that would be "
+                          "negative are left empty"]
 
 
 def test_port_reuse_makes_two_connections(tmp_path):

@@ -7,6 +7,7 @@ import struct
 
 import h2.config
 import h2.connection
+import pandas as pd
 import pytest
 
 import inferwire
@@ -96,3 +97,51 @@ def test_multiplexed_grpc_streams_exact_phases(tmp_path):
     conn = a.connections.iloc[0]
     assert conn["protocol"] == "grpc" and conn["requests"] == 2
     assert conn["h2_setup_ms"] == pytest.approx(0.1)
+
+
+def test_sizes_of_a_stream_not_seen_to_its_end_are_empty(tmp_path):
+    """A response cut by the capture's end: its DATA so far is not its size (empty, not a count
+    of what was seen); the request, seen to END_STREAM, keeps its exact size."""
+    c = Conversation(server=("10.0.0.2", 8500))
+    c.handshake(0, 10 * US, 20 * US)
+    h = H2Pair()
+    h.cli.initiate_connection()
+    c.client(100 * US, h.flush_client())
+    h.srv.initiate_connection()
+    c.server(150 * US, h.flush_server())
+    c.client(200 * US, h.flush_client())
+    h.cli.send_headers(1, grpc_request_headers("cut"))
+    h.cli.send_data(1, grpc_msg(b"a" * 100), end_stream=True)
+    c.client(300 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    h.srv.send_data(1, grpc_msg(b"r" * 40))                    # no trailers: capture ends
+    c.server(900 * US, h.flush_server())
+    a = inferwire.analyze(write_pcap(tmp_path / "cut.pcap", c.packets))
+    row = a.requests.iloc[0]
+    assert row["request_bytes"] == 105 and pd.isna(row["response_bytes"])
+    assert not bool(row["complete"]) and pd.isna(row["response_end"])
+    assert row["wait_ms"] == pytest.approx(0.6)
+    assert any("1 of 1 request not seen to its end (the capture ended before the connection "
+               "did)" in w for w in a.warnings)
+
+
+def test_h2_connection_already_open_gives_no_rows_and_says_why(tmp_path):
+    """HPACK state is set up from a connection's start: one whose start (SYN, preface,
+    SETTINGS) the capture missed gives no invented rows, and the warning says why."""
+    c = Conversation(server=("10.0.0.2", 8500))
+    h = H2Pair()
+    h.cli.initiate_connection()
+    h.flush_client()                                           # before the capture began
+    h.srv.initiate_connection()
+    h.flush_server()
+    h.flush_client()
+    h.cli.send_headers(1, grpc_request_headers("m1"), end_stream=True)
+    c.client(100 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    c.server(300 * US, h.flush_server())
+    a = inferwire.analyze(write_pcap(tmp_path / "mid.pcap", c.packets))
+    assert len(a.requests) == 0
+    conn = a.connections.iloc[0]
+    assert not bool(conn["start_seen"]) and conn["protocol"] == ""
+    assert "the capture began in the middle of this connection" in conn["warnings"]
+    assert len(a.warnings) == 1 and "start the capture before the connections open" in a.warnings[0]

@@ -218,7 +218,7 @@ def _analyze(path, options, keylog, progress):
     finally:
         if isinstance(table, SpilledCapture):
             table.close()        # the spill folder goes, whatever happened
-    warnings = list(table.stats.warnings) + conn_warnings
+    warnings = list(getattr(keylog, "warnings", ())) + list(table.stats.warnings) + conn_warnings
     drops = {k: v for k, v in (table.stats.drops or {}).items() if v}
     for iface, d in drops.items():
         lost = sum(x or 0 for k, x in d.items() if k in ("ifdrop", "osdrop"))
@@ -447,7 +447,13 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
             proto = detect(down_head, up_head)
     if proto is None:
         result = ConnectionResult()
-        if conn.to_server.nbytes or conn.to_client.nbytes:
+        if (conn.to_server.nbytes or conn.to_client.nbytes) and not conn.syn_seen:
+            result.warnings.append("protocol not recognised: the capture began in the middle "
+                                   "of this connection, and an HTTP/2 or TLS connection cannot "
+                                   "be read from its middle (its header compression or keys "
+                                   "come first); no requests reported: start the capture "
+                                   "before the connections open")
+        elif conn.to_server.nbytes or conn.to_client.nbytes:
             result.warnings.append("protocol not recognised from the first bytes; no requests "
                                    "reported (use decode_as to force one)")
         return result
@@ -489,16 +495,57 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
                                                      e.req_start_ns or 0, e.stream or 0))
     client, server = str(c.client), str(c.server)
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
-    req_rows = []
+    req_rows, incomplete, disordered = [], 0, []
     for i, e in enumerate(exchanges):
+        a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
                          e.method, e.path, e.status, e.grpc_status, e.request_id,
-                         e.request_bytes, e.response_bytes, e.req_start_ns, e.req_end_ns,
-                         e.resp_start_ns, e.resp_end_ns,
+                         e.request_bytes, e.response_bytes, a, b, s, d,
                          *(first if i == 0 else (None, None, None)),
                          e.interim_responses, e.request_frame, e.response_frame, e.complete))
+        if not e.complete:
+            incomplete += 1
+        try:
+            if b < a or d < s or s < a:
+                disordered.append(e.stream)
+        except TypeError:                   # a time is unknown: compare the known ones
+            if _out_of_order(a, b, s, d):
+                disordered.append(e.stream)
     warnings = c.warnings + r.warnings     # prefixed with the connection's final number later
-    return req_rows, _connection_row(c, r, len(exchanges), client, server), warnings
+    if exchanges or disordered:
+        warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
+    return req_rows, _connection_row(c, r, len(exchanges), client, server, warnings), warnings
+
+
+def _out_of_order(*times) -> bool:
+    """Whether known times among (request start, request end, response start, response end)
+    contradict the order bytes must have been sent in: a request's or response's end before
+    its start, a response begun or ended before its request began.  (A response begun before
+    the request's end is possible, e.g. an early error or a streaming call.)"""
+    a, b, s, d = times
+    return any(x is not None and y is not None and y < x
+               for x, y in ((a, b), (s, d), (a, s), (a, d)))
+
+
+def _partial_notes(c: Connection, n: int, incomplete: int, disordered: list) -> list[str]:
+    """What the rows of a partly captured connection lack, and why (empty when nothing)."""
+    notes = []
+    if not c.syn_seen:
+        notes.append("connection already open when the capture began (no SYN): no handshake "
+                     "times, and requests sent before the capture are not in the table")
+    if incomplete:
+        why = {"open": " (the capture ended before the connection did)",
+               "rst": " (the connection was reset)"}.get(c.end, "")
+        notes.append(f"{incomplete} of {n} request{'s' if n > 1 else ''} not seen to "
+                     f"{'their' if incomplete > 1 else 'its'} end{why}: "
+                     "times and sizes not seen are left empty")
+    if disordered:
+        notes.append(f"{len(disordered)} request{'s' if len(disordered) > 1 else ''} (stream "
+                     f"{', '.join(map(str, disordered[:5]))}{', ...' if len(disordered) > 5 else ''}"
+                     ") with packet time stamps out of order (a response stamped before its "
+                     "request, or an end before its start): the durations that would be "
+                     "negative are left empty")
+    return notes
 
 
 _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred", "stream",
@@ -537,12 +584,17 @@ def _request_columns(rows: list[tuple]) -> dict:
     def ms(k):
         v, known = ns[k]
         return np.where(known, v / 1e6, np.nan)
-    def diff(a, b):
+    def diff(a, b, after=None):
+        # b - a where both are known and the packets' time stamps are in causal order
+        # (b not before a; for wait_ms: the response not before the request's start)
         (va, ka), (vb, kb) = ns[a], ns[b]
-        return np.where(ka & kb, (vb - va) / 1e6, np.nan)
+        va_, ka_ = ns[after] if after else (va, ka)
+        ok = ka & kb & (~ka_ | (vb >= va_))
+        return np.where(ok, (vb - va) / 1e6, np.nan)
     derived = {"request_start": seconds("req_start"), "request_end": seconds("req_end"),
                "response_start": seconds("resp_start"), "response_end": seconds("resp_end"),
-               "request_ms": diff("req_start", "req_end"), "wait_ms": diff("req_end", "resp_start"),
+               "request_ms": diff("req_start", "req_end"),
+               "wait_ms": diff("req_end", "resp_start", after="req_start"),
                "response_ms": diff("resp_start", "resp_end"),
                "total_ms": diff("req_start", "resp_end"),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
@@ -585,7 +637,7 @@ _CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_ver
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
-                    server: str) -> tuple:
+                    server: str, warnings: list) -> tuple:
     up, down = c.to_server, c.to_client
     missing = 0
     for st in (up, down):
@@ -593,7 +645,6 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
             missing += g.end - g.start
         for s, e in st.uncaptured:
             missing += e - s
-    warnings = c.warnings + r.warnings
     return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
             c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
             r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,

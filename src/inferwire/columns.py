@@ -35,7 +35,8 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("request_id", "string", "", "the x-request-id header / gRPC metadata, joins to client logs"),
     Column("request_bytes", "Int64", "bytes",
            "request body: HTTP/1.1 content bytes (chunked: decoded), HTTP/2 sum of DATA payloads "
-           "(padding excluded); inferred TLS: application-data record payloads"),
+           "(padding excluded); inferred TLS: application-data record payloads; empty unless "
+           "the request was seen to its end"),
     Column("response_bytes", "Int64", "bytes", "response body, as request_bytes"),
     Column("request_start", "float64", "s since epoch",
            "capture time of the packet carrying the first byte of the request"),
@@ -47,7 +48,8 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "capture time of the packet carrying the last byte of the response (gRPC: of the trailers)"),
     Column("request_ms", "float64", "ms", "request_end - request_start: sending the request"),
     Column("wait_ms", "float64", "ms",
-           "response_start - request_end: the server's time plus the network round trip"),
+           "response_start - request_end: the server's time plus the network round trip "
+           "(negative when the response began before the request's last byte)"),
     Column("response_ms", "float64", "ms", "response_end - response_start: receiving the response"),
     Column("total_ms", "float64", "ms", "response_end - request_start"),
     Column("tcp_handshake_ms", "float64", "ms",

@@ -6,6 +6,7 @@ import dataclasses
 from ..errors import ProtocolError
 from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plain_framing,
                                split_head)
+from ..tcp.stream import known_time
 from .exchange import Exchange, feed_chunks
 from .timeline import TcpTimeline
 
@@ -35,6 +36,11 @@ def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool) -
         finals.append(m)
         interim_counts.append(pending)
         pending = 0
+    early = _answers_to_uncaptured(requests, finals, up, down)
+    if early:
+        finals, interim_counts = finals[early:], interim_counts[early:]
+        warnings.append(f"{early} HTTP/1.1 response{'s' if early > 1 else ''} at the start "
+                        "answer requests sent before the capture began: left out")
     out = []
     for i, req in enumerate(requests):
         resp = finals[i] if i < len(finals) else None
@@ -42,6 +48,29 @@ def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool) -
     if len(finals) > len(requests):
         warnings.append(f"{len(finals) - len(requests)} HTTP/1.1 responses without a captured request")
     return out
+
+
+def _answers_to_uncaptured(requests: list, finals: list, up, down) -> int:
+    """How many final responses at the front answer requests the capture does not hold.
+
+    Responses pair with requests in order, so a capture that began in the middle of a
+    keep-alive conversation (its first response answering a request sent before) would shift
+    every pair by one.  Only when there are more final responses than requests, those at the
+    front that began before the first captured request began are taken out (a response cannot
+    start before any byte of its request was sent), at most the surplus."""
+    surplus = len(finals) - len(requests)
+    if surplus <= 0 or not requests:
+        return 0
+    first_request = up.first(requests[0].start)
+    if first_request is None:
+        return 0
+    early = 0
+    while early < surplus:
+        started = down.first(finals[early].start)
+        if started is None or started >= first_request:
+            break
+        early += 1
+    return early
 
 
 def _messages(parser, timeline, fin: bool, warnings: list, label: str) -> list:
@@ -106,7 +135,7 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
     for i, (start, end, _, target, method, headers, length) in enumerate(requests):
         k = up_stream.piece_at(start)
         request_id = header_value(headers, "x-request-id")
-        req_start, req_end = times[k], up.last(end)
+        req_start, req_end = known_time(times[k]), up.last(end)
         status = resp_start = resp_end = response_frame = response_bytes = None
         if i < len(responses):
             r_start, r_end, status, _, _, _, response_bytes = responses[i]

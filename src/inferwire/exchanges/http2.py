@@ -49,7 +49,8 @@ def _exchange(s, up, down) -> Exchange:
     grpc = bool(s.content_type and s.content_type.startswith("application/grpc"))
     ex = Exchange("grpc" if grpc else "h2", stream=s.stream_id, method=s.method, path=s.path,
                   status=s.status, grpc_status=s.grpc_status, request_id=s.request_id,
-                  request_bytes=s.request_bytes, response_bytes=s.response_bytes)
+                  request_bytes=s.request_bytes if s.req_end is not None else None,
+                  response_bytes=s.response_bytes if s.resp_end is not None else None)
     if s.req_start is not None:
         ex.req_start_ns = up.first(s.req_start)
         ex.request_frame = up.first_frame(s.req_start)
@@ -87,13 +88,14 @@ def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
     resp_end_ns, response_frame = _column(down.times, resp_last), _column(down.frames, resp_last)
     out = []
     for k, (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
-            content_type, _, _, _, _, complete) in enumerate(picked):
+            content_type, _, req_end, _, resp_end, complete) in enumerate(picked):
         times = (req_start_ns[k], req_end_ns[k], resp_start_ns[k], resp_end_ns[k])
         grpc = bool(content_type and content_type.startswith("application/grpc"))
         # Exchange's first 15 fields by position: keyword arguments cost twice the rest of
         # building it (tests/exchanges/test_http2_exchanges.py compares with _exchange's)
         ex = Exchange("grpc" if grpc else "h2", sid, method, path, status, grpc_status,
-                      request_id, request_bytes, response_bytes, *times, request_frame[k],
+                      request_id, request_bytes if req_end is not None else None,
+                      response_bytes if resp_end is not None else None, *times, request_frame[k],
                       response_frame[k])
         ex.complete = bool(complete and None not in times)
         out.append(ex)
@@ -116,10 +118,12 @@ def _pieces(stream, starts: list, ends: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _column(values, piece: np.ndarray) -> list:
-    """``values[piece]`` for each piece index as Python ints, None where the index is -1."""
+    """``values[piece]`` for each piece index as Python ints, None where the index is -1 or
+    the value is negative (a packet time :data:`~inferwire.tcp.stream.NO_TIME`: unknown)."""
     if not len(values):
         return [None] * len(piece)
-    picked = np.asarray(values, dtype=np.int64)[np.maximum(piece, 0)].tolist()
-    if not len(piece) or piece.min() >= 0:      # every offset captured: the usual case
-        return picked
-    return [v if p >= 0 else None for v, p in zip(picked, piece.tolist())]
+    picked = np.asarray(values, dtype=np.int64)[np.maximum(piece, 0)]
+    unknown = (piece < 0) | (picked < 0)
+    if not unknown.any():                       # every offset captured and timed: the usual case
+        return picked.tolist()
+    return [None if u else v for v, u in zip(picked.tolist(), unknown.tolist())]
