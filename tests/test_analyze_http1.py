@@ -236,3 +236,56 @@ def test_a_runs_capture_probe_is_left_out(tmp_path):
         a = inferwire.analyze(target)
         assert list(a.connections["server"]) == ["10.0.0.2:8501"]
         assert list(a.requests["request_id"]) == ["real"]
+
+
+def _conversation_with_big_first_exchange():
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    req = http_request(request_id="a1", body=b"x" * 3000)
+    c.client(100 * US, req[:1500])
+    c.client(110 * US, req[1500:])
+    r = http_response(b"z" * 3000)
+    c.server(300 * US, r[:1500])
+    c.server(310 * US, r[1500:])
+    c.client(400 * US, http_request(request_id="a2"))
+    c.server(600 * US, http_response(b"k" * 10))
+    c.client(700 * US, http_request(request_id="a3"))
+    c.server(950 * US, http_response(b"m" * 7))
+    return c, len(req) - 1500, len(r) - 1500
+
+
+@pytest.mark.parametrize("left_out", [(0, 1, 2, 3), (0, 1, 2, 3, 5)], ids=["requests", "both"])
+def test_capture_begun_inside_messages_reads_from_the_next_message_start(tmp_path, left_out):
+    """A capture begun inside a keep-alive exchange: the direction(s) that begin inside a body
+    are read from the next request / status line (a packet's start), the bytes before said;
+    the protocol is still found from the bytes (neither direction begins with a message when
+    both are cut), and every later request pairs with its own response, to the ns."""
+    c, req_tail, resp_tail = _conversation_with_big_first_exchange()
+    packets = [p for i, p in enumerate(c.packets) if i not in left_out]   # no SYN, a1 cut
+    a = inferwire.analyze(write_pcap(tmp_path / "mid.pcap", packets))
+    r = a.requests
+    assert list(r["request_id"]) == ["a2", "a3"]
+    assert list(r["status"]) == [200, 200] and list(r["response_bytes"]) == [10, 7]
+    assert list(r["wait_ms"]) == pytest.approx([0.2, 0.25]) and r["complete"].all()
+    said = [w.split(": ", 1)[1] for w in a.warnings]
+    assert (f"client->server: the capture began inside a message: its first {req_tail} bytes "
+            f"(the end of a message sent before) skipped, read from the request line at stream "
+            f"offset {req_tail}") in said
+    if 5 not in left_out:      # the server's side begins with a1's whole response: left out
+        assert ("1 HTTP/1.1 response at the start answer requests sent before the capture "
+                "began: left out") in said
+    else:                      # it begins inside a1's response: skipped to a2's
+        assert (f"server->client: the capture began inside a message: its first {resp_tail} "
+                f"bytes (the end of a message sent before) skipped, read from the status line "
+                f"at stream offset {resp_tail}") in said
+
+
+def test_message_start_is_a_registered_method_at_a_packet_or_line_start():
+    from inferwire.exchanges.http1 import _message_start
+    body_tail = b'0.5]]}' + b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert _message_start(body_tail, True) is None             # not at a packet or line start
+    assert _message_start(body_tail, True, [6]) == 6           # ... unless a packet starts there
+    assert _message_start(b"xxPOST / HTTP/1.1\r\n", True, [0]) is None
+    assert _message_start(b"abc\r\nGET / HTTP/1.0\r\n", True) == 5
+    assert _message_start(b'{"a": 1}HTTP/1.1 200 OK\r\n', False, [8]) == 8
+    assert _message_start(b"HTTP/1.1 200 OK\r\n", False) == 0

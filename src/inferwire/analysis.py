@@ -20,7 +20,7 @@ import pyarrow as pa
 from .columns import (CONNECTION_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS)
 from .errors import InferwireError, InferwireWarning
 from .exchanges.exchange import ConnectionResult, gap_note
-from .exchanges.http1 import http1_exchanges
+from .exchanges.http1 import begins_mid_http1, http1_exchanges
 from .exchanges.http2 import http2_exchanges
 from .exchanges.timeline import TcpTimeline
 from .protocols.detect import detect
@@ -445,6 +445,9 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
         if proto is None and conn.roles_inferred and detect(down_head, up_head):
             conn.swap()  # no SYN seen and the "server" spoke first like a client: swap roles
             proto = detect(down_head, up_head)
+        if proto is None and not conn.syn_seen and begins_mid_http1(conn.to_server,
+                                                                     conn.to_client):
+            proto = "http/1.1"     # begun inside a message: read from the first one found
     if proto is None:
         result = ConnectionResult()
         if (conn.to_server.nbytes or conn.to_client.nbytes) and not conn.syn_seen:
@@ -473,7 +476,8 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
     elif proto == "http/1.1":
         result.exchanges = http1_exchanges(
             up, down, result.warnings,
-            up_fin=_fin_reached(conn.to_server), down_fin=_fin_reached(conn.to_client))
+            up_fin=_fin_reached(conn.to_server), down_fin=_fin_reached(conn.to_client),
+            resync=not conn.syn_seen)
     else:
         raise InferwireError(f"unknown protocol {proto!r} in decode_as; use one of {PROTOCOLS}")
     return result

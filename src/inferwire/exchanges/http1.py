@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from bisect import bisect_left
 
 from ..errors import ProtocolError
 from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plain_framing,
@@ -11,22 +13,32 @@ from .exchange import Exchange, feed_chunks
 from .timeline import TcpTimeline
 
 
-def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool) -> list[Exchange]:
+def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,
+                    resync: bool = False) -> list[Exchange]:
     """Pair requests (``up`` timeline) with responses (``down``) in order (pipelining-safe).
 
     ``*_fin`` says whether that direction's end (FIN) was captured: only then does the end of the
     data complete a close-delimited body; otherwise a message cut at the end stays incomplete.
+    ``resync``: the capture began in the middle of the connection (no SYN), so a direction may
+    begin inside a message: it is read from its first request / status line
+    (:func:`_message_start`), the bytes before said in ``warnings``.
     """
     if type(up) is type(down) and isinstance(up, TcpTimeline):
         plain = plain_exchanges(up, down)
         if plain is not None:
             return plain
-    requests = _messages(Http1Parser("client"), up, up_fin, warnings, "HTTP/1.1 requests")
+    up_from = down_from = 0
+    if resync and isinstance(up, TcpTimeline) and isinstance(down, TcpTimeline):
+        up_from = _resync(up, True, "client->server", warnings)
+        down_from = _resync(down, False, "server->client", warnings)
+    requests = _messages(Http1Parser("client"), up, up_fin, warnings, "HTTP/1.1 requests",
+                         up_from)
     resp_parser = Http1Parser("server")
     for r in requests:
         if r.method:
             resp_parser.expect(r.method)
-    responses = _messages(resp_parser, down, down_fin, warnings, "HTTP/1.1 responses")
+    responses = _messages(resp_parser, down, down_fin, warnings, "HTTP/1.1 responses",
+                          down_from)
 
     finals, interim_counts, pending = [], [], 0
     for m in responses:
@@ -73,10 +85,80 @@ def _answers_to_uncaptured(requests: list, finals: list, up, down) -> int:
     return early
 
 
-def _messages(parser, timeline, fin: bool, warnings: list, label: str) -> list:
+#: How far into a direction whose start was not captured a message start is looked for (bytes).
+RESYNC_WINDOW = 1 << 20
+
+_LINE_START = {
+    # a method as registered (upper-case, short), so that a body's tail ("...xxPOST") is not
+    # taken for one
+    True: re.compile(rb"[A-Z][A-Z-]{2,19} [^\s]+ HTTP/1\.[0-9]\r\n"),
+    False: re.compile(rb"HTTP/1\.[0-9] [0-9]{3}[ \r]"),
+}
+
+
+def _message_start(data: bytes, client: bool, packet_starts=()) -> int | None:
+    """Offset in ``data`` of the first request line (``client``) or status line that begins
+    ``data``, a packet's payload (``packet_starts``: offsets) or a line (right after a CRLF),
+    or None.  (A body seldom ends with CRLF: the next message begins where the body ends,
+    usually at the start of a packet.)"""
+    line = _LINE_START[client]
+    found = [p for p in packet_starts if p < len(data) and line.match(data, p)][:1]
+    pos = data.find(b"\r\n")
+    while pos >= 0 and (not found or pos < found[0]):
+        if line.match(data, pos + 2):
+            found.append(pos + 2)
+            break
+        pos = data.find(b"\r\n", pos + 2)
+    return min(found) if found else (0 if line.match(data) else None)
+
+
+def begins_mid_http1(to_server, to_client) -> bool:
+    """Whether a connection whose start the capture missed (each direction a
+    :class:`~inferwire.tcp.DirectionStream`) carries HTTP/1.x: a request line in the client's
+    first bytes or a status line in the server's, each at a line start (:func:`_message_start`),
+    when neither direction begins with one (which :func:`~inferwire.protocols.detect.detect`
+    would have found)."""
+    return (_head_message_start(to_server, True) is not None
+            or _head_message_start(to_client, False) is not None)
+
+
+def _head_message_start(stream, client: bool) -> int | None:
+    """:func:`_message_start` in the first :data:`RESYNC_WINDOW` bytes of ``stream``."""
+    starts = stream.starts[:bisect_left(stream.starts, RESYNC_WINDOW)]
+    return _message_start(stream.head(RESYNC_WINDOW), client, starts)
+
+
+def _resync(timeline: TcpTimeline, client: bool, label: str, warnings: list) -> int:
+    """Where to start reading a direction whose start the capture missed: 0 when it begins
+    with a message, else the first message start found (the bytes before are the end of a
+    message begun before the capture, said in ``warnings``); 0 when none is found (the parser
+    then names what it could not read)."""
+    start = _head_message_start(timeline.stream, client)
+    if not start:
+        return 0
+    warnings.append(f"{label}: the capture began inside a message: its first {start} bytes "
+                    f"(the end of a message sent before) skipped, read from the "
+                    f"{'request' if client else 'status'} line at stream offset {start}")
+    return start
+
+
+def _from(chunks, start: int):
+    """``chunks`` without the bytes before stream offset ``start``."""
+    for offset, data in chunks:
+        end = offset + len(data)
+        if end <= start:
+            continue
+        if offset < start:
+            data, offset = data[start - offset:], start
+        yield offset, data
+
+
+def _messages(parser, timeline, fin: bool, warnings: list, label: str, start: int = 0) -> list:
     # From a TCP direction, big pieces come as views of the capture: the parser counts the
     # bodies of known length in them without reading, so they are never copied.
     chunks = timeline.views() if isinstance(timeline, TcpTimeline) else timeline.chunks()
+    if start:
+        chunks = _from(chunks, start)
     messages, end = feed_chunks(parser, chunks, warnings, label)
     if end is None:
         return messages
