@@ -121,17 +121,8 @@ def test_capture_begun_mid_conversation_pairs_responses_with_their_requests(tmp_
     """The first captured response answers a request sent before the capture began: it is
     left out (it began before any captured request), and every later response pairs with its
     own request instead of the one before."""
-    c = Conversation()
-    c.handshake(0, 10 * US, 20 * US)
-    c.client(100 * US, http_request(request_id="a1"))
-    r = http_response(b"z" * 3000)
-    c.server(300 * US, r[:1500])
-    c.server(310 * US, r[1500:])
-    c.client(400 * US, http_request(request_id="a2"))
-    c.server(600 * US, http_response(b"k" * 10))
-    c.client(700 * US, http_request(request_id="a3"))
-    c.server(950 * US, http_response(b"m" * 7))
-    a = inferwire.analyze(write_pcap(tmp_path / "mid.pcap", c.packets[4:]))  # from a1's answer
+    c, _, _ = _conversation_with_big_first_exchange()
+    a = inferwire.analyze(write_pcap(tmp_path / "mid.pcap", c.packets[5:]))  # from a1's answer
     r = a.requests
     assert list(r["request_id"]) == ["a2", "a3"]
     assert list(r["response_bytes"]) == [10, 7]
