@@ -450,14 +450,9 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
             proto = "http/1.1"     # begun inside a message: read from the first one found
     if proto is None:
         result = ConnectionResult()
-        if (conn.to_server.nbytes or conn.to_client.nbytes) and not conn.syn_seen:
-            result.warnings.append("protocol not recognised: the capture began in the middle "
-                                   "of this connection, and an HTTP/2 or TLS connection cannot "
-                                   "be read from its middle (its header compression or keys "
-                                   "come first); no requests reported: start the capture "
-                                   "before the connections open")
-        elif conn.to_server.nbytes or conn.to_client.nbytes:
-            result.warnings.append("protocol not recognised from the first bytes; no requests "
+        if conn.to_server.nbytes or conn.to_client.nbytes:
+            result.warnings.append(_UNRECOGNISED_MIDDLE if not conn.syn_seen else
+                                   "protocol not recognised from the first bytes; no requests "
                                    "reported (use decode_as to force one)")
         return result
     up, down = _PagedTimeline(conn.to_server, budget), _PagedTimeline(conn.to_client, budget)
@@ -481,6 +476,12 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
     else:
         raise InferwireError(f"unknown protocol {proto!r} in decode_as; use one of {PROTOCOLS}")
     return result
+
+
+_UNRECOGNISED_MIDDLE = ("protocol not recognised: the capture began in the middle of this "
+                        "connection, and an HTTP/2 or TLS connection cannot be read from its "
+                        "middle (its header compression or keys come first); no requests "
+                        "reported: start the capture before the connections open")
 
 
 def _fin_reached(stream) -> bool:
@@ -521,12 +522,11 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
     return req_rows, _connection_row(c, r, len(exchanges), client, server, warnings), warnings
 
 
-def _out_of_order(*times) -> bool:
-    """Whether known times among (request start, request end, response start, response end)
-    contradict the order bytes must have been sent in: a request's or response's end before
+def _out_of_order(a, b, s, d) -> bool:
+    """Whether the known ones of request start ``a``, request end ``b``, response start ``s``
+    and response end ``d`` contradict the order bytes must have been sent in: an end before
     its start, a response begun or ended before its request began.  (A response begun before
     the request's end is possible, e.g. an early error or a streaming call.)"""
-    a, b, s, d = times
     return any(x is not None and y is not None and y < x
                for x, y in ((a, b), (s, d), (a, s), (a, d)))
 

@@ -102,14 +102,15 @@ def _message_start(data: bytes, client: bool, packet_starts=()) -> int | None:
     or None.  (A body seldom ends with CRLF: the next message begins where the body ends,
     usually at the start of a packet.)"""
     line = _LINE_START[client]
-    found = [p for p in packet_starts if p < len(data) and line.match(data, p)][:1]
-    pos = data.find(b"\r\n")
-    while pos >= 0 and (not found or pos < found[0]):
+    if line.match(data):
+        return 0
+    at_packet = next((p for p in packet_starts if p < len(data) and line.match(data, p)), None)
+    pos = data.find(b"\r\n")                 # a line start before that packet's?
+    while pos >= 0 and (at_packet is None or pos + 2 < at_packet):
         if line.match(data, pos + 2):
-            found.append(pos + 2)
-            break
+            return pos + 2
         pos = data.find(b"\r\n", pos + 2)
-    return min(found) if found else (0 if line.match(data) else None)
+    return at_packet
 
 
 def begins_mid_http1(to_server, to_client) -> bool:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import mmap
 import os
-import stat
 import warnings
 from typing import Iterator
 
 import numpy as np
 
 from ..errors import CaptureFormatError, InferwireWarning
+from ..files import not_regular
 from . import decode, linktypes, pcap, pcapng
 from .records import RecordChunk
 from .table import CaptureStats, PacketTable, release_pages
@@ -105,10 +105,9 @@ def _map(path: str) -> mmap.mmap:
 def _check_regular(path: str, mode: int) -> None:
     """CaptureFormatError unless ``mode`` is a regular file's (directories are left to open(),
     which names them)."""
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+    kind = not_regular(mode)
+    if kind is None or kind == "a directory":
         return
-    kind = ("a FIFO or pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
-            or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
     raise CaptureFormatError(f"not a regular file ({kind}): save the capture to a file first, "
                              "e.g. tcpdump -w capture.pcap", path=path)
 

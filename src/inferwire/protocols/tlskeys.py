@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from ..errors import InferwireError, InferwireWarning
+from ..files import not_regular
 
 MASTER_SECRET = "CLIENT_RANDOM"
 TLS13_LABELS = ("CLIENT_EARLY_TRAFFIC_SECRET", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
@@ -96,12 +96,9 @@ def _read_source(source: str | os.PathLike | bytes) -> tuple[str, str]:
 def _check_regular(path: Path) -> None:
     """InferwireError unless ``path`` is a regular file (checked without opening it: opening a
     FIFO for reading blocks until a writer comes); OSError when it cannot be examined."""
-    mode = os.stat(path).st_mode
-    if stat.S_ISREG(mode):
+    kind = not_regular(os.stat(path).st_mode)
+    if kind is None:
         return
-    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode)
-            or stat.S_ISBLK(mode) else "not a regular file")
     raise InferwireError(f"{path}: the TLS key log is {kind}, not a regular file; write the key "
                          "log to a file and give its path")
 
