@@ -171,7 +171,8 @@ def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
         found = linktypes.locate_network(u8, part.data_off, part.caplen, int(lt))
         if found is None:
             stats.warnings.append(f"{stats.path}: offset {int(part.data_off[0])}: link type "
-                                  f"{int(lt)} is not supported; {len(part)} records skipped")
+                                  f"{int(lt)} is not supported ({linktypes.READ}); "
+                                  f"{len(part)} records skipped")
             continue
         c, cols = decode.decode(u8, part.data_off, part.caplen, part.origlen, *found)
         cls[rows] = c
