@@ -1,7 +1,9 @@
 """Build of the two C extensions; everything else is in pyproject.toml.
 
 * ``inferwire.packets._walk``: the record walk of the pcap/pcapng readers;
-* ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads.
+* ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads;
+* ``inferwire.packets._guard``: a SIGBUS handler, so that a capture that shrinks while it is
+  mapped is an error naming the file instead of a silent death (:mod:`inferwire.packets.guard`).
 
 ``optional=True``: without a C compiler the install still succeeds and the readers and parsers
 use their pure-Python code (same results, slower); ``inferwire.packets.accelerated()`` and
@@ -13,4 +15,6 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/_walk.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.protocols._scan", ["src/inferwire/protocols/_scan.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.packets._guard", ["src/inferwire/packets/_guard.c"],
                              extra_compile_args=["-O2"], optional=True)])

@@ -23,6 +23,7 @@ from .exchanges.exchange import ConnectionResult, gap_note
 from .exchanges.http1 import begins_mid_http1, http1_exchanges
 from .exchanges.http2 import http2_exchanges
 from .exchanges.timeline import TcpTimeline
+from .packets import guard
 from .protocols.detect import detect
 from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
@@ -210,6 +211,7 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
 
 
 def _analyze(path, options, keylog, progress):
+    faults = guard.faults()
     spill = (not isinstance(path, (list, tuple)) and not Path(path).is_dir()
              and spill_wanted(path, options.spill))
     size = _file_size(path) if spill else None
@@ -223,6 +225,8 @@ def _analyze(path, options, keylog, progress):
         ignore = frozenset(options.ignore_ports) | frozenset(probe_ports(table.stats.comments))
         requests, connections, conn_warnings = _tables(table, ignore, options, keylog, workers,
                                                        progress)
+        for mapped, size in _mapped_files(table):   # the parsers read payloads from the maps
+            guard.check(mapped, size, faults)
     finally:
         if isinstance(table, SpilledCapture):
             table.close()        # the spill folder goes, whatever happened
@@ -237,6 +241,14 @@ def _analyze(path, options, keylog, progress):
         _warnings.warn(w, InferwireWarning, stacklevel=2)
     return Analysis(str(path) if not isinstance(path, (list, tuple)) else ", ".join(map(str, path)),
                     requests, connections, table.stats, warnings)
+
+
+def _mapped_files(table) -> list[tuple[str, int]]:
+    """(path, bytes mapped) of each file the analysis of ``table`` read payloads from."""
+    files = getattr(table, "files", None)         # MultiPacketTable: several files
+    if files is not None:
+        return list(zip(files.paths, files.sizes))
+    return [(table.stats.path, len(table.buffer))]
 
 
 def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: bool):

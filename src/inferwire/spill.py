@@ -23,6 +23,7 @@ import numpy as np
 
 from .buckets import bucket_ids
 from .errors import InferwireError, InferwireWarning
+from .packets import guard
 from .packets.reader import COLUMNS, decoded_chunks, map_capture
 from .packets.table import CaptureStats, PacketTable, release_pages
 
@@ -136,6 +137,7 @@ def read_bucketed(path, n_buckets: int, directory=None) -> SpilledCapture:
     the folder and about how much room the spill needs.  The folder is removed on any error.
     """
     path = os.fspath(path)
+    faults = guard.faults()
     buf, stats = map_capture(path)
     try:
         folder = Path(tempfile.mkdtemp(prefix="inferwire-spill-", dir=directory))  # 0700
@@ -146,6 +148,7 @@ def read_bucketed(path, n_buckets: int, directory=None) -> SpilledCapture:
     spilled = SpilledCapture(path, buf, stats, folder, [0] * n_buckets)
     try:
         _spill(spilled, n_buckets)
+        guard.check(path, len(buf), faults)
         for message in stats.warnings:      # inside: a warning made an error removes the folder
             warnings.warn(message, InferwireWarning, stacklevel=2)
     except OSError as exc:

@@ -86,8 +86,10 @@ def test_bsd_loopback_unknown_family_is_not_tcp(read_bytes):
 def test_unsupported_link_type_is_counted_and_warned(read_bytes):
     table = read_bytes(craft.pcap([(1, 0, V4), (2, 0, V4)], linktype=147))
     assert (len(table), table.stats.packets, table.stats.non_tcp) == (0, 2, 2)
-    assert table.stats.warnings == [f"{table.path}: offset 40: link type 147 is not supported; "
-                                    "2 records skipped"]
+    assert table.stats.warnings == [
+        f"{table.path}: offset 40: link type 147 is not supported (inferwire reads Ethernet 1, "
+        "Linux cooked 113 and 276, raw IP 101, 12, 14, 228 and 229, BSD loopback 0 and 108); "
+        "2 records skipped"]
 
 
 def test_interfaces_of_different_link_types_keep_file_order(read_bytes):

@@ -29,9 +29,9 @@ def tls_exchanges(conn, keylog=None) -> ConnectionResult:
     cparser = TlsRecordParser("client", keep_application_data=keep)
     sparser = TlsRecordParser("server", keep_application_data=keep)
     # The server first: its ServerHello sets the record size limit of both directions.
-    srecords, _ = feed_all(sparser, down, result.warnings, "TLS server")
+    srecords = _feed(sparser, down, result.warnings, "TLS server")
     cparser.limit_to(sparser.max_length)
-    crecords, _ = feed_all(cparser, up, result.warnings, "TLS client")
+    crecords = _feed(cparser, up, result.warnings, "TLS client")
     for parser, stream, label in ((cparser, conn.to_server, "TLS client"),
                                   (sparser, conn.to_client, "TLS server")):
         note = overrun_note(parser, stream, label)
@@ -108,6 +108,17 @@ def _server_cut(sparser: TlsRecordParser, stream) -> bool:
     running past the end, or bytes missing)."""
     return (sparser.failure is not None or sparser.pending_record is not None
             or stream.end > stream.contiguous_end())
+
+
+def _feed(parser, timeline, warnings: list, label: str) -> list:
+    """:func:`feed_all`, with the parser's InferwireWarnings (a malformed or over-long
+    handshake message) added to ``warnings`` under ``label`` instead of going to Python's
+    warnings, which the CLI does not show."""
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        records, _ = feed_all(parser, timeline, warnings, label)
+    warnings += [f"{label}: {w.message}" for w in caught]
+    return records
 
 
 def _session_facts(result: ConnectionResult, session, up, down) -> None:

@@ -22,6 +22,8 @@ RAW_BSD = (12, 14)
 # link type -> (link header length, offset of the EtherType within it, or None)
 ETHERTYPE_LINKS = {ETHERNET: (14, 12), LINUX_SLL: (16, 14), LINUX_SLL2: (20, 0)}
 SUPPORTED = frozenset([*ETHERTYPE_LINKS, NULL, LOOP, RAW, *RAW_BSD, IPV4, IPV6])
+READ = ("inferwire reads Ethernet 1, Linux cooked 113 and 276, raw IP 101, 12, 14, 228 and 229, "
+        "BSD loopback 0 and 108")
 
 
 def be16(u8: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -82,52 +82,90 @@ def read_many(source) -> MultiPacketTable:
     Raises CaptureFormatError naming the file for one that is not a readable capture, and for a
     directory that holds none.  Returns one table; close it (or use ``with``) when done.
     """
-    paths = capture_files(source)
+    notes: list[str] = []
+    paths = capture_files(source, notes)
     tables = []
     try:
         for p in paths:
             tables.append(read_packets(p))
         ordered, ring = order_files(tables)
-        return join_tables(ordered, ring, _display(source))
+        joined = join_tables(ordered, ring, _display(source))
+        joined.stats.warnings[:0] = notes       # the analysis reports the stats' warnings
+        for note in notes:
+            warnings.warn(note, InferwireWarning, stacklevel=2)
+        return joined
     finally:
         for t in tables:
             t.close()     # the joined table maps the files again; these maps are not needed
 
 
 # -- which files, in which order ------------------------------------------------------------------
-def capture_files(source) -> list[str]:
-    """The capture files named by ``source`` (a path, a directory, or a list of them)."""
+def capture_files(source, notes: list | None = None) -> list[str]:
+    """The capture files named by ``source`` (a path, a directory, or a list of them).
+
+    What was left out (a file given twice, a file of a directory that cannot be opened) is
+    appended to ``notes``, or is an InferwireWarning when ``notes`` is None."""
+    notes = _Notes(notes)
     items = list(source) if isinstance(source, (list, tuple)) else [source]
     if not items:
         raise CaptureFormatError("no capture files given")
     out, seen = [], set()
     for item in map(os.fspath, items):
-        found = _directory_captures(item) if os.path.isdir(item) else [item]
+        found = _directory_captures(item, notes) if os.path.isdir(item) else [item]
         for p in found:
             real = os.path.realpath(p)
             if real in seen:
-                warnings.warn(f"{p}: given twice; read once", InferwireWarning, stacklevel=3)
+                notes.append(f"{p}: given twice; read once")
                 continue
             seen.add(real)
             out.append(p)
     return out
 
 
-def _directory_captures(directory: str) -> list[str]:
-    """Regular, non-hidden files of ``directory`` that start with a pcap or pcapng magic number."""
-    out = []
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+class _Notes:
+    """Notes appended to a list, or InferwireWarnings when no list was given."""
+
+    def __init__(self, target: list | None):
+        self.target = target
+
+    def append(self, note: str) -> None:
+        if self.target is None:
+            warnings.warn(note, InferwireWarning, stacklevel=4)
+        else:
+            self.target.append(note)
+
+
+def _directory_captures(directory: str, notes) -> list[str]:
+    """Regular, non-hidden files of ``directory`` that start with a pcap or pcapng magic number.
+
+    CaptureFormatError naming the directory if it cannot be listed, or if it holds no capture
+    (naming the files that could not be opened, which may be captures); when it holds some, each
+    file that could not be opened is an InferwireWarning naming it."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        raise CaptureFormatError(f"cannot list the directory: {exc.strerror or exc}",
+                                 path=directory) from exc
+    out, unreadable = [], []
+    for entry in entries:
         if entry.name.startswith(".") or not entry.is_file():
             continue
         try:
             with open(entry.path, "rb") as f:
                 head = f.read(4)
-        except OSError:
-            continue     # unreadable: not one of ours to report
+        except OSError as exc:
+            unreadable.append(f"{entry.path} ({exc.strerror or exc})")
+            continue
         if pcap.is_pcap(head) or pcapng.is_pcapng(head):
             out.append(entry.path)
     if not out:
-        raise CaptureFormatError("the directory holds no pcap or pcapng file", path=directory)
+        if not unreadable:
+            raise CaptureFormatError("the directory holds no pcap or pcapng file", path=directory)
+        raise CaptureFormatError(f"the directory holds no readable pcap or pcapng file; could "
+                                 f"not open {len(unreadable)} file(s), which may be captures: "
+                                 + ", ".join(unreadable[:5]), path=directory)
+    for name in unreadable:
+        notes.append(f"{name}: cannot be opened, not read (it may be a capture)")
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import CaptureFormatError, InferwireWarning
 from ..files import not_regular
-from . import decode, linktypes, pcap, pcapng
+from . import decode, guard, linktypes, pcap, pcapng
 from .records import RecordChunk
 from .table import CaptureStats, PacketTable, release_pages
 
@@ -39,9 +39,11 @@ def read_packets(path: str | os.PathLike) -> PacketTable:
     whose headers are cut by the snaplen) become ``stats.warnings`` and InferwireWarnings; the
     certain rows are returned.  Close the table (or use it in a ``with``) to release the map.
     """
+    faults = guard.faults()
     buf, stats = map_capture(path)
     try:
         columns = _concatenate(list(decoded_chunks(buf, stats)))
+        guard.check(stats.path, len(buf), faults)
     except BaseException:
         buf.close()
         raise
@@ -97,6 +99,7 @@ def _map(path: str) -> mmap.mmap:
             if os.fstat(f.fileno()).st_size == 0:
                 raise CaptureFormatError("empty file, not a capture", path=path, offset=0,
                                          field="magic")
+            guard.install()        # a file that shrinks under the map: an error, not SIGBUS
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise CaptureFormatError(f"cannot read the file: {exc.strerror or exc}", path=path) from exc
@@ -168,7 +171,8 @@ def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
         found = linktypes.locate_network(u8, part.data_off, part.caplen, int(lt))
         if found is None:
             stats.warnings.append(f"{stats.path}: offset {int(part.data_off[0])}: link type "
-                                  f"{int(lt)} is not supported; {len(part)} records skipped")
+                                  f"{int(lt)} is not supported ({linktypes.READ}); "
+                                  f"{len(part)} records skipped")
             continue
         c, cols = decode.decode(u8, part.data_off, part.caplen, part.origlen, *found)
         cls[rows] = c

@@ -22,6 +22,7 @@ from functools import lru_cache
 from dataclasses import dataclass
 
 from ..errors import ProtocolError
+from .numbers import LENGTH_DIGITS, ascii_int
 from .records import from_fields
 
 try:              # the plain-head split in C (_scan.c); same results as _split_plain_head
@@ -363,8 +364,8 @@ class Http1Parser:
             self._upgrade_asked = upgrade
             if msg["method"] == "CONNECT":
                 return "upgrade", 0
-        if not chunked and len(lengths) == 1 and lengths[0].isascii() and lengths[0].isdigit():
-            return "length", int(lengths[0])  # the usual case; the rules below decide the rest
+        if not chunked and len(lengths) == 1 and _length(lengths[0]) is not None:
+            return "length", _length(lengths[0])  # the usual case; the rules below decide the rest
         te = _values(headers, "transfer-encoding") if chunked else None
         if te:
             if te[-1].lower() == "chunked":
@@ -375,10 +376,12 @@ class Http1Parser:
             return "close", 0
         lengths = set(_values(headers, "content-length")) if lengths else ()
         if lengths:
-            if len(lengths) > 1 or not all(v.isascii() and v.isdigit() for v in lengths):
-                raise ProtocolError(f"invalid Content-Length {sorted(lengths)}",
+            if len(lengths) > 1 or not all(_length(v) is not None for v in lengths):
+                shown = [v if len(v) <= 40 else f"{v[:20]}...({len(v)} characters)"
+                         for v in sorted(lengths)]
+                raise ProtocolError(f"invalid Content-Length {shown}",
                                     offset=msg["start"], field="content-length")
-            return "length", int(lengths.pop())
+            return "length", _length(lengths.pop())
         return ("none", 0) if msg["kind"] == "request" else ("close", 0)
 
     def _response_without_body(self, msg: dict) -> str | None:
@@ -509,6 +512,11 @@ def _status_line(line: bytes) -> tuple[str, int, str] | None:
     return _version(m, 1), int(m.group(3)), (m.group(4) or b"").decode("latin-1")
 
 
+def _length(value: str) -> int | None:
+    """A Content-Length value: ASCII digits, at most 18 (below 2**63), else None."""
+    return ascii_int(value, LENGTH_DIGITS)
+
+
 def _version(m: re.Match, group: int) -> str:
     return f"HTTP/{m.group(group).decode()}.{m.group(group + 1).decode()}"
 
@@ -561,9 +569,10 @@ def plain_framing(first: bytes, headers: tuple, client: bool,
     length = seen = 0
     for name, value in headers:
         if name == "content-length":
-            if seen or not (value.isascii() and value.isdigit()):
+            length = _length(value)
+            if seen or length is None:
                 return None
-            seen, length = 1, int(value)
+            seen = 1
         elif name == "transfer-encoding" or name == "upgrade":
             return None
     if client:

@@ -26,6 +26,7 @@ from ..errors import ProtocolError
 from .detect import H2_PREFACE
 from .grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
 from .hpackdecode import HpackDecoder
+from .numbers import GRPC_STATUS_DIGITS, STATUS_DIGITS, ascii_int
 from .records import from_fields
 
 # length (24 bits as 8 + 16), type, flags, reserved bit + stream id
@@ -986,8 +987,8 @@ _ASSEMBLERS = {
 
 
 def _status(headers: tuple) -> int | None:
-    value = _get(headers, ":status")
-    return int(value) if value is not None and value.isdigit() else None
+    """The ``:status`` of a header block: three ASCII digits, else None."""
+    return ascii_int(_get(headers, ":status"), STATUS_DIGITS)
 
 
 def _get(headers: tuple, name: str) -> str | None:
@@ -1018,10 +1019,14 @@ def _stream_row(acc: _StreamAcc, warnings: list, responses: dict) -> tuple:
     complete = ((acc.req_end is not None and acc.resp_end is not None)
                 or (acc.resp_end is not None and request_done and reset_code in (None, 0)))
     status = resp.get(":status")
+    code = ascii_int(status, STATUS_DIGITS)
+    if status is not None and code is None:
+        warnings.append(f"stream {acc.stream_id}: :status {status[:40]!r} is not a 3-digit "
+                        "status code; status left empty")
     return (acc.stream_id, acc.pushed, req_headers, resp_headers, tuple(acc.informational),
             acc.trailers, acc.request_trailers, req.get(":method"), req.get(":path"),
             req.get(":authority"),
-            int(status) if status is not None and status.isdigit() else None,
+            code,
             req.get("content-type") or resp.get("content-type"),
             req.get("x-request-id") or resp.get("x-request-id"),
             grpc_status, grpc_message, acc.req_start, acc.req_headers_end, acc.req_end,
@@ -1053,10 +1058,10 @@ def _grpc_result(acc: _StreamAcc, warnings: list) -> tuple[int | None, str | Non
             message = value
     status = None
     if raw_status is not None:
-        if raw_status.strip().isdigit():
-            status = int(raw_status)
-        else:
-            warnings.append(f"stream {acc.stream_id}: grpc-status {raw_status!r} is not a number")
+        status = ascii_int(raw_status, GRPC_STATUS_DIGITS)
+        if status is None:
+            warnings.append(f"stream {acc.stream_id}: grpc-status {raw_status[:40]!r} is not a "
+                            "number of at most 10 ASCII digits; grpc_status left empty")
     # unquote() returns a string without "%" as it is
     return status, (unquote(message) if message is not None and "%" in message else message)
 

@@ -460,13 +460,18 @@ class HandshakeReassembler:
             return parse_handshake_body(msg_type, body, offset=self._first_start,
                                         tls13=self.tls13)
         except ProtocolError as exc:
-            warnings.warn(InferwireWarning(f"malformed TLS handshake message: {exc}"),
+            warnings.warn(InferwireWarning(f"malformed TLS handshake message: {exc}; the "
+                                           "fields of this message are left empty"),
                           stacklevel=4)
             return {"length": len(body), "malformed": str(exc)}
 
     def _start_skip(self, msg_type: int, length: int, record_end: int,
                     out: list[HandshakeMessage]) -> None:
         # Too long to keep: count its bytes and report it without fields.
+        name = HANDSHAKE_NAMES.get(msg_type, f"handshake_{msg_type}")
+        warnings.warn(InferwireWarning(
+            f"TLS {name} at stream offset {self._first_start} declares {length} bytes, more "
+            f"than the {MAX_HANDSHAKE_MESSAGE} kept: its fields are not read"), stacklevel=3)
         self._skip_msg = (msg_type, length, self._first_start)
         have = len(self._buf) - 4
         self._buf.clear()
