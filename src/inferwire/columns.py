@@ -123,6 +123,9 @@ JOINED_COLUMNS: tuple[Column, ...] = (
            "the server's time from request bytes in hand to response bytes ready (server log)"),
     Column("network_and_stack_ms", "float64", "ms",
            "wait_ms - server_ms: what the wait held besides the server's own handling"),
+    Column("server_join", "string", "",
+           '"id": server log joined by request id; "peer order": by the client endpoint and '
+           "the order of requests on it (tools that send no id); empty: not in the server log"),
 )
 
 REQUEST_COLUMN_NAMES = tuple(c.name for c in REQUEST_COLUMNS)

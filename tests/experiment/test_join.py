@@ -67,3 +67,48 @@ def test_join_without_logs_is_the_capture_table_plus_empty_columns():
     j = join_requests(capture_rows())
     assert len(j) == 3 and j["in_capture"].all() and not j["in_client_log"].any()
     assert j["client_ms"].isna().all()
+
+
+def _anonymous_rows(starts_ms, client="10.0.0.1:4000"):
+    """Capture rows without an id, one request at a time on one client endpoint."""
+    base = {c.name: None for c in REQUEST_COLUMNS}
+    rows = [dict(base, connection=0, client=client, server="10.0.0.2:8501", protocol="http/1.1",
+                 tls=False, inferred=False, request_id=None, request_start=T + s / 1e3,
+                 request_end=T + (s + 1) / 1e3, response_start=T + (s + 4) / 1e3,
+                 response_end=T + (s + 5) / 1e3, request_ms=1.0, wait_ms=3.0,
+                 response_ms=1.0, total_ms=5.0, complete=True) for s in starts_ms]
+    return _frame(rows, REQUEST_COLUMNS)
+
+
+def _server_rows(received_ms, model_ms, peer="10.0.0.1:4000"):
+    """Server-log rows in the order the server wrote them (reply ready), 2 ms of handling."""
+    return pd.DataFrame({
+        "request_id": [None] * len(received_ms), "peer": [peer] * len(received_ms),
+        "ts_ns": [int((T + (r + 2) / 1e3) * 1e9) for r in received_ms],
+        "server_time_ns": [2_000_000] * len(received_ms),
+        "model_time_ns": [int(m * 1e6) for m in model_ms],
+        "queue_time_ns": [0] * len(received_ms)})
+
+
+def test_server_log_without_ids_joins_by_peer_and_order():
+    # the log's lines are out of order (written when each reply was ready): order by arrival
+    server = _server_rows([21.5, 1.5, 11.5], [3.0, 1.0, 2.0])
+    j = join_requests(_anonymous_rows([0, 10, 20]), None, server, workloads={8501: "rest"})
+    assert list(j["model_ms"]) == [1.0, 2.0, 3.0]
+    assert list(j["server_join"]) == ["peer order"] * 3
+    assert list(j["workload"]) == ["rest"] * 3                  # from the server port
+    assert list(j["network_and_stack_ms"]) == [approx(1.0)] * 3
+
+
+def test_peer_order_join_refuses_what_it_cannot_be_sure_of():
+    # one more request in the log than on the wire: no pairing on that endpoint
+    j = join_requests(_anonymous_rows([0, 10]), None, _server_rows([1.5, 11.5, 21.5], [1, 2, 3]))
+    assert j["model_ms"].isna().all() and j["server_join"].isna().all()
+    # overlapping requests (multiplexed streams): the server's order may not be the wire's
+    j = join_requests(_anonymous_rows([0, 2]), None, _server_rows([1.5, 3.5], [1, 2]))
+    assert j["model_ms"].isna().all()
+    # another endpoint's log lines never join
+    j = join_requests(_anonymous_rows([0]), None, _server_rows([1.5], [1], peer="10.0.0.9:1"))
+    assert j["model_ms"].isna().all()
+    # with no server port named, the workload comes from the wire protocol
+    assert list(j["workload"]) == ["rest"]

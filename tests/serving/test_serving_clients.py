@@ -164,3 +164,32 @@ def test_tls_grpc_and_verification(tls_server):
         make_client("grpc", port=tls_server.grpc_port, tls=True, ca_cert=tls_server.cert,
                     keylog_file="/tmp/never-written").close()
     assert any(issubclass(w.category, InferwireWarning) for w in caught)
+
+
+def test_server_tls_key_log_is_private(tmp_path):
+    """``serve --tls-keylog``: the secrets file is 0600 when created, and an existing one is
+    made 0600 before any secret is appended (issue 16 item 11)."""
+    import os
+    import socket
+    import ssl
+    import stat
+    import threading
+
+    from inferwire.serving.tls import TLSConfig, generate_self_signed, rest_context
+    tls = generate_self_signed(tmp_path / "tls")
+    keylog = tmp_path / "existing.keylog"
+    keylog.write_text("")
+    os.chmod(keylog, 0o644)
+    ctx = rest_context(TLSConfig(tls.cert_file, tls.key_file, str(keylog)))
+    assert stat.S_IMODE(os.stat(keylog).st_mode) == 0o600
+    client_ctx = ssl.create_default_context(cafile=tls.cert_file)
+    a, b = socket.socketpair()
+    server = threading.Thread(target=lambda: ctx.wrap_socket(b, server_side=True).close())
+    server.start()
+    client_ctx.wrap_socket(a, server_hostname="localhost").close()
+    server.join(5)
+    assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog.read_text()
+    assert stat.S_IMODE(os.stat(keylog).st_mode) == 0o600
+    fresh = tmp_path / "new.keylog"
+    rest_context(TLSConfig(tls.cert_file, tls.key_file, str(fresh)))
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o600

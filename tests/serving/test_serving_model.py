@@ -89,3 +89,15 @@ def test_bytes_signature_equals_float_signature(models_dir):
     raw = tf.constant([row.tobytes() for row in images])
     as_bytes = fns["predict_images_bytes"](images_bytes=raw)["scores"].numpy()
     np.testing.assert_allclose(as_float, as_bytes, rtol=1e-5, atol=1e-6)
+
+
+def test_cached_models_says_it_exports_only_when_it_does(tmp_path):
+    """The run's "exporting the MNIST SavedModels" line: printed on a cold cache only."""
+    from inferwire.serving.model import cached_models
+    said = []
+    opts = ExportOptions(models=("softmax",), train_examples=100, test_examples=20,
+                         epochs={"softmax": 1})
+    first = cached_models(tmp_path, opts, on_export=lambda: said.append("export"))
+    assert said == ["export"] and (first / "mnist" / "1").is_dir()
+    again = cached_models(tmp_path, opts, on_export=lambda: said.append("export"))
+    assert again == first and said == ["export"]

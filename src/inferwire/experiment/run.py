@@ -7,7 +7,6 @@ analyzed and kept, and the returned status says what went wrong.
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -98,6 +97,8 @@ def run_experiment(config: RunConfig) -> RunResult:
     write_json(run_dir / "manifest.json", manifest)
     from .summary import write_summary
     result.summary_text = write_summary(run_dir, manifest, result.analysis, result.joined)
+    from ..files import make_private
+    make_private([run_dir])        # the tools' own outputs too: the folder holds payloads
     return result
 
 
@@ -136,8 +137,8 @@ def _start_server(config: RunConfig, run_dir: Path, say):
                       "rest_port": config.rest_port, "model_name": config.model_name}
     from ..serving.launch import ServerProcess
     from ..serving.model import cached_models
-    say("model: exporting the MNIST SavedModels (first run only)")
-    models = cached_models()
+    models = cached_models(on_export=lambda: say("model: exporting the MNIST SavedModels "
+                                                 "(first run only)"))
     base = models / ("mnist" if config.model == "softmax" else "mnist_cnn")
     ports = [_usable_port(p) for p in (config.grpc_port, config.rest_port)]
     args = ["--model_base_path", str(base), "--model_name", config.model_name,
@@ -239,7 +240,8 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
 
     from ..analysis import analyze
     from ..errors import InferwireWarning
-    from ..join import join_requests
+    from ..join import join_requests, workload_ports
+    from .logs import read_client_logs, read_server_log
     say("analysis: reading the capture")
     try:
         with warnings.catch_warnings():
@@ -252,9 +254,10 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
             result.status = "failed"
         return
     analysis.save(run_dir)
-    client = _client_logs(run_dir)
-    server_log = _server_log(run_dir / "server_log.jsonl")
-    joined = join_requests(analysis.requests, client, server_log)
+    client = read_client_logs(run_dir)
+    server_log = read_server_log(run_dir / "server_log.jsonl")
+    joined = join_requests(analysis.requests, client, server_log,
+                           workloads=workload_ports(manifest))
     joined.to_csv(run_dir / "joined.csv", index=False)
     joined.to_parquet(run_dir / "joined.parquet", index=False)
     manifest["analysis"] = {"requests": len(analysis.requests),
@@ -262,29 +265,3 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
                             "warnings": analysis.warnings[:50],
                             "warning_count": len(analysis.warnings)}
     result.analysis, result.joined = analysis, joined
-
-
-def _client_logs(run_dir: Path):
-    import pandas as pd
-
-    from ..load import read_client_log
-    frames = []
-    for path in sorted(run_dir.glob("client_log_*.csv")):
-        df = read_client_log(path)
-        df["workload"] = path.stem.removeprefix("client_log_")
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def _server_log(path: Path):
-    import pandas as pd
-    if not path.exists() or path.stat().st_size == 0:
-        return None
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a crash: the others are still good
-    return pd.DataFrame(rows) if rows else None

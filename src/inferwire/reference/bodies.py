@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 from ..errors import LoadError
+from ..files import open_private
 
 GRPC_PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
 GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
@@ -75,7 +76,7 @@ def write_new(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to a new file (never overwrites: LoadError if it exists)."""
     path = Path(path)
     try:
-        with open(path, "xb") as f:
+        with open_private(path, "xb") as f:      # a request body: payload
             f.write(data)
     except FileExistsError:
         raise LoadError(f"{path} already exists: tool inputs and outputs are never overwritten") \

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import CaptureFormatError, InferwireWarning
+from ..files import open_private
 from ..packets.pcap import MAGICS
 from . import pcapng_out as out
 
@@ -87,7 +88,7 @@ def annotate_capture(src: str | os.PathLike, table: pd.DataFrame, dst: str | os.
     """
     comments = frame_comments(table)
     result = AnnotateResult(str(dst))
-    with open(src, "rb") as f, open(dst, "wb") as sink:
+    with open(src, "rb") as f, open_private(dst, "wb") as sink:   # it holds payloads
         size = os.fstat(f.fileno()).st_size
         if size < 4:
             raise CaptureFormatError("file too short for a capture header", path=str(src),

@@ -7,10 +7,10 @@ The shell around the report modules: it reads the run, draws the plots once, and
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from ..errors import InferwireError
+from ..files import PRIVATE_DIR, make_private, open_private
 from .run import Run, load_run
 
 
@@ -54,7 +54,8 @@ def build_report(target: str | os.PathLike, out: str | os.PathLike | None = None
     run = load_run(target, tls_keylog=tls_keylog, decode_as=decode_as,
                    ignore_ports=ignore_ports, progress=progress)
     out_dir = Path(out) if out is not None else default_out(target)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    new_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     if annotate is None:
         annotate = run.capture_path is not None
     steps = _Steps(1 + 2 * html + har + annotate, progress)
@@ -81,6 +82,8 @@ def build_report(target: str | os.PathLike, out: str | os.PathLike | None = None
             written["html"] = write_html(run, out_dir / "report.html", figures, links)
     finally:
         steps.close()
+        # what a report holds comes from the capture: owner-only, like the run folder
+        make_private([out_dir] if new_dir else [*written.values(), out_dir / "figures"])
     return written
 
 
@@ -116,9 +119,11 @@ def _summary(run: Run, out_dir: Path) -> Path:
     own = run.path / "summary.md" if run.path.is_dir() else None
     if own is not None and own.is_file():
         if own.resolve() != dst.resolve():
-            shutil.copy(own, dst)
+            with open_private(dst, "wb") as f:
+                f.write(own.read_bytes())
         return dst
-    dst.write_text(capture_summary_md(run), encoding="utf-8")
+    with open_private(dst, "w", encoding="utf-8") as f:
+        f.write(capture_summary_md(run))
     return dst
 
 

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from .. import __version__
+from ..files import open_private
 from .run import as_run
 from .timings import entry_timings
 
@@ -128,6 +129,6 @@ def write_har(run, path: str | os.PathLike) -> int:
     """Write the HAR of ``run`` (a Run or an Analysis) to ``path``; return the entry count."""
     r = as_run(run)
     har = to_har(r.table(warmup=True), r.connections, title=r.name)
-    with open(path, "w", encoding="utf-8") as f:
+    with open_private(path, "w", encoding="utf-8") as f:
         json.dump(har, f, indent=1, allow_nan=False)
     return len(har["log"]["entries"])

@@ -321,7 +321,7 @@ def _clock(t_s: float) -> str:
 
 def _row_label(row) -> str:
     stream = "" if pd.isna(row.get("stream")) else f" s{int(row['stream'])}"
-    phase = " (warm-up)" if row.get("client_phase") == "warmup" else ""
+    phase = " (warm-up)" if str(row.get("client_phase")) == "warmup" else ""
     return f"{row['protocol']} c{row['connection']}{stream}{phase}"
 
 

@@ -20,8 +20,6 @@ from ..errors import InferwireError, InferwireWarning
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
 DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
-#: The workload a request belongs to, from its wire protocol, when no client log says.
-WORKLOAD_OF_PROTOCOL = {"grpc": "grpc", "http/1.1": "rest", "h2": "rest"}
 RESOURCE_COLUMNS = ("time_ns", "role", "cpu_percent", "rss_bytes")
 
 
@@ -66,11 +64,9 @@ class Run:
         """One row per request: the joined table when there is one (else the requests table),
         plus ``workload``, ``batch_size`` and ``encoding`` from the manifest and ``run`` (the
         folder name).  Warm-up requests are left out unless ``warmup``."""
-        df = (self.joined if self.joined is not None else self.requests).copy()
-        if "workload" not in df:
-            df["workload"] = pd.Series(pd.NA, index=df.index, dtype="string")
-        guess = df["protocol"].map(WORKLOAD_OF_PROTOCOL).astype("string")
-        df["workload"] = df["workload"].astype("string").fillna(guess)
+        from ..join import label_workloads, workload_ports
+        df = label_workloads(self.joined if self.joined is not None else self.requests,
+                             workload_ports(self.manifest))
         if not warmup and "client_phase" in df:
             df = df[df["client_phase"].fillna("measure") != "warmup"]
         config = self.manifest.get("config") or {}
@@ -160,10 +156,23 @@ def _load_folder(d: Path, tls_keylog, decode_as, ignore_ports, progress) -> Run:
         requests, connections = analysed.requests, analysed.connections
         run_warnings, stats = analysed.warnings, analysed.capture
     return Run(path=d, requests=requests, connections=connections,
-               joined=read_table(d, "joined", REQUEST_COLUMNS + JOINED_COLUMNS),
-               manifest=manifest, resources=read_resources(d / "resources.csv"),
+               joined=_joined(d, requests, manifest), manifest=manifest, resources=read_resources(d / "resources.csv"),
                stats_history=_stats_history(d), warnings=run_warnings, capture=stats,
                capture_path=capture if capture.is_file() else None)
+
+
+def _joined(d: Path, requests: pd.DataFrame, manifest: dict) -> pd.DataFrame | None:
+    """The folder's joined table; a folder written before ``server_join`` existed is joined
+    again from its logs (so that its requests without an id get the server's times too)."""
+    older = tuple(c for c in JOINED_COLUMNS if c.name != "server_join")
+    joined = read_table(d, "joined", REQUEST_COLUMNS + older)
+    if joined is None or "server_join" in joined:
+        return None if joined is None else cast_columns(joined, JOINED_COLUMNS)
+    from ..experiment.logs import read_client_logs, read_server_log
+    from ..join import join_requests, workload_ports
+    again = join_requests(requests, read_client_logs(d), read_server_log(d / "server_log.jsonl"),
+                          workloads=workload_ports(manifest))
+    return cast_columns(again, REQUEST_COLUMNS + JOINED_COLUMNS)
 
 
 def _read_manifest(path: Path) -> dict:

@@ -248,11 +248,12 @@ def default_cache_dir() -> Path:
 
 
 def cached_models(cache_dir: str | os.PathLike | None = None,
-                  opts: ExportOptions | None = None) -> Path:
+                  opts: ExportOptions | None = None, *, on_export=None) -> Path:
     """A directory holding the exported models for ``opts``, exporting them once if missing.
 
     Safe to call from several processes at once (a file lock serialises the export).  Returns the
-    models directory: serve ``<it>/mnist`` or ``<it>/mnist_cnn``.
+    models directory: serve ``<it>/mnist`` or ``<it>/mnist_cnn``.  ``on_export()`` is called
+    just before an export really starts (e.g. to say so), never when the cache holds them.
     """
     opts = opts or ExportOptions()
     key = (f"r{RECIPE_VERSION}-{'-'.join(opts.models)}-n{opts.train_examples}-s{opts.seed}"
@@ -266,6 +267,8 @@ def cached_models(cache_dir: str | os.PathLike | None = None,
             return target
         if target.exists():
             shutil.rmtree(target)
+        if on_export is not None:
+            on_export()
         export_models(target, opts)
         (target / "complete").write_text("ok\n")
     return target

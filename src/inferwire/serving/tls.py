@@ -72,8 +72,19 @@ def rest_context(tls: TLSConfig) -> ssl.SSLContext:
         raise ServerError(f"cannot load TLS certificate {tls.cert_file} / key {tls.key_file}: {exc}") from exc
     ctx.set_alpn_protocols(["http/1.1"])
     if tls.keylog_file:
+        _private_keylog(tls.keylog_file)
         ctx.keylog_filename = tls.keylog_file
     return ctx
+
+
+def _private_keylog(path: str) -> None:
+    """Create the key log 0600 (or make an existing one 0600) before ssl appends secrets to it:
+    whoever reads it can decrypt the captured traffic."""
+    from ..files import open_private
+    try:
+        open_private(path, "ab").close()
+    except OSError as exc:
+        raise ServerError(f"cannot write the TLS key log {path}: {exc}") from exc
 
 
 def grpc_credentials(tls: TLSConfig):
