@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(gcc libc6-dev python3-dev tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2 openssh-server openssh-client)
+DEB_PACKAGES=(gcc libc6-dev python3-dev tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2 iptables procps openssh-server openssh-client)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

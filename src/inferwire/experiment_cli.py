@@ -48,6 +48,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="fork N locust worker processes on this machine (locust --processes)")
     e.add_argument("--locust-workers", type=int, metavar="N",
                    help="a locust master and N worker processes on 127.0.0.1")
+    add_network_arguments(p)
     c = p.add_argument_group("capture and output")
     c.add_argument("--tool", choices=("dumpcap", "tshark", "tcpdump"))
     c.add_argument("--interface", help="capture interface (default lo)")
@@ -55,6 +56,36 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--out", help="parent folder of run folders (default results)")
     c.add_argument("--name", help="run folder name suffix")
     c.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_network_arguments(p: argparse.ArgumentParser) -> None:
+    from .netns import PRESETS
+    n = p.add_argument_group("network profile (the server in its own network namespace behind "
+                             "an emulated link; root; docs/network.md)")
+    n.add_argument("--network", choices=sorted(PRESETS), metavar="PRESET",
+                   help=f"one of {', '.join(sorted(PRESETS))}; knobs below override its values")
+    n.add_argument("--bandwidth", help="bottleneck rate each way, e.g. 50mbit, 1gbit (tc tbf)")
+    n.add_argument("--loss", help="random loss each way, percent, e.g. 1 or 0.5%% (iptables)")
+    n.add_argument("--delay", help="round-trip time added, e.g. 40ms (tc netem: needs sch_netem)")
+    n.add_argument("--jitter", help="variation of the delay, e.g. 5ms (tc netem)")
+    n.add_argument("--mtu", type=int, help="MTU of every link, bytes (default 1500)")
+    n.add_argument("--network-capture", choices=("client", "both"),
+                   help="capture on the client's veth (default) or also on the server's")
+    n.add_argument("--network-allow-missing", action="append", choices=("delay",), default=[],
+                   help="go on without delay/jitter if this kernel has no netem")
+
+
+def network_from_args(args: argparse.Namespace):
+    """The NetworkProfile asked for on the command line, or None."""
+    knobs = {k: getattr(args, k, None) for k in ("bandwidth", "loss", "delay", "jitter", "mtu")}
+    wanted = (getattr(args, "network", None) or any(v is not None for v in knobs.values())
+              or getattr(args, "network_capture", None) or getattr(args, "network_allow_missing",
+                                                                    None))
+    if not wanted:
+        return None
+    from .netns import build_profile
+    return build_profile(args.network, capture_server=args.network_capture == "both",
+                         allow_missing=args.network_allow_missing, **knobs)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -72,6 +103,7 @@ def config_from_args(args: argparse.Namespace):
         "out": args.out, "name": args.name,
         "protocols": ("rest", "grpc") if args.protocol == "both" else (args.protocol,),
         "mode": "open" if args.rate else None, "progress": False if args.quiet else None,
+        "network": network_from_args(args),
     }
     extra = {k: getattr(args, k, None) for k in ("locustfile", "locust_processes",
                                                   "locust_workers")}

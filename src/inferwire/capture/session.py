@@ -319,8 +319,8 @@ class CaptureSession:
                 self._output))
         raise CaptureError(
             f"{self.tool.name} did not write the probe packets (TCP port {self._probe.port} on "
-            f"{self._probe.host}) to {self._output} within {self.options.start_timeout_s} s: "
-            f"is interface {self.options.interface!r} the one that carries {self._probe.host}? "
+            f"{self.options.probe_host}) to {self._output} within {self.options.start_timeout_s} s: "
+            f"is interface {self.options.interface!r} the one that carries {self.options.probe_host}? "
             f"stderr: {stderr.strip()[-500:]}")
 
     def _abort(self) -> None:

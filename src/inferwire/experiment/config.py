@@ -39,6 +39,9 @@ class RunConfig:
     connection per request, to measure handshakes).  ``inputs`` "repeated" (the same
     images every request) or "unique" (a different batch each request, for cache experiments).  Capture: ``tool`` dumpcap|tshark|tcpdump on
     ``interface`` with a ``buffer_mb`` MiB kernel buffer.  Results go to a new folder under ``out``.
+    ``network``: a :class:`inferwire.netns.NetworkProfile` (or its dict): the server in its own
+    network namespace behind an emulated link, the capture on the client's veth (``interface``
+    is then ignored), see docs/network.md.
     """
 
     out: str = "results"
@@ -74,8 +77,15 @@ class RunConfig:
     batch_timeout_micros: int | None = None
     progress: bool = True
     extra: dict = field(default_factory=dict)
+    network: object = None      # a NetworkProfile (inferwire.netns): server behind a shaped link
 
     def __post_init__(self):
+        if isinstance(self.network, dict):
+            from ..netns import NetworkProfile
+            self.network = NetworkProfile.from_dict(self.network)
+        if self.network is not None and not self.embedded:
+            raise InferwireError("--network puts the embedded server behind the emulated "
+                                 "network: it needs --server embedded")
         self.protocols = tuple(self.protocols)
         self.encoding = tuple(self.encoding or ())
         bad = [p for p in self.protocols if p not in PROTOCOLS]

@@ -58,18 +58,19 @@ def run_experiment(config: RunConfig) -> RunResult:
                 "environment": environment_facts(), "loads": {}, "status": "running"}
     write_json(run_dir / "manifest.json", manifest)
     say(f"results folder: {run_dir}")
-    server = capture = sampler = None
+    server = capture = sampler = network = None
     capture_result = None
     try:
-        server, targets = _start_server(config, run_dir, say)
+        network = _start_network(config, run_dir, say)
+        server, targets = _start_server(config, run_dir, say, network)
         manifest["server"] = targets
         sampler = _start_sampler(run_dir, server)
-        capture = _start_capture(config, run_dir, targets, say)
+        capture = _start_capture(config, run_dir, targets, say, network)
         manifest["capture_live_ns"] = time.time_ns()
         for protocol in config.protocols:
             say(f"load: {protocol} with {config.engine}, batch {config.batch_size}, "
                 f"{_load_words(config)}")
-            summary = _run_load(config, protocol, targets, run_dir, server)
+            summary = _run_load(config, protocol, targets, run_dir, server, network)
             manifest["loads"][protocol] = summary.to_dict()
             if summary.interrupted:
                 raise KeyboardInterrupt
@@ -89,7 +90,10 @@ def run_experiment(config: RunConfig) -> RunResult:
         result.status = "failed"
         result.problems.append(str(exc))
     finally:
-        capture_result = _stop_all(capture, sampler, server, manifest, result, say)
+        try:
+            capture_result = _stop_all(capture, sampler, server, manifest, result, say)
+        finally:
+            _stop_network(network, manifest, result)
     manifest["stopped_ns"] = time.time_ns()
     if capture_result is not None:
         _analyze_run(config, run_dir, capture_result, result, manifest, say)
@@ -104,7 +108,8 @@ def run_experiment(config: RunConfig) -> RunResult:
 
 def _slug(config: RunConfig) -> str:
     api = "v2-" if config.api == "v2" else ""
-    return f"{api}{'-'.join(config.protocols)}-b{config.batch_size}-{config.connection}"
+    net = f"-net-{config.network.preset or 'custom'}" if config.network is not None else ""
+    return f"{api}{'-'.join(config.protocols)}-b{config.batch_size}-{config.connection}{net}"
 
 
 def _load_words(config: RunConfig) -> str:
@@ -128,7 +133,28 @@ def _usable_port(port: int) -> int:
     return free_ports(1)[0]
 
 
-def _start_server(config: RunConfig, run_dir: Path, say):
+# -- network profile (inferwire.netns) ----------------------------------------------------------
+def _start_network(config: RunConfig, run_dir: Path, say):
+    """With a network profile: its namespaces and shaping, set up (a NetworkRun); else None."""
+    if config.network is None:
+        return None
+    from ..netns.session import NetworkRun
+    network = NetworkRun(config.network, run_dir, say)
+    try:
+        return network.up()
+    except BaseException:
+        network.close()
+        raise
+
+
+def _stop_network(network, manifest: dict, result: RunResult) -> None:
+    """Tear the network down (after the server and the capture stopped) and record it."""
+    if network is not None:
+        manifest["network"] = network.close()
+        result.problems.extend(network.problems)
+
+
+def _start_server(config: RunConfig, run_dir: Path, say, network=None):
     """Start the embedded server (or check an external one); return (process|None, targets)."""
     if not config.embedded:
         from ..serving.launch import wait_ready
@@ -152,9 +178,10 @@ def _start_server(config: RunConfig, run_dir: Path, say):
         if config.batch_timeout_micros is not None:
             args += ["--batch_timeout_micros", str(config.batch_timeout_micros)]
     say(f"server: starting inferwire serve ({config.model} model)")
-    server = ServerProcess(args).start()
+    server = (ServerProcess(args) if network is None else network.server(args)).start()
     say(f"server: {server.ready_line}")
-    return server, {"kind": "embedded", "host": "127.0.0.1", "grpc_port": server.grpc_port,
+    host = "127.0.0.1" if network is None else server.grpc[0]
+    return server, {"kind": "embedded", "host": host, "grpc_port": server.grpc_port,
                     "rest_port": server.rest_port, "model_name": config.model_name,
                     "model_base_path": str(base), "pid": server.proc.pid,
                     "ready_line": server.ready_line}
@@ -170,15 +197,21 @@ def _start_sampler(run_dir: Path, server):
     return sampler
 
 
-def _start_capture(config: RunConfig, run_dir: Path, targets: dict, say):
+def _start_capture(config: RunConfig, run_dir: Path, targets: dict, say, network=None):
     from ..capture import CaptureOptions, CaptureSession
     ports = tuple(targets[f"{p}_port"] for p in config.protocols)
-    session = CaptureSession(CaptureOptions(
-        output=run_dir / "capture.pcapng", interface=config.interface, ports=ports,
-        tool=config.tool, snaplen=config.snaplen, buffer_mb=config.buffer_mb))
-    say(f"capture: {config.tool} on {config.interface}, ports {ports}; waiting until it is live")
+    if network is None:
+        session = CaptureSession(CaptureOptions(
+            output=run_dir / "capture.pcapng", interface=config.interface, ports=ports,
+            tool=config.tool, snaplen=config.snaplen, buffer_mb=config.buffer_mb))
+    else:
+        session = network.client_capture(config, run_dir, ports)
+    say(f"capture: {config.tool} on {session.options.interface}, ports {ports}; waiting until "
+        "it is live")
     session.start()
     say("capture: live (probe packet seen in the file)")
+    if network is not None:
+        network.start_server_capture(config, ports)
     return session
 
 
@@ -190,8 +223,11 @@ def _watch(server, stop: threading.Event, done: threading.Event) -> None:
             return
 
 
-def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, server):
+def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, server,
+              network=None):
     """Run the configured engine for ``protocol``, stopping it at once if the server dies."""
+    if network is not None:     # a child process in the client's network namespace
+        return network.run_load(config, protocol, targets, server)
     from ..engines import EngineContext, get_engine
     engine = get_engine(config.engine)
     ctx = EngineContext(config, protocol, targets, run_dir, say=_Say(config.progress))
