@@ -475,7 +475,8 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
         if note:
             result.warnings.append(note)
     if proto == "h2":
-        result.exchanges, result.h2_setup_ns = http2_exchanges(up, down, result.warnings)
+        result.exchanges, result.h2_setup_ns, result.h2_stalls = http2_exchanges(
+            up, down, result.warnings)
         if any(e.protocol == "grpc" for e in result.exchanges):
             result.protocol = "grpc"
     elif proto == "http/1.1":

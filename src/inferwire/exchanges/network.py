@@ -63,8 +63,9 @@ def _first_sample(samples: tuple, a, b):
 def network_rows(c, exchanges: list, h2_stalls: tuple | None = None) -> list[tuple]:
     """Per exchange, the :data:`NETWORK_RAW` values (ns, counts, bytes; None: not known) on
     connection ``c`` (a :class:`~inferwire.tcp.connections.Connection`).  ``h2_stalls``:
-    the HTTP/2 flow-control stalls ``(client's sending, server's sending)``, ns intervals,
-    or None (not HTTP/2)."""
+    the HTTP/2 flow-control stalls (:func:`~inferwire.exchanges.h2flow.connection_stalls`:
+    connection-window stalls of the client's and the server's sending, then per stream id),
+    ns intervals, or None (not HTTP/2)."""
     up = _Direction(c.to_server.delivery) if c.to_server.delivery is not None else None
     down = _Direction(c.to_client.delivery) if c.to_client.delivery is not None else None
     zero_up, zero_down = c.stalls()
@@ -82,8 +83,10 @@ def network_rows(c, exchanges: list, h2_stalls: tuple | None = None) -> list[tup
             zero = ((_stall_ns(zero_up, a, b) if req else 0)
                     + (_stall_ns(zero_down, s, d) if resp else 0))
             if h2_stalls is not None:
-                h2 = ((_stall_ns(h2_stalls[0], a, b) if req else 0)
-                      + (_stall_ns(h2_stalls[1], s, d) if resp else 0))
+                conn_up, conn_down, streams_up, streams_down = h2_stalls
+                h2 = ((_stall_ns(conn_up + streams_up.get(e.stream, []), a, b) if req else 0)
+                      + (_stall_ns(conn_down + streams_down.get(e.stream, []), s, d)
+                         if resp else 0))
         last = d if d is not None else b
         out.append((*sent, *got, zero, h2, *rtt, _first_sample(samples_down, a, last),
                     _first_sample(samples_up, a, last)))
