@@ -40,18 +40,47 @@ def _times(timeline, ends: list) -> list:
     return [int(t) if k and t >= 0 else None for t, k in zip(times.tolist(), ok.tolist())]
 
 
+def _possible(data: list, data_t: list, grants: list, grant_t: list) -> bool:
+    """Whether any window can have run out (vectorised; a stall needs it): the connection's
+    DATA beyond its initial window plus the updates granted by then, or a stream's DATA
+    reaching the smallest initial stream window announced."""
+    if not data:
+        return False
+    t = np.array([-1 if x is None else x for x in data_t], dtype=np.int64)
+    size = np.array([r[3] - r[2] - FRAME_HEADER_LEN for r in data], dtype=np.int64)
+    conn = [(x, r[4]) for x, r in zip(grant_t, grants)
+            if x is not None and r[0] is WindowUpdate and r[1] == 0]
+    granted = np.zeros(len(t), dtype=np.int64)
+    if conn:
+        conn.sort()
+        wt = np.array([x for x, _ in conn], dtype=np.int64)
+        cum = np.concatenate(([0], np.cumsum([inc for _, inc in conn])))
+        granted = cum[np.searchsorted(wt, t, side="right")]
+    if (INITIAL_WINDOW + granted - np.cumsum(size) <= 0).any():
+        return True
+    smallest = min([INITIAL_WINDOW] + [r[4][SETTINGS_INITIAL_WINDOW_SIZE] for r in grants
+                                        if r[0] is Settings])
+    _, per_stream = np.unique(np.array([r[1] for r in data], dtype=np.int64),
+                              return_inverse=True)
+    return bool((np.bincount(per_stream, weights=size) >= smallest).any())
+
+
 def _events(sender_records: list, receiver_records: list, sender, receiver) -> list:
     """``(time, order, kind, fields)`` of the sender's DATA and the receiver's SETTINGS and
-    WINDOW_UPDATE frames, sorted by time (ties: the receiver's first)."""
+    WINDOW_UPDATE frames, sorted by time (ties: the receiver's first); empty when no window
+    can have run out (:func:`_possible`)."""
     data = [r for r in sender_records if r[0] is Data]
     grants = [r for r in receiver_records if r[0] is WindowUpdate
               or (r[0] is Settings and not r[3] and SETTINGS_INITIAL_WINDOW_SIZE in r[4])]
+    data_t = _times(sender, [r[3] for r in data])
+    grant_t = _times(receiver, [r[3] if r[0] is WindowUpdate else r[2] for r in grants])
+    if not _possible(data, data_t, grants, grant_t):
+        return []
     out = []
-    for t, r in zip(_times(sender, [r[3] for r in data]), data):
+    for t, r in zip(data_t, data):
         if t is not None:       # (Data, sid, start, end, data_len, end_stream, messages)
             out.append((t, 1, "data", (r[1], r[3] - r[2] - FRAME_HEADER_LEN, r[5])))
-    ends = [r[3] if r[0] is WindowUpdate else r[2] for r in grants]
-    for t, r in zip(_times(receiver, ends), grants):
+    for t, r in zip(grant_t, grants):
         if t is None:
             continue
         if r[0] is WindowUpdate:            # (WindowUpdate, sid, start, end, increment)

@@ -13,7 +13,10 @@ from bisect import bisect_left, bisect_right
 
 import numpy as np
 
+from ..tcp.connections import NET_FIELDS
 from ..tcp.delivery import merged_measure
+
+_ZERO_WINDOWS = NET_FIELDS.index("zero_windows")
 
 #: The values :func:`network_rows` gives per exchange, in this order.
 NETWORK_RAW = ("retrans_segments_to_server", "retrans_bytes_to_server", "retrans_to_server",
@@ -60,24 +63,46 @@ def _first_sample(samples: tuple, a, b):
     return rtts[i] if i < len(times) and times[i] <= b else None
 
 
+_ZERO, _UNKNOWN = (0, 0, 0), (None, None, None)
+
+
 def network_rows(c, exchanges: list, h2_stalls: tuple | None = None) -> list[tuple]:
     """Per exchange, the :data:`NETWORK_RAW` values (ns, counts, bytes; None: not known) on
     connection ``c`` (a :class:`~inferwire.tcp.connections.Connection`).  ``h2_stalls``:
     the HTTP/2 flow-control stalls (:func:`~inferwire.exchanges.h2flow.connection_stalls`:
     connection-window stalls of the client's and the server's sending, then per stream id),
     ns intervals, or None (not HTTP/2)."""
+    up_d, down_d = c.to_server.delivery, c.to_client.delivery
+    stalled = bool(c.net and c.net[_ZERO_WINDOWS]) or (h2_stalls is not None and any(h2_stalls))
+    rtt = (c.rtt_client_ns, c.rtt_server_ns)
+    samples_up, samples_down = c.rtt_samples(True), c.rtt_samples(False)
+    if up_d is None and down_d is None and not stalled:     # the usual connection: no loss
+        h2 = None if h2_stalls is None else 0
+        out = []
+        for e in exchanges:
+            a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
+            req = a is not None and b is not None and b >= a
+            resp = s is not None and d is not None and d >= s
+            last = d if d is not None else b
+            out.append((*(_ZERO if req else _UNKNOWN), *(_ZERO if resp else _UNKNOWN),
+                        0 if req or resp else None, h2 if req or resp else None, *rtt,
+                        _first_sample(samples_down, a, last), _first_sample(samples_up, a, last)))
+        return out
+    return _network_rows(c, exchanges, h2_stalls, rtt, samples_up, samples_down)
+
+
+def _network_rows(c, exchanges, h2_stalls, rtt, samples_up, samples_down) -> list[tuple]:
+    """:func:`network_rows` of a connection with retransmissions, reordering or stalls."""
     up = _Direction(c.to_server.delivery) if c.to_server.delivery is not None else None
     down = _Direction(c.to_client.delivery) if c.to_client.delivery is not None else None
     zero_up, zero_down = c.stalls()
-    rtt = (c.rtt_client_ns, c.rtt_server_ns)
-    samples_up, samples_down = c.rtt_samples(True), c.rtt_samples(False)
     out = []
     for e in exchanges:
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req = a is not None and b is not None and b >= a
         resp = s is not None and d is not None and d >= s
-        sent = ((up.within(a, b) if up else (0, 0, 0)) if req else (None, None, None))
-        got = ((down.within(s, d) if down else (0, 0, 0)) if resp else (None, None, None))
+        sent = (up.within(a, b) if up else _ZERO) if req else _UNKNOWN
+        got = (down.within(s, d) if down else _ZERO) if resp else _UNKNOWN
         zero = h2 = None
         if req or resp:
             zero = ((_stall_ns(zero_up, a, b) if req else 0)
