@@ -28,7 +28,6 @@ from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
-from .tcp.connections import NET_FIELDS
 from .tcp.grouping import VANTAGES
 from .exchanges.network import NETWORK_RAW, network_rows
 from .tcp.grouping import PacketGroups
@@ -512,7 +511,8 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
     client, server = str(c.client), str(c.server)
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
-    net = network_rows(c, exchanges, r.h2_stalls)
+    rtt = (c.rtt_client_ns, c.rtt_server_ns)
+    net = network_rows(c, exchanges, r.h2_stalls, rtt)
     for i, e in enumerate(exchanges):
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
@@ -537,7 +537,8 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
                                "copy's bytes are kept"]
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
-    return req_rows, _connection_row(c, r, len(exchanges), client, server, warnings), warnings
+    return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, rtt),
+            warnings)
 
 
 def _out_of_order(a, b, s, d) -> bool:
@@ -673,7 +674,7 @@ _CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_ver
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
-                    server: str, warnings: list) -> tuple:
+                    server: str, warnings: list, rtt: tuple | None = None) -> tuple:
     up, down = c.to_server, c.to_client
     missing = 0
     for st in (up, down):
@@ -681,25 +682,28 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
             missing += g.end - g.start
         for s, e in st.uncaptured:
             missing += e - s
-    retrans, retrans_bytes, ooo = 0, 0, 0
-    for st in (up, down):
-        if st.delivery is not None:
-            retrans += len(st.delivery.retrans_t)
-            retrans_bytes += sum(st.delivery.retrans_bytes)
-            ooo += st.delivery.out_of_order
-    net = dict(zip(NET_FIELDS, c.net)) if c.net else {}
-    flight = ("in_flight_to_server", "in_flight_to_client")
+    retrans = retrans_bytes = ooo = 0
+    if up.delivery is not None or down.delivery is not None:
+        for st in (up, down):
+            if st.delivery is not None:
+                retrans += len(st.delivery.retrans_t)
+                retrans_bytes += sum(st.delivery.retrans_bytes)
+                ooo += st.delivery.out_of_order
+    (mss_c, mss_s, ws_c, ws_s, sack, dup_acks, zero_windows, flight_up,
+     flight_down) = c.net or _NO_NET
     if c.swapped:
-        flight = flight[::-1]
-    rtt_client, rtt_server = c.rtt_client_ns, c.rtt_server_ns
+        flight_up, flight_down = flight_down, flight_up
+    rtt_client, rtt_server = rtt if rtt is not None else (c.rtt_client_ns, c.rtt_server_ns)
     return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
             c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
             r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,
-            retrans, missing, retrans_bytes, ooo, net.get("dup_acks", 0),
-            net.get("zero_windows", 0), net.get("mss_client"), net.get("mss_server"),
-            net.get("wscale_client"), net.get("wscale_server"), net.get("sack_permitted"),
-            net.get(flight[0]), net.get(flight[1]), rtt_client, rtt_server,
+            retrans, missing, retrans_bytes, ooo, dup_acks, zero_windows, mss_c, mss_s, ws_c,
+            ws_s, sack, flight_up, flight_down, rtt_client, rtt_server,
             _vantage(rtt_client, rtt_server), c.end, "; ".join(warnings) if warnings else "")
+
+
+#: :attr:`Connection.net` of a connection not built by build_connections: nothing known.
+_NO_NET = (None, None, None, None, None, 0, 0, None, None)
 
 
 def _vantage(rtt_client: int | None, rtt_server: int | None) -> str:

@@ -66,29 +66,45 @@ def _first_sample(samples: tuple, a, b):
 _ZERO, _UNKNOWN = (0, 0, 0), (None, None, None)
 
 
-def network_rows(c, exchanges: list, h2_stalls: tuple | None = None) -> list[tuple]:
+def network_rows(c, exchanges: list, h2_stalls: tuple | None = None,
+                 rtt: tuple | None = None) -> list[tuple]:
     """Per exchange, the :data:`NETWORK_RAW` values (ns, counts, bytes; None: not known) on
     connection ``c`` (a :class:`~inferwire.tcp.connections.Connection`).  ``h2_stalls``:
     the HTTP/2 flow-control stalls (:func:`~inferwire.exchanges.h2flow.connection_stalls`:
     connection-window stalls of the client's and the server's sending, then per stream id),
-    ns intervals, or None (not HTTP/2)."""
+    ns intervals, or None (not HTTP/2); ``rtt``: ``(c.rtt_client_ns, c.rtt_server_ns)`` if
+    the caller has them."""
     up_d, down_d = c.to_server.delivery, c.to_client.delivery
     stalled = bool(c.net and c.net[_ZERO_WINDOWS]) or (h2_stalls is not None and any(h2_stalls))
-    rtt = (c.rtt_client_ns, c.rtt_server_ns)
-    samples_up, samples_down = c.rtt_samples(True), c.rtt_samples(False)
+    if rtt is None:
+        rtt = (c.rtt_client_ns, c.rtt_server_ns)
+    samples_up, samples_down = c.both_rtt_samples()
     if up_d is None and down_d is None and not stalled:     # the usual connection: no loss
-        h2 = None if h2_stalls is None else 0
-        out = []
-        for e in exchanges:
-            a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
-            req = a is not None and b is not None and b >= a
-            resp = s is not None and d is not None and d >= s
-            last = d if d is not None else b
-            out.append((*(_ZERO if req else _UNKNOWN), *(_ZERO if resp else _UNKNOWN),
-                        0 if req or resp else None, h2 if req or resp else None, *rtt,
-                        _first_sample(samples_down, a, last), _first_sample(samples_up, a, last)))
-        return out
+        return _lossless_rows(exchanges, h2_stalls is not None, rtt, samples_up, samples_down)
     return _network_rows(c, exchanges, h2_stalls, rtt, samples_up, samples_down)
+
+
+def _lossless_rows(exchanges, h2: bool, rtt: tuple, samples_up, samples_down) -> list[tuple]:
+    """:func:`network_rows` of a connection without retransmissions, reordering or stalls:
+    zeros where a phase is known, and the ACK round trips."""
+    whole = (0, 0, 0, 0, 0, 0, 0, 0 if h2 else None, *rtt)     # both phases known
+    up, down = bool(samples_up[0]), bool(samples_down[0])
+    out = []
+    for e in exchanges:
+        a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
+        last = d if d is not None else b
+        acks = (_first_sample(samples_down, a, last) if down else None,
+                _first_sample(samples_up, a, last) if up else None)
+        if a is not None and b is not None and s is not None and d is not None \
+                and b >= a and d >= s:
+            out.append(whole + acks)
+            continue
+        req = a is not None and b is not None and b >= a
+        resp = s is not None and d is not None and d >= s
+        out.append((*(_ZERO if req else _UNKNOWN), *(_ZERO if resp else _UNKNOWN),
+                    0 if req or resp else None, (0 if h2 else None) if req or resp else None,
+                    *rtt, *acks))
+    return out
 
 
 def _network_rows(c, exchanges, h2_stalls, rtt, samples_up, samples_down) -> list[tuple]:

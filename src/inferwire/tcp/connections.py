@@ -91,6 +91,16 @@ class Connection:
         d = 2 * k + (0 if to_server != self.swapped else 1)
         return dirs.rtt_samples(d)
 
+    def both_rtt_samples(self) -> tuple:
+        """``(rtt_samples(True), rtt_samples(False))`` in one call."""
+        if self.source is None:
+            return ([], []), ([], [])
+        _, _, dirs, k = self.source
+        up, down = (2 * k + 1, 2 * k) if self.swapped else (2 * k, 2 * k + 1)
+        b, t, r = dirs.rtt_bounds, dirs.rtt_t, dirs.rtt_ns
+        return ((t[b[up]:b[up + 1]], r[b[up]:b[up + 1]]),
+                (t[b[down]:b[down + 1]], r[b[down]:b[down + 1]]))
+
     @property
     def rtt_server_ns(self) -> int | None:
         """SYN to SYN-ACK: the round trip between the capture point and the server (ns)."""
