@@ -29,7 +29,7 @@ from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
 from .tcp.grouping import VANTAGES
-from .exchanges.network import NETWORK_RAW, network_rows
+from .exchanges.network import NETWORK_RAW, network_rows, stalled_waits
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -535,6 +535,12 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         warnings = warnings + [f"{differing} retransmitted segment{'s' if differing > 1 else ''} "
                                "whose repeated bytes differ from the first copy: the first "
                                "copy's bytes are kept"]
+    waits = stalled_waits(c, exchanges)
+    if waits:
+        warnings = warnings + [f"the client's zero window held back the server during the wait "
+                               f"of {len(waits)} request(s) (stream {', '.join(map(str, waits[:5]))}"
+                               "): that time is in wait_ms, the capture cannot tell whether the "
+                               "response was ready"]
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
     return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, rtt),

@@ -297,3 +297,18 @@ def test_zero_window_stalls_are_sending_and_receiving_not_waiting(tmp_path):
     assert row["zero_window_ms"] == pytest.approx(100 + 50)
     assert conn["zero_windows"] == 2
     assert (row["retrans_segments_to_server"], row["retrans_segments_to_client"]) == (0, 0)
+
+
+def test_zero_window_before_the_response_is_said_not_counted(tmp_path):
+    """The client's window closes after the request and reopens 30 ms later, before the
+    response begins: the server may still have been computing, so the time stays in wait_ms,
+    out of zero_window_ms, and the connection's warnings say so."""
+    c = conv("client")
+    c.client(20 * MS, REQ)
+    c.ack_from_client(21 * MS, window=0)
+    c.ack_from_client(51 * MS)
+    c.server(60 * MS, RESP)
+    with pytest.warns(inferwire.errors.InferwireWarning, match="zero window held back"):
+        row, conn = analyze(tmp_path, c)
+    assert row["wait_ms"] == pytest.approx(40) and row["zero_window_ms"] == 0
+    assert "during the wait of 1 request(s) (stream 1)" in conn["warnings"]

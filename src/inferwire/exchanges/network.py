@@ -132,3 +132,18 @@ def _network_rows(c, exchanges, h2_stalls, rtt, samples_up, samples_down) -> lis
         out.append((*sent, *got, zero, h2, *rtt, _first_sample(samples_down, a, last),
                     _first_sample(samples_up, a, last)))
     return out
+
+
+def stalled_waits(c, exchanges: list) -> list:
+    """Streams of the exchanges whose wait (``[request_end, response_start]``) overlaps a
+    zero-window stall of the server's sending: the capture cannot tell whether the response
+    was ready then, so that time stays in wait_ms and is said."""
+    if not c.net or not c.net[_ZERO_WINDOWS]:
+        return []
+    stalls = merged_measure(c.stalls()[1])
+    out = []
+    for e in exchanges:
+        b, s = e.req_end_ns, e.resp_start_ns
+        if b is not None and s is not None and s > b and _overlap(stalls, b, s):
+            out.append(e.stream)
+    return out
