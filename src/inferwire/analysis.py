@@ -29,7 +29,7 @@ from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
 from .tcp.grouping import VANTAGES
-from .exchanges.network import NETWORK_RAW, network_rows, stalled_waits
+from .exchanges.network import NETWORK_RAW, ack_rtt_columns, network_rows, stalled_waits
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -264,12 +264,17 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             keys = order_keys(sub, rows, groups) if many else None
             conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
             req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
+            queries = []                    # per request row: ACK round trip look-up
             for c in conns:
                 if c.client.port in ignore or c.server.port in ignore:
                     tick(c.packets)
                     continue
                 result = analyze_connection(c, options, keylog, budget)
-                rows_, conn_row, conn_warnings = _rows(c, result)
+                rows_, conn_row, conn_warnings = _rows(c, result, acks=False)
+                ids = c.rtt_directions()
+                queries += [(*ids, row[_REQ_START],
+                             row[_RESP_END] if row[_RESP_END] is not None else row[_REQ_END])
+                            for row in rows_]
                 req_rows += rows_
                 req_pos += [c.index] * len(rows_)
                 conn_rows.append(conn_row)
@@ -277,9 +282,12 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
                 if conn_warnings:
                     warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
                 tick(c.packets)
+            requests = _request_columns(req_rows)
+            if conns:
+                _ack_rtt(requests, conns[0].source[2], queries)
             conns = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
-            yield (_request_columns(req_rows), np.array(req_pos, dtype=np.int64),
+            yield (requests, np.array(req_pos, dtype=np.int64),
                    _connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
                    warnings, keys)
 
@@ -294,6 +302,14 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
     frames = [f for _, shard_frames in shards for f in shard_frames]
     shards = None                   # _numbered lets each bucket's columns go once gathered
     return _numbered(frames, many)
+
+
+def _ack_rtt(columns: dict, dirs, queries: list) -> None:
+    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms (left None by
+    :func:`_rows` with ``acks=False``) in one vectorised look-up per bucket."""
+    client, server = ack_rtt_columns(dirs, queries)
+    for name, v in (("ack_rtt_client_ms", client), ("ack_rtt_server_ms", server)):
+        columns[name] = np.where(v >= 0, v / 1e6, np.nan)
 
 
 def _numbered(frames: list, many: bool):
@@ -499,7 +515,8 @@ def _fin_reached(stream) -> bool:
 
 
 # -- tables -------------------------------------------------------------------------------------
-def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str]]:
+def _rows(c: Connection, r: ConnectionResult,
+          acks: bool = True) -> tuple[list[tuple], tuple, list[str]]:
     """One connection's request rows (:data:`_REQUEST_RAW` order), its connection row
     (:data:`CONNECTION_COLUMNS` order) and its warnings: plain values, cheap to send between
     processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
@@ -512,7 +529,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
     rtt = (c.rtt_client_ns, c.rtt_server_ns)
-    net = network_rows(c, exchanges, r.h2_stalls, rtt)
+    net = network_rows(c, exchanges, r.h2_stalls, rtt, acks)
     for i, e in enumerate(exchanges):
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
@@ -582,6 +599,8 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
                 "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
                 "request_frame", "response_frame", "complete") + NETWORK_RAW
+_REQ_START, _REQ_END, _RESP_END = (_REQUEST_RAW.index(k) for k in ("req_start", "req_end",
+                                                                    "resp_end"))
 
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:

@@ -91,6 +91,14 @@ class Connection:
         d = 2 * k + (0 if to_server != self.swapped else 1)
         return dirs.rtt_samples(d)
 
+    def rtt_directions(self) -> tuple[int, int] | None:
+        """The directions' numbers of the client's and the server's data in the
+        :class:`~inferwire.tcp.grouping.Directions` it was built from (``source[2]``)."""
+        if self.source is None:
+            return None
+        k = self.source[3]
+        return (2 * k + 1, 2 * k) if self.swapped else (2 * k, 2 * k + 1)
+
     def both_rtt_samples(self) -> tuple:
         """``(rtt_samples(True), rtt_samples(False))`` in one call."""
         if self.source is None:

@@ -128,8 +128,9 @@ def in_flight(seg: dict, acks: Acks, n_dirs: int) -> np.ndarray:
     j = np.searchsorted(acks.key, d * acks.rows + pos, side="left") - 1
     jj = np.maximum(j, 0)
     ok = (j >= 0) & (acks.d[jj] == d)
-    flight = sent - (acks.reach[jj] - d * acks.span)
-    np.maximum.at(out, d[ok], flight[ok])
+    flight = np.where(ok, sent - (acks.reach[jj] - d * acks.span), -1)
+    heads = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))   # d is sorted
+    out[d[heads]] = np.maximum.reduceat(flight, heads)
     return out
 
 

@@ -55,8 +55,14 @@ def syn_options(table, rows: np.ndarray) -> dict:
     start = header_starts(table, rows)
     stop = np.where(start >= 0, table.payload_off[rows].astype(np.int64) - start - 20, 0)
     u8 = _u8(table)
-    at = np.maximum(start, 0)[:, None] + 20 + np.arange(MAX_OPTIONS + 2)
-    opts = u8[np.minimum(at, len(u8) - 1)].astype(np.int64)
+    width = MAX_OPTIONS + 2
+    if len(u8) < width:
+        return {"mss": mss, "wscale": wscale, "sack_ok": sack_ok}
+    # each row's option bytes: whole rows of a sliding view (a copy per row, not per byte)
+    windows = np.lib.stride_tricks.sliding_window_view(u8, width)
+    first = np.maximum(start, 0) + 20
+    stop = np.where(first < len(windows), stop, 0)        # options at the file's very end
+    opts = windows[np.minimum(first, len(windows) - 1)].astype(np.int16)
     opts[np.arange(MAX_OPTIONS + 2)[None, :] >= stop[:, None]] = EOL
     r = np.arange(n)
     pos = np.zeros(n, dtype=np.int64)
@@ -67,7 +73,8 @@ def syn_options(table, rows: np.ndarray) -> dict:
         kind = opts[r, pos]
         length = np.where((kind == NOP) | (kind == EOL), 1, opts[r, np.minimum(pos + 1, MAX_OPTIONS + 1)])
         ok = live & (length >= 1) & (pos + length <= stop)
-        v2, v3 = opts[r, np.minimum(pos + 2, MAX_OPTIONS + 1)], opts[r, np.minimum(pos + 3, MAX_OPTIONS + 1)]
+        v2 = opts[r, np.minimum(pos + 2, MAX_OPTIONS + 1)].astype(np.int64)
+        v3 = opts[r, np.minimum(pos + 3, MAX_OPTIONS + 1)]
         m = ok & (kind == MSS) & (length == 4)
         mss[m] = (v2[m] << 8) | v3[m]
         w = ok & (kind == WSCALE) & (length == 3)
