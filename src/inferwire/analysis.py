@@ -29,7 +29,8 @@ from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
 from .tcp.grouping import VANTAGES
-from .exchanges.network import NETWORK_RAW, ack_rtt_columns, network_rows, stalled_waits
+from .exchanges.network import (ack_rtt_columns, connection_part, network_columns,
+                                stalled_waits)
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -264,13 +265,14 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             keys = order_keys(sub, rows, groups) if many else None
             conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
             req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-            queries = []                    # per request row: ACK round trip look-up
+            queries, parts = [], []         # per request row: ACK round trip look-up
             for c in conns:
                 if c.client.port in ignore or c.server.port in ignore:
                     tick(c.packets)
                     continue
                 result = analyze_connection(c, options, keylog, budget)
-                rows_, conn_row, conn_warnings = _rows(c, result, acks=False)
+                rows_, conn_row, conn_warnings, part = _rows(c, result)
+                parts.append(part)
                 ids = c.rtt_directions()
                 queries += [(*ids, row[_REQ_START],
                              row[_RESP_END] if row[_RESP_END] is not None else row[_REQ_END])
@@ -282,7 +284,7 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
                 if conn_warnings:
                     warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
                 tick(c.packets)
-            requests = _request_columns(req_rows)
+            requests = _request_columns(req_rows, parts)
             if conns:
                 _ack_rtt(requests, conns[0].source[2], queries)
             conns = sub = groups = None     # this bucket's objects go before the next one's
@@ -515,11 +517,11 @@ def _fin_reached(stream) -> bool:
 
 
 # -- tables -------------------------------------------------------------------------------------
-def _rows(c: Connection, r: ConnectionResult,
-          acks: bool = True) -> tuple[list[tuple], tuple, list[str]]:
+def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str], tuple]:
     """One connection's request rows (:data:`_REQUEST_RAW` order), its connection row
-    (:data:`CONNECTION_COLUMNS` order) and its warnings: plain values, cheap to send between
-    processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
+    (:data:`CONNECTION_COLUMNS` order), its warnings and what its rows' network columns need
+    (:func:`~inferwire.exchanges.network.connection_part`): plain values, cheap to send
+    between processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
     :func:`_numbered`)."""
     exchanges = r.exchanges
     if len(exchanges) > 1:
@@ -529,15 +531,14 @@ def _rows(c: Connection, r: ConnectionResult,
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
     rtt = (c.rtt_client_ns, c.rtt_server_ns)
-    net = network_rows(c, exchanges, r.h2_stalls, rtt, acks)
+    net = connection_part(c, exchanges, r.h2_stalls, rtt)
     for i, e in enumerate(exchanges):
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
                          e.method, e.path, e.status, e.grpc_status, e.request_id,
                          e.request_bytes, e.response_bytes, a, b, s, d,
                          *(first if i == 0 else (None, None, None)),
-                         e.interim_responses, e.request_frame, e.response_frame, e.complete,
-                         *net[i]))
+                         e.interim_responses, e.request_frame, e.response_frame, e.complete))
         if not e.complete:
             incomplete += 1
         try:
@@ -561,7 +562,7 @@ def _rows(c: Connection, r: ConnectionResult,
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
     return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, rtt),
-            warnings)
+            warnings, net)
 
 
 def _out_of_order(a, b, s, d) -> bool:
@@ -598,7 +599,7 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "method", "path", "status", "grpc_status", "request_id", "request_bytes",
                 "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
                 "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
-                "request_frame", "response_frame", "complete") + NETWORK_RAW
+                "request_frame", "response_frame", "complete")
 _REQ_START, _REQ_END, _RESP_END = (_REQUEST_RAW.index(k) for k in ("req_start", "req_end",
                                                                     "resp_end"))
 
@@ -620,13 +621,14 @@ def _request_frame(rows: list[tuple]) -> pd.DataFrame:
                         copy=False)
 
 
-def _request_columns(rows: list[tuple]) -> dict:
-    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows."""
+def _request_columns(rows: list[tuple], parts: list | None = None) -> dict:
+    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows and
+    network parts (None: no rows)."""
     raw = dict(zip(_REQUEST_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _REQUEST_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("req_start", "req_end", "resp_start", "resp_end",
                                             "tcp_handshake", "tls_handshake", "h2_setup")
-          + tuple(_NETWORK_NS)}
+}
     def seconds(k):
         v, known = ns[k]
         return np.where(known, v / 1e9, np.nan)
@@ -648,16 +650,8 @@ def _request_columns(rows: list[tuple]) -> dict:
                "total_ms": diff("req_start", "resp_end"),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup")}
-    derived.update({column: ms(k) for k, column in _NETWORK_NS.items()})
+    derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
     return _typed_columns(REQUEST_COLUMNS, raw, derived)
-
-
-#: The network values that are times (ns inside) -> their column (ms).
-_NETWORK_NS = {"retrans_to_server": "retrans_ms_to_server",
-               "retrans_to_client": "retrans_ms_to_client", "zero_window": "zero_window_ms",
-               "h2_flow_stall": "h2_flow_stall_ms", "rtt_client": "rtt_client_ms",
-               "rtt_server": "rtt_server_ms", "ack_rtt_client": "ack_rtt_client_ms",
-               "ack_rtt_server": "ack_rtt_server_ms"}
 
 
 def _typed_columns(columns, raw: dict, derived: dict) -> dict:
@@ -670,6 +664,8 @@ def _typed_columns(columns, raw: dict, derived: dict) -> dict:
 def _typed(values, dtype: str):
     """``values`` as an array of the table dtype ``dtype`` (numpy for float64 and int64, a
     pandas extension array for the nullable and string types)."""
+    if isinstance(values, pd.api.extensions.ExtensionArray) and str(values.dtype) == dtype:
+        return values                # made typed already (the network columns)
     if dtype == "float64":
         return np.asarray(values, dtype=np.float64)
     if dtype == "int64":

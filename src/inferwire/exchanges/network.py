@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 
 import numpy as np
+import pandas as pd
 
 from ..tcp.connections import NET_FIELDS
 from ..tcp.delivery import merged_measure
@@ -161,3 +162,59 @@ def stalled_waits(c, exchanges: list) -> list:
         if b is not None and s is not None and s > b and _overlap(stalls, b, s):
             out.append(e.stream)
     return out
+
+
+#: The request columns of :data:`NETWORK_RAW`, in order, and whether each is a count (Int64).
+NETWORK_COLUMNS = (("retrans_segments_to_server", True), ("retrans_bytes_to_server", True),
+                   ("retrans_ms_to_server", False), ("retrans_segments_to_client", True),
+                   ("retrans_bytes_to_client", True), ("retrans_ms_to_client", False),
+                   ("zero_window_ms", False), ("h2_flow_stall_ms", False),
+                   ("rtt_client_ms", False), ("rtt_server_ms", False),
+                   ("ack_rtt_client_ms", False), ("ack_rtt_server_ms", False))
+
+
+def connection_part(c, exchanges: list, h2_stalls: tuple | None, rtt: tuple) -> tuple:
+    """What :func:`network_columns` needs of one connection's rows: ``(rows, rtt_client_ns,
+    rtt_server_ns, HTTP/2, None)`` for a connection without retransmissions, reordering or
+    stalls (its values follow from the phases), else its :func:`network_rows` (ACK round trips
+    left to the caller) as the last item."""
+    lossy = (c.to_server.delivery is not None or c.to_client.delivery is not None
+             or bool(c.net and c.net[_ZERO_WINDOWS]) or (h2_stalls is not None and any(h2_stalls)))
+    rows = network_rows(c, exchanges, h2_stalls, rtt, acks=False) if lossy else None
+    return (len(exchanges), rtt[0], rtt[1], h2_stalls is not None, rows)
+
+
+def network_columns(parts: list, request_ms: np.ndarray, response_ms: np.ndarray) -> dict:
+    """The :data:`NETWORK_COLUMNS` (name -> typed array) of the rows of ``parts``
+    (:func:`connection_part`, in row order), vectorised: zeros where a phase is known on a
+    connection without loss or stall, the connection's values elsewhere.  The ACK round trip
+    columns come out empty (filled by the caller's look-up)."""
+    n = len(request_ms)
+    counts = np.array([p[0] for p in parts], dtype=np.int64)
+    req, resp = ~np.isnan(request_ms), ~np.isnan(response_ms)
+    either = req | resp
+    nan = np.full(n, np.nan)
+    cols = [np.where(req, 0, -1), np.where(req, 0, -1), np.where(req, 0.0, nan),
+            np.where(resp, 0, -1), np.where(resp, 0, -1), np.where(resp, 0.0, nan),
+            np.where(either, 0.0, nan),
+            np.where(either & np.repeat([p[3] for p in parts], counts).astype(bool), 0.0, nan)]
+    for i in (1, 2):
+        v = np.array([np.nan if p[i] is None else p[i] / 1e6 for p in parts], dtype=np.float64)
+        cols.append(np.repeat(v, counts))
+    cols += [nan.copy(), nan.copy()]
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    for p, at in zip(parts, starts.tolist()):
+        if p[4] is not None:
+            _override(cols, p[4], at)
+    return {name: (pd.arrays.IntegerArray(np.maximum(col, 0).astype(np.int64), col < 0)
+                   if count else col) for (name, count), col in zip(NETWORK_COLUMNS, cols)}
+
+
+def _override(cols: list, rows: list, at: int) -> None:
+    """Put one lossy connection's :func:`network_rows` values (ns, counts, None) in place."""
+    for j, row in enumerate(rows):
+        for k, ((_, count), v) in enumerate(zip(NETWORK_COLUMNS, row)):
+            if k >= 10:                             # the ACK round trips: looked up apart
+                break
+            cols[k][at + j] = (-1 if v is None else v) if count else (
+                np.nan if v is None else v / 1e6)
