@@ -711,7 +711,8 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
                 retrans_bytes += sum(st.delivery.retrans_bytes)
                 ooo += st.delivery.out_of_order
     (mss_c, mss_s, ws_c, ws_s, sack, dup_acks, zero_windows, flight_up,
-     flight_down) = c.net or _NO_NET
+     flight_down, control) = c.net or _NO_NET
+    retrans += control
     if c.swapped:
         flight_up, flight_down = flight_down, flight_up
     rtt_client, rtt_server = rtt if rtt is not None else (c.rtt_client_ns, c.rtt_server_ns)
@@ -724,7 +725,7 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
 
 
 #: :attr:`Connection.net` of a connection not built by build_connections: nothing known.
-_NO_NET = (None, None, None, None, None, 0, 0, None, None)
+_NO_NET = (None, None, None, None, None, 0, 0, None, None, 0)
 
 
 def _vantage(rtt_client: int | None, rtt_server: int | None) -> str:

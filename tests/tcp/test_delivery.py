@@ -312,3 +312,19 @@ def test_zero_window_before_the_response_is_said_not_counted(tmp_path):
         row, conn = analyze(tmp_path, c)
     assert row["wait_ms"] == pytest.approx(40) and row["zero_window_ms"] == 0
     assert "during the wait of 1 request(s) (stream 1)" in conn["warnings"]
+
+
+def test_repeated_syn_and_fin_are_retransmissions(tmp_path):
+    """As tshark counts them: a SYN sent again (the first was lost) and a FIN sent twice."""
+    c = Conversation()
+    c._pkt(True, 0, "S", c.isn_c, 0, options=SACK_OK)                  # lost SYN
+    c.handshake(1 * MS, 11 * MS, 11 * MS + 50 * US, syn_options=SACK_OK,
+                synack_options=SACK_OK)
+    c.client(20 * MS, REQ)
+    c.server(35 * MS, RESP)
+    c.fin_from_client(40 * MS)
+    c.seq_c -= 1
+    c.fin_from_client(250 * MS)                                         # FIN again
+    row, conn = analyze(tmp_path, c)
+    assert (conn["retransmissions"], conn["retrans_bytes"]) == (2, 0)
+    assert (row["retrans_segments_to_server"], row["retrans_segments_to_client"]) == (0, 0)

@@ -5,13 +5,14 @@ client's capture holds request segments lost at the server and response segments
 the capture point), HTTP/1.1 with 20 kB each way, captured on both veths.
 
 Checked on both captures: every request found and complete; the retransmissions counted as
-tshark's tcp.analysis counts them; the server had the whole request no earlier than
-request_end and soon after it, began its response no later than response_start, and no
-retransmission time hides in wait_ms (the server's own 5 ms and a little scheduling at most);
-the client had the whole response soon after response_end; on the client's capture, the
-client's own latency is at least total_ms.  (With the old rule, "first captured copy", the
-server's capture put request_end and both captures response_end up to a retransmission
-timeout too early.)
+tshark's tcp.analysis counts them; each request and response ended no later than its
+receiver's first ACK of its last byte (found with tshark's HTTP dissector) and no more than a
+delayed ACK before it; the server's handler had the whole request no earlier than
+request_end and began answering no later than response_start; on the client's capture, the
+client's own latency is at least total_ms.  (With the old rule, "first captured copy", a
+message whose last copy was lost after the capture point ended up to a retransmission timeout
+before its receiver's ACK.)  The handlers' own instants are not held to be *close* to the
+boundaries: on a loaded machine a server thread can wait hundreds of ms to be scheduled.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ HOSTS = str(Path(__file__).with_name("lossy_hosts.py"))
 PORT, START_PROBE, STOP_PROBE = 8080, 9, 10
 N, BODY = 60, 20_000
 LOSS = "0.03"
-SLACK_MS = 25          # the server's thread scheduling on a shared 2-core machine
+ACK_DELAY_S = 0.045    # Linux delays an ACK by 40 ms at most (TCP_DELACK_MAX... min 40 ms)
 
 
 def lossy(ns: str) -> None:
@@ -92,6 +93,34 @@ def analyzed(path: str):
     return a.requests.set_index("request_id"), a.connections
 
 
+def acked(path: str) -> dict:
+    """tshark's view of when each message got through: request id -> (time the server's ACK
+    first covered the request's last byte, time the client's ACK first covered the response's
+    last byte), s since the epoch.  tshark's HTTP dissector finds the messages' last bytes
+    (tcp.nxtseq of the frame completing each), the receivers' ACKs say when they had them."""
+    fields = run("tshark", "-r", path, "-o", "tcp.relative_sequence_numbers:FALSE", "-T",
+                 "fields", "-e", "frame.time_epoch", "-e", "tcp.srcport", "-e", "tcp.ack",
+                 "-e", "tcp.nxtseq", "-e", "http.request.line", "-e", "http.response.code",
+                 "-Y", f"tcp.port == {PORT} && tcp.flags.ack == 1").stdout
+    acks = {True: [], False: []}              # from the client? -> [(time, ack)]
+    requests, responses = [], []
+    for line in fields.splitlines():
+        t, sport, ack, nxt, req_line, code = (line.split("\t") + [""] * 6)[:6]
+        from_client = int(sport) != PORT
+        acks[from_client].append((float(t), int(ack)))
+        if req_line:
+            rid = [h for h in req_line.split(",") if h.startswith("X-Request-Id")][0]
+            requests.append((rid.split(": ")[1].split("\\r")[0].strip(), int(nxt)))
+        elif code:
+            responses.append(int(nxt))
+    assert len(requests) == len(responses) == N, (len(requests), len(responses))
+
+    def first(from_client: bool, seq: int) -> float:
+        return min(t for t, a in acks[from_client] if (a - seq) % (1 << 32) < (1 << 31))
+    return {rid: (first(False, end), first(True, resp_end))
+            for (rid, end), resp_end in zip(requests, sorted(responses, key=lambda x: x))}
+
+
 @pytest.mark.capture
 def test_lossy_veth_both_vantage_points(lossy_run):
     caps, client, handled = lossy_run
@@ -110,19 +139,16 @@ def test_lossy_veth_both_vantage_points(lossy_run):
         assert ours > 0, f"{side}: no loss happened; the test proves nothing"
         assert abs(ours - theirs) <= max(1, theirs // 20), (side, ours, theirs)
         totals[side] = r
-        for rid, h in handled.items():
+        for rid, (req_acked, resp_acked) in acked(path).items():
             row = r.loc[rid]
-            end, start = round(row["request_end"] * 1e9), round(row["response_start"] * 1e9)
-            # float seconds lose sub-microsecond digits: compare with 2 us to spare
-            assert end <= h["got_ns"] + 2_000, (side, rid, (end - h["got_ns"]) / 1e6)
-            assert start >= h["done_ns"] - 2_000, (side, rid, (h["done_ns"] - start) / 1e6)
-            assert row["wait_ms"] <= (h["done_ns"] - h["got_ns"]) / 1e6 + SLACK_MS, (
-                side, rid, row["wait_ms"], row["retrans_ms_to_server"])
-            # ... and the receivers had the bytes soon after the ends (the veth adds no delay):
-            # a copy lost after the capture point does not end a message
-            assert (h["got_ns"] - end) / 1e6 <= SLACK_MS, (side, rid, (h["got_ns"] - end) / 1e6)
-            late = (client[rid]["end_ns"] - round(row["response_end"] * 1e9)) / 1e6
-            assert late <= SLACK_MS, (side, rid, late)
+            # each message ended no later than its receiver's ACK of its last byte, and not
+            # long before it (a delayed ACK at most): a copy lost after the capture point
+            # does not end a message
+            for end, ack in ((row["request_end"], req_acked), (row["response_end"], resp_acked)):
+                assert end <= ack + 2e-6 and ack - end <= ACK_DELAY_S, (side, rid, ack - end)
+            h = handled[rid]       # the server's handler ran between the phases' boundaries
+            assert round(row["request_end"] * 1e9) <= h["got_ns"] + 2_000, (side, rid)
+            assert round(row["response_start"] * 1e9) >= h["done_ns"] - 2_000, (side, rid)
     r = totals["client"]
     for rid, c in client.items():
         assert (c["end_ns"] - c["start_ns"]) / 1e6 >= r.loc[rid, "total_ms"] - 0.002, rid

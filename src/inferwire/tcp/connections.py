@@ -176,7 +176,8 @@ def build_connections(table, groups: PacketGroups | None = None,
 
 #: The fields of :attr:`Connection.net`, in order.
 NET_FIELDS = ("mss_client", "mss_server", "wscale_client", "wscale_server", "sack_permitted",
-              "dup_acks", "zero_windows", "in_flight_to_server", "in_flight_to_client")
+              "dup_acks", "zero_windows", "in_flight_to_server", "in_flight_to_client",
+              "control_retransmissions")
 
 
 def _net_rows(g: PacketGroups, facts: dict, dirs: Directions) -> list[tuple]:
@@ -194,7 +195,8 @@ def _net_rows(g: PacketGroups, facts: dict, dirs: Directions) -> list[tuple]:
                     known(cols["wscale_client"].tolist()), known(cols["wscale_server"].tolist()),
                     sack, netstats.dup_acks(g, up, order).tolist(),
                     np.bincount(g.conn[zero], minlength=n).tolist(),
-                    known(flight[0::2]), known(flight[1::2])))
+                    known(flight[0::2]), known(flight[1::2]),
+                    netstats.control_retransmissions(g, up).tolist()))
 
 
 def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addresses: dict):

@@ -181,3 +181,19 @@ def ack_rtt_samples(seg: dict, g, acks: Acks, fast: np.ndarray):
     a_time = g.s_time[acks.pos[jj]]
     ok &= (g.table.payload_len[a_row] == 0) & (a_time >= st)
     return sd[ok], st[ok], (a_time - st)[ok]
+
+
+def control_retransmissions(g, up: np.ndarray) -> np.ndarray:
+    """Per connection, repeated SYNs, SYN-ACKs and payload-free FINs (each one after the first
+    of its direction): retransmissions too (tcp.analysis.retransmission), which the stream
+    reassembly, counting payload, does not see."""
+    n = len(g.starts)
+    plen = g.table.payload_len[g.order]
+    fin = ((g.s_flags & FIN) != 0) & ((g.s_flags & (SYN | RST)) == 0) & (plen == 0)
+    d = 2 * g.conn + (~up).astype(np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    for mask, key, size in ((g.s_pure_syn, g.conn, n), (g.s_synack, g.conn, n),
+                            (fin, d, 2 * n)):
+        extra = np.maximum(np.bincount(key[mask], minlength=size) - 1, 0)
+        out += extra if size == n else extra[0::2] + extra[1::2]
+    return out
