@@ -264,32 +264,11 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
             conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
-            req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-            queries, parts = [], []         # per request row: ACK round trip look-up
-            for c in conns:
-                if c.client.port in ignore or c.server.port in ignore:
-                    tick(c.packets)
-                    continue
-                result = analyze_connection(c, options, keylog, budget)
-                rows_, conn_row, conn_warnings, part = _rows(c, result)
-                parts.append(part)
-                ids = c.rtt_directions()
-                queries += [(*ids, row[_REQ_START],
-                             row[_RESP_END] if row[_RESP_END] is not None else row[_REQ_END])
-                            for row in rows_]
-                req_rows += rows_
-                req_pos += [c.index] * len(rows_)
-                conn_rows.append(conn_row)
-                conn_pos.append(c.index)
-                if conn_warnings:
-                    warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
-                tick(c.packets)
-            requests = _request_columns(req_rows, parts)
-            if conns:
-                _ack_rtt(requests, conns[0].source[2], queries)
+            requests, req_pos, conn_rows, conn_pos, warnings = _bucket_rows(
+                conns, ignore, options, keylog, budget, tick)
             conns = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
-            yield (requests, np.array(req_pos, dtype=np.int64),
+            yield (requests, req_pos,
                    _connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
                    warnings, keys)
 
@@ -304,6 +283,35 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
     frames = [f for _, shard_frames in shards for f in shard_frames]
     shards = None                   # _numbered lets each bucket's columns go once gathered
     return _numbered(frames, many)
+
+
+def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -> tuple:
+    """One bucket's requests columns and their connection numbers, its connection rows and
+    their numbers, and its warnings (``tick``: told each connection's packets when done)."""
+    req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
+    queries, parts = [], []         # per request row: ACK round trip look-up; per connection
+    for c in conns:
+        if c.client.port in ignore or c.server.port in ignore:
+            tick(c.packets)
+            continue
+        result = analyze_connection(c, options, keylog, budget)
+        rows_, conn_row, conn_warnings, part = _rows(c, result)
+        parts.append(part)
+        ids = c.rtt_directions()
+        queries += [(*ids, row[_REQ_START],
+                     row[_RESP_END] if row[_RESP_END] is not None else row[_REQ_END])
+                    for row in rows_]
+        req_rows += rows_
+        req_pos += [c.index] * len(rows_)
+        conn_rows.append(conn_row)
+        conn_pos.append(c.index)
+        if conn_warnings:
+            warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
+        tick(c.packets)
+    requests = _request_columns(req_rows, parts)
+    if conns:
+        _ack_rtt(requests, conns[0].source[2], queries)
+    return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings)
 
 
 def _ack_rtt(columns: dict, dirs, queries: list) -> None:
