@@ -30,6 +30,8 @@ from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
 from .tcp.grouping import VANTAGES
+from .exchanges.network import (ack_rtt_columns, connection_part, network_columns,
+                                stalled_waits)
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -274,23 +276,11 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
             conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
-            req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-            for c in conns:
-                if c.client.port in ignore or c.server.port in ignore:
-                    tick(c.packets)
-                    continue
-                result = analyze_connection(c, options, keylog, budget)
-                rows_, conn_row, conn_warnings = _rows(c, result)
-                req_rows += rows_
-                req_pos += [c.index] * len(rows_)
-                conn_rows.append(conn_row)
-                conn_pos.append(c.index)
-                if conn_warnings:
-                    warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
-                tick(c.packets)
+            requests, req_pos, conn_rows, conn_pos, warnings = _bucket_rows(
+                conns, ignore, options, keylog, budget, tick)
             conns = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
-            yield (_request_columns(req_rows), np.array(req_pos, dtype=np.int64),
+            yield (requests, req_pos,
                    _connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
                    warnings, keys)
 
@@ -305,6 +295,43 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
     frames = [f for _, shard_frames in shards for f in shard_frames]
     shards = None                   # _numbered lets each bucket's columns go once gathered
     return _numbered(frames, many)
+
+
+def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -> tuple:
+    """One bucket's requests columns and their connection numbers, its connection rows and
+    their numbers, and its warnings (``tick``: told each connection's packets when done)."""
+    req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
+    queries, parts = [], []         # per request row: ACK round trip look-up; per connection
+    for c in conns:
+        if c.client.port in ignore or c.server.port in ignore:
+            tick(c.packets)
+            continue
+        result = analyze_connection(c, options, keylog, budget)
+        rows_, conn_row, conn_warnings, part = _rows(c, result)
+        parts.append(part)
+        ids = c.rtt_directions()
+        queries += [(*ids, row[_REQ_START],
+                     row[_RESP_END] if row[_RESP_END] is not None else row[_REQ_END])
+                    for row in rows_]
+        req_rows += rows_
+        req_pos += [c.index] * len(rows_)
+        conn_rows.append(conn_row)
+        conn_pos.append(c.index)
+        if conn_warnings:
+            warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
+        tick(c.packets)
+    requests = _request_columns(req_rows, parts)
+    if conns:
+        _ack_rtt(requests, conns[0].source[2], queries)
+    return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings)
+
+
+def _ack_rtt(columns: dict, dirs, queries: list) -> None:
+    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms (left None by
+    :func:`_rows` with ``acks=False``) in one vectorised look-up per bucket."""
+    client, server = ack_rtt_columns(dirs, queries)
+    for name, v in (("ack_rtt_client_ms", client), ("ack_rtt_server_ms", server)):
+        columns[name] = np.where(v >= 0, v / 1e6, np.nan)
 
 
 def _numbered(frames: list, many: bool):
@@ -485,7 +512,8 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
         if note:
             result.warnings.append(note)
     if proto == "h2":
-        result.exchanges, result.h2_setup_ns = http2_exchanges(up, down, result.warnings)
+        result.exchanges, result.h2_setup_ns, result.h2_stalls = http2_exchanges(
+            up, down, result.warnings)
         if any(e.protocol == "grpc" for e in result.exchanges):
             result.protocol = "grpc"
     elif proto == "http/1.1":
@@ -509,10 +537,11 @@ def _fin_reached(stream) -> bool:
 
 
 # -- tables -------------------------------------------------------------------------------------
-def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str]]:
+def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str], tuple]:
     """One connection's request rows (:data:`_REQUEST_RAW` order), its connection row
-    (:data:`CONNECTION_COLUMNS` order) and its warnings: plain values, cheap to send between
-    processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
+    (:data:`CONNECTION_COLUMNS` order), its warnings and what its rows' network columns need
+    (:func:`~inferwire.exchanges.network.connection_part`): plain values, cheap to send
+    between processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
     :func:`_numbered`)."""
     exchanges = r.exchanges
     if len(exchanges) > 1:
@@ -521,6 +550,8 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
     client, server = str(c.client), str(c.server)
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
+    rtt = (c.rtt_client_ns, c.rtt_server_ns)
+    net = connection_part(c, exchanges, r.h2_stalls, rtt)
     for i, e in enumerate(exchanges):
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
@@ -542,9 +573,16 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         warnings = warnings + [f"{differing} retransmitted segment{'s' if differing > 1 else ''} "
                                "whose repeated bytes differ from the first copy: the first "
                                "copy's bytes are kept"]
+    waits = stalled_waits(c, exchanges)
+    if waits:
+        warnings = warnings + [f"the client's zero window held back the server during the wait "
+                               f"of {len(waits)} request(s) (stream {', '.join(map(str, waits[:5]))}"
+                               "): that time is in wait_ms, the capture cannot tell whether the "
+                               "response was ready"]
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
-    return req_rows, _connection_row(c, r, len(exchanges), client, server, warnings), warnings
+    return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, rtt),
+            warnings, net)
 
 
 def _out_of_order(a, b, s, d) -> bool:
@@ -582,6 +620,8 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
                 "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
                 "request_frame", "response_frame", "complete")
+_REQ_START, _REQ_END, _RESP_END = (_REQUEST_RAW.index(k) for k in ("req_start", "req_end",
+                                                                    "resp_end"))
 
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
@@ -601,12 +641,14 @@ def _request_frame(rows: list[tuple]) -> pd.DataFrame:
                         copy=False)
 
 
-def _request_columns(rows: list[tuple]) -> dict:
-    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows."""
+def _request_columns(rows: list[tuple], parts: list | None = None) -> dict:
+    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows and
+    network parts (None: no rows)."""
     raw = dict(zip(_REQUEST_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _REQUEST_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("req_start", "req_end", "resp_start", "resp_end",
-                                            "tcp_handshake", "tls_handshake", "h2_setup")}
+                                            "tcp_handshake", "tls_handshake", "h2_setup")
+}
     def seconds(k):
         v, known = ns[k]
         return np.where(known, v / 1e9, np.nan)
@@ -628,6 +670,7 @@ def _request_columns(rows: list[tuple]) -> dict:
                "total_ms": diff("req_start", "resp_end"),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup")}
+    derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
     return _typed_columns(REQUEST_COLUMNS, raw, derived)
 
 
@@ -641,6 +684,8 @@ def _typed_columns(columns, raw: dict, derived: dict) -> dict:
 def _typed(values, dtype: str):
     """``values`` as an array of the table dtype ``dtype`` (numpy for float64 and int64, a
     pandas extension array for the nullable and string types)."""
+    if isinstance(values, pd.api.extensions.ExtensionArray) and str(values.dtype) == dtype:
+        return values                # made typed already (the network columns)
     if dtype == "float64":
         return np.asarray(values, dtype=np.float64)
     if dtype == "int64":
@@ -662,11 +707,15 @@ _ARROW_STRINGS = isinstance(pd.array([], dtype="string"), pd.arrays.ArrowStringA
 _CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_version", "alpn",
                    "sni", "syn", "start_seen", "first", "last", "tcp_handshake",
                    "tls_handshake", "h2_setup", "requests", "packets", "bytes_to_server",
-                   "bytes_to_client", "retransmissions", "missing_bytes", "end", "warnings")
+                   "bytes_to_client", "retransmissions", "missing_bytes", "retrans_bytes",
+                   "out_of_order", "dup_acks", "zero_windows", "mss_client", "mss_server",
+                   "wscale_client", "wscale_server", "sack_permitted",
+                   "max_in_flight_to_server_bytes", "max_in_flight_to_client_bytes",
+                   "rtt_client", "rtt_server", "vantage", "end", "warnings")
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
-                    server: str, warnings: list) -> tuple:
+                    server: str, warnings: list, rtt: tuple | None = None) -> tuple:
     up, down = c.to_server, c.to_client
     missing = 0
     for st in (up, down):
@@ -674,11 +723,37 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
             missing += g.end - g.start
         for s, e in st.uncaptured:
             missing += e - s
+    retrans = retrans_bytes = ooo = 0
+    if up.delivery is not None or down.delivery is not None:
+        for st in (up, down):
+            if st.delivery is not None:
+                retrans += len(st.delivery.retrans_t)
+                retrans_bytes += sum(st.delivery.retrans_bytes)
+                ooo += st.delivery.out_of_order
+    (mss_c, mss_s, ws_c, ws_s, sack, dup_acks, zero_windows, flight_up,
+     flight_down, control) = c.net or _NO_NET
+    retrans += control
+    if c.swapped:
+        flight_up, flight_down = flight_down, flight_up
+    rtt_client, rtt_server = rtt if rtt is not None else (c.rtt_client_ns, c.rtt_server_ns)
     return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
             c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
             r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,
-            up.retransmitted_segments + down.retransmitted_segments, missing, c.end,
-            "; ".join(warnings) if warnings else "")
+            retrans, missing, retrans_bytes, ooo, dup_acks, zero_windows, mss_c, mss_s, ws_c,
+            ws_s, sack, flight_up, flight_down, rtt_client, rtt_server,
+            _vantage(rtt_client, rtt_server), c.end, "; ".join(warnings) if warnings else "")
+
+
+#: :attr:`Connection.net` of a connection not built by build_connections: nothing known.
+_NO_NET = (None, None, None, None, None, 0, 0, None, None, 0)
+
+
+def _vantage(rtt_client: int | None, rtt_server: int | None) -> str:
+    """Which host the capture point is nearer, from the handshake's two round trips: "client",
+    "server", or "" (not known, or the same)."""
+    if rtt_client is None or rtt_server is None or rtt_client == rtt_server:
+        return ""
+    return "client" if rtt_client < rtt_server else "server"
 
 
 def _connection_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -693,7 +768,8 @@ def _connection_columns(rows: list[tuple]) -> dict:
     raw = dict(zip(_CONNECTION_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _CONNECTION_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("syn", "first", "last", "tcp_handshake",
-                                            "tls_handshake", "h2_setup")}
+                                            "tls_handshake", "h2_setup", "rtt_client",
+                                            "rtt_server")}
 
     def seconds(k):
         v, known = ns[k]
@@ -707,7 +783,8 @@ def _connection_columns(rows: list[tuple]) -> dict:
                "last_time": seconds("last"),
                "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
-               "h2_setup_ms": ms("h2_setup")}
+               "h2_setup_ms": ms("h2_setup"), "rtt_client_ms": ms("rtt_client"),
+               "rtt_server_ms": ms("rtt_server")}
     return _typed_columns(CONNECTION_COLUMNS, raw, derived)
 
 
