@@ -1,0 +1,195 @@
+"""Real lossy traffic: the project's load generator (REST and gRPC) and the embedded server in
+network namespaces, MTU 1500, 3 % random loss each way in the router between them (iptables
+``statistic``), captured with dumpcap on the client's and on the server's veth by a real
+``scripts/capture_run.py --network`` run.
+
+Checked on each vantage point: tshark's ``tcp.analysis.retransmission`` sees the
+retransmissions, each capture sees the originals its side sent and not those lost before it;
+every request is found; the server's handler (server_log.jsonl: [ts_ns - server_time_ns, ts_ns])
+lies inside [request_end, response_start]; the client's own latency is at least total_ms.
+One run (about 15 s on an idle machine) serves every test of the module.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+import inferwire
+from needs import need_capture, need_tool
+
+from .live import namespaces_of, need_netns
+
+pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+REQUESTS, BATCH, LOSS_PCT = 200, 8, 3
+PROBE_PORT = 9
+#: capture time stamps (float seconds in the table, ~0.24 us apart at today's epoch) against the
+#: handler's own clock readings: a boundary may be this far on the wrong side by rounding only
+TOLERANCE_NS = 2_000
+#: Linux never retransmits on a timeout sooner than 200 ms (TCP_RTO_MIN); a boundary gap of
+#: 150 ms or more next to the server's own time means a timeout was put on the wrong side
+RTO_FREE_NS = 150_000_000
+VANTAGE = {"client": "capture.pcapng", "server": "capture_server.pcapng"}
+
+
+@pytest.fixture(scope="module")
+def lossy_run(tmp_path_factory):
+    """(run folder, manifest, CLI process id) of one lossy REST + gRPC run."""
+    need_netns()
+    need_capture()
+    need_tool("tshark", "tshark")
+    out = tmp_path_factory.mktemp("lossy")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    cli = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "capture_run.py"), "--network", "veth",
+         "--loss", str(LOSS_PCT), "--network-capture", "both", "--batch-size", str(BATCH),
+         "--requests", str(REQUESTS), "--warmup", "5", "--users", "2", "--out", str(out),
+         "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    stdout, stderr = cli.communicate(timeout=240)
+    assert cli.returncode == 0, stderr[-3000:]
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir, json.loads((run_dir / "manifest.json").read_text()), cli.pid
+
+
+def _tables(run_dir: Path, vantage: str) -> pd.DataFrame:
+    """The per-request table of one vantage point joined to the server log and client logs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        requests = inferwire.analyze(run_dir / VANTAGE[vantage],
+                                     ignore_ports=(PROBE_PORT,)).requests
+    server = pd.read_json(run_dir / "server_log.jsonl", lines=True)
+    server = server.rename(columns={"protocol": "server_protocol"})
+    client = pd.concat([pd.read_csv(p) for p in sorted(run_dir.glob("client_log_*.csv"))])
+    j = requests.merge(server, on="request_id", how="outer", indicator="in_server_log")
+    return j.merge(client, on="request_id", how="outer", indicator="in_client_log")
+
+
+def _data_packets(path: Path, server_ports) -> dict[str, int]:
+    """TCP segments carrying data, per direction, as tshark counts them."""
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.len > 0", "-T", "fields",
+                          "-e", "tcp.dstport"], capture_output=True, text=True, check=True)
+    ports = [int(p) for p in out.stdout.split()]
+    to_server = sum(p in server_ports for p in ports)
+    return {"to_server": to_server, "to_client": len(ports) - to_server}
+
+
+def _retransmissions(path: Path) -> int:
+    out = subprocess.run(["tshark", "-r", str(path), "-Y",
+                          f"tcp.analysis.retransmission and not tcp.port == {PROBE_PORT}",
+                          "-T", "fields", "-e", "frame.number"],
+                         capture_output=True, text=True, check=True)
+    return len(out.stdout.split())
+
+
+def test_the_run_is_ok_and_leaves_nothing_behind(lossy_run):
+    run_dir, manifest, pid = lossy_run
+    assert manifest["status"] == "ok", manifest["problems"]
+    net = manifest["network"]
+    assert net["profile"]["loss_to_server_pct"] == net["profile"]["loss_to_client_pct"] == 3
+    rules = [c["argv"] for c in net["commands"] if "iptables" in c["argv"]]
+    assert len(rules) == 2 and all("statistic" in r and "0.030000" in r for r in rules)
+    assert net["teardown"] and all(e["exit_code"] == 0 for e in net["teardown"])
+    assert namespaces_of(pid) == []
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if str(run_dir) in " ".join(p.info["cmdline"] or [])]
+    assert left == []
+    assert oct((run_dir / "capture_server.pcapng").stat().st_mode & 0o777) == "0o600"
+
+
+def test_each_capture_sees_what_its_side_sent_and_what_arrived(lossy_run):
+    """Loss happens between the two capture points: the sender's capture holds the originals
+    that were lost, the receiver's does not; tshark flags retransmissions at both."""
+    run_dir, manifest, _ = lossy_run
+    ports = {manifest["server"]["grpc_port"], manifest["server"]["rest_port"]}
+    at_client = _data_packets(run_dir / VANTAGE["client"], ports)
+    at_server = _data_packets(run_dir / VANTAGE["server"], ports)
+    assert at_client["to_server"] > at_server["to_server"]
+    assert at_server["to_client"] > at_client["to_client"]
+    for vantage, name in VANTAGE.items():
+        assert _retransmissions(run_dir / name) > 0, vantage
+
+
+@pytest.mark.parametrize("vantage", sorted(VANTAGE))
+def test_every_request_is_found(lossy_run, vantage):
+    run_dir, _, _ = lossy_run
+    j = _tables(run_dir, vantage)
+    measured = j[j["phase"] == "measure"]
+    assert len(measured) == 2 * REQUESTS
+    assert (measured["in_client_log"] == "both").all()
+    assert measured["ok"].astype(bool).all()
+    assert (measured["in_server_log"] == "both").all()
+
+
+def _violations(rows: pd.DataFrame, what: str) -> str:
+    cols = ["request_id", "client_ms", "request_ms", "wait_ms", "response_ms", "total_ms", "server_time_ns"]
+    return f"{len(rows)} requests {what}:\n{rows[cols].head(8).to_string()}"
+
+
+def _measured(run_dir: Path, vantage: str, protocol: str | None = None) -> pd.DataFrame:
+    j = _tables(run_dir, vantage)
+    j = j[j["phase"] == "measure"]
+    if protocol is not None:
+        j = j[j["server_protocol"] == protocol]
+        assert len(j) == REQUESTS
+    j = j.copy()
+    j["handler_end_ns"] = j["ts_ns"]
+    j["handler_start_ns"] = j["ts_ns"] - j["server_time_ns"]
+    j["client_ms"] = (j["finished_ns"] - j["started_ns"]) / 1e6
+    for col in ("request_start", "request_end", "response_start", "response_end"):
+        j[f"{col}_ns"] = (j[col] * 1e9).round()
+    return j
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+@pytest.mark.parametrize("vantage", sorted(VANTAGE))
+def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, vantage, protocol):
+    j = _measured(lossy_run[0], vantage, protocol)
+    early = j[j["handler_start_ns"] < j["request_end_ns"] - TOLERANCE_NS]
+    late = j[j["handler_end_ns"] > j["response_start_ns"] + TOLERANCE_NS]
+    assert early.empty, _violations(early, "whose handler began before request_end")
+    assert late.empty, _violations(late, "whose handler ended after response_start")
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+@pytest.mark.parametrize("vantage", sorted(VANTAGE))
+def test_no_retransmission_timeout_between_request_end_and_the_handler(lossy_run, vantage,
+                                                                        protocol):
+    """The request is delivered when its last byte's last copy is sent (client side) or first
+    arrives (server side): from there the handler starts at once, never a timeout later (a
+    request_end at a lost copy puts the timeout into wait_ms)."""
+    j = _measured(lossy_run[0], vantage, protocol)
+    slow = j[j["handler_start_ns"] - j["request_end_ns"] > RTO_FREE_NS]
+    assert slow.empty, _violations(slow, f"whose handler began over {RTO_FREE_NS / 1e6:g} ms "
+                                         "after request_end")
+
+
+def test_server_side_response_starts_when_the_handler_ends(lossy_run):
+    """Server side, REST (one request at a time per connection, nothing queued ahead of the
+    response): the first response byte leaves right after the handler ended."""
+    j = _measured(lossy_run[0], "server", "rest")
+    slow = j[j["response_start_ns"] - j["handler_end_ns"] > RTO_FREE_NS]
+    assert slow.empty, _violations(slow, "whose response left long after the handler ended")
+
+
+@pytest.mark.parametrize("vantage", sorted(VANTAGE))
+def test_client_latency_is_at_least_total_ms(lossy_run, vantage):
+    j = _measured(lossy_run[0], vantage)
+    short = j[j["client_ms"] < j["total_ms"] - TOLERANCE_NS / 1e6]
+    assert short.empty, _violations(short, "whose client latency is below total_ms")
+
+
+def test_client_side_total_ms_is_the_client_latency_less_its_own_overhead(lossy_run):
+    """Client side, REST: the wire total is the client's time less its own work before and
+    after the wire, never a retransmission timeout less (a response_end at a lost copy)."""
+    j = _measured(lossy_run[0], "client", "rest")
+    off = j[j["client_ms"] - j["total_ms"] > RTO_FREE_NS / 1e6]
+    assert off.empty, _violations(off, "whose total_ms is far below the client's latency")
