@@ -1,0 +1,119 @@
+"""The network's cost in one run's summary.md (pure: the manifest and tables in, lines out).
+
+With a network profile the client's mean latency is cut into what the network took and what it
+did not: transfer (request_ms + response_ms: moving the bytes at the link's rate), network and
+stack inside the wait (wait_ms - server_ms: round trips, queues, kernels), the server, the
+client's own work, and, where the per-request TCP columns exist, the time lost to
+retransmissions and to stalls (zero window, HTTP/2 flow control).  Retransmitted segments come
+from the connections table; requests slower than Linux's smallest retransmission timeout
+(200 ms) are counted as the ones a timeout most likely held up.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+RTO_MIN_MS = 200.0      # Linux's TCP_RTO_MIN: no retransmission timeout is shorter
+#: per-request TCP columns (inferwire.columns) summed into "retransmission" and "stalls":
+#: any of these present in the joined table is used
+RETRANS_HINTS, STALL_HINTS = ("retrans",), ("stall", "zero_win")
+
+
+def _mean(frame: pd.DataFrame, col: str) -> float:
+    if col not in frame:
+        return float("nan")
+    v = pd.to_numeric(frame[col], errors="coerce").dropna()
+    return float(v.mean()) if len(v) else float("nan")
+
+
+def _cols(frame: pd.DataFrame, hints) -> list[str]:
+    return [c for c in frame.columns
+            if c.endswith("_ms") and any(h in c for h in hints)]
+
+
+def _sum_mean(frame: pd.DataFrame, cols: list[str]) -> float:
+    if not cols:
+        return float("nan")
+    return float(sum(pd.to_numeric(frame[c], errors="coerce").fillna(0.0) for c in cols).mean())
+
+
+def _fmt(x: float, pct_of: float | None = None) -> str:
+    if x is None or np.isnan(x):
+        return ""
+    if pct_of:
+        return f"{x:.3f} ({100 * x / pct_of:.0f} %)"
+    return f"{x:.3f}"
+
+
+def cost_rows(joined: pd.DataFrame, connections: pd.DataFrame | None, ports: dict) -> list[dict]:
+    """One dict per workload: the client's mean latency and its parts (ms), retransmitted
+    segments, requests held longer than an RTO."""
+    rows = []
+    for name, g in joined.groupby(joined["workload"].fillna("(not in client log)"), sort=True):
+        client = _mean(g, "client_ms")
+        row = {"workload": name, "requests": len(g), "client_ms": client,
+               "transfer_ms": _mean(g, "request_ms") + _mean(g, "response_ms"),
+               "network_and_stack_ms": _mean(g, "network_and_stack_ms"),
+               "server_ms": _mean(g, "server_ms"),
+               "client_own_ms": _mean(g, "client_before_ms") + _mean(g, "client_after_ms"),
+               "retransmission_ms": _sum_mean(g, _cols(g, RETRANS_HINTS)),
+               "stall_ms": _sum_mean(g, _cols(g, STALL_HINTS)),
+               "over_rto": int((pd.to_numeric(g["client_ms"], errors="coerce")
+                                >= RTO_MIN_MS).sum())}
+        mine = _connections(connections, ports.get(name))
+        row["retransmitted_segments"] = (float(mine["retransmissions"].sum())
+                                         if "retransmissions" in mine else float("nan"))
+        row["rtt_ms"] = _mean(mine, "tcp_handshake_ms")
+        rows.append(row)
+    return rows
+
+
+def _connections(connections: pd.DataFrame | None, port) -> pd.DataFrame:
+    """The connections to the server's ``port`` (empty if unknown)."""
+    if connections is None or port is None or "server" not in connections:
+        return pd.DataFrame()
+    return connections[connections["server"].astype(str).str.endswith(f":{port}")]
+
+
+def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[str]:
+    """The "network" section of summary.md; [] without a network profile."""
+    net = manifest.get("network")
+    if not net:
+        return []
+    topo = net.get("topology") or {}
+    out = ["", "## The network", "",
+           f"- profile: **{net.get('description')}**, between the client's namespace "
+           f"`{topo.get('client_ns')}` ({topo.get('client_addr')}) and the server's "
+           f"`{topo.get('server_ns')}` ({topo.get('server_addr')}) through the router "
+           f"`{topo.get('router_ns')}` (shaping and loss there, between the two capture points)"]
+    out += [f"- {note}" for note in net.get("notes", [])]
+    bad = [e for e in net.get("teardown", []) if e.get("exit_code") != 0]
+    out.append(f"- {len(net.get('commands', []))} set-up commands and {len(net.get('teardown', []))}"
+               f" teardown steps in manifest.json (`network`); teardown: "
+               + ("all ok" if not bad else f"**{len(bad)} FAILED**"))
+    if net.get("server_capture"):
+        out.append("- second vantage point: capture_server.pcapng, on the server's veth "
+                   "(analyze both with `inferwire.vantage.analyze_two`)")
+    if joined is None or joined.empty:
+        return out
+    ports = {p: (manifest.get("server") or {}).get(f"{p}_port") for p in ("rest", "grpc")}
+    rows = cost_rows(joined, connections, ports)
+    out += ["", "Where the client's mean latency went on this network (ms, % of the client's "
+            "mean):", "",
+            "| workload | requests | client | transfer | network and stack in the wait | "
+            "server | client's own | retransmission | stalls | handshake RTT (mean) | "
+            "retransmitted segments | requests >= 200 ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c = r["client_ms"]
+        out.append(
+            f"| {r['workload']} | {r['requests']} | {_fmt(c)} | {_fmt(r['transfer_ms'], c)} | "
+            f"{_fmt(r['network_and_stack_ms'], c)} | {_fmt(r['server_ms'], c)} | "
+            f"{_fmt(r['client_own_ms'], c)} | {_fmt(r['retransmission_ms'], c)} | "
+            f"{_fmt(r['stall_ms'], c)} | {_fmt(r['rtt_ms'])} | "
+            f"{'' if np.isnan(r['retransmitted_segments']) else int(r['retransmitted_segments'])}"
+            f" | {r['over_rto']} |")
+    if all(np.isnan(r["retransmission_ms"]) for r in rows):
+        out += ["", "Retransmission and stall times need the per-request TCP columns, which "
+                "this analysis did not produce: their cells are empty."]
+    return out
