@@ -38,39 +38,53 @@ class Conversation:
         self.seq_c, self.seq_s = isn_client + 1, isn_server + 1  # next byte each side sends
         self.packets = []
 
-    def _pkt(self, from_client: bool, at_ns: int, flags: str, seq: int, ack: int, data=b""):
+    def _pkt(self, from_client: bool, at_ns: int, flags: str, seq: int, ack: int, data=b"", *,
+             window: int = 65535, options=()):
         src, dst = (self.c, self.s) if from_client else (self.s, self.c)
         ip = (IPv6(src=src[0], dst=dst[0]) if self.ipv6 else IP(src=src[0], dst=dst[0]))
         p = Ether() / ip / TCP(sport=src[1], dport=dst[1], flags=flags,
-                              seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, window=65535)
+                              seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, window=window,
+                              options=list(options))
         if data:
             p = p / Raw(data)
         p.time = ts(self.t0 + at_ns)
         self.packets.append(p)
         return p
 
-    def handshake(self, syn_ns: int, synack_ns: int, ack_ns: int):
-        self._pkt(True, syn_ns, "S", self.isn_c, 0)
-        self._pkt(False, synack_ns, "SA", self.isn_s, self.isn_c + 1)
+    def handshake(self, syn_ns: int, synack_ns: int, ack_ns: int, *, syn_options=(),
+                  synack_options=()):
+        """SYN, SYN-ACK, ACK; ``*_options``: scapy TCP options, e.g. ``[("MSS", 1460),
+        ("SAckOK", b""), ("WScale", 7)]``."""
+        self._pkt(True, syn_ns, "S", self.isn_c, 0, options=syn_options)
+        self._pkt(False, synack_ns, "SA", self.isn_s, self.isn_c + 1, options=synack_options)
         return self._pkt(True, ack_ns, "A", self.seq_c, self.seq_s)
 
-    def client(self, at_ns: int, data: bytes, *, seq: int | None = None, flags="PA"):
-        """Client -> server payload; ``seq`` overrides (for retransmissions), else the next."""
+    def client(self, at_ns: int, data: bytes, *, seq: int | None = None, flags="PA",
+               ack: int | None = None, **kw):
+        """Client -> server payload; ``seq`` overrides (for retransmissions), else the next;
+        ``ack`` overrides the acknowledgement (default: all the server's bytes so far);
+        ``window``, ``options``: the TCP header's."""
         s = self.seq_c if seq is None else seq
-        p = self._pkt(True, at_ns, flags, s, self.seq_s, data)
+        p = self._pkt(True, at_ns, flags, s, self.seq_s if ack is None else ack, data, **kw)
         if seq is None:
             self.seq_c += len(data)
         return p
 
-    def server(self, at_ns: int, data: bytes, *, seq: int | None = None, flags="PA"):
+    def server(self, at_ns: int, data: bytes, *, seq: int | None = None, flags="PA",
+               ack: int | None = None, **kw):
         s = self.seq_s if seq is None else seq
-        p = self._pkt(False, at_ns, flags, s, self.seq_c, data)
+        p = self._pkt(False, at_ns, flags, s, self.seq_c if ack is None else ack, data, **kw)
         if seq is None:
             self.seq_s += len(data)
         return p
 
-    def ack_from_client(self, at_ns: int):
-        return self._pkt(True, at_ns, "A", self.seq_c, self.seq_s)
+    def ack_from_client(self, at_ns: int, *, ack: int | None = None, **kw):
+        """A pure ACK; ``ack`` (default: every server byte so far), ``window``, ``options``."""
+        return self._pkt(True, at_ns, "A", self.seq_c, self.seq_s if ack is None else ack, **kw)
+
+    def ack_from_server(self, at_ns: int, *, ack: int | None = None, **kw):
+        """A pure ACK from the server (see :meth:`ack_from_client`)."""
+        return self._pkt(False, at_ns, "A", self.seq_s, self.seq_c if ack is None else ack, **kw)
 
     def fin_from_client(self, at_ns: int):
         p = self._pkt(True, at_ns, "FA", self.seq_c, self.seq_s)

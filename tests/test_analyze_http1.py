@@ -56,6 +56,11 @@ def test_retransmitted_and_reordered_segments(tmp_path):
     req = http_request(body=b"x" * 100, request_id="rt")
     p1 = c.client(100 * US, req[:60])
     c.client(150 * US, req[60:])
+    # The server's ACK of the whole request before the retransmission shows the first copies got
+    # through: the retransmission is spurious and moves nothing.  (Before the delivery rule this
+    # test had no such ACK and relied on "the first captured copy always counts"; without any
+    # ACK in between the retransmission would now be taken as the copy the server got.)
+    c.ack_from_server(200 * US)
     c.client(400 * US, req[:60], seq=c.isn_c + 1)   # spurious retransmission of the first part
     resp = http_response(b"y" * 50)
     seq0 = c.seq_s

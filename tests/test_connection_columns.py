@@ -33,6 +33,9 @@ def conn_fin_with_server_retransmission():
     first_seq = c.seq_s
     c.server(400 * US, RESP_A[:60])
     c.server(450 * US, RESP_A[60:])
+    # the client's ACK shows the first copies arrived: the retransmission is spurious (without
+    # it, the delivery rule would take the retransmission as the copy the client got)
+    c.ack_from_client(500 * US)
     c.server(700 * US, RESP_A[:60], seq=first_seq)      # server -> client retransmission
     c.ack_from_client(800 * US)
     c.fin_from_client(1_000 * US)
@@ -58,9 +61,11 @@ def conn_open_with_both_retransmissions():
     c.handshake(4 * MS, 4 * MS + 30 * US, 4 * MS + 60 * US)
     seq_c = c.seq_c
     c.client(4 * MS + 100 * US, REQ_C)
+    c.ack_from_server(4 * MS + 200 * US)                # both retransmissions are spurious:
     c.client(4 * MS + 300 * US, REQ_C, seq=seq_c)       # client -> server retransmission
     seq_s = c.seq_s
     c.server(5 * MS, RESP_C)
+    c.ack_from_client(5 * MS + 100 * US)                # the first copies' ACKs came first
     c.server(6 * MS, RESP_C, seq=seq_s)                 # server -> client retransmission
     c.ack_from_client(7 * MS)
     return c
@@ -88,7 +93,7 @@ def test_three_connections_in_capture_order(analysis):
     assert list(conns["client"]) == ["10.0.0.1:40001", "10.0.0.1:40002", "10.0.0.1:40003"]
     assert set(conns["server"]) == {"10.0.0.2:8501"}
     assert list(conns["requests"]) == [1, 1, 1]
-    assert list(conns["packets"]) == [len(c.packets) for c in analysis[1]] == [11, 4, 8]
+    assert list(conns["packets"]) == [len(c.packets) for c in analysis[1]] == [12, 4, 10]
 
 
 def test_first_last_time_and_duration(analysis):

@@ -28,6 +28,7 @@ from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
+from .tcp.grouping import VANTAGES
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -128,6 +129,8 @@ class AnalyzeOptions:
     ``tls_keylog``: an SSLKEYLOGFILE-format file to decrypt TLS with.  ``decode_as``: server port ->
     protocol ("http/1.1", "h2", "tls"), overriding detection from the bytes (like Wireshark's Decode
     As).  ``ignore_ports``: connections to or from these ports are left out (e.g. capture probes).
+    ``vantage``: where the capture was taken, "client", "server" or "auto" (from each
+    connection's handshake): decides which copy of a retransmitted byte the receiver got.
     """
 
     tls_keylog: str | os.PathLike | None = None
@@ -137,6 +140,7 @@ class AnalyzeOptions:
     workers: int | str | None = "auto"
     spill: bool | str = "auto"
     spill_dir: str | os.PathLike | None = None
+    vantage: str = "auto"
 
 
 @dataclass
@@ -180,7 +184,7 @@ class Analysis:
 
 def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
             progress: bool = False, workers: int | str | None = "auto",
-            spill: bool | str = "auto", spill_dir=None) -> Analysis:
+            spill: bool | str = "auto", spill_dir=None, vantage: str = "auto") -> Analysis:
     """Read a capture and return its per-request and per-connection tables.
 
     ``path``: a pcap/pcapng file, a list of files, or a directory of them (analyzed as one capture).
@@ -190,11 +194,15 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
     ``spill``: read a single capture file into buckets on disk instead of memory, so that memory
     does not grow with the capture (:mod:`inferwire.spill`; ``"auto"``: files of 512 MiB or
     more); ``spill_dir``: where (default: the system's temporary folder).  Same tables either way.
+    ``vantage``: "client" or "server" when the capture was taken on that host, "auto" to judge
+    it per connection from the handshake (README: how a request's time is split).
     """
+    if vantage not in VANTAGES:
+        raise InferwireError(f"vantage {vantage!r}: use one of {', '.join(VANTAGES)}")
     options = AnalyzeOptions(tls_keylog=tls_keylog, decode_as=dict(decode_as or {}),
                              ignore_ports=tuple(ignore_ports) + run_probe_ports(path),
                              progress=progress, workers=workers, spill=spill,
-                             spill_dir=spill_dir)
+                             spill_dir=spill_dir, vantage=vantage)
     keylog = _load_keylog(options.tls_keylog)
     from .tcp.gcpause import paused_gc
     with paused_gc():       # GC passes over every live connection and event cost 1-1.5 s at 40k requests
@@ -253,7 +261,7 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             sub, rows = source.bucket(b)
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
-            conns = build_connections(sub, groups)     # numbered 0.. within the bucket
+            conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
             req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
             for c in conns:
                 if c.client.port in ignore or c.server.port in ignore:
@@ -517,6 +525,11 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
             if _out_of_order(a, b, s, d):
                 disordered.append(e.stream)
     warnings = c.warnings + r.warnings     # prefixed with the connection's final number later
+    differing = c.to_server.differing_segments + c.to_client.differing_segments
+    if differing:
+        warnings = warnings + [f"{differing} retransmitted segment{'s' if differing > 1 else ''} "
+                               "whose repeated bytes differ from the first copy: the first "
+                               "copy's bytes are kept"]
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
     return req_rows, _connection_row(c, r, len(exchanges), client, server, warnings), warnings

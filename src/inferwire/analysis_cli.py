@@ -45,6 +45,9 @@ def register(sub) -> None:
                    help="treat traffic on PORT as PROTO (http/1.1, h2, tls); repeatable")
     p.add_argument("--ignore-port", metavar="PORT", type=port_number, action="append", default=[],
                    help="leave out connections on this port (e.g. capture probes); repeatable")
+    p.add_argument("--vantage", choices=("auto", "client", "server"), default="auto",
+                   help="where the capture was taken (decides which copy of a retransmitted "
+                        "byte the receiver got); auto: judged per connection from its handshake")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     two = p.add_argument_group("two vantage points")
     two.add_argument("--client", metavar="CAP", help="capture made on the client host")
@@ -178,7 +181,7 @@ def _run_one(args, options) -> int:
     source = args.capture[0] if len(args.capture) == 1 else list(args.capture)
     spill = {"auto": "auto", "yes": True, "no": False}[args.spill]
     result = analyze(source, progress=not args.quiet, workers=args.workers or "auto",
-                     spill=spill, spill_dir=args.spill_dir, **options)
+                     spill=spill, spill_dir=args.spill_dir, vantage=args.vantage, **options)
     paths = _save(result, args.out) if args.out else None
     print(result.summary_text())
     if paths:

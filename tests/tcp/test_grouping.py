@@ -46,12 +46,27 @@ def describe(conns) -> list[dict]:
         d["ends"] = (str(c.client), str(c.server))
         for name in ("to_server", "to_client"):
             s = getattr(c, name)
-            d[name] = (*map(list, (s.starts, s.ends, s.times, s.frames, s.srcs)), s.fin_offset,
+            d[name] = (*merged_pieces(s), s.fin_offset,
                        s.uncaptured,
                        s.retransmitted_segments, s.retransmitted_bytes, s.nbytes,
                        s.contiguous_end(), [(g.start, g.end) for g in s.gaps()])
         out.append(d)
     return out
+
+
+def merged_pieces(s) -> tuple:
+    """The stream's pieces with neighbours carried by the same packet joined: the delivery rule
+    (inferwire.tcp.delivery) cuts the pieces of directions with retransmissions at every copy's
+    edges, which changes no byte's first packet, time or place in the file."""
+    cols = [[] for _ in range(5)]
+    for st_, en, t, f, src in zip(s.starts, s.ends, s.times, s.frames, s.srcs):
+        if cols[0] and cols[1][-1] == st_ and cols[2][-1] == t and cols[3][-1] == f \
+                and cols[4][-1] + (cols[1][-1] - cols[0][-1]) == src:
+            cols[1][-1] = en
+            continue
+        for c, v in zip(cols, (st_, en, t, f, src)):
+            c.append(v)
+    return tuple(cols)
 
 
 def assert_same(rows):

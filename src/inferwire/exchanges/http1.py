@@ -214,11 +214,11 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
     up.spend_all()
     down.spend_all()
     out = []
-    times, frames = up_stream.times, up_stream.frames
+    times, frames = up_stream.start_times, up_stream.frames
     for i, (start, end, _, target, method, headers, length) in enumerate(requests):
         k = up_stream.piece_at(start)
         request_id = header_value(headers, "x-request-id")
-        req_start, req_end = known_time(times[k]), up.last(end)
+        req_start, req_end = known_time(int(times[k])), up.last(end)
         status = resp_start = resp_end = response_frame = response_bytes = None
         if i < len(responses):
             r_start, r_end, status, _, _, _, response_bytes = responses[i]

@@ -82,10 +82,11 @@ def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
     picked = [_ROW_FIELDS(row) for row in rows]
     req_first, req_last = _pieces(up, [p[9] for p in picked], [p[10] for p in picked])
     resp_first, resp_last = _pieces(down, [p[11] for p in picked], [p[12] for p in picked])
-    req_start_ns, request_frame = _column(up.times, req_first), _column(up.frames, req_first)
-    req_end_ns = _column(up.times, req_last)
-    resp_start_ns = _column(down.times, resp_first)
-    resp_end_ns, response_frame = _column(down.times, resp_last), _column(down.frames, resp_last)
+    req_start_ns, request_frame = _column(up.start_times, req_first), _column(up.frames, req_first)
+    req_end_ns = _column(up.end_times, req_last)
+    resp_start_ns = _column(down.start_times, resp_first)
+    resp_end_ns = _column(down.end_times, resp_last)
+    response_frame = _column(down.end_frames, resp_last)
     out = []
     for k, (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
             content_type, _, req_end, _, resp_end, complete) in enumerate(picked):

@@ -38,11 +38,11 @@ class TcpTimeline:
 
     def first(self, start):
         i = self._first(start)
-        return None if i < 0 else known_time(self.stream.times[i])
+        return None if i < 0 else known_time(int(self.stream.start_times[i]))
 
     def last(self, end):
         i = self._last(end)
-        return None if i < 0 else known_time(self.stream.times[i])
+        return None if i < 0 else known_time(int(self.stream.end_times[i]))
 
     def first_frame(self, start):
         i = self._first(start)
@@ -50,17 +50,19 @@ class TcpTimeline:
 
     def last_frame(self, end):
         i = self._last(end)
-        return None if i < 0 else self.stream.frames[i]
+        return None if i < 0 else int(self.stream.end_frames[i])
 
     def first_packet(self, start) -> tuple:
         """``(first(start), first_frame(start))`` in one look-up."""
         i = self._first(start)
-        return (None, None) if i < 0 else (known_time(self.stream.times[i]), self.stream.frames[i])
+        s = self.stream
+        return (None, None) if i < 0 else (known_time(int(s.start_times[i])), s.frames[i])
 
     def last_packet(self, end) -> tuple:
         """``(last(end), last_frame(end))`` in one look-up."""
         i = self._last(end)
-        return (None, None) if i < 0 else (known_time(self.stream.times[i]), self.stream.frames[i])
+        s = self.stream
+        return (None, None) if i < 0 else (known_time(int(s.end_times[i])), int(s.end_frames[i]))
 
     def chunks(self):
         return self.stream.chunks()

@@ -86,15 +86,17 @@ def group_rows(table) -> list:
     return PacketGroups(table).tuple_rows()
 
 
-def build_connections(table, groups: PacketGroups | None = None) -> list[Connection]:
+def build_connections(table, groups: PacketGroups | None = None,
+                      vantage: str = "auto") -> list[Connection]:
     """All TCP connections of ``table``, ordered by their first packet (ties: file order).
-    ``groups``: ``PacketGroups(table)`` if the caller has made it already."""
+    ``groups``: ``PacketGroups(table)`` if the caller has made it already; ``vantage``: where
+    the capture was taken ("auto": from each handshake; see :func:`grouping.guards`)."""
     if len(table) == 0:
         return []
     if groups is None:
         groups = PacketGroups(table)
     facts = connection_facts(groups)
-    dirs = directions(groups, facts)
+    dirs = directions(groups, facts, vantage)
     addresses: dict = {}
     with paused_gc():
         return [_connection(i, k, facts, dirs, table, addresses)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .delivery import OOO_DEFAULT_NS, AckEvidence, deliver
+from .options import header_starts, sack_blocks
 from .stream import DirectionStream, int64s
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -300,6 +302,7 @@ class Directions:
         self.replay: dict = {}               # direction -> list of add() argument tuples
         self.nbytes: list = [0] * n_dirs     # of the fast directions: distinct bytes ...
         self.contiguous: list = [0] * n_dirs  # ... and the end of the gap-free prefix
+        self.evidence: dict = {}             # replayed direction -> its receiver's AckEvidence
 
     def stream(self, d: int, buffer) -> DirectionStream:
         """The reassembled DirectionStream of direction ``d``."""
@@ -308,6 +311,8 @@ class Directions:
             for args in self.replay[d]:
                 s.add(*args)
             s.fin_offset = self.fin_offset[d]
+            if d in self.evidence:
+                s.delivery = deliver(s, self.replay[d], self.evidence[d])
             return s
         a, b = self.piece_bounds[d], self.piece_bounds[d + 1]
         c = self.cols
@@ -318,8 +323,10 @@ class Directions:
         return s
 
 
-def directions(g: PacketGroups, facts: dict) -> Directions:
-    """Stream offsets of every segment and the pieces of every direction."""
+def directions(g: PacketGroups, facts: dict, vantage: str = "auto") -> Directions:
+    """Stream offsets of every segment and the pieces of every direction; for the directions
+    with retransmissions or reordering, their receivers' ACKs (:mod:`~inferwire.tcp.delivery`;
+    ``vantage``: see :func:`guards`)."""
     t = g.table
     n_dirs = 2 * len(g.starts)
     out = Directions(n_dirs)
@@ -334,10 +341,73 @@ def directions(g: PacketGroups, facts: dict) -> Directions:
     rows, d = rows[by_time], d[by_time]
     off = _offsets(g, facts, rows, d, plen[rows], n_dirs)
     seg = {"off": off, "plen": plen[rows], "clen": t.captured_len[o][rows], "ts": g.s_time[rows],
-           "frame": t.frame[o][rows], "src": t.payload_off[o][rows], "fin": fin[rows], "d": d}
+           "frame": t.frame[o][rows], "src": t.payload_off[o][rows], "fin": fin[rows], "d": d,
+           "seq": g.s_seq[rows]}
     _fins(out, seg)
     _pieces(out, seg)
+    if out.replay:
+        guard = guards(facts, vantage)
+        for di in out.replay:
+            out.evidence[di] = _evidence(g, facts, seg, di, guard)
     return out
+
+
+#: Capture-point vantages :func:`guards` knows.
+VANTAGES = ("auto", "client", "server")
+
+
+def guards(facts: dict, vantage: str = "auto") -> dict:
+    """Per connection (grouping order): ``"to_server"``/``"to_client"``, half the round trip
+    (ns) between the capture point and the receiver of that direction, and ``"ooo"``, the
+    out-of-order threshold (the handshake's round trip, :data:`OOO_DEFAULT_NS` without one).
+
+    From the handshake as captured: SYN to SYN-ACK is the round trip between the capture point
+    and the server, SYN-ACK to the client's ACK the one to the client (0 where unknown).
+    ``vantage`` "client" or "server" says the capture was taken on that host: the round trip to
+    that side is then 0 and to the other the whole handshake's."""
+    known = (facts["syn_ns"] != NO_ROW) & (facts["synack_ns"] != NO_ROW)
+    server = np.where(known, facts["synack_ns"] - facts["syn_ns"], 0)
+    acked = known & (facts["handshake_ack_ns"] != NO_ROW)
+    client = np.where(acked, facts["handshake_ack_ns"] - facts["synack_ns"], 0)
+    server, client = np.maximum(server, 0), np.maximum(client, 0)
+    if vantage == "client":
+        server, client = server + client, np.zeros_like(client)
+    elif vantage == "server":
+        server, client = np.zeros_like(server), server + client
+    elif vantage != "auto":
+        raise ValueError(f"vantage {vantage!r}: use one of {VANTAGES}")
+    rtt = np.where(acked, facts["handshake_ack_ns"] - facts["syn_ns"], 0)
+    return {"to_server": server // 2, "to_client": client // 2,
+            "ooo": np.where(rtt > 0, rtt, OOO_DEFAULT_NS)}
+
+
+def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> AckEvidence:
+    """The ACKs (and SACK blocks) that direction ``di``'s receiver sent, in ``di``'s offsets."""
+    k, to_server = di // 2, di % 2 == 0
+    first = int(np.searchsorted(seg["d"], di))
+    seq0, off0 = int(seg["seq"][first]), int(seg["off"][first])
+    pos = np.arange(g.starts[k], g.ends[k])
+    flags = g.s_flags[pos]
+    mine = (facts["up"][pos] != to_server) & ((flags & ACK) != 0) & g.s_known[pos]
+    pos = pos[mine]
+    pos = pos[np.argsort(g.s_ts[pos], kind="stable")]
+    rows = g.order[pos]
+    table = g.table
+    to_off = (lambda raw: off0 + (((raw - seq0 + HALF) & MASK32) - HALF))
+    acks = to_off(table.ack[rows].astype(np.int64))
+    sacks = []
+    heads = header_starts(table, rows)
+    roomy = np.flatnonzero((heads >= 0) & (table.payload_off[rows] - heads >= 32))
+    for i in roomy.tolist():
+        blocks = sack_blocks(table, int(rows[i]), int(heads[i]))
+        t = int(g.s_time[pos[i]])
+        for j, (left, right) in enumerate(blocks):
+            lo, hi = to_off(left), to_off(right)
+            dsack = j == 0 and (hi <= acks[i] or (len(blocks) > 1 and
+                                to_off(blocks[1][0]) <= lo and hi <= to_off(blocks[1][1])))
+            sacks.append((t, lo, hi, bool(dsack)))
+    side = "to_server" if to_server else "to_client"
+    return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]))
 
 
 def _offsets(g, facts, rows, d, plen, n_dirs) -> np.ndarray:

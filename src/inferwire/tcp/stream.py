@@ -68,6 +68,16 @@ class DirectionStream:
     retransmitted_bytes: int = 0
     fin_offset: int | None = None
     uncaptured: list = field(default_factory=list)   # [start, end) cut by snaplen
+    #: Per piece, when the receiver had every byte up to the piece's end and the frame of the
+    #: copy that completed it (:mod:`inferwire.tcp.delivery`); None: each piece's own time and
+    #: frame (one copy of every byte, in order).  Read them through :attr:`end_times`.
+    done: object = None
+    done_frames: object = None
+    #: Per piece, the earliest capture time of any byte at or after it (a first byte lost before
+    #: the capture point was sent before every later byte seen); None: the piece's own time.
+    begun: object = None
+    differing_segments: int = 0      # retransmissions whose repeated bytes differ from the first
+    delivery: object = None          # the Delivery of a direction with retransmissions/reordering
 
     # -- building -------------------------------------------------------------------------------
     def add(self, start: int, wire_len: int, captured: int, t_ns: int, frame: int, src: int) -> None:
@@ -106,6 +116,8 @@ class DirectionStream:
         if covered:
             self.retransmitted_segments += 1
             self.retransmitted_bytes += covered
+            if self._differs(start, end, src):
+                self.differing_segments += 1
         for s, e in new:
             j = bisect.bisect_left(self.starts, s)
             self.starts.insert(j, s)
@@ -114,7 +126,41 @@ class DirectionStream:
             self.frames.insert(j, frame)
             self.srcs.insert(j, src + (s - start))
 
+    def _differs(self, start: int, end: int, src: int) -> bool:
+        """Whether the bytes of ``[start, end)`` at ``src`` differ from the pieces already
+        holding them (the first copy wins either way)."""
+        buf = self.buffer
+        i = max(bisect.bisect_right(self.ends, start), 0)
+        while i < len(self.starts) and self.starts[i] < end:
+            s, e = max(self.starts[i], start), min(self.ends[i], end)
+            if s < e:
+                old = self.srcs[i] + (s - self.starts[i])
+                new = src + (s - start)
+                if buf[old:old + e - s] != buf[new:new + e - s]:
+                    return True
+            i += 1
+        return False
+
     # -- reading --------------------------------------------------------------------------------
+    @property
+    def end_times(self):
+        """Per piece: when the receiver had every byte up to its end (ns; :data:`NO_TIME`
+        unknown): the delivery rule's time where retransmissions or reordering were seen, else
+        the piece's own capture time."""
+        return self.times if self.done is None else self.done
+
+    @property
+    def start_times(self):
+        """Per piece: the latest time its first byte can have been sent, as captured: its own
+        capture time, or an earlier one of a later byte (the first copy was lost before the
+        capture point)."""
+        return self.times if self.begun is None else self.begun
+
+    @property
+    def end_frames(self):
+        """Per piece: the frame of the copy that completed the bytes up to its end."""
+        return self.frames if self.done_frames is None else self.done_frames
+
     # (pieces counted, distinct bytes, contiguous end): class default until first computed.
     _summary_cache = (-1, 0, 0)
 

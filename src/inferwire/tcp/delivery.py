@@ -1,0 +1,287 @@
+"""Which captured copy of each byte the receiver got, and when a prefix of the stream was whole.
+
+A direction whose segments all came once and in order needs none of this: each byte's one copy
+is the delivered one.  For the others (retransmissions, reordering) the receiver's ACKs decide,
+byte range by byte range:
+
+* ``A``: the capture time of the first ACK from the receiver covering the range (cumulative ACK
+  at or past its end, or a SACK block holding it);
+* the copy that got through is the latest copy captured at or before ``A - guard``, where
+  ``guard`` is half the round trip between the capture point and the receiver (from the
+  handshake): an ACK seen sooner after a copy than that cannot have been caused by it.  Captured
+  at the sender's side, a lost original is followed by its retransmission and only then by the
+  ACK: the retransmission is chosen; captured at the receiver's side, the guard is about zero,
+  and a copy the receiver got is acknowledged before the sender's next (spurious) copy;
+* a D-SACK block (RFC 2883) covering the range says that a copy arrived twice: the copy that
+  caused it (the latest one at or before the D-SACK's time minus the guard) did not deliver
+  anything new, and an earlier one is chosen;
+* no ACK covers the range (the capture ended first), or the times contradict the guard: the
+  latest copy at or before ``A``, else the first captured copy.
+
+A message is complete at the receiver when every byte before its end has arrived (TCP hands
+bytes over in order), so a message's end time is the running maximum of delivery times up to
+its last byte (:attr:`Delivery.done`), not its last byte's own time: a lost middle segment
+delays the end of its message to the retransmission.
+
+Every copy is also classified, as Wireshark's ``tcp.analysis`` does: a *retransmission* repeats
+bytes already captured, or fills a hole later than the out-of-order threshold (the handshake's
+round trip, 3 ms without one) after the segment past the hole; an *out-of-order* segment fills
+a hole sooner; a zero-window probe or keep-alive (at most one byte, just below the highest byte
+sent) is neither.  Times are int ns; offsets are stream offsets of the direction.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .stream import int64s
+
+#: Wireshark's default out-of-order threshold when the handshake gave no round trip.
+OOO_DEFAULT_NS = 3_000_000
+
+
+@dataclass
+class AckEvidence:
+    """What the receiver of a direction said back, as seen at the capture point.
+
+    ``t``/``ack``: capture time (ns, time order) and cumulative ACK (stream offset of the
+    direction) of every timed ACK the receiver sent; ``sacks``: ``(t, left, right, dsack)``
+    blocks in stream offsets; ``guard_ns``: half the round trip between the capture point and
+    the receiver; ``ooo_ns``: the out-of-order threshold.
+    """
+
+    t: np.ndarray
+    ack: np.ndarray
+    sacks: list = field(default_factory=list)
+    guard_ns: int = 0
+    ooo_ns: int = OOO_DEFAULT_NS
+
+
+@dataclass
+class Delivery:
+    """The result for one direction (see the module's rules).
+
+    ``done``/``done_frames``: per piece of the (split) stream, the time the receiver had every
+    byte up to the piece's end and the frame of the copy that completed it.  ``retrans_t``,
+    ``retrans_bytes``: time and wire bytes of every retransmission; ``repairs``: the intervals
+    ``(from, to)`` (ns) during which delivered bytes waited for a retransmission.
+    """
+
+    done: object = None
+    done_frames: object = None
+    retrans_t: list = field(default_factory=list)
+    retrans_bytes: list = field(default_factory=list)
+    out_of_order: int = 0
+    repairs: list = field(default_factory=list)
+    differing: int = 0
+
+
+def classify(copies: list, ooo_ns: int) -> tuple[list, int, list]:
+    """Per copy (time order; ``(off, wire_len, captured, t, frame, src)``): "new", "retrans",
+    "ooo" or "probe"; the count of out-of-order copies; and ``(max_end, t)`` after each copy
+    that advanced the highest byte, for finding when a hole was first seen."""
+    kinds, ooo, advanced = [], 0, []
+    covered_s, covered_e = [], []                      # union of earlier copies, merged
+    max_end, t_adv = 0, None
+    for off, wire, _, t, _, _ in copies:
+        end = off + wire
+        overlaps = _overlaps(covered_s, covered_e, off, end)
+        if wire <= 1 and off == max_end - 1 and end <= max_end:
+            kind = "probe"
+        elif overlaps:
+            kind = "retrans"
+        elif off < max_end:
+            late = t < 0 or t_adv is None or t_adv < 0 or t - t_adv >= ooo_ns
+            kind = "retrans" if late else "ooo"
+            ooo += kind == "ooo"
+        else:
+            kind = "new"
+        kinds.append(kind)
+        _merge(covered_s, covered_e, off, end)
+        if end > max_end:
+            max_end, t_adv = end, t
+            advanced.append((max_end, t))
+    return kinds, ooo, advanced
+
+
+def _overlaps(starts: list, ends: list, s: int, e: int) -> bool:
+    i = bisect_right(ends, s)
+    return i < len(starts) and starts[i] < e
+
+
+def _merge(starts: list, ends: list, s: int, e: int) -> None:
+    """Add ``[s, e)`` to the sorted disjoint intervals ``starts``/``ends``."""
+    i, j = bisect_left(ends, s), bisect_right(starts, e)
+    if i < j:
+        s, e = min(s, starts[i]), max(e, ends[j - 1])
+    starts[i:j], ends[i:j] = [s], [e]
+
+
+def split_pieces(stream, copies: list) -> None:
+    """Cut the stream's pieces at every copy's first and last byte, so that each piece is
+    carried whole by every copy that carries part of it."""
+    cuts = sorted({c[0] for c in copies} | {c[0] + c[1] for c in copies})
+    if not cuts or not len(stream.starts):
+        return
+    cols = {k: int64s() for k in ("starts", "ends", "times", "frames", "srcs")}
+    for s, e, t, f, src in zip(stream.starts, stream.ends, stream.times, stream.frames,
+                               stream.srcs):
+        i = bisect_right(cuts, s)
+        at = s
+        while i < len(cuts) and cuts[i] < e:
+            _add_piece(cols, at, cuts[i], t, f, src + at - s)
+            at = cuts[i]
+            i += 1
+        _add_piece(cols, at, e, t, f, src + at - s)
+    for k, v in cols.items():
+        setattr(stream, k, v)
+    stream._summary_cache = (-1, 0, 0)
+
+
+def _add_piece(cols, s, e, t, f, src):
+    for k, v in zip(("starts", "ends", "times", "frames", "srcs"), (s, e, t, f, src)):
+        cols[k].append(v)
+
+
+def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
+    """Split ``stream``'s pieces (:func:`split_pieces`), choose each piece's delivering copy
+    and set ``stream.done``/``stream.done_frames``; returns the :class:`Delivery`."""
+    out = Delivery()
+    kinds, out.out_of_order, advanced = classify(copies, ev.ooo_ns)
+    for (off, wire, _, t, _, _), kind in zip(copies, kinds):
+        if kind == "retrans":
+            out.retrans_t.append(t)
+            out.retrans_bytes.append(wire)
+    split_pieces(stream, copies)
+    n = len(stream.starts)
+    if n == 0:
+        return out
+    starts = np.frombuffer(stream.starts, dtype=np.int64)
+    ends = np.frombuffer(stream.ends, dtype=np.int64)
+    first_t = np.frombuffer(stream.times, dtype=np.int64)
+    acked = _first_ack(starts, ends, ev)
+    dup = _duplicates(copies, ev)
+    deliv_t, deliv_f = _choose(copies, starts, acked, ev.guard_ns, dup)
+    unset = deliv_t < 0
+    deliv_t[unset] = first_t[unset]
+    deliv_f[unset] = np.frombuffer(stream.frames, dtype=np.int64)[unset]
+    _hole_repairs(out, copies, kinds, advanced, stream)
+    late = np.flatnonzero((deliv_t > first_t) & (first_t >= 0))
+    out.repairs += list(zip(first_t[late].tolist(), deliv_t[late].tolist()))
+    done = np.maximum.accumulate(deliv_t)
+    setter = np.maximum.accumulate(np.where(deliv_t >= done, np.arange(n), 0))
+    stream.done = done
+    stream.done_frames = deliv_f[setter]
+    seen = np.where(first_t >= 0, first_t, np.iinfo(np.int64).max)
+    begun = np.minimum.accumulate(seen[::-1])[::-1]
+    stream.begun = np.where(first_t >= 0, begun, first_t)
+    out.done, out.done_frames = stream.done, stream.done_frames
+    return out
+
+
+def _first_ack(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
+    """Capture time of the first ACK covering each piece (cumulative or SACK), -1 if none."""
+    acked = np.full(len(starts), -1, dtype=np.int64)
+    if len(ev.t):
+        reach = np.maximum.accumulate(ev.ack)
+        i = np.searchsorted(reach, ends, side="left")
+        ok = i < len(reach)
+        acked[ok] = ev.t[i[ok]]
+    for t, left, right, _ in ev.sacks:
+        i0, i1 = np.searchsorted(starts, left, "left"), np.searchsorted(ends, right, "right")
+        if i1 > i0:
+            seg = acked[i0:i1]
+            acked[i0:i1] = np.where((seg < 0) | (seg > t), t, seg)
+    return acked
+
+
+def _duplicates(copies: list, ev: AckEvidence) -> dict:
+    """Copy index -> ``[(left, right), ...]`` ranges a D-SACK reported as arrived twice: the
+    latest copy overlapping the block captured at or before the D-SACK's time minus the guard
+    (else at or before its time)."""
+    dup: dict = {}
+    for t, left, right, dsack in ev.sacks:
+        if not dsack:
+            continue
+        best = None
+        for limit in (t - ev.guard_ns, t):
+            for j, (off, wire, _, tj, _, _) in enumerate(copies):
+                if 0 <= tj <= limit and off < right and off + wire > left:
+                    best = j
+            if best is not None:
+                break
+        if best is not None:
+            dup.setdefault(best, []).append((left, right))
+    return dup
+
+
+def _choose(copies: list, starts: np.ndarray, acked: np.ndarray, guard: int, dup: dict):
+    """Per piece: time and frame of the latest copy at or before its first ACK minus ``guard``
+    (not reported duplicate there), else at or before the ACK; -1 where neither exists."""
+    n = len(starts)
+    best_t, best_f = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    loose_t, loose_f = best_t.copy(), best_f.copy()
+    known = acked >= 0
+    for j, (off, wire, _, t, frame, _) in enumerate(copies):
+        if t < 0:
+            continue
+        i0, i1 = np.searchsorted(starts, off, "left"), np.searchsorted(starts, off + wire, "left")
+        if i1 <= i0:
+            continue
+        sl = slice(i0, i1)
+        ok = known[sl] & (t <= acked[sl] - guard)
+        for left, right in dup.get(j, ()):
+            ok &= ~((starts[sl] >= left) & (starts[sl] < right))
+        best_t[sl][ok], best_f[sl][ok] = t, frame
+        loose = known[sl] & (t <= acked[sl])
+        loose_t[sl][loose], loose_f[sl][loose] = t, frame
+    fill = best_t < 0
+    best_t[fill], best_f[fill] = loose_t[fill], loose_f[fill]
+    return best_t, best_f
+
+
+def _hole_repairs(out: Delivery, copies, kinds, advanced, stream) -> None:
+    """Repair intervals of holes first captured filled by a retransmission (the original was
+    lost before the capture point): from when a later byte was seen to the fill."""
+    if not advanced:
+        return
+    reach = [a[0] for a in advanced]
+    for (off, wire, captured, t, _, _), kind in zip(copies, kinds):
+        if kind != "retrans" or t < 0:
+            continue
+        i = bisect_right(reach, off)
+        if i < len(advanced) and advanced[i][1] >= 0 and advanced[i][1] < t:
+            if stream.piece_at(off) >= 0 and stream.times[stream.piece_at(off)] == t:
+                out.repairs.append((advanced[i][1], t))
+
+
+def merged_measure(intervals: list) -> tuple[np.ndarray, np.ndarray]:
+    """The union of ``(from, to)`` intervals as sorted disjoint ``(starts, ends)`` arrays."""
+    if not intervals:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    iv = sorted(intervals)
+    s_out, e_out = [iv[0][0]], [iv[0][1]]
+    for s, e in iv[1:]:
+        if s <= e_out[-1]:
+            e_out[-1] = max(e_out[-1], e)
+        else:
+            s_out.append(s)
+            e_out.append(e)
+    return np.array(s_out, dtype=np.int64), np.array(e_out, dtype=np.int64)
+
+
+def overlap_ns(starts: np.ndarray, ends: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Length (ns) of the overlap of each ``[a, b]`` with the union of disjoint sorted
+    intervals ``[starts, ends)``, vectorised through the cumulative covered length."""
+    if not len(starts):
+        return np.zeros(len(a), dtype=np.int64)
+    cum = np.concatenate(([0], np.cumsum(ends - starts)))
+
+    def covered(x):
+        i = np.searchsorted(starts, x, side="right")          # intervals starting at or before x
+        last = np.maximum(i - 1, 0)
+        part = np.where(i > 0, np.minimum(x, ends[last]) - starts[last], 0)
+        return cum[np.maximum(i - 1, 0)] * (i > 0) + np.maximum(part, 0)
+    return np.maximum(covered(b) - covered(a), 0)

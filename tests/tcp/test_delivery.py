@@ -1,0 +1,241 @@
+"""The delivery rule (inferwire.tcp.delivery) on crafted captures, from both vantage points.
+
+Each scenario is one HTTP/1.1 request and response with a loss, a spurious retransmission or
+reordering, captured once on the client's side and once on the server's (the handshake's
+timing tells which: SYN -> SYN-ACK is the round trip from the capture point to the server,
+SYN-ACK -> ACK the one to the client).  The round trip is 10 ms; a host's own packets are seen
+50 us apart.  Every boundary is asserted to the nanosecond.
+"""
+from __future__ import annotations
+
+import pytest
+
+import inferwire
+from tests.craft import T0_NS, Conversation, http_request, http_response, write_pcap
+
+US, MS = 1_000, 1_000_000
+REQ = http_request(body=b"x" * 2500, request_id="q")          # three segments of 1000 or less
+RESP = http_response(b"y" * 2500)
+SACK_OK = [("MSS", 1460), ("SAckOK", b"")]
+
+
+def conv(vantage: str) -> Conversation:
+    """A connection whose handshake says where it was captured: 'client' or 'server'."""
+    c = Conversation()
+    if vantage == "client":
+        c.handshake(0, 10 * MS, 10 * MS + 50 * US, syn_options=SACK_OK, synack_options=SACK_OK)
+    else:
+        c.handshake(0, 50 * US, 10 * MS + 50 * US, syn_options=SACK_OK, synack_options=SACK_OK)
+    return c
+
+
+def analyze(tmp_path, c: Conversation, name="c.pcap", **kw):
+    a = inferwire.analyze(write_pcap(tmp_path / name, c.packets), **kw)
+    assert len(a.requests) == 1
+    return a.requests.iloc[0], a.connections.iloc[0]
+
+
+def at(ns: int) -> float:
+    return (T0_NS + ns) / 1e9
+
+
+def assert_times(row, start, end, resp_start, resp_end):
+    for col, ns in (("request_start", start), ("request_end", end),
+                    ("response_start", resp_start), ("response_end", resp_end)):
+        assert row[col] == pytest.approx(at(ns), abs=1e-7), col
+    assert row["wait_ms"] == pytest.approx((resp_start - end) / 1e6, abs=1e-6)
+    assert row["request_ms"] == pytest.approx((end - start) / 1e6, abs=1e-6)
+    assert row["response_ms"] == pytest.approx((resp_end - resp_start) / 1e6, abs=1e-6)
+
+
+def sack(c: Conversation, of_server: bool, left: int, right: int):
+    """A SACK option for stream offsets [left, right) of the server's (or client's) bytes."""
+    base = (c.isn_s if of_server else c.isn_c) + 1
+    return [("NOP", None), ("NOP", None), ("SAck", (base + left, base + right))]
+
+
+# -- a request's last segment lost ----------------------------------------------------------
+def test_lost_last_request_segment_captured_at_the_sender(tmp_path):
+    """Client side: the lost copy is captured, then the server ACKs only the first part; the
+    request reaches the server with the retransmission 210 ms later: sending, not waiting."""
+    c = conv("client")
+    c.client(20 * MS, REQ[:1000])
+    last = c.seq_c
+    c.client(20 * MS + 10 * US, REQ[1000:])                   # lost after the capture point
+    c.ack_from_server(30 * MS, ack=last)
+    c.client(230 * MS, REQ[1000:], seq=last)                  # retransmission timeout
+    c.server(245 * MS, RESP)
+    c.ack_from_client(245 * MS + 50 * US)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 230 * MS, 245 * MS, 245 * MS)
+    assert row["request_frame"] == 4 and row["response_frame"] == 8
+
+
+def test_lost_last_request_segment_captured_at_the_receiver(tmp_path):
+    """Server side, the copy captured and then dropped inside the server's host (its ACK does
+    not cover it): the retransmission is the copy the server got."""
+    c = conv("server")
+    c.client(25 * MS, REQ[:1000])
+    last = c.seq_c
+    c.client(25 * MS + 10 * US, REQ[1000:])
+    c.ack_from_server(25 * MS + 50 * US, ack=last)
+    c.client(235 * MS, REQ[1000:], seq=last)
+    c.server(240 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 235 * MS, 240 * MS, 240 * MS)
+
+
+# -- a response's first segment lost --------------------------------------------------------
+def test_lost_first_response_segment_captured_at_the_sender(tmp_path):
+    """Server side: the response began when its first copy was sent; it was complete at the
+    client when the (fast) retransmission of that segment arrived, after the SACK."""
+    c = conv("server")
+    c.client(25 * MS, REQ)
+    first = c.seq_s
+    c.server(30 * MS, RESP[:1000])                            # lost after the capture point
+    c.server(30 * MS + 10 * US, RESP[1000:])
+    c.ack_from_client(40 * MS, ack=first, options=sack(c, True, 1000, len(RESP)))
+    c.server(40 * MS + 50 * US, RESP[:1000], seq=first)
+    c.ack_from_client(50 * MS)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 25 * MS, 30 * MS, 40 * MS + 50 * US)
+    assert row["response_frame"] == 8                          # the retransmission
+
+
+def test_lost_first_response_segment_captured_at_the_receiver(tmp_path):
+    """Client side, the first segment lost before the capture point: the response had begun
+    by the time its second segment was seen (in-order sending), and was complete when the
+    retransmission arrived, two round trips later."""
+    c = conv("client")
+    c.client(20 * MS, REQ)
+    first = c.seq_s
+    c.seq_s += 1000                                           # RESP[:1000] lost, never seen
+    c.server(35 * MS, RESP[1000:])
+    c.ack_from_client(35 * MS + 50 * US, ack=first, options=sack(c, True, 1000, len(RESP)))
+    c.server(60 * MS, RESP[:1000], seq=first)
+    c.ack_from_client(60 * MS + 50 * US)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 20 * MS, 35 * MS, 60 * MS)
+
+
+# -- a middle segment lost ------------------------------------------------------------------
+def test_lost_middle_request_segment_captured_at_the_sender(tmp_path):
+    c = conv("client")
+    c.client(20 * MS, REQ[:1000])
+    mid = c.seq_c
+    c.client(20 * MS + 10 * US, REQ[1000:2000])               # lost after the capture point
+    c.client(20 * MS + 20 * US, REQ[2000:])
+    c.ack_from_server(30 * MS, ack=mid, options=sack(c, False, 2000, len(REQ)))
+    c.client(30 * MS + 50 * US, REQ[1000:2000], seq=mid)
+    c.server(45 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 30 * MS + 50 * US, 45 * MS, 45 * MS)
+
+
+def test_lost_middle_request_segment_captured_at_the_receiver(tmp_path):
+    """Server side, the middle segment lost before the capture point: the last byte arrived
+    at 25.02 ms, but the server could read the request only when the hole was filled."""
+    c = conv("server")
+    c.client(25 * MS, REQ[:1000])
+    mid = c.seq_c
+    c.seq_c += 1000
+    c.client(25 * MS + 20 * US, REQ[2000:])
+    c.ack_from_server(25 * MS + 30 * US, ack=mid, options=sack(c, False, 2000, len(REQ)))
+    c.client(35 * MS + 50 * US, REQ[1000:2000], seq=mid)
+    c.server(40 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 35 * MS + 50 * US, 40 * MS, 40 * MS)
+
+
+# -- spurious retransmissions ---------------------------------------------------------------
+def test_spurious_retransmission_with_dsack_captured_at_the_sender(tmp_path):
+    """Client side: the server's ACK was lost, the client retransmitted after its timeout and
+    the server's D-SACK says the copy arrived twice: the first copy got through."""
+    c = conv("client")
+    start = c.seq_c
+    c.client(20 * MS, REQ)
+    end = c.seq_c
+    c.client(230 * MS, REQ, seq=start)
+    c.ack_from_server(240 * MS, ack=end, options=sack(c, False, 0, len(REQ)))    # D-SACK
+    c.server(300 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 20 * MS, 300 * MS, 300 * MS)
+
+
+def test_retransmission_without_sack_is_taken_as_the_delivered_copy(tmp_path):
+    """The same capture without the D-SACK: nothing shows that the first copy arrived, so the
+    retransmission is taken (the rule's documented limit without SACK)."""
+    c = conv("client")
+    start = c.seq_c
+    c.client(20 * MS, REQ)
+    end = c.seq_c
+    c.client(230 * MS, REQ, seq=start)
+    c.ack_from_server(240 * MS, ack=end)
+    c.server(300 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 230 * MS, 300 * MS, 300 * MS)
+
+
+def test_spurious_retransmission_captured_at_the_receiver(tmp_path):
+    """Server side: the server ACKed the first copy (the ACK was lost later): that copy is the
+    delivered one, whatever the sender repeated after."""
+    c = conv("server")
+    start = c.seq_c
+    c.client(25 * MS, REQ)
+    end = c.seq_c
+    c.ack_from_server(25 * MS + 50 * US)
+    c.client(235 * MS, REQ, seq=start)
+    c.ack_from_server(235 * MS + 50 * US, ack=end, options=sack(c, False, 0, len(REQ)))
+    c.server(300 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 25 * MS, 300 * MS, 300 * MS)
+
+
+def test_early_ack_within_the_guard_is_for_the_earlier_copy(tmp_path):
+    """Client side: the retransmission went out 9 ms after the original and the ACK came 2 ms
+    after the retransmission, less than half the 10 ms round trip: it answers the original."""
+    c = conv("client")
+    start = c.seq_c
+    c.client(20 * MS, REQ)
+    end = c.seq_c
+    c.client(29 * MS, REQ, seq=start)
+    c.ack_from_server(31 * MS, ack=end)
+    c.server(50 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 20 * MS, 50 * MS, 50 * MS)
+    # told that the capture is on the server's host (guard 0), the same ACK follows the
+    # retransmission, which is then taken
+    row, _ = analyze(tmp_path, c, name="s.pcap", vantage="server")
+    assert row["request_end"] == pytest.approx(at(29 * MS), abs=1e-7)
+
+
+# -- different bytes, reordering ------------------------------------------------------------
+def test_retransmission_with_different_and_new_bytes(tmp_path):
+    """A retransmission that repeats the first 1000 bytes differently and carries the rest: the
+    first copy's bytes are kept (with a warning), the new ones appended; one request."""
+    c = conv("client")
+    start = c.seq_c
+    c.client(20 * MS, REQ[:1000])
+    c.seq_c = start + len(REQ)
+    forged = REQ[:900] + b"Z" * 100 + REQ[1000:]
+    c.client(230 * MS, forged, seq=start)
+    c.server(245 * MS, RESP)
+    with pytest.warns(inferwire.errors.InferwireWarning, match="differ from the first copy"):
+        row, conn = analyze(tmp_path, c)
+    assert row["request_bytes"] == 2500 and row["request_id"] == "q"
+    assert_times(row, 20 * MS, 230 * MS, 245 * MS, 245 * MS)
+    assert "1 retransmitted segment" in conn["warnings"]
+
+
+def test_reordered_segments_captured_at_the_receiver(tmp_path):
+    """Server side: the second segment overtaken by the third (20 us, under the round trip):
+    out of order, not a retransmission; the request is whole when the second arrives."""
+    c = conv("server")
+    c.client(25 * MS, REQ[:1000])
+    mid = c.seq_c
+    c.seq_c += 1000
+    c.client(25 * MS + 10 * US, REQ[2000:])
+    c.client(25 * MS + 30 * US, REQ[1000:2000], seq=mid)
+    c.server(40 * MS, RESP)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 25 * MS + 30 * US, 40 * MS, 40 * MS)
