@@ -3,8 +3,8 @@
 With a network profile the client's mean latency is cut into what the network took and what it
 did not: transfer (request_ms + response_ms: moving the bytes at the link's rate), network and
 stack inside the wait (wait_ms - server_ms: round trips, queues, kernels), the server, the
-client's own work, and, where the per-request TCP columns exist, the time lost to
-retransmissions and to stalls (zero window, HTTP/2 flow control).  Retransmitted segments come
+client's own work, and, from the per-request TCP columns, the time lost to retransmissions
+and to stalls (zero window, HTTP/2 flow control) and the round trips.  Retransmitted segments come
 from the connections table; requests slower than Linux's smallest retransmission timeout
 (200 ms) are counted as the ones a timeout most likely held up.
 """
@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 RTO_MIN_MS = 200.0      # Linux's TCP_RTO_MIN: no retransmission timeout is shorter
-#: per-request TCP columns (inferwire.columns) summed into "retransmission" and "stalls":
-#: any of these present in the joined table is used
-RETRANS_HINTS, STALL_HINTS = ("retrans",), ("stall", "zero_win")
+#: per-request TCP columns (README, "The per-request table") summed into each part, ms
+RETRANS_COLUMNS = ("retrans_ms_to_server", "retrans_ms_to_client")
+STALL_COLUMNS = ("zero_window_ms", "h2_flow_stall_ms")
+#: the round trip near each request, split at the capture point (client side + server side)
+ACK_RTT_COLUMNS = ("ack_rtt_client_ms", "ack_rtt_server_ms")
 
 
 def _mean(frame: pd.DataFrame, col: str) -> float:
@@ -26,15 +28,22 @@ def _mean(frame: pd.DataFrame, col: str) -> float:
     return float(v.mean()) if len(v) else float("nan")
 
 
-def _cols(frame: pd.DataFrame, hints) -> list[str]:
-    return [c for c in frame.columns
-            if c.endswith("_ms") and any(h in c for h in hints)]
-
-
-def _sum_mean(frame: pd.DataFrame, cols: list[str]) -> float:
+def _sum_mean(frame: pd.DataFrame, cols) -> float:
+    """Mean over rows of the sum of ``cols`` (an empty cell counts 0: not applicable); NaN when
+    none of the columns is in the table."""
+    cols = [c for c in cols if c in frame]
     if not cols:
         return float("nan")
     return float(sum(pd.to_numeric(frame[c], errors="coerce").fillna(0.0) for c in cols).mean())
+
+
+def _rtt_mean(frame: pd.DataFrame) -> float:
+    """Mean ACK round trip near the requests (client side + server side of the capture
+    point), over requests that have both halves; NaN without the columns."""
+    if not all(c in frame for c in ACK_RTT_COLUMNS):
+        return float("nan")
+    both = sum(pd.to_numeric(frame[c], errors="coerce") for c in ACK_RTT_COLUMNS).dropna()
+    return float(both.mean()) if len(both) else float("nan")
 
 
 def _fmt(x: float, pct_of: float | None = None) -> str:
@@ -56,8 +65,8 @@ def cost_rows(joined: pd.DataFrame, connections: pd.DataFrame | None, ports: dic
                "network_and_stack_ms": _mean(g, "network_and_stack_ms"),
                "server_ms": _mean(g, "server_ms"),
                "client_own_ms": _mean(g, "client_before_ms") + _mean(g, "client_after_ms"),
-               "retransmission_ms": _sum_mean(g, _cols(g, RETRANS_HINTS)),
-               "stall_ms": _sum_mean(g, _cols(g, STALL_HINTS)),
+               "retransmission_ms": _sum_mean(g, RETRANS_COLUMNS),
+               "stall_ms": _sum_mean(g, STALL_COLUMNS), "ack_rtt_ms": _rtt_mean(g),
                "over_rto": int((pd.to_numeric(g["client_ms"], errors="coerce")
                                 >= RTO_MIN_MS).sum())}
         mine = _connections(connections, ports.get(name))
@@ -101,19 +110,24 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
     out += ["", "Where the client's mean latency went on this network (ms, % of the client's "
             "mean):", "",
             "| workload | requests | client | transfer | network and stack in the wait | "
-            "server | client's own | retransmission | stalls | handshake RTT (mean) | "
-            "retransmitted segments | requests >= 200 ms |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "server | client's own | retransmission | stalls | RTT near the request | "
+            "handshake RTT | retransmitted segments | requests >= 200 ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c = r["client_ms"]
         out.append(
             f"| {r['workload']} | {r['requests']} | {_fmt(c)} | {_fmt(r['transfer_ms'], c)} | "
             f"{_fmt(r['network_and_stack_ms'], c)} | {_fmt(r['server_ms'], c)} | "
             f"{_fmt(r['client_own_ms'], c)} | {_fmt(r['retransmission_ms'], c)} | "
-            f"{_fmt(r['stall_ms'], c)} | {_fmt(r['rtt_ms'])} | "
+            f"{_fmt(r['stall_ms'], c)} | {_fmt(r['ack_rtt_ms'])} | {_fmt(r['rtt_ms'])} | "
             f"{'' if np.isnan(r['retransmitted_segments']) else int(r['retransmitted_segments'])}"
             f" | {r['over_rto']} |")
+    out += ["", "Transfer, network and stack, server and the client's own work add up to the "
+            "client's mean; retransmission and stalls are the parts of the transfer spent "
+            "waiting for a retransmitted copy (`retrans_ms_to_server` + `retrans_ms_to_client`)"
+            " or for a window (`zero_window_ms` + `h2_flow_stall_ms`); RTTs: the ACK round trip "
+            "near each request and the handshake's (client side + server side of the capture "
+            "point), means."]
     if all(np.isnan(r["retransmission_ms"]) for r in rows):
-        out += ["", "Retransmission and stall times need the per-request TCP columns, which "
-                "this analysis did not produce: their cells are empty."]
+        out += ["", "(This analysis gave no per-request TCP columns: those cells are empty.)"]
     return out
