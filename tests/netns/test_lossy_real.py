@@ -129,8 +129,44 @@ def test_every_request_is_found(lossy_run, vantage):
     assert (measured["in_server_log"] == "both").all()
 
 
+def _tshark_retransmissions_by_connection(path: Path) -> dict[frozenset, int]:
+    """{frozenset of the two "addr:port" ends: frames tshark flags tcp.analysis.retransmission}."""
+    out = subprocess.run(["tshark", "-r", str(path), "-Y",
+                          f"tcp.analysis.retransmission and not tcp.port == {PROBE_PORT}",
+                          "-T", "fields", "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst",
+                          "-e", "tcp.dstport"], capture_output=True, text=True, check=True)
+    counts: dict[frozenset, int] = {}
+    for line in out.stdout.splitlines():
+        src, sport, dst, dport = line.split("\t")
+        key = frozenset((f"{src}:{sport}", f"{dst}:{dport}"))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("vantage", sorted(VANTAGE))
+def test_retransmissions_per_connection_agree_with_tshark(lossy_run, vantage):
+    """Each connection's ``retransmissions`` is what tshark's tcp.analysis.retransmission
+    flags on the same capture."""
+    run_dir, _, _ = lossy_run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conns = inferwire.analyze(run_dir / VANTAGE[vantage],
+                                  ignore_ports=(PROBE_PORT,)).connections
+    ours = {frozenset((c, s)): int(n) for c, s, n in
+            zip(conns["client"], conns["server"], conns["retransmissions"])}
+    theirs = _tshark_retransmissions_by_connection(run_dir / VANTAGE[vantage])
+    assert sum(theirs.values()) > 0
+    assert {k: v for k, v in ours.items() if v or k in theirs} == theirs
+
+
 def _violations(rows: pd.DataFrame, what: str) -> str:
-    cols = ["request_id", "client_ms", "request_ms", "wait_ms", "response_ms", "total_ms", "server_time_ns"]
+    """The offending rows, with the handler's distance to each boundary (us) and their frames."""
+    rows = rows.assign(
+        start_after_request_end_us=(rows["handler_start_ns"] - rows["request_end_ns"]) / 1e3,
+        response_after_end_us=(rows["response_start_ns"] - rows["handler_end_ns"]) / 1e3)
+    cols = ["request_id", "client_ms", "request_ms", "wait_ms", "response_ms", "total_ms",
+            "start_after_request_end_us", "response_after_end_us", "request_frame",
+            "response_frame"]
     return f"{len(rows)} requests {what}:\n{rows[cols].head(8).to_string()}"
 
 

@@ -137,6 +137,13 @@ def render(sweep_dir: Path, t: pd.DataFrame, env: dict, plan, figure_path: str |
            " and retransmission timeouts the analyzer puts in the wait), **server** = the "
            "server's own time (model and the rest), **client** = the client's work before and "
            "after the wire (serialization, connection set-up).", "",
+           "How to read it: the tables come from the client's capture.  Bytes that wait in the "
+           "bottleneck's queue (tbf, in the router) have already left the client, so at a low "
+           "rate a request smaller than that queue seems sent at once and the link's time shows "
+           "in the wait (network and stack); it moves to transfer only when TCP's window holds "
+           "the client back (batch 32).  gRPC's two users share one HTTP/2 connection: a "
+           "request queued behind the other user's transfer waits in the client (its first "
+           "byte leaves late), which the client part shows.", "",
            "## Where the time goes as the network worsens", ""]
     if t.empty:
         return "\n".join(out + ["_No network points in this sweep._", ""])
