@@ -28,7 +28,9 @@ from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
+from .tcp.connections import NET_FIELDS
 from .tcp.grouping import VANTAGES
+from .exchanges.network import NETWORK_RAW, network_rows
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -509,13 +511,15 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
     client, server = str(c.client), str(c.server)
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
+    net = network_rows(c, exchanges, r.h2_stalls)
     for i, e in enumerate(exchanges):
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
                          e.method, e.path, e.status, e.grpc_status, e.request_id,
                          e.request_bytes, e.response_bytes, a, b, s, d,
                          *(first if i == 0 else (None, None, None)),
-                         e.interim_responses, e.request_frame, e.response_frame, e.complete))
+                         e.interim_responses, e.request_frame, e.response_frame, e.complete,
+                         *net[i]))
         if not e.complete:
             incomplete += 1
         try:
@@ -569,7 +573,7 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "method", "path", "status", "grpc_status", "request_id", "request_bytes",
                 "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
                 "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
-                "request_frame", "response_frame", "complete")
+                "request_frame", "response_frame", "complete") + NETWORK_RAW
 
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
@@ -594,7 +598,8 @@ def _request_columns(rows: list[tuple]) -> dict:
     raw = dict(zip(_REQUEST_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _REQUEST_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("req_start", "req_end", "resp_start", "resp_end",
-                                            "tcp_handshake", "tls_handshake", "h2_setup")}
+                                            "tcp_handshake", "tls_handshake", "h2_setup")
+          + tuple(_NETWORK_NS)}
     def seconds(k):
         v, known = ns[k]
         return np.where(known, v / 1e9, np.nan)
@@ -616,7 +621,16 @@ def _request_columns(rows: list[tuple]) -> dict:
                "total_ms": diff("req_start", "resp_end"),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup")}
+    derived.update({column: ms(k) for k, column in _NETWORK_NS.items()})
     return _typed_columns(REQUEST_COLUMNS, raw, derived)
+
+
+#: The network values that are times (ns inside) -> their column (ms).
+_NETWORK_NS = {"retrans_to_server": "retrans_ms_to_server",
+               "retrans_to_client": "retrans_ms_to_client", "zero_window": "zero_window_ms",
+               "h2_flow_stall": "h2_flow_stall_ms", "rtt_client": "rtt_client_ms",
+               "rtt_server": "rtt_server_ms", "ack_rtt_client": "ack_rtt_client_ms",
+               "ack_rtt_server": "ack_rtt_server_ms"}
 
 
 def _typed_columns(columns, raw: dict, derived: dict) -> dict:
@@ -650,7 +664,11 @@ _ARROW_STRINGS = isinstance(pd.array([], dtype="string"), pd.arrays.ArrowStringA
 _CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_version", "alpn",
                    "sni", "syn", "start_seen", "first", "last", "tcp_handshake",
                    "tls_handshake", "h2_setup", "requests", "packets", "bytes_to_server",
-                   "bytes_to_client", "retransmissions", "missing_bytes", "end", "warnings")
+                   "bytes_to_client", "retransmissions", "missing_bytes", "retrans_bytes",
+                   "out_of_order", "dup_acks", "zero_windows", "mss_client", "mss_server",
+                   "wscale_client", "wscale_server", "sack_permitted",
+                   "max_in_flight_to_server_bytes", "max_in_flight_to_client_bytes",
+                   "rtt_client", "rtt_server", "vantage", "end", "warnings")
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
@@ -662,11 +680,33 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
             missing += g.end - g.start
         for s, e in st.uncaptured:
             missing += e - s
+    retrans, retrans_bytes, ooo = 0, 0, 0
+    for st in (up, down):
+        if st.delivery is not None:
+            retrans += len(st.delivery.retrans_t)
+            retrans_bytes += sum(st.delivery.retrans_bytes)
+            ooo += st.delivery.out_of_order
+    net = dict(zip(NET_FIELDS, c.net)) if c.net else {}
+    flight = ("in_flight_to_server", "in_flight_to_client")
+    if c.swapped:
+        flight = flight[::-1]
+    rtt_client, rtt_server = c.rtt_client_ns, c.rtt_server_ns
     return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
             c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
             r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,
-            up.retransmitted_segments + down.retransmitted_segments, missing, c.end,
-            "; ".join(warnings) if warnings else "")
+            retrans, missing, retrans_bytes, ooo, net.get("dup_acks", 0),
+            net.get("zero_windows", 0), net.get("mss_client"), net.get("mss_server"),
+            net.get("wscale_client"), net.get("wscale_server"), net.get("sack_permitted"),
+            net.get(flight[0]), net.get(flight[1]), rtt_client, rtt_server,
+            _vantage(rtt_client, rtt_server), c.end, "; ".join(warnings) if warnings else "")
+
+
+def _vantage(rtt_client: int | None, rtt_server: int | None) -> str:
+    """Which host the capture point is nearer, from the handshake's two round trips: "client",
+    "server", or "" (not known, or the same)."""
+    if rtt_client is None or rtt_server is None or rtt_client == rtt_server:
+        return ""
+    return "client" if rtt_client < rtt_server else "server"
 
 
 def _connection_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -681,7 +721,8 @@ def _connection_columns(rows: list[tuple]) -> dict:
     raw = dict(zip(_CONNECTION_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _CONNECTION_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("syn", "first", "last", "tcp_handshake",
-                                            "tls_handshake", "h2_setup")}
+                                            "tls_handshake", "h2_setup", "rtt_client",
+                                            "rtt_server")}
 
     def seconds(k):
         v, known = ns[k]
@@ -695,7 +736,8 @@ def _connection_columns(rows: list[tuple]) -> dict:
                "last_time": seconds("last"),
                "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
-               "h2_setup_ms": ms("h2_setup")}
+               "h2_setup_ms": ms("h2_setup"), "rtt_client_ms": ms("rtt_client"),
+               "rtt_server_ms": ms("rtt_server")}
     return _typed_columns(CONNECTION_COLUMNS, raw, derived)
 
 

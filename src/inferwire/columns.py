@@ -63,6 +63,46 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("response_frame", "Int64", "",
            "frame number of the packet carrying the last response byte"),
     Column("complete", "boolean", "", "both the request and the response were seen to their end"),
+    Column("retrans_segments_to_server", "Int64", "",
+           "client -> server retransmissions (Wireshark's tcp.analysis.retransmission: a segment "
+           "repeating bytes already captured, or filling a hole later than the handshake's round "
+           "trip) captured in [request_start, request_end]; empty when those are unknown"),
+    Column("retrans_bytes_to_server", "Int64", "bytes",
+           "payload bytes of those retransmissions (their wire length)"),
+    Column("retrans_ms_to_server", "float64", "ms",
+           "time within [request_start, request_end] during which request bytes waited for a "
+           "retransmission: from a copy that did not get through (or, captured behind the loss, "
+           "from the first later byte seen) to the copy that did"),
+    Column("retrans_segments_to_client", "Int64", "",
+           "server -> client retransmissions captured in [response_start, response_end]"),
+    Column("retrans_bytes_to_client", "Int64", "bytes", "payload bytes of those retransmissions"),
+    Column("retrans_ms_to_client", "float64", "ms",
+           "time within [response_start, response_end] during which response bytes waited for "
+           "a retransmission (as retrans_ms_to_server)"),
+    Column("zero_window_ms", "float64", "ms",
+           "time a sender was stalled by a zero TCP window (from the receiver's window-0 "
+           "advertisement to its next window above 0), within the phase it sent in: the client's "
+           "within [request_start, request_end] plus the server's within [response_start, "
+           "response_end]"),
+    Column("h2_flow_stall_ms", "float64", "ms",
+           "HTTP/2 only: time a sender had DATA to send but no flow-control window (connection's "
+           "or stream's exhausted, until the WINDOW_UPDATE or SETTINGS that reopened it), within "
+           "the phase it sent in, as zero_window_ms"),
+    Column("rtt_client_ms", "float64", "ms",
+           "the connection's handshake round trip on the client's side of the capture point: "
+           "SYN-ACK to the client's ACK (nProbe's client network delay; ~0 captured on the "
+           "client)"),
+    Column("rtt_server_ms", "float64", "ms",
+           "the handshake round trip on the server's side of the capture point: SYN to SYN-ACK "
+           "(nProbe's server network delay; ~0 captured on the server)"),
+    Column("ack_rtt_client_ms", "float64", "ms",
+           "ACK round trip on the client's side near this request: from the first server -> "
+           "client data segment captured in [request_start, response_end] (sent once) to the "
+           "client's payload-free ACK covering it (Wireshark's tcp.analysis.ack_rtt; includes "
+           "any delayed-ACK time); empty without such a segment"),
+    Column("ack_rtt_server_ms", "float64", "ms",
+           "as ack_rtt_client_ms, the server's side: the first client -> server data segment "
+           "in [request_start, response_end] to the server's payload-free ACK covering it"),
 )
 
 CONNECTION_COLUMNS: tuple[Column, ...] = (
@@ -89,9 +129,41 @@ CONNECTION_COLUMNS: tuple[Column, ...] = (
     Column("bytes_to_server", "int64", "bytes", "distinct TCP payload bytes client -> server"),
     Column("bytes_to_client", "int64", "bytes", "distinct TCP payload bytes server -> client"),
     Column("retransmissions", "int64", "",
-           "segments that repeated bytes already captured (both directions)"),
+           "retransmitted segments, both directions (Wireshark's tcp.analysis.retransmission: a "
+           "segment repeating bytes already captured, or filling a hole later than the "
+           "handshake's round trip, 3 ms without one, after the segment past the hole)"),
     Column("missing_bytes", "int64", "bytes",
            "payload bytes sent but not captured (holes, snaplen cuts), both directions"),
+    Column("retrans_bytes", "int64", "bytes",
+           "payload bytes of the retransmissions (wire length), both directions"),
+    Column("out_of_order", "int64", "",
+           "segments filling a hole sooner than the handshake's round trip after the segment "
+           "past it (tcp.analysis.out_of_order), both directions"),
+    Column("dup_acks", "int64", "",
+           "duplicate ACKs: no payload, SYN, FIN or RST, same ACK number and window as the "
+           "previous packet of that direction (tcp.analysis.duplicate_ack), both directions"),
+    Column("zero_windows", "int64", "",
+           "packets advertising a zero window (tcp.analysis.zero_window), both directions"),
+    Column("mss_client", "Int64", "bytes", "MSS option of the client's SYN"),
+    Column("mss_server", "Int64", "bytes", "MSS option of the server's SYN-ACK"),
+    Column("wscale_client", "Int64", "",
+           "window scale shift of the client's SYN (empty: not offered, windows unscaled)"),
+    Column("wscale_server", "Int64", "", "window scale shift of the server's SYN-ACK"),
+    Column("sack_permitted", "boolean", "",
+           "both SYNs offered SACK (empty when either SYN was not captured)"),
+    Column("max_in_flight_to_server_bytes", "Int64", "bytes",
+           "most client -> server bytes sent and not yet acknowledged, measured at each data "
+           "segment as captured (tcp.analysis.bytes_in_flight)"),
+    Column("max_in_flight_to_client_bytes", "Int64", "bytes",
+           "as max_in_flight_to_server_bytes, server -> client"),
+    Column("rtt_client_ms", "float64", "ms",
+           "handshake round trip on the client's side of the capture point: SYN-ACK to the "
+           "client's ACK"),
+    Column("rtt_server_ms", "float64", "ms",
+           "handshake round trip on the server's side of the capture point: SYN to SYN-ACK"),
+    Column("vantage", "string", "",
+           '"client" or "server": the host the capture point is nearer, from the two '
+           'handshake round trips; "" unknown'),
     Column("end", "string", "", '"fin", "rst", or "open" (still open at the end of the capture)'),
     Column("warnings", "string", "", "what was uncertain or missing on this connection"),
 )
@@ -124,6 +196,16 @@ JOINED_COLUMNS: tuple[Column, ...] = (
     Column("network_and_stack_ms", "float64", "ms",
            "wait_ms - server_ms: what the wait held besides the server's own handling"),
 )
+
+#: Columns added after tables were first written (TCP's share, issue 14): a table saved by an
+#: earlier version lacks them, and is read with them empty (not known), not refused.
+LATER_COLUMNS = frozenset((
+    "retrans_segments_to_server", "retrans_bytes_to_server", "retrans_ms_to_server",
+    "retrans_segments_to_client", "retrans_bytes_to_client", "retrans_ms_to_client",
+    "zero_window_ms", "h2_flow_stall_ms", "rtt_client_ms", "rtt_server_ms", "ack_rtt_client_ms",
+    "ack_rtt_server_ms", "retrans_bytes", "out_of_order", "dup_acks", "zero_windows",
+    "mss_client", "mss_server", "wscale_client", "wscale_server", "sack_permitted",
+    "max_in_flight_to_server_bytes", "max_in_flight_to_client_bytes", "vantage"))
 
 REQUEST_COLUMN_NAMES = tuple(c.name for c in REQUEST_COLUMNS)
 CONNECTION_COLUMN_NAMES = tuple(c.name for c in CONNECTION_COLUMNS)

@@ -8,6 +8,7 @@ SYN-ACK -> ACK the one to the client).  The round trip is 10 ms; a host's own pa
 """
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import inferwire
@@ -69,6 +70,17 @@ def test_lost_last_request_segment_captured_at_the_sender(tmp_path):
     row, conn = analyze(tmp_path, c)
     assert_times(row, 20 * MS, 230 * MS, 245 * MS, 245 * MS)
     assert row["request_frame"] == 4 and row["response_frame"] == 8
+    assert (row["retrans_segments_to_server"], row["retrans_bytes_to_server"]) == (1, 1622)
+    assert row["retrans_ms_to_server"] == pytest.approx(209.99)    # lost copy -> retransmission
+    assert (row["retrans_segments_to_client"], row["retrans_ms_to_client"]) == (0, 0)
+    assert (row["rtt_server_ms"], row["rtt_client_ms"]) == (pytest.approx(10), pytest.approx(0.05))
+    assert row["ack_rtt_client_ms"] == pytest.approx(0.05)      # response -> client's ACK
+    assert pd.isna(row["ack_rtt_server_ms"])                    # only ACKed with a reply
+    assert pd.isna(row["h2_flow_stall_ms"]) and row["zero_window_ms"] == 0
+    assert (conn["retransmissions"], conn["retrans_bytes"], conn["vantage"]) == (1, 1622, "client")
+    assert (conn["mss_client"], conn["mss_server"], conn["sack_permitted"]) == (1460, 1460, True)
+    assert pd.isna(conn["wscale_client"])                      # not offered
+    assert conn["max_in_flight_to_server_bytes"] == len(REQ)   # at the retransmission
 
 
 def test_lost_last_request_segment_captured_at_the_receiver(tmp_path):
@@ -81,8 +93,11 @@ def test_lost_last_request_segment_captured_at_the_receiver(tmp_path):
     c.ack_from_server(25 * MS + 50 * US, ack=last)
     c.client(235 * MS, REQ[1000:], seq=last)
     c.server(240 * MS, RESP)
-    row, _ = analyze(tmp_path, c)
+    row, conn = analyze(tmp_path, c)
     assert_times(row, 25 * MS, 235 * MS, 240 * MS, 240 * MS)
+    assert row["retrans_segments_to_server"] == 1
+    assert row["retrans_ms_to_server"] == pytest.approx(209.99)
+    assert conn["vantage"] == "server"
 
 
 # -- a response's first segment lost --------------------------------------------------------
@@ -97,9 +112,12 @@ def test_lost_first_response_segment_captured_at_the_sender(tmp_path):
     c.ack_from_client(40 * MS, ack=first, options=sack(c, True, 1000, len(RESP)))
     c.server(40 * MS + 50 * US, RESP[:1000], seq=first)
     c.ack_from_client(50 * MS)
-    row, _ = analyze(tmp_path, c)
+    row, conn = analyze(tmp_path, c)
     assert_times(row, 25 * MS, 25 * MS, 30 * MS, 40 * MS + 50 * US)
     assert row["response_frame"] == 8                          # the retransmission
+    assert (row["retrans_segments_to_client"], row["retrans_bytes_to_client"]) == (1, 1000)
+    assert row["retrans_ms_to_client"] == pytest.approx(10.05)
+    assert conn["dup_acks"] == 1                               # the SACK-carrying ACK
 
 
 def test_lost_first_response_segment_captured_at_the_receiver(tmp_path):
@@ -116,6 +134,9 @@ def test_lost_first_response_segment_captured_at_the_receiver(tmp_path):
     c.ack_from_client(60 * MS + 50 * US)
     row, _ = analyze(tmp_path, c)
     assert_times(row, 20 * MS, 20 * MS, 35 * MS, 60 * MS)
+    # the hole was seen with the second segment at 35 ms and filled at 60 ms
+    assert row["retrans_segments_to_client"] == 1
+    assert row["retrans_ms_to_client"] == pytest.approx(25)
 
 
 # -- a middle segment lost ------------------------------------------------------------------
@@ -130,6 +151,8 @@ def test_lost_middle_request_segment_captured_at_the_sender(tmp_path):
     c.server(45 * MS, RESP)
     row, _ = analyze(tmp_path, c)
     assert_times(row, 20 * MS, 30 * MS + 50 * US, 45 * MS, 45 * MS)
+    assert (row["retrans_segments_to_server"], row["retrans_bytes_to_server"]) == (1, 1000)
+    assert row["retrans_ms_to_server"] == pytest.approx(10.04)
 
 
 def test_lost_middle_request_segment_captured_at_the_receiver(tmp_path):
@@ -141,10 +164,15 @@ def test_lost_middle_request_segment_captured_at_the_receiver(tmp_path):
     c.seq_c += 1000
     c.client(25 * MS + 20 * US, REQ[2000:])
     c.ack_from_server(25 * MS + 30 * US, ack=mid, options=sack(c, False, 2000, len(REQ)))
-    c.client(35 * MS + 50 * US, REQ[1000:2000], seq=mid)
-    c.server(40 * MS, RESP)
-    row, _ = analyze(tmp_path, c)
-    assert_times(row, 25 * MS, 35 * MS + 50 * US, 40 * MS, 40 * MS)
+    c.client(45 * MS + 50 * US, REQ[1000:2000], seq=mid)
+    c.server(50 * MS, RESP)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 45 * MS + 50 * US, 50 * MS, 50 * MS)
+    # the hole was seen at 25.02 ms and filled 20.03 ms later, two round trips: a
+    # retransmission of a copy lost before the capture point, not reordering
+    assert row["retrans_segments_to_server"] == 1 and row["retrans_bytes_to_server"] == 1000
+    assert row["retrans_ms_to_server"] == pytest.approx(20.03)
+    assert (conn["retransmissions"], conn["out_of_order"], conn["dup_acks"]) == (1, 0, 0)
 
 
 # -- spurious retransmissions ---------------------------------------------------------------
@@ -158,8 +186,11 @@ def test_spurious_retransmission_with_dsack_captured_at_the_sender(tmp_path):
     c.client(230 * MS, REQ, seq=start)
     c.ack_from_server(240 * MS, ack=end, options=sack(c, False, 0, len(REQ)))    # D-SACK
     c.server(300 * MS, RESP)
-    row, _ = analyze(tmp_path, c)
+    row, conn = analyze(tmp_path, c)
     assert_times(row, 20 * MS, 20 * MS, 300 * MS, 300 * MS)
+    # counted on the connection, but it cost the request nothing: not in its phase
+    assert conn["retransmissions"] == 1
+    assert (row["retrans_segments_to_server"], row["retrans_ms_to_server"]) == (0, 0)
 
 
 def test_retransmission_without_sack_is_taken_as_the_delivered_copy(tmp_path):
@@ -174,6 +205,8 @@ def test_retransmission_without_sack_is_taken_as_the_delivered_copy(tmp_path):
     c.server(300 * MS, RESP)
     row, _ = analyze(tmp_path, c)
     assert_times(row, 20 * MS, 230 * MS, 300 * MS, 300 * MS)
+    assert row["retrans_segments_to_server"] == 1
+    assert row["retrans_ms_to_server"] == pytest.approx(210)
 
 
 def test_spurious_retransmission_captured_at_the_receiver(tmp_path):
@@ -187,8 +220,9 @@ def test_spurious_retransmission_captured_at_the_receiver(tmp_path):
     c.client(235 * MS, REQ, seq=start)
     c.ack_from_server(235 * MS + 50 * US, ack=end, options=sack(c, False, 0, len(REQ)))
     c.server(300 * MS, RESP)
-    row, _ = analyze(tmp_path, c)
+    row, conn = analyze(tmp_path, c)
     assert_times(row, 25 * MS, 25 * MS, 300 * MS, 300 * MS)
+    assert (conn["retransmissions"], row["retrans_segments_to_server"]) == (1, 0)
 
 
 def test_early_ack_within_the_guard_is_for_the_earlier_copy(tmp_path):
@@ -239,3 +273,27 @@ def test_reordered_segments_captured_at_the_receiver(tmp_path):
     c.server(40 * MS, RESP)
     row, conn = analyze(tmp_path, c)
     assert_times(row, 25 * MS, 25 * MS + 30 * US, 40 * MS, 40 * MS)
+    assert (conn["out_of_order"], conn["retransmissions"]) == (1, 0)
+    assert (row["retrans_segments_to_server"], row["retrans_ms_to_server"]) == (0, 0)
+
+
+# -- zero window ----------------------------------------------------------------------------
+def test_zero_window_stalls_are_sending_and_receiving_not_waiting(tmp_path):
+    """Client side: the server closes its window after the first 1000 request bytes and opens
+    it 100 ms later; the client closes its own for 50 ms in the middle of the response.  Each
+    stall lies in the phase of the stalled sender and is reported in zero_window_ms."""
+    c = conv("client")
+    c.client(20 * MS, REQ[:1000])
+    c.ack_from_server(30 * MS, window=0)
+    c.ack_from_server(130 * MS)                               # window update
+    c.client(130 * MS + 10 * US, REQ[1000:])
+    c.server(145 * MS, RESP[:1000])
+    c.ack_from_client(145 * MS + 50 * US, window=0)
+    c.ack_from_client(195 * MS + 50 * US)
+    c.server(205 * MS, RESP[1000:])
+    c.ack_from_client(205 * MS + 50 * US)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 130 * MS + 10 * US, 145 * MS, 205 * MS)
+    assert row["zero_window_ms"] == pytest.approx(100 + 50)
+    assert conn["zero_windows"] == 2
+    assert (row["retrans_segments_to_server"], row["retrans_segments_to_client"]) == (0, 0)

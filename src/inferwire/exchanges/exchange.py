@@ -43,6 +43,9 @@ class ConnectionResult:
     tls_handshake_ns: int | None = None
     h2_setup_ns: int | None = None
     warnings: list = field(default_factory=list)
+    #: HTTP/2 flow-control stalls (ns intervals) of the client's and the server's sending, or
+    #: None: not HTTP/2 (see inferwire.protocols.h2flow)
+    h2_stalls: tuple | None = None
 
 
 def feed_all(parser, timeline, warnings: list, label: str) -> tuple[list, int | None]:

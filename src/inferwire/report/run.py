@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..columns import CONNECTION_COLUMNS, JOINED_COLUMNS, REQUEST_COLUMNS, Column
+from ..columns import CONNECTION_COLUMNS, JOINED_COLUMNS, LATER_COLUMNS, REQUEST_COLUMNS, Column
 from ..errors import InferwireError, InferwireWarning
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
@@ -181,7 +181,9 @@ def _read_manifest(path: Path) -> dict:
 def read_table(d: Path, name: str, columns: tuple[Column, ...]) -> pd.DataFrame | None:
     """``d/name.parquet`` (else ``d/name.csv``) with the contract's dtypes; None if neither.
 
-    Raises InferwireError naming the file and the first missing column.
+    Columns of :data:`~inferwire.columns.LATER_COLUMNS` that a table written by an earlier
+    version lacks are read empty (not known); any other missing column raises InferwireError
+    naming the file and the first missing column.
     """
     pq, csv = d / f"{name}.parquet", d / f"{name}.csv"
     path = pq if pq.is_file() else csv if csv.is_file() else None
@@ -192,6 +194,9 @@ def read_table(d: Path, name: str, columns: tuple[Column, ...]) -> pd.DataFrame 
     except Exception as exc:  # pyarrow and the CSV parser raise many types for a bad file
         raise InferwireError(f"{path}: cannot read the table: {exc}") from exc
     missing = [c.name for c in columns if c.name not in df.columns]
+    if missing and set(missing) <= LATER_COLUMNS:    # written before those columns existed
+        df = df.assign(**{name: pd.NA for name in missing})
+        missing = []
     if missing:
         raise InferwireError(f"{path}: column {missing[0]!r} missing ({len(missing)} missing); "
                              "was it written by this version of inferwire?")

@@ -14,7 +14,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .gcpause import paused_gc
+from . import netstats
 from .grouping import Directions, PacketGroups, connection_facts, directions
 from .stream import DirectionStream
 
@@ -58,11 +61,57 @@ class Connection:
     rst_ns: int | None = None
     warnings: list = field(default_factory=list)
     syn_untimed: bool = False            # the first SYN has no time stamp: no handshake time
+    #: TCP's own numbers (:mod:`inferwire.tcp.netstats`), :data:`NET_FIELDS` in order (None:
+    #: not known); read by name with :meth:`net_value`.
+    net: tuple = ()
+    swapped: bool = False                # roles exchanged by swap() after building
+    #: (groups, facts, directions, k) this connection was built from, for what is looked up
+    #: only when asked (:meth:`stalls`, :meth:`rtt_samples`).
+    source: tuple | None = None
+
+    def net_value(self, name: str):
+        """One of :data:`NET_FIELDS` by name (None: not known or not built by
+        :func:`build_connections`)."""
+        return self.net[NET_FIELDS.index(name)] if self.net else None
+
+    def stalls(self) -> tuple[list, list]:
+        """Zero-window stalls ``(from, to)`` ns of the client's sending (the server's window
+        was 0) and of the server's."""
+        if not self.net or not self.net[NET_FIELDS.index("zero_windows")] or self.source is None:
+            return [], []
+        g, facts, _, k = self.source
+        return netstats.zero_window_stalls(g, facts["up"], k)
+
+    def rtt_samples(self, to_server: bool) -> tuple[list, list]:
+        """ACK round trip samples of the client's (``to_server``) or the server's data: data
+        capture times and round trips between the capture point and the receiver, ns."""
+        if self.source is None:
+            return [], []
+        _, _, dirs, k = self.source
+        d = 2 * k + (0 if to_server != self.swapped else 1)
+        return dirs.rtt_samples(d)
+
+    @property
+    def rtt_server_ns(self) -> int | None:
+        """SYN to SYN-ACK: the round trip between the capture point and the server (ns)."""
+        if self.syn_ns is None or self.synack_ns is None or self.syn_untimed:
+            return None
+        return self.synack_ns - self.syn_ns if self.synack_ns >= self.syn_ns else None
+
+    @property
+    def rtt_client_ns(self) -> int | None:
+        """SYN-ACK to the client's ACK: the round trip between the capture point and the
+        client (ns)."""
+        if self.synack_ns is None or self.handshake_ack_ns is None or self.syn_untimed:
+            return None
+        ack, synack = self.handshake_ack_ns, self.synack_ns
+        return ack - synack if ack >= synack else None
 
     def swap(self) -> None:
         """Exchange the client and server roles (used when no SYN told them apart)."""
         self.client, self.server = self.server, self.client
         self.to_server, self.to_client = self.to_client, self.to_server
+        self.swapped = not self.swapped
 
     @property
     def tcp_handshake_ns(self) -> int | None:
@@ -97,10 +146,37 @@ def build_connections(table, groups: PacketGroups | None = None,
         groups = PacketGroups(table)
     facts = connection_facts(groups)
     dirs = directions(groups, facts, vantage)
+    net = _net_rows(groups, facts, dirs)
     addresses: dict = {}
     with paused_gc():
-        return [_connection(i, k, facts, dirs, table, addresses)
-                for i, k in enumerate(facts["order"].tolist())]
+        conns = [_connection(i, k, facts, dirs, table, addresses)
+                 for i, k in enumerate(facts["order"].tolist())]
+        for c, k in zip(conns, facts["order"].tolist()):
+            c.net, c.source = net[k], (groups, facts, dirs, k)
+    return conns
+
+
+#: The fields of :attr:`Connection.net`, in order.
+NET_FIELDS = ("mss_client", "mss_server", "wscale_client", "wscale_server", "sack_permitted",
+              "dup_acks", "zero_windows", "in_flight_to_server", "in_flight_to_client")
+
+
+def _net_rows(g: PacketGroups, facts: dict, dirs: Directions) -> list[tuple]:
+    """Per connection (grouping order), the :data:`NET_FIELDS` values (None: not known)."""
+    up = facts["up"]
+    cols = netstats.handshake_options(g, facts)
+    order = dirs.dir_order if dirs.dir_order is not None else netstats.per_direction_order(g, up)
+    zero = netstats.zero_windows(g, up)
+    n = len(g.starts)
+    known = lambda v: [None if x < 0 else x for x in v]     # noqa: E731
+    flight = dirs.in_flight
+    sack = [ok if seen else None for ok, seen in zip(cols["sack_permitted"].tolist(),
+                                                     cols["sack_known"].tolist())]
+    return list(zip(known(cols["mss_client"].tolist()), known(cols["mss_server"].tolist()),
+                    known(cols["wscale_client"].tolist()), known(cols["wscale_server"].tolist()),
+                    sack, netstats.dup_acks(g, up, order).tolist(),
+                    np.bincount(g.conn[zero], minlength=n).tolist(),
+                    known(flight[0::2]), known(flight[1::2])))
 
 
 def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addresses: dict):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .delivery import OOO_DEFAULT_NS, AckEvidence, deliver
+from . import netstats
 from .options import header_starts, sack_blocks
 from .stream import DirectionStream, int64s
 
@@ -212,6 +213,7 @@ def connection_facts(g: PacketGroups) -> dict:
     up = g.s_src_is_a == client_is_a[g.conn]
     facts = {
         "client_is_a": client_is_a, "up": up,
+        "syn_pos": syn_pos, "synack_pos": synack_pos,
         "client_isn": _at(g.s_seq, syn_pos), "has_client_isn": has_syn,
         "server_isn": _at(g.s_seq, synack_pos), "has_server_isn": has_synack,
         "first_ns": _min_ts(np.ones(len(fl), dtype=bool), g), "last_ns": _max_ts(g),
@@ -303,6 +305,18 @@ class Directions:
         self.nbytes: list = [0] * n_dirs     # of the fast directions: distinct bytes ...
         self.contiguous: list = [0] * n_dirs  # ... and the end of the gap-free prefix
         self.evidence: dict = {}             # replayed direction -> its receiver's AckEvidence
+        # ACK round trip samples (netstats.ack_rtt_samples): times and ns, direction by direction
+        self.rtt_bounds: list = [0] * (n_dirs + 1)
+        self.rtt_t: list = []
+        self.rtt_ns: list = []
+        self.ref = np.zeros(n_dirs, dtype=np.int64)   # each direction's raw seq of offset 0
+        self.dir_order = None                # netstats.per_direction_order of the packets
+        self.in_flight: list = [-1] * n_dirs  # most bytes in flight (-1: never measured)
+
+    def rtt_samples(self, d: int) -> tuple[list, list]:
+        """Direction ``d``'s ACK round trip samples: data capture times and round trips, ns."""
+        a, b = self.rtt_bounds[d], self.rtt_bounds[d + 1]
+        return self.rtt_t[a:b], self.rtt_ns[a:b]
 
     def stream(self, d: int, buffer) -> DirectionStream:
         """The reassembled DirectionStream of direction ``d``."""
@@ -342,14 +356,28 @@ def directions(g: PacketGroups, facts: dict, vantage: str = "auto") -> Direction
     off = _offsets(g, facts, rows, d, plen[rows], n_dirs)
     seg = {"off": off, "plen": plen[rows], "clen": t.captured_len[o][rows], "ts": g.s_time[rows],
            "frame": t.frame[o][rows], "src": t.payload_off[o][rows], "fin": fin[rows], "d": d,
-           "seq": g.s_seq[rows]}
+           "seq": g.s_seq[rows], "pos": rows}
     _fins(out, seg)
     _pieces(out, seg)
     if out.replay:
         guard = guards(facts, vantage)
         for di in out.replay:
             out.evidence[di] = _evidence(g, facts, seg, di, guard)
+    _rtt(out, g, facts, seg)
     return out
+
+
+def _rtt(out: Directions, g: PacketGroups, facts: dict, seg: dict) -> None:
+    """The ACK round trip samples of the directions without retransmissions or reordering."""
+    fast = np.ones(out.n_dirs, dtype=bool)
+    fast[list(out.replay)] = False
+    out.dir_order = netstats.per_direction_order(g, facts["up"])
+    out.ref = netstats.refs(g, facts, out.dir_order)
+    acks = netstats.Acks(g, facts, out.ref, int((seg["off"] + seg["plen"]).max()))
+    out.in_flight = netstats.in_flight(seg, acks, out.n_dirs).tolist()
+    d, t, rtt = netstats.ack_rtt_samples(seg, g, acks, fast)
+    out.rtt_bounds = np.searchsorted(d, np.arange(out.n_dirs + 1)).tolist()
+    out.rtt_t, out.rtt_ns = t.tolist(), rtt.tolist()
 
 
 #: Capture-point vantages :func:`guards` knows.

@@ -13,6 +13,9 @@ import numpy as np
 MSS, WSCALE, SACK_OK, SACK = 2, 3, 4, 5
 EOL, NOP = 0, 1
 MAX_OPTIONS = 40          # bytes of options a header can hold (60 - 20)
+#: Header lengths in 32-bit words, the usual first (Linux: SYNs 10, timestamped segments 8):
+#: each try costs a gather over the rows still unplaced.
+WORDS_ORDER = (10, 8, 5, 11, 13, 15, 6, 7, 9, 12, 14)
 
 
 def _u8(table) -> np.ndarray:
@@ -26,7 +29,7 @@ def header_starts(table, rows: np.ndarray) -> np.ndarray:
     end = table.payload_off[rows].astype(np.int64)
     out = np.full(len(rows), -1, dtype=np.int64)
     sport, dport = table.sport[rows], table.dport[rows]
-    for words in range(5, 16):
+    for words in WORDS_ORDER:
         at = end - 4 * words
         ok = (out < 0) & (at >= 0)
         idx = np.flatnonzero(ok)
@@ -42,31 +45,37 @@ def header_starts(table, rows: np.ndarray) -> np.ndarray:
 
 def syn_options(table, rows: np.ndarray) -> dict:
     """MSS (-1: absent), window scale shift (-1: absent) and SACK permitted of each of ``rows``
-    (SYN or SYN-ACK rows), read vectorised: one step per option, at most 40."""
-    u8 = _u8(table)
+    (SYN or SYN-ACK rows), read vectorised: the option bytes as a matrix, one step per
+    option."""
     n = len(rows)
     mss, wscale, sack_ok = (np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
                             np.zeros(n, dtype=bool))
+    if not n:
+        return {"mss": mss, "wscale": wscale, "sack_ok": sack_ok}
     start = header_starts(table, rows)
-    pos = np.where(start >= 0, start + 20, 0)
-    stop = np.where(start >= 0, table.payload_off[rows].astype(np.int64), 0)
-    live = pos < stop
+    stop = np.where(start >= 0, table.payload_off[rows].astype(np.int64) - start - 20, 0)
+    u8 = _u8(table)
+    at = np.maximum(start, 0)[:, None] + 20 + np.arange(MAX_OPTIONS + 2)
+    opts = u8[np.minimum(at, len(u8) - 1)].astype(np.int64)
+    opts[np.arange(MAX_OPTIONS + 2)[None, :] >= stop[:, None]] = EOL
+    r = np.arange(n)
+    pos = np.zeros(n, dtype=np.int64)
+    live = stop > 0
     for _ in range(MAX_OPTIONS):
-        idx = np.flatnonzero(live)
-        if not len(idx):
+        if not live.any():
             break
-        p = pos[idx]
-        kind = u8[p]
-        has_len = (kind != NOP) & (kind != EOL) & (p + 1 < stop[idx])
-        length = np.where(has_len, u8[np.minimum(p + 1, len(u8) - 1)], 1).astype(np.int64)
-        bad = has_len & ((length < 2) | (p + length > stop[idx]))
-        m = has_len & ~bad & (kind == MSS) & (length == 4)
-        mss[idx[m]] = (u8[p[m] + 2].astype(np.int64) << 8) | u8[p[m] + 3]
-        w = has_len & ~bad & (kind == WSCALE) & (length == 3)
-        wscale[idx[w]] = np.minimum(u8[p[w] + 2], 14)
-        sack_ok[idx[has_len & ~bad & (kind == SACK_OK)]] = True
-        pos[idx] = p + length
-        live[idx] = (kind != EOL) & ~bad & (pos[idx] < stop[idx])
+        kind = opts[r, pos]
+        length = np.where((kind == NOP) | (kind == EOL), 1, opts[r, np.minimum(pos + 1, MAX_OPTIONS + 1)])
+        ok = live & (length >= 1) & (pos + length <= stop)
+        v2, v3 = opts[r, np.minimum(pos + 2, MAX_OPTIONS + 1)], opts[r, np.minimum(pos + 3, MAX_OPTIONS + 1)]
+        m = ok & (kind == MSS) & (length == 4)
+        mss[m] = (v2[m] << 8) | v3[m]
+        w = ok & (kind == WSCALE) & (length == 3)
+        wscale[w] = np.minimum(v2[w], 14)
+        sack_ok |= ok & (kind == SACK_OK)
+        live = ok & (kind != EOL) & ((kind == NOP) | (length >= 2))
+        pos = np.where(live, pos + length, pos)
+        live &= pos < stop
     return {"mss": mss, "wscale": wscale, "sack_ok": sack_ok}
 
 
