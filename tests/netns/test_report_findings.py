@@ -47,7 +47,8 @@ def test_per_request_tcp_columns_feed_retransmission_and_stalls():
     rows = {r["workload"]: r for r in cost_rows(j, None, {})}
     assert rows["rest"]["retransmission_ms"] == 105.0
     assert rows["grpc"]["stall_ms"] == 3.0
-    assert rows["rest"]["ack_rtt_ms"] == pytest.approx(0.4)   # the row with both halves
+    assert rows["rest"]["ack_rtt_ms"] == pytest.approx(0.35)  # (0.1 + 0.3) and (0 + 0.3)
+    assert rows["grpc"]["ack_rtt_ms"] == pytest.approx(0.4)
     assert np.isnan(rows["rest"]["retransmitted_segments"])
 
 
@@ -108,6 +109,7 @@ def _points():
                          "mean_handshake_ms": 0.0, "mean_client_before_other_ms": 0.1,
                          "mean_client_after_ms": 0.2, "client_p99_ms": 210.0 if loss else 4.0,
                          "retransmissions_per_request": loss / 10, "throughput_per_s": 100.0,
+                         "mean_retrans_ms": extra / 4, "mean_stall_ms": 0.0,
                          "run": f"run-{workload}-{loss:g}"})
     rows.append({**rows[0], "network": None, "run": "loopback"})      # not a network point
     return pd.DataFrame(rows)
@@ -123,12 +125,22 @@ def test_network_table_orders_worst_last_and_parts_add_up():
     parts = worst[["transfer_ms", "network_and_stack_ms", "server_ms", "client_ms"]].sum()
     assert parts == pytest.approx(worst["mean_client_ms"])
     assert worst["transfer_pct"] == pytest.approx(100 * 20 / 23, abs=0.05)
+    assert worst["retrans_ms"] == 5.0 and worst["retrans_pct"] == pytest.approx(21.7)
+
+
+def test_sweep_points_carry_the_tcp_means():
+    from inferwire.sweep.combine import tcp_means
+    m = pd.DataFrame({"retrans_ms_to_server": [210.0, None], "retrans_ms_to_client": [0, 2.0],
+                      "zero_window_ms": [None, 1.0]})
+    assert tcp_means(m) == {"mean_retrans_ms": 106.0, "mean_stall_ms": 0.5}
+    assert all(np.isnan(v) for v in tcp_means(pd.DataFrame({"x": [1]})).values())
 
 
 def test_network_page_says_where_the_growth_went_and_names_runs():
     text = render("SWEEP", network_table(_points()), {"cpus": 2}, None, "f/x.png")
     assert "**rest, batch 1:** from 1000 Mbit/s, 0 % to 10 Mbit/s, 3 %" in text
     assert "most of the growth was transfer (0 -> 20 ms" in text
+    assert "5 ms per request (21.7 %) waiting for retransmissions" in text
     assert "`run-rest-3`" in text and "![time per part" in text
     assert "_No network points" in render("SWEEP", network_table(_points().iloc[4:]), {}, None,
                                           None)

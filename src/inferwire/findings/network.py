@@ -26,7 +26,8 @@ PARTS = {
 }
 COLUMNS = ["workload", "batch_size", "bandwidth_mbit", "loss_pct", "found_in_capture",
            "mean_client_ms", *[f"{p}_ms" for p in PARTS], *[f"{p}_pct" for p in PARTS],
-           "client_p99_ms", "retransmissions_per_request", "throughput_per_s", "run"]
+           "retrans_ms", "retrans_pct", "stall_ms", "client_p99_ms",
+           "retransmissions_per_request", "throughput_per_s", "run"]
 
 
 def network_table(points: pd.DataFrame) -> pd.DataFrame:
@@ -41,6 +42,10 @@ def network_table(points: pd.DataFrame) -> pd.DataFrame:
     for name, parts in PARTS.items():
         p[f"{name}_ms"] = sum(p[f"mean_{x}_ms"].astype(float) for x in parts)
         p[f"{name}_pct"] = (100 * p[f"{name}_ms"] / p["mean_client_ms"]).round(1)
+    for name in ("retrans", "stall"):
+        col = f"mean_{name}_ms"
+        p[f"{name}_ms"] = p[col].astype(float) if col in p else np.nan
+    p["retrans_pct"] = (100 * p["retrans_ms"] / p["mean_client_ms"]).round(1)
     p = p.sort_values(["workload", "batch_size", "bandwidth_mbit", "loss_pct"],
                       ascending=[True, True, False, True])
     return p[COLUMNS].reset_index(drop=True)
@@ -89,7 +94,9 @@ def _sentence(workload: str, batch, rows: pd.DataFrame) -> str:
             f"growth was {biggest.replace('_', ' ')} ({cell(best[f'{biggest}_ms'])} -> "
             f"{cell(worst[f'{biggest}_ms'])} ms, {cell(best[f'{biggest}_pct'])} % -> "
             f"{cell(worst[f'{biggest}_pct'])} % of the client's time); "
-            f"{cell(worst['retransmissions_per_request'])} retransmitted segments per request "
+            + (f"{cell(worst['retrans_ms'])} ms per request ({cell(worst['retrans_pct'])} %) "
+               "waiting for retransmissions, " if not np.isnan(worst["retrans_ms"]) else "")
+            + f"{cell(worst['retransmissions_per_request'])} retransmitted segments per request "
             f"(runs `{best['run']}`, `{worst['run']}`).")
 
 
@@ -134,9 +141,12 @@ def render(sweep_dir: Path, t: pd.DataFrame, env: dict, plan, figure_path: str |
            "Parts of the client's mean latency (ms; means add up): **transfer** = request_ms + "
            "response_ms (moving the bytes: the link's rate, and retransmissions inside a "
            "message), **network and stack** = wait_ms - server_ms (round trips, queues, kernels,"
-           " and retransmission timeouts the analyzer puts in the wait), **server** = the "
+           " and timeouts for a first response segment lost before the client's capture point), "
+           "**server** = the "
            "server's own time (model and the rest), **client** = the client's work before and "
-           "after the wire (serialization, connection set-up).", "",
+           "after the wire (serialization, connection set-up).  **retrans_ms**: the part of "
+           "the transfer spent waiting for a retransmitted copy (`retrans_ms_to_server` + "
+           "`retrans_ms_to_client`), **stall_ms**: zero window and HTTP/2 flow control.", "",
            "How to read it: the tables come from the client's capture.  Bytes that wait in the "
            "bottleneck's queue (tbf, in the router) have already left the client, so at a low "
            "rate a request smaller than that queue seems sent at once and the link's time shows "

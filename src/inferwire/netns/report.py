@@ -38,12 +38,15 @@ def _sum_mean(frame: pd.DataFrame, cols) -> float:
 
 
 def _rtt_mean(frame: pd.DataFrame) -> float:
-    """Mean ACK round trip near the requests (client side + server side of the capture
-    point), over requests that have both halves; NaN without the columns."""
-    if not all(c in frame for c in ACK_RTT_COLUMNS):
+    """Mean ACK round trip near the requests: client side + server side of the capture point,
+    a missing half counted 0 (captured at one end, that end's half is ~0 and often has no
+    sample), over requests with at least one half; NaN without any."""
+    halves = [pd.to_numeric(frame[c], errors="coerce") for c in ACK_RTT_COLUMNS if c in frame]
+    if not halves:
         return float("nan")
-    both = sum(pd.to_numeric(frame[c], errors="coerce") for c in ACK_RTT_COLUMNS).dropna()
-    return float(both.mean()) if len(both) else float("nan")
+    known = pd.concat(halves, axis=1).notna().any(axis=1)
+    total = sum(h.fillna(0.0) for h in halves)[known]
+    return float(total.mean()) if len(total) else float("nan")
 
 
 def _fmt(x: float, pct_of: float | None = None) -> str:

@@ -98,6 +98,18 @@ def _wire_bytes(connections: pd.DataFrame | None, port: int | None) -> float:
     return float((mine["bytes_to_server"] + mine["bytes_to_client"]).sum() / n) if n else np.nan
 
 
+def tcp_means(m: pd.DataFrame) -> dict:
+    """Mean ms per measured request lost to retransmissions (both ways) and to stalls (zero
+    window, HTTP/2 flow control), from the per-request TCP columns; NaN without them."""
+    def mean_sum(cols):
+        cols = [c for c in cols if c in m]
+        if not cols or not len(m):
+            return np.nan
+        return float(sum(m[c].astype(float).fillna(0.0) for c in cols).mean())
+    return {"mean_retrans_ms": mean_sum(("retrans_ms_to_server", "retrans_ms_to_client")),
+            "mean_stall_ms": mean_sum(("zero_window_ms", "h2_flow_stall_ms"))}
+
+
 def _per_request(connections: pd.DataFrame | None, port: int | None, column: str) -> float:
     """A connections-table count per request on the connections to ``port``."""
     if connections is None or port is None or connections.empty or column not in connections:
@@ -139,6 +151,7 @@ def workload_row(run_dir: Path, manifest: dict, energy: dict, joined: pd.DataFra
     port = (manifest.get("server") or {}).get(f"{workload}_port")
     row["wire_bytes_per_request"] = _wire_bytes(connections, port)
     row["retransmissions_per_request"] = _per_request(connections, port, "retransmissions")
+    row.update(tcp_means(m))
     tput = row["throughput_per_s"] or np.nan
     row["wire_mb_per_s"] = row["wire_bytes_per_request"] * tput / 1e6
     window = (energy.get("workloads") or {}).get(workload) or {}
