@@ -6,7 +6,9 @@ network namespaces, MTU 1500, 3 % random loss each way in the router between the
 Checked on each vantage point: tshark's ``tcp.analysis.retransmission`` sees the
 retransmissions, each capture sees the originals its side sent and not those lost before it;
 every request is found; the server's handler (server_log.jsonl: [ts_ns - server_time_ns, ts_ns])
-lies inside [request_end, response_start]; the client's own latency is at least total_ms.
+lies inside [request_end, response_start]; request_end and response_end seen from the two ends
+differ by a link crossing, never a retransmission timeout; the client's own latency is at least
+total_ms; per-connection retransmissions agree with tshark.
 One run (about 15 s on an idle machine) serves every test of the module.
 """
 from __future__ import annotations
@@ -35,8 +37,8 @@ PROBE_PORT = 9
 #: capture time stamps (float seconds in the table, ~0.24 us apart at today's epoch) against the
 #: handler's own clock readings: a boundary may be this far on the wrong side by rounding only
 TOLERANCE_NS = 2_000
-#: Linux never retransmits on a timeout sooner than 200 ms (TCP_RTO_MIN); a boundary gap of
-#: 150 ms or more next to the server's own time means a timeout was put on the wrong side
+#: Linux never retransmits on a timeout sooner than 200 ms (TCP_RTO_MIN): two captures of one
+#: boundary 150 ms or more apart mean a timeout was put on the wrong side of it
 RTO_FREE_NS = 150_000_000
 VANTAGE = {"client": "capture.pcapng", "server": "capture_server.pcapng"}
 
@@ -214,24 +216,23 @@ def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, van
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
-@pytest.mark.parametrize("vantage", sorted(VANTAGE))
-def test_no_retransmission_timeout_between_request_end_and_the_handler(lossy_run, vantage,
-                                                                        protocol):
+def test_request_end_and_response_end_agree_across_vantage_points(lossy_run, protocol):
     """The request is delivered when its last byte's last copy is sent (client side) or first
-    arrives (server side): from there the handler starts at once, never a timeout later (a
-    request_end at a lost copy puts the timeout into wait_ms)."""
-    j = _measured(lossy_run[0], vantage, protocol)
-    slow = j[j["handler_start_ns"] - j["request_end_ns"] > RTO_FREE_NS]
-    assert slow.empty, _violations(slow, f"whose handler began over {RTO_FREE_NS / 1e6:g} ms "
-                                         "after request_end")
-
-
-def test_server_side_response_starts_when_the_handler_ends(lossy_run):
-    """Server side, REST (one request at a time per connection, nothing queued ahead of the
-    response): the first response byte leaves right after the handler ended."""
-    j = _measured(lossy_run[0], "server", "rest")
-    slow = j[j["response_start_ns"] - j["handler_end_ns"] > RTO_FREE_NS]
-    assert slow.empty, _violations(slow, "whose response left long after the handler ended")
+    arrives (server side); the response ends when its last byte's copy that got through was
+    sent (server side) or arrived (client side).  So each boundary, seen from the two ends,
+    differs by one crossing of the link: never a retransmission timeout (>= 200 ms), which is
+    what stamping a lost copy would add (the handler's own start can be late on a busy host;
+    these capture times cannot)."""
+    run_dir = lossy_run[0]
+    c = _measured(run_dir, "client", protocol).set_index("request_id")
+    s = _measured(run_dir, "server", protocol).set_index("request_id")
+    request_gap = s["request_end_ns"] - c["request_end_ns"]
+    response_gap = c["response_end_ns"] - s["response_end_ns"]
+    for name, gap in (("request_end", request_gap), ("response_end", response_gap)):
+        off = gap[(gap < -TOLERANCE_NS) | (gap > RTO_FREE_NS)]
+        assert off.empty, (f"{len(off)} requests whose {name} differs between the vantage "
+                           f"points by less than 0 or over {RTO_FREE_NS / 1e6:g} ms (ns):\n"
+                           f"{off.head(8).to_string()}")
 
 
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
@@ -239,11 +240,3 @@ def test_client_latency_is_at_least_total_ms(lossy_run, vantage):
     j = _measured(lossy_run[0], vantage)
     short = j[j["client_ms"] < j["total_ms"] - TOLERANCE_NS / 1e6]
     assert short.empty, _violations(short, "whose client latency is below total_ms")
-
-
-def test_client_side_total_ms_is_the_client_latency_less_its_own_overhead(lossy_run):
-    """Client side, REST: the wire total is the client's time less its own work before and
-    after the wire, never a retransmission timeout less (a response_end at a lost copy)."""
-    j = _measured(lossy_run[0], "client", "rest")
-    off = j[j["client_ms"] - j["total_ms"] > RTO_FREE_NS / 1e6]
-    assert off.empty, _violations(off, "whose total_ms is far below the client's latency")
