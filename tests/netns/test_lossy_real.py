@@ -220,18 +220,20 @@ def test_request_end_and_response_end_agree_across_vantage_points(lossy_run, pro
     """The request is delivered when its last byte's last copy is sent (client side) or first
     arrives (server side); the response ends when its last byte's copy that got through was
     sent (server side) or arrived (client side).  So each boundary, seen from the two ends,
-    differs by one crossing of the link: never a retransmission timeout (>= 200 ms), which is
-    what stamping a lost copy would add (the handler's own start can be late on a busy host;
-    these capture times cannot)."""
+    differs by about one crossing of the link, never by a retransmission timeout (>= 200 ms),
+    which is what stamping a lost copy would add (the handler's own start can be late on a busy
+    host; these capture times cannot).  Either sign is allowed within that: when the ACK that
+    would tell which copy got through is itself lost, one end cannot know, and picking a tail
+    loss probe's copy (~15 ms later here) instead of the original is the error left."""
     run_dir = lossy_run[0]
     c = _measured(run_dir, "client", protocol).set_index("request_id")
     s = _measured(run_dir, "server", protocol).set_index("request_id")
     request_gap = s["request_end_ns"] - c["request_end_ns"]
     response_gap = c["response_end_ns"] - s["response_end_ns"]
     for name, gap in (("request_end", request_gap), ("response_end", response_gap)):
-        off = gap[(gap < -TOLERANCE_NS) | (gap > RTO_FREE_NS)]
+        off = gap[gap.abs() > RTO_FREE_NS]
         assert off.empty, (f"{len(off)} requests whose {name} differs between the vantage "
-                           f"points by less than 0 or over {RTO_FREE_NS / 1e6:g} ms (ns):\n"
+                           f"points by over {RTO_FREE_NS / 1e6:g} ms (ns):\n"
                            f"{off.head(8).to_string()}")
 
 
