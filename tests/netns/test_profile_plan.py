@@ -73,8 +73,9 @@ def test_links_make_three_namespaces_two_veth_pairs_and_routes():
     t = Topology("77")
     argvs = _argvs(links_plan(t, 1500))
     assert argvs[:3] == [["ip", "netns", "add", ns] for ns in t.namespaces]
-    assert ["ip", "-n", t.client_ns, "addr", "add", f"{CLIENT_ADDR}/30", "dev", t.client_dev] in argvs
-    assert ["ip", "-n", t.server_ns, "addr", "add", f"{SERVER_ADDR}/30", "dev", t.server_dev] in argvs
+    for ns, addr, dev in ((t.client_ns, CLIENT_ADDR, t.client_dev),
+                          (t.server_ns, SERVER_ADDR, t.server_dev)):
+        assert ["ip", "-n", ns, "addr", "add", f"{addr}/30", "dev", dev] in argvs
     mtu = [a for a in argvs if "mtu" in a]
     assert len(mtu) == 4 and all(a[a.index("mtu") + 1] == "1500" for a in mtu)
     assert all(a[a.index("gso_max_segs") + 1] == "1" for a in mtu)

@@ -100,8 +100,9 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
            f"`{topo.get('router_ns')}` (shaping and loss there, between the two capture points)"]
     out += [f"- {note}" for note in net.get("notes", [])]
     bad = [e for e in net.get("teardown", []) if e.get("exit_code") != 0]
-    out.append(f"- {len(net.get('commands', []))} set-up commands and {len(net.get('teardown', []))}"
-               f" teardown steps in manifest.json (`network`); teardown: "
+    steps = (len(net.get("commands", [])), len(net.get("teardown", [])))
+    out.append(f"- {steps[0]} set-up commands and {steps[1]} teardown steps in manifest.json "
+               "(`network`); teardown: "
                + ("all ok" if not bad else f"**{len(bad)} FAILED**"))
     if net.get("server_capture"):
         out.append("- second vantage point: capture_server.pcapng, on the server's veth "
