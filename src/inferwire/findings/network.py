@@ -27,7 +27,7 @@ PARTS = {
 COLUMNS = ["workload", "batch_size", "bandwidth_mbit", "loss_pct", "found_in_capture",
            "mean_client_ms", *[f"{p}_ms" for p in PARTS], *[f"{p}_pct" for p in PARTS],
            "retrans_ms", "retrans_pct", "stall_ms", "client_p99_ms",
-           "retransmissions_per_request", "throughput_per_s", "run"]
+           "retransmissions_per_request", "throughput_per_s", "host_cpu_cores", "run"]
 
 
 def network_table(points: pd.DataFrame) -> pd.DataFrame:
@@ -42,6 +42,8 @@ def network_table(points: pd.DataFrame) -> pd.DataFrame:
     for name, parts in PARTS.items():
         p[f"{name}_ms"] = sum(p[f"mean_{x}_ms"].astype(float) for x in parts)
         p[f"{name}_pct"] = (100 * p[f"{name}_ms"] / p["mean_client_ms"]).round(1)
+    if "host_cpu_cores" not in p:
+        p["host_cpu_cores"] = np.nan
     for name in ("retrans", "stall"):
         col = f"mean_{name}_ms"
         p[f"{name}_ms"] = p[col].astype(float) if col in p else np.nan
@@ -136,8 +138,12 @@ def render(sweep_dir: Path, t: pd.DataFrame, env: dict, plan, figure_path: str |
            "round trip is the veth's (~0.05 ms) plus queueing.  REST (json_row) and gRPC "
            f"(tensor_content) in each run, {load} of load per protocol after "
            f"{getattr(plan, 'warmup_requests', '?')} warm-up requests.  A **shared 2-core "
-           "machine**: other work ran at the same time; differences under ~20 % are noise, "
-           "and at 1-3 % loss a few 200 ms retransmission timeouts move a mean.", "",
+           "machine**: other work ran at the same time (`host_cpu_cores`: how busy the whole "
+           "host was, of 2), which inflates the server's and the client's parts of some points "
+           "(e.g. REST batch 32 at 1 Gbit/s); differences under ~20 % are noise, and at 1-3 % "
+           "loss a few 200 ms retransmission timeouts move a mean.  Even without random loss a "
+           "narrow link drops: the bottleneck's queue holds 50 ms of traffic, and a batch-32 "
+           "request or response that overflows it is cut (`retrans_ms` at 0 % loss).", "",
            "Parts of the client's mean latency (ms; means add up): **transfer** = request_ms + "
            "response_ms (moving the bytes: the link's rate, and retransmissions inside a "
            "message), **network and stack** = wait_ms - server_ms (round trips, queues, kernels,"
