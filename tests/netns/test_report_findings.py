@@ -43,12 +43,14 @@ def test_cost_rows_cut_the_client_mean_into_parts():
 def test_per_request_tcp_columns_feed_retransmission_and_stalls():
     j = _joined().assign(retrans_ms_to_server=[0.0, 209.0, 0.0],
                          retrans_ms_to_client=[1.0, 0.0, 0.0], zero_window_ms=[0, 0, 3.0],
-                         ack_rtt_client_ms=[0.1, None, 0.2], ack_rtt_server_ms=[0.3, 0.3, 0.2])
+                         ack_rtt_client_ms=[0.1, None, 0.2], ack_rtt_server_ms=[0.3, 0.3, 0.2],
+                         rtt_client_ms=[0.01, 0.01, 0.02], rtt_server_ms=[0.05, 0.05, 0.04])
     rows = {r["workload"]: r for r in cost_rows(j, None, {})}
     assert rows["rest"]["retransmission_ms"] == 105.0
+    assert rows["rest"]["rtt_ms"] == pytest.approx(0.06)     # from the per-request halves
     assert rows["grpc"]["stall_ms"] == 3.0
-    assert rows["rest"]["ack_rtt_ms"] == pytest.approx(0.35)  # (0.1 + 0.3) and (0 + 0.3)
-    assert rows["grpc"]["ack_rtt_ms"] == pytest.approx(0.4)
+    assert rows["rest"]["ack_rtt_ms"] == pytest.approx(0.35)  # median of 0.4 and 0 + 0.3
+    assert rows["rest"]["ack_rtt_samples"] == 2 and rows["grpc"]["ack_rtt_ms"] == 0.4
     assert np.isnan(rows["rest"]["retransmitted_segments"])
 
 
@@ -63,7 +65,7 @@ def test_section_names_the_profile_and_a_failed_teardown():
     assert "lossy-lan: 1 Gbit/s, 1 % loss each way" in text
     assert "NOT applied" in text and "**1 FAILED**" in text
     assert "| rest | 2 | 120.000 | 106.500 (89 %) | 2.000 (2 %) | 5.000 (4 %) |" in text
-    assert "| 7 | 1 |" in text
+    assert "| 0.060 |  (0) | 7 | 1 |" in text
     assert section({}, _joined(), None) == []
 
 

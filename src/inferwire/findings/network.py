@@ -139,8 +139,8 @@ def render(sweep_dir: Path, t: pd.DataFrame, env: dict, plan, figure_path: str |
            f"(tensor_content) in each run, {load} of load per protocol after "
            f"{getattr(plan, 'warmup_requests', '?')} warm-up requests.  A **shared 2-core "
            "machine**: other work ran at the same time (`host_cpu_cores`: how busy the whole "
-           "host was, of 2), which inflates the server's and the client's parts of some points "
-           "(e.g. REST batch 32 at 1 Gbit/s); differences under ~20 % are noise, and at 1-3 % "
+           "host was, of 2), which inflates the server's and the client's parts of some "
+           "points; differences under ~20 % are noise, and at 1-3 % "
            "loss a few 200 ms retransmission timeouts move a mean.  Even without random loss a "
            "narrow link drops: the bottleneck's queue holds 50 ms of traffic, and a batch-32 "
            "request or response that overflows it is cut (`retrans_ms` at 0 % loss).", "",

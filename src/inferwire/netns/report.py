@@ -19,6 +19,7 @@ RETRANS_COLUMNS = ("retrans_ms_to_server", "retrans_ms_to_client")
 STALL_COLUMNS = ("zero_window_ms", "h2_flow_stall_ms")
 #: the round trip near each request, split at the capture point (client side + server side)
 ACK_RTT_COLUMNS = ("ack_rtt_client_ms", "ack_rtt_server_ms")
+HANDSHAKE_RTT_COLUMNS = ("rtt_client_ms", "rtt_server_ms")
 
 
 def _mean(frame: pd.DataFrame, col: str) -> float:
@@ -37,16 +38,27 @@ def _sum_mean(frame: pd.DataFrame, cols) -> float:
     return float(sum(pd.to_numeric(frame[c], errors="coerce").fillna(0.0) for c in cols).mean())
 
 
-def _rtt_mean(frame: pd.DataFrame) -> float:
-    """Mean ACK round trip near the requests: client side + server side of the capture point,
-    a missing half counted 0 (captured at one end, that end's half is ~0 and often has no
-    sample), over requests with at least one half; NaN without any."""
+def ack_rtt(frame: pd.DataFrame) -> tuple[float, int]:
+    """(median ms, samples) of the ACK round trip near the requests: client side + server side
+    of the capture point, a missing half counted 0 (captured at one end, that end's half is ~0
+    and often has no sample).  Samples are few under loss (only directions without
+    retransmissions give them) and include delayed ACKs, hence the median and the count."""
     halves = [pd.to_numeric(frame[c], errors="coerce") for c in ACK_RTT_COLUMNS if c in frame]
     if not halves:
-        return float("nan")
+        return float("nan"), 0
     known = pd.concat(halves, axis=1).notna().any(axis=1)
     total = sum(h.fillna(0.0) for h in halves)[known]
-    return float(total.mean()) if len(total) else float("nan")
+    return (float(total.median()) if len(total) else float("nan")), int(len(total))
+
+
+def _handshake_rtt(frame: pd.DataFrame, mine: pd.DataFrame) -> float:
+    """Mean handshake round trip (ms): rtt_client_ms + rtt_server_ms of the requests, else the
+    connections' tcp_handshake_ms."""
+    if all(c in frame for c in HANDSHAKE_RTT_COLUMNS):
+        both = sum(pd.to_numeric(frame[c], errors="coerce") for c in HANDSHAKE_RTT_COLUMNS)
+        if both.notna().any():
+            return float(both.mean())
+    return _mean(mine, "tcp_handshake_ms")
 
 
 def _fmt(x: float, pct_of: float | None = None) -> str:
@@ -69,13 +81,14 @@ def cost_rows(joined: pd.DataFrame, connections: pd.DataFrame | None, ports: dic
                "server_ms": _mean(g, "server_ms"),
                "client_own_ms": _mean(g, "client_before_ms") + _mean(g, "client_after_ms"),
                "retransmission_ms": _sum_mean(g, RETRANS_COLUMNS),
-               "stall_ms": _sum_mean(g, STALL_COLUMNS), "ack_rtt_ms": _rtt_mean(g),
+               "stall_ms": _sum_mean(g, STALL_COLUMNS),
                "over_rto": int((pd.to_numeric(g["client_ms"], errors="coerce")
                                 >= RTO_MIN_MS).sum())}
         mine = _connections(connections, ports.get(name))
         row["retransmitted_segments"] = (float(mine["retransmissions"].sum())
                                          if "retransmissions" in mine else float("nan"))
-        row["rtt_ms"] = _mean(mine, "tcp_handshake_ms")
+        row["rtt_ms"] = _handshake_rtt(g, mine)
+        row["ack_rtt_ms"], row["ack_rtt_samples"] = ack_rtt(g)
         rows.append(row)
     return rows
 
@@ -114,8 +127,8 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
     out += ["", "Where the client's mean latency went on this network (ms, % of the client's "
             "mean):", "",
             "| workload | requests | client | transfer | network and stack in the wait | "
-            "server | client's own | retransmission | stalls | RTT near the request | "
-            "handshake RTT | retransmitted segments | requests >= 200 ms |",
+            "server | client's own | retransmission | stalls | handshake RTT | "
+            "ACK RTT (median, samples) | retransmitted segments | requests >= 200 ms |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c = r["client_ms"]
@@ -123,15 +136,17 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
             f"| {r['workload']} | {r['requests']} | {_fmt(c)} | {_fmt(r['transfer_ms'], c)} | "
             f"{_fmt(r['network_and_stack_ms'], c)} | {_fmt(r['server_ms'], c)} | "
             f"{_fmt(r['client_own_ms'], c)} | {_fmt(r['retransmission_ms'], c)} | "
-            f"{_fmt(r['stall_ms'], c)} | {_fmt(r['ack_rtt_ms'])} | {_fmt(r['rtt_ms'])} | "
+            f"{_fmt(r['stall_ms'], c)} | {_fmt(r['rtt_ms'])} | "
+            f"{_fmt(r['ack_rtt_ms'])} ({r['ack_rtt_samples']}) | "
             f"{'' if np.isnan(r['retransmitted_segments']) else int(r['retransmitted_segments'])}"
             f" | {r['over_rto']} |")
     out += ["", "Transfer, network and stack, server and the client's own work add up to the "
             "client's mean; retransmission and stalls are the parts of the transfer spent "
             "waiting for a retransmitted copy (`retrans_ms_to_server` + `retrans_ms_to_client`)"
-            " or for a window (`zero_window_ms` + `h2_flow_stall_ms`); RTTs: the ACK round trip "
-            "near each request and the handshake's (client side + server side of the capture "
-            "point), means."]
+            " or for a window (`zero_window_ms` + `h2_flow_stall_ms`); handshake RTT: "
+            "`rtt_client_ms + rtt_server_ms` (mean); ACK RTT: `ack_rtt_client_ms + "
+            "ack_rtt_server_ms` near each request (median; few samples under loss, delayed "
+            "ACKs included)."]
     if all(np.isnan(r["retransmission_ms"]) for r in rows):
         out += ["", "(This analysis gave no per-request TCP columns: those cells are empty.)"]
     return out
