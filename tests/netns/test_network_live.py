@@ -176,3 +176,21 @@ def test_leftovers_of_a_killed_run_are_removed(network):
         assert any(stale in n for n in net.notes)
     finally:
         subprocess.run(["ip", "netns", "del", stale], capture_output=True)
+
+
+def test_ctrl_c_during_teardown_waits_for_every_step(network):
+    import signal
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+    net = network(build_profile("lossy-lan")).up()
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.02)        # while the first undos run
+        with pytest.raises(KeyboardInterrupt):
+            net.close()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert namespaces_of(os.getpid()) == []
+    assert [e["argv"][:3] for e in net.teardown_log][-3:] == [["ip", "netns", "del"]] * 3
