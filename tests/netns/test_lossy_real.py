@@ -118,6 +118,17 @@ def test_the_run_is_ok_and_leaves_nothing_behind(lossy_run):
     assert oct((run_dir / "capture_server.pcapng").stat().st_mode & 0o777) == "0o600"
 
 
+def test_the_two_vantage_points_share_one_clock(lossy_run):
+    """Both captures are stamped by this machine's clock: the offset the two-vantage analysis
+    estimates from the segments seen at both points is 0 within its stated bound."""
+    run_dir, manifest, _ = lossy_run
+    two = manifest["network"]["two_point"]
+    assert abs(two["offset_ns"]) <= two["uncertainty_ns"] + 10_000
+    assert two["uncertainty_ns"] < 1_000_000
+    assert (run_dir / "two_point" / "two_point.csv").exists()
+    assert {r["protocol"] for r in two["summary"]} == {"grpc", "http/1.1"}
+
+
 def test_each_capture_sees_what_its_side_sent_and_what_arrived(lossy_run):
     """Loss happens between the two capture points: the sender's capture holds the originals
     that were lost, the receiver's does not; tshark flags retransmissions at both."""

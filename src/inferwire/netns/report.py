@@ -100,6 +100,20 @@ def _connections(connections: pd.DataFrame | None, port) -> pd.DataFrame:
     return connections[connections["server"].astype(str).str.endswith(f":{port}")]
 
 
+def _two_point_lines(two: dict | None) -> list[str]:
+    """The client's wait split by the two vantage points (medians, ms)."""
+    if not two or not two.get("summary"):
+        return []
+    out = ["", f"Seen from both ends ({two['offset']}; {two['matched_segments']} segments "
+           "matched), the client's wait (p50 ms):", "",
+           "| protocol | requests | wait at the client | server's own | network both ways |",
+           "|---|---|---|---|---|"]
+    for r in two["summary"]:
+        out.append(f"| {r['protocol']} | {r['requests']} | {_fmt(r['c_wait_ms_p50'])} | "
+                   f"{_fmt(r['server_own_ms_p50'])} | {_fmt(r['network_ms_p50'])} |")
+    return out
+
+
 def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[str]:
     """The "network" section of summary.md; [] without a network profile."""
     net = manifest.get("network")
@@ -118,8 +132,9 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
                "(`network`); teardown: "
                + ("all ok" if not bad else f"**{len(bad)} FAILED**"))
     if net.get("server_capture"):
-        out.append("- second vantage point: capture_server.pcapng, on the server's veth "
-                   "(analyze both with `inferwire.vantage.analyze_two`)")
+        out.append("- second vantage point: capture_server.pcapng, on the server's veth; both "
+                   "analyzed together in two_point/ (`inferwire.vantage.analyze_two`)")
+    out += _two_point_lines(net.get("two_point"))
     if joined is None or joined.empty:
         return out
     ports = {p: (manifest.get("server") or {}).get(f"{p}_port") for p in ("rest", "grpc")}
