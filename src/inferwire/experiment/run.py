@@ -61,7 +61,9 @@ def run_experiment(config: RunConfig) -> RunResult:
     server = capture = sampler = network = None
     capture_result = None
     try:
-        network = _start_network(config, run_dir, say)
+        network = _network(config, run_dir, say)
+        if network is not None:
+            network.up()
         server, targets = _start_server(config, run_dir, say, network)
         manifest["server"] = targets
         sampler = _start_sampler(run_dir, server)
@@ -134,17 +136,12 @@ def _usable_port(port: int) -> int:
 
 
 # -- network profile (inferwire.netns) ----------------------------------------------------------
-def _start_network(config: RunConfig, run_dir: Path, say):
-    """With a network profile: its namespaces and shaping, set up (a NetworkRun); else None."""
+def _network(config: RunConfig, run_dir: Path, say):
+    """With a network profile: its NetworkRun (not yet set up); else None."""
     if config.network is None:
         return None
     from ..netns.session import NetworkRun
-    network = NetworkRun(config.network, run_dir, say)
-    try:
-        return network.up()
-    except BaseException:
-        network.close()
-        raise
+    return NetworkRun(config.network, run_dir, say)
 
 
 def _stop_network(network, manifest: dict, result: RunResult) -> None:

@@ -31,6 +31,9 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         joined = joined[joined["client_phase"].fillna("measure") != "warmup"]
         lines += ["", "## Where the time went (medians, ms)", ""] + _breakdown(joined)
         lines += [""] + _sentences(joined)
+    if manifest.get("network"):
+        from ..netns.report import section
+        lines += section(manifest, joined, getattr(analysis, "connections", None))
     if analysis is not None:
         lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
     lines += ["", "## Load, as the client saw it", ""] + _loads(manifest)

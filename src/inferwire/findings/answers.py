@@ -34,7 +34,7 @@ def _closed_at(points: pd.DataFrame, users: int | None) -> pd.Series:
 
 def varying(points: pd.DataFrame, axis: str) -> pd.DataFrame:
     """The rows of groups of points that differ only in ``axis`` (per workload), sorted."""
-    others = [a for a in AXES if a != axis] + ["workload"]
+    others = [a for a in AXES if a != axis and a in points] + ["workload"]
     keyed = points.assign(**{a: points[a].astype(object).where(points[a].notna(), "-")
                              for a in others})
     sizes = keyed.groupby(others, dropna=False)[axis].transform("nunique")

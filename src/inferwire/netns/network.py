@@ -105,21 +105,34 @@ class Network:
 
     # -- teardown ----------------------------------------------------------------------------
     def close(self) -> list[dict]:
-        """Undo everything done, in reverse, each step even if an earlier one failed; stop any
-        process still inside the namespaces first.  Returns (and keeps) the teardown log."""
+        """Undo everything done, in reverse, each step even if an earlier one failed (or a
+        Ctrl-C came: it is raised again once every step ran); stop any process still inside the
+        namespaces first.  Returns (and keeps) the teardown log."""
         created = [s.argv[3] for s in self.done if s.argv[:3] == ("ip", "netns", "add")]
-        for ns in created:
-            self._stop_processes(ns)
         undos = [s.undo for s in reversed(self.done) if s.undo]
-        for argv in undos + [("ip", "netns", "del", ns) for ns in reversed(created)]:
+        interrupted = None
+        for ns in created:
             try:
-                done = run_argv(argv)
-                entry = {"argv": list(argv), "exit_code": done.returncode,
-                         "stderr": done.stderr.strip()[-300:]}
-            except NetworkError as exc:
-                entry = {"argv": list(argv), "exit_code": None, "stderr": str(exc)}
+                self._stop_processes(ns)
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        for argv in undos + [("ip", "netns", "del", ns) for ns in reversed(created)]:
+            for _ in range(2):                      # once more if a Ctrl-C cut the first try
+                try:
+                    done = run_argv(argv)
+                    entry = {"argv": list(argv), "exit_code": done.returncode,
+                             "stderr": done.stderr.strip()[-300:]}
+                    break
+                except NetworkError as exc:
+                    entry = {"argv": list(argv), "exit_code": None, "stderr": str(exc)}
+                    break
+                except KeyboardInterrupt as exc:      # finish the teardown first
+                    interrupted = exc
+                    entry = {"argv": list(argv), "exit_code": None, "stderr": "interrupted"}
             self.teardown_log.append(entry)
         self.done = []
+        if interrupted is not None:
+            raise interrupted
         return self.teardown_log
 
     def _stop_processes(self, ns: str) -> None:

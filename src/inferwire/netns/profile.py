@@ -171,3 +171,29 @@ def build_profile(preset: str | None = None, *, bandwidth: str | None = None,
     elif knobs:
         changes["preset"] = None
     return replace(base, **changes)
+
+
+_SPEC_KEYS = {"bw": "bandwidth", "bandwidth": "bandwidth", "loss": "loss", "delay": "delay",
+              "jitter": "jitter", "mtu": "mtu"}
+
+
+def profile_from_spec(spec: str) -> NetworkProfile:
+    """A profile from a compact spec (sweep points, plan.json): an optional preset name then
+    ``key=value`` knobs, comma-separated: "lan", "bw=100mbit,loss=1", "wan,loss=3"."""
+    preset, knobs = None, {}
+    for i, part in enumerate(p.strip() for p in str(spec).split(",") if p.strip()):
+        key, eq, value = part.partition("=")
+        if not eq and i == 0:
+            preset = key
+        elif eq and key.strip() in _SPEC_KEYS:
+            knobs[_SPEC_KEYS[key.strip()]] = value.strip()
+        else:
+            raise NetworkError(f"network spec {spec!r}: {part!r} is not a preset (first) or "
+                               f"one of {sorted(set(_SPEC_KEYS))}=VALUE")
+    if "mtu" in knobs:
+        try:
+            knobs["mtu"] = int(knobs["mtu"])
+        except ValueError:
+            raise NetworkError(f"network spec {spec!r}: MTU must be a whole number") from None
+    profile = build_profile(preset, **knobs)
+    return replace(profile, preset=profile.preset or str(spec))

@@ -151,7 +151,33 @@ class NetworkRun:
         facts["client_addr"], facts["server_addr"] = CLIENT_ADDR, SERVER_ADDR
         if self.server_capture_result is not None:
             facts["server_capture"] = self.server_capture_result.to_dict()
+            facts["two_point"] = self._two_points()
         return facts
+
+    def _two_points(self) -> dict | None:
+        """Both vantage points analyzed together (inferwire.vantage), saved under two_point/;
+        the manifest keeps the clock offset and where the client's wait went."""
+        import warnings
+
+        from ..errors import InferwireError, InferwireWarning
+        from ..vantage import analyze_two
+        client = self.run_dir / "capture.pcapng"
+        if not client.exists():
+            return None
+        self.say("analysis: both vantage points together (two_point/)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InferwireWarning)
+                two = analyze_two(client, self.server_capture_result.path,
+                                  ignore_ports=(PROBE_PORT,))
+            two.save(self.run_dir / "two_point")
+        except (InferwireError, OSError) as exc:
+            self.problems.append(f"two-vantage analysis failed: {exc}")
+            return None
+        return {"offset": two.offset.describe(), "offset_ns": two.offset.offset_ns,
+                "uncertainty_ns": two.offset.uncertainty_ns,
+                "matched_segments": two.matched_segments,
+                "summary": two.summary().to_dict("records")}
 
 
 def _wait_or_kill(child: subprocess.Popen) -> None:

@@ -104,8 +104,9 @@ def _log(log: RequestLog, context, method, req, code, timing, start, raw, out) -
     rid = next((v for k, v in context.invocation_metadata() if k == REQUEST_ID), None)
     spec = getattr(req, "model_spec", None)
     model, version = _model_version(req, spec)
+    wall_ns, server_ns = time.time_ns(), time.perf_counter_ns() - start   # read together
     log.write({
-        "ts_ns": time.time_ns(), "protocol": "grpc", "method": method.rsplit("/", 1)[-1],
+        "ts_ns": wall_ns, "protocol": "grpc", "method": method.rsplit("/", 1)[-1],
         "request_id": rid, "peer": _peer(context.peer()), "model": model, "version": version,
         "signature": spec.signature_name if spec else None, "status": code,
         "v2_id": getattr(req, "id", None) if method.startswith(f"/{V2_SERVICE}/") else None,
@@ -113,7 +114,7 @@ def _log(log: RequestLog, context, method, req, code, timing, start, raw, out) -
         "batch_rows": timing.batch_rows if timing else None,
         "model_time_ns": timing.model_ns if timing else None,
         "queue_time_ns": timing.queue_ns if timing else None,
-        "server_time_ns": time.perf_counter_ns() - start,
+        "server_time_ns": server_ns,
         "request_bytes": len(raw), "response_bytes": len(out)})
 
 

@@ -38,6 +38,14 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--connection", type=_list(str), metavar="reuse,new",
                    help="connection policies (default reuse)")
     g.add_argument("--model", type=_list(str), metavar="softmax,cnn", help="models (default softmax)")
+    g.add_argument("--bandwidth", type=_list(str), metavar="1gbit,100mbit,10mbit",
+                   help="network profiles (root): the server behind a link of each rate "
+                        "(docs/network.md)")
+    g.add_argument("--loss", type=_list(float), metavar="0,1,3",
+                   help="network profiles: random loss each way, percent")
+    g.add_argument("--network-findings", action="store_true",
+                   help="the network findings' grid: REST and gRPC at batch 1 and 32 behind "
+                        "1 Gbit/100 Mbit/10 Mbit links with 0/1/3 %% loss")
     r = p.add_argument_group("every run")
     r.add_argument("--duration", type=float, default=None,
                    help="seconds of load per protocol and point (default 2)")
@@ -58,12 +66,13 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--quiet", action="store_true")
 
 
-GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connection", "model")
+GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connection", "model",
+                "bandwidth", "loss")
 
 
 def plan_from_args(args: argparse.Namespace):
     """The plan the options describe; None when resuming with no option that shapes a plan."""
-    from .plan import Grid, findings_plan, grid_plan
+    from .plan import NETWORK_GRID, Grid, findings_plan, grid_plan, network_specs
     settings = {k: v for k, v in {
         "duration_s": args.duration, "requests": args.requests,
         "warmup_requests": args.warmup, "engine": args.engine, "server": args.server,
@@ -72,13 +81,20 @@ def plan_from_args(args: argparse.Namespace):
     if args.requests is not None and args.duration is None:
         settings["duration_s"] = None
     grid_given = {k: getattr(args, k) for k in GRID_OPTIONS if getattr(args, k) is not None}
-    if args.resume and not grid_given and not settings:
+    network_findings = getattr(args, "network_findings", False)
+    if args.resume and not grid_given and not settings and not network_findings:
         return None
+    if network_findings:
+        return grid_plan(NETWORK_GRID, **settings)
     if not grid_given:
         return findings_plan(**settings)
+    nets = (grid_given.pop("bandwidth", None), grid_given.pop("loss", None))
     names = {"protocol": "protocols", "batch_size": "batch_sizes", "encoding": "encodings",
              "users": "users", "rate": "rates", "connection": "connections", "model": "models"}
-    return grid_plan(Grid(**{names[k]: v for k, v in grid_given.items()}), **settings)
+    grid = {names[k]: v for k, v in grid_given.items()}
+    if nets != (None, None):
+        grid["networks"] = network_specs(*nets)
+    return grid_plan(Grid(**grid), **settings)
 
 
 def sweep(args: argparse.Namespace) -> int:
@@ -94,7 +110,12 @@ def sweep(args: argparse.Namespace) -> int:
 
 def findings(args: argparse.Namespace) -> int:
     from ..findings import generate
-    out = generate(args.sweep_dir, doc=args.doc, notebook=args.notebook)
+    if args.network:
+        from ..findings.network import generate_network
+        out = generate_network(args.sweep_dir, doc=args.doc or "docs/findings-network.md")
+    else:
+        out = generate(args.sweep_dir, doc=args.doc or "docs/findings.md",
+                       notebook=args.notebook)
     for path in out:
         print(path)
     return 0
@@ -112,8 +133,11 @@ def register(sub) -> None:
                        description="Regenerate the findings document, its plots and notebook "
                                    "from a sweep folder; every number names its run folder.")
     f.add_argument("sweep_dir")
-    f.add_argument("--doc", default="docs/findings.md", help="(default docs/findings.md; plots "
-                                                             "go to docs/findings/)")
+    f.add_argument("--doc", help="(default docs/findings.md, with --network "
+                                 "docs/findings-network.md; plots go to a folder named after it)")
+    f.add_argument("--network", action="store_true",
+                   help="the network findings (a sweep with --network-findings or --bandwidth/"
+                        "--loss): where each protocol's time goes as the network worsens")
     f.add_argument("--notebook", default="notebooks/findings.ipynb")
     f.set_defaults(func=findings)
 

@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import InferwireError
 from .runner import finished_runs, read_manifest
 
-AXES = ("model", "batch_size", "encoding", "users", "rate", "connection")
+AXES = ("model", "batch_size", "encoding", "users", "rate", "connection", "network")
 MEDIAN_COLUMNS = ("client_ms", "serialize_ms", "client_before_ms", "request_ms", "wait_ms",
                   "response_ms", "total_ms", "client_after_ms", "model_ms", "server_ms",
                   "queue_ms", "network_and_stack_ms", "tcp_handshake_ms", "h2_setup_ms",
@@ -98,6 +98,27 @@ def _wire_bytes(connections: pd.DataFrame | None, port: int | None) -> float:
     return float((mine["bytes_to_server"] + mine["bytes_to_client"]).sum() / n) if n else np.nan
 
 
+def tcp_means(m: pd.DataFrame) -> dict:
+    """Mean ms per measured request lost to retransmissions (both ways) and to stalls (zero
+    window, HTTP/2 flow control), from the per-request TCP columns; NaN without them."""
+    def mean_sum(cols):
+        cols = [c for c in cols if c in m]
+        if not cols or not len(m):
+            return np.nan
+        return float(sum(m[c].astype(float).fillna(0.0) for c in cols).mean())
+    return {"mean_retrans_ms": mean_sum(("retrans_ms_to_server", "retrans_ms_to_client")),
+            "mean_stall_ms": mean_sum(("zero_window_ms", "h2_flow_stall_ms"))}
+
+
+def _per_request(connections: pd.DataFrame | None, port: int | None, column: str) -> float:
+    """A connections-table count per request on the connections to ``port``."""
+    if connections is None or port is None or connections.empty or column not in connections:
+        return np.nan
+    mine = connections[connections["server"].astype(str).str.endswith(f":{port}")]
+    n = mine["requests"].sum()
+    return float(mine[column].sum() / n) if n else np.nan
+
+
 def _cpu(window: dict) -> dict:
     cpu, per = window.get("cpu_seconds") or {}, window.get("cpu_seconds_per_request") or {}
     d = window.get("duration_s") or np.nan
@@ -129,6 +150,8 @@ def workload_row(run_dir: Path, manifest: dict, energy: dict, joined: pd.DataFra
     row.update(share_means(m))
     port = (manifest.get("server") or {}).get(f"{workload}_port")
     row["wire_bytes_per_request"] = _wire_bytes(connections, port)
+    row["retransmissions_per_request"] = _per_request(connections, port, "retransmissions")
+    row.update(tcp_means(m))
     tput = row["throughput_per_s"] or np.nan
     row["wire_mb_per_s"] = row["wire_bytes_per_request"] * tput / 1e6
     window = (energy.get("workloads") or {}).get(workload) or {}
@@ -148,10 +171,14 @@ def _point_fields(run_dir: Path, config: dict, workload: str) -> dict:
     except InferwireError:
         enc = None
     rate = config.get("rate") if config.get("mode") == "open" else None
+    net = config.get("network") or {}
     return {"point": config.get("name"), "run": run_dir.name, "model": config.get("model"),
             "batch_size": config.get("batch_size"), "encoding": enc,
             "users": None if rate else config.get("users"), "rate": rate,
-            "connection": config.get("connection"), "engine": config.get("engine")}
+            "connection": config.get("connection"), "engine": config.get("engine"),
+            "network": net.get("preset") if net else None,
+            "bandwidth_bps": net.get("bandwidth_bps") if net else None,
+            "loss_pct": net.get("loss_to_server_pct") if net else None}
 
 
 def run_tables(run_dir: Path) -> tuple[pd.DataFrame | None, list[dict]]:

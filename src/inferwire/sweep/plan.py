@@ -50,8 +50,12 @@ class Point:
     rate: float | None = None
     connection: str = "reuse"
     model: str = "softmax"
+    network: str | None = None      # a network spec (inferwire.netns.profile_from_spec) or None
 
     def __post_init__(self):
+        if self.network is not None:
+            from ..netns.profile import profile_from_spec
+            profile_from_spec(self.network)          # a clear error now, not at run time
         protocols = tuple(self.protocols)
         if not protocols or any(p not in PROTOCOLS for p in protocols) \
                 or len(set(protocols)) != len(protocols):
@@ -74,8 +78,9 @@ class Point:
     def id(self) -> str:
         """A name unique within a sweep, used in the run folder's name and to resume."""
         load = f"r{self.rate:g}" if self.rate is not None else f"u{self.users}"
+        net = f"-net-{self.network.replace('=', '').replace(',', '-')}" if self.network else ""
         return (f"{self.model}-b{self.batch_size}-{'+'.join(self.protocols)}-"
-                f"{'+'.join(self.encoding)}-{load}-{self.connection}")
+                f"{'+'.join(self.encoding)}-{load}-{self.connection}{net}")
 
     def encoding_for(self, protocol: str) -> str | None:
         return dict(zip(self.protocols, self.encoding)).get(protocol)
@@ -105,14 +110,15 @@ class Grid:
     rates: tuple = ()
     connections: tuple = ("reuse",)
     models: tuple = ("softmax",)
+    networks: tuple = (None,)
 
     def points(self) -> list[Point]:
         loads = [(2, r) for r in self.rates] or [(u, None) for u in self.users]
         seen, out = set(), []
-        for model, batch, protos, enc, (users, rate), conn in itertools.product(
+        for model, batch, protos, enc, (users, rate), conn, net in itertools.product(
                 self.models, self.batch_sizes, self.protocols, self.encodings, loads,
-                self.connections):
-            point = Point(tuple(protos), batch, tuple(enc), users, rate, conn, model)
+                self.connections, self.networks):
+            point = Point(tuple(protos), batch, tuple(enc), users, rate, conn, model, net)
             if point not in seen:
                 seen.add(point)
                 out.append(point)
@@ -164,7 +170,8 @@ class Plan:
             engine=self.engine, batch_size=point.batch_size, encoding=point.encoding,
             connection=point.connection, mode="open" if point.rate else "closed",
             users=point.users, rate=point.rate, duration_s=self.duration_s,
-            requests=self.requests, warmup_requests=self.warmup_requests, progress=progress)
+            requests=self.requests, warmup_requests=self.warmup_requests, progress=progress,
+            network=_network(point))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -194,6 +201,29 @@ class Plan:
             return cls.from_dict(data)
         except (TypeError, KeyError) as exc:
             raise InferwireError(f"{path}: not a sweep plan ({exc})") from exc
+
+
+def _network(point: Point):
+    if point.network is None:
+        return None
+    from ..netns.profile import profile_from_spec
+    return profile_from_spec(point.network)
+
+
+def network_specs(bandwidths=(None,), losses=(None,)) -> tuple:
+    """Network specs of the product of bandwidths (e.g. "100mbit") and loss percentages."""
+    specs = []
+    for bw, loss in itertools.product(bandwidths or (None,), losses or (None,)):
+        knobs = ([f"bw={bw}"] if bw is not None else []) + \
+                ([f"loss={loss:g}"] if loss is not None else [])
+        specs.append(",".join(["veth", *knobs]))
+    return tuple(specs)
+
+
+#: the network findings (docs/findings-network.md): where each protocol's time goes as the
+#: link between client and server narrows and loses packets (REST and gRPC, batch 1 and 32)
+NETWORK_GRID = Grid(batch_sizes=(1, 32),
+                    networks=network_specs(("1gbit", "100mbit", "10mbit"), (0, 1, 3)))
 
 
 #: the small grids of the findings, one per question (answers in docs/findings.md)

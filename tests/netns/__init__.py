@@ -1,0 +1,1 @@
+"""Tests of inferwire.netns: network profiles, namespaces and shaping, runs behind them."""
