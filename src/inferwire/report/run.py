@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..columns import CONNECTION_COLUMNS, JOINED_COLUMNS, REQUEST_COLUMNS, Column
+from ..columns import ADDED_COLUMNS, CONNECTION_COLUMNS, JOINED_COLUMNS, REQUEST_COLUMNS, Column
 from ..errors import InferwireError, InferwireWarning
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
@@ -191,6 +191,9 @@ def read_table(d: Path, name: str, columns: tuple[Column, ...]) -> pd.DataFrame 
         df = pd.read_parquet(path) if path is pq else pd.read_csv(path, low_memory=False)
     except Exception as exc:  # pyarrow and the CSV parser raise many types for a bad file
         raise InferwireError(f"{path}: cannot read the table: {exc}") from exc
+    for name in ADDED_COLUMNS:      # tables written before a column was added read as empty
+        if name not in df.columns and any(c.name == name for c in columns):
+            df[name] = pd.NA
     missing = [c.name for c in columns if c.name not in df.columns]
     if missing:
         raise InferwireError(f"{path}: column {missing[0]!r} missing ({len(missing)} missing); "
