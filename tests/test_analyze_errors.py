@@ -85,3 +85,15 @@ def test_grpc_v2_errors_per_stream(tmp_path):
     assert list(r["error"].iloc[1:]) == ["Request for unknown model: 'x' is not found",
                                          "unexpected shape for input 'images'",
                                          "grpc-status 13"]
+
+
+def test_the_run_summary_lists_the_errors_seen_on_the_wire(tmp_path):
+    from inferwire.experiment.summary import write_summary
+    test_grpc_v2_errors_per_stream(tmp_path)
+    analysis = inferwire.analyze(tmp_path / "g.pcap")
+    text = write_summary(tmp_path, {"status": "ok"}, analysis, None)
+    section = text.split("## Errors the server sent, read from the wire")[1].split("##")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| grpc")]
+    assert rows == ["| grpc | 13 | 1 | grpc-status 13 |",
+                    "| grpc | 3 | 1 | unexpected shape for input 'images' |",
+                    "| grpc | 5 | 1 | Request for unknown model: 'x' is not found |"]
