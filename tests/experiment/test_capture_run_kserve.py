@@ -92,3 +92,37 @@ def test_kserve_failures_are_named_and_leave_nothing(tmp_path, monkeypatch):
     with pytest.raises(InferwireError, match="KServe has no TF Serving gRPC API"):
         RunConfig(server="kserve", protocols=("rest", "grpc"))
     assert set(_kserve_left()) <= before
+
+
+def test_kserve_killed_mid_run_is_reported_and_measured_data_kept(tmp_path):
+    import signal
+    import threading
+    import time
+    need_capture()
+
+    def kill_kserve_soon():
+        """SIGKILL KServe once the measured load has sent a few hundred requests."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            logs = list(tmp_path.glob("*/client_log_rest.csv"))
+            if logs and logs[0].stat().st_size > 20_000:
+                for p in psutil.process_iter(["cmdline"]):
+                    cmd = " ".join(p.info["cmdline"] or [])
+                    if "kserve/main.py" in cmd and str(tmp_path) in cmd:
+                        p.send_signal(signal.SIGKILL)
+                        return
+            time.sleep(0.1)
+    killer = threading.Thread(target=kill_kserve_soon, daemon=True)
+    killer.start()
+    grpc_port, rest_port = free_ports(2)
+    started = time.monotonic()
+    result = run_experiment(RunConfig(out=str(tmp_path), server="kserve", api="v2",
+                                      grpc_port=grpc_port, rest_port=rest_port, duration_s=20,
+                                      users=2, warmup_requests=2, progress=False))
+    killer.join(5)
+    assert time.monotonic() - started < 40, "the load did not stop when KServe died"
+    assert result.status == "server_died" and result.exit_code == 1, result.problems
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "server_died"
+    assert (result.run_dir / "requests.csv").exists() and len(result.analysis.requests) > 0
+    assert not [c for c in _kserve_left() if str(tmp_path) in c]
