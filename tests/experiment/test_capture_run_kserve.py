@@ -126,3 +126,69 @@ def test_kserve_killed_mid_run_is_reported_and_measured_data_kept(tmp_path):
     assert manifest["status"] == "server_died"
     assert (result.run_dir / "requests.csv").exists() and len(result.analysis.requests) > 0
     assert not [c for c in _kserve_left() if str(tmp_path) in c]
+
+
+def _start_script(tmp_path, *args):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    grpc_port, rest_port = free_ports(2)
+    return subprocess.Popen([sys.executable, str(root / "scripts" / "capture_run.py"),
+                             "--out", str(tmp_path), "--server", "kserve", "--api", "v2",
+                             "--protocol", "rest", "--grpc-port", str(grpc_port),
+                             "--rest-port", str(rest_port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(proc, text, timeout=120):
+    import time
+    deadline, seen = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"never saw {text!r}; output:\n{''.join(seen)}")
+
+
+@pytest.mark.parametrize("sig, code, status", [("SIGINT", 130, "interrupted")])
+def test_ctrl_c_stops_kserve_and_keeps_what_was_measured(tmp_path, sig, code, status):
+    import signal
+    import time
+    need_capture()
+    proc = _start_script(tmp_path, "--duration", "60")
+    try:
+        _wait_for(proc, "measure")              # the load's progress line: requests flow
+        proc.send_signal(getattr(signal, sig))
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, out
+    (d,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert json.loads((d / "manifest.json").read_text())["status"] == status
+    assert len(pd.read_csv(d / "requests.csv")) > 0
+    time.sleep(0.5)
+    assert not [c for c in _kserve_left() if str(d) in c]
+
+
+def test_parent_killed_leaves_no_kserve(tmp_path):
+    """SIGKILL of the run itself: KServe notices its parent is gone and exits."""
+    import signal
+    import time
+    need_capture()
+    proc = _start_script(tmp_path, "--duration", "60")
+    try:
+        _wait_for(proc, "measure")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [c for c in _kserve_left() if str(tmp_path) in c]:
+        time.sleep(0.2)
+    assert not [c for c in _kserve_left() if str(tmp_path) in c]
