@@ -1,7 +1,7 @@
 """KServe's model server against the embedded one: throughput and p50/p99 per server, API,
 protocol and batch size, with the same client.
 
-    .venv/bin/python benchmarks/bench_kserve.py                    # ~3 min; writes results/kserve.md
+    .venv/bin/python benchmarks/bench_kserve.py          # ~3 min; writes results/kserve.md
     .venv/bin/python benchmarks/bench_kserve.py --seconds 1 --rounds 1 --no-write
 
 Servers: inferwire's embedded server (TensorFlow) and KServe 0.21 (``--server kserve``: uvicorn
