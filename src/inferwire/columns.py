@@ -103,6 +103,11 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("ack_rtt_server_ms", "float64", "ms",
            "as ack_rtt_client_ms, the server's side: the first client -> server data segment "
            "in [request_start, response_end] to the server's payload-free ACK covering it"),
+    Column("error", "string", "",
+           "why the request failed, as the server said on the wire: gRPC grpc-message of a "
+           "non-zero grpc-status; HTTP/1.1 status >= 400: the `error` (or `detail`) of a JSON "
+           "body (TF Serving, the Open Inference Protocol V2, KServe), else the body's first 200 "
+           "characters; empty on success or when the body was not captured"),
 )
 
 CONNECTION_COLUMNS: tuple[Column, ...] = (
@@ -209,7 +214,7 @@ LATER_COLUMNS = frozenset((
     "zero_window_ms", "h2_flow_stall_ms", "rtt_client_ms", "rtt_server_ms", "ack_rtt_client_ms",
     "ack_rtt_server_ms", "retrans_bytes", "out_of_order", "dup_acks", "zero_windows",
     "mss_client", "mss_server", "wscale_client", "wscale_server", "sack_permitted",
-    "max_in_flight_to_server_bytes", "max_in_flight_to_client_bytes", "vantage"))
+    "max_in_flight_to_server_bytes", "max_in_flight_to_client_bytes", "vantage", "error"))
 
 REQUEST_COLUMN_NAMES = tuple(c.name for c in REQUEST_COLUMNS)
 CONNECTION_COLUMN_NAMES = tuple(c.name for c in CONNECTION_COLUMNS)

@@ -1,5 +1,6 @@
 """The shipped locustfiles under plain ``locust -f`` (real locust, real server, no capture):
-the seed's four user types and their four V2 (Open Inference Protocol) twins, BATCHSIZE and SERVER read from the environment, gRPC firing request
+the seed's four user types and their four V2 (Open Inference Protocol) twins, BATCHSIZE
+and SERVER read from the environment, gRPC firing request
 events, ids on every request, CSVs under the --csv prefix; grpc_batch also with --processes."""
 import os
 import subprocess

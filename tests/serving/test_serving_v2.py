@@ -134,6 +134,24 @@ def test_v2_binary_response_is_split_by_its_header(server, tf_scores):
     np.testing.assert_allclose(scores, tf_scores(images), rtol=1e-5, atol=1e-6)
 
 
+def _ok(twice=False, **extra) -> bytes:
+    """A valid V2 JSON infer body (one image), with ``extra`` top-level fields."""
+    tensor = {"name": "images", "shape": [1, 784], "datatype": "FP32", "data": [0.5] * 784}
+    return json.dumps({"inputs": [tensor] * (2 if twice else 1), **extra}).encode()
+
+
+def test_binary_outputs_asked_for_all_or_per_output(server):
+    status, headers, _ = _http(server, "POST", "/v2/models/mnist/infer",
+                               _ok(parameters={"binary_data_output": True}))
+    assert status == 200 and headers["Content-Type"] == "application/octet-stream"
+    status, headers, body = _http(server, "POST", "/v2/models/mnist/infer",
+                                  _ok(parameters={"binary_data_output": True},
+                                      outputs=[{"name": "scores",
+                                                "parameters": {"binary_data": False}}]))
+    assert status == 200 and codec.HEADER_LENGTH not in headers
+    assert len(json.loads(body)["outputs"][0]["data"]) == 10
+
+
 _SHORT_HEAD = (b'{"inputs": [{"name": "images", "shape": [1, 2], "datatype": "FP32", '
                b'"parameters": {"binary_data_size": 8}}]}')
 
@@ -147,6 +165,11 @@ _SHORT_HEAD = (b'{"inputs": [{"name": "images", "shape": [1, 2], "datatype": "FP
     (_SHORT_HEAD + b"abcd", {codec.HEADER_LENGTH: str(len(_SHORT_HEAD))},
      "binary_data_size: 8 does not fit the 4 binary bytes left"),
     (b'{"inputs": []}', {codec.HEADER_LENGTH: "999"}, "999 outside the body's 14 bytes"),
+    (_ok(parameters="s"), {}, "field 'parameters': expected an object"),
+    (_ok(outputs=[{"name": ["scores"]}]), {}, "outputs[0]: expected"),
+    (_ok(outputs=[{"name": "scores", "parameters": "binary"}]), {}, "outputs[0]: expected"),
+    (_ok(outputs=[{"name": "probs"}]), {}, "output tensor alias not found in signature: probs"),
+    (_ok(twice=True), {}, "inputs[1]: a second tensor named 'images'"),
     (b'{"inputs": [{"name": "images", "shape": [1, 784], "datatype": "INT32", "data": '
      + json.dumps([0] * 784).encode() + b'}]}', {},
      "input 'images': datatype INT32 where model 'mnist' expects FP32"),
@@ -192,3 +215,40 @@ def test_v2_cnn_model_by_name(server, models_dir):
     assert ra.ok and rb.ok
     np.testing.assert_allclose(ra.outputs, rb.outputs, rtol=1e-6)
     assert ra.outputs.shape == (3, 10)
+
+
+# -- fuzzing the embedded server's V2 REST routes: 200/400/404, never an internal error ----------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_value = st.recursive(st.none() | st.booleans() | st.integers(-2, 800) | st.floats()
+                      | st.text(max_size=6),
+                      lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12)
+_tensor = st.fixed_dictionaries({}, optional={
+    "name": st.sampled_from(["images", "scores", "x"]) | _value,
+    "datatype": st.sampled_from(["FP32", "INT32", "FP16"]) | _value,
+    "shape": st.sampled_from([[1, 784], [0, 784], [2, 784], [1, 2]]) | _value,
+    "data": st.just([0.5] * 784) | _value,
+    "parameters": st.fixed_dictionaries({}, optional={
+        "binary_data_size": st.integers(-1, 4000) | _value,
+        "binary_data": st.booleans() | _value}) | _value})
+_doc = st.fixed_dictionaries({}, optional={
+    "id": _value, "inputs": st.lists(_tensor, max_size=2) | _value,
+    "outputs": st.lists(_tensor, max_size=2) | _value,
+    "parameters": st.fixed_dictionaries({}, optional={"binary_data_output": _value}) | _value})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.function_scoped_fixture])
+@given(doc=_doc, tail=st.binary(max_size=3200), binary=st.booleans())
+def test_v2_rest_answers_any_body_with_a_v2_status(server, doc, tail, binary):
+    from inferwire.serving.v2.rest import V2RestApp
+    from inferwire.serving.v2.service import V2Service
+    head = json.dumps(doc).encode()
+    headers = {codec.HEADER_LENGTH: str(len(head))} if binary else {}
+    reply = V2RestApp(V2Service(server.core)).handle("POST", "/v2/models/mnist/infer", headers,
+                                                     head + (tail if binary else b""))
+    assert reply.status in (200, 400, 404), reply.body
+    if reply.status != 200:
+        assert list(json.loads(reply.body)) == ["error"]

@@ -87,3 +87,48 @@ def test_error_bodies():
 def test_paths():
     assert codec.rest_path("mnist") == "/v2/models/mnist/infer"
     assert codec.rest_path("m", 2) == "/v2/models/m/versions/2/infer"
+
+
+# -- fuzzing: whatever a client sends, the codec answers V2FormatError or arrays, nothing else --
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats()
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.sampled_from(["name", "shape", "datatype", "data",
+                                                        "parameters", "binary_data_size", "x"]),
+                                       inner, max_size=5), max_leaves=20)
+_tensor = st.fixed_dictionaries({}, optional={
+    "name": st.text(max_size=4) | st.integers(), "datatype": st.sampled_from(
+        ["FP32", "INT8", "BYTES", "FP99", "BOOL"]) | _json,
+    "shape": st.lists(st.integers(-2, 6), max_size=4) | _json, "data": _json,
+    "parameters": st.fixed_dictionaries({}, optional={"binary_data_size": st.integers(-5, 64)
+                                                       | _json}) | _json})
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=st.fixed_dictionaries({}, optional={"inputs": st.lists(_tensor, max_size=3) | _json,
+                                               "id": _json}),
+       tail=st.binary(max_size=64))
+def test_rest_tensors_never_raise_anything_but_format_errors(doc, tail):
+    head = json.dumps(doc).encode()
+    try:
+        tensors = codec.rest_tensors(*codec.split_binary(head + tail, len(head)), "inputs")
+    except codec.V2FormatError:
+        return
+    assert all(isinstance(a, np.ndarray) for a in tensors.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=200))
+def test_grpc_messages_of_random_bytes(body):
+    from google.protobuf.message import DecodeError
+    try:
+        req = pb.ModelInferRequest.FromString(body)
+    except DecodeError:
+        return
+    try:
+        codec.grpc_tensors(req.inputs, req.raw_input_contents, "input")
+    except codec.V2FormatError:
+        pass

@@ -152,7 +152,12 @@ def _stop_network(network, manifest: dict, result: RunResult) -> None:
 
 
 def _start_server(config: RunConfig, run_dir: Path, say, network=None):
-    """Start the embedded server (or check an external one); return (process|None, targets)."""
+    """Start the embedded server or KServe (or check an external one); return (process|None,
+    targets)."""
+    if config.server == "kserve":
+        from ..serving.kserve.launch import start_for_run
+        ports = (_usable_port(config.grpc_port), _usable_port(config.rest_port))
+        return start_for_run(config, run_dir, ports, say)
     if not config.embedded:
         from ..serving.launch import wait_ready
         for port in (config.grpc_port, config.rest_port):

@@ -36,6 +36,9 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         lines += section(manifest, joined, getattr(analysis, "connections", None))
     if analysis is not None:
         lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
+        if "error" in analysis.requests and analysis.requests["error"].notna().any():
+            lines += ["", "## Errors the server sent, read from the wire", ""]
+            lines += _errors(analysis.requests)
     lines += ["", "## Load, as the client saw it", ""] + _loads(manifest)
     if manifest.get("resources"):
         lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
@@ -110,6 +113,21 @@ def _phases(analysis) -> list[str]:
     for _, row in summary.iterrows():
         cells = [" / ".join(_fmt(row[f"{c}_p{q}"]) for q in (50, 90, 99)) for c in cols]
         out.append(f"| {row['protocol']} | {row['requests']} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _errors(requests, top: int = 10) -> list[str]:
+    """The most frequent error messages on the wire (the ``error`` column), with counts."""
+    failed = requests[requests["error"].notna()]
+    code = failed["grpc_status"].astype("string").fillna(failed["status"].astype("string"))
+    counts = (failed.assign(code=code).groupby(["protocol", "code", "error"], dropna=False)
+              .size().sort_values(ascending=False, kind="stable"))
+    out = ["| protocol | status | requests | error |", "|---|---|---|---|"]
+    for (protocol, status, error), n in counts.head(top).items():
+        text = str(error).replace("|", "\\|").replace("\n", " ")[:200]
+        out.append(f"| {protocol} | {status} | {n} | {text} |")
+    if len(counts) > top:
+        out.append(f"| | | {int(counts.iloc[top:].sum())} | ({len(counts) - top} other messages) |")
     return out
 
 

@@ -270,5 +270,6 @@ def install_event_log(settings: Settings = SETTINGS) -> EventLogWriter | None:
 # Imported once per process (by package name), so the listener is installed once even when a
 # locustfile and the eventlog hook both import this module.
 EVENT_LOG = install_event_log()
-__all__ = ["RestPredictUser", "GrpcPredictUser", "V2RestInferUser", "V2GrpcInferUser", "Settings", "settings_from_env", "SETTINGS",
+__all__ = ["RestPredictUser", "GrpcPredictUser", "V2RestInferUser", "V2GrpcInferUser",
+           "Settings", "settings_from_env", "SETTINGS",
            "new_request_id", "constant", "task"]

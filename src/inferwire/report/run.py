@@ -20,6 +20,7 @@ from ..errors import InferwireError, InferwireWarning
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
 DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
+V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}     # with --api v2
 RESOURCE_COLUMNS = ("time_ns", "role", "cpu_percent", "rss_bytes")
 
 
@@ -80,10 +81,13 @@ class Run:
 def _encoding(config: dict, workload) -> str | None:
     if not config or workload is pd.NA or workload is None:
         return None
-    from ..experiment.config import GRPC_ENCODINGS, REST_ENCODINGS
-    own = REST_ENCODINGS if workload == "rest" else GRPC_ENCODINGS
+    from ..experiment.config import encodings_for
+    api = config.get("api") or "tfserving"
+    own = encodings_for(api, "rest" if workload == "rest" else "grpc")
     named = [e for e in config.get("encoding") or () if e in own]
-    return named[0] if named else DEFAULT_ENCODING.get(workload)
+    if named:
+        return named[0]
+    return V2_DEFAULT_ENCODING.get(workload) if api == "v2" else DEFAULT_ENCODING.get(workload)
 
 
 # -- loading -----------------------------------------------------------------------------------

@@ -75,7 +75,9 @@ def _port(text: str) -> int:
 def _register_serve(subparsers) -> None:
     p = subparsers.add_parser(
         "serve", help="run the embedded TF Serving-compatible server (gRPC + REST)",
-        description="Serve SavedModels with TF Serving's gRPC and REST APIs. Prints a line "
+        description="Serve SavedModels with TF Serving's gRPC and REST APIs, and the Open "
+                    "Inference Protocol (KServe V2: /v2/... and inference.GRPCInferenceService) "
+                    "on the same ports. Prints a line "
                     "'ready grpc=HOST:PORT rest=HOST:PORT ...' on stdout once serving; stops "
                     "cleanly on SIGINT/SIGTERM.")
     p.add_argument("--port", type=_port, default=8500,

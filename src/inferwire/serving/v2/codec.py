@@ -53,6 +53,10 @@ CONTENTS_FIELD = {"BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "
                   "BYTES": "bytes_contents"}
 
 
+#: the most elements one tensor may have (1 GiB of float32: far over any bounded request)
+MAX_ELEMENTS = 1 << 28
+
+
 class V2FormatError(ValueError):
     """A V2 body or message that does not follow the protocol (the message names the field)."""
 
@@ -144,10 +148,15 @@ def rest_tensors(doc: dict, binary: bytes, key: str) -> dict[str, np.ndarray]:
     for i, t in enumerate(tensors):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise V2FormatError(f"{key}[{i}]: expected an object with a 'name'")
+        if t["name"] in out:
+            raise V2FormatError(f"{key}[{i}]: a second tensor named {t['name']!r}")
         dtype, shape = _dtype_shape(t, f"{key}[{i}]")
-        size = (t.get("parameters") or {}).get("binary_data_size")
+        params = t.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise V2FormatError(f"{key}[{i}].parameters: expected an object")
+        size = params.get("binary_data_size")
         if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            if type(size) is not int or size < 0 or offset + size > len(binary):
                 raise V2FormatError(f"{key}[{i}].parameters.binary_data_size: {size!r} does not "
                                     f"fit the {len(binary) - offset} binary bytes left")
             out[t["name"]] = _from_buffer(binary[offset:offset + size], dtype, shape,
@@ -160,16 +169,27 @@ def rest_tensors(doc: dict, binary: bytes, key: str) -> dict[str, np.ndarray]:
 
 def _dtype_shape(t: dict, where: str) -> tuple[np.dtype, list[int]]:
     datatype = t.get("datatype")
-    if datatype not in DTYPES:
+    if not isinstance(datatype, str) or datatype not in DTYPES:
         raise V2FormatError(f"{where}.datatype: {datatype!r} is not a numeric V2 datatype "
                             f"({', '.join(DTYPES)})")
     shape = t.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise V2FormatError(f"{where}.shape: {shape!r} is not a list of sizes")
     return DTYPES[datatype], shape
 
 
+def _too_big(shape: list[int]) -> bool:
+    """More elements than any request may carry (also guards the products below against
+    int64 overflow)."""
+    count = 1
+    for d in shape:
+        count *= d
+    return count > MAX_ELEMENTS
+
+
 def _from_buffer(raw: bytes, dtype: np.dtype, shape: list[int], where: str) -> np.ndarray:
+    if _too_big(shape):
+        raise V2FormatError(f"{where}.shape: {shape} is larger than {MAX_ELEMENTS} elements")
     count = int(np.prod(shape, dtype=np.int64))
     if len(raw) != count * dtype.itemsize:
         raise V2FormatError(f"{where}: {len(raw)} bytes of data for shape {shape} "
@@ -180,14 +200,36 @@ def _from_buffer(raw: bytes, dtype: np.dtype, shape: list[int], where: str) -> n
 def _from_data(data, dtype: np.dtype, shape: list[int], where: str) -> np.ndarray:
     if data is None:
         raise V2FormatError(f"{where}: neither 'data' nor parameters.binary_data_size")
+    if _too_big(shape):
+        raise V2FormatError(f"{where}.shape: {shape} is larger than {MAX_ELEMENTS} elements")
     try:
         arr = np.asarray(data, dtype=dtype)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise V2FormatError(f"{where}.data: {exc}") from None
     count = int(np.prod(shape, dtype=np.int64))
     if arr.size != count:
         raise V2FormatError(f"{where}.data: {arr.size} values for shape {shape} ({count} expected)")
     return arr.reshape(shape)
+
+
+def requested_outputs(doc: dict) -> list[tuple[str, bool]]:
+    """(name, as binary) of each output a V2 REST request asks for (empty: all, as JSON unless
+    the request-wide ``binary_data_output`` parameter says binary)."""
+    params = doc.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise V2FormatError("field 'parameters': expected an object")
+    outputs = doc.get("outputs") or []
+    if not isinstance(outputs, list):
+        raise V2FormatError("field 'outputs': expected a list of {\"name\": ...}")
+    out = []
+    for i, o in enumerate(outputs):
+        o_params = o.get("parameters") or {} if isinstance(o, dict) else None
+        if not isinstance(o_params, dict) or not isinstance(o.get("name"), str):
+            raise V2FormatError(f"outputs[{i}]: expected {{\"name\": ..., \"parameters\": "
+                                "{...}}")
+        out.append((o["name"], bool(o_params.get("binary_data",
+                                                 params.get("binary_data_output", False)))))
+    return out
 
 
 def grpc_tensors(tensors, raw_contents, what: str) -> dict[str, np.ndarray]:
@@ -200,13 +242,19 @@ def grpc_tensors(tensors, raw_contents, what: str) -> dict[str, np.ndarray]:
         where = f"{what}s[{i}]"
         if t.datatype not in DTYPES:
             raise V2FormatError(f"{where}.datatype: {t.datatype!r} is not a numeric V2 datatype")
+        if t.name in out:
+            raise V2FormatError(f"{where}: a second tensor named {t.name!r}")
         shape = list(t.shape)
         if any(d < 0 for d in shape):
             raise V2FormatError(f"{where}.shape: {shape} has a negative size")
         if raw_contents:
             out[t.name] = _from_buffer(raw_contents[i], DTYPES[t.datatype], shape, where)
         else:
-            values = getattr(t.contents, CONTENTS_FIELD[t.datatype])
+            field = CONTENTS_FIELD.get(t.datatype)
+            if field is None:
+                raise V2FormatError(f"{where}: {t.datatype} has no typed contents field: send "
+                                    f"it in raw_{what}_contents")
+            values = getattr(t.contents, field)
             out[t.name] = _from_data(list(values), DTYPES[t.datatype], shape, where + ".contents")
     return out
 

@@ -92,13 +92,12 @@ class V2RestApp:
         rid = doc.get("id")
         reply.v2_id = rid if isinstance(rid, str) else None
         inputs = codec.rest_tensors(doc, binary, "inputs")
-        requested = doc.get("outputs") or []
-        if not isinstance(requested, list) or not all(isinstance(o, dict) and "name" in o
-                                                      for o in requested):
-            raise codec.V2FormatError("field 'outputs': expected a list of {\"name\": ...}")
-        result = self.service.infer(name, version, inputs, [o["name"] for o in requested])
+        requested = codec.requested_outputs(doc)
+        result = self.service.infer(name, version, inputs, [n for n, _ in requested])
         reply.timing, reply.version = result.timing, result.model_version
-        as_binary = _binary_outputs(doc, requested, result.outputs)
+        every = bool((doc.get("parameters") or {}).get("binary_data_output"))
+        as_binary = {n for n, b in requested if b} | (set(result.outputs) if every and
+                                                      not requested else set())
         head = {"model_name": result.model_name, "model_version": result.model_version}
         if reply.v2_id is not None:
             head["id"] = reply.v2_id
@@ -117,14 +116,6 @@ class V2RestApp:
             reply.headers = ((codec.HEADER_LENGTH, str(len(reply.body))),)
             reply.content_type = codec.BINARY_TYPE
             reply.body += b"".join(tail)
-
-
-def _binary_outputs(doc: dict, requested: list, outputs) -> set:
-    """Names of the outputs to send as binary: asked per output, or all by the request-wide
-    ``binary_data_output`` parameter."""
-    if (doc.get("parameters") or {}).get("binary_data_output"):
-        return set(outputs)
-    return {o["name"] for o in requested if (o.get("parameters") or {}).get("binary_data")}
 
 
 def _datatype(array: np.ndarray) -> str:
