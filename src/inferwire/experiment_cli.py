@@ -15,6 +15,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rest-port", type=int, help="REST port (default 8501)")
     g.add_argument("--model", choices=("softmax", "cnn"), help="embedded model (default softmax)")
     g.add_argument("--model-name", help="served model name (default mnist)")
+    g.add_argument("--api", choices=("tfserving", "v2"),
+                   help="tfserving (default: TF Serving's predict API) or v2 (the Open Inference "
+                        "Protocol, KServe V2: /v2/models/M/infer, gRPC ModelInfer)")
+    g.add_argument("--input-name", help="V2: the input tensor's name (default images)")
+    g.add_argument("--output-name", help="V2: the output tensor's name (default scores)")
     g.add_argument("--enable-batching", action="store_true", default=None,
                    help="embedded server: server-side batching; Triton: dynamic batching")
     g.add_argument("--max-queue-delay-us", type=int, metavar="US",
@@ -35,7 +40,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     l.add_argument("--warmup", type=int, help="unmeasured warm-up requests (default 10)")
     l.add_argument("--encoding", action="append", default=[],
                    help="json_row|json_columnar|json_b64|grpc_float_val|grpc_tensor_content|"
-                        "grpc_string_val (repeatable: one per protocol)")
+                        "grpc_string_val; with --api v2: v2_json|v2_binary|v2_fp32_contents|"
+                        "v2_raw (repeatable: one per protocol)")
     l.add_argument("--connection", choices=("reuse", "new"),
                    help="reuse connections (default) or open one per request")
     l.add_argument("--inputs", choices=("repeated", "unique"),
@@ -62,6 +68,7 @@ def config_from_args(args: argparse.Namespace):
     given = {
         "server": args.server, "grpc_port": args.grpc_port, "rest_port": args.rest_port,
         "model": args.model, "model_name": args.model_name, "engine": args.engine,
+        "api": args.api, "input_name": args.input_name, "output_name": args.output_name,
         "enable_batching": args.enable_batching, "batch_size": args.batch_size,
         "instances": args.instances, "max_queue_delay_us": args.max_queue_delay_us,
         "users": args.users, "rate": args.rate, "arrival": args.arrival,

@@ -5,7 +5,8 @@ Closed loop: ``users`` concurrent connections (``-c``), ``requests`` (``-n``) or
 vary a header per request, so its requests carry no id: they are joined to the capture by count
 and by the measured window (the ab process's lifetime on the REST port), and its percentiles are
 compared with the capture's computed by ab's own rule.  Files in the run folder:
-``ab_rest_body.json`` (what it sent), ``ab_rest_output.txt`` (its report), ``ab_rest_gnuplot.tsv``
+``ab_rest_body.json`` (what it sent; with ``api="v2"`` a V2 infer body, JSON or binary, whose
+``id`` is the fixed "ab-rest"), ``ab_rest_output.txt`` (its report), ``ab_rest_gnuplot.tsv``
 (``-g``, one row per request), ``ab_rest_percentiles.csv`` (``-e``).
 """
 from __future__ import annotations
@@ -32,17 +33,17 @@ def _check(config, protocol: str) -> None:
 def run(ctx) -> ToolSummary:
     """Warm up, run ab under the capture, parse its outputs; a ToolSummary."""
     from ..reference.ab import ab_command
-    from ..reference.bodies import REST_CONTENT_TYPE, rest_body, rest_path, write_new
+    from ..reference.bodies import write_new
     from ..reference.toolrun import run_under_capture
     config, protocol, t = ctx.config, ctx.protocol, ctx.targets
     _check(config, protocol)
     names = {k: v.format(p=protocol) for k, v in OUTPUTS.items()}
     d = ctx.run_dir
-    body = write_new(d / names["body"], rest_body(config.batch_size,
-                                                  config.encoding_for("rest") or "json_row"))
-    url = f"http://{t['host']}:{t['rest_port']}{rest_path(t.get('model_name', 'mnist'))}"
+    data, path, content_type, headers = _request(config, t.get("model_name", config.model_name))
+    body = write_new(d / names["body"], data)
+    url = f"http://{t['host']}:{t['rest_port']}{path}"
     requests = config.requests
-    argv = ab_command(url, body_path=str(body), content_type=REST_CONTENT_TYPE,
+    argv = ab_command(url, body_path=str(body), content_type=content_type, headers=headers,
                       concurrency=config.users, requests=requests,
                       duration_s=config.duration_s if requests is None else None,
                       keepalive=config.connection == "reuse",
@@ -50,6 +51,21 @@ def run(ctx) -> ToolSummary:
                       percentiles_path=str(d / names["percentiles"]))
     return run_under_capture(ctx, "ab", argv, names, join="count", fill=_fill,
                              requests=requests)
+
+
+def _request(config, model: str) -> tuple[bytes, str, str, tuple]:
+    """(body, path, content type, extra headers) of the one request ab repeats."""
+    from ..reference import bodies
+    if config.api == "v2":
+        from ..serving.v2.codec import rest_path
+        body, headers = bodies.v2_rest_body(config.batch_size,
+                                            config.encoding_for("rest") or "v2_json", "ab-rest",
+                                            input_name=config.input_name,
+                                            output_name=config.output_name)
+        content_type = headers.pop("Content-Type")
+        return body, rest_path(model), content_type, tuple(f"{k}: {v}" for k, v in headers.items())
+    body = bodies.rest_body(config.batch_size, config.encoding_for("rest") or "json_row")
+    return body, bodies.rest_path(model), bodies.REST_CONTENT_TYPE, ()
 
 
 def _fill(summary: ToolSummary, d, names: dict) -> None:

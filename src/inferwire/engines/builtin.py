@@ -11,7 +11,7 @@ def run(ctx):
                                batch_size=config.batch_size,
                                encoding=config.encoding_for(protocol),
                                connection=config.connection, inputs=config.inputs,
-                               model_name=config.model_name)
+                               model_name=config.model_name, **config.client_options())
     options = LoadOptions(mode=config.mode, users=config.users, think_time_s=config.think_time_s,
                           rate=config.rate, arrival=config.arrival, duration_s=config.duration_s,
                           requests=config.requests, warmup_requests=config.warmup_requests,

@@ -2,7 +2,9 @@
 
 gRPC: h2load POSTs one pre-serialized, length-prefixed PredictRequest to
 ``/tensorflow.serving.PredictionService/Predict`` with ``content-type: application/grpc`` and
-``te: trailers``.  REST: the JSON body over HTTP/1.1.  Closed loop: ``users`` connections
+``te: trailers``.  REST: the JSON body over HTTP/1.1.  With ``api="v2"``: a V2 ModelInferRequest
+to ``/inference.GRPCInferenceService/ModelInfer``, or a V2 infer body (JSON or binary) to
+``/v2/models/{model}/infer``.  Closed loop: ``users`` connections
 (``-c``), ``config.extra["h2load_streams"]`` concurrent streams each (``-m``, default 1);
 ``requests`` (``-n``) or ``duration_s`` (``-D``).  Its ``--log-file`` has every request's start
 and duration but no id, so requests are matched to the capture by time.  Files:
@@ -34,6 +36,8 @@ def _target(ctx) -> tuple[bytes, str, tuple, bool]:
     from ..reference import bodies
     config, t = ctx.config, ctx.targets
     model = t.get("model_name", config.model_name)
+    if config.api == "v2":
+        return _v2_target(ctx, model)
     if ctx.protocol == "grpc":
         body = bodies.grpc_body(config.batch_size,
                                 config.encoding_for("grpc") or "grpc_tensor_content", model)
@@ -42,6 +46,25 @@ def _target(ctx) -> tuple[bytes, str, tuple, bool]:
     body = bodies.rest_body(config.batch_size, config.encoding_for("rest") or "json_row")
     url = f"http://{t['host']}:{t['rest_port']}{bodies.rest_path(model)}"
     return body, url, (f"content-type: {bodies.REST_CONTENT_TYPE}",), True
+
+
+def _v2_target(ctx, model: str) -> tuple[bytes, str, tuple, bool]:
+    """(body, url, headers, http1) of an Open Inference Protocol (V2) infer call; the V2 ``id``
+    is the fixed "h2load-<protocol>" (one body for every request)."""
+    from ..reference import bodies
+    from ..serving.v2.codec import rest_path
+    config, t, rid = ctx.config, ctx.targets, f"h2load-{ctx.protocol}"
+    names = {"input_name": config.input_name, "output_name": config.output_name}
+    if ctx.protocol == "grpc":
+        message = bodies.v2_grpc_message(config.batch_size,
+                                         config.encoding_for("grpc") or "v2_raw", model, rid,
+                                         **names)
+        url = f"http://{t['host']}:{t['grpc_port']}{bodies.V2_INFER_PATH}"
+        return bodies.grpc_frame(message), url, bodies.GRPC_HEADERS, False
+    body, headers = bodies.v2_rest_body(config.batch_size, config.encoding_for("rest") or "v2_json",
+                                        rid, **names)
+    url = f"http://{t['host']}:{t['rest_port']}{rest_path(model)}"
+    return body, url, tuple(f"{k.lower()}: {v}" for k, v in headers.items()), True
 
 
 def run(ctx) -> ToolSummary:

@@ -43,7 +43,7 @@ def _locustfiles(config, protocol: str) -> tuple[list[Path], str]:
         if not own.is_file():
             raise LoadError(f"locustfile {own} does not exist")
         return [own, path(EVENTLOG_HOOK)], f"{own.stem}_{protocol}"
-    name = for_workload(protocol, config.batch_size)
+    name = for_workload(protocol, config.batch_size, config.api)
     return [path(name)], name
 
 
@@ -65,7 +65,8 @@ def _environment(ctx, log_dir: Path) -> dict:
                MODEL_NAME=targets.get("model_name", config.model_name),
                INFERWIRE_THINK_TIME_S=str(config.think_time_s or 0),
                INFERWIRE_ID_PREFIX=f"{ctx.protocol}-locust-",
-               INFERWIRE_LOCUST_LOG_DIR=str(log_dir))
+               INFERWIRE_LOCUST_LOG_DIR=str(log_dir), INFERWIRE_API=config.api,
+               INFERWIRE_INPUT_NAME=config.input_name, INFERWIRE_OUTPUT_NAME=config.output_name)
     for protocol in ("rest", "grpc"):
         if config.encoding_for(protocol):
             env[f"INFERWIRE_{protocol.upper()}_ENCODING"] = config.encoding_for(protocol)

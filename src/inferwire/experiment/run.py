@@ -102,7 +102,8 @@ def run_experiment(config: RunConfig) -> RunResult:
 
 
 def _slug(config: RunConfig) -> str:
-    return f"{'-'.join(config.protocols)}-b{config.batch_size}-{config.connection}"
+    api = "v2-" if config.api == "v2" else ""
+    return f"{api}{'-'.join(config.protocols)}-b{config.batch_size}-{config.connection}"
 
 
 def _load_words(config: RunConfig) -> str:

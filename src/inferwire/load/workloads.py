@@ -107,7 +107,8 @@ UNIQUE_POOL = 4096
 
 
 class PredictWorkload:
-    """TF Serving Predict requests through ``inferwire.serving.clients`` (one client per thread).
+    """Predict requests through ``inferwire.serving.clients`` (one client per thread): TF Serving's
+    predict API, or the Open Inference Protocol (KServe V2) with ``api="v2"`` (a client option).
 
     ``protocol`` "rest" or "grpc", ``batch_size`` images per request, ``encoding`` and
     ``connection`` ("reuse"/"new") as the clients define them; other keyword arguments go to
@@ -138,7 +139,8 @@ class PredictWorkload:
         self.protocol, self.host, self.port = protocol, host, port
         self.batch_size, self.encoding, self.connection = batch_size, encoding, connection
         self.client_options = client_options
-        self.name = f"{protocol} predict batch {batch_size} {host}:{port}"
+        verb = "v2 infer" if client_options.get("api") == "v2" else "predict"
+        self.name = f"{protocol} {verb} batch {batch_size} {host}:{port}"
         self._state = PerThread(self._new_client)
         # Build one client now so that bad options fail here, once, as a LoadError (not as an
         # error row per request); clients do not connect before their first request.

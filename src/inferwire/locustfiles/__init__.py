@@ -1,4 +1,5 @@
-"""Locustfiles shipped with inferwire: the seed's four user types, runnable with plain locust.
+"""Locustfiles shipped with inferwire: the seed's four user types and the same four over the Open
+Inference Protocol (KServe V2), runnable with plain locust.
 
     locust -f "$(python -m inferwire.locustfiles grpc_batch)" --headless -u 4 -r 4 -t 10s \\
         --csv grpc_batch
@@ -10,6 +11,10 @@ rest_single    ``RestSingleUser`` (FastHttpUser): one image per REST predict
 grpc_single    ``GrpcSingleUser``: one image per gRPC Predict (grpcio under gevent)
 rest_batch     ``RestBatchUser``: BATCHSIZE images per REST predict
 grpc_batch     ``GrpcBatchUser``: BATCHSIZE images per gRPC Predict
+v2_rest_single ``V2RestSingleUser``: one image per Open Inference Protocol (V2) REST infer
+v2_grpc_single ``V2GrpcSingleUser``: one image per V2 gRPC ModelInfer
+v2_rest_batch  ``V2RestBatchUser``: BATCHSIZE images per V2 REST infer
+v2_grpc_batch  ``V2GrpcBatchUser``: BATCHSIZE images per V2 gRPC ModelInfer
 eventlog_hook  no users: add it to your own locustfile (``-f mine.py,<this>``) to log every
                request event per process, so the capture run can join your requests
 =============  =========================================================================
@@ -17,8 +22,11 @@ eventlog_hook  no users: add it to your own locustfile (``-f mine.py,<this>``) t
 Environment (as the seed's clients read it): ``SERVER`` (host, default localhost),
 ``BATCHSIZE`` (images per batch request, default 32); inferwire's own: ``REST_PORT`` (8501),
 ``GRPC_PORT`` (8500), ``MODEL_NAME`` (mnist), ``INFERWIRE_REST_ENCODING`` /
-``INFERWIRE_GRPC_ENCODING``, ``INFERWIRE_THINK_TIME_S`` (0), ``INFERWIRE_ID_PREFIX`` and
+``INFERWIRE_GRPC_ENCODING`` (for the V2 users: v2_json or v2_binary / v2_raw or
+v2_fp32_contents), ``INFERWIRE_INPUT_NAME`` / ``INFERWIRE_OUTPUT_NAME`` (V2 tensor names, default
+images / scores), ``INFERWIRE_THINK_TIME_S`` (0), ``INFERWIRE_ID_PREFIX`` and
 ``INFERWIRE_LOCUST_LOG_DIR`` (where each process writes its request log; unset: no log).
+``INFERWIRE_API=v2`` makes the capture run pick the V2 users.
 
 This package imports nothing from locust; only the locustfiles and :mod:`.common` do (importing
 locust monkey-patches the process with gevent).
@@ -27,7 +35,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED = ("rest_single", "grpc_single", "rest_batch", "grpc_batch")
+SHIPPED = ("rest_single", "grpc_single", "rest_batch", "grpc_batch", "v2_rest_single",
+           "v2_grpc_single", "v2_rest_batch", "v2_grpc_batch")
 EVENTLOG_HOOK = "eventlog_hook"
 _HERE = Path(__file__).resolve().parent
 
@@ -40,6 +49,8 @@ def path(name: str) -> Path:
     return _HERE / f"{name}.py"
 
 
-def for_workload(protocol: str, batch_size: int) -> str:
-    """The shipped locustfile for ``protocol`` ("rest"/"grpc") and ``batch_size``."""
-    return f"{protocol}_{'single' if batch_size == 1 else 'batch'}"
+def for_workload(protocol: str, batch_size: int, api: str = "tfserving") -> str:
+    """The shipped locustfile for ``protocol`` ("rest"/"grpc"), ``batch_size`` and ``api``
+    ("tfserving"/"v2")."""
+    prefix = "v2_" if api == "v2" else ""
+    return f"{prefix}{protocol}_{'single' if batch_size == 1 else 'batch'}"

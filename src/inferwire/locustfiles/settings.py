@@ -22,6 +22,9 @@ class Settings:
     model_name: str = "mnist"
     rest_encoding: str = "json_row"
     grpc_encoding: str = "grpc_tensor_content"
+    api: str = "tfserving"
+    input_name: str = "images"
+    output_name: str = "scores"
     think_time_s: float = 0.0
     id_prefix: str = "locust-"
     log_dir: str | None = None
@@ -43,14 +46,21 @@ def _number(environ, name: str, kind, default, minimum):
 def settings_from_env(environ=None) -> Settings:
     """:class:`Settings` from ``environ`` (default ``os.environ``); LoadError names a bad one."""
     env = os.environ if environ is None else environ
+    api = env.get("INFERWIRE_API") or "tfserving"
+    if api not in ("tfserving", "v2"):
+        raise LoadError(f"INFERWIRE_API={api!r}: use tfserving or v2")
+    v2 = api == "v2"
     return Settings(
         server=env.get("SERVER") or "localhost",
         rest_port=_number(env, "REST_PORT", int, 8501, 1),
         grpc_port=_number(env, "GRPC_PORT", int, 8500, 1),
         batch_size=_number(env, "BATCHSIZE", int, DEFAULT_BATCH, 1),
         model_name=env.get("MODEL_NAME") or "mnist",
-        rest_encoding=env.get("INFERWIRE_REST_ENCODING") or "json_row",
-        grpc_encoding=env.get("INFERWIRE_GRPC_ENCODING") or "grpc_tensor_content",
+        rest_encoding=env.get("INFERWIRE_REST_ENCODING") or ("v2_json" if v2 else "json_row"),
+        grpc_encoding=env.get("INFERWIRE_GRPC_ENCODING") or ("v2_raw" if v2
+                                                             else "grpc_tensor_content"),
+        api=api, input_name=env.get("INFERWIRE_INPUT_NAME") or "images",
+        output_name=env.get("INFERWIRE_OUTPUT_NAME") or "scores",
         think_time_s=_number(env, "INFERWIRE_THINK_TIME_S", float, 0.0, 0.0),
         id_prefix=env.get("INFERWIRE_ID_PREFIX") or "locust-",
         log_dir=env.get(LOG_DIR_ENV) or None)

@@ -1,4 +1,5 @@
-"""Request bodies for tools that send one fixed body: ab, h2load and ghz.
+"""Request bodies for tools that send one fixed body: ab, h2load and ghz (TF Serving's predict
+API, and the Open Inference Protocol, V2).
 
 Pure: images in, bytes out.  The images are the project's deterministic generated digits
 (:func:`inferwire.serving.clients.sample_images`), so every tool sends the same batch as
@@ -12,6 +13,7 @@ from pathlib import Path
 from ..errors import LoadError
 
 GRPC_PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
+V2_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
 GRPC_HEADERS = ("content-type: application/grpc", "te: trailers")
 REST_CONTENT_TYPE = "application/json"
 _PREFIX = struct.Struct(">BI")          # gRPC message prefix: compressed flag, big-endian length
@@ -45,6 +47,34 @@ def grpc_message(batch_size: int = 1, encoding: str = "grpc_tensor_content",
         raise LoadError(f"{encoding!r} is not a gRPC encoding; use one of {E.GRPC_ENCODINGS}")
     return E.grpc_request(encoding, E.check_images(_images(batch_size)),
                           model_name).SerializeToString()
+
+
+def v2_rest_body(batch_size: int = 1, encoding: str = "v2_json", request_id: str = "fixed", *,
+                 input_name: str = "images", output_name: str = "scores") -> tuple[bytes, dict]:
+    """(body, headers) of an Open Inference Protocol (V2) REST infer request: JSON, or the binary
+    tensor extension (its headers then carry Inference-Header-Content-Length).  A tool sends this
+    one body every time, so every request carries the same V2 ``id``."""
+    from ..serving import encodings as E
+    from ..serving.v2 import codec
+    if encoding not in codec.V2_REST_ENCODINGS:
+        raise LoadError(f"{encoding!r} is not a V2 REST encoding; use one of "
+                        f"{codec.V2_REST_ENCODINGS}")
+    return codec.rest_request(encoding, E.check_images(_images(batch_size)), request_id,
+                              input_name=input_name, output_name=output_name)
+
+
+def v2_grpc_message(batch_size: int = 1, encoding: str = "v2_raw", model_name: str = "mnist",
+                    request_id: str = "fixed", *, input_name: str = "images",
+                    output_name: str = "scores") -> bytes:
+    """A serialized V2 ModelInferRequest (no gRPC framing) for ``batch_size`` images."""
+    from ..serving import encodings as E
+    from ..serving.v2 import codec
+    if encoding not in codec.V2_GRPC_ENCODINGS:
+        raise LoadError(f"{encoding!r} is not a V2 gRPC encoding; use one of "
+                        f"{codec.V2_GRPC_ENCODINGS}")
+    return codec.grpc_request(encoding, E.check_images(_images(batch_size)), request_id,
+                              model_name, input_name=input_name,
+                              output_name=output_name).SerializeToString()
 
 
 def grpc_frame(message: bytes) -> bytes:

@@ -25,7 +25,8 @@ def warm_up(ctx, writer, count: int | None = None) -> int:
     workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
                                batch_size=config.batch_size,
                                encoding=config.encoding_for(protocol),
-                               model_name=targets.get("model_name", config.model_name))
+                               model_name=targets.get("model_name", config.model_name),
+                               **config.client_options())
     ok, last_error = 0, None
     try:
         for k in range(count):

@@ -107,9 +107,12 @@ class RestClient(PredictClient):
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self.new_connection = connection == "new"
         self._context = _client_context(ca_cert, keylog_file) if tls else None
-        version_part = f"/versions/{version}" if version is not None else ""
-        self.path = f"/v1/models/{model_name}{version_part}:predict"
+        self.path = self._path(model_name, version)
         self._conn: http.client.HTTPConnection | None = None
+
+    def _path(self, model_name: str, version) -> str:
+        version_part = f"/versions/{version}" if version is not None else ""
+        return f"/v1/models/{model_name}{version_part}:predict"
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._context is not None:
@@ -117,16 +120,27 @@ class RestClient(PredictClient):
                                                context=self._context)
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
 
+    def _encode(self, images: np.ndarray, request_id: str) -> tuple[bytes, dict]:
+        """(body, headers) of the request; the V2 client overrides this and the two below."""
+        body = E.rest_body(self.encoding, E.check_images(images), self.signature_name)
+        return body, {"Content-Type": "application/json"}
+
+    def _decode(self, data: bytes, headers) -> np.ndarray:
+        return E.rest_scores(data)
+
+    def _error(self, data: bytes) -> str:
+        return E.rest_error(data)
+
     def predict(self, images, request_id=None) -> PredictResult:
         rid = request_id or new_request_id()
         t0 = time.perf_counter_ns()
-        body = E.rest_body(self.encoding, E.check_images(images), self.signature_name)
+        body, headers = self._encode(images, rid)
         serialize_ns = time.perf_counter_ns() - t0
-        headers = {"Content-Type": "application/json", REQUEST_ID: rid}
+        headers[REQUEST_ID] = rid
         if self.new_connection:
             headers["Connection"] = "close"
         try:
-            status, data, timing = self._exchange(body, headers)
+            status, data, resp_headers, timing = self._exchange(body, headers)
         except (OSError, http.client.HTTPException) as exc:
             self._drop()
             return PredictResult(rid, False, "CONNECTION_ERROR", len(body), 0, serialize_ns, None,
@@ -136,16 +150,16 @@ class RestClient(PredictClient):
         model_ns, server_ns, queue_ns = timing
         sizes = (len(body), len(data), serialize_ns, model_ns)
         if status != 200:
-            return PredictResult(rid, False, str(status), *sizes, E.rest_error(data), None,
+            return PredictResult(rid, False, str(status), *sizes, self._error(data), None,
                                  server_ns, queue_ns)
         try:
-            scores = E.rest_scores(data)
+            scores = self._decode(data, resp_headers)
         except ValueError as exc:
             return PredictResult(rid, False, str(status), *sizes, f"undecodable response: {exc}",
                                  None, server_ns, queue_ns)
         return PredictResult(rid, True, str(status), *sizes, None, scores, server_ns, queue_ns)
 
-    def _exchange(self, body: bytes, headers: dict) -> tuple[int, bytes, tuple]:
+    def _exchange(self, body: bytes, headers: dict) -> tuple[int, bytes, object, tuple]:
         reused = self._conn is not None
         try:
             return self._send(body, headers)
@@ -156,7 +170,7 @@ class RestClient(PredictClient):
             self._drop()
             return self._send(body, headers)
 
-    def _send(self, body: bytes, headers: dict) -> tuple[int, bytes, tuple]:
+    def _send(self, body: bytes, headers: dict) -> tuple[int, bytes, object, tuple]:
         if self._conn is None:
             self._conn = self._connect()
         self._conn.request("POST", self.path, body=body, headers=headers)
@@ -166,7 +180,7 @@ class RestClient(PredictClient):
                                                          QUEUE_TIME_HEADER))
         if resp.will_close:
             self._drop()
-        return resp.status, data, timing
+        return resp.status, data, resp.headers, timing
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -210,15 +224,24 @@ class GrpcClient(PredictClient):
             return grpc.secure_channel(self.target, self._creds, options=self._options)
         return grpc.insecure_channel(self.target, options=self._options)
 
+    method = PREDICT_METHOD
+
+    def _encode(self, images: np.ndarray, request_id: str) -> bytes:
+        """The serialized request message; the V2 client overrides this and ``_decode``."""
+        return E.grpc_request(self.encoding, E.check_images(images), self.model_name,
+                              self.signature_name, self.version).SerializeToString()
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        return E.grpc_scores(predict_pb2.PredictResponse.FromString(data))
+
     def predict(self, images, request_id=None) -> PredictResult:
         import grpc
         rid = request_id or new_request_id()
         t0 = time.perf_counter_ns()
-        raw = E.grpc_request(self.encoding, E.check_images(images), self.model_name,
-                             self.signature_name, self.version).SerializeToString()
+        raw = self._encode(images, rid)
         serialize_ns = time.perf_counter_ns() - t0
         channel = self._channel or self._open()
-        call = channel.unary_unary(PREDICT_METHOD, request_serializer=None, response_deserializer=None)
+        call = channel.unary_unary(self.method, request_serializer=None, response_deserializer=None)
         try:
             data, info = call.with_call(raw, metadata=((REQUEST_ID, rid),), timeout=self.timeout_s)
             model_ns, server_ns, queue_ns = _timing(info.trailing_metadata())
@@ -230,7 +253,7 @@ class GrpcClient(PredictClient):
             if channel is not self._channel:
                 channel.close()
         try:
-            scores = E.grpc_scores(predict_pb2.PredictResponse.FromString(data))
+            scores = self._decode(data)
         except Exception as exc:  # a malformed response is a result, not a crash of the load
             return PredictResult(rid, False, "OK", len(raw), len(data), serialize_ns, model_ns,
                                  f"undecodable response: {exc}", None, server_ns, queue_ns)
@@ -268,28 +291,50 @@ def _client_context(ca_cert: str | None, keylog_file: str | None) -> ssl.SSLCont
     return ctx
 
 
+APIS = ("tfserving", "v2")
+
+
 def make_client(protocol: str, host: str = "127.0.0.1", port: int | None = None, *,
                 encoding: str | None = None, model_name: str = "mnist",
                 signature_name: str | None = None, connection: str = "reuse", tls: bool = False,
                 ca_cert: str | None = None, keylog_file: str | None = None, timeout_s: float = 30.0,
-                version: int | None = None) -> PredictClient:
-    """A predict client.  ``protocol``: "rest" or "grpc"; ``encoding`` defaults to json_row /
-    grpc_tensor_content; ``port`` defaults to 8501 / 8500."""
+                version: int | None = None, api: str | None = None,
+                **v2_options) -> PredictClient:
+    """A predict client.  ``protocol``: "rest" or "grpc"; ``api``: "tfserving" (TF Serving's
+    predict API) or "v2" (the Open Inference Protocol), by default the one ``encoding`` belongs
+    to, else "tfserving".  ``encoding`` defaults to json_row / grpc_tensor_content (V2: v2_json /
+    v2_raw); ``port`` defaults to 8501 / 8500.  V2 clients take ``input_name`` and ``output_name``
+    (default "images" / "scores")."""
+    from .v2.codec import V2_GRPC_ENCODINGS, V2_REST_ENCODINGS
     if protocol not in DEFAULT_PORTS:
         raise LoadError(f"protocol must be 'rest' or 'grpc', got {protocol!r}")
-    allowed = E.REST_ENCODINGS if protocol == "rest" else E.GRPC_ENCODINGS
-    encoding = encoding or allowed[0 if protocol == "rest" else 1]
+    if api is None:
+        api = "v2" if encoding and encoding.startswith("v2_") else "tfserving"
+    if api not in APIS:
+        raise LoadError(f"api must be one of {', '.join(APIS)}, got {api!r}")
+    if api == "v2":
+        allowed = V2_REST_ENCODINGS if protocol == "rest" else V2_GRPC_ENCODINGS
+    else:
+        allowed = E.REST_ENCODINGS if protocol == "rest" else E.GRPC_ENCODINGS
+    encoding = encoding or allowed[0 if protocol == "rest" else 1]   # gRPC: raw bytes
     if encoding not in allowed:
-        raise LoadError(f"encoding {encoding!r} does not go with {protocol}; use one of {', '.join(allowed)}")
+        raise LoadError(f"encoding {encoding!r} does not go with {protocol} ({api}); use one of "
+                        f"{', '.join(allowed)}")
     if connection not in ("reuse", "new"):
         raise LoadError(f"connection must be 'reuse' or 'new', got {connection!r}")
     if ca_cert and not tls:
         raise LoadError("ca_cert given without tls=True")
-    cls = RestClient if protocol == "rest" else GrpcClient
+    if v2_options and api != "v2":
+        raise LoadError(f"options {', '.join(sorted(v2_options))} are for api='v2' clients only")
+    if api == "v2":
+        from .v2 import clients as v2
+        cls = v2.V2RestClient if protocol == "rest" else v2.V2GrpcClient
+    else:
+        cls = RestClient if protocol == "rest" else GrpcClient
     try:
         ssl_err = ssl.SSLError
         return cls(host, port or DEFAULT_PORTS[protocol], encoding=encoding, model_name=model_name,
                    signature_name=signature_name, version=version, connection=connection, tls=tls,
-                   ca_cert=ca_cert, keylog_file=keylog_file, timeout_s=timeout_s)
+                   ca_cert=ca_cert, keylog_file=keylog_file, timeout_s=timeout_s, **v2_options)
     except (OSError, ssl_err) as exc:
         raise LoadError(f"cannot set up the {protocol} client: {exc}") from exc

@@ -1,5 +1,6 @@
-"""The gRPC shell: ``tensorflow.serving.PredictionService`` and ``tensorflow.serving.ModelService``
-on grpcio, answering from a :class:`~.service.ServingCore`.
+"""The gRPC shell: ``tensorflow.serving.PredictionService`` and ``tensorflow.serving.ModelService``,
+and the Open Inference Protocol's ``inference.GRPCInferenceService`` (:mod:`.v2.grpc`), on grpcio,
+answering from a :class:`~.service.ServingCore`.
 
 Handlers take and return raw bytes (no grpcio (de)serializers), so that parsing and serializing are
 inside the server time measured per request.  Each reply carries trailing metadata
@@ -28,6 +29,7 @@ QUEUE_TIME = "x-inferwire-queue-time-ns"
 REQUEST_ID = "x-request-id"
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"
+V2_SERVICE = "inference.GRPCInferenceService"
 
 
 class _Handlers:
@@ -101,17 +103,27 @@ def _log(log: RequestLog, context, method, req, code, timing, start, raw, out) -
         return
     rid = next((v for k, v in context.invocation_metadata() if k == REQUEST_ID), None)
     spec = getattr(req, "model_spec", None)
+    model, version = _model_version(req, spec)
     log.write({
         "ts_ns": time.time_ns(), "protocol": "grpc", "method": method.rsplit("/", 1)[-1],
-        "request_id": rid, "peer": _peer(context.peer()), "model": spec.name if spec else None,
-        "version": spec.version.value if spec is not None and spec.HasField("version") else None,
+        "request_id": rid, "peer": _peer(context.peer()), "model": model, "version": version,
         "signature": spec.signature_name if spec else None, "status": code,
+        "v2_id": getattr(req, "id", None) if method.startswith(f"/{V2_SERVICE}/") else None,
         "rows": timing.rows if timing else None,
         "batch_rows": timing.batch_rows if timing else None,
         "model_time_ns": timing.model_ns if timing else None,
         "queue_time_ns": timing.queue_ns if timing else None,
         "server_time_ns": time.perf_counter_ns() - start,
         "request_bytes": len(raw), "response_bytes": len(out)})
+
+
+def _model_version(req, spec) -> tuple[str | None, int | None]:
+    """(model, version) a TF Serving (``model_spec``) or V2 (``model_name``/``name``) request names."""
+    if spec is not None:
+        return spec.name, spec.version.value if spec.HasField("version") else None
+    name = getattr(req, "model_name", None) or getattr(req, "name", None)
+    version = getattr(req, "model_version", None) or getattr(req, "version", None)
+    return name or None, int(version) if version and version.isdigit() else None
 
 
 def _peer(peer: str) -> str:
@@ -130,7 +142,9 @@ class _Generic(grpc.GenericRpcHandler):
 def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: int,
                       max_threads: int, max_message_bytes: int, credentials=None) -> tuple[grpc.Server, int]:
     """A grpcio server (not started) bound to host:port; returns it and the bound port."""
-    methods = _Handlers(core, log).methods()
+    from .v2.grpc import V2GrpcHandlers
+    from .v2.service import V2Service
+    methods = {**_Handlers(core, log).methods(), **V2GrpcHandlers(V2Service(core)).methods()}
     handlers = {name: _unary(name, cls, fn, log) for name, (cls, fn) in methods.items()}
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="inferwire-grpc"),

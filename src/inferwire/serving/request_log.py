@@ -6,7 +6,8 @@ Fields: ``ts_ns`` (wall clock when the reply was ready, ns since the epoch), ``p
 ``status`` (gRPC code name), ``rows`` (instances in the request), ``batch_rows``
 (rows in the TF call it ran in), ``model_time_ns`` (inside TensorFlow), ``queue_time_ns`` (waiting
 for a batch), ``server_time_ns`` (from request bytes in hand to response bytes ready),
-``request_bytes``, ``response_bytes``.
+``request_bytes``, ``response_bytes``; for Open Inference Protocol (V2) calls also ``v2_id`` (the
+request's V2 ``id`` field).
 """
 from __future__ import annotations
 

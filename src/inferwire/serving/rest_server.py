@@ -2,7 +2,8 @@
 
 Routes (TF Serving's regexes, case-insensitive): ``POST /v1/models/{name}[/versions/{v}|/labels/{l}]
 :(predict|classify|regress)``, ``GET /v1/models/{name}[/versions/{v}]`` (status) and ``.../metadata``.
-Other ``/v1/`` paths get 400 "Malformed request"; paths outside ``/v1/`` get an empty 404.
+Other ``/v1/`` paths get 400 "Malformed request"; ``/v2`` paths are the Open Inference Protocol
+(KServe V2, :mod:`.v2.rest`); other paths get an empty 404.
 
 HTTP details that load tools depend on: keep-alive for HTTP/1.1 by default and for HTTP/1.0 when the
 client asks (``Connection: keep-alive`` is echoed, always with ``Content-Length``, so ``ab -k``
@@ -35,32 +36,41 @@ from .service import ServingCore, Timing
 from .status import ApiError, http_status, invalid
 
 _V1 = re.compile(r"/v1/.*", re.I)
+_V2 = re.compile(r"/v2(?:/.*)?")
 _PREDICT = re.compile(r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
                       r":(classify|regress|predict)", re.I)
 _STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
                      r"(?:/(metadata))?", re.I)
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed",
             409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
             429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error",
             501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class _Reply:
-    __slots__ = ("status", "body", "timing", "model", "version", "signature", "code")
+    __slots__ = ("status", "body", "timing", "model", "version", "signature", "code", "headers",
+                 "content_type", "v2_id")
 
     def __init__(self, status=200, body=b"", timing=None, code="OK"):
         self.status, self.body, self.timing, self.code = status, body, timing, code
-        self.model = self.version = self.signature = None
+        self.model = self.version = self.signature = self.v2_id = None
+        self.headers, self.content_type = (), "application/json"
 
 
 class RestApp:
     """Routing and API calls for one request: (method, path, body) -> :class:`_Reply`."""
 
     def __init__(self, core: ServingCore):
+        from .v2.rest import V2RestApp
+        from .v2.service import V2Service
         self.core = core
+        self.v2 = V2RestApp(V2Service(core))
 
-    def handle(self, method: str, path: str, body: bytes) -> _Reply:
+    def handle(self, method: str, path: str, body: bytes, headers=None) -> _Reply:
         path = path.split("?", 1)[0]
+        if _V2.fullmatch(path):
+            return self._v2(method, path, body, headers or {})
         if not _V1.fullmatch(path):
             return _Reply(404, b"", code="NOT_FOUND")
         reply = _Reply()
@@ -69,6 +79,14 @@ class RestApp:
         except ApiError as exc:
             reply.status, reply.code = http_status(exc.code), exc.code
             reply.body = rest_json.error_body(exc.message)
+        return reply
+
+    def _v2(self, method: str, path: str, body: bytes, headers) -> _Reply:
+        """An Open Inference Protocol (KServe V2) request (see :mod:`.v2.rest`)."""
+        v2 = self.v2.handle(method, path, headers, body)
+        reply = _Reply(v2.status, v2.body, v2.timing, v2.code)
+        reply.model, reply.version, reply.v2_id = v2.model, v2.version, v2.v2_id
+        reply.headers, reply.content_type = v2.headers, v2.content_type
         return reply
 
     def _dispatch(self, method: str, path: str, body: bytes, reply: _Reply) -> bytes:
@@ -259,9 +277,10 @@ class _Handler(BaseHTTPRequestHandler):
             return (("Connection", "keep-alive"),)
         return ()
 
-    def _write(self, status: int, body: bytes, extra: tuple) -> None:
+    def _write(self, status: int, body: bytes, extra: tuple,
+               content_type: str = "application/json") -> None:
         head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-                "Content-Type: application/json", f"Date: {self.server.date()}",
+                f"Content-Type: {content_type}", f"Date: {self.server.date()}",
                 f"Content-Length: {len(body)}"]
         head.extend(f"{k}: {v}" for k, v in extra)
         head.extend(f"{k}: {v}" for k, v in self._keep_alive_headers())
@@ -275,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         start = time.perf_counter_ns()
         try:
-            reply = self.server.app.handle(self.command, self.path, body)
+            reply = self.server.app.handle(self.command, self.path, body, self.headers)
         except Exception as exc:  # a bug must cost one request, not the connection or the server
             traceback.print_exc(file=sys.stderr)
             reply = _Reply(500, rest_json.error_body(f"internal error: {type(exc).__name__}: {exc}"),
@@ -283,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
         extra = _timing_headers(reply.timing, start)
         # Logged before the reply leaves, so a client holding the reply finds its record.
         self.server.log_request(self, reply, start, len(body))
-        self._write(reply.status, reply.body, extra)
+        self._write(reply.status, reply.body, extra + reply.headers, reply.content_type)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
@@ -295,6 +314,10 @@ def _timing_headers(timing: Timing | None, start: int) -> tuple:
         if timing.queue_ns:
             extra.append(("x-inferwire-queue-time-ns", str(timing.queue_ns)))
     return tuple(extra)
+
+
+def _version(version) -> int | None:
+    return int(version) if version and str(version).isdigit() else None
 
 
 def _peer(address) -> str:
@@ -357,7 +380,8 @@ class RestServer(ThreadingHTTPServer):
             "ts_ns": time.time_ns(), "protocol": "rest", "method": f"{handler.command} {handler.path}",
             "request_id": handler.headers.get("x-request-id"), "peer": _peer(handler.client_address),
             "model": reply.model,
-            "version": int(reply.version) if reply.version else None, "signature": reply.signature,
+            "version": _version(reply.version), "signature": reply.signature,
+            "v2_id": reply.v2_id,
             "status": reply.code, "rows": t.rows if t else None,
             "batch_rows": t.batch_rows if t else None, "model_time_ns": t.model_ns if t else None,
             "queue_time_ns": t.queue_ns if t else None,
