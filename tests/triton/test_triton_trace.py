@@ -89,7 +89,8 @@ def test_join_by_request_id_then_by_order_and_inside_check():
 def test_counts_that_differ_are_not_paired_by_order():
     t = parse_entries(_trace(1, "", 10**12))
     log = server_log(t, 0)
-    joined = pd.DataFrame([_wire(None, 1.0, 2.0), _wire(None, 3.0, 4.0)])
+    joined = pd.DataFrame([_wire(None, 1.0, 2.0), _wire(None, 3.0, 4.0),
+                           _wire("client-only", None, None, pd.NA)])   # not on the wire
     out, warnings = add_triton_columns(joined, log, t["protocol"])
     assert out["triton_trace_id"].isna().all()
     assert warnings and "not paired" in warnings[0]

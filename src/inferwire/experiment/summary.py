@@ -31,6 +31,9 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         joined = joined[joined["client_phase"].fillna("measure") != "warmup"]
         lines += ["", "## Where the time went (medians, ms)", ""] + _breakdown(joined)
         lines += [""] + _sentences(joined)
+        if "triton_trace_id" in joined:
+            from ..serving.triton.summary import triton_section
+            lines += [""] + triton_section(joined, manifest)
     if analysis is not None:
         lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
     lines += ["", "## Load, as the client saw it", ""] + _loads(manifest)

@@ -133,11 +133,13 @@ class TritonProcess:
                 self._pump_done.wait(5)
                 raise ServerError(f"tritonserver exited with code {self.proc.returncode} before "
                                   f"it was ready: {self.cause()}")
-            if all(self._status(p) == 200 for p in paths):
+            if (all(self._status(p) == 200 for p in paths)
+                    and self._status("/metrics", self.opts.metrics_port) == 200):
                 return
             time.sleep(0.1)
         raise ServerError(f"tritonserver was not ready within {self.opts.ready_timeout_s:g} s "
-                          f"(waited for {', '.join(paths)}); Triton's last words: {self.cause()}")
+                          f"(waited for {', '.join(paths)} and :{self.opts.metrics_port}/metrics);"
+                          f" Triton's last words: {self.cause()}")
 
     def cause(self) -> str:
         """Triton's own error line(s), else its last log line."""
@@ -146,8 +148,8 @@ class TritonProcess:
         tail = [ln for ln in self.lines if ln.strip()]
         return tail[-1].strip() if tail else "(it printed nothing)"
 
-    def _status(self, path: str) -> int | None:
-        conn = http.client.HTTPConnection(self.opts.host, self.opts.http_port, timeout=2.0)
+    def _status(self, path: str, port: int | None = None) -> int | None:
+        conn = http.client.HTTPConnection(self.opts.host, port or self.opts.http_port, timeout=2.0)
         try:
             conn.request("GET", path)
             return conn.getresponse().status

@@ -33,7 +33,8 @@ def add_triton_columns(joined: pd.DataFrame, log: pd.DataFrame,
 
 
 def _wire_protocol(row_protocol: pd.Series) -> pd.Series:
-    return row_protocol.map(lambda p: "grpc" if p == "grpc" else "rest")
+    is_grpc = row_protocol.astype("string").fillna("").eq("grpc")   # client-only rows: NA
+    return is_grpc.map({True: "grpc", False: "rest"})
 
 
 def _by_order(out: pd.DataFrame, log: pd.DataFrame, protocols: pd.Series):
