@@ -38,6 +38,7 @@ from inferwire.serving.model import cached_models
 from inferwire.serving.triton.install import backend_directory, find_install
 from inferwire.serving.triton.process import TritonOptions, TritonProcess
 from inferwire.serving.triton.repository import TritonModelOptions, export_weights, write_repository
+from inferwire.serving.triton.target import remove_staging, trace_staging
 
 ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}
 RESULTS = Path(__file__).resolve().parent / "results" / "servers.md"
@@ -54,12 +55,14 @@ def start_triton(models: Path, work: Path, trace: bool, name: str):
     repo = work / f"{name}-repo"
     write_repository(repo, TritonModelOptions(max_batch_size=64), export_weights(models / "mnist" / "1"))
     http, grpc, metrics = free_ports(3)
-    (work / name).mkdir(exist_ok=True)
+    staging = trace_staging(work / name) if trace else None   # /dev/shm: quick to remove
     opts = TritonOptions(http, grpc, metrics,
-                         trace_file=str(work / name / "trace.json") if trace else None)
+                         trace_file=str(staging / "trace.json") if trace else None)
+    (work / name).mkdir(exist_ok=True)
     proc = TritonProcess(install, repo, backend_directory(install, work / f"{name}-backends"),
-                         opts, work / f"{name}.log").start()
-    return proc, {"rest": http, "grpc": grpc}
+                         opts, work / f"{name}.log")
+    proc.staging = staging
+    return proc.start(), {"rest": http, "grpc": grpc}
 
 
 def cell(port: int, protocol: str, batch: int, seconds: float, concurrency: int):
@@ -150,6 +153,8 @@ def main(argv=None) -> int:
         finally:
             for proc in started:
                 proc.stop()
+                if getattr(proc, "staging", None):
+                    remove_staging(proc.staging)
     text = report(rows, cap, traces, args)
     print(text)
     if not args.no_write:

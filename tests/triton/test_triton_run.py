@@ -216,6 +216,12 @@ def test_parent_killed_takes_triton_with_it(tmp_path):
     try:
         left = [c for c in _gone_within(d, 30) if "tritonserver" in c or "triton_python" in c]
         assert left == [], left
+        from inferwire.serving.triton.target import SHM, STAGING_PREFIX, trace_staging
+        orphan = list(SHM.glob(f"{STAGING_PREFIX}{proc.pid}-*"))
+        assert orphan, "the killed run's trace folder"
+        remove = trace_staging(tmp_path)          # the next run removes the orphan
+        assert not any(o.exists() for o in orphan)
+        remove.rmdir()
     finally:
         for p in psutil.process_iter(["cmdline"]):     # the capture tool is not under test here
             if str(d) in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid():

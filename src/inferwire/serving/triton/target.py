@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +25,9 @@ from .process import TritonOptions, TritonProcess
 from .repository import TritonModelOptions, export_weights, write_repository
 from .trace import parse_entries, read_trace_files, sample_clock_offset, server_log
 
-TRACE_FILE = "triton_trace/trace.json"   # + .0, .1 ...: one file per traced request
+TRACE_FILE = "triton_trace.json"   # all entries of the run's trace, one JSON array
+SHM = Path("/dev/shm")
+STAGING_PREFIX = "inferwire-triton-trace-"   # + pid-: a killed run's folder is removed later
 
 
 def model_options(config) -> TritonModelOptions:
@@ -46,11 +51,23 @@ def _port(wanted: int) -> int:
             return free_ports(1)[0]
 
 
+def _ports(config, metrics_port: int | None) -> list[int]:
+    """[http, grpc, metrics]: free ones, unless the run asked for other ports than TF Serving's
+    defaults 8501/8500 (other servers on a shared machine take those between a check and a bind);
+    a requested port that is taken is replaced by a free one (the metrics port is used as given)."""
+    fresh = free_ports(3)
+    http = fresh[0] if config.rest_port == 8501 else _port(config.rest_port)
+    grpc = fresh[1] if config.grpc_port == 8500 else _port(config.grpc_port)
+    ports = [http, grpc, metrics_port or fresh[2]]
+    return ports if len(set(ports)) == 3 else free_ports(3)
+
+
 class TritonTarget:
     """A running Triton for one run (``proc``: the server's Popen, as run.py watches it)."""
 
-    def __init__(self, process: TritonProcess, run_dir: Path, model: TritonModelOptions):
-        self.process, self.run_dir, self.model = process, run_dir, model
+    def __init__(self, process: TritonProcess, run_dir: Path, model: TritonModelOptions,
+                 staging: Path):
+        self.process, self.run_dir, self.model, self.staging = process, run_dir, model, staging
         self.proc = process.proc
         self.metrics: MetricsSampler | None = None
         self.clock_offsets_ns = [sample_clock_offset()]
@@ -78,14 +95,62 @@ class TritonTarget:
         self.facts["log"] = self.process.log_path.name
         if code not in (0, None):
             self.facts["cause"] = self.process.cause()
-        self.facts["trace"] = write_server_log(self.run_dir, self.clock_offsets_ns)
+        try:
+            self.facts["trace"] = write_server_log(self.run_dir, self.staging / "trace.json",
+                                                   self.clock_offsets_ns)
+        except OSError as exc:   # e.g. a full disk: the run's other files still count
+            self.facts["trace"] = {"error": f"Triton's trace not written: {exc}"}
+        finally:
+            remove_staging(self.staging)
         return code
 
 
-def write_server_log(run_dir: Path, offsets_ns: list[int]) -> dict:
-    """Triton's trace files in ``run_dir`` -> ``triton_trace.csv`` and ``server_log.jsonl``;
-    returns facts for the manifest (traces, warnings, the clock offset and its drift)."""
-    entries, warnings = read_trace_files(run_dir / TRACE_FILE)
+def trace_staging(run_dir: Path) -> Path:
+    """Where Triton writes its trace files (one per request): a new folder in /dev/shm (tmpfs:
+    creating and removing thousands of small files there is quick, where an ext4 mounted with
+    ``discard`` removes about a hundred a second), else ``run_dir/triton_trace``."""
+    if SHM.is_dir():
+        _remove_orphans()
+        try:
+            return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=SHM))
+        except OSError:
+            pass
+    folder = run_dir / "triton_trace"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _remove_orphans() -> None:
+    """Remove staging folders left by inferwire processes that were killed (their pid is gone)."""
+    for folder in SHM.glob(STAGING_PREFIX + "*"):
+        pid = folder.name[len(STAGING_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_staging(staging: Path) -> None:
+    """Remove the trace files once merged (only a /dev/shm staging folder)."""
+    if staging.parent == SHM:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_server_log(run_dir: Path, trace_base: Path, offsets_ns: list[int]) -> dict:
+    """Triton's trace files ``trace_base.N`` -> ``triton_trace.json`` (every entry, merged),
+    ``triton_trace.csv`` (a row per request) and ``server_log.jsonl`` in ``run_dir``; returns
+    facts for the manifest (traces, warnings, the clock offset and its drift)."""
+    entries, warnings = read_trace_files(trace_base)
+    with open(run_dir / TRACE_FILE, "w", encoding="utf-8") as f:
+        json.dump(entries, f, separators=(",", ":"))
     traces = parse_entries(entries)
     offset = offsets_ns[0]
     facts = {"traces": len(traces), "warnings": warnings, "clock_offset_ns": offset,
@@ -121,28 +186,30 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
         folder = cached_models() / ("mnist" if config.model == "softmax" else "mnist_cnn") / "1"
         repository = run_dir / "triton_repository"
         write_repository(repository, model, export_weights(folder))
-    (run_dir / TRACE_FILE).parent.mkdir(exist_ok=True)
     backends = backend_directory(install, run_dir / "triton_backends")
-    ports = [_port(config.rest_port), _port(config.grpc_port),
-             extra.get("triton_metrics_port") or free_ports(1)[0]]
-    if len(set(ports)) < 3:
-        ports = free_ports(3)
+    ports = _ports(config, extra.get("triton_metrics_port"))
     cache = (f"local,size={int(extra['triton_cache_bytes'])}",) if extra.get(
         "triton_cache_bytes") else ()
+    staging = trace_staging(run_dir)
     opts = TritonOptions(http_port=ports[0], grpc_port=ports[1], metrics_port=ports[2],
-                         models=(model.name,), trace_file=str(run_dir / TRACE_FILE),
+                         models=(model.name,), trace_file=str(staging / "trace.json"),
                          cache_config=cache,
                          ready_timeout_s=float(extra.get("triton_ready_timeout_s", 120)))
     say(f"server: starting tritonserver ({config.model} model, {model.instances} instance(s), "
         f"dynamic batching {'on' if model.dynamic_batching else 'off'})")
     process = TritonProcess(install, repository, backends, opts, run_dir / "triton.log")
-    process.start()
     try:
-        target = TritonTarget(process, run_dir, model)
+        process.start()
+    except BaseException:
+        remove_staging(staging)
+        raise
+    try:
+        target = TritonTarget(process, run_dir, model, staging)
         target.metrics = MetricsSampler(opts.host, opts.metrics_port,
                                         run_dir / "triton_metrics.csv").start()
     except BaseException:
         process.stop()
+        remove_staging(staging)
         raise
     return target
 
