@@ -92,25 +92,45 @@ def compare_servers(servers: dict, args) -> list[dict]:
              "errors": v["errors"]} for k, v in cells.items()]
 
 
-def capture_pairs(port: int, work: Path, args) -> list[dict]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (Triton's stubs)."""
+    import psutil
+    total = 0.0
+    proc = psutil.Process(pid)
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def capture_pairs(port: int, work: Path, args, server_pid: int) -> list[dict]:
+    import os
     from inferwire.capture import CaptureOptions, CaptureSession
     pairs = []
     for i in range(args.pairs):
-        got = {}
+        got, cpu = {}, {}
         for captured in ((True, False) if i % 2 == 0 else (False, True)):
             session = None
             if captured:
                 session = CaptureSession(CaptureOptions(output=work / f"cap{i}.pcapng",
                                                         ports=(port,))).start()
             try:
-                got[captured] = cell(port, "grpc", 1, args.pair_seconds, args.concurrency)["rps"]
+                before = cpu_seconds(server_pid) + cpu_seconds(os.getpid())
+                one = cell(port, "grpc", 1, args.pair_seconds, args.concurrency)
+                got[captured] = one["rps"]
+                cpu[captured] = (cpu_seconds(server_pid) + cpu_seconds(os.getpid()) - before) \
+                    / max(one["n"], 1) * 1e3
             finally:
                 if session is not None:
                     result = session.stop()
                     got["dropped"] = result.dropped
                     (work / f"cap{i}.pcapng").unlink(missing_ok=True)
         pairs.append({"with": got[True], "without": got[False], "dropped": got["dropped"],
-                      "ratio": got[True] / got[False]})
+                      "ratio": got[True] / got[False], "cpu_with": cpu[True],
+                      "cpu_without": cpu[False]})
         print(f"  capture pair {i + 1}: {pairs[-1]['ratio']:.3f}", file=sys.stderr, flush=True)
     return pairs
 
@@ -146,7 +166,7 @@ def main(argv=None) -> int:
             version = tri.metadata.get("version")
             rows = compare_servers({"embedded": emb_ports, f"triton {version}": tri_ports}, args)
             emb.stop()
-            cap = capture_pairs(tri_ports["grpc"], work, args)
+            cap = capture_pairs(tri_ports["grpc"], work, args, tri.proc.pid)
             off, off_ports = start_triton(models, work, trace=False, name="triton-notrace")
             started.append(off)
             traces = trace_pairs(tri_ports["grpc"], off_ports["grpc"], args)
@@ -186,6 +206,9 @@ def report(rows, cap, traces, args) -> str:
             f"{'yes' if med >= 0.95 else 'no'} |",
             f"| req/s without / with (medians) | {np.median([c['without'] for c in cap]):.0f} / "
             f"{np.median([c['with'] for c in cap]):.0f} | | |",
+            f"| CPU per request, Triton + client, without / with capture, ms (medians) | "
+            f"{np.median([c['cpu_without'] for c in cap]):.3f} / "
+            f"{np.median([c['cpu_with'] for c in cap]):.3f} | | |",
             f"| packets dropped, each captured round | {', '.join(str(d) for d in drops)} | 0 | "
             f"{'yes' if all(d == 0 for d in drops) else 'no'} |",
             f"| Triton trace on / off (a trace file per request), median of pairs | "

@@ -27,15 +27,17 @@ class TritonPythonModel:
 
     def execute(self, requests):
         inputs = [pb_utils.get_input_tensor_by_name(r, "images").as_numpy() for r in requests]
-        sizes = [len(x) for x in inputs]
-        if any(x.ndim != 2 or x.shape[1] != 784 for x in inputs):
-            return [self._error(x) for x in inputs]
-        out = mnist_numpy.scores(self.kind, self.weights, np.concatenate(inputs))
+        good = [x.ndim == 2 and x.shape[1] == 784 for x in inputs]   # Triton checks it first
+        batch = [x for x, ok in zip(inputs, good) if ok]
+        out = mnist_numpy.scores(self.kind, self.weights, np.concatenate(batch)) if batch else None
         responses, start = [], 0
-        for n in sizes:
-            tensor = pb_utils.Tensor("scores", out[start:start + n])
+        for x, ok in zip(inputs, good):
+            if not ok:
+                responses.append(self._error(x))
+                continue
+            tensor = pb_utils.Tensor("scores", out[start:start + len(x)])
             responses.append(pb_utils.InferenceResponse(output_tensors=[tensor]))
-            start += n
+            start += len(x)
         return responses
 
     @staticmethod
