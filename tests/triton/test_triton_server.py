@@ -136,3 +136,22 @@ def test_a_taken_port_is_named_with_tritons_line(tmp_path, weights, start_triton
     text = str(err.value)
     assert "exited with code" in text and str(taken) in text, text
     assert _processes_naming(tmp_path) == []
+
+
+def test_response_cache_answers_repeats_from_the_cache(tmp_path, weights, start_triton):
+    from inferwire.serving.triton.metrics import parse_prometheus
+    repo = tmp_path / "repo"
+    write_repository(repo, TritonModelOptions(response_cache=True), weights["softmax"])
+    server = start_triton(repo, cache_config=("local,size=1048576",))
+    images = np.random.default_rng(1).random((2, 784), dtype=np.float32)
+    outs = [_infer(server.opts.http_port, images, f"r{i}")[1]["outputs"][0]["data"]
+            for i in range(3)]
+    assert outs[0] == outs[1] == outs[2]
+    conn = http.client.HTTPConnection("127.0.0.1", server.opts.metrics_port, timeout=10)
+    conn.request("GET", "/metrics")
+    samples = {(m, labels): v for m, _, labels, v in
+               parse_prometheus(conn.getresponse().read().decode())}
+    conn.close()
+    hits = sum(v for (m, _), v in samples.items() if m == "nv_cache_num_hits_per_model")
+    execs = sum(v for (m, _), v in samples.items() if m == "nv_inference_exec_count")
+    assert hits == 2 and execs == 1
