@@ -204,6 +204,10 @@ def test_triton_killed_mid_run_is_reported_and_nothing_is_left(tmp_path):
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["status"] == "server_died", manifest["problems"]
     assert len(pd.read_csv(d / "requests.csv")) > 0 and (d / "summary.md").exists()
+    # what Triton traced before it died is kept and joined (a file per request: none lost)
+    j = pd.read_parquet(d / "joined.parquet")
+    assert manifest["server"]["trace"]["traces"] > 0
+    assert j["triton_trace_id"].notna().sum() == manifest["server"]["trace"]["traces"]
     assert not _gone_within(d, 5)     # its Python-backend stubs too
 
 
