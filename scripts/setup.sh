@@ -51,3 +51,14 @@ if [ "$(cat "$tstamp" 2>/dev/null)" != "$twant" ]; then
   .venv-triton/bin/python -c "import pytriton, numpy"
   echo "$twant" > "$tstamp"
 fi
+
+# KServe (`--server kserve`) in its own venv: it pins a protobuf older than TensorFlow's.
+kstamp=.venv-kserve/.inferwire-installed
+kwant=$(sha256sum requirements-kserve.txt | cut -c1-16)
+if [ "$(cat "$kstamp" 2>/dev/null)" != "$kwant" ]; then
+  echo "setup: installing KServe into .venv-kserve (about a minute)"
+  [ -x .venv-kserve/bin/python ] || "$PY" -m venv .venv-kserve
+  .venv-kserve/bin/python -m pip install -q -r requirements-kserve.txt 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
+  .venv-kserve/bin/python -c "import kserve"
+  echo "$kwant" > "$kstamp"
+fi

@@ -507,7 +507,8 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
                          e.method, e.path, e.status, e.grpc_status, e.request_id,
                          e.request_bytes, e.response_bytes, a, b, s, d,
                          *(first if i == 0 else (None, None, None)),
-                         e.interim_responses, e.request_frame, e.response_frame, e.complete))
+                         e.interim_responses, e.request_frame, e.response_frame, e.complete,
+                         e.error))
         if not e.complete:
             incomplete += 1
         try:
@@ -556,7 +557,7 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "method", "path", "status", "grpc_status", "request_id", "request_bytes",
                 "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
                 "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
-                "request_frame", "response_frame", "complete")
+                "request_frame", "response_frame", "complete", "error")
 
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:

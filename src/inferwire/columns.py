@@ -63,7 +63,15 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("response_frame", "Int64", "",
            "frame number of the packet carrying the last response byte"),
     Column("complete", "boolean", "", "both the request and the response were seen to their end"),
+    Column("error", "string", "",
+           "why the request failed, as the server said on the wire: gRPC grpc-message of a "
+           "non-zero grpc-status; HTTP/1.1 status >= 400: the `error` (or `detail`) of a JSON "
+           "body (TF Serving, the Open Inference Protocol V2, KServe), else the body's first 200 "
+           "characters; empty on success or when the body was not captured"),
 )
+
+#: Columns added after tables were first written: a table without them reads with them empty.
+ADDED_COLUMNS: tuple[str, ...] = ("error",)
 
 CONNECTION_COLUMNS: tuple[Column, ...] = (
     Column("connection", "int64", "",

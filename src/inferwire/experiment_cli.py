@@ -7,10 +7,11 @@ import sys
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("server")
-    g.add_argument("--server", metavar="embedded|triton|HOST",
+    g.add_argument("--server", metavar="embedded|triton|kserve|HOST",
                    help="'embedded' (default: start inferwire's TF Serving-compatible server), "
-                        "'triton' (start NVIDIA Triton Inference Server) or the host of a running "
-                        "TF Serving; env SERVER")
+                        "'triton' (start NVIDIA Triton Inference Server), 'kserve' (start "
+                        "KServe's model server on the same model) or the host of a running "
+                        "TF Serving, Triton or KServe; env SERVER")
     g.add_argument("--grpc-port", type=int, help="gRPC port (default 8500)")
     g.add_argument("--rest-port", type=int, help="REST port (default 8501)")
     g.add_argument("--model", choices=("softmax", "cnn"), help="embedded model (default softmax)")

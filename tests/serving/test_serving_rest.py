@@ -25,7 +25,7 @@ def call(server, method, path, body=None, headers=None):
         data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
         conn.request(method, path, body=data, headers=headers or {})
         resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read()
+        return resp.status, resp.headers, resp.read()   # headers: case-insensitive
     finally:
         conn.close()
 
@@ -72,9 +72,15 @@ def test_predict_row_and_columnar(server, images, tf_scores, fmt):
     doc = json.loads(data)
     scores = np.array(doc["predictions"] if fmt == "row" else doc["outputs"], np.float32)
     np.testing.assert_allclose(scores, tf_scores(images), rtol=1e-5, atol=1e-7)
-    assert int(headers["x-inferwire-model-time-ns"]) > 0
-    assert int(headers["x-inferwire-server-time-ns"]) >= int(headers["x-inferwire-model-time-ns"])
     assert int(headers["Content-Length"]) == len(data)
+
+
+def test_timing_headers_of_the_embedded_server(server, images):
+    """inferwire's own extension (not TF Serving's API): the model and handler times."""
+    body = {"signature_name": "predict_images", "instances": (images / 255.0).tolist()}
+    status, headers, _ = call(server, "POST", "/v1/models/mnist:predict", body)
+    assert status == 200 and int(headers["x-inferwire-model-time-ns"]) > 0
+    assert int(headers["x-inferwire-server-time-ns"]) >= int(headers["x-inferwire-model-time-ns"])
 
 
 def test_predict_b64_bytes_and_versioned_url(server, images, tf_scores):

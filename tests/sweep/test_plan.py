@@ -97,3 +97,24 @@ def test_run_config_carries_the_point():
     assert (cfg.protocols, cfg.batch_size, cfg.encoding_for("grpc"), cfg.mode, cfg.rate,
             cfg.connection, cfg.model, cfg.duration_s, cfg.warmup_requests, cfg.name) == (
         ("grpc",), 8, "grpc_string_val", "open", 25.0, "new", "cnn", 1.5, 3, plan.points[0].id)
+
+
+def test_v2_points_their_encodings_ids_and_run_configs(tmp_path):
+    from inferwire.sweep.plan import Grid, Point, grid_plan
+    point = Point(("rest", "grpc"), api="v2", encoding=("v2_binary",))
+    assert point.encoding == ("v2_binary", "v2_raw")          # gRPC's V2 default
+    assert point.id == "v2-softmax-b1-rest+grpc-v2_binary+v2_raw-u2-reuse"
+    assert Point(("rest",)).id == "softmax-b1-rest-json_row-u2-reuse"      # unchanged ids
+    assert Point.from_dict({k: v for k, v in Point(("rest",)).to_dict().items()
+                            if k != "api"}).api == "tfserving"            # older plan.json
+    with pytest.raises(InferwireError, match="not the tfserving API's"):
+        Point(("rest",), encoding=("v2_json",))
+    grid = Grid(protocols=(("rest",),), encodings=(("json_b64", "v2_binary"),),
+                apis=("tfserving", "v2"))
+    points = grid.points()
+    assert [(p.api, p.encoding) for p in points] == [("tfserving", ("json_b64",)),
+                                                    ("v2", ("v2_binary",))]
+    config = grid_plan(grid).run_config(points[1], tmp_path)
+    assert (config.api, config.encoding) == ("v2", ("v2_binary",))
+    with pytest.raises(InferwireError, match="belong to no API of the grid"):
+        Grid(encodings=(("v2_json",),)).points()

@@ -58,3 +58,10 @@ def test_unwrap32_follows_sequence_wrap_and_early_packets():
     seqs = [0xFFFFFF00, 0xFFFFFFF0, 0x00000010, 0xFFFFFF80, 0x00000100]
     assert unwrap32(seqs, ref) == [0, 0xF0, 0x110, 0x80, 0x200]
     assert unwrap32([100, 90], 100) == [0, -10]
+
+
+def test_read_a_range_across_pieces_and_not_across_a_gap():
+    s = stream_with((0, 10, 10), (10, 10, 20), (30, 10, 30))
+    assert s.read(5, 15) == BUF[5:15] and s.read(0, 20) == BUF[:20]
+    assert s.read(32, 38) == BUF[32:38] and s.read(7, 7) == b""
+    assert s.read(15, 35) is None and s.read(20, 25) is None and s.read(38, 45) is None

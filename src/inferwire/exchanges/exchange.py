@@ -28,6 +28,7 @@ class Exchange:
     interim_responses: int | None = None
     inferred: bool = False
     complete: bool = False
+    error: str | None = None      # the server's error message (gRPC grpc-message, HTTP error body)
 
 
 @dataclass

@@ -185,11 +185,24 @@ def _exchange(position, req, resp, interim, up, down) -> Exchange:
             resp_end_ns, response_frame = down.last_packet(resp.end)
     complete = bool(req.complete and resp is not None and resp.complete
                     and None not in (req_start_ns, req_end_ns, resp_start_ns, resp_end_ns))
+    error = None
+    if status is not None and status >= 400 and resp.complete and resp.head_end is not None:
+        chunked = "chunked" in (resp.header("transfer-encoding") or "").lower()
+        error = _error(down, resp.head_end, resp.end, chunked)
     # Positional, in field order: a third of the cost of keywords for an 18-field dataclass.
     return Exchange("http/1.1", position, req.method, req.target, status, None,
                     req.header("x-request-id"), req.body_bytes if req.complete else None,
                     response_bytes, req_start_ns, req_end_ns, resp_start_ns, resp_end_ns,
-                    request_frame, response_frame, interim, False, complete)
+                    request_frame, response_frame, interim, False, complete, error)
+
+
+def _error(down, body_start: int, body_end: int, chunked: bool = False) -> str | None:
+    """The error message of the response body at [body_start, body_end) of ``down`` (its first
+    :data:`~inferwire.protocols.errorbody.MAX_ERROR_BODY` bytes), None if not captured."""
+    from ..protocols.errorbody import MAX_ERROR_BODY, error_message
+    cut = body_end - body_start > MAX_ERROR_BODY
+    body = down.read(body_start, min(body_end, body_start + MAX_ERROR_BODY))
+    return None if body is None else error_message(body, chunked=chunked and not cut, cut=cut)
 
 
 # -- the plain connection, without the parsers' generality ---------------------------------------
@@ -219,15 +232,17 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
         k = up_stream.piece_at(start)
         request_id = header_value(headers, "x-request-id")
         req_start, req_end = known_time(times[k]), up.last(end)
-        status = resp_start = resp_end = response_frame = response_bytes = None
+        status = resp_start = resp_end = response_frame = response_bytes = error = None
         if i < len(responses):
             r_start, r_end, status, _, _, _, response_bytes = responses[i]
             resp_start = down.first(r_start)
             resp_end, response_frame = down.last_packet(r_end)
+            if status >= 400:          # plain framing: the body is the message's last bytes
+                error = _error(down, r_end - response_bytes, r_end)
         complete = resp_end is not None and None not in (req_start, req_end, resp_start)
         out.append(Exchange("http/1.1", i + 1, method, target, status, None, request_id, length,
                             response_bytes, req_start, req_end, resp_start, resp_end, frames[k],
-                            response_frame, 0, False, complete))
+                            response_frame, 0, False, complete, error))
     return out
 
 

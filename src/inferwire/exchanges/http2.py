@@ -50,7 +50,8 @@ def _exchange(s, up, down) -> Exchange:
     ex = Exchange("grpc" if grpc else "h2", stream=s.stream_id, method=s.method, path=s.path,
                   status=s.status, grpc_status=s.grpc_status, request_id=s.request_id,
                   request_bytes=s.request_bytes if s.req_end is not None else None,
-                  response_bytes=s.response_bytes if s.resp_end is not None else None)
+                  response_bytes=s.response_bytes if s.resp_end is not None else None,
+                  error=_grpc_error(s.grpc_status, s.grpc_message))
     if s.req_start is not None:
         ex.req_start_ns = up.first(s.req_start)
         ex.request_frame = up.first_frame(s.req_start)
@@ -70,7 +71,7 @@ def _exchange(s, up, down) -> Exchange:
 _ROW_FIELDS = itemgetter(*[H2_STREAM_FIELDS.index(name) for name in (
     "stream_id", "method", "path", "status", "grpc_status", "request_id", "request_bytes",
     "response_bytes", "content_type", "req_start", "req_end", "resp_start", "resp_end",
-    "complete")])
+    "complete", "grpc_message")])
 
 
 def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
@@ -88,7 +89,7 @@ def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
     resp_end_ns, response_frame = _column(down.times, resp_last), _column(down.frames, resp_last)
     out = []
     for k, (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
-            content_type, _, req_end, _, resp_end, complete) in enumerate(picked):
+            content_type, _, req_end, _, resp_end, complete, grpc_message) in enumerate(picked):
         times = (req_start_ns[k], req_end_ns[k], resp_start_ns[k], resp_end_ns[k])
         grpc = bool(content_type and content_type.startswith("application/grpc"))
         # Exchange's first 15 fields by position: keyword arguments cost twice the rest of
@@ -98,8 +99,17 @@ def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
                       response_bytes if resp_end is not None else None, *times, request_frame[k],
                       response_frame[k])
         ex.complete = bool(complete and None not in times)
+        if grpc_status:
+            ex.error = _grpc_error(grpc_status, grpc_message)
         out.append(ex)
     return out
+
+
+def _grpc_error(grpc_status: int | None, grpc_message: str | None) -> str | None:
+    """A failed gRPC call's grpc-message (the status code name when it has none)."""
+    if not grpc_status:
+        return None
+    return grpc_message or f"grpc-status {grpc_status}"
 
 
 def _pieces(stream, starts: list, ends: list) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ class Timeline(Protocol):
     def first_packet(self, start: int) -> tuple: ...
     def last_packet(self, end: int) -> tuple: ...
     def chunks(self): ...
+    def read(self, start: int, end: int) -> bytes | None: ...
 
 
 class TcpTimeline:
@@ -64,6 +65,10 @@ class TcpTimeline:
 
     def chunks(self):
         return self.stream.chunks()
+
+    def read(self, start: int, end: int) -> bytes | None:
+        """The bytes at [start, end), or None where not all were captured."""
+        return self.stream.read(start, end)
 
     def views(self):
         """:meth:`chunks` with big pieces as views of the capture, not copies
@@ -121,3 +126,11 @@ class PlaintextTimeline:
 
     def chunks(self):
         return self.plain.chunks()
+
+    def read(self, start: int, end: int) -> bytes | None:
+        """The plaintext at [start, end), or None where not all of it was decrypted (a walk
+        over the chunks: for the rare error body, not per request)."""
+        parts = [data[max(start - o, 0):end - o] for o, data in self.chunks()
+                 if o < end and o + len(data) > start]
+        got = b"".join(bytes(p) for p in parts)
+        return got if len(got) == end - start else None

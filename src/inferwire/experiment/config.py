@@ -28,7 +28,8 @@ class RunConfig:
 
     ``server``: "embedded" (start inferwire's TF Serving-compatible server on a real SavedModel),
     "triton" (start NVIDIA Triton Inference Server on the same weights, ``instances`` model
-    instances, dynamic batching with ``enable_batching`` and ``max_queue_delay_us``) or
+    instances, dynamic batching with ``enable_batching`` and ``max_queue_delay_us``),
+    "kserve" (start KServe's Python model server on the same model, in its own venv) or
     a host name/address of a running TF Serving (e.g. the docker one), reached on ``grpc_port`` and
     ``rest_port``.  ``api``: "tfserving" (TF Serving's predict API) or "v2" (the Open Inference
     Protocol, KServe V2: ``/v2/models/{model_name}/infer`` and gRPC ModelInfer, sending
@@ -87,6 +88,9 @@ class RunConfig:
             raise InferwireError(f"protocols {self.protocols}: each must be one of {PROTOCOLS}")
         if self.api not in APIS:
             raise InferwireError(f"api must be one of {APIS}, got {self.api!r}")
+        if self.server == "kserve" and self.api == "tfserving" and "grpc" in self.protocols:
+            raise InferwireError("KServe has no TF Serving gRPC API (its gRPC is the Open "
+                                 "Inference Protocol only): use --protocol rest, or --api v2")
         own = encodings_for(self.api, "rest") + encodings_for(self.api, "grpc")
         for enc in self.encoding:
             if enc not in own:

@@ -128,7 +128,7 @@ def _usable_port(port: int) -> int:
 
 
 def _start_server(config: RunConfig, run_dir: Path, say):
-    """Start the embedded server or Triton (or check an external one); return
+    """Start the embedded server, Triton or KServe (or check an external one); return
     (process|None, targets)."""
     if config.server == "triton":
         from ..serving.triton.target import start_triton
@@ -136,6 +136,10 @@ def _start_server(config: RunConfig, run_dir: Path, say):
         targets = server.targets()
         say(f"server: {targets['ready_line']}")
         return server, targets
+    if config.server == "kserve":
+        from ..serving.kserve.launch import start_for_run
+        ports = (_usable_port(config.grpc_port), _usable_port(config.rest_port))
+        return start_for_run(config, run_dir, ports, say)
     if not config.embedded:
         from ..serving.launch import wait_ready
         for port in (config.grpc_port, config.rest_port):

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..columns import CONNECTION_COLUMNS, JOINED_COLUMNS, REQUEST_COLUMNS, Column
+from ..columns import ADDED_COLUMNS, CONNECTION_COLUMNS, JOINED_COLUMNS, REQUEST_COLUMNS, Column
 from ..errors import InferwireError, InferwireWarning
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
 DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
+V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}     # with --api v2
 #: The workload a request belongs to, from its wire protocol, when no client log says.
 WORKLOAD_OF_PROTOCOL = {"grpc": "grpc", "http/1.1": "rest", "h2": "rest"}
 RESOURCE_COLUMNS = ("time_ns", "role", "cpu_percent", "rss_bytes")
@@ -84,10 +85,13 @@ class Run:
 def _encoding(config: dict, workload) -> str | None:
     if not config or workload is pd.NA or workload is None:
         return None
-    from ..experiment.config import GRPC_ENCODINGS, REST_ENCODINGS
-    own = REST_ENCODINGS if workload == "rest" else GRPC_ENCODINGS
+    from ..experiment.config import encodings_for
+    api = config.get("api") or "tfserving"
+    own = encodings_for(api, "rest" if workload == "rest" else "grpc")
     named = [e for e in config.get("encoding") or () if e in own]
-    return named[0] if named else DEFAULT_ENCODING.get(workload)
+    if named:
+        return named[0]
+    return V2_DEFAULT_ENCODING.get(workload) if api == "v2" else DEFAULT_ENCODING.get(workload)
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -191,6 +195,9 @@ def read_table(d: Path, name: str, columns: tuple[Column, ...]) -> pd.DataFrame 
         df = pd.read_parquet(path) if path is pq else pd.read_csv(path, low_memory=False)
     except Exception as exc:  # pyarrow and the CSV parser raise many types for a bad file
         raise InferwireError(f"{path}: cannot read the table: {exc}") from exc
+    for name in ADDED_COLUMNS:      # tables written before a column was added read as empty
+        if name not in df.columns and any(c.name == name for c in columns):
+            df[name] = pd.NA
     missing = [c.name for c in columns if c.name not in df.columns]
     if missing:
         raise InferwireError(f"{path}: column {missing[0]!r} missing ({len(missing)} missing); "

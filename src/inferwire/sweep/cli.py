@@ -38,13 +38,17 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--connection", type=_list(str), metavar="reuse,new",
                    help="connection policies (default reuse)")
     g.add_argument("--model", type=_list(str), metavar="softmax,cnn", help="models (default softmax)")
+    g.add_argument("--api", type=_list(str), metavar="tfserving,v2",
+                   help="APIs: tfserving (default) and/or v2 (the Open Inference Protocol; its "
+                        "encodings v2_json, v2_binary, v2_raw, v2_fp32_contents)")
     r = p.add_argument_group("every run")
     r.add_argument("--duration", type=float, default=None,
                    help="seconds of load per protocol and point (default 2)")
     r.add_argument("--requests", type=int, help="measured requests per protocol instead")
     r.add_argument("--warmup", type=int, default=None, help="warm-up requests (default 10)")
     r.add_argument("--engine", default=None, help="load generator (default inferwire)")
-    r.add_argument("--server", default=None, help="'embedded' (default) or a running server's host")
+    r.add_argument("--server", default=None,
+                   help="'embedded' (default), 'kserve', or a running server's host")
     r.add_argument("--grpc-port", type=int, default=None)
     r.add_argument("--rest-port", type=int, default=None)
     r.add_argument("--cache-probe", type=int, default=None, metavar="N",
@@ -58,7 +62,8 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--quiet", action="store_true")
 
 
-GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connection", "model")
+GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connection", "model",
+                "api")
 
 
 def plan_from_args(args: argparse.Namespace):
@@ -77,7 +82,8 @@ def plan_from_args(args: argparse.Namespace):
     if not grid_given:
         return findings_plan(**settings)
     names = {"protocol": "protocols", "batch_size": "batch_sizes", "encoding": "encodings",
-             "users": "users", "rate": "rates", "connection": "connections", "model": "models"}
+             "users": "users", "rate": "rates", "connection": "connections", "model": "models",
+             "api": "apis"}
     return grid_plan(Grid(**{names[k]: v for k, v in grid_given.items()}), **settings)
 
 

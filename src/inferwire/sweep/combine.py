@@ -144,7 +144,8 @@ def _point_fields(run_dir: Path, config: dict, workload: str) -> dict:
     try:
         enc = dict(zip(config.get("protocols", ()),
                        normalize_encoding(tuple(config.get("protocols", ())),
-                                          tuple(encodings)))).get(workload)
+                                          tuple(encodings),
+                                          config.get("api") or "tfserving"))).get(workload)
     except InferwireError:
         enc = None
     rate = config.get("rate") if config.get("mode") == "open" else None

@@ -20,21 +20,28 @@ REST_ENCODINGS = ("json_row", "json_columnar", "json_b64")
 GRPC_ENCODINGS = ("grpc_float_val", "grpc_tensor_content", "grpc_string_val")
 #: what the clients send when no encoding is asked for (inferwire.serving.clients.make_client)
 DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
+#: the same with the Open Inference Protocol (api "v2")
+V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}
+APIS = ("tfserving", "v2")
 PLAN_VERSION = 1
 
 
-def _own_encodings(protocol: str) -> tuple[str, ...]:
-    return REST_ENCODINGS if protocol == "rest" else GRPC_ENCODINGS
+def _own_encodings(protocol: str, api: str = "tfserving") -> tuple[str, ...]:
+    from ..experiment.config import encodings_for
+    return encodings_for(api, protocol)
 
 
-def normalize_encoding(protocols: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
-    """One encoding per protocol, in protocol order: the wanted one for it, else its default."""
+def normalize_encoding(protocols: tuple[str, ...], wanted: tuple[str, ...],
+                       api: str = "tfserving") -> tuple[str, ...]:
+    """One encoding per protocol, in protocol order: the wanted one for it, else its default
+    (``api`` "tfserving" or "v2": whose encodings)."""
+    defaults = V2_DEFAULT_ENCODING if api == "v2" else DEFAULT_ENCODING
     out = []
     for p in protocols:
-        mine = [e for e in wanted if e in _own_encodings(p)]
+        mine = [e for e in wanted if e in _own_encodings(p, api)]
         if len(mine) > 1:
             raise InferwireError(f"encodings {mine} all apply to {p}: give one per protocol")
-        out.append(mine[0] if mine else DEFAULT_ENCODING[p])
+        out.append(mine[0] if mine else defaults[p])
     return tuple(out)
 
 
@@ -50,15 +57,21 @@ class Point:
     rate: float | None = None
     connection: str = "reuse"
     model: str = "softmax"
+    api: str = "tfserving"
 
     def __post_init__(self):
         protocols = tuple(self.protocols)
+        if self.api not in APIS:
+            raise InferwireError(f"api must be one of {APIS}, got {self.api!r}")
+        foreign = [e for e in self.encoding or () if e.startswith("v2_") != (self.api == "v2")]
+        if foreign:
+            raise InferwireError(f"encodings {foreign} are not the {self.api} API's")
         if not protocols or any(p not in PROTOCOLS for p in protocols) \
                 or len(set(protocols)) != len(protocols):
             raise InferwireError(f"protocols {protocols}: each once, from {PROTOCOLS}")
         object.__setattr__(self, "protocols", protocols)
         object.__setattr__(self, "encoding",
-                           normalize_encoding(protocols, tuple(self.encoding or ())))
+                           normalize_encoding(protocols, tuple(self.encoding or ()), self.api))
         if self.batch_size < 1:
             raise InferwireError(f"batch size must be >= 1, got {self.batch_size}")
         if self.rate is None and self.users < 1:
@@ -74,7 +87,8 @@ class Point:
     def id(self) -> str:
         """A name unique within a sweep, used in the run folder's name and to resume."""
         load = f"r{self.rate:g}" if self.rate is not None else f"u{self.users}"
-        return (f"{self.model}-b{self.batch_size}-{'+'.join(self.protocols)}-"
+        api = "v2-" if self.api == "v2" else ""        # TF Serving ids as before (resume)
+        return (f"{api}{self.model}-b{self.batch_size}-{'+'.join(self.protocols)}-"
                 f"{'+'.join(self.encoding)}-{load}-{self.connection}")
 
     def encoding_for(self, protocol: str) -> str | None:
@@ -95,7 +109,8 @@ class Grid:
     ``protocols``: protocol sets, e.g. (("rest", "grpc"),) for both in one run, or (("rest",),
     ("grpc",)) for separate runs.  ``encodings``: encoding sets, each with at most one encoding
     per protocol (the others get their default).  ``rates``: when given, open-loop points at each
-    rate are made instead of closed-loop points at each ``users`` value.
+    rate are made instead of closed-loop points at each ``users`` value.  ``apis``: "tfserving"
+    and/or "v2" (the Open Inference Protocol); each point keeps the encodings of its API.
     """
 
     protocols: tuple = (PROTOCOLS,)
@@ -105,14 +120,22 @@ class Grid:
     rates: tuple = ()
     connections: tuple = ("reuse",)
     models: tuple = ("softmax",)
+    apis: tuple = ("tfserving",)
 
     def points(self) -> list[Point]:
         loads = [(2, r) for r in self.rates] or [(u, None) for u in self.users]
+        named = {e for enc in self.encodings for e in enc}
+        stray = sorted(e for e in named if ("v2" if e.startswith("v2_") else "tfserving")
+                       not in self.apis)
+        if stray:
+            raise InferwireError(f"encodings {stray} belong to no API of the grid "
+                                 f"({', '.join(self.apis)}): add it with --api")
         seen, out = set(), []
-        for model, batch, protos, enc, (users, rate), conn in itertools.product(
-                self.models, self.batch_sizes, self.protocols, self.encodings, loads,
+        for api, model, batch, protos, enc, (users, rate), conn in itertools.product(
+                self.apis, self.models, self.batch_sizes, self.protocols, self.encodings, loads,
                 self.connections):
-            point = Point(tuple(protos), batch, tuple(enc), users, rate, conn, model)
+            enc = tuple(e for e in enc if e.startswith("v2_") == (api == "v2"))
+            point = Point(tuple(protos), batch, enc, users, rate, conn, model, api)
             if point not in seen:
                 seen.add(point)
                 out.append(point)
@@ -162,6 +185,7 @@ class Plan:
             out=str(out), name=point.id, server=self.server, grpc_port=self.grpc_port,
             rest_port=self.rest_port, model=point.model, protocols=point.protocols,
             engine=self.engine, batch_size=point.batch_size, encoding=point.encoding,
+            api=point.api,
             connection=point.connection, mode="open" if point.rate else "closed",
             users=point.users, rate=point.rate, duration_s=self.duration_s,
             requests=self.requests, warmup_requests=self.warmup_requests, progress=progress)

@@ -215,6 +215,21 @@ class DirectionStream:
             return bytes(self.buffer[self.srcs[0]:self.srcs[0] + n])
         return b"".join(data for _, data in self.chunks(limit=n))[:n]
 
+    def read(self, start: int, end: int) -> bytes | None:
+        """The bytes at stream offsets [start, end), or None when any of them was not captured."""
+        if end <= start:
+            return b""
+        i, parts, at = self.piece_at(start), [], start
+        while at < end:
+            if i < 0 or i >= len(self.starts) or not self.starts[i] <= at < self.ends[i]:
+                return None
+            src = self.srcs[i] + at - self.starts[i]
+            n = min(self.ends[i], end) - at
+            parts.append(bytes(self.buffer[src:src + n]))
+            at += n
+            i += 1
+        return b"".join(parts)
+
     def piece_at(self, offset: int) -> int:
         """Index of the piece holding the byte at ``offset``, or -1 if no packet carried it."""
         i = bisect_right(self.starts, offset) - 1
