@@ -4,9 +4,10 @@ and what a capture (and Triton's own trace) costs Triton's throughput.
     .venv/bin/python benchmarks/bench_servers.py                 # ~4 min; writes results/servers.md
     .venv/bin/python benchmarks/bench_servers.py --seconds 1 --rounds 1 --pairs 2 --no-write
 
-Servers: inferwire's embedded server (TensorFlow) and NVIDIA Triton Inference Server 2.51
+Servers: inferwire's embedded server (TensorFlow), NVIDIA Triton Inference Server 2.51
 (``tritonserver`` of the nvidia-pytriton wheel, Python backend running the same weights in
-numpy, trace on as in a capture run), both serving the MNIST softmax model on 127.0.0.1.  The same
+numpy, trace on as in a capture run) and, when ``.venv-kserve`` exists, KServe's Python model
+server (numpy too), all serving the MNIST softmax model on 127.0.0.1.  The same
 client for all: inferwire's Open Inference Protocol (KServe V2) clients, REST ``v2_json`` and gRPC
 ``v2_raw`` (``raw_input_contents``), closed loop, ``--concurrency`` threads, batch 1 and 32.  Cells
 are interleaved: each round runs every server x protocol x batch once, so a busy moment of the
@@ -48,6 +49,21 @@ def start_embedded(models: Path):
     proc = ServerProcess(["--model_base_path", str(models / "mnist"), "--model_name", "mnist",
                           "--port", "0", "--rest_api_port", "auto"]).start()
     return proc, {"rest": proc.rest_port, "grpc": proc.grpc_port}
+
+
+def start_kserve(work: Path):
+    """KServe's model server (``.venv-kserve``), or (None, reason) when it is not installed."""
+    from inferwire.errors import ServerError
+    from inferwire.serving.kserve.launch import KServeProcess, kserve_version
+    from inferwire.serving.kserve.weights import cached_weights
+    http, grpc = free_ports(2)
+    try:
+        proc = KServeProcess(cached_weights("softmax"), model_name="mnist", http_port=http,
+                             grpc_port=grpc, log_path=work / "kserve.log")
+    except ServerError as exc:
+        return None, str(exc)
+    proc.version = kserve_version(proc.python)
+    return proc.start(), {"rest": http, "grpc": grpc}
 
 
 def start_triton(models: Path, work: Path, trace: bool, name: str):
@@ -153,9 +169,10 @@ def main(argv=None) -> int:
     p.add_argument("--pair-seconds", type=float, default=3.0)
     p.add_argument("--concurrency", type=int, default=1, help="client threads (default 1)")
     p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--no-kserve", action="store_true", help="leave KServe out")
     args = p.parse_args(argv)
     models = cached_models()
-    started = []
+    started, kserve, kports = [], None, "not started"
     with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp:
         work = Path(tmp)
         try:
@@ -164,7 +181,14 @@ def main(argv=None) -> int:
             tri, tri_ports = start_triton(models, work, trace=True, name="triton")
             started.append(tri)
             version = tri.metadata.get("version")
-            rows = compare_servers({"embedded": emb_ports, f"triton {version}": tri_ports}, args)
+            servers = {"embedded": emb_ports, f"triton {version}": tri_ports}
+            kserve, kports = start_kserve(work) if not args.no_kserve else (None, "--no-kserve")
+            if kserve is not None:
+                started.append(kserve)
+                servers[f"kserve {kserve.version}"] = kports
+            rows = compare_servers(servers, args)
+            if kserve is not None:
+                kserve.stop()
             emb.stop()
             cap = capture_pairs(tri_ports["grpc"], work, args, tri.proc.pid)
             off, off_ports = start_triton(models, work, trace=False, name="triton-notrace")
@@ -176,6 +200,8 @@ def main(argv=None) -> int:
                 if getattr(proc, "staging", None):
                     remove_staging(proc.staging)
     text = report(rows, cap, traces, args)
+    if kserve is None:
+        text += f"\n\nKServe left out: {kports}"
     print(text)
     if not args.no_write:
         RESULTS.write_text(text + "\n")
