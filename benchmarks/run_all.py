@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_analyze.py", "bench_capture.py", "bench_serving.py", "bench_parallel.py")
+SCRIPTS = ("bench_analyze.py", "bench_capture.py", "bench_serving.py", "bench_servers.py",
+           "bench_parallel.py")
 
 
 def main() -> int:

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(gcc libc6-dev python3-dev tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2 iptables procps openssh-server openssh-client)
+DEB_PACKAGES=(gcc libc6-dev python3-dev python3-venv libpython3-dev tshark tcpdump apache2-utils nghttp2-client chromium curl openssl iproute2 iptables procps openssh-server openssh-client)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +31,25 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
   .venv/bin/python -c "import inferwire" 
   echo "$want" > "$stamp"
+fi
+
+# Triton Inference Server (the nvidia-pytriton wheel's tritonserver 2.51) in its own venv made from
+# Debian's /usr/bin/python3: its Python-backend stub links Debian's libpython3.X.so, so the stdlib it
+# embeds must be the same release (a pyenv python3 first on PATH breaks it: see
+# src/inferwire/serving/triton/install.py).  Its own venv also keeps the wheel's protobuf/grpcio
+# pins away from TensorFlow's in .venv.
+TRITON_PKGS=("nvidia-pytriton>=0.5" "numpy<2")
+tstamp=.venv-triton/.inferwire-installed
+twant=$(printf '%s\n' "${TRITON_PKGS[@]}" | sha256sum | cut -c1-16)
+if [ ! -x .venv-triton/bin/python ]; then
+  echo "setup: creating .venv-triton from /usr/bin/python3 (Triton's Python backend)"
+  /usr/bin/python3 -m venv .venv-triton
+fi
+if [ "$(cat "$tstamp" 2>/dev/null)" != "$twant" ]; then
+  echo "setup: installing nvidia-pytriton (Triton Inference Server) and numpy into .venv-triton"
+  .venv-triton/bin/python -m pip install -q "${TRITON_PKGS[@]}" 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
+  .venv-triton/bin/python -c "import pytriton, numpy"
+  echo "$twant" > "$tstamp"
 fi
 
 # KServe (`--server kserve`) in its own venv: it pins a protobuf older than TensorFlow's.

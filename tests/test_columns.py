@@ -23,3 +23,8 @@ def test_column_names_are_unique():
 def test_readme_has_the_joined_table():
     from inferwire.columns import JOINED_COLUMNS
     assert markdown_table(JOINED_COLUMNS) in README
+
+
+def test_readme_has_the_triton_table():
+    from inferwire.columns import TRITON_COLUMNS
+    assert markdown_table(TRITON_COLUMNS) in README

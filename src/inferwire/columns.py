@@ -229,3 +229,35 @@ def markdown_table(columns: tuple[Column, ...]) -> str:
     lines = ["| column | unit | definition |", "|---|---|---|"]
     lines += [f"| `{c.name}` | {c.unit} | {c.definition} |" for c in columns]
     return "\n".join(lines)
+
+#: Columns a run against Triton adds to the joined table, from Triton's own per-request trace
+#: (level TIMESTAMPS; stamp names in capitals are Triton's, HTTP_* or GRPC_* by front end).
+TRITON_COLUMNS: tuple[Column, ...] = (
+    Column("triton_trace_id", "Int64", "", "Triton's trace id of the request"),
+    Column("triton_recv_end", "float64", "s since epoch",
+           "HTTP_RECV_END / GRPC_WAITREAD_END: Triton's front end had the whole request "
+           "(steady clock put on the wall clock)"),
+    Column("triton_send_start", "float64", "s since epoch",
+           "HTTP_SEND_START / GRPC_SEND_START: Triton's front end began sending the response"),
+    Column("triton_recv_ms", "float64", "ms",
+           "HTTP_RECV_START -> HTTP_RECV_END (gRPC: GRPC_WAITREAD_START -> GRPC_WAITREAD_END, "
+           "which includes waiting for the request to arrive)"),
+    Column("triton_queue_ms", "float64", "ms", "QUEUE_START -> COMPUTE_START: in the scheduler's "
+                                               "queue (dynamic batching waits here)"),
+    Column("triton_compute_input_ms", "float64", "ms",
+           "COMPUTE_START -> COMPUTE_INPUT_END: inputs handed to the backend"),
+    Column("triton_compute_infer_ms", "float64", "ms",
+           "COMPUTE_INPUT_END -> COMPUTE_OUTPUT_START: the model's execution"),
+    Column("triton_compute_output_ms", "float64", "ms",
+           "COMPUTE_OUTPUT_START -> COMPUTE_END: outputs taken from the backend"),
+    Column("triton_request_ms", "float64", "ms", "REQUEST_START -> REQUEST_END: in Triton's core"),
+    Column("triton_send_ms", "float64", "ms", "HTTP_SEND_START -> HTTP_SEND_END (gRPC: "
+                                              "GRPC_SEND_START -> GRPC_SEND_END)"),
+    Column("triton_server_ms", "float64", "ms",
+           "triton_recv_end -> triton_send_start: Triton's time holding the request "
+           "(also server_ms)"),
+    Column("triton_frontend_ms", "float64", "ms",
+           "(triton_recv_end -> QUEUE_START) + (INFER_RESPONSE_COMPLETE -> triton_send_start): "
+           "Triton's HTTP/gRPC front end and core on the way in and out, outside queue and "
+           "model"),
+)

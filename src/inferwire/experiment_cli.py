@@ -7,10 +7,11 @@ import sys
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("server")
-    g.add_argument("--server", metavar="embedded|kserve|HOST",
+    g.add_argument("--server", metavar="embedded|triton|kserve|HOST",
                    help="'embedded' (default: start inferwire's TF Serving-compatible server), "
-                        "'kserve' (start KServe's model server on the same model) or the host of "
-                        "a running TF Serving, Triton or KServe; env SERVER")
+                        "'triton' (start NVIDIA Triton Inference Server), 'kserve' (start "
+                        "KServe's model server on the same model) or the host of a running "
+                        "TF Serving, Triton or KServe; env SERVER")
     g.add_argument("--grpc-port", type=int, help="gRPC port (default 8500)")
     g.add_argument("--rest-port", type=int, help="REST port (default 8501)")
     g.add_argument("--model", choices=("softmax", "cnn"), help="embedded model (default softmax)")
@@ -21,7 +22,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input-name", help="V2: the input tensor's name (default images)")
     g.add_argument("--output-name", help="V2: the output tensor's name (default scores)")
     g.add_argument("--enable-batching", action="store_true", default=None,
-                   help="embedded server: server-side batching")
+                   help="embedded server: server-side batching; Triton: dynamic batching")
+    g.add_argument("--max-queue-delay-us", type=int, metavar="US",
+                   help="Triton dynamic batching: max_queue_delay_microseconds (default 0)")
+    g.add_argument("--instances", type=int, metavar="N",
+                   help="Triton: model instances (default 1)")
     l = p.add_argument_group("load")
     l.add_argument("--protocol", choices=("rest", "grpc", "both"), default="both")
     l.add_argument("--engine", help="load generator: inferwire (default), locust, ab (REST), "
@@ -97,6 +102,7 @@ def config_from_args(args: argparse.Namespace):
         "model": args.model, "model_name": args.model_name, "engine": args.engine,
         "api": args.api, "input_name": args.input_name, "output_name": args.output_name,
         "enable_batching": args.enable_batching, "batch_size": args.batch_size,
+        "instances": args.instances, "max_queue_delay_us": args.max_queue_delay_us,
         "users": args.users, "rate": args.rate, "arrival": args.arrival,
         "duration_s": args.duration, "requests": args.requests, "warmup_requests": args.warmup,
         "encoding": tuple(args.encoding) or None, "connection": args.connection, "inputs": args.inputs,

@@ -27,6 +27,8 @@ class RunConfig:
     """A capture run.
 
     ``server``: "embedded" (start inferwire's TF Serving-compatible server on a real SavedModel),
+    "triton" (start NVIDIA Triton Inference Server on the same weights, ``instances`` model
+    instances, dynamic batching with ``enable_batching`` and ``max_queue_delay_us``),
     "kserve" (start KServe's Python model server on the same model, in its own venv) or
     a host name/address of a running TF Serving (e.g. the docker one), reached on ``grpc_port`` and
     ``rest_port``.  ``api``: "tfserving" (TF Serving's predict API) or "v2" (the Open Inference
@@ -77,6 +79,8 @@ class RunConfig:
     enable_batching: bool = False
     max_batch_size: int | None = None
     batch_timeout_micros: int | None = None
+    instances: int = 1
+    max_queue_delay_us: int | None = None
     progress: bool = True
     extra: dict = field(default_factory=dict)
     network: object = None      # a NetworkProfile (inferwire.netns): server behind a shaped link
@@ -115,6 +119,8 @@ class RunConfig:
             raise InferwireError(f"inputs must be 'repeated' or 'unique', got {self.inputs!r}")
         if self.model not in ("softmax", "cnn"):
             raise InferwireError(f"model must be 'softmax' or 'cnn', got {self.model!r}")
+        if self.instances < 1:
+            raise InferwireError(f"instances must be >= 1, got {self.instances}")
         if self.duration_s is None and self.requests is None:
             raise InferwireError("give a duration or a request count")
 

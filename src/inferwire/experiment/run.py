@@ -152,8 +152,14 @@ def _stop_network(network, manifest: dict, result: RunResult) -> None:
 
 
 def _start_server(config: RunConfig, run_dir: Path, say, network=None):
-    """Start the embedded server or KServe (or check an external one); return (process|None,
-    targets)."""
+    """Start the embedded server, Triton or KServe (or check an external one); return
+    (process|None, targets)."""
+    if config.server == "triton":
+        from ..serving.triton.target import start_triton
+        server = start_triton(config, run_dir, say)
+        targets = server.targets()
+        say(f"server: {targets['ready_line']}")
+        return server, targets
     if config.server == "kserve":
         from ..serving.kserve.launch import start_for_run
         ports = (_usable_port(config.grpc_port), _usable_port(config.rest_port))
@@ -263,6 +269,7 @@ def _stop_all(capture, sampler, server, manifest, result, say):
     if server is not None:
         code = server.stop()
         manifest.setdefault("server", {})["exit_code"] = code
+        manifest["server"].update(getattr(server, "facts", {}))
         if code not in (0, None, -15) and result.status == "ok":
             result.status = "server_died"
             result.problems.append(f"the server exited with code {code}")
@@ -297,6 +304,10 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     server_log = read_server_log(run_dir / "server_log.jsonl")
     joined = join_requests(analysis.requests, client, server_log,
                            workloads=workload_ports(manifest))
+    if server_log is not None and "triton_trace_id" in server_log:
+        from ..serving.triton.tracejoin import add_triton_columns
+        joined, notes = add_triton_columns(joined, server_log, server_log["triton_protocol"])
+        result.problems.extend(notes)
     joined.to_csv(run_dir / "joined.csv", index=False)
     joined.to_parquet(run_dir / "joined.parquet", index=False)
     manifest["analysis"] = {"requests": len(analysis.requests),

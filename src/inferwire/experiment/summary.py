@@ -31,6 +31,9 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         joined = joined[joined["client_phase"].fillna("measure") != "warmup"]
         lines += ["", "## Where the time went (medians, ms)", ""] + _breakdown(joined)
         lines += [""] + _sentences(joined)
+    if joined is not None and "triton_trace_id" in joined:
+        from ..serving.triton.summary import triton_section
+        lines += [""] + triton_section(joined, manifest)
     if manifest.get("network"):
         from ..netns.report import section
         lines += section(manifest, joined, getattr(analysis, "connections", None))

@@ -1,0 +1,65 @@
+"""The Triton part of a run's ``summary.md``: where the time went, from the client through the
+wire into Triton's front end, queue and model (Triton's trace), and what its metrics said.  Pure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .trace import inside_fraction
+
+#: (heading, how to compute it from the joined table): the parts add up to the client's time.
+PARTS = (
+    ("client outside the wire", lambda j: j["client_ms"] - j["total_ms"]),
+    ("wire and kernel", lambda j: j["total_ms"] - j["triton_server_ms"]),
+    ("Triton front end", lambda j: j["triton_frontend_ms"]),
+    ("queue", lambda j: j["triton_queue_ms"]),
+    ("model (input, infer)", lambda j: j["triton_compute_input_ms"] + j["triton_compute_infer_ms"]),
+    # COMPUTE_OUTPUT_START -> INFER_RESPONSE_COMPLETE: what is left of triton_server_ms
+    ("outputs to response", lambda j: j["triton_server_ms"] - j["triton_frontend_ms"]
+     - j["triton_queue_ms"] - j["triton_compute_input_ms"] - j["triton_compute_infer_ms"]),
+)
+
+
+def _mean(s: pd.Series) -> float:
+    v = pd.to_numeric(s, errors="coerce").dropna().to_numpy(dtype=float)
+    return float(v.mean()) if len(v) else float("nan")
+
+
+def _f(x: float) -> str:
+    return "" if np.isnan(x) else f"{x:.3f}"
+
+
+def triton_section(joined: pd.DataFrame, manifest: dict) -> list[str]:
+    """Markdown lines: per workload the mean of each part (they add up to the client's mean
+    time), Triton's trace against the wire, and Triton's own metrics."""
+    j = joined[joined["triton_trace_id"].notna() & joined["client_ms"].notna()]
+    heads = ["workload", "traced", "client ms", *(f"{h} ms" for h, _ in PARTS)]
+    out = ["## Where the time went on Triton (means, ms: the parts add up to the client's time)",
+           "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for workload, g in j.groupby("workload"):
+        cells = [workload, str(len(g)), _f(_mean(g["client_ms"]))]
+        cells += [_f(_mean(fn(g))) for _, fn in PARTS]
+        out.append("| " + " | ".join(cells) + " |")
+    inside = inside_fraction(joined)
+    out += ["", f"- Triton traced {int(joined['triton_trace_id'].notna().sum())} of "
+                f"{int(joined['in_capture'].fillna(False).sum())} requests on the wire; "
+                f"{_f(inside * 100) if not np.isnan(inside) else 'no'} % have Triton's receive-end "
+                "and send-start inside the wire's [request_end, response_start]."]
+    out += _metrics_lines((manifest.get("server") or {}))
+    return out
+
+
+def _metrics_lines(server: dict) -> list[str]:
+    deltas = (server.get("metrics") or {}).get("deltas") or {}
+    def total(prefix):
+        return sum(v for k, v in deltas.items() if k.startswith(prefix + "{"))
+    ok = total("nv_inference_request_success")
+    if not ok:
+        return []
+    per = {name: total(f"nv_inference_{name}_duration_us") / ok / 1e3
+           for name in ("queue", "compute_input", "compute_infer", "compute_output")}
+    execs = total("nv_inference_exec_count")
+    return [f"- Triton's metrics over the run: {ok:.0f} successful requests in {execs:.0f} "
+            f"executions; per request {per['queue']:.3f} ms queued, "
+            f"{per['compute_infer']:.3f} ms in the model (compute input "
+            f"{per['compute_input']:.3f}, output {per['compute_output']:.3f} ms)."]

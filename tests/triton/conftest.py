@@ -1,0 +1,49 @@
+"""Shared fixtures for the Triton tests: the install in .venv-triton and the MNIST weights."""
+from __future__ import annotations
+
+import pytest
+from needs import skip_or_fail
+
+
+@pytest.fixture(scope="session")
+def triton_install():
+    """The Triton install (``.venv-triton``, made by scripts/setup.sh)."""
+    from inferwire.errors import ServerError
+    from inferwire.serving.triton.install import find_install
+    try:
+        return find_install()
+    except ServerError as exc:
+        skip_or_fail(f"Triton is not installed: {exc}")
+
+
+@pytest.fixture(scope="session")
+def weights():
+    """{"softmax": npz path, "cnn": npz path}: the weights `inferwire model export` made."""
+    from inferwire.serving.model import cached_models
+    from inferwire.serving.triton.repository import export_weights
+    models = cached_models()
+    return {"softmax": export_weights(models / "mnist" / "1"),
+            "cnn": export_weights(models / "mnist_cnn" / "1")}
+
+
+@pytest.fixture
+def start_triton(tmp_path, triton_install):
+    """``start_triton(repository, **TritonOptions fields)``: a started TritonProcess on free
+    ports (log in tmp_path); stopped after the test whatever happens."""
+    from inferwire.ports import free_ports
+    from inferwire.serving.triton.install import backend_directory
+    from inferwire.serving.triton.process import TritonOptions, TritonProcess
+    started = []
+
+    def start(repository, **kw):
+        ports = dict(zip(("http_port", "grpc_port", "metrics_port"), free_ports(3)))
+        opts = TritonOptions(**(ports | kw))
+        proc = TritonProcess(triton_install, repository,
+                             backend_directory(triton_install, tmp_path / "backends"), opts,
+                             tmp_path / "triton.log")
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
