@@ -232,3 +232,34 @@ def test_explicit_port_that_is_taken_is_an_error(tmp_path):
     assert f"--rest-port {port} is taken on 127.0.0.1" in done.stderr
     manifest = manifest_of(run_dir_of(tmp_path))
     assert manifest["status"] == "failed" and "server" not in manifest
+
+
+@pytest.mark.parametrize("engine, protocol, extra", [
+    ("ab", "rest", []), ("h2load", "grpc", []),
+    ("locust", "rest", ["--locust-workers", "2"]), ("locust", "grpc", ["--locust-processes", "2"]),
+], ids=["ab", "h2load", "locust-workers", "locust-processes"])
+def test_sigkill_ends_every_process_of_the_run(tmp_path, engine, protocol, extra):
+    """Whatever the load tool and however many processes it forks: all of the run's
+    descendants (server, dumpcap, load tool and workers) are gone soon after a SIGKILL."""
+    from needs import need_tool
+    if engine != "locust":                       # locust is a Python dependency of the venv
+        need_tool(engine)
+    proc = start_run(tmp_path, "--duration", "120", "--engine", engine, *extra,
+                     protocol=protocol)
+    wait_for(proc, "load:")
+    run = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    tool = "locust" if engine == "locust" else engine
+    while time.monotonic() < deadline:           # the load tool (and its workers) are running
+        family = run.children(recursive=True)
+        if sum(tool in " ".join(p.cmdline()) for p in family) >= (3 if extra else 1):
+            break
+        time.sleep(0.2)
+    time.sleep(2)
+    family = [p for p in run.children(recursive=True) if p.is_running()]
+    names = sorted({p.name() for p in family})
+    assert len(family) >= 3, names               # server, dumpcap, load tool at least
+    proc.kill()
+    proc.wait()
+    gone, alive = psutil.wait_procs(family, timeout=12)
+    assert not alive, [" ".join(p.cmdline())[:120] for p in alive]
