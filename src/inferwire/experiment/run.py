@@ -143,6 +143,13 @@ def _measure_and_analyze(config: RunConfig, run_dir: Path, manifest: dict, resul
             result.problems.append(f"{', '.join(late.names)} during the stop: the stop was "
                                    "finished first")
     manifest["stopped_ns"] = time.time_ns()
+    _analyze_captured(config, run_dir, capture_result, manifest, result, say)
+
+
+def _analyze_captured(config, run_dir: Path, capture_result, manifest: dict, result: RunResult,
+                      say) -> None:
+    """The analysis of what was captured; when there is none, or Ctrl-C/SIGTERM cuts it, the
+    manifest's ``analysis.skipped`` says why."""
     if capture_result is None:
         manifest["analysis"] = {"skipped": "no capture was made"}
         return
