@@ -64,6 +64,9 @@ def run_experiment(config: RunConfig) -> RunResult:
     result = RunResult(run_dir)
     say(f"results folder: {run_dir}")
     supervisor = Supervisor().start()
+    if supervisor.error:
+        result.problems.append(supervisor.error)
+        say(supervisor.error)
     try:
         with terminate_as_interrupt() as received:
             _measure_and_analyze(config, run_dir, manifest, result, say, received)
@@ -176,9 +179,9 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
                                         result.analysis, result.joined) or ""
         for error in steps.errors:
             result.problems.append(f"could not write {error}")
+            if result.status == "ok":
+                result.status = "failed"
         steps.errors.clear()
-        if result.problems and result.status == "ok":
-            result.status = "failed"
         manifest["status"], manifest["problems"] = result.status, result.problems
         steps.run("manifest.json", write_json, run_dir / "manifest.json", manifest)
         for error in steps.errors:
@@ -374,6 +377,8 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     steps.run("joined.parquet", joined.to_parquet, run_dir / "joined.parquet", index=False)
     for error in steps.errors:
         result.problems.append(f"could not write {error}")
+        if result.status == "ok":
+            result.status = "failed"
     manifest["analysis"] = {"requests": len(analysis.requests),
                             "connections": len(analysis.connections),
                             "warnings": analysis.warnings[:50],

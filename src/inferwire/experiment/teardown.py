@@ -45,12 +45,17 @@ class Supervisor:
     def __init__(self, grace_s: float = SUPERVISOR_GRACE_S):
         self.grace_s = grace_s
         self.proc: subprocess.Popen | None = None
+        self.error: str | None = None     # why it could not start (the run goes on without)
 
     def start(self) -> "Supervisor":
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", _supervisor_module.__file__, str(os.getpid()),
-             str(self.grace_s)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)   # a terminal Ctrl-C is not its
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", _supervisor_module.__file__, str(os.getpid()),
+                 str(self.grace_s)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)   # Ctrl-C is the run's
+        except OSError as exc:
+            self.error = (f"no supervising process ({exc.strerror or exc}): if this run is "
+                          "killed, what it started may outlive it")
         return self
 
     @property
