@@ -263,3 +263,30 @@ def test_sigkill_ends_every_process_of_the_run(tmp_path, engine, protocol, extra
     proc.wait()
     gone, alive = psutil.wait_procs(family, timeout=12)
     assert not alive, [" ".join(p.cmdline())[:120] for p in alive]
+
+
+def test_a_later_run_finishes_an_abandoned_one_beside_it(tmp_path):
+    """A run folder left at "running" by a process that is gone (here: a short-lived process's
+    pid and start time, and a capture from the fuzz corpus) is marked and analyzed by the next
+    run in the same --out folder; a folder whose process still lives is left alone."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_facts = {"pid": dead.pid, "create_time": psutil.Process(dead.pid).create_time(),
+                  "host": os.uname().nodename}
+    dead.wait()
+    live_facts = {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
+                  "host": os.uname().nodename}
+    corpus = ROOT / "tests" / "fuzz" / "corpus" / "captures" / "h2_multiplexed.pcap"
+    for name, facts in (("20000101-000000-gone", dead_facts), ("20000101-000001-alive",
+                                                                live_facts)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "capture.pcapng").write_bytes(corpus.read_bytes())
+        (d / "manifest.json").write_text(json.dumps({"status": "running", "process": facts,
+                                                     "problems": []}))
+    proc = start_run(tmp_path, "--requests", "5", "--warmup", "1")
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    assert "abandoned run 20000101-000000-gone: marked 'abandoned', 2 requests analyzed" in out
+    assert manifest_of(tmp_path / "20000101-000000-gone")["status"] == "abandoned"
+    assert len(pd.read_csv(tmp_path / "20000101-000000-gone" / "requests.csv")) == 2
+    assert manifest_of(tmp_path / "20000101-000001-alive")["status"] == "running"
