@@ -50,6 +50,9 @@ def client_hello(exts: bytes, length: int | None = None) -> bytes:
     return bytes([1]) + (len(body) if length is None else length).to_bytes(3, "big") + body
 
 
+__all__ = ["HUGE", "US", "BAD_HELLOS", "SERVER_FLIGHT", "CLIENT_FINISHED", "rec",
+           "client_hello", "grpc_capture", "http1_capture", "tls_capture"]
+
 SUPPORTED_13 = _ext(43, b"\x04\x03\x04\x03\x03")
 BAD_HELLOS = {   # name -> a ClientHello whose one length field lies
     "sni_list_length": client_hello(_ext(0, struct.pack(">H", 500) + b"\x00\x00\x03abc")

@@ -59,6 +59,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--tool", choices=("dumpcap", "tshark", "tcpdump"))
     c.add_argument("--interface", help="capture interface (default lo)")
     c.add_argument("--buffer-mb", type=int, help="kernel capture buffer, MiB (default 256)")
+    c.add_argument("--ring", metavar="FILES:MB", type=_ring,
+                   help="ring-buffer capture: keep the last FILES files of MB megabytes each "
+                        "(dumpcap -b; long runs)")
     c.add_argument("--out", help="parent folder of run folders (default results)")
     c.add_argument("--name", help="run folder name suffix")
     c.add_argument("--quiet", action="store_true", help="no progress output")
@@ -92,6 +95,11 @@ def network_from_args(args: argparse.Namespace):
     from .netns import build_profile
     return build_profile(args.network, capture_server=args.network_capture == "both",
                          allow_missing=args.network_allow_missing, **knobs)
+def _ring(text: str) -> tuple[int, int]:
+    files, sep, mb = text.partition(":")
+    if not (sep and files.isdigit() and mb.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: give FILES:MB, e.g. 20:100")
+    return int(files), int(mb)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -108,6 +116,8 @@ def config_from_args(args: argparse.Namespace):
         "encoding": tuple(args.encoding) or None, "connection": args.connection, "inputs": args.inputs,
         "tool": args.tool, "interface": args.interface, "buffer_mb": args.buffer_mb,
         "out": args.out, "name": args.name,
+        "ring_files": args.ring[0] if args.ring else None,
+        "ring_megabytes": args.ring[1] if args.ring else None,
         "protocols": ("rest", "grpc") if args.protocol == "both" else (args.protocol,),
         "mode": "open" if args.rate else None, "progress": False if args.quiet else None,
         "network": network_from_args(args),
@@ -137,6 +147,42 @@ def register(sub) -> None:
                                    "run the load, stop, analyze; results go to a new folder.")
     add_run_arguments(p)
     p.set_defaults(func=run)
+    r = sub.add_parser("runs", help="list run folders and their status; --clean finishes "
+                                    "abandoned ones",
+                       description="List the run folders under DIR (default results) with "
+                                   "their status.  --clean: runs left at 'running' whose "
+                                   "process is gone are marked 'abandoned' and what they hold "
+                                   "is analyzed (requests.csv, joined.csv, summary.md).")
+    r.add_argument("dir", nargs="?", default="results", metavar="DIR")
+    r.add_argument("--clean", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.set_defaults(func=runs)
+
+
+def runs(args: argparse.Namespace) -> int:
+    """List the run folders under DIR with their status; --clean finishes abandoned ones."""
+    from pathlib import Path
+
+    from .experiment.abandoned import finish_abandoned, is_abandoned, read_manifest
+    root = Path(args.dir)
+    if not root.is_dir():
+        from .errors import InferwireError
+        raise InferwireError(f"{root}: no such folder of runs")
+    for run_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        manifest = read_manifest(run_dir)
+        if manifest is None:
+            continue
+        status = manifest.get("status", "?")
+        if is_abandoned(manifest):
+            status += " (abandoned: its process is gone; --clean finishes it)"
+        print(f"{run_dir.name}  {status}")
+    if args.clean:
+        notes = finish_abandoned(root, progress=not args.quiet)
+        for note in notes:
+            print(note)
+        if not notes:
+            print("no abandoned run")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from ..errors import InferwireError
 
 PROTOCOLS = ("rest", "grpc")
+DEFAULT_PORTS = {"grpc": 8500, "rest": 8501}
 REST_ENCODINGS = ("json_row", "json_columnar", "json_b64")
 GRPC_ENCODINGS = ("grpc_float_val", "grpc_tensor_content", "grpc_string_val")
 APIS = ("tfserving", "v2")
@@ -42,7 +43,8 @@ class RunConfig:
     belongs to (json_* to REST, grpc_* to gRPC).  ``connection`` "reuse" or "new" (a new TCP
     connection per request, to measure handshakes).  ``inputs`` "repeated" (the same
     images every request) or "unique" (a different batch each request, for cache experiments).  Capture: ``tool`` dumpcap|tshark|tcpdump on
-    ``interface`` with a ``buffer_mb`` MiB kernel buffer.  Results go to a new folder under ``out``.
+    ``interface`` with a ``buffer_mb`` MiB kernel buffer, into one file or a ring buffer of
+    ``ring_files`` files of ``ring_megabytes`` MB.  Results go to a new folder under ``out``.
     ``network``: a :class:`inferwire.netns.NetworkProfile` (or its dict): the server in its own
     network namespace behind an emulated link, the capture on the client's veth (``interface``
     is then ignored), see docs/network.md.
@@ -51,8 +53,8 @@ class RunConfig:
     out: str = "results"
     name: str | None = None
     server: str = "embedded"
-    grpc_port: int = 8500
-    rest_port: int = 8501
+    grpc_port: int | None = None      # None: DEFAULT_PORTS (embedded: free ones if taken)
+    rest_port: int | None = None
     model: str = "softmax"
     model_name: str = "mnist"
     api: str = "tfserving"
@@ -76,6 +78,8 @@ class RunConfig:
     interface: str = "lo"
     buffer_mb: int = 256
     snaplen: int = 0
+    ring_files: int | None = None        # a ring buffer: keep this many files ...
+    ring_megabytes: int | None = None    # ... of this many MB (10^6 bytes) each
     enable_batching: bool = False
     max_batch_size: int | None = None
     batch_timeout_micros: int | None = None
@@ -123,6 +127,15 @@ class RunConfig:
             raise InferwireError(f"instances must be >= 1, got {self.instances}")
         if self.duration_s is None and self.requests is None:
             raise InferwireError("give a duration or a request count")
+        if (self.ring_files is None) != (self.ring_megabytes is None) or (
+                self.ring_files is not None and min(self.ring_files, self.ring_megabytes) < 1):
+            raise InferwireError("a ring buffer needs both a file count and a size in MB, "
+                                 "each at least 1 (--ring FILES:MB)")
+
+    def port(self, protocol: str) -> int:
+        """The port given for ``protocol`` ("grpc" or "rest"), else its default."""
+        given = self.grpc_port if protocol == "grpc" else self.rest_port
+        return DEFAULT_PORTS[protocol] if given is None else given
 
     @property
     def embedded(self) -> bool:

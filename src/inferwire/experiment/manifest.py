@@ -55,6 +55,15 @@ def environment_facts() -> dict:
     }
 
 
+def run_process_facts() -> dict:
+    """This process's pid, start time (s since the epoch, as psutil gives it) and host: a run
+    left at "running" whose process is gone (or is another process with that pid) was
+    abandoned."""
+    import psutil
+    return {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
+            "host": platform.node()}
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` atomically (a crash never leaves half a manifest)."""
     tmp = path.with_suffix(path.suffix + ".tmp")

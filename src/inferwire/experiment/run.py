@@ -18,15 +18,17 @@ from pathlib import Path
 from ..errors import CaptureError, InferwireError, ServerError
 from .config import RunConfig
 from .folder import new_run_dir
-from .manifest import environment_facts, write_json
+from .manifest import environment_facts, run_process_facts, write_json
+from .teardown import (Steps, Supervisor, Terminated, deferred_signals,
+                       terminate_as_interrupt)
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 
 
 @dataclass
 class RunResult:
-    """Where the run's files are and how it ended (``status``: ok | interrupted | server_died |
-    capture_died | failed)."""
+    """Where the run's files are and how it ended (``status``: ok | interrupted | terminated |
+    server_died | capture_died | failed)."""
 
     run_dir: Path
     status: str = "ok"
@@ -37,7 +39,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return {"ok": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_FAILED)
+        return {"ok": EXIT_OK, "interrupted": EXIT_INTERRUPTED,
+                "terminated": EXIT_TERMINATED}.get(self.status, EXIT_FAILED)
 
 
 class _Say:
@@ -50,14 +53,52 @@ class _Say:
 
 
 def run_experiment(config: RunConfig) -> RunResult:
-    """Do the run described by ``config``; never raises for what happens during the run."""
+    """Do the run described by ``config``; never raises for what happens during the run.
+
+    Raises InferwireError (one line) only when the run folder cannot be made or written.
+    SIGTERM and SIGHUP are handled as Ctrl-C; a supervising process ends whatever the run
+    started if this process is killed (:mod:`.teardown`)."""
     say = _Say(config.progress)
-    run_dir = new_run_dir(config.out, config.name or _slug(config))
+    run_dir, manifest = _open_run(config)
     result = RunResult(run_dir)
-    manifest = {"config": config.to_dict(), "started_ns": time.time_ns(),
-                "environment": environment_facts(), "loads": {}, "status": "running"}
-    write_json(run_dir / "manifest.json", manifest)
     say(f"results folder: {run_dir}")
+    supervisor = Supervisor().start()
+    if supervisor.error:
+        result.problems.append(supervisor.error)
+        say(supervisor.error)
+    try:
+        with terminate_as_interrupt() as received:
+            _measure_and_analyze(config, run_dir, manifest, result, say, received)
+    finally:
+        _finish(run_dir, manifest, result, say)
+        supervisor.done()
+    from .abandoned import finish_abandoned
+    for note in finish_abandoned(config.out, progress=config.progress):
+        say(note)
+    return result
+
+
+def _open_run(config: RunConfig) -> tuple[Path, dict]:
+    """A new run folder with its first manifest (status "running", this process's pid and
+    start time, so that a later look can tell a run whose process is gone)."""
+    try:
+        run_dir = new_run_dir(config.out, config.name or _slug(config))
+    except OSError as exc:
+        raise InferwireError(f"cannot make a run folder in {config.out}: "
+                             f"{exc.strerror or exc}") from None
+    manifest = {"config": config.to_dict(), "started_ns": time.time_ns(),
+                "environment": environment_facts(), "loads": {}, "status": "running",
+                "process": run_process_facts()}
+    try:
+        write_json(run_dir / "manifest.json", manifest)
+    except OSError as exc:
+        raise InferwireError(f"cannot write {run_dir / 'manifest.json'}: "
+                             f"{exc.strerror or exc}") from None
+    return run_dir, manifest
+
+
+def _measure_and_analyze(config: RunConfig, run_dir: Path, manifest: dict, result: RunResult,
+                         say, received) -> None:
     server = capture = sampler = network = None
     capture_result = None
     try:
@@ -69,16 +110,22 @@ def run_experiment(config: RunConfig) -> RunResult:
         sampler = _start_sampler(run_dir, server)
         capture = _start_capture(config, run_dir, targets, say, network)
         manifest["capture_live_ns"] = time.time_ns()
+        manifest["capture"] = {"probe_port": capture.probe_port, "files": capture.files()}
+        write_json(run_dir / "manifest.json", manifest)    # what a later look needs if we die
         for protocol in config.protocols:
             say(f"load: {protocol} with {config.engine}, batch {config.batch_size}, "
                 f"{_load_words(config)}")
             summary = _run_load(config, protocol, targets, run_dir, server, network)
             manifest["loads"][protocol] = summary.to_dict()
-            if summary.interrupted:
-                raise KeyboardInterrupt
+            if summary.interrupted:         # the engine stopped on Ctrl-C or SIGTERM
+                raise received.exception()
             if server is not None and server.proc.poll() is not None:
                 raise ServerError(f"the server exited with code {server.proc.returncode} "
                                   "during the run")
+    except Terminated as exc:
+        result.status = "terminated"
+        result.problems.append(f"terminated ({exc.signal_name}): kept and analyzed what was "
+                               "measured")
     except KeyboardInterrupt:
         result.status = "interrupted"
         result.problems.append("interrupted (Ctrl-C): kept and analyzed what was measured")
@@ -91,21 +138,64 @@ def run_experiment(config: RunConfig) -> RunResult:
     except InferwireError as exc:
         result.status = "failed"
         result.problems.append(str(exc))
+    except Exception as exc:     # noqa: BLE001 - e.g. a full disk: the teardown still runs
+        result.status = "failed"
+        result.problems.append(f"{type(exc).__name__}: {exc}")
     finally:
-        try:
-            capture_result = _stop_all(capture, sampler, server, manifest, result, say)
-        finally:
-            _stop_network(network, manifest, result)
+        with deferred_signals(say) as late:
+            try:
+                capture_result = _stop_all(capture, sampler, server, manifest, result, say)
+            finally:
+                _stop_network(network, manifest, result)
+        if late.interrupted:
+            result.problems.append(f"{', '.join(late.names)} during the stop: the stop was "
+                                   "finished first")
     manifest["stopped_ns"] = time.time_ns()
-    if capture_result is not None:
+    _analyze_captured(config, run_dir, capture_result, manifest, result, say)
+
+
+def _analyze_captured(config, run_dir: Path, capture_result, manifest: dict, result: RunResult,
+                      say) -> None:
+    """The analysis of what was captured; when there is none, or Ctrl-C/SIGTERM cuts it, the
+    manifest's ``analysis.skipped`` says why."""
+    if capture_result is None:
+        manifest["analysis"] = {"skipped": "no capture was made"}
+        return
+    try:
         _analyze_run(config, run_dir, capture_result, result, manifest, say)
-    manifest["status"], manifest["problems"] = result.status, result.problems
-    write_json(run_dir / "manifest.json", manifest)
+    except KeyboardInterrupt as exc:
+        why = exc.signal_name if isinstance(exc, Terminated) else "Ctrl-C"
+        manifest["analysis"] = {"skipped": f"interrupted ({why}) during the analysis; the "
+                                f"capture and logs are complete: `inferwire report {run_dir}` "
+                                "analyzes them"}
+        result.problems.append(f"analysis interrupted ({why}): no joined.csv")
+        if result.status == "ok":
+            result.status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+
+
+def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
+    """The final manifest and summary.md, signals deferred; a failure to write either (a full
+    disk) is reported, not raised."""
     from .summary import write_summary
-    result.summary_text = write_summary(run_dir, manifest, result.analysis, result.joined)
-    from ..files import make_private
-    make_private([run_dir])        # the tools' own outputs too: the folder holds payloads
-    return result
+    with deferred_signals(say):
+        manifest["status"], manifest["problems"] = result.status, result.problems
+        steps = Steps()
+        result.summary_text = steps.run("summary.md", write_summary, run_dir, manifest,
+                                        result.analysis, result.joined) or ""
+        for error in steps.errors:
+            result.problems.append(f"could not write {error}")
+            if result.status == "ok":
+                result.status = "failed"
+        steps.errors.clear()
+        manifest["status"], manifest["problems"] = result.status, result.problems
+        steps.run("manifest.json", write_json, run_dir / "manifest.json", manifest)
+        from ..files import make_private
+        steps.run("file modes", make_private, [run_dir])   # the tools' outputs hold payloads too
+        for error in steps.errors:
+            result.problems.append(f"could not write {error}: the run stays at 'running' "
+                                   "until `inferwire runs --clean` finishes it")
+            if result.status == "ok":
+                result.status = "failed"
 
 
 def _slug(config: RunConfig) -> str:
@@ -122,16 +212,21 @@ def _load_words(config: RunConfig) -> str:
 
 
 # -- server ------------------------------------------------------------------------------------
-def _usable_port(port: int) -> int:
-    """``port`` if it is free on 127.0.0.1, else a free one (not 0: for TF Serving's
+def _usable_port(config: RunConfig, protocol: str) -> int:
+    """The port for ``protocol``: the one given (ServerError if it is taken: never silently
+    another), else the default if it is free, else a free one (not 0: for TF Serving's
     ``--rest_api_port`` 0 means "no REST")."""
     from ..ports import free_ports
+    port = config.port(protocol)
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
             return port
-        except OSError:
-            pass
+        except OSError as exc:
+            if (config.grpc_port if protocol == "grpc" else config.rest_port) is not None:
+                raise ServerError(f"--{protocol}-port {port} is taken on 127.0.0.1 "
+                                  f"({exc.strerror or exc}): free it, give another, or leave "
+                                  "the option out for a free one") from None
     return free_ports(1)[0]
 
 
@@ -162,20 +257,21 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
         return server, targets
     if config.server == "kserve":
         from ..serving.kserve.launch import start_for_run
-        ports = (_usable_port(config.grpc_port), _usable_port(config.rest_port))
+        ports = (_usable_port(config, "grpc"), _usable_port(config, "rest"))
         return start_for_run(config, run_dir, ports, say)
     if not config.embedded:
         from ..serving.launch import wait_ready
-        for port in (config.grpc_port, config.rest_port):
-            wait_ready(config.server, port, timeout=10)
-        return None, {"kind": "external", "host": config.server, "grpc_port": config.grpc_port,
-                      "rest_port": config.rest_port, "model_name": config.model_name}
+        for protocol in ("grpc", "rest"):
+            wait_ready(config.server, config.port(protocol), timeout=10)
+        return None, {"kind": "external", "host": config.server,
+                      "grpc_port": config.port("grpc"), "rest_port": config.port("rest"),
+                      "model_name": config.model_name}
     from ..serving.launch import ServerProcess
     from ..serving.model import cached_models
     models = cached_models(on_export=lambda: say("model: exporting the MNIST SavedModels "
                                                  "(first run only)"))
     base = models / ("mnist" if config.model == "softmax" else "mnist_cnn")
-    ports = [_usable_port(p) for p in (config.grpc_port, config.rest_port)]
+    ports = [_usable_port(config, p) for p in ("grpc", "rest")]
     args = ["--model_base_path", str(base), "--model_name", config.model_name,
             "--port", str(ports[0]), "--rest_api_port", str(ports[1]),
             "--request_log", str(run_dir / "server_log.jsonl")]
@@ -207,11 +303,14 @@ def _start_sampler(run_dir: Path, server):
 
 def _start_capture(config: RunConfig, run_dir: Path, targets: dict, say, network=None):
     from ..capture import CaptureOptions, CaptureSession
+    from ..capture.session import RingBuffer
     ports = tuple(targets[f"{p}_port"] for p in config.protocols)
+    ring = (RingBuffer(config.ring_files, megabytes=config.ring_megabytes)
+            if config.ring_files else None)
     if network is None:
         session = CaptureSession(CaptureOptions(
             output=run_dir / "capture.pcapng", interface=config.interface, ports=ports,
-            tool=config.tool, snaplen=config.snaplen, buffer_mb=config.buffer_mb))
+            tool=config.tool, snaplen=config.snaplen, buffer_mb=config.buffer_mb, ring=ring))
     else:
         session = network.client_capture(config, run_dir, ports)
     say(f"capture: {config.tool} on {session.options.interface}, ports {ports}; waiting until "
@@ -249,31 +348,45 @@ def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, se
 
 
 def _stop_all(capture, sampler, server, manifest, result, say):
-    """Stop the capture first (flushing it), then the sampler and the server; keep their facts."""
+    """Stop the capture first (flushing it), then the sampler and the server; keep their facts.
+    Every step runs even if one before it failed (a full disk); the failures are reported
+    together in ``result.problems``."""
+    steps = Steps()
     capture_result = None
     if capture is not None:
-        try:
-            capture_result = capture.stop()
-        except CaptureError as exc:
-            capture_result = getattr(exc, "result", None)
-            if result.status == "ok":
-                result.status = "capture_died"
-            result.problems.append(str(exc))
+        capture_result = steps.run("stopping the capture", _stop_capture, capture, result)
         if capture_result is not None:
             manifest["capture"] = capture_result.to_dict()
             say(f"capture: stopped; {capture_result.packets} packets, "
                 f"{capture_result.dropped if capture_result.dropped is not None else 'unknown'}"
                 " dropped")
     if sampler is not None:
-        manifest["resources"] = {role: _summary_dict(s) for role, s in sampler.stop().items()}
+        summaries = steps.run("stopping the resource sampler", sampler.stop)
+        if summaries is not None:
+            manifest["resources"] = {role: _summary_dict(s) for role, s in summaries.items()}
     if server is not None:
-        code = server.stop()
+        code = steps.run("stopping the server", server.stop)
         manifest.setdefault("server", {})["exit_code"] = code
         manifest["server"].update(getattr(server, "facts", {}))
         if code not in (0, None, -15) and result.status == "ok":
             result.status = "server_died"
             result.problems.append(f"the server exited with code {code}")
+    if steps.errors:
+        result.problems.extend(steps.errors)
+        if result.status == "ok":
+            result.status = "failed"
     return capture_result
+
+
+def _stop_capture(capture, result):
+    """The capture's result; a capture that died is a problem, with what it wrote kept."""
+    try:
+        return capture.stop()
+    except CaptureError as exc:
+        if result.status == "ok":
+            result.status = "capture_died"
+        result.problems.append(str(exc))
+        return getattr(exc, "result", None)
 
 
 def _summary_dict(s) -> dict:
@@ -292,14 +405,16 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InferwireWarning)
-            analysis = analyze(capture_result.path, ignore_ports=(capture_result.probe_port,),
+            files = getattr(capture_result, "files", None) or []
+            source = files if len(files) > 1 else capture_result.path    # a ring: every file
+            probe = capture_result.probe_port
+            analysis = analyze(source, ignore_ports=(probe,) if probe else (),
                                progress=config.progress)
     except InferwireError as exc:
         result.problems.append(f"analysis failed: {exc}")
         if result.status == "ok":
             result.status = "failed"
         return
-    analysis.save(run_dir)
     client = read_client_logs(run_dir)
     server_log = read_server_log(run_dir / "server_log.jsonl")
     joined = join_requests(analysis.requests, client, server_log,
@@ -308,10 +423,32 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
         from ..serving.triton.tracejoin import add_triton_columns
         joined, notes = add_triton_columns(joined, server_log, server_log["triton_protocol"])
         result.problems.extend(notes)
-    joined.to_csv(run_dir / "joined.csv", index=False)
-    joined.to_parquet(run_dir / "joined.parquet", index=False)
+    result.analysis, result.joined = analysis, joined
+    steps = Steps()                     # a full disk: each file is tried, the failures said
+    steps.run("requests.csv/connections.csv", analysis.save, run_dir)
+    steps.run("joined.csv", joined.to_csv, run_dir / "joined.csv", index=False)
+    steps.run("joined.parquet", joined.to_parquet, run_dir / "joined.parquet", index=False)
+    for error in steps.errors:
+        result.problems.append(f"could not write {error}")
+        if result.status == "ok":
+            result.status = "failed"
     manifest["analysis"] = {"requests": len(analysis.requests),
                             "connections": len(analysis.connections),
                             "warnings": analysis.warnings[:50],
                             "warning_count": len(analysis.warnings)}
-    result.analysis, result.joined = analysis, joined
+
+
+def analyze_folder(run_dir: Path, manifest: dict, result: RunResult, progress: bool) -> None:
+    """Analyze the capture files in ``run_dir`` (a run that did not stop itself: its
+    manifest has no capture result), as :func:`_analyze_run` does."""
+    import types
+    files = sorted(str(p) for p in run_dir.glob("capture*.pcap*"))
+    if not files:
+        manifest["analysis"] = {"skipped": "no capture file in the folder"}
+        result.problems.append("no capture file in the folder")
+        return
+    probe = (manifest.get("capture") or {}).get("probe_port")
+    found = types.SimpleNamespace(path=files[0] if len(files) == 1 else files, probe_port=probe)
+    config = types.SimpleNamespace(progress=progress)
+    _analyze_run(config, run_dir, found, result, manifest, _Say(progress))
+

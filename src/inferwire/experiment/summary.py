@@ -61,14 +61,18 @@ def _facts(m: dict) -> list[str]:
         out.append(f"- server: {s.get('kind')} at {s.get('host')}, gRPC :{s.get('grpc_port')}, "
                    f"REST :{s.get('rest_port')}, model `{s.get('model_name')}`")
     c = m.get("capture")
-    if c:
+    if c and "tool" not in c:           # the run ended before it could stop the capture
+        out.append(f"- capture: not stopped by the run; files: {', '.join(c.get('files', []))}")
+    elif c:
         dropped = c.get("dropped")
         drop_text = ("**unknown** (no tool or interface statistics reported drops)"
                      if dropped is None else ("0" if dropped == 0 else f"**{dropped} DROPPED**"))
         out.append(f"- capture: {c.get('tool')} on {c.get('interface')}, {c.get('packets')} "
                    f"packets, dropped: {drop_text}; filter `{c.get('capture_filter')}`")
     a = m.get("analysis")
-    if a:
+    if a and "skipped" in a:
+        out.append(f"- analysis: not done: {a['skipped']}")
+    elif a:
         out.append(f"- analysis: {a['requests']} requests on {a['connections']} connections, "
                    f"{a['warning_count']} warnings")
     return out

@@ -102,6 +102,12 @@ def _register_serve(subparsers) -> None:
                    help="largest accepted gRPC message / REST body (default 64 MiB)")
     p.add_argument("--rest_idle_timeout_s", type=float, default=60.0,
                    help="close idle REST connections after this many seconds")
+    p.add_argument("--rest_max_connections", type=int, default=1024,
+                   help="open REST connections at most (one thread each); more get 503 and are "
+                        "closed (default 1024)")
+    p.add_argument("--rest_head_timeout_s", type=float, default=20.0,
+                   help="a REST request line and headers must arrive within this many seconds "
+                        "of their first byte, else 408 and close (default 20)")
     p.add_argument("--tls-cert", dest="tls_cert", help="serve TLS with this PEM certificate")
     p.add_argument("--tls-key", dest="tls_key", help="... and this PEM private key")
     p.add_argument("--tls-self-signed", dest="tls_self_signed", nargs="?", const="", metavar="DIR",
@@ -176,6 +182,8 @@ def _config(args):
         rest_port=port(args.rest_api_port, True), batching=_batching(args),
         grpc_max_threads=args.grpc_max_threads, max_request_bytes=args.max_request_bytes,
         rest_idle_timeout_s=args.rest_idle_timeout_s, tls=_tls(args), request_log=args.request_log,
+        rest_max_connections=args.rest_max_connections,
+        rest_head_timeout_s=args.rest_head_timeout_s,
         session=SessionOptions(args.tensorflow_intra_op_parallelism,
                                args.tensorflow_inter_op_parallelism))
 

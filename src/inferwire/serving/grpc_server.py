@@ -9,6 +9,7 @@ time, request bytes to response bytes) and, when batching, ``x-inferwire-queue-t
 """
 from __future__ import annotations
 
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
@@ -140,6 +141,25 @@ class _Generic(grpc.GenericRpcHandler):
         return self._handlers.get(handler_call_details.method)
 
 
+def _ipv6_guard(port: int) -> socket.socket | None:
+    """A socket bound (not listening) on IPv6 ``[::]:port`` only, held while gRPC binds
+    ``0.0.0.0:port``.  grpc-core turns any wildcard address into a dual-stack ``[::]`` socket
+    (IPv6 too), falling back to ``0.0.0.0`` alone when that bind fails: this makes it fail, so
+    "0.0.0.0" means IPv4 only, as for REST.  Port 0: the port this socket got.  None when IPv6
+    is unavailable (then gRPC binds IPv4 only anyway) or that port is taken on IPv6."""
+    try:
+        guard = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return None
+    try:
+        guard.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        guard.bind(("::", port))
+    except OSError:
+        guard.close()
+        return None
+    return guard
+
+
 def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: int,
                       max_threads: int, max_message_bytes: int, credentials=None) -> tuple[grpc.Server, int]:
     """A grpcio server (not started) bound to host:port; returns it and the bound port."""
@@ -153,12 +173,18 @@ def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: in
         options=[("grpc.max_receive_message_length", max_message_bytes),
                  ("grpc.max_send_message_length", max_message_bytes),
                  ("grpc.so_reuseport", 0)])  # a second server on a busy port must fail, not share
+    ipv6_guard = _ipv6_guard(port) if host == "0.0.0.0" else None
+    if ipv6_guard is not None:
+        port = ipv6_guard.getsockname()[1]
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = (server.add_secure_port(address, credentials) if credentials
                  else server.add_insecure_port(address))
     except RuntimeError as exc:
         raise ServerError(f"cannot bind gRPC to {address}: {exc}") from exc
+    finally:
+        if ipv6_guard is not None:
+            ipv6_guard.close()
     if bound == 0:
         raise ServerError(f"cannot bind gRPC to {address} (port in use or address not local?)")
     return server, bound

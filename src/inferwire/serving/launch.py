@@ -88,7 +88,13 @@ class ServerProcess:
                                      env=env, bufsize=1)
         ready = threading.Event()
         threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
-        if not ready.wait(self.ready_timeout) or not self.ready_line:
+        try:
+            ready.wait(self.ready_timeout)
+        except BaseException:       # Ctrl-C while it starts: it dies now, not seconds later
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        if not ready.is_set() or not self.ready_line:
             tail = "\n".join(list(self.output)[-20:])
             self.stop()
             raise ServerError(f"inferwire serve did not become ready in {self.ready_timeout:.0f} s; "

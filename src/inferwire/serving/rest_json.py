@@ -33,16 +33,46 @@ def parse_body(body: bytes) -> dict:
     if not body:
         raise invalid("JSON Parse error: The document is empty")
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, parse_float=_finite_float, parse_int=_bounded_int)
     except UnicodeDecodeError as exc:
         raise invalid(f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
+    except _NumberTooBig as exc:
+        at = body.find(exc.text.encode("ascii"))
+        raise invalid("JSON Parse error: Number too big to be stored in double. at offset: "
+                      f"{max(at, 0)}") from None
     except RecursionError:
         raise invalid("JSON Parse error: nesting too deep") from None
     if not isinstance(doc, dict):
         raise invalid(f"JSON Value: {_short(doc)} Is not object")
     return doc
+
+
+class _NumberTooBig(ValueError):
+    """A JSON number no double holds (TF Serving's rapidjson refuses it: ``1e999`` is not
+    infinity; the literals ``Infinity`` and ``NaN`` are what it accepts)."""
+
+    def __init__(self, text: str):
+        super().__init__(text[:40])
+        self.text = text
+
+
+# a double holds integers up to ~1.8e308 (309 digits); Python's int() stops at 4,300 digits
+_MAX_INT_DIGITS = 309
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NumberTooBig(text)
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) - text.startswith("-") > _MAX_INT_DIGITS:
+        raise _NumberTooBig(text)
+    return int(text)
 
 
 def signature_name(doc: dict) -> str:

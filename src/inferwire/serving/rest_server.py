@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 from email.utils import formatdate
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
@@ -37,15 +38,19 @@ from .status import ApiError, http_status, invalid
 
 _V1 = re.compile(r"/v1/.*", re.I)
 _V2 = re.compile(r"/v2(?:/.*)?")
-_PREDICT = re.compile(r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+_PREDICT = re.compile(r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?"
                       r":(classify|regress|predict)", re.I)
-_STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+_STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?"
                      r"(?:/(metadata))?", re.I)
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed",
             409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
             429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error",
-            501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout"}
+            501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout",
+            408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large",
+            505: "HTTP Version Not Supported"}
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")     # below 2**60: any larger is over the limit
+_LENGTH_DIGITS = 18                                 # below 2**63
 
 
 class _Reply:
@@ -164,7 +169,7 @@ def _to_json(message, proto_names: bool = False) -> str:
 def _spec(name: str, version: str | None, label: str | None) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=unquote(name))
     if version:
-        value = int(version)
+        value = int(version) if len(version) <= 19 else 1 << 63   # int() fails past 4,300 digits
         if value >= 1 << 63:
             raise invalid(f"Failed to convert version: {version} to numeric.")
         spec.version.value = value
@@ -176,6 +181,7 @@ def _spec(name: str, version: str | None, label: str | None) -> model_pb2.ModelS
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "RestServer"
+    head_timed_out = False
 
     def setup(self) -> None:
         self.timeout = self.server.idle_timeout_s
@@ -190,12 +196,40 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, ssl.SSLError):
             self.close_connection = True  # peer went away or TLS failed: just close
 
+    def handle_one_request(self) -> None:
+        # Waiting for the next request is bounded by the idle timeout; from its first byte the
+        # request line and headers must all arrive within head_timeout_s (slowloris: a byte
+        # now and then kept a thread and a socket for ever).
+        try:
+            if not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except (OSError, ValueError):
+            self.close_connection = True
+            return
+        self.server.watch_head(self)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.unwatch_head(self)
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self.server.unwatch_head(self)
+        if ok and self.head_timed_out:
+            self.send_error(408)
+            return False
+        return ok
+
     def log_message(self, format, *args) -> None:  # noqa: A002 - per-request logging is our own
         pass
 
     def send_error(self, code, message=None, explain=None) -> None:
         # Malformed request lines/headers (raised inside http.server): JSON, then close.
         self.close_connection = True
+        if self.head_timed_out:
+            code, message = 408, (f"request line and headers not received within "
+                                  f"{self.server.head_timeout_s:g} s")
         self._write(code, rest_json.error_body(message or _REASONS.get(code, "error")), ())
 
     def handle_expect_100(self) -> bool:
@@ -212,17 +246,24 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _content_length(self) -> int | None:
+        """The Content-Length (ASCII digits; one too long to be real is the limit + 1, which
+        gets 413), None without one; ApiError (400) for anything else."""
         raw = self.headers.get("Content-Length")
         if raw is None:
             return None
-        if not raw.strip().isdigit():
-            raise ApiError("INVALID_ARGUMENT", f"bad Content-Length: {raw!r}")
-        return int(raw)
+        digits = raw.strip(" \t")
+        if not (digits and digits.isascii() and digits.isdigit()):
+            raise ApiError("INVALID_ARGUMENT", f"bad Content-Length: {raw[:40]!r}")
+        digits = digits.lstrip("0") or "0"
+        if len(digits) > _LENGTH_DIGITS:
+            return self.server.max_body_bytes + 1
+        return int(digits)
 
     def _too_large(self, length: int) -> None:
         self.close_connection = True
         self._write(413, rest_json.error_body(
-            f"request body of {length} bytes exceeds the limit of {self.server.max_body_bytes} bytes"), ())
+            f"request body of {length} bytes or more exceeds the limit of "
+            f"{self.server.max_body_bytes} bytes"), ())
 
     def _read_body(self) -> bytes | None:
         """The request body, or None after replying with an error (connection then closes)."""
@@ -253,12 +294,12 @@ class _Handler(BaseHTTPRequestHandler):
         parts, total = [], 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                self.close_connection = True
+            size_field = line.split(b";")[0].strip(b" \t\r\n")
+            if not line.endswith(b"\n") or not _CHUNK_SIZE.fullmatch(size_field):
+                self.close_connection = True     # "-1" read until the client closed
                 self._write(400, rest_json.error_body("malformed chunk size line"), ())
                 return None
+            size = int(size_field, 16)
             if size == 0:
                 while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -267,7 +308,10 @@ class _Handler(BaseHTTPRequestHandler):
             if total > self.server.max_body_bytes:
                 self._too_large(total)
                 return None
-            parts.append(self.rfile.read(size))
+            part = self.rfile.read(size)
+            if len(part) != size:
+                raise ConnectionError("client closed the connection mid-chunk")
+            parts.append(part)
             self.rfile.readline(3)
 
     def _keep_alive_headers(self) -> tuple:
@@ -279,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, status: int, body: bytes, extra: tuple,
                content_type: str = "application/json") -> None:
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+        head = [f"HTTP/1.1 {status} {_reason(status)}",
                 f"Content-Type: {content_type}", f"Date: {self.server.date()}",
                 f"Content-Length: {len(body)}"]
         head.extend(f"{k}: {v}" for k, v in extra)
@@ -307,6 +351,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
 
+def _reason(status: int) -> str:
+    """The reason phrase of ``status`` (TF Serving's for the codes it uses, else the IANA one)."""
+    if status in _REASONS:
+        return _REASONS[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
 def _timing_headers(timing: Timing | None, start: int) -> tuple:
     extra = [("x-inferwire-server-time-ns", str(time.perf_counter_ns() - start))]
     if timing is not None:
@@ -332,10 +386,13 @@ class RestServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address, app: RestApp, log: RequestLog, *, max_body_bytes: int,
-                 idle_timeout_s: float, tls_context: ssl.SSLContext | None = None):
+                 idle_timeout_s: float, tls_context: ssl.SSLContext | None = None,
+                 max_connections: int = 1024, head_timeout_s: float = 20.0):
         self.app, self.log = app, log
         self.max_body_bytes, self.idle_timeout_s = max_body_bytes, idle_timeout_s
+        self.max_connections, self.head_timeout_s = max_connections, head_timeout_s
         self.tls_context = tls_context
+        self._heads: dict[_Handler, float] = {}      # handler -> monotonic deadline of its head
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         self._date = (0, "")
@@ -355,8 +412,51 @@ class RestServer(ThreadingHTTPServer):
 
     def process_request(self, request, client_address) -> None:
         with self._conns_lock:
-            self._conns.add(request)
+            full = len(self._conns) >= self.max_connections
+            if not full:
+                self._conns.add(request)
+        if full:          # one thread per connection: refused here, without a thread
+            self._refuse(request)
+            return
         super().process_request(request, client_address)
+
+    def _refuse(self, request) -> None:
+        """503 and close, for a connection over :attr:`max_connections` (TLS: just close)."""
+        if self.tls_context is None:
+            body = rest_json.error_body(f"too many connections (limit {self.max_connections}); "
+                                        "retry later")
+            head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+            try:
+                request.settimeout(0.2)
+                request.sendall(head.encode("latin-1") + body)
+            except OSError:
+                pass
+        self.shutdown_request(request)
+
+    def watch_head(self, handler: _Handler) -> None:
+        with self._conns_lock:
+            self._heads[handler] = time.monotonic() + self.head_timeout_s
+
+    def unwatch_head(self, handler: _Handler) -> None:
+        with self._conns_lock:
+            self._heads.pop(handler, None)
+
+    def service_actions(self) -> None:
+        """Between accepts (every poll interval): stop reading connections whose request head
+        is overdue; their threads answer 408 and close."""
+        super().service_actions()
+        now = time.monotonic()
+        with self._conns_lock:
+            late = [h for h, deadline in self._heads.items() if deadline <= now]
+            for h in late:
+                del self._heads[h]
+        for h in late:
+            h.head_timed_out = True
+            try:     # socket.socket's own shutdown: SSLSocket's would drop the TLS state
+                socket.socket.shutdown(h.connection, socket.SHUT_RD)
+            except OSError:
+                pass
 
     def shutdown_request(self, request) -> None:
         with self._conns_lock:

@@ -38,6 +38,8 @@ class ServerConfig:
     grpc_max_threads: int = 16
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     rest_idle_timeout_s: float = 60.0
+    rest_max_connections: int = 1024        # one thread each; more get 503 and are closed
+    rest_head_timeout_s: float = 20.0       # request line + headers, from their first byte
     tls: TLSConfig | None = None
     request_log: str | None = None          # JSON-lines path, "-" for stdout
     session: SessionOptions = field(default_factory=SessionOptions)
@@ -49,6 +51,8 @@ class ServerConfig:
             raise ServerError("both gRPC and REST are disabled")
         if self.max_request_bytes < 1024:
             raise ServerError("max_request_bytes must be at least 1024")
+        if self.rest_max_connections < 1 or self.rest_head_timeout_s <= 0:
+            raise ServerError("rest_max_connections and rest_head_timeout_s must be positive")
 
 
 class ModelServer:
@@ -86,7 +90,9 @@ class ModelServer:
                 self._rest = RestServer((cfg.host, cfg.rest_port), RestApp(self.core), self._log,
                                         max_body_bytes=cfg.max_request_bytes,
                                         idle_timeout_s=cfg.rest_idle_timeout_s,
-                                        tls_context=rest_context(cfg.tls) if cfg.tls else None)
+                                        tls_context=rest_context(cfg.tls) if cfg.tls else None,
+                                        max_connections=cfg.rest_max_connections,
+                                        head_timeout_s=cfg.rest_head_timeout_s)
                 self.rest_port = self._rest.server_address[1]
                 self._rest_thread = threading.Thread(target=self._rest.serve_forever,
                                                      kwargs={"poll_interval": 0.1},

@@ -1,0 +1,99 @@
+"""The teardown machinery on its own, with real signals and real processes (no server): the
+supervisor ends what a killed parent started (forked grandchildren too) and leaves it alone after
+a normal end; signals are deferred during a teardown; SIGTERM takes the Ctrl-C path; every step
+runs."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from inferwire.experiment.teardown import (Steps, Terminated, deferred_signals,
+                                           terminate_as_interrupt)
+
+PARENT = textwrap.dedent("""
+    import os, subprocess, sys, time
+    from inferwire.experiment.teardown import Supervisor
+    sup = Supervisor(grace_s=1.0).start()
+    time.sleep(0.3)                                   # started before this: not the run's
+    kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]),
+            subprocess.Popen(["sh", "-c", "sleep 120 & sleep 120 & wait"]),   # grandchildren
+            subprocess.Popen([sys.executable, "-c",                           # ignores SIGTERM
+                              "import signal, time; signal.signal(signal.SIGTERM, "
+                              "signal.SIG_IGN); time.sleep(120)"])]
+    time.sleep(1.0)                                   # the supervisor notes them
+    print(" ".join(str(k.pid) for k in kids), flush=True)
+    if sys.argv[1] == "done":
+        sup.done()
+        print("done", flush=True)
+    time.sleep(120)
+""")
+
+
+def start_parent(mode: str):
+    proc = subprocess.Popen([sys.executable, "-c", PARENT, mode], stdout=subprocess.PIPE,
+                            text=True)
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    family = [psutil.Process(p) for p in pids]
+    family += [c for p in family for c in p.children(recursive=True)]
+    return proc, family
+
+
+def test_supervisor_ends_everything_a_killed_parent_started():
+    proc, family = start_parent("run")
+    assert len(family) == 5
+    proc.kill()
+    proc.wait()
+    start = time.monotonic()
+    gone, alive = psutil.wait_procs(family, timeout=6)
+    assert not alive, [p.cmdline() for p in alive]
+    assert time.monotonic() - start < 4       # 0.2 s to notice, 1 s grace, then SIGKILL
+
+
+def test_supervisor_leaves_everything_alone_after_done():
+    proc, family = start_parent("done")
+    assert proc.stdout.readline().strip() == "done"
+    proc.kill()
+    proc.wait()
+    time.sleep(1.5)
+    try:
+        assert all(p.is_running() for p in family)
+    finally:
+        for p in family:
+            p.kill()
+        psutil.wait_procs(family, timeout=5)
+
+
+def test_signals_are_deferred_during_a_teardown_and_the_steps_all_run():
+    ran = []
+    with deferred_signals() as late:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        steps = Steps()
+        steps.run("first", lambda: (_ for _ in ()).throw(OSError(28, "No space left on device",
+                                                                  "/full/resources.csv")))
+        steps.run("second", ran.append, "second")
+    assert late.names == ["SIGINT", "SIGTERM"]
+    assert ran == ["second"]
+    assert steps.errors == ["first: No space left on device (/full/resources.csv)"]
+    with pytest.raises(KeyboardInterrupt):        # outside, Ctrl-C raises again
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+
+def test_sigterm_raises_terminated_inside_and_the_old_handler_comes_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated) as info:
+        with terminate_as_interrupt() as received:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    assert info.value.signal_name == "SIGTERM" and received.names == ["SIGTERM"]
+    assert isinstance(received.exception(), Terminated)
+    assert signal.getsignal(signal.SIGTERM) == before
