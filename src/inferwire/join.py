@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .columns import JOINED_COLUMNS, REQUEST_COLUMNS
+from .columns import JOINED_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
 
 
 def _ns_to_s(series):
@@ -126,6 +126,9 @@ def _client_side(log: pd.DataFrame) -> pd.DataFrame:
     out["client_scheduled"] = _ns_to_s(log["scheduled_ns"])
     out["client_started"] = _ns_to_s(log["started_ns"])
     out["client_finished"] = _ns_to_s(log["finished_ns"])
+    for name in ("scheduled", "started", "finished"):
+        out[f"client_{name}_utc"] = pd.to_datetime(log[f"{name}_ns"].astype("Int64"), unit="ns",
+                                                   utc=True)
     out["serialize_ms"] = log["serialize_ns"].astype("Float64") / 1e6
     out["client_phase"] = (log["phase"].astype("string") if "phase" in log
                            else pd.Series("measure", index=log.index, dtype="string"))
@@ -161,6 +164,8 @@ def _cast(series: pd.Series, dtype: str) -> pd.Series:
         return pd.Series(values.to_numpy(dtype=float, na_value=np.nan), index=series.index)
     if dtype == "int64":  # client-only rows have no connection: nullable in the joined table
         return series.astype("Int64")
+    if dtype == UTC_DTYPE:
+        return pd.to_datetime(series, utc=True).astype(dtype)
     return series.astype(dtype)
 
 

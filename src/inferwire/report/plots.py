@@ -35,9 +35,31 @@ GROUP_KEYS = ("protocol", "batch_size", "encoding")
 PERCENTILES = (50, 90, 99)
 
 
+class ReportFigure(Figure):
+    """A matplotlib Figure on the Agg canvas whose ``show()`` works anywhere: in Jupyter it
+    displays the figure; elsewhere (a script, a terminal, a headless host) it saves it as a PNG
+    in the temporary folder and prints where, since there is no window to open."""
+
+    def show(self, warn: bool = True) -> None:  # noqa: ARG002 - Figure.show's signature
+        try:
+            from IPython import get_ipython
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            from IPython.display import display
+            display(self)
+            return
+        import tempfile
+        fd, path = tempfile.mkstemp(prefix="inferwire-figure-", suffix=".png")
+        with open(fd, "wb") as f:
+            self.savefig(f, format="png")
+        print(f"figure saved to {path} (no display here; fig.savefig(PATH) to choose where)")
+
+
 def new_figure(width: float = 9.0, height: float = 4.5) -> Figure:
-    """A Figure on the Agg canvas (never touches pyplot's global state)."""
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    """A :class:`ReportFigure` on the Agg canvas (never touches pyplot's global state)."""
+    fig = ReportFigure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
