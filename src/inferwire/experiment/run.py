@@ -63,8 +63,8 @@ def run_experiment(config: RunConfig) -> RunResult:
     try:
         server, targets = _start_server(config, run_dir, say)
         manifest["server"] = targets
-        sampler = _start_sampler(run_dir, server)
         capture = _start_capture(config, run_dir, targets, say)
+        sampler = _start_sampler(run_dir, server, capture)
         manifest["capture_live_ns"] = time.time_ns()
         for protocol in config.protocols:
             say(f"load: {protocol} with {config.engine}, batch {config.batch_size}, "
@@ -159,12 +159,16 @@ def _start_server(config: RunConfig, run_dir: Path, say):
                     "ready_line": server.ready_line}
 
 
-def _start_sampler(run_dir: Path, server):
+def _start_sampler(run_dir: Path, server, capture):
+    """CPU and memory by role: this process and the load tools it starts, the server, the
+    capture tool (and, from the host's totals, the rest of the host)."""
     from ..resources import ResourceSampler
-    roles = {"client": os.getpid()}
+    roles = {"load generator": os.getpid()}
     if server is not None:
         roles["server"] = server.proc.pid
     sampler = ResourceSampler(run_dir / "resources.csv", roles)
+    for pid in capture.pids:
+        sampler.add("capture", pid, warn_on_end=False)
     sampler.start()
     return sampler
 

@@ -121,10 +121,44 @@ def _loads(m: dict) -> list[str]:
     return out
 
 
-def _resources(res: dict) -> list[str]:
-    out = ["| process | CPU mean % | CPU max % | peak RSS MB |", "|---|---|---|---|"]
-    for role, r in res.items():
+#: What each sampled role is, in the CPU and memory table (inferwire.resources).
+ROLE_WORDS = {
+    "load generator": "this run's process (inferwire's load threads, orchestration, sampling) "
+                      "and the load tools it starts",
+    "server": "the model server",
+    "capture": "the capture tool and its watchdog",
+    "rest of host": "every other process: host CPU and memory in use less the roles above",
+    "system": "the whole host (CPU in % of all cores)",
+    "client": "the run's process and all its children (older runs: server and capture "
+              "included)",
+}
+ROLE_ORDER = ("load generator", "client", "server", "capture", "rest of host", "system")
+
+
+def resource_rows(res: dict) -> list[dict]:
+    """One row per sampled role, in reading order: what it is (and which processes), mean and
+    max CPU (% of one core, except the host's), peak RSS (MB)."""
+    from collections import Counter
+    rows = []
+    for role in sorted(res, key=lambda r: (ROLE_ORDER.index(r) if r in ROLE_ORDER else 99, r)):
+        r = res[role]
+        names = Counter(n.rsplit(":", 1)[0] for n in r.get("processes") or [])
+        seen = ", ".join(f"{n} ×{k}" if k > 1 else n for n, k in sorted(names.items()))
+        what = ROLE_WORDS.get(role, "")
         rss = r.get("rss_max_bytes")
-        out.append(f"| {role} | {_fmt(r.get('cpu_percent_mean'))} | "
-                   f"{_fmt(r.get('cpu_percent_max'))} | {_fmt(rss / 1e6 if rss else None)} |")
+        rows.append({"role": role, "what": f"{what}: {seen}" if seen and what else what or seen,
+                     "CPU mean %": r.get("cpu_percent_mean"),
+                     "CPU max %": r.get("cpu_percent_max"),
+                     "peak RSS MB": rss / 1e6 if rss else None})
+    return rows
+
+
+def _resources(res: dict) -> list[str]:
+    out = ["| role | what (processes seen) | CPU mean % | CPU max % | peak RSS MB |",
+           "|---|---|---|---|---|"]
+    for r in resource_rows(res):
+        out.append(f"| {r['role']} | {r['what']} | {_fmt(r['CPU mean %'])} | "
+                   f"{_fmt(r['CPU max %'])} | {_fmt(r['peak RSS MB'])} |")
+    out += ["", "CPU in % of one core (100 = one core busy), except the host's row "
+            "(\"system\": 100 = all cores busy)."]
     return out

@@ -28,7 +28,7 @@ CAPTIONS = {
     "timeline": "Throughput and latency over time, 1 s bins of the capture (and locust's own "
                 "numbers when it ran).",
     "bytes_vs_batch": "HTTP body bytes per request against the batch size.",
-    "cpu": "CPU of the server, the client and the host during the run.",
+    "cpu": "CPU by role during the run: load generator, server, capture, rest of host, host.",
     "locust": "locust's stats history.",
 }
 #: Medians of the "where the time went" table: (column, heading), in time order.
@@ -206,14 +206,11 @@ def load_table(run: Run) -> pd.DataFrame | None:
 
 
 def resource_table(run: Run) -> pd.DataFrame | None:
+    """Per sampled role (load generator, server, capture, rest of host, host): what it is, its
+    CPU and peak memory (:func:`inferwire.experiment.summary.resource_rows`)."""
+    from ..experiment.summary import resource_rows
     res = run.manifest.get("resources") or {}
-    if not res:
-        return None
-    return pd.DataFrame([{
-        "process": role, "CPU mean %": r.get("cpu_percent_mean"),
-        "CPU max %": r.get("cpu_percent_max"),
-        "peak RSS MB": (r["rss_max_bytes"] / 1e6) if r.get("rss_max_bytes") else None}
-        for role, r in res.items()])
+    return pd.DataFrame(resource_rows(res)) if res else None
 
 
 # -- the page ------------------------------------------------------------------------------------

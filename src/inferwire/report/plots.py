@@ -260,8 +260,8 @@ class AnalysisPlots:
         return fig
 
     def cpu(self) -> Figure:
-        """CPU use of the server, the client and the host over time (resources.csv), with the
-        span of each workload shaded."""
+        """CPU use by role over time (resources.csv: load generator, server, capture, rest of
+        host, and the whole host), with the span of each workload shaded."""
         run = self.runs[0]
         res = run.resources
         if res is None or res.empty:
@@ -281,7 +281,7 @@ class AnalysisPlots:
         ax.set_xlabel(f"time since the first sample (s); t0 = {_clock(t0)} UTC")
         ax.set_ylabel("CPU (%)")
         ax.set_ylim(bottom=0)
-        ax.set_title("Server and client CPU over time")
+        ax.set_title("CPU over time by role")
         ax.legend(fontsize=8, loc="upper right")
         return fig
 
