@@ -34,6 +34,8 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
     if analysis is not None:
         lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
     lines += ["", "## Load, as the client saw it", ""] + _loads(manifest)
+    if manifest.get("loads"):
+        lines += ["", "## The load tool against the wire", ""] + tool_vs_wire_lines(run_dir)
     if manifest.get("resources"):
         lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
     lines += ["", "## Files", "", "capture.pcapng (0600), client_log_*.csv, server_log.jsonl, "
@@ -75,11 +77,33 @@ def _breakdown(j) -> list[str]:
     return out
 
 
+def tool_vs_wire_lines(run_dir: Path) -> list[str]:
+    """Markdown: the load tool's own figures beside the wire's for the same requests
+    (:mod:`inferwire.compare`), and where they differ beyond the tool's resolution."""
+    from ..compare import markdown, tool_vs_wire
+    from ..errors import InferwireError
+    try:
+        table, said = tool_vs_wire(run_dir)
+    except InferwireError as exc:
+        return [f"(not compared: {exc})"]
+    out = [markdown(table), "", "Where they differ beyond the tool's resolution (latency) or "
+           "by more than 1 % (counts, throughput):", ""]
+    for protocol, words in said.items():
+        tool = table.loc[table["protocol"] == protocol, "tool"].iloc[0]
+        if not words:
+            out.append(f"- **{protocol}** ({tool}): nowhere; they agree.")
+        out += [f"- **{protocol}** ({tool}): {w}." for w in words]
+    return out
+
+
 def _sentences(j) -> list[str]:
     out = []
     for name, g in j.groupby("workload", sort=True):
         client, wait, model = _med(g["client_ms"]), _med(g["wait_ms"]), _med(g["model_ms"])
         total = _med(g["total_ms"])
+        if np.isnan(client) and not np.isnan(total):
+            out.append(_wire_sentence(name, g, total, wait, model))
+            continue
         if np.isnan(client) or np.isnan(total):
             continue
         server = _med(g["server_ms"])
@@ -96,6 +120,20 @@ def _sentences(j) -> list[str]:
             words += f". {missing} requests of the client's log are NOT in the capture"
         out.append(words + ".")
     return out
+
+
+def _wire_sentence(name, g, total: float, wait: float, model: float) -> str:
+    """For requests in no client log (ab, h2load, a locustfile without ids)."""
+    words = (f"- **{name}** (no client log: the tool's own figures are below): "
+             f"{total:.3f} ms on the wire (median), {wait:.3f} ms of it waiting for the response")
+    server = _med(g["server_ms"])
+    if not np.isnan(server):
+        how = ", ".join(sorted(g["server_join"].dropna().astype(str).unique()))
+        words += f", which the server spent {server:.3f} ms handling"
+        if not np.isnan(model):
+            words += f"; the model itself took {model:.3f} ms ({100 * model / total:.0f}%)"
+        words += f" (server log joined by {how})"
+    return words + "."
 
 
 def _phases(analysis) -> list[str]:

@@ -213,6 +213,30 @@ def resource_table(run: Run) -> pd.DataFrame | None:
     return pd.DataFrame(resource_rows(res)) if res else None
 
 
+def _tool_vs_wire(run: Run) -> list[str]:
+    """The load tool's own figures beside the wire's, and where they disagree."""
+    from ..compare import PERCENTS, tool_vs_wire
+    from ..errors import InferwireError
+    parts = ["<h2>The load tool against the wire</h2>"]
+    try:
+        table, said = tool_vs_wire(run.path)
+    except InferwireError as exc:
+        return parts + [f'<p class="missing">not compared: {_e(exc)}</p>']
+    view = pd.DataFrame({
+        "tool": table["tool"], "protocol": table["protocol"], "joined by": table["join"],
+        "requests tool": table["requests_tool"], "requests wire": table["requests_wire"],
+        "req/s tool": table["throughput_tool_per_s"], "req/s wire": table["throughput_wire_per_s"],
+        **{f"p{p} ms {w}": table[f"p{p}_{w}_ms"] for p in PERCENTS for w in ("tool", "wire")},
+        "tool overhead ms": table["overhead_ms"], "latency from": table["latency_source"]})
+    items = []
+    for protocol, words in said.items():
+        items += [f"<li><b>{_e(protocol)}</b>: {_e(w)}</li>" for w in words] or [
+            f"<li><b>{_e(protocol)}</b>: they agree within the tool's resolution</li>"]
+    return parts + [_table(view), "<p>Where they differ beyond the tool's resolution (latency) "
+                    "or by more than 1 % (counts, throughput):</p><ul>" + "".join(items)
+                    + "</ul>"]
+
+
 # -- the page ------------------------------------------------------------------------------------
 def render_html(run, figures: dict | None = None, links: dict | None = None) -> str:
     """The report page of ``run`` (a Run or an Analysis).  ``figures``: plot name -> Figure, PNG
@@ -234,6 +258,8 @@ def render_html(run, figures: dict | None = None, links: dict | None = None) -> 
                       ("CPU and memory", resource_table(run))):
         if df is not None:
             parts += [f"<h2>{title}</h2>", _table(df)]
+        if title.startswith("Load") and df is not None:
+            parts += _tool_vs_wire(run)
     parts += ["<h2>Plots</h2>"] + _figures(figures)
     parts += [f"<h2>Connections (first {MAX_ROWS})</h2>",
               _table(run.connections[[c for c in CONNECTION_VIEW if c in run.connections]]
