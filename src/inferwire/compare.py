@@ -241,6 +241,13 @@ def resolution_ms(source: str | None, value: float | None) -> float:
     return next((r for k, r in RESOLUTION_MS.items() if source.startswith(k)), 0.001)
 
 
+def _res_words(res: float) -> str:
+    """A resolution for people: "1 ns", "1 µs", "1 ms"."""
+    if res < 1e-3:
+        return f"{res * 1e6:g} ns"
+    return f"{res * 1e3:g} µs" if res < 1 else f"{res:g} ms"
+
+
 def disagreements(row: dict) -> list[str]:
     """Sentences for each figure where the tool and the wire differ by more than the tool's
     resolution (latency) or by more than 1 % (requests, throughput); [] when they agree."""
@@ -256,11 +263,11 @@ def disagreements(row: dict) -> list[str]:
         diff = tool - wire
         if diff > res:
             out.append(f"p{p}: the tool says {tool:.3f} ms, the wire {wire:.3f} ms: "
-                       f"{diff:.3f} ms more than the wire, beyond its {res:g} ms resolution "
+                       f"{diff:.3f} ms more than the wire, beyond its {_res_words(res)} resolution "
                        "(the tool's own time outside the wire)")
         elif diff < -res:
             out.append(f"p{p}: the tool says {tool:.3f} ms, LESS than the wire's {wire:.3f} ms "
-                       f"by {-diff:.3f} ms, beyond its {res:g} ms resolution (it cannot be "
+                       f"by {-diff:.3f} ms, beyond its {_res_words(res)} resolution (it cannot be "
                        "faster than its bytes: another clock, or other requests counted)")
     tool_r, wire_r = row.get("throughput_tool_per_s"), row.get("throughput_wire_per_s")
     if tool_r and wire_r and abs(tool_r - wire_r) > RATE_TOLERANCE * wire_r:

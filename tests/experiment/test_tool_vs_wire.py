@@ -32,6 +32,6 @@ def test_each_kind_of_disagreement_is_said():
                              throughput_tool_per_s=550.0))
     assert len(said) == 4
     assert said[0].startswith("requests: the tool counted 1000, the capture holds 900")
-    assert said[1].startswith("p50") and "0.100 ms more than the wire" in said[1]
+    assert said[1].startswith("p50") and "0.100 ms more than the wire, beyond its 1 µs resolution" in said[1]
     assert said[2].startswith("p99") and "LESS than the wire's 3.000 ms" in said[2]
     assert said[3].startswith("throughput") and "+10.0 %" in said[3]

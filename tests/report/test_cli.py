@@ -17,8 +17,7 @@ def test_run_folder_gets_every_output(sample_run, tmp_path, capsys):
         assert (out / name).is_file(), name
         assert str(out / name) in printed
     assert sorted(p.name for p in (out / "figures").iterdir()) == [
-        "bytes_vs_batch.png", "cdf.png", "cpu.png", "phases.png", "timeline.png",
-        "waterfall.png"]
+        "cdf.png", "cpu.png", "phases.png", "timeline.png", "waterfall.png"]
     assert (out / "summary.md").read_text() == (sample_run / "summary.md").read_text()
     page = (out / "report.html").read_text()
     assert 'href="requests.har"' in page and 'href="annotated.pcapng"' in page

@@ -22,9 +22,11 @@ from .run import Run, as_run
 
 #: Plot name -> caption, in page order.
 CAPTIONS = {
-    "phases": "Mean time per request in each phase (connection set-up amortised over requests).",
-    "cdf": "Latency CDF of total_ms (first request byte to last response byte), p50/p90/p99.",
-    "waterfall": "The first requests of the run, DevTools style, connection set-up included.",
+    "phases": "Mean time per request: the model, the server outside it, the network and "
+              "stack, transfer, connection set-up (amortised over requests) and the client.",
+    "cdf": "Latency CDF of total_ms (first request byte to last response byte), p50/p90/p99; "
+           "the axis ends at p99.9, the tail beyond it said under it.",
+    "waterfall": "The first measured requests of the run (warm-up left out), DevTools style.",
     "timeline": "Throughput and latency over time, 1 s bins of the capture (and locust's own "
                 "numbers when it ran).",
     "bytes_vs_batch": "HTTP body bytes per request against the batch size.",
@@ -257,7 +259,7 @@ def render_html(run, figures: dict | None = None, links: dict | None = None) -> 
     for title, df in (("Load, as the client saw it", load_table(run)),
                       ("CPU and memory", resource_table(run))):
         if df is not None:
-            parts += [f"<h2>{title}</h2>", _table(df)]
+            parts += [f"<h2>{title}</h2>", _table(df, text=title.startswith("CPU"))]
         if title.startswith("Load") and df is not None:
             parts += _tool_vs_wire(run)
     parts += ["<h2>Plots</h2>"] + _figures(figures)
