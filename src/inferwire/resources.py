@@ -32,9 +32,11 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import psutil
-
 from .errors import InferwireError, InferwireWarning
+from .extras import require
+
+require("psutil", what="sampling CPU and memory (inferwire.resources)")
+import psutil  # noqa: E402 - after the check that names the extra it comes with
 
 COLUMNS = ("time_ns", "role", "pid", "cpu_user_s", "cpu_system_s", "cpu_percent", "rss_bytes",
            "vms_bytes", "num_threads", "processes", "names")

@@ -52,6 +52,7 @@ class _Say:
 def run_experiment(config: RunConfig) -> RunResult:
     """Do the run described by ``config``; never raises for what happens during the run."""
     say = _Say(config.progress)
+    _require_extras(config)
     run_dir = new_run_dir(config.out, config.name or _slug(config))
     result = RunResult(run_dir)
     manifest = {"config": config.to_dict(), "started_ns": time.time_ns(),
@@ -100,6 +101,18 @@ def run_experiment(config: RunConfig) -> RunResult:
     from ..files import make_private
     make_private([run_dir])        # the tools' own outputs too: the folder holds payloads
     return result
+
+
+def _require_extras(config: RunConfig) -> None:
+    """A clear error naming the extra before anything starts, when a package is missing."""
+    from ..extras import require
+    require("psutil", what="a capture run")
+    if config.embedded:
+        require("tensorflow", "grpc", "tensorflow_serving", what="the embedded model server")
+    if "grpc" in config.protocols:
+        require("grpc", "tensorflow_serving", what="gRPC load")
+    if config.engine == "locust":
+        require("locust", what="the locust engine")
 
 
 def _slug(config: RunConfig) -> str:
