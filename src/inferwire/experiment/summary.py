@@ -38,9 +38,11 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         lines += ["", "## The load tool against the wire", ""] + tool_vs_wire_lines(run_dir)
     if manifest.get("resources"):
         lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
-    lines += ["", "## Files", "", "capture.pcapng (0600), client_log_*.csv, server_log.jsonl, "
+    lines += ["", "## Files", "", "capture.pcapng, client_log_*.csv, server_log.jsonl, "
               "requests.csv, connections.csv, joined.csv (+ .parquet), resources.csv, "
-              "manifest.json. Column definitions: README.md, 'The per-request table'."]
+              "manifest.json, the load tool's own outputs: every file 0600 and the folder 0700 "
+              "(the capture and the tools' request bodies hold payloads). Column definitions: "
+              "README.md, 'The per-request table'."]
     text = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(text)
     return text
