@@ -43,7 +43,7 @@ def test_instants_are_exact_utc_timestamps_beside_the_float_seconds(tmp_path):
     from inferwire.report.run import read_table
     back = read_table(tmp_path / "out", "requests", REQUEST_COLUMNS)
     assert back["request_start_utc"].iloc[0].value == T0_NS + 1_000_011
-    assert "2023-11-14 22:13:20.001000011+00:00" in (tmp_path / "out" / "requests.csv").read_text()
+    assert "2023-11-14T22:13:20.001000011Z" in (tmp_path / "out" / "requests.csv").read_text()
 
 
 def test_dir_lists_the_public_api_and_reprs_are_short(tmp_path):
@@ -72,3 +72,16 @@ def test_fig_show_outside_jupyter_saves_a_png_and_says_where(tmp_path):
     assert out.returncode == 0, out.stderr
     path = Path(out.stdout.split("figure saved to ", 1)[1].split(" ", 1)[0])
     assert path.parent == tmp_path and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_timestamps_round_trip_exact_and_empty_for_unknown(tmp_path):
+    from inferwire.report.run import cast_columns
+    from inferwire.tablefiles import write_csv
+    from inferwire.columns import Column
+    stamps = pd.Series([pd.Timestamp(T0_NS + 7, unit="ns", tz="UTC"), pd.NaT],
+                       dtype=UTC_DTYPE)
+    write_csv(pd.DataFrame({"x_utc": stamps, "n": [1, 2]}), tmp_path / "t.csv")
+    text = (tmp_path / "t.csv").read_text().splitlines()
+    assert text == ["x_utc,n", "2023-11-14T22:13:20.000000007Z,1", ",2"]
+    back = cast_columns(pd.read_csv(tmp_path / "t.csv"), (Column("x_utc", UTC_DTYPE, "", ""),))
+    assert back["x_utc"].iloc[0].value == T0_NS + 7 and pd.isna(back["x_utc"].iloc[1])

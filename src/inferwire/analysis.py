@@ -170,12 +170,13 @@ class Analysis:
 
     def save(self, out_dir: str | os.PathLike) -> dict:
         """Write requests/connections as CSV and Parquet into ``out_dir``; return the paths."""
+        from .tablefiles import write_csv
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name, df in (("requests", self.requests), ("connections", self.connections)):
             paths[f"{name}.csv"] = out / f"{name}.csv"
-            df.to_csv(paths[f"{name}.csv"], index=False)
+            write_csv(df, paths[f"{name}.csv"])
             paths[f"{name}.parquet"] = out / f"{name}.parquet"
             df.to_parquet(paths[f"{name}.parquet"], index=False)
         return paths

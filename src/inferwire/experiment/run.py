@@ -258,6 +258,7 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     from ..analysis import analyze
     from ..errors import InferwireWarning
     from ..join import join_requests, workload_ports
+    from ..tablefiles import write_csv
     from .logs import read_client_logs, read_server_log
     say("analysis: reading the capture")
     try:
@@ -275,7 +276,7 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     server_log = read_server_log(run_dir / "server_log.jsonl")
     joined = join_requests(analysis.requests, client, server_log,
                            workloads=workload_ports(manifest))
-    joined.to_csv(run_dir / "joined.csv", index=False)
+    write_csv(joined, run_dir / "joined.csv")
     joined.to_parquet(run_dir / "joined.parquet", index=False)
     manifest["analysis"] = {"requests": len(analysis.requests),
                             "connections": len(analysis.connections),
