@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine: Debian packages, then a .venv at the repo root with
-# inferwire installed editable (with its dev extras). Quick when everything is already there.
+# inferwire installed editable with every extra and the dev tools (.[all,dev]). Quick when
+# everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing inferwire and its dependencies into .venv (TensorFlow: about a minute)"
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
+  .venv/bin/python -m pip install -q -e '.[all,dev]' 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
   .venv/bin/python -c "import inferwire" 
   echo "$want" > "$stamp"
 fi

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .columns import (CONNECTION_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS)
+from .columns import CONNECTION_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
 from .errors import InferwireError, InferwireWarning
 from .exchanges.exchange import ConnectionResult, gap_note
 from .exchanges.http1 import begins_mid_http1, http1_exchanges
@@ -157,6 +157,9 @@ class Analysis:
     capture: object
     warnings: list
 
+    def __repr__(self) -> str:
+        return f"<Analysis {Path(self.path).name!r}: {describe_tables(self)}>"
+
     def summary(self) -> pd.DataFrame:
         """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
         return phase_summary(self.requests)
@@ -174,15 +177,25 @@ class Analysis:
 
     def save(self, out_dir: str | os.PathLike) -> dict:
         """Write requests/connections as CSV and Parquet into ``out_dir``; return the paths."""
+        from .tablefiles import write_csv
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name, df in (("requests", self.requests), ("connections", self.connections)):
             paths[f"{name}.csv"] = out / f"{name}.csv"
-            df.to_csv(paths[f"{name}.csv"], index=False)
+            write_csv(df, paths[f"{name}.csv"])
             paths[f"{name}.parquet"] = out / f"{name}.parquet"
             df.to_parquet(paths[f"{name}.parquet"], index=False)
         return paths
+
+
+def describe_tables(source) -> str:
+    """"N requests (grpc n, http/1.1 m) on K connections, W warnings": the short repr of an
+    Analysis or a Run."""
+    counts = source.requests["protocol"].value_counts(sort=False).sort_index()
+    per = ", ".join(f"{p} {n}" for p, n in counts.items())
+    return (f"{len(source.requests)} requests{f' ({per})' if per else ''} on "
+            f"{len(source.connections)} connections, {len(source.warnings)} warnings")
 
 
 def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
@@ -636,6 +649,12 @@ def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
         return np.where(known, objects, 0).astype(np.int64), known
 
 
+def _utc(ns: np.ndarray, known: np.ndarray):
+    """int ns since the epoch as a datetime64[ns, UTC] array (NaT where not known): exact."""
+    stamps = np.where(known, ns, np.iinfo(np.int64).min).view("M8[ns]")  # int64 min = NaT
+    return pd.array(stamps, dtype=pd.DatetimeTZDtype("ns", "UTC"))
+
+
 def _request_frame(rows: list[tuple]) -> pd.DataFrame:
     """The requests table of :func:`_rows`' request rows."""
     return pd.DataFrame(_request_columns(rows), columns=[c.name for c in REQUEST_COLUMNS],
@@ -665,6 +684,9 @@ def _request_columns(rows: list[tuple], parts: list | None = None) -> dict:
         return np.where(ok, (vb - va) / 1e6, np.nan)
     derived = {"request_start": seconds("req_start"), "request_end": seconds("req_end"),
                "response_start": seconds("resp_start"), "response_end": seconds("resp_end"),
+               "request_start_utc": _utc(*ns["req_start"]), "request_end_utc": _utc(*ns["req_end"]),
+               "response_start_utc": _utc(*ns["resp_start"]),
+               "response_end_utc": _utc(*ns["resp_end"]),
                "request_ms": diff("req_start", "req_end"),
                "wait_ms": diff("req_end", "resp_start", after="req_start"),
                "response_ms": diff("resp_start", "resp_end"),
@@ -691,6 +713,8 @@ def _typed(values, dtype: str):
         return np.asarray(values, dtype=np.float64)
     if dtype == "int64":
         return np.asarray(values, dtype=np.int64)
+    if dtype == UTC_DTYPE and not len(values):
+        return pd.array(np.zeros(0, "M8[ns]"), dtype=pd.DatetimeTZDtype("ns", "UTC"))
     if dtype == "string" and _ARROW_STRINGS:
         try:                        # what pd.array makes, in half its time
             return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
@@ -781,7 +805,8 @@ def _connection_columns(rows: list[tuple]) -> dict:
         return np.where(known, v / 1e6, np.nan)
     (first, kf), (last, kl) = ns["first"], ns["last"]
     derived = {"syn_time": seconds("syn"), "first_time": seconds("first"),
-               "last_time": seconds("last"),
+               "last_time": seconds("last"), "syn_utc": _utc(*ns["syn"]),
+               "first_utc": _utc(*ns["first"]), "last_utc": _utc(*ns["last"]),
                "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup"), "rtt_client_ms": ms("rtt_client"),

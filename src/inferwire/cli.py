@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     except InferwireError as exc:
         print(f"inferwire: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:      # an optional dependency: say which extra has it
+        from .extras import missing_extra
+        error = missing_extra(exc, f"'inferwire {args.command}'")
+        if error is None:
+            raise
+        print(f"inferwire: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("inferwire: interrupted", file=sys.stderr)
         return 130

@@ -2,7 +2,8 @@
 
 Every producer writes these columns in this order; every consumer (reports, joins, notebooks) reads
 them.  README.md documents the same list (a test keeps the two in step).  Times in the tables are
-float seconds since the Unix epoch (capture clock); durations are float milliseconds; sizes are bytes.
+float seconds since the Unix epoch (capture clock), and the same instants as ``*_utc`` pandas
+Timestamps exact to the ns; durations are float milliseconds; sizes are bytes.
 Empty (NaN / None) means "not applicable or not certain" — never zero.
 """
 from __future__ import annotations
@@ -15,6 +16,22 @@ class Column(NamedTuple):
     dtype: str      # pandas dtype of the column
     unit: str
     definition: str
+
+
+#: dtype of the instants as pandas Timestamps (the ``*_utc`` columns).
+UTC_DTYPE = "datetime64[ns, UTC]"
+
+
+def _utc(of: str, name: str | None = None) -> Column:
+    """The ``<name>_utc`` column: instant ``of`` (float s since epoch) as a Timestamp."""
+    return Column(f"{name or of}_utc", UTC_DTYPE, "UTC",
+                  f"{of} as a pandas Timestamp, exact to the ns (from the integer ns inside)")
+
+
+def utc_source(column) -> str:
+    """The float-seconds column a ``*_utc`` column (or its name) gives as a Timestamp."""
+    name = getattr(column, "name", column).removesuffix("_utc")
+    return f"{name}_time" if name in ("syn", "first", "last") else name
 
 
 REQUEST_COLUMNS: tuple[Column, ...] = (
@@ -46,6 +63,10 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "capture time of the packet carrying the first byte of the (final) response"),
     Column("response_end", "float64", "s since epoch",
            "capture time of the packet carrying the last byte of the response (gRPC: of the trailers)"),
+    _utc("request_start"),
+    _utc("request_end"),
+    _utc("response_start"),
+    _utc("response_end"),
     Column("request_ms", "float64", "ms", "request_end - request_start: sending the request"),
     Column("wait_ms", "float64", "ms",
            "response_start - request_end: the server's time plus the network round trip "
@@ -125,6 +146,9 @@ CONNECTION_COLUMNS: tuple[Column, ...] = (
     Column("start_seen", "boolean", "", "the SYN was captured (the connection's start is certain)"),
     Column("first_time", "float64", "s since epoch", "first packet of the connection"),
     Column("last_time", "float64", "s since epoch", "last packet of the connection"),
+    _utc("syn_time", "syn"),
+    _utc("first_time", "first"),
+    _utc("last_time", "last"),
     Column("duration_ms", "float64", "ms", "last_time - first_time"),
     Column("tcp_handshake_ms", "float64", "ms", "SYN to the ACK completing the handshake"),
     Column("tls_handshake_ms", "float64", "ms", "ClientHello to the end of the final Finished"),
@@ -186,6 +210,9 @@ JOINED_COLUMNS: tuple[Column, ...] = (
            "when the load generator planned to send it (open loop)"),
     Column("client_started", "float64", "s since epoch", "when the client started the request"),
     Column("client_finished", "float64", "s since epoch", "when the client had the response"),
+    _utc("client_scheduled"),
+    _utc("client_started"),
+    _utc("client_finished"),
     Column("client_ms", "float64", "ms", "client_finished - client_started: the client's latency"),
     Column("client_before_ms", "float64", "ms",
            "request_start - client_started: client time before the first request byte on the "

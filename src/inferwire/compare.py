@@ -223,6 +223,72 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+# -- where the tool and the wire disagree ----------------------------------------------------------
+#: Resolution (ms) of each tool's latency figures, by the start of its ``latency_source``.
+RESOLUTION_MS = {"ab -e": 0.001, "ab report": 1.0, "h2load": 0.001, "locust request": 0.001,
+                 "inferwire client log": 1e-6}
+#: Throughputs and counts further apart than this fraction are said to disagree.
+RATE_TOLERANCE = 0.01
+
+
+def resolution_ms(source: str | None, value: float | None) -> float:
+    """The tool's resolution at ``value`` ms: locust rounds its response times to whole ms
+    under 100 ms, to 10 ms under 1 s, to 100 ms above; the others as :data:`RESOLUTION_MS`."""
+    source = source or "inferwire client log"
+    if source.startswith("locust final"):
+        v = abs(value or 0.0)
+        return 1.0 if v < 100 else 10.0 if v < 1000 else 100.0
+    return next((r for k, r in RESOLUTION_MS.items() if source.startswith(k)), 0.001)
+
+
+def _res_words(res: float) -> str:
+    """A resolution for people: "1 ns", "1 µs", "1 ms"."""
+    if res < 1e-3:
+        return f"{res * 1e6:g} ns"
+    return f"{res * 1e3:g} µs" if res < 1 else f"{res:g} ms"
+
+
+def disagreements(row: dict) -> list[str]:
+    """Sentences for each figure where the tool and the wire differ by more than the tool's
+    resolution (latency) or by more than 1 % (requests, throughput); [] when they agree."""
+    out = []
+    tool_n, wire_n = row.get("requests_tool"), row.get("requests_wire")
+    if tool_n and wire_n is not None and abs(tool_n - wire_n) > RATE_TOLERANCE * tool_n:
+        out.append(f"requests: the tool counted {tool_n}, the capture holds {wire_n} of them")
+    for p in PERCENTS:
+        tool, wire = row.get(f"p{p}_tool_ms"), row.get(f"p{p}_wire_ms")
+        if tool is None or wire is None or np.isnan(tool) or np.isnan(wire):
+            continue
+        res = resolution_ms(row.get("latency_source"), tool)
+        diff = tool - wire
+        if diff > res:
+            out.append(f"p{p}: the tool says {tool:.3f} ms, the wire {wire:.3f} ms: "
+                       f"{diff:.3f} ms more than the wire, beyond its {_res_words(res)} resolution "
+                       "(the tool's own time outside the wire)")
+        elif diff < -res:
+            out.append(f"p{p}: the tool says {tool:.3f} ms, LESS than the wire's {wire:.3f} ms "
+                       f"by {-diff:.3f} ms, beyond its {_res_words(res)} resolution (it cannot be "
+                       "faster than its bytes: another clock, or other requests counted)")
+    tool_r, wire_r = row.get("throughput_tool_per_s"), row.get("throughput_wire_per_s")
+    if tool_r and wire_r and abs(tool_r - wire_r) > RATE_TOLERANCE * wire_r:
+        out.append(f"throughput: the tool says {tool_r:.1f}/s, the wire {wire_r:.1f}/s "
+                   f"({100 * (tool_r - wire_r) / wire_r:+.1f} %; the tool divides by its own "
+                   "duration, the wire by first request byte to last response byte)")
+    return out
+
+
+def tool_vs_wire(run_dir) -> tuple[pd.DataFrame, dict]:
+    """The comparison of one run folder (:func:`compare_runs`) and, per protocol, its
+    :func:`disagreements`.  Raises InferwireError when the folder cannot be compared."""
+    try:
+        table = compare_runs([run_dir])
+    except (KeyError, TypeError, ValueError) as exc:   # a manifest without loads or ports
+        raise InferwireError(f"{run_dir}: cannot compare the tool with the wire: "
+                             f"{type(exc).__name__}: {exc}") from exc
+    said = {r["protocol"]: disagreements(r) for r in table.to_dict("records")}
+    return table, said
+
+
 # -- the shell: make the runs -----------------------------------------------------------------------
 DEFAULT_ENGINES = {"rest": ("inferwire", "locust", "ab", "h2load"),
                    "grpc": ("inferwire", "locust", "h2load")}

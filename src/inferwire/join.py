@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .columns import JOINED_COLUMNS, REQUEST_COLUMNS
+from .columns import JOINED_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
 
 
 def _ns_to_s(series):
@@ -82,13 +82,14 @@ def label_workloads(df: pd.DataFrame, workloads: dict | None = None) -> pd.DataF
 def join_server_log(joined: pd.DataFrame, server_log: pd.DataFrame) -> pd.DataFrame:
     """``joined`` plus the server log's ``model_ms``, ``queue_ms``, ``server_ms`` and
     ``server_join``: by request id where both have it ("id"); else, on each client endpoint
-    (the capture's ``client`` = the log's ``peer``), the n-th request to end on the wire with
-    the n-th the server received ("peer order"), when the capture and the log hold the same
-    number of such requests on that endpoint and they went one at a time (each request after
-    the previous response): else the order is not certain and they stay unjoined."""
+    (the capture's ``client`` = the log's ``peer``), the n-th request on the wire with the n-th
+    reply the server had ready (``ts_ns``) ("peer order"), when the capture and the log hold
+    the same number of such requests on that endpoint and they went one at a time (each request
+    after the previous response, so one server thread answered them in the wire's order): else
+    the order is not certain and they stay unjoined."""
     server = _server_side(server_log)
     by_id = server.dropna(subset=["request_id"]).drop_duplicates("request_id")
-    out = joined.merge(by_id.drop(columns=["peer", "received_ns"]), on="request_id", how="left")
+    out = joined.merge(by_id.drop(columns=["peer", "ready_ns"]), on="request_id", how="left")
     out["server_join"] = pd.Series(pd.NA, index=out.index, dtype="string")
     out.loc[out["server_ms"].notna() | out["model_ms"].notna(), "server_join"] = "id"
     known = set(by_id["request_id"])
@@ -106,7 +107,9 @@ def _join_by_peer(out: pd.DataFrame, server: pd.DataFrame) -> pd.DataFrame:
         wire = wire.sort_values("request_start", kind="stable")
         if theirs is None or len(theirs) != len(wire) or _overlapping(wire):
             continue
-        theirs = theirs.sort_values("received_ns", kind="stable")
+        # by reply-ready time: the log's server_time of a keep-alive REST request does not
+        # always start after its bytes arrived, so "arrival" (ts - server_time) can misorder
+        theirs = theirs.sort_values("ready_ns", kind="stable")
         values["index"] += list(wire.index)
         for col in ("model_ms", "queue_ms", "server_ms"):
             values[col] += list(theirs[col])
@@ -126,6 +129,9 @@ def _client_side(log: pd.DataFrame) -> pd.DataFrame:
     out["client_scheduled"] = _ns_to_s(log["scheduled_ns"])
     out["client_started"] = _ns_to_s(log["started_ns"])
     out["client_finished"] = _ns_to_s(log["finished_ns"])
+    for name in ("scheduled", "started", "finished"):
+        out[f"client_{name}_utc"] = pd.to_datetime(log[f"{name}_ns"].astype("Int64"), unit="ns",
+                                                   utc=True)
     out["serialize_ms"] = log["serialize_ns"].astype("Float64") / 1e6
     out["client_phase"] = (log["phase"].astype("string") if "phase" in log
                            else pd.Series("measure", index=log.index, dtype="string"))
@@ -141,7 +147,7 @@ def _overlapping(wire: pd.DataFrame) -> bool:
 
 
 def _server_side(log: pd.DataFrame) -> pd.DataFrame:
-    """request_id, peer, received_ns (reply ready - server time) and the three times in ms."""
+    """request_id, peer, ready_ns (when the reply was ready) and the three times in ms."""
     out = pd.DataFrame({"request_id": (log["request_id"] if "request_id" in log
                                        else pd.Series(pd.NA, index=log.index)).astype("string")})
     out["peer"] = log["peer"].astype("string") if "peer" in log else pd.NA
@@ -149,8 +155,7 @@ def _server_side(log: pd.DataFrame) -> pd.DataFrame:
                      ("server_time_ns", "server_ms")):
         out[dst] = (pd.to_numeric(log[src], errors="coerce").astype("Float64") / 1e6
                     if src in log else pd.Series(pd.NA, index=log.index, dtype="Float64"))
-    ts = pd.to_numeric(log["ts_ns"], errors="coerce") if "ts_ns" in log else pd.NA
-    out["received_ns"] = ts - (out["server_ms"] * 1e6).fillna(0)
+    out["ready_ns"] = pd.to_numeric(log["ts_ns"], errors="coerce") if "ts_ns" in log else pd.NA
     return out
 
 
@@ -161,6 +166,8 @@ def _cast(series: pd.Series, dtype: str) -> pd.Series:
         return pd.Series(values.to_numpy(dtype=float, na_value=np.nan), index=series.index)
     if dtype == "int64":  # client-only rows have no connection: nullable in the joined table
         return series.astype("Int64")
+    if dtype == UTC_DTYPE:
+        return pd.to_datetime(series, utc=True).astype(dtype)
     return series.astype(dtype)
 
 

@@ -30,6 +30,8 @@ def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
     CPU).  ``connect_timeout_s``: how long to try reaching ``scheduler``.  Keys keep the order of
     ``paths``.
     """
+    from .extras import require
+    require("dask", "distributed", what="analyze_many (analysis on Dask)")
     import dask
 
     items = [tuple(p) if isinstance(p, (list, tuple)) else p for p in paths]

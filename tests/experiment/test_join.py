@@ -81,7 +81,7 @@ def _anonymous_rows(starts_ms, client="10.0.0.1:4000"):
 
 
 def _server_rows(received_ms, model_ms, peer="10.0.0.1:4000"):
-    """Server-log rows in the order the server wrote them (reply ready), 2 ms of handling."""
+    """Server-log rows, 2 ms of handling each (reply ready = received + 2 ms)."""
     return pd.DataFrame({
         "request_id": [None] * len(received_ms), "peer": [peer] * len(received_ms),
         "ts_ns": [int((T + (r + 2) / 1e3) * 1e9) for r in received_ms],
@@ -91,7 +91,7 @@ def _server_rows(received_ms, model_ms, peer="10.0.0.1:4000"):
 
 
 def test_server_log_without_ids_joins_by_peer_and_order():
-    # the log's lines are out of order (written when each reply was ready): order by arrival
+    # the log's lines are out of order (threads): paired in the order the replies were ready
     server = _server_rows([21.5, 1.5, 11.5], [3.0, 1.0, 2.0])
     j = join_requests(_anonymous_rows([0, 10, 20]), None, server, workloads={8501: "rest"})
     assert list(j["model_ms"]) == [1.0, 2.0, 3.0]

@@ -97,3 +97,37 @@ def test_existing_file_and_missing_process_are_errors(tmp_path):
     gone.wait()
     with pytest.raises(InferwireError, match="no process"):
         ResourceSampler(tmp_path / "s.csv", {"server": gone.pid})
+
+
+def test_roles_split_a_process_tree(tmp_path):
+    """A parent (the run) with a burning child (the server) and an idle child (a load tool):
+    the child given its own role leaves the parent's; the other stays in it; the CPU of the
+    burner shows in its role only; "rest of host" and "system" rows come with them."""
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        f"a = subprocess.Popen([sys.executable, '-c', {BURN!r}])\n"
+        "b = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "time.sleep(30)\n")])
+    try:
+        deadline = time.monotonic() + 10
+        while len(psutil.Process(parent.pid).children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        burner, idle = sorted(psutil.Process(parent.pid).children(), key=lambda p: p.pid)
+        sampler = ResourceSampler(tmp_path / "r.csv", {"load generator": parent.pid,
+                                                       "server": burner.pid})
+        sampler.start()
+        time.sleep(1.0)
+        summary = sampler.stop()
+    finally:
+        for p in psutil.Process(parent.pid).children(recursive=True):
+            p.kill()
+        parent.kill(), parent.wait()
+    rows = read(tmp_path / "r.csv")
+    load_pids = {r["names"] for r in by_role(rows, "load generator")}
+    assert all(str(burner.pid) not in names and str(idle.pid) in names for names in load_pids)
+    assert {r["processes"] for r in by_role(rows, "load generator")} == {"2"}
+    assert summary["server"].cpu_percent_mean > 3 * max(summary["load generator"]
+                                                        .cpu_percent_mean, 1.0)
+    assert {"rest of host", "system"} <= set(summary)
+    rest = [float(r["cpu_percent"]) for r in by_role(rows, "rest of host") if r["cpu_percent"]]
+    assert rest and all(0 <= v <= 100 * psutil.cpu_count() for v in rest)

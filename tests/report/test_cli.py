@@ -17,8 +17,7 @@ def test_run_folder_gets_every_output(sample_run, tmp_path, capsys):
         assert (out / name).is_file(), name
         assert str(out / name) in printed
     assert sorted(p.name for p in (out / "figures").iterdir()) == [
-        "bytes_vs_batch.png", "cdf.png", "cpu.png", "phases.png", "timeline.png",
-        "waterfall.png"]
+        "cdf.png", "cpu.png", "phases.png", "timeline.png", "waterfall.png"]
     assert (out / "summary.md").read_text() == (sample_run / "summary.md").read_text()
     page = (out / "report.html").read_text()
     assert 'href="requests.har"' in page and 'href="annotated.pcapng"' in page
@@ -61,3 +60,28 @@ def test_bad_target_is_an_error_not_a_traceback(tmp_path):
     garbage = tmp_path / "garbage.pcap"
     garbage.write_bytes(b"\x00" * 64)
     assert main(["report", str(garbage), "--out", str(tmp_path / "g"), "--quiet"]) == 1
+
+
+def test_report_of_a_capture_writes_owner_only_files(sample_run, tmp_path):
+    """``inferwire report CAP --annotate`` (issue 16 item 11): the annotated pcapng holds every
+    payload: 0600, in a new folder 0700; into an existing folder only what it writes changes."""
+    import os
+    import stat
+    out = tmp_path / "new" / "rep"
+    assert main(["report", str(sample_run / "capture.pcapng"), "--out", str(out),
+                 "--quiet"]) == 0
+    modes = {p.relative_to(out).as_posix(): stat.S_IMODE(os.stat(p).st_mode)
+             for p in [out, *out.rglob("*")]}
+    assert modes["annotated.pcapng"] == 0o600 and modes["requests.har"] == 0o600
+    assert {p: oct(m) for p, m in modes.items()
+            if m != (0o700 if (out / p).is_dir() else 0o600)} == {}
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    (shared / "theirs.txt").write_text("x")
+    os.chmod(shared / "theirs.txt", 0o644)
+    assert main(["report", str(sample_run / "capture.pcapng"), "--out", str(shared),
+                 "--annotate", "--quiet"]) == 0
+    assert stat.S_IMODE(os.stat(shared / "annotated.pcapng").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o755          # not ours to change
+    assert stat.S_IMODE(os.stat(shared / "theirs.txt").st_mode) == 0o644

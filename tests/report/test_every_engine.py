@@ -122,6 +122,25 @@ def test_report_notebook_and_joins_of_every_engine(case, runs, tmp_path, monkeyp
     summary = (d / "summary.md").read_text()
     assert "(not in client log)" not in summary
 
+    # resources by role: the load tool's processes in the load generator, never the server's
+    # or the capture's
+    res = run.manifest["resources"]
+    assert {"load generator", "server", "capture", "rest of host", "system"} <= set(res)
+    names = {role: {p.rsplit(":", 1)[0] for p in r["processes"]} for role, r in res.items()}
+    pids = {role: {p.rsplit(":", 1)[1] for p in r["processes"]} for role, r in res.items()}
+    assert "dumpcap" in names["capture"] and "inferwire serve" in names["server"]
+    assert not pids["load generator"] & (pids["server"] | pids["capture"])
+    tool = {"ab": "ab", "h2load": "h2load"}.get(engine, "locust" if engine == "locust" else None)
+    assert tool is None or any(n.startswith(tool) for n in names["load generator"]), names
+    assert "load generator" in (d / "summary.md").read_text()
+    # the tool's own figures beside the wire's, in the summary and the page
+    tool_name = {"inferwire": "inferwire", "ab": "ab", "h2load": "h2load"}.get(engine, "locust")
+    assert "## The load tool against the wire" in summary
+    for protocol in protocols:
+        assert f"| {tool_name} | {protocol} |" in summary
+    page = written["html"].read_text()
+    assert "The load tool against the wire" in page and "not compared" not in page
+
     monkeypatch.setenv("INFERWIRE_SOURCE", str(d))
     nb = nbformat.read(NOTEBOOKS / "phases.ipynb", as_version=4)
     NotebookClient(nb, timeout=180, kernel_name="python3",

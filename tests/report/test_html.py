@@ -24,8 +24,11 @@ def test_run_report_holds_facts_tables_and_images(sample_run):
     run = load_run(sample_run)
     page = render_html(run)
     pngs = embedded_pngs(page)
-    assert len(pngs) == 6 and all(p.startswith(PNG_MAGIC) for p in pngs)   # all but locust
+    # all but locust (none) and bytes against batch size (one batch size: too little data)
+    assert len(pngs) == 5 and all(p.startswith(PNG_MAGIC) for p in pngs)
     assert "locust: " in page and "no locust stats history" in page        # says why not
+    assert "bytes_vs_batch: too little data: one batch size (1)" in page
+    assert "The load tool against the wire" in page and "not compared" not in page
     cap = run.manifest["capture"]
     assert f"{cap['packets']} packets, dropped: <span class=\"ok\">0</span>" in page
     assert "Where the time went (medians, ms)" in page and "Load, as the client saw it" in page
@@ -73,7 +76,7 @@ def test_renders_in_chromium_without_console_errors(sample_run, tmp_path):
     got = render(chromium, page, tmp_path / "report.png", tmp_path / "profile")
     assert got.title == "inferwire report: run-b1"
     assert got.console == [] and got.exceptions == [] and got.log_errors == []
-    assert len(got.images) == 6
+    assert len(got.images) == 5
     assert all(done and w >= 400 and h >= 200 for done, w, h in got.images), got.images
     shot = (tmp_path / "report.png").read_bytes()
     assert shot.startswith(PNG_MAGIC) and len(shot) > 50_000

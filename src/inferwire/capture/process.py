@@ -77,6 +77,12 @@ class ToolProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The tool's process id and its watchdog's (while it has one)."""
+        dog = self._watchdog
+        return (self.proc.pid,) + ((dog.pid,) if dog is not None else ())
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

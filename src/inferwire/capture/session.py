@@ -277,6 +277,12 @@ class CaptureSession:
             raise
         return self
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """Process ids of the capture tool and its watchdog (none before start): what a
+        resource sampler counts as the capture."""
+        return self._process.pids if self._process is not None else ()
+
     # Hooks: what differs between a local capture and a remote one (remote.py).
     def _prepare(self) -> list[str]:
         """Check everything that can be checked before starting; returns the tool's argv."""

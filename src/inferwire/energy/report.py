@@ -71,13 +71,16 @@ def cpu_series(resources_csv: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def window_cpu(series: dict, start_ns: int, end_ns: int) -> dict[str, float | None]:
-    """CPU seconds of server, client (own) and host in the window.  The sampler counts a role's
-    descendants, and the embedded server is the client's child: the client's own share is its
+    """CPU seconds of server, client (the load generator's own) and host in the window.  Runs
+    sample the "load generator" apart from the server and the capture; in older runs the
+    "client" role held its descendants, the embedded server among them: its own share is its
     figure minus the server's."""
     got = {role: window_delta(t, v, start_ns, end_ns) for role, (t, v) in series.items()}
-    server, client = got.get("server"), got.get("client")
-    if client is not None and server is not None:
-        client = max(client - server, 0.0)
+    server, client = got.get("server"), got.get("load generator")
+    if client is None:
+        client = got.get("client")
+        if client is not None and server is not None:
+            client = max(client - server, 0.0)
     return {"server": server, "client": client, "host": got.get("system")}
 
 

@@ -59,6 +59,7 @@ def run_experiment(config: RunConfig) -> RunResult:
     SIGTERM and SIGHUP are handled as Ctrl-C; a supervising process ends whatever the run
     started if this process is killed (:mod:`.teardown`)."""
     say = _Say(config.progress)
+    _require_extras(config)
     run_dir, manifest = _open_run(config)
     result = RunResult(run_dir)
     say(f"results folder: {run_dir}")
@@ -107,8 +108,8 @@ def _measure_and_analyze(config: RunConfig, run_dir: Path, manifest: dict, resul
             network.up()
         server, targets = _start_server(config, run_dir, say, network)
         manifest["server"] = targets
-        sampler = _start_sampler(run_dir, server)
         capture = _start_capture(config, run_dir, targets, say, network)
+        sampler = _start_sampler(run_dir, server, capture)
         manifest["capture_live_ns"] = time.time_ns()
         manifest["capture"] = {"probe_port": capture.probe_port, "files": capture.files()}
         write_json(run_dir / "manifest.json", manifest)    # what a later look needs if we die
@@ -196,6 +197,18 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
                                    "until `inferwire runs --clean` finishes it")
             if result.status == "ok":
                 result.status = "failed"
+
+
+def _require_extras(config: RunConfig) -> None:
+    """A clear error naming the extra before anything starts, when a package is missing."""
+    from ..extras import require
+    require("psutil", what="a capture run")
+    if config.embedded:
+        require("tensorflow", "grpc", "tensorflow_serving", what="the embedded model server")
+    if "grpc" in config.protocols:
+        require("grpc", "tensorflow_serving", what="gRPC load")
+    if config.engine == "locust":
+        require("locust", what="the locust engine")
 
 
 def _slug(config: RunConfig) -> str:
@@ -291,12 +304,16 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
                     "ready_line": server.ready_line}
 
 
-def _start_sampler(run_dir: Path, server):
+def _start_sampler(run_dir: Path, server, capture):
+    """CPU and memory by role: this process and the load tools it starts, the server, the
+    capture tool (and, from the host's totals, the rest of the host)."""
     from ..resources import ResourceSampler
-    roles = {"client": os.getpid()}
+    roles = {"load generator": os.getpid()}
     if server is not None:
         roles["server"] = server.proc.pid
     sampler = ResourceSampler(run_dir / "resources.csv", roles)
+    for pid in capture.pids:
+        sampler.add("capture", pid, warn_on_end=False)
     sampler.start()
     return sampler
 
@@ -400,6 +417,7 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     from ..analysis import analyze
     from ..errors import InferwireWarning
     from ..join import join_requests, workload_ports
+    from ..tablefiles import write_csv
     from .logs import read_client_logs, read_server_log
     say("analysis: reading the capture")
     try:
@@ -426,7 +444,7 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     result.analysis, result.joined = analysis, joined
     steps = Steps()                     # a full disk: each file is tried, the failures said
     steps.run("requests.csv/connections.csv", analysis.save, run_dir)
-    steps.run("joined.csv", joined.to_csv, run_dir / "joined.csv", index=False)
+    steps.run("joined.csv", write_csv, joined, run_dir / "joined.csv")
     steps.run("joined.parquet", joined.to_parquet, run_dir / "joined.parquet", index=False)
     for error in steps.errors:
         result.problems.append(f"could not write {error}")

@@ -43,11 +43,15 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
             lines += ["", "## Errors the server sent, read from the wire", ""]
             lines += _errors(analysis.requests)
     lines += ["", "## Load, as the client saw it", ""] + _loads(manifest)
+    if manifest.get("loads"):
+        lines += ["", "## The load tool against the wire", ""] + tool_vs_wire_lines(run_dir)
     if manifest.get("resources"):
         lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
-    lines += ["", "## Files", "", "capture.pcapng (0600), client_log_*.csv, server_log.jsonl, "
+    lines += ["", "## Files", "", "capture.pcapng, client_log_*.csv, server_log.jsonl, "
               "requests.csv, connections.csv, joined.csv (+ .parquet), resources.csv, "
-              "manifest.json. Column definitions: README.md, 'The per-request table'."]
+              "manifest.json, the load tool's own outputs: every file 0600 and the folder 0700 "
+              "(the capture and the tools' request bodies hold payloads). Column definitions: "
+              "README.md, 'The per-request table'."]
     text = "\n".join(lines) + "\n"
     (run_dir / "summary.md").write_text(text)
     return text
@@ -88,11 +92,33 @@ def _breakdown(j) -> list[str]:
     return out
 
 
+def tool_vs_wire_lines(run_dir: Path) -> list[str]:
+    """Markdown: the load tool's own figures beside the wire's for the same requests
+    (:mod:`inferwire.compare`), and where they differ beyond the tool's resolution."""
+    from ..compare import markdown, tool_vs_wire
+    from ..errors import InferwireError
+    try:
+        table, said = tool_vs_wire(run_dir)
+    except InferwireError as exc:
+        return [f"(not compared: {exc})"]
+    out = [markdown(table), "", "Where they differ beyond the tool's resolution (latency) or "
+           "by more than 1 % (counts, throughput):", ""]
+    for protocol, words in said.items():
+        tool = table.loc[table["protocol"] == protocol, "tool"].iloc[0]
+        if not words:
+            out.append(f"- **{protocol}** ({tool}): nowhere; they agree.")
+        out += [f"- **{protocol}** ({tool}): {w}." for w in words]
+    return out
+
+
 def _sentences(j) -> list[str]:
     out = []
     for name, g in j.groupby("workload", sort=True):
         client, wait, model = _med(g["client_ms"]), _med(g["wait_ms"]), _med(g["model_ms"])
         total = _med(g["total_ms"])
+        if np.isnan(client) and not np.isnan(total):
+            out.append(_wire_sentence(name, g, total, wait, model))
+            continue
         if np.isnan(client) or np.isnan(total):
             continue
         server = _med(g["server_ms"])
@@ -109,6 +135,20 @@ def _sentences(j) -> list[str]:
             words += f". {missing} requests of the client's log are NOT in the capture"
         out.append(words + ".")
     return out
+
+
+def _wire_sentence(name, g, total: float, wait: float, model: float) -> str:
+    """For requests in no client log (ab, h2load, a locustfile without ids)."""
+    words = (f"- **{name}** (no client log: the tool's own figures are below): "
+             f"{total:.3f} ms on the wire (median), {wait:.3f} ms of it waiting for the response")
+    server = _med(g["server_ms"])
+    if not np.isnan(server):
+        how = ", ".join(sorted(g["server_join"].dropna().astype(str).unique()))
+        words += f", which the server spent {server:.3f} ms handling"
+        if not np.isnan(model):
+            words += f"; the model itself took {model:.3f} ms ({100 * model / total:.0f}%)"
+        words += f" (server log joined by {how})"
+    return words + "."
 
 
 def _phases(analysis) -> list[str]:
@@ -149,10 +189,44 @@ def _loads(m: dict) -> list[str]:
     return out
 
 
-def _resources(res: dict) -> list[str]:
-    out = ["| process | CPU mean % | CPU max % | peak RSS MB |", "|---|---|---|---|"]
-    for role, r in res.items():
+#: What each sampled role is, in the CPU and memory table (inferwire.resources).
+ROLE_WORDS = {
+    "load generator": "this run's process (inferwire's load threads, orchestration, sampling) "
+                      "and the load tools it starts",
+    "server": "the model server",
+    "capture": "the capture tool and its watchdog",
+    "rest of host": "every other process: host CPU and memory in use less the roles above",
+    "system": "the whole host (CPU in % of all cores)",
+    "client": "the run's process and all its children (older runs: server and capture "
+              "included)",
+}
+ROLE_ORDER = ("load generator", "client", "server", "capture", "rest of host", "system")
+
+
+def resource_rows(res: dict) -> list[dict]:
+    """One row per sampled role, in reading order: what it is (and which processes), mean and
+    max CPU (% of one core, except the host's), peak RSS (MB)."""
+    from collections import Counter
+    rows = []
+    for role in sorted(res, key=lambda r: (ROLE_ORDER.index(r) if r in ROLE_ORDER else 99, r)):
+        r = res[role]
+        names = Counter(n.rsplit(":", 1)[0] for n in r.get("processes") or [])
+        seen = ", ".join(f"{n} ×{k}" if k > 1 else n for n, k in sorted(names.items()))
+        what = ROLE_WORDS.get(role, "")
         rss = r.get("rss_max_bytes")
-        out.append(f"| {role} | {_fmt(r.get('cpu_percent_mean'))} | "
-                   f"{_fmt(r.get('cpu_percent_max'))} | {_fmt(rss / 1e6 if rss else None)} |")
+        rows.append({"role": role, "what": f"{what}: {seen}" if seen and what else what or seen,
+                     "CPU mean %": r.get("cpu_percent_mean"),
+                     "CPU max %": r.get("cpu_percent_max"),
+                     "peak RSS MB": rss / 1e6 if rss else None})
+    return rows
+
+
+def _resources(res: dict) -> list[str]:
+    out = ["| role | what (processes seen) | CPU mean % | CPU max % | peak RSS MB |",
+           "|---|---|---|---|---|"]
+    for r in resource_rows(res):
+        out.append(f"| {r['role']} | {r['what']} | {_fmt(r['CPU mean %'])} | "
+                   f"{_fmt(r['CPU max %'])} | {_fmt(r['peak RSS MB'])} |")
+    out += ["", "CPU in % of one core (100 = one core busy), except the host's row "
+            "(\"system\": 100 = all cores busy)."]
     return out

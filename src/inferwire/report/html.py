@@ -22,13 +22,15 @@ from .run import Run, as_run
 
 #: Plot name -> caption, in page order.
 CAPTIONS = {
-    "phases": "Mean time per request in each phase (connection set-up amortised over requests).",
-    "cdf": "Latency CDF of total_ms (first request byte to last response byte), p50/p90/p99.",
-    "waterfall": "The first requests of the run, DevTools style, connection set-up included.",
+    "phases": "Mean time per request: the model, the server outside it, the network and "
+              "stack, transfer, connection set-up (amortised over requests) and the client.",
+    "cdf": "Latency CDF of total_ms (first request byte to last response byte), p50/p90/p99; "
+           "the axis ends at p99.9, the tail beyond it said under it.",
+    "waterfall": "The first measured requests of the run (warm-up left out), DevTools style.",
     "timeline": "Throughput and latency over time, 1 s bins of the capture (and locust's own "
                 "numbers when it ran).",
     "bytes_vs_batch": "HTTP body bytes per request against the batch size.",
-    "cpu": "CPU of the server, the client and the host during the run.",
+    "cpu": "CPU by role during the run: load generator, server, capture, rest of host, host.",
     "locust": "locust's stats history.",
 }
 #: Medians of the "where the time went" table: (column, heading), in time order.
@@ -206,14 +208,35 @@ def load_table(run: Run) -> pd.DataFrame | None:
 
 
 def resource_table(run: Run) -> pd.DataFrame | None:
+    """Per sampled role (load generator, server, capture, rest of host, host): what it is, its
+    CPU and peak memory (:func:`inferwire.experiment.summary.resource_rows`)."""
+    from ..experiment.summary import resource_rows
     res = run.manifest.get("resources") or {}
-    if not res:
-        return None
-    return pd.DataFrame([{
-        "process": role, "CPU mean %": r.get("cpu_percent_mean"),
-        "CPU max %": r.get("cpu_percent_max"),
-        "peak RSS MB": (r["rss_max_bytes"] / 1e6) if r.get("rss_max_bytes") else None}
-        for role, r in res.items()])
+    return pd.DataFrame(resource_rows(res)) if res else None
+
+
+def _tool_vs_wire(run: Run) -> list[str]:
+    """The load tool's own figures beside the wire's, and where they disagree."""
+    from ..compare import PERCENTS, tool_vs_wire
+    from ..errors import InferwireError
+    parts = ["<h2>The load tool against the wire</h2>"]
+    try:
+        table, said = tool_vs_wire(run.path)
+    except InferwireError as exc:
+        return parts + [f'<p class="missing">not compared: {_e(exc)}</p>']
+    view = pd.DataFrame({
+        "tool": table["tool"], "protocol": table["protocol"], "joined by": table["join"],
+        "requests tool": table["requests_tool"], "requests wire": table["requests_wire"],
+        "req/s tool": table["throughput_tool_per_s"], "req/s wire": table["throughput_wire_per_s"],
+        **{f"p{p} ms {w}": table[f"p{p}_{w}_ms"] for p in PERCENTS for w in ("tool", "wire")},
+        "tool overhead ms": table["overhead_ms"], "latency from": table["latency_source"]})
+    items = []
+    for protocol, words in said.items():
+        items += [f"<li><b>{_e(protocol)}</b>: {_e(w)}</li>" for w in words] or [
+            f"<li><b>{_e(protocol)}</b>: they agree within the tool's resolution</li>"]
+    return parts + [_table(view), "<p>Where they differ beyond the tool's resolution (latency) "
+                    "or by more than 1 % (counts, throughput):</p><ul>" + "".join(items)
+                    + "</ul>"]
 
 
 # -- the page ------------------------------------------------------------------------------------
@@ -236,7 +259,9 @@ def render_html(run, figures: dict | None = None, links: dict | None = None) -> 
     for title, df in (("Load, as the client saw it", load_table(run)),
                       ("CPU and memory", resource_table(run))):
         if df is not None:
-            parts += [f"<h2>{title}</h2>", _table(df)]
+            parts += [f"<h2>{title}</h2>", _table(df, text=title.startswith("CPU"))]
+        if title.startswith("Load") and df is not None:
+            parts += _tool_vs_wire(run)
     parts += ["<h2>Plots</h2>"] + _figures(figures)
     parts += [f"<h2>Connections (first {MAX_ROWS})</h2>",
               _table(run.connections[[c for c in CONNECTION_VIEW if c in run.connections]]

@@ -18,26 +18,53 @@ from ..errors import InferwireError
 from .run import as_run as _as_run
 from .timings import entry_timings
 
-#: (timings column, legend label, colour) of the stacked phase bars, in time order.
+#: (column, legend label, colour) of the stacked phase bars: the client's own time, the
+#: connection's set-up, moving the bytes, then the wait split into the network and stack, the
+#: server outside the model and the model itself (the last three need the server log).
 SEGMENTS = (
-    ("blocked_ms", "before the request (client, HTTP/2 preface, gaps)", "#bdbdbd"),
-    ("tcp_ms", "TCP handshake", "#ff9f1c"),
-    ("ssl_ms", "TLS handshake", "#9b5de5"),
-    ("send_ms", "sending the request", "#2ec4b6"),
-    ("server_part_ms", "waiting: server handling (server log)", "#e63946"),
-    ("wait_rest_ms", "waiting: network, stack, the rest", "#457b9d"),
-    ("receive_ms", "receiving the response", "#1d3557"),
-    ("after_ms", "client after the last byte", "#8d99ae"),
+    ("client_part_ms", "client (before its first byte, after its last; HTTP/2 preface)",
+     "#bdbdbd"),
+    ("setup_ms", "connection set-up (TCP, TLS, HTTP/2 SETTINGS)", "#ff9f1c"),
+    ("transfer_ms", "transfer (sending the request, receiving the response)", "#2ec4b6"),
+    ("network_ms", "network and stack (waiting, outside the server)", "#457b9d"),
+    ("server_rest_ms", "server outside the model (server log)", "#f4a261"),
+    ("model_ms", "model (inside the model call, server log)", "#e63946"),
+    ("wait_unsplit_ms", "waiting: server and network (no server log)", "#8ecae6"),
 )
-COLOR = {name: colour for name, _, colour in SEGMENTS}
-COLOR.update(wait_ms="#457b9d", h2_ms="#f15bb5", client="#e0e0e0")
+#: Colours of the waterfall's bars.
+COLOR = {"tcp_ms": "#ff9f1c", "ssl_ms": "#9b5de5", "h2_ms": "#f15bb5", "send_ms": "#2ec4b6",
+         "wait_ms": "#457b9d", "receive_ms": "#1d3557", "client": "#e0e0e0"}
+#: Fewest values a distribution, bins a time line, rows a history must have to be drawn.
+FEWEST = 3
 GROUP_KEYS = ("protocol", "batch_size", "encoding")
 PERCENTILES = (50, 90, 99)
 
 
+class ReportFigure(Figure):
+    """A matplotlib Figure on the Agg canvas whose ``show()`` works anywhere: in Jupyter it
+    displays the figure; elsewhere (a script, a terminal, a headless host) it saves it as a PNG
+    in the temporary folder and prints where, since there is no window to open."""
+
+    def show(self, warn: bool = True) -> None:  # noqa: ARG002 - Figure.show's signature
+        try:
+            from IPython import get_ipython
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            from IPython.display import display
+            display(self)
+            return
+        import tempfile
+        fd, path = tempfile.mkstemp(prefix="inferwire-figure-", suffix=".png")
+        with open(fd, "wb") as f:
+            self.savefig(f, format="png")
+        print(f"figure saved to {path} (no display here; fig.savefig(PATH) to choose where)")
+
+
 def new_figure(width: float = 9.0, height: float = 4.5) -> Figure:
-    """A Figure on the Agg canvas (never touches pyplot's global state)."""
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    """A :class:`ReportFigure` on the Agg canvas (never touches pyplot's global state)."""
+    fig = ReportFigure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -79,16 +106,14 @@ class AnalysisPlots:
 
     # -- plots -------------------------------------------------------------------------------
     def phases(self, by=None) -> Figure:
-        """Stacked bars: mean time per request in each phase, one bar per group (protocol, batch
-        size, encoding).  Connection set-up is amortised over the group's requests, so each bar's
-        length is the mean of the requests' whole time line (HAR ``time`` + client after)."""
-        t = self.timings()
-        t["server_part_ms"] = np.minimum(_num(t, "server_ms"), t["wait_ms"])  # NaN: not logged
-        t["wait_rest_ms"] = t["wait_ms"] - t["server_part_ms"].fillna(0.0)
-        t["after_ms"] = _num(t, "client_after_ms").clip(lower=0.0)
+        """Stacked bars: mean time per request in each part (:data:`SEGMENTS`), one bar per
+        group (protocol, batch size, encoding); the model's share written at the bar's end.
+        Connection set-up is amortised over the group's requests, so each bar's length is the
+        mean of the requests' whole time line (HAR ``time`` + client after)."""
+        t = phase_parts(self.timings())
         keys = self._group_keys(t, by)
         groups = list(t.groupby(keys, dropna=False, sort=True))
-        fig = new_figure(9.5, 2.2 + 0.55 * len(groups))
+        fig = new_figure(10, 2.4 + 0.6 * len(groups))
         ax = fig.add_subplot()
         labels = []
         for y, (key, g) in enumerate(groups):
@@ -99,71 +124,79 @@ class AnalysisPlots:
                     ax.barh(y, width, left=left, color=colour, height=0.6,
                             label=None if label in _legend_labels(ax) else label)
                 left += width
-            ax.text(left, y, f"  {left:.2f} ms", va="center", fontsize=9)
+            model = float(g["model_ms"].fillna(0.0).sum()) / len(g)
+            share = f", model {100 * model / left:.0f} %" if model > 0 and left > 0 else ""
+            ax.text(left, y, f"  {left:.2f} ms{share}", va="center", fontsize=9)
             labels.append(f"{_group_label(keys, key)}\n({len(g)} requests)")
         ax.set_yticks(range(len(groups)), labels, fontsize=9)
         ax.invert_yaxis()
         ax.set_xlabel("mean time per request (ms); connection set-up amortised")
-        ax.set_title("Where the time goes, phase by phase")
-        ax.margins(x=0.15)
-        fig.legend(fontsize=8, loc="outside lower center", ncols=3, frameon=False)
+        ax.set_title("Where the time goes: model, server, network and stack, transfer, "
+                     "set-up, client")
+        ax.margins(x=0.3)
+        fig.legend(fontsize=8, loc="outside lower center", ncols=2, frameon=False)
         return fig
 
-    def cdf(self, column: str = "total_ms", by=None, log: bool | None = None) -> Figure:
-        """Latency CDF of ``column`` (ms) per group, with p50/p90/p99 marked and labelled."""
+    def cdf(self, column: str = "total_ms", by=None, log: bool = False) -> Figure:
+        """Latency CDF of ``column`` (ms) per group, with p50/p90/p99 marked and labelled.  The
+        x axis ends at p99.9 of all values, the tail beyond it said under the axis; ``log``:
+        a log-scale axis over every value instead."""
         df = self.table()
         if column not in df:
             raise InferwireError(f"no column {column!r} to draw a CDF of")
-        keys = self._group_keys(df, by)
-        fig = new_figure(9, 5)
-        ax = fig.add_subplot()
-        values = _num(df, column)
-        if values.dropna().empty:
+        values = _num(df, column).dropna()
+        if values.empty:
             raise InferwireError(f"no values of {column} to draw a CDF of")
+        title = f"Latency distribution: {column}"
+        if len(values) < FEWEST:
+            return too_little(title, f"only {len(values)} values of {column}: a distribution "
+                                     f"needs at least {FEWEST}")
+        keys = self._group_keys(df, by)
+        fig = new_figure(10, 5.6)
+        ax = fig.add_subplot()
         for i, (key, g) in enumerate(df.groupby(keys, dropna=False, sort=True)):
             v = np.sort(_num(g, column).dropna().to_numpy())
             if len(v) == 0:
                 continue
-            colour = f"C{i}"
             marks = [float(np.percentile(v, q)) for q in PERCENTILES]
             words = " / ".join(f"p{q} {x:.2f}" for q, x in zip(PERCENTILES, marks))
-            ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", color=colour,
+            ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", color=f"C{i}",
                     label=f"{_group_label(keys, key)} (n={len(v)}): {words} ms")
-            ax.plot(marks, [q / 100 for q in PERCENTILES], "o", color=colour, ms=5)
+            ax.plot(marks, [q / 100 for q in PERCENTILES], "o", color=f"C{i}", ms=5)
         for q in PERCENTILES:
             ax.axhline(q / 100, color="0.8", lw=0.8, ls=":", zorder=0)
-        positive = values[values > 0]
-        if log is None:
-            log = len(positive) > 0 and positive.max() / max(positive.min(), 1e-9) > 50
-        if log:
-            ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel(f"{column} (ms){', log scale' if log else ''}")
+        ax.set_xlabel(_cdf_axis(ax, column, values.to_numpy(float), log))
         ax.set_ylabel("fraction of requests")
-        ax.set_title(f"Latency distribution: {column}")
-        ax.legend(fontsize=8, loc="lower right", title="percentiles marked by dots",
-                  title_fontsize=8)
+        ax.set_title(title)
+        fig.legend(fontsize=8, loc="outside lower center", ncols=1, frameon=False,
+                   title="percentiles marked by dots", title_fontsize=8)
         return fig
 
-    def waterfall(self, n: int = 20, start: int = 0) -> Figure:
-        """DevTools-style bars of requests ``start`` .. ``start+n`` of the first run (warm-up
-        included: it is where connections open), in time order: TCP/TLS handshakes and HTTP/2
-        set-up on each connection's first request, then sending, waiting, receiving; with a
-        client log, the client's whole span behind them."""
-        t = entry_timings(self.runs[0].table(warmup=True), self.runs[0].connections)
-        t = t.sort_values("start", kind="stable").iloc[start:start + n].reset_index(drop=True)
+    def waterfall(self, n: int = 20, start: int = 0, warmup: bool = False) -> Figure:
+        """DevTools-style bars of requests ``start`` .. ``start+n`` of the first run's measured
+        window (warm-up left out unless ``warmup``: then its bars are hatched and labelled), in
+        time order: TCP/TLS handshakes and HTTP/2 set-up on each connection's first request,
+        then sending, waiting, receiving; with a client log, the client's whole span behind."""
+        run = self.runs[0]
+        every = entry_timings(run.table(warmup=True), run.connections)
+        measured = every if warmup else every[_phase_of(every) != "warmup"]
+        t = measured.sort_values("start", kind="stable").iloc[start:start + n]
+        t = t.reset_index(drop=True)
         if t.empty:
             raise InferwireError(f"no complete requests from position {start} to draw")
         t0 = float(t["start"].min())
-        fig = new_figure(10, 1.4 + 0.32 * len(t))
+        fig = new_figure(10, 1.8 + 0.32 * len(t))
         ax = fig.add_subplot()
         for y, row in t.iterrows():
             _waterfall_row(ax, y, row, t0)
         ax.set_yticks(range(len(t)), [_row_label(r) for _, r in t.iterrows()], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(f"time since the first bar (ms); t0 = {_clock(t0)} UTC")
-        ax.set_title(f"Waterfall of requests {start + 1}-{start + len(t)} "
-                     "(TLS and HTTP/2 set-up placed after the TCP handshake)")
+        left_out = int((_phase_of(every) == "warmup").sum()) if not warmup else 0
+        what = "requests" if warmup else "measured requests"
+        ax.set_title(f"Waterfall of {what} {start + 1}-{start + len(t)}"
+                     + (f" ({left_out} warm-up requests left out)" if left_out else ""))
         fig.legend(handles=_waterfall_legend(ax), fontsize=8, loc="outside lower center",
                    ncols=4, frameon=False)
         return fig
@@ -177,7 +210,12 @@ class AnalysisPlots:
         t0 = float(t["start"].min())
         if bin_s is None:
             bin_s = auto_bin_s(float(t["response_end"].max()) - t0)
-        fig = new_figure(10, 6.5)
+        bins = np.unique(np.floor((t["response_end"].to_numpy(float) - t0) / bin_s))
+        if len(bins) < FEWEST:
+            return too_little("Throughput and latency over time",
+                              f"the responses fall in {len(bins)} bin(s) of {bin_s:g} s: a "
+                              f"time line needs at least {FEWEST}")
+        fig = new_figure(11, 6.5)
         ax_rate, ax_lat = fig.subplots(2, 1, sharex=True)
         for i, (proto, g) in enumerate(t.groupby("protocol", sort=True)):
             bins = np.floor((g["response_end"].to_numpy(float) - t0) / bin_s).astype(int)
@@ -200,7 +238,7 @@ class AnalysisPlots:
         ax_rate.set_ylim(bottom=0)
         ax_lat.set_ylim(bottom=0)
         for ax in (ax_rate, ax_lat):
-            ax.legend(fontsize=8, loc="upper right")
+            _legend_outside(ax)
         return fig
 
     def bytes_vs_batch(self) -> Figure:
@@ -211,7 +249,12 @@ class AnalysisPlots:
             raise InferwireError("no batch size known: plot a run folder (its manifest holds "
                                  "the batch size) or give a DataFrame with a batch_size column")
         df = df[df["batch_size"].notna()]
-        fig = new_figure(9, 5)
+        sizes = sorted(int(b) for b in df["batch_size"].unique())
+        if len(sizes) < 2:
+            return too_little("Bytes on the wire per request against batch size",
+                              f"one batch size ({sizes[0]}) in this run: bytes against batch "
+                              "size needs runs of several (a sweep: inferwire sweep)")
+        fig = new_figure(10, 5)
         ax = fig.add_subplot()
         keys = [k for k in ("protocol", "encoding") if k in df]
         for i, (key, g) in enumerate(df.groupby(keys, dropna=False, sort=True)):
@@ -227,40 +270,48 @@ class AnalysisPlots:
                             color=f"C{i}", capsize=3, ls="-" if fill != "none" else "--",
                             label=f"{_group_label(keys, key)}: {column.split('_')[0]}")
         ax.set_xscale("log", base=2)
-        sizes = sorted(int(b) for b in df["batch_size"].unique())
         ax.set_xticks(sizes, [str(b) for b in sizes])
         ax.minorticks_off()
         ax.set_yscale("log")
         ax.set_xlabel("batch size (images per request, log2 scale)")
         ax.set_ylabel("HTTP body bytes per request (log scale)")
         ax.set_title("Bytes on the wire per request against batch size")
-        ax.legend(fontsize=8)
+        _legend_outside(ax)
         return fig
 
     def cpu(self) -> Figure:
-        """CPU use of the server, the client and the host over time (resources.csv), with the
-        span of each workload shaded."""
+        """CPU use by role over time (resources.csv: load generator, server, capture, rest of
+        host; % of one core), with the span of each workload shaded.  The host-wide row is
+        drawn only for runs sampled before the roles were split (it is in % of all cores)."""
         run = self.runs[0]
         res = run.resources
         if res is None or res.empty:
             raise InferwireError(f"{run.path}: no resources.csv (CPU samples) in this run")
+        title = "CPU over time by role"
+        if res["time"].nunique() < FEWEST:
+            return too_little(title, f"{res['time'].nunique()} samples in resources.csv: a "
+                                     f"time line needs at least {FEWEST}")
         t0 = float(res["time"].min())
-        fig = new_figure(10, 4.5)
+        fig = new_figure(11, 4.8)
         ax = fig.add_subplot()
-        for role, g in res.groupby("role", sort=True):
+        split = "rest of host" in set(res["role"])
+        for i, (role, g) in enumerate(res.groupby("role", sort=False)):
+            if role == "system" and split:
+                continue
             unit = "% of all cores" if role == "system" else "% of one core"
-            ax.plot(g["time"] - t0, g["cpu_percent"], label=f"{role} ({unit})",
-                    lw=1.2, ls="--" if role == "system" else "-")
+            ax.plot(g["time"] - t0, pd.to_numeric(g["cpu_percent"], errors="coerce"),
+                    label=f"{role} ({unit})", lw=1.2, color=f"C{i}",
+                    ls=":" if role in ("system", "rest of host") else "-")
         for i, (name, load) in enumerate((run.manifest.get("loads") or {}).items()):
             a, b = load.get("started_ns"), load.get("finished_ns")
             if a and b:
-                ax.axvspan(a / 1e9 - t0, b / 1e9 - t0, color=f"C{i + 3}", alpha=0.12,
+                ax.axvspan(a / 1e9 - t0, b / 1e9 - t0, color=f"C{i + 5}", alpha=0.12,
                            label=f"{name} load")
         ax.set_xlabel(f"time since the first sample (s); t0 = {_clock(t0)} UTC")
         ax.set_ylabel("CPU (%)")
         ax.set_ylim(bottom=0)
-        ax.set_title("Server and client CPU over time")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(title)
+        _legend_outside(ax)
         return fig
 
     def locust(self) -> Figure:
@@ -269,21 +320,93 @@ class AnalysisPlots:
         history = self.runs[0].stats_history
         if history is None or history.empty:
             raise InferwireError(f"{self.runs[0].path}: no locust stats history in this run")
+        from .locust import aggregated
+        rows = len(aggregated(history))
+        if rows < FEWEST:
+            return too_little("locust stats history",
+                              f"{rows} Aggregated row(s): locust writes one a second, so a run "
+                              f"of a few seconds has too few to draw (at least {FEWEST})")
         return locust_figure(history)
 
     def available(self) -> dict[str, Figure | str]:
-        """Every plot that applies, by name; a plot that cannot be drawn maps to the reason."""
+        """Every plot that applies, by name; a plot that cannot be drawn, or has too little
+        data to be worth drawing, maps to the reason."""
         out: dict[str, Figure | str] = {}
         for name in ("phases", "cdf", "waterfall", "timeline", "bytes_vs_batch", "cpu",
                      "locust"):
             try:
-                out[name] = getattr(self, name)()
+                fig = getattr(self, name)()
             except InferwireError as exc:
                 out[name] = str(exc)
+                continue
+            reason = getattr(fig, "too_little", None)
+            out[name] = f"too little data: {reason}" if reason else fig
         return out
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def phase_parts(t: pd.DataFrame) -> pd.DataFrame:
+    """``t`` (:func:`entry_timings` rows) plus the :data:`SEGMENTS` columns (ms): the client's
+    own time, connection set-up, transfer, and the wait split by the server log into network
+    and stack, server outside the model and model (``wait_unsplit_ms`` where no log says)."""
+    out = t.copy()
+    h2 = _num(out, "h2_ms").fillna(0.0)
+    out["setup_ms"] = _num(out, "tcp_ms").fillna(0.0) + _num(out, "ssl_ms").fillna(0.0) + h2
+    before = (_num(out, "blocked_ms").fillna(0.0) - h2).clip(lower=0.0)
+    out["client_part_ms"] = before + _num(out, "client_after_ms").fillna(0.0).clip(lower=0.0)
+    out["transfer_ms"] = _num(out, "send_ms").fillna(0.0) + _num(out, "receive_ms").fillna(0.0)
+    wait = _num(out, "wait_ms").fillna(0.0).clip(lower=0.0)
+    server = np.minimum(_num(out, "server_ms"), wait)            # NaN: not in the server log
+    model = np.minimum(_num(out, "model_ms").fillna(0.0), server)
+    logged = server.notna()
+    out["model_ms"] = model.where(logged, 0.0)
+    out["server_rest_ms"] = (server - model).where(logged, 0.0)
+    out["network_ms"] = (wait - server).where(logged, 0.0)
+    out["wait_unsplit_ms"] = wait.where(~logged, 0.0)
+    return out
+
+
+def too_little(title: str, reason: str) -> Figure:
+    """A small figure that says why there is nothing worth drawing (instead of an empty
+    frame); its ``too_little`` attribute holds the reason."""
+    fig = new_figure(10, 1.6)
+    fig.suptitle(title)
+    fig.text(0.5, 0.4, f"Too little data to draw: {reason}.", ha="center", va="center",
+             fontsize=10, color="0.35", wrap=True)
+    fig.too_little = reason
+    return fig
+
+
+def _legend_outside(ax) -> None:
+    """The axes' legend to the right of them, where it cannot cover data."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                  frameon=False)
+
+
+def _cdf_axis(ax, column: str, values: np.ndarray, log: bool) -> str:
+    """Set the CDF's x range; returns its label (the tail beyond p99.9 said when clipped)."""
+    if log:
+        positive = values[values > 0]
+        if len(positive):
+            ax.set_xscale("log")
+        return f"{column} (ms), log scale"
+    edge = float(np.percentile(values, 99.9))
+    low = min(float(values.min()), 0.0)
+    beyond = values[values > edge]
+    ax.set_xlim(low, edge * 1.02 if edge > 0 else 1.0)
+    if not len(beyond):
+        return f"{column} (ms)"
+    return (f"{column} (ms), axis cut at p99.9 = {edge:.2f} ms: the tail beyond it, "
+            f"{len(beyond)} requests up to {float(beyond.max()):.2f} ms, is not shown")
+
+
+def _phase_of(t: pd.DataFrame) -> pd.Series:
+    """Each row's ``client_phase`` as plain strings ("measure" where no client log says)."""
+    if "client_phase" not in t:
+        return pd.Series("measure", index=t.index)
+    return t["client_phase"].astype("string").fillna("measure").astype(str)
+
 def auto_bin_s(span_s: float) -> float:
     """1 s, unless ``span_s`` holds fewer than 5 of them: then the largest of 0.5, 0.2, 0.1,
     0.05, ... s that gives at least 10 bins."""
@@ -325,16 +448,17 @@ def _row_label(row) -> str:
     return f"{row['protocol']} c{row['connection']}{stream}{phase}"
 
 
-def _bar(ax, y, left_ms, width_ms, colour, height=0.6, zorder=2) -> None:
+def _bar(ax, y, left_ms, width_ms, colour, height=0.6, zorder=2, alpha=1.0) -> None:
     if np.isnan(left_ms) or np.isnan(width_ms):
         return
     # a zero-length phase still shows as a line of its colour (loopback receives take 0 ms)
     ax.barh(y, width_ms, left=left_ms, height=height, color=colour, edgecolor=colour,
-            linewidth=1.2, zorder=zorder)
+            linewidth=1.2, zorder=zorder, alpha=alpha)
 
 
 def _waterfall_row(ax, y, row, t0) -> None:
     ms = lambda t: (t - t0) * 1e3   # noqa: E731 - s since epoch -> ms since the first bar
+    alpha = 0.4 if str(row.get("client_phase")) == "warmup" else 1.0   # warm-up: faded
     if not pd.isna(row.get("client_started")) and not pd.isna(row.get("client_finished")):
         _bar(ax, y, ms(row["client_started"]),
              (row["client_finished"] - row["client_started"]) * 1e3, COLOR["client"], 0.85, 1)
@@ -342,11 +466,12 @@ def _waterfall_row(ax, y, row, t0) -> None:
         left = ms(row["setup_start"])
         for col in ("tcp_ms", "ssl_ms", "h2_ms"):
             if not np.isnan(row[col]):
-                _bar(ax, y, left, row[col], COLOR[col], 0.6 if col != "h2_ms" else 0.3, 3)
+                _bar(ax, y, left, row[col], COLOR[col], 0.6 if col != "h2_ms" else 0.3, 3,
+                     alpha)
                 left += row[col]
-    _bar(ax, y, ms(row["request_start"]), row["send_ms"], COLOR["send_ms"])
-    _bar(ax, y, ms(row["request_end"]), row["wait_ms"], COLOR["wait_ms"])
-    _bar(ax, y, ms(row["response_start"]), row["receive_ms"], COLOR["receive_ms"])
+    _bar(ax, y, ms(row["request_start"]), row["send_ms"], COLOR["send_ms"], alpha=alpha)
+    _bar(ax, y, ms(row["request_end"]), row["wait_ms"], COLOR["wait_ms"], alpha=alpha)
+    _bar(ax, y, ms(row["response_start"]), row["receive_ms"], COLOR["receive_ms"], alpha=alpha)
 
 
 def _waterfall_legend(ax) -> list:
@@ -383,7 +508,7 @@ def locust_figure(history: pd.DataFrame) -> Figure:
     if everything.empty:
         raise InferwireError("the locust stats history has no Aggregated rows")
     t0 = everything["time"].min()
-    fig = new_figure(10, 7.5)
+    fig = new_figure(11, 7.5)
     ax_users, ax_rate, ax_lat = fig.subplots(3, 1, sharex=True)
     for i, (suffix, agg) in enumerate(_sources(everything)):
         t = agg["time"] - t0
@@ -402,5 +527,5 @@ def locust_figure(history: pd.DataFrame) -> Figure:
     ax_users.set_title("locust stats history")
     for ax in (ax_users, ax_rate, ax_lat):
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8, loc="upper left")
+        _legend_outside(ax)
     return fig

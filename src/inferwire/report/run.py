@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..columns import CONNECTION_COLUMNS, JOINED_COLUMNS, LATER_COLUMNS, REQUEST_COLUMNS, Column
+from ..columns import (CONNECTION_COLUMNS, JOINED_COLUMNS, LATER_COLUMNS, REQUEST_COLUMNS,
+                       UTC_DTYPE, Column)
 from ..errors import InferwireError, InferwireWarning
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
@@ -24,7 +25,7 @@ V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}     # with --api v2
 RESOURCE_COLUMNS = ("time_ns", "role", "cpu_percent", "rss_bytes")
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     """One run (or one capture) ready to report on.
 
@@ -45,6 +46,12 @@ class Run:
     warnings: list = field(default_factory=list)
     capture: object = None
     capture_path: Path | None = None
+
+    def __repr__(self) -> str:
+        from ..analysis import describe_tables
+        status = self.manifest.get("status")
+        return (f"<Run {self.name!r}{f' ({status})' if status else ''}: "
+                f"{describe_tables(self)}>")
 
     @property
     def name(self) -> str:
@@ -206,6 +213,7 @@ def read_table(d: Path, name: str, columns: tuple[Column, ...]) -> pd.DataFrame 
         df = pd.read_parquet(path) if path is pq else pd.read_csv(path, low_memory=False)
     except Exception as exc:  # pyarrow and the CSV parser raise many types for a bad file
         raise InferwireError(f"{path}: cannot read the table: {exc}") from exc
+    df = _older_utc(df, columns)
     missing = [c.name for c in columns if c.name not in df.columns]
     if missing and set(missing) <= LATER_COLUMNS:    # written before those columns existed
         df = df.assign(**{name: pd.NA for name in missing})
@@ -214,6 +222,22 @@ def read_table(d: Path, name: str, columns: tuple[Column, ...]) -> pd.DataFrame 
         raise InferwireError(f"{path}: column {missing[0]!r} missing ({len(missing)} missing); "
                              "was it written by this version of inferwire?")
     return cast_columns(df, columns, path)
+
+
+def _older_utc(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
+    """A table written before the ``*_utc`` columns existed: each made from its float seconds,
+    rounded to the µs (the float holds about 0.24 µs at today's epoch: exact for µs captures)."""
+    from ..columns import utc_source
+    todo = [c.name for c in columns if c.dtype == UTC_DTYPE and c.name not in df
+            and utc_source(c) in df]
+    if not todo:
+        return df
+    df = df.copy()
+    for name in todo:
+        seconds = pd.to_numeric(df[utc_source(name)], errors="coerce")
+        us = (seconds * 1e6).round().astype("Int64")
+        df[name] = pd.to_datetime(us, unit="us", utc=True).astype(UTC_DTYPE)
+    return df
 
 
 def cast_columns(df: pd.DataFrame, columns: tuple[Column, ...], path=None) -> pd.DataFrame:
@@ -238,6 +262,8 @@ def _cast(s: pd.Series, dtype: str) -> pd.Series:
         return num.astype("Int64") if num.isna().any() or dtype == "Int64" else num.astype(dtype)
     if dtype == "float64":
         return pd.to_numeric(s, errors="raise").astype("float64")
+    if dtype == UTC_DTYPE:      # ISO 8601 text in the CSV, exact to the ns
+        return pd.to_datetime(s, utc=True, format="ISO8601").astype(dtype)
     return s.astype(dtype)
 
 
