@@ -192,3 +192,23 @@ def test_parent_killed_leaves_no_kserve(tmp_path):
     while time.monotonic() < deadline and [c for c in _kserve_left() if str(tmp_path) in c]:
         time.sleep(0.2)
     assert not [c for c in _kserve_left() if str(tmp_path) in c]
+
+
+def test_a_users_own_kserve_is_reached_with_server_host(tmp_path):
+    """``--server HOST`` with ``--api v2``: a KServe this run did not start (as a user's own
+    deployment would be) is loaded and captured like any server."""
+    from inferwire.serving.kserve.launch import KServeProcess
+    from inferwire.serving.kserve.weights import cached_weights
+    need_capture()
+    grpc_port, rest_port = free_ports(2)
+    with KServeProcess(cached_weights("softmax"), model_name="digits", http_port=rest_port,
+                       grpc_port=grpc_port, log_path=tmp_path / "own-kserve.log"):
+        result = run_experiment(RunConfig(out=str(tmp_path / "runs"), server="127.0.0.1",
+                                          api="v2", model_name="digits", grpc_port=grpc_port,
+                                          rest_port=rest_port, requests=20, duration_s=None,
+                                          warmup_requests=2, progress=False))
+    assert result.status == "ok", result.problems
+    j = result.joined
+    measured = j[j["client_phase"] == "measure"]
+    assert len(measured) == 40 and measured["in_capture"].all() and measured["client_ok"].all()
+    assert "/v2/models/digits/infer" in set(measured["path"])
