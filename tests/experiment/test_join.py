@@ -112,3 +112,18 @@ def test_peer_order_join_refuses_what_it_cannot_be_sure_of():
     assert j["model_ms"].isna().all()
     # with no server port named, the workload comes from the wire protocol
     assert list(j["workload"]) == ["rest"]
+
+
+def test_summary_says_which_requests_have_no_server_times():
+    from inferwire.experiment.summary import _unjoined
+    server = _server_rows([1.5, 3.5], [1, 2])        # overlapping requests: left unjoined
+    j = join_requests(_anonymous_rows([0, 2]), None, server, workloads={8501: "rest"})
+    assert _unjoined(j) == []                       # nothing joined at all: nothing to compare
+    j = join_requests(_anonymous_rows([0, 10]), None, _server_rows([1.5, 11.5], [1, 2]),
+                      workloads={8501: "rest"})
+    assert _unjoined(j) == []                       # every one joined
+    both = pd.concat([j, join_requests(_anonymous_rows([0, 2], client="10.0.0.1:4001"), None,
+                                       _server_rows([1.5, 3.5], [1, 2], peer="10.0.0.1:4001"),
+                                       workloads={8501: "rest"})], ignore_index=True)
+    (line,) = _unjoined(both)
+    assert line.startswith("- **rest**: 2 of 4 requests on the wire have no server-log times")

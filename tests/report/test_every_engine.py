@@ -93,9 +93,13 @@ def test_report_notebook_and_joins_of_every_engine(case, runs, tmp_path, monkeyp
     engine, protocols, _ = CASES[case]
     written = build_report(d)                               # the crash of issue 17 item 1
     for what in ("html", "summary.md", "har", "annotated pcapng", "figures/phases.png",
-                 "figures/cdf.png", "figures/waterfall.png", "figures/timeline.png",
-                 "figures/cpu.png"):
+                 "figures/waterfall.png", "figures/cpu.png"):
         assert written[what].is_file(), what
+    # a short locust run on a busy host may make only a few requests (locust's gevent timer can
+    # end a 2 s run early): then these say "too little data" instead of drawing
+    plots = load_run(d).plot.available()
+    for name in ("cdf", "timeline"):
+        assert f"figures/{name}.png" in written or plots[name].startswith("too little data")
     # every file of the run and of its report: owner only
     modes = _modes(d)
     assert {p: oct(m) for p, m in modes.items()

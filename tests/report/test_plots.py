@@ -224,4 +224,4 @@ def test_too_little_data_is_said_not_drawn_empty(crafted_pcap, sample_run, tmp_p
     header = history[0]
     rows = [line for line in history[1:] if ",Aggregated," in line][:2]
     (copy / "locust_stats_history.csv").write_text("\n".join([header, *rows]) + "\n")
-    assert "2 Aggregated row(s)" in load_run(copy).plot.locust().too_little
+    assert "of its 2 Aggregated rows show any requests" in load_run(copy).plot.locust().too_little

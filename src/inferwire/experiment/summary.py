@@ -30,7 +30,7 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
     if joined is not None:
         joined = joined[joined["client_phase"].fillna("measure") != "warmup"]
         lines += ["", "## Where the time went (medians, ms)", ""] + _breakdown(joined)
-        lines += [""] + _sentences(joined)
+        lines += [""] + _sentences(joined) + _unjoined(joined)
     if joined is not None and "triton_trace_id" in joined:
         from ..serving.triton.summary import triton_section
         lines += [""] + triton_section(joined, manifest)
@@ -134,6 +134,23 @@ def _sentences(j) -> list[str]:
         if missing:
             words += f". {missing} requests of the client's log are NOT in the capture"
         out.append(words + ".")
+    return out
+
+
+def _unjoined(j) -> list[str]:
+    """Say how many captured requests got no server-log times, when others did (the server
+    logged): multiplexed HTTP/2 streams without ids, or counts that differ on a connection."""
+    if "server_join" not in j or j["server_join"].isna().all():
+        return []
+    wire = j[j["in_capture"].astype(bool)]
+    out = []
+    for name, g in wire.groupby("workload", sort=True):
+        missing = int(g["server_join"].isna().sum())
+        if missing:
+            out.append(f"- **{name}**: {missing} of {len(g)} requests on the wire have no "
+                       "server-log times (no request id, and their connection's order could "
+                       "not be matched with certainty: multiplexed streams, or counts that "
+                       "differ): the server and model medians above are of the others.")
     return out
 
 

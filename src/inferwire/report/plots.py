@@ -321,11 +321,14 @@ class AnalysisPlots:
         if history is None or history.empty:
             raise InferwireError(f"{self.runs[0].path}: no locust stats history in this run")
         from .locust import aggregated
-        rows = len(aggregated(history))
-        if rows < FEWEST:
+        rows = aggregated(history)
+        busy = int((pd.to_numeric(rows["requests_per_s"], errors="coerce") > 0).sum())
+        if busy < FEWEST:
             return too_little("locust stats history",
-                              f"{rows} Aggregated row(s): locust writes one a second, so a run "
-                              f"of a few seconds has too few to draw (at least {FEWEST})")
+                              f"{busy} of its {len(rows)} Aggregated rows show any requests per "
+                              "second (locust writes one row a second and averages its rate "
+                              f"over several): a run of a few seconds has too few (at least "
+                              f"{FEWEST})")
         return locust_figure(history)
 
     def available(self) -> dict[str, Figure | str]:
