@@ -46,10 +46,13 @@ def triton_section(joined: pd.DataFrame, manifest: dict) -> list[str]:
             words.append(f"- **{workload}**: of the client's {client:.3f} ms (mean): {shares}.")
     out += [""] + words
     inside = inside_fraction(joined)
+    by_id = int((joined.get("triton_joined_by", pd.Series(dtype="string")) == "request_id").sum())
     out += ["", f"- Triton traced {int(joined['triton_trace_id'].notna().sum())} of "
-                f"{int(joined['in_capture'].fillna(False).sum())} requests on the wire; "
-                f"{_f(inside * 100) if not np.isnan(inside) else 'no'} % have Triton's receive-end "
-                "and send-start inside the wire's [request_end, response_start]."]
+                f"{int(joined['in_capture'].fillna(False).sum())} requests on the wire "
+                f"({by_id} joined by request id, the others by time); "
+                + (f"of those joined by id, {_f(inside * 100)} % have Triton's receive-end and "
+                   "send-start inside the wire's [request_end, response_start]."
+                   if not np.isnan(inside) else "none joined by id to check against the wire.")]
     out += _metrics_lines((manifest.get("server") or {}))
     return out
 
