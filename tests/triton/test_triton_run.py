@@ -61,6 +61,7 @@ def test_every_request_on_the_wire_traced_inside_its_wait(tmp_path):
     on_wire = j[j["in_capture"]]
     assert on_wire["triton_trace_id"].notna().all()
     assert on_wire["triton_trace_id"].is_unique
+    assert (on_wire["triton_joined_by"] == "request_id").all()
     # on loopback Triton's receive-end / send-start lie inside the wire's wait
     assert (on_wire["request_end"] <= on_wire["triton_recv_end"]).all()
     assert (on_wire["triton_recv_end"] < on_wire["triton_send_start"]).all()
