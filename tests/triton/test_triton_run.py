@@ -75,6 +75,9 @@ def test_every_request_on_the_wire_traced_inside_its_wait(tmp_path):
     manifest = json.loads((d / "manifest.json").read_text())
     server = manifest["server"]
     assert server["kind"] == "triton" and server["triton_version"].startswith("2.")
+    from inferwire.serving.triton.install import find_install
+    assert server["triton_venv"] == str(find_install().venv)
+    assert server["triton_venv_python"].startswith("3.")
     assert server["model_config"]["backend"] == "python"
     assert server["trace"]["traces"] == len(on_wire) and server["exit_code"] == 0
     # Triton's own counters agree with the trace and the client
