@@ -25,7 +25,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,7 +68,8 @@ def start_kserve(work: Path):
 def start_triton(models: Path, work: Path, trace: bool, name: str):
     install = find_install()
     repo = work / f"{name}-repo"
-    write_repository(repo, TritonModelOptions(max_batch_size=64), export_weights(models / "mnist" / "1"))
+    weights = export_weights(models / "mnist" / "1")
+    write_repository(repo, TritonModelOptions(max_batch_size=64), weights)
     http, grpc, metrics = free_ports(3)
     staging = trace_staging(work / name) if trace else None   # /dev/shm: quick to remove
     opts = TritonOptions(http, grpc, metrics,
@@ -96,7 +96,8 @@ def compare_servers(servers: dict, args) -> list[dict]:
             for batch in (1, 32):
                 for name, ports in servers.items():
                     got = cell(ports[protocol], protocol, batch, args.seconds, args.concurrency)
-                    c = cells.setdefault((name, protocol, batch), {"rps": [], "lat": [], "errors": 0})
+                    c = cells.setdefault((name, protocol, batch),
+                                         {"rps": [], "lat": [], "errors": 0})
                     c["rps"].append(got["rps"])
                     c["lat"] += got["lat"]
                     c["errors"] += got["errors"]

@@ -43,7 +43,8 @@ class TritonInstall:
 
     @property
     def stub(self) -> Path:
-        return self.root / "python_backend_stubs" / self.python_version / "triton_python_backend_stub"
+        stubs = self.root / "python_backend_stubs"
+        return stubs / self.python_version / "triton_python_backend_stub"
 
     def environment(self, base: dict | None = None) -> dict:
         """The server's environment: the wheel's libraries found, the venv's python3 first."""

@@ -149,6 +149,7 @@ def inside_fraction(joined: pd.DataFrame) -> float:
     j = j.dropna(subset=["triton_recv_end", "triton_send_start", "request_end", "response_start"])
     if j.empty:
         return float("nan")
-    ok = ((j["request_end"] <= j["triton_recv_end"]) & (j["triton_recv_end"] <= j["triton_send_start"])
+    ok = ((j["request_end"] <= j["triton_recv_end"])
+          & (j["triton_recv_end"] <= j["triton_send_start"])
           & (j["triton_send_start"] <= j["response_start"]))
     return float(np.mean(ok))

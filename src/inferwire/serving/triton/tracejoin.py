@@ -5,8 +5,9 @@ as ``x-request-id``).  Triton's trace names no connection, so wire rows without 
 tool that sends one body for every request) are matched by time, and only where that is certain:
 a trace goes to the one wire row of its protocol whose [request_end, response_start] holds
 Triton's [receive-end, send-start] when no other unmatched row does and that row holds no other
-trace, repeated until nothing changes.  Pairing by order alone was tried and is wrong under concurrency (two connections'
-requests interleave: a quarter of h2load's pairs were crossed).  ``triton_joined_by`` says which.
+trace, repeated until nothing changes.  Pairing by order alone was tried and is wrong under
+concurrency (two connections' requests interleave: a quarter of h2load's pairs were crossed).
+``triton_joined_by`` says which.
 """
 from __future__ import annotations
 
