@@ -234,3 +234,17 @@ def test_parent_killed_takes_triton_with_it(tmp_path):
         for p in psutil.process_iter(["cmdline"]):     # the capture tool is not under test here
             if str(d) in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid():
                 p.kill()
+
+
+def test_cli_without_triton_installed_says_how_and_exits_1(tmp_path):
+    import os as _os
+    env = dict(_os.environ, INFERWIRE_TRITON_VENV=str(tmp_path / "no-such-venv"))
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "capture_run.py"), "--out",
+                           str(tmp_path / "out"), "--server", "triton", "--api", "v2",
+                           "--requests", "5", "--quiet"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "no Triton venv" in done.stderr and "scripts/setup.sh" in done.stderr
+    assert "Traceback" not in done.stderr
+    d = _run_dir(tmp_path / "out")
+    assert json.loads((d / "manifest.json").read_text())["status"] == "failed"
