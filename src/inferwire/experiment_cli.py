@@ -95,11 +95,19 @@ def network_from_args(args: argparse.Namespace):
     from .netns import build_profile
     return build_profile(args.network, capture_server=args.network_capture == "both",
                          allow_missing=args.network_allow_missing, **knobs)
+
+
 def _ring(text: str) -> tuple[int, int]:
     files, sep, mb = text.partition(":")
     if not (sep and files.isdigit() and mb.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r}: give FILES:MB, e.g. 20:100")
     return int(files), int(mb)
+
+
+def _default_api(server: str | None) -> str | None:
+    """Triton speaks only the Open Inference Protocol: ``--server triton`` means ``--api v2``."""
+    import os
+    return "v2" if (server or os.environ.get("SERVER")) == "triton" else None
 
 
 def config_from_args(args: argparse.Namespace):
@@ -108,7 +116,7 @@ def config_from_args(args: argparse.Namespace):
     given = {
         "server": args.server, "grpc_port": args.grpc_port, "rest_port": args.rest_port,
         "model": args.model, "model_name": args.model_name, "engine": args.engine,
-        "api": args.api, "input_name": args.input_name, "output_name": args.output_name,
+        "api": args.api or _default_api(args.server), "input_name": args.input_name, "output_name": args.output_name,
         "enable_batching": args.enable_batching, "batch_size": args.batch_size,
         "instances": args.instances, "max_queue_delay_us": args.max_queue_delay_us,
         "users": args.users, "rate": args.rate, "arrival": args.arrival,
