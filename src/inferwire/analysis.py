@@ -30,7 +30,7 @@ from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
 from .tcp.connections import NET_FIELDS
 from .tcp.grouping import VANTAGES
-from .exchanges.network import NETWORK_RAW, network_rows
+from .exchanges.network import connection_part, network_columns, stalled_waits
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -264,23 +264,11 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
             conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
-            req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-            for c in conns:
-                if c.client.port in ignore or c.server.port in ignore:
-                    tick(c.packets)
-                    continue
-                result = analyze_connection(c, options, keylog, budget)
-                rows_, conn_row, conn_warnings = _rows(c, result)
-                req_rows += rows_
-                req_pos += [c.index] * len(rows_)
-                conn_rows.append(conn_row)
-                conn_pos.append(c.index)
-                if conn_warnings:
-                    warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
-                tick(c.packets)
+            requests, req_pos, conn_rows, conn_pos, warnings = _bucket_rows(
+                conns, ignore, options, keylog, budget, tick)
             conns = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
-            yield (_request_columns(req_rows), np.array(req_pos, dtype=np.int64),
+            yield (requests, req_pos,
                    _connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
                    warnings, keys)
 
@@ -295,6 +283,48 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
     frames = [f for _, shard_frames in shards for f in shard_frames]
     shards = None                   # _numbered lets each bucket's columns go once gathered
     return _numbered(frames, many)
+
+
+def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -> tuple:
+    """One bucket's requests columns and their connection numbers, its connection rows and
+    their numbers, and its warnings (``tick``: told each connection's packets when done)."""
+    req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
+    parts, ids = [], []             # per connection: network columns, ACK round trip look-up
+    for c in conns:
+        if c.client.port in ignore or c.server.port in ignore:
+            tick(c.packets)
+            continue
+        result = analyze_connection(c, options, keylog, budget)
+        rows_, conn_row, conn_warnings, part = _rows(c, result)
+        parts.append(part)
+        ids.append(c.rtt_directions())
+        req_rows += rows_
+        req_pos += [c.index] * len(rows_)
+        conn_rows.append(conn_row)
+        conn_pos.append(c.index)
+        if conn_warnings:
+            warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
+        tick(c.packets)
+    acks = (conns[0].source[2], ids) if conns else None
+    requests = _request_columns(req_rows, parts, acks)
+    return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings)
+
+
+def _ack_rtt(columns: dict, ns: dict, parts: list, acks: tuple) -> None:
+    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms in one vectorised look-up:
+    ``acks`` = (the bucket's Directions, each connection's
+    :meth:`~inferwire.tcp.connections.Connection.rtt_directions`), ``ns``: the time columns."""
+    dirs, ids = acks
+    counts = [p[0] for p in parts]
+    up = np.repeat(np.array([i[0] for i in ids], dtype=np.int64), counts)
+    down = np.repeat(np.array([i[1] for i in ids], dtype=np.int64), counts)
+    (start, k_start), (req_end, k_req), (resp_end, k_resp) = (ns[k] for k in (
+        "req_start", "req_end", "resp_end"))
+    start = np.where(k_start, start, -1)
+    stop = np.where(k_resp, resp_end, np.where(k_req, req_end, -1))
+    for name, d in (("ack_rtt_client_ms", down), ("ack_rtt_server_ms", up)):
+        v = dirs.first_rtt(d, start, stop)
+        columns[name] = np.where(v >= 0, v / 1e6, np.nan)
 
 
 def _numbered(frames: list, many: bool):
@@ -475,7 +505,8 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
         if note:
             result.warnings.append(note)
     if proto == "h2":
-        result.exchanges, result.h2_setup_ns = http2_exchanges(up, down, result.warnings)
+        result.exchanges, result.h2_setup_ns, result.h2_stalls = http2_exchanges(
+            up, down, result.warnings)
         if any(e.protocol == "grpc" for e in result.exchanges):
             result.protocol = "grpc"
     elif proto == "http/1.1":
@@ -499,10 +530,11 @@ def _fin_reached(stream) -> bool:
 
 
 # -- tables -------------------------------------------------------------------------------------
-def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str]]:
+def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[str], tuple]:
     """One connection's request rows (:data:`_REQUEST_RAW` order), its connection row
-    (:data:`CONNECTION_COLUMNS` order) and its warnings: plain values, cheap to send between
-    processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
+    (:data:`CONNECTION_COLUMNS` order), its warnings and what its rows' network columns need
+    (:func:`~inferwire.exchanges.network.connection_part`): plain values, cheap to send
+    between processes.  The connection number in the rows is ``c.index`` (its bucket's; renumbered by
     :func:`_numbered`)."""
     exchanges = r.exchanges
     if len(exchanges) > 1:
@@ -511,15 +543,15 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
     client, server = str(c.client), str(c.server)
     first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
-    net = network_rows(c, exchanges, r.h2_stalls)
+    rtt = (c.rtt_client_ns, c.rtt_server_ns)
+    net = connection_part(c, exchanges, r.h2_stalls, rtt)
     for i, e in enumerate(exchanges):
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
         req_rows.append((c.index, client, server, e.protocol, r.tls, e.inferred, e.stream,
                          e.method, e.path, e.status, e.grpc_status, e.request_id,
                          e.request_bytes, e.response_bytes, a, b, s, d,
                          *(first if i == 0 else (None, None, None)),
-                         e.interim_responses, e.request_frame, e.response_frame, e.complete,
-                         *net[i]))
+                         e.interim_responses, e.request_frame, e.response_frame, e.complete))
         if not e.complete:
             incomplete += 1
         try:
@@ -534,9 +566,16 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         warnings = warnings + [f"{differing} retransmitted segment{'s' if differing > 1 else ''} "
                                "whose repeated bytes differ from the first copy: the first "
                                "copy's bytes are kept"]
+    waits = stalled_waits(c, exchanges) if c.net and c.net[_ZERO_WINDOWS] else ()
+    if waits:
+        warnings = warnings + [f"the client's zero window held back the server during the wait "
+                               f"of {len(waits)} request(s) (stream {', '.join(map(str, waits[:5]))}"
+                               "): that time is in wait_ms, the capture cannot tell whether the "
+                               "response was ready"]
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
-    return req_rows, _connection_row(c, r, len(exchanges), client, server, warnings), warnings
+    return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, rtt),
+            warnings, net)
 
 
 def _out_of_order(a, b, s, d) -> bool:
@@ -573,7 +612,8 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "method", "path", "status", "grpc_status", "request_id", "request_bytes",
                 "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
                 "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
-                "request_frame", "response_frame", "complete") + NETWORK_RAW
+                "request_frame", "response_frame", "complete")
+_ZERO_WINDOWS = NET_FIELDS.index("zero_windows")
 
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
@@ -593,13 +633,15 @@ def _request_frame(rows: list[tuple]) -> pd.DataFrame:
                         copy=False)
 
 
-def _request_columns(rows: list[tuple]) -> dict:
-    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows."""
+def _request_columns(rows: list[tuple], parts: list | None = None,
+                     acks: tuple | None = None) -> dict:
+    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows,
+    network parts (None: no rows) and ACK round trip look-up (see :func:`_ack_rtt`)."""
     raw = dict(zip(_REQUEST_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _REQUEST_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("req_start", "req_end", "resp_start", "resp_end",
                                             "tcp_handshake", "tls_handshake", "h2_setup")
-          + tuple(_NETWORK_NS)}
+}
     def seconds(k):
         v, known = ns[k]
         return np.where(known, v / 1e9, np.nan)
@@ -621,16 +663,10 @@ def _request_columns(rows: list[tuple]) -> dict:
                "total_ms": diff("req_start", "resp_end"),
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup")}
-    derived.update({column: ms(k) for k, column in _NETWORK_NS.items()})
+    derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
+    if acks is not None and rows:
+        _ack_rtt(derived, ns, parts, acks)
     return _typed_columns(REQUEST_COLUMNS, raw, derived)
-
-
-#: The network values that are times (ns inside) -> their column (ms).
-_NETWORK_NS = {"retrans_to_server": "retrans_ms_to_server",
-               "retrans_to_client": "retrans_ms_to_client", "zero_window": "zero_window_ms",
-               "h2_flow_stall": "h2_flow_stall_ms", "rtt_client": "rtt_client_ms",
-               "rtt_server": "rtt_server_ms", "ack_rtt_client": "ack_rtt_client_ms",
-               "ack_rtt_server": "ack_rtt_server_ms"}
 
 
 def _typed_columns(columns, raw: dict, derived: dict) -> dict:
@@ -643,6 +679,8 @@ def _typed_columns(columns, raw: dict, derived: dict) -> dict:
 def _typed(values, dtype: str):
     """``values`` as an array of the table dtype ``dtype`` (numpy for float64 and int64, a
     pandas extension array for the nullable and string types)."""
+    if isinstance(values, pd.api.extensions.ExtensionArray) and str(values.dtype) == dtype:
+        return values                # made typed already (the network columns)
     if dtype == "float64":
         return np.asarray(values, dtype=np.float64)
     if dtype == "int64":
@@ -672,7 +710,7 @@ _CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_ver
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
-                    server: str, warnings: list) -> tuple:
+                    server: str, warnings: list, rtt: tuple | None = None) -> tuple:
     up, down = c.to_server, c.to_client
     missing = 0
     for st in (up, down):
@@ -680,25 +718,29 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
             missing += g.end - g.start
         for s, e in st.uncaptured:
             missing += e - s
-    retrans, retrans_bytes, ooo = 0, 0, 0
-    for st in (up, down):
-        if st.delivery is not None:
-            retrans += len(st.delivery.retrans_t)
-            retrans_bytes += sum(st.delivery.retrans_bytes)
-            ooo += st.delivery.out_of_order
-    net = dict(zip(NET_FIELDS, c.net)) if c.net else {}
-    flight = ("in_flight_to_server", "in_flight_to_client")
+    retrans = retrans_bytes = ooo = 0
+    if up.delivery is not None or down.delivery is not None:
+        for st in (up, down):
+            if st.delivery is not None:
+                retrans += len(st.delivery.retrans_t)
+                retrans_bytes += sum(st.delivery.retrans_bytes)
+                ooo += st.delivery.out_of_order
+    (mss_c, mss_s, ws_c, ws_s, sack, dup_acks, zero_windows, flight_up,
+     flight_down, control) = c.net or _NO_NET
+    retrans += control
     if c.swapped:
-        flight = flight[::-1]
-    rtt_client, rtt_server = c.rtt_client_ns, c.rtt_server_ns
+        flight_up, flight_down = flight_down, flight_up
+    rtt_client, rtt_server = rtt if rtt is not None else (c.rtt_client_ns, c.rtt_server_ns)
     return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
             c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
             r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,
-            retrans, missing, retrans_bytes, ooo, net.get("dup_acks", 0),
-            net.get("zero_windows", 0), net.get("mss_client"), net.get("mss_server"),
-            net.get("wscale_client"), net.get("wscale_server"), net.get("sack_permitted"),
-            net.get(flight[0]), net.get(flight[1]), rtt_client, rtt_server,
+            retrans, missing, retrans_bytes, ooo, dup_acks, zero_windows, mss_c, mss_s, ws_c,
+            ws_s, sack, flight_up, flight_down, rtt_client, rtt_server,
             _vantage(rtt_client, rtt_server), c.end, "; ".join(warnings) if warnings else "")
+
+
+#: :attr:`Connection.net` of a connection not built by build_connections: nothing known.
+_NO_NET = (None, None, None, None, None, 0, 0, None, None, 0)
 
 
 def _vantage(rtt_client: int | None, rtt_server: int | None) -> str:

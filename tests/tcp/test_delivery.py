@@ -297,3 +297,34 @@ def test_zero_window_stalls_are_sending_and_receiving_not_waiting(tmp_path):
     assert row["zero_window_ms"] == pytest.approx(100 + 50)
     assert conn["zero_windows"] == 2
     assert (row["retrans_segments_to_server"], row["retrans_segments_to_client"]) == (0, 0)
+
+
+def test_zero_window_before_the_response_is_said_not_counted(tmp_path):
+    """The client's window closes after the request and reopens 30 ms later, before the
+    response begins: the server may still have been computing, so the time stays in wait_ms,
+    out of zero_window_ms, and the connection's warnings say so."""
+    c = conv("client")
+    c.client(20 * MS, REQ)
+    c.ack_from_client(21 * MS, window=0)
+    c.ack_from_client(51 * MS)
+    c.server(60 * MS, RESP)
+    with pytest.warns(inferwire.errors.InferwireWarning, match="zero window held back"):
+        row, conn = analyze(tmp_path, c)
+    assert row["wait_ms"] == pytest.approx(40) and row["zero_window_ms"] == 0
+    assert "during the wait of 1 request(s) (stream 1)" in conn["warnings"]
+
+
+def test_repeated_syn_and_fin_are_retransmissions(tmp_path):
+    """As tshark counts them: a SYN sent again (the first was lost) and a FIN sent twice."""
+    c = Conversation()
+    c._pkt(True, 0, "S", c.isn_c, 0, options=SACK_OK)                  # lost SYN
+    c.handshake(1 * MS, 11 * MS, 11 * MS + 50 * US, syn_options=SACK_OK,
+                synack_options=SACK_OK)
+    c.client(20 * MS, REQ)
+    c.server(35 * MS, RESP)
+    c.fin_from_client(40 * MS)
+    c.seq_c -= 1
+    c.fin_from_client(250 * MS)                                         # FIN again
+    row, conn = analyze(tmp_path, c)
+    assert (conn["retransmissions"], conn["retrans_bytes"]) == (2, 0)
+    assert (row["retrans_segments_to_server"], row["retrans_segments_to_client"]) == (0, 0)

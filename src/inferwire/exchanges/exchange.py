@@ -44,7 +44,7 @@ class ConnectionResult:
     h2_setup_ns: int | None = None
     warnings: list = field(default_factory=list)
     #: HTTP/2 flow-control stalls (ns intervals) of the client's and the server's sending, or
-    #: None: not HTTP/2 (see inferwire.protocols.h2flow)
+    #: None: not HTTP/2 (inferwire.exchanges.h2flow.connection_stalls)
     h2_stalls: tuple | None = None
 
 

@@ -7,11 +7,13 @@ import numpy as np
 
 from ..protocols.http2 import H2_STREAM_FIELDS, H2Parser, H2Stream, assemble_rows
 from .exchange import Exchange, feed_all
+from .h2flow import connection_stalls
 from .timeline import TcpTimeline
 
 
-def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | None]:
-    """Exchanges per stream and the HTTP/2 setup time (ns) of the connection, or None."""
+def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | None, tuple]:
+    """Exchanges per stream, the HTTP/2 setup time (ns) of the connection (or None) and its
+    flow-control stalls (:func:`~inferwire.exchanges.h2flow.connection_stalls`)."""
     client_records = _records(H2Parser("client", records=True), up, warnings, "HTTP/2 client")
     server_records = _records(H2Parser("server", records=True), down, warnings, "HTTP/2 server")
     conv, rows = assemble_rows(client_records, server_records)
@@ -20,7 +22,8 @@ def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | Non
         out = _tcp_exchanges(rows, up.stream, down.stream)
     else:
         out = [_exchange(H2Stream(*row), up, down) for row in rows]
-    return out, _setup_ns(conv, up, down)
+    return out, _setup_ns(conv, up, down), connection_stalls(client_records, server_records,
+                                                            up, down)
 
 
 def _records(parser, timeline, warnings: list, label: str) -> list:

@@ -127,7 +127,8 @@ def _plaintext_exchanges(result, conn, decrypted, session) -> None:
     if proto is None and session.alpn in ("h2", "http/1.1"):
         proto = session.alpn
     if proto == "h2":
-        result.exchanges, result.h2_setup_ns = http2_exchanges(up, down, result.warnings)
+        result.exchanges, result.h2_setup_ns, result.h2_stalls = http2_exchanges(
+            up, down, result.warnings)
         result.protocol = "grpc" if any(e.protocol == "grpc" for e in result.exchanges) else "h2"
     elif proto == "http/1.1":
         result.exchanges = http1_exchanges(

@@ -91,6 +91,24 @@ class Connection:
         d = 2 * k + (0 if to_server != self.swapped else 1)
         return dirs.rtt_samples(d)
 
+    def rtt_directions(self) -> tuple[int, int] | None:
+        """The directions' numbers of the client's and the server's data in the
+        :class:`~inferwire.tcp.grouping.Directions` it was built from (``source[2]``)."""
+        if self.source is None:
+            return None
+        k = self.source[3]
+        return (2 * k + 1, 2 * k) if self.swapped else (2 * k, 2 * k + 1)
+
+    def both_rtt_samples(self) -> tuple:
+        """``(rtt_samples(True), rtt_samples(False))`` in one call."""
+        if self.source is None:
+            return ([], []), ([], [])
+        _, _, dirs, k = self.source
+        up, down = (2 * k + 1, 2 * k) if self.swapped else (2 * k, 2 * k + 1)
+        b, t, r = dirs.rtt_bounds, dirs.rtt_t, dirs.rtt_ns
+        return ((t[b[up]:b[up + 1]], r[b[up]:b[up + 1]]),
+                (t[b[down]:b[down + 1]], r[b[down]:b[down + 1]]))
+
     @property
     def rtt_server_ns(self) -> int | None:
         """SYN to SYN-ACK: the round trip between the capture point and the server (ns)."""
@@ -158,7 +176,8 @@ def build_connections(table, groups: PacketGroups | None = None,
 
 #: The fields of :attr:`Connection.net`, in order.
 NET_FIELDS = ("mss_client", "mss_server", "wscale_client", "wscale_server", "sack_permitted",
-              "dup_acks", "zero_windows", "in_flight_to_server", "in_flight_to_client")
+              "dup_acks", "zero_windows", "in_flight_to_server", "in_flight_to_client",
+              "control_retransmissions")
 
 
 def _net_rows(g: PacketGroups, facts: dict, dirs: Directions) -> list[tuple]:
@@ -176,7 +195,8 @@ def _net_rows(g: PacketGroups, facts: dict, dirs: Directions) -> list[tuple]:
                     known(cols["wscale_client"].tolist()), known(cols["wscale_server"].tolist()),
                     sack, netstats.dup_acks(g, up, order).tolist(),
                     np.bincount(g.conn[zero], minlength=n).tolist(),
-                    known(flight[0::2]), known(flight[1::2])))
+                    known(flight[0::2]), known(flight[1::2]),
+                    netstats.control_retransmissions(g, up).tolist()))
 
 
 def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addresses: dict):

@@ -10,7 +10,8 @@ without ACK) with a sequence number other than the previous pure SYN of the same
 new connection; the client is the sender of the first pure SYN, else the receiver of the first
 SYN-ACK, else (roles inferred) the higher port; a direction's offsets count from its ISN + 1, or,
 without a SYN, from the lowest sequence number carrying payload; segments are taken in capture
-time order and every byte keeps the time of the first packet that carried it.
+time order and every byte keeps the time of the first packet that carried it (which copy the
+receiver got is decided after, in :mod:`inferwire.tcp.delivery`, for the directions that need it).
 
 Packets without a usable time (``ts_ns`` -1: a pcapng simple packet block, a time stamp out of
 range) keep an unknown time everywhere: their bytes' times are -1 (the timelines say None), and
@@ -317,6 +318,30 @@ class Directions:
         """Direction ``d``'s ACK round trip samples: data capture times and round trips, ns."""
         a, b = self.rtt_bounds[d], self.rtt_bounds[d + 1]
         return self.rtt_t[a:b], self.rtt_ns[a:b]
+
+    def first_rtt(self, d: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        """For each query, the round trip (ns) of direction ``d``'s first sample whose data was
+        captured in ``[start, stop]``, or -1 (none, or a bound is -1: unknown); vectorised."""
+        out = np.full(len(d), -1, dtype=np.int64)
+        t = np.asarray(self.rtt_t, dtype=np.int64)
+        if not len(t) or not len(d):
+            return out
+        bounds = np.asarray(self.rtt_bounds, dtype=np.int64)
+        sample_d = np.repeat(np.arange(self.n_dirs), np.diff(bounds))
+        t0, span = int(t.min()), int(t.max() - t.min()) + 2
+        if self.n_dirs * span >= MAX_SPACED:                  # one query at a time
+            for i, (di, a, b) in enumerate(zip(d.tolist(), start.tolist(), stop.tolist())):
+                times, rtts = self.rtt_samples(di)
+                j = np.searchsorted(times, a) if a >= 0 else len(times)
+                if j < len(times) and 0 <= times[j] <= b:
+                    out[i] = rtts[j]
+            return out
+        key = sample_d * span + (t - t0)
+        q = d * span + np.clip(start - t0, 0, span - 1)
+        i = np.minimum(np.searchsorted(key, q), len(t) - 1)
+        ok = (start >= 0) & (stop >= 0) & (sample_d[i] == d) & (t[i] >= start) & (t[i] <= stop)
+        out[ok] = np.asarray(self.rtt_ns, dtype=np.int64)[i[ok]]
+        return out
 
     def stream(self, d: int, buffer) -> DirectionStream:
         """The reassembled DirectionStream of direction ``d``."""

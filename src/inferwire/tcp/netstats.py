@@ -128,8 +128,9 @@ def in_flight(seg: dict, acks: Acks, n_dirs: int) -> np.ndarray:
     j = np.searchsorted(acks.key, d * acks.rows + pos, side="left") - 1
     jj = np.maximum(j, 0)
     ok = (j >= 0) & (acks.d[jj] == d)
-    flight = sent - (acks.reach[jj] - d * acks.span)
-    np.maximum.at(out, d[ok], flight[ok])
+    flight = np.where(ok, sent - (acks.reach[jj] - d * acks.span), -1)
+    heads = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))   # d is sorted
+    out[d[heads]] = np.maximum.reduceat(flight, heads)
     return out
 
 
@@ -180,3 +181,19 @@ def ack_rtt_samples(seg: dict, g, acks: Acks, fast: np.ndarray):
     a_time = g.s_time[acks.pos[jj]]
     ok &= (g.table.payload_len[a_row] == 0) & (a_time >= st)
     return sd[ok], st[ok], (a_time - st)[ok]
+
+
+def control_retransmissions(g, up: np.ndarray) -> np.ndarray:
+    """Per connection, repeated SYNs, SYN-ACKs and payload-free FINs (each one after the first
+    of its direction): retransmissions too (tcp.analysis.retransmission), which the stream
+    reassembly, counting payload, does not see."""
+    n = len(g.starts)
+    plen = g.table.payload_len[g.order]
+    fin = ((g.s_flags & FIN) != 0) & ((g.s_flags & (SYN | RST)) == 0) & (plen == 0)
+    d = 2 * g.conn + (~up).astype(np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    for mask, key, size in ((g.s_pure_syn, g.conn, n), (g.s_synack, g.conn, n),
+                            (fin, d, 2 * n)):
+        extra = np.maximum(np.bincount(key[mask], minlength=size) - 1, 0)
+        out += extra if size == n else extra[0::2] + extra[1::2]
+    return out

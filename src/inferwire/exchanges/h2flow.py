@@ -1,0 +1,143 @@
+"""HTTP/2 flow-control stalls (RFC 9113 section 5.2) of one connection, from both directions'
+parser records, as capture-time intervals.
+
+A sender may send DATA only while both the connection's window and the stream's window,
+granted by the receiver, are above zero.  Both start at 65,535 bytes; the receiver's SETTINGS
+INITIAL_WINDOW_SIZE sets (and changes, by the difference) every stream's; its WINDOW_UPDATE
+frames enlarge one (stream 0: the connection's).  Every DATA frame's payload (padding
+included) uses both up.  Walking the sender's DATA and the receiver's SETTINGS and
+WINDOW_UPDATE frames in capture-time order, a stall is:
+
+* the connection's window brought to zero or below by a DATA frame, and more DATA sent on any
+  stream after it: from that frame to the WINDOW_UPDATE that reopened the window;
+* a stream's window brought to zero or below by a DATA frame that did not end the stream: from
+  that frame to the WINDOW_UPDATE (or SETTINGS) that reopened it.
+
+Times are capture times (ns) of the packet carrying the frame's last byte (first copy).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..protocols.http2 import Data, Settings, WindowUpdate
+
+INITIAL_WINDOW = 65_535
+SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+FRAME_HEADER_LEN = 9
+
+
+def _times(timeline, ends: list) -> list:
+    """Capture time (ns) of the packet carrying byte ``end - 1`` of each, None if unknown;
+    one vectorised look-up for a TCP stream."""
+    stream = getattr(timeline, "stream", None)
+    if stream is None or not hasattr(stream, "starts") or not len(stream.starts):
+        return [timeline.last(e) for e in ends]
+    offsets = np.asarray(ends, dtype=np.int64) - 1
+    starts = np.asarray(stream.starts, dtype=np.int64)
+    i = np.searchsorted(starts, offsets, side="right") - 1
+    ok = (i >= 0) & (offsets < np.asarray(stream.ends, dtype=np.int64)[np.maximum(i, 0)])
+    times = np.asarray(stream.times, dtype=np.int64)[np.maximum(i, 0)]
+    return [int(t) if k and t >= 0 else None for t, k in zip(times.tolist(), ok.tolist())]
+
+
+def _possible(data: list, data_t: list, grants: list, grant_t: list) -> bool:
+    """Whether any window can have run out (vectorised; a stall needs it): the connection's
+    DATA beyond its initial window plus the updates granted by then, or a stream's DATA
+    reaching the smallest initial stream window announced."""
+    if not data:
+        return False
+    t = np.array([-1 if x is None else x for x in data_t], dtype=np.int64)
+    size = np.array([r[3] - r[2] - FRAME_HEADER_LEN for r in data], dtype=np.int64)
+    conn = [(x, r[4]) for x, r in zip(grant_t, grants)
+            if x is not None and r[0] is WindowUpdate and r[1] == 0]
+    granted = np.zeros(len(t), dtype=np.int64)
+    if conn:
+        conn.sort()
+        wt = np.array([x for x, _ in conn], dtype=np.int64)
+        cum = np.concatenate(([0], np.cumsum([inc for _, inc in conn])))
+        granted = cum[np.searchsorted(wt, t, side="right")]
+    if (INITIAL_WINDOW + granted - np.cumsum(size) <= 0).any():
+        return True
+    smallest = min([INITIAL_WINDOW] + [r[4][SETTINGS_INITIAL_WINDOW_SIZE] for r in grants
+                                        if r[0] is Settings])
+    _, per_stream = np.unique(np.array([r[1] for r in data], dtype=np.int64),
+                              return_inverse=True)
+    return bool((np.bincount(per_stream, weights=size) >= smallest).any())
+
+
+def _events(sender_records: list, receiver_records: list, sender, receiver) -> list:
+    """``(time, order, kind, fields)`` of the sender's DATA and the receiver's SETTINGS and
+    WINDOW_UPDATE frames, sorted by time (ties: the receiver's first); empty when no window
+    can have run out (:func:`_possible`)."""
+    data = [r for r in sender_records if r[0] is Data]
+    grants = [r for r in receiver_records if r[0] is WindowUpdate
+              or (r[0] is Settings and not r[3] and SETTINGS_INITIAL_WINDOW_SIZE in r[4])]
+    data_t = _times(sender, [r[3] for r in data])
+    grant_t = _times(receiver, [r[3] if r[0] is WindowUpdate else r[2] for r in grants])
+    if not _possible(data, data_t, grants, grant_t):
+        return []
+    out = []
+    for t, r in zip(data_t, data):
+        if t is not None:       # (Data, sid, start, end, data_len, end_stream, messages)
+            out.append((t, 1, "data", (r[1], r[3] - r[2] - FRAME_HEADER_LEN, r[5])))
+    for t, r in zip(grant_t, grants):
+        if t is None:
+            continue
+        if r[0] is WindowUpdate:            # (WindowUpdate, sid, start, end, increment)
+            out.append((t, 0, "update", (r[1], r[4])))
+        else:                               # (Settings, start, end, ack, params)
+            out.append((t, 0, "settings", (r[4][SETTINGS_INITIAL_WINDOW_SIZE],)))
+    out.sort(key=lambda e: (e[0], e[1]))
+    return out
+
+
+def stalls(sender_records: list, receiver_records: list, sender, receiver) -> tuple[list, dict]:
+    """The sender's stalls: ``(connection-window stalls, {stream id: stream-window stalls})``,
+    each a list of ``(from, to)`` ns intervals (see the module)."""
+    conn_window, initial = INITIAL_WINDOW, INITIAL_WINDOW
+    windows: dict = {}
+    conn_stall, conn_out = None, []
+    open_stalls: dict = {}
+    by_stream: dict = {}
+    for t, _, kind, f in _events(sender_records, receiver_records, sender, receiver):
+        if kind == "data":
+            sid, size, ended = f
+            if conn_stall is not None and conn_stall[1] is not None:
+                conn_out.append((conn_stall[0], conn_stall[1]))   # more DATA after the reopening
+                conn_stall = None
+            conn_window -= size
+            windows[sid] = windows.get(sid, initial) - size
+            if conn_window <= 0 and conn_stall is None:
+                conn_stall = [t, None]
+            if windows[sid] <= 0 and not ended and sid not in open_stalls:
+                open_stalls[sid] = t
+        elif kind == "update":
+            sid, increment = f
+            if sid == 0:
+                conn_window += increment
+                if conn_stall is not None and conn_window > 0 and conn_stall[1] is None:
+                    conn_stall[1] = t
+            else:
+                windows[sid] = windows.get(sid, initial) + increment
+                _reopen(open_stalls, by_stream, windows, sid, t)
+        else:
+            delta = f[0] - initial
+            initial = f[0]
+            for sid in windows:
+                windows[sid] += delta
+            for sid in list(open_stalls):
+                _reopen(open_stalls, by_stream, windows, sid, t)
+    return conn_out, by_stream
+
+
+def _reopen(open_stalls: dict, by_stream: dict, windows: dict, sid: int, t: int) -> None:
+    if sid in open_stalls and windows[sid] > 0:
+        by_stream.setdefault(sid, []).append((open_stalls.pop(sid), t))
+
+
+def connection_stalls(client_records: list, server_records: list, up, down) -> tuple:
+    """``(client's connection stalls, server's connection stalls, client's per stream, server's
+    per stream)`` of one HTTP/2 connection (``up``/``down``: the timelines)."""
+    conn_up, streams_up = stalls(client_records, server_records, up, down)
+    conn_down, streams_down = stalls(server_records, client_records, down, up)
+    return conn_up, conn_down, streams_up, streams_down
