@@ -29,9 +29,9 @@ from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
+from .tcp.connections import NET_FIELDS
 from .tcp.grouping import VANTAGES
-from .exchanges.network import (ack_rtt_columns, connection_part, network_columns,
-                                stalled_waits)
+from .exchanges.network import connection_part, network_columns, stalled_waits
 from .tcp.grouping import PacketGroups
 
 PROTOCOLS = ("http/1.1", "h2", "grpc", "tls")
@@ -314,7 +314,7 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
     """One bucket's requests columns and their connection numbers, its connection rows and
     their numbers, and its warnings (``tick``: told each connection's packets when done)."""
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-    queries, parts = [], []         # per request row: ACK round trip look-up; per connection
+    parts, ids = [], []             # per connection: network columns, ACK round trip look-up
     for c in conns:
         if c.client.port in ignore or c.server.port in ignore:
             tick(c.packets)
@@ -322,10 +322,7 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
         result = analyze_connection(c, options, keylog, budget)
         rows_, conn_row, conn_warnings, part = _rows(c, result)
         parts.append(part)
-        ids = c.rtt_directions()
-        queries += [(*ids, row[_REQ_START],
-                     row[_RESP_END] if row[_RESP_END] is not None else row[_REQ_END])
-                    for row in rows_]
+        ids.append(c.rtt_directions())
         req_rows += rows_
         req_pos += [c.index] * len(rows_)
         conn_rows.append(conn_row)
@@ -333,17 +330,25 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
         if conn_warnings:
             warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
         tick(c.packets)
-    requests = _request_columns(req_rows, parts)
-    if conns:
-        _ack_rtt(requests, conns[0].source[2], queries)
+    acks = (conns[0].source[2], ids) if conns else None
+    requests = _request_columns(req_rows, parts, acks)
     return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings)
 
 
-def _ack_rtt(columns: dict, dirs, queries: list) -> None:
-    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms (left None by
-    :func:`_rows` with ``acks=False``) in one vectorised look-up per bucket."""
-    client, server = ack_rtt_columns(dirs, queries)
-    for name, v in (("ack_rtt_client_ms", client), ("ack_rtt_server_ms", server)):
+def _ack_rtt(columns: dict, ns: dict, parts: list, acks: tuple) -> None:
+    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms in one vectorised look-up:
+    ``acks`` = (the bucket's Directions, each connection's
+    :meth:`~inferwire.tcp.connections.Connection.rtt_directions`), ``ns``: the time columns."""
+    dirs, ids = acks
+    counts = [p[0] for p in parts]
+    up = np.repeat(np.array([i[0] for i in ids], dtype=np.int64), counts)
+    down = np.repeat(np.array([i[1] for i in ids], dtype=np.int64), counts)
+    (start, k_start), (req_end, k_req), (resp_end, k_resp) = (ns[k] for k in (
+        "req_start", "req_end", "resp_end"))
+    start = np.where(k_start, start, -1)
+    stop = np.where(k_resp, resp_end, np.where(k_req, req_end, -1))
+    for name, d in (("ack_rtt_client_ms", down), ("ack_rtt_server_ms", up)):
+        v = dirs.first_rtt(d, start, stop)
         columns[name] = np.where(v >= 0, v / 1e6, np.nan)
 
 
@@ -587,7 +592,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         warnings = warnings + [f"{differing} retransmitted segment{'s' if differing > 1 else ''} "
                                "whose repeated bytes differ from the first copy: the first "
                                "copy's bytes are kept"]
-    waits = stalled_waits(c, exchanges)
+    waits = stalled_waits(c, exchanges) if c.net and c.net[_ZERO_WINDOWS] else ()
     if waits:
         warnings = warnings + [f"the client's zero window held back the server during the wait "
                                f"of {len(waits)} request(s) (stream {', '.join(map(str, waits[:5]))}"
@@ -636,6 +641,7 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "request_frame", "response_frame", "complete", "error")
 _REQ_START, _REQ_END, _RESP_END = (_REQUEST_RAW.index(k) for k in ("req_start", "req_end",
                                                                     "resp_end"))
+_ZERO_WINDOWS = NET_FIELDS.index("zero_windows")
 
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
@@ -661,9 +667,10 @@ def _request_frame(rows: list[tuple]) -> pd.DataFrame:
                         copy=False)
 
 
-def _request_columns(rows: list[tuple], parts: list | None = None) -> dict:
-    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows and
-    network parts (None: no rows)."""
+def _request_columns(rows: list[tuple], parts: list | None = None,
+                     acks: tuple | None = None) -> dict:
+    """The requests table's columns (name -> typed array) from :func:`_rows`' request rows,
+    network parts (None: no rows) and ACK round trip look-up (see :func:`_ack_rtt`)."""
     raw = dict(zip(_REQUEST_RAW, map(list, zip(*rows)))) if rows else {
         k: [] for k in _REQUEST_RAW}
     ns = {k: _ns_column(raw[k]) for k in ("req_start", "req_end", "resp_start", "resp_end",
@@ -694,6 +701,8 @@ def _request_columns(rows: list[tuple], parts: list | None = None) -> dict:
                "tcp_handshake_ms": ms("tcp_handshake"), "tls_handshake_ms": ms("tls_handshake"),
                "h2_setup_ms": ms("h2_setup")}
     derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
+    if acks is not None and rows:
+        _ack_rtt(derived, ns, parts, acks)
     return _typed_columns(REQUEST_COLUMNS, raw, derived)
 
 

@@ -55,18 +55,6 @@ def _stall_ns(stalls: list, a: int, b: int) -> int:
     return _overlap(merged_measure(stalls), a, b) if stalls else 0
 
 
-def ack_rtt_columns(dirs, queries: list) -> tuple[np.ndarray, np.ndarray]:
-    """The ack_rtt_client and ack_rtt_server values (ns, -1: none) of many rows at once:
-    ``queries`` holds per row ``(client's direction, server's direction, request start ns,
-    response end ns)`` (:meth:`~inferwire.tcp.connections.Connection.rtt_directions`; None
-    where unknown) in ``dirs`` (:class:`~inferwire.tcp.grouping.Directions`)."""
-    if not queries:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    up, down, start, stop = (np.array([-1 if v is None else v for v in col], dtype=np.int64)
-                             for col in zip(*queries))
-    return dirs.first_rtt(down, start, stop), dirs.first_rtt(up, start, stop)
-
-
 def _first_sample(samples: tuple, a, b):
     """The first ACK round trip (ns) of a segment captured in ``[a, b]``, or None."""
     times, rtts = samples
@@ -88,7 +76,7 @@ def network_rows(c, exchanges: list, h2_stalls: tuple | None = None,
     connection-window stalls of the client's and the server's sending, then per stream id),
     ns intervals, or None (not HTTP/2); ``rtt``: ``(c.rtt_client_ns, c.rtt_server_ns)`` if
     the caller has them; ``acks`` False: the ACK round trips are left None (the caller looks
-    them up for many connections at once, :func:`ack_rtt_columns`)."""
+    them up for many connections at once: analysis._ack_rtt)."""
     up_d, down_d = c.to_server.delivery, c.to_client.delivery
     stalled = bool(c.net and c.net[_ZERO_WINDOWS]) or (h2_stalls is not None and any(h2_stalls))
     if rtt is None:

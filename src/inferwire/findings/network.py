@@ -120,6 +120,15 @@ def _loss_sentences(t: pd.DataFrame) -> list[str]:
     return out
 
 
+def _load_options(plan) -> str:
+    """The sweep's load options as given on the command line."""
+    if plan is None:
+        return ""
+    how = (f"--duration {plan.duration_s:g}" if plan.duration_s
+           else f"--requests {plan.requests}")
+    return f"{how} --warmup {plan.warmup_requests}"
+
+
 def render(sweep_dir: Path, t: pd.DataFrame, env: dict, plan, figure_path: str | None) -> str:
     load = (f"{plan.duration_s:g} s" if plan is not None and plan.duration_s
             else f"{getattr(plan, 'requests', '?')} requests")
@@ -173,7 +182,7 @@ def render(sweep_dir: Path, t: pd.DataFrame, env: dict, plan, figure_path: str |
             "reveal it, and a retransmission timeout, 200 ms or more on Linux, when it was the "
             "last of a message):", "", table(pd.DataFrame(_loss_sentences(t))), "",
             "## Reproduce", "", "```sh",
-            f"inferwire sweep --network-findings --duration 3 --warmup 5 --out {sweep_dir}",
+            f"inferwire sweep --network-findings {_load_options(plan)} --out {sweep_dir}",
             f"inferwire findings {sweep_dir} --network",
             "```", ""]
     return "\n".join(out)

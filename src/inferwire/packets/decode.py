@@ -10,6 +10,7 @@ import numpy as np
 
 from .linktypes import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from .records import gather_rows, words
+from ..tcp.options import packed_syn_options
 from .table import V4_MAPPED
 
 # Record classes: every record gets exactly one.
@@ -143,4 +144,6 @@ def _tcp(u8, h: Headers, end) -> dict[str, np.ndarray]:
         "payload_len": payload_len.astype(np.int32),
         "captured_len": np.clip(end[rows] - payload_off, 0, payload_len).astype(np.int32),
         "payload_off": payload_off,
+        # read here, while the headers' pages are in hand: the analysis would fault them in again
+        "syn_options": packed_syn_options(u8, at, doff, hdr[keep, 13]),
     }

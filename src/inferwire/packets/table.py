@@ -79,6 +79,10 @@ class PacketTable:
     captured_len: np.ndarray  # int32, TCP payload bytes present in the file (<= payload_len)
     payload_off: np.ndarray   # int64, offset in `buffer` of the first captured payload byte
     stats: CaptureStats
+    #: int32, a SYN's MSS, window scale and SACK-permitted options packed
+    #: (inferwire.tcp.options.unpack_syn_options), -1 for other packets; None: not read (then
+    #: they are read from the buffer when asked)
+    syn_options: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)

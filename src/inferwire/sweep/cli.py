@@ -117,10 +117,9 @@ def findings(args: argparse.Namespace) -> int:
     from ..findings import generate
     if args.network:
         from ..findings.network import generate_network
-        out = generate_network(args.sweep_dir, doc=args.doc or "docs/findings-network.md")
+        out = generate_network(args.sweep_dir, doc=args.network_doc)
     else:
-        out = generate(args.sweep_dir, doc=args.doc or "docs/findings.md",
-                       notebook=args.notebook)
+        out = generate(args.sweep_dir, doc=args.doc, notebook=args.notebook)
     for path in out:
         print(path)
     return 0
@@ -138,11 +137,15 @@ def register(sub) -> None:
                        description="Regenerate the findings document, its plots and notebook "
                                    "from a sweep folder; every number names its run folder.")
     f.add_argument("sweep_dir")
-    f.add_argument("--doc", help="(default docs/findings.md, with --network "
-                                 "docs/findings-network.md; plots go to a folder named after it)")
+    f.add_argument("--doc", default="docs/findings.md", help="(default docs/findings.md; plots "
+                                                             "go to docs/findings/)")
     f.add_argument("--network", action="store_true",
-                   help="the network findings (a sweep with --network-findings or --bandwidth/"
-                        "--loss): where each protocol's time goes as the network worsens")
+                   help="write the network findings instead (a sweep with --network-findings or "
+                        "--bandwidth/--loss): where each protocol's time goes as the network "
+                        "worsens")
+    f.add_argument("--network-doc", default="docs/findings-network.md",
+                   help="with --network (default docs/findings-network.md; its figure and "
+                        "points.csv go to docs/findings-network/)")
     f.add_argument("--notebook", default="notebooks/findings.ipynb")
     f.set_defaults(func=findings)
 

@@ -10,7 +10,8 @@ without ACK) with a sequence number other than the previous pure SYN of the same
 new connection; the client is the sender of the first pure SYN, else the receiver of the first
 SYN-ACK, else (roles inferred) the higher port; a direction's offsets count from its ISN + 1, or,
 without a SYN, from the lowest sequence number carrying payload; segments are taken in capture
-time order and every byte keeps the time of the first packet that carried it.
+time order and every byte keeps the time of the first packet that carried it (which copy the
+receiver got is decided after, in :mod:`inferwire.tcp.delivery`, for the directions that need it).
 
 Packets without a usable time (``ts_ns`` -1: a pcapng simple packet block, a time stamp out of
 range) keep an unknown time everywhere: their bytes' times are -1 (the timelines say None), and

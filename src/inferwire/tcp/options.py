@@ -45,25 +45,53 @@ def header_starts(table, rows: np.ndarray) -> np.ndarray:
 
 def syn_options(table, rows: np.ndarray) -> dict:
     """MSS (-1: absent), window scale shift (-1: absent) and SACK permitted of each of ``rows``
-    (SYN or SYN-ACK rows), read vectorised: the option bytes as a matrix, one step per
-    option."""
-    n = len(rows)
-    mss, wscale, sack_ok = (np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
-                            np.zeros(n, dtype=bool))
-    if not n:
-        return {"mss": mss, "wscale": wscale, "sack_ok": sack_ok}
+    (SYN or SYN-ACK rows): from the table's ``syn_options`` column when it has one (read with
+    the headers, :func:`packed_syn_options`), else from the capture's bytes."""
+    packed = getattr(table, "syn_options", None)
+    if packed is not None:
+        return unpack_syn_options(packed[rows])
     start = header_starts(table, rows)
     stop = np.where(start >= 0, table.payload_off[rows].astype(np.int64) - start - 20, 0)
-    u8 = _u8(table)
+    return parse_options(_u8(table), np.maximum(start, 0) + 20, stop)
+
+
+def packed_syn_options(u8: np.ndarray, tcp_off: np.ndarray, doff: np.ndarray,
+                       flags: np.ndarray) -> np.ndarray:
+    """Per TCP header (at ``tcp_off``, ``doff`` bytes long): its SYN options packed in one
+    int32 (see :func:`unpack_syn_options`), -1 where it is not a SYN."""
+    out = np.full(len(tcp_off), -1, dtype=np.int32)
+    syn = np.flatnonzero((flags & 0x02) != 0)
+    if len(syn):
+        o = parse_options(u8, tcp_off[syn] + 20, doff[syn] - 20)
+        out[syn] = ((o["mss"] + 1) | ((o["wscale"] + 1) << 17)
+                    | (o["sack_ok"].astype(np.int64) << 22)).astype(np.int32)
+    return out
+
+
+def unpack_syn_options(packed: np.ndarray) -> dict:
+    """:func:`packed_syn_options`' values back as the dict :func:`parse_options` gives."""
+    p = packed.astype(np.int64)
+    known = p >= 0
+    return {"mss": np.where(known, (p & 0x1FFFF) - 1, -1),
+            "wscale": np.where(known, ((p >> 17) & 0x1F) - 1, -1),
+            "sack_ok": known & (((p >> 22) & 1) == 1)}
+
+
+def parse_options(u8: np.ndarray, first: np.ndarray, stop: np.ndarray) -> dict:
+    """MSS, window scale and SACK permitted of the options at ``first`` (offsets in ``u8``),
+    ``stop`` bytes long each (0: none), vectorised: the option bytes as a matrix, one step per
+    option."""
+    n = len(first)
+    mss, wscale, sack_ok = (np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
+                            np.zeros(n, dtype=bool))
     width = MAX_OPTIONS + 2
-    if len(u8) < width:
+    if not n or len(u8) < width:
         return {"mss": mss, "wscale": wscale, "sack_ok": sack_ok}
     # each row's option bytes: whole rows of a sliding view (a copy per row, not per byte)
     windows = np.lib.stride_tricks.sliding_window_view(u8, width)
-    first = np.maximum(start, 0) + 20
-    stop = np.where(first < len(windows), stop, 0)        # options at the file's very end
-    opts = windows[np.minimum(first, len(windows) - 1)].astype(np.int16)
-    opts[np.arange(MAX_OPTIONS + 2)[None, :] >= stop[:, None]] = EOL
+    stop = np.where(first < len(windows), np.clip(stop, 0, MAX_OPTIONS), 0)
+    opts = windows[np.clip(first, 0, len(windows) - 1)].astype(np.int16)
+    opts[np.arange(width)[None, :] >= stop[:, None]] = EOL
     r = np.arange(n)
     pos = np.zeros(n, dtype=np.int64)
     live = stop > 0
@@ -71,10 +99,10 @@ def syn_options(table, rows: np.ndarray) -> dict:
         if not live.any():
             break
         kind = opts[r, pos]
-        length = np.where((kind == NOP) | (kind == EOL), 1, opts[r, np.minimum(pos + 1, MAX_OPTIONS + 1)])
+        length = np.where((kind == NOP) | (kind == EOL), 1, opts[r, np.minimum(pos + 1, width - 1)])
         ok = live & (length >= 1) & (pos + length <= stop)
-        v2 = opts[r, np.minimum(pos + 2, MAX_OPTIONS + 1)].astype(np.int64)
-        v3 = opts[r, np.minimum(pos + 3, MAX_OPTIONS + 1)]
+        v2 = opts[r, np.minimum(pos + 2, width - 1)].astype(np.int64)
+        v3 = opts[r, np.minimum(pos + 3, width - 1)]
         m = ok & (kind == MSS) & (length == 4)
         mss[m] = (v2[m] << 8) | v3[m]
         w = ok & (kind == WSCALE) & (length == 3)

@@ -1,10 +1,13 @@
 """One direction of a TCP connection, reassembled: payload pieces ordered by stream offset.
 
 A *stream offset* counts payload bytes from the first byte after the SYN (or, when the SYN was not
-captured, from the lowest sequence number seen).  Every byte is attributed to the first packet (in
-capture time) that carried it, so retransmissions and reordering never move a byte's time later.
-Parsers are fed the contiguous bytes; the times of message boundaries come back through
-:meth:`DirectionStream.time_at`.
+captured, from the lowest sequence number seen).  Every byte's content and ``times`` entry are
+those of the first packet (in capture time) that carried it; where retransmissions or reordering
+were seen, :mod:`inferwire.tcp.delivery` adds when the receiver had each prefix of the stream
+(:attr:`DirectionStream.end_times`) and the latest time a piece's first byte can have been sent
+(:attr:`DirectionStream.start_times`), which the message boundaries use.  Parsers are fed the
+contiguous bytes; the times of message boundaries come back through the timelines
+(:mod:`inferwire.exchanges.timeline`).
 """
 from __future__ import annotations
 
