@@ -328,3 +328,21 @@ def test_repeated_syn_and_fin_are_retransmissions(tmp_path):
     row, conn = analyze(tmp_path, c)
     assert (conn["retransmissions"], conn["retrans_bytes"]) == (2, 0)
     assert (row["retrans_segments_to_server"], row["retrans_segments_to_client"]) == (0, 0)
+
+
+def test_copy_reported_missing_is_not_delivered_even_if_the_ack_comes_fast(tmp_path):
+    """Server side: the middle segment is captured, then dropped inside the server's host; the
+    server's SACK says it is missing; the retransmission is ACKed 5 us after it arrives, less
+    than the guard (half the 50 us SYN -> SYN-ACK): the SACK, not the guard, decides."""
+    c = conv("server")
+    c.client(25 * MS, REQ[:1000])
+    mid = c.seq_c
+    c.client(25 * MS + 10 * US, REQ[1000:2000])               # captured, then lost
+    c.client(25 * MS + 20 * US, REQ[2000:])
+    c.ack_from_server(25 * MS + 500 * US, ack=mid, options=sack(c, False, 2000, len(REQ)))
+    c.client(235 * MS, REQ[1000:2000], seq=mid)
+    c.ack_from_server(235 * MS + 5 * US)
+    c.server(240 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 235 * MS, 240 * MS, 240 * MS)
+    assert row["retrans_ms_to_server"] == pytest.approx(209.99)

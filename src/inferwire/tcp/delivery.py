@@ -12,6 +12,9 @@ byte range by byte range:
   at the sender's side, a lost original is followed by its retransmission and only then by the
   ACK: the retransmission is chosen; captured at the receiver's side, the guard is about zero,
   and a copy the receiver got is acknowledged before the sender's next (spurious) copy;
+* a copy captured at least the guard before an ACK whose SACK blocks leave the range out
+  (reported missing: at or past the cumulative ACK, below a SACK block's end) did not get
+  through, however soon the covering ACK followed a later copy;
 * a D-SACK block (RFC 2883) covering the range says that a copy arrived twice: the copy that
   caused it (the latest one at or before the D-SACK's time minus the guard) did not deliver
   anything new, and an earlier one is chosen;
@@ -47,8 +50,8 @@ class AckEvidence:
     """What the receiver of a direction said back, as seen at the capture point.
 
     ``t``/``ack``: capture time (ns, time order) and cumulative ACK (stream offset of the
-    direction) of every timed ACK the receiver sent; ``sacks``: ``(t, left, right, dsack)``
-    blocks in stream offsets; ``guard_ns``: half the round trip between the capture point and
+    direction) of every timed ACK the receiver sent; ``sacks``: ``(t, left, right, dsack,
+    cumulative ACK)`` blocks in stream offsets; ``guard_ns``: half the round trip between the capture point and
     the receiver; ``ooo_ns``: the out-of-order threshold.
     """
 
@@ -180,8 +183,9 @@ def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
     first_f = np.frombuffer(stream.frames, dtype=np.int64)
     acked = _first_ack(starts, ends, ev)
     dup = _duplicates(copies, ev)
-    deliv_t, deliv_f = _choose(copies, kinds, starts, (first_t, first_f), acked, ev.guard_ns,
-                               dup)
+    holes = _holes(starts, ends, ev)
+    deliv_t, deliv_f = _choose(copies, kinds, starts, (first_t, first_f), (acked, holes),
+                               ev.guard_ns, dup)
     unset = deliv_t < 0
     deliv_t[unset] = first_t[unset]
     deliv_f[unset] = first_f[unset]
@@ -207,12 +211,34 @@ def _first_ack(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndar
         i = np.searchsorted(reach, ends, side="left")
         ok = i < len(reach)
         acked[ok] = ev.t[i[ok]]
-    for t, left, right, _ in ev.sacks:
+    for t, left, right, *_ in ev.sacks:
         i0, i1 = np.searchsorted(starts, left, "left"), np.searchsorted(ends, right, "right")
         if i1 > i0:
             seg = acked[i0:i1]
             acked[i0:i1] = np.where((seg < 0) | (seg > t), t, seg)
     return acked
+
+
+def _holes(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
+    """Per piece, the capture time of the latest ACK that reported it missing (-1: none): at
+    or past its cumulative ACK and below the end of one of its SACK blocks, in none of them.
+    A copy captured at least the guard before such an ACK did not get through."""
+    out = np.full(len(starts), -1, dtype=np.int64)
+    reports: dict = {}
+    for t, left, right, dsack, cum in ev.sacks:
+        if not dsack:
+            reports.setdefault((t, cum), []).append((left, right))
+    for (t, cum), blocks in reports.items():
+        i0 = np.searchsorted(starts, cum, "left")
+        i1 = np.searchsorted(ends, max(r for _, r in blocks), "right")
+        if i1 <= i0:
+            continue
+        missing = np.ones(i1 - i0, dtype=bool)
+        for left, right in blocks:
+            missing &= ~((starts[i0:i1] >= left) & (ends[i0:i1] <= right))
+        seg = out[i0:i1]
+        out[i0:i1] = np.where(missing, np.maximum(seg, t), seg)
+    return out
 
 
 def _duplicates(copies: list, ev: AckEvidence) -> dict:
@@ -226,7 +252,7 @@ def _duplicates(copies: list, ev: AckEvidence) -> dict:
     for c in copies:
         last = max(last, c[3])
         times.append(last)
-    for t, left, right, dsack in ev.sacks:
+    for t, left, right, dsack, _ in ev.sacks:
         if not dsack:
             continue
         best = None
@@ -243,16 +269,20 @@ def _duplicates(copies: list, ev: AckEvidence) -> dict:
     return dup
 
 
-def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, acked: np.ndarray,
+def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, evidence: tuple,
             guard: int, dup: dict):
     """Per piece: time and frame of the latest copy at or before its first ACK minus ``guard``
-    (not reported duplicate there), else at or before the ACK; -1 where neither exists.
+    (not reported duplicate there, nor missing by a later ACK), else at or before the ACK;
+    -1 where neither exists.  ``evidence``: per piece, its first ACK's time and the latest
+    time it was reported missing (:func:`_first_ack`, :func:`_holes`).
 
     A piece's copies are its first (``first``: times and frames per piece) and the
     retransmissions over it, which come later: only those are walked, so a long direction
     with a few retransmissions costs a few steps, not one per segment."""
     first_t, first_f = first
-    known = (acked >= 0) & (first_t >= 0)
+    acked, holes = evidence
+    alive = (holes < 0) | (first_t > holes - guard)          # not reported missing after it
+    known = (acked >= 0) & (first_t >= 0) & alive
     strict = known & (first_t <= acked - guard)
     for j, ranges in dup.items():          # a first copy reported as arriving twice
         for left, right in ranges:
@@ -267,11 +297,12 @@ def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, acked: 
         if i1 <= i0:
             continue
         sl = slice(i0, i1)
-        ok = (acked[sl] >= 0) & (t <= acked[sl] - guard)
+        usable = (acked[sl] >= 0) & ((holes[sl] < 0) | (t > holes[sl] - guard))
+        ok = usable & (t <= acked[sl] - guard)
         for left, right in dup.get(j, ()):
             ok &= ~((starts[sl] >= left) & (starts[sl] < right))
         best_t[sl][ok], best_f[sl][ok] = t, frame
-        near = (acked[sl] >= 0) & (t <= acked[sl])
+        near = usable & (t <= acked[sl])
         loose_t[sl][near], loose_f[sl][near] = t, frame
     fill = best_t < 0
     best_t[fill], best_f[fill] = loose_t[fill], loose_f[fill]

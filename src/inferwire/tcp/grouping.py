@@ -463,7 +463,7 @@ def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> 
             lo, hi = to_off(left), to_off(right)
             dsack = j == 0 and (hi <= acks[i] or (len(blocks) > 1 and
                                 to_off(blocks[1][0]) <= lo and hi <= to_off(blocks[1][1])))
-            sacks.append((t, lo, hi, bool(dsack)))
+            sacks.append((t, lo, hi, bool(dsack), int(acks[i])))
     side = "to_server" if to_server else "to_client"
     return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]))
 
