@@ -346,3 +346,31 @@ def test_copy_reported_missing_is_not_delivered_even_if_the_ack_comes_fast(tmp_p
     row, _ = analyze(tmp_path, c)
     assert_times(row, 25 * MS, 235 * MS, 240 * MS, 240 * MS)
     assert row["retrans_ms_to_server"] == pytest.approx(209.99)
+
+
+def test_vantage_must_be_known(tmp_path):
+    c = conv("client")
+    c.client(20 * MS, REQ)
+    c.server(30 * MS, RESP)
+    path = write_pcap(tmp_path / "v.pcap", c.packets)
+    with pytest.raises(inferwire.errors.InferwireError, match="vantage 'near'"):
+        inferwire.analyze(path, vantage="near")
+
+
+def test_tables_written_before_the_network_columns_are_read_with_them_empty(tmp_path):
+    """A run folder saved by an earlier version (no TCP columns) still loads; the new columns
+    are empty, any other missing column is still an error."""
+    from inferwire.columns import LATER_COLUMNS, REQUEST_COLUMNS
+    from inferwire.report.run import read_table
+    c = conv("client")
+    c.client(20 * MS, REQ)
+    c.server(30 * MS, RESP)
+    a = inferwire.analyze(write_pcap(tmp_path / "o.pcap", c.packets))
+    a.requests.drop(columns=sorted(LATER_COLUMNS & set(a.requests.columns))).to_csv(
+        tmp_path / "requests.csv", index=False)
+    old = read_table(tmp_path, "requests", REQUEST_COLUMNS)
+    assert old["rtt_server_ms"].isna().all() and old["retrans_segments_to_server"].isna().all()
+    assert old.loc[0, "wait_ms"] == pytest.approx(10)
+    a.requests.drop(columns=["wait_ms"]).to_csv(tmp_path / "requests.csv", index=False)
+    with pytest.raises(inferwire.errors.InferwireError, match="'wait_ms' missing"):
+        read_table(tmp_path, "requests", REQUEST_COLUMNS)
