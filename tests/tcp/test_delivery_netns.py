@@ -17,7 +17,6 @@ boundaries: on a loaded machine a server thread can wait hundreds of ms to be sc
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,8 @@ import pytest
 
 import inferwire
 from needs import skip_or_fail
-from vantage.test_vantage_netns import CLIENT_IP, SERVER_IP, Processes, barrier, run, two_hosts  # noqa: F401
+from vantage.test_vantage_netns import SERVER_IP, Processes, barrier, run
+from vantage.test_vantage_netns import two_hosts  # noqa: F401 -- the fixture
 
 HOSTS = str(Path(__file__).with_name("lossy_hosts.py"))
 PORT, START_PROBE, STOP_PROBE = 8080, 9, 10

@@ -78,7 +78,6 @@ class Delivery:
     retrans_bytes: list = field(default_factory=list)
     out_of_order: int = 0
     repairs: list = field(default_factory=list)
-    differing: int = 0
 
 
 def classify(copies: list, ooo_ns: int) -> tuple[list, int, list]:
@@ -337,18 +336,3 @@ def merged_measure(intervals: list) -> tuple[np.ndarray, np.ndarray]:
             s_out.append(s)
             e_out.append(e)
     return np.array(s_out, dtype=np.int64), np.array(e_out, dtype=np.int64)
-
-
-def overlap_ns(starts: np.ndarray, ends: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Length (ns) of the overlap of each ``[a, b]`` with the union of disjoint sorted
-    intervals ``[starts, ends)``, vectorised through the cumulative covered length."""
-    if not len(starts):
-        return np.zeros(len(a), dtype=np.int64)
-    cum = np.concatenate(([0], np.cumsum(ends - starts)))
-
-    def covered(x):
-        i = np.searchsorted(starts, x, side="right")          # intervals starting at or before x
-        last = np.maximum(i - 1, 0)
-        part = np.where(i > 0, np.minimum(x, ends[last]) - starts[last], 0)
-        return cum[np.maximum(i - 1, 0)] * (i > 0) + np.maximum(part, 0)
-    return np.maximum(covered(b) - covered(a), 0)
