@@ -328,3 +328,49 @@ def test_repeated_syn_and_fin_are_retransmissions(tmp_path):
     row, conn = analyze(tmp_path, c)
     assert (conn["retransmissions"], conn["retrans_bytes"]) == (2, 0)
     assert (row["retrans_segments_to_server"], row["retrans_segments_to_client"]) == (0, 0)
+
+
+def test_copy_reported_missing_is_not_delivered_even_if_the_ack_comes_fast(tmp_path):
+    """Server side: the middle segment is captured, then dropped inside the server's host; the
+    server's SACK says it is missing; the retransmission is ACKed 5 us after it arrives, less
+    than the guard (half the 50 us SYN -> SYN-ACK): the SACK, not the guard, decides."""
+    c = conv("server")
+    c.client(25 * MS, REQ[:1000])
+    mid = c.seq_c
+    c.client(25 * MS + 10 * US, REQ[1000:2000])               # captured, then lost
+    c.client(25 * MS + 20 * US, REQ[2000:])
+    c.ack_from_server(25 * MS + 500 * US, ack=mid, options=sack(c, False, 2000, len(REQ)))
+    c.client(235 * MS, REQ[1000:2000], seq=mid)
+    c.ack_from_server(235 * MS + 5 * US)
+    c.server(240 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 25 * MS, 235 * MS, 240 * MS, 240 * MS)
+    assert row["retrans_ms_to_server"] == pytest.approx(209.99)
+
+
+def test_vantage_must_be_known(tmp_path):
+    c = conv("client")
+    c.client(20 * MS, REQ)
+    c.server(30 * MS, RESP)
+    path = write_pcap(tmp_path / "v.pcap", c.packets)
+    with pytest.raises(inferwire.errors.InferwireError, match="vantage 'near'"):
+        inferwire.analyze(path, vantage="near")
+
+
+def test_tables_written_before_the_network_columns_are_read_with_them_empty(tmp_path):
+    """A run folder saved by an earlier version (no TCP columns) still loads; the new columns
+    are empty, any other missing column is still an error."""
+    from inferwire.columns import LATER_COLUMNS, REQUEST_COLUMNS
+    from inferwire.report.run import read_table
+    c = conv("client")
+    c.client(20 * MS, REQ)
+    c.server(30 * MS, RESP)
+    a = inferwire.analyze(write_pcap(tmp_path / "o.pcap", c.packets))
+    a.requests.drop(columns=sorted(LATER_COLUMNS & set(a.requests.columns))).to_csv(
+        tmp_path / "requests.csv", index=False)
+    old = read_table(tmp_path, "requests", REQUEST_COLUMNS)
+    assert old["rtt_server_ms"].isna().all() and old["retrans_segments_to_server"].isna().all()
+    assert old.loc[0, "wait_ms"] == pytest.approx(10)
+    a.requests.drop(columns=["wait_ms"]).to_csv(tmp_path / "requests.csv", index=False)
+    with pytest.raises(inferwire.errors.InferwireError, match="'wait_ms' missing"):
+        read_table(tmp_path, "requests", REQUEST_COLUMNS)

@@ -2,14 +2,14 @@
 1500), 3 % of the TCP packets each namespace receives dropped by iptables (`statistic` match,
 INPUT chain, so dumpcap on each veth still captures the packets its host then loses: the
 client's capture holds request segments lost at the server and response segments lost after
-the capture point), HTTP/1.1 with 20 kB each way, captured on both veths.
+the capture point), HTTP/1.1 and gRPC with 20 kB each way, captured on both veths.
 
 Checked on both captures: every request found and complete; the retransmissions counted as
-tshark's tcp.analysis counts them; each request and response ended no later than its
+tshark's tcp.analysis counts them; each HTTP/1.1 request and response ended no later than its
 receiver's first ACK of its last byte (found with tshark's HTTP dissector) and no more than a
-delayed ACK before it; the server's handler had the whole request no earlier than
-request_end and began answering no later than response_start; on the client's capture, the
-client's own latency is at least total_ms.  (With the old rule, "first captured copy", a
+delayed ACK before it; the server's handler (HTTP/1.1 and gRPC) had the whole request no
+earlier than request_end and began answering no later than response_start; on the client's
+capture, the client's own latency is at least total_ms.  (With the old rule, "first captured copy", a
 message whose last copy was lost after the capture point ended up to a retransmission timeout
 before its receiver's ACK.)  The handlers' own instants are not held to be *close* to the
 boundaries: on a loaded machine a server thread can wait hundreds of ms to be scheduled.
@@ -17,7 +17,6 @@ boundaries: on a loaded machine a server thread can wait hundreds of ms to be sc
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,8 @@ import pytest
 
 import inferwire
 from needs import skip_or_fail
-from vantage.test_vantage_netns import CLIENT_IP, SERVER_IP, Processes, barrier, run, two_hosts  # noqa: F401
+from vantage.test_vantage_netns import SERVER_IP, Processes, barrier, run
+from vantage.test_vantage_netns import two_hosts  # noqa: F401 -- the fixture
 
 HOSTS = str(Path(__file__).with_name("lossy_hosts.py"))
 PORT, START_PROBE, STOP_PROBE = 8080, 9, 10
@@ -43,6 +43,7 @@ def lossy(ns: str) -> None:
 
 
 def tshark_retransmissions(path: str) -> int:
+    # (all the capture's TCP: both the HTTP/1.1 and the gRPC connection)
     """Frames tshark calls a retransmission (plain, fast or spurious) or out of order.  The
     two are summed on both sides: tshark calls a segment repeating captured bytes "out of
     order" when it comes within its threshold; inferwire calls any repeat a retransmission."""
@@ -71,10 +72,12 @@ def lossy_run(two_hosts, tmp_path):
         barrier(cns, list(caps.values()), START_PROBE)
         for ns in (cns, sns):
             lossy(ns)
-        out = subprocess.run(["ip", "netns", "exec", cns, sys.executable, HOSTS, "client",
-                              SERVER_IP, str(PORT), str(N), str(BODY)], check=True,
-                             capture_output=True, text=True, timeout=300)
-        client = {r["request_id"]: r for r in json.loads(out.stdout)}
+        client = {}
+        for kind in ("client", "grpc"):
+            out = subprocess.run(["ip", "netns", "exec", cns, sys.executable, HOSTS, kind,
+                                  SERVER_IP, str(PORT), str(N), str(BODY)], check=True,
+                                 capture_output=True, text=True, timeout=300)
+            client.update({r["request_id"]: r for r in json.loads(out.stdout)})
         for ns in (cns, sns):
             run("ip", "netns", "exec", ns, "iptables", "-F", "INPUT")
         barrier(cns, list(caps.values()), STOP_PROBE)
@@ -139,6 +142,8 @@ def test_lossy_veth_both_vantage_points(lossy_run):
         assert ours > 0, f"{side}: no loss happened; the test proves nothing"
         assert abs(ours - theirs) <= max(1, theirs // 20), (side, ours, theirs)
         totals[side] = r
+        grpc = r[r["protocol"] == "grpc"]
+        assert len(grpc) == N and grpc["complete"].all(), side
         for rid, (req_acked, resp_acked) in acked(path).items():
             row = r.loc[rid]
             # each message ended no later than its receiver's ACK of its last byte, and not
@@ -146,7 +151,8 @@ def test_lossy_veth_both_vantage_points(lossy_run):
             # does not end a message
             for end, ack in ((row["request_end"], req_acked), (row["response_end"], resp_acked)):
                 assert end <= ack + 2e-6 and ack - end <= ACK_DELAY_S, (side, rid, ack - end)
-            h = handled[rid]       # the server's handler ran between the phases' boundaries
+        for rid, h in handled.items():   # the handler ran between the phases' boundaries
+            row = r.loc[rid]
             assert round(row["request_end"] * 1e9) <= h["got_ns"] + 2_000, (side, rid)
             assert round(row["response_start"] * 1e9) >= h["done_ns"] - 2_000, (side, rid)
     r = totals["client"]

@@ -12,6 +12,9 @@ byte range by byte range:
   at the sender's side, a lost original is followed by its retransmission and only then by the
   ACK: the retransmission is chosen; captured at the receiver's side, the guard is about zero,
   and a copy the receiver got is acknowledged before the sender's next (spurious) copy;
+* a copy captured at least the guard before an ACK whose SACK blocks leave the range out
+  (reported missing: at or past the cumulative ACK, below a SACK block's end) did not get
+  through, however soon the covering ACK followed a later copy;
 * a D-SACK block (RFC 2883) covering the range says that a copy arrived twice: the copy that
   caused it (the latest one at or before the D-SACK's time minus the guard) did not deliver
   anything new, and an earlier one is chosen;
@@ -47,8 +50,8 @@ class AckEvidence:
     """What the receiver of a direction said back, as seen at the capture point.
 
     ``t``/``ack``: capture time (ns, time order) and cumulative ACK (stream offset of the
-    direction) of every timed ACK the receiver sent; ``sacks``: ``(t, left, right, dsack)``
-    blocks in stream offsets; ``guard_ns``: half the round trip between the capture point and
+    direction) of every timed ACK the receiver sent; ``sacks``: ``(t, left, right, dsack,
+    cumulative ACK)`` blocks in stream offsets; ``guard_ns``: half the round trip between the capture point and
     the receiver; ``ooo_ns``: the out-of-order threshold.
     """
 
@@ -75,7 +78,6 @@ class Delivery:
     retrans_bytes: list = field(default_factory=list)
     out_of_order: int = 0
     repairs: list = field(default_factory=list)
-    differing: int = 0
 
 
 def classify(copies: list, ooo_ns: int) -> tuple[list, int, list]:
@@ -87,6 +89,17 @@ def classify(copies: list, ooo_ns: int) -> tuple[list, int, list]:
     max_end, t_adv = 0, None
     for off, wire, _, t, _, _ in copies:
         end = off + wire
+        if off >= max_end:                 # new bytes in order: the usual copy, cheaply
+            kinds.append("new")
+            if covered_e and off == covered_e[-1]:
+                covered_e[-1] = end
+            elif wire > 0:
+                covered_s.append(off)
+                covered_e.append(end)
+            if end > max_end:
+                max_end, t_adv = end, t
+                advanced.append((max_end, t))
+            continue
         overlaps = _overlaps(covered_s, covered_e, off, end)
         if wire <= 1 and off == max_end - 1 and end <= max_end:
             kind = "probe"
@@ -121,28 +134,33 @@ def _merge(starts: list, ends: list, s: int, e: int) -> None:
 
 def split_pieces(stream, copies: list) -> None:
     """Cut the stream's pieces at every copy's first and last byte, so that each piece is
-    carried whole by every copy that carries part of it."""
-    cuts = sorted({c[0] for c in copies} | {c[0] + c[1] for c in copies})
-    if not cuts or not len(stream.starts):
+    carried whole by every copy that carries part of it (vectorised)."""
+    if not copies or not len(stream.starts):
         return
-    cols = {k: int64s() for k in ("starts", "ends", "times", "frames", "srcs")}
-    for s, e, t, f, src in zip(stream.starts, stream.ends, stream.times, stream.frames,
-                               stream.srcs):
-        i = bisect_right(cuts, s)
-        at = s
-        while i < len(cuts) and cuts[i] < e:
-            _add_piece(cols, at, cuts[i], t, f, src + at - s)
-            at = cuts[i]
-            i += 1
-        _add_piece(cols, at, e, t, f, src + at - s)
-    for k, v in cols.items():
-        setattr(stream, k, v)
+    cuts = np.sort(np.array([c[0] for c in copies] + [c[0] + c[1] for c in copies],
+                            dtype=np.int64))
+    cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]   # (np.unique hashes: slower)
+    col = {k: np.frombuffer(getattr(stream, k), dtype=np.int64)
+           for k in ("starts", "ends", "times", "frames", "srcs")}
+    lo = np.searchsorted(cuts, col["starts"], side="right")
+    inner = np.searchsorted(cuts, col["ends"], side="left") - lo      # cuts inside each piece
+    if not inner.any():
+        return
+    piece = np.repeat(np.arange(len(lo)), inner + 1)
+    first = np.concatenate(([0], np.cumsum(inner + 1)[:-1]))
+    k = np.arange(len(piece)) - first[piece]                          # part within its piece
+    starts = np.where(k == 0, col["starts"][piece], cuts[np.minimum(lo[piece] + k - 1,
+                                                                    len(cuts) - 1)])
+    ends = np.where(k == inner[piece], col["ends"][piece],
+                    cuts[np.minimum(lo[piece] + k, len(cuts) - 1)])
+    new = {"starts": starts, "ends": ends, "times": col["times"][piece],
+           "frames": col["frames"][piece],
+           "srcs": col["srcs"][piece] + (starts - col["starts"][piece])}
+    for name, values in new.items():
+        column = int64s()
+        column.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+        setattr(stream, name, column)
     stream._summary_cache = (-1, 0, 0)
-
-
-def _add_piece(cols, s, e, t, f, src):
-    for k, v in zip(("starts", "ends", "times", "frames", "srcs"), (s, e, t, f, src)):
-        cols[k].append(v)
 
 
 def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
@@ -161,12 +179,15 @@ def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
     starts = np.frombuffer(stream.starts, dtype=np.int64)
     ends = np.frombuffer(stream.ends, dtype=np.int64)
     first_t = np.frombuffer(stream.times, dtype=np.int64)
+    first_f = np.frombuffer(stream.frames, dtype=np.int64)
     acked = _first_ack(starts, ends, ev)
     dup = _duplicates(copies, ev)
-    deliv_t, deliv_f = _choose(copies, starts, acked, ev.guard_ns, dup)
+    holes = _holes(starts, ends, ev)
+    deliv_t, deliv_f = _choose(copies, kinds, starts, (first_t, first_f), (acked, holes),
+                               ev.guard_ns, dup)
     unset = deliv_t < 0
     deliv_t[unset] = first_t[unset]
-    deliv_f[unset] = np.frombuffer(stream.frames, dtype=np.int64)[unset]
+    deliv_f[unset] = first_f[unset]
     _hole_repairs(out, copies, kinds, advanced, stream)
     late = np.flatnonzero((deliv_t > first_t) & (first_t >= 0))
     out.repairs += list(zip(first_t[late].tolist(), deliv_t[late].tolist()))
@@ -189,7 +210,7 @@ def _first_ack(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndar
         i = np.searchsorted(reach, ends, side="left")
         ok = i < len(reach)
         acked[ok] = ev.t[i[ok]]
-    for t, left, right, _ in ev.sacks:
+    for t, left, right, *_ in ev.sacks:
         i0, i1 = np.searchsorted(starts, left, "left"), np.searchsorted(ends, right, "right")
         if i1 > i0:
             seg = acked[i0:i1]
@@ -197,19 +218,49 @@ def _first_ack(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndar
     return acked
 
 
+def _holes(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
+    """Per piece, the capture time of the latest ACK that reported it missing (-1: none): at
+    or past its cumulative ACK and below the end of one of its SACK blocks, in none of them.
+    A copy captured at least the guard before such an ACK did not get through."""
+    out = np.full(len(starts), -1, dtype=np.int64)
+    reports: dict = {}
+    for t, left, right, dsack, cum in ev.sacks:
+        if not dsack:
+            reports.setdefault((t, cum), []).append((left, right))
+    for (t, cum), blocks in reports.items():
+        i0 = np.searchsorted(starts, cum, "left")
+        i1 = np.searchsorted(ends, max(r for _, r in blocks), "right")
+        if i1 <= i0:
+            continue
+        missing = np.ones(i1 - i0, dtype=bool)
+        for left, right in blocks:
+            missing &= ~((starts[i0:i1] >= left) & (ends[i0:i1] <= right))
+        seg = out[i0:i1]
+        out[i0:i1] = np.where(missing, np.maximum(seg, t), seg)
+    return out
+
+
 def _duplicates(copies: list, ev: AckEvidence) -> dict:
     """Copy index -> ``[(left, right), ...]`` ranges a D-SACK reported as arrived twice: the
     latest copy overlapping the block captured at or before the D-SACK's time minus the guard
     (else at or before its time)."""
     dup: dict = {}
-    for t, left, right, dsack in ev.sacks:
+    if not any(block[3] for block in ev.sacks):
+        return dup
+    times, last = [], -1                    # time order; an unknown time (-1) takes the last
+    for c in copies:
+        last = max(last, c[3])
+        times.append(last)
+    for t, left, right, dsack, _ in ev.sacks:
         if not dsack:
             continue
         best = None
         for limit in (t - ev.guard_ns, t):
-            for j, (off, wire, _, tj, _, _) in enumerate(copies):
+            for j in range(bisect_right(times, limit) - 1, -1, -1):
+                off, wire, _, tj, _, _ = copies[j]
                 if 0 <= tj <= limit and off < right and off + wire > left:
                     best = j
+                    break
             if best is not None:
                 break
         if best is not None:
@@ -217,26 +268,41 @@ def _duplicates(copies: list, ev: AckEvidence) -> dict:
     return dup
 
 
-def _choose(copies: list, starts: np.ndarray, acked: np.ndarray, guard: int, dup: dict):
+def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, evidence: tuple,
+            guard: int, dup: dict):
     """Per piece: time and frame of the latest copy at or before its first ACK minus ``guard``
-    (not reported duplicate there), else at or before the ACK; -1 where neither exists."""
-    n = len(starts)
-    best_t, best_f = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
-    loose_t, loose_f = best_t.copy(), best_f.copy()
-    known = acked >= 0
+    (not reported duplicate there, nor missing by a later ACK), else at or before the ACK;
+    -1 where neither exists.  ``evidence``: per piece, its first ACK's time and the latest
+    time it was reported missing (:func:`_first_ack`, :func:`_holes`).
+
+    A piece's copies are its first (``first``: times and frames per piece) and the
+    retransmissions over it, which come later: only those are walked, so a long direction
+    with a few retransmissions costs a few steps, not one per segment."""
+    first_t, first_f = first
+    acked, holes = evidence
+    alive = (holes < 0) | (first_t > holes - guard)          # not reported missing after it
+    known = (acked >= 0) & (first_t >= 0) & alive
+    strict = known & (first_t <= acked - guard)
+    for j, ranges in dup.items():          # a first copy reported as arriving twice
+        for left, right in ranges:
+            strict &= ~((starts >= left) & (starts < right) & (first_f == copies[j][4]))
+    best_t, best_f = np.where(strict, first_t, -1), np.where(strict, first_f, -1)
+    loose = known & (first_t <= acked)
+    loose_t, loose_f = np.where(loose, first_t, -1), np.where(loose, first_f, -1)
     for j, (off, wire, _, t, frame, _) in enumerate(copies):
-        if t < 0:
+        if t < 0 or (kinds[j] != "retrans" and j not in dup):
             continue
         i0, i1 = np.searchsorted(starts, off, "left"), np.searchsorted(starts, off + wire, "left")
         if i1 <= i0:
             continue
         sl = slice(i0, i1)
-        ok = known[sl] & (t <= acked[sl] - guard)
+        usable = (acked[sl] >= 0) & ((holes[sl] < 0) | (t > holes[sl] - guard))
+        ok = usable & (t <= acked[sl] - guard)
         for left, right in dup.get(j, ()):
             ok &= ~((starts[sl] >= left) & (starts[sl] < right))
         best_t[sl][ok], best_f[sl][ok] = t, frame
-        loose = known[sl] & (t <= acked[sl])
-        loose_t[sl][loose], loose_f[sl][loose] = t, frame
+        near = usable & (t <= acked[sl])
+        loose_t[sl][near], loose_f[sl][near] = t, frame
     fill = best_t < 0
     best_t[fill], best_f[fill] = loose_t[fill], loose_f[fill]
     return best_t, best_f
@@ -270,18 +336,3 @@ def merged_measure(intervals: list) -> tuple[np.ndarray, np.ndarray]:
             s_out.append(s)
             e_out.append(e)
     return np.array(s_out, dtype=np.int64), np.array(e_out, dtype=np.int64)
-
-
-def overlap_ns(starts: np.ndarray, ends: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Length (ns) of the overlap of each ``[a, b]`` with the union of disjoint sorted
-    intervals ``[starts, ends)``, vectorised through the cumulative covered length."""
-    if not len(starts):
-        return np.zeros(len(a), dtype=np.int64)
-    cum = np.concatenate(([0], np.cumsum(ends - starts)))
-
-    def covered(x):
-        i = np.searchsorted(starts, x, side="right")          # intervals starting at or before x
-        last = np.maximum(i - 1, 0)
-        part = np.where(i > 0, np.minimum(x, ends[last]) - starts[last], 0)
-        return cum[np.maximum(i - 1, 0)] * (i > 0) + np.maximum(part, 0)
-    return np.maximum(covered(b) - covered(a), 0)

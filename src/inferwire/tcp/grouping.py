@@ -450,7 +450,12 @@ def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> 
     acks = to_off(table.ack[rows].astype(np.int64))
     sacks = []
     heads = header_starts(table, rows)
-    roomy = np.flatnonzero((heads >= 0) & (table.payload_off[rows] - heads >= 32))
+    # a SACK needs 10 option bytes: more than 12 of them, or 12 laid out NOP NOP SACK (12 are
+    # usually NOP NOP timestamps, parsed for nothing)
+    size = table.payload_off[rows] - heads - 20
+    u8 = np.frombuffer(table.buffer, dtype=np.uint8)
+    sack12 = (size == 12) & (u8[np.clip(heads + 22, 0, len(u8) - 1)] == 5)
+    roomy = np.flatnonzero((heads >= 0) & ((size > 12) | sack12))
     for i in roomy.tolist():
         blocks = sack_blocks(table, int(rows[i]), int(heads[i]))
         t = int(g.s_time[pos[i]])
@@ -458,7 +463,7 @@ def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> 
             lo, hi = to_off(left), to_off(right)
             dsack = j == 0 and (hi <= acks[i] or (len(blocks) > 1 and
                                 to_off(blocks[1][0]) <= lo and hi <= to_off(blocks[1][1])))
-            sacks.append((t, lo, hi, bool(dsack)))
+            sacks.append((t, lo, hi, bool(dsack), int(acks[i])))
     side = "to_server" if to_server else "to_client"
     return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]))
 
