@@ -511,7 +511,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         exchanges = sorted(exchanges, key=lambda e: (e.req_start_ns is None,
                                                      e.req_start_ns or 0, e.stream or 0))
     client, server = str(c.client), str(c.server)
-    first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
+    first, backwards = _setup_times(c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
     for i, e in enumerate(exchanges):
         a, b, s, d = e.req_start_ns, e.req_end_ns, e.resp_start_ns, e.resp_end_ns
@@ -528,10 +528,23 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         except TypeError:                   # a time is unknown: compare the known ones
             if _out_of_order(a, b, s, d):
                 disordered.append(e.stream)
-    warnings = c.warnings + r.warnings     # prefixed with the connection's final number later
+    warnings = c.warnings + r.warnings + backwards   # prefixed with the connection's number later
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
-    return req_rows, _connection_row(c, r, len(exchanges), client, server, warnings), warnings
+    return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, first),
+            warnings)
+
+
+def _setup_times(*spans) -> tuple[tuple, list[str]]:
+    """The TCP handshake, TLS handshake and HTTP/2 setup spans (ns), a negative one (its packets'
+    time stamps out of causal order) left empty; and a warning naming each one left empty."""
+    names = ("tcp_handshake_ms", "tls_handshake_ms", "h2_setup_ms")
+    bad = [name for name, span in zip(names, spans) if span is not None and span < 0]
+    if not bad:
+        return spans, []
+    kept = tuple(None if span is not None and span < 0 else span for span in spans)
+    return kept, [f"time stamps out of causal order (the end before the start): "
+                  f"{', '.join(bad)} left empty"]
 
 
 def _out_of_order(a, b, s, d) -> bool:
@@ -653,7 +666,9 @@ _CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_ver
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
-                    server: str, warnings: list) -> tuple:
+                    server: str, warnings: list, setup: tuple) -> tuple:
+    """``setup``: the TCP handshake, TLS handshake and HTTP/2 setup spans of
+    :func:`_setup_times`."""
     up, down = c.to_server, c.to_client
     missing = 0
     for st in (up, down):
@@ -662,8 +677,7 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
         for s, e in st.uncaptured:
             missing += e - s
     return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
-            c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
-            r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,
+            c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, *setup, n_requests, c.packets, up.nbytes, down.nbytes,
             up.retransmitted_segments + down.retransmitted_segments, missing, c.end,
             "; ".join(warnings) if warnings else "")
 
