@@ -566,7 +566,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         exchanges = sorted(exchanges, key=lambda e: (e.req_start_ns is None,
                                                      e.req_start_ns or 0, e.stream or 0))
     client, server = str(c.client), str(c.server)
-    first = (c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
+    first, backwards = _setup_times(c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
     req_rows, incomplete, disordered = [], 0, []
     rtt = (c.rtt_client_ns, c.rtt_server_ns)
     net = connection_part(c, exchanges, r.h2_stalls, rtt)
@@ -586,7 +586,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         except TypeError:                   # a time is unknown: compare the known ones
             if _out_of_order(a, b, s, d):
                 disordered.append(e.stream)
-    warnings = c.warnings + r.warnings     # prefixed with the connection's final number later
+    warnings = c.warnings + r.warnings + backwards   # prefixed with the connection's number later
     differing = c.to_server.differing_segments + c.to_client.differing_segments
     if differing:
         warnings = warnings + [f"{differing} retransmitted segment{'s' if differing > 1 else ''} "
@@ -600,8 +600,20 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
                                "response was ready"]
     if exchanges or disordered:
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
-    return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, rtt),
+    return (req_rows, _connection_row(c, r, len(exchanges), client, server, warnings, first, rtt),
             warnings, net)
+
+
+def _setup_times(*spans) -> tuple[tuple, list[str]]:
+    """The TCP handshake, TLS handshake and HTTP/2 setup spans (ns), a negative one (its packets'
+    time stamps out of causal order) left empty; and a warning naming each one left empty."""
+    names = ("tcp_handshake_ms", "tls_handshake_ms", "h2_setup_ms")
+    bad = [name for name, span in zip(names, spans) if span is not None and span < 0]
+    if not bad:
+        return spans, []
+    kept = tuple(None if span is not None and span < 0 else span for span in spans)
+    return kept, [f"time stamps out of causal order (the end before the start): "
+                  f"{', '.join(bad)} left empty"]
 
 
 def _out_of_order(a, b, s, d) -> bool:
@@ -749,7 +761,9 @@ _CONNECTION_RAW = ("connection", "client", "server", "protocol", "tls", "tls_ver
 
 
 def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client: str,
-                    server: str, warnings: list, rtt: tuple | None = None) -> tuple:
+                    server: str, warnings: list, setup: tuple, rtt: tuple | None = None) -> tuple:
+    """``setup``: the TCP handshake, TLS handshake and HTTP/2 setup spans of
+    :func:`_setup_times`; ``rtt``: the handshake's client- and server-side round trips (ns)."""
     up, down = c.to_server, c.to_client
     missing = 0
     for st in (up, down):
@@ -771,8 +785,7 @@ def _connection_row(c: Connection, r: ConnectionResult, n_requests: int, client:
         flight_up, flight_down = flight_down, flight_up
     rtt_client, rtt_server = rtt if rtt is not None else (c.rtt_client_ns, c.rtt_server_ns)
     return (c.index, client, server, r.protocol, r.tls, r.tls_version, r.alpn, r.sni,
-            c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, c.tcp_handshake_ns,
-            r.tls_handshake_ns, r.h2_setup_ns, n_requests, c.packets, up.nbytes, down.nbytes,
+            c.syn_ns, c.syn_seen, c.first_ns, c.last_ns, *setup, n_requests, c.packets, up.nbytes, down.nbytes,
             retrans, missing, retrans_bytes, ooo, dup_acks, zero_windows, mss_c, mss_s, ws_c,
             ws_s, sack, flight_up, flight_down, rtt_client, rtt_server,
             _vantage(rtt_client, rtt_server), c.end, "; ".join(warnings) if warnings else "")

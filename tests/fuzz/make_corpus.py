@@ -4,7 +4,8 @@ ones, as files under tests/fuzz/corpus/ (committed; regression inputs for tests/
     PYTHONPATH=src:tests .venv/bin/python tests/fuzz/make_corpus.py
 
 captures/*.pcap: whole captures for ``inferwire.analyze``; streams/<parser>/*.bin: one
-direction's bytes for a sans-IO parser (http1, h2, grpc, tls).
+direction's bytes for a sans-IO parser (http1, h2, grpc, tls).  Files named ``found_*`` are
+inputs the fuzz targets found (kept as they were, with their fix); this script leaves them.
 """
 from __future__ import annotations
 
