@@ -12,7 +12,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -41,23 +40,13 @@ def model_options(config) -> TritonModelOptions:
         response_cache=bool(extra.get("triton_response_cache")))
 
 
-def _port(wanted: int) -> int:
-    """``wanted`` if free on 127.0.0.1, else a free one."""
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", wanted))
-            return wanted
-        except OSError:
-            return free_ports(1)[0]
-
-
 def _ports(config, metrics_port: int | None) -> list[int]:
-    """[http, grpc, metrics]: free ones, unless the run asked for other ports than TF Serving's
-    defaults 8501/8500 (other servers on a shared machine take those between a check and a bind);
-    a requested port that is taken is replaced by a free one (the metrics port is used as given)."""
+    """[http, grpc, metrics]: the ports the run was given, else free ones on 127.0.0.1.  A
+    given port that is taken fails the run with Triton's own "already in use" line, never
+    silently another port (as for the embedded server)."""
     fresh = free_ports(3)
-    http = fresh[0] if config.rest_port == 8501 else _port(config.rest_port)
-    grpc = fresh[1] if config.grpc_port == 8500 else _port(config.grpc_port)
+    http = fresh[0] if config.rest_port is None else config.rest_port
+    grpc = fresh[1] if config.grpc_port is None else config.grpc_port
     ports = [http, grpc, metrics_port or fresh[2]]
     return ports if len(set(ports)) == 3 else free_ports(3)
 
