@@ -73,7 +73,7 @@ def test_kserve_run_every_request_on_the_wire_joined_to_kserves_log(tmp_path, ap
 
 def test_kserve_failures_are_named_and_leave_nothing(tmp_path, monkeypatch):
     before = set(_kserve_left())
-    with socket.socket() as taken:              # a port already in use: KServe's own error
+    with socket.socket() as taken:              # a port given and already in use
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
@@ -81,8 +81,9 @@ def test_kserve_failures_are_named_and_leave_nothing(tmp_path, monkeypatch):
         result = run_experiment(RunConfig(out=str(tmp_path / "a"), server="kserve", api="v2",
                                           rest_port=port, grpc_port=free_ports(1)[0],
                                           requests=5, duration_s=None, progress=False))
-    # the run picks another free port when the asked one is taken, as for the embedded server
-    assert result.status == "ok", result.problems
+    # a port the user gave that is taken fails the run, naming it (never silently another)
+    assert result.status == "failed" and result.exit_code == 1
+    assert any(f"--rest-port {port} is taken" in p for p in result.problems), result.problems
     monkeypatch.setenv("INFERWIRE_KSERVE_PYTHON", str(tmp_path / "no-python"))
     result = run_experiment(RunConfig(out=str(tmp_path / "b"), server="kserve", api="v2",
                                       requests=5, duration_s=None, progress=False))

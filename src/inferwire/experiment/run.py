@@ -181,6 +181,8 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
     with deferred_signals(say):
         manifest["status"], manifest["problems"] = result.status, result.problems
         steps = Steps()
+        # first the manifest: the summary's tool-against-wire section reads the loads from it
+        steps.run("manifest.json", write_json, run_dir / "manifest.json", manifest)
         result.summary_text = steps.run("summary.md", write_summary, run_dir, manifest,
                                         result.analysis, result.joined) or ""
         for error in steps.errors:
