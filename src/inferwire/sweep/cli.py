@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..experiment_cli import byte_size
+
 
 
 def _list(cast):
@@ -49,6 +51,12 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api", type=_list(str), metavar="tfserving,v2",
                    help="APIs: tfserving (default) and/or v2 (the Open Inference Protocol; its "
                         "encodings v2_json, v2_binary, v2_raw, v2_fp32_contents)")
+    g.add_argument("--inputs", type=_list(str), metavar="repeated,unique",
+                   help="request inputs: the same batch every request (repeated, default) or a "
+                        "different one each (unique)")
+    g.add_argument("--response-cache", type=_list(byte_size), metavar="0,16M",
+                   help="Triton's response cache sizes (0: off); needs --server triton; the "
+                        "caching probe then runs without and with the largest")
     r = p.add_argument_group("every run")
     r.add_argument("--duration", type=float, default=None,
                    help="seconds of load per protocol and point (default 2)")
@@ -56,7 +64,8 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--warmup", type=int, default=None, help="warm-up requests (default 10)")
     r.add_argument("--engine", default=None, help="load generator (default inferwire)")
     r.add_argument("--server", default=None,
-                   help="'embedded' (default), 'kserve', or a running server's host")
+                   help="'embedded' (default), 'triton', 'kserve' (started for each run and the "
+                        "probe, stopped after), or a running server's host")
     r.add_argument("--grpc-port", type=int, default=None)
     r.add_argument("--rest-port", type=int, default=None)
     r.add_argument("--cache-probe", type=int, default=None, metavar="N",
@@ -71,7 +80,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 
 GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connection", "model",
-                "bandwidth", "loss", "api")
+                "bandwidth", "loss", "api", "inputs", "response_cache")
 
 
 def plan_from_args(args: argparse.Namespace):
@@ -84,6 +93,8 @@ def plan_from_args(args: argparse.Namespace):
         "cache_probe": args.cache_probe}.items() if v is not None}
     if args.requests is not None and args.duration is None:
         settings["duration_s"] = None
+    if args.response_cache and max(args.response_cache):
+        settings["cache_bytes"] = max(args.response_cache)
     grid_given = {k: getattr(args, k) for k in GRID_OPTIONS if getattr(args, k) is not None}
     network_findings = getattr(args, "network_findings", False)
     if args.resume and not grid_given and not settings and not network_findings:
@@ -95,7 +106,7 @@ def plan_from_args(args: argparse.Namespace):
     nets = (grid_given.pop("bandwidth", None), grid_given.pop("loss", None))
     names = {"protocol": "protocols", "batch_size": "batch_sizes", "encoding": "encodings",
              "users": "users", "rate": "rates", "connection": "connections", "model": "models",
-             "api": "apis"}
+             "api": "apis", "inputs": "inputs", "response_cache": "response_caches"}
     grid = {names[k]: v for k, v in grid_given.items()}
     if nets != (None, None):
         grid["networks"] = network_specs(*nets)
