@@ -39,4 +39,6 @@ def test_bad_list_value_is_a_usage_error(capsys):
 
 def test_findings_command_is_registered():
     args = build_parser().parse_args(["findings", "somewhere"])
-    assert args.sweep_dir == "somewhere" and args.doc == "docs/findings.md"
+    assert args.sweep_dir == ["somewhere"] and args.doc is None and not args.servers
+    args = build_parser().parse_args(["findings", "--servers", "a", "b", "c"])
+    assert args.sweep_dir == ["a", "b", "c"] and args.servers

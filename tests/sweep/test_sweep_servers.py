@@ -123,7 +123,7 @@ def test_sweep_on_triton_tells_repeated_from_unique_inputs_with_the_cache_on(tmp
     result = run_sweep(tmp_path, plan, progress=False)
     assert result.exit_code == 0, result.failed
     table = pd.read_csv(tmp_path / "points.csv").set_index("inputs")
-    assert set(table["response_cache"]) == {CACHE} and set(table["server"]) == {"triton"}
+    assert set(table["response_cache"]) == {CACHE} and set(table["server_kind"]) == {"triton"}
     assert (table["found_in_capture"] == 30).all()
     for run_dir in result.ran:
         manifest = json.loads((run_dir / "manifest.json").read_text())

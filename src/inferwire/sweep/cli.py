@@ -48,6 +48,10 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--network-findings", action="store_true",
                    help="the network findings' grid: REST and gRPC at batch 1 and 32 behind "
                         "1 Gbit/100 Mbit/10 Mbit links with 0/1/3 %% loss")
+    g.add_argument("--server-findings", action="store_true",
+                   help="the grid of the findings on real servers (docs/findings-servers.md) for "
+                        "--server embedded|triton|kserve: V2 at batch 1 and 32, CNN, 1/2/4 users, "
+                        "V2 encodings; Triton also its response cache off/on x repeated/unique")
     g.add_argument("--api", type=_list(str), metavar="tfserving,v2",
                    help="APIs: tfserving (default) and/or v2 (the Open Inference Protocol; its "
                         "encodings v2_json, v2_binary, v2_raw, v2_fp32_contents)")
@@ -97,10 +101,14 @@ def plan_from_args(args: argparse.Namespace):
         settings["cache_bytes"] = max(args.response_cache)
     grid_given = {k: getattr(args, k) for k in GRID_OPTIONS if getattr(args, k) is not None}
     network_findings = getattr(args, "network_findings", False)
-    if args.resume and not grid_given and not settings and not network_findings:
+    if args.resume and not grid_given and not settings and not network_findings \
+            and not getattr(args, "server_findings", False):
         return None
     if network_findings:
         return grid_plan(NETWORK_GRID, **settings)
+    if getattr(args, "server_findings", False):
+        from .plan import server_findings_plan
+        return server_findings_plan(settings.pop("server", "embedded"), **settings)
     if not grid_given:
         return findings_plan(**settings)
     nets = (grid_given.pop("bandwidth", None), grid_given.pop("loss", None))
@@ -125,7 +133,17 @@ def sweep(args: argparse.Namespace) -> int:
 
 
 def findings(args: argparse.Namespace) -> int:
+    from ..errors import InferwireError
     from ..findings import generate
+    dirs = args.sweep_dir
+    if args.servers:
+        from ..findings.servers_doc import generate_servers
+        for path in generate_servers(dirs, doc=args.doc or "docs/findings-servers.md"):
+            print(path)
+        return 0
+    if len(dirs) != 1:
+        raise InferwireError("give one sweep folder (several only with --servers)")
+    args.sweep_dir = dirs[0]
     if args.network:
         from ..findings.network import generate_network
         out = generate_network(args.sweep_dir, doc=args.doc or "docs/findings-network.md")
@@ -148,12 +166,16 @@ def register(sub) -> None:
                                         "from a sweep",
                        description="Regenerate the findings document, its plots and notebook "
                                    "from a sweep folder; every number names its run folder.")
-    f.add_argument("sweep_dir")
+    f.add_argument("sweep_dir", nargs="+")
     f.add_argument("--doc", help="(default docs/findings.md, with --network "
                                  "docs/findings-network.md; plots go to a folder named after it)")
     f.add_argument("--network", action="store_true",
                    help="the network findings (a sweep with --network-findings or --bandwidth/"
                         "--loss): where each protocol's time goes as the network worsens")
+    f.add_argument("--servers", action="store_true",
+                   help="the findings on real servers (docs/findings-servers.md) from one "
+                        "--server-findings sweep per server (embedded, triton, kserve), side "
+                        "by side")
     f.add_argument("--notebook", default="notebooks/findings.ipynb")
     f.set_defaults(func=findings)
 

@@ -181,7 +181,7 @@ def _point_fields(run_dir: Path, config: dict, workload: str) -> dict:
             "network": net.get("preset") if net else None,
             "bandwidth_bps": net.get("bandwidth_bps") if net else None,
             "loss_pct": net.get("loss_to_server_pct") if net else None,
-            "server": config.get("server"), "api": config.get("api") or "tfserving",
+            "server_kind": config.get("server"), "api": config.get("api") or "tfserving",
             "inputs": config.get("inputs") or "repeated",
             "response_cache": int((config.get("extra") or {}).get("triton_cache_bytes") or 0)}
 

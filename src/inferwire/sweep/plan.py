@@ -321,6 +321,42 @@ def findings_plan(**settings) -> Plan:
     return Plan(points=tuple(points), **settings)
 
 
+#: the findings on real servers (docs/findings-servers.md): the same V2 client against each server
+SERVER_GRIDS = {
+    # 1. inference vs transport (and 4's baseline): batch 1 and 32, softmax; CNN at batch 1
+    "transport": Grid(batch_sizes=(1, 32), apis=("v2",)),
+    "model": Grid(models=("cnn",), apis=("v2",)),
+    # 2. CPU- or IO-bound: closed-loop users 1, 2, 4
+    "concurrency": Grid(users=(1, 4), apis=("v2",)),
+    # 4. schema and data type: the other V2 encodings at batch 32
+    "encoding": Grid(batch_sizes=(32,), encodings=(("v2_binary", "v2_fp32_contents"),),
+                     apis=("v2",)),
+}
+#: 3. caching: repeated and unique inputs, one user (every server); Triton also with its response
+#: cache of this many bytes
+CACHE_GRID_BYTES = 16 << 20
+
+
+def server_findings_plan(server: str, **settings) -> Plan:
+    """The sweep of the findings on real servers for ``server`` (embedded, triton, kserve): the
+    union of :data:`SERVER_GRIDS`, with Triton also its response cache off/on x repeated/unique
+    inputs, and the caching probe (with Triton: without and with the cache)."""
+    grids = [*SERVER_GRIDS.values(), Grid(users=(1,), apis=("v2",), inputs=("repeated", "unique"))]
+    if server == "triton":
+        grids.append(Grid(users=(1,), apis=("v2",), inputs=("repeated", "unique"),
+                          response_caches=(0, CACHE_GRID_BYTES)))
+        settings.setdefault("cache_bytes", CACHE_GRID_BYTES)
+    points, seen = [], set()
+    for grid in grids:
+        for p in grid.points():
+            if p not in seen:
+                seen.add(p)
+                points.append(p)
+    settings.setdefault("cache_probe", 20)
+    settings.setdefault("cache_model", "softmax")
+    return Plan(points=tuple(points), server=server, **settings)
+
+
 def grid_plan(grid: Grid, **settings) -> Plan:
     return Plan(points=tuple(grid.points()), **settings)
 
