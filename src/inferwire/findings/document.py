@@ -139,13 +139,17 @@ def section_cache(data: SweepData) -> str:
                 "alternating the same batch (\"repeated\") and a batch never sent before "
                 "(\"unique\"; the input hashes confirm it); `unique_minus_repeated` is the "
                 "difference of medians with a 95 % bootstrap interval.", "", table(ct), ""]
-    out += ["Capture runs cannot answer this: their load generator (`PredictWorkload`) builds one "
-            "batch per thread and sends it again and again (`sample_images(n)` is deterministic), "
-            "so every request of a sweep point carries identical inputs.  To compare under "
-            "capture, `PredictWorkload` needs an option such as `inputs=\"unique\"` that takes "
-            "request *k*'s batch from rows *k·n … k·n+n-1* of a pool (`sample_images(pool, "
-            "seed)`), pre-built before the load starts so the draw is not timed, and "
-            "`RunConfig`/`inferwire run` a matching `--inputs repeated|unique` flag.", ""]
+    out += ["### Under capture: repeated vs unique inputs", ""]
+    ct = A.inputs_table(data.points) if not data.points.empty else pd.DataFrame()
+    if ct.empty:
+        out += [NOT_MEASURED, ""]
+    else:
+        out += ["The same batch every request (`--inputs repeated`) against a different batch "
+                "each (`--inputs unique`), one user, batch 1: the wait on the wire and the "
+                "model's time.  A server that caches answers repeated inputs without running "
+                "the model: its model time and its wait drop (see "
+                "[findings-servers.md](findings-servers.md) for Triton's response cache off and "
+                "on, told apart from the wire alone).", "", table(ct), ""]
     out += ["### Cold first requests vs warm ones", ""]
     if data.probe is not None:
         pc = A.probe_cold(data.probe)

@@ -299,6 +299,8 @@ FINDINGS_GRIDS = {
     "connection": Grid(connections=("reuse", "new")),
     # 2. CPU- or IO-bound: throughput and CPU as concurrency grows
     "concurrency": Grid(users=(1, 2, 4, 8)),
+    # 3. caching under capture: repeated vs unique inputs, one user (beside the caching probe)
+    "cache": Grid(users=(1,), inputs=("repeated", "unique")),
     # 4. schema and data type: every encoding, at a batch where payloads are sizeable
     "encoding": Grid(batch_sizes=(32,), encodings=(("json_row", "grpc_tensor_content"),
                                                    ("json_columnar", "grpc_float_val"),
