@@ -144,3 +144,24 @@ def test_a_response_cache_needs_triton():
     from inferwire.errors import InferwireError
     with pytest.raises(InferwireError, match="Triton"):
         Plan(points=(Point(response_cache=CACHE),), server="embedded")
+
+
+def test_a_kserve_sweep_point_gets_free_ports_when_the_plans_are_taken(tmp_path):
+    """Other servers on a shared machine hold the plan's ports (8500/8501 by default): each
+    managed KServe point is given free ones, as embedded points are."""
+    import socket
+    need_capture()
+    _need_kserve()
+    with socket.socket() as a, socket.socket() as b:
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+        plan = Plan(points=(Point(protocols=("rest",), api="v2", users=1),), server="kserve",
+                    grpc_port=a.getsockname()[1], rest_port=b.getsockname()[1],
+                    duration_s=None, requests=10, warmup_requests=2)
+        result = run_sweep(tmp_path, plan, progress=False)
+    assert result.exit_code == 0, result.failed
+    manifest = json.loads((result.ran[0] / "manifest.json").read_text())
+    assert manifest["server"]["kind"] == "kserve"
+    assert manifest["server"]["rest_port"] != plan.rest_port
+    assert _left(tmp_path) == []
