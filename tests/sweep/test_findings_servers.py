@@ -65,6 +65,7 @@ def test_cpu_verdict_finds_the_knee():
     rows = pd.DataFrame({"users": [1, 2, 4], "throughput_per_s": [400.0, 800.0, 790.0],
                          "host_cpu_cores": [1.2, 1.9, 1.95]})
     assert S.bound(rows, 2).startswith("CPU-bound: throughput stopped growing after 2 users")
+    assert "after 1 user with" in S.bound(rows.assign(throughput_per_s=[800.0, 790.0, 780.0]), 2)
     idle = rows.assign(host_cpu_cores=[0.5, 0.6, 0.7])
     assert S.bound(idle, 2).startswith("neither CPU nor wire")
     growing = rows.assign(throughput_per_s=[100.0, 200.0, 400.0])

@@ -68,6 +68,11 @@ def concurrency(points: pd.DataFrame) -> pd.DataFrame:
     return _order(t, "workload", "users")
 
 
+def _users(row) -> str:
+    n = int(row["users"])
+    return f"{n} user{'s' if n != 1 else ''}"
+
+
 def bound(rows: pd.DataFrame, cpus: int) -> str:
     """One server+workload's verdict from its concurrency rows: the knee is the first user count
     after which one more step adds less than 10 % throughput; CPU-bound when the host's cores
@@ -78,10 +83,10 @@ def bound(rows: pd.DataFrame, cpus: int) -> str:
         if rows.loc[i, "throughput_per_s"] < 1.10 * rows.loc[i - 1, "throughput_per_s"]:
             knee = rows.loc[i - 1]
             if rows.loc[i - 1:, "host_cpu_cores"].max() >= 0.8 * cpus:
-                return (f"CPU-bound: throughput stopped growing after {int(knee['users'])} "
-                        f"users with the host's {cpus} cores saturated")
-            return (f"neither CPU nor wire saturated after {int(knee['users'])} users: bound "
-                    "by round trips or locks")
+                return (f"CPU-bound: throughput stopped growing after {_users(knee)} with "
+                        f"the host's {cpus} cores saturated")
+            return (f"neither CPU nor wire saturated after {_users(knee)}: bound by round "
+                    "trips or locks")
     return "still scaling at the largest user count"
 
 

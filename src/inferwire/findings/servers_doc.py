@@ -136,7 +136,11 @@ def section_cpu(data: ServerSweeps, figure: str | None) -> str:
             f"({int(top['users'])} users, host {_f(top['host_cpu_cores'])} of {cpus} cores busy, "
             f"wire {_f(top['wire_mb_per_s'])} MB/s; run `{top['run']}`): "
             f"**{S.bound(rows, cpus)}**.")
-    out += ["", table(t), ""]
+    out += ["", "On this shared machine the host's cores were busy at every point (other helpers' "
+            "work as well as ours), so a knee says as much about the machine as about the "
+            "server; the figure that compares servers is the server's own CPU per request "
+            "(`server_cpu_ms_per_request`, CPU-seconds of the server's processes over the "
+            "load's window per measured request).", "", table(t), ""]
     if figure:
         out += [f"![throughput and server CPU against users]({figure})", ""]
     return "\n".join(out)
