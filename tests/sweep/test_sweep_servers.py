@@ -138,6 +138,17 @@ def test_sweep_on_triton_tells_repeated_from_unique_inputs_with_the_cache_on(tmp
         else:                                   # the first warm-up request filled the cache
             assert hits == 30 + 2 - 1 and not computed.any()
     assert _left(tmp_path) == []
+    # the findings on servers: wire, trace and metrics all say "cached"
+    from inferwire.findings.servers_doc import generate_servers
+    written = generate_servers([tmp_path], doc=tmp_path / "doc" / "servers.md")
+    verdicts = pd.read_csv(tmp_path / "doc" / "servers" / "cache.csv")
+    assert len(verdicts) == 1, verdicts
+    row = verdicts.iloc[0]
+    assert row["wire_says_cached"] and row["trace_says_cached"] and row["metrics_say_cached"]
+    assert row["agree"] and row["cache_hits"] == 31
+    text = written[0].read_text()
+    assert "TF Serving itself could not run here" in text and "all agree" in text
+    assert all(p.exists() for p in written)
 
 
 def test_a_response_cache_needs_triton():

@@ -69,4 +69,7 @@ def cache_waits(measured: pd.DataFrame, path: Path) -> Path | None:
         ax.set(title=f"{server}, cache {'on' if cache else 'off'}", xlabel="wait_ms (log)",
                ylabel="share of requests")
         ax.legend(fontsize=7)
+    lows, highs = zip(*(ax.get_xlim() for ax in axes[0]))
+    for ax in axes[0]:                      # one scale: the panels compare at a glance
+        ax.set_xlim(min(lows), max(highs))
     return _save(plt, fig, path)
