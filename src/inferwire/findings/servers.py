@@ -1,8 +1,9 @@
 """The findings on real servers, as tables (pure: DataFrames in and out): the four questions per
 server, side by side, from the points and requests of one sweep per server.
 
-``points``: the sweeps' ``points.csv`` rows (column ``server``); ``requests``: their joined rows
-(``requests.parquet``), also with ``server``.  Times are ms, sizes bytes, CPU in cores or CPU-ms.
+``points``: the sweeps' ``points.csv`` rows (column ``server_kind``); ``requests``: their joined
+rows (``requests.parquet``), also with ``server_kind``.  Times are ms, sizes bytes, CPU in cores
+or CPU-ms.
 A point is "plain" when it sent repeated inputs without a response cache: the transport, CPU and
 encoding answers use only plain points.
 """
@@ -47,8 +48,13 @@ def transport(points: pd.DataFrame) -> pd.DataFrame:
     the model's own times."""
     p = _plain(points)
     base = p[_default_encoding(p) & (p["users"] == 2)]
+    parts = shares(base)
     t = base[["server_kind", "workload", "model", "batch_size", "mean_client_ms"]].join(
-        shares(base).round(1))
+        parts.round(1))
+    # the server outside the model + network and stack, known even where the server logs no
+    # time of its own (KServe logs only the model's): what the other parts leave
+    t["wait_not_model_pct"] = (100 - parts["model_pct"] - parts["transfer_pct"]
+                               - parts["connection_setup_pct"] - parts["client_pct"]).round(1)
     for c in ("median_wait_ms", "median_server_ms", "median_model_ms", "throughput_per_s"):
         t[c] = base[c]
     t["model_of_wait_pct"] = (100 * base["median_model_ms"] / base["median_wait_ms"]).round(1)
@@ -109,8 +115,9 @@ def measured(requests: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ran_pct(rows: pd.DataFrame) -> float:
-    """% of the rows joined to the server's log (server time known) that have a model time."""
-    joined = rows[rows["server_ms"].notna()]
+    """% of the rows joined to the server's log (``server_join`` set) that have a model time."""
+    joined = rows[rows["server_join"].notna()] if "server_join" in rows else \
+        rows[rows["server_ms"].notna()]
     return 100 * joined["model_ms"].notna().mean() if len(joined) else np.nan
 
 

@@ -108,17 +108,25 @@ def section_transport(data: ServerSweeps, figure: str | None) -> str:
         a, b = b1.iloc[0], b32.iloc[0]
         out.append(
             f"- **{server} {workload}**: batch 1: the model {_f(a['model_pct'], ' %')} of the "
-            f"client's mean {_f(a['mean_client_ms'], ' ms')}, transport "
-            f"{_f(a['transport_pct'], ' %')}, server outside the model "
-            f"{_f(a['server_other_pct'], ' %')}, client {_f(a['client_pct'], ' %')}; batch 32: "
-            f"model {_f(b['model_pct'], ' %')}, transport {_f(b['transport_pct'], ' %')}, "
-            f"server outside the model {_f(b['server_other_pct'], ' %')}, client "
-            f"{_f(b['client_pct'], ' %')} of {_f(b['mean_client_ms'], ' ms')} (runs "
-            f"`{a['run']}`, `{b['run']}`).")
+            f"client's mean {_f(a['mean_client_ms'], ' ms')}, {_middle(a)}, client "
+            f"{_f(a['client_pct'], ' %')}; batch 32: model {_f(b['model_pct'], ' %')}, "
+            f"{_middle(b)}, client {_f(b['client_pct'], ' %')} of "
+            f"{_f(b['mean_client_ms'], ' ms')} (runs `{a['run']}`, `{b['run']}`).")
     out += ["", table(t), ""]
     if figure:
         out += [f"![phase shares per server]({figure})", ""]
     return "\n".join(out)
+
+
+def _middle(r: pd.Series) -> str:
+    """Transport and the server outside the model, or their sum where the server logs no time
+    of its own."""
+    if pd.isna(r["server_other_pct"]):
+        return (f"transfer {_f(r['transfer_pct'], ' %')}, and server outside the model + "
+                f"network and stack {_f(r['wait_not_model_pct'], ' %')} (not split: the "
+                "server logs only the model's time)")
+    return (f"transport {_f(r['transport_pct'], ' %')}, server outside the model "
+            f"{_f(r['server_other_pct'], ' %')}")
 
 
 def section_cpu(data: ServerSweeps, figure: str | None) -> str:
@@ -176,8 +184,8 @@ def section_cache(data: ServerSweeps, figure: str | None) -> str:
            f"clearly less: the fast tail (10th percentile) of their waits at least "
            f"{int(100 * S.CACHED_GAIN)} % below unique inputs', bootstrap interval of the "
            "difference above 0 (the fast tail, because medians of separate runs move with the "
-           "other work on this shared machine).  Held against the server: Triton's trace has no COMPUTE "
-           "stamps for a cache hit (so the joined `model_ms` is empty) and its "
+           "other work on this shared machine).  Held against the server: Triton's trace has "
+           "no COMPUTE stamps for a cache hit (so the joined `model_ms` is empty) and its "
            "`nv_cache_num_hits_per_model` counter counts the hits.", ""]
     v = S.cache_verdicts(data.requests, data.hits)
     out += [_verdict_sentence(r) for _, r in v.iterrows()]
@@ -205,11 +213,17 @@ def section_encoding(data: ServerSweeps) -> str:
             f"- **{server} {workload}**: {small['encoding']} "
             f"{_f(small['wire_bytes_per_request'])} bytes per request on the wire, "
             f"{_f(small['median_client_ms'])} ms median (serialize "
-            f"{_f(small['median_serialize_ms'])} ms, server {_f(small['median_server_ms'])} "
-            f"ms); {big['encoding']} {_f(big['wire_bytes_per_request'])} bytes, "
-            f"{_f(big['median_client_ms'])} ms (serialize {_f(big['median_serialize_ms'])} ms, "
-            f"server {_f(big['median_server_ms'])} ms) (runs `{small['run']}`, `{big['run']}`).")
+            f"{_f(small['median_serialize_ms'])} ms{_server(small)}); {big['encoding']} "
+            f"{_f(big['wire_bytes_per_request'])} bytes, {_f(big['median_client_ms'])} ms "
+            f"(serialize {_f(big['median_serialize_ms'])} ms{_server(big)}) (runs "
+            f"`{small['run']}`, `{big['run']}`).")
     return "\n".join(out + ["", table(t), ""])
+
+
+def _server(r: pd.Series) -> str:
+    if pd.isna(r["median_server_ms"]):
+        return f", model {_f(r['median_model_ms'])} ms (the server logs no time of its own)"
+    return f", server {_f(r['median_server_ms'])} ms"
 
 
 def render(data: ServerSweeps, figures: dict) -> str:
