@@ -25,7 +25,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,7 +68,8 @@ def start_kserve(work: Path):
 def start_triton(models: Path, work: Path, trace: bool, name: str):
     install = find_install()
     repo = work / f"{name}-repo"
-    write_repository(repo, TritonModelOptions(max_batch_size=64), export_weights(models / "mnist" / "1"))
+    weights = export_weights(models / "mnist" / "1")
+    write_repository(repo, TritonModelOptions(max_batch_size=64), weights)
     http, grpc, metrics = free_ports(3)
     staging = trace_staging(work / name) if trace else None   # /dev/shm: quick to remove
     opts = TritonOptions(http, grpc, metrics,
@@ -96,7 +96,8 @@ def compare_servers(servers: dict, args) -> list[dict]:
             for batch in (1, 32):
                 for name, ports in servers.items():
                     got = cell(ports[protocol], protocol, batch, args.seconds, args.concurrency)
-                    c = cells.setdefault((name, protocol, batch), {"rps": [], "lat": [], "errors": 0})
+                    c = cells.setdefault((name, protocol, batch),
+                                         {"rps": [], "lat": [], "errors": 0})
                     c["rps"].append(got["rps"])
                     c["lat"] += got["lat"]
                     c["errors"] += got["errors"]
@@ -151,14 +152,21 @@ def capture_pairs(port: int, work: Path, args, server_pid: int) -> list[dict]:
     return pairs
 
 
-def trace_pairs(on_port: int, off_port: int, args) -> list[float]:
-    ratios = []
+def trace_pairs(on: tuple, off: tuple, args) -> list[dict]:
+    """``on``/``off``: (gRPC port, server pid) of Triton with and without its trace."""
+    import os
+    out = []
     for i in range(args.pairs):
-        order = ((on_port, off_port) if i % 2 == 0 else (off_port, on_port))
-        rps = {p: cell(p, "grpc", 1, args.pair_seconds, args.concurrency)["rps"] for p in order}
-        ratios.append(rps[on_port] / rps[off_port])
-        print(f"  trace pair {i + 1}: {ratios[-1]:.3f}", file=sys.stderr, flush=True)
-    return ratios
+        got = {}
+        for port, pid in ((on, off) if i % 2 == 0 else (off, on)):
+            before = cpu_seconds(pid) + cpu_seconds(os.getpid())
+            one = cell(port, "grpc", 1, args.pair_seconds, args.concurrency)
+            got[port] = (one["rps"], (cpu_seconds(pid) + cpu_seconds(os.getpid()) - before)
+                         / max(one["n"], 1) * 1e3)
+        out.append({"ratio": got[on[0]][0] / got[off[0]][0], "cpu_on": got[on[0]][1],
+                    "cpu_off": got[off[0]][1]})
+        print(f"  trace pair {i + 1}: {out[-1]['ratio']:.3f}", file=sys.stderr, flush=True)
+    return out
 
 
 def main(argv=None) -> int:
@@ -193,7 +201,8 @@ def main(argv=None) -> int:
             cap = capture_pairs(tri_ports["grpc"], work, args, tri.proc.pid)
             off, off_ports = start_triton(models, work, trace=False, name="triton-notrace")
             started.append(off)
-            traces = trace_pairs(tri_ports["grpc"], off_ports["grpc"], args)
+            traces = trace_pairs((tri_ports["grpc"], tri.proc.pid),
+                                 (off_ports["grpc"], off.proc.pid), args)
         finally:
             for proc in started:
                 proc.stop()
@@ -222,6 +231,7 @@ def report(rows, cap, traces, args) -> str:
                    f"[{r['rounds']}] | {r['n']} | {r['p50']:.2f} | {r['p99']:.2f} | "
                    f"{r['errors']} |")
     ratios = [c["ratio"] for c in cap]
+    trace_ratios = [t["ratio"] for t in traces]
     med = float(np.median(ratios))
     drops = [c["dropped"] for c in cap]
     out += ["", f"Capture cost on Triton (gRPC v2_raw batch 1, {len(cap)} pairs of "
@@ -237,8 +247,12 @@ def report(rows, cap, traces, args) -> str:
             f"{np.median([c['cpu_with'] for c in cap]):.3f} | | |",
             f"| packets dropped, each captured round | {', '.join(str(d) for d in drops)} | 0 | "
             f"{'yes' if all(d == 0 for d in drops) else 'no'} |",
-            f"| Triton trace on / off (a trace file per request), median of pairs | "
-            f"{np.median(traces):.3f} (all {', '.join(f'{r:.3f}' for r in traces)}) | | |"]
+            f"| Triton trace on / off (a trace file per request): throughput, median of pairs | "
+            f"{np.median(trace_ratios):.3f} (all {', '.join(f'{r:.3f}' for r in trace_ratios)}) "
+            "| | |",
+            f"| CPU per request, Triton + client, trace off / on, ms (medians) | "
+            f"{np.median([t['cpu_off'] for t in traces]):.3f} / "
+            f"{np.median([t['cpu_on'] for t in traces]):.3f} | | |"]
     return "\n".join(out)
 
 

@@ -261,6 +261,9 @@ def markdown_table(columns: tuple[Column, ...]) -> str:
 #: (level TIMESTAMPS; stamp names in capitals are Triton's, HTTP_* or GRPC_* by front end).
 TRITON_COLUMNS: tuple[Column, ...] = (
     Column("triton_trace_id", "Int64", "", "Triton's trace id of the request"),
+    Column("triton_joined_by", "string", "",
+           '"request_id" (the V2 id Triton recorded), or "time" for a request without an id '
+           "whose wait alone held this trace's receive-end and send-start"),
     Column("triton_recv_end", "float64", "s since epoch",
            "HTTP_RECV_END / GRPC_WAITREAD_END: Triton's front end had the whole request "
            "(steady clock put on the wall clock)"),

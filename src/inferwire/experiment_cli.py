@@ -99,6 +99,8 @@ def network_from_args(args: argparse.Namespace):
     from .netns import build_profile
     return build_profile(args.network, capture_server=args.network_capture == "both",
                          allow_missing=args.network_allow_missing, **knobs)
+
+
 def byte_size(text: str) -> int:
     """An argparse type: "1048576", "64K", "16M", "1G" (powers of 1024) -> bytes."""
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -117,13 +119,20 @@ def _ring(text: str) -> tuple[int, int]:
     return int(files), int(mb)
 
 
+def _default_api(server: str | None) -> str | None:
+    """Triton speaks only the Open Inference Protocol: ``--server triton`` means ``--api v2``."""
+    import os
+    return "v2" if (server or os.environ.get("SERVER")) == "triton" else None
+
+
 def config_from_args(args: argparse.Namespace):
     """A RunConfig from the command line: only options given override the defaults."""
     from .experiment import RunConfig
     given = {
         "server": args.server, "grpc_port": args.grpc_port, "rest_port": args.rest_port,
         "model": args.model, "model_name": args.model_name, "engine": args.engine,
-        "api": args.api, "input_name": args.input_name, "output_name": args.output_name,
+        "api": args.api or _default_api(args.server), "input_name": args.input_name,
+        "output_name": args.output_name,
         "enable_batching": args.enable_batching, "batch_size": args.batch_size,
         "instances": args.instances, "max_queue_delay_us": args.max_queue_delay_us,
         "users": args.users, "rate": args.rate, "arrival": args.arrival,

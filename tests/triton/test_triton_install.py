@@ -53,3 +53,17 @@ def test_argv_binds_loopback_and_traces_every_request(triton_install, tmp_path):
     traces = [argv[i + 1] for i, a in enumerate(argv) if a == "--trace-config"]
     assert {"level=TIMESTAMPS", "rate=1", "count=-1", "triton,file=/x/trace.json",
             "triton,log-frequency=1"} <= set(traces)
+
+
+def test_triton_runs_speak_v2():
+    import argparse
+
+    from inferwire.errors import InferwireError
+    from inferwire.experiment import RunConfig
+    from inferwire.experiment_cli import add_run_arguments, config_from_args
+    with pytest.raises(InferwireError, match="Open Inference Protocol"):
+        RunConfig(server="triton", api="tfserving")
+    p = argparse.ArgumentParser()
+    add_run_arguments(p)
+    assert config_from_args(p.parse_args(["--server", "triton"])).api == "v2"
+    assert config_from_args(p.parse_args([])).api == "tfserving"

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from inferwire.errors import ServerError
-from inferwire.serving.triton.install import TritonInstall
 
 # A model that uses multiprocessing's shared memory (as pytriton's own models do): it starts
 # multiprocessing's resource tracker, whose 3.11.7 code calls RLock._recursion_count().

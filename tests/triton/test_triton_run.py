@@ -61,6 +61,7 @@ def test_every_request_on_the_wire_traced_inside_its_wait(tmp_path):
     on_wire = j[j["in_capture"]]
     assert on_wire["triton_trace_id"].notna().all()
     assert on_wire["triton_trace_id"].is_unique
+    assert (on_wire["triton_joined_by"] == "request_id").all()
     # on loopback Triton's receive-end / send-start lie inside the wire's wait
     assert (on_wire["request_end"] <= on_wire["triton_recv_end"]).all()
     assert (on_wire["triton_recv_end"] < on_wire["triton_send_start"]).all()
@@ -74,6 +75,9 @@ def test_every_request_on_the_wire_traced_inside_its_wait(tmp_path):
     manifest = json.loads((d / "manifest.json").read_text())
     server = manifest["server"]
     assert server["kind"] == "triton" and server["triton_version"].startswith("2.")
+    from inferwire.serving.triton.install import find_install
+    assert server["triton_venv"] == str(find_install().venv)
+    assert server["triton_venv_python"].startswith("3.")
     assert server["model_config"]["backend"] == "python"
     assert server["trace"]["traces"] == len(on_wire) and server["exit_code"] == 0
     # Triton's own counters agree with the trace and the client
@@ -230,3 +234,17 @@ def test_parent_killed_takes_triton_with_it(tmp_path):
         for p in psutil.process_iter(["cmdline"]):     # the capture tool is not under test here
             if str(d) in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid():
                 p.kill()
+
+
+def test_cli_without_triton_installed_says_how_and_exits_1(tmp_path):
+    import os as _os
+    env = dict(_os.environ, INFERWIRE_TRITON_VENV=str(tmp_path / "no-such-venv"))
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "capture_run.py"), "--out",
+                           str(tmp_path / "out"), "--server", "triton", "--api", "v2",
+                           "--requests", "5", "--quiet"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "no Triton venv" in done.stderr and "scripts/setup.sh" in done.stderr
+    assert "Traceback" not in done.stderr
+    d = _run_dir(tmp_path / "out")
+    assert json.loads((d / "manifest.json").read_text())["status"] == "failed"

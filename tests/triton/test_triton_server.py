@@ -3,7 +3,6 @@ and fails clearly (Triton's own log line) when a model cannot load, when it is n
 and when its port is taken."""
 import json
 import os
-import signal
 import socket
 import http.client
 import time
@@ -59,10 +58,11 @@ def _broken_model(root, initialize_body):
     """A Python-backend model whose initialize() runs ``initialize_body``."""
     d = root / "mnist"
     (d / "1").mkdir(parents=True)
-    (d / "config.pbtxt").write_text('name: "mnist"\nbackend: "python"\nmax_batch_size: 8\n'
-                                    'input [ { name: "images" data_type: TYPE_FP32 dims: [ 784 ] } ]\n'
-                                    'output [ { name: "scores" data_type: TYPE_FP32 dims: [ 10 ] } ]\n'
-                                    'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
+    (d / "config.pbtxt").write_text(
+        'name: "mnist"\nbackend: "python"\nmax_batch_size: 8\n'
+        'input [ { name: "images" data_type: TYPE_FP32 dims: [ 784 ] } ]\n'
+        'output [ { name: "scores" data_type: TYPE_FP32 dims: [ 10 ] } ]\n'
+        'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
     (d / "1" / "model.py").write_text(
         "import time\nclass TritonPythonModel:\n    def initialize(self, args):\n"
         f"        {initialize_body}\n    def execute(self, requests):\n        return []\n")

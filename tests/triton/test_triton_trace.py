@@ -1,12 +1,13 @@
 """Reading Triton's trace files (pure): stamps per trace id, durations, the clock, cut files."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from inferwire.serving.triton.trace import (STAMP_COLUMNS, inside_fraction, parse_entries,
                                             read_trace_files, server_log)
-from inferwire.serving.triton.tracejoin import add_triton_columns
+from inferwire.serving.triton.tracejoin import add_triton_columns, match_by_time
 
 MS = 1_000_000
 
@@ -29,7 +30,8 @@ def test_entries_become_one_row_per_trace_with_every_stamp():
     t = parse_entries(_trace(1, "a", 10**12) + _trace(2, "b", 2 * 10**12, "GRPC"))
     assert list(t["trace_id"]) == [1, 2] and list(t["request_id"]) == ["a", "b"]
     assert list(t["protocol"]) == ["rest", "grpc"]
-    assert t.loc[0, "recv_end_ns"] == 10**12 + MS and t.loc[1, "send_start_ns"] == 2 * 10**12 + 13 * MS
+    assert t.loc[0, "recv_end_ns"] == 10**12 + MS
+    assert t.loc[1, "send_start_ns"] == 2 * 10**12 + 13 * MS
     assert all(t[f"{c}_ns"].notna().all() for c in STAMP_COLUMNS)
 
 
@@ -72,7 +74,7 @@ def _wire(rid, request_end, response_start, protocol="http/1.1"):
             "response_start": response_start}
 
 
-def test_join_by_request_id_then_by_order_and_inside_check():
+def test_join_by_request_id_then_by_time_and_inside_check():
     t = parse_entries(_trace(1, "a", 10**12) + _trace(2, "", 2 * 10**12, "GRPC"))
     log = server_log(t, 0)
     log["triton_protocol"] = t["protocol"]
@@ -80,17 +82,30 @@ def test_join_by_request_id_then_by_order_and_inside_check():
     out, warnings = add_triton_columns(joined, log, log["triton_protocol"])
     assert warnings == []
     assert list(out["triton_trace_id"]) == [1, 2]
+    assert list(out["triton_joined_by"]) == ["request_id", "time"]
     assert out.loc[0, "triton_server_ms"] == 12.0
     assert inside_fraction(out) == 1.0
     out.loc[0, "response_start"] = 1000.010   # before Triton began sending: outside
-    assert inside_fraction(out) == 0.5
+    assert inside_fraction(out) == 0.0        # the row matched by time does not count
 
 
-def test_counts_that_differ_are_not_paired_by_order():
+def test_rows_without_ids_match_by_time_only_when_certain():
+    # two concurrent connections: row windows overlap; each trace fits one row only, except
+    # trace 2, which fits rows 1 and 2 -> left out; then row 2 is free for nobody else.
+    req_end = np.array([0.0, 1.0, 1.5, 5.0])
+    resp_start = np.array([2.0, 4.0, 4.5, 6.0])
+    recv_end = np.array([0.5, 1.6, 5.2])
+    send_start = np.array([1.0, 3.5, 5.8])
+    assert sorted(match_by_time(req_end, resp_start, recv_end, send_start)) == [(0, 0), (3, 2)]
+    # trace at 1.2-3.0 fits only row 1 (row 2 starts at 1.5): certain
+    assert (1, 1) in match_by_time(req_end, resp_start, np.array([0.5, 1.2, 5.2]), send_start)
+
+
+def test_unmatchable_rows_are_said_not_invented():
     t = parse_entries(_trace(1, "", 10**12))
     log = server_log(t, 0)
     joined = pd.DataFrame([_wire(None, 1.0, 2.0), _wire(None, 3.0, 4.0),
                            _wire("client-only", None, None, pd.NA)])   # not on the wire
     out, warnings = add_triton_columns(joined, log, t["protocol"])
     assert out["triton_trace_id"].isna().all()
-    assert warnings and "not paired" in warnings[0]
+    assert warnings and "could not be matched" in warnings[0] and warnings[0].startswith("2 rest")

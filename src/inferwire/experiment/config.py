@@ -123,6 +123,9 @@ class RunConfig:
             raise InferwireError(f"inputs must be 'repeated' or 'unique', got {self.inputs!r}")
         if self.model not in ("softmax", "cnn"):
             raise InferwireError(f"model must be 'softmax' or 'cnn', got {self.model!r}")
+        if self.server == "triton" and self.api != "v2":
+            raise InferwireError("Triton speaks the Open Inference Protocol, not TF Serving's "
+                                 "predict API: use api 'v2' (--api v2)")
         if self.instances < 1:
             raise InferwireError(f"instances must be >= 1, got {self.instances}")
         if self.duration_s is None and self.requests is None:

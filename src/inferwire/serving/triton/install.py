@@ -35,6 +35,7 @@ class TritonInstall:
     root: Path            # .../site-packages/pytriton/tritonserver
     libs: Path            # .../site-packages/nvidia_pytriton.libs (LD_LIBRARY_PATH)
     python_version: str   # "3.11": picks the backend stub
+    python_release: str = ""   # "3.11.2": the venv's Python, as pyvenv.cfg says
 
     @property
     def binary(self) -> Path:
@@ -42,7 +43,8 @@ class TritonInstall:
 
     @property
     def stub(self) -> Path:
-        return self.root / "python_backend_stubs" / self.python_version / "triton_python_backend_stub"
+        stubs = self.root / "python_backend_stubs"
+        return stubs / self.python_version / "triton_python_backend_stub"
 
     def environment(self, base: dict | None = None) -> dict:
         """The server's environment: the wheel's libraries found, the venv's python3 first."""
@@ -69,13 +71,13 @@ def find_install(venv: str | os.PathLike | None = None) -> TritonInstall:
     cfg = venv / "pyvenv.cfg"
     if not cfg.is_file():
         raise ServerError(f"no Triton venv at {venv} (no pyvenv.cfg): {SETUP_HINT}")
-    match = re.search(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)", cfg.read_text(), re.M)
+    match = re.search(r"^version(?:_info)?\s*=\s*(\d+)\.(\d+)(\S*)", cfg.read_text(), re.M)
     if match is None:
         raise ServerError(f"{cfg}: no 'version = X.Y.Z' line; recreate the venv: {SETUP_HINT}")
     version = f"{match.group(1)}.{match.group(2)}"
     site = venv / "lib" / f"python{version}" / "site-packages"
     install = TritonInstall(venv.absolute(), site / "pytriton" / "tritonserver",
-                            site / "nvidia_pytriton.libs", version)
+                            site / "nvidia_pytriton.libs", version, version + match.group(3))
     for path in (install.binary, install.libs):
         if not path.exists():
             raise ServerError(f"{path} is missing: nvidia-pytriton is not installed in {venv}; "

@@ -1,9 +1,10 @@
 """Sampling Triton's Prometheus endpoint (``GET /metrics``) during a run.
 
 :class:`MetricsSampler` (a thread) appends every ``nv_*`` sample to a CSV: ``ts_ns`` (wall clock,
-ns), ``metric``, ``type`` (counter | gauge ...), ``labels`` (``model="mnist",version="1"``), ``value``.  :func:`parse_prometheus`
-and :func:`counter_deltas` are pure.  Triton's counters are cumulative: the run's share is the last
-sample minus the first (durations in microseconds, as Triton names them ``..._us``).
+ns), ``metric``, ``type`` (counter | gauge ...), ``labels`` (``model="mnist",version="1"``),
+``value``.  :func:`parse_prometheus` and :func:`counter_deltas` are pure.  Triton's counters are
+cumulative: the run's share is the last sample minus the first (durations in microseconds, as
+Triton names them ``..._us``).
 """
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ class MetricsSampler:
             self._thread.join(5)
         self.sample()
         try:
-            deltas = counter_deltas(pd.read_csv(self.path, dtype={"labels": "string", "type": "string"},
+            dtype = {"labels": "string", "type": "string"}
+            deltas = counter_deltas(pd.read_csv(self.path, dtype=dtype,
                                                 keep_default_na=False))
         except (OSError, ValueError, pd.errors.EmptyDataError):
             deltas = {}

@@ -23,7 +23,8 @@ from pathlib import Path
 from ...errors import ServerError
 from .install import TritonInstall
 
-GLOG_ERROR = re.compile(r"^E\d{4} ")      # Triton's log lines: E1204 23:01:02.123456 12 file.cc:1] ...
+# Triton's error lines look like: E1204 23:01:02.123456 12 file.cc:1] "message"
+GLOG_ERROR = re.compile(r"^E\d{4} ")
 # Error lines Triton prints on every CPU-only start: not a cause.
 NOISE = ("CudaDriverHelper has not been initialized",)
 PR_SET_PDEATHSIG = 1
@@ -35,7 +36,8 @@ class TritonOptions:
     (else level TIMESTAMPS, every request, written every ``trace_flush`` traces into
     ``trace_file.0``, ``.1``...; :meth:`TritonProcess.flush_trace` writes the rest.  Default 1,
     a file per request: a killed server loses none, and a request Triton rejects (e.g. a wrong
-    shape) never completes its trace, after which Triton 2.51 never writes a partial group); ``cache_config`` e.g. ("local,size=1048576",) for the response
+    shape) never completes its trace, after which Triton 2.51 never writes a partial group);
+    ``cache_config`` e.g. ("local,size=1048576",) for the response
     cache; ``ready_timeout_s``: how long the server and ``models`` may take to become ready."""
 
     http_port: int

@@ -36,15 +36,23 @@ def triton_section(joined: pd.DataFrame, manifest: dict) -> list[str]:
     heads = ["workload", "traced", "client ms", *(f"{h} ms" for h, _ in PARTS)]
     out = ["## Where the time went on Triton (means, ms: the parts add up to the client's time)",
            "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    words = []
     for workload, g in j.groupby("workload"):
-        cells = [workload, str(len(g)), _f(_mean(g["client_ms"]))]
-        cells += [_f(_mean(fn(g))) for _, fn in PARTS]
-        out.append("| " + " | ".join(cells) + " |")
+        client, parts = _mean(g["client_ms"]), [_mean(fn(g)) for _, fn in PARTS]
+        out.append("| " + " | ".join([workload, str(len(g)), _f(client), *map(_f, parts)]) + " |")
+        if client > 0:
+            shares = ", ".join(f"{h} {100 * v / client:.0f} %" for (h, _), v in zip(PARTS, parts)
+                               if not np.isnan(v))
+            words.append(f"- **{workload}**: of the client's {client:.3f} ms (mean): {shares}.")
+    out += [""] + words
     inside = inside_fraction(joined)
+    by_id = int((joined.get("triton_joined_by", pd.Series(dtype="string")) == "request_id").sum())
     out += ["", f"- Triton traced {int(joined['triton_trace_id'].notna().sum())} of "
-                f"{int(joined['in_capture'].fillna(False).sum())} requests on the wire; "
-                f"{_f(inside * 100) if not np.isnan(inside) else 'no'} % have Triton's receive-end "
-                "and send-start inside the wire's [request_end, response_start]."]
+                f"{int(joined['in_capture'].fillna(False).sum())} requests on the wire "
+                f"({by_id} joined by request id, the others by time); "
+                + (f"of those joined by id, {_f(inside * 100)} % have Triton's receive-end and "
+                   "send-start inside the wire's [request_end, response_start]."
+                   if not np.isnan(inside) else "none joined by id to check against the wire.")]
     out += _metrics_lines((manifest.get("server") or {}))
     return out
 

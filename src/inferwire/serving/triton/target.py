@@ -80,10 +80,14 @@ class TritonTarget:
                 "model_name": self.model.name, "pid": self.proc.pid,
                 "triton_version": self.process.metadata.get("version"),
                 "triton_extensions": self.process.metadata.get("extensions"),
+                "triton_venv": str(self.process.install.venv),
+                "triton_venv_python": self.process.install.python_release,
                 "model_options": self.model.to_dict(),
                 "model_config": self.process.model_config(self.model.name),
-                "argv": self.process.argv, "ready_line": f"triton {self.process.metadata.get('version')}"
-                f" ready: http={opts.host}:{opts.http_port} grpc={opts.host}:{opts.grpc_port}"}
+                "argv": self.process.argv,
+                "ready_line": (f"triton {self.process.metadata.get('version')} ready: "
+                               f"http={opts.host}:{opts.http_port} "
+                               f"grpc={opts.host}:{opts.grpc_port}")}
 
     def stop(self) -> int | None:
         self.clock_offsets_ns.append(sample_clock_offset())

@@ -140,12 +140,16 @@ def _salvage(text: str) -> tuple[list, str | None]:
 
 
 def inside_fraction(joined: pd.DataFrame) -> float:
-    """Share of traced wire rows whose Triton receive-end and send-start lie inside
-    [request_end, response_start] (NaN when none is traced)."""
-    j = joined.dropna(subset=["triton_recv_end", "triton_send_start", "request_end",
-                              "response_start"])
+    """Share of wire rows joined to their trace by request id whose Triton receive-end and
+    send-start lie inside [request_end, response_start] (NaN when there is none).  Rows matched
+    by time are left out: they were matched because they lie inside."""
+    j = joined
+    if "triton_joined_by" in j:
+        j = j[j["triton_joined_by"] == "request_id"]
+    j = j.dropna(subset=["triton_recv_end", "triton_send_start", "request_end", "response_start"])
     if j.empty:
         return float("nan")
-    ok = ((j["request_end"] <= j["triton_recv_end"]) & (j["triton_recv_end"] <= j["triton_send_start"])
+    ok = ((j["request_end"] <= j["triton_recv_end"])
+          & (j["triton_recv_end"] <= j["triton_send_start"])
           & (j["triton_send_start"] <= j["response_start"]))
     return float(np.mean(ok))
