@@ -82,3 +82,11 @@ def test_run_response_cache_option():
         config_from_args(build_parser().parse_args(["run", "--response-cache", "16M"]))
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--response-cache", "lots"])
+
+
+def test_a_triton_sweep_speaks_v2_unless_told():
+    from inferwire.errors import InferwireError
+    plan = plan_from_args(parse("--out", "x", "--server", "triton", "--batch-size", "1,32"))
+    assert {p.api for p in plan.points} == {"v2"}
+    with pytest.raises(InferwireError, match="--server-findings"):
+        plan_from_args(parse("--out", "x", "--server", "triton"))

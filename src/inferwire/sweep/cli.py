@@ -109,8 +109,16 @@ def plan_from_args(args: argparse.Namespace):
     if getattr(args, "server_findings", False):
         from .plan import server_findings_plan
         return server_findings_plan(settings.pop("server", "embedded"), **settings)
+    triton = settings.get("server") == "triton"
     if not grid_given:
+        if triton:
+            from ..errors import InferwireError
+            raise InferwireError("the findings sweep speaks TF Serving's API, which Triton does "
+                                 "not: use --server-findings (or grid options) with --server "
+                                 "triton")
         return findings_plan(**settings)
+    if triton and "api" not in grid_given:
+        grid_given["api"] = ("v2",)      # Triton speaks only the Open Inference Protocol
     nets = (grid_given.pop("bandwidth", None), grid_given.pop("loss", None))
     names = {"protocol": "protocols", "batch_size": "batch_sizes", "encoding": "encodings",
              "users": "users", "rate": "rates", "connection": "connections", "model": "models",
