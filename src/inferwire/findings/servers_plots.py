@@ -19,9 +19,14 @@ def shares(table: pd.DataFrame, path: Path) -> Path | None:
     labels = [f"{r.server_kind} {r.workload} {r.model} b{r.batch_size}"
               for r in table.itertuples()]
     left = pd.Series(0.0, index=table.index)
-    for name in SHARE_GROUPS:
-        values = table[f"{name}_pct"].fillna(0).clip(lower=0)
-        ax.barh(labels, values, left=left, label=name.replace("_", " "))
+    segments = [(name.replace("_", " "), table[f"{name}_pct"]) for name in SHARE_GROUPS]
+    # where the server logs no time of its own (KServe), its part and the network's are one
+    unsplit = table["wait_not_model_pct"].where(table["server_other_pct"].isna())
+    segments.insert(1, ("server outside model + network (not split)", unsplit))
+    for label, values in segments:
+        values = values.fillna(0).clip(lower=0)
+        ax.barh(labels, values, left=left, label=label,
+                color="lightgray" if "not split" in label else None)
         left += values
     ax.set_xlabel("% of the client's mean latency")
     ax.invert_yaxis()
