@@ -176,3 +176,26 @@ def test_a_kserve_sweep_point_gets_free_ports_when_the_plans_are_taken(tmp_path)
     assert manifest["server"]["kind"] == "kserve"
     assert manifest["server"]["rest_port"] != plan.rest_port
     assert _left(tmp_path) == []
+
+
+def test_probe_against_a_running_server_by_host_leaves_it_running(tmp_path):
+    """``--server HOST``: the probe attaches to a server it did not start (here inferwire's,
+    which also speaks V2), speaks the API asked for, and does not stop it."""
+    from inferwire.ports import free_ports
+    from inferwire.serving.launch import ServerProcess
+    from inferwire.serving.model import cached_models
+    grpc_port, rest_port = free_ports(2)
+    server = ServerProcess(["--model_base_path", str(cached_models() / "mnist"),
+                            "--model_name", "mnist", "--port", str(grpc_port),
+                            "--rest_api_port", str(rest_port)]).start()
+    try:
+        plan = Plan(points=(), server="127.0.0.1", grpc_port=grpc_port, rest_port=rest_port,
+                    cache_probe=2, cache_model="softmax", cache_api="v2")
+        manifest = run_cache_probe(tmp_path, plan)
+        assert manifest["status"] == "ok", manifest["problems"]
+        assert manifest["server"]["kind"] == "external" and manifest["config"]["api"] == "v2"
+        probe = pd.read_csv(tmp_path / "probe.csv")
+        assert len(probe) == 2 * 5 and probe["ok"].all()
+        assert server.proc.poll() is None               # still running: not the probe's
+    finally:
+        server.stop()
