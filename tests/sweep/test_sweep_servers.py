@@ -112,6 +112,7 @@ def test_probe_starts_kserve_and_speaks_v2(tmp_path):
     assert _left(tmp_path) == []
 
 
+@pytest.mark.capture
 def test_sweep_on_triton_tells_repeated_from_unique_inputs_with_the_cache_on(tmp_path):
     """Two capture points (V2 REST, cache on), repeated and unique inputs: the wire rows joined
     to Triton's trace show compute only for unique inputs; the metrics count the hits."""
@@ -157,6 +158,7 @@ def test_a_response_cache_needs_triton():
         Plan(points=(Point(response_cache=CACHE),), server="embedded")
 
 
+@pytest.mark.capture
 def test_a_kserve_sweep_point_gets_free_ports_when_the_plans_are_taken(tmp_path):
     """Other servers on a shared machine hold the plan's ports (8500/8501 by default): each
     managed KServe point is given free ones, as embedded points are."""
