@@ -45,7 +45,9 @@ def header(data: SweepData) -> str:
         "2-core machine**: other work ran at the same time (the `host_cpu_cores` column shows how "
         "busy the whole host was during each load), and each point had "
         f"{_load_words(data.plan)}, so differences of less than about 20 % between points are "
-        "within the noise.",
+        "within the noise.  The same questions on real servers (Triton, KServe, and this "
+        "server through the Open Inference Protocol, side by side; TF Serving itself could not "
+        "run here) are answered in [findings-servers.md](findings-servers.md).",
         "",
         "Terms (columns in README.md): the client's latency `client_ms` = client time before the "
         "first request byte (serialization, connection set-up, scheduling) + `request_ms` "
