@@ -27,6 +27,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="Triton dynamic batching: max_queue_delay_microseconds (default 0)")
     g.add_argument("--instances", type=int, metavar="N",
                    help="Triton: model instances (default 1)")
+    g.add_argument("--response-cache", type=byte_size, metavar="SIZE",
+                   help="Triton: a response cache of SIZE bytes (e.g. 16M): tritonserver "
+                        "--cache-config local,size=SIZE and the model's response_cache enabled "
+                        "(see --inputs)")
     l = p.add_argument_group("load")
     l.add_argument("--protocol", choices=("rest", "grpc", "both"), default="both")
     l.add_argument("--engine", help="load generator: inferwire (default), locust, ab (REST), "
@@ -97,6 +101,17 @@ def network_from_args(args: argparse.Namespace):
                          allow_missing=args.network_allow_missing, **knobs)
 
 
+def byte_size(text: str) -> int:
+    """An argparse type: "1048576", "64K", "16M", "1G" (powers of 1024) -> bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    body = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = body[-1:] if body[-1:] in "KMG" else ""
+    number = body[:-1] if unit else body
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a size in bytes, e.g. 1048576 or 16M")
+    return int(number) * units[unit]
+
+
 def _ring(text: str) -> tuple[int, int]:
     files, sep, mb = text.partition(":")
     if not (sep and files.isdigit() and mb.isdigit()):
@@ -116,7 +131,8 @@ def config_from_args(args: argparse.Namespace):
     given = {
         "server": args.server, "grpc_port": args.grpc_port, "rest_port": args.rest_port,
         "model": args.model, "model_name": args.model_name, "engine": args.engine,
-        "api": args.api or _default_api(args.server), "input_name": args.input_name, "output_name": args.output_name,
+        "api": args.api or _default_api(args.server), "input_name": args.input_name,
+        "output_name": args.output_name,
         "enable_batching": args.enable_batching, "batch_size": args.batch_size,
         "instances": args.instances, "max_queue_delay_us": args.max_queue_delay_us,
         "users": args.users, "rate": args.rate, "arrival": args.arrival,
@@ -133,6 +149,13 @@ def config_from_args(args: argparse.Namespace):
     extra = {k: getattr(args, k, None) for k in ("locustfile", "locust_processes",
                                                   "locust_workers")}
     given["extra"] = {k: v for k, v in extra.items() if v is not None} or None
+    if getattr(args, "response_cache", None):
+        from .errors import InferwireError
+        from .sweep.plan import response_cache_extra
+        if (args.server or "embedded") != "triton":
+            raise InferwireError("--response-cache is Triton's response cache: add --server "
+                                 "triton")
+        given["extra"] = {**(given["extra"] or {}), **response_cache_extra(args.response_cache)}
     given = {k: v for k, v in given.items() if v is not None}
     if args.requests is not None and args.duration is None:
         given["duration_s"] = None  # a request count instead of the default duration

@@ -70,3 +70,13 @@ def test_repeated_inputs_are_the_same(server):
 def test_bad_inputs_choice_is_refused():
     with pytest.raises(LoadError, match="inputs"):
         PredictWorkload("rest", "127.0.0.1", 9, inputs="sometimes")
+
+
+def test_rest_and_grpc_draw_from_different_pools():
+    """A run sends REST then gRPC to one server: gRPC's unique inputs must be new to a server
+    that caches by input (Triton's response cache), so each protocol has its own pool."""
+    rest = PredictWorkload("rest", "127.0.0.1", 1, inputs="unique")
+    grpc = PredictWorkload("grpc", "127.0.0.1", 1, inputs="unique")
+    seen = {hashlib.sha1(row.tobytes()).digest() for row in rest._pool}
+    assert len(seen) == UNIQUE_POOL
+    assert not seen & {hashlib.sha1(row.tobytes()).digest() for row in grpc._pool}

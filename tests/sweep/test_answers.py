@@ -95,3 +95,13 @@ def test_markdown_cells_and_tables():
     md = table(pd.DataFrame({"a": [1.5], "run": ["x-1"]}))
     assert md.splitlines()[2] == "| 1.5 | `x-1` |"
     assert "no rows" in table(pd.DataFrame())
+
+
+def test_inputs_table_pairs_repeated_and_unique_points():
+    pts = pd.DataFrame([point(users=1, inputs="repeated", run="a"),
+                        point(users=1, inputs="unique", median_model_ms=3.0, run="b"),
+                        point(users=2, inputs="repeated", run="c")])
+    t = A.inputs_table(pts)
+    assert list(t["inputs"]) == ["repeated", "unique"] and list(t["run"]) == ["a", "b"]
+    assert list(t["median_model_ms"]) == [1.0, 3.0]
+    assert A.inputs_table(pd.DataFrame([point()])).empty

@@ -39,4 +39,54 @@ def test_bad_list_value_is_a_usage_error(capsys):
 
 def test_findings_command_is_registered():
     args = build_parser().parse_args(["findings", "somewhere"])
-    assert args.sweep_dir == "somewhere" and args.doc == "docs/findings.md"
+    assert args.sweep_dir == ["somewhere"] and args.doc is None and not args.servers
+    args = build_parser().parse_args(["findings", "--servers", "a", "b", "c"])
+    assert args.sweep_dir == ["a", "b", "c"] and args.servers
+
+
+def test_response_cache_and_inputs_axes_need_triton():
+    from inferwire.errors import InferwireError
+    plan = plan_from_args(parse("--out", "x", "--server", "triton", "--api", "v2",
+                                "--inputs", "repeated,unique", "--response-cache", "0,16M"))
+    assert {(p.inputs, p.response_cache) for p in plan.points} == {
+        (i, c) for i in ("repeated", "unique") for c in (0, 16 << 20)}
+    assert plan.cache_bytes == 16 << 20 and plan.probe_api == "v2"
+    cached = next(p for p in plan.points if p.response_cache)
+    config = plan.run_config(cached, "out")
+    assert config.extra == {"triton_response_cache": True, "triton_cache_bytes": 16 << 20}
+    assert cached.id.endswith("-cache16777216")
+    with pytest.raises(InferwireError, match="Triton"):
+        plan_from_args(parse("--out", "x", "--response-cache", "1M"))
+
+
+def test_server_findings_grid_per_server():
+    triton = plan_from_args(parse("--out", "x", "--server-findings", "--server", "triton"))
+    kserve = plan_from_args(parse("--out", "x", "--server-findings", "--server", "kserve"))
+    assert triton.server == "triton" and kserve.server == "kserve"
+    assert {p.api for p in triton.points} == {"v2"} and triton.cache_bytes == 16 << 20
+    assert any(p.response_cache for p in triton.points)
+    assert not any(p.response_cache for p in kserve.points) and kserve.cache_bytes == 0
+    assert {p.inputs for p in kserve.points} == {"repeated", "unique"}
+
+
+def test_run_response_cache_option():
+    from inferwire.errors import InferwireError
+    from inferwire.experiment_cli import byte_size, config_from_args
+    assert [byte_size(t) for t in ("1048576", "64K", "16M", "1G", "2MiB")] == [
+        1 << 20, 64 << 10, 16 << 20, 1 << 30, 2 << 20]
+    args = build_parser().parse_args(["run", "--server", "triton", "--api", "v2",
+                                      "--response-cache", "16M", "--inputs", "unique"])
+    config = config_from_args(args)
+    assert config.extra["triton_cache_bytes"] == 16 << 20 and config.inputs == "unique"
+    with pytest.raises(InferwireError, match="--server triton"):
+        config_from_args(build_parser().parse_args(["run", "--response-cache", "16M"]))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--response-cache", "lots"])
+
+
+def test_a_triton_sweep_speaks_v2_unless_told():
+    from inferwire.errors import InferwireError
+    plan = plan_from_args(parse("--out", "x", "--server", "triton", "--batch-size", "1,32"))
+    assert {p.api for p in plan.points} == {"v2"}
+    with pytest.raises(InferwireError, match="--server-findings"):
+        plan_from_args(parse("--out", "x", "--server", "triton"))

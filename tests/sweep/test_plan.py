@@ -51,7 +51,7 @@ def test_rates_make_open_loop_points():
 def test_findings_plan_covers_every_question_and_stays_small():
     plan = findings_plan()
     ids = {p.id for p in plan.points}
-    assert 8 <= len(plan.points) <= 12          # ~25 s each on a 2-core machine
+    assert 8 <= len(plan.points) <= 13          # ~25 s each on a 2-core machine
     assert plan.cache_probe > 0
     assert {p.batch_size for p in plan.points} == {1, 32, 256}
     assert {p.model for p in plan.points} == {"softmax", "cnn"}
@@ -61,7 +61,8 @@ def test_findings_plan_covers_every_question_and_stays_small():
     assert encodings == {"json_row", "json_columnar", "json_b64", "grpc_float_val",
                          "grpc_tensor_content", "grpc_string_val"}
     assert len(ids) == len(plan.points)
-    assert set(FINDINGS_GRIDS) == {"transport", "connection", "concurrency", "encoding"}
+    assert {p.inputs for p in plan.points} == {"repeated", "unique"}
+    assert set(FINDINGS_GRIDS) == {"transport", "connection", "concurrency", "cache", "encoding"}
 
 
 def test_plan_survives_json(tmp_path):

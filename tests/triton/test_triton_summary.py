@@ -35,3 +35,15 @@ def test_section_has_the_table_the_shares_and_the_metrics():
     assert "(2 joined by request id, the others by time)" in text
     assert "100.000 % have Triton's receive-end and send-start inside" in text
     assert "2 successful requests in 1 executions; per request 0.200 ms queued, 0.750 ms" in text
+
+
+def test_section_counts_response_cache_hits_only_with_a_cache():
+    deltas = {'nv_inference_request_success{model="mnist",version="1"}': 40.0,
+              'nv_inference_exec_count{model="mnist",version="1"}': 1.0}
+    plain = "\n".join(triton_section(_joined(), {"server": {"metrics": {"deltas": deltas}}}))
+    assert "response cache" not in plain
+    deltas = {**deltas, 'nv_cache_num_hits_per_model{model="mnist",version="1"}': 39.0,
+              'nv_cache_num_misses_per_model{model="mnist",version="1"}': 1.0}
+    text = "\n".join(triton_section(_joined(), {"server": {"metrics": {"deltas": deltas}}}))
+    assert "Triton's response cache: 39 hits (97.5 % of the successful requests" in text
+    assert "and 1 misses" in text

@@ -98,6 +98,17 @@ def encoding_table(points: pd.DataFrame) -> pd.DataFrame:
     return rows[cols].reset_index(drop=True)
 
 
+def inputs_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Question 3 under capture: the points that differ only in their inputs (repeated vs
+    unique), with the wire's wait and the server's model time."""
+    if "inputs" not in points:
+        return pd.DataFrame()
+    rows = varying(points, "inputs")
+    cols = ["workload", "model", "batch_size", "users", "inputs", "median_wait_ms",
+            "median_server_ms", "median_model_ms", "client_p50_ms", "throughput_per_s", "run"]
+    return rows[cols].reset_index(drop=True)
+
+
 def cold_warm_table(points: pd.DataFrame) -> pd.DataFrame:
     """Question 3b: each run's first request per workload (cold) against its measured median."""
     cols = ["workload", "model", "batch_size", "connection", "first_client_ms", "median_client_ms",

@@ -45,7 +45,9 @@ def header(data: SweepData) -> str:
         "2-core machine**: other work ran at the same time (the `host_cpu_cores` column shows how "
         "busy the whole host was during each load), and each point had "
         f"{_load_words(data.plan)}, so differences of less than about 20 % between points are "
-        "within the noise.",
+        "within the noise.  The same questions on real servers (Triton, KServe, and this "
+        "server through the Open Inference Protocol, side by side; TF Serving itself could not "
+        "run here) are answered in [findings-servers.md](findings-servers.md).",
         "",
         "Terms (columns in README.md): the client's latency `client_ms` = client time before the "
         "first request byte (serialization, connection set-up, scheduling) + `request_ms` "
@@ -139,13 +141,17 @@ def section_cache(data: SweepData) -> str:
                 "alternating the same batch (\"repeated\") and a batch never sent before "
                 "(\"unique\"; the input hashes confirm it); `unique_minus_repeated` is the "
                 "difference of medians with a 95 % bootstrap interval.", "", table(ct), ""]
-    out += ["Capture runs cannot answer this: their load generator (`PredictWorkload`) builds one "
-            "batch per thread and sends it again and again (`sample_images(n)` is deterministic), "
-            "so every request of a sweep point carries identical inputs.  To compare under "
-            "capture, `PredictWorkload` needs an option such as `inputs=\"unique\"` that takes "
-            "request *k*'s batch from rows *k·n … k·n+n-1* of a pool (`sample_images(pool, "
-            "seed)`), pre-built before the load starts so the draw is not timed, and "
-            "`RunConfig`/`inferwire run` a matching `--inputs repeated|unique` flag.", ""]
+    out += ["### Under capture: repeated vs unique inputs", ""]
+    ct = A.inputs_table(data.points) if not data.points.empty else pd.DataFrame()
+    if ct.empty:
+        out += [NOT_MEASURED, ""]
+    else:
+        out += ["The same batch every request (`--inputs repeated`) against a different batch "
+                "each (`--inputs unique`), one user, batch 1: the wait on the wire and the "
+                "model's time.  A server that caches answers repeated inputs without running "
+                "the model: its model time and its wait drop (see "
+                "[findings-servers.md](findings-servers.md) for Triton's response cache off and "
+                "on, told apart from the wire alone).", "", table(ct), ""]
     out += ["### Cold first requests vs warm ones", ""]
     if data.probe is not None:
         pc = A.probe_cold(data.probe)

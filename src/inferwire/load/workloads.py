@@ -133,7 +133,9 @@ class PredictWorkload:
         if inputs not in ("repeated", "unique"):
             raise LoadError(f"inputs must be 'repeated' or 'unique', got {inputs!r}")
         self.inputs = inputs
-        self._pool = clients.sample_images(UNIQUE_POOL, seed=1) if inputs == "unique" else None
+        # a pool per protocol: after REST, gRPC's "unique" inputs are new to a caching server
+        self._pool = clients.sample_images(UNIQUE_POOL, seed=2 if protocol == "grpc" else 1) \
+            if inputs == "unique" else None
         self._counter = itertools.count()   # next() is atomic under the GIL: ids across threads
         self._clients_module = clients
         self.protocol, self.host, self.port = protocol, host, port

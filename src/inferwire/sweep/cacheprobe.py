@@ -7,19 +7,30 @@ inputs.  The probe starts a fresh server and sends, per protocol, one first (col
 at a time, so that drift on a shared machine hits both kinds alike.  Each row keeps a hash of the
 inputs, which shows the repeated ones identical and the unique ones distinct.
 
-Its folder holds ``probe.csv`` (columns below), ``server_log.jsonl`` (embedded server) and
-``manifest.json`` with ``kind`` "cache_probe" and ``status``.
+The server is the sweep's: "embedded", "triton" or "kserve" are started for the probe (as a
+capture run starts them, :func:`inferwire.experiment.run._start_server`) and stopped after it; any
+other name is the host of a running server.  The probe speaks the plan's ``probe_api`` (TF
+Serving's predict API or the Open Inference Protocol, V2).  With Triton and a ``cache_bytes`` > 0
+plan, the probe runs twice, each time on a fresh Triton: without a response cache (setup
+``response_cache_bytes`` 0) and with one of that size, whose model config enables it.
+
+Its folder holds ``probe.csv`` (columns below), ``manifest.json`` with ``kind`` "cache_probe" and
+``status``, and the server's own files (``server_log.jsonl``; Triton's trace and metrics
+``triton_trace.csv``, ``triton_metrics.csv``, ``triton.log``): in the folder itself for one
+setup, in ``cache-off/`` and ``cache-on/`` for two.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import time
 from pathlib import Path
 
 PROBE_COLUMNS = ("protocol", "order", "kind", "request_id", "input_sha1", "started_ns",
                  "finished_ns", "client_ms", "serialize_ms", "model_ms", "server_ms", "ok",
-                 "status", "request_bytes", "response_bytes")
+                 "status", "request_bytes", "response_bytes", "response_cache_bytes",
+                 "model_ran")
 
 
 def probe_kinds(n: int) -> list[str]:
@@ -27,12 +38,12 @@ def probe_kinds(n: int) -> list[str]:
     return ["first"] + ["repeated", "unique"] * n
 
 
-def probe_inputs(kinds: list[str], batch: int):
+def probe_inputs(kinds: list[str], batch: int, seed: int = 1):
     """One uint8 [batch, 784] array per kind: the same array for "first" and every "repeated",
-    a distinct slice of a second digit set for each "unique"."""
+    a distinct slice of a second digit set (drawn with ``seed``, not 0) for each "unique"."""
     from ..serving.clients import sample_images
     same = sample_images(batch, seed=0)
-    pool = sample_images(max(1, kinds.count("unique")) * batch, seed=1)
+    pool = sample_images(max(1, kinds.count("unique")) * batch, seed=seed)
     out, k = [], 0
     for kind in kinds:
         if kind == "unique":
@@ -47,69 +58,154 @@ def _ms(ns):
     return "" if ns is None else f"{ns / 1e6:.6f}"
 
 
-def _row(protocol, order, kind, images, result, started, finished) -> list:
+def _row(protocol, order, kind, images, result, started, finished, cache_bytes=0) -> list:
     return [protocol, order, kind, result.request_id,
             hashlib.sha1(images.tobytes()).hexdigest()[:12], started, finished,
             _ms(finished - started), _ms(result.serialize_ns), _ms(result.model_time_ns),
             _ms(result.server_time_ns), str(result.ok).lower(), result.status,
-            result.request_bytes, result.response_bytes]
+            result.request_bytes, result.response_bytes, cache_bytes, ""]
 
 
 def probe_protocol(protocol: str, host: str, port: int, n: int, batch: int, writer,
-                   model_name: str = "mnist") -> int:
-    """Send the probe's requests for one protocol (one connection, one at a time); returns how
-    many failed."""
+                   model_name: str = "mnist", api: str = "tfserving", cache_bytes: int = 0,
+                   seed: int = 1) -> int:
+    """Send the probe's requests for one protocol (one connection, one at a time) in ``api``;
+    returns how many failed.  ``seed`` picks the unique batches (a protocol's own, so that
+    a server caching by input sees none of them before); ``cache_bytes`` goes in every row."""
     from ..serving.clients import make_client
     kinds = probe_kinds(n)
-    inputs = probe_inputs(kinds, batch)
+    inputs = probe_inputs(kinds, batch, seed)
     failed = 0
-    with make_client(protocol, host, port, model_name=model_name) as client:
+    options = {"api": "v2"} if api == "v2" else {}
+    tag = f"c{cache_bytes}-" if cache_bytes else ""
+    with make_client(protocol, host, port, model_name=model_name, **options) as client:
         for order, (kind, images) in enumerate(zip(kinds, inputs)):
             started = time.time_ns()
-            result = client.predict(images, f"probe-{protocol}-{order:05d}")
-            writer.writerow(_row(protocol, order, kind, images, result, started, time.time_ns()))
+            result = client.predict(images, f"probe-{tag}{protocol}-{order:05d}")
+            writer.writerow(_row(protocol, order, kind, images, result, started, time.time_ns(),
+                                 cache_bytes))
             failed += not result.ok
     return failed
 
 
-def _server(plan, run_dir: Path):
-    """(ServerProcess or None, host, grpc port, rest port)."""
-    if plan.server != "embedded":
-        return None, plan.server, plan.grpc_port, plan.rest_port
-    from ..serving.launch import ServerProcess
-    from ..serving.model import cached_models
-    base = cached_models() / ("mnist" if plan.cache_model == "softmax" else "mnist_cnn")
+MANAGED = ("embedded", "triton", "kserve")
+
+
+def probe_config(plan, cache_bytes: int = 0):
+    """The RunConfig the probe's server is started from (model, batch, API, response cache)."""
+    from ..experiment import RunConfig
     from ..ports import free_ports
-    grpc_port, rest_port = free_ports(2)
-    server = ServerProcess(["--model_base_path", str(base), "--model_name", "mnist",
-                            "--port", str(grpc_port), "--rest_api_port", str(rest_port),
-                            "--request_log", str(run_dir / "server_log.jsonl")]).start()
-    return server, "127.0.0.1", server.grpc_port, server.rest_port
+    from .plan import response_cache_extra
+    ports = free_ports(2) if plan.server in MANAGED else (plan.grpc_port, plan.rest_port)
+    return RunConfig(out="", server=plan.server, grpc_port=ports[0], rest_port=ports[1],
+                     model=plan.cache_model, batch_size=plan.cache_batch, api=plan.probe_api,
+                     progress=False, duration_s=None, requests=1,
+                     extra=response_cache_extra(cache_bytes))
+
+
+def probe_setups(plan) -> list[int]:
+    """Response cache sizes to probe, in order (0: none)."""
+    return [0, plan.cache_bytes] if plan.server == "triton" and plan.cache_bytes else [0]
+
+
+def _probe_setup(plan, folder: Path, cache_bytes: int, writer, problems: list) -> dict:
+    """Start the setup's server (unless external), probe REST then gRPC, stop it; returns the
+    server facts for the manifest."""
+    from ..experiment.run import _start_server
+    config = probe_config(plan, cache_bytes)
+    server, targets = _start_server(config, folder, lambda text: None)
+    facts = {**targets, "response_cache_bytes": cache_bytes}
+    try:
+        for seed, protocol in enumerate(("rest", "grpc"), 1):
+            failed = probe_protocol(protocol, targets["host"], targets[f"{protocol}_port"],
+                                    plan.cache_probe, plan.cache_batch, writer,
+                                    model_name=targets.get("model_name", "mnist"),
+                                    api=plan.probe_api, cache_bytes=cache_bytes, seed=seed)
+            if failed:
+                problems.append(f"{protocol}{' (cache on)' if cache_bytes else ''}: {failed} of "
+                                f"{2 * plan.cache_probe + 1} requests failed")
+    finally:
+        if server is not None:
+            server.stop()
+            facts.update(getattr(server, "facts", None) or {})
+    return facts
+
+
+def server_times(log_path: Path) -> dict[str, tuple]:
+    """{request id: (server_ms, model_ms, model ran)} from a server log (JSON lines with
+    ``request_id``, ``server_time_ns``, ``model_time_ns``); Triton's log leaves ``model_time_ns``
+    empty for a request answered from its response cache (its trace has no COMPUTE stamps)."""
+    out = {}
+    try:
+        lines = Path(log_path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(r, dict) and r.get("request_id"):
+            model = r.get("model_time_ns")
+            out[str(r["request_id"])] = (r.get("server_time_ns"), model, model is not None)
+    return out
+
+
+def fill_server_times(probe_csv: Path, logs: list[Path]) -> int:
+    """Fill ``server_ms``, ``model_ms`` (where the client had none: the V2 clients) and
+    ``model_ran`` of ``probe_csv`` from the server logs; returns how many rows were matched."""
+    times = {}
+    for log in logs:
+        times.update(server_times(log))
+    with open(probe_csv, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header, matched = rows[0], 0
+    col = {name: header.index(name) for name in ("request_id", "server_ms", "model_ms",
+                                                 "model_ran")}
+    for row in rows[1:]:
+        hit = times.get(row[col["request_id"]])
+        if hit is None:
+            continue
+        matched += 1
+        server_ns, model_ns, ran = hit
+        if not row[col["server_ms"]]:
+            row[col["server_ms"]] = _ms(server_ns)
+        if not row[col["model_ms"]]:
+            row[col["model_ms"]] = _ms(model_ns)
+        row[col["model_ran"]] = str(ran).lower()
+    with open(probe_csv, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return matched
 
 
 def run_cache_probe(run_dir: Path, plan) -> dict:
     """Run the probe into ``run_dir`` (existing); returns the manifest written there."""
     from ..errors import InferwireError
     from ..experiment.manifest import environment_facts, write_json
+    setups = probe_setups(plan)
     manifest = {"kind": "cache_probe", "started_ns": time.time_ns(), "status": "running",
                 "config": {"requests_per_kind": plan.cache_probe, "batch_size": plan.cache_batch,
-                           "model": plan.cache_model, "server": plan.server},
-                "environment": environment_facts(), "problems": []}
+                           "model": plan.cache_model, "server": plan.server,
+                           "api": plan.probe_api, "response_cache_bytes": setups},
+                "environment": environment_facts(), "problems": [], "setups": []}
     write_json(run_dir / "manifest.json", manifest)
-    server = None
     try:
-        server, host, grpc_port, rest_port = _server(plan, run_dir)
-        manifest["server"] = {"host": host, "grpc_port": grpc_port, "rest_port": rest_port,
-                              "ready_line": getattr(server, "ready_line", None)}
         with open(run_dir / "probe.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(PROBE_COLUMNS)
-            for protocol, port in (("rest", rest_port), ("grpc", grpc_port)):
-                failed = probe_protocol(protocol, host, port, plan.cache_probe,
-                                        plan.cache_batch, writer)
-                if failed:
-                    manifest["problems"].append(f"{protocol}: {failed} of "
-                                                f"{2 * plan.cache_probe + 1} requests failed")
+            for cache_bytes in setups:
+                folder = run_dir
+                if len(setups) > 1:
+                    folder = run_dir / ("cache-on" if cache_bytes else "cache-off")
+                    folder.mkdir()
+                manifest["setups"].append(
+                    _probe_setup(plan, folder, cache_bytes, writer, manifest["problems"]))
+                f.flush()
+        manifest["server"] = manifest["setups"][0]
+        manifest["server_log_rows_matched"] = fill_server_times(
+            run_dir / "probe.csv", [run_dir / "server_log.jsonl",
+                                    *(run_dir / d / "server_log.jsonl"
+                                      for d in ("cache-off", "cache-on"))])
         manifest["status"] = "failed" if manifest["problems"] else "ok"
     except KeyboardInterrupt:
         manifest["status"] = "interrupted"
@@ -117,8 +213,6 @@ def run_cache_probe(run_dir: Path, plan) -> dict:
         manifest["status"] = "failed"
         manifest["problems"].append(str(exc))
     finally:
-        if server is not None:
-            server.stop()
         manifest["stopped_ns"] = time.time_ns()
         write_json(run_dir / "manifest.json", manifest)
     return manifest

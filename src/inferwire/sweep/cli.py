@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..experiment_cli import byte_size
+
 
 
 def _list(cast):
@@ -46,9 +48,19 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--network-findings", action="store_true",
                    help="the network findings' grid: REST and gRPC at batch 1 and 32 behind "
                         "1 Gbit/100 Mbit/10 Mbit links with 0/1/3 %% loss")
+    g.add_argument("--server-findings", action="store_true",
+                   help="the grid of the findings on real servers (docs/findings-servers.md) for "
+                        "--server embedded|triton|kserve: V2 at batch 1 and 32, CNN, 1/2/4 users, "
+                        "V2 encodings; Triton also its response cache off/on x repeated/unique")
     g.add_argument("--api", type=_list(str), metavar="tfserving,v2",
                    help="APIs: tfserving (default) and/or v2 (the Open Inference Protocol; its "
                         "encodings v2_json, v2_binary, v2_raw, v2_fp32_contents)")
+    g.add_argument("--inputs", type=_list(str), metavar="repeated,unique",
+                   help="request inputs: the same batch every request (repeated, default) or a "
+                        "different one each (unique)")
+    g.add_argument("--response-cache", type=_list(byte_size), metavar="0,16M",
+                   help="Triton's response cache sizes (0: off); needs --server triton; the "
+                        "caching probe then runs without and with the largest")
     r = p.add_argument_group("every run")
     r.add_argument("--duration", type=float, default=None,
                    help="seconds of load per protocol and point (default 2)")
@@ -56,7 +68,8 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--warmup", type=int, default=None, help="warm-up requests (default 10)")
     r.add_argument("--engine", default=None, help="load generator (default inferwire)")
     r.add_argument("--server", default=None,
-                   help="'embedded' (default), 'kserve', or a running server's host")
+                   help="'embedded' (default), 'triton', 'kserve' (started for each run and the "
+                        "probe, stopped after), or a running server's host")
     r.add_argument("--grpc-port", type=int, default=None)
     r.add_argument("--rest-port", type=int, default=None)
     r.add_argument("--cache-probe", type=int, default=None, metavar="N",
@@ -71,7 +84,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
 
 
 GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connection", "model",
-                "bandwidth", "loss", "api")
+                "bandwidth", "loss", "api", "inputs", "response_cache")
 
 
 def plan_from_args(args: argparse.Namespace):
@@ -84,18 +97,32 @@ def plan_from_args(args: argparse.Namespace):
         "cache_probe": args.cache_probe}.items() if v is not None}
     if args.requests is not None and args.duration is None:
         settings["duration_s"] = None
+    if args.response_cache and max(args.response_cache):
+        settings["cache_bytes"] = max(args.response_cache)
     grid_given = {k: getattr(args, k) for k in GRID_OPTIONS if getattr(args, k) is not None}
     network_findings = getattr(args, "network_findings", False)
-    if args.resume and not grid_given and not settings and not network_findings:
+    if args.resume and not grid_given and not settings and not network_findings \
+            and not getattr(args, "server_findings", False):
         return None
     if network_findings:
         return grid_plan(NETWORK_GRID, **settings)
+    if getattr(args, "server_findings", False):
+        from .plan import server_findings_plan
+        return server_findings_plan(settings.pop("server", "embedded"), **settings)
+    triton = settings.get("server") == "triton"
     if not grid_given:
+        if triton:
+            from ..errors import InferwireError
+            raise InferwireError("the findings sweep speaks TF Serving's API, which Triton does "
+                                 "not: use --server-findings (or grid options) with --server "
+                                 "triton")
         return findings_plan(**settings)
+    if triton and "api" not in grid_given:
+        grid_given["api"] = ("v2",)      # Triton speaks only the Open Inference Protocol
     nets = (grid_given.pop("bandwidth", None), grid_given.pop("loss", None))
     names = {"protocol": "protocols", "batch_size": "batch_sizes", "encoding": "encodings",
              "users": "users", "rate": "rates", "connection": "connections", "model": "models",
-             "api": "apis"}
+             "api": "apis", "inputs": "inputs", "response_cache": "response_caches"}
     grid = {names[k]: v for k, v in grid_given.items()}
     if nets != (None, None):
         grid["networks"] = network_specs(*nets)
@@ -114,12 +141,22 @@ def sweep(args: argparse.Namespace) -> int:
 
 
 def findings(args: argparse.Namespace) -> int:
+    from ..errors import InferwireError
     from ..findings import generate
+    dirs = args.sweep_dir
+    if args.servers:
+        from ..findings.servers_doc import generate_servers
+        for path in generate_servers(dirs, doc=args.doc or "docs/findings-servers.md"):
+            print(path)
+        return 0
+    if len(dirs) != 1:
+        raise InferwireError("give one sweep folder (several only with --servers)")
+    args.sweep_dir = dirs[0]
     if args.network:
         from ..findings.network import generate_network
         out = generate_network(args.sweep_dir, doc=args.network_doc)
     else:
-        out = generate(args.sweep_dir, doc=args.doc, notebook=args.notebook)
+        out = generate(args.sweep_dir, doc=args.doc or "docs/findings.md", notebook=args.notebook)
     for path in out:
         print(path)
     return 0
@@ -136,9 +173,9 @@ def register(sub) -> None:
                                         "from a sweep",
                        description="Regenerate the findings document, its plots and notebook "
                                    "from a sweep folder; every number names its run folder.")
-    f.add_argument("sweep_dir")
-    f.add_argument("--doc", default="docs/findings.md", help="(default docs/findings.md; plots "
-                                                             "go to docs/findings/)")
+    f.add_argument("sweep_dir", nargs="+")
+    f.add_argument("--doc", help="(default docs/findings.md, with --servers "
+                                 "docs/findings-servers.md; plots go to a folder named after it)")
     f.add_argument("--network", action="store_true",
                    help="write the network findings instead (a sweep with --network-findings or "
                         "--bandwidth/--loss): where each protocol's time goes as the network "
@@ -146,6 +183,10 @@ def register(sub) -> None:
     f.add_argument("--network-doc", default="docs/findings-network.md",
                    help="with --network (default docs/findings-network.md; its figure and "
                         "points.csv go to docs/findings-network/)")
+    f.add_argument("--servers", action="store_true",
+                   help="the findings on real servers (docs/findings-servers.md) from one "
+                        "--server-findings sweep per server (embedded, triton, kserve), side "
+                        "by side")
     f.add_argument("--notebook", default="notebooks/findings.ipynb")
     f.set_defaults(func=findings)
 

@@ -23,7 +23,8 @@ import pandas as pd
 from ..errors import InferwireError
 from .runner import finished_runs, read_manifest
 
-AXES = ("model", "batch_size", "encoding", "users", "rate", "connection", "network")
+AXES = ("model", "batch_size", "encoding", "users", "rate", "connection", "network", "api",
+        "inputs", "response_cache")
 MEDIAN_COLUMNS = ("client_ms", "serialize_ms", "client_before_ms", "request_ms", "wait_ms",
                   "response_ms", "total_ms", "client_after_ms", "model_ms", "server_ms",
                   "queue_ms", "network_and_stack_ms", "tcp_handshake_ms", "h2_setup_ms",
@@ -179,7 +180,10 @@ def _point_fields(run_dir: Path, config: dict, workload: str) -> dict:
             "connection": config.get("connection"), "engine": config.get("engine"),
             "network": net.get("preset") if net else None,
             "bandwidth_bps": net.get("bandwidth_bps") if net else None,
-            "loss_pct": net.get("loss_to_server_pct") if net else None}
+            "loss_pct": net.get("loss_to_server_pct") if net else None,
+            "server_kind": config.get("server"), "api": config.get("api") or "tfserving",
+            "inputs": config.get("inputs") or "repeated",
+            "response_cache": int((config.get("extra") or {}).get("triton_cache_bytes") or 0)}
 
 
 def run_tables(run_dir: Path) -> tuple[pd.DataFrame | None, list[dict]]:

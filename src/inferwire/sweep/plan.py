@@ -59,6 +59,8 @@ class Point:
     model: str = "softmax"
     network: str | None = None      # a network spec (inferwire.netns.profile_from_spec) or None
     api: str = "tfserving"
+    inputs: str = "repeated"        # or "unique": a different batch per request (RunConfig.inputs)
+    response_cache: int = 0         # Triton's response cache, bytes (0: off)
 
     def __post_init__(self):
         if self.network is not None:
@@ -86,6 +88,11 @@ class Point:
             raise InferwireError(f"connection must be 'reuse' or 'new', got {self.connection!r}")
         if self.model not in ("softmax", "cnn"):
             raise InferwireError(f"model must be 'softmax' or 'cnn', got {self.model!r}")
+        if self.inputs not in ("repeated", "unique"):
+            raise InferwireError(f"inputs must be 'repeated' or 'unique', got {self.inputs!r}")
+        if self.response_cache < 0:
+            raise InferwireError(f"response cache size must be >= 0 bytes, got "
+                                 f"{self.response_cache}")
 
     @property
     def id(self) -> str:
@@ -93,8 +100,10 @@ class Point:
         load = f"r{self.rate:g}" if self.rate is not None else f"u{self.users}"
         api = "v2-" if self.api == "v2" else ""        # TF Serving ids as before (resume)
         net = f"-net-{self.network.replace('=', '').replace(',', '-')}" if self.network else ""
+        cache = ("-unique" if self.inputs == "unique" else "") + \
+            (f"-cache{self.response_cache}" if self.response_cache else "")
         return (f"{api}{self.model}-b{self.batch_size}-{'+'.join(self.protocols)}-"
-                f"{'+'.join(self.encoding)}-{load}-{self.connection}{net}")
+                f"{'+'.join(self.encoding)}-{load}-{self.connection}{net}{cache}")
 
     def encoding_for(self, protocol: str) -> str | None:
         return dict(zip(self.protocols, self.encoding)).get(protocol)
@@ -116,6 +125,8 @@ class Grid:
     per protocol (the others get their default).  ``rates``: when given, open-loop points at each
     rate are made instead of closed-loop points at each ``users`` value.  ``apis``: "tfserving"
     and/or "v2" (the Open Inference Protocol); each point keeps the encodings of its API.
+    ``inputs``: "repeated" and/or "unique" request inputs; ``response_caches``: Triton response
+    cache sizes in bytes (0: off; any other needs the sweep's server "triton").
     """
 
     protocols: tuple = (PROTOCOLS,)
@@ -127,6 +138,8 @@ class Grid:
     models: tuple = ("softmax",)
     networks: tuple = (None,)
     apis: tuple = ("tfserving",)
+    inputs: tuple = ("repeated",)
+    response_caches: tuple = (0,)
 
     def points(self) -> list[Point]:
         loads = [(2, r) for r in self.rates] or [(u, None) for u in self.users]
@@ -137,11 +150,13 @@ class Grid:
             raise InferwireError(f"encodings {stray} belong to no API of the grid "
                                  f"({', '.join(self.apis)}): add it with --api")
         seen, out = set(), []
-        for api, model, batch, protos, enc, (users, rate), conn, net in itertools.product(
-                self.apis, self.models, self.batch_sizes, self.protocols, self.encodings, loads,
-                self.connections, self.networks):
+        for api, model, batch, protos, enc, (users, rate), conn, net, inputs, cache in \
+                itertools.product(self.apis, self.models, self.batch_sizes, self.protocols,
+                                  self.encodings, loads, self.connections, self.networks,
+                                  self.inputs, self.response_caches):
             enc = tuple(e for e in enc if e.startswith("v2_") == (api == "v2"))
-            point = Point(tuple(protos), batch, enc, users, rate, conn, model, net, api)
+            point = Point(tuple(protos), batch, enc, users, rate, conn, model, net, api, inputs,
+                          cache)
             if point not in seen:
                 seen.add(point)
                 out.append(point)
@@ -155,7 +170,10 @@ class Plan:
     ``duration_s`` (or ``requests``) per protocol and ``warmup_requests`` per run; ``engine`` the
     load generator; ``server`` "embedded" or the host of a running server (``grpc_port``,
     ``rest_port``); ``cache_probe`` requests per input kind in the caching probe (0: no probe),
-    sent with batches of ``cache_batch`` images to the ``cache_model``.
+    sent with batches of ``cache_batch`` images to the ``cache_model``, in ``cache_api`` (None:
+    "v2" for the managed servers "triton" and "kserve", else "tfserving"); with server "triton"
+    and ``cache_bytes`` > 0 the probe runs twice, on a Triton without and one with a response
+    cache of that many bytes.
     """
 
     points: tuple = ()
@@ -169,6 +187,8 @@ class Plan:
     cache_probe: int = 0
     cache_batch: int = 1
     cache_model: str = "cnn"
+    cache_api: str | None = None
+    cache_bytes: int = 0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -183,6 +203,20 @@ class Plan:
         if self.cache_model not in ("softmax", "cnn"):
             raise InferwireError(f"cache_model must be 'softmax' or 'cnn', got "
                                  f"{self.cache_model!r}")
+        if self.cache_api not in (None, *APIS):
+            raise InferwireError(f"cache_api must be one of {APIS}, got {self.cache_api!r}")
+        cached = [p.id for p in self.points if p.response_cache] + \
+            (["the caching probe"] if self.cache_bytes else [])
+        if cached and self.server != "triton":
+            raise InferwireError(f"a response cache is Triton's (--server triton), but the sweep's "
+                                 f"server is {self.server!r}: {', '.join(cached[:3])}")
+
+    @property
+    def probe_api(self) -> str:
+        """The API the caching probe speaks."""
+        if self.cache_api:
+            return self.cache_api
+        return "v2" if self.server in ("triton", "kserve") else "tfserving"
 
     def run_config(self, point: Point, out, progress: bool = False):
         """The RunConfig of ``point``: results go under ``out``, the run folder named for it."""
@@ -195,7 +229,8 @@ class Plan:
             connection=point.connection, mode="open" if point.rate else "closed",
             users=point.users, rate=point.rate, duration_s=self.duration_s,
             requests=self.requests, warmup_requests=self.warmup_requests, progress=progress,
-            network=_network(point))
+            network=_network(point), inputs=point.inputs, extra=response_cache_extra(
+                point.response_cache))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -225,6 +260,13 @@ class Plan:
             return cls.from_dict(data)
         except (TypeError, KeyError) as exc:
             raise InferwireError(f"{path}: not a sweep plan ({exc})") from exc
+
+
+def response_cache_extra(size_bytes: int) -> dict:
+    """RunConfig.extra keys for Triton's response cache of ``size_bytes`` (0: none)."""
+    if not size_bytes:
+        return {}
+    return {"triton_response_cache": True, "triton_cache_bytes": int(size_bytes)}
 
 
 def _network(point: Point):
@@ -257,6 +299,8 @@ FINDINGS_GRIDS = {
     "connection": Grid(connections=("reuse", "new")),
     # 2. CPU- or IO-bound: throughput and CPU as concurrency grows
     "concurrency": Grid(users=(1, 2, 4, 8)),
+    # 3. caching under capture: repeated vs unique inputs, one user (beside the caching probe)
+    "cache": Grid(users=(1,), inputs=("repeated", "unique")),
     # 4. schema and data type: every encoding, at a batch where payloads are sizeable
     "encoding": Grid(batch_sizes=(32,), encodings=(("json_row", "grpc_tensor_content"),
                                                    ("json_columnar", "grpc_float_val"),
@@ -277,6 +321,42 @@ def findings_plan(**settings) -> Plan:
                 points.append(p)
     settings.setdefault("cache_probe", 40)
     return Plan(points=tuple(points), **settings)
+
+
+#: the findings on real servers (docs/findings-servers.md): the same V2 client against each server
+SERVER_GRIDS = {
+    # 1. inference vs transport (and 4's baseline): batch 1 and 32, softmax; CNN at batch 1
+    "transport": Grid(batch_sizes=(1, 32), apis=("v2",)),
+    "model": Grid(models=("cnn",), apis=("v2",)),
+    # 2. CPU- or IO-bound: closed-loop users 1, 2, 4
+    "concurrency": Grid(users=(1, 4), apis=("v2",)),
+    # 4. schema and data type: the other V2 encodings at batch 32
+    "encoding": Grid(batch_sizes=(32,), encodings=(("v2_binary", "v2_fp32_contents"),),
+                     apis=("v2",)),
+}
+#: 3. caching: repeated and unique inputs, one user (every server); Triton also with its response
+#: cache of this many bytes
+CACHE_GRID_BYTES = 16 << 20
+
+
+def server_findings_plan(server: str, **settings) -> Plan:
+    """The sweep of the findings on real servers for ``server`` (embedded, triton, kserve): the
+    union of :data:`SERVER_GRIDS`, with Triton also its response cache off/on x repeated/unique
+    inputs, and the caching probe (with Triton: without and with the cache)."""
+    grids = [*SERVER_GRIDS.values(), Grid(users=(1,), apis=("v2",), inputs=("repeated", "unique"))]
+    if server == "triton":
+        grids.append(Grid(users=(1,), apis=("v2",), inputs=("repeated", "unique"),
+                          response_caches=(0, CACHE_GRID_BYTES)))
+        settings.setdefault("cache_bytes", CACHE_GRID_BYTES)
+    points, seen = [], set()
+    for grid in grids:
+        for p in grid.points():
+            if p not in seen:
+                seen.add(p)
+                points.append(p)
+    settings.setdefault("cache_probe", 20)
+    settings.setdefault("cache_model", "softmax")
+    return Plan(points=tuple(points), server=server, **settings)
 
 
 def grid_plan(grid: Grid, **settings) -> Plan:

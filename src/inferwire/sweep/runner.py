@@ -95,7 +95,7 @@ def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
     from ..experiment import run_experiment
     from ..experiment.manifest import write_json
     config = plan.run_config(point, runs, progress)
-    if config.embedded:
+    if config.server in ("embedded", "kserve"):    # Triton picks free ones itself
         from ..ports import free_ports
         config.grpc_port, config.rest_port = free_ports(2)
     with EnergySession(meter) as session:

@@ -70,4 +70,15 @@ def _metrics_lines(server: dict) -> list[str]:
     return [f"- Triton's metrics over the run: {ok:.0f} successful requests in {execs:.0f} "
             f"executions; per request {per['queue']:.3f} ms queued, "
             f"{per['compute_infer']:.3f} ms in the model (compute input "
-            f"{per['compute_input']:.3f}, output {per['compute_output']:.3f} ms)."]
+            f"{per['compute_input']:.3f}, output {per['compute_output']:.3f} ms)."] + \
+        _cache_lines(total, ok)
+
+
+def _cache_lines(total, ok: float) -> list[str]:
+    """The response cache's hits and misses (only when Triton ran with one)."""
+    hits, misses = total("nv_cache_num_hits_per_model"), total("nv_cache_num_misses_per_model")
+    if not hits and not misses:
+        return []
+    return [f"- Triton's response cache: {hits:.0f} hits ({100 * hits / ok:.1f} % of the "
+            f"successful requests, answered without running the model) and {misses:.0f} misses "
+            "(nv_cache_num_hits_per_model, nv_cache_num_misses_per_model)."]
