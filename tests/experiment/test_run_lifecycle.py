@@ -175,7 +175,7 @@ def test_ctrl_c_during_the_analysis_leaves_a_final_manifest(tmp_path):
         assert manifest["analysis"]["skipped"].startswith("interrupted (Ctrl-C) during the "
                                                           "analysis")
     else:                                        # the analysis was already done
-        assert proc.returncode == 0 and (d / "joined.csv").exists()
+        assert proc.returncode == 0 and (d / "joined.csv").exists(), (out, manifest)
     wait_no_leftovers(d, timeout=5)
 
 

@@ -164,14 +164,28 @@ def _analyze_captured(config, run_dir: Path, capture_result, manifest: dict, res
         return
     try:
         _analyze_run(config, run_dir, capture_result, result, manifest, say)
-    except KeyboardInterrupt as exc:
-        why = exc.signal_name if isinstance(exc, Terminated) else "Ctrl-C"
-        manifest["analysis"] = {"skipped": f"interrupted ({why}) during the analysis; the "
-                                f"capture and logs are complete: `inferwire report {run_dir}` "
-                                "analyzes them"}
-        result.problems.append(f"analysis interrupted ({why}): no joined.csv")
+    except Exception as exc:     # noqa: BLE001 - the run still ends with a final manifest
+        if isinstance(exc.__context__, KeyboardInterrupt):   # raised while one unwound
+            _interrupted_analysis(run_dir, exc.__context__, manifest, result)
+            return
+        manifest["analysis"] = {"skipped": f"the analysis failed: {type(exc).__name__}: {exc} "
+                                "(a bug: please report it)"}
+        result.problems.append(manifest["analysis"]["skipped"])
         if result.status == "ok":
-            result.status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            result.status = "failed"
+    except KeyboardInterrupt as exc:
+        _interrupted_analysis(run_dir, exc, manifest, result)
+
+
+def _interrupted_analysis(run_dir: Path, exc: KeyboardInterrupt, manifest: dict,
+                          result: RunResult) -> None:
+    """The manifest and status of a run whose analysis Ctrl-C or SIGTERM cut."""
+    why = exc.signal_name if isinstance(exc, Terminated) else "Ctrl-C"
+    manifest["analysis"] = {"skipped": f"interrupted ({why}) during the analysis; the capture "
+                            f"and logs are complete: `inferwire report {run_dir}` analyzes them"}
+    result.problems.append(f"analysis interrupted ({why}): no joined.csv")
+    if result.status == "ok":
+        result.status = "terminated" if isinstance(exc, Terminated) else "interrupted"
 
 
 def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:

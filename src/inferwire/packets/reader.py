@@ -45,11 +45,20 @@ def read_packets(path: str | os.PathLike) -> PacketTable:
         columns = _concatenate(list(decoded_chunks(buf, stats)))
         guard.check(stats.path, len(buf), faults)
     except BaseException:
-        buf.close()
+        _close(buf)       # a Ctrl-C mid-walk: its frames still hold views of the map
         raise
     for message in stats.warnings:
         warnings.warn(message, InferwireWarning, stacklevel=2)
     return PacketTable(path=stats.path, buffer=buf, **columns, stats=stats)
+
+
+def _close(buf: mmap.mmap) -> None:
+    """Close the map unless views of it are still alive (then it goes with them): a BufferError
+    here used to replace the KeyboardInterrupt being raised (an 'internal error', exit 70)."""
+    try:
+        buf.close()
+    except BufferError:
+        pass
 
 
 def map_capture(path: str | os.PathLike) -> tuple[mmap.mmap, CaptureStats]:
@@ -60,7 +69,7 @@ def map_capture(path: str | os.PathLike) -> tuple[mmap.mmap, CaptureStats]:
     try:
         return buf, CaptureStats(path=path, file_format=_format(buf, path))
     except BaseException:
-        buf.close()
+        _close(buf)
         raise
 
 
