@@ -323,6 +323,11 @@ class Http1Parser:
         if m is not None:
             msg = self._parse_start_line(bytes(self._buf[:m.start()]).rstrip(b"\r"),
                                          self._buf_start)
+        elif not _could_begin(bytes(self._buf[:_BEGIN_PROBE]), self.role):
+            kind = "request" if self.role == "client" else "response"
+            raise ProtocolError(f"the last {len(self._buf)} bytes cannot begin an HTTP/1.x {kind} "
+                                f"({bytes(self._buf[:20])!r}): not counted as one",
+                                offset=self._buf_start, field="start-line")
         if msg is None:
             msg = _fields_of("request" if self.role == "client" else "response",
                              self._buf_start, None, None, "", None, None, False)
@@ -491,6 +496,22 @@ def _stopped(failed: ProtocolError) -> ProtocolError:
     exc = ProtocolError(f"parser stopped by an earlier error: {failed}")
     exc.offset, exc.field, exc.events = failed.offset, failed.field, []
     return exc
+
+
+#: How many bytes of an unfinished first line :func:`_could_begin` looks at.
+_BEGIN_PROBE = 64
+#: A prefix of a request line: a method token, then maybe the target and the version.
+_REQUEST_PREFIX = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?: [^ \r\n]*(?: [^\r\n]*)?)?")
+
+
+def _could_begin(head: bytes, role: str) -> bool:
+    """Whether ``head``, the first bytes of a message cut before the end of its first line, can
+    be the start of a request line (client role) or a status line (server role).  Bytes that
+    cannot (e.g. the extra tail of a retransmission that differs from the first copy) are no
+    message: a row for them would be a phantom request."""
+    if role == "server":
+        return head[:5] == b"HTTP/"[:len(head[:5])]
+    return _REQUEST_PREFIX.fullmatch(head) is not None
 
 
 # Start lines repeat (one endpoint, one status): parsing each distinct one once is a free win.
