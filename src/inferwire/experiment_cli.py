@@ -43,6 +43,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="json_row|json_columnar|json_b64|grpc_float_val|grpc_tensor_content|"
                         "grpc_string_val; with --api v2: v2_json|v2_binary|v2_fp32_contents|"
                         "v2_raw (repeatable: one per protocol)")
+    l.add_argument("--stream-tokens", type=int, metavar="N",
+                   help="stream completions instead of Predict: each request an OpenAI-style "
+                        "/v1/completions of N tokens over SSE (embedded server, --protocol rest)")
+    l.add_argument("--token-time-ms", type=float, metavar="MS",
+                   help="with --stream-tokens: the embedded server's time per token (default 10)")
     l.add_argument("--connection", choices=("reuse", "new"),
                    help="reuse connections (default) or open one per request")
     l.add_argument("--inputs", choices=("repeated", "unique"),
@@ -121,6 +126,7 @@ def config_from_args(args: argparse.Namespace):
         "protocols": ("rest", "grpc") if args.protocol == "both" else (args.protocol,),
         "mode": "open" if args.rate else None, "progress": False if args.quiet else None,
         "network": network_from_args(args),
+        "stream_tokens": args.stream_tokens, "token_time_ms": args.token_time_ms,
     }
     extra = {k: getattr(args, k, None) for k in ("locustfile", "locust_processes",
                                                   "locust_workers")}

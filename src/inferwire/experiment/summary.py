@@ -38,6 +38,8 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         from ..netns.report import section
         lines += section(manifest, joined, getattr(analysis, "connections", None))
     if analysis is not None:
+        from .streaming_summary import run_streaming_section
+        lines += run_streaming_section(run_dir, manifest, analysis.requests)
         lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
         if "error" in analysis.requests and analysis.requests["error"].notna().any():
             lines += ["", "## Errors the server sent, read from the wire", ""]
