@@ -131,10 +131,11 @@ class RunConfig:
             raise InferwireError(f"instances must be >= 1, got {self.instances}")
         if self.stream_tokens is not None and (
                 self.stream_tokens < 1 or not self.embedded or self.protocols != ("rest",)
-                or self.engine != "inferwire" or self.network is not None):
+                or self.engine not in ("inferwire", "aiperf") or self.network is not None):
             raise InferwireError("--stream-tokens N (N >= 1) streams completions from the "
                                  "embedded server over REST: it needs --server embedded, "
-                                 "--protocol rest, the inferwire engine and no --network")
+                                 "--protocol rest, the inferwire or aiperf engine and no "
+                                 "--network")
         if self.duration_s is None and self.requests is None:
             raise InferwireError("give a duration or a request count")
         if (self.ring_files is None) != (self.ring_megabytes is None) or (
