@@ -30,7 +30,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     l = p.add_argument_group("load")
     l.add_argument("--protocol", choices=("rest", "grpc", "both"), default="both")
     l.add_argument("--engine", help="load generator: inferwire (default), locust, ab (REST), "
-                                    "h2load (gRPC)")
+                                    "h2load (gRPC), aiperf (with --stream-tokens)")
     l.add_argument("--batch-size", type=int, help="images per request (default 1); env BATCHSIZE")
     l.add_argument("--users", type=int, help="closed loop: concurrent users (default 2)")
     l.add_argument("--rate", type=float, help="open loop: requests per second (Poisson with "
