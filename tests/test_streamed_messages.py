@@ -218,3 +218,31 @@ def test_messages_saved(tmp_path):
     assert np.allclose(back["start"], a.messages["start"], rtol=0, atol=1e-6)
     assert pd.read_parquet(paths["messages.parquet"])["bytes"].tolist() == \
         a.messages["bytes"].tolist()
+
+
+def test_sse_fast_path_agrees_with_the_line_by_line_reading():
+    """Bodies with LF line ends only take the fast path; it must give what the general one
+    gives (random events: data, [DONE], comments, multi-line data, id fields, extra blank
+    lines, a cut last event)."""
+    import random
+
+    from inferwire.protocols import sse
+    rng = random.Random(7)
+    pieces = [b"data: {}\n\n", b"data: [DONE]\n\n", b": ping\n\n", b"data: a\ndata: b\n\n",
+              b"id: 3\ndata: x\n\n", b"\n", b"data:[DONE]\n\n", b"event: e\n\n", b"data\n\n",
+              b"retry: 5\n\n", b"data: [DONE] \n\n"]
+    for _ in range(300):
+        body = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        body += rng.choice([b"", b"data: cut", b"data: x\n"])
+        assert sse._lf_events(body) == sse._line_events(body), body
+
+
+def test_gap_percentiles_follow_numpys_rule():
+    import random
+
+    from inferwire.exchanges.messages import _percentile
+    rng = random.Random(3)
+    for n in (1, 2, 3, 7, 64, 101):
+        v = sorted(rng.uniform(0, 50) for _ in range(n))
+        for q in (50, 90):
+            assert _percentile(v, q) == pytest.approx(float(np.percentile(v, q)), abs=1e-12)

@@ -31,6 +31,37 @@ class SseEvent(NamedTuple):
 
 def sse_events(body: bytes) -> list[SseEvent]:
     """The events of the event-stream ``body`` (decoded: no chunk framing), in order."""
+    if b"\r" not in body:
+        return _lf_events(body)
+    return _line_events(body)
+
+
+def _lf_events(body: bytes) -> list[SseEvent]:
+    """:func:`sse_events` of a body whose lines all end with LF (what servers send): events
+    end at ``\n\n``; a one-line ``data:`` event is read without splitting it into lines."""
+    events: list[SseEvent] = []
+    pos, n, find = 0, len(body), body.find
+    while pos < n:
+        while pos < n and body[pos] == 10:         # blank lines between events
+            pos += 1
+        if pos >= n:
+            break
+        cut = find(b"\n\n", pos)
+        end = n if cut < 0 else cut + 2
+        block = body[pos:end if cut < 0 else cut]
+        if block.startswith(b"data:") and b"\n" not in block:
+            value = block[5:]
+            value = value[1:] if value.startswith(b" ") else value
+            kind = "done" if value == b"[DONE]" else "data"
+        else:
+            kind = _line_events(block + b"\n\n")[0].kind
+        events.append(SseEvent(pos, end, kind, cut >= 0))
+        pos = end
+    return events
+
+
+def _line_events(body: bytes) -> list[SseEvent]:
+    """:func:`sse_events` line by line (any line ends, as the format allows)."""
     events: list[SseEvent] = []
     start, data, fields, pos, n = None, [], False, 0, len(body)
     while pos < n:
