@@ -246,3 +246,11 @@ def test_gap_percentiles_follow_numpys_rule():
         v = sorted(rng.uniform(0, 50) for _ in range(n))
         for q in (50, 90):
             assert _percentile(v, q) == pytest.approx(float(np.percentile(v, q)), abs=1e-12)
+
+
+def test_a_body_over_the_split_limit_is_left_whole(tmp_path, monkeypatch):
+    from inferwire.exchanges import messages
+    monkeypatch.setattr(messages, "MAX_SPLIT_BYTES", 40)
+    a = inferwire.analyze(http1_sse(tmp_path))
+    assert pd_na(a.requests.iloc[0]["response_messages"]) and len(a.messages) == 0
+    assert a.requests.iloc[0]["complete"]

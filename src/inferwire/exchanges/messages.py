@@ -27,6 +27,9 @@ from .timeline import TcpTimeline
 
 #: HTTP/2 DATA frame header bytes before the payload.
 _FRAME_HEADER = 9
+#: Largest HTTP body split into messages (bytes): a bigger chunked or event-stream body (a file
+#: download, say) is left whole rather than read into memory a second time.
+MAX_SPLIT_BYTES = 64 << 20
 
 
 class Message(NamedTuple):
@@ -51,7 +54,7 @@ def http1_response_messages(resp, down) -> list[Message] | None:
         return None
     chunked = "chunked" in (resp.header("transfer-encoding") or "").lower()
     sse = is_event_stream(resp.header("content-type"))
-    if not (chunked or sse):
+    if not (chunked or sse) or resp.end - resp.head_end > MAX_SPLIT_BYTES:
         return None
     body = down.read(resp.head_end, resp.end)
     if body is None:
@@ -121,6 +124,8 @@ def attach_h2_messages(rows: list, exchanges: list, client_records: list,
 def _h2_sse(flat: list, timeline) -> list[Message]:
     """The SSE messages of a stream's DATA payloads (``flat``: offset, length, offset, ...)."""
     segments, parts, at = [], [], 0
+    if sum(flat[1::2]) > MAX_SPLIT_BYTES:
+        return []
     for k in range(0, len(flat), 2):
         offset, length = flat[k], flat[k + 1]
         data = timeline.read(offset, offset + length)
