@@ -38,6 +38,12 @@ def test_streamed_run_summary_and_tables(tmp_path):
     row = re.search(r"\| wire inter-message gap, p50 per request \| ([0-9.]+) \|", text)
     assert row and abs(float(row.group(1)) - TOKEN_MS) < TOKEN_MS    # the server's schedule
     assert "never less: 20 of 20" in text
+    from inferwire.report.build import build_report
+    written = build_report(d, tmp_path / "report", har=False, annotate=False)
+    page = written["html"].read_text()
+    assert "<h2>Streaming: time to first token and between tokens</h2>" in page
+    assert "wire TTFT (request&#x27;s last byte -&gt; first token&#x27;s first byte)" in page \
+        or "wire TTFT (request's last byte -&gt; first token's first byte)" in page
 
 
 def test_stream_tokens_needs_the_embedded_server_over_rest():

@@ -46,6 +46,20 @@ def streamed_requests(requests: pd.DataFrame, client_log: pd.DataFrame | None) -
     return wire
 
 
+def streaming_table(requests: pd.DataFrame, client_log: pd.DataFrame | None
+                    ) -> pd.DataFrame | None:
+    """The section's table (what, p50 ms, p90 ms, requests), None when nothing streamed."""
+    if "response_messages" not in requests or not requests["response_messages"].notna().any():
+        return None
+    s = streamed_requests(requests, client_log)
+    rows = []
+    for label, col in TTFT_ROWS + ITL_ROWS:
+        v = s[col].astype(float).dropna() if col in s else pd.Series(dtype=float)
+        rows.append({"what": label.strip(), "p50_ms": _pct(v, 50), "p90_ms": _pct(v, 90),
+                     "requests": len(v)})
+    return pd.DataFrame(rows)
+
+
 def streaming_section(requests: pd.DataFrame, client_log: pd.DataFrame | None,
                       token_time_ms: float | None) -> list[str]:
     """The section's lines (empty when no request was streamed)."""
