@@ -66,7 +66,10 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--small", action="store_true", help="500 requests x 32 tokens (quick look)")
     args = p.parse_args()
+    if args.small:
+        args.requests, args.tokens = 500, 32
     path = HERE / "data" / f"stream_{args.requests}x{args.tokens}.pcapng"
     meta_path = Path(str(path) + ".json")
     meta = (json.loads(meta_path.read_text()) if path.exists() and meta_path.exists()
