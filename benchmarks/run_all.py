@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ("bench_analyze.py", "bench_capture.py", "bench_serving.py", "bench_servers.py",
-           "bench_parallel.py")
+           "bench_parallel.py", "bench_streaming.py")
 
 
 def main() -> int:

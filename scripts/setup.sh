@@ -63,3 +63,15 @@ if [ "$(cat "$kstamp" 2>/dev/null)" != "$kwant" ]; then
   .venv-kserve/bin/python -c "import kserve"
   echo "$kwant" > "$kstamp"
 fi
+
+# NVIDIA AIPerf (`--engine aiperf`, streamed completions) in its own venv: it pins pandas,
+# psutil, pillow ... at versions other than .venv's.
+astamp=.venv-aiperf/.inferwire-installed
+awant=$(sha256sum requirements-aiperf.txt | cut -c1-16)
+if [ "$(cat "$astamp" 2>/dev/null)" != "$awant" ]; then
+  echo "setup: installing aiperf into .venv-aiperf (a few minutes)"
+  [ -x .venv-aiperf/bin/python ] || "$PY" -m venv .venv-aiperf
+  .venv-aiperf/bin/python -m pip install -q -r requirements-aiperf.txt 2>&1 | grep -vE "^WARNING: Location|^\s*$" || true
+  .venv-aiperf/bin/aiperf --version >/dev/null
+  echo "$awant" > "$astamp"
+fi

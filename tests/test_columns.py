@@ -28,3 +28,8 @@ def test_readme_has_the_joined_table():
 def test_readme_has_the_triton_table():
     from inferwire.columns import TRITON_COLUMNS
     assert markdown_table(TRITON_COLUMNS) in README
+
+
+def test_readme_has_the_messages_table():
+    from inferwire.columns import MESSAGE_COLUMNS
+    assert markdown_table(MESSAGE_COLUMNS) in README

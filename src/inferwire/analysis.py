@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .columns import CONNECTION_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
+from .columns import (CONNECTION_COLUMNS, MESSAGE_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS,
+                      UTC_DTYPE)
+from .exchanges.messages import MESSAGE_RAW, MESSAGE_STAT_COLUMNS, message_rows, message_stats
 from .errors import InferwireError, InferwireWarning
 from .exchanges.exchange import ConnectionResult, gap_note
 from .exchanges.http1 import begins_mid_http1, http1_exchanges
@@ -156,6 +158,8 @@ class Analysis:
     connections: pd.DataFrame
     capture: object
     warnings: list
+    #: one row per message of each streamed request (:data:`~inferwire.columns.MESSAGE_COLUMNS`)
+    messages: pd.DataFrame = field(default_factory=lambda: _message_frame([]))
 
     def __repr__(self) -> str:
         return f"<Analysis {Path(self.path).name!r}: {describe_tables(self)}>"
@@ -176,12 +180,16 @@ class Analysis:
         return format_summary(self)
 
     def save(self, out_dir: str | os.PathLike) -> dict:
-        """Write requests/connections as CSV and Parquet into ``out_dir``; return the paths."""
+        """Write requests/connections (and messages, when a request was streamed) as CSV and
+        Parquet into ``out_dir``; return the paths."""
         from .tablefiles import write_csv
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
-        for name, df in (("requests", self.requests), ("connections", self.connections)):
+        tables = [("requests", self.requests), ("connections", self.connections)]
+        if len(self.messages):
+            tables.append(("messages", self.messages))
+        for name, df in tables:
             paths[f"{name}.csv"] = out / f"{name}.csv"
             write_csv(df, paths[f"{name}.csv"])
             paths[f"{name}.parquet"] = out / f"{name}.parquet"
@@ -238,8 +246,8 @@ def _analyze(path, options, keylog, progress):
         workers = resolve_workers(options.workers, table.stats.tcp_packets, len(table))
     try:
         ignore = frozenset(options.ignore_ports) | frozenset(probe_ports(table.stats.comments))
-        requests, connections, conn_warnings = _tables(table, ignore, options, keylog, workers,
-                                                       progress)
+        requests, connections, conn_warnings, messages = _tables(table, ignore, options, keylog,
+                                                                 workers, progress)
         for mapped, size in _mapped_files(table):   # the parsers read payloads from the maps
             guard.check(mapped, size, faults)
     finally:
@@ -255,7 +263,7 @@ def _analyze(path, options, keylog, progress):
     for w in warnings:
         _warnings.warn(w, InferwireWarning, stacklevel=2)
     return Analysis(str(path) if not isinstance(path, (list, tuple)) else ", ".join(map(str, path)),
-                    requests, connections, table.stats, warnings)
+                    requests, connections, table.stats, warnings, messages)
 
 
 def _mapped_files(table) -> list[tuple[str, int]]:
@@ -289,13 +297,13 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
             conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
-            requests, req_pos, conn_rows, conn_pos, warnings = _bucket_rows(
+            requests, req_pos, conn_rows, conn_pos, warnings, messages = _bucket_rows(
                 conns, ignore, options, keylog, budget, tick)
             conns = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
             yield (requests, req_pos,
                    _connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
-                   warnings, keys)
+                   warnings, keys, messages)
 
     bar = _progress_bar(len(table), progress)
     try:
@@ -314,6 +322,7 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
     """One bucket's requests columns and their connection numbers, its connection rows and
     their numbers, and its warnings (``tick``: told each connection's packets when done)."""
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
+    msg_rows = []                   # the streamed requests' messages (MESSAGE_RAW order)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
     for c in conns:
         if c.client.port in ignore or c.server.port in ignore:
@@ -323,6 +332,9 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
         rows_, conn_row, conn_warnings, part = _rows(c, result)
         parts.append(part)
         ids.append(c.rtt_directions())
+        for row in rows_:
+            if row[-1] is not None:
+                msg_rows += message_rows(c.index, row[_STREAM], row[_REQUEST_ID], row[-1])
         req_rows += rows_
         req_pos += [c.index] * len(rows_)
         conn_rows.append(conn_row)
@@ -332,7 +344,8 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
         tick(c.packets)
     acks = (conns[0].source[2], ids) if conns else None
     requests = _request_columns(req_rows, parts, acks)
-    return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings)
+    return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings,
+            _message_columns(msg_rows))
 
 
 def _ack_rtt(columns: dict, ns: dict, parts: list, acks: tuple) -> None:
@@ -356,13 +369,16 @@ def _numbered(frames: list, many: bool):
     """The buckets' tables as one, their connections numbered in whole-capture order: each
     bucket's local numbers mapped through the ranks of all buckets' order keys."""
     if not frames:
-        return _request_frame([]), _connection_frame([]), []
+        return _request_frame([]), _connection_frame([]), [], _message_frame([])
     # One bucket: its numbers are the capture's already.
     numbers = global_numbers([f[5] for f in frames]) if many else [None]
     req_parts, req_pos, conn_parts, conn_pos, notes = [], [], [], [], []
-    for (requests, rpos, connections, cpos, warnings, _), nums in zip(frames, numbers):
+    msg_parts, msg_pos = [], []
+    for (requests, rpos, connections, cpos, warnings, _, messages), nums in zip(frames, numbers):
+        mpos = messages["connection"].copy()
         for cols, pos, parts, positions in ((requests, rpos, req_parts, req_pos),
-                                            (connections, cpos, conn_parts, conn_pos)):
+                                            (connections, cpos, conn_parts, conn_pos),
+                                            (messages, mpos, msg_parts, msg_pos)):
             if len(pos):
                 if nums is not None:
                     cols["connection"] = nums[cols["connection"]]
@@ -373,9 +389,10 @@ def _numbered(frames: list, many: bool):
     frames.clear()
     requests = _joined(req_parts, req_pos, REQUEST_COLUMNS)
     connections = _joined(conn_parts, conn_pos, CONNECTION_COLUMNS)
+    messages = _joined(msg_parts, msg_pos, MESSAGE_COLUMNS)
     notes.sort(key=lambda n: n[0])
     return requests, connections, [f"connection {k} ({client} -> {server}): {w}"
-                                   for k, client, server, ws in notes for w in ws]
+                                   for k, client, server, ws in notes for w in ws], messages
 
 
 def _joined(parts: list, positions: list, columns) -> pd.DataFrame:
@@ -577,7 +594,7 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
                          e.request_bytes, e.response_bytes, a, b, s, d,
                          *(first if i == 0 else (None, None, None)),
                          e.interim_responses, e.request_frame, e.response_frame, e.complete,
-                         e.error))
+                         e.error, e.messages))
         if not e.complete:
             incomplete += 1
         try:
@@ -650,10 +667,11 @@ _REQUEST_RAW = ("connection", "client", "server", "protocol", "tls", "inferred",
                 "method", "path", "status", "grpc_status", "request_id", "request_bytes",
                 "response_bytes", "req_start", "req_end", "resp_start", "resp_end",
                 "tcp_handshake", "tls_handshake", "h2_setup", "interim_responses",
-                "request_frame", "response_frame", "complete", "error")
+                "request_frame", "response_frame", "complete", "error", "messages")
 _REQ_START, _REQ_END, _RESP_END = (_REQUEST_RAW.index(k) for k in ("req_start", "req_end",
                                                                     "resp_end"))
 _ZERO_WINDOWS = NET_FIELDS.index("zero_windows")
+_STREAM, _REQUEST_ID = _REQUEST_RAW.index("stream"), _REQUEST_RAW.index("request_id")
 
 
 def _ns_column(values) -> tuple[np.ndarray, np.ndarray]:
@@ -715,7 +733,27 @@ def _request_columns(rows: list[tuple], parts: list | None = None,
     derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
     if acks is not None and rows:
         _ack_rtt(derived, ns, parts, acks)
+    if any(m is not None for m in raw["messages"]):      # a streamed request (else all empty)
+        raw.update(message_stats(raw["messages"], raw["req_end"]))
+    else:
+        raw.update(dict.fromkeys(MESSAGE_STAT_COLUMNS, [None] * len(raw["messages"])))
     return _typed_columns(REQUEST_COLUMNS, raw, derived)
+
+
+def _message_columns(rows: list[tuple]) -> dict:
+    """The messages table's columns (name -> typed array) from :func:`message_rows`' rows."""
+    raw = dict(zip(MESSAGE_RAW, map(list, zip(*rows)))) if rows else {k: [] for k in MESSAGE_RAW}
+    derived = {}
+    for name, key in (("start", "start_ns"), ("end", "end_ns")):
+        v, known = _ns_column(raw[key])
+        derived[name] = np.where(known, v / 1e9, np.nan)
+    return _typed_columns(MESSAGE_COLUMNS, raw, derived)
+
+
+def _message_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The messages table of :func:`message_rows`' rows."""
+    return pd.DataFrame(_message_columns(rows), columns=[c.name for c in MESSAGE_COLUMNS],
+                        copy=False)
 
 
 def _typed_columns(columns, raw: dict, derived: dict) -> dict:

@@ -129,6 +129,50 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "non-zero grpc-status; HTTP/1.1 status >= 400: the `error` (or `detail`) of a JSON "
            "body (TF Serving, the Open Inference Protocol V2, KServe), else the body's first 200 "
            "characters; empty on success or when the body was not captured"),
+    # -- streamed requests (issue 20): empty for requests whose messages were not split ----------
+    Column("request_messages", "Int64", "",
+           "gRPC calls with more than one message either way: messages client -> server; empty "
+           "for HTTP (a request body is not split) and unary calls"),
+    Column("response_messages", "Int64", "",
+           "streamed responses only: messages server -> client that carry data and arrived whole "
+           "(a chunk with data; an SSE event with a data field other than `[DONE]`; a gRPC "
+           "message); the message columns below use only these; empty "
+           "for a unary response (Content-Length body, one gRPC message)"),
+    Column("ttft_ms", "float64", "ms",
+           "time to first token on the wire: request_end (gRPC: the first request message's "
+           "last byte) to the first byte of the first response message with data"),
+    Column("last_message_ms", "float64", "ms",
+           "request_end (as ttft_ms) to the last byte of the last response message with data"),
+    Column("message_gap_p50_ms", "float64", "ms",
+           "inter-message gap (inter-token latency on the wire): median of the times between "
+           "the last bytes of consecutive response messages with data; empty below two"),
+    Column("message_gap_p90_ms", "float64", "ms", "as message_gap_p50_ms, the 90th percentile"),
+    Column("message_gap_max_ms", "float64", "ms", "as message_gap_p50_ms, the largest"),
+    Column("stream_done", "boolean", "",
+           "streamed HTTP responses: an SSE `data: [DONE]` event was seen; empty for gRPC"),
+)
+
+#: The messages table (``messages.csv``, ``Analysis.messages``): one row per message of a
+#: streamed request (see ``response_messages``); unary requests have none.
+MESSAGE_COLUMNS: tuple[Column, ...] = (
+    Column("connection", "int64", "", "the request's connection (= the requests table's)"),
+    Column("stream", "Int64", "", "the request's stream (= the requests table's)"),
+    Column("request_id", "string", "", "the request's request_id"),
+    Column("direction", "string", "", '"request" (client -> server) or "response"'),
+    Column("index", "int64", "", "0-based position of the message in its direction"),
+    Column("kind", "string", "",
+           '"data"; SSE: "done" for `data: [DONE]`, "other" for an event without a data field '
+           "(a comment, a keep-alive)"),
+    Column("start", "float64", "s since epoch",
+           "capture time of the packet carrying the message's first byte (chunk: its size line; "
+           "SSE: the event's first line; gRPC: the 5-byte prefix)"),
+    Column("end", "float64", "s since epoch",
+           "capture time of the packet carrying its last byte (SSE: of the blank line ending "
+           "the event); empty when it did not arrive whole"),
+    Column("bytes", "int64", "bytes",
+           "chunk data; gRPC message without its prefix; SSE event as sent, blank line included"),
+    Column("complete", "boolean", "", "the message arrived whole (False: cut by the capture's "
+           "or the connection's end)"),
 )
 
 CONNECTION_COLUMNS: tuple[Column, ...] = (
@@ -241,7 +285,9 @@ LATER_COLUMNS = frozenset((
     "zero_window_ms", "h2_flow_stall_ms", "rtt_client_ms", "rtt_server_ms", "ack_rtt_client_ms",
     "ack_rtt_server_ms", "retrans_bytes", "out_of_order", "dup_acks", "zero_windows",
     "mss_client", "mss_server", "wscale_client", "wscale_server", "sack_permitted",
-    "max_in_flight_to_server_bytes", "max_in_flight_to_client_bytes", "vantage", "error"))
+    "max_in_flight_to_server_bytes", "max_in_flight_to_client_bytes", "vantage", "error",
+    "request_messages", "response_messages", "ttft_ms", "last_message_ms",
+    "message_gap_p50_ms", "message_gap_p90_ms", "message_gap_max_ms", "stream_done"))
 
 REQUEST_COLUMN_NAMES = tuple(c.name for c in REQUEST_COLUMNS)
 CONNECTION_COLUMN_NAMES = tuple(c.name for c in CONNECTION_COLUMNS)

@@ -34,7 +34,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     l = p.add_argument_group("load")
     l.add_argument("--protocol", choices=("rest", "grpc", "both"), default="both")
     l.add_argument("--engine", help="load generator: inferwire (default), locust, ab (REST), "
-                                    "h2load (gRPC)")
+                                    "h2load (gRPC), aiperf (with --stream-tokens)")
     l.add_argument("--batch-size", type=int, help="images per request (default 1); env BATCHSIZE")
     l.add_argument("--users", type=int, help="closed loop: concurrent users (default 2)")
     l.add_argument("--rate", type=float, help="open loop: requests per second (Poisson with "
@@ -47,6 +47,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="json_row|json_columnar|json_b64|grpc_float_val|grpc_tensor_content|"
                         "grpc_string_val; with --api v2: v2_json|v2_binary|v2_fp32_contents|"
                         "v2_raw (repeatable: one per protocol)")
+    l.add_argument("--stream-tokens", type=int, metavar="N",
+                   help="stream completions instead of Predict: each request an OpenAI-style "
+                        "/v1/completions of N tokens over SSE (embedded server, --protocol rest)")
+    l.add_argument("--token-time-ms", type=float, metavar="MS",
+                   help="with --stream-tokens: the embedded server's time per token (default 10)")
     l.add_argument("--connection", choices=("reuse", "new"),
                    help="reuse connections (default) or open one per request")
     l.add_argument("--inputs", choices=("repeated", "unique"),
@@ -145,6 +150,7 @@ def config_from_args(args: argparse.Namespace):
         "protocols": ("rest", "grpc") if args.protocol == "both" else (args.protocol,),
         "mode": "open" if args.rate else None, "progress": False if args.quiet else None,
         "network": network_from_args(args),
+        "stream_tokens": args.stream_tokens, "token_time_ms": args.token_time_ms,
     }
     extra = {k: getattr(args, k, None) for k in ("locustfile", "locust_processes",
                                                   "locust_workers")}

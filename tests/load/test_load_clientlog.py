@@ -10,7 +10,8 @@ from load.load_helpers import TinyServer
 
 EXPECTED = ["request_id", "worker", "phase", "scheduled_ns", "started_ns", "finished_ns",
             "latency_ms", "latency_from_scheduled_ms", "ok", "status", "request_bytes",
-            "response_bytes", "serialize_ns", "model_time_ns", "error"]
+            "response_bytes", "serialize_ns", "model_time_ns", "error", "first_token_ns",
+            "last_token_ns", "tokens", "ttft_ms", "itl_p50_ms", "itl_max_ms"]
 
 
 def record(i=0, finished=2_500_000, ok=True):
@@ -33,7 +34,7 @@ def test_columns_and_cells(tmp_path):
     header, done, unfinished = rows(path)
     assert header == EXPECTED == list(CLIENT_LOG_COLUMNS)
     assert done == ["id-0", "1", "measure", "1000000", "1500000", "2500000", "1.000000",
-                    "1.500000", "true", "200", "10", "20", "", "7", ""]
+                    "1.500000", "true", "200", "10", "20", "", "7", "", "", "", "", "", "", ""]
     assert unfinished[5:9] == ["", "", "", "false"]          # unknown stays empty, never 0
 
 
@@ -82,3 +83,16 @@ def test_a_real_run_logs_every_request_and_reads_back_typed(tmp_path):
     lat = (frame["finished_ns"] - frame["started_ns"]) / 1e6
     assert (abs(lat - frame["latency_ms"]) < 1e-6).all()
     assert (frame["started_ns"] >= frame["scheduled_ns"]).all()
+
+
+def test_a_log_written_before_the_stream_columns_is_read_with_them_empty(tmp_path):
+    path = tmp_path / "old.csv"
+    old = EXPECTED[:15]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(old)
+        w.writerow(["id-0", "1", "measure", "1", "2", "3", "0.1", "0.2", "true", "200", "1",
+                    "2", "", "", ""])
+    frame = read_client_log(path)
+    assert frame["tokens"].isna().all() and frame["ttft_ms"].isna().all()
+    assert frame["started_ns"].iloc[0] == 2

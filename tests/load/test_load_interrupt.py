@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from inferwire.load import CLIENT_LOG_COLUMNS
 from load.load_helpers import TinyServer
 
 CHILD = textwrap.dedent("""
@@ -55,5 +56,5 @@ def test_sigint_keeps_the_rows_written(tmp_path, options):
     rows = data_rows(log)
     assert summary["interrupted"] is True
     assert len(rows) == summary["requests"] + summary["warmup_requests"]
-    assert all(len(r) == 15 for r in rows)
+    assert all(len(r) == len(CLIENT_LOG_COLUMNS) for r in rows)
     assert len({r[0] for r in rows}) == len(rows)            # no row twice

@@ -23,6 +23,7 @@ ENGINES = {
     "locust": "inferwire.engines.locust",
     "ab": "inferwire.engines.ab",
     "h2load": "inferwire.engines.h2load",
+    "aiperf": "inferwire.engines.aiperf",
 }
 
 

@@ -7,11 +7,17 @@ def run(ctx):
     from ..load import (ClientLogWriter, LoadInterrupted, LoadOptions, PredictWorkload,
                         ProgressPrinter, run_load)
     config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
-    workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
-                               batch_size=config.batch_size,
-                               encoding=config.encoding_for(protocol),
-                               connection=config.connection, inputs=config.inputs,
-                               model_name=config.model_name, **config.client_options())
+    if config.stream_tokens is not None:
+        from ..load.streaming import CompletionsWorkload
+        workload = CompletionsWorkload(targets["host"], targets["rest_port"],
+                                       max_tokens=config.stream_tokens,
+                                       connection=config.connection)
+    else:
+        workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
+                                   batch_size=config.batch_size,
+                                   encoding=config.encoding_for(protocol),
+                                   connection=config.connection, inputs=config.inputs,
+                                   model_name=config.model_name, **config.client_options())
     options = LoadOptions(mode=config.mode, users=config.users, think_time_s=config.think_time_s,
                           rate=config.rate, arrival=config.arrival, duration_s=config.duration_s,
                           requests=config.requests, warmup_requests=config.warmup_requests,

@@ -29,6 +29,8 @@ class Exchange:
     inferred: bool = False
     complete: bool = False
     error: str | None = None      # the server's error message (gRPC grpc-message, HTTP error body)
+    #: the messages of a streamed exchange (:mod:`inferwire.exchanges.messages`), None: not split
+    messages: list | None = None
 
 
 @dataclass

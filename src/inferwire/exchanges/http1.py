@@ -10,6 +10,7 @@ from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plai
                                split_head)
 from ..tcp.stream import known_time
 from .exchange import Exchange, feed_chunks
+from .messages import http1_response_messages
 from .timeline import TcpTimeline
 
 
@@ -193,7 +194,8 @@ def _exchange(position, req, resp, interim, up, down) -> Exchange:
     return Exchange("http/1.1", position, req.method, req.target, status, None,
                     req.header("x-request-id"), req.body_bytes if req.complete else None,
                     response_bytes, req_start_ns, req_end_ns, resp_start_ns, resp_end_ns,
-                    request_frame, response_frame, interim, False, complete, error)
+                    request_frame, response_frame, interim, False, complete, error,
+                    None if resp is None else http1_response_messages(resp, down))
 
 
 def _error(down, body_start: int, body_end: int, chunked: bool = False) -> str | None:

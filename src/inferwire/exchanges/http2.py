@@ -8,6 +8,7 @@ import numpy as np
 from ..protocols.http2 import H2_STREAM_FIELDS, H2Parser, H2Stream, assemble_rows
 from .exchange import Exchange, feed_all
 from .h2flow import connection_stalls
+from .messages import attach_h2_messages
 from .timeline import TcpTimeline
 
 
@@ -22,6 +23,7 @@ def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | Non
         out = _tcp_exchanges(rows, up.stream, down.stream)
     else:
         out = [_exchange(H2Stream(*row), up, down) for row in rows]
+    attach_h2_messages(rows, out, client_records, server_records, up, down)
     return out, _setup_ns(conv, up, down), connection_stalls(client_records, server_records,
                                                             up, down)
 

@@ -88,6 +88,10 @@ class RunConfig:
     progress: bool = True
     extra: dict = field(default_factory=dict)
     network: object = None      # a NetworkProfile (inferwire.netns): server behind a shaped link
+    #: streamed completions instead of Predict (issue 20): each REST request is an OpenAI-style
+    #: ``/v1/completions`` asking for this many tokens, streamed as SSE (None: Predict)
+    stream_tokens: int | None = None
+    token_time_ms: float = 10.0          # the embedded server's time per token
 
     def __post_init__(self):
         if isinstance(self.network, dict):
@@ -128,6 +132,13 @@ class RunConfig:
                                  "predict API: use api 'v2' (--api v2)")
         if self.instances < 1:
             raise InferwireError(f"instances must be >= 1, got {self.instances}")
+        if self.stream_tokens is not None and (
+                self.stream_tokens < 1 or not self.embedded or self.protocols != ("rest",)
+                or self.engine not in ("inferwire", "aiperf") or self.network is not None):
+            raise InferwireError("--stream-tokens N (N >= 1) streams completions from the "
+                                 "embedded server over REST: it needs --server embedded, "
+                                 "--protocol rest, the inferwire or aiperf engine and no "
+                                 "--network")
         if self.duration_s is None and self.requests is None:
             raise InferwireError("give a duration or a request count")
         if (self.ring_files is None) != (self.ring_megabytes is None) or (

@@ -303,7 +303,8 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
     ports = [_usable_port(config, p) for p in ("grpc", "rest")]
     args = ["--model_base_path", str(base), "--model_name", config.model_name,
             "--port", str(ports[0]), "--rest_api_port", str(ports[1]),
-            "--request_log", str(run_dir / "server_log.jsonl")]
+            "--request_log", str(run_dir / "server_log.jsonl"),
+            "--token-time-ms", str(config.token_time_ms)]
     if config.enable_batching:
         args.append("--enable_batching")
         if config.max_batch_size:

@@ -38,6 +38,8 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         from ..netns.report import section
         lines += section(manifest, joined, getattr(analysis, "connections", None))
     if analysis is not None:
+        from .streaming_summary import run_streaming_section
+        lines += run_streaming_section(run_dir, manifest, analysis.requests)
         lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
         if "error" in analysis.requests and analysis.requests["error"].notna().any():
             lines += ["", "## Errors the server sent, read from the wire", ""]
@@ -48,7 +50,8 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
     if manifest.get("resources"):
         lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
     lines += ["", "## Files", "", "capture.pcapng, client_log_*.csv, server_log.jsonl, "
-              "requests.csv, connections.csv, joined.csv (+ .parquet), resources.csv, "
+              "requests.csv, connections.csv, joined.csv, messages.csv when a request streamed "
+              "(+ .parquet), resources.csv, "
               "manifest.json, the load tool's own outputs: every file 0600 and the folder 0700 "
               "(the capture and the tools' request bodies hold payloads). Column definitions: "
               "README.md, 'The per-request table'."]

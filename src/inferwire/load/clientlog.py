@@ -10,7 +10,9 @@ kernel stamps captured packets with on the same host):
 
     request_id, worker, phase ("warmup"|"measure"), scheduled_ns, started_ns, finished_ns,
     latency_ms (finished - started), latency_from_scheduled_ms (finished - scheduled), ok,
-    status, request_bytes, response_bytes, serialize_ns, model_time_ns, error
+    status, request_bytes, response_bytes, serialize_ns, model_time_ns, error,
+    first_token_ns, last_token_ns, tokens, ttft_ms (first_token - started), itl_p50_ms,
+    itl_max_ms (the last six: streamed requests only, :mod:`inferwire.load.streaming`)
 
 Empty cells are unknown values (never zeros standing in for them).
 """
@@ -25,9 +27,14 @@ from .events import LoadListener, RequestRecord
 
 COLUMNS = ("request_id", "worker", "phase", "scheduled_ns", "started_ns", "finished_ns",
            "latency_ms", "latency_from_scheduled_ms", "ok", "status", "request_bytes",
-           "response_bytes", "serialize_ns", "model_time_ns", "error")
+           "response_bytes", "serialize_ns", "model_time_ns", "error", "first_token_ns",
+           "last_token_ns", "tokens", "ttft_ms", "itl_p50_ms", "itl_max_ms")
 INT_COLUMNS = ("worker", "scheduled_ns", "started_ns", "finished_ns", "request_bytes",
-               "response_bytes", "serialize_ns", "model_time_ns")
+               "response_bytes", "serialize_ns", "model_time_ns", "first_token_ns",
+               "last_token_ns", "tokens")
+#: Columns added later (issue 20): a log written before them is read with them empty.
+LATER_COLUMNS = ("first_token_ns", "last_token_ns", "tokens", "ttft_ms", "itl_p50_ms",
+                 "itl_max_ms")
 
 
 def _cell(value) -> str:
@@ -45,7 +52,8 @@ def format_row(record: RequestRecord) -> list[str]:
     r = record
     values = (r.request_id, r.worker, r.phase, r.scheduled_ns, r.started_ns, r.finished_ns,
               r.latency_ms, r.latency_from_scheduled_ms, r.ok, r.status, r.request_bytes,
-              r.response_bytes, r.serialize_ns, r.model_time_ns, r.error)
+              r.response_bytes, r.serialize_ns, r.model_time_ns, r.error, r.first_token_ns,
+              r.last_token_ns, r.tokens, r.ttft_ms, r.itl_p50_ms, r.itl_max_ms)
     return [_cell(v) for v in values]
 
 
@@ -105,9 +113,17 @@ def read_client_log(path: str | os.PathLike):
     import pandas as pd                     # only here: importing inferwire.load stays light
     dtypes = {c: "Int64" for c in INT_COLUMNS}
     dtypes.update(request_id=str, phase=str, status=str, error=str)
+    header = pd.read_csv(path, nrows=0).columns
+    dtypes = {c: t for c, t in dtypes.items() if c in header}
     frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False,
                         na_values={c: [""] for c in (*INT_COLUMNS, "latency_ms",
-                                                     "latency_from_scheduled_ms")})
+                                                     "latency_from_scheduled_ms", "ttft_ms",
+                                                     "itl_p50_ms", "itl_max_ms")
+                                   if c in header})
+    for column in LATER_COLUMNS:
+        if column not in frame:
+            frame[column] = (pd.array([None] * len(frame), dtype="Int64")
+                             if column in INT_COLUMNS else float("nan"))
     frame["ok"] = frame["ok"].map({"true": True, "false": False, True: True, False: False})
     for column in ("status", "error"):
         frame[column] = frame[column].astype(object).where(frame[column] != "", None)

@@ -38,6 +38,20 @@ class RequestRecord:
     serialize_ns: int | None = None
     model_time_ns: int | None = None
     error: str | None = None
+    # streamed responses (inferwire.load.streaming): the client's view of the tokens
+    first_token_ns: int | None = None
+    last_token_ns: int | None = None
+    tokens: int | None = None
+    itl_p50_ms: float | None = None
+    itl_max_ms: float | None = None
+
+    @property
+    def ttft_ms(self) -> float | None:
+        """first_token - started, in ms: the client's time to first token (None: not
+        streamed, or no token)."""
+        if self.first_token_ns is None:
+            return None
+        return (self.first_token_ns - self.started_ns) / NS_PER_MS
 
     @property
     def latency_ms(self) -> float | None:

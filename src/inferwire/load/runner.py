@@ -131,7 +131,9 @@ def result_fields(result) -> dict:
     return dict(ok=bool(get("ok", True)), status=get("status"),
                 request_bytes=get("request_bytes"), response_bytes=get("response_bytes"),
                 serialize_ns=get("serialize_ns"), model_time_ns=get("model_time_ns"),
-                error=get("error"))
+                error=get("error"), first_token_ns=get("first_token_ns"),
+                last_token_ns=get("last_token_ns"), tokens=get("tokens"),
+                itl_p50_ms=get("itl_p50_ms"), itl_max_ms=get("itl_max_ms"))
 
 
 def run_load(workload: Callable[[str], object], options: LoadOptions,

@@ -15,6 +15,8 @@ v2_rest_single ``V2RestSingleUser``: one image per Open Inference Protocol (V2) 
 v2_grpc_single ``V2GrpcSingleUser``: one image per V2 gRPC ModelInfer
 v2_rest_batch  ``V2RestBatchUser``: BATCHSIZE images per V2 REST infer
 v2_grpc_batch  ``V2GrpcBatchUser``: BATCHSIZE images per V2 gRPC ModelInfer
+stream_completions ``StreamCompletionsUser``: streamed ``/v1/completions`` (SSE), the stream,
+               its TTFT and its median inter-token gap as locust statistics
 eventlog_hook  no users: add it to your own locustfile (``-f mine.py,<this>``) to log every
                request event per process, so the capture run can join your requests
 =============  =========================================================================
@@ -38,14 +40,17 @@ from pathlib import Path
 SHIPPED = ("rest_single", "grpc_single", "rest_batch", "grpc_batch", "v2_rest_single",
            "v2_grpc_single", "v2_rest_batch", "v2_grpc_batch")
 EVENTLOG_HOOK = "eventlog_hook"
+#: Streamed completions (SSE) with TTFT and ITL as locust statistics (not a capture-run workload).
+STREAMING = "stream_completions"
 _HERE = Path(__file__).resolve().parent
 
 
 def path(name: str) -> Path:
     """The file of the shipped locustfile ``name`` (one of :data:`SHIPPED` or the hook)."""
-    if name not in SHIPPED + (EVENTLOG_HOOK,):
+    if name not in SHIPPED + (EVENTLOG_HOOK, STREAMING):
         from ..errors import LoadError
-        raise LoadError(f"no shipped locustfile {name!r}; use one of {SHIPPED + (EVENTLOG_HOOK,)}")
+        raise LoadError(f"no shipped locustfile {name!r}; use one of "
+                        f"{SHIPPED + (EVENTLOG_HOOK, STREAMING)}")
     return _HERE / f"{name}.py"
 
 

@@ -256,6 +256,7 @@ def render_html(run, figures: dict | None = None, links: dict | None = None) -> 
     if breakdown is not None:
         parts += ["<h2>Where the time went (medians, ms)</h2>", _table(breakdown)]
     parts += ["<h2>Phases seen on the wire</h2>", _table(phase_table(run))]
+    parts += _streaming(run)
     for title, df in (("Load, as the client saw it", load_table(run)),
                       ("CPU and memory", resource_table(run))):
         if df is not None:
@@ -272,6 +273,18 @@ def render_html(run, figures: dict | None = None, links: dict | None = None) -> 
             '<link rel="icon" href="data:,">'
             f"<title>inferwire report: {_e(run.name)}</title><style>{CSS}</style></head>"
             "<body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _streaming(run: Run) -> list[str]:
+    """Streamed requests: TTFT and inter-token gaps split as in summary.md (issue 20)."""
+    from ..experiment.logs import read_client_logs
+    from ..experiment.streaming_summary import streaming_table
+    requests = run.requests
+    if "response_messages" not in requests or not requests["response_messages"].notna().any():
+        return []
+    client = read_client_logs(Path(run.path)) if Path(run.path).is_dir() else None
+    table = streaming_table(requests, client)
+    return ["<h2>Streaming: time to first token and between tokens</h2>", _table(table)]
 
 
 def _figures(figures: dict) -> list[str]:

@@ -115,6 +115,10 @@ def _register_serve(subparsers) -> None:
                         "(server.crt: give it to clients as the CA; default DIR: a new temp dir)")
     p.add_argument("--tls-keylog", dest="tls_keylog",
                    help="REST: append TLS secrets to this file (SSLKEYLOGFILE format)")
+    p.add_argument("--token-time-ms", dest="token_time_ms", type=float, default=10.0,
+                   help="/v1/completions and /v1/chat/completions (OpenAI-compatible, the "
+                        "project's own character-level model): time per generated token, ms "
+                        "(default 10)")
     p.add_argument("--request_log", metavar="FILE",
                    help="write one JSON line per request (request id, model time...); '-' = stdout")
     p.set_defaults(func=_serve)
@@ -183,7 +187,7 @@ def _config(args):
         grpc_max_threads=args.grpc_max_threads, max_request_bytes=args.max_request_bytes,
         rest_idle_timeout_s=args.rest_idle_timeout_s, tls=_tls(args), request_log=args.request_log,
         rest_max_connections=args.rest_max_connections,
-        rest_head_timeout_s=args.rest_head_timeout_s,
+        rest_head_timeout_s=args.rest_head_timeout_s, token_time_ms=args.token_time_ms,
         session=SessionOptions(args.tensorflow_intra_op_parallelism,
                                args.tensorflow_inter_op_parallelism))
 

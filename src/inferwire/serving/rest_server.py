@@ -2,8 +2,10 @@
 
 Routes (TF Serving's regexes, case-insensitive): ``POST /v1/models/{name}[/versions/{v}|/labels/{l}]
 :(predict|classify|regress)``, ``GET /v1/models/{name}[/versions/{v}]`` (status) and ``.../metadata``.
-Other ``/v1/`` paths get 400 "Malformed request"; ``/v2`` paths are the Open Inference Protocol
-(KServe V2, :mod:`.v2.rest`); other paths get an empty 404.
+Other ``/v1/`` paths get 400 "Malformed request", except exactly ``/v1/completions`` and
+``/v1/chat/completions`` (OpenAI-compatible, streamed as Server-Sent Events or not:
+:mod:`.completions`); ``/v2`` paths are the Open Inference Protocol (KServe V2, :mod:`.v2.rest`);
+other paths get an empty 404.
 
 HTTP details that load tools depend on: keep-alive for HTTP/1.1 by default and for HTTP/1.0 when the
 client asks (``Connection: keep-alive`` is echoed, always with ``Content-Length``, so ``ab -k``
@@ -32,6 +34,7 @@ from ..errors import ServerError
 from . import rest_json
 from .protos import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                      regression_pb2)
+from .completions import COMPLETIONS_PATHS
 from .request_log import RequestLog
 from .service import ServingCore, Timing
 from .status import ApiError, http_status, invalid
@@ -55,25 +58,31 @@ _LENGTH_DIGITS = 18                                 # below 2**63
 
 class _Reply:
     __slots__ = ("status", "body", "timing", "model", "version", "signature", "code", "headers",
-                 "content_type", "v2_id")
+                 "content_type", "v2_id", "events", "token_ns")
 
     def __init__(self, status=200, body=b"", timing=None, code="OK"):
         self.status, self.body, self.timing, self.code = status, body, timing, code
         self.model = self.version = self.signature = self.v2_id = None
         self.headers, self.content_type = (), "application/json"
+        self.events = None           # a streamed reply: SSE events, one per token, then [DONE]
+        self.token_ns = 0            # ... event k is due (k + 1) * token_ns after the request
 
 
 class RestApp:
     """Routing and API calls for one request: (method, path, body) -> :class:`_Reply`."""
 
-    def __init__(self, core: ServingCore):
+    def __init__(self, core: ServingCore, *, token_time_ns: int = 10_000_000):
+        from .completions import CharModel
         from .v2.rest import V2RestApp
         from .v2.service import V2Service
         self.core = core
         self.v2 = V2RestApp(V2Service(core))
+        self.charlm, self.token_time_ns = CharModel(), token_time_ns
 
     def handle(self, method: str, path: str, body: bytes, headers=None) -> _Reply:
         path = path.split("?", 1)[0]
+        if path in COMPLETIONS_PATHS:
+            return self._completions(method, path, body, headers or {})
         if _V2.fullmatch(path):
             return self._v2(method, path, body, headers or {})
         if not _V1.fullmatch(path):
@@ -92,6 +101,31 @@ class RestApp:
         reply = _Reply(v2.status, v2.body, v2.timing, v2.code)
         reply.model, reply.version, reply.v2_id = v2.model, v2.version, v2.v2_id
         reply.headers, reply.content_type = v2.headers, v2.content_type
+        return reply
+
+    def _completions(self, method: str, path: str, body: bytes, headers) -> _Reply:
+        """An OpenAI-compatible completion (:mod:`.completions`): a streamed reply's events are
+        written by the handler on the token schedule; an unstreamed one waits for all tokens."""
+        from . import completions as C
+        if method != "POST":
+            return _Reply(405, C.error_body(f"{method} {path}: use POST"), code="UNIMPLEMENTED")
+        try:
+            req = C.parse_request(path, body)
+        except ApiError as exc:
+            return _Reply(400, C.error_body(exc.message), code=exc.code)
+        start = time.perf_counter_ns()
+        tokens = self.charlm.generate(req.prompt, req.max_tokens, req.seed)
+        request_id = headers.get("x-request-id")
+        reply = _Reply(timing=Timing(model_ns=len(tokens) * self.token_time_ns, rows=1,
+                                     batch_rows=1))
+        reply.model = C.MODEL_NAME
+        if req.stream:
+            reply.events, reply.token_ns = C.stream_events(req, tokens, request_id), \
+                self.token_time_ns
+            reply.content_type = "text/event-stream"
+            return reply
+        _sleep_until(start + len(tokens) * self.token_time_ns)
+        reply.body = C.full_body(req, tokens, request_id)
         return reply
 
     def _dispatch(self, method: str, path: str, body: bytes, reply: _Reply) -> bytes:
@@ -343,12 +377,46 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             reply = _Reply(500, rest_json.error_body(f"internal error: {type(exc).__name__}: {exc}"),
                            code="INTERNAL")
+        if reply.events is not None:
+            self._write_stream(reply, start, len(body))
+            return
         extra = _timing_headers(reply.timing, start)
         # Logged before the reply leaves, so a client holding the reply finds its record.
         self.server.log_request(self, reply, start, len(body))
         self._write(reply.status, reply.body, extra + reply.headers, reply.content_type)
 
+    def _write_stream(self, reply: _Reply, start: int, request_bytes: int) -> None:
+        """A streamed reply: each event in its own HTTP/1.1 chunk (HTTP/1.0: delimited by the
+        close), event k written when due (``start + (k + 1) * token_ns``; [DONE] right after the
+        last token), logged before [DONE] leaves."""
+        chunked = self.request_version != "HTTP/1.0"
+        if not chunked:
+            self.close_connection = True
+        head = [f"HTTP/1.1 {reply.status} {_reason(reply.status)}",
+                f"Content-Type: {reply.content_type}", "Cache-Control: no-cache",
+                f"Date: {self.server.date()}",
+                "Transfer-Encoding: chunked" if chunked else "Connection: close"]
+        head.extend(f"{k}: {v}" for k, v in self._keep_alive_headers() if chunked)
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        events = reply.events
+        for k, event in enumerate(events):
+            if k < len(events) - 1:
+                _sleep_until(start + (k + 1) * reply.token_ns)
+            else:
+                reply.body = b"".join(events)
+                self.server.log_request(self, reply, start, request_bytes)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event) if chunked else event)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+
+def _sleep_until(due_ns: int) -> None:
+    """Sleep until ``time.perf_counter_ns()`` reaches ``due_ns`` (at once if past)."""
+    left = due_ns - time.perf_counter_ns()
+    if left > 0:
+        time.sleep(left / 1e9)
 
 
 def _reason(status: int) -> str:

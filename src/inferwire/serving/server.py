@@ -43,6 +43,7 @@ class ServerConfig:
     tls: TLSConfig | None = None
     request_log: str | None = None          # JSON-lines path, "-" for stdout
     session: SessionOptions = field(default_factory=SessionOptions)
+    token_time_ms: float = 10.0             # /v1/completions: time per generated token
 
     def __post_init__(self):
         if not self.models:
@@ -51,6 +52,8 @@ class ServerConfig:
             raise ServerError("both gRPC and REST are disabled")
         if self.max_request_bytes < 1024:
             raise ServerError("max_request_bytes must be at least 1024")
+        if not 0 <= self.token_time_ms <= 60_000:
+            raise ServerError("token_time_ms must be from 0 to 60000")
         if self.rest_max_connections < 1 or self.rest_head_timeout_s <= 0:
             raise ServerError("rest_max_connections and rest_head_timeout_s must be positive")
 
@@ -87,7 +90,8 @@ class ModelServer:
                     credentials=creds)
                 self._grpc.start()
             if cfg.rest_port is not None:
-                self._rest = RestServer((cfg.host, cfg.rest_port), RestApp(self.core), self._log,
+                self._rest = RestServer((cfg.host, cfg.rest_port), RestApp(
+                    self.core, token_time_ns=int(cfg.token_time_ms * 1e6)), self._log,
                                         max_body_bytes=cfg.max_request_bytes,
                                         idle_timeout_s=cfg.rest_idle_timeout_s,
                                         tls_context=rest_context(cfg.tls) if cfg.tls else None,

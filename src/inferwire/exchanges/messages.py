@@ -1,0 +1,255 @@
+"""The messages inside streamed requests and responses, each with its first and last byte's time.
+
+A *streamed* exchange is one whose body is a sequence of messages a client acts on one by one:
+
+* HTTP/1.1: a response with ``Transfer-Encoding: chunked`` (each chunk with data is a message) or
+  a ``text/event-stream`` body (each Server-Sent Event is one, :mod:`inferwire.protocols.sse`,
+  across chunks when chunked);
+* HTTP/2: a ``text/event-stream`` response (its events, across DATA frames);
+* gRPC: a call with more than one length-prefixed message in either direction (every message of
+  both directions, :mod:`inferwire.protocols.grpc`).
+
+Anything else (a unary call) is not split: its ``messages`` stay None and the parsers' fast paths
+never come here.  The parsers give stream offsets; the times come from the direction's
+:class:`~inferwire.exchanges.timeline.Timeline`, the one place offsets become times: a message's
+first byte is the capture time of the packet (TLS: record) carrying it, its last byte's likewise.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import NamedTuple
+
+from ..protocols.chunked import chunk_spans
+from ..protocols.grpc import is_grpc_content_type
+from ..protocols.http2 import H2_STREAM_FIELDS, Data
+from ..protocols.sse import sse_events, is_event_stream
+from .timeline import TcpTimeline
+
+#: HTTP/2 DATA frame header bytes before the payload.
+_FRAME_HEADER = 9
+#: Largest HTTP body split into messages (bytes): a bigger chunked or event-stream body (a file
+#: download, say) is left whole rather than read into memory a second time.
+MAX_SPLIT_BYTES = 64 << 20
+
+
+class Message(NamedTuple):
+    """One message: direction ("request" | "response"), kind ("data"; SSE also "done" for
+    ``data: [DONE]`` and "other" for events without data), capture times of its first and last
+    byte (ns since the epoch, None: unknown or never arrived), its size (bytes: chunk data, gRPC
+    message without its 5-byte prefix, SSE event as sent) and whether it arrived whole."""
+    direction: str
+    kind: str
+    start_ns: int | None
+    end_ns: int | None
+    nbytes: int
+    complete: bool
+
+
+# -- HTTP/1.1 ------------------------------------------------------------------------------------
+def http1_response_messages(resp, down) -> list[Message] | None:
+    """The messages of HTTP/1.1 response ``resp`` (an :class:`~inferwire.protocols.http1.
+    Http1Message`) on timeline ``down``, or None when it is not streamed or its body was not
+    all captured."""
+    if resp.head_end is None:
+        return None
+    chunked = "chunked" in (resp.header("transfer-encoding") or "").lower()
+    sse = is_event_stream(resp.header("content-type"))
+    if not (chunked or sse) or resp.end - resp.head_end > MAX_SPLIT_BYTES:
+        return None
+    body = down.read(resp.head_end, resp.end)
+    if body is None:
+        return None
+    if not chunked:
+        return _sse_messages(body, [(0, resp.head_end, len(body))], down, "response")
+    chunks, _ = chunk_spans(body, resp.head_end)
+    if not sse:
+        return _timed_all(down, "response", [
+            ("data", c.start, c.data_end, c.data_end - c.data_start, c.complete)
+            for c in chunks])
+    base = resp.head_end
+    decoded = b"".join(body[c.data_start - base:c.data_end - base] for c in chunks)
+    segments, at = [], 0
+    for c in chunks:
+        segments.append((at, c.data_start, c.data_end - c.data_start))
+        at += c.data_end - c.data_start
+    return _sse_messages(decoded, segments, down, "response")
+
+
+# -- HTTP/2 and gRPC -----------------------------------------------------------------------------
+_SID, _CT, _RESP_HEADERS, _REQ_MSGS, _RESP_MSGS = (H2_STREAM_FIELDS.index(n) for n in (
+    "stream_id", "content_type", "response_headers", "request_messages", "response_messages"))
+
+
+def streamed_h2(rows: list) -> dict:
+    """stream id -> "grpc" or "sse" for the streamed streams among ``rows`` (H2Stream rows)."""
+    out = {}
+    for row in rows:
+        if is_grpc_content_type(row[_CT]):
+            if row[_REQ_MSGS] > 1 or row[_RESP_MSGS] > 1:
+                out[row[_SID]] = "grpc"
+        elif any(name == "content-type" and is_event_stream(value)
+                 for name, value in row[_RESP_HEADERS]):
+            out[row[_SID]] = "sse"
+    return out
+
+
+def attach_h2_messages(rows: list, exchanges: list, client_records: list,
+                       server_records: list, up, down) -> None:
+    """Set ``messages`` of the exchanges (in ``rows``' order) of streamed HTTP/2 streams."""
+    kinds = streamed_h2(rows)
+    if not kinds:
+        return
+    found = {sid: [] for sid in kinds}
+    for direction, records, timeline in (("request", client_records, up),
+                                         ("response", server_records, down)):
+        payloads = {sid: [] for sid, k in kinds.items() if k == "sse"}
+        for record in records:
+            if record[0] is not Data or record[1] not in kinds:
+                continue
+            _, sid, start, end, data_len, _, grpc_messages = record
+            if kinds[sid] == "grpc":
+                found[sid] += [_timed(timeline, direction, "data", m[2], m[3], m[1], True)
+                               for m in grpc_messages]
+            elif direction == "response" and data_len:
+                padded = end - start - _FRAME_HEADER != data_len
+                payloads[sid].append(start + _FRAME_HEADER + padded)
+                payloads[sid].append(data_len)
+        for sid, flat in payloads.items():
+            found[sid] += _h2_sse(flat, timeline)
+    for row, ex in zip(rows, exchanges):
+        if row[_SID] in found:
+            ex.messages = found[row[_SID]]
+
+
+def _h2_sse(flat: list, timeline) -> list[Message]:
+    """The SSE messages of a stream's DATA payloads (``flat``: offset, length, offset, ...)."""
+    segments, parts, at = [], [], 0
+    if sum(flat[1::2]) > MAX_SPLIT_BYTES:
+        return []
+    for k in range(0, len(flat), 2):
+        offset, length = flat[k], flat[k + 1]
+        data = timeline.read(offset, offset + length)
+        if data is None:
+            break                            # not captured: the events before it stand
+        segments.append((at, offset, length))
+        parts.append(data)
+        at += length
+    return _sse_messages(b"".join(parts), segments, timeline, "response")
+
+
+# -- shared --------------------------------------------------------------------------------------
+def _sse_messages(body: bytes, segments: list, timeline, direction: str) -> list[Message]:
+    """The events of ``body`` (decoded), their body offsets mapped to stream offsets through
+    ``segments`` ((body offset, stream offset, length) of each contiguous piece, in order)."""
+    starts = [s[0] for s in segments]
+
+    def stream_offset(pos: int) -> int:
+        k = bisect_right(starts, pos) - 1
+        return segments[k][1] + pos - segments[k][0]
+
+    events = sse_events(body)
+    if len(segments) == 1:                      # one contiguous piece: a constant shift
+        shift = segments[0][1] - segments[0][0]
+        spans = [(e.kind, e.start + shift, e.end + shift, e.end - e.start, e.complete)
+                 for e in events]
+    else:
+        spans = [(e.kind, stream_offset(e.start), stream_offset(e.end - 1) + 1, e.end - e.start,
+                  e.complete) for e in events]
+    return _timed_all(timeline, direction, spans)
+
+
+def _timed_all(timeline, direction: str, spans: list) -> list[Message]:
+    """:func:`_timed` of each ``(kind, start, end, bytes, complete)``; a TCP direction's
+    pieces looked up in place (the same rule as :class:`~.timeline.TcpTimeline`'s, without
+    two method calls per message)."""
+    if not isinstance(timeline, TcpTimeline):
+        return [_timed(timeline, direction, *span) for span in spans]
+    stream = timeline.stream
+    starts, ends = stream.starts, stream.ends
+    start_times, end_times = stream.start_times, stream.end_times
+    out = []
+    for kind, start, end, nbytes, complete in spans:
+        i = bisect_right(starts, start) - 1
+        first = int(start_times[i]) if i >= 0 and start < ends[i] else -1
+        last = -1
+        if complete:
+            j = bisect_right(starts, end - 1) - 1
+            last = int(end_times[j]) if j >= 0 and end - 1 < ends[j] else -1
+        out.append(Message(direction, kind, first if first >= 0 else None,
+                           last if last >= 0 else None, nbytes, complete))
+    return out
+
+
+def _timed(timeline, direction: str, kind: str, start: int, end: int, nbytes: int,
+           complete: bool) -> Message:
+    """A message at stream offsets ``[start, end)`` of ``timeline``, with its times."""
+    return Message(direction, kind, timeline.first(start),
+                   timeline.last(end) if complete else None, nbytes, complete)
+
+
+# -- per-request columns and the messages table (pure: lists in, arrays out) ---------------------
+#: The requests table's message columns (:data:`inferwire.columns.REQUEST_COLUMNS`), in order.
+MESSAGE_STAT_COLUMNS = ("request_messages", "response_messages", "ttft_ms", "last_message_ms",
+                        "message_gap_p50_ms", "message_gap_p90_ms", "message_gap_max_ms",
+                        "stream_done")
+
+
+def message_stats(messages: list, req_end_ns: list) -> dict:
+    """The message columns of each request (``messages``: each request's message list or None,
+    ``req_end_ns``: its request_end in ns or None): name -> list (None where empty)."""
+    out = {name: [None] * len(messages) for name in MESSAGE_STAT_COLUMNS}
+    for k, msgs in enumerate(messages):
+        if msgs is None:
+            continue
+        for name, value in zip(MESSAGE_STAT_COLUMNS, _stats(msgs, req_end_ns[k])):
+            out[name][k] = value
+    return out
+
+
+def _stats(msgs: list, req_end: int | None) -> tuple:
+    requests = [m for m in msgs if m.direction == "request"]
+    data = [m for m in msgs if m.direction == "response" and m.kind == "data" and m.complete]
+    done = any(m.kind == "done" for m in msgs) if not requests else None
+    # gRPC: from the first request message's last byte (a bidirectional call's request stream
+    # may stay open); HTTP: from the request's last byte
+    ref = requests[0].end_ns if requests else req_end
+    first = data[0].start_ns if data else None
+    ends = [m.end_ns for m in data if m.end_ns is not None]
+    gaps = sorted((b - a) / 1e6 for a, b in zip(ends, ends[1:]))
+    return (len(requests) if requests else None, len(data), _after(ref, first),
+            _after(ref, ends[-1] if ends else None),
+            *((None,) * 3 if not gaps else (_percentile(gaps, 50), _percentile(gaps, 90),
+                                            gaps[-1])),
+            done)
+
+
+def _percentile(ordered: list, q: float) -> float:
+    """The ``q``-th percentile of the sorted ``ordered`` by numpy's default rule (linear
+    between the two nearest ranks), without numpy's per-call cost (one call per request)."""
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _after(ref: int | None, t: int | None) -> float | None:
+    """``t - ref`` in ms when both are known and in causal order, else None."""
+    return None if ref is None or t is None or t < ref else (t - ref) / 1e6
+
+
+#: The messages table's columns (:data:`inferwire.columns.MESSAGE_COLUMNS`) as raw rows hold them.
+MESSAGE_RAW = ("connection", "stream", "request_id", "direction", "index", "kind", "start_ns",
+               "end_ns", "bytes", "complete")
+
+
+def message_rows(connection: int, stream, request_id, msgs: list) -> list[tuple]:
+    """The messages table rows (:data:`MESSAGE_RAW` order) of one request's messages, numbered
+    from 0 in each direction."""
+    counts = {"request": 0, "response": 0}
+    rows = []
+    for m in msgs:
+        index = counts[m.direction]
+        counts[m.direction] = index + 1
+        rows.append((connection, stream, request_id, m.direction, index, m.kind, m.start_ns,
+                     m.end_ns, m.nbytes, m.complete))
+    return rows
