@@ -79,9 +79,8 @@ def column_text(s: pd.Series) -> pa.Array:
     if isinstance(dtype, pd.DatetimeTZDtype):
         return pa.array(_iso_text(s), pa.string())
     if pd.api.types.is_bool_dtype(dtype):
-        values = s.to_numpy(dtype=object, na_value=None)
-        return pa.array(np.where(pd.isna(s).to_numpy(), "",
-                                 np.where(values == True, "True", "False")),  # noqa: E712
+        values = s.to_numpy(dtype=bool, na_value=False)
+        return pa.array(np.where(s.isna().to_numpy(), "", np.where(values, "True", "False")),
                         pa.string())
     if pd.api.types.is_float_dtype(dtype):
         return float_text(s.to_numpy(dtype="float64", na_value=np.nan))
@@ -101,13 +100,13 @@ def float_text(x: np.ndarray) -> pa.Array:
     integral = arrow_ok & (np.floor(x) == x)
     if integral.any():
         text = pc.if_else(pa.array(integral), pc.binary_join_element_wise(text, ".0", ""), text)
-    other = ~arrow_ok
-    if other.any():
-        nan = np.isnan(x)
-        fixed = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-        fixed[other] = x[other].astype(str)
-        fixed[nan] = ""
-        text = pa.array(fixed, pa.string())
+    zero = x == 0                       # common (durations on loopback): no numpy formatting
+    if zero.any():
+        text = pc.if_else(pa.array(zero), pa.array(np.where(np.signbit(x), "-0.0", "0.0")), text)
+    other = ~(arrow_ok | zero)
+    if other.any():                     # NaN, tiny and huge values: as numpy (and pandas) write
+        patch = np.where(np.isnan(x[other]), "", x[other].astype(str))
+        text = pc.replace_with_mask(text, pa.array(other), pa.array(patch, pa.string()))
     return text
 
 
