@@ -433,8 +433,25 @@ def report(path: Path, meta: dict, m: dict, command: str) -> str:
         "drift hits all alike (wall s; pyshark extrapolated): "
         + "; ".join(f"{name} {', '.join(f'{v:,.2f}' for v in r[name]['runs'])}"
                     for name in ("inferwire", "dpkt", "cli", "tshark", "pyshark")) + ".", "",
+        "Ratios within each round (runs side by side, so less moved by the machine's load), "
+        "median (range): " + "; ".join(_round_ratios(r)) + ".", "",
     ]
     return "\n".join(lines)
+
+
+def _round_ratios(r: dict) -> list[str]:
+    """"dpkt / in-process 1.1x (0.9-1.3x)", ...: each contender's run over inferwire's run of
+    the same round."""
+    out = []
+    for slow, fast, label in (("dpkt", "inferwire", "dpkt / in-process"),
+                              ("dpkt", "cli", "dpkt / CLI"),
+                              ("tshark", "inferwire", "tshark / in-process"),
+                              ("tshark", "cli", "tshark / CLI")):
+        ratios = sorted(a / b for a, b in zip(r[slow]["runs"], r[fast]["runs"]))
+        if ratios:
+            median = ratios[(len(ratios) - 1) // 2]
+            out.append(f"{label} {median:,.2f}x ({ratios[0]:,.2f}-{ratios[-1]:,.2f}x)")
+    return out
 
 
 def _load_tools(meta: dict) -> str:
