@@ -12,12 +12,21 @@ TF Serving-compatible MNIST server (``inferwire serve``, the softmax model), loa
 Both loads run at the same time, so the capture interleaves them (any slice of it has both).
 ``make(path, spec)`` writes the capture and ``<path>.json`` (what was run, the counts, the ports,
 the capture's probe port to leave out of the analysis).
+
+``make_tools(path, spec)``: the same server and capture, loaded by other people's tools instead,
+as issue 19's reference capture was: h2load (gRPC Predict over h2c, ``grpc_connections``
+connections x ``streams_per_connection`` concurrent streams, one pre-serialized PredictRequest)
+and ab (REST Predict, ``rest_users`` concurrent users, HTTP/1.0 without keep-alive: a new
+connection per request), both at once, full payloads.
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import re
+import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +46,11 @@ class Spec:
     @classmethod
     def small(cls) -> "Spec":
         return cls(grpc_calls=1_500, rest_calls=1_500, grpc_connections=2, rest_users=2)
+
+    @classmethod
+    def scaled(cls, calls: int) -> "Spec":
+        """The default spread with ``calls`` calls per protocol (a lighter capture)."""
+        return cls(grpc_calls=calls, rest_calls=calls)
 
 
 def _load(protocol: str, port: int, calls: int, users: int, connection: str, prefix: str,
@@ -109,3 +123,75 @@ def _run_loads(spec: Spec, ports: tuple[int, int], log) -> list[dict]:
     log(f"loads done in {time.time() - t0:.0f} s: "
         + ", ".join(f"{s['prefix']} {s['ok']}/{s['requests']} ok" for s in summaries))
     return summaries
+
+
+def make_tools(path: str | os.PathLike, spec: Spec, log=print) -> dict:
+    """As :func:`make`, the load from h2load (gRPC) and ab (REST, a connection per request)
+    running at once; ``<path>.json`` says ``"made_by": "h2load+ab"``."""
+    from inferwire.capture import CaptureOptions, CaptureSession
+    from inferwire.reference import bodies
+    from inferwire.reference.ab import ab_command
+    from inferwire.reference.h2load import h2load_command
+    from inferwire.serving.launch import ServerProcess
+    from inferwire.serving.model import cached_models
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grpc_port, rest_port = free_ports(2)
+    serve_args = ["--model_base_path", str(Path(cached_models()) / "mnist"), "--model_name",
+                  "mnist", "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp, ServerProcess(serve_args) as server:
+        ports = (server.grpc_port, server.rest_port)
+        log(f"server ready: grpc {ports[0]}, rest {ports[1]}")
+        grpc_body, rest_body = Path(tmp) / "grpc.bin", Path(tmp) / "rest.json"
+        grpc_body.write_bytes(bodies.grpc_body(1, "grpc_tensor_content", "mnist"))
+        rest_body.write_bytes(bodies.rest_body(1, "json_row"))
+        h2load = h2load_command(f"http://127.0.0.1:{ports[0]}{bodies.GRPC_PREDICT_PATH}",
+                                body_path=str(grpc_body), clients=spec.grpc_connections,
+                                requests=spec.grpc_calls, streams=spec.streams_per_connection,
+                                headers=bodies.GRPC_HEADERS)
+        ab = ab_command(f"http://127.0.0.1:{ports[1]}{bodies.rest_path('mnist')}",
+                        body_path=str(rest_body), content_type=bodies.REST_CONTENT_TYPE,
+                        concurrency=spec.rest_users, requests=spec.rest_calls, keepalive=False)
+        opts = CaptureOptions(output=str(path), interface="lo", ports=ports, buffer_mb=256,
+                              overwrite=True)
+        with CaptureSession(opts) as cap:
+            loads = _run_tools({"h2load": h2load, "ab": ab}, log)
+        result = cap.result
+    meta = {"spec": asdict(spec), "made_by": "h2load+ab", "grpc_port": ports[0],
+            "rest_port": ports[1], "probe_port": result.probe_port,
+            "captured_packets": result.packets, "dropped": result.dropped,
+            "bytes": path.stat().st_size, "loads": loads,
+            "made_in_s": round(time.time() - started, 1),
+            "made_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    Path(str(path) + ".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def _run_tools(argvs: dict[str, list[str]], log) -> list[dict]:
+    """Start every tool at once, wait for all; each one's argv and request counts."""
+    t0 = time.time()
+    procs = {name: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True) for name, argv in argvs.items()}
+    out = []
+    for name, proc in procs.items():
+        text, _ = proc.communicate(timeout=3600)
+        if proc.returncode:
+            raise RuntimeError(f"{name} failed ({proc.returncode}): {text[-2000:]}")
+        out.append({"tool": name, "argv": argvs[name], **_tool_counts(name, text)})
+    log(f"tools done in {time.time() - t0:.0f} s: {out}")
+    return out
+
+
+def _tool_counts(name: str, text: str) -> dict:
+    """Requests done and failed, from h2load's or ab's report."""
+    if name == "h2load":
+        m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed", text)
+        return {"requests": int(m[1]), "ok": int(m[3]), "errors": int(m[4])} if m else {}
+    done = re.search(r"Complete requests:\s+(\d+)", text)
+    failed = re.search(r"Failed requests:\s+(\d+)", text)
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", text)
+    return {"requests": int(done[1]) if done else None,
+            "errors": (int(failed[1]) if failed else 0) + (int(non2xx[1]) if non2xx else 0)}

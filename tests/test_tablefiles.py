@@ -1,0 +1,131 @@
+"""The column-wise CSV writer (inferwire.tablefiles) writes the bytes pandas' to_csv wrote,
+and ``inferwire analyze`` starts without the heavy libraries it does not use."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import inferwire
+from inferwire.columns import CONNECTION_COLUMNS, REQUEST_COLUMNS
+from inferwire.experiment.logs import read_client_logs, read_server_log
+from inferwire.join import join_requests, workload_ports
+from inferwire.report.run import read_table
+from inferwire.tablefiles import csv_ready, float_text, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ("run-b1", "run-b4", "run-new-conn")
+
+
+def pandas_bytes(df: pd.DataFrame) -> bytes:
+    """What write_csv wrote before it went column-wise (pandas formatting every cell)."""
+    return csv_ready(df).to_csv(index=False).encode()
+
+
+def written(df: pd.DataFrame, tmp_path: Path) -> bytes:
+    write_csv(df, tmp_path / "t.csv")
+    return (tmp_path / "t.csv").read_bytes()
+
+
+def test_floats_are_written_as_python_repr():
+    rng = np.random.default_rng(7)
+    edges = [0.0, -0.0, 1.0, -3.0, 0.1, 1e-4, 9.999e-5, 1e-5, 2.5e-7, 1e10, 9999999999.0,
+             9999999999.5, 1e15, 1e16, 1.2345678901234568e17, 5e-324, 1.7976931348623157e308,
+             np.inf, -np.inf, 123.456, 1234567.0, 0.30000000000000004]
+    x = np.concatenate([edges, rng.standard_normal(20_000) * 10.0 ** rng.integers(-12, 22, 20_000),
+                        rng.integers(0, 10 ** 12, 20_000) / 1e6, np.round(rng.random(5000) * 1e4)])
+    assert float_text(x).to_pylist() == [repr(float(v)) for v in x]
+    assert float_text(np.array([np.nan, 2.0])).to_pylist() == ["", "2.0"]
+
+
+def test_crafted_table_with_quoting_and_missing_values_is_byte_identical(tmp_path):
+    n = 7
+    df = pd.DataFrame({
+        "text": pd.array(["plain", "", None, 'say "hi"', "a,b", "two\nlines", "cr\rhere"],
+                         dtype="string"),
+        "obj": ["x", None, "y", "z,", "", "w", '"'],
+        "count": pd.array([1, None, 3, -4, 0, 2 ** 40, None], dtype="Int64"),
+        "plain_int": np.arange(n, dtype="int64") * 1_000_000_007,
+        "flag": pd.array([True, False, None, True, False, None, True], dtype="boolean"),
+        "np_bool": np.array([True, False] * 3 + [True]),
+        "ms": [0.25, np.nan, 3.0, 1e-5, 1e16, -0.0, 12345.678],
+        "at_utc": pd.Series(pd.to_datetime([1_700_000_000_123_456_789, None, 0, 5, 6, 7, 8],
+                                           unit="ns", utc=True)),
+    })
+    assert written(df, tmp_path) == pandas_bytes(df)
+    assert written(df.iloc[:0], tmp_path) == pandas_bytes(df.iloc[:0])
+
+
+def test_large_table_in_blocks_is_byte_identical(tmp_path, monkeypatch):
+    import inferwire.tablefiles as tf
+    monkeypatch.setattr(tf, "BLOCK_ROWS", 1000)
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.random(4321) * 100, "b": rng.integers(0, 9, 4321),
+                       "c": pd.array(rng.choice(["grpc", "http/1.1", None], 4321), dtype="string")})
+    assert written(df, tmp_path) == pandas_bytes(df)
+
+
+def test_mixed_object_column_falls_back_to_pandas(tmp_path):
+    df = pd.DataFrame({"a": [1, "x", 2.5], "b": [1, 2, 3]})
+    assert written(df, tmp_path) == pandas_bytes(df)
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_sample_capture_tables_byte_identical_and_read_back(sample, tmp_path):
+    run = ROOT / "captures" / sample
+    a = inferwire.analyze(run / "capture.pcapng", workers=1)
+    joined = join_requests(a.requests, read_client_logs(run),
+                           read_server_log(run / "server_log.jsonl"),
+                           workloads=workload_ports(json.loads((run / "manifest.json").read_text())))
+    for name, df in (("requests", a.requests), ("connections", a.connections),
+                     ("joined", joined)):
+        assert len(df) and written(df, tmp_path) == pandas_bytes(df), name
+    paths = a.save(tmp_path / "out")
+    for p in paths.values():
+        if p.suffix == ".parquet":
+            p.unlink()                  # read the CSVs back, as read_table does without Parquet
+    for name, df, cols in (("requests", a.requests, REQUEST_COLUMNS),
+                           ("connections", a.connections, CONNECTION_COLUMNS)):
+        back = read_table(tmp_path / "out", name, cols)[df.columns.tolist()]
+        text = [c for c in df.columns if isinstance(df[c].dtype, pd.StringDtype)]
+        # CSV has one spelling for "" and NA (empty), as before: text compared with NA as ""
+        pd.testing.assert_frame_equal(back.fillna({c: "" for c in text}),
+                                      df.fillna({c: "" for c in text}), check_exact=True)
+
+
+def test_tls_sample_tables_byte_identical(tmp_path):
+    a = inferwire.analyze(ROOT / "captures" / "tls-rest.pcapng", workers=1,
+                          tls_keylog=ROOT / "captures" / "tls-rest.keylog")
+    for df in (a.requests, a.connections):
+        assert len(df) and written(df, tmp_path) == pandas_bytes(df)
+
+
+HEAVY = ("matplotlib", "grpc", "tensorflow", "dask", "distributed", "locust")
+
+
+def test_analyze_command_imports_no_heavy_library(tmp_path):
+    """``inferwire analyze`` on a sample capture, in a fresh interpreter: it wrote its tables
+    and none of the libraries analysis does not use was imported."""
+    script = ("import json, sys\n"
+              "from inferwire.cli import main\n"
+              "code = main(sys.argv[1:])\n"
+              "print(json.dumps({'code': code, 'modules': sorted(sys.modules)}))\n")
+    out_dir = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-c", script, "analyze",
+                           str(ROOT / "captures" / "run-b1" / "capture.pcapng"),
+                           "--out", str(out_dir)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0
+    assert (out_dir / "requests.csv").is_file() and (out_dir / "connections.parquet").is_file()
+    assert "pandas" in report["modules"]          # the check sees what was imported
+    heavy = sorted({m.split(".")[0] for m in report["modules"]} & set(HEAVY))
+    assert heavy == []
