@@ -193,6 +193,31 @@ def test_spurious_retransmission_with_dsack_captured_at_the_sender(tmp_path):
     assert (row["retrans_segments_to_server"], row["retrans_ms_to_server"]) == (0, 0)
 
 
+def test_dsack_sooner_than_the_guard_after_a_tail_loss_probe_names_the_probe(tmp_path):
+    """Client side, as in a real veth capture: the request's last segment went out at 20 ms,
+    the server's ACK for it was lost, the client's tail-loss probe repeated that segment at
+    26 ms and the server's D-SACK came 6 us later -- far sooner than the guard (half the 10 ms
+    handshake round trip; later round trips are often much shorter).  A first copy is never the
+    one that arrived twice, so the D-SACK names the probe and the original is the delivered
+    copy: the request ended at 20 ms, not 26 ms."""
+    c = conv("client")
+    start = c.seq_c
+    c.client(20 * MS, REQ[:1000])
+    c.client(20 * MS + 10 * US, REQ[1000:2000])
+    tail = c.seq_c
+    c.client(20 * MS + 20 * US, REQ[2000:])
+    end = c.seq_c
+    c.ack_from_server(25 * MS + 100 * US, ack=tail)                       # the tail's ACK lost
+    c.client(26 * MS, REQ[2000:], seq=tail)                               # the probe
+    c.ack_from_server(26 * MS + 6 * US, ack=end,
+                      options=sack(c, False, tail - start, end - start))  # D-SACK
+    c.server(40 * MS, RESP)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 20 * MS + 20 * US, 40 * MS, 40 * MS)
+    assert conn["retransmissions"] == 1
+    assert (row["retrans_segments_to_server"], row["retrans_ms_to_server"]) == (0, 0)
+
+
 def test_retransmission_without_sack_is_taken_as_the_delivered_copy(tmp_path):
     """The same capture without the D-SACK: nothing shows that the first copy arrived, so the
     retransmission is taken (the rule's documented limit without SACK)."""

@@ -16,8 +16,9 @@ byte range by byte range:
   (reported missing: at or past the cumulative ACK, below a SACK block's end) did not get
   through, however soon the covering ACK followed a later copy;
 * a D-SACK block (RFC 2883) covering the range says that a copy arrived twice: the copy that
-  caused it (the latest one at or before the D-SACK's time minus the guard) did not deliver
-  anything new, and an earlier one is chosen;
+  caused it (the latest repeat -- never a byte's first copy -- at or before the D-SACK's time
+  minus the guard, else at or before its time) did not deliver anything new, and an earlier
+  one is chosen;
 * no ACK covers the range (the capture ended first), or the times contradict the guard: the
   latest copy at or before ``A``, else the first captured copy.
 
@@ -181,7 +182,7 @@ def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
     first_t = np.frombuffer(stream.times, dtype=np.int64)
     first_f = np.frombuffer(stream.frames, dtype=np.int64)
     acked = _first_ack(starts, ends, ev)
-    dup = _duplicates(copies, ev)
+    dup = _duplicates(copies, kinds, ev)
     holes = _holes(starts, ends, ev)
     deliv_t, deliv_f = _choose(copies, kinds, starts, (first_t, first_f), (acked, holes),
                                ev.guard_ns, dup)
@@ -240,10 +241,13 @@ def _holes(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
     return out
 
 
-def _duplicates(copies: list, ev: AckEvidence) -> dict:
+def _duplicates(copies: list, kinds: list, ev: AckEvidence) -> dict:
     """Copy index -> ``[(left, right), ...]`` ranges a D-SACK reported as arrived twice: the
-    latest copy overlapping the block captured at or before the D-SACK's time minus the guard
-    (else at or before its time)."""
+    latest repeat (a copy :func:`classify` calls "retrans" or "probe") overlapping the block
+    captured at or before the D-SACK's time minus the guard, else at or before its time.  A
+    byte's first copy is never the one that arrived twice (its duplicate came later), so a
+    D-SACK seen sooner than the guard after the repeat that caused it (the handshake's round
+    trip can be longer than a later one) still names that repeat, not the first copy."""
     dup: dict = {}
     if not any(block[3] for block in ev.sacks):
         return dup
@@ -258,6 +262,8 @@ def _duplicates(copies: list, ev: AckEvidence) -> dict:
         for limit in (t - ev.guard_ns, t):
             for j in range(bisect_right(times, limit) - 1, -1, -1):
                 off, wire, _, tj, _, _ = copies[j]
+                if kinds[j] in ("new", "ooo"):
+                    continue
                 if 0 <= tj <= limit and off < right and off + wire > left:
                     best = j
                     break
