@@ -13,7 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from .meter import MeterError, NullMeter, open_meter
+from .discover import open_meter
+from .meter import MeterError, NullMeter
 
 
 class EnergySession:
@@ -74,7 +75,7 @@ class EnergySession:
     def write(self, run_dir) -> dict:
         """Write ``energy.json`` (and ``energy_samples.csv`` when there were readings) into
         ``run_dir``; returns the report."""
-        from ..experiment.manifest import write_json
+        from ..runfolder import write_json
         run_dir = Path(run_dir)
         report = self.report(run_dir)
         if self.samples:

@@ -9,7 +9,8 @@ import pandas as pd
 from ..errors import InferwireError
 from ..sweep.combine import combine
 from ..sweep.plan import Plan
-from ..sweep.runner import CACHE_PROBE_ID, finished_runs, read_manifest
+from ..runfolder import read_manifest
+from ..sweep.runs import CACHE_PROBE_ID, finished_runs
 
 
 @dataclass

@@ -35,7 +35,8 @@ def load_servers(sweep_dirs) -> ServerSweeps:
     """Combine each sweep (rewriting its points.csv / requests.parquet) and read its probe."""
     from ..sweep.combine import combine
     from ..sweep.plan import Plan
-    from ..sweep.runner import CACHE_PROBE_ID, finished_runs, read_manifest
+    from ..runfolder import read_manifest
+    from ..sweep.runs import CACHE_PROBE_ID, finished_runs
     dirs, points, requests, probes, hits, facts, plans = {}, [], [], [], {}, {}, {}
     for d in map(Path, sweep_dirs):
         if not (d / "plan.json").exists():
