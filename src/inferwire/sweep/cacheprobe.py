@@ -27,7 +27,7 @@ import json
 import time
 from pathlib import Path
 
-from ..runfolder import write_manifest
+from ..runfolder import SERVER_LOG, write_manifest
 
 PROBE_COLUMNS = ("protocol", "order", "kind", "request_id", "input_sha1", "started_ns",
                  "finished_ns", "client_ms", "serialize_ms", "model_ms", "server_ms", "ok",
@@ -205,8 +205,8 @@ def run_cache_probe(run_dir: Path, plan) -> dict:
                 f.flush()
         manifest["server"] = manifest["setups"][0]
         manifest["server_log_rows_matched"] = fill_server_times(
-            run_dir / "probe.csv", [run_dir / "server_log.jsonl",
-                                    *(run_dir / d / "server_log.jsonl"
+            run_dir / "probe.csv", [run_dir / SERVER_LOG,
+                                    *(run_dir / d / SERVER_LOG
                                       for d in ("cache-off", "cache-on"))])
         manifest["status"] = "failed" if manifest["problems"] else "ok"
     except KeyboardInterrupt:
