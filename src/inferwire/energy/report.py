@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..runfolder import MANIFEST, read_manifest
+from ..runfolder import MANIFEST, RESOURCES, read_manifest
 from ..runfolder.logs import client_logs
 from ..runfolder.names import client_log_workload
 from .counters import unwrap, window_delta
@@ -135,7 +135,7 @@ def energy_report(run_dir: Path, meter, samples: list, error: str | None,
     reason = getattr(meter, "reason", None)
     if error:
         reason = f"meter read failed during the run: {error}"
-    cpu = cpu_series(run_dir / "resources.csv")
+    cpu = cpu_series(run_dir / RESOURCES)
     windows = load_windows(run_dir)
     report = {"meter": meter.name, "reason": reason, "interval_s": interval_s,
               "samples": len(samples), "wraps": wraps, "total_zones": totals,

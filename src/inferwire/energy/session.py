@@ -75,7 +75,7 @@ class EnergySession:
     def write(self, run_dir) -> dict:
         """Write ``energy.json`` (and ``energy_samples.csv`` when there were readings) into
         ``run_dir``; returns the report."""
-        from ..runfolder import write_json
+        from ..runfolder import ENERGY, write_json
         run_dir = Path(run_dir)
         report = self.report(run_dir)
         if self.samples:
@@ -84,7 +84,7 @@ class EnergySession:
                 w.writerow(("time_ns", "zone", "energy_uj"))
                 for t, values in self.samples:
                     w.writerows((t, zone, v) for zone, v in values.items())
-        write_json(run_dir / "energy.json", report)
+        write_json(run_dir / ENERGY, report)
         return report
 
 

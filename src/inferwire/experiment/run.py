@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CaptureError, InferwireError, ServerError
-from ..runfolder import (MANIFEST, SERVER_LOG, manifest_path, probe_port, read_client_logs,
-                         read_manifest, read_server_log, write_manifest)
+from ..runfolder import (MANIFEST, RESOURCES, SERVER_LOG, SUMMARY, manifest_path, probe_port,
+                         read_client_logs, read_manifest, read_server_log, write_manifest)
 from .abandoned import abandoned_runs
 from .config import RunConfig
 from .folder import new_run_dir
@@ -199,7 +199,7 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
         steps = Steps()
         # first the manifest: the summary's tool-against-wire section reads the loads from it
         steps.run(MANIFEST, write_manifest, run_dir, manifest)
-        result.summary_text = steps.run("summary.md", write_summary, run_dir, manifest,
+        result.summary_text = steps.run(SUMMARY, write_summary, run_dir, manifest,
                                         result.analysis, result.joined) or ""
         for error in steps.errors:
             result.problems.append(f"could not write {error}")
@@ -329,7 +329,7 @@ def _start_sampler(run_dir: Path, server, capture):
     roles = {"load generator": os.getpid()}
     if server is not None:
         roles["server"] = server.proc.pid
-    sampler = ResourceSampler(run_dir / "resources.csv", roles)
+    sampler = ResourceSampler(run_dir / RESOURCES, roles)
     for pid in capture.pids:
         sampler.add("capture", pid, warn_on_end=False)
     sampler.start()

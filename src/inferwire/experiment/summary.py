@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..columns import PHASE_COLUMNS
-from ..runfolder import CAPTURE, CLIENT_LOG_GLOB, MANIFEST, SERVER_LOG
+from ..runfolder import CAPTURE, CLIENT_LOG_GLOB, MANIFEST, SERVER_LOG, SUMMARY
 
 #: Median columns of the "where the time went" table, in reading order.
 BREAKDOWN = (("client_ms", "client"), ("client_before_ms", "client before wire"),
@@ -54,7 +54,7 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
               "(the capture and the tools' request bodies hold payloads). Column definitions: "
               "README.md, 'The per-request table'."]
     text = "\n".join(lines) + "\n"
-    (run_dir / "summary.md").write_text(text)
+    (run_dir / SUMMARY).write_text(text)
     return text
 
 

@@ -11,7 +11,7 @@ overwritten, 0700) holds::
     resources.csv            CPU and memory samples per role (:mod:`.tables`)
     <prefix>_stats_history.csv  locust's stats history (:mod:`.locust`)
     triton_trace.json|.csv, triton_metrics.csv  Triton's trace and metrics (:mod:`.names`)
-    summary.md, energy.json  written from the above
+    summary.md, energy.json  written from the above; point.json, probe.csv in sweeps
 
 Readers elsewhere (reports, compare, sweeps, energy, findings, the analysis' probe filter) ask
 this package for paths and contents instead of naming the files themselves.  Light at import
@@ -23,7 +23,7 @@ import importlib
 
 _EXPORTS = {
     "MANIFEST": "names", "CAPTURE": "names", "SERVER_LOG": "names", "RESOURCES": "names",
-    "ENERGY": "names", "CLIENT_LOG_GLOB": "names", "STATS_HISTORY_GLOB": "names",
+    "ENERGY": "names", "SUMMARY": "names", "POINT": "names", "CACHE_PROBE_TABLE": "names", "CLIENT_LOG_GLOB": "names", "STATS_HISTORY_GLOB": "names",
     "TRITON_TRACE_JSON": "names", "TRITON_TRACE_CSV": "names", "TRITON_METRICS": "names",
     "manifest_path": "names", "client_log_path": "names", "client_log_workload": "names",
     "table_path": "names",

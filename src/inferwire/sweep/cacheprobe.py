@@ -27,7 +27,7 @@ import json
 import time
 from pathlib import Path
 
-from ..runfolder import SERVER_LOG, write_manifest
+from ..runfolder import CACHE_PROBE_TABLE, SERVER_LOG, write_manifest
 
 PROBE_COLUMNS = ("protocol", "order", "kind", "request_id", "input_sha1", "started_ns",
                  "finished_ns", "client_ms", "serialize_ms", "model_ms", "server_ms", "ok",
@@ -192,7 +192,7 @@ def run_cache_probe(run_dir: Path, plan) -> dict:
                 "environment": environment_facts(), "problems": [], "setups": []}
     write_manifest(run_dir, manifest)
     try:
-        with open(run_dir / "probe.csv", "w", newline="", encoding="utf-8") as f:
+        with open(run_dir / CACHE_PROBE_TABLE, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(PROBE_COLUMNS)
             for cache_bytes in setups:
@@ -205,7 +205,7 @@ def run_cache_probe(run_dir: Path, plan) -> dict:
                 f.flush()
         manifest["server"] = manifest["setups"][0]
         manifest["server_log_rows_matched"] = fill_server_times(
-            run_dir / "probe.csv", [run_dir / SERVER_LOG,
+            run_dir / CACHE_PROBE_TABLE, [run_dir / SERVER_LOG,
                                     *(run_dir / d / SERVER_LOG
                                       for d in ("cache-off", "cache-on"))])
         manifest["status"] = "failed" if manifest["problems"] else "ok"

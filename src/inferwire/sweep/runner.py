@@ -66,14 +66,14 @@ def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
     """One capture run under the energy meter; returns (run folder, status, problems)."""
     from ..energy import EnergySession
     from ..experiment import run_experiment
-    from ..runfolder import write_json
+    from ..runfolder import POINT, write_json
     config = plan.run_config(point, runs, progress)
     if config.server in ("embedded", "kserve"):    # Triton picks free ones itself
         from ..ports import free_ports
         config.grpc_port, config.rest_port = free_ports(2)
     with EnergySession(meter) as session:
         result = run_experiment(config)
-    write_json(result.run_dir / "point.json", {"point": point.id, **point.to_dict()})
+    write_json(result.run_dir / POINT, {"point": point.id, **point.to_dict()})
     session.write(result.run_dir)
     return result.run_dir, result.status, result.problems
 
