@@ -62,9 +62,9 @@ def test_dir_lists_the_public_api_and_reprs_are_short(tmp_path):
 
 def test_fig_show_outside_jupyter_saves_a_png_and_says_where(tmp_path):
     """A script on a headless host (no DISPLAY, no Jupyter): show() must not raise."""
-    script = ("import inferwire\n"
+    script = ("import inferwire\nimport inferwire.report\n"
               f"a = inferwire.analyze({str(ROOT / 'captures' / 'run-b1' / 'capture.pcapng')!r})\n"
-              "a.plot.cdf().show()\n")
+              "inferwire.report.plot(a).cdf().show()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
     env["TMPDIR"] = str(tmp_path)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -5,7 +5,6 @@ capture -> packets (:mod:`inferwire.packets`) -> connections (:mod:`inferwire.tc
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings as _warnings
@@ -27,6 +26,7 @@ from .exchanges.http2 import http2_exchanges
 from .exchanges.timeline import TcpTimeline
 from .packets import guard
 from .protocols.detect import detect
+from .runfolder.probe import run_probe_ports  # a run folder's probe port: not traffic
 from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
@@ -168,12 +168,13 @@ class Analysis:
         """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
         return phase_summary(self.requests)
 
-    @property
-    def plot(self):
-        """Plots of this analysis: ``a.plot.phases()``, ``a.plot.cdf()``, ... (matplotlib
-        figures; see :mod:`inferwire.report.plots`)."""
-        from .report.plots import AnalysisPlots
-        return AnalysisPlots(self)
+    def __getattr__(self, name: str):
+        # Plots live in the report layer, which the core does not import (no import cycles).
+        if name == "plot":
+            raise AttributeError("Analysis.plot moved to the report layer: use "
+                                 "inferwire.report.plot(analysis), e.g. "
+                                 "inferwire.report.plot(a).cdf()")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def summary_text(self) -> str:
         """A short plain-text report of where the time went."""
@@ -454,25 +455,6 @@ def _file_size(path) -> int | None:
         return os.path.getsize(path)
     except OSError:
         return None
-
-
-def run_probe_ports(path) -> tuple:
-    """The capture-liveness probe port of an inferwire run, when ``path`` is a run folder or the
-    capture inside one (its ``manifest.json`` names it): probes are not traffic to analyze."""
-    if isinstance(path, (list, tuple)):
-        return ()
-    p = Path(path)
-    manifest = p / "manifest.json" if p.is_dir() else p.parent / "manifest.json"
-    try:
-        capture = json.loads(manifest.read_text()).get("capture") or {}
-    except (OSError, ValueError, AttributeError):
-        return ()
-    probe = capture.get("probe_port")
-    if not isinstance(probe, int):
-        return ()
-    if p.is_file() and Path(capture.get("path", "")).name not in ("", p.name):
-        return ()
-    return (probe,)
 
 
 def probe_ports(comments) -> list[int]:

@@ -200,7 +200,9 @@ def runs(args: argparse.Namespace) -> int:
     """List the run folders under DIR with their status; --clean finishes abandoned ones."""
     from pathlib import Path
 
-    from .experiment.abandoned import finish_abandoned, is_abandoned, read_manifest
+    from .experiment.abandoned import is_abandoned
+    from .experiment.run import finish_abandoned
+    from .runfolder import read_manifest
     root = Path(args.dir)
     if not root.is_dir():
         from .errors import InferwireError

@@ -4,7 +4,8 @@ Readers (pure, pandas):
 
 * :func:`read_locust_csvs` - ``PREFIX_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
   ``_exceptions.csv`` with snake_case columns and units in the names (``p50_ms``,
-  ``requests_per_s``); locust's "N/A" cells become NaN.  Locust rewrites these files every second
+  ``requests_per_s``); locust's "N/A" cells become NaN.  The stats history goes through the
+  one reader of it (:func:`inferwire.runfolder.read_stats_history`), as in run folders.  Locust rewrites these files every second
   and does not write them once more at exit, so ``_stats.csv`` can miss the last second.
 * :func:`read_locust_json` / :func:`locust_figures` - the final statistics (``--json-file``):
   every request, with locust's own rounding and percentile rule, so the figures are the ones its
@@ -29,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import LoadError
+from .errors import InferwireError, LoadError
 from .locustfiles.eventlog import COLUMNS as EVENT_LOG_COLUMNS
 from .locustfiles.eventlog import FILE_PREFIX
+from .runfolder.locust import read_stats_history
 
 CSV_KINDS = ("stats", "stats_history", "failures", "exceptions")
 _COMMON = {"Type": "type", "Name": "name", "Requests/s": "requests_per_s",
@@ -41,12 +43,6 @@ _RENAMES = {
               "Median Response Time": "median_ms", "Average Response Time": "mean_ms",
               "Min Response Time": "min_ms", "Max Response Time": "max_ms",
               "Average Content Size": "mean_content_bytes"},
-    "stats_history": {**_COMMON, "Timestamp": "time_s", "User Count": "users",
-                      "Total Request Count": "requests", "Total Failure Count": "failures",
-                      "Total Median Response Time": "median_ms",
-                      "Total Average Response Time": "mean_ms",
-                      "Total Min Response Time": "min_ms", "Total Max Response Time": "max_ms",
-                      "Total Average Content Size": "mean_content_bytes"},
     "failures": {"Method": "method", "Name": "name", "Error": "error",
                  "Occurrences": "occurrences", "First Seen": "first_seen_s",
                  "Last Seen": "last_seen_s"},
@@ -65,9 +61,16 @@ def _column_name(kind: str, column: str) -> str:
 
 
 def read_locust_csv(path, kind: str) -> pd.DataFrame:
-    """One of locust's CSV files (``kind``: stats, stats_history, failures, exceptions)."""
+    """One of locust's CSV files (``kind``: stats, stats_history, failures, exceptions).  The
+    stats history is read by the one reader of it, :func:`inferwire.runfolder.read_stats_history`
+    (columns named there: ``time``, ``total_requests``, ``p99_9_ms``, ``aggregated`` ...)."""
     if kind not in CSV_KINDS:
         raise LoadError(f"kind {kind!r}: use one of {CSV_KINDS}")
+    if kind == "stats_history":
+        try:
+            return read_stats_history(path)
+        except InferwireError as exc:
+            raise LoadError(str(exc)) from exc
     try:
         frame = pd.read_csv(path, na_values=["N/A"], keep_default_na=False)
     except (OSError, ValueError) as exc:

@@ -9,11 +9,11 @@ does it, so the results are the same.
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 
 from .errors import InferwireError, InferwireWarning
+from .runfolder.probe import run_probe_ports
 
 
 def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
@@ -23,7 +23,7 @@ def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
 
     An item is whatever :func:`inferwire.analyze` takes: a file, a directory (a run folder or
     a ring-buffer set), or a list of files (used as the key as a tuple).  A run folder's capture
-    probe port (from its manifest.json) is left out, as :func:`with_run_probe` says.  A capture that cannot
+    probe port (from its manifest) is left out, as :func:`with_run_probe` says.  A capture that cannot
     be analyzed maps to the exception it raised (e.g. a CaptureFormatError naming the file and
     offset) and the others still finish.  ``analyze_options`` (``ignore_ports``, ``decode_as``,
     ``tls_keylog``) apply to every item.  ``workers``: local processes/threads (default: one per
@@ -64,19 +64,15 @@ def analyze_one(item, options: dict):
 
 
 def with_run_probe(path, options: dict) -> dict:
-    """``options`` plus, for a run folder (``manifest.json`` naming the capture's probe port),
+    """``options`` plus, for a run folder (its manifest naming the capture's probe port),
     that port in ``ignore_ports``: the run's liveness probes are not traffic to analyze (the
     run's own analysis leaves them out the same way)."""
     if isinstance(path, list) or not os.path.isdir(path):
         return options
-    try:
-        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
-            probe = json.load(f).get("capture", {}).get("probe_port")
-    except (OSError, ValueError, AttributeError):
-        return options            # not a run folder (or an unreadable manifest): as given
-    if not isinstance(probe, int):
+    probe = run_probe_ports(path)     # () for a folder that is not a run: options as given
+    if not probe:
         return options
-    return dict(options, ignore_ports=tuple(options.get("ignore_ports", ())) + (probe,))
+    return dict(options, ignore_ports=tuple(options.get("ignore_ports", ())) + probe)
 
 
 def _on_cluster(tasks, address: str, timeout_s: float) -> list:

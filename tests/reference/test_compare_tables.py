@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferwire.compare import (compare_protocol, connection_gaps_ms, load_run, markdown,
+from inferwire.compare import (compare_protocol, connection_gaps_ms, markdown,
                                window_requests)
+from inferwire.runfolder import read_run_tables
 from inferwire.errors import InferwireError
 
 T0 = 1_795_000_000.0      # s
@@ -37,7 +38,7 @@ def make_run(tmp_path):
 
 
 def test_the_tools_requests_are_its_port_and_window(tmp_path):
-    tables = load_run(make_run(tmp_path))
+    tables = read_run_tables(make_run(tmp_path))
     wire = window_requests(tables, "rest")
     assert wire["connection"].tolist() == [1, 1, 1, 1]
     gaps = connection_gaps_ms(wire)
@@ -45,7 +46,7 @@ def test_the_tools_requests_are_its_port_and_window(tmp_path):
 
 
 def test_count_join_row(tmp_path):
-    row = compare_protocol(load_run(make_run(tmp_path)), "rest")
+    row = compare_protocol(read_run_tables(make_run(tmp_path)), "rest")
     assert row["tool"] == "ab" and row["requests_tool"] == row["requests_wire"] == 4
     assert row["missing_in_capture"] == 0
     # ab's rule: sorted [2,4,6,8] ms, p50 at int(0.5 + 4*0.5) = 2 -> 6 ms
@@ -58,7 +59,7 @@ def test_count_join_row(tmp_path):
 
 def test_broken_run_folders_are_clear_errors(tmp_path):
     with pytest.raises(InferwireError, match="no readable manifest.json"):
-        load_run(tmp_path)
+        read_run_tables(tmp_path)
     (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(InferwireError, match="no requests table"):
-        load_run(tmp_path)
+        read_run_tables(tmp_path)

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferwire.compare import (compare_runs, connection_gaps_ms, id_pairs, load_run, markdown,
+from inferwire.compare import (compare_runs, connection_gaps_ms, id_pairs, markdown,
                                time_pairs, window_requests)
+from inferwire.runfolder import read_run_tables
 from inferwire.locust import read_locust_csvs, read_request_logs
 from inferwire.reference.ab import ab_percentiles, read_ab_gnuplot, read_ab_percentiles
 
@@ -51,10 +52,10 @@ def check_locust(result, name: str, protocol: str):
     csvs = read_locust_csvs(d / name)
     assert csvs.aggregated()["failures"] == 0
     events = read_request_logs([d / f"{name}_requests.csv"])
-    load = load_run(d).manifest["loads"][protocol]
+    load = read_run_tables(d).manifest["loads"][protocol]
     assert load["join"] == "id" and load["requests"] == len(events) > 50
     assert events["ok"].all() and events["request_id"].notna().all()
-    pairs, missing = id_pairs(load_run(d), protocol)
+    pairs, missing = id_pairs(read_run_tables(d), protocol)
     assert missing == 0, "locust requests missing from the capture"
     check_per_request(pairs, len(events))
     # locust's own count (its final statistics) is the event log's
@@ -98,7 +99,7 @@ def test_your_own_locustfile_under_capture_is_matched_by_time(capture_run, tmp_p
     mine = tmp_path / "mine.py"
     mine.write_text(OWN_LOCUSTFILE)
     result = capture_run("locust", "rest", duration_s=2, extra={"locustfile": str(mine)})
-    tables = load_run(result.run_dir)
+    tables = read_run_tables(result.run_dir)
     assert tables.manifest["loads"]["rest"]["join"] == "time"
     assert (result.run_dir / "mine_rest_stats_history.csv").exists()
     match = time_pairs(tables, "rest")
@@ -113,7 +114,7 @@ def ab_rest(capture_run):
 
 
 def test_ab_every_request_in_the_capture_and_percentiles_dominate(ab_rest):
-    tables = load_run(ab_rest.run_dir)
+    tables = read_run_tables(ab_rest.run_dir)
     load = tables.manifest["loads"]["rest"]
     wire = window_requests(tables, "rest")
     assert load["requests"] == load["ok"] == len(wire) == 300        # joined by count
@@ -145,7 +146,7 @@ def h2load_rest(capture_run):
 def test_h2load_every_request_in_the_capture_and_wire_within_its_log(which, request):
     result = request.getfixturevalue(which)
     protocol = which.split("_")[1]
-    tables = load_run(result.run_dir)
+    tables = read_run_tables(result.run_dir)
     load = tables.manifest["loads"][protocol]
     match = time_pairs(tables, protocol)
     assert match.complete, (match.unmatched_tool[:5], match.unmatched_wire[:5])

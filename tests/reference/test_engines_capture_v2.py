@@ -4,7 +4,8 @@ count) and h2load with V2 gRPC ModelInfer and V2 REST (by time); every request o
 V2 path and answered OK."""
 import pytest
 
-from inferwire.compare import id_pairs, load_run, time_pairs, window_requests
+from inferwire.compare import id_pairs, time_pairs, window_requests
+from inferwire.runfolder import read_run_tables
 from inferwire.locust import read_request_logs
 from inferwire.reference.bodies import v2_grpc_message
 
@@ -23,7 +24,7 @@ def test_locust_v2_grpc_users_every_request_in_the_capture_by_id(capture_run):
     rid = events["request_id"].iloc[0]
     assert set(events["request_bytes"]) == {len(v2_grpc_message(3, "v2_fp32_contents",
                                                                 "mnist", rid))}
-    pairs, missing = id_pairs(load_run(d), "grpc")
+    pairs, missing = id_pairs(read_run_tables(d), "grpc")
     assert missing == 0 and len(pairs) == len(events)
     assert (pairs["wire_ms"] <= pairs["tool_ms"] + 0.001).all()
     j = result.joined
@@ -34,7 +35,7 @@ def test_locust_v2_grpc_users_every_request_in_the_capture_by_id(capture_run):
 def test_ab_v2_binary_every_request_in_the_capture(capture_run):
     result = capture_run("ab", "rest", api="v2", encoding=("v2_binary",), requests=200,
                          duration_s=None)
-    tables = load_run(result.run_dir)
+    tables = read_run_tables(result.run_dir)
     load = tables.manifest["loads"]["rest"]
     wire = window_requests(tables, "rest")
     assert load["requests"] == load["ok"] == len(wire) == 200
@@ -46,7 +47,7 @@ def test_ab_v2_binary_every_request_in_the_capture(capture_run):
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
 def test_h2load_v2_every_request_in_the_capture(capture_run, protocol):
     result = capture_run("h2load", protocol, api="v2", requests=150, duration_s=None)
-    tables = load_run(result.run_dir)
+    tables = read_run_tables(result.run_dir)
     match = time_pairs(tables, protocol)
     assert match.complete, (match.unmatched_tool[:5], match.unmatched_wire[:5])
     assert len(match.pairs) == tables.manifest["loads"][protocol]["requests"] == 150

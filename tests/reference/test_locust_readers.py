@@ -45,8 +45,10 @@ def test_csvs_read_with_units_in_the_names(tmp_path):
     assert agg["requests"] == 892 and agg["p50_ms"] == 3 and agg["p99.9_ms"] == 23
     assert agg["requests_per_s"] == pytest.approx(445.86) and pd.isna(agg["type"])
     h = r.stats_history
-    assert h["time_s"].tolist() == [1795621067, 1795621068] and h["users"].tolist() == [0, 2]
-    assert pd.isna(h["p50_ms"].iloc[0]) and h["requests"].iloc[1] == 462
+    # the stats history through the one reader of it (inferwire.runfolder.read_stats_history)
+    assert h["time"].tolist() == [1795621067, 1795621068] and h["users"].tolist() == [0, 2]
+    assert pd.isna(h["p50_ms"].iloc[0]) and h["total_requests"].iloc[1] == 462
+    assert h["p99_9_ms"].iloc[1] == 21 and h["aggregated"].all()
     assert r.failures["occurrences"].tolist() == [3] and r.exceptions.empty
 
 

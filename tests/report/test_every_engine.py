@@ -17,7 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 from inferwire.experiment import RunConfig, run_experiment
-from inferwire.experiment.logs import read_server_log
+from inferwire.runfolder import read_server_log
 from inferwire.join import join_requests, workload_ports
 from inferwire.report import build_report, load_run
 from needs import need_capture, need_tool

@@ -10,7 +10,7 @@ from matplotlib.patches import Rectangle
 
 import inferwire
 from inferwire.errors import InferwireError
-from inferwire.report import AnalysisPlots, load_run, load_runs
+from inferwire.report import AnalysisPlots, load_run, load_runs, plot
 from inferwire.report.plots import auto_bin_s
 from report.data import CAPTURES
 
@@ -21,7 +21,7 @@ def bars(ax) -> list[Rectangle]:
 
 def test_phases_are_amortised_means_that_add_up(crafted_pcap):
     a = inferwire.analyze(crafted_pcap)
-    fig = a.plot.phases()
+    fig = plot(a).phases()
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     widths = sorted(round(p.get_width(), 3) for p in bars(ax))
@@ -78,7 +78,7 @@ def test_cdf_marks_the_percentiles(sample_run):
 
 def test_waterfall_shows_set_up_and_phases(crafted_pcap):
     a = inferwire.analyze(crafted_pcap)
-    ax = a.plot.waterfall().axes[0]
+    ax = plot(a).waterfall().axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["http/1.1 c0 s1", "http/1.1 c0 s2"]
     spans = {(round(p.get_x(), 3), round(p.get_width(), 3), round(p.get_y() + p.get_height() / 2))
              for p in bars(ax)}
@@ -157,7 +157,7 @@ def test_cpu_and_locust(sample_run, tmp_path):
 
 
 def test_available_says_why_a_plot_is_missing(crafted_pcap):
-    got = inferwire.analyze(crafted_pcap).plot.available()
+    got = plot(inferwire.analyze(crafted_pcap)).available()
     assert isinstance(got["phases"], Figure) and isinstance(got["waterfall"], Figure)
     assert "no batch size known" in got["bytes_vs_batch"]
     assert "no resources.csv" in got["cpu"]
@@ -166,15 +166,26 @@ def test_available_says_why_a_plot_is_missing(crafted_pcap):
 
 def test_nothing_to_plot_is_a_clear_error(crafted_pcap):
     a = inferwire.analyze(crafted_pcap)
-    empty = AnalysisPlots(a.requests.iloc[:0])
+    empty = plot(a.requests.iloc[:0])
     with pytest.raises(InferwireError, match="no complete requests"):
         empty.phases()
     with pytest.raises(InferwireError, match="no values of total_ms"):
         empty.cdf()
     with pytest.raises(InferwireError, match="cannot group by 'nope'"):
-        a.plot.phases(by="nope")
+        plot(a).phases(by="nope")
     with pytest.raises(InferwireError, match="no runs"):
         AnalysisPlots([])
+    with pytest.raises(InferwireError, match="takes Runs, not DataFrame"):
+        AnalysisPlots([a.requests])
+
+
+def test_analysis_plot_says_where_plots_moved(crafted_pcap):
+    a = inferwire.analyze(crafted_pcap)
+    with pytest.raises(AttributeError, match=r"inferwire\.report\.plot\(analysis\)"):
+        a.plot
+    assert not hasattr(a, "plot")
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        a.nope
 
 
 def test_cdf_axis_ends_at_p999_and_says_the_tail(sample_run):
@@ -212,11 +223,11 @@ def test_legends_never_cover_data(sample_run, tmp_path):
 
 def test_too_little_data_is_said_not_drawn_empty(crafted_pcap, sample_run, tmp_path):
     a = inferwire.analyze(crafted_pcap)             # 2 requests
-    fig = a.plot.cdf()
+    fig = plot(a).cdf()
     assert "only 2 values of total_ms" in fig.too_little and not fig.axes
     assert any("Too little data to draw" in t.get_text() for t in fig.texts)
-    assert a.plot.available()["cdf"].startswith("too little data: only 2 values")
-    assert "bin(s)" in a.plot.timeline().too_little
+    assert plot(a).available()["cdf"].startswith("too little data: only 2 values")
+    assert "bin(s)" in plot(a).timeline().too_little
     assert "one batch size (1)" in load_run(sample_run).plot.bytes_vs_batch().too_little
     copy = tmp_path / "run"
     shutil.copytree(sample_run, copy)

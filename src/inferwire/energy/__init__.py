@@ -7,7 +7,8 @@
     report["all"]["cpu_seconds_per_request"]   # always there: server, client, total
 """
 from .counters import counter_delta, unwrap, window_delta
-from .meter import NO_METER, Meter, MeterError, MultiMeter, NullMeter, open_meter
+from .discover import open_meter
+from .meter import NO_METER, Meter, MeterError, MultiMeter, NullMeter
 from .nvml import NvmlMeter
 from .rapl import RaplMeter, find_zones
 from .session import EnergySession, measure

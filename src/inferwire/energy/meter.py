@@ -81,19 +81,3 @@ class MultiMeter:
     def close(self) -> None:
         for m in self.meters:
             m.close()
-
-
-def open_meter(powercap_root: str = "/sys/class/powercap", nvml=None):
-    """The best meter this host has: RAPL and/or NVML, else a :class:`NullMeter` whose ``reason``
-    says what was looked for and why each was not usable."""
-    from .nvml import NvmlMeter
-    from .rapl import RaplMeter
-    found, why_not = [], []
-    for make in (lambda: RaplMeter(powercap_root), lambda: NvmlMeter(nvml)):
-        try:
-            found.append(make())
-        except MeterError as exc:
-            why_not.append(str(exc))
-    if not found:
-        return NullMeter("; ".join(why_not))
-    return found[0] if len(found) == 1 else MultiMeter(found)

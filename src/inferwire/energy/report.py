@@ -16,12 +16,14 @@ its children, ``host`` = all processes on all cores), ``cpu_seconds_per_request`
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..runfolder import MANIFEST, RESOURCES, read_manifest
+from ..runfolder.logs import client_logs
+from ..runfolder.names import client_log_workload
 from .counters import unwrap, window_delta
 from .meter import NullMeter
 
@@ -29,31 +31,26 @@ from .meter import NullMeter
 def load_windows(run_dir: Path) -> dict[str, dict]:
     """{workload: {start_ns, end_ns, requests}} from ``client_log_<workload>.csv`` measured rows;
     falls back to the manifest's load summaries (then warm-up requests are inside the window)."""
-    from ..load import read_client_log
     windows = {}
-    for path in sorted(run_dir.glob("client_log_*.csv")):
-        log = read_client_log(path)
+    for path, log in client_logs(run_dir):
         done = log[(log["phase"] == "measure") & log["finished_ns"].notna()]
         if len(done):
-            windows[path.stem.removeprefix("client_log_")] = {
+            windows[client_log_workload(path)] = {
                 "start_ns": int(done["started_ns"].min()), "end_ns": int(done["finished_ns"].max()),
                 "requests": int(len(done)), "source": path.name}
     if windows:
         return windows
-    return _manifest_windows(run_dir / "manifest.json")
+    return _manifest_windows(run_dir)
 
 
-def _manifest_windows(path: Path) -> dict[str, dict]:
-    try:
-        loads = json.loads(path.read_text()).get("loads", {})
-    except (OSError, ValueError):
-        return {}
+def _manifest_windows(run_dir: Path) -> dict[str, dict]:
+    loads = (read_manifest(run_dir) or {}).get("loads") or {}
     out = {}
     for name, s in loads.items():
         if s.get("started_ns") and s.get("finished_ns"):
             n = (s.get("ok") or 0) + (s.get("errors") or 0) + (s.get("warmup_requests") or 0)
             out[name] = {"start_ns": int(s["started_ns"]), "end_ns": int(s["finished_ns"]),
-                         "requests": n, "source": "manifest.json (warm-up included)"}
+                         "requests": n, "source": f"{MANIFEST} (warm-up included)"}
     return out
 
 
@@ -138,7 +135,7 @@ def energy_report(run_dir: Path, meter, samples: list, error: str | None,
     reason = getattr(meter, "reason", None)
     if error:
         reason = f"meter read failed during the run: {error}"
-    cpu = cpu_series(run_dir / "resources.csv")
+    cpu = cpu_series(run_dir / RESOURCES)
     windows = load_windows(run_dir)
     report = {"meter": meter.name, "reason": reason, "interval_s": interval_s,
               "samples": len(samples), "wraps": wraps, "total_zones": totals,

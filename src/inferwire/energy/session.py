@@ -13,7 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from .meter import MeterError, NullMeter, open_meter
+from .discover import open_meter
+from .meter import MeterError, NullMeter
 
 
 class EnergySession:
@@ -74,7 +75,7 @@ class EnergySession:
     def write(self, run_dir) -> dict:
         """Write ``energy.json`` (and ``energy_samples.csv`` when there were readings) into
         ``run_dir``; returns the report."""
-        from ..experiment.manifest import write_json
+        from ..runfolder import ENERGY, write_json
         run_dir = Path(run_dir)
         report = self.report(run_dir)
         if self.samples:
@@ -83,7 +84,7 @@ class EnergySession:
                 w.writerow(("time_ns", "zone", "energy_uj"))
                 for t, values in self.samples:
                     w.writerows((t, zone, v) for zone, v in values.items())
-        write_json(run_dir / "energy.json", report)
+        write_json(run_dir / ENERGY, report)
         return report
 
 

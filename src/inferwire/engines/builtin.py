@@ -1,6 +1,8 @@
 """inferwire's own load generator (:mod:`inferwire.load`) as a capture-run engine."""
 from __future__ import annotations
 
+from ..runfolder import client_log_path
+
 
 def run(ctx):
     """Run the configured load for ``ctx.protocol``; returns a LoadSummary."""
@@ -22,7 +24,7 @@ def run(ctx):
                           rate=config.rate, arrival=config.arrival, duration_s=config.duration_s,
                           requests=config.requests, warmup_requests=config.warmup_requests,
                           id_prefix=f"{protocol}-")
-    listeners = [ClientLogWriter(ctx.run_dir / f"client_log_{protocol}.csv")]
+    listeners = [ClientLogWriter(client_log_path(ctx.run_dir, protocol))]
     if config.progress:
         listeners.append(ProgressPrinter())
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import LoadError
 from ..reference.summary import ToolSummary
+from ..runfolder import client_log_path
 
 LOG_SUBDIR = "_locust_request_logs"
 
@@ -90,7 +91,7 @@ def run(ctx) -> ToolSummary:
     name = free_prefix(ctx.run_dir, base)
     log_dir = ctx.run_dir / f"{name}{LOG_SUBDIR}"
     extra = config.extra or {}
-    writer = ClientLogWriter(ctx.run_dir / f"client_log_{protocol}.csv")
+    writer = ClientLogWriter(client_log_path(ctx.run_dir, protocol))
     try:
         warmed = warm_up(ctx, writer)
         ctx.say(f"locust: {', '.join(f.name for f in files)} as {name}, {config.users} users, "

@@ -1,7 +1,7 @@
-"""Facts about the machine and the tools, written into each run's manifest.json."""
+"""Facts about the machine and the tools, written into each run's manifest
+(:mod:`inferwire.runfolder.manifest` writes it)."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -62,10 +62,3 @@ def run_process_facts() -> dict:
     import psutil
     return {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
             "host": platform.node()}
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` atomically (a crash never leaves half a manifest)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str, sort_keys=False))
-    os.replace(tmp, path)

@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CaptureError, InferwireError, ServerError
+from ..runfolder import (MANIFEST, RESOURCES, SERVER_LOG, SUMMARY, manifest_path, probe_port,
+                         read_client_logs, read_manifest, read_server_log, write_manifest)
+from .abandoned import abandoned_runs
 from .config import RunConfig
 from .folder import new_run_dir
-from .manifest import environment_facts, run_process_facts, write_json
+from .manifest import environment_facts, run_process_facts
 from .teardown import (Steps, Supervisor, Terminated, deferred_signals,
                        terminate_as_interrupt)
 
@@ -73,7 +76,6 @@ def run_experiment(config: RunConfig) -> RunResult:
     finally:
         _finish(run_dir, manifest, result, say)
         supervisor.done()
-    from .abandoned import finish_abandoned
     for note in finish_abandoned(config.out, progress=config.progress):
         say(note)
     return result
@@ -91,9 +93,9 @@ def _open_run(config: RunConfig) -> tuple[Path, dict]:
                 "environment": environment_facts(), "loads": {}, "status": "running",
                 "process": run_process_facts()}
     try:
-        write_json(run_dir / "manifest.json", manifest)
+        write_manifest(run_dir, manifest)
     except OSError as exc:
-        raise InferwireError(f"cannot write {run_dir / 'manifest.json'}: "
+        raise InferwireError(f"cannot write {manifest_path(run_dir)}: "
                              f"{exc.strerror or exc}") from None
     return run_dir, manifest
 
@@ -112,7 +114,7 @@ def _measure_and_analyze(config: RunConfig, run_dir: Path, manifest: dict, resul
         sampler = _start_sampler(run_dir, server, capture)
         manifest["capture_live_ns"] = time.time_ns()
         manifest["capture"] = {"probe_port": capture.probe_port, "files": capture.files()}
-        write_json(run_dir / "manifest.json", manifest)    # what a later look needs if we die
+        write_manifest(run_dir, manifest)    # what a later look needs if we die
         for protocol in config.protocols:
             say(f"load: {protocol} with {config.engine}, batch {config.batch_size}, "
                 f"{_load_words(config)}")
@@ -196,8 +198,8 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
         manifest["status"], manifest["problems"] = result.status, result.problems
         steps = Steps()
         # first the manifest: the summary's tool-against-wire section reads the loads from it
-        steps.run("manifest.json", write_json, run_dir / "manifest.json", manifest)
-        result.summary_text = steps.run("summary.md", write_summary, run_dir, manifest,
+        steps.run(MANIFEST, write_manifest, run_dir, manifest)
+        result.summary_text = steps.run(SUMMARY, write_summary, run_dir, manifest,
                                         result.analysis, result.joined) or ""
         for error in steps.errors:
             result.problems.append(f"could not write {error}")
@@ -205,7 +207,7 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
                 result.status = "failed"
         steps.errors.clear()
         manifest["status"], manifest["problems"] = result.status, result.problems
-        steps.run("manifest.json", write_json, run_dir / "manifest.json", manifest)
+        steps.run(MANIFEST, write_manifest, run_dir, manifest)
         from ..files import make_private
         steps.run("file modes", make_private, [run_dir])   # the tools' outputs hold payloads too
         for error in steps.errors:
@@ -303,7 +305,7 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
     ports = [_usable_port(config, p) for p in ("grpc", "rest")]
     args = ["--model_base_path", str(base), "--model_name", config.model_name,
             "--port", str(ports[0]), "--rest_api_port", str(ports[1]),
-            "--request_log", str(run_dir / "server_log.jsonl"),
+            "--request_log", str(run_dir / SERVER_LOG),
             "--token-time-ms", str(config.token_time_ms)]
     if config.enable_batching:
         args.append("--enable_batching")
@@ -328,7 +330,7 @@ def _start_sampler(run_dir: Path, server, capture):
     roles = {"load generator": os.getpid()}
     if server is not None:
         roles["server"] = server.proc.pid
-    sampler = ResourceSampler(run_dir / "resources.csv", roles)
+    sampler = ResourceSampler(run_dir / RESOURCES, roles)
     for pid in capture.pids:
         sampler.add("capture", pid, warn_on_end=False)
     sampler.start()
@@ -435,7 +437,6 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     from ..errors import InferwireWarning
     from ..join import join_requests, workload_ports
     from ..tablefiles import write_csv
-    from .logs import read_client_logs, read_server_log
     say("analysis: reading the capture")
     try:
         with warnings.catch_warnings():
@@ -451,7 +452,7 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
             result.status = "failed"
         return
     client = read_client_logs(run_dir)
-    server_log = read_server_log(run_dir / "server_log.jsonl")
+    server_log = read_server_log(run_dir)
     joined = join_requests(analysis.requests, client, server_log,
                            workloads=workload_ports(manifest))
     if server_log is not None and "triton_trace_id" in server_log:
@@ -482,8 +483,43 @@ def analyze_folder(run_dir: Path, manifest: dict, result: RunResult, progress: b
         manifest["analysis"] = {"skipped": "no capture file in the folder"}
         result.problems.append("no capture file in the folder")
         return
-    probe = (manifest.get("capture") or {}).get("probe_port")
+    probe = probe_port(manifest)
     found = types.SimpleNamespace(path=files[0] if len(files) == 1 else files, probe_port=probe)
     config = types.SimpleNamespace(progress=progress)
     _analyze_run(config, run_dir, found, result, manifest, _Say(progress))
 
+
+# -- runs whose process was killed (found by .abandoned) -----------------------------------
+def finish_run(run_dir: Path, progress: bool = False) -> str:
+    """Mark ``run_dir`` abandoned and analyze what it holds; returns a one-line account."""
+    from .summary import write_summary
+    manifest = read_manifest(run_dir) or {}
+    pid = (manifest.get("process") or {}).get("pid")
+    result = RunResult(run_dir, status="abandoned",
+                       problems=list(manifest.get("problems") or [])
+                       + [f"abandoned: the run's process (pid {pid}) ended without finishing "
+                          "(killed?); found and analyzed later"])
+    manifest["abandoned_found_ns"] = time.time_ns()
+    manifest["status"] = "abandoned"          # first: a crash in the analysis leaves it marked
+    write_manifest(run_dir, manifest)
+    analyze_folder(run_dir, manifest, result, progress)
+    manifest["problems"] = result.problems
+    write_manifest(run_dir, manifest)
+    write_summary(run_dir, manifest, result.analysis, result.joined)
+    count = len(result.analysis.requests) if result.analysis is not None else 0
+    return (f"abandoned run {run_dir.name}: marked 'abandoned', {count} requests analyzed"
+            if result.analysis is not None else
+            f"abandoned run {run_dir.name}: marked 'abandoned'; "
+            + (result.problems[-1] if result.problems else "nothing to analyze"))
+
+
+def finish_abandoned(parent, progress: bool = False) -> list[str]:
+    """:func:`finish_run` for every abandoned run under ``parent``; one line per run."""
+    notes = []
+    for run_dir in abandoned_runs(parent):
+        try:
+            notes.append(finish_run(run_dir, progress))
+        except OSError as exc:
+            notes.append(f"abandoned run {run_dir.name}: could not be finished: "
+                         f"{exc.strerror or exc}")
+    return notes

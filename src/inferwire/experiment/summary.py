@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..columns import PHASE_COLUMNS
+from ..runfolder import CAPTURE, CLIENT_LOG_GLOB, MANIFEST, SERVER_LOG, SUMMARY
 
 #: Median columns of the "where the time went" table, in reading order.
 BREAKDOWN = (("client_ms", "client"), ("client_before_ms", "client before wire"),
@@ -49,14 +50,14 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         lines += ["", "## The load tool against the wire", ""] + tool_vs_wire_lines(run_dir)
     if manifest.get("resources"):
         lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
-    lines += ["", "## Files", "", "capture.pcapng, client_log_*.csv, server_log.jsonl, "
+    lines += ["", "## Files", "", f"{CAPTURE}, {CLIENT_LOG_GLOB}, {SERVER_LOG}, "
               "requests.csv, connections.csv, joined.csv, messages.csv when a request streamed "
               "(+ .parquet), resources.csv, "
-              "manifest.json, the load tool's own outputs: every file 0600 and the folder 0700 "
+              f"{MANIFEST}, the load tool's own outputs: every file 0600 and the folder 0700 "
               "(the capture and the tools' request bodies hold payloads). Column definitions: "
               "README.md, 'The per-request table'."]
     text = "\n".join(lines) + "\n"
-    (run_dir / "summary.md").write_text(text)
+    (run_dir / SUMMARY).write_text(text)
     return text
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InferwireError
+from ..runfolder import CACHE_PROBE_TABLE, read_manifest
 from ..sweep.combine import combine
 from ..sweep.plan import Plan
-from ..sweep.runner import CACHE_PROBE_ID, finished_runs, read_manifest
+from ..sweep.runs import CACHE_PROBE_ID, finished_runs
 
 
 @dataclass
@@ -32,7 +33,7 @@ def load_sweep(sweep_dir) -> SweepData:
     probe = probe_run = None
     if CACHE_PROBE_ID in done:
         probe_run = done[CACHE_PROBE_ID].name
-        probe = pd.read_csv(done[CACHE_PROBE_ID] / "probe.csv").assign(run=probe_run)
+        probe = pd.read_csv(done[CACHE_PROBE_ID] / CACHE_PROBE_TABLE).assign(run=probe_run)
     captures = [d for pid, d in done.items() if pid != CACHE_PROBE_ID]
     points = combine(sweep_dir).points if captures else pd.DataFrame()
     manifest = (read_manifest(captures[0]) if captures else None) or {}

@@ -35,7 +35,8 @@ def load_servers(sweep_dirs) -> ServerSweeps:
     """Combine each sweep (rewriting its points.csv / requests.parquet) and read its probe."""
     from ..sweep.combine import combine
     from ..sweep.plan import Plan
-    from ..sweep.runner import CACHE_PROBE_ID, finished_runs, read_manifest
+    from ..runfolder import CACHE_PROBE_TABLE, read_manifest
+    from ..sweep.runs import CACHE_PROBE_ID, finished_runs
     dirs, points, requests, probes, hits, facts, plans = {}, [], [], [], {}, {}, {}
     for d in map(Path, sweep_dirs):
         if not (d / "plan.json").exists():
@@ -45,7 +46,7 @@ def load_servers(sweep_dirs) -> ServerSweeps:
         dirs[server], plans[server] = d.resolve(), plan
         done = finished_runs(d)
         if CACHE_PROBE_ID in done:
-            probes.append(pd.read_csv(done[CACHE_PROBE_ID] / "probe.csv").assign(
+            probes.append(pd.read_csv(done[CACHE_PROBE_ID] / CACHE_PROBE_TABLE).assign(
                 server_kind=server, run=done[CACHE_PROBE_ID].name))
         combined = combine(d)
         points.append(combined.points)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..runfolder import MANIFEST
+
 RTO_MIN_MS = 200.0      # Linux's TCP_RTO_MIN: no retransmission timeout is shorter
 #: per-request TCP columns (README, "The per-request table") summed into each part, ms
 RETRANS_COLUMNS = ("retrans_ms_to_server", "retrans_ms_to_client")
@@ -128,7 +130,7 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
     out += [f"- {note}" for note in net.get("notes", [])]
     bad = [e for e in net.get("teardown", []) if e.get("exit_code") != 0]
     steps = (len(net.get("commands", [])), len(net.get("teardown", [])))
-    out.append(f"- {steps[0]} set-up commands and {steps[1]} teardown steps in manifest.json "
+    out.append(f"- {steps[0]} set-up commands and {steps[1]} teardown steps in {MANIFEST} "
                "(`network`); teardown: "
                + ("all ok" if not bad else f"**{len(bad)} FAILED**"))
     if net.get("server_capture"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LoadError
+from ..runfolder import client_log_path
 
 POLL_S = 0.05
 
@@ -147,7 +148,7 @@ def run_under_capture(ctx, tool: str, argv: list[str], names: dict, *, join: str
     from .summary import ToolSummary
     from .warmup import warm_up
     d = ctx.run_dir
-    writer = ClientLogWriter(d / f"client_log_{ctx.protocol}.csv")
+    writer = ClientLogWriter(client_log_path(d, ctx.protocol))
     try:
         warmed = warm_up(ctx, writer)
     finally:

@@ -4,7 +4,8 @@ Light at import time (``inferwire --help`` stays fast): matplotlib is imported b
 draw, when they are used.
 
 - :mod:`.run`: :func:`load_run` (a run folder or a capture) -> :class:`Run`
-- :mod:`.plots`: :class:`AnalysisPlots` (``analysis.plot`` / ``run.plot``)
+- :mod:`.run`: :func:`plot` (an Analysis, Run, list of Runs or table) -> :class:`AnalysisPlots`
+- :mod:`.plots`: :class:`AnalysisPlots` (``inferwire.report.plot(analysis)`` / ``run.plot``)
 - :mod:`.html`: :func:`write_html`, one self-contained HTML file per run
 - :mod:`.har`: :func:`to_har` / :func:`write_har`, HAR 1.2
 - :mod:`.annotate`: :func:`annotate_capture`, pcapng with per-packet phase comments
@@ -15,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Run": "run", "load_run": "run", "load_runs": "run", "combined_table": "run",
+    "Run": "run", "load_run": "run", "plot": "run", "load_runs": "run", "combined_table": "run",
     "AnalysisPlots": "plots", "write_html": "html", "render_html": "html",
     "to_har": "har", "write_har": "har", "annotate_capture": "annotate",
     "build_report": "build", "read_stats_history": "locust",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import InferwireError
 from ..files import PRIVATE_DIR, make_private, open_private
+from ..runfolder import SUMMARY
 from .run import Run, load_run
 
 
@@ -65,7 +66,7 @@ def build_report(target: str | os.PathLike, out: str | os.PathLike | None = None
             steps("plots")
             figures = _figures(run, out_dir, written)
         steps("summary")
-        written["summary.md"] = _summary(run, out_dir)
+        written[SUMMARY] = _summary(run, out_dir)
         if har:
             steps("HAR")
             from .har import write_har
@@ -115,8 +116,8 @@ def _annotate(run: Run, out_dir: Path, written: dict, progress: bool) -> None:
 
 def _summary(run: Run, out_dir: Path) -> Path:
     """The run's own summary.md when it has one, else one made from the capture's tables."""
-    dst = out_dir / "summary.md"
-    own = run.path / "summary.md" if run.path.is_dir() else None
+    dst = out_dir / SUMMARY
+    own = run.path / SUMMARY if run.path.is_dir() else None
     if own is not None and own.is_file():
         if own.resolve() != dst.resolve():
             with open_private(dst, "wb") as f:

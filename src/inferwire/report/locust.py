@@ -1,66 +1,15 @@
-"""locust's stats history (``--csv PREFIX --csv-full-history`` -> ``PREFIX_stats_history.csv``).
+"""locust's stats history in reports: the Aggregated rows and the steps of a ramp.
 
-locust appends a row per request name (and one "Aggregated" row) about every second, with the
-current user count, the current request and failure rates and response-time percentiles over a
-sliding window, and running totals.  This module reads it into a DataFrame with explicit units:
-
-    time (s since epoch), users, type, name, aggregated (bool), requests_per_s, failures_per_s,
-    p50_ms ... p100_ms (sliding-window percentiles, ms), total_requests, total_failures,
-    total_median_ms, total_mean_ms, total_min_ms, total_max_ms, total_mean_content_bytes
-
-locust writes "N/A" where a percentile has no samples yet; those cells become NaN, never 0.
+The file is read by :func:`inferwire.runfolder.read_stats_history` (columns in
+:mod:`inferwire.runfolder.locust`); it is re-exported here for reports.
 """
 from __future__ import annotations
 
-import os
-import re
-
 import pandas as pd
 
-from ..errors import InferwireError
+from ..runfolder.locust import read_stats_history
 
-#: locust header -> our column (percentile columns are handled by pattern).
-RENAME = {
-    "Timestamp": "time", "User Count": "users", "Type": "type", "Name": "name",
-    "Requests/s": "requests_per_s", "Failures/s": "failures_per_s",
-    "Total Request Count": "total_requests", "Total Failure Count": "total_failures",
-    "Total Median Response Time": "total_median_ms",
-    "Total Average Response Time": "total_mean_ms",
-    "Total Min Response Time": "total_min_ms", "Total Max Response Time": "total_max_ms",
-    "Total Average Content Size": "total_mean_content_bytes",
-}
-REQUIRED = ("Timestamp", "User Count", "Name", "Requests/s")
-PERCENTILE = re.compile(r"^(\d+(?:\.\d+)?)%$")
-
-
-def _percentile_name(header: str) -> str | None:
-    m = PERCENTILE.match(header)
-    return None if m is None else f"p{m.group(1).replace('.', '_')}_ms"
-
-
-def read_stats_history(path: str | os.PathLike) -> pd.DataFrame:
-    """The stats history at ``path`` as a DataFrame (columns in the module docstring).
-
-    Raises InferwireError naming the file and the missing column when it is not locust's format.
-    """
-    try:
-        raw = pd.read_csv(path, na_values=["N/A"], keep_default_na=True)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InferwireError(f"{path}: cannot read as a locust stats history CSV: {exc}") from exc
-    missing = [c for c in REQUIRED if c not in raw.columns]
-    if missing:
-        raise InferwireError(f"{path}: not a locust stats history: column {missing[0]!r} missing "
-                             "(expected the file locust writes with --csv-full-history)")
-    names = {h: RENAME.get(h) or _percentile_name(h) for h in raw.columns}
-    out = raw.rename(columns={h: n for h, n in names.items() if n})
-    for col in out.columns:
-        if col not in ("type", "name"):
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-    out["name"] = out["name"].astype("string")
-    if "type" in out:
-        out["type"] = out["type"].astype("string")
-    out["aggregated"] = out["name"] == "Aggregated"
-    return out.sort_values("time", kind="stable", ignore_index=True)
+__all__ = ["read_stats_history", "aggregated", "per_user_count"]
 
 
 def aggregated(history: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..errors import InferwireError
-from .run import as_run as _as_run
 from .timings import entry_timings
 
 #: (column, legend label, colour) of the stacked phase bars: the client's own time, the
@@ -72,11 +71,16 @@ def new_figure(width: float = 9.0, height: float = 4.5) -> Figure:
 class AnalysisPlots:
     """The plots of one analysis, run or sweep (see the module docstring)."""
 
-    def __init__(self, source, *, warmup: bool = False):
-        items = source if isinstance(source, (list, tuple)) else [source]
-        self.runs = [_as_run(s) for s in items]
+    def __init__(self, runs, *, warmup: bool = False):
+        """``runs``: :class:`~inferwire.report.run.Run` objects (:func:`inferwire.report.plot`
+        makes them from an Analysis, a Run, a list of Runs or a DataFrame of requests)."""
+        self.runs = list(runs)
         if not self.runs:
             raise InferwireError("nothing to plot: no runs given")
+        odd = [type(r).__name__ for r in self.runs if not hasattr(r, "table")]
+        if odd:
+            raise InferwireError(f"AnalysisPlots takes Runs, not {odd[0]}: use "
+                                 "inferwire.report.plot(source)")
         self.warmup = warmup
 
     # -- data --------------------------------------------------------------------------------

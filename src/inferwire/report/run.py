@@ -7,7 +7,6 @@ A capture file is analysed on the spot (``inferwire.analyze``) and gives a Run w
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings as _warnings
 from dataclasses import dataclass, field
@@ -15,14 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..columns import (CONNECTION_COLUMNS, JOINED_COLUMNS, LATER_COLUMNS, REQUEST_COLUMNS,
-                       UTC_DTYPE, Column)
+from ..columns import CONNECTION_COLUMNS, JOINED_COLUMNS, REQUEST_COLUMNS
 from ..errors import InferwireError, InferwireWarning
+from ..runfolder import (CAPTURE, MANIFEST, RESOURCES, cast_columns, load_manifest, probe_port,
+                         read_client_logs, read_resources, read_server_log, read_stats_histories,
+                         read_table)
+from ..runfolder.tables import RESOURCE_COLUMNS
+
+__all__ = ["Run", "load_run", "load_runs", "from_analysis", "as_run", "combined_table", "plot",
+           "read_table", "cast_columns", "read_resources", "RESOURCE_COLUMNS"]
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
 DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
 V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}     # with --api v2
-RESOURCE_COLUMNS = ("time_ns", "role", "cpu_percent", "rss_bytes")
 
 
 @dataclass(repr=False)
@@ -30,7 +34,7 @@ class Run:
     """One run (or one capture) ready to report on.
 
     ``requests``/``connections``: the tables of :mod:`inferwire.columns`; ``joined``: requests ⨝
-    client log ⨝ server log (or None); ``manifest``: the run's manifest.json ({} for a bare
+    client log ⨝ server log (or None); ``manifest``: the run's manifest ({} for a bare
     capture); ``resources``: resources.csv with a ``time`` column (s since epoch) added, or None;
     ``stats_history``: locust's stats history (:mod:`inferwire.report.locust`) or None;
     ``capture_path``: the capture file, when there is one.
@@ -65,8 +69,7 @@ class Run:
     @property
     def plot(self):
         """Plots of this run (:class:`inferwire.report.plots.AnalysisPlots`)."""
-        from .plots import AnalysisPlots
-        return AnalysisPlots(self)
+        return plot(self)
 
     def table(self, warmup: bool = False) -> pd.DataFrame:
         """One row per request: the joined table when there is one (else the requests table),
@@ -135,12 +138,21 @@ def as_run(source) -> Run:
                          "a list of Runs or a DataFrame of requests")
 
 
+def plot(source, *, warmup: bool = False):
+    """The plots (:class:`inferwire.report.plots.AnalysisPlots`) of an Analysis, a Run, a list
+    of them (a sweep) or a DataFrame of per-request rows: ``inferwire.report.plot(a).cdf()``.
+    Warm-up requests are left out unless ``warmup``."""
+    from .plots import AnalysisPlots    # matplotlib is heavy: only when something is drawn
+    items = source if isinstance(source, (list, tuple)) else [source]
+    return AnalysisPlots([as_run(s) for s in items], warmup=warmup)
+
+
 def load_runs(parent: str | os.PathLike) -> list[Run]:
-    """Every run folder (a folder holding manifest.json) under ``parent``, oldest name first."""
+    """Every run folder (a folder holding a manifest) under ``parent``, oldest name first."""
     root = Path(parent)
     if not root.is_dir():
         raise InferwireError(f"{root}: not a folder")
-    return [load_run(m.parent) for m in sorted(root.rglob("manifest.json"))]
+    return [load_run(m.parent) for m in sorted(root.rglob(MANIFEST))]
 
 
 def combined_table(runs: list[Run], warmup: bool = False) -> pd.DataFrame:
@@ -150,8 +162,8 @@ def combined_table(runs: list[Run], warmup: bool = False) -> pd.DataFrame:
 
 
 def _load_folder(d: Path, tls_keylog, decode_as, ignore_ports, progress) -> Run:
-    manifest = _read_manifest(d / "manifest.json")
-    capture = d / "capture.pcapng"
+    manifest = load_manifest(d)
+    capture = d / CAPTURE
     requests = read_table(d, "requests", REQUEST_COLUMNS)
     connections = read_table(d, "connections", CONNECTION_COLUMNS)
     run_warnings = list((manifest.get("analysis") or {}).get("warnings") or [])
@@ -160,15 +172,16 @@ def _load_folder(d: Path, tls_keylog, decode_as, ignore_ports, progress) -> Run:
         if not capture.is_file():
             raise InferwireError(f"{d}: not a run folder (no requests.csv/.parquet and no "
                                  "capture.pcapng)")
-        probe = (manifest.get("capture") or {}).get("probe_port")
+        probe = probe_port(manifest)
         ports = tuple(ignore_ports) + ((probe,) if probe else ())
         analysed = load_run(capture, tls_keylog=tls_keylog, decode_as=decode_as,
                             ignore_ports=ports, progress=progress)
         requests, connections = analysed.requests, analysed.connections
         run_warnings, stats = analysed.warnings, analysed.capture
     return Run(path=d, requests=requests, connections=connections,
-               joined=_joined(d, requests, manifest), manifest=manifest, resources=read_resources(d / "resources.csv"),
-               stats_history=_stats_history(d), warnings=run_warnings, capture=stats,
+               joined=_joined(d, requests, manifest), manifest=manifest,
+               resources=read_resources(d / RESOURCES), stats_history=read_stats_histories(d),
+               warnings=run_warnings, capture=stats,
                capture_path=capture if capture.is_file() else None)
 
 
@@ -179,117 +192,7 @@ def _joined(d: Path, requests: pd.DataFrame, manifest: dict) -> pd.DataFrame | N
     joined = read_table(d, "joined", REQUEST_COLUMNS + older)
     if joined is None or "server_join" in joined:
         return None if joined is None else cast_columns(joined, JOINED_COLUMNS)
-    from ..experiment.logs import read_client_logs, read_server_log
     from ..join import join_requests, workload_ports
-    again = join_requests(requests, read_client_logs(d), read_server_log(d / "server_log.jsonl"),
+    again = join_requests(requests, read_client_logs(d), read_server_log(d),
                           workloads=workload_ports(manifest))
     return cast_columns(again, REQUEST_COLUMNS + JOINED_COLUMNS)
-
-
-def _read_manifest(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InferwireError(f"{path}: cannot read the run's manifest: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InferwireError(f"{path}: the manifest is not a JSON object")
-    return data
-
-
-def read_table(d: Path, name: str, columns: tuple[Column, ...]) -> pd.DataFrame | None:
-    """``d/name.parquet`` (else ``d/name.csv``) with the contract's dtypes; None if neither.
-
-    Columns of :data:`~inferwire.columns.LATER_COLUMNS` that a table written by an earlier
-    version lacks are read empty (not known); any other missing column raises InferwireError
-    naming the file and the first missing column.
-    """
-    pq, csv = d / f"{name}.parquet", d / f"{name}.csv"
-    path = pq if pq.is_file() else csv if csv.is_file() else None
-    if path is None:
-        return None
-    try:
-        df = pd.read_parquet(path) if path is pq else pd.read_csv(path, low_memory=False)
-    except Exception as exc:  # pyarrow and the CSV parser raise many types for a bad file
-        raise InferwireError(f"{path}: cannot read the table: {exc}") from exc
-    df = _older_utc(df, columns)
-    missing = [c.name for c in columns if c.name not in df.columns]
-    if missing and set(missing) <= LATER_COLUMNS:    # written before those columns existed
-        df = df.assign(**{name: pd.NA for name in missing})
-        missing = []
-    if missing:
-        raise InferwireError(f"{path}: column {missing[0]!r} missing ({len(missing)} missing); "
-                             "was it written by this version of inferwire?")
-    return cast_columns(df, columns, path)
-
-
-def _older_utc(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
-    """A table written before the ``*_utc`` columns existed: each made from its float seconds,
-    rounded to the µs (the float holds about 0.24 µs at today's epoch: exact for µs captures)."""
-    from ..columns import utc_source
-    todo = [c.name for c in columns if c.dtype == UTC_DTYPE and c.name not in df
-            and utc_source(c) in df]
-    if not todo:
-        return df
-    df = df.copy()
-    for name in todo:
-        seconds = pd.to_numeric(df[utc_source(name)], errors="coerce")
-        us = (seconds * 1e6).round().astype("Int64")
-        df[name] = pd.to_datetime(us, unit="us", utc=True).astype(UTC_DTYPE)
-    return df
-
-
-def cast_columns(df: pd.DataFrame, columns: tuple[Column, ...], path=None) -> pd.DataFrame:
-    """``df`` with each contract column in its dtype (CSV gives strings and floats)."""
-    out = df.copy()
-    for col in columns:
-        try:
-            out[col.name] = _cast(out[col.name], col.dtype)
-        except (TypeError, ValueError) as exc:
-            raise InferwireError(f"{path or 'table'}: column {col.name!r} does not hold "
-                                 f"{col.dtype} values: {exc}") from exc
-    return out
-
-
-def _cast(s: pd.Series, dtype: str) -> pd.Series:
-    if dtype == "boolean":
-        mapped = s.map({True: True, False: False, "True": True, "False": False,
-                        "true": True, "false": False})
-        return mapped.astype("boolean")
-    if dtype in ("Int64", "int64"):   # joined rows without a capture have no connection
-        num = pd.to_numeric(s, errors="raise")
-        return num.astype("Int64") if num.isna().any() or dtype == "Int64" else num.astype(dtype)
-    if dtype == "float64":
-        return pd.to_numeric(s, errors="raise").astype("float64")
-    if dtype == UTC_DTYPE:      # ISO 8601 text in the CSV, exact to the ns
-        return pd.to_datetime(s, utc=True, format="ISO8601").astype(dtype)
-    return s.astype(dtype)
-
-
-def read_resources(path: Path) -> pd.DataFrame | None:
-    """resources.csv (see :mod:`inferwire.resources`) plus ``time`` (s since epoch); None if
-    absent."""
-    if not path.is_file():
-        return None
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise InferwireError(f"{path}: cannot read the resource samples: {exc}") from exc
-    missing = [c for c in RESOURCE_COLUMNS if c not in df.columns]
-    if missing:
-        raise InferwireError(f"{path}: column {missing[0]!r} missing: not inferwire's "
-                             "resources.csv")
-    df["time"] = pd.to_numeric(df["time_ns"], errors="coerce") / 1e9
-    return df
-
-
-def _stats_history(d: Path) -> pd.DataFrame | None:
-    """Every ``*stats_history.csv`` locust left in the folder, with a ``source`` column."""
-    from .locust import read_stats_history
-    frames = []
-    for path in sorted(d.glob("*stats_history.csv")):
-        df = read_stats_history(path)
-        df["source"] = path.name
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else None

@@ -9,7 +9,7 @@ import importlib
 
 _WHERE = {"Combined": "combine", "combine": "combine", "FINDINGS_GRIDS": "plan", "Grid": "plan",
           "Plan": "plan", "Point": "plan", "findings_plan": "plan", "grid_plan": "plan",
-          "SweepResult": "runner", "finished_runs": "runner", "run_sweep": "runner"}
+          "SweepResult": "runner", "finished_runs": "runs", "run_sweep": "runner"}
 
 
 def __getattr__(name):  # lazy: `inferwire --help` must not import pandas through here

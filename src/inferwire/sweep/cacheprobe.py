@@ -14,7 +14,7 @@ Serving's predict API or the Open Inference Protocol, V2).  With Triton and a ``
 plan, the probe runs twice, each time on a fresh Triton: without a response cache (setup
 ``response_cache_bytes`` 0) and with one of that size, whose model config enables it.
 
-Its folder holds ``probe.csv`` (columns below), ``manifest.json`` with ``kind`` "cache_probe" and
+Its folder holds ``probe.csv`` (columns below), a manifest (:mod:`inferwire.runfolder`) with ``kind`` "cache_probe" and
 ``status``, and the server's own files (``server_log.jsonl``; Triton's trace and metrics
 ``triton_trace.csv``, ``triton_metrics.csv``, ``triton.log``): in the folder itself for one
 setup, in ``cache-off/`` and ``cache-on/`` for two.
@@ -26,6 +26,8 @@ import hashlib
 import json
 import time
 from pathlib import Path
+
+from ..runfolder import CACHE_PROBE_TABLE, SERVER_LOG, write_manifest
 
 PROBE_COLUMNS = ("protocol", "order", "kind", "request_id", "input_sha1", "started_ns",
                  "finished_ns", "client_ms", "serialize_ms", "model_ms", "server_ms", "ok",
@@ -181,16 +183,16 @@ def fill_server_times(probe_csv: Path, logs: list[Path]) -> int:
 def run_cache_probe(run_dir: Path, plan) -> dict:
     """Run the probe into ``run_dir`` (existing); returns the manifest written there."""
     from ..errors import InferwireError
-    from ..experiment.manifest import environment_facts, write_json
+    from ..experiment.manifest import environment_facts
     setups = probe_setups(plan)
     manifest = {"kind": "cache_probe", "started_ns": time.time_ns(), "status": "running",
                 "config": {"requests_per_kind": plan.cache_probe, "batch_size": plan.cache_batch,
                            "model": plan.cache_model, "server": plan.server,
                            "api": plan.probe_api, "response_cache_bytes": setups},
                 "environment": environment_facts(), "problems": [], "setups": []}
-    write_json(run_dir / "manifest.json", manifest)
+    write_manifest(run_dir, manifest)
     try:
-        with open(run_dir / "probe.csv", "w", newline="", encoding="utf-8") as f:
+        with open(run_dir / CACHE_PROBE_TABLE, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(PROBE_COLUMNS)
             for cache_bytes in setups:
@@ -203,8 +205,8 @@ def run_cache_probe(run_dir: Path, plan) -> dict:
                 f.flush()
         manifest["server"] = manifest["setups"][0]
         manifest["server_log_rows_matched"] = fill_server_times(
-            run_dir / "probe.csv", [run_dir / "server_log.jsonl",
-                                    *(run_dir / d / "server_log.jsonl"
+            run_dir / CACHE_PROBE_TABLE, [run_dir / SERVER_LOG,
+                                    *(run_dir / d / SERVER_LOG
                                       for d in ("cache-off", "cache-on"))])
         manifest["status"] = "failed" if manifest["problems"] else "ok"
     except KeyboardInterrupt:
@@ -214,5 +216,5 @@ def run_cache_probe(run_dir: Path, plan) -> dict:
         manifest["problems"].append(str(exc))
     finally:
         manifest["stopped_ns"] = time.time_ns()
-        write_json(run_dir / "manifest.json", manifest)
+        write_manifest(run_dir, manifest)
     return manifest

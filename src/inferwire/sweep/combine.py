@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InferwireError
-from .runner import finished_runs, read_manifest
+from ..runfolder import ENERGY, MANIFEST, read_manifest, read_raw_table
+from .runs import finished_runs
 
 AXES = ("model", "batch_size", "encoding", "users", "rate", "connection", "network", "api",
         "inputs", "response_cache")
@@ -39,17 +40,9 @@ class Combined:
     points: pd.DataFrame
 
 
-def _read_table(run_dir: Path, stem: str) -> pd.DataFrame | None:
-    for suffix, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
-        path = run_dir / f"{stem}{suffix}"
-        if path.exists():
-            return reader(path)
-    return None
-
-
 def _energy(run_dir: Path) -> dict:
     try:
-        return json.loads((run_dir / "energy.json").read_text())
+        return json.loads((run_dir / ENERGY).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -189,10 +182,10 @@ def _point_fields(run_dir: Path, config: dict, workload: str) -> dict:
 def run_tables(run_dir: Path) -> tuple[pd.DataFrame | None, list[dict]]:
     """(joined rows with point columns, points rows) of one capture-run folder."""
     manifest = read_manifest(run_dir) or {}
-    joined = _read_table(run_dir, "joined")
+    joined = read_raw_table(run_dir, "joined")
     if joined is None or manifest.get("kind") == "cache_probe":
         return None, []
-    connections, energy = _read_table(run_dir, "connections"), _energy(run_dir)
+    connections, energy = read_raw_table(run_dir, "connections"), _energy(run_dir)
     workloads = list((manifest.get("loads") or {}).keys())
     rows = [workload_row(run_dir, manifest, energy, joined, connections, w) for w in workloads]
     for key, value in _point_fields(run_dir, manifest.get("config") or {}, "").items():
@@ -209,7 +202,7 @@ def combine(sweep_dir, write: bool = True) -> Combined:
     sweep_dir = Path(sweep_dir)
     done = finished_runs(sweep_dir)
     if not done:
-        raise InferwireError(f"{sweep_dir}: no finished runs yet (runs/*/manifest.json with "
+        raise InferwireError(f"{sweep_dir}: no finished runs yet (runs/*/{MANIFEST} with "
                              "status ok)")
     frames, rows = [], []
     for run_dir in done.values():

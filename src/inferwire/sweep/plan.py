@@ -247,7 +247,7 @@ class Plan:
         return cls(**d)
 
     def save(self, path: Path) -> None:
-        from ..experiment.manifest import write_json
+        from ..runfolder import write_json
         write_json(Path(path), self.to_dict())
 
     @classmethod

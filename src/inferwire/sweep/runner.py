@@ -12,16 +12,13 @@ run has been stopped, analyzed and kept.
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InferwireError
 from .plan import Plan
-
-CACHE_PROBE_ID = "cache-probe"
-
+from .runs import CACHE_PROBE_ID, finished_runs
 
 @dataclass
 class SweepResult:
@@ -36,30 +33,6 @@ class SweepResult:
     @property
     def exit_code(self) -> int:
         return 130 if self.interrupted else (1 if self.failed else 0)
-
-
-def read_manifest(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None            # a run killed before its first manifest write: not finished
-
-
-def run_point_id(manifest: dict) -> str | None:
-    """The point a run folder belongs to (its RunConfig name, or the probe's id)."""
-    if manifest.get("kind") == "cache_probe":
-        return CACHE_PROBE_ID
-    return (manifest.get("config") or {}).get("name")
-
-
-def finished_runs(sweep_dir: Path) -> dict[str, Path]:
-    """{point id: run folder} of the points done (the newest ok folder of each)."""
-    done = {}
-    for run_dir in sorted((Path(sweep_dir) / "runs").glob("*")):
-        m = read_manifest(run_dir) if run_dir.is_dir() else None
-        if m and m.get("status") == "ok" and run_point_id(m):
-            done[run_point_id(m)] = run_dir
-    return done
 
 
 def open_sweep(sweep_dir: Path, plan: Plan | None, resume: bool) -> Plan:
@@ -93,14 +66,14 @@ def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
     """One capture run under the energy meter; returns (run folder, status, problems)."""
     from ..energy import EnergySession
     from ..experiment import run_experiment
-    from ..experiment.manifest import write_json
+    from ..runfolder import POINT, write_json
     config = plan.run_config(point, runs, progress)
     if config.server in ("embedded", "kserve"):    # Triton picks free ones itself
         from ..ports import free_ports
         config.grpc_port, config.rest_port = free_ports(2)
     with EnergySession(meter) as session:
         result = run_experiment(config)
-    write_json(result.run_dir / "point.json", {"point": point.id, **point.to_dict()})
+    write_json(result.run_dir / POINT, {"point": point.id, **point.to_dict()})
     session.write(result.run_dir)
     return result.run_dir, result.status, result.problems
 

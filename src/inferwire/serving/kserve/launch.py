@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from ...errors import ServerError
+from ...runfolder import SERVER_LOG
 
 MAIN = Path(__file__).with_name("main.py")
 #: the KServe venv, made by scripts/setup.sh (KServe pins an older protobuf than TensorFlow)
@@ -151,7 +152,7 @@ def start_for_run(config, run_dir: Path, ports: tuple[int, int], say) -> tuple:
     weights = cached_weights(config.model)
     server = KServeProcess(weights, model_name=config.model_name, http_port=ports[1],
                            grpc_port=ports[0], log_path=run_dir / "kserve.log",
-                           request_log=run_dir / "server_log.jsonl")
+                           request_log=run_dir / SERVER_LOG)
     say(f"server: starting KServe {kserve_version(server.python) or ''} ({config.model} model)")
     server.start()
     return server, {"kind": "kserve", "host": "127.0.0.1", "grpc_port": ports[0],

@@ -18,13 +18,14 @@ from pathlib import Path
 import pandas as pd
 
 from ...ports import free_ports
+from ...runfolder import SERVER_LOG, TRITON_METRICS, TRITON_TRACE_CSV, TRITON_TRACE_JSON
 from .install import backend_directory, find_install
 from .metrics import MetricsSampler
 from .process import TritonOptions, TritonProcess
 from .repository import TritonModelOptions, export_weights, write_repository
 from .trace import parse_entries, read_trace_files, sample_clock_offset, server_log
 
-TRACE_FILE = "triton_trace.json"   # all entries of the run's trace, one JSON array
+TRACE_FILE = TRITON_TRACE_JSON      # all entries of the run's trace, one JSON array
 SHM = Path("/dev/shm")
 STAGING_PREFIX = "inferwire-triton-trace-"   # + pid-: a killed run's folder is removed later
 
@@ -150,10 +151,10 @@ def write_server_log(run_dir: Path, trace_base: Path, offsets_ns: list[int]) -> 
              "clock_drift_ns": offsets_ns[-1] - offset}
     if traces.empty:
         return facts
-    traces.to_csv(run_dir / "triton_trace.csv", index=False)
+    traces.to_csv(run_dir / TRITON_TRACE_CSV, index=False)
     log = server_log(traces, offset)
     log["triton_protocol"] = traces["protocol"]
-    with open(run_dir / "server_log.jsonl", "w", encoding="utf-8") as f:
+    with open(run_dir / SERVER_LOG, "w", encoding="utf-8") as f:
         for row in log.to_dict("records"):
             f.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
     return facts
@@ -199,7 +200,7 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
     try:
         target = TritonTarget(process, run_dir, model, staging)
         target.metrics = MetricsSampler(opts.host, opts.metrics_port,
-                                        run_dir / "triton_metrics.csv").start()
+                                        run_dir / TRITON_METRICS).start()
     except BaseException:
         process.stop()
         remove_staging(staging)

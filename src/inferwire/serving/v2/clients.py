@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import encodings as E
 from .. import signatures as S
-from ..clients import GrpcClient, RestClient
+from ..tfserving_clients import GrpcClient, RestClient
 from . import codec
 from .inference_pb2 import ModelInferResponse
 

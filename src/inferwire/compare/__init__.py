@@ -16,54 +16,21 @@ How a tool's requests are found in the capture (``join``):
   duration and stamped to the second): the capture's requests in the tool's window on its port,
   percentiles computed by ab's own rule, overhead = percentile difference.
 
-Pure functions on run folders' tables; :func:`run_comparison` is the shell that makes the runs.
+Pure functions on run folders' tables (read by :func:`inferwire.runfolder.read_run_tables`);
+:func:`inferwire.compare.__main__.run_comparison` is the shell that makes the runs.
 ``python -m inferwire.compare RUN_DIR...`` prints the table of existing runs.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import InferwireError
+from ..errors import InferwireError
+from ..runfolder.tables import RunTables, read_run_tables
 
 PERCENTS = (50, 90, 99)
 NS = 1_000_000_000
-
-
-@dataclass
-class RunTables:
-    """What the comparison reads from one run folder."""
-    run_dir: Path
-    manifest: dict
-    requests: pd.DataFrame
-    joined: pd.DataFrame | None
-
-
-def _table(run_dir: Path, stem: str) -> pd.DataFrame | None:
-    for suffix, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
-        path = run_dir / f"{stem}{suffix}"
-        if path.exists():
-            return reader(path)
-    return None
-
-
-def load_run(run_dir) -> RunTables:
-    """A run folder's manifest, requests and joined tables; InferwireError naming what lacks."""
-    run_dir = Path(run_dir)
-    try:
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise InferwireError(f"{run_dir}: no readable manifest.json ({exc})") from None
-    requests = _table(run_dir, "requests")
-    if requests is None:
-        raise InferwireError(f"{run_dir}: no requests table (the capture was not analyzed)")
-    return RunTables(run_dir, manifest, requests, _table(run_dir, "joined"))
 
 
 # -- which captured requests belong to the tool ---------------------------------------------------
@@ -98,8 +65,8 @@ def id_pairs(tables: RunTables, protocol: str) -> tuple[pd.DataFrame, int]:
 def tool_log(tables: RunTables, protocol: str) -> pd.DataFrame:
     """The tool's own per-request log with ``started_ns``/``finished_ns`` (h2load's log, or
     locust's merged request events)."""
-    from .locust import read_request_logs
-    from .reference.h2load import read_h2load_log
+    from ..locust import read_request_logs
+    from ..reference.h2load import read_h2load_log
     load = tables.manifest["loads"][protocol]
     outputs = load.get("outputs") or {}
     if load.get("tool") == "h2load":
@@ -113,7 +80,7 @@ def tool_log(tables: RunTables, protocol: str) -> pd.DataFrame:
 def time_pairs(tables: RunTables, protocol: str):
     """Per request matched by time: a :class:`~inferwire.reference.match.TimeMatch` of the tool's
     log against the captured requests of its window."""
-    from .reference.match import match_by_time
+    from ..reference.match import match_by_time
     return match_by_time(tool_log(tables, protocol), window_requests(tables, protocol))
 
 
@@ -150,7 +117,7 @@ def compare_protocol(tables: RunTables, protocol: str) -> dict:
     row["throughput_wire_per_s"] = _rate(wire) if wire is not None and len(wire) else None
     row["wire_gap_p50_ms"] = _pct(connection_gaps_ms(wire), 50) if wire is not None else None
     if join == "count":
-        from .reference.ab import ab_percentiles
+        from ..reference.ab import ab_percentiles
         q = ab_percentiles(wire["total_ms"].dropna().to_numpy(), PERCENTS)
         row.update({f"p{p}_wire_ms": float(q[p]) if p in q else None for p in PERCENTS})
         tool50, wire50 = row["p50_tool_ms"], row["p50_wire_ms"]
@@ -200,7 +167,7 @@ def compare_runs(run_dirs) -> pd.DataFrame:
     """The comparison table over ``run_dirs`` (one row per run and protocol)."""
     rows = []
     for run_dir in run_dirs:
-        tables = load_run(run_dir)
+        tables = read_run_tables(run_dir)
         for protocol in tables.manifest.get("loads", {}):
             rows.append(compare_protocol(tables, protocol))
     return pd.DataFrame(rows)
@@ -287,62 +254,3 @@ def tool_vs_wire(run_dir) -> tuple[pd.DataFrame, dict]:
                              f"{type(exc).__name__}: {exc}") from exc
     said = {r["protocol"]: disagreements(r) for r in table.to_dict("records")}
     return table, said
-
-
-# -- the shell: make the runs -----------------------------------------------------------------------
-DEFAULT_ENGINES = {"rest": ("inferwire", "locust", "ab", "h2load"),
-                   "grpc": ("inferwire", "locust", "h2load")}
-
-
-def run_comparison(protocol: str, out: str, *, engines=None, duration_s: float = 3.0,
-                   users: int = 2, batch_size: int = 1, warmup_requests: int = 20,
-                   progress: bool = False, **config) -> tuple[pd.DataFrame, list[Path]]:
-    """One capture run per engine for the same workload (``protocol``, ``users`` closed-loop
-    users, ``duration_s``, ``batch_size``), then :func:`compare_runs`.  Returns (table, run
-    folders); a run that did not end "ok" raises InferwireError with its problems."""
-    from .experiment import RunConfig, run_experiment
-    run_dirs = []
-    for engine in engines or DEFAULT_ENGINES[protocol]:
-        result = run_experiment(RunConfig(
-            out=out, name=f"compare-{protocol}-{engine}", protocols=(protocol,), engine=engine,
-            users=users, duration_s=duration_s, batch_size=batch_size,
-            warmup_requests=warmup_requests, progress=progress, **config))
-        if result.status != "ok":
-            raise InferwireError(f"{engine} run {result.run_dir}: {result.status}: "
-                                 + "; ".join(result.problems))
-        run_dirs.append(result.run_dir)
-    return compare_runs(run_dirs), run_dirs
-
-
-def main(argv=None) -> int:
-    """``python -m inferwire.compare RUN_DIR...`` or ``--run rest|grpc --out DIR``."""
-    p = argparse.ArgumentParser(prog="python -m inferwire.compare", description=__doc__.split(
-        "\n\n")[0])
-    p.add_argument("run_dirs", nargs="*", help="existing run folders to compare")
-    p.add_argument("--run", choices=("rest", "grpc"), help="make the runs first (one per tool)")
-    p.add_argument("--out", default="results", help="parent folder of the new runs")
-    p.add_argument("--engines", help="comma-separated engines (default: all for the protocol)")
-    p.add_argument("--duration", type=float, default=3.0)
-    p.add_argument("--users", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=1)
-    args = p.parse_args(argv)
-    try:
-        if args.run:
-            table, dirs = run_comparison(args.run, args.out, duration_s=args.duration,
-                                         users=args.users, batch_size=args.batch_size,
-                                         engines=args.engines.split(",") if args.engines
-                                         else None)
-            print("runs: " + " ".join(str(d) for d in dirs))
-        elif args.run_dirs:
-            table = compare_runs(args.run_dirs)
-        else:
-            p.error("give run folders or --run rest|grpc")
-    except InferwireError as exc:
-        print(f"inferwire compare: {exc}", file=sys.stderr)
-        return 1
-    print(markdown(table))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
