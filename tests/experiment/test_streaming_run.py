@@ -50,7 +50,7 @@ def test_stream_tokens_needs_the_embedded_server_over_rest():
     with pytest.raises(InferwireError, match="--stream-tokens"):
         RunConfig(protocols=("rest", "grpc"), stream_tokens=4)
     with pytest.raises(InferwireError, match="--stream-tokens"):
-        RunConfig(protocols=("rest",), stream_tokens=4, server="triton")
+        RunConfig(protocols=("rest",), stream_tokens=4, server="triton", api="v2")
 
 
 def test_aiperf_engine_joins_by_request_id(tmp_path):

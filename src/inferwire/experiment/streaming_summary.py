@@ -93,7 +93,7 @@ def run_streaming_section(run_dir, manifest: dict, requests: pd.DataFrame) -> li
     streamed)."""
     if "response_messages" not in requests or not requests["response_messages"].notna().any():
         return []
-    from .logs import read_client_logs
+    from ..runfolder.logs import read_client_logs
     config = manifest.get("config") or {}
     return streaming_section(requests, read_client_logs(run_dir),
                              config.get("token_time_ms") if config.get("stream_tokens") else None)

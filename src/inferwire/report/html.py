@@ -277,7 +277,7 @@ def render_html(run, figures: dict | None = None, links: dict | None = None) -> 
 
 def _streaming(run: Run) -> list[str]:
     """Streamed requests: TTFT and inter-token gaps split as in summary.md (issue 20)."""
-    from ..experiment.logs import read_client_logs
+    from ..runfolder.logs import read_client_logs
     from ..experiment.streaming_summary import streaming_table
     requests = run.requests
     if "response_messages" not in requests or not requests["response_messages"].notna().any():
