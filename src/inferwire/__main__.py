@@ -1,0 +1,4 @@
+"""``python -m inferwire ...``: the same command line as the ``inferwire`` script."""
+from .cli import main
+
+raise SystemExit(main())
