@@ -13,8 +13,6 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-import psutil
-
 from ..runfolder import read_manifest
 
 
@@ -26,6 +24,8 @@ def is_abandoned(manifest: dict) -> bool:
         return False
     if facts.get("host") not in (None, platform.node()):
         return False              # another machine's run (a shared folder): not ours to judge
+    import psutil   # deferred: an extra ('load'/'serve'), and the core's report path imports
+    #                 inferwire.experiment (its config) without it
     try:
         proc = psutil.Process(facts["pid"])
         return abs(proc.create_time() - facts["create_time"]) > 0.01
