@@ -129,7 +129,7 @@ def test_tls_without_keys_infers_one_exchange_per_request(tls_capture):
     r = a.requests
     assert set(r["protocol"]) == {"tls"} and r["inferred"].all() and r["tls"].all()
     # sequential keep-alive requests: one client burst and one server burst each (TLS 1.3 session
-    # tickets may ride along with the first response, as the README says)
+    # tickets may ride along with the first response, as docs/formats.md says)
     assert len(r) == N_REQUESTS
     assert (r["request_bytes"] > 0).all() and r["complete"].all()
     with_keys = inferwire.analyze(result.path, tls_keylog=result.path.replace(

@@ -1,17 +1,17 @@
-"""The README documents every public column with its unit, exactly as inferwire.columns defines it."""
+"""docs/columns.md documents every public column with its unit, exactly as inferwire.columns defines it."""
 from pathlib import Path
 
 from inferwire.columns import CONNECTION_COLUMNS, REQUEST_COLUMNS, markdown_table
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+COLUMNS_PAGE = (Path(__file__).resolve().parents[1] / "docs" / "columns.md").read_text()
 
 
-def test_readme_has_the_request_table():
-    assert markdown_table(REQUEST_COLUMNS) in README
+def test_columns_page_has_the_request_table():
+    assert markdown_table(REQUEST_COLUMNS) in COLUMNS_PAGE
 
 
-def test_readme_has_the_connection_table():
-    assert markdown_table(CONNECTION_COLUMNS) in README
+def test_columns_page_has_the_connection_table():
+    assert markdown_table(CONNECTION_COLUMNS) in COLUMNS_PAGE
 
 
 def test_column_names_are_unique():
@@ -20,16 +20,16 @@ def test_column_names_are_unique():
         assert len(names) == len(set(names))
 
 
-def test_readme_has_the_joined_table():
+def test_columns_page_has_the_joined_table():
     from inferwire.columns import JOINED_COLUMNS
-    assert markdown_table(JOINED_COLUMNS) in README
+    assert markdown_table(JOINED_COLUMNS) in COLUMNS_PAGE
 
 
-def test_readme_has_the_triton_table():
+def test_columns_page_has_the_triton_table():
     from inferwire.columns import TRITON_COLUMNS
-    assert markdown_table(TRITON_COLUMNS) in README
+    assert markdown_table(TRITON_COLUMNS) in COLUMNS_PAGE
 
 
-def test_readme_has_the_messages_table():
+def test_columns_page_has_the_messages_table():
     from inferwire.columns import MESSAGE_COLUMNS
-    assert markdown_table(MESSAGE_COLUMNS) in README
+    assert markdown_table(MESSAGE_COLUMNS) in COLUMNS_PAGE

@@ -1,6 +1,6 @@
 """The per-connection table, column by column, on crafted pcaps with exact timestamps.
 
-README "The per-connection table": first_time / last_time are the first and last packet of the
+docs/columns.md "The per-connection table": first_time / last_time are the first and last packet of the
 connection, duration_ms = last_time - first_time, bytes_to_server / bytes_to_client are DISTINCT
 TCP payload bytes of each direction, retransmissions counts segments that repeated bytes already
 captured in BOTH directions, end is "fin", "rst" or "open", start_seen says whether the SYN was

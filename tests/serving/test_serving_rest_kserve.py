@@ -1,7 +1,7 @@
 """The REST conformance tests of ``test_serving_rest.py`` (TF Serving's REST API and the HTTP
 details curl and ab depend on) run against KServe's model server (``--server kserve``) serving the
 same model.  Where KServe differs from TF Serving's documented behaviour the test is expected to
-fail (strict: it fails if KServe starts to conform), with the difference as its reason; README
+fail (strict: it fails if KServe starts to conform), with the difference as its reason; docs/servers.md
 ("KServe") lists the same differences."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from serving import test_serving_rest as conformance
 from needs import skip_or_fail
 
 MESSAGE = "same status and {\"error\"} body, KServe's own message: "
-#: test id -> how KServe 0.21 differs from TF Serving (kept in step with the README's list)
+#: test id -> how KServe 0.21 differs from TF Serving (kept in step with the list in docs/servers.md)
 DIFFERENCES = {
     "test_model_status_as_documented":
         'GET /v1/models/{m} answers {"name", "ready"}, not TF Serving\'s model_version_status',

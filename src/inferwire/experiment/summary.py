@@ -55,7 +55,7 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
               "(+ .parquet), resources.csv, "
               f"{MANIFEST}, the load tool's own outputs: every file 0600 and the folder 0700 "
               "(the capture and the tools' request bodies hold payloads). Column definitions: "
-              "README.md, 'The per-request table'."]
+              "docs/columns.md."]
     text = "\n".join(lines) + "\n"
     (run_dir / SUMMARY).write_text(text)
     return text

@@ -49,7 +49,7 @@ def header(data: SweepData) -> str:
         "server through the Open Inference Protocol, side by side; TF Serving itself could not "
         "run here) are answered in [findings-servers.md](findings-servers.md).",
         "",
-        "Terms (columns in README.md): the client's latency `client_ms` = client time before the "
+        "Terms (columns in docs/columns.md): the client's latency `client_ms` = client time before the "
         "first request byte (serialization, connection set-up, scheduling) + `request_ms` "
         "(request transfer) + `wait_ms` (last request byte to first response byte) + "
         "`response_ms` + client time after the last response byte.  The server's request log "

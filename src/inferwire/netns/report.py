@@ -16,7 +16,7 @@ import pandas as pd
 from ..runfolder import MANIFEST
 
 RTO_MIN_MS = 200.0      # Linux's TCP_RTO_MIN: no retransmission timeout is shorter
-#: per-request TCP columns (README, "The per-request table") summed into each part, ms
+#: per-request TCP columns (docs/columns.md, "The per-request table") summed into each part, ms
 RETRANS_COLUMNS = ("retrans_ms_to_server", "retrans_ms_to_client")
 STALL_COLUMNS = ("zero_window_ms", "h2_flow_stall_ms")
 #: the round trip near each request, split at the capture point (client side + server side)
