@@ -25,7 +25,7 @@ from bench_serving import percentile_us, run_cell
 from inferwire.ports import free_ports
 from inferwire.serving.clients import make_client, sample_images
 from inferwire.serving.kserve.launch import KServeProcess, kserve_version
-from inferwire.serving.kserve.weights import cached_weights
+from inferwire.serving.numpy_weights import cached_weights
 from inferwire.serving.launch import ServerProcess
 from inferwire.serving.model import cached_models
 

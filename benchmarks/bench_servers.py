@@ -54,7 +54,7 @@ def start_kserve(work: Path):
     """KServe's model server (``.venv-kserve``), or (None, reason) when it is not installed."""
     from inferwire.errors import ServerError
     from inferwire.serving.kserve.launch import KServeProcess, kserve_version
-    from inferwire.serving.kserve.weights import cached_weights
+    from inferwire.serving.numpy_weights import cached_weights
     http, grpc = free_ports(2)
     try:
         proc = KServeProcess(cached_weights("softmax"), model_name="mnist", http_port=http,

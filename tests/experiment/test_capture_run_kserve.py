@@ -199,7 +199,7 @@ def test_a_users_own_kserve_is_reached_with_server_host(tmp_path):
     """``--server HOST`` with ``--api v2``: a KServe this run did not start (as a user's own
     deployment would be) is loaded and captured like any server."""
     from inferwire.serving.kserve.launch import KServeProcess
-    from inferwire.serving.kserve.weights import cached_weights
+    from inferwire.serving.numpy_weights import cached_weights
     need_capture()
     grpc_port, rest_port = free_ports(2)
     with KServeProcess(cached_weights("softmax"), model_name="digits", http_port=rest_port,

@@ -25,7 +25,7 @@ ENCODINGS = {"json_row": "rest", "json_columnar": "rest", "json_b64": "rest", "v
 
 @pytest.fixture(scope="module")
 def weights(models_dir, tmp_path_factory):
-    from inferwire.serving.kserve.weights import export_weights
+    from inferwire.serving.numpy_weights import export_weights
     d = tmp_path_factory.mktemp("kserve-weights")
     return {kind: export_weights(models_dir / name / "1", d / f"{name}.npz")
             for kind, name in (("softmax", "mnist"), ("cnn", "mnist_cnn"))}
@@ -55,12 +55,12 @@ def kserve(weights, tmp_path_factory):
 def test_numpy_network_is_tensorflows(weights, models_dir):
     import tensorflow as tf
 
-    from inferwire.serving.kserve import numpy_mnist
+    from inferwire.serving import mnist_numpy
     images = sample_images(20, seed=9).astype(np.float32) / 255.0
     for kind, name in (("softmax", "mnist"), ("cnn", "mnist_cnn")):
         fn = tf.saved_model.load(str(models_dir / name / "1")).signatures["predict_images"]
         ref = fn(images=tf.constant(images))["scores"].numpy()
-        got = numpy_mnist.scores(numpy_mnist.load(weights[kind]), images)
+        got = mnist_numpy.scores(mnist_numpy.load(weights[kind]), images)
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
 
 

@@ -70,7 +70,7 @@ def server(models_dir, tmp_path_factory):
     from inferwire.errors import ServerError
     from inferwire.ports import free_ports
     from inferwire.serving.kserve.launch import KServeProcess
-    from inferwire.serving.kserve.weights import export_weights
+    from inferwire.serving.numpy_weights import export_weights
     d = tmp_path_factory.mktemp("kserve")
     weights = export_weights(models_dir / "mnist" / "1", d / "mnist.npz")
     grpc_port, rest_port = free_ports(2)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from inferwire.errors import ServerError
-from inferwire.serving.triton import mnist_numpy
+from inferwire.serving import mnist_numpy
 from inferwire.serving.triton.repository import TritonModelOptions, write_repository
 from inferwire.serving.triton.trace import parse_entries, read_trace_files
 
@@ -78,8 +78,7 @@ def test_triton_serves_the_weights_and_traces_every_request(kind, tmp_path, weig
     assert server.metadata["version"].startswith("2.")
     assert server.model_config("mnist")["instance_group"][0]["count"] == 2
     images = np.random.default_rng(0).random((4, 784), dtype=np.float32)
-    with np.load(weights[kind]) as npz:
-        want = mnist_numpy.scores(kind, {k: npz[k] for k in npz.files}, images)
+    want = mnist_numpy.scores(mnist_numpy.load(weights[kind]), images)
     for i in range(5):
         status, out = _infer(server.opts.http_port, images, f"req-{i}")
         assert status == 200 and out["id"] == f"req-{i}"

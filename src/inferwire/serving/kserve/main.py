@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib.util
 import json
 import os
 import signal
@@ -28,8 +29,17 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import numpy_mnist  # noqa: E402  (the sibling file: no inferwire package in this venv)
+
+def _load_by_path(name: str, path: str):
+    """Import the file at ``path`` as module ``name``: this venv has no inferwire package."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mnist_numpy = _load_by_path("mnist_numpy", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mnist_numpy.py"))
 
 IMAGES, SCORES = "images", "scores"
 
@@ -75,14 +85,14 @@ def _v1_images(payload) -> np.ndarray:
         try:
             raw = [base64.b64decode(r["b64"]) for r in rows]
             return np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(
-                len(rows), numpy_mnist.PIXELS).astype(np.float32) / 255.0
+                len(rows), mnist_numpy.PIXELS).astype(np.float32) / 255.0
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"instances: expected {{\"b64\": <784 bytes>}} each: {exc}") \
                 from None
     try:
-        return np.asarray(rows, dtype=np.float32).reshape(-1, numpy_mnist.PIXELS)
+        return np.asarray(rows, dtype=np.float32).reshape(-1, mnist_numpy.PIXELS)
     except ValueError as exc:
-        raise InvalidInput(f"instances: expected images of {numpy_mnist.PIXELS} floats: {exc}") \
+        raise InvalidInput(f"instances: expected images of {mnist_numpy.PIXELS} floats: {exc}") \
             from None
 
 
@@ -95,9 +105,9 @@ def _v2_images(request) -> np.ndarray:
     if tensor.datatype != "FP32":
         raise InvalidInput(f"input '{IMAGES}': datatype {tensor.datatype}, expected FP32")
     array = tensor.as_numpy()
-    if array.ndim != 2 or array.shape[1] != numpy_mnist.PIXELS:
+    if array.ndim != 2 or array.shape[1] != mnist_numpy.PIXELS:
         raise InvalidInput(f"input '{IMAGES}': shape {list(array.shape)}, expected "
-                           f"[-1, {numpy_mnist.PIXELS}]")
+                           f"[-1, {mnist_numpy.PIXELS}]")
     return array
 
 
@@ -112,7 +122,7 @@ def make_model(name: str, weights_path: str, log_path: str | None):
             self.lock = threading.Lock()
 
         def load(self) -> bool:
-            self.weights = numpy_mnist.load(weights_path)
+            self.weights = mnist_numpy.load(weights_path)
             self.ready = True
             return True
 
@@ -120,7 +130,7 @@ def make_model(name: str, weights_path: str, log_path: str | None):
             v2 = isinstance(payload, InferRequest)
             images = _v2_images(payload) if v2 else _v1_images(payload)
             t0 = time.perf_counter_ns()
-            scores = numpy_mnist.scores(self.weights, images)
+            scores = mnist_numpy.scores(self.weights, images)
             model_ns = time.perf_counter_ns() - t0
             self._log(headers, payload.id if v2 else None, len(images), model_ns, v2)
             if not v2:   # as TF Serving answers: row format in, row out; columnar, columnar

@@ -5,7 +5,8 @@ The ``tritonserver`` binary (2.51, C++ HTTP/gRPC front ends, Python backend, CPU
 ``/usr/bin/python3`` (see :mod:`.install` for why).  Modules:
 
 - :mod:`.install`: where the binary, its libraries and the Python backend stub are; the version.
-- :mod:`.mnist_numpy`: the MNIST softmax and CNN forward passes in numpy (what runs inside Triton).
+- :mod:`..mnist_numpy` (shared with KServe): the MNIST softmax and CNN forward passes in numpy,
+  copied into the repository (what runs inside Triton).
 - :mod:`.repository`: writes a Triton model repository (``config.pbtxt``, ``model.py``, weights).
 - :mod:`.process`: starts ``tritonserver``, waits until ready, stops it (nothing left running).
 - :mod:`.trace`: reads Triton's trace files into a per-request table (pure).

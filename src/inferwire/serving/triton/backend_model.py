@@ -1,7 +1,7 @@
 """Triton Python-backend model for inferwire's MNIST models (copied as ``model.py``).
 
 Input ``images`` FP32 [batch, 784] (pixels / 255), output ``scores`` FP32 [batch, 10].  The
-parameters ``kind`` ("softmax" | "cnn") and ``weights`` (an .npz beside this file) come from
+parameter ``weights`` (an .npz beside this file, whose variables say the model's kind) comes from
 config.pbtxt.  With dynamic batching Triton hands several requests to one ``execute``: they are
 run as one matrix and split again, as a batching server does.
 """
@@ -20,16 +20,14 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        self.kind = params["kind"]
         here = os.path.dirname(os.path.abspath(__file__))
-        with np.load(os.path.join(here, params["weights"])) as npz:
-            self.weights = {k: npz[k] for k in npz.files}
+        self.weights = mnist_numpy.load(os.path.join(here, params["weights"]))
 
     def execute(self, requests):
         inputs = [pb_utils.get_input_tensor_by_name(r, "images").as_numpy() for r in requests]
         good = [x.ndim == 2 and x.shape[1] == 784 for x in inputs]   # Triton checks it first
         batch = [x for x, ok in zip(inputs, good) if ok]
-        out = mnist_numpy.scores(self.kind, self.weights, np.concatenate(batch)) if batch else None
+        out = mnist_numpy.scores(self.weights, np.concatenate(batch)) if batch else None
         responses, start = [], 0
         for x, ok in zip(inputs, good):
             if not ok:

@@ -2,20 +2,18 @@
 ``<root>/<name>/1/{model.py, mnist_numpy.py, weights.npz}`` (Python backend, numpy on CPU).
 
 :func:`config_pbtxt` is pure (options in, text out); :func:`write_repository` writes the files;
-:func:`export_weights` reads a SavedModel's variables (TensorFlow, in inferwire's own venv) into
-the .npz the backend loads, so Triton serves the very weights ``inferwire model export`` made.
+:func:`export_weights` keeps a SavedModel's variables (read with TensorFlow, in inferwire's own
+venv, by :mod:`..numpy_weights`) as the .npz the backend loads, so Triton serves the very
+weights ``inferwire model export`` made.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ...errors import InferwireError
+from ..numpy_weights import export_weights as export_npz
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS_FILE = "triton_weights.npz"
@@ -70,7 +68,7 @@ def write_repository(root: Path, opts: TritonModelOptions, weights: Path) -> Pat
     version.mkdir(parents=True, exist_ok=True)
     (model_dir / "config.pbtxt").write_text(config_pbtxt(opts))
     shutil.copyfile(HERE / "backend_model.py", version / "model.py")
-    shutil.copyfile(HERE / "mnist_numpy.py", version / "mnist_numpy.py")
+    shutil.copyfile(HERE.parent / "mnist_numpy.py", version / "mnist_numpy.py")
     shutil.copyfile(weights, version / "weights.npz")
     return model_dir
 
@@ -79,18 +77,4 @@ def export_weights(version_dir: Path) -> Path:
     """The SavedModel's variables as ``<version_dir>/assets.extra/triton_weights.npz`` (made
     once; TF Serving ignores assets.extra).  Needs TensorFlow."""
     target = Path(version_dir) / "assets.extra" / WEIGHTS_FILE
-    if target.is_file():
-        return target
-    import tensorflow as tf
-    prefix = Path(version_dir) / "variables" / "variables"
-    try:
-        reader = tf.train.load_checkpoint(str(prefix))
-    except (ValueError, tf.errors.OpError) as exc:
-        raise InferwireError(f"{prefix}: cannot read the SavedModel's variables: {exc}") from exc
-    arrays = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-    target.parent.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=target.parent)
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, target)
-    return target
+    return target if target.is_file() else export_npz(version_dir, target)

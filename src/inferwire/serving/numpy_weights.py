@@ -1,5 +1,5 @@
 """The MNIST SavedModels' weights as ``.npz`` files, for servers that run them without
-TensorFlow (KServe here: :mod:`.numpy_mnist`)."""
+TensorFlow (Triton's Python backend and KServe: :mod:`.mnist_numpy`)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import InferwireError
+from ..errors import InferwireError
 
 
 def export_weights(version_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -41,8 +41,8 @@ def export_weights(version_dir: str | os.PathLike, out: str | os.PathLike) -> Pa
 
 def cached_weights(kind: str = "softmax") -> Path:
     """The ``.npz`` of the cached export of ``kind`` ("softmax"/"cnn"), made on first use."""
-    from .. import signatures as S
-    from ..model import cached_models
+    from . import signatures as S
+    from .model import cached_models
     base = cached_models() / S.MODEL_NAMES[kind]
     version = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
     out = cached_models() / "numpy" / f"{S.MODEL_NAMES[kind]}-{version}.npz"

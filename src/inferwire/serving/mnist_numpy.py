@@ -1,11 +1,28 @@
-"""The MNIST models' forward passes in numpy: what runs inside Triton's Python backend.
+"""The MNIST models' forward passes in numpy: what runs inside Triton's Python backend and
+KServe's model server, which have no TensorFlow.
 
 The same graphs as :func:`inferwire.serving.model._logits` (softmax regression; two 5x5 SAME
 convolutions with ReLU and 2x2 max-pooling, then two dense layers), on the weights the SavedModel
-holds, so Triton answers with the embedded server's scores.  Pure numpy and no inferwire imports:
-the file is copied into the model repository and imported there by ``model.py``.
+holds (a ``.npz`` written by :func:`inferwire.serving.numpy_weights.export_weights`, with the
+variables' names ``w``, ``b`` / ``conv1_w`` ...), so both servers answer with the embedded
+server's scores.  Pure numpy and no inferwire imports: Triton's model repository gets a copy of
+this file, imported there by ``model.py``; KServe's ``main.py`` loads it by path in its own venv.
 """
 import numpy as np
+
+PIXELS = 784
+CLASSES = 10
+
+
+def load(path):
+    """The weights of a ``.npz`` written by ``numpy_weights.export_weights`` (float32)."""
+    with np.load(path) as npz:
+        return {k: npz[k].astype(np.float32) for k in npz.files}
+
+
+def kind_of(weights):
+    """"softmax" or "cnn", from the variables the weights hold."""
+    return "softmax" if "w" in weights else "cnn"
 
 
 def softmax(logits):
@@ -26,9 +43,9 @@ def _conv_relu_pool(h, w, b):
     return out.reshape(n, height // 2, 2, width // 2, 2, -1).max(axis=(2, 4))
 
 
-def logits(kind, weights, x):
+def logits(weights, x):
     """Logits float32 [n, 10] from images ``x`` float32 [n, 784] in [0, 1]."""
-    if kind == "softmax":
+    if kind_of(weights) == "softmax":
         return x @ weights["w"] + weights["b"]
     h = x.reshape(-1, 28, 28, 1)
     h = _conv_relu_pool(h, weights["conv1_w"], weights["conv1_b"])
@@ -37,6 +54,8 @@ def logits(kind, weights, x):
     return h @ weights["fc2_w"] + weights["fc2_b"]
 
 
-def scores(kind, weights, x):
-    """Softmax scores float32 [n, 10] (the ``scores`` output of ``predict_images``)."""
-    return softmax(logits(kind, weights, np.asarray(x, dtype=np.float32)))
+def scores(weights, images):
+    """Softmax scores float32 [n, 10] (the ``scores`` output of ``predict_images``) of images
+    float32 [n, 784] in [0, 1]."""
+    x = np.asarray(images, dtype=np.float32).reshape(-1, PIXELS)
+    return softmax(logits(weights, x))
