@@ -1,4 +1,5 @@
-"""The findings' figures (PNG, matplotlib's Agg backend): each from one answer table."""
+"""The findings' figures (PNG, matplotlib's Agg backend): each from one answer table; the
+figure set-up shared with :mod:`.servers_plots` (stacked shares, users panels, saving)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,39 +16,54 @@ def _figure(rows: int = 1, cols: int = 1, size=(9, 4.5)):
     return plt, *plt.subplots(rows, cols, figsize=size, squeeze=False)
 
 
-def phase_shares(table: pd.DataFrame, path: Path) -> Path | None:
-    """Stacked bars: the share of the client's mean latency per part, one bar per point."""
-    if table.empty:
-        return None
-    plt, fig, axes = _figure(size=(9, 0.35 * len(table) + 1.5))
+def stacked_shares(labels: list[str], segments: list, path: Path, bar_inches: float,
+                   margin_inches: float) -> Path:
+    """Stacked horizontal bars of % of the client's mean latency, a bar per label (top down);
+    ``segments``: (legend label, % per bar as a Series, colour or None), drawn left to right.
+    The figure is ``bar_inches`` per bar plus ``margin_inches`` tall."""
+    plt, fig, axes = _figure(size=(9, bar_inches * len(labels) + margin_inches))
     ax = axes[0][0]
-    labels = [f"{r.workload} {r.model} b{r.batch_size} {r.connection}"
-              for r in table.itertuples()]
-    left = pd.Series(0.0, index=table.index)
-    for name in SHARE_GROUPS:
-        values = table[f"{name}_pct"].fillna(0)
-        ax.barh(labels, values, left=left, label=name.replace("_", " "))
-        left += values
+    left = 0.0
+    for label, values, color in segments:
+        ax.barh(labels, values, left=left, label=label, color=color)
+        left = left + values
     ax.set_xlabel("% of the client's mean latency")
     ax.invert_yaxis()
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8)
     return _save(plt, fig, path)
 
 
+def users_panels(cpu_ylabel: str, cpu_title: str):
+    """(plt, fig, throughput axes, CPU axes): two panels against concurrent users."""
+    plt, fig, axes = _figure(1, 2, size=(11, 4))
+    throughput, cpu = axes[0]
+    throughput.set(xlabel="concurrent users", ylabel="requests/s", title="throughput")
+    cpu.set(xlabel="concurrent users", ylabel=cpu_ylabel, title=cpu_title)
+    return plt, fig, throughput, cpu
+
+
+def phase_shares(table: pd.DataFrame, path: Path) -> Path | None:
+    """Stacked bars: the share of the client's mean latency per part, one bar per point."""
+    if table.empty:
+        return None
+    labels = [f"{r.workload} {r.model} b{r.batch_size} {r.connection}"
+              for r in table.itertuples()]
+    segments = [(name.replace("_", " "), table[f"{name}_pct"].fillna(0), None)
+                for name in SHARE_GROUPS]
+    return stacked_shares(labels, segments, path, 0.35, 1.5)
+
+
 def concurrency(table: pd.DataFrame, path: Path) -> Path | None:
     """Throughput (left) and CPU cores busy (right) against users, per workload."""
     if table.empty:
         return None
-    plt, fig, axes = _figure(1, 2, size=(11, 4))
+    plt, fig, throughput, cpu = users_panels("CPU cores busy", "CPU")
     for workload, rows in table.groupby("workload"):
-        axes[0][0].plot(rows["users"], rows["throughput_per_s"], marker="o", label=workload)
-        axes[0][1].plot(rows["users"], rows["server_cpu_cores"], marker="o",
-                        label=f"{workload} server")
-        axes[0][1].plot(rows["users"], rows["host_cpu_cores"], marker="x", linestyle="--",
-                        label=f"{workload} whole host")
-    axes[0][0].set(xlabel="concurrent users", ylabel="requests/s", title="throughput")
-    axes[0][1].set(xlabel="concurrent users", ylabel="CPU cores busy", title="CPU")
-    for ax in axes[0]:
+        throughput.plot(rows["users"], rows["throughput_per_s"], marker="o", label=workload)
+        cpu.plot(rows["users"], rows["server_cpu_cores"], marker="o", label=f"{workload} server")
+        cpu.plot(rows["users"], rows["host_cpu_cores"], marker="x", linestyle="--",
+                 label=f"{workload} whole host")
+    for ax in (throughput, cpu):
         ax.legend(fontsize=8)
     return _save(plt, fig, path)
 

@@ -7,48 +7,36 @@ import numpy as np
 import pandas as pd
 
 from .answers import SHARE_GROUPS
-from .plots import _figure, _save
+from .plots import _figure, _save, stacked_shares, users_panels
 
 
 def shares(table: pd.DataFrame, path: Path) -> Path | None:
     """Stacked bars: each part's share of the client's mean latency, a bar per server and point."""
     if table.empty:
         return None
-    plt, fig, axes = _figure(size=(9, 0.32 * len(table) + 1.6))
-    ax = axes[0][0]
     labels = [f"{r.server_kind} {r.workload} {r.model} b{r.batch_size}"
               for r in table.itertuples()]
-    left = pd.Series(0.0, index=table.index)
-    segments = [(name.replace("_", " "), table[f"{name}_pct"]) for name in SHARE_GROUPS]
+    segments = [(name.replace("_", " "), table[f"{name}_pct"], None) for name in SHARE_GROUPS]
     # where the server logs no time of its own (KServe), its part and the network's are one
     unsplit = table["wait_not_model_pct"].where(table["server_other_pct"].isna())
-    segments.insert(1, ("server outside model + network (not split)", unsplit))
-    for label, values in segments:
-        values = values.fillna(0).clip(lower=0)
-        ax.barh(labels, values, left=left, label=label,
-                color="lightgray" if "not split" in label else None)
-        left += values
-    ax.set_xlabel("% of the client's mean latency")
-    ax.invert_yaxis()
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8)
-    return _save(plt, fig, path)
+    segments.insert(1, ("server outside model + network (not split)", unsplit, "lightgray"))
+    return stacked_shares(labels, [(label, values.fillna(0).clip(lower=0), color)
+                                   for label, values, color in segments], path, 0.32, 1.6)
 
 
 def concurrency(table: pd.DataFrame, path: Path) -> Path | None:
     """Throughput (left) and the server's CPU cores (right) against users, per server/protocol."""
     if table.empty:
         return None
-    plt, fig, axes = _figure(1, 2, size=(11, 4))
+    plt, fig, throughput, cpu = users_panels("server CPU cores", "server CPU")
     for (server, workload), rows in table.groupby(["server_kind", "workload"], sort=False):
         rows = rows.sort_values("users")
         style = "-" if workload == "rest" else "--"
-        axes[0][0].plot(rows["users"], rows["throughput_per_s"], style, marker="o",
+        throughput.plot(rows["users"], rows["throughput_per_s"], style, marker="o",
                         label=f"{server} {workload}")
-        axes[0][1].plot(rows["users"], rows["server_cpu_cores"], style, marker="o",
-                        label=f"{server} {workload}")
-    axes[0][0].set(xlabel="concurrent users", ylabel="requests/s", title="throughput")
-    axes[0][1].set(xlabel="concurrent users", ylabel="server CPU cores", title="server CPU")
-    for ax in axes[0]:
+        cpu.plot(rows["users"], rows["server_cpu_cores"], style, marker="o",
+                 label=f"{server} {workload}")
+    for ax in (throughput, cpu):
         ax.legend(fontsize=7)
     return _save(plt, fig, path)
 
