@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from craft import Conversation, http_request, http_response, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
+from h2craft import grpc_msg, grpc_request_headers, h2_setup
 from test_analyze_tls_damaged import CLIENT_FINISHED, SERVER_FLIGHT, _ext, rec
 
 US = 1_000
@@ -14,14 +14,7 @@ HUGE = "99999999999999999999999"          # > 2**63: did not fit the int64 colum
 
 def grpc_capture(path, status="200", grpc_status="0"):
     """One gRPC call whose response carries ``status`` and ``grpc_status``."""
-    c = Conversation(server=("10.0.0.2", 8500))
-    c.handshake(0, 10 * US, 20 * US)
-    h = H2Pair()
-    h.cli.initiate_connection()
-    c.client(100 * US, h.flush_client())
-    h.srv.initiate_connection()
-    c.server(150 * US, h.flush_server())
-    c.client(200 * US, h.flush_client())
+    c, h = h2_setup()
     h.cli.send_headers(1, grpc_request_headers("s1"))
     h.cli.send_data(1, grpc_msg(b"a"), end_stream=True)
     c.client(300 * US, h.flush_client())

@@ -4,7 +4,7 @@ import pandas as pd
 
 import inferwire
 from craft import Conversation, http_request, http_response, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg
+from h2craft import grpc_msg, h2_setup
 
 US = 1_000
 V2_PATH = "/v2/models/mnist/infer"
@@ -65,14 +65,7 @@ def _grpc_call(h, c, t, sid, rid, status, message=None):
 
 
 def test_grpc_v2_errors_per_stream(tmp_path):
-    c = Conversation(server=("10.0.0.2", 8001))
-    c.handshake(0, 10 * US, 20 * US)
-    h = H2Pair()
-    h.cli.initiate_connection()
-    c.client(100 * US, h.flush_client())
-    h.srv.initiate_connection()
-    c.server(150 * US, h.flush_server())
-    c.client(200 * US, h.flush_client())
+    c, h = h2_setup(8001)
     _grpc_call(h, c, 1_000 * US, 1, "ok", 0)
     _grpc_call(h, c, 2_000 * US, 3, "nf", 5, "Request for unknown model: 'x' is not found")
     _grpc_call(h, c, 3_000 * US, 5, "bad", 3, "unexpected shape for input %27images%27")

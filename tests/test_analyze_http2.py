@@ -3,56 +3,16 @@
 The HTTP/2 bytes come from python-hyper's ``h2`` (an independent implementation), the timing from
 scapy packets at exact times.
 """
-import struct
-
-import h2.config
-import h2.connection
 import pandas as pd
 import pytest
 
 import inferwire
 from craft import Conversation, write_pcap
-
-US = 1_000
-
-
-def grpc_msg(payload: bytes) -> bytes:
-    return b"\x00" + struct.pack(">I", len(payload)) + payload
-
-
-class H2Pair:
-    """A client and a server h2 connection; ``flush_*`` returns the bytes one side has to send."""
-
-    def __init__(self):
-        self.cli = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        self.srv = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
-
-    def flush_client(self) -> bytes:
-        data = self.cli.data_to_send()
-        self.srv.receive_data(data)
-        return data
-
-    def flush_server(self) -> bytes:
-        data = self.srv.data_to_send()
-        self.cli.receive_data(data)
-        return data
-
-
-def grpc_request_headers(rid):
-    return [(":method", "POST"), (":scheme", "http"), (":path",
-            "/tensorflow.serving.PredictionService/Predict"), (":authority", "localhost:8500"),
-            ("content-type", "application/grpc"), ("te", "trailers"), ("x-request-id", rid)]
+from h2craft import US, H2Pair, grpc_msg, grpc_request_headers, h2_setup
 
 
 def build_multiplexed(tmp_path):
-    c = Conversation(server=("10.0.0.2", 8500))
-    c.handshake(0, 10 * US, 20 * US)
-    h = H2Pair()
-    h.cli.initiate_connection()
-    c.client(100 * US, h.flush_client())                       # preface + SETTINGS
-    h.srv.initiate_connection()
-    c.server(150 * US, h.flush_server())                       # SETTINGS + ACK
-    c.client(200 * US, h.flush_client())                       # client's ACK
+    c, h = h2_setup()
     h.cli.send_headers(1, grpc_request_headers("s1"))
     c.client(300 * US, h.flush_client())
     h.cli.send_headers(3, grpc_request_headers("s3"))
@@ -102,14 +62,7 @@ def test_multiplexed_grpc_streams_exact_phases(tmp_path):
 def test_sizes_of_a_stream_not_seen_to_its_end_are_empty(tmp_path):
     """A response cut by the capture's end: its DATA so far is not its size (empty, not a count
     of what was seen); the request, seen to END_STREAM, keeps its exact size."""
-    c = Conversation(server=("10.0.0.2", 8500))
-    c.handshake(0, 10 * US, 20 * US)
-    h = H2Pair()
-    h.cli.initiate_connection()
-    c.client(100 * US, h.flush_client())
-    h.srv.initiate_connection()
-    c.server(150 * US, h.flush_server())
-    c.client(200 * US, h.flush_client())
+    c, h = h2_setup()
     h.cli.send_headers(1, grpc_request_headers("cut"))
     h.cli.send_data(1, grpc_msg(b"a" * 100), end_stream=True)
     c.client(300 * US, h.flush_client())

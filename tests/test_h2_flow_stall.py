@@ -8,7 +8,7 @@ import pytest
 
 import inferwire
 from craft import T0_NS, Conversation, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
+from h2craft import H2Pair, grpc_msg, grpc_request_headers, h2_setup
 
 US, MS = 1_000, 1_000_000
 FRAME = 16_384
@@ -37,14 +37,7 @@ def build(tmp_path, stall_ns: int):
     """A 100,005-byte gRPC request: the first 65,535 bytes fill both windows from 1 ms on (8 KiB
     segments 1 us apart), the server's WINDOW_UPDATEs come at 1 ms + ``stall_ns``, the rest
     follows 50 us after them.  Returns the path and the time the windows ran out."""
-    c = Conversation(server=("10.0.0.2", 8500))
-    c.handshake(0, 10 * US, 20 * US)
-    h = H2Pair()
-    h.cli.initiate_connection()
-    c.client(100 * US, h.flush_client())
-    h.srv.initiate_connection()
-    c.server(150 * US, h.flush_server())
-    c.client(200 * US, h.flush_client())
+    c, h = h2_setup()
     body = grpc_msg(b"x" * 100_000)
     h.cli.send_headers(1, grpc_request_headers("big"))
     assert h.cli.local_flow_control_window(1) == 65_535
@@ -78,14 +71,7 @@ def test_flow_control_stall_is_sending_time(tmp_path):
 
 def test_no_stall_when_the_window_is_never_exhausted(tmp_path):
     """The same request with the update before the window ran out is not a stall."""
-    c = Conversation(server=("10.0.0.2", 8500))
-    c.handshake(0, 10 * US, 20 * US)
-    h = H2Pair()
-    h.cli.initiate_connection()
-    c.client(100 * US, h.flush_client())
-    h.srv.initiate_connection()
-    c.server(150 * US, h.flush_server())
-    c.client(200 * US, h.flush_client())
+    c, h = h2_setup()
     h.cli.send_headers(1, grpc_request_headers("small"))
     send(h, 1, grpc_msg(b"x" * 30_000), end=True)
     c.client(1 * MS, h.flush_client())

@@ -11,7 +11,7 @@ import pytest
 
 import inferwire
 from craft import T0_NS, Conversation, http_request, http_response, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
+from h2craft import grpc_msg, grpc_request_headers, h2_setup
 
 US = 1_000
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -123,18 +123,6 @@ def test_unary_requests_have_no_messages(tmp_path):
     assert len(a.messages) == 0
     paths = a.save(tmp_path / "out")
     assert "messages.csv" not in paths
-
-
-def h2_setup(port=8500):
-    c = Conversation(server=("10.0.0.2", port))
-    c.handshake(0, 10 * US, 20 * US)
-    h = H2Pair()
-    h.cli.initiate_connection()
-    c.client(100 * US, h.flush_client())
-    h.srv.initiate_connection()
-    c.server(150 * US, h.flush_server())
-    c.client(200 * US, h.flush_client())
-    return c, h
 
 
 def test_h2_sse_events_spanning_data_frames(tmp_path):

@@ -8,10 +8,7 @@ import json
 import os
 import signal
 import stat
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import psutil
@@ -19,24 +16,14 @@ import pytest
 
 from inferwire.experiment import RunConfig, run_experiment
 from needs import need_capture
+from runprocs import processes_naming, run_dir_of, start_capture_run, wait_for
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
 def _need_capture():
     need_capture()
-
-
-def _no_leftovers(run_dir: Path):
-    """No capture tool or server process still refers to this run's folder."""
-    left = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if str(run_dir) in cmd:
-            left.append(cmd)
-    return left
 
 
 def test_both_protocols_every_request_found_and_client_time_covers_wire(tmp_path):
@@ -63,7 +50,7 @@ def test_both_protocols_every_request_found_and_client_time_covers_wire(tmp_path
     assert manifest["status"] == "ok" and manifest["capture"]["dropped"] == 0
     assert manifest["environment"]["tensorflow"] and manifest["environment"]["tshark"]
     assert "Where the time went" in (d / "summary.md").read_text()
-    assert not _no_leftovers(d)
+    assert not processes_naming(d)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
@@ -83,37 +70,16 @@ def test_new_connection_per_request_shows_handshakes(tmp_path, protocol):
 
 
 def _start_run(tmp_path, *args):
-    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "capture_run.py"),
-                             "--out", str(tmp_path), "--protocol", "rest", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_for(proc, text, timeout=120):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    raise AssertionError(f"never saw {text!r}; output:\n{''.join(seen)}")
-
-
-def _one_run_dir(tmp_path) -> Path:
-    dirs = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert len(dirs) == 1
-    return dirs[0]
+    return start_capture_run(tmp_path, "--protocol", "rest", *args)
 
 
 def test_ctrl_c_keeps_and_analyzes_what_was_measured(tmp_path):
     proc = _start_run(tmp_path, "--duration", "60")
-    _wait_for(proc, "measure")            # the load's progress line: requests are flowing
+    wait_for(proc, "measure")            # the load's progress line: requests are flowing
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    d = _one_run_dir(tmp_path)
+    d = run_dir_of(tmp_path)
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     requests = pd.read_csv(d / "requests.csv")
@@ -122,13 +88,13 @@ def test_ctrl_c_keeps_and_analyzes_what_was_measured(tmp_path):
     finished = log[log["finished_ns"].notna() & (log["phase"] == "measure")]
     assert set(finished["request_id"]) <= set(requests["request_id"])
     time.sleep(0.5)
-    assert not _no_leftovers(d)
+    assert not processes_naming(d)
 
 
 def test_server_crash_mid_run_is_reported_and_measured_data_kept(tmp_path):
     proc = _start_run(tmp_path, "--duration", "60")
-    _wait_for(proc, "measure")
-    d = _one_run_dir(tmp_path)
+    wait_for(proc, "measure")
+    d = run_dir_of(tmp_path)
     servers = [p for p in psutil.Process(proc.pid).children(recursive=True)
                if "inferwire.cli serve" in " ".join(p.cmdline())]
     assert servers
@@ -143,4 +109,4 @@ def test_server_crash_mid_run_is_reported_and_measured_data_kept(tmp_path):
     assert len(pd.read_csv(d / "requests.csv")) > 0
     assert (d / "summary.md").exists()
     time.sleep(0.5)
-    assert not _no_leftovers(d)
+    assert not processes_naming(d)

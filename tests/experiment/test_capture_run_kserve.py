@@ -12,6 +12,7 @@ from inferwire.errors import InferwireError
 from inferwire.experiment import RunConfig, run_experiment
 from inferwire.ports import free_ports
 from needs import need_capture, skip_or_fail
+from runprocs import start_capture_run, wait_for
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
 
@@ -130,29 +131,9 @@ def test_kserve_killed_mid_run_is_reported_and_measured_data_kept(tmp_path):
 
 
 def _start_script(tmp_path, *args):
-    import subprocess
-    import sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[2]
     grpc_port, rest_port = free_ports(2)
-    return subprocess.Popen([sys.executable, str(root / "scripts" / "capture_run.py"),
-                             "--out", str(tmp_path), "--server", "kserve", "--api", "v2",
-                             "--protocol", "rest", "--grpc-port", str(grpc_port),
-                             "--rest-port", str(rest_port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_for(proc, text, timeout=120):
-    import time
-    deadline, seen = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return
-    raise AssertionError(f"never saw {text!r}; output:\n{''.join(seen)}")
+    return start_capture_run(tmp_path, "--server", "kserve", "--api", "v2", "--protocol", "rest",
+                             "--grpc-port", str(grpc_port), "--rest-port", str(rest_port), *args)
 
 
 @pytest.mark.parametrize("sig, code, status", [("SIGINT", 130, "interrupted")])
@@ -162,7 +143,7 @@ def test_ctrl_c_stops_kserve_and_keeps_what_was_measured(tmp_path, sig, code, st
     need_capture()
     proc = _start_script(tmp_path, "--duration", "60")
     try:
-        _wait_for(proc, "measure")              # the load's progress line: requests flow
+        wait_for(proc, "measure")              # the load's progress line: requests flow
         proc.send_signal(getattr(signal, sig))
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -183,7 +164,7 @@ def test_parent_killed_leaves_no_kserve(tmp_path):
     need_capture()
     proc = _start_script(tmp_path, "--duration", "60")
     try:
-        _wait_for(proc, "measure")
+        wait_for(proc, "measure")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:

@@ -18,6 +18,8 @@ import pytest
 
 from inferwire.ports import free_ports
 from needs import need_capture, small_tmpfs
+from runprocs import gone_within, run_dir_of, start_capture_run, wait_for
+from runprocs import processes_naming as leftovers
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,47 +32,15 @@ def _need_capture():
 
 def start_run(out: Path, *args, protocol="rest") -> subprocess.Popen:
     grpc, rest = free_ports(2)
-    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "capture_run.py"),
-                             "--out", str(out), "--protocol", protocol, "--grpc-port",
-                             str(grpc), "--rest-port", str(rest), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(proc, text, timeout=180) -> list[str]:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    raise AssertionError(f"never saw {text!r}; output:\n{''.join(seen)}")
-
-
-def run_dir_of(out: Path) -> Path:
-    dirs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(dirs) == 1, dirs
-    return dirs[0]
-
-
-def leftovers(run_dir: Path) -> list[str]:
-    """Processes still naming this run's folder (server, capture tool, load tool)."""
-    left = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if str(run_dir) in cmd:
-            left.append(cmd)
-    return left
+    return start_capture_run(out, "--protocol", protocol, "--grpc-port", str(grpc),
+                             "--rest-port", str(rest), *args)
 
 
 def wait_no_leftovers(run_dir: Path, timeout: float) -> float:
     """Seconds until nothing names the run folder; fails after ``timeout``."""
     start = time.monotonic()
-    while leftovers(run_dir):
-        assert time.monotonic() - start < timeout, leftovers(run_dir)
-        time.sleep(0.1)
+    left = gone_within(run_dir, timeout)
+    assert not left, left
     return time.monotonic() - start
 
 

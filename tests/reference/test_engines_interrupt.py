@@ -3,31 +3,17 @@ stops at once, keeps and analyzes what was measured, keeps locust's outputs, lea
 process behind."""
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
+
+from runprocs import processes_naming, start_capture_run, wait_for
 
 from .conftest import need_capture
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait_for(proc, text, timeout=120):
-    deadline, seen = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return
-    raise AssertionError(f"never saw {text!r}:\n{''.join(seen)}")
 
 
 def _wait_for_requests(out: Path, timeout=60):
@@ -43,14 +29,12 @@ def _wait_for_requests(out: Path, timeout=60):
 
 def test_ctrl_c_stops_locust_and_keeps_what_was_measured(model_server, tmp_path):
     need_capture()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "capture_run.py"), "--out", str(tmp_path),
-         "--server", "127.0.0.1", "--grpc-port", str(model_server.grpc_port),
-         "--rest-port", str(model_server.rest_port), "--protocol", "grpc", "--engine", "locust",
-         "--duration", "60", "--warmup", "3", "--locust-workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_capture_run(
+        tmp_path, "--server", "127.0.0.1", "--grpc-port", str(model_server.grpc_port),
+        "--rest-port", str(model_server.rest_port), "--protocol", "grpc", "--engine", "locust",
+        "--duration", "60", "--warmup", "3", "--locust-workers", "1")
     try:
-        _wait_for(proc, "locust: grpc_single.py")
+        wait_for(proc, "locust: grpc_single.py")
         _wait_for_requests(tmp_path)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -69,6 +53,5 @@ def test_ctrl_c_stops_locust_and_keeps_what_was_measured(model_server, tmp_path)
     requests = pd.read_csv(run_dir / "requests.csv")
     assert set(events["request_id"]) <= set(requests["request_id"].dropna())
     time.sleep(0.5)
-    left = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])
-            if str(run_dir) in " ".join(p.info["cmdline"] or [])]
+    left = processes_naming(run_dir)
     assert not left, left

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import psutil
 import pytest
 
 from inferwire.sweep import Plan, Point, run_sweep
 from inferwire.sweep.cacheprobe import run_cache_probe
 from needs import need_capture, skip_or_fail
+from runprocs import processes_naming
 
 pytestmark = [pytest.mark.slow]
 CACHE = 1 << 20
@@ -33,15 +33,6 @@ def _need_kserve():
         kserve_python()
     except ServerError as exc:
         skip_or_fail(f"KServe is not installed: {exc}")
-
-
-def _left(folder) -> list:
-    """Processes whose command line names ``folder`` (a server left running)."""
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        if str(folder) in " ".join(p.info["cmdline"] or ()):
-            out.append(p.pid)
-    return out
 
 
 def _deltas(setup: dict) -> dict:
@@ -75,7 +66,7 @@ def test_probe_starts_triton_twice_and_speaks_v2(triton_probe):
     assert len(probe) == 2 * 2 * (1 + 2 * 4) and probe["ok"].all()
     assert (d / "cache-off" / "triton_trace.csv").exists()
     assert (d / "cache-on" / "triton_metrics.csv").exists()
-    assert _left(d) == []
+    assert processes_naming(d) == []
 
 
 def test_every_probe_request_is_joined_to_tritons_trace(triton_probe):
@@ -109,7 +100,7 @@ def test_probe_starts_kserve_and_speaks_v2(tmp_path):
     probe = pd.read_csv(tmp_path / "probe.csv")
     assert len(probe) == 2 * 5 and probe["ok"].all()
     assert set(probe["protocol"]) == {"rest", "grpc"}
-    assert _left(tmp_path) == []
+    assert processes_naming(tmp_path) == []
 
 
 @pytest.mark.capture
@@ -138,7 +129,7 @@ def test_sweep_on_triton_tells_repeated_from_unique_inputs_with_the_cache_on(tmp
             assert hits == 0 and computed.all()
         else:                                   # the first warm-up request filled the cache
             assert hits == 30 + 2 - 1 and not computed.any()
-    assert _left(tmp_path) == []
+    assert processes_naming(tmp_path) == []
     # the findings on servers: wire, trace and metrics all say "cached"
     from inferwire.findings.servers_doc import generate_servers
     written = generate_servers([tmp_path], doc=tmp_path / "doc" / "servers.md")
@@ -177,7 +168,7 @@ def test_a_kserve_sweep_point_gets_free_ports_when_the_plans_are_taken(tmp_path)
     manifest = json.loads((result.ran[0] / "manifest.json").read_text())
     assert manifest["server"]["kind"] == "kserve"
     assert manifest["server"]["rest_port"] != plan.rest_port
-    assert _left(tmp_path) == []
+    assert processes_naming(tmp_path) == []
 
 
 def test_probe_against_a_running_server_by_host_leaves_it_running(tmp_path):

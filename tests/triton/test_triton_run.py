@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +20,7 @@ import pytest
 
 from inferwire.experiment import RunConfig, run_experiment
 from needs import need_capture
+from runprocs import gone_within, processes_naming, run_dir_of, start_capture_run, wait_for
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,16 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def _need_capture(triton_install):
     need_capture()
-
-
-def _leftovers(folder: Path) -> list[str]:
-    """Live processes whose command line names ``folder`` (Triton, its stubs, the capture)."""
-    left = []
-    for p in psutil.process_iter(["cmdline", "status"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if str(folder) in cmd and p.info["status"] != psutil.STATUS_ZOMBIE:
-            left.append(cmd)
-    return left
 
 
 def _config(tmp_path, **kw):
@@ -85,7 +75,7 @@ def test_every_request_on_the_wire_traced_inside_its_wait(tmp_path):
     assert deltas['nv_inference_request_success{model="mnist",version="1"}'] == len(on_wire)
     summary = (d / "summary.md").read_text()
     assert "Where the time went on Triton" in summary and "100.000 %" in summary
-    assert not _leftovers(d)
+    assert not processes_naming(d)
 
 
 def test_dynamic_batching_two_instances_cnn_batch_32(tmp_path):
@@ -115,7 +105,7 @@ def test_a_taken_port_fails_the_run_with_tritons_line(tmp_path):
     assert any("already in use" in p and str(port) in p for p in result.problems), result.problems
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed" and (result.run_dir / "triton.log").exists()
-    assert not _leftovers(result.run_dir)
+    assert not processes_naming(result.run_dir)
 
 
 def _model_repo(root: Path, initialize_body: str) -> Path:
@@ -139,7 +129,7 @@ def test_a_model_that_fails_to_load_fails_the_run(tmp_path):
     assert any("failed to load 'mnist'" in p and "no weights here" in p
                for p in result.problems), result.problems
     assert json.loads((result.run_dir / "manifest.json").read_text())["status"] == "failed"
-    assert not _leftovers(repo) and not _leftovers(result.run_dir)
+    assert not processes_naming(repo) and not processes_naming(result.run_dir)
 
 
 def test_not_ready_in_time_fails_the_run(tmp_path):
@@ -149,57 +139,31 @@ def test_not_ready_in_time_fails_the_run(tmp_path):
     assert result.status == "failed" and result.exit_code == 1
     assert any("not ready within 4 s" in p for p in result.problems), result.problems
     assert json.loads((result.run_dir / "manifest.json").read_text())["status"] == "failed"
-    assert not _leftovers(repo) and not _leftovers(result.run_dir)
+    assert not processes_naming(repo) and not processes_naming(result.run_dir)
 
 
 def _start_run(tmp_path, *args):
-    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "capture_run.py"),
-                             "--out", str(tmp_path), "--server", "triton", "--api", "v2",
-                             "--protocol", "rest", "--duration", "60", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_for(proc, text, timeout=180):
-    deadline, seen = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    raise AssertionError(f"never saw {text!r}; output:\n{''.join(seen)}")
-
-
-def _run_dir(tmp_path) -> Path:
-    (d,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    return d
-
-
-def _gone_within(folder: Path, seconds: float) -> list[str]:
-    deadline = time.monotonic() + seconds
-    while _leftovers(folder) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return _leftovers(folder)
+    return start_capture_run(tmp_path, "--server", "triton", "--api", "v2", "--protocol", "rest",
+                             "--duration", "60", *args)
 
 
 def test_ctrl_c_keeps_what_was_measured_and_stops_triton(tmp_path):
     proc = _start_run(tmp_path)
-    _wait_for(proc, "measure")
+    wait_for(proc, "measure")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    d = _run_dir(tmp_path)
+    d = run_dir_of(tmp_path)
     assert json.loads((d / "manifest.json").read_text())["status"] == "interrupted"
     j = pd.read_parquet(d / "joined.parquet")
     assert j["triton_trace_id"].notna().sum() > 0
-    assert not _gone_within(d, 5)
+    assert not gone_within(d, 5)
 
 
 def test_triton_killed_mid_run_is_reported_and_nothing_is_left(tmp_path):
     proc = _start_run(tmp_path)
-    _wait_for(proc, "measure")
-    d = _run_dir(tmp_path)
+    wait_for(proc, "measure")
+    d = run_dir_of(tmp_path)
     (server,) = [p for p in psutil.Process(proc.pid).children(recursive=True)
                  if p.name() == "tritonserver"]
     server.kill()
@@ -212,17 +176,17 @@ def test_triton_killed_mid_run_is_reported_and_nothing_is_left(tmp_path):
     j = pd.read_parquet(d / "joined.parquet")
     assert manifest["server"]["trace"]["traces"] > 0
     assert j["triton_trace_id"].notna().sum() == manifest["server"]["trace"]["traces"]
-    assert not _gone_within(d, 5)     # its Python-backend stubs too
+    assert not gone_within(d, 5)     # its Python-backend stubs too
 
 
 def test_parent_killed_takes_triton_with_it(tmp_path):
     proc = _start_run(tmp_path)
-    _wait_for(proc, "measure")
-    d = _run_dir(tmp_path)
+    wait_for(proc, "measure")
+    d = run_dir_of(tmp_path)
     proc.kill()
     proc.wait(10)
     try:
-        left = [c for c in _gone_within(d, 30) if "tritonserver" in c or "triton_python" in c]
+        left = [c for c in gone_within(d, 30) if "tritonserver" in c or "triton_python" in c]
         assert left == [], left
         from inferwire.serving.triton.target import SHM, STAGING_PREFIX, trace_staging
         orphan = list(SHM.glob(f"{STAGING_PREFIX}{proc.pid}-*"))
@@ -246,5 +210,5 @@ def test_cli_without_triton_installed_says_how_and_exits_1(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "no Triton venv" in done.stderr and "scripts/setup.sh" in done.stderr
     assert "Traceback" not in done.stderr
-    d = _run_dir(tmp_path / "out")
+    d = run_dir_of(tmp_path / "out")
     assert json.loads((d / "manifest.json").read_text())["status"] == "failed"

@@ -14,6 +14,7 @@ from inferwire.errors import ServerError
 from inferwire.serving import mnist_numpy
 from inferwire.serving.triton.repository import TritonModelOptions, write_repository
 from inferwire.serving.triton.trace import parse_entries, read_trace_files
+from runprocs import processes_naming
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +28,6 @@ def _gone(proc) -> bool:
     except ProcessLookupError:
         return True
     return False
-
-
-def _processes_naming(folder) -> list[str]:
-    """Command lines of live processes that name ``folder`` (the server, its stubs)."""
-    import psutil
-    left = []
-    for p in psutil.process_iter(["cmdline", "status"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if str(folder) in cmd and p.info["status"] != psutil.STATUS_ZOMBIE:
-            left.append(cmd)
-    return left
 
 
 def _infer(port, images, rid, model="mnist"):
@@ -110,7 +100,7 @@ def test_a_model_that_fails_to_load_is_named_with_tritons_line(tmp_path, start_t
     text = str(err.value)
     assert "exited with code" in text and "weights file is corrupt" in text
     assert "failed to load" in text or "mnist" in text
-    assert _processes_naming(tmp_path) == []
+    assert processes_naming(tmp_path) == []
 
 
 def test_not_ready_within_the_timeout_stops_it(tmp_path, start_triton, triton_install):
@@ -120,7 +110,7 @@ def test_not_ready_within_the_timeout_stops_it(tmp_path, start_triton, triton_in
         start_triton(repo, ready_timeout_s=3)
     assert time.monotonic() - t0 < 40
     assert "/v2/models/mnist/ready" in str(err.value)
-    assert _processes_naming(tmp_path) == [], "Triton still running after the timeout"
+    assert processes_naming(tmp_path) == [], "Triton still running after the timeout"
 
 
 def test_a_taken_port_is_named_with_tritons_line(tmp_path, weights, start_triton):
@@ -134,7 +124,7 @@ def test_a_taken_port_is_named_with_tritons_line(tmp_path, weights, start_triton
             start_triton(repo, http_port=taken)
     text = str(err.value)
     assert "exited with code" in text and str(taken) in text, text
-    assert _processes_naming(tmp_path) == []
+    assert processes_naming(tmp_path) == []
 
 
 def test_response_cache_answers_repeats_from_the_cache(tmp_path, weights, start_triton):
