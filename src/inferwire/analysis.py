@@ -494,7 +494,7 @@ def _progress_bar(total: int, enabled: bool):
 def _load_keylog(path):
     if path is None:
         return None
-    from .protocols.tlskeys import parse_keylog
+    from .protocols.tls.keylog import parse_keylog
     return parse_keylog(path)
 
 

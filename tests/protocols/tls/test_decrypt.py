@@ -1,4 +1,5 @@
-"""Decryptor tests on published vectors and crafted records (real traffic: test_tls_real.py)."""
+"""Decryptor tests on crafted records (key-schedule vectors: test_keyschedule.py; real traffic:
+test_real.py)."""
 from __future__ import annotations
 
 import struct
@@ -11,45 +12,11 @@ from hypothesis import strategies as st
 
 from inferwire.errors import InferwireError, InferwireWarning
 from inferwire.protocols.tls import TlsRecord, TlsRecordParser, assemble_tls
-from inferwire.protocols.tlsdecrypt import (PlaintextStream, TlsDecryptor, decrypt_connection,
-                                            hkdf_expand_label, tls12_prf)
-from inferwire.protocols.tlskeys import KeyLog
+from inferwire.protocols.tls.decrypt import PlaintextStream, TlsDecryptor, decrypt_connection
+from inferwire.protocols.tls.keyschedule import hkdf_expand_label
+from inferwire.protocols.tls.keylog import KeyLog
 
 H = bytes.fromhex
-
-
-# ----------------------------------------------------------------------- published vectors
-
-# RFC 8448 section 3 (TLS_AES_128_GCM_SHA256): traffic secret -> write key, write IV.
-RFC8448 = [
-    ("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38",
-     "3fce516009c21727d0f2e4e86ee403bc", "5d313eb2671276ee13000b30"),     # server handshake
-    ("b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21",
-     "dbfaa693d1762c5b666af5d950258d01", "5bd3c71b836e0b76bb73265f"),     # client handshake
-    ("a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643",
-     "9f02283b6c9c07efc26bb9f2ac92e356", "cf782b88dd83549aadf1e984"),     # server application
-]
-
-
-@pytest.mark.parametrize("secret,key,iv", RFC8448)
-def test_hkdf_expand_label_matches_rfc8448(secret, key, iv):
-    assert hkdf_expand_label(H(secret), b"key", b"", 16, "sha256") == H(key)
-    assert hkdf_expand_label(H(secret), b"iv", b"", 12, "sha256") == H(iv)
-
-
-def test_tls12_prf_matches_published_vectors():
-    # The TLS WG's P_SHA256 / P_SHA384 vectors (mail-archive tls/current/msg03416).
-    out = tls12_prf(H("9bbe436ba940f017b17652849a71db35"), b"test label",
-                    H("a0ba9f936cda311827a6f796ffd5198c"), 100, "sha256")
-    assert out == H("e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a"
-                    "6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab"
-                    "4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff701"
-                    "87347b66")
-    out = tls12_prf(H("b80b733d6ceefcdc71566ea48e5567df"), b"test label",
-                    H("cd665cf6a8447dd6ff8b27555edb7465"), 148, "sha384")
-    assert out[:64] == H("7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cd"
-                         "e9ca0faa60be9fe34f82b1233c9146a0e534cb400fed2700884f9dc236f80edd")
-    assert len(out) == 148
 
 
 # --------------------------------------------------------------------- crafted TLS 1.3 flows

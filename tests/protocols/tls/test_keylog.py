@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 from inferwire.errors import InferwireError, InferwireWarning
-from inferwire.protocols.tlskeys import KeyLog, parse_keylog
+from inferwire.protocols.tls.keylog import KeyLog, parse_keylog
 
 CR1 = bytes(range(32))
 CR2 = bytes(range(100, 132))

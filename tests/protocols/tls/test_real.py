@@ -30,10 +30,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from inferwire.errors import InferwireWarning
 from inferwire.protocols import tls
 from inferwire.protocols.tls import TlsRecordParser, assemble_tls
-from inferwire.protocols.tlsdecrypt import decrypt_connection, hkdf_expand_label
-from inferwire.protocols.tlskeys import parse_keylog
+from inferwire.protocols.tls.decrypt import decrypt_connection
+from inferwire.protocols.tls.keyschedule import hkdf_expand_label
+from inferwire.protocols.tls.keylog import parse_keylog
 
 TIMEOUT_S = 10
 SNI = "mnist.inferwire.test"
@@ -668,7 +670,7 @@ def test_wrong_key_warns_with_offset_and_falls_back(tmp_path, certs):
     bad = "\n".join(line if "SERVER_TRAFFIC_SECRET_0" not in line else
                     line[:-4] + ("0000" if not line.endswith("0000") else "1111")
                     for line in text.splitlines())
-    with pytest.warns(tls.InferwireWarning) as caught:
+    with pytest.warns(InferwireWarning) as caught:
         dc = decrypt_connection(cr, sr, cp.messages, sp.messages, parse_keylog(bad))
     first_app = next(r for r in sr if r.content_type == tls.APPLICATION_DATA and
                      r.start >= max(m.end for m in dc.server.messages if m.name == "finished"))

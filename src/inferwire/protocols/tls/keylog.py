@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import InferwireError, InferwireWarning
-from ..files import not_regular
+from ...errors import InferwireError, InferwireWarning
+from ...files import not_regular
 
 MASTER_SECRET = "CLIENT_RANDOM"
 TLS13_LABELS = ("CLIENT_EARLY_TRAFFIC_SECRET", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",

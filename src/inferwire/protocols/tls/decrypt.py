@@ -1,20 +1,14 @@
-"""Decrypt TLS records with secrets from a key log (pure: records and secrets in, plaintext out).
+"""Decrypt TLS records with secrets from a key log (pure: records and secrets in, plaintext out);
+the keys themselves come from :mod:`.keyschedule`.
 
-TLS 1.3 (RFC 8446 7.1-7.3, 5.2-5.4): the traffic secrets of the key log give key and IV through
-HKDF-Expand-Label; each record's nonce is the IV XOR its sequence number; the additional data is
-the record header; the inner plaintext ends with the real content type followed by zero padding.
-Handshake traffic secrets open EncryptedExtensions ... Finished (so ALPN is learned), then the
-``*_TRAFFIC_SECRET_0`` secrets open application data; a KeyUpdate message moves that direction to
-the next secret (RFC 8446 7.2, label "traffic upd").  0-RTT records are opened with
-``CLIENT_EARLY_TRAFFIC_SECRET`` when the ClientHello offered early data, the server accepted it
-(EncryptedExtensions, known once the server direction is decrypted) and the key log has it;
-rejected 0-RTT records are skipped as the server skips them (RFC 8446 4.2.10).
-
-TLS 1.2 AEAD suites: the key block is PRF(master secret, "key expansion", server_random +
-client_random) with the suite's hash (RFC 5246 6.3); AES-GCM/CCM nonces are the 4-byte salt + the
-8-byte explicit nonce sent in the record (RFC 5288, 6655), ChaCha20-Poly1305 nonces the 12-byte
-IV XOR the sequence number (RFC 7905); records after each side's ChangeCipherSpec are protected.
-CBC suites are not supported: a warning says so and that direction stays inferred.
+TLS 1.3: handshake traffic secrets open EncryptedExtensions ... Finished (so ALPN is learned),
+then the ``*_TRAFFIC_SECRET_0`` secrets open application data; a KeyUpdate message moves that
+direction to the next secret; the inner plaintext ends with the real content type followed by
+zero padding.  0-RTT records are opened with ``CLIENT_EARLY_TRAFFIC_SECRET`` when the ClientHello
+offered early data, the server accepted it (EncryptedExtensions, known once the server direction
+is decrypted) and the key log has it; rejected 0-RTT records are skipped as the server skips them
+(RFC 8446 4.2.10).  TLS 1.2 AEAD suites: records after each side's ChangeCipherSpec are
+protected.  CBC suites are not supported: a warning says so and that direction stays inferred.
 
 A record that fails to decrypt (wrong key, bad tag) warns with its stream offset; that direction
 stops there and falls back to inferred results for the rest.
@@ -22,112 +16,20 @@ stops there and falls back to inferred results for the rest.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import hmac
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple, Sequence
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from ..errors import InferwireError, InferwireWarning
-from .tls import (APPLICATION_DATA, CHANGE_CIPHER_SPEC, CIPHER_SUITES, ENCRYPTED_EXTENSIONS,
-                  ENCRYPTED_HANDSHAKE, END_OF_EARLY_DATA, FINISHED, HANDSHAKE, KEY_UPDATE,
-                  CipherSuite, HandshakeMessage, HandshakeReassembler, TlsRecord, TlsSession,
-                  assemble_tls, cipher_suite_name)
-from .tlskeys import KeyLog
-
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384}
-
-
-# ------------------------------------------------------------------------ key derivation
-
-def hkdf_expand_label(secret: bytes, label: bytes, context: bytes, length: int,
-                      hash_name: str) -> bytes:
-    """RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, length)."""
-    full = b"tls13 " + label
-    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + bytes([len(context)]) + context
-    return HKDFExpand(_HASHES[hash_name](), length, info).derive(secret)
-
-
-def tls12_prf(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: str) -> bytes:
-    """RFC 5246 5 PRF: P_hash(secret, label + seed) truncated to ``length`` bytes."""
-    digest = getattr(hashlib, hash_name)
-    seed = label + seed
-    out, a = b"", seed
-    while len(out) < length:
-        a = hmac.new(secret, a, digest).digest()
-        out += hmac.new(secret, a + seed, digest).digest()
-    return out[:length]
-
-
-def _aead(suite: CipherSuite, key: bytes):
-    if suite.aead == "AES-GCM":
-        return AESGCM(key)
-    if suite.aead == "AES-CCM":
-        return AESCCM(key, tag_length=suite.tag_len)
-    return ChaCha20Poly1305(key)
-
-
-def _xor_nonce(iv: bytes, seq: int) -> bytes:
-    return (int.from_bytes(iv, "big") ^ seq).to_bytes(len(iv), "big")
-
-
-class _Keys13:
-    """One TLS 1.3 traffic secret's record protection and its sequence number."""
-
-    def __init__(self, suite: CipherSuite, secret: bytes):
-        self.suite, self.secret, self.seq = suite, secret, 0
-        self.aead = _aead(suite, hkdf_expand_label(secret, b"key", b"", suite.key_len, suite.hash))
-        self.iv = hkdf_expand_label(secret, b"iv", b"", 12, suite.hash)
-
-    def open(self, r: TlsRecord) -> bytes:
-        aad = bytes([r.content_type]) + r.version.to_bytes(2, "big") + r.length.to_bytes(2, "big")
-        inner = self.aead.decrypt(_xor_nonce(self.iv, self.seq), r.payload, aad)
-        self.seq += 1
-        return inner
-
-    def updated(self) -> "_Keys13":
-        """The keys after a KeyUpdate (RFC 8446 7.2)."""
-        size = 48 if self.suite.hash == "sha384" else 32
-        return _Keys13(self.suite, hkdf_expand_label(self.secret, b"traffic upd", b"", size,
-                                                     self.suite.hash))
-
-
-class _Keys12:
-    """One TLS 1.2 direction's AEAD record protection and its sequence number."""
-
-    def __init__(self, suite: CipherSuite, key: bytes, iv: bytes):
-        self.suite, self.iv, self.seq = suite, iv, 0
-        self.aead = _aead(suite, key)
-
-    def open(self, r: TlsRecord) -> bytes:
-        s, payload = self.suite, r.payload
-        if s.explicit_nonce_len:
-            nonce, body = self.iv + payload[:s.explicit_nonce_len], payload[s.explicit_nonce_len:]
-        else:
-            nonce, body = _xor_nonce(self.iv, self.seq), payload
-        plain_len = len(body) - s.tag_len
-        if plain_len < 0:
-            raise ValueError("record shorter than its nonce and tag")
-        aad = (self.seq.to_bytes(8, "big") + bytes([r.content_type]) +
-               r.version.to_bytes(2, "big") + plain_len.to_bytes(2, "big"))
-        plain = self.aead.decrypt(nonce, body, aad)
-        self.seq += 1
-        return plain
-
-
-def tls12_keys(suite: CipherSuite, master_secret: bytes, client_random: bytes,
-               server_random: bytes) -> tuple[_Keys12, _Keys12]:
-    """(client write, server write) protections from the TLS 1.2 key block (no MAC keys: AEAD)."""
-    k, n = suite.key_len, suite.iv_len
-    block = tls12_prf(master_secret, b"key expansion", server_random + client_random,
-                      2 * k + 2 * n, suite.hash)
-    return (_Keys12(suite, block[:k], block[2 * k:2 * k + n]),
-            _Keys12(suite, block[k:2 * k], block[2 * k + n:2 * k + 2 * n]))
+from ...errors import InferwireError, InferwireWarning
+from .handshake import (ENCRYPTED_EXTENSIONS, ENCRYPTED_HANDSHAKE, END_OF_EARLY_DATA, FINISHED,
+                        KEY_UPDATE, HandshakeMessage, HandshakeReassembler)
+from .keylog import KeyLog
+from .keyschedule import Keys13, tls12_keys
+from .records import APPLICATION_DATA, CHANGE_CIPHER_SPEC, HANDSHAKE, TlsRecord
+from .session import TlsSession, assemble_tls
+from .suites import CIPHER_SUITES, cipher_suite_name
 
 
 def _unpad(inner: bytes) -> tuple[bytes, int] | None:
@@ -342,7 +244,7 @@ class _Direction13(_DirectionBase):
             warnings.warn(InferwireWarning(
                 "TLS client offered 0-RTT early data but the key log has no "
                 "CLIENT_EARLY_TRAFFIC_SECRET: early data records are skipped"), stacklevel=3)
-        self.keys = _Keys13(d.suite, early if self.stage == "early" else
+        self.keys = Keys13(d.suite, early if self.stage == "early" else
                             secrets[f"{side}_HANDSHAKE_TRAFFIC_SECRET"])
         self.handshake_secret = secrets[f"{side}_HANDSHAKE_TRAFFIC_SECRET"]
         self.app_secret = secrets[f"{side}_TRAFFIC_SECRET_0"]
@@ -366,7 +268,7 @@ class _Direction13(_DirectionBase):
         inner = self._try(self.keys, r)
         if inner is None and self.stage == "early":
             # The server may have rejected 0-RTT; the client's handshake flight then follows.
-            self.stage, self.keys = "handshake", _Keys13(self.d.suite, self.handshake_secret)
+            self.stage, self.keys = "handshake", Keys13(self.d.suite, self.handshake_secret)
             inner = self._try(self.keys, r)
         if inner is None and self.skip_early:
             return None  # an unreadable 0-RTT record (see run)
@@ -380,7 +282,7 @@ class _Direction13(_DirectionBase):
         return opened
 
     @staticmethod
-    def _try(keys: _Keys13, r: TlsRecord) -> bytes | None:
+    def _try(keys: Keys13, r: TlsRecord) -> bytes | None:
         try:
             return keys.open(r)
         except (InvalidTag, ValueError):
@@ -389,9 +291,9 @@ class _Direction13(_DirectionBase):
     def _after_message(self, m: HandshakeMessage, r: TlsRecord) -> None:
         # Keys change only at record boundaries, after the message that announces it.
         if m.msg_type == FINISHED and self.stage == "handshake":
-            self.stage, self.keys = "application", _Keys13(self.d.suite, self.app_secret)
+            self.stage, self.keys = "application", Keys13(self.d.suite, self.app_secret)
         elif m.msg_type == END_OF_EARLY_DATA and self.stage == "early":
-            self.stage, self.keys = "handshake", _Keys13(self.d.suite, self.handshake_secret)
+            self.stage, self.keys = "handshake", Keys13(self.d.suite, self.handshake_secret)
         elif m.msg_type == KEY_UPDATE and self.stage == "application":
             self.keys = self.keys.updated()
             self.out.key_updates.append(r.start)
@@ -469,5 +371,4 @@ def decrypt_connection(client_records: Sequence[TlsRecord], server_records: Sequ
 
 
 __all__ = ["TlsDecryptor", "PlaintextStream", "PlainPiece", "DecryptedDirection",
-           "DecryptedConnection", "decrypt_connection", "hkdf_expand_label", "tls12_prf",
-           "tls12_keys"]
+           "DecryptedConnection", "decrypt_connection"]
