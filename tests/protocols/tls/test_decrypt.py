@@ -2,15 +2,15 @@
 test_real.py)."""
 from __future__ import annotations
 
+import re
 import struct
-import warnings
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferwire.errors import InferwireError, InferwireWarning
+from inferwire.errors import InferwireError
 from inferwire.protocols.tls import TlsRecord, TlsRecordParser, assemble_tls
 from inferwire.protocols.tls.decrypt import PlaintextStream, TlsDecryptor, decrypt_connection
 from inferwire.protocols.tls.keyschedule import hkdf_expand_label
@@ -156,8 +156,11 @@ def test_tampered_record_warns_with_its_offset_and_keeps_earlier_plaintext():
     third = [r for r in cr if r.content_type == 23][3]   # the request after the KeyUpdate
     broken = bytearray(client)
     broken[third.start + 10] ^= 0x40
-    with pytest.warns(InferwireWarning, match=f"stream offset {third.start}: decryption failed"):
-        dc, _, _ = run13(bytes(broken), server, keylog13())
+    dc, _, _ = run13(bytes(broken), server, keylog13())
+    (problem,) = dc.client.problems
+    assert f"stream offset {third.start}: decryption failed" in problem.message
+    assert (problem.direction, problem.offset, problem.field) == ("client", third.start, "record")
+    assert dc.server.problems == [] and dc.session.problems == []
     assert (dc.client.ok, dc.client.failed_at) == (False, third.start)
     assert dc.client.plaintext.data() == b"GET /a HTTP/1.1\r\n\r\n"
     assert dc.server.ok
@@ -166,20 +169,23 @@ def test_tampered_record_warns_with_its_offset_and_keeps_earlier_plaintext():
 def test_missing_secrets_warn_and_leave_the_direction_inferred():
     client, server, *_ = flow13()
     keylog = KeyLog({CR: {k: v for k, v in SECRETS.items() if not k.startswith("CLIENT_")}})
-    with pytest.warns(InferwireWarning, match="no CLIENT_HANDSHAKE_TRAFFIC_SECRET"):
-        dc, cr, _ = run13(client, server, keylog)
+    dc, cr, _ = run13(client, server, keylog)
+    assert "no CLIENT_HANDSHAKE_TRAFFIC_SECRET" in dc.client.problems[0].message
+    assert dc.client.problems[0].direction == "client"
     assert not dc.client.ok and dc.client.records == cr and dc.client.plaintext.data() == b""
     assert dc.server.ok and dc.session.handshake_end_inferred  # client Finished not read
-    with pytest.warns(InferwireWarning, match="key log has no"):
-        run13(client, server, KeyLog({}))
+    dc, _, _ = run13(client, server, KeyLog({}))
+    assert ["key log has no" in p.message for p in dc.server.problems + dc.client.problems] == [
+        True, True]
 
 
 def test_all_zero_inner_plaintext_is_a_failure():
     client = hello(1, CR, VERSIONS) + seal13(SECRETS["CLIENT_HANDSHAKE_TRAFFIC_SECRET"], 0, 0, b"")
     cr, cm = parse(client, "client")
     sr, sm = parse(SH, "server")
-    with pytest.warns(InferwireWarning, match="no content type"):
-        dc = decrypt_connection(cr, sr, cm, sm, keylog13())
+    dc = decrypt_connection(cr, sr, cm, sm, keylog13())
+    assert "no content type" in dc.client.problems[0].message
+    assert dc.client.problems[0].offset == cr[1].start
     assert dc.client.failed_at == cr[1].start
 
 
@@ -215,23 +221,24 @@ def tls12_session(suite: int) -> tuple[list[TlsRecord], KeyLog, object]:
 def test_cbc_suite_is_reported_unsupported():
     cr, keylog, session = tls12_session(0xC013)
     assert session.version == "TLS 1.2"
-    with pytest.warns(InferwireWarning, match="CBC.*not supported"):
-        out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    assert re.search("CBC.*not supported", out.problems[0].message)
     assert not out.ok and out.records == cr and out.failed_at is None
 
 
 def test_tls12_wrong_master_secret_fails_at_the_finished_record():
     cr, keylog, session = tls12_session(0xC02F)
-    with pytest.warns(InferwireWarning, match=f"stream offset {cr[2].start}"):
-        out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    assert f"stream offset {cr[2].start}" in out.problems[0].message
+    assert out.problems[0].offset == cr[2].start
     assert out.failed_at == cr[2].start and out.records == cr
 
 
 def test_tls12_second_change_cipher_spec_stops_decryption():
     cr, keylog, session = tls12_session(0xC02F)
     twice = [cr[0], cr[1], cr[1]._replace(start=500, end=506)]
-    with pytest.warns(InferwireWarning, match="renegotiation"):
-        out = TlsDecryptor(session, keylog).decrypt(twice, "client")
+    out = TlsDecryptor(session, keylog).decrypt(twice, "client")
+    assert "renegotiation" in out.problems[0].message and out.problems[0].offset == 500
     assert out.failed_at == 500
 
 
@@ -265,8 +272,6 @@ def test_fuzz_decryptor_never_raises_and_invents_nothing(records, version, suite
     keylog = KeyLog({CR: {**SECRETS, "CLIENT_RANDOM": b"\x05" * 48}})
     d = TlsDecryptor(None, keylog, b"\x22" * 32, client_random=CR, version=version,
                      cipher_suite=suite)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InferwireWarning)
-        out = d.decrypt(parsed, "client")
+    out = d.decrypt(parsed, "client")
     assert out.plaintext.data() == b"" and out.messages == []
     assert [r.start for r in out.records] == [r.start for r in parsed]

@@ -2,13 +2,10 @@
 records, malformed and over-long bodies, fuzz."""
 from __future__ import annotations
 
-import warnings
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferwire.errors import InferwireWarning
 from inferwire.protocols import tls
 from inferwire.protocols.tls import (ENCRYPTED_HANDSHAKE, HandshakeReassembler, TlsRecordParser,
                                      assemble_tls)
@@ -90,8 +87,11 @@ def test_hello_retry_request_then_plaintext_hellos_after_ccs():
 def test_malformed_hello_body_warns_and_keeps_records():
     bad = hs(1, b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\x00\x40" + b"\x13\x01")  # suites cut
     p = TlsRecordParser("client")
-    with pytest.warns(InferwireWarning, match="client_hello.cipher_suites"):
-        records = p.feed(rec(22, bad) + rec(23, b"x" * 10), 0)
+    records = p.feed(rec(22, bad) + rec(23, b"x" * 10), 0)
+    (problem,) = p.problems
+    assert problem.message.startswith("malformed TLS handshake message: ")
+    assert (problem.direction, problem.offset, problem.field) == (
+        "client", 0, "client_hello.cipher_suites")
     assert len(records) == 2
     assert "malformed" in p.messages[0].fields
     ses = assemble_tls(records, [], p.messages, [])
@@ -107,6 +107,12 @@ def test_over_long_handshake_message_is_counted_not_kept():
     records = p.feed(stream, 0)
     big, done = p.messages
     assert big.fields == {"length": length, "truncated": True}
+    (problem,) = p.problems
+    assert problem.message == (f"TLS certificate at stream offset 0 declares {length} bytes, "
+                               f"more than the {tls.MAX_HANDSHAKE_MESSAGE} kept: its fields are "
+                               "not read")
+    assert (problem.direction, problem.offset, problem.field) == ("server", 0,
+                                                                  "certificate.length")
     assert (big.start, big.end) == (0, records[-2].end)
     assert done.name == "server_hello_done" and done.start == records[-1].start
 
@@ -116,9 +122,8 @@ def test_over_long_handshake_message_is_counted_not_kept():
        tls13_layout=st.booleans())
 def test_fuzz_handshake_bodies_never_crash(body, msg_type, tls13_layout):
     r = HandshakeReassembler(tls13=tls13_layout)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InferwireWarning)
-        (m,) = r.feed(hs(msg_type, body), 0, 10)
-        client, server = ([], [m]) if msg_type == 2 else ([m], [])
-        assemble_tls([], [], client, server)
+    (m,) = r.feed(hs(msg_type, body), 0, 10)
+    client, server = ([], [m]) if msg_type == 2 else ([m], [])
+    assemble_tls([], [], client, server)
+    assert len(r.problems) == ("malformed" in m.fields)
     assert m.fields["length"] == len(body)

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 
-import pytest
-
-from inferwire.errors import InferwireWarning
 from inferwire.protocols import tls
 from inferwire.protocols.tls import assemble_tls
 
@@ -64,9 +61,12 @@ def test_assemble_tls13_alpn_unknown_with_two_offers_and_resumption():
 
 
 def test_assemble_tls13_early_data_offer_warns():
-    with pytest.warns(InferwireWarning, match="0-RTT"):
-        ses, *_ = session_of(*tls13(early=True))
+    ses, *_ = session_of(*tls13(early=True))
+    (problem,) = ses.problems
+    assert "0-RTT" in problem.message and problem.direction == "client"
+    assert problem.offset is not None and problem.offset < ses.handshake_end
     assert ses.early_data_offered and ses.handshake_end_inferred
+    assert session_of(*tls13())[0].problems == []
 
 
 def test_assemble_tls13_uses_decrypted_finished_and_inner_types():

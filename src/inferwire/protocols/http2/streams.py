@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from urllib.parse import unquote
 
+from ...problems import Problem
 from ..numbers import GRPC_STATUS_DIGITS, STATUS_DIGITS, ascii_int
 from ..records import from_fields
 from .events import (Data, GoAway, GrpcFramingError, Headers, Preface, PushPromise, RstStream,
@@ -69,7 +70,7 @@ class H2Conversation:
     streams: list = field(default_factory=list)
     goaway: GoAway | None = None            # the server's last GOAWAY, else the client's last
     goaway_by: str | None = None
-    warnings: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)   # Problems, in the order met
 
 
 class _StreamAcc:
@@ -100,7 +101,8 @@ def assemble_h2(client_events: list, server_events: list) -> H2Conversation:
 
     Streams are those with a HEADERS, DATA, RST_STREAM frame or a PUSH_PROMISE (PRIORITY or
     WINDOW_UPDATE alone do not make a stream), listed by stream id.  Anything odd goes to
-    ``warnings`` and the certain facts are kept.
+    ``warnings`` (:class:`~inferwire.problems.Problem` s naming the direction, offset and frame
+    or header) and the certain facts are kept.
     """
     return assemble_records(event_records(client_events), event_records(server_events))
 
@@ -138,8 +140,9 @@ def _walk_client(conv: H2Conversation, streams: dict, records: list) -> None:
             _, sid, start, end, headers, end_stream = record
             acc = get(sid) or _acc(streams, sid)
             if acc.req_end is not None:
-                warnings.append(f"stream {sid}: client HEADERS at offset {start} after "
-                                "END_STREAM")
+                warnings.append(Problem(f"stream {sid}: client HEADERS at offset {start} after "
+                                        "END_STREAM", direction="client", offset=start,
+                                        field="HEADERS"))
             if acc.req_start is None:
                 acc.req_start, acc.req_headers_end, acc.request_headers = start, end, headers
             else:
@@ -150,9 +153,12 @@ def _walk_client(conv: H2Conversation, streams: dict, records: list) -> None:
             _, sid, start, end, data_len, end_stream, messages = record
             acc = get(sid) or _acc(streams, sid)
             if acc.req_end is not None:
-                warnings.append(f"stream {sid}: client DATA at offset {start} after END_STREAM")
+                warnings.append(Problem(f"stream {sid}: client DATA at offset {start} after "
+                                        "END_STREAM", direction="client", offset=start,
+                                        field="DATA"))
             if acc.req_start is None:
-                warnings.append(f"stream {sid}: client DATA before HEADERS")
+                warnings.append(Problem(f"stream {sid}: client DATA before HEADERS",
+                                        direction="client", offset=start, field="DATA"))
                 acc.req_start = start
             if end_stream and acc.req_end is None:
                 acc.req_end = end
@@ -175,16 +181,20 @@ def _walk_server(conv: H2Conversation, streams: dict, records: list) -> None:
             _, sid, start, end, headers, end_stream = record
             acc = get(sid) or _acc(streams, sid)
             if acc.resp_end is not None:
-                warnings.append(f"stream {sid}: server HEADERS at offset {start} after "
-                                "END_STREAM")
+                warnings.append(Problem(f"stream {sid}: server HEADERS at offset {start} after "
+                                        "END_STREAM", direction="server", offset=start,
+                                        field="HEADERS"))
             _server_headers(acc, start, end, headers, end_stream)
         elif kind is Data:
             _, sid, start, end, data_len, end_stream, messages = record
             acc = get(sid) or _acc(streams, sid)
             if acc.resp_end is not None:
-                warnings.append(f"stream {sid}: server DATA at offset {start} after END_STREAM")
+                warnings.append(Problem(f"stream {sid}: server DATA at offset {start} after "
+                                        "END_STREAM", direction="server", offset=start,
+                                        field="DATA"))
             if not acc.has_final:
-                warnings.append(f"stream {sid}: server DATA before response HEADERS")
+                warnings.append(Problem(f"stream {sid}: server DATA before response HEADERS",
+                                        direction="server", offset=start, field="DATA"))
             if acc.resp_start is None:
                 acc.resp_start = start
             if end_stream and acc.resp_end is None:
@@ -259,13 +269,17 @@ def _on_rst_stream(conv, streams, side, ev: RstStream) -> None:
 
 
 def _on_grpc_error(conv, streams, side, ev: GrpcFramingError) -> None:
-    conv.warnings.append(f"stream {ev.stream_id}: {side} gRPC framing at offset {ev.offset}: "
-                         f"{ev.message}; message counts of this direction are partial")
+    conv.warnings.append(Problem(f"stream {ev.stream_id}: {side} gRPC framing at offset "
+                                 f"{ev.offset}: {ev.message}; message counts of this direction "
+                                 "are partial", direction=side, offset=ev.offset,
+                                 field="grpc-message"))
 
 
 def _on_truncated(conv, streams, side, ev: Truncated) -> None:
-    conv.warnings.append(f"{side} direction ended inside a {ev.what} starting at offset "
-                         f"{ev.start}" + (f" (stream {ev.stream_id})" if ev.stream_id else ""))
+    conv.warnings.append(Problem(f"{side} direction ended inside a {ev.what} starting at offset "
+                                 f"{ev.start}" + (f" (stream {ev.stream_id})" if ev.stream_id
+                                                  else ""),
+                                 direction=side, offset=ev.start, field=ev.what))
 
 
 # HEADERS and DATA are handled by the walks themselves
@@ -310,8 +324,9 @@ def _stream_row(acc: _StreamAcc, warnings: list, responses: dict) -> tuple:
     status = resp.get(":status")
     code = ascii_int(status, STATUS_DIGITS)
     if status is not None and code is None:
-        warnings.append(f"stream {acc.stream_id}: :status {status[:40]!r} is not a 3-digit "
-                        "status code; status left empty")
+        warnings.append(Problem(f"stream {acc.stream_id}: :status {status[:40]!r} is not a "
+                                "3-digit status code; status left empty", direction="server",
+                                field=":status"))
     return (acc.stream_id, acc.pushed, req_headers, resp_headers, tuple(acc.informational),
             acc.trailers, acc.request_trailers, req.get(":method"), req.get(":path"),
             req.get(":authority"),
@@ -349,8 +364,9 @@ def _grpc_result(acc: _StreamAcc, warnings: list) -> tuple[int | None, str | Non
     if raw_status is not None:
         status = ascii_int(raw_status, GRPC_STATUS_DIGITS)
         if status is None:
-            warnings.append(f"stream {acc.stream_id}: grpc-status {raw_status[:40]!r} is not a "
-                            "number of at most 10 ASCII digits; grpc_status left empty")
+            warnings.append(Problem(f"stream {acc.stream_id}: grpc-status {raw_status[:40]!r} is "
+                                    "not a number of at most 10 ASCII digits; grpc_status left "
+                                    "empty", direction="server", field="grpc-status"))
     # unquote() returns a string without "%" as it is
     return status, (unquote(message) if message is not None and "%" in message else message)
 

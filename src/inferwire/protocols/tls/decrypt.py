@@ -8,21 +8,21 @@ zero padding.  0-RTT records are opened with ``CLIENT_EARLY_TRAFFIC_SECRET`` whe
 offered early data, the server accepted it (EncryptedExtensions, known once the server direction
 is decrypted) and the key log has it; rejected 0-RTT records are skipped as the server skips them
 (RFC 8446 4.2.10).  TLS 1.2 AEAD suites: records after each side's ChangeCipherSpec are
-protected.  CBC suites are not supported: a warning says so and that direction stays inferred.
+protected.  CBC suites are not supported: a problem says so and that direction stays inferred.
 
-A record that fails to decrypt (wrong key, bad tag) warns with its stream offset; that direction
+A record that fails to decrypt (wrong key, bad tag) is a problem at its stream offset; that direction
 stops there and falls back to inferred results for the rest.
 """
 from __future__ import annotations
 
 import bisect
-import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple, Sequence
 
 from cryptography.exceptions import InvalidTag
 
-from ...errors import InferwireError, InferwireWarning
+from ...errors import InferwireError
+from ...problems import Problem
 from .handshake import (ENCRYPTED_EXTENSIONS, ENCRYPTED_HANDSHAKE, END_OF_EARLY_DATA, FINISHED,
                         KEY_UPDATE, HandshakeMessage, HandshakeReassembler)
 from .keylog import KeyLog
@@ -107,6 +107,8 @@ class DecryptedDirection:
     decrypted records.  ``key_updates``: stream offsets of records carrying a KeyUpdate.
     ``ok`` is False when nothing or not everything could be decrypted; ``failed_at`` is the
     offset of the first record that failed (None when the whole direction was skipped).
+    ``problems``: why it was not (or not wholly) decrypted, and malformed decrypted handshake
+    messages, in the order met.
     """
 
     direction: str
@@ -117,6 +119,7 @@ class DecryptedDirection:
     ok: bool = True
     failed_at: int | None = None
     problem: str | None = None
+    problems: list[Problem] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------ the decryptor
@@ -184,8 +187,9 @@ class TlsDecryptor:
         out = DecryptedDirection(direction, PlaintextStream(direction))
         out.problem = self.problem(direction)
         if out.problem is not None:
-            warnings.warn(InferwireWarning(f"TLS {direction} direction not decrypted: "
-                                           f"{out.problem}; its rows stay inferred"), stacklevel=2)
+            out.problems.append(Problem(f"TLS {direction} direction not decrypted: "
+                                        f"{out.problem}; its rows stay inferred",
+                                        direction=direction))
             out.ok, out.records = False, list(records)
             return out
         if self.version == 0x0304:
@@ -208,9 +212,10 @@ class _DirectionBase:
         self.d, self.direction, self.out = decryptor, direction, out
 
     def fail(self, r: TlsRecord, reason: str) -> None:
-        warnings.warn(InferwireWarning(
+        self.out.problems.append(Problem(
             f"TLS {self.direction} record at stream offset {r.start}: {reason}; the "
-            f"{self.direction} direction falls back to inferred from here"), stacklevel=4)
+            f"{self.direction} direction falls back to inferred from here",
+            direction=self.direction, offset=r.start, field="record"))
         self.out.ok, self.out.failed_at = False, r.start
         self.out.problem = reason
 
@@ -241,14 +246,16 @@ class _Direction13(_DirectionBase):
         # the first record the handshake keys open: skip them.
         self.skip_early = offered and self.stage == "handshake"
         if self.skip_early and d.early_data_accepted is not False:
-            warnings.warn(InferwireWarning(
+            self.out.problems.append(Problem(
                 "TLS client offered 0-RTT early data but the key log has no "
-                "CLIENT_EARLY_TRAFFIC_SECRET: early data records are skipped"), stacklevel=3)
+                "CLIENT_EARLY_TRAFFIC_SECRET: early data records are skipped",
+                direction="client", field="CLIENT_EARLY_TRAFFIC_SECRET"))
         self.keys = Keys13(d.suite, early if self.stage == "early" else
                             secrets[f"{side}_HANDSHAKE_TRAFFIC_SECRET"])
         self.handshake_secret = secrets[f"{side}_HANDSHAKE_TRAFFIC_SECRET"]
         self.app_secret = secrets[f"{side}_TRAFFIC_SECRET_0"]
-        reassembler = HandshakeReassembler(tls13=True)
+        reassembler = HandshakeReassembler(tls13=True, problems=self.out.problems,
+                                           direction=self.direction)
         for r in records:
             # Only type-23 records are protected; CCS and plaintext hellos pass through.
             if r.content_type != APPLICATION_DATA or self.out.failed_at is not None:
@@ -306,7 +313,7 @@ class _Direction12(_DirectionBase):
                                                                     "CLIENT_RANDOM"),
                                               d.client_random, d.server_random)
         keys = None
-        reassembler = HandshakeReassembler()
+        reassembler = HandshakeReassembler(problems=self.out.problems, direction=self.direction)
         for r in records:
             if self.out.failed_at is not None or (keys is None and
                                                   r.content_type != CHANGE_CIPHER_SPEC):
@@ -353,10 +360,11 @@ def decrypt_connection(client_records: Sequence[TlsRecord], server_records: Sequ
                        server_messages: Sequence[HandshakeMessage],
                        keylog: KeyLog) -> DecryptedConnection:
     """Assemble, decrypt both directions, and re-assemble with what decryption revealed (exact
-    TLS 1.3 handshake end, ALPN from EncryptedExtensions, application records by inner type)."""
-    with warnings.catch_warnings():  # a first look only: its guesses are replaced below
-        warnings.simplefilter("ignore", InferwireWarning)
-        first = assemble_tls(client_records, server_records, client_messages, server_messages)
+    TLS 1.3 handshake end, ALPN from EncryptedExtensions, application records by inner type).
+    The problems met are the server's, then the client's (``.server.problems``,
+    ``.client.problems``: decrypted in that order), then the new session's."""
+    # a first look only: its guesses (and their problems) are replaced below
+    first = assemble_tls(client_records, server_records, client_messages, server_messages)
     decryptor = TlsDecryptor(first, keylog)
     # The server first: its EncryptedExtensions say whether 0-RTT data was accepted.
     server = decryptor.decrypt(server_records, "server")

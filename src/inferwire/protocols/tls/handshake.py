@@ -4,10 +4,10 @@
 """
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
-from ...errors import InferwireWarning, ProtocolError
+from ...errors import ProtocolError
+from ...problems import Problem
 
 # Longest handshake message we buffer to parse (certificate chains are rarely above 64 KiB);
 # longer messages are counted, not kept, and reported with fields {"truncated": True}.
@@ -229,15 +229,20 @@ class HandshakeReassembler:
     ``feed(content, record_start, record_end)`` takes one record's (plaintext) handshake content
     and returns the messages completed in it.  Messages may span records and a record may hold
     several.  A message whose body does not parse is returned with
-    ``fields = {"length": n, "malformed": reason}`` and an :class:`InferwireWarning`.  Used on
-    plaintext records by :class:`TlsRecordParser` and on decrypted records by the decryptor
-    (``tls13=True``).
+    ``fields = {"length": n, "malformed": reason}``, and a message too long to keep with
+    ``{"length": n, "truncated": True}``; each adds a :class:`~inferwire.problems.Problem` to
+    ``problems`` (the list given, else a new one) naming ``direction``.  Used on plaintext
+    records by :class:`~inferwire.protocols.tls.records.TlsRecordParser` and on decrypted records
+    by the decryptor (``tls13=True``).
     """
 
-    __slots__ = ("tls13", "_buf", "_first_start", "_skip", "_skip_msg")
+    __slots__ = ("tls13", "problems", "direction", "_buf", "_first_start", "_skip", "_skip_msg")
 
-    def __init__(self, *, tls13: bool = False):
+    def __init__(self, *, tls13: bool = False, problems: list | None = None,
+                 direction: str | None = None):
         self.tls13 = tls13
+        self.problems: list[Problem] = [] if problems is None else problems
+        self.direction = direction
         self._buf = bytearray()   # bytes of the unfinished message (header included)
         self._first_start = 0     # record start where _buf[0] arrived
         self._skip = 0            # bytes of an over-long message still to be counted
@@ -271,23 +276,24 @@ class HandshakeReassembler:
         return out
 
     def _fields(self, msg_type: int, body: bytes) -> dict:
-        # A malformed message body leaves the record layer intact: warn, keep going.
+        # A malformed message body leaves the record layer intact: say so, keep going.
         try:
             return parse_handshake_body(msg_type, body, offset=self._first_start,
                                         tls13=self.tls13)
         except ProtocolError as exc:
-            warnings.warn(InferwireWarning(f"malformed TLS handshake message: {exc}; the "
-                                           "fields of this message are left empty"),
-                          stacklevel=4)
+            self.problems.append(Problem(
+                f"malformed TLS handshake message: {exc}; the fields of this message are left "
+                "empty", direction=self.direction, offset=exc.offset, field=exc.field))
             return {"length": len(body), "malformed": str(exc)}
 
     def _start_skip(self, msg_type: int, length: int, record_end: int,
                     out: list[HandshakeMessage]) -> None:
         # Too long to keep: count its bytes and report it without fields.
         name = HANDSHAKE_NAMES.get(msg_type, f"handshake_{msg_type}")
-        warnings.warn(InferwireWarning(
+        self.problems.append(Problem(
             f"TLS {name} at stream offset {self._first_start} declares {length} bytes, more "
-            f"than the {MAX_HANDSHAKE_MESSAGE} kept: its fields are not read"), stacklevel=3)
+            f"than the {MAX_HANDSHAKE_MESSAGE} kept: its fields are not read",
+            direction=self.direction, offset=self._first_start, field=f"{name}.length"))
         self._skip_msg = (msg_type, length, self._first_start)
         have = len(self._buf) - 4
         self._buf.clear()

@@ -12,6 +12,7 @@ import struct
 from typing import Literal, NamedTuple
 
 from ...errors import ProtocolError
+from ...problems import Problem
 from .handshake import (ENCRYPTED_HANDSHAKE, SERVER_HELLO, HandshakeMessage, HandshakeReassembler,
                         looks_like_plain_hello)
 
@@ -61,7 +62,8 @@ class TlsRecordParser:
 
     ``feed(data, offset)`` takes the next contiguous stream bytes (``offset`` = stream offset of
     ``data[0]``, the byte after the previous chunk) and returns the records completed in them.
-    Plaintext handshake messages accumulate in ``messages``.  A malformed header (unknown content
+    Plaintext handshake messages accumulate in ``messages``, and the problems met in them (a
+    malformed or over-long message: the records stay valid) in ``problems``.  A malformed header (unknown content
     type, version not 3.x, length above ``max_length``) or a non-contiguous offset raises
     :class:`ProtocolError` with its offset; its ``events`` attribute holds the records that the
     same call completed before it.  The parser then stays failed (``failure``): every later feed
@@ -79,7 +81,8 @@ class TlsRecordParser:
         self.role = role
         self.keep_application_data = keep_application_data
         self.messages: list[HandshakeMessage] = []
-        self._handshake = HandshakeReassembler()
+        self.problems: list[Problem] = []   # malformed or over-long handshake messages
+        self._handshake = HandshakeReassembler(problems=self.problems, direction=role)
         self._next = None          # stream offset expected next; None before the first feed
         self._header = bytearray()  # partial record header
         self._current: tuple[int, int, int, int] | None = None  # start, type, version, length

@@ -3,11 +3,10 @@ handshake messages into a :class:`TlsSession` (version, cipher suite, SNI, ALPN,
 application-data records, alerts)."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Sequence
 
-from ...errors import InferwireWarning
+from ...problems import Problem
 from .handshake import (CLIENT_HELLO, ENCRYPTED_EXTENSIONS, FINISHED, SERVER_HELLO,
                         SERVER_HELLO_DONE, HandshakeMessage)
 from .records import (ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC, VERSION_NAMES, Role,
@@ -54,7 +53,8 @@ class TlsSession:
     Offsets are stream offsets of the direction named (``handshake_start`` is a client offset;
     ``handshake_end`` belongs to ``handshake_end_dir``).  ``app_records_*`` are
     ``(start, end, length)`` of application-data records after the handshake; ``length`` is the
-    record's ciphertext length (header excluded).
+    record's ciphertext length (header excluded).  ``problems``: what the assembly could only
+    guess (a TLS 1.3 client Finished when 0-RTT data was offered).
     """
 
     version: str | None = None
@@ -79,6 +79,7 @@ class TlsSession:
     app_records_server_inferred: bool = False
     alerts: list[TlsAlert] = field(default_factory=list)
     decrypted: bool = False
+    problems: list[Problem] = field(default_factory=list)
 
 
 def _first(messages: Iterable[HandshakeMessage], msg_type: int, hrr: bool | None = None):
@@ -132,9 +133,10 @@ def _handshake_end_tls13(s: TlsSession, client_records, client_messages) -> None
         s.handshake_end, s.handshake_end_dir = first.end, "client"
         s.handshake_end_inferred = True
         if s.early_data_offered:
-            warnings.warn(InferwireWarning(
+            s.problems.append(Problem(
                 f"TLS 1.3 ClientHello offered 0-RTT early data: the client Finished record at "
-                f"offset {first.start} is a guess (early data may precede it)"), stacklevel=3)
+                f"offset {first.start} is a guess (early data may precede it)",
+                direction="client", offset=first.start, field="finished"))
 
 
 def _is_app(r: TlsRecord) -> bool:
