@@ -83,6 +83,26 @@ class DirectionStream:
     delivery: object = None          # the Delivery of a direction with retransmissions/reordering
 
     # -- building -------------------------------------------------------------------------------
+    @classmethod
+    def from_columns(cls, buffer, starts: array, ends: array, times: array, frames: array,
+                     srcs: array, *, nbytes: int, contiguous_end: int,
+                     fin_offset: int | None = None, uncaptured: list | None = None):
+        """A stream whose pieces were reassembled elsewhere (five columns of equal length,
+        sorted, not overlapping: :meth:`~inferwire.tcp.grouping.Directions.stream`), with its
+        distinct payload bytes ``nbytes`` and ``contiguous_end`` (the offset of its first gap,
+        else :attr:`end`) already known: they are not walked again."""
+        s = cls(buffer, starts, ends, times, frames, srcs, 0, 0, fin_offset, uncaptured or [])
+        s._summary_cache = (len(starts), nbytes, contiguous_end)
+        return s
+
+    def set_pieces(self, starts: array, ends: array, times: array, frames: array,
+                   srcs: array) -> None:
+        """Replace the five piece columns (same rules as the constructor's: e.g. the pieces
+        cut at ACK boundaries by :func:`~inferwire.tcp.delivery.split_pieces`)."""
+        self.starts, self.ends, self.times, self.frames, self.srcs = (starts, ends, times, frames,
+                                                                       srcs)
+        self._summary_cache = DirectionStream._summary_cache   # recomputed when next asked
+
     def add(self, start: int, wire_len: int, captured: int, t_ns: int, frame: int, src: int) -> None:
         """Record a segment carrying stream bytes ``[start, start+wire_len)``; ``captured`` of them
         are in the file at ``src``.  Call in capture-time order."""
