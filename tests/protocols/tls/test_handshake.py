@@ -10,8 +10,8 @@ from inferwire.protocols import tls
 from inferwire.protocols.tls import (ENCRYPTED_HANDSHAKE, HandshakeReassembler, TlsRecordParser,
                                      assemble_tls)
 
-from .tlsbytes import (rec, hs, client_hello, server_hello, CERTIFICATE, SHD, NST12, tls12_full,
-                       tls13, parse, session_of)
+from .tlsbytes import (CERTIFICATE, NST12, SHD, client_hello, hs, parse, rec, server_hello,
+                       session_of, tls12_full, tls13)
 
 
 def test_several_messages_in_one_record_share_its_offsets():

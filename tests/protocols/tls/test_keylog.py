@@ -85,8 +85,9 @@ def test_garbage_key_log_is_counted_not_silently_accepted(tmp_path):
     path.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe\x00\n")
     kl = parse_keylog(path)
     assert len(kl) == 2
-    assert tuple(map(str, kl.warnings)) == (f"keylog {path}: 4 of 6 lines not understood (first at line 2: "
-                           f"unknown label {chr(0) + chr(0x9f)!r}); those lines are skipped",)
+    assert tuple(map(str, kl.warnings)) == (
+        f"keylog {path}: 4 of 6 lines not understood (first at line 2: "
+        f"unknown label {chr(0) + chr(0x9f)!r}); those lines are skipped",)
 
 
 def test_empty_key_log_file_says_so(tmp_path):

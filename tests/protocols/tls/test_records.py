@@ -13,8 +13,8 @@ from inferwire.errors import InferwireWarning, ProtocolError
 from inferwire.protocols import tls
 from inferwire.protocols.tls import TlsRecordParser
 
-from .tlsbytes import (rec, client_hello, server_hello, CERTIFICATE, SKE, SHD, NST12, CCS, tls12_full,
-                       tls13, parse, session_of)
+from .tlsbytes import (CCS, CERTIFICATE, NST12, SHD, SKE, client_hello, parse, rec, server_hello,
+                       session_of, tls12_full, tls13)
 
 
 def test_records_offsets_types_and_payload_policy():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from inferwire.protocols import tls
 from inferwire.protocols.tls import assemble_tls
 
-from .tlsbytes import (rec, client_hello, server_hello, SHD, tls12_full, tls12_abbreviated, tls13,
-                       parse, session_of)
+from .tlsbytes import (SHD, client_hello, parse, rec, server_hello, session_of, tls12_abbreviated,
+                       tls12_full, tls13)
 
 
 def test_assemble_tls12_full_handshake():

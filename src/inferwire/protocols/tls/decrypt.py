@@ -10,8 +10,8 @@ is decrypted) and the key log has it; rejected 0-RTT records are skipped as the 
 (RFC 8446 4.2.10).  TLS 1.2 AEAD suites: records after each side's ChangeCipherSpec are
 protected.  CBC suites are not supported: a problem says so and that direction stays inferred.
 
-A record that fails to decrypt (wrong key, bad tag) is a problem at its stream offset; that direction
-stops there and falls back to inferred results for the rest.
+A record that fails to decrypt (wrong key, bad tag) is a problem at its stream offset; that
+direction stops there and falls back to inferred results for the rest.
 """
 from __future__ import annotations
 

@@ -16,9 +16,10 @@ silently.  Any other line that cannot be used (unknown label, bad hex, a secret 
 length, binary garbage) is skipped and counted: the parsed :class:`KeyLog` carries ONE summary in
 ``warnings`` ("keylog FILE: 12 of 15 lines not understood (first at line 3: ...)"), a
 :class:`~inferwire.problems.Problem` the analysis lists with its warnings, so that a wrong file
-is named as the cause rather than "no matching secrets" later.  A path that is not a regular file (a FIFO, a directory, a device) is refused with
-an :class:`InferwireError` before it is opened: reading a FIFO would block.  Parsing is pure apart
-from reading the file when given a path.
+is named as the cause rather than "no matching secrets" later.  A path that is not a regular
+file (a FIFO, a directory, a device) is refused with an :class:`InferwireError` before it is
+opened: reading a FIFO would block.  Parsing is pure apart from reading the file when given a
+path.
 """
 from __future__ import annotations
 
@@ -132,8 +133,8 @@ def parse_keylog(source: str | os.PathLike | bytes) -> KeyLog:
     """Parse a key log given as a path (str or PathLike) or as its text (str with a newline or
     starting with a label, or bytes).  Lines that cannot be used are skipped and counted: the
     result's ``warnings`` holds one summary naming the first (a
-    :class:`~inferwire.problems.Problem`).  A file that cannot be read, or is not a regular file, raises
-    :class:`InferwireError`."""
+    :class:`~inferwire.problems.Problem`).  A file that cannot be read, or is not a regular file,
+    raises :class:`InferwireError`."""
     text, name = _read_source(source)
     entries: dict[bytes, dict[str, bytes]] = {}
     used = bad = 0

@@ -63,8 +63,9 @@ class TlsRecordParser:
     ``feed(data, offset)`` takes the next contiguous stream bytes (``offset`` = stream offset of
     ``data[0]``, the byte after the previous chunk) and returns the records completed in them.
     Plaintext handshake messages accumulate in ``messages``, and the problems met in them (a
-    malformed or over-long message: the records stay valid) in ``problems``.  A malformed header (unknown content
-    type, version not 3.x, length above ``max_length``) or a non-contiguous offset raises
+    malformed or over-long message: the records stay valid) in ``problems``.  A malformed header
+    (unknown content type, version not 3.x, length above ``max_length``) or a non-contiguous
+    offset raises
     :class:`ProtocolError` with its offset; its ``events`` attribute holds the records that the
     same call completed before it.  The parser then stays failed (``failure``): every later feed
     raises a new error with the same offset and field (and ``events == []``).
