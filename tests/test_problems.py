@@ -1,7 +1,8 @@
 """inferwire.problems: the one way the core reports a problem.
 
-The type itself; that the TLS connection builder hands its problems on as Problems naming the
-direction, stream offset and field (crafted bytes, analysed end to end as lines); and that no
+The type itself; that a parser's ProtocolError and the TLS connection builder's problems become
+Problems naming the direction, stream offset and field (crafted bytes, analysed end to end as
+lines); and that no
 module of the core calls warnings.warn or records Python's warnings."""
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 
 import inferwire
 from craft import Conversation, write_pcap
+from inferwire.exchanges.exchange import feed_chunks
 from inferwire.exchanges.tls import tls_exchanges
 from inferwire.packets import read_packets
+from inferwire.protocols.http1 import Http1Parser
 from inferwire.problems import Problem, lines
 from inferwire.tcp import build_connections
 
@@ -136,3 +139,17 @@ def test_tls_connection_problems_name_direction_offset_and_field(tmp_path):
         analysis = inferwire.analyze(path, workers=1)
     assert analysis.warnings == [f"connection 0 (10.0.0.1:40000 -> 10.0.0.2:8443): {p}"
                                  for p in problems] + analysis.warnings[2:]
+
+
+def test_a_protocol_error_becomes_a_problem_at_its_offset_and_field():
+    problems = []
+    good = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+    bad = b"GET /b HTTP/1.1\r\nContent-Length: x\r\n\r\n"
+    events, end = feed_chunks(Http1Parser("client"), [(0, good), (len(good), bad)], problems,
+                              "HTTP/1.1 requests")
+    assert end is None and [m.target for m in events] == ["/a"]
+    (problem,) = problems
+    assert (problem.direction, problem.offset, problem.field) == ("client", len(good),
+                                                                  "content-length")
+    assert str(problem).startswith("HTTP/1.1 requests: ") and str(problem).endswith(
+        "; later messages in this direction are not reported")
