@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, fields
 from ..grpc import GrpcMessage
 
 
-
 @dataclass(frozen=True)
 class Preface:
     """The client connection preface (24 bytes)."""

@@ -15,7 +15,6 @@ from .events import (Data, GoAway, GrpcFramingError, Headers, Preface, PushPromi
                      Settings, Truncated, WindowUpdate, event_records)
 
 
-
 @dataclass(frozen=True)
 class H2Stream:
     """One HTTP/2 stream (one request/response exchange).  Offsets: ``req_*`` are client-direction
