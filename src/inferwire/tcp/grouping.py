@@ -355,10 +355,10 @@ class Directions:
             return s
         a, b = self.piece_bounds[d], self.piece_bounds[d + 1]
         c = self.cols
-        return DirectionStream.from_columns(
-            buffer, c["starts"][a:b], c["ends"][a:b], c["times"][a:b], c["frames"][a:b],
-            c["srcs"][a:b], nbytes=self.nbytes[d], contiguous_end=self.contiguous[d],
-            fin_offset=self.fin_offset[d], uncaptured=self.uncaptured.get(d))
+        return DirectionStream(buffer, c["starts"][a:b], c["ends"][a:b], c["times"][a:b],
+                               c["frames"][a:b], c["srcs"][a:b], 0, 0, self.fin_offset[d],
+                               self.uncaptured.get(d) or [],
+                               known_summary=(b - a, self.nbytes[d], self.contiguous[d]))
 
 
 def directions(g: PacketGroups, facts: dict, vantage: str = "auto") -> Directions:
