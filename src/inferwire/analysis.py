@@ -20,6 +20,7 @@ from .columns import (CONNECTION_COLUMNS, MESSAGE_COLUMNS, PHASE_COLUMNS, REQUES
                       UTC_DTYPE)
 from .exchanges.messages import MESSAGE_RAW, MESSAGE_STAT_COLUMNS, message_rows, message_stats
 from .errors import InferwireError, InferwireWarning
+from .problems import lines
 from .exchanges.exchange import ConnectionResult, gap_note
 from .exchanges.http1 import begins_mid_http1, http1_exchanges
 from .exchanges.http2 import http2_exchanges
@@ -254,7 +255,7 @@ def _analyze(path, options, keylog, progress):
     finally:
         if isinstance(table, SpilledCapture):
             table.close()        # the spill folder goes, whatever happened
-    warnings = list(getattr(keylog, "warnings", ())) + list(table.stats.warnings) + conn_warnings
+    warnings = lines(getattr(keylog, "warnings", ())) + list(table.stats.warnings) + conn_warnings
     drops = {k: v for k, v in (table.stats.drops or {}).items() if v}
     for iface, d in drops.items():
         lost = sum(x or 0 for k, x in d.items() if k in ("ifdrop", "osdrop"))
@@ -494,7 +495,7 @@ def _progress_bar(total: int, enabled: bool):
 def _load_keylog(path):
     if path is None:
         return None
-    from .protocols.tlskeys import parse_keylog
+    from .protocols.tls.keylog import parse_keylog
     return parse_keylog(path)
 
 
@@ -585,7 +586,8 @@ def _rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], tuple, list[
         except TypeError:                   # a time is unknown: compare the known ones
             if _out_of_order(a, b, s, d):
                 disordered.append(e.stream)
-    warnings = c.warnings + r.warnings + backwards   # prefixed with the connection's number later
+    # the exchanges' Problems as lines, prefixed with the connection's number later
+    warnings = c.warnings + lines(r.warnings) + backwards
     differing = c.to_server.differing_segments + c.to_client.differing_segments
     if differing:
         warnings = warnings + [f"{differing} retransmitted segment{'s' if differing > 1 else ''} "

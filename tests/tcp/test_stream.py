@@ -1,5 +1,5 @@
 """DirectionStream: byte attribution to the first packet that carried it, gaps, wrap-around."""
-from inferwire.tcp.stream import DirectionStream, unwrap32
+from inferwire.tcp.stream import UNKNOWN_SUMMARY, DirectionStream, unwrap32
 
 BUF = bytes(range(256)) * 64
 
@@ -65,3 +65,18 @@ def test_read_a_range_across_pieces_and_not_across_a_gap():
     assert s.read(5, 15) == BUF[5:15] and s.read(0, 20) == BUF[:20]
     assert s.read(32, 38) == BUF[32:38] and s.read(7, 7) == b""
     assert s.read(15, 35) is None and s.read(20, 25) is None and s.read(38, 45) is None
+
+
+def test_a_known_summary_is_used_and_set_pieces_forgets_it():
+    walked = stream_with((0, 100, 10), (100, 50, 20), (200, 10, 30))      # a gap at 150..200
+    assert walked.known_summary == UNKNOWN_SUMMARY
+    assert (walked.nbytes, walked.contiguous_end()) == (160, 150)
+    assert walked.known_summary == (3, 160, 150)                  # counted once, kept
+    cols = [walked.starts, walked.ends, walked.times, walked.frames, walked.srcs]
+    told = DirectionStream(BUF, *cols, known_summary=(3, 1, 2))
+    assert (told.nbytes, told.contiguous_end()) == (1, 2)         # taken as given, not walked
+    stale = DirectionStream(BUF, *cols, known_summary=(2, 1, 2))  # for other pieces: recounted
+    assert (stale.nbytes, stale.contiguous_end()) == (160, 150)
+    filled = stream_with((0, 100, 10), (100, 110, 20))
+    told.set_pieces(filled.starts, filled.ends, filled.times, filled.frames, filled.srcs)
+    assert (told.nbytes, told.contiguous_end(), told.gaps()) == (210, 210, [])

@@ -29,7 +29,7 @@ from ..errors import CaptureError
 from .bpf import build_filter
 from .probe import Probe
 from .process import ToolProcess
-from .session import MIN_SNAPLEN, CaptureSession, _check_output
+from .session import MIN_SNAPLEN, CaptureSession, check_output_path
 from .tools import DEBIAN_PACKAGES, ToolInfo
 
 # "$@" is the tcpdump argv.  A watcher stops it with SIGTERM when stdin (our pipe through ssh)
@@ -183,7 +183,7 @@ class RemoteCapture(CaptureSession):
         if shutil.which(opts.ssh[0]) is None:
             raise CaptureError(f"{opts.ssh[0]} not found; install it (Debian/Ubuntu: sudo apt-get "
                                f"install {DEBIAN_PACKAGES['ssh']})")
-        self._output = _check_output(opts, "tcpdump")
+        self._output = check_output_path(opts, "tcpdump")
         self._clock_before = measure_clock_offset(opts)
         self.tool = ToolInfo("tcpdump", f"{opts.host}:{opts.tcpdump}", self._remote_version())
         self._probe = Probe(opts.probe_host or opts.host, opts.probe_port, listen=False)

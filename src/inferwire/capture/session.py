@@ -204,7 +204,12 @@ def count_packets_and_drops(tool: str, stderr: str, files: list[str]
     return packets, dropped, drops
 
 
-def _check_output(options: CaptureOptions, tool: str) -> str:
+def check_output_path(options: CaptureOptions, tool: str) -> str:
+    """The absolute path ``tool`` will write ``options.output`` to, once checked: its folder
+    exists and is writable, and no file of the capture (ring files included) is in the way
+    unless ``options.overwrite``.  Raises :class:`CaptureError` naming the problem; warns when
+    tcpdump is asked for pcapng or the disk is nearly full.  Used by every capture runner
+    (local, remote, in a network namespace)."""
     output = os.path.abspath(os.fspath(options.output))
     parent = os.path.dirname(output)
     if not os.path.isdir(parent):
@@ -290,7 +295,7 @@ class CaptureSession:
         self.tool = find_tool(opts.tool, opts.tool_path)
         check_privileges(self.tool)
         check_interface(opts.interface)
-        self._output = _check_output(opts, self.tool.name)
+        self._output = check_output_path(opts, self.tool.name)
         if opts.overwrite:
             for path in output_files(self.tool.name, self._output, opts.ring):
                 os.remove(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ProtocolError
+from ..problems import Problem
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ConnectionResult:
     sni: str | None = None
     tls_handshake_ns: int | None = None
     h2_setup_ns: int | None = None
+    #: what was odd (:class:`~inferwire.problems.Problem` s, or lines), in the order met
     warnings: list = field(default_factory=list)
     #: HTTP/2 flow-control stalls (ns intervals) of the client's and the server's sending, or
     #: None: not HTTP/2 (inferwire.exchanges.h2flow.connection_stalls)
@@ -55,7 +57,8 @@ def feed_all(parser, timeline, warnings: list, label: str) -> tuple[list, int | 
     """Feed every gap-free chunk of ``timeline`` to ``parser``.
 
     Returns the events and the offset one past the last byte fed, or None when the parser failed:
-    a :class:`ProtocolError` becomes a warning and the events before it are kept.
+    a :class:`ProtocolError` becomes a :class:`~inferwire.problems.Problem` in ``warnings``
+    (its offset and field, the parser's role as direction) and the events before it are kept.
     """
     return feed_chunks(parser, timeline.chunks(), warnings, label)
 
@@ -70,17 +73,24 @@ def feed_chunks(parser, chunks, warnings: list, label: str) -> tuple[list, int |
             end = offset + len(data)
     except ProtocolError as exc:
         events.extend(getattr(exc, "events", ()))  # what the failing call completed before it
-        warnings.append(f"{label}: {exc}; later messages in this direction are not reported")
+        warnings.append(Problem(f"{label}: {exc}; later messages in this direction are not "
+                                "reported", direction=getattr(parser, "role", None),
+                                offset=exc.offset, field=exc.field))
         return events, None
     return events, end
 
 
-def gap_note(stream, label: str) -> str | None:
-    """A warning when a direction has bytes missing before its end, or None."""
+_DIRECTIONS = {"client->server": "client", "server->client": "server"}
+
+
+def gap_note(stream, label: str) -> Problem | None:
+    """A problem when a direction (``label``: "client->server" or "server->client") has bytes
+    missing before its end, at the offset of the first missing byte; or None."""
     cut = stream.contiguous_end()
     if stream.end > cut:
-        return (f"{label}: bytes {cut}..{stream.end} partly not captured; "
-                f"messages after stream offset {cut} are not reported")
+        return Problem(f"{label}: bytes {cut}..{stream.end} partly not captured; "
+                       f"messages after stream offset {cut} are not reported",
+                       direction=_DIRECTIONS.get(label), offset=cut, field="bytes")
     return None
 
 

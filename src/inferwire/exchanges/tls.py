@@ -6,11 +6,9 @@ connection warning naming the direction and stream offset; the rows before it ar
 """
 from __future__ import annotations
 
-import warnings as _warnings
-
+from ..problems import Problem
 from ..protocols.detect import detect
-from ..protocols.tls import (CONTENT_TYPE_NAMES, TlsRecordParser, assemble_tls,
-                             infer_exchanges)
+from ..protocols.tls import CONTENT_TYPE_NAMES, TlsRecordParser, assemble_tls, infer_exchanges
 from .exchange import ConnectionResult, Exchange, feed_all, gap_note
 from .http1 import http1_exchanges
 from .http2 import http2_exchanges
@@ -37,16 +35,7 @@ def tls_exchanges(conn, keylog=None) -> ConnectionResult:
         note = overrun_note(parser, stream, label)
         if note:
             result.warnings.append(note)
-    with _warnings.catch_warnings(record=True) as caught:
-        _warnings.simplefilter("always")
-        session = assemble_tls(crecords, srecords, cparser.messages, sparser.messages)
-        decrypted = None
-        if keylog is not None and session.client_random is not None:
-            from ..protocols.tlsdecrypt import decrypt_connection
-            decrypted = decrypt_connection(crecords, srecords, cparser.messages,
-                                           sparser.messages, keylog)
-            session = decrypted.session
-    result.warnings += [str(w.message) for w in caught]
+    session, decrypted = _session(cparser, sparser, crecords, srecords, keylog, result.warnings)
     _session_facts(result, session, up, down)
     if decrypted is not None and decrypted.client.ok and decrypted.server.ok:
         _plaintext_exchanges(result, conn, decrypted, session)
@@ -58,7 +47,23 @@ def tls_exchanges(conn, keylog=None) -> ConnectionResult:
     return result
 
 
-def overrun_note(parser: TlsRecordParser, stream, label: str) -> str | None:
+def _session(cparser, sparser, crecords: list, srecords: list, keylog, problems: list) -> tuple:
+    """The session of the two directions' records, and their decryption (None without a key
+    log or a ClientHello); the problems met appended to ``problems``: the keyless session's,
+    then the decryption's (server, client, decrypted session)."""
+    session = assemble_tls(crecords, srecords, cparser.messages, sparser.messages)
+    problems += session.problems
+    if keylog is None or session.client_random is None:
+        return session, None
+    # deferred: the cryptography primitives load only when there is something to decrypt
+    from ..protocols.tls.decrypt import decrypt_connection
+    decrypted = decrypt_connection(crecords, srecords, cparser.messages, sparser.messages, keylog)
+    problems += (decrypted.server.problems + decrypted.client.problems
+                 + decrypted.session.problems)
+    return decrypted.session, decrypted
+
+
+def overrun_note(parser: TlsRecordParser, stream, label: str) -> Problem | None:
     """A warning when the bytes of ``stream`` end inside a record whose header was read: its
     length field runs past the direction's FIN (a wrong length) or past the end of the capture.
     None when the records end cleanly, the parser failed (already reported) or bytes are
@@ -73,11 +78,12 @@ def overrun_note(parser: TlsRecordParser, stream, label: str) -> str | None:
     else:
         why = f"the capture of this direction ends at stream offset {end}"
     kind = CONTENT_TYPE_NAMES.get(ctype, str(ctype))
-    return (f"{label}: {kind} record at stream offset {start} declares {length} bytes, "
-            f"{start + 5 + length - end} more than were captured ({why}); it is not reported")
+    return Problem(f"{label}: {kind} record at stream offset {start} declares {length} bytes, "
+                   f"{start + 5 + length - end} more than were captured ({why}); it is not "
+                   "reported", direction=parser.role, offset=start, field="length")
 
 
-def _not_decrypted_note(session, decrypted, cparser: TlsRecordParser, keylog) -> str:
+def _not_decrypted_note(session, decrypted, cparser: TlsRecordParser, keylog) -> Problem:
     """Why a connection given a key log was not decrypted, as precisely as known."""
     if session.client_random is None:
         why = f"the handshake could not be parsed: {_no_hello_reason(cparser)}"
@@ -89,7 +95,7 @@ def _not_decrypted_note(session, decrypted, cparser: TlsRecordParser, keylog) ->
     note = f"TLS not decrypted ({why}): requests inferred from record sizes"
     if getattr(keylog, "warnings", ()):
         note += f"; the key log {keylog.source} has lines that were not understood"
-    return note
+    return Problem(note, field="keylog")
 
 
 def _no_hello_reason(cparser: TlsRecordParser) -> str:
@@ -111,13 +117,10 @@ def _server_cut(sparser: TlsRecordParser, stream) -> bool:
 
 
 def _feed(parser, timeline, warnings: list, label: str) -> list:
-    """:func:`feed_all`, with the parser's InferwireWarnings (a malformed or over-long
-    handshake message) added to ``warnings`` under ``label`` instead of going to Python's
-    warnings, which the CLI does not show."""
-    with _warnings.catch_warnings(record=True) as caught:
-        _warnings.simplefilter("always")
-        records, _ = feed_all(parser, timeline, warnings, label)
-    warnings += [f"{label}: {w.message}" for w in caught]
+    """:func:`feed_all`, then the parser's problems (a malformed or over-long handshake
+    message) added to ``warnings`` under ``label``."""
+    records, _ = feed_all(parser, timeline, warnings, label)
+    warnings += [p.labelled(label) for p in parser.problems]
     return records
 
 
@@ -148,7 +151,8 @@ def _plaintext_exchanges(result, conn, decrypted, session) -> None:
             down_fin=conn.to_client.fin_offset is not None)
         result.protocol = "http/1.1"
     else:
-        result.warnings.append("decrypted TLS payload is not HTTP/1.1 or HTTP/2; no requests")
+        result.warnings.append(Problem("decrypted TLS payload is not HTTP/1.1 or HTTP/2; no "
+                                       "requests"))
 
 
 def _head(timeline, n: int = 64) -> bytes:

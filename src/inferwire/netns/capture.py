@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..capture import CaptureSession
 from ..capture.bpf import build_filter
 from ..capture.probe import Probe
-from ..capture.session import _check_output, build_argv
+from ..capture.session import build_argv, check_output_path
 from ..capture.tools import check_interface, check_privileges, find_tool
 from .enter import inside
 
@@ -29,7 +29,7 @@ class NamespaceCapture(CaptureSession):
         check_privileges(self.tool)
         with inside(self.tool_ns):
             check_interface(opts.interface)
-        self._output = _check_output(opts, self.tool.name)
+        self._output = check_output_path(opts, self.tool.name)
         self._probe = Probe(opts.probe_host, opts.probe_port, listen=False)
         self.capture_filter = build_filter(opts.ports, self._probe.port, opts.extra_filter)
         return build_argv(opts, self.tool, self.capture_filter, self._output, self._probe.port)

@@ -157,11 +157,11 @@ def split_pieces(stream, copies: list) -> None:
     new = {"starts": starts, "ends": ends, "times": col["times"][piece],
            "frames": col["frames"][piece],
            "srcs": col["srcs"][piece] + (starts - col["starts"][piece])}
+    columns = {}
     for name, values in new.items():
-        column = int64s()
-        column.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
-        setattr(stream, name, column)
-    stream._summary_cache = (-1, 0, 0)
+        columns[name] = int64s()
+        columns[name].frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    stream.set_pieces(**columns)
 
 
 def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:

@@ -355,11 +355,10 @@ class Directions:
             return s
         a, b = self.piece_bounds[d], self.piece_bounds[d + 1]
         c = self.cols
-        s = DirectionStream(buffer, c["starts"][a:b], c["ends"][a:b], c["times"][a:b],
-                            c["frames"][a:b], c["srcs"][a:b], 0, 0, self.fin_offset[d],
-                            self.uncaptured.get(d) or [])
-        s._summary_cache = (b - a, self.nbytes[d], self.contiguous[d])  # what _summary() gives
-        return s
+        return DirectionStream(buffer, c["starts"][a:b], c["ends"][a:b], c["times"][a:b],
+                               c["frames"][a:b], c["srcs"][a:b], 0, 0, self.fin_offset[d],
+                               self.uncaptured.get(d) or [],
+                               known_summary=(b - a, self.nbytes[d], self.contiguous[d]))
 
 
 def directions(g: PacketGroups, facts: dict, vantage: str = "auto") -> Directions:

@@ -30,6 +30,10 @@ MASK32 = 0xFFFFFFFF
 NO_TIME = -1
 
 
+#: :attr:`DirectionStream.known_summary` before anything was counted.
+UNKNOWN_SUMMARY = (-1, 0, 0)
+
+
 def known_time(t_ns: int) -> int | None:
     """A piece's time as read from ``times``: ``t_ns``, or None where it is unknown (negative)."""
     return t_ns if t_ns >= 0 else None
@@ -81,8 +85,21 @@ class DirectionStream:
     begun: object = None
     differing_segments: int = 0      # retransmissions whose repeated bytes differ from the first
     delivery: object = None          # the Delivery of a direction with retransmissions/reordering
+    #: (pieces counted, distinct bytes, contiguous end) as last computed, or given by a builder
+    #: that knows them for these pieces (:meth:`~inferwire.tcp.grouping.Directions.stream`
+    #: passes its vectorised counts); :data:`UNKNOWN_SUMMARY` until then.  A count that no
+    #: longer matches the pieces means it is computed again.
+    known_summary: tuple = field(default=UNKNOWN_SUMMARY, repr=False, compare=False)
 
     # -- building -------------------------------------------------------------------------------
+    def set_pieces(self, starts: array, ends: array, times: array, frames: array,
+                   srcs: array) -> None:
+        """Replace the five piece columns (same rules as the constructor's: e.g. the pieces
+        cut at ACK boundaries by :func:`~inferwire.tcp.delivery.split_pieces`)."""
+        self.starts, self.ends, self.times, self.frames, self.srcs = (starts, ends, times, frames,
+                                                                       srcs)
+        self.known_summary = UNKNOWN_SUMMARY          # recomputed when next asked
+
     def add(self, start: int, wire_len: int, captured: int, t_ns: int, frame: int, src: int) -> None:
         """Record a segment carrying stream bytes ``[start, start+wire_len)``; ``captured`` of them
         are in the file at ``src``.  Call in capture-time order."""
@@ -164,13 +181,10 @@ class DirectionStream:
         """Per piece: the frame of the copy that completed the bytes up to its end."""
         return self.frames if self.done_frames is None else self.done_frames
 
-    # (pieces counted, distinct bytes, contiguous end): class default until first computed.
-    _summary_cache = (-1, 0, 0)
-
     def _summary(self) -> tuple[int, int]:
         """(distinct bytes, contiguous end), cached: analysis asks for them a dozen times per
         connection and pieces only ever get added (which changes their count)."""
-        cached = self._summary_cache
+        cached = self.known_summary
         if cached[0] == len(self.starts):
             return cached[1], cached[2]
         nbytes, cursor, gap_seen = 0, 0, False
@@ -181,7 +195,7 @@ class DirectionStream:
                     gap_seen = True
                 else:
                     cursor = e
-        self._summary_cache = (len(self.starts), nbytes, cursor)
+        self.known_summary = (len(self.starts), nbytes, cursor)
         return nbytes, cursor
 
     @property

@@ -14,23 +14,24 @@ and ``*_TRAFFIC_SECRET_<n>`` are kept as given (the decryptor derives updated se
 ``RSA`` lines (keyed by the encrypted pre-master secret, not the client random) are skipped
 silently.  Any other line that cannot be used (unknown label, bad hex, a secret of the wrong
 length, binary garbage) is skipped and counted: the parsed :class:`KeyLog` carries ONE summary in
-``warnings`` ("keylog FILE: 12 of 15 lines not understood (first at line 3: ...)"), also issued as
-an :class:`InferwireWarning`, so that a wrong file is named as the cause rather than "no matching
-secrets" later.  A path that is not a regular file (a FIFO, a directory, a device) is refused with
-an :class:`InferwireError` before it is opened: reading a FIFO would block.  Parsing is pure apart
-from reading the file when given a path.
+``warnings`` ("keylog FILE: 12 of 15 lines not understood (first at line 3: ...)"), a
+:class:`~inferwire.problems.Problem` the analysis lists with its warnings, so that a wrong file
+is named as the cause rather than "no matching secrets" later.  A path that is not a regular
+file (a FIFO, a directory, a device) is refused with an :class:`InferwireError` before it is
+opened: reading a FIFO would block.  Parsing is pure apart from reading the file when given a
+path.
 """
 from __future__ import annotations
 
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import InferwireError, InferwireWarning
-from ..files import not_regular
+from ...errors import InferwireError
+from ...files import not_regular
+from ...problems import Problem
 
 MASTER_SECRET = "CLIENT_RANDOM"
 TLS13_LABELS = ("CLIENT_EARLY_TRAFFIC_SECRET", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
@@ -57,9 +58,9 @@ class KeyLog:
 
     entries: Mapping[bytes, Mapping[str, bytes]] = field(default_factory=dict)
     source: str = "<text>"
-    # What was wrong with the file (a summary of the lines that could not be used); the analysis
-    # lists these with its own warnings.
-    warnings: tuple[str, ...] = ()
+    # What was wrong with the file (a summary of the lines that could not be used), as
+    # Problems (field "keylog"); the analysis lists these with its own warnings.
+    warnings: tuple[Problem, ...] = ()
 
     def secrets(self, client_random: bytes) -> Mapping[str, bytes]:
         """All secrets logged for ``client_random`` (empty when none)."""
@@ -131,9 +132,9 @@ def _parse_line(line: str) -> tuple[str, bytes, bytes] | str | None:
 def parse_keylog(source: str | os.PathLike | bytes) -> KeyLog:
     """Parse a key log given as a path (str or PathLike) or as its text (str with a newline or
     starting with a label, or bytes).  Lines that cannot be used are skipped and counted: the
-    result's ``warnings`` holds one summary naming the first (also issued as an
-    :class:`InferwireWarning`).  A file that cannot be read, or is not a regular file, raises
-    :class:`InferwireError`."""
+    result's ``warnings`` holds one summary naming the first (a
+    :class:`~inferwire.problems.Problem`).  A file that cannot be read, or is not a regular file,
+    raises :class:`InferwireError`."""
     text, name = _read_source(source)
     entries: dict[bytes, dict[str, bytes]] = {}
     used = bad = 0
@@ -147,9 +148,7 @@ def parse_keylog(source: str | os.PathLike | bytes) -> KeyLog:
             used += 1
             label, client_random, secret = parsed
             entries.setdefault(client_random, {})[label] = secret
-    notes = _summary(name, used, bad, first_bad)
-    for note in notes:
-        warnings.warn(InferwireWarning(note), stacklevel=2)
+    notes = tuple(Problem(note, field="keylog") for note in _summary(name, used, bad, first_bad))
     return KeyLog(entries, name, notes)
 
 

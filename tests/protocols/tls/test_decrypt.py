@@ -1,55 +1,22 @@
-"""Decryptor tests on published vectors and crafted records (real traffic: test_tls_real.py)."""
+"""Decryptor tests on crafted records (key-schedule vectors: test_keyschedule.py; real traffic:
+test_real.py)."""
 from __future__ import annotations
 
+import re
 import struct
-import warnings
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferwire.errors import InferwireError, InferwireWarning
+from inferwire.errors import InferwireError
 from inferwire.protocols.tls import TlsRecord, TlsRecordParser, assemble_tls
-from inferwire.protocols.tlsdecrypt import (PlaintextStream, TlsDecryptor, decrypt_connection,
-                                            hkdf_expand_label, tls12_prf)
-from inferwire.protocols.tlskeys import KeyLog
+from inferwire.protocols.tls.decrypt import PlaintextStream, TlsDecryptor, decrypt_connection
+from inferwire.protocols.tls.keyschedule import hkdf_expand_label
+from inferwire.protocols.tls.keylog import KeyLog
 
 H = bytes.fromhex
-
-
-# ----------------------------------------------------------------------- published vectors
-
-# RFC 8448 section 3 (TLS_AES_128_GCM_SHA256): traffic secret -> write key, write IV.
-RFC8448 = [
-    ("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38",
-     "3fce516009c21727d0f2e4e86ee403bc", "5d313eb2671276ee13000b30"),     # server handshake
-    ("b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21",
-     "dbfaa693d1762c5b666af5d950258d01", "5bd3c71b836e0b76bb73265f"),     # client handshake
-    ("a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643",
-     "9f02283b6c9c07efc26bb9f2ac92e356", "cf782b88dd83549aadf1e984"),     # server application
-]
-
-
-@pytest.mark.parametrize("secret,key,iv", RFC8448)
-def test_hkdf_expand_label_matches_rfc8448(secret, key, iv):
-    assert hkdf_expand_label(H(secret), b"key", b"", 16, "sha256") == H(key)
-    assert hkdf_expand_label(H(secret), b"iv", b"", 12, "sha256") == H(iv)
-
-
-def test_tls12_prf_matches_published_vectors():
-    # The TLS WG's P_SHA256 / P_SHA384 vectors (mail-archive tls/current/msg03416).
-    out = tls12_prf(H("9bbe436ba940f017b17652849a71db35"), b"test label",
-                    H("a0ba9f936cda311827a6f796ffd5198c"), 100, "sha256")
-    assert out == H("e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a"
-                    "6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab"
-                    "4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff701"
-                    "87347b66")
-    out = tls12_prf(H("b80b733d6ceefcdc71566ea48e5567df"), b"test label",
-                    H("cd665cf6a8447dd6ff8b27555edb7465"), 148, "sha384")
-    assert out[:64] == H("7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cd"
-                         "e9ca0faa60be9fe34f82b1233c9146a0e534cb400fed2700884f9dc236f80edd")
-    assert len(out) == 148
 
 
 # --------------------------------------------------------------------- crafted TLS 1.3 flows
@@ -189,8 +156,11 @@ def test_tampered_record_warns_with_its_offset_and_keeps_earlier_plaintext():
     third = [r for r in cr if r.content_type == 23][3]   # the request after the KeyUpdate
     broken = bytearray(client)
     broken[third.start + 10] ^= 0x40
-    with pytest.warns(InferwireWarning, match=f"stream offset {third.start}: decryption failed"):
-        dc, _, _ = run13(bytes(broken), server, keylog13())
+    dc, _, _ = run13(bytes(broken), server, keylog13())
+    (problem,) = dc.client.problems
+    assert f"stream offset {third.start}: decryption failed" in problem.message
+    assert (problem.direction, problem.offset, problem.field) == ("client", third.start, "record")
+    assert dc.server.problems == [] and dc.session.problems == []
     assert (dc.client.ok, dc.client.failed_at) == (False, third.start)
     assert dc.client.plaintext.data() == b"GET /a HTTP/1.1\r\n\r\n"
     assert dc.server.ok
@@ -199,20 +169,23 @@ def test_tampered_record_warns_with_its_offset_and_keeps_earlier_plaintext():
 def test_missing_secrets_warn_and_leave_the_direction_inferred():
     client, server, *_ = flow13()
     keylog = KeyLog({CR: {k: v for k, v in SECRETS.items() if not k.startswith("CLIENT_")}})
-    with pytest.warns(InferwireWarning, match="no CLIENT_HANDSHAKE_TRAFFIC_SECRET"):
-        dc, cr, _ = run13(client, server, keylog)
+    dc, cr, _ = run13(client, server, keylog)
+    assert "no CLIENT_HANDSHAKE_TRAFFIC_SECRET" in dc.client.problems[0].message
+    assert dc.client.problems[0].direction == "client"
     assert not dc.client.ok and dc.client.records == cr and dc.client.plaintext.data() == b""
     assert dc.server.ok and dc.session.handshake_end_inferred  # client Finished not read
-    with pytest.warns(InferwireWarning, match="key log has no"):
-        run13(client, server, KeyLog({}))
+    dc, _, _ = run13(client, server, KeyLog({}))
+    assert ["key log has no" in p.message for p in dc.server.problems + dc.client.problems] == [
+        True, True]
 
 
 def test_all_zero_inner_plaintext_is_a_failure():
     client = hello(1, CR, VERSIONS) + seal13(SECRETS["CLIENT_HANDSHAKE_TRAFFIC_SECRET"], 0, 0, b"")
     cr, cm = parse(client, "client")
     sr, sm = parse(SH, "server")
-    with pytest.warns(InferwireWarning, match="no content type"):
-        dc = decrypt_connection(cr, sr, cm, sm, keylog13())
+    dc = decrypt_connection(cr, sr, cm, sm, keylog13())
+    assert "no content type" in dc.client.problems[0].message
+    assert dc.client.problems[0].offset == cr[1].start
     assert dc.client.failed_at == cr[1].start
 
 
@@ -248,23 +221,24 @@ def tls12_session(suite: int) -> tuple[list[TlsRecord], KeyLog, object]:
 def test_cbc_suite_is_reported_unsupported():
     cr, keylog, session = tls12_session(0xC013)
     assert session.version == "TLS 1.2"
-    with pytest.warns(InferwireWarning, match="CBC.*not supported"):
-        out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    assert re.search("CBC.*not supported", out.problems[0].message)
     assert not out.ok and out.records == cr and out.failed_at is None
 
 
 def test_tls12_wrong_master_secret_fails_at_the_finished_record():
     cr, keylog, session = tls12_session(0xC02F)
-    with pytest.warns(InferwireWarning, match=f"stream offset {cr[2].start}"):
-        out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    out = TlsDecryptor(session, keylog).decrypt(cr, "client")
+    assert f"stream offset {cr[2].start}" in out.problems[0].message
+    assert out.problems[0].offset == cr[2].start
     assert out.failed_at == cr[2].start and out.records == cr
 
 
 def test_tls12_second_change_cipher_spec_stops_decryption():
     cr, keylog, session = tls12_session(0xC02F)
     twice = [cr[0], cr[1], cr[1]._replace(start=500, end=506)]
-    with pytest.warns(InferwireWarning, match="renegotiation"):
-        out = TlsDecryptor(session, keylog).decrypt(twice, "client")
+    out = TlsDecryptor(session, keylog).decrypt(twice, "client")
+    assert "renegotiation" in out.problems[0].message and out.problems[0].offset == 500
     assert out.failed_at == 500
 
 
@@ -298,8 +272,6 @@ def test_fuzz_decryptor_never_raises_and_invents_nothing(records, version, suite
     keylog = KeyLog({CR: {**SECRETS, "CLIENT_RANDOM": b"\x05" * 48}})
     d = TlsDecryptor(None, keylog, b"\x22" * 32, client_random=CR, version=version,
                      cipher_suite=suite)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InferwireWarning)
-        out = d.decrypt(parsed, "client")
+    out = d.decrypt(parsed, "client")
     assert out.plaintext.data() == b"" and out.messages == []
     assert [r.start for r in out.records] == [r.start for r in parsed]

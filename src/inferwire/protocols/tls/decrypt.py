@@ -1,133 +1,35 @@
-"""Decrypt TLS records with secrets from a key log (pure: records and secrets in, plaintext out).
+"""Decrypt TLS records with secrets from a key log (pure: records and secrets in, plaintext out);
+the keys themselves come from :mod:`.keyschedule`.
 
-TLS 1.3 (RFC 8446 7.1-7.3, 5.2-5.4): the traffic secrets of the key log give key and IV through
-HKDF-Expand-Label; each record's nonce is the IV XOR its sequence number; the additional data is
-the record header; the inner plaintext ends with the real content type followed by zero padding.
-Handshake traffic secrets open EncryptedExtensions ... Finished (so ALPN is learned), then the
-``*_TRAFFIC_SECRET_0`` secrets open application data; a KeyUpdate message moves that direction to
-the next secret (RFC 8446 7.2, label "traffic upd").  0-RTT records are opened with
-``CLIENT_EARLY_TRAFFIC_SECRET`` when the ClientHello offered early data, the server accepted it
-(EncryptedExtensions, known once the server direction is decrypted) and the key log has it;
-rejected 0-RTT records are skipped as the server skips them (RFC 8446 4.2.10).
+TLS 1.3: handshake traffic secrets open EncryptedExtensions ... Finished (so ALPN is learned),
+then the ``*_TRAFFIC_SECRET_0`` secrets open application data; a KeyUpdate message moves that
+direction to the next secret; the inner plaintext ends with the real content type followed by
+zero padding.  0-RTT records are opened with ``CLIENT_EARLY_TRAFFIC_SECRET`` when the ClientHello
+offered early data, the server accepted it (EncryptedExtensions, known once the server direction
+is decrypted) and the key log has it; rejected 0-RTT records are skipped as the server skips them
+(RFC 8446 4.2.10).  TLS 1.2 AEAD suites: records after each side's ChangeCipherSpec are
+protected.  CBC suites are not supported: a problem says so and that direction stays inferred.
 
-TLS 1.2 AEAD suites: the key block is PRF(master secret, "key expansion", server_random +
-client_random) with the suite's hash (RFC 5246 6.3); AES-GCM/CCM nonces are the 4-byte salt + the
-8-byte explicit nonce sent in the record (RFC 5288, 6655), ChaCha20-Poly1305 nonces the 12-byte
-IV XOR the sequence number (RFC 7905); records after each side's ChangeCipherSpec are protected.
-CBC suites are not supported: a warning says so and that direction stays inferred.
-
-A record that fails to decrypt (wrong key, bad tag) warns with its stream offset; that direction
-stops there and falls back to inferred results for the rest.
+A record that fails to decrypt (wrong key, bad tag) is a problem at its stream offset; that
+direction stops there and falls back to inferred results for the rest.
 """
 from __future__ import annotations
 
 import bisect
-import hashlib
-import hmac
-import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple, Sequence
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from ..errors import InferwireError, InferwireWarning
-from .tls import (APPLICATION_DATA, CHANGE_CIPHER_SPEC, CIPHER_SUITES, ENCRYPTED_EXTENSIONS,
-                  ENCRYPTED_HANDSHAKE, END_OF_EARLY_DATA, FINISHED, HANDSHAKE, KEY_UPDATE,
-                  CipherSuite, HandshakeMessage, HandshakeReassembler, TlsRecord, TlsSession,
-                  assemble_tls, cipher_suite_name)
-from .tlskeys import KeyLog
-
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384}
-
-
-# ------------------------------------------------------------------------ key derivation
-
-def hkdf_expand_label(secret: bytes, label: bytes, context: bytes, length: int,
-                      hash_name: str) -> bytes:
-    """RFC 8446 7.1 HKDF-Expand-Label(secret, label, context, length)."""
-    full = b"tls13 " + label
-    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + bytes([len(context)]) + context
-    return HKDFExpand(_HASHES[hash_name](), length, info).derive(secret)
-
-
-def tls12_prf(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: str) -> bytes:
-    """RFC 5246 5 PRF: P_hash(secret, label + seed) truncated to ``length`` bytes."""
-    digest = getattr(hashlib, hash_name)
-    seed = label + seed
-    out, a = b"", seed
-    while len(out) < length:
-        a = hmac.new(secret, a, digest).digest()
-        out += hmac.new(secret, a + seed, digest).digest()
-    return out[:length]
-
-
-def _aead(suite: CipherSuite, key: bytes):
-    if suite.aead == "AES-GCM":
-        return AESGCM(key)
-    if suite.aead == "AES-CCM":
-        return AESCCM(key, tag_length=suite.tag_len)
-    return ChaCha20Poly1305(key)
-
-
-def _xor_nonce(iv: bytes, seq: int) -> bytes:
-    return (int.from_bytes(iv, "big") ^ seq).to_bytes(len(iv), "big")
-
-
-class _Keys13:
-    """One TLS 1.3 traffic secret's record protection and its sequence number."""
-
-    def __init__(self, suite: CipherSuite, secret: bytes):
-        self.suite, self.secret, self.seq = suite, secret, 0
-        self.aead = _aead(suite, hkdf_expand_label(secret, b"key", b"", suite.key_len, suite.hash))
-        self.iv = hkdf_expand_label(secret, b"iv", b"", 12, suite.hash)
-
-    def open(self, r: TlsRecord) -> bytes:
-        aad = bytes([r.content_type]) + r.version.to_bytes(2, "big") + r.length.to_bytes(2, "big")
-        inner = self.aead.decrypt(_xor_nonce(self.iv, self.seq), r.payload, aad)
-        self.seq += 1
-        return inner
-
-    def updated(self) -> "_Keys13":
-        """The keys after a KeyUpdate (RFC 8446 7.2)."""
-        size = 48 if self.suite.hash == "sha384" else 32
-        return _Keys13(self.suite, hkdf_expand_label(self.secret, b"traffic upd", b"", size,
-                                                     self.suite.hash))
-
-
-class _Keys12:
-    """One TLS 1.2 direction's AEAD record protection and its sequence number."""
-
-    def __init__(self, suite: CipherSuite, key: bytes, iv: bytes):
-        self.suite, self.iv, self.seq = suite, iv, 0
-        self.aead = _aead(suite, key)
-
-    def open(self, r: TlsRecord) -> bytes:
-        s, payload = self.suite, r.payload
-        if s.explicit_nonce_len:
-            nonce, body = self.iv + payload[:s.explicit_nonce_len], payload[s.explicit_nonce_len:]
-        else:
-            nonce, body = _xor_nonce(self.iv, self.seq), payload
-        plain_len = len(body) - s.tag_len
-        if plain_len < 0:
-            raise ValueError("record shorter than its nonce and tag")
-        aad = (self.seq.to_bytes(8, "big") + bytes([r.content_type]) +
-               r.version.to_bytes(2, "big") + plain_len.to_bytes(2, "big"))
-        plain = self.aead.decrypt(nonce, body, aad)
-        self.seq += 1
-        return plain
-
-
-def tls12_keys(suite: CipherSuite, master_secret: bytes, client_random: bytes,
-               server_random: bytes) -> tuple[_Keys12, _Keys12]:
-    """(client write, server write) protections from the TLS 1.2 key block (no MAC keys: AEAD)."""
-    k, n = suite.key_len, suite.iv_len
-    block = tls12_prf(master_secret, b"key expansion", server_random + client_random,
-                      2 * k + 2 * n, suite.hash)
-    return (_Keys12(suite, block[:k], block[2 * k:2 * k + n]),
-            _Keys12(suite, block[k:2 * k], block[2 * k + n:2 * k + 2 * n]))
+from ...errors import InferwireError
+from ...problems import Problem
+from .handshake import (ENCRYPTED_EXTENSIONS, ENCRYPTED_HANDSHAKE, END_OF_EARLY_DATA, FINISHED,
+                        KEY_UPDATE, HandshakeMessage, HandshakeReassembler)
+from .keylog import KeyLog
+from .keyschedule import Keys13, tls12_keys
+from .records import APPLICATION_DATA, CHANGE_CIPHER_SPEC, HANDSHAKE, TlsRecord
+from .session import TlsSession, assemble_tls
+from .suites import CIPHER_SUITES, cipher_suite_name
 
 
 def _unpad(inner: bytes) -> tuple[bytes, int] | None:
@@ -205,6 +107,8 @@ class DecryptedDirection:
     decrypted records.  ``key_updates``: stream offsets of records carrying a KeyUpdate.
     ``ok`` is False when nothing or not everything could be decrypted; ``failed_at`` is the
     offset of the first record that failed (None when the whole direction was skipped).
+    ``problems``: why it was not (or not wholly) decrypted, and malformed decrypted handshake
+    messages, in the order met.
     """
 
     direction: str
@@ -215,6 +119,7 @@ class DecryptedDirection:
     ok: bool = True
     failed_at: int | None = None
     problem: str | None = None
+    problems: list[Problem] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------ the decryptor
@@ -282,8 +187,9 @@ class TlsDecryptor:
         out = DecryptedDirection(direction, PlaintextStream(direction))
         out.problem = self.problem(direction)
         if out.problem is not None:
-            warnings.warn(InferwireWarning(f"TLS {direction} direction not decrypted: "
-                                           f"{out.problem}; its rows stay inferred"), stacklevel=2)
+            out.problems.append(Problem(f"TLS {direction} direction not decrypted: "
+                                        f"{out.problem}; its rows stay inferred",
+                                        direction=direction))
             out.ok, out.records = False, list(records)
             return out
         if self.version == 0x0304:
@@ -306,9 +212,10 @@ class _DirectionBase:
         self.d, self.direction, self.out = decryptor, direction, out
 
     def fail(self, r: TlsRecord, reason: str) -> None:
-        warnings.warn(InferwireWarning(
+        self.out.problems.append(Problem(
             f"TLS {self.direction} record at stream offset {r.start}: {reason}; the "
-            f"{self.direction} direction falls back to inferred from here"), stacklevel=4)
+            f"{self.direction} direction falls back to inferred from here",
+            direction=self.direction, offset=r.start, field="record"))
         self.out.ok, self.out.failed_at = False, r.start
         self.out.problem = reason
 
@@ -339,14 +246,16 @@ class _Direction13(_DirectionBase):
         # the first record the handshake keys open: skip them.
         self.skip_early = offered and self.stage == "handshake"
         if self.skip_early and d.early_data_accepted is not False:
-            warnings.warn(InferwireWarning(
+            self.out.problems.append(Problem(
                 "TLS client offered 0-RTT early data but the key log has no "
-                "CLIENT_EARLY_TRAFFIC_SECRET: early data records are skipped"), stacklevel=3)
-        self.keys = _Keys13(d.suite, early if self.stage == "early" else
+                "CLIENT_EARLY_TRAFFIC_SECRET: early data records are skipped",
+                direction="client", field="CLIENT_EARLY_TRAFFIC_SECRET"))
+        self.keys = Keys13(d.suite, early if self.stage == "early" else
                             secrets[f"{side}_HANDSHAKE_TRAFFIC_SECRET"])
         self.handshake_secret = secrets[f"{side}_HANDSHAKE_TRAFFIC_SECRET"]
         self.app_secret = secrets[f"{side}_TRAFFIC_SECRET_0"]
-        reassembler = HandshakeReassembler(tls13=True)
+        reassembler = HandshakeReassembler(tls13=True, problems=self.out.problems,
+                                           direction=self.direction)
         for r in records:
             # Only type-23 records are protected; CCS and plaintext hellos pass through.
             if r.content_type != APPLICATION_DATA or self.out.failed_at is not None:
@@ -366,7 +275,7 @@ class _Direction13(_DirectionBase):
         inner = self._try(self.keys, r)
         if inner is None and self.stage == "early":
             # The server may have rejected 0-RTT; the client's handshake flight then follows.
-            self.stage, self.keys = "handshake", _Keys13(self.d.suite, self.handshake_secret)
+            self.stage, self.keys = "handshake", Keys13(self.d.suite, self.handshake_secret)
             inner = self._try(self.keys, r)
         if inner is None and self.skip_early:
             return None  # an unreadable 0-RTT record (see run)
@@ -380,7 +289,7 @@ class _Direction13(_DirectionBase):
         return opened
 
     @staticmethod
-    def _try(keys: _Keys13, r: TlsRecord) -> bytes | None:
+    def _try(keys: Keys13, r: TlsRecord) -> bytes | None:
         try:
             return keys.open(r)
         except (InvalidTag, ValueError):
@@ -389,9 +298,9 @@ class _Direction13(_DirectionBase):
     def _after_message(self, m: HandshakeMessage, r: TlsRecord) -> None:
         # Keys change only at record boundaries, after the message that announces it.
         if m.msg_type == FINISHED and self.stage == "handshake":
-            self.stage, self.keys = "application", _Keys13(self.d.suite, self.app_secret)
+            self.stage, self.keys = "application", Keys13(self.d.suite, self.app_secret)
         elif m.msg_type == END_OF_EARLY_DATA and self.stage == "early":
-            self.stage, self.keys = "handshake", _Keys13(self.d.suite, self.handshake_secret)
+            self.stage, self.keys = "handshake", Keys13(self.d.suite, self.handshake_secret)
         elif m.msg_type == KEY_UPDATE and self.stage == "application":
             self.keys = self.keys.updated()
             self.out.key_updates.append(r.start)
@@ -404,7 +313,7 @@ class _Direction12(_DirectionBase):
                                                                     "CLIENT_RANDOM"),
                                               d.client_random, d.server_random)
         keys = None
-        reassembler = HandshakeReassembler()
+        reassembler = HandshakeReassembler(problems=self.out.problems, direction=self.direction)
         for r in records:
             if self.out.failed_at is not None or (keys is None and
                                                   r.content_type != CHANGE_CIPHER_SPEC):
@@ -451,10 +360,11 @@ def decrypt_connection(client_records: Sequence[TlsRecord], server_records: Sequ
                        server_messages: Sequence[HandshakeMessage],
                        keylog: KeyLog) -> DecryptedConnection:
     """Assemble, decrypt both directions, and re-assemble with what decryption revealed (exact
-    TLS 1.3 handshake end, ALPN from EncryptedExtensions, application records by inner type)."""
-    with warnings.catch_warnings():  # a first look only: its guesses are replaced below
-        warnings.simplefilter("ignore", InferwireWarning)
-        first = assemble_tls(client_records, server_records, client_messages, server_messages)
+    TLS 1.3 handshake end, ALPN from EncryptedExtensions, application records by inner type).
+    The problems met are the server's, then the client's (``.server.problems``,
+    ``.client.problems``: decrypted in that order), then the new session's."""
+    # a first look only: its guesses (and their problems) are replaced below
+    first = assemble_tls(client_records, server_records, client_messages, server_messages)
     decryptor = TlsDecryptor(first, keylog)
     # The server first: its EncryptedExtensions say whether 0-RTT data was accepted.
     server = decryptor.decrypt(server_records, "server")
@@ -469,5 +379,4 @@ def decrypt_connection(client_records: Sequence[TlsRecord], server_records: Sequ
 
 
 __all__ = ["TlsDecryptor", "PlaintextStream", "PlainPiece", "DecryptedDirection",
-           "DecryptedConnection", "decrypt_connection", "hkdf_expand_label", "tls12_prf",
-           "tls12_keys"]
+           "DecryptedConnection", "decrypt_connection"]

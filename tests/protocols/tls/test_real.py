@@ -32,8 +32,9 @@ from cryptography.x509.oid import NameOID
 
 from inferwire.protocols import tls
 from inferwire.protocols.tls import TlsRecordParser, assemble_tls
-from inferwire.protocols.tlsdecrypt import decrypt_connection, hkdf_expand_label
-from inferwire.protocols.tlskeys import parse_keylog
+from inferwire.protocols.tls.decrypt import decrypt_connection
+from inferwire.protocols.tls.keyschedule import hkdf_expand_label
+from inferwire.protocols.tls.keylog import parse_keylog
 
 TIMEOUT_S = 10
 SNI = "mnist.inferwire.test"
@@ -254,7 +255,6 @@ def parse_both(session: Session, *, keep: bool = True):
 def certs(tmp_path_factory):
     d = tmp_path_factory.mktemp("certs")
     return {"ec": make_cert(d, "ec"), "rsa": make_cert(d, "rsa")}
-
 
 
 def records_of(records, ctype):
@@ -668,12 +668,12 @@ def test_wrong_key_warns_with_offset_and_falls_back(tmp_path, certs):
     bad = "\n".join(line if "SERVER_TRAFFIC_SECRET_0" not in line else
                     line[:-4] + ("0000" if not line.endswith("0000") else "1111")
                     for line in text.splitlines())
-    with pytest.warns(tls.InferwireWarning) as caught:
-        dc = decrypt_connection(cr, sr, cp.messages, sp.messages, parse_keylog(bad))
+    dc = decrypt_connection(cr, sr, cp.messages, sp.messages, parse_keylog(bad))
     first_app = next(r for r in sr if r.content_type == tls.APPLICATION_DATA and
                      r.start >= max(m.end for m in dc.server.messages if m.name == "finished"))
     assert dc.server.failed_at == first_app.start and not dc.server.ok
-    assert any(f"stream offset {first_app.start}" in str(w.message) for w in caught)
+    assert [p.offset for p in dc.server.problems] == [first_app.start]
+    assert f"stream offset {first_app.start}" in dc.server.problems[0].message
     assert dc.server.plaintext.data() == b""  # nothing invented
     check_client = dc.client.plaintext.data() == s.client_app
     assert check_client and dc.client.ok

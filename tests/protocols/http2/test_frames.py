@@ -267,7 +267,8 @@ def test_grpc_message_truncated_by_end_stream():
     assert ev[-1] == GrpcFramingError(1, data_frame_start + 9, ev[-1].message)
     assert "inside a gRPC message" in ev[-1].message
     conv = assemble_h2([], ev)
-    assert conv.streams[0].response_messages == 0 and "gRPC framing" in conv.warnings[0]
+    assert conv.streams[0].response_messages == 0 and "gRPC framing" in conv.warnings[0].message
+    assert (conv.warnings[0].direction, conv.warnings[0].field) == ("server", "grpc-message")
 
 
 def test_grpc_bad_compressed_flag_stops_counting_only_that_stream():
@@ -288,7 +289,8 @@ def test_truncated_frame_reported_by_close():
     assert parser.feed(data, 0) == [Settings(0, 9, False, {})]
     assert parser.close(len(data)) == [Truncated(9, len(data), "DATA frame", 1)]
     conv = assemble_h2([], [Settings(0, 9, False, {}), *parser.close(len(data))])
-    assert "DATA frame" in conv.warnings[0]
+    assert "DATA frame" in conv.warnings[0].message
+    assert conv.warnings[0].field == "DATA frame"
 
 
 def test_zero_length_data_with_end_stream():
