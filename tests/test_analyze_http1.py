@@ -217,6 +217,8 @@ def test_decode_as_and_ignore_ports(tmp_path):
 
 def test_a_runs_capture_probe_is_left_out(tmp_path):
     import json
+
+    from inferwire.runfolder import with_run_probe
     probe = Conversation(server=("10.0.0.2", 40001), client=("10.0.0.1", 40002))
     probe.handshake(0, 5 * US, 6 * US)
     probe.rst_from_client(7 * US)
@@ -228,10 +230,17 @@ def test_a_runs_capture_probe_is_left_out(tmp_path):
     assert len(inferwire.analyze(path).connections) == 2
     (tmp_path / "manifest.json").write_text(json.dumps(
         {"capture": {"probe_port": 40001, "path": str(path)}}))
+    # The core reads no run folder; the shell (CLI, load_run, analyze_many) asks it for the
+    # probe port and passes it on.
+    assert len(inferwire.analyze(path).connections) == 2
     for target in (path, tmp_path):
-        a = inferwire.analyze(target)
+        options = with_run_probe(target, {"ignore_ports": (9,)})
+        assert options == {"ignore_ports": (9, 40001)}
+        a = inferwire.analyze(target, **options)
         assert list(a.connections["server"]) == ["10.0.0.2:8501"]
         assert list(a.requests["request_id"]) == ["real"]
+    run = inferwire.load_run(path)
+    assert list(run.connections["server"]) == ["10.0.0.2:8501"]
 
 
 def _conversation_with_big_first_exchange():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import inferwire
-from inferwire import buckets
+from inferwire.analysis import buckets
 from inferwire.packets import read_packets
 from craft import Conversation, http_request, http_response, write_pcap
 

@@ -118,7 +118,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_sees_function_level_imports_and_lazy_exports():
     graph = import_graph()
     assert "inferwire.columns" in graph["inferwire.report.run"]
-    assert "inferwire.join" in graph["inferwire.report.run"]            # inside a function
+    assert "inferwire.analysis.join" in graph["inferwire.report.run"]            # inside a function
     assert "inferwire.runfolder.probe" in graph["inferwire.runfolder"]  # a lazy export
     assert len(graph) > 100 and sum(map(len, graph.values())) > 300
 
@@ -131,3 +131,24 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_import_cycles():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+#: The pure core: bytes and arrays in, tables out.  ``analysis.cli`` (``inferwire analyze``) and
+#: ``analysis.many`` (Dask processes over run folders) are the analysis stage's shell.
+CORE = ("inferwire.packets", "inferwire.tcp", "inferwire.protocols", "inferwire.exchanges",
+        "inferwire.analysis", "inferwire.columns", "inferwire.errors", "inferwire.tablefiles",
+        "inferwire.files", "inferwire.extras")
+CORE_SHELL = ("inferwire.analysis.cli", "inferwire.analysis.many")
+
+
+def _in_core(module: str) -> bool:
+    return module not in CORE_SHELL and any(module == c or module.startswith(c + ".")
+                                            for c in CORE)
+
+
+def test_the_core_imports_no_run_folder_report_or_shell():
+    graph = import_graph()
+    assert _in_core("inferwire.analysis.pipeline") and not _in_core("inferwire.analysis.cli")
+    outside = {m: sorted(e for e in edges if e != "inferwire" and not _in_core(e))
+               for m, edges in graph.items() if _in_core(m)}
+    assert {m: e for m, e in outside.items() if e} == {}

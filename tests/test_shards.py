@@ -12,7 +12,7 @@ import pytest
 
 from inferwire import analyze
 from inferwire.errors import InferwireError
-from inferwire.shards import AUTO_MIN_PACKETS, resolve_workers, run_sharded
+from inferwire.analysis.workers import AUTO_MIN_PACKETS, resolve_workers, run_sharded
 
 from needs import small_tmpfs
 
@@ -131,13 +131,15 @@ def test_two_workers_give_the_same_tables_and_warnings_as_one(capture, options):
 def test_tables_joined_with_the_heap_trimmed_are_the_same(monkeypatch):
     """Big tables give the C heap's free pages back after each joined column (glibc's
     malloc_trim); the tables do not change when every join does it."""
-    import inferwire.analysis as analysis
+    from inferwire.analysis import pages
     path = CAPTURES / "run-b1/capture.pcapng"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = analyze(path, workers=2)
-        monkeypatch.setattr(analysis, "TRIM_ROWS", 1)
+        monkeypatch.setattr(pages, "TRIM_ROWS", 1)
+        pages.malloc_trim.cache_clear()
         trimmed = analyze(path, workers=2)
-    assert analysis._MALLOC_TRIM[0]              # glibc here: the trim really ran
+    assert pages.malloc_trim.cache_info().currsize == 1     # the trim was looked up: it ran
+    assert pages.malloc_trim() is not None                  # glibc here
     pd.testing.assert_frame_equal(plain.requests, trimmed.requests)
     pd.testing.assert_frame_equal(plain.connections, trimmed.connections)

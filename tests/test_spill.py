@@ -1,4 +1,4 @@
-"""Captures read into buckets on disk (inferwire.spill): the same tables as in memory, the spill
+"""Captures read into buckets on disk (inferwire.analysis.spill): the same tables as in memory, the spill
 folder always removed, a full disk a clear error."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import inferwire.spill as spill_mod
+import inferwire.analysis.spill as spill_mod
 from inferwire import analyze
 from inferwire.errors import InferwireError
 from inferwire.packets import read_packets
-from inferwire.spill import read_bucketed, spill_wanted
+from inferwire.analysis.spill import read_bucketed, spill_wanted
 from needs import small_tmpfs
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"

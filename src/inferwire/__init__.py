@@ -16,7 +16,7 @@ from .errors import (CaptureError, CaptureFormatError, InferwireError, Inferwire
 #: Public names loaded on first use: importing inferwire must not import pandas eagerly.
 _LAZY = {"analyze": "analysis", "Analysis": "analysis", "load_run": "report.run",
          "load_runs": "report.run", "Run": "report.run", "build_report": "report.build",
-         "join_requests": "join", "analyze_many": "parallel"}
+         "join_requests": "analysis.join", "analyze_many": "analysis.many"}
 
 __all__ = ["__version__", "InferwireError", "CaptureFormatError", "ProtocolError", "CaptureError",
            "ServerError", "LoadError", "InferwireWarning", *_LAZY]

@@ -16,9 +16,9 @@ from . import __version__
 from .errors import InferwireError
 
 COMMAND_MODULES = (
-    "inferwire.analysis_cli",
+    "inferwire.analysis.cli",
     "inferwire.serving.cli",
-    "inferwire.experiment_cli",
+    "inferwire.experiment.cli",
     "inferwire.report.cli",
     "inferwire.sweep.cli",
 )

@@ -5,7 +5,7 @@ import pytest
 approx = lambda v: pytest.approx(v, abs=1e-3)  # float epoch seconds hold ~0.2 µs at 1.7e9 s
 
 from inferwire.columns import JOINED_COLUMNS, REQUEST_COLUMNS
-from inferwire.join import join_requests
+from inferwire.analysis.join import join_requests
 
 T = 1_700_000_000.0
 

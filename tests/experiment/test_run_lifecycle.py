@@ -16,7 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from inferwire.ports import free_ports
+from inferwire.serving.ports import free_ports
 from needs import need_capture, small_tmpfs
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]

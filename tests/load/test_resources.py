@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from inferwire.errors import InferwireError, InferwireWarning
-from inferwire.resources import COLUMNS, ResourceOptions, ResourceSampler
+from inferwire.experiment.resources import COLUMNS, ResourceOptions, ResourceSampler
 
 BURN = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
 

@@ -13,7 +13,8 @@ from needs import skip_or_fail
 import inferwire
 from craft import Conversation, http_request, http_response, write_pcap
 from inferwire.errors import CaptureFormatError, InferwireError
-from inferwire.parallel import analyze_many
+from inferwire.analysis.many import analyze_many
+from inferwire.runfolder import with_run_probe
 
 MS = 1_000_000
 
@@ -45,9 +46,11 @@ def captures(tmp_path):
 
 
 def serial(item):
+    """The item analysed as the CLI does one capture (a run's probe port left out)."""
+    path = list(item) if isinstance(item, tuple) else item
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", inferwire.InferwireWarning)
-        return inferwire.analyze(list(item) if isinstance(item, tuple) else item)
+        return inferwire.analyze(path, **with_run_probe(path, {}))
 
 
 def assert_same_as_serial(results: dict, items):
@@ -122,5 +125,5 @@ def test_a_run_folder_leaves_out_its_capture_probe(tmp_path):
     got = analyze_many([run], processes=False)[run]
     assert got.connections["server"].tolist() == ["10.0.0.2:8501"]
     assert got.requests["request_id"].tolist() == ["run"]
-    want = serial(run)      # the plain analysis of a run folder leaves the probe out too
+    want = serial(run)      # the CLI's analysis of a run folder leaves the probe out too
     assert want.connections["server"].tolist() == ["10.0.0.2:8501"]

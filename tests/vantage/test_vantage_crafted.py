@@ -12,7 +12,7 @@ import inferwire
 from craft import write_pcap
 from inferwire.errors import InferwireError
 from inferwire.packets import read_packets
-from inferwire.vantage import (TWO_POINT_COLUMN_NAMES, analyze_two, estimate_offset, join_two,
+from inferwire.analysis.vantage import (TWO_POINT_COLUMN_NAMES, analyze_two, estimate_offset, join_two,
                                match_segments)
 from .twopoint import MS, TwoPoints
 

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from inferwire.columns import markdown_table
-from inferwire.vantage import TWO_POINT_COLUMNS
+from inferwire.analysis.vantage import TWO_POINT_COLUMNS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "multi-vantage.md"
 

@@ -23,7 +23,7 @@ import pytest
 
 import inferwire
 from inferwire.packets import read_packets
-from inferwire.vantage import analyze_two
+from inferwire.analysis.vantage import analyze_two
 
 SLEEP_MS = 20
 SHIFT_NS = 1_500_000_000

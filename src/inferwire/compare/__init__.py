@@ -65,7 +65,7 @@ def id_pairs(tables: RunTables, protocol: str) -> tuple[pd.DataFrame, int]:
 def tool_log(tables: RunTables, protocol: str) -> pd.DataFrame:
     """The tool's own per-request log with ``started_ns``/``finished_ns`` (h2load's log, or
     locust's merged request events)."""
-    from ..locust import read_request_logs
+    from ..reference.locust import read_request_logs
     from ..reference.h2load import read_h2load_log
     load = tables.manifest["loads"][protocol]
     outputs = load.get("outputs") or {}

@@ -83,7 +83,7 @@ def _host(ctx) -> str:
 def run(ctx) -> ToolSummary:
     """Warm up, run locust under the capture, merge its request logs; a ToolSummary."""
     from ..load import ClientLogWriter
-    from ..locust import run_locust
+    from ..reference.locust import run_locust
     from ..reference.warmup import warm_up
     config, protocol = ctx.config, ctx.protocol
     _check(config)
@@ -112,7 +112,7 @@ def run(ctx) -> ToolSummary:
 def _merge_logs(log_dir: Path, merged_path: Path, writer):
     """All processes' request logs -> ``merged_path``; rows with an id -> the client log."""
     from ..load import RequestRecord
-    from ..locust import read_request_logs
+    from ..reference.locust import read_request_logs
     frame = read_request_logs(log_dir if log_dir.is_dir() else [])
     frame.to_csv(merged_path, index=False)
     joinable = frame[frame["request_id"].notna() & frame["started_ns"].notna()]
@@ -133,7 +133,7 @@ def _int(value):
 
 def _final_figures(final: Path, summary: ToolSummary) -> dict | None:
     """locust's end-of-run figures, or None (with a note) when it wrote none usable."""
-    from ..locust import locust_figures, read_locust_json
+    from ..reference.locust import locust_figures, read_locust_json
     if not final.exists():
         return None
     try:

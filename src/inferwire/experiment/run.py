@@ -1,7 +1,7 @@
 """One capture run end to end: server, capture proven live, load, stop, analyze, results folder.
 
 The shell around the pure core: it starts and stops processes and writes files; the numbers come
-from :func:`inferwire.analyze` and :func:`inferwire.join.join_requests`.  Whatever happens (Ctrl-C,
+from :func:`inferwire.analyze` and :func:`inferwire.analysis.join.join_requests`.  Whatever happens (Ctrl-C,
 a server crash, a capture that dies), the capture is stopped and flushed, what was measured is
 analyzed and kept, and the returned status says what went wrong.
 """
@@ -247,7 +247,7 @@ def _usable_port(config: RunConfig, protocol: str) -> int:
     """The port for ``protocol``: the one given (ServerError if it is taken: never silently
     another), else the default if it is free, else a free one (not 0: for TF Serving's
     ``--rest_api_port`` 0 means "no REST")."""
-    from ..ports import free_ports
+    from ..serving.ports import free_ports
     port = config.port(protocol)
     with socket.socket() as s:
         try:
@@ -326,7 +326,7 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
 def _start_sampler(run_dir: Path, server, capture):
     """CPU and memory by role: this process and the load tools it starts, the server, the
     capture tool (and, from the host's totals, the rest of the host)."""
-    from ..resources import ResourceSampler
+    from .resources import ResourceSampler
     roles = {"load generator": os.getpid()}
     if server is not None:
         roles["server"] = server.proc.pid
@@ -435,7 +435,7 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
 
     from ..analysis import analyze
     from ..errors import InferwireWarning
-    from ..join import join_requests, workload_ports
+    from ..analysis.join import join_requests, workload_ports
     from ..tablefiles import write_csv
     say("analysis: reading the capture")
     try:

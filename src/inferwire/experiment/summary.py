@@ -210,7 +210,7 @@ def _loads(m: dict) -> list[str]:
     return out
 
 
-#: What each sampled role is, in the CPU and memory table (inferwire.resources).
+#: What each sampled role is, in the CPU and memory table (inferwire.experiment.resources).
 ROLE_WORDS = {
     "load generator": "this run's process (inferwire's load threads, orchestration, sampling) "
                       "and the load tools it starts",

@@ -155,12 +155,12 @@ class NetworkRun:
         return facts
 
     def _two_points(self) -> dict | None:
-        """Both vantage points analyzed together (inferwire.vantage), saved under two_point/;
+        """Both vantage points analyzed together (inferwire.analysis.vantage), saved under two_point/;
         the manifest keeps the clock offset and where the client's wait went."""
         import warnings
 
         from ..errors import InferwireError, InferwireWarning
-        from ..vantage import analyze_two
+        from ..analysis.vantage import analyze_two
         client = self.run_dir / "capture.pcapng"
         if not client.exists():
             return None

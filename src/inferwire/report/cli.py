@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis_cli import parse_decode_as
+    from ..analysis.cli import parse_decode_as
     from .build import build_report
     every = not (args.html or args.har or args.annotate)
     written = build_report(

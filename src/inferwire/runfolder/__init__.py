@@ -28,7 +28,7 @@ _EXPORTS = {
     "manifest_path": "names", "client_log_path": "names", "client_log_workload": "names",
     "table_path": "names",
     "read_manifest": "manifest", "load_manifest": "manifest", "write_manifest": "manifest",
-    "write_json": "manifest", "probe_port": "probe", "run_probe_ports": "probe",
+    "write_json": "manifest", "probe_port": "probe", "run_probe_ports": "probe", "with_run_probe": "probe",
     "read_client_logs": "logs", "client_logs": "logs", "read_server_log": "logs",
     "read_table": "tables", "read_raw_table": "tables", "cast_columns": "tables",
     "read_resources": "tables", "RunTables": "tables", "read_run_tables": "tables",

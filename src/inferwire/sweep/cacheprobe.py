@@ -96,7 +96,7 @@ MANAGED = ("embedded", "triton", "kserve")
 def probe_config(plan, cache_bytes: int = 0):
     """The RunConfig the probe's server is started from (model, batch, API, response cache)."""
     from ..experiment import RunConfig
-    from ..ports import free_ports
+    from ..serving.ports import free_ports
     from .plan import response_cache_extra
     ports = free_ports(2) if plan.server in MANAGED else (plan.grpc_port, plan.rest_port)
     return RunConfig(out="", server=plan.server, grpc_port=ports[0], rest_port=ports[1],

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..experiment_cli import byte_size
+from ..experiment.cli import byte_size
 
 
 

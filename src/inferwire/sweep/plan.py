@@ -14,20 +14,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..errors import InferwireError
+from ..serving.encoding_names import (APIS, DEFAULT_ENCODING, GRPC_ENCODINGS,  # noqa: F401
+                                      REST_ENCODINGS, V2_DEFAULT_ENCODING, encodings_for)
 
 PROTOCOLS = ("rest", "grpc")
-REST_ENCODINGS = ("json_row", "json_columnar", "json_b64")
-GRPC_ENCODINGS = ("grpc_float_val", "grpc_tensor_content", "grpc_string_val")
-#: what the clients send when no encoding is asked for (inferwire.serving.clients.make_client)
-DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
-#: the same with the Open Inference Protocol (api "v2")
-V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}
-APIS = ("tfserving", "v2")
 PLAN_VERSION = 1
 
 
 def _own_encodings(protocol: str, api: str = "tfserving") -> tuple[str, ...]:
-    from ..experiment.config import encodings_for
     return encodings_for(api, protocol)
 
 

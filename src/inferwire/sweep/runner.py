@@ -69,7 +69,7 @@ def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
     from ..runfolder import POINT, write_json
     config = plan.run_config(point, runs, progress)
     if config.server in ("embedded", "kserve"):    # Triton picks free ones itself
-        from ..ports import free_ports
+        from ..serving.ports import free_ports
         config.grpc_port, config.rest_port = free_ports(2)
     with EnergySession(meter) as session:
         result = run_experiment(config)

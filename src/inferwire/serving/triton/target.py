@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...ports import free_ports
+from ..ports import free_ports
 from ...runfolder import SERVER_LOG, TRITON_METRICS, TRITON_TRACE_CSV, TRITON_TRACE_JSON
 from .install import backend_directory, find_install
 from .metrics import MetricsSampler

@@ -11,8 +11,10 @@ import argparse
 import os
 import sys
 import tempfile
+import warnings
 
-from .errors import InferwireError
+from ..errors import InferwireError, InferwireWarning
+from ..runfolder.probe import with_run_probe
 
 # Exit status when stdout was closed early (``inferwire analyze CAP | head``): 128 + SIGPIPE,
 # what a shell reports for a tool killed by the signal.
@@ -156,9 +158,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_mode(mode: str, args, options) -> int:
-    import warnings
-
-    from .errors import InferwireWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferwireWarning)  # the summaries list them
         if mode == "two":
@@ -177,11 +176,12 @@ def _silence_stdout() -> None:
 
 
 def _run_one(args, options) -> int:
-    from .analysis import analyze
+    from .pipeline import analyze  # deferred: numpy and pandas only once the arguments are read
     source = args.capture[0] if len(args.capture) == 1 else list(args.capture)
     spill = {"auto": "auto", "yes": True, "no": False}[args.spill]
     result = analyze(source, progress=not args.quiet, workers=args.workers or "auto",
-                     spill=spill, spill_dir=args.spill_dir, vantage=args.vantage, **options)
+                     spill=spill, spill_dir=args.spill_dir, vantage=args.vantage,
+                     **with_run_probe(source, options))
     paths = _save(result, args.out) if args.out else None
     print(result.summary_text())
     if paths:
@@ -190,7 +190,8 @@ def _run_one(args, options) -> int:
 
 
 def _run_two(args, options) -> int:
-    from .vantage import analyze_two
+    from .vantage import analyze_two  # deferred: numpy and pandas only once the arguments are read
+    options = with_run_probe(args.server, with_run_probe(args.client, options))
     result = analyze_two(args.client, args.server, nat=args.nat, **options)
     paths = _save(result, args.out) if args.out else None
     print(result.summary_text())
@@ -202,7 +203,7 @@ def _run_two(args, options) -> int:
 def _run_parallel(args, options) -> int:
     """Each capture on its own; exit code 1 if any failed (the others are still written).  All
     tables are written before anything is printed."""
-    from .parallel import analyze_many
+    from .many import analyze_many  # deferred: numpy and pandas only once the arguments are read
     results = analyze_many(args.capture, scheduler=args.scheduler, workers=args.workers,
                            **options)
     names = _out_names(list(results))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tcp.grouping import PacketGroups
+from ..tcp.grouping import PacketGroups
 
 #: Packets per bucket (about 2 KB of working memory each during its analysis): enough that the
 #: per-bucket overheads do not show, few enough that a bucket's objects stay small.

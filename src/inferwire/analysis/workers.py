@@ -28,7 +28,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Callable, Iterable, Sequence
 
-from .errors import InferwireError
+from ..errors import InferwireError
 
 #: Below this many TCP packets a capture is analyzed in one process under ``workers="auto"``:
 #: forking and sending rows back cost more than they save.

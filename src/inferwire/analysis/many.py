@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import warnings
 
-from .errors import InferwireError, InferwireWarning
-from .runfolder.probe import run_probe_ports
+from ..errors import InferwireError, InferwireWarning
+from ..extras import require
+from ..runfolder.probe import with_run_probe
+from .pipeline import analyze
 
 
 def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
@@ -30,9 +32,8 @@ def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
     CPU).  ``connect_timeout_s``: how long to try reaching ``scheduler``.  Keys keep the order of
     ``paths``.
     """
-    from .extras import require
     require("dask", "distributed", what="analyze_many (analysis on Dask)")
-    import dask
+    import dask  # deferred: dask is optional (the parallel extra)
 
     items = [tuple(p) if isinstance(p, (list, tuple)) else p for p in paths]
     if len(set(map(_key, items))) != len(items):
@@ -53,7 +54,6 @@ def analyze_one(item, options: dict):
 
     Warnings are not shown here (a worker's output is lost); they are in ``Analysis.warnings``.
     """
-    from .analysis import analyze
     path = list(item) if isinstance(item, tuple) else item
     try:
         with warnings.catch_warnings():
@@ -61,18 +61,6 @@ def analyze_one(item, options: dict):
             return analyze(path, **with_run_probe(path, options))
     except Exception as exc:          # one bad capture must not lose the others' results
         return exc
-
-
-def with_run_probe(path, options: dict) -> dict:
-    """``options`` plus, for a run folder (its manifest naming the capture's probe port),
-    that port in ``ignore_ports``: the run's liveness probes are not traffic to analyze (the
-    run's own analysis leaves them out the same way)."""
-    if isinstance(path, list) or not os.path.isdir(path):
-        return options
-    probe = run_probe_ports(path)     # () for a folder that is not a run: options as given
-    if not probe:
-        return options
-    return dict(options, ignore_ports=tuple(options.get("ignore_ports", ())) + probe)
 
 
 def _on_cluster(tasks, address: str, timeout_s: float) -> list:

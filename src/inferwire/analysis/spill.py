@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from .buckets import bucket_ids
-from .errors import InferwireError, InferwireWarning
-from .packets import guard
-from .packets.reader import COLUMNS, decoded_chunks, map_capture
-from .packets.table import CaptureStats, PacketTable, release_pages
+from ..errors import InferwireError, InferwireWarning
+from ..packets import guard
+from ..packets.reader import COLUMNS, decoded_chunks, map_capture
+from ..packets.table import CaptureStats, PacketTable, release_pages
 
 #: Capture file bytes per bucket: about 17,000 packets of loopback traffic at full payloads, at
 #: most 170,000 packets of 100-byte records.  Fewer bytes per bucket cost more per-bucket

@@ -32,10 +32,10 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import InferwireError, InferwireWarning
-from .extras import require
+from ..errors import InferwireError, InferwireWarning
+from ..extras import require
 
-require("psutil", what="sampling CPU and memory (inferwire.resources)")
+require("psutil", what="sampling CPU and memory (inferwire.experiment.resources)")
 import psutil  # noqa: E402 - after the check that names the extra it comes with
 
 COLUMNS = ("time_ns", "role", "pid", "cpu_user_s", "cpu_system_s", "cpu_percent", "rss_bytes",
