@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 from craft import Conversation, http_request, http_response, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
-from test_analyze_tls_damaged import CLIENT_FINISHED, SERVER_FLIGHT, _ext, rec
+from analysis.test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
+from analysis.test_analyze_tls_damaged import CLIENT_FINISHED, SERVER_FLIGHT, _ext, rec
 
 US = 1_000
 HUGE = "99999999999999999999999"          # > 2**63: did not fit the int64 column

@@ -20,7 +20,7 @@ sys.path[:0] = [str(HERE.parent)]
 import badcraft  # noqa: E402
 from packets import craft as rawcraft  # noqa: E402  (struct-built captures)
 from craft import Conversation, http_request, http_response, write_pcap  # noqa: E402
-from test_analyze_http2 import H2Pair, build_multiplexed, grpc_msg, grpc_request_headers  # noqa
+from analysis.test_analyze_http2 import H2Pair, build_multiplexed, grpc_msg, grpc_request_headers  # noqa
 
 CORPUS = HERE / "corpus"
 

@@ -21,9 +21,9 @@ from cases import CASES, CRAFTED, REPO, expected_dir, outputs  # noqa: E402
 
 def craft_captures() -> None:
     """The crafted captures, from the tests' own builders (scapy, exact time stamps)."""
-    from test_streamed_messages import http1_sse
-    from vantage.twopoint import TwoPoints
-    import test_streamed_messages as sm
+    from exchanges.test_messages import http1_sse
+    from analysis.vantage.twopoint import TwoPoints
+    import exchanges.test_messages as sm
     out = REPO / CRAFTED
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ import pandas as pd
 
 import inferwire
 from craft import Conversation, http_request, http_response, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg
+from analysis.test_analyze_http2 import H2Pair, grpc_msg
 
 US = 1_000
 V2_PATH = "/v2/models/mnist/infer"

@@ -17,7 +17,7 @@ import inferwire
 from craft import Conversation, write_pcap
 
 US = 1_000
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 TLS_REST = CAPTURES / "tls-rest.pcapng"
 TLS_REST_KEYS = CAPTURES / "tls-rest.keylog"
 PROBE_PORT = 56605          # the capture's probe connections (see captures/README.md)

@@ -16,7 +16,7 @@ from inferwire.analysis.workers import AUTO_MIN_PACKETS, resolve_workers, run_sh
 
 from needs import small_tmpfs
 
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 
 def test_results_come_back_in_item_order_from_several_processes():

@@ -11,7 +11,7 @@ import pytest
 
 import inferwire
 from craft import T0_NS, Conversation, http_request, http_response, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
+from analysis.test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
 
 US = 1_000
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"

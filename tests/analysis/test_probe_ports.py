@@ -11,7 +11,7 @@ from inferwire import analyze
 from inferwire.analysis import probe_ports
 from inferwire.packets import read_packets
 
-RUN = Path(__file__).resolve().parents[1] / "captures" / "run-b1"
+RUN = Path(__file__).resolve().parents[2] / "captures" / "run-b1"
 
 
 def test_probe_ports_come_from_inferwire_comments_only():

@@ -16,7 +16,7 @@ import inferwire.exchanges.http1 as ex_http1
 from craft import Conversation, write_pcap
 from inferwire import analyze
 
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 
 def both_ways(path, monkeypatch, **options):

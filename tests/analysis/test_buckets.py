@@ -15,7 +15,7 @@ from inferwire.packets import read_packets
 from craft import Conversation, http_request, http_response, write_pcap
 
 US = 1_000
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 
 def mixed_capture(tmp_path) -> str:

@@ -16,7 +16,7 @@ from inferwire.packets import read_packets
 from inferwire.analysis.spill import read_bucketed, spill_wanted
 from needs import small_tmpfs
 
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 
 def _analyze(path, **kw):

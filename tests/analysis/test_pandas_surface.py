@@ -13,7 +13,7 @@ import inferwire
 from craft import T0_NS, Conversation, http_request, http_response, write_pcap
 from inferwire.columns import CONNECTION_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _capture(tmp_path) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 import inferwire
 from craft import T0_NS, Conversation, write_pcap
-from test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
+from analysis.test_analyze_http2 import H2Pair, grpc_msg, grpc_request_headers
 
 US, MS = 1_000, 1_000_000
 FRAME = 16_384
