@@ -10,6 +10,7 @@ resolves with ``importlib``) are edges from the package to those submodules.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import inferwire
@@ -152,3 +153,32 @@ def test_the_core_imports_no_run_folder_report_or_shell():
     outside = {m: sorted(e for e in edges if e != "inferwire" and not _in_core(e))
                for m, edges in graph.items() if _in_core(m)}
     assert {m: e for m, e in outside.items() if e} == {}
+
+
+def in_function_imports() -> list[tuple[str, int, str]]:
+    """(file, line, text) of every import statement inside a function of src/inferwire."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        seen = set()
+        for fn in ast.walk(ast.parse(text, str(path))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno not in seen:
+                    seen.add(node.lineno)
+                    found.append((str(path.relative_to(ROOT)), node.lineno,
+                                  "\n".join(lines[node.lineno - 1:node.end_lineno])))
+    return found
+
+
+def test_imports_inside_functions_say_why_they_are_deferred():
+    """Imports stand at the top of modules; one inside a function defers a heavy or optional
+    dependency (tensorflow, grpc, psutil, locust, dask, matplotlib; pandas in a module that
+    must stay light for the CLI's start-up) and says so on its line: ``# deferred: why``."""
+    found = in_function_imports()
+    assert len(found) > 50                      # the walk sees them (there are ~120)
+    silent = [f"{f}:{n}: {text.strip()}" for f, n, text in found
+              if not re.search(r"#\s*deferred: \S", text)]
+    assert silent == [], "in-function imports without '# deferred: why':\n" + "\n".join(silent)

@@ -8,6 +8,8 @@ the errors below.
 """
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
 from .errors import (CaptureError, CaptureFormatError, InferwireError, InferwireWarning, LoadError,
@@ -24,7 +26,6 @@ __all__ = ["__version__", "InferwireError", "CaptureFormatError", "ProtocolError
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'inferwire' has no attribute {name!r}")
 

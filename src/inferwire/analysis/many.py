@@ -66,7 +66,7 @@ def analyze_one(item, options: dict):
 def _on_cluster(tasks, address: str, timeout_s: float) -> list:
     """Run ``tasks`` on the dask.distributed scheduler at ``address``."""
     try:
-        from distributed import Client
+        from distributed import Client  # deferred: distributed is optional (parallel)
     except ImportError as exc:
         raise InferwireError("--scheduler needs dask.distributed: pip install "
                              "'dask[distributed]'") from exc

@@ -42,7 +42,7 @@ def tls_exchanges(conn, keylog=None) -> ConnectionResult:
         session = assemble_tls(crecords, srecords, cparser.messages, sparser.messages)
         decrypted = None
         if keylog is not None and session.client_random is not None:
-            from ..protocols.tlsdecrypt import decrypt_connection
+            from ..protocols.tlsdecrypt import decrypt_connection  # deferred: protocols.tlsdecrypt imports cryptography
             decrypted = decrypt_connection(crecords, srecords, cparser.messages,
                                            sparser.messages, keylog)
             session = decrypted.session

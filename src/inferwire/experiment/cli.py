@@ -3,6 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import os
+from pathlib import Path
+from ..netns import PRESETS, build_profile
+from . import RunConfig
+from ..errors import InferwireError
+from ..sweep.plan import response_cache_extra
+from ..runfolder import read_manifest
+from ..cli import main as cli_main
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,7 +85,6 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_network_arguments(p: argparse.ArgumentParser) -> None:
-    from ..netns import PRESETS
     n = p.add_argument_group("network profile (the server in its own network namespace behind "
                              "an emulated link; root; docs/network.md)")
     n.add_argument("--network", choices=sorted(PRESETS), metavar="PRESET",
@@ -101,7 +108,6 @@ def network_from_args(args: argparse.Namespace):
                                                                     None))
     if not wanted:
         return None
-    from ..netns import build_profile
     return build_profile(args.network, capture_server=args.network_capture == "both",
                          allow_missing=args.network_allow_missing, **knobs)
 
@@ -126,13 +132,11 @@ def _ring(text: str) -> tuple[int, int]:
 
 def _default_api(server: str | None) -> str | None:
     """Triton speaks only the Open Inference Protocol: ``--server triton`` means ``--api v2``."""
-    import os
     return "v2" if (server or os.environ.get("SERVER")) == "triton" else None
 
 
 def config_from_args(args: argparse.Namespace):
     """A RunConfig from the command line: only options given override the defaults."""
-    from . import RunConfig
     given = {
         "server": args.server, "grpc_port": args.grpc_port, "rest_port": args.rest_port,
         "model": args.model, "model_name": args.model_name, "engine": args.engine,
@@ -156,8 +160,6 @@ def config_from_args(args: argparse.Namespace):
                                                   "locust_workers")}
     given["extra"] = {k: v for k, v in extra.items() if v is not None} or None
     if getattr(args, "response_cache", None):
-        from ..errors import InferwireError
-        from ..sweep.plan import response_cache_extra
         if (args.server or "embedded") != "triton":
             raise InferwireError("--response-cache is Triton's response cache: add --server "
                                  "triton")
@@ -169,7 +171,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import run_experiment
+    from . import run_experiment  # deferred: experiment.run imports psutil (optional)
     result = run_experiment(config_from_args(args))
     print(result.summary_text)
     print(f"results: {result.run_dir}")
@@ -198,14 +200,11 @@ def register(sub) -> None:
 
 def runs(args: argparse.Namespace) -> int:
     """List the run folders under DIR with their status; --clean finishes abandoned ones."""
-    from pathlib import Path
 
-    from .abandoned import is_abandoned
-    from .run import finish_abandoned
-    from ..runfolder import read_manifest
+    from .abandoned import is_abandoned  # deferred: experiment.abandoned imports psutil (optional)
+    from .run import finish_abandoned  # deferred: experiment.run imports psutil (optional)
     root = Path(args.dir)
     if not root.is_dir():
-        from ..errors import InferwireError
         raise InferwireError(f"{root}: no such folder of runs")
     for run_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         manifest = read_manifest(run_dir)
@@ -226,5 +225,4 @@ def runs(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``scripts/capture_run.py``: the same as ``inferwire run``."""
-    from ..cli import main as cli_main
     return cli_main(["run", *(sys.argv[1:] if argv is None else argv)])

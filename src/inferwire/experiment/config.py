@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from ..errors import InferwireError
 from ..serving.encoding_names import (APIS, GRPC_ENCODINGS, REST_ENCODINGS,  # noqa: F401
                                       V2_GRPC_ENCODINGS, V2_REST_ENCODINGS, encodings_for)
+from ..netns import NetworkProfile
 
 PROTOCOLS = ("rest", "grpc")
 DEFAULT_PORTS = {"grpc": 8500, "rest": 8501}
@@ -84,7 +85,6 @@ class RunConfig:
 
     def __post_init__(self):
         if isinstance(self.network, dict):
-            from ..netns import NetworkProfile
             self.network = NetworkProfile.from_dict(self.network)
         if self.network is not None and not self.embedded:
             raise InferwireError("--network puts the embedded server behind the emulated "

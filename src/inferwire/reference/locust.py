@@ -34,6 +34,7 @@ from ..errors import InferwireError, LoadError
 from ..locustfiles.eventlog import COLUMNS as EVENT_LOG_COLUMNS
 from ..locustfiles.eventlog import FILE_PREFIX
 from ..runfolder.locust import read_stats_history
+from .toolrun import run_processes, time_limit_s
 
 CSV_KINDS = ("stats", "stats_history", "failures", "exceptions")
 _COMMON = {"Type": "type", "Name": "name", "Requests/s": "requests_per_s",
@@ -255,7 +256,6 @@ def run_locust(locustfiles, out_dir, name: str, *, stop, env: dict | None = None
     overwritten).  ``workers`` > 0: a master and that many worker processes on 127.0.0.1;
     ``processes``: locust's own ``--processes`` forking on this machine; neither: one process.
     ``options`` go to :func:`locust_command`."""
-    from .toolrun import run_processes, time_limit_s
     out_dir = Path(out_dir)
     outputs = {kind: f"{name}_{kind}.csv" for kind in CSV_KINDS}
     outputs.update(final_json=f"{name}_final.json", output=f"{name}_output.txt")

@@ -21,6 +21,8 @@ from ..runfolder import (CAPTURE, MANIFEST, RESOURCES, cast_columns, load_manife
                          read_table, with_run_probe)
 from ..runfolder.tables import RESOURCE_COLUMNS
 from ..serving.encoding_names import DEFAULT_ENCODING, V2_DEFAULT_ENCODING, encodings_for
+from ..analysis.join import join_requests, label_workloads, workload_ports
+from ..analysis import describe_tables, phase_summary
 
 __all__ = ["Run", "load_run", "load_runs", "from_analysis", "as_run", "combined_table", "plot",
            "read_table", "cast_columns", "read_resources", "RESOURCE_COLUMNS"]
@@ -51,7 +53,6 @@ class Run:
     capture_path: Path | None = None
 
     def __repr__(self) -> str:
-        from ..analysis import describe_tables
         status = self.manifest.get("status")
         return (f"<Run {self.name!r}{f' ({status})' if status else ''}: "
                 f"{describe_tables(self)}>")
@@ -62,7 +63,6 @@ class Run:
 
     def summary(self) -> pd.DataFrame:
         """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
-        from ..analysis import phase_summary
         return phase_summary(self.requests)
 
     @property
@@ -74,7 +74,6 @@ class Run:
         """One row per request: the joined table when there is one (else the requests table),
         plus ``workload``, ``batch_size`` and ``encoding`` from the manifest and ``run`` (the
         folder name).  Warm-up requests are left out unless ``warmup``."""
-        from ..analysis.join import label_workloads, workload_ports
         df = label_workloads(self.joined if self.joined is not None else self.requests,
                              workload_ports(self.manifest))
         if not warmup and "client_phase" in df:
@@ -107,7 +106,7 @@ def load_run(path: str | os.PathLike, *, tls_keylog=None, decode_as=None, ignore
     if p.is_dir():
         return _load_folder(p, tls_keylog, decode_as, ignore_ports, progress)
     if p.is_file():
-        from ..analysis import analyze
+        from ..analysis import analyze  # deferred: analysis.pipeline imports hpack, pyarrow
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore", InferwireWarning)  # kept in run.warnings
             a = analyze(p, **with_run_probe(p, dict(tls_keylog=tls_keylog, decode_as=decode_as,
@@ -140,7 +139,7 @@ def plot(source, *, warmup: bool = False):
     """The plots (:class:`inferwire.report.plots.AnalysisPlots`) of an Analysis, a Run, a list
     of them (a sweep) or a DataFrame of per-request rows: ``inferwire.report.plot(a).cdf()``.
     Warm-up requests are left out unless ``warmup``."""
-    from .plots import AnalysisPlots    # matplotlib is heavy: only when something is drawn
+    from .plots import AnalysisPlots    # deferred: report.plots imports matplotlib; matplotlib is heavy: only when something is drawn
     items = source if isinstance(source, (list, tuple)) else [source]
     return AnalysisPlots([as_run(s) for s in items], warmup=warmup)
 
@@ -190,7 +189,6 @@ def _joined(d: Path, requests: pd.DataFrame, manifest: dict) -> pd.DataFrame | N
     joined = read_table(d, "joined", REQUEST_COLUMNS + older)
     if joined is None or "server_join" in joined:
         return None if joined is None else cast_columns(joined, JOINED_COLUMNS)
-    from ..analysis.join import join_requests, workload_ports
     again = join_requests(requests, read_client_logs(d), read_server_log(d),
                           workloads=workload_ports(manifest))
     return cast_columns(again, REQUEST_COLUMNS + JOINED_COLUMNS)

@@ -16,6 +16,9 @@ from pathlib import Path
 from ..errors import InferwireError
 from ..serving.encoding_names import (APIS, DEFAULT_ENCODING, GRPC_ENCODINGS,  # noqa: F401
                                       REST_ENCODINGS, V2_DEFAULT_ENCODING, encodings_for)
+from ..netns.profile import profile_from_spec
+from ..experiment import RunConfig
+from ..runfolder import write_json
 
 PROTOCOLS = ("rest", "grpc")
 PLAN_VERSION = 1
@@ -58,7 +61,6 @@ class Point:
 
     def __post_init__(self):
         if self.network is not None:
-            from ..netns.profile import profile_from_spec
             profile_from_spec(self.network)          # a clear error now, not at run time
         protocols = tuple(self.protocols)
         if self.api not in APIS:
@@ -214,7 +216,6 @@ class Plan:
 
     def run_config(self, point: Point, out, progress: bool = False):
         """The RunConfig of ``point``: results go under ``out``, the run folder named for it."""
-        from ..experiment import RunConfig
         return RunConfig(
             out=str(out), name=point.id, server=self.server, grpc_port=self.grpc_port,
             rest_port=self.rest_port, model=point.model, protocols=point.protocols,
@@ -241,7 +242,6 @@ class Plan:
         return cls(**d)
 
     def save(self, path: Path) -> None:
-        from ..runfolder import write_json
         write_json(Path(path), self.to_dict())
 
     @classmethod
@@ -266,7 +266,6 @@ def response_cache_extra(size_bytes: int) -> dict:
 def _network(point: Point):
     if point.network is None:
         return None
-    from ..netns.profile import profile_from_spec
     return profile_from_spec(point.network)
 
 

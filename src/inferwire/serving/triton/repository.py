@@ -81,7 +81,7 @@ def export_weights(version_dir: Path) -> Path:
     target = Path(version_dir) / "assets.extra" / WEIGHTS_FILE
     if target.is_file():
         return target
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: tensorflow is optional (serve)
     prefix = Path(version_dir) / "variables" / "variables"
     try:
         reader = tf.train.load_checkpoint(str(prefix))
