@@ -85,12 +85,12 @@ def child_inferwire(path: str, probe_port: int) -> dict:
 
     CPU counts this process and its reaped children (the workers)."""
     t0 = time.perf_counter()
-    import inferwire.analysis as analysis
+    from inferwire.analysis import analyze      # (its package loads it on first use)
     from inferwire.packets import accelerated
-    from inferwire.shards import cpu_count
+    from inferwire.analysis.workers import cpu_count
     imported = time.perf_counter()
     cpu0 = _cpu_with_children()
-    result = analysis.analyze(path, ignore_ports=(probe_port,) if probe_port else ())
+    result = analyze(path, ignore_ports=(probe_port,) if probe_port else ())
     return {"seconds": time.perf_counter() - imported, "cpu_s": _cpu_with_children() - cpu0,
             "import_s": imported - t0, "requests": len(result.requests),
             "complete": int(result.requests["complete"].sum()),
@@ -350,7 +350,7 @@ def _median_run(runs: list[dict], key: str) -> dict:
 def table(m: dict) -> list[str]:
     """Markdown rows: wall and CPU seconds, throughput, peak memory, inferwire's advantage.
 
-    inferwire uses every core it may (forked workers, :mod:`inferwire.shards`); its CPU seconds
+    inferwire uses every core it may (forked workers, :mod:`inferwire.analysis.workers`); its CPU seconds
     include its workers'.  Advantages are given on wall seconds (what a user waits; the targets
     are judged on them, in-process = the ``analyze()`` call) and on CPU seconds (total work,
     all processes); the CLI figure is the whole command, start-up included.  Memory: peak PSS of

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench_serving import percentile_us, run_cell
-from inferwire.ports import free_ports
+from inferwire.serving.ports import free_ports
 from inferwire.serving.clients import make_client, sample_images
 from inferwire.serving.kserve.launch import KServeProcess, kserve_version
 from inferwire.serving.numpy_weights import cached_weights

@@ -29,7 +29,7 @@ import warnings
 import pandas as pd
 
 import inferwire
-from inferwire.parallel import analyze_many
+from inferwire.analysis.many import analyze_many
 
 CLIENT, SERVER = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 T0_NS = 1_700_000_000 * 10**9

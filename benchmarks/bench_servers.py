@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_serving import percentile_us, run_cell
-from inferwire.ports import free_ports
+from inferwire.serving.ports import free_ports
 from inferwire.serving.clients import make_client, sample_images
 from inferwire.serving.launch import ServerProcess
 from inferwire.serving.model import cached_models

@@ -31,7 +31,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from inferwire.ports import free_ports
+from inferwire.serving.ports import free_ports
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ of runs over a grid (see `inferwire sweep --help`).
 """
 import sys
 
-from inferwire.experiment_cli import main
+from inferwire.experiment.cli import main
 
 if __name__ == "__main__":
     if "--sweep" in sys.argv[1:]:   # a sweep of runs: the same as `inferwire sweep ...`

@@ -6,7 +6,7 @@ import struct
 
 from craft import Conversation, http_request, http_response, write_pcap
 from h2craft import grpc_msg, grpc_request_headers, h2_setup
-from test_analyze_tls_damaged import CLIENT_FINISHED, SERVER_FLIGHT, _ext, rec
+from analysis.test_analyze_tls_damaged import CLIENT_FINISHED, SERVER_FLIGHT, _ext, rec
 
 US = 1_000
 HUGE = "99999999999999999999999"          # > 2**63: did not fit the int64 column

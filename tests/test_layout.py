@@ -10,6 +10,7 @@ resolves with ``importlib``) are edges from the package to those submodules.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import inferwire
@@ -118,7 +119,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_sees_function_level_imports_and_lazy_exports():
     graph = import_graph()
     assert "inferwire.columns" in graph["inferwire.report.run"]
-    assert "inferwire.join" in graph["inferwire.report.run"]            # inside a function
+    assert "inferwire.analysis.join" in graph["inferwire.report.run"]            # inside a function
     assert "inferwire.runfolder.probe" in graph["inferwire.runfolder"]  # a lazy export
     assert len(graph) > 100 and sum(map(len, graph.values())) > 300
 
@@ -131,3 +132,53 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_import_cycles():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+#: The pure core: bytes and arrays in, tables out.  ``analysis.cli`` (``inferwire analyze``) and
+#: ``analysis.many`` (Dask processes over run folders) are the analysis stage's shell.
+CORE = ("inferwire.packets", "inferwire.tcp", "inferwire.protocols", "inferwire.exchanges",
+        "inferwire.analysis", "inferwire.columns", "inferwire.errors", "inferwire.tablefiles",
+        "inferwire.files", "inferwire.extras", "inferwire.problems")
+CORE_SHELL = ("inferwire.analysis.cli", "inferwire.analysis.many")
+
+
+def _in_core(module: str) -> bool:
+    return module not in CORE_SHELL and any(module == c or module.startswith(c + ".")
+                                            for c in CORE)
+
+
+def test_the_core_imports_no_run_folder_report_or_shell():
+    graph = import_graph()
+    assert _in_core("inferwire.analysis.pipeline") and not _in_core("inferwire.analysis.cli")
+    outside = {m: sorted(e for e in edges if e != "inferwire" and not _in_core(e))
+               for m, edges in graph.items() if _in_core(m)}
+    assert {m: e for m, e in outside.items() if e} == {}
+
+
+def in_function_imports() -> list[tuple[str, int, str]]:
+    """(file, line, text) of every import statement inside a function of src/inferwire."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        seen = set()
+        for fn in ast.walk(ast.parse(text, str(path))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno not in seen:
+                    seen.add(node.lineno)
+                    found.append((str(path.relative_to(ROOT)), node.lineno,
+                                  "\n".join(lines[node.lineno - 1:node.end_lineno])))
+    return found
+
+
+def test_imports_inside_functions_say_why_they_are_deferred():
+    """Imports stand at the top of modules; one inside a function defers a heavy or optional
+    dependency (tensorflow, grpc, psutil, locust, dask, matplotlib; pandas in a module that
+    must stay light for the CLI's start-up) and says so on its line: ``# deferred: why``."""
+    found = in_function_imports()
+    assert len(found) > 50                      # the walk sees them (there are ~120)
+    silent = [f"{f}:{n}: {text.strip()}" for f, n, text in found
+              if not re.search(r"#\s*deferred: \S", text)]
+    assert silent == [], "in-function imports without '# deferred: why':\n" + "\n".join(silent)

@@ -29,8 +29,8 @@ US = 1_000
 # resources) and the public entry points, which collect the problems of the core as lines first
 # and then warn the caller once per line (analyze(), read_packets(), the spill and multi-file
 # readers, the annotated-pcapng writer).  A prefix names a module or a package.
-MAY_WARN = ("analysis", "packets/reader.py", "packets/multi.py", "spill.py", "report/annotate.py",
-            "capture/", "load/", "serving/", "resources.py")
+MAY_WARN = ("analysis", "packets/reader.py", "packets/multi.py", "report/annotate.py",
+            "capture/", "load/", "serving/", "experiment/resources.py")
 # Where not even catch_warnings may appear: the stages that parse bytes.
 PARSING = ("protocols/", "exchanges/", "tcp/")
 

@@ -15,7 +15,7 @@ import pytest
 import inferwire
 from inferwire.columns import CONNECTION_COLUMNS, REQUEST_COLUMNS
 from inferwire.runfolder.logs import read_client_logs, read_server_log
-from inferwire.join import join_requests, workload_ports
+from inferwire.analysis.join import join_requests, workload_ports
 from inferwire.report.run import read_table
 from inferwire.tablefiles import csv_ready, float_text, write_csv
 

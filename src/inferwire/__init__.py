@@ -8,6 +8,8 @@ the errors below.
 """
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
 from .errors import (CaptureError, CaptureFormatError, InferwireError, InferwireWarning, LoadError,
@@ -16,7 +18,7 @@ from .errors import (CaptureError, CaptureFormatError, InferwireError, Inferwire
 #: Public names loaded on first use: importing inferwire must not import pandas eagerly.
 _LAZY = {"analyze": "analysis", "Analysis": "analysis", "load_run": "report.run",
          "load_runs": "report.run", "Run": "report.run", "build_report": "report.build",
-         "join_requests": "join", "analyze_many": "parallel"}
+         "join_requests": "analysis.join", "analyze_many": "analysis.many"}
 
 __all__ = ["__version__", "InferwireError", "CaptureFormatError", "ProtocolError", "CaptureError",
            "ServerError", "LoadError", "InferwireWarning", *_LAZY]
@@ -24,7 +26,6 @@ __all__ = ["__version__", "InferwireError", "CaptureFormatError", "ProtocolError
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'inferwire' has no attribute {name!r}")
 

@@ -14,11 +14,12 @@ import sys
 
 from . import __version__
 from .errors import InferwireError
+from .extras import missing_extra
 
 COMMAND_MODULES = (
-    "inferwire.analysis_cli",
+    "inferwire.analysis.cli",
     "inferwire.serving.cli",
-    "inferwire.experiment_cli",
+    "inferwire.experiment.cli",
     "inferwire.report.cli",
     "inferwire.sweep.cli",
 )
@@ -54,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inferwire: error: {exc}", file=sys.stderr)
         return 1
     except ModuleNotFoundError as exc:      # an optional dependency: say which extra has it
-        from .extras import missing_extra
         error = missing_extra(exc, f"'inferwire {args.command}'")
         if error is None:
             raise

@@ -9,7 +9,7 @@ from energy.powercap import laptop_tree, set_energy
 from inferwire.energy import EnergySession, NullMeter, RaplMeter, measure
 from inferwire.energy.report import energy_report
 from inferwire.load import CLIENT_LOG_COLUMNS
-from inferwire.resources import COLUMNS as RESOURCE_COLUMNS
+from inferwire.experiment.resources import COLUMNS as RESOURCE_COLUMNS
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S

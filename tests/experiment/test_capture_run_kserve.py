@@ -10,7 +10,7 @@ import pytest
 
 from inferwire.errors import InferwireError
 from inferwire.experiment import RunConfig, run_experiment
-from inferwire.ports import free_ports
+from inferwire.serving.ports import free_ports
 from needs import need_capture, skip_or_fail
 from runprocs import start_capture_run, wait_for
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from inferwire.experiment import RunConfig, run_experiment
-from inferwire.experiment_cli import config_from_args
+from inferwire.experiment.cli import config_from_args
 from inferwire.errors import InferwireError
-from inferwire.ports import free_ports
+from inferwire.serving.ports import free_ports
 from needs import need_capture
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
@@ -50,7 +50,7 @@ def test_v2_run_every_request_on_the_wire_with_its_id(tmp_path, encodings):
 def test_api_option_reaches_the_config_and_checks_encodings():
     import argparse
 
-    from inferwire.experiment_cli import add_run_arguments
+    from inferwire.experiment.cli import add_run_arguments
     p = argparse.ArgumentParser()
     add_run_arguments(p)
     cfg = config_from_args(p.parse_args(["--api", "v2", "--encoding", "v2_binary",

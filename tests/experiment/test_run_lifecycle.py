@@ -16,7 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from inferwire.ports import free_ports
+from inferwire.serving.ports import free_ports
 from needs import need_capture, small_tmpfs
 from runprocs import gone_within, run_dir_of, start_capture_run, wait_for
 from runprocs import processes_naming as leftovers

@@ -21,7 +21,7 @@ import badcraft  # noqa: E402
 from packets import craft as rawcraft  # noqa: E402  (struct-built captures)
 from craft import Conversation, http_request, http_response, write_pcap  # noqa: E402
 from h2craft import H2Pair, grpc_msg, grpc_request_headers  # noqa
-from test_analyze_http2 import build_multiplexed  # noqa
+from analysis.test_analyze_http2 import build_multiplexed  # noqa
 
 CORPUS = HERE / "corpus"
 

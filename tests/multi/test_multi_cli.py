@@ -63,7 +63,7 @@ def test_parallel_analyzes_each_capture_and_writes_one_folder_each(tmp_path):
 
 
 def test_client_and_server_captures(tmp_path):
-    from vantage.twopoint import TwoPoints      # crafted two-point captures
+    from analysis.vantage.twopoint import TwoPoints      # crafted two-point captures
     c, s = TwoPoints(offset_ns=-250 * MS).captures(tmp_path)
     r = run_cli("analyze", "--client", c, "--server", s, "--out", tmp_path / "two")
     assert r.returncode == 0, r.stderr

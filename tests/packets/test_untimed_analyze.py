@@ -93,7 +93,7 @@ def test_all_untimed_request_start_is_empty(tmp_path):
 
 def test_untimed_h2_request_packet_leaves_its_time_empty(tmp_path):
     from scapy.utils import rdpcap
-    from test_analyze_http2 import build_multiplexed
+    from analysis.test_analyze_http2 import build_multiplexed
     packets = rdpcap(build_multiplexed(tmp_path))
     a, _ = analyze(write_pcapng(tmp_path / "h2.pcapng", packets, untimed={6}))
     first = a.requests.sort_values("stream").iloc[0]

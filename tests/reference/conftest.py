@@ -15,7 +15,7 @@ from needs import need_capture  # noqa: F401  (used by the tests here)
 def model_server():
     """A running ``inferwire serve`` (softmax MNIST) on free ports: ``.grpc_port``,
     ``.rest_port``."""
-    from inferwire.locust import free_port
+    from inferwire.reference.locust import free_port
     from inferwire.serving.launch import ServerProcess
     from inferwire.serving.model import cached_models
     base = cached_models() / "mnist"

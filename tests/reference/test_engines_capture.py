@@ -13,7 +13,7 @@ import pytest
 from inferwire.compare import (compare_runs, connection_gaps_ms, id_pairs, markdown,
                                time_pairs, window_requests)
 from inferwire.runfolder import read_run_tables
-from inferwire.locust import read_locust_csvs, read_request_logs
+from inferwire.reference.locust import read_locust_csvs, read_request_logs
 from inferwire.reference.ab import ab_percentiles, read_ab_gnuplot, read_ab_percentiles
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]

@@ -6,7 +6,7 @@ import pytest
 
 from inferwire.compare import id_pairs, time_pairs, window_requests
 from inferwire.runfolder import read_run_tables
-from inferwire.locust import read_request_logs
+from inferwire.reference.locust import read_request_logs
 from inferwire.reference.bodies import v2_grpc_message
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]

@@ -1,4 +1,4 @@
-"""inferwire.locust's readers and argv builder, and the locustfiles' locust-free helpers.
+"""inferwire.reference.locust's readers and argv builder, and the locustfiles' locust-free helpers.
 
 locust itself is never imported in the test process (it monkey-patches everything with gevent);
 where its own code is the reference, it runs in a subprocess."""
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from inferwire.errors import LoadError
-from inferwire.locust import (locust_command, locust_figures, locust_percentile,
+from inferwire.reference.locust import (locust_command, locust_figures, locust_percentile,
                               read_locust_csvs, read_locust_json, read_request_logs)
 from inferwire.locustfiles import SHIPPED, for_workload, path
 from inferwire.locustfiles.eventlog import COLUMNS, EventLogWriter, event_row
@@ -56,7 +56,7 @@ def test_missing_or_foreign_csv_is_a_clear_error(tmp_path):
     with pytest.raises(LoadError, match="x_stats.csv: cannot read"):
         read_locust_csvs(tmp_path / "x")
     (tmp_path / "y_stats.csv").write_text("a,b\n1,2\n")
-    from inferwire.locust import read_locust_csv
+    from inferwire.reference.locust import read_locust_csv
     with pytest.raises(LoadError, match="field 'Type' missing"):
         read_locust_csv(tmp_path / "y_stats.csv", "stats")
 
@@ -158,7 +158,7 @@ def test_locust_outputs_are_never_overwritten(tmp_path):
     import threading
 
     from inferwire.engines.locust import free_prefix
-    from inferwire.locust import run_locust
+    from inferwire.reference.locust import run_locust
     assert free_prefix(tmp_path, "rest_single") == "rest_single"
     (tmp_path / "rest_single_stats.csv").write_text("x")
     assert free_prefix(tmp_path, "rest_single") == "rest_single-2"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inferwire.locust import locust_percentile, read_locust_json
+from inferwire.reference.locust import locust_percentile, read_locust_json
 from inferwire.locustfiles import path
 
 pytestmark = pytest.mark.slow

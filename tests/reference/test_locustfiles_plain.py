@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inferwire.locust import read_locust_csvs, read_locust_json, read_request_logs
+from inferwire.reference.locust import read_locust_csvs, read_locust_json, read_request_logs
 from inferwire.locustfiles import SHIPPED, path
 from inferwire.reference.bodies import grpc_message, rest_body, v2_grpc_message, v2_rest_body
 

@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 from inferwire.experiment import RunConfig, run_experiment
 from inferwire.runfolder import read_server_log
-from inferwire.join import join_requests, workload_ports
+from inferwire.analysis.join import join_requests, workload_ports
 from inferwire.report import build_report, load_run
 from needs import need_capture, need_tool
 from report.data import NOTEBOOKS
@@ -75,7 +75,7 @@ def runs(tmp_path_factory):
 
 
 def _free() -> int:
-    from inferwire.ports import free_ports
+    from inferwire.serving.ports import free_ports
     return free_ports(1)[0]
 
 

@@ -33,7 +33,7 @@ def weights(models_dir, tmp_path_factory):
 
 def _process(weights_path, tmp_path, **kw):
     from inferwire.errors import ServerError
-    from inferwire.ports import free_ports
+    from inferwire.serving.ports import free_ports
     from inferwire.serving.kserve.launch import KServeProcess
     grpc_port, rest_port = free_ports(2)
     options = dict(model_name="mnist", http_port=rest_port, grpc_port=grpc_port,
@@ -125,7 +125,7 @@ def test_kserve_exits_when_the_process_that_started_it_is_killed(weights, tmp_pa
     script = textwrap.dedent(f"""
         import sys, time
         from inferwire.serving.kserve.launch import KServeProcess
-        from inferwire.ports import free_ports
+        from inferwire.serving.ports import free_ports
         g, r = free_ports(2)
         p = KServeProcess({str(weights['softmax'])!r}, model_name="mnist", http_port=r,
                           grpc_port=g, log_path={str(tmp_path / 'k.log')!r}).start()

@@ -68,7 +68,7 @@ DIFFERENCES = {
 def server(models_dir, tmp_path_factory):
     """KServe on free ports serving the session's exported softmax model as "mnist"."""
     from inferwire.errors import ServerError
-    from inferwire.ports import free_ports
+    from inferwire.serving.ports import free_ports
     from inferwire.serving.kserve.launch import KServeProcess
     from inferwire.serving.numpy_weights import export_weights
     d = tmp_path_factory.mktemp("kserve")

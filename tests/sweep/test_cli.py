@@ -71,7 +71,7 @@ def test_server_findings_grid_per_server():
 
 def test_run_response_cache_option():
     from inferwire.errors import InferwireError
-    from inferwire.experiment_cli import byte_size, config_from_args
+    from inferwire.experiment.cli import byte_size, config_from_args
     assert [byte_size(t) for t in ("1048576", "64K", "16M", "1G", "2MiB")] == [
         1 << 20, 64 << 10, 16 << 20, 1 << 30, 2 << 20]
     args = build_parser().parse_args(["run", "--server", "triton", "--api", "v2",

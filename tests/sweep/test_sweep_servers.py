@@ -174,7 +174,7 @@ def test_a_kserve_sweep_point_gets_free_ports_when_the_plans_are_taken(tmp_path)
 def test_probe_against_a_running_server_by_host_leaves_it_running(tmp_path):
     """``--server HOST``: the probe attaches to a server it did not start (here inferwire's,
     which also speaks V2), speaks the API asked for, and does not stop it."""
-    from inferwire.ports import free_ports
+    from inferwire.serving.ports import free_ports
     from inferwire.serving.launch import ServerProcess
     from inferwire.serving.model import cached_models
     grpc_port, rest_port = free_ports(2)

@@ -27,8 +27,8 @@ import pytest
 
 import inferwire
 from needs import skip_or_fail
-from vantage.test_vantage_netns import SERVER_IP, Processes, barrier, run
-from vantage.test_vantage_netns import two_hosts  # noqa: F401 -- the fixture
+from analysis.vantage.test_vantage_netns import SERVER_IP, Processes, barrier, run
+from analysis.vantage.test_vantage_netns import two_hosts  # noqa: F401 -- the fixture
 
 HOSTS = str(Path(__file__).with_name("lossy_hosts.py"))
 PORT, START_PROBE, STOP_PROBE = 8080, 9, 10

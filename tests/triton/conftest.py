@@ -30,7 +30,7 @@ def weights():
 def start_triton(tmp_path, triton_install):
     """``start_triton(repository, **TritonOptions fields)``: a started TritonProcess on free
     ports (log in tmp_path); stopped after the test whatever happens."""
-    from inferwire.ports import free_ports
+    from inferwire.serving.ports import free_ports
     from inferwire.serving.triton.install import backend_directory
     from inferwire.serving.triton.process import TritonOptions, TritonProcess
     started = []

@@ -60,7 +60,7 @@ def test_triton_runs_speak_v2():
 
     from inferwire.errors import InferwireError
     from inferwire.experiment import RunConfig
-    from inferwire.experiment_cli import add_run_arguments, config_from_args
+    from inferwire.experiment.cli import add_run_arguments, config_from_args
     with pytest.raises(InferwireError, match="Open Inference Protocol"):
         RunConfig(server="triton", api="tfserving")
     p = argparse.ArgumentParser()

@@ -57,7 +57,7 @@ def test_the_stub_loads_with_its_venv_and_fails_with_another_release(tmp_path, t
     if _release(other) == _release("/usr/bin/python3"):
         return   # this machine has one Python 3.11 release: no mismatch to show
     mixed = replace(triton_install, venv=Path(sys.prefix))   # this venv (it has numpy)
-    from inferwire.ports import free_ports
+    from inferwire.serving.ports import free_ports
     from inferwire.serving.triton.install import backend_directory
     from inferwire.serving.triton.process import TritonOptions, TritonProcess
     ports = free_ports(3)

@@ -28,6 +28,10 @@ import pandas as pd
 
 from ..errors import InferwireError
 from ..runfolder.tables import RunTables, read_run_tables
+from ..reference.locust import read_request_logs
+from ..reference.h2load import read_h2load_log
+from ..reference.match import match_by_time
+from ..reference.ab import ab_percentiles
 
 PERCENTS = (50, 90, 99)
 NS = 1_000_000_000
@@ -65,8 +69,6 @@ def id_pairs(tables: RunTables, protocol: str) -> tuple[pd.DataFrame, int]:
 def tool_log(tables: RunTables, protocol: str) -> pd.DataFrame:
     """The tool's own per-request log with ``started_ns``/``finished_ns`` (h2load's log, or
     locust's merged request events)."""
-    from ..locust import read_request_logs
-    from ..reference.h2load import read_h2load_log
     load = tables.manifest["loads"][protocol]
     outputs = load.get("outputs") or {}
     if load.get("tool") == "h2load":
@@ -80,7 +82,6 @@ def tool_log(tables: RunTables, protocol: str) -> pd.DataFrame:
 def time_pairs(tables: RunTables, protocol: str):
     """Per request matched by time: a :class:`~inferwire.reference.match.TimeMatch` of the tool's
     log against the captured requests of its window."""
-    from ..reference.match import match_by_time
     return match_by_time(tool_log(tables, protocol), window_requests(tables, protocol))
 
 
@@ -117,7 +118,6 @@ def compare_protocol(tables: RunTables, protocol: str) -> dict:
     row["throughput_wire_per_s"] = _rate(wire) if wire is not None and len(wire) else None
     row["wire_gap_p50_ms"] = _pct(connection_gaps_ms(wire), 50) if wire is not None else None
     if join == "count":
-        from ..reference.ab import ab_percentiles
         q = ab_percentiles(wire["total_ms"].dropna().to_numpy(), PERCENTS)
         row.update({f"p{p}_wire_ms": float(q[p]) if p in q else None for p in PERCENTS})
         tool50, wire50 = row["p50_tool_ms"], row["p50_wire_ms"]

@@ -24,7 +24,7 @@ def run_comparison(protocol: str, out: str, *, engines=None, duration_s: float =
     """One capture run per engine for the same workload (``protocol``, ``users`` closed-loop
     users, ``duration_s``, ``batch_size``), then :func:`compare_runs`.  Returns (table, run
     folders); a run that did not end "ok" raises InferwireError with its problems."""
-    from ..experiment import RunConfig, run_experiment
+    from ..experiment import RunConfig, run_experiment  # deferred: experiment.run imports psutil (optional)
     run_dirs = []
     for engine in engines or DEFAULT_ENGINES[protocol]:
         result = run_experiment(RunConfig(

@@ -13,7 +13,7 @@ def _load_nvml(nvml):
     if nvml is not None:
         return nvml
     try:
-        import pynvml
+        import pynvml  # deferred: pynvml is optional (energy (NVIDIA))
     except ImportError:
         raise MeterError("no NVIDIA meter: pynvml is not installed (pip install nvidia-ml-py)") \
             from None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .discover import open_meter
 from .meter import MeterError, NullMeter
+from ..runfolder import ENERGY, write_json
 
 
 class EnergySession:
@@ -68,14 +69,13 @@ class EnergySession:
 
     def report(self, run_dir) -> dict:
         """The energy.json content for the run in ``run_dir`` (see :func:`.report.energy_report`)."""
-        from .report import energy_report
+        from .report import energy_report  # deferred: energy.report imports numpy, pandas
         return energy_report(Path(run_dir), self.meter, self.samples, self.error,
                              self.interval_s)
 
     def write(self, run_dir) -> dict:
         """Write ``energy.json`` (and ``energy_samples.csv`` when there were readings) into
         ``run_dir``; returns the report."""
-        from ..runfolder import ENERGY, write_json
         run_dir = Path(run_dir)
         report = self.report(run_dir)
         if self.samples:

@@ -15,6 +15,9 @@ import shutil
 
 from ..errors import LoadError
 from ..reference.summary import ToolSummary
+from ..reference.bodies import write_new
+from ..reference.toolrun import run_under_capture
+from ..reference import bodies
 
 OUTPUTS = {"body": "ab_{p}_body.json", "output": "ab_{p}_output.txt",
            "gnuplot": "ab_{p}_gnuplot.tsv", "percentiles": "ab_{p}_percentiles.csv"}
@@ -32,9 +35,7 @@ def _check(config, protocol: str) -> None:
 
 def run(ctx) -> ToolSummary:
     """Warm up, run ab under the capture, parse its outputs; a ToolSummary."""
-    from ..reference.ab import ab_command
-    from ..reference.bodies import write_new
-    from ..reference.toolrun import run_under_capture
+    from ..reference.ab import ab_command  # deferred: reference.ab imports numpy, pandas
     config, protocol, t = ctx.config, ctx.protocol, ctx.targets
     _check(config, protocol)
     names = {k: v.format(p=protocol) for k, v in OUTPUTS.items()}
@@ -55,9 +56,8 @@ def run(ctx) -> ToolSummary:
 
 def _request(config, model: str) -> tuple[bytes, str, str, tuple]:
     """(body, path, content type, extra headers) of the one request ab repeats."""
-    from ..reference import bodies
     if config.api == "v2":
-        from ..serving.v2.codec import rest_path
+        from ..serving.v2.codec import rest_path  # deferred: serving.v2.codec imports google (optional)
         body, headers = bodies.v2_rest_body(config.batch_size,
                                             config.encoding_for("rest") or "v2_json", "ab-rest",
                                             input_name=config.input_name,
@@ -70,7 +70,7 @@ def _request(config, model: str) -> tuple[bytes, str, str, tuple]:
 
 def _fill(summary: ToolSummary, d, names: dict) -> None:
     """ab's own figures into ``summary`` (notes say what is missing and why)."""
-    from ..reference.ab import parse_ab_output, read_ab_percentiles
+    from ..reference.ab import parse_ab_output, read_ab_percentiles  # deferred: reference.ab imports numpy, pandas
     try:
         report = parse_ab_output((d / names["output"]).read_text(errors="replace"),
                                  source=str(d / names["output"]))

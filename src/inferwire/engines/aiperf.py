@@ -22,6 +22,8 @@ from pathlib import Path
 
 from ..errors import LoadError
 from ..reference.summary import ToolSummary
+from ..serving.completions import MODEL_NAME
+from ..reference.toolrun import run_tool, time_limit_s
 
 VENV = Path(__file__).resolve().parents[3] / ".venv-aiperf"
 #: The characters of the tokenizer's vocabulary (printable ASCII, newline, tab).
@@ -57,7 +59,6 @@ def write_char_tokenizer(directory: Path) -> Path:
 
 def aiperf_command(aiperf: Path, config, url: str, tokenizer: Path, out: Path) -> list[str]:
     """The ``aiperf profile`` argv of a streamed run."""
-    from ..serving.completions import MODEL_NAME
     argv = [str(aiperf), "profile", "--model", MODEL_NAME, "--tokenizer", str(tokenizer),
             "--url", url, "--endpoint-type", "completions", "--streaming",
             "--isl", "16", "--osl", str(config.stream_tokens),
@@ -75,7 +76,7 @@ def aiperf_command(aiperf: Path, config, url: str, tokenizer: Path, out: Path) -
 
 def client_rows(records_path: Path) -> list:
     """AIPerf's per-request records as :class:`~inferwire.load.RequestRecord` rows."""
-    from ..load import RequestRecord
+    from ..load import RequestRecord  # deferred: load imports numpy
     rows = []
     with open(records_path, encoding="utf-8") as f:
         for line in f:
@@ -106,8 +107,7 @@ def _median(v: list) -> float | None:
 
 def run(ctx) -> ToolSummary:
     """Run AIPerf under the capture; its per-request records become the client log."""
-    from ..load import ClientLogWriter
-    from ..reference.toolrun import run_tool, time_limit_s
+    from ..load import ClientLogWriter  # deferred: load imports numpy
     config, t, d = ctx.config, ctx.targets, ctx.run_dir
     if ctx.protocol != "rest" or config.stream_tokens is None:
         raise LoadError("--engine aiperf drives streamed completions: give --stream-tokens N "

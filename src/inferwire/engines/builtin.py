@@ -6,11 +6,11 @@ from ..runfolder import client_log_path
 
 def run(ctx):
     """Run the configured load for ``ctx.protocol``; returns a LoadSummary."""
-    from ..load import (ClientLogWriter, LoadInterrupted, LoadOptions, PredictWorkload,
+    from ..load import (ClientLogWriter, LoadInterrupted, LoadOptions, PredictWorkload,  # deferred: load imports numpy
                         ProgressPrinter, run_load)
     config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
     if config.stream_tokens is not None:
-        from ..load.streaming import CompletionsWorkload
+        from ..load.streaming import CompletionsWorkload  # deferred: load.streaming imports numpy
         workload = CompletionsWorkload(targets["host"], targets["rest_port"],
                                        max_tokens=config.stream_tokens,
                                        connection=config.connection)

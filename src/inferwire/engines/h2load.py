@@ -17,6 +17,9 @@ import shutil
 
 from ..errors import LoadError
 from ..reference.summary import ToolSummary
+from ..reference import bodies
+from ..reference.bodies import write_new
+from ..reference.toolrun import run_under_capture
 
 OUTPUTS = {"body": "h2load_{p}_body.bin", "output": "h2load_{p}_output.txt",
            "log": "h2load_{p}_log.tsv"}
@@ -33,7 +36,6 @@ def _check(config) -> None:
 
 def _target(ctx) -> tuple[bytes, str, tuple, bool]:
     """(body, url, headers, http1) for the run's protocol."""
-    from ..reference import bodies
     config, t = ctx.config, ctx.targets
     model = t.get("model_name", config.model_name)
     if config.api == "v2":
@@ -51,8 +53,7 @@ def _target(ctx) -> tuple[bytes, str, tuple, bool]:
 def _v2_target(ctx, model: str) -> tuple[bytes, str, tuple, bool]:
     """(body, url, headers, http1) of an Open Inference Protocol (V2) infer call; the V2 ``id``
     is the fixed "h2load-<protocol>" (one body for every request)."""
-    from ..reference import bodies
-    from ..serving.v2.codec import rest_path
+    from ..serving.v2.codec import rest_path  # deferred: serving.v2.codec imports google (optional)
     config, t, rid = ctx.config, ctx.targets, f"h2load-{ctx.protocol}"
     names = {"input_name": config.input_name, "output_name": config.output_name}
     if ctx.protocol == "grpc":
@@ -69,9 +70,7 @@ def _v2_target(ctx, model: str) -> tuple[bytes, str, tuple, bool]:
 
 def run(ctx) -> ToolSummary:
     """Warm up, run h2load under the capture, read its log; a ToolSummary."""
-    from ..reference.bodies import write_new
-    from ..reference.h2load import h2load_command
-    from ..reference.toolrun import run_under_capture
+    from ..reference.h2load import h2load_command  # deferred: reference.h2load imports pandas
     config, protocol, d = ctx.config, ctx.protocol, ctx.run_dir
     _check(config)
     names = {k: v.format(p=protocol) for k, v in OUTPUTS.items()}
@@ -90,8 +89,8 @@ def run(ctx) -> ToolSummary:
 def _fill(summary: ToolSummary, d, names: dict) -> None:
     """h2load's own figures into ``summary``: counts and req/s from its report, latency
     percentiles from its per-request log (h2load prints none)."""
-    from ..load.stats import distribution_ms
-    from ..reference.h2load import parse_h2load_output, read_h2load_log
+    from ..load.stats import distribution_ms  # deferred: load.stats imports numpy
+    from ..reference.h2load import parse_h2load_output, read_h2load_log  # deferred: reference.h2load imports pandas
     try:
         report = parse_h2load_output((d / names["output"]).read_text(errors="replace"),
                                      source=str(d / names["output"]))

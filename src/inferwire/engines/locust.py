@@ -23,6 +23,8 @@ from pathlib import Path
 from ..errors import LoadError
 from ..reference.summary import ToolSummary
 from ..runfolder import client_log_path
+from ..locustfiles import EVENTLOG_HOOK, for_workload, path
+from ..reference.warmup import warm_up
 
 LOG_SUBDIR = "_locust_request_logs"
 
@@ -37,7 +39,6 @@ def _check(config) -> None:
 
 
 def _locustfiles(config, protocol: str) -> tuple[list[Path], str]:
-    from ..locustfiles import EVENTLOG_HOOK, for_workload, path
     own = (config.extra or {}).get("locustfile")
     if own:
         own = Path(own).resolve()
@@ -82,9 +83,8 @@ def _host(ctx) -> str:
 
 def run(ctx) -> ToolSummary:
     """Warm up, run locust under the capture, merge its request logs; a ToolSummary."""
-    from ..load import ClientLogWriter
-    from ..locust import run_locust
-    from ..reference.warmup import warm_up
+    from ..load import ClientLogWriter  # deferred: load imports numpy
+    from ..reference.locust import run_locust  # deferred: reference.locust imports numpy, pandas
     config, protocol = ctx.config, ctx.protocol
     _check(config)
     files, base = _locustfiles(config, protocol)
@@ -111,8 +111,8 @@ def run(ctx) -> ToolSummary:
 
 def _merge_logs(log_dir: Path, merged_path: Path, writer):
     """All processes' request logs -> ``merged_path``; rows with an id -> the client log."""
-    from ..load import RequestRecord
-    from ..locust import read_request_logs
+    from ..load import RequestRecord  # deferred: load imports numpy
+    from ..reference.locust import read_request_logs  # deferred: reference.locust imports numpy, pandas
     frame = read_request_logs(log_dir if log_dir.is_dir() else [])
     frame.to_csv(merged_path, index=False)
     joinable = frame[frame["request_id"].notna() & frame["started_ns"].notna()]
@@ -127,13 +127,13 @@ def _merge_logs(log_dir: Path, merged_path: Path, writer):
 
 
 def _int(value):
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is heavy to import
     return None if pd.isna(value) else int(value)
 
 
 def _final_figures(final: Path, summary: ToolSummary) -> dict | None:
     """locust's end-of-run figures, or None (with a note) when it wrote none usable."""
-    from ..locust import locust_figures, read_locust_json
+    from ..reference.locust import locust_figures, read_locust_json  # deferred: reference.locust imports numpy, pandas
     if not final.exists():
         return None
     try:
@@ -147,7 +147,7 @@ def _final_figures(final: Path, summary: ToolSummary) -> dict | None:
 
 
 def _summary(ctx, name: str, result, requests, warmed: int) -> ToolSummary:
-    from ..load.stats import distribution_ms
+    from ..load.stats import distribution_ms  # deferred: load.stats imports numpy
     run = result.run
     summary = ToolSummary("locust", ctx.protocol, argv=result.argv[0], exit_code=run.exit_code,
                           started_ns=run.started_ns, finished_ns=run.finished_ns,

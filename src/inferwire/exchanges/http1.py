@@ -12,6 +12,7 @@ from ..tcp.stream import known_time
 from .exchange import Exchange, feed_chunks
 from .messages import http1_response_messages
 from .timeline import TcpTimeline
+from ..protocols.errorbody import MAX_ERROR_BODY, error_message
 
 
 def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,
@@ -201,7 +202,6 @@ def _exchange(position, req, resp, interim, up, down) -> Exchange:
 def _error(down, body_start: int, body_end: int, chunked: bool = False) -> str | None:
     """The error message of the response body at [body_start, body_end) of ``down`` (its first
     :data:`~inferwire.protocols.errorbody.MAX_ERROR_BODY` bytes), None if not captured."""
-    from ..protocols.errorbody import MAX_ERROR_BODY, error_message
     cut = body_end - body_start > MAX_ERROR_BODY
     body = down.read(body_start, min(body_end, body_start + MAX_ERROR_BODY))
     return None if body is None else error_message(body, chunked=chunked and not cut, cut=cut)

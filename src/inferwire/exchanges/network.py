@@ -76,7 +76,7 @@ def network_rows(c, exchanges: list, h2_stalls: tuple | None = None,
     connection-window stalls of the client's and the server's sending, then per stream id),
     ns intervals, or None (not HTTP/2); ``rtt``: ``(c.rtt_client_ns, c.rtt_server_ns)`` if
     the caller has them; ``acks`` False: the ACK round trips are left None (the caller looks
-    them up for many connections at once: analysis._ack_rtt)."""
+    them up for many connections at once: analysis.tables.ack_rtt)."""
     up_d, down_d = c.to_server.delivery, c.to_client.delivery
     stalled = bool(c.net and c.net[_ZERO_WINDOWS]) or (h2_stalls is not None and any(h2_stalls))
     if rtt is None:

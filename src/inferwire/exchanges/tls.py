@@ -56,7 +56,7 @@ def _session(cparser, sparser, crecords: list, srecords: list, keylog, problems:
     if keylog is None or session.client_random is None:
         return session, None
     # deferred: the cryptography primitives load only when there is something to decrypt
-    from ..protocols.tls.decrypt import decrypt_connection
+    from ..protocols.tls.decrypt import decrypt_connection  # deferred: protocols.tls.decrypt imports cryptography
     decrypted = decrypt_connection(crecords, srecords, cparser.messages, sparser.messages, keylog)
     problems += (decrypted.server.problems + decrypted.client.problems
                  + decrypted.session.problems)

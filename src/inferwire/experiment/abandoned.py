@@ -13,7 +13,11 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from ..extras import require
 from ..runfolder import read_manifest
+
+require("psutil", what="a capture run")
+import psutil  # noqa: E402 - after the check that names the extra it comes with
 
 
 def is_abandoned(manifest: dict) -> bool:
@@ -24,8 +28,6 @@ def is_abandoned(manifest: dict) -> bool:
         return False
     if facts.get("host") not in (None, platform.node()):
         return False              # another machine's run (a shared folder): not ours to judge
-    import psutil   # deferred: an extra ('load'/'serve'), and the core's report path imports
-    #                 inferwire.experiment (its config) without it
     try:
         proc = psutil.Process(facts["pid"])
         return abs(proc.create_time() - facts["create_time"]) > 0.01

@@ -5,22 +5,12 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from ..errors import InferwireError
+from ..serving.encoding_names import (APIS, GRPC_ENCODINGS, REST_ENCODINGS,  # noqa: F401
+                                      V2_GRPC_ENCODINGS, V2_REST_ENCODINGS, encodings_for)
+from ..netns import NetworkProfile
 
 PROTOCOLS = ("rest", "grpc")
 DEFAULT_PORTS = {"grpc": 8500, "rest": 8501}
-REST_ENCODINGS = ("json_row", "json_columnar", "json_b64")
-GRPC_ENCODINGS = ("grpc_float_val", "grpc_tensor_content", "grpc_string_val")
-APIS = ("tfserving", "v2")
-#: the Open Inference Protocol's (KServe V2) encodings (inferwire.serving.v2.codec)
-V2_REST_ENCODINGS = ("v2_json", "v2_binary")
-V2_GRPC_ENCODINGS = ("v2_fp32_contents", "v2_raw")
-
-
-def encodings_for(api: str, protocol: str) -> tuple:
-    """The encodings of ``protocol`` ("rest"/"grpc") in ``api`` ("tfserving"/"v2")."""
-    if api == "v2":
-        return V2_REST_ENCODINGS if protocol == "rest" else V2_GRPC_ENCODINGS
-    return REST_ENCODINGS if protocol == "rest" else GRPC_ENCODINGS
 
 
 @dataclass
@@ -95,7 +85,6 @@ class RunConfig:
 
     def __post_init__(self):
         if isinstance(self.network, dict):
-            from ..netns import NetworkProfile
             self.network = NetworkProfile.from_dict(self.network)
         if self.network is not None and not self.embedded:
             raise InferwireError("--network puts the embedded server behind the emulated "

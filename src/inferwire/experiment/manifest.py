@@ -59,6 +59,6 @@ def run_process_facts() -> dict:
     """This process's pid, start time (s since the epoch, as psutil gives it) and host: a run
     left at "running" whose process is gone (or is another process with that pid) was
     abandoned."""
-    import psutil
+    import psutil  # deferred: psutil is optional (load/serve)
     return {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
             "host": platform.node()}

@@ -1,7 +1,7 @@
 """One capture run end to end: server, capture proven live, load, stop, analyze, results folder.
 
 The shell around the pure core: it starts and stops processes and writes files; the numbers come
-from :func:`inferwire.analyze` and :func:`inferwire.join.join_requests`.  Whatever happens (Ctrl-C,
+from :func:`inferwire.analyze` and :func:`inferwire.analysis.join.join_requests`.  Whatever happens (Ctrl-C,
 a server crash, a capture that dies), the capture is stopped and flushed, what was measured is
 analyzed and kept, and the returned status says what went wrong.
 """
@@ -14,8 +14,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+import warnings
+import types
 
-from ..errors import CaptureError, InferwireError, ServerError
+from ..errors import CaptureError, InferwireError, InferwireWarning, ServerError
 from ..runfolder import (MANIFEST, RESOURCES, SERVER_LOG, SUMMARY, manifest_path, probe_port,
                          read_client_logs, read_manifest, read_server_log, write_manifest)
 from .abandoned import abandoned_runs
@@ -24,6 +26,21 @@ from .folder import new_run_dir
 from .manifest import environment_facts, run_process_facts
 from .teardown import (Steps, Supervisor, Terminated, deferred_signals,
                        terminate_as_interrupt)
+from .summary import write_summary
+from ..files import make_private
+from ..extras import require
+from ..serving.ports import free_ports
+from ..netns.session import NetworkRun
+from ..serving.launch import ServerProcess, wait_ready
+from ..serving.model import cached_models
+from ..serving.triton.target import start_triton
+from ..serving.kserve.launch import start_for_run
+from .resources import ResourceSampler
+from ..capture import CaptureOptions, CaptureSession
+from ..capture.session import RingBuffer
+from ..engines import EngineContext, get_engine
+from ..analysis.join import join_requests, workload_ports
+from ..serving.triton.tracejoin import add_triton_columns
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 
@@ -193,7 +210,6 @@ def _interrupted_analysis(run_dir: Path, exc: KeyboardInterrupt, manifest: dict,
 def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
     """The final manifest and summary.md, signals deferred; a failure to write either (a full
     disk) is reported, not raised."""
-    from .summary import write_summary
     with deferred_signals(say):
         manifest["status"], manifest["problems"] = result.status, result.problems
         steps = Steps()
@@ -208,7 +224,6 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
         steps.errors.clear()
         manifest["status"], manifest["problems"] = result.status, result.problems
         steps.run(MANIFEST, write_manifest, run_dir, manifest)
-        from ..files import make_private
         steps.run("file modes", make_private, [run_dir])   # the tools' outputs hold payloads too
         for error in steps.errors:
             result.problems.append(f"could not write {error}: the run stays at 'running' "
@@ -219,7 +234,6 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
 
 def _require_extras(config: RunConfig) -> None:
     """A clear error naming the extra before anything starts, when a package is missing."""
-    from ..extras import require
     require("psutil", what="a capture run")
     if config.embedded:
         require("tensorflow", "grpc", "tensorflow_serving", what="the embedded model server")
@@ -247,7 +261,6 @@ def _usable_port(config: RunConfig, protocol: str) -> int:
     """The port for ``protocol``: the one given (ServerError if it is taken: never silently
     another), else the default if it is free, else a free one (not 0: for TF Serving's
     ``--rest_api_port`` 0 means "no REST")."""
-    from ..ports import free_ports
     port = config.port(protocol)
     with socket.socket() as s:
         try:
@@ -266,7 +279,6 @@ def _network(config: RunConfig, run_dir: Path, say):
     """With a network profile: its NetworkRun (not yet set up); else None."""
     if config.network is None:
         return None
-    from ..netns.session import NetworkRun
     return NetworkRun(config.network, run_dir, say)
 
 
@@ -281,24 +293,19 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
     """Start the embedded server, Triton or KServe (or check an external one); return
     (process|None, targets)."""
     if config.server == "triton":
-        from ..serving.triton.target import start_triton
         server = start_triton(config, run_dir, say)
         targets = server.targets()
         say(f"server: {targets['ready_line']}")
         return server, targets
     if config.server == "kserve":
-        from ..serving.kserve.launch import start_for_run
         ports = (_usable_port(config, "grpc"), _usable_port(config, "rest"))
         return start_for_run(config, run_dir, ports, say)
     if not config.embedded:
-        from ..serving.launch import wait_ready
         for protocol in ("grpc", "rest"):
             wait_ready(config.server, config.port(protocol), timeout=10)
         return None, {"kind": "external", "host": config.server,
                       "grpc_port": config.port("grpc"), "rest_port": config.port("rest"),
                       "model_name": config.model_name}
-    from ..serving.launch import ServerProcess
-    from ..serving.model import cached_models
     models = cached_models(on_export=lambda: say("model: exporting the MNIST SavedModels "
                                                  "(first run only)"))
     base = models / ("mnist" if config.model == "softmax" else "mnist_cnn")
@@ -326,7 +333,6 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
 def _start_sampler(run_dir: Path, server, capture):
     """CPU and memory by role: this process and the load tools it starts, the server, the
     capture tool (and, from the host's totals, the rest of the host)."""
-    from ..resources import ResourceSampler
     roles = {"load generator": os.getpid()}
     if server is not None:
         roles["server"] = server.proc.pid
@@ -338,8 +344,6 @@ def _start_sampler(run_dir: Path, server, capture):
 
 
 def _start_capture(config: RunConfig, run_dir: Path, targets: dict, say, network=None):
-    from ..capture import CaptureOptions, CaptureSession
-    from ..capture.session import RingBuffer
     ports = tuple(targets[f"{p}_port"] for p in config.protocols)
     ring = (RingBuffer(config.ring_files, megabytes=config.ring_megabytes)
             if config.ring_files else None)
@@ -371,7 +375,6 @@ def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, se
     """Run the configured engine for ``protocol``, stopping it at once if the server dies."""
     if network is not None:     # a child process in the client's network namespace
         return network.run_load(config, protocol, targets, server)
-    from ..engines import EngineContext, get_engine
     engine = get_engine(config.engine)
     ctx = EngineContext(config, protocol, targets, run_dir, say=_Say(config.progress))
     done = threading.Event()
@@ -431,12 +434,9 @@ def _summary_dict(s) -> dict:
 
 # -- analysis ----------------------------------------------------------------------------------
 def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manifest, say):
-    import warnings
 
-    from ..analysis import analyze
-    from ..errors import InferwireWarning
-    from ..join import join_requests, workload_ports
-    from ..tablefiles import write_csv
+    from ..analysis import analyze  # deferred: analysis.pipeline imports hpack, pyarrow
+    from ..tablefiles import write_csv  # deferred: tablefiles imports pyarrow
     say("analysis: reading the capture")
     try:
         with warnings.catch_warnings():
@@ -456,7 +456,6 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
     joined = join_requests(analysis.requests, client, server_log,
                            workloads=workload_ports(manifest))
     if server_log is not None and "triton_trace_id" in server_log:
-        from ..serving.triton.tracejoin import add_triton_columns
         joined, notes = add_triton_columns(joined, server_log, server_log["triton_protocol"])
         result.problems.extend(notes)
     result.analysis, result.joined = analysis, joined
@@ -477,7 +476,6 @@ def _analyze_run(config, run_dir: Path, capture_result, result: RunResult, manif
 def analyze_folder(run_dir: Path, manifest: dict, result: RunResult, progress: bool) -> None:
     """Analyze the capture files in ``run_dir`` (a run that did not stop itself: its
     manifest has no capture result), as :func:`_analyze_run` does."""
-    import types
     files = sorted(str(p) for p in run_dir.glob("capture*.pcap*"))
     if not files:
         manifest["analysis"] = {"skipped": "no capture file in the folder"}
@@ -492,7 +490,6 @@ def analyze_folder(run_dir: Path, manifest: dict, result: RunResult, progress: b
 # -- runs whose process was killed (found by .abandoned) -----------------------------------
 def finish_run(run_dir: Path, progress: bool = False) -> str:
     """Mark ``run_dir`` abandoned and analyze what it holds; returns a one-line account."""
-    from .summary import write_summary
     manifest = read_manifest(run_dir) or {}
     pid = (manifest.get("process") or {}).get("pid")
     result = RunResult(run_dir, status="abandoned",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from ..runfolder.logs import read_client_logs
 
 #: (label, column of the per-request frame :func:`streamed_requests` makes), in reading order.
 TTFT_ROWS = (
@@ -93,7 +94,6 @@ def run_streaming_section(run_dir, manifest: dict, requests: pd.DataFrame) -> li
     streamed)."""
     if "response_messages" not in requests or not requests["response_messages"].notna().any():
         return []
-    from ..runfolder.logs import read_client_logs
     config = manifest.get("config") or {}
     return streaming_section(requests, read_client_logs(run_dir),
                              config.get("token_time_ms") if config.get("stream_tokens") else None)

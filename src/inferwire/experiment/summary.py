@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections import Counter
 
 import numpy as np
 
 from ..columns import PHASE_COLUMNS
 from ..runfolder import CAPTURE, CLIENT_LOG_GLOB, MANIFEST, SERVER_LOG, SUMMARY
+from ..errors import InferwireError
 
 #: Median columns of the "where the time went" table, in reading order.
 BREAKDOWN = (("client_ms", "client"), ("client_before_ms", "client before wire"),
@@ -33,13 +35,13 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         lines += ["", "## Where the time went (medians, ms)", ""] + _breakdown(joined)
         lines += [""] + _sentences(joined) + _unjoined(joined)
     if joined is not None and "triton_trace_id" in joined:
-        from ..serving.triton.summary import triton_section
+        from ..serving.triton.summary import triton_section  # deferred: serving.triton.summary imports pandas
         lines += [""] + triton_section(joined, manifest)
     if manifest.get("network"):
-        from ..netns.report import section
+        from ..netns.report import section  # deferred: netns.report imports pandas
         lines += section(manifest, joined, getattr(analysis, "connections", None))
     if analysis is not None:
-        from .streaming_summary import run_streaming_section
+        from .streaming_summary import run_streaming_section  # deferred: experiment.streaming_summary imports pandas
         lines += run_streaming_section(run_dir, manifest, analysis.requests)
         lines += ["", "## Phases seen on the wire (p50 / p90 / p99, ms)", ""] + _phases(analysis)
         if "error" in analysis.requests and analysis.requests["error"].notna().any():
@@ -99,8 +101,7 @@ def _breakdown(j) -> list[str]:
 def tool_vs_wire_lines(run_dir: Path) -> list[str]:
     """Markdown: the load tool's own figures beside the wire's for the same requests
     (:mod:`inferwire.compare`), and where they differ beyond the tool's resolution."""
-    from ..compare import markdown, tool_vs_wire
-    from ..errors import InferwireError
+    from ..compare import markdown, tool_vs_wire  # deferred: compare imports pandas
     try:
         table, said = tool_vs_wire(run_dir)
     except InferwireError as exc:
@@ -210,7 +211,7 @@ def _loads(m: dict) -> list[str]:
     return out
 
 
-#: What each sampled role is, in the CPU and memory table (inferwire.resources).
+#: What each sampled role is, in the CPU and memory table (inferwire.experiment.resources).
 ROLE_WORDS = {
     "load generator": "this run's process (inferwire's load threads, orchestration, sampling) "
                       "and the load tools it starts",
@@ -227,7 +228,6 @@ ROLE_ORDER = ("load generator", "client", "server", "capture", "rest of host", "
 def resource_rows(res: dict) -> list[dict]:
     """One row per sampled role, in reading order: what it is (and which processes), mean and
     max CPU (% of one core, except the host's), peak RSS (MB)."""
-    from collections import Counter
     rows = []
     for role in sorted(res, key=lambda r: (ROLE_ORDER.index(r) if r in ROLE_ORDER else 99, r)):
         r = res[role]

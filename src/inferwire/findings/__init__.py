@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from .notebook import write_notebook
 
 
 def generate(sweep_dir, doc="docs/findings.md", notebook="notebooks/findings.ipynb") -> list[Path]:
     """Write the findings document (figures in a folder next to it named after it, e.g.
     docs/findings/), a copy of the sweep's points.csv there, and the notebook; returns the paths."""
-    from . import answers as A
-    from . import plots
-    from .data import load_sweep
-    from .document import render
-    from .notebook import write_notebook
+    from . import answers as A  # deferred: findings.answers imports numpy, pandas
+    from . import plots  # deferred: findings.plots imports numpy, pandas
+    from .data import load_sweep  # deferred: findings.data imports numpy, pandas
+    from .document import render  # deferred: findings.document imports numpy, pandas
     data = load_sweep(sweep_dir)
     doc, notebook = Path(doc), Path(notebook)
     assets = doc.with_suffix("")

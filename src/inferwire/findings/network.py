@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .markdown import cell, table
+from .data import load_sweep
 
 #: the client's mean latency in parts: name -> mean_*_ms columns of points.csv summed
 PARTS = {
@@ -62,9 +63,9 @@ def figure(t: pd.DataFrame, path: Path) -> Path | None:
     would hide the parts, so each panel has its own scale) cut into PARTS, one bar per network."""
     if t.empty:
         return None
-    import matplotlib
+    import matplotlib  # deferred: matplotlib is heavy to import
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib is heavy to import
     groups = list(t.groupby(["workload", "batch_size"], sort=True))
     fig, axes = plt.subplots(len(groups), 1, figsize=(10, 2.6 * len(groups)), squeeze=False)
     for ax, ((workload, batch), rows) in zip(axes[:, 0], groups):
@@ -191,7 +192,6 @@ def render(sweep_dir: Path, t: pd.DataFrame, env: dict, plan, figure_path: str |
 def generate_network(sweep_dir, doc="docs/findings-network.md") -> list[Path]:
     """Write the network findings page, its figure and a copy of the sweep's points.csv (in a
     folder next to it named after it); returns the paths written."""
-    from .data import load_sweep
     data = load_sweep(sweep_dir)
     doc = Path(doc)
     assets = doc.with_suffix("")

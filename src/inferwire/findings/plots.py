@@ -10,9 +10,9 @@ from .answers import SHARE_GROUPS
 
 
 def _figure(rows: int = 1, cols: int = 1, size=(9, 4.5)):
-    import matplotlib
+    import matplotlib  # deferred: matplotlib is heavy to import
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib is heavy to import
     return plt, *plt.subplots(rows, cols, figsize=size, squeeze=False)
 
 

@@ -17,6 +17,11 @@ import pandas as pd
 from . import servers as S
 from .markdown import cell, table
 from ..errors import InferwireError
+from ..sweep.combine import combine
+from ..sweep.plan import Plan
+from ..runfolder import CACHE_PROBE_TABLE, read_manifest
+from ..sweep.runs import CACHE_PROBE_ID, finished_runs
+from . import servers_plots as P
 
 
 @dataclass
@@ -33,10 +38,6 @@ class ServerSweeps:
 
 def load_servers(sweep_dirs) -> ServerSweeps:
     """Combine each sweep (rewriting its points.csv / requests.parquet) and read its probe."""
-    from ..sweep.combine import combine
-    from ..sweep.plan import Plan
-    from ..runfolder import CACHE_PROBE_TABLE, read_manifest
-    from ..sweep.runs import CACHE_PROBE_ID, finished_runs
     dirs, points, requests, probes, hits, facts, plans = {}, [], [], [], {}, {}, {}
     for d in map(Path, sweep_dirs):
         if not (d / "plan.json").exists():
@@ -241,7 +242,6 @@ def render(data: ServerSweeps, figures: dict) -> str:
 def generate_servers(sweep_dirs, doc="docs/findings-servers.md") -> list[Path]:
     """Write the document, its figures and tables (``points.csv``, ``cache.csv``) in a folder
     named after it; returns the paths."""
-    from . import servers_plots as P
     data = load_servers(sweep_dirs)
     doc = Path(doc)
     assets = doc.with_suffix("")

@@ -110,7 +110,7 @@ class ClientLogWriter(LoadListener):
 def read_client_log(path: str | os.PathLike):
     """The client log as a pandas DataFrame: ns and byte columns as nullable Int64, ``ok`` bool,
     empty ``status``/``error`` cells as None."""
-    import pandas as pd                     # only here: importing inferwire.load stays light
+    import pandas as pd                     # deferred: pandas is heavy to import; only here: importing inferwire.load stays light
     dtypes = {c: "Int64" for c in INT_COLUMNS}
     dtypes.update(request_id=str, phase=str, status=str, error=str)
     header = pd.read_csv(path, nrows=0).columns

@@ -124,7 +124,7 @@ class PredictWorkload:
                  encoding: str | None = None, connection: str = "reuse",
                  inputs: str = "repeated", **client_options):
         try:
-            from ..serving import clients
+            from ..serving import clients  # deferred: serving.clients imports google (optional)
         except ImportError as exc:
             raise LoadError("PredictWorkload needs inferwire.serving.clients, which cannot be "
                             f"imported: {exc}") from exc

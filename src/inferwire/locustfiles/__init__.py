@@ -36,6 +36,7 @@ locust monkey-patches the process with gevent).
 from __future__ import annotations
 
 from pathlib import Path
+from ..errors import LoadError
 
 SHIPPED = ("rest_single", "grpc_single", "rest_batch", "grpc_batch", "v2_rest_single",
            "v2_grpc_single", "v2_rest_batch", "v2_grpc_batch")
@@ -48,7 +49,6 @@ _HERE = Path(__file__).resolve().parent
 def path(name: str) -> Path:
     """The file of the shipped locustfile ``name`` (one of :data:`SHIPPED` or the hook)."""
     if name not in SHIPPED + (EVENTLOG_HOOK, STREAMING):
-        from ..errors import LoadError
         raise LoadError(f"no shipped locustfile {name!r}; use one of "
                         f"{SHIPPED + (EVENTLOG_HOOK, STREAMING)}")
     return _HERE / f"{name}.py"

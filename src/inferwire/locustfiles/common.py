@@ -45,16 +45,16 @@ def wait_time_for(settings: Settings):
 @functools.lru_cache(maxsize=None)
 def rest_body(batch_size: int) -> bytes:
     """The JSON predict body for ``batch_size`` of the project's sample images (built once)."""
-    from inferwire.serving import encodings as E
-    from inferwire.serving.clients import sample_images
+    from inferwire.serving import encodings as E  # deferred: serving.encodings imports numpy
+    from inferwire.serving.clients import sample_images  # deferred: serving.clients imports google (optional)
     return E.rest_body(SETTINGS.rest_encoding, E.check_images(sample_images(batch_size)))
 
 
 @functools.lru_cache(maxsize=None)
 def grpc_request_bytes(batch_size: int) -> bytes:
     """The serialized PredictRequest for ``batch_size`` sample images (built once)."""
-    from inferwire.serving import encodings as E
-    from inferwire.serving.clients import sample_images
+    from inferwire.serving import encodings as E  # deferred: serving.encodings imports numpy
+    from inferwire.serving.clients import sample_images  # deferred: serving.clients imports google (optional)
     return E.grpc_request(SETTINGS.grpc_encoding, E.check_images(sample_images(batch_size)),
                           SETTINGS.model_name).SerializeToString()
 
@@ -164,9 +164,9 @@ ID_SLOT = "@@inferwire-request-id@@"
 def v2_rest_template(batch_size: int) -> tuple[bytes, bytes, dict]:
     """(body before the V2 id, body after it, headers) of a V2 REST infer request for
     ``batch_size`` sample images (built once; each request splices its own id in)."""
-    from inferwire.serving import encodings as E
-    from inferwire.serving.clients import sample_images
-    from inferwire.serving.v2 import codec
+    from inferwire.serving import encodings as E  # deferred: serving.encodings imports numpy
+    from inferwire.serving.clients import sample_images  # deferred: serving.clients imports google (optional)
+    from inferwire.serving.v2 import codec  # deferred: serving.v2.codec imports google (optional)
     body, headers = codec.rest_request(SETTINGS.rest_encoding,
                                        E.check_images(sample_images(batch_size)), ID_SLOT,
                                        input_name=SETTINGS.input_name,
@@ -177,7 +177,7 @@ def v2_rest_template(batch_size: int) -> tuple[bytes, bytes, dict]:
 
 def v2_rest_request(batch_size: int, request_id: str) -> tuple[bytes, dict]:
     """(body, headers) of a V2 REST infer request whose ``id`` is ``request_id``."""
-    from inferwire.serving.v2.codec import HEADER_LENGTH
+    from inferwire.serving.v2.codec import HEADER_LENGTH  # deferred: serving.v2.codec imports google (optional)
     before, after, headers = v2_rest_template(batch_size)
     rid = json.dumps(request_id)[1:-1].encode()
     headers = dict(headers, **{REQUEST_ID: request_id})
@@ -189,9 +189,9 @@ def v2_rest_request(batch_size: int, request_id: str) -> tuple[bytes, dict]:
 @functools.lru_cache(maxsize=None)
 def v2_grpc_base(batch_size: int) -> bytes:
     """A serialized V2 ModelInferRequest without an id for ``batch_size`` sample images."""
-    from inferwire.serving import encodings as E
-    from inferwire.serving.clients import sample_images
-    from inferwire.serving.v2 import codec
+    from inferwire.serving import encodings as E  # deferred: serving.encodings imports numpy
+    from inferwire.serving.clients import sample_images  # deferred: serving.clients imports google (optional)
+    from inferwire.serving.v2 import codec  # deferred: serving.v2.codec imports google (optional)
     return codec.grpc_request(SETTINGS.grpc_encoding, E.check_images(sample_images(batch_size)),
                               "", SETTINGS.model_name, input_name=SETTINGS.input_name,
                               output_name=SETTINGS.output_name).SerializeToString()
@@ -200,7 +200,7 @@ def v2_grpc_base(batch_size: int) -> bytes:
 def v2_grpc_request(batch_size: int, request_id: str) -> bytes:
     """The request with ``id`` = ``request_id``: a protobuf message followed by another one
     parses as their merge, so the id field is appended to the serialized base (cheap)."""
-    from inferwire.serving.v2.inference_pb2 import ModelInferRequest
+    from inferwire.serving.v2.inference_pb2 import ModelInferRequest  # deferred: serving.v2.inference_pb2 imports google (optional)
     return v2_grpc_base(batch_size) + ModelInferRequest(id=request_id).SerializeToString()
 
 
@@ -214,7 +214,7 @@ class V2RestInferUser(RestPredictUser):
         v2_rest_template(cls.batch_size)
 
     def on_start(self):
-        from inferwire.serving.v2.codec import rest_path
+        from inferwire.serving.v2.codec import rest_path  # deferred: serving.v2.codec imports google (optional)
         self.path = rest_path(SETTINGS.model_name)
         self.label = f"v2 rest infer b{self.batch_size}"
 

@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 from pathlib import Path
+from ..engines import EngineContext, get_engine
+from ..experiment.config import RunConfig
 
 PR_SET_PDEATHSIG = 1
 
@@ -30,9 +32,7 @@ def _die_with_parent(parent: int) -> None:
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     _die_with_parent(spec["parent_pid"])
-    from ..engines import EngineContext, get_engine
-    from ..experiment.config import RunConfig
-    from ..experiment.run import _Say
+    from ..experiment.run import _Say  # deferred: experiment.run imports psutil (optional)
     config = RunConfig(**spec["config"])
     ctx = EngineContext(config, spec["protocol"], spec["targets"], Path(spec["run_dir"]),
                         say=_Say(config.progress))

@@ -135,7 +135,7 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
                + ("all ok" if not bad else f"**{len(bad)} FAILED**"))
     if net.get("server_capture"):
         out.append("- second vantage point: capture_server.pcapng, on the server's veth; both "
-                   "analyzed together in two_point/ (`inferwire.vantage.analyze_two`)")
+                   "analyzed together in two_point/ (`inferwire.analysis.vantage.analyze_two`)")
     out += _two_point_lines(net.get("two_point"))
     if joined is None or joined.empty:
         return out

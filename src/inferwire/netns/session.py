@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+import warnings
 
 from ..capture import CaptureOptions
-from ..errors import CaptureError, LoadError
+from ..errors import CaptureError, InferwireError, InferwireWarning, LoadError
 from ..serving.launch import ServerProcess
 from .capture import NamespaceCapture
 from .enter import inside
@@ -155,12 +156,10 @@ class NetworkRun:
         return facts
 
     def _two_points(self) -> dict | None:
-        """Both vantage points analyzed together (inferwire.vantage), saved under two_point/;
+        """Both vantage points analyzed together (inferwire.analysis.vantage), saved under two_point/;
         the manifest keeps the clock offset and where the client's wait went."""
-        import warnings
 
-        from ..errors import InferwireError, InferwireWarning
-        from ..vantage import analyze_two
+        from ..analysis.vantage import analyze_two  # deferred: analysis.vantage imports hpack, numpy, pandas
         client = self.run_dir / "capture.pcapng"
         if not client.exists():
             return None

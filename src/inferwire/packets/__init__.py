@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from .reader import read_packets
 from .table import CaptureStats, PacketTable, format_address
+from . import pcapng
 
 
 
 def accelerated() -> bool:
     """True when the record walk runs in C (the ``inferwire.packets._walk`` extension was built);
     False when the pure-Python loop does it (same results, slower)."""
-    from . import pcapng
     return pcapng._cwalk is not None
 
 

@@ -6,10 +6,10 @@ exclusive).  Parsers never read sockets or clocks; mapping offsets to packet tim
 elsewhere.  Import the submodules directly (``inferwire.protocols.http2``); nothing is imported
 eagerly here.
 """
+from . import http1
 
 
 def accelerated() -> bool:
     """True when the HTTP/1 parser splits plain heads in C (the ``inferwire.protocols._scan``
     extension was built); False when Python does it (same results, slower)."""
-    from . import http1
     return http1._c_head is not None

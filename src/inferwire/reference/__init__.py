@@ -8,6 +8,7 @@ pure (text in, tables out), plus the request bodies they send:
 * :mod:`.ab` - ApacheBench: ``-g`` per-request table, ``-e`` percentiles, the printed report
 * :mod:`.h2load` - nghttp2's h2load: ``--log-file`` per-request times, the printed report
 * :mod:`.ghz` - ghz (when installed): detection, argv, its JSON report
+* :mod:`.locust` - locust's CSV and JSON outputs as DataFrames, its argv, and running it
 * :mod:`.match` - tool requests matched to capture requests by time, where the tool sends no id
 * :mod:`.toolrun` - running one tool process under a capture run (stop, Ctrl-C, timeout)
 * :mod:`.summary` - :class:`ToolSummary`, what an external engine reports to the run

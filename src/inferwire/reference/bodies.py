@@ -26,7 +26,7 @@ def rest_path(model_name: str = "mnist") -> str:
 
 
 def _images(batch_size: int):
-    from ..serving.clients import sample_images
+    from ..serving.clients import sample_images  # deferred: serving.clients imports google (optional)
     if batch_size < 1:
         raise LoadError(f"batch size must be >= 1, got {batch_size}")
     return sample_images(batch_size)
@@ -34,7 +34,7 @@ def _images(batch_size: int):
 
 def rest_body(batch_size: int = 1, encoding: str = "json_row") -> bytes:
     """The JSON body of a REST predict request for ``batch_size`` images."""
-    from ..serving import encodings as E
+    from ..serving import encodings as E  # deferred: serving.encodings imports numpy
     if encoding not in E.REST_ENCODINGS:
         raise LoadError(f"{encoding!r} is not a REST encoding; use one of {E.REST_ENCODINGS}")
     return E.rest_body(encoding, E.check_images(_images(batch_size)))
@@ -43,7 +43,7 @@ def rest_body(batch_size: int = 1, encoding: str = "json_row") -> bytes:
 def grpc_message(batch_size: int = 1, encoding: str = "grpc_tensor_content",
                  model_name: str = "mnist") -> bytes:
     """A serialized PredictRequest (no gRPC framing) for ``batch_size`` images: ghz --binary."""
-    from ..serving import encodings as E
+    from ..serving import encodings as E  # deferred: serving.encodings imports numpy
     if encoding not in E.GRPC_ENCODINGS:
         raise LoadError(f"{encoding!r} is not a gRPC encoding; use one of {E.GRPC_ENCODINGS}")
     return E.grpc_request(encoding, E.check_images(_images(batch_size)),
@@ -55,8 +55,8 @@ def v2_rest_body(batch_size: int = 1, encoding: str = "v2_json", request_id: str
     """(body, headers) of an Open Inference Protocol (V2) REST infer request: JSON, or the binary
     tensor extension (its headers then carry Inference-Header-Content-Length).  A tool sends this
     one body every time, so every request carries the same V2 ``id``."""
-    from ..serving import encodings as E
-    from ..serving.v2 import codec
+    from ..serving import encodings as E  # deferred: serving.encodings imports numpy
+    from ..serving.v2 import codec  # deferred: serving.v2.codec imports google (optional)
     if encoding not in codec.V2_REST_ENCODINGS:
         raise LoadError(f"{encoding!r} is not a V2 REST encoding; use one of "
                         f"{codec.V2_REST_ENCODINGS}")
@@ -68,8 +68,8 @@ def v2_grpc_message(batch_size: int = 1, encoding: str = "v2_raw", model_name: s
                     request_id: str = "fixed", *, input_name: str = "images",
                     output_name: str = "scores") -> bytes:
     """A serialized V2 ModelInferRequest (no gRPC framing) for ``batch_size`` images."""
-    from ..serving import encodings as E
-    from ..serving.v2 import codec
+    from ..serving import encodings as E  # deferred: serving.encodings imports numpy
+    from ..serving.v2 import codec  # deferred: serving.v2.codec imports google (optional)
     if encoding not in codec.V2_GRPC_ENCODINGS:
         raise LoadError(f"{encoding!r} is not a V2 gRPC encoding; use one of "
                         f"{codec.V2_GRPC_ENCODINGS}")

@@ -18,10 +18,12 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+import importlib
 
 import pandas as pd
 
 from ..errors import LoadError
+from ..serving import protos  # noqa: F401  (its dependencies, without importing TensorFlow)
 
 GHZ_CALL = "tensorflow.serving.PredictionService.Predict"
 MISSING = ("ghz is not installed here: it is not in this machine's package registries. "
@@ -46,11 +48,9 @@ def predict_protoset() -> bytes:
     """A serialized FileDescriptorSet of TF Serving's PredictionService and every file it
     imports (dependencies first), built from the generated Python modules: what ghz's
     ``--protoset`` wants, without protoc or the .proto sources."""
-    import importlib
 
-    from google.protobuf import descriptor_pb2
+    from google.protobuf import descriptor_pb2  # deferred: google is optional (serve/load (protobuf))
 
-    from ..serving import protos  # noqa: F401  (its dependencies, without importing TensorFlow)
     root = importlib.import_module("tensorflow_serving.apis.prediction_service_pb2").DESCRIPTOR
     ordered, seen = [], set()
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ..errors import LoadError
 from ..runfolder import client_log_path
+from .summary import ToolSummary
+from .warmup import warm_up
 
 POLL_S = 0.05
 
@@ -144,9 +146,7 @@ def run_under_capture(ctx, tool: str, argv: list[str], names: dict, *, join: str
     as phase ``warmup``), run ``argv`` with its output in ``names["output"]``, build the
     :class:`~inferwire.reference.summary.ToolSummary` (``join``: how its requests join the
     capture), let ``fill(summary, run_dir, names)`` add the tool's own figures, and say it."""
-    from ..load import ClientLogWriter
-    from .summary import ToolSummary
-    from .warmup import warm_up
+    from ..load import ClientLogWriter  # deferred: load imports numpy
     d = ctx.run_dir
     writer = ClientLogWriter(client_log_path(d, ctx.protocol))
     try:

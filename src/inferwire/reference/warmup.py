@@ -17,7 +17,7 @@ def warm_up(ctx, writer, count: int | None = None) -> int:
     """Send ``count`` (default: the run's ``warmup_requests``) warm-up requests for
     ``ctx.protocol``; each goes to ``writer.on_request``.  Returns how many were sent; LoadError
     if none succeeded (the tool would fail the same way)."""
-    from ..load import PredictWorkload, RequestRecord
+    from ..load import PredictWorkload, RequestRecord  # deferred: load imports numpy
     config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
     count = config.warmup_requests if count is None else count
     if count <= 0:

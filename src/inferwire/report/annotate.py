@@ -127,7 +127,7 @@ class _NoBar:
 def _bar(total: int, enabled: bool):
     if not enabled:
         return _NoBar()
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: tqdm is heavy to import
     return tqdm(total=total, unit="B", unit_scale=True, desc="annotating", leave=False)
 
 

@@ -13,6 +13,9 @@ from ..errors import InferwireError
 from ..files import PRIVATE_DIR, make_private, open_private
 from ..runfolder import SUMMARY
 from .run import Run, load_run
+from .har import write_har
+from .html import figure_png, phase_table, write_html
+from .annotate import annotate_capture
 
 
 class _Steps:
@@ -22,7 +25,7 @@ class _Steps:
     def __init__(self, total: int, enabled: bool):
         self.bar, self.started = None, False
         if enabled:
-            from tqdm import tqdm
+            from tqdm import tqdm  # deferred: tqdm is heavy to import
             self.bar = tqdm(total=total, desc="report", unit="step", leave=False)
 
     def __call__(self, what: str) -> None:
@@ -69,7 +72,6 @@ def build_report(target: str | os.PathLike, out: str | os.PathLike | None = None
         written[SUMMARY] = _summary(run, out_dir)
         if har:
             steps("HAR")
-            from .har import write_har
             written["har"] = out_dir / "requests.har"
             write_har(run, written["har"])
         if annotate:
@@ -77,7 +79,6 @@ def build_report(target: str | os.PathLike, out: str | os.PathLike | None = None
             _annotate(run, out_dir, written, progress)
         if html:
             steps("HTML")
-            from .html import write_html
             links = {label: p.relative_to(out_dir) for label, p in written.items()
                      if p.is_relative_to(out_dir)}
             written["html"] = write_html(run, out_dir / "report.html", figures, links)
@@ -90,7 +91,6 @@ def build_report(target: str | os.PathLike, out: str | os.PathLike | None = None
 
 def _figures(run: Run, out_dir: Path, written: dict) -> dict:
     """Draw every plot once: PNG files in ``out/figures`` and PNG bytes for the page."""
-    from .html import figure_png
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
     figures = {}
@@ -108,7 +108,6 @@ def _figures(run: Run, out_dir: Path, written: dict) -> dict:
 def _annotate(run: Run, out_dir: Path, written: dict, progress: bool) -> None:
     if run.capture_path is None:
         raise InferwireError(f"{run.path}: no capture file to annotate")
-    from .annotate import annotate_capture
     dst = out_dir / "annotated.pcapng"
     annotate_capture(run.capture_path, run.table(warmup=True), dst, progress=progress)
     written["annotated pcapng"] = dst
@@ -130,7 +129,6 @@ def _summary(run: Run, out_dir: Path) -> Path:
 
 def capture_summary_md(run: Run) -> str:
     """Markdown: the capture's facts and its phase percentiles per protocol (ms)."""
-    from .html import phase_table
     lines = [f"# inferwire report `{run.name}`", "",
              f"- capture: `{run.capture_path or run.path}`",
              f"- {len(run.requests)} requests on {len(run.connections)} connections, "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from ..analysis.cli import parse_decode_as
 
 
 def register(sub) -> None:
@@ -28,8 +29,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis_cli import parse_decode_as
-    from .build import build_report
+    from .build import build_report  # deferred: report.build imports numpy, pandas
     every = not (args.html or args.har or args.annotate)
     written = build_report(
         args.target, args.out, html=every or args.html, har=every or args.har,

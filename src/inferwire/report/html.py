@@ -19,6 +19,11 @@ import pandas as pd
 from .. import __version__
 from ..columns import PHASE_COLUMNS
 from .run import Run, as_run
+from ..experiment.summary import resource_rows
+from ..compare import PERCENTS, tool_vs_wire
+from ..errors import InferwireError
+from ..runfolder.logs import read_client_logs
+from ..experiment.streaming_summary import streaming_table
 
 #: Plot name -> caption, in page order.
 CAPTIONS = {
@@ -210,15 +215,12 @@ def load_table(run: Run) -> pd.DataFrame | None:
 def resource_table(run: Run) -> pd.DataFrame | None:
     """Per sampled role (load generator, server, capture, rest of host, host): what it is, its
     CPU and peak memory (:func:`inferwire.experiment.summary.resource_rows`)."""
-    from ..experiment.summary import resource_rows
     res = run.manifest.get("resources") or {}
     return pd.DataFrame(resource_rows(res)) if res else None
 
 
 def _tool_vs_wire(run: Run) -> list[str]:
     """The load tool's own figures beside the wire's, and where they disagree."""
-    from ..compare import PERCENTS, tool_vs_wire
-    from ..errors import InferwireError
     parts = ["<h2>The load tool against the wire</h2>"]
     try:
         table, said = tool_vs_wire(run.path)
@@ -277,8 +279,6 @@ def render_html(run, figures: dict | None = None, links: dict | None = None) -> 
 
 def _streaming(run: Run) -> list[str]:
     """Streamed requests: TTFT and inter-token gaps split as in summary.md (issue 20)."""
-    from ..runfolder.logs import read_client_logs
-    from ..experiment.streaming_summary import streaming_table
     requests = run.requests
     if "response_messages" not in requests or not requests["response_messages"].notna().any():
         return []

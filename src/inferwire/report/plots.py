@@ -8,6 +8,8 @@ A plot that has nothing to draw raises :class:`inferwire.errors.InferwireError` 
 """
 from __future__ import annotations
 
+import tempfile
+
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,8 @@ from matplotlib.figure import Figure
 
 from ..errors import InferwireError
 from .timings import entry_timings
+from matplotlib.patches import Patch
+from .locust import aggregated
 
 #: (column, legend label, colour) of the stacked phase bars: the client's own time, the
 #: connection's set-up, moving the bytes, then the wait split into the network and stack, the
@@ -46,15 +50,14 @@ class ReportFigure(Figure):
 
     def show(self, warn: bool = True) -> None:  # noqa: ARG002 - Figure.show's signature
         try:
-            from IPython import get_ipython
+            from IPython import get_ipython  # deferred: IPython is optional (notebooks)
             shell = get_ipython()
         except ImportError:
             shell = None
         if shell is not None and getattr(shell, "kernel", None) is not None:
-            from IPython.display import display
+            from IPython.display import display  # deferred: IPython is optional (notebooks)
             display(self)
             return
-        import tempfile
         fd, path = tempfile.mkstemp(prefix="inferwire-figure-", suffix=".png")
         with open(fd, "wb") as f:
             self.savefig(f, format="png")
@@ -324,7 +327,6 @@ class AnalysisPlots:
         history = self.runs[0].stats_history
         if history is None or history.empty:
             raise InferwireError(f"{self.runs[0].path}: no locust stats history in this run")
-        from .locust import aggregated
         rows = aggregated(history)
         busy = int((pd.to_numeric(rows["requests_per_s"], errors="coerce") > 0).sum())
         if busy < FEWEST:
@@ -482,7 +484,6 @@ def _waterfall_row(ax, y, row, t0) -> None:
 
 
 def _waterfall_legend(ax) -> list:
-    from matplotlib.patches import Patch
     items = (("client", "client's whole span (client log)"), ("tcp_ms", "TCP handshake"),
              ("ssl_ms", "TLS handshake"), ("h2_ms", "HTTP/2 set-up"),
              ("send_ms", "sending"), ("wait_ms", "waiting"), ("receive_ms", "receiving"))
@@ -497,7 +498,6 @@ def _sources(agg: pd.DataFrame):
 
 
 def _locust_overlay(ax_rate, ax_lat, history: pd.DataFrame, t0: float) -> None:
-    from .locust import aggregated
     for suffix, agg in _sources(aggregated(history)):
         x = agg["time"] - t0
         ax_rate.plot(x, agg["requests_per_s"], "k--", lw=1, label=f"locust requests/s{suffix}")
@@ -510,7 +510,6 @@ def _locust_overlay(ax_rate, ax_lat, history: pd.DataFrame, t0: float) -> None:
 def locust_figure(history: pd.DataFrame) -> Figure:
     """The locust stats-history figure of :meth:`AnalysisPlots.locust` for any history table
     (one set of lines per stats-history file when it holds several)."""
-    from .locust import aggregated
     everything = aggregated(history)
     if everything.empty:
         raise InferwireError("the locust stats history has no Aggregated rows")

@@ -18,15 +18,16 @@ from ..columns import CONNECTION_COLUMNS, JOINED_COLUMNS, REQUEST_COLUMNS
 from ..errors import InferwireError, InferwireWarning
 from ..runfolder import (CAPTURE, MANIFEST, RESOURCES, cast_columns, load_manifest, probe_port,
                          read_client_logs, read_resources, read_server_log, read_stats_histories,
-                         read_table)
+                         read_table, with_run_probe)
 from ..runfolder.tables import RESOURCE_COLUMNS
+from ..serving.encoding_names import DEFAULT_ENCODING, V2_DEFAULT_ENCODING, encodings_for
+from ..analysis.join import join_requests, label_workloads, workload_ports
+from ..analysis import describe_tables, phase_summary
 
 __all__ = ["Run", "load_run", "load_runs", "from_analysis", "as_run", "combined_table", "plot",
            "read_table", "cast_columns", "read_resources", "RESOURCE_COLUMNS"]
 
 #: Encodings the clients use when a run does not name one (see inferwire.serving.make_client).
-DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
-V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}     # with --api v2
 
 
 @dataclass(repr=False)
@@ -52,7 +53,6 @@ class Run:
     capture_path: Path | None = None
 
     def __repr__(self) -> str:
-        from ..analysis import describe_tables
         status = self.manifest.get("status")
         return (f"<Run {self.name!r}{f' ({status})' if status else ''}: "
                 f"{describe_tables(self)}>")
@@ -63,7 +63,6 @@ class Run:
 
     def summary(self) -> pd.DataFrame:
         """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
-        from ..analysis import phase_summary
         return phase_summary(self.requests)
 
     @property
@@ -75,7 +74,6 @@ class Run:
         """One row per request: the joined table when there is one (else the requests table),
         plus ``workload``, ``batch_size`` and ``encoding`` from the manifest and ``run`` (the
         folder name).  Warm-up requests are left out unless ``warmup``."""
-        from ..join import label_workloads, workload_ports
         df = label_workloads(self.joined if self.joined is not None else self.requests,
                              workload_ports(self.manifest))
         if not warmup and "client_phase" in df:
@@ -91,13 +89,12 @@ class Run:
 def _encoding(config: dict, workload) -> str | None:
     if not config or workload is pd.NA or workload is None:
         return None
-    from ..experiment.config import encodings_for
     api = config.get("api") or "tfserving"
     own = encodings_for(api, "rest" if workload == "rest" else "grpc")
     named = [e for e in config.get("encoding") or () if e in own]
     if named:
         return named[0]
-    return V2_DEFAULT_ENCODING.get(workload) if api == "v2" else DEFAULT_ENCODING.get(workload)
+    return (V2_DEFAULT_ENCODING if api == "v2" else DEFAULT_ENCODING).get(workload)
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -109,11 +106,11 @@ def load_run(path: str | os.PathLike, *, tls_keylog=None, decode_as=None, ignore
     if p.is_dir():
         return _load_folder(p, tls_keylog, decode_as, ignore_ports, progress)
     if p.is_file():
-        from ..analysis import analyze
+        from ..analysis import analyze  # deferred: analysis.pipeline imports hpack, pyarrow
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore", InferwireWarning)  # kept in run.warnings
-            a = analyze(p, tls_keylog=tls_keylog, decode_as=decode_as, ignore_ports=ignore_ports,
-                        progress=progress)
+            a = analyze(p, **with_run_probe(p, dict(tls_keylog=tls_keylog, decode_as=decode_as,
+                                                    ignore_ports=ignore_ports, progress=progress)))
         return from_analysis(a)
     raise InferwireError(f"{p}: no such run folder or capture file")
 
@@ -142,7 +139,7 @@ def plot(source, *, warmup: bool = False):
     """The plots (:class:`inferwire.report.plots.AnalysisPlots`) of an Analysis, a Run, a list
     of them (a sweep) or a DataFrame of per-request rows: ``inferwire.report.plot(a).cdf()``.
     Warm-up requests are left out unless ``warmup``."""
-    from .plots import AnalysisPlots    # matplotlib is heavy: only when something is drawn
+    from .plots import AnalysisPlots    # deferred: report.plots imports matplotlib; matplotlib is heavy: only when something is drawn
     items = source if isinstance(source, (list, tuple)) else [source]
     return AnalysisPlots([as_run(s) for s in items], warmup=warmup)
 
@@ -192,7 +189,6 @@ def _joined(d: Path, requests: pd.DataFrame, manifest: dict) -> pd.DataFrame | N
     joined = read_table(d, "joined", REQUEST_COLUMNS + older)
     if joined is None or "server_join" in joined:
         return None if joined is None else cast_columns(joined, JOINED_COLUMNS)
-    from ..join import join_requests, workload_ports
     again = join_requests(requests, read_client_logs(d), read_server_log(d),
                           workloads=workload_ports(manifest))
     return cast_columns(again, REQUEST_COLUMNS + JOINED_COLUMNS)

@@ -13,9 +13,10 @@ overwritten, 0700) holds::
     triton_trace.json|.csv, triton_metrics.csv  Triton's trace and metrics (:mod:`.names`)
     summary.md, energy.json  written from the above; point.json, probe.csv in sweeps
 
-Readers elsewhere (reports, compare, sweeps, energy, findings, the analysis' probe filter) ask
-this package for paths and contents instead of naming the files themselves.  Light at import
-time (the analysis core asks it for the probe port): each name is imported when first used.
+Readers elsewhere (reports, compare, sweeps, energy, findings, and the analysis' shell: the
+CLI and analyze_many, which leave out a run's probe port with :func:`with_run_probe`) ask this
+package for paths and contents instead of naming the files themselves.  Light at import time
+(``inferwire analyze --help`` imports it): each name is imported when first used.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ _EXPORTS = {
     "manifest_path": "names", "client_log_path": "names", "client_log_workload": "names",
     "table_path": "names",
     "read_manifest": "manifest", "load_manifest": "manifest", "write_manifest": "manifest",
-    "write_json": "manifest", "probe_port": "probe", "run_probe_ports": "probe",
+    "write_json": "manifest", "probe_port": "probe", "run_probe_ports": "probe", "with_run_probe": "probe",
     "read_client_logs": "logs", "client_logs": "logs", "read_server_log": "logs",
     "read_table": "tables", "read_raw_table": "tables", "cast_columns": "tables",
     "read_resources": "tables", "RunTables": "tables", "read_run_tables": "tables",

@@ -1,5 +1,5 @@
 """The one reader of locust's stats history (``--csv PREFIX --csv-full-history`` ->
-``PREFIX_stats_history.csv``), for run folders and :func:`inferwire.locust.read_locust_csvs`.
+``PREFIX_stats_history.csv``), for run folders and :func:`inferwire.reference.locust.read_locust_csvs`.
 
 locust appends a row per request name (and one "Aggregated" row) about every second, with the
 current user count, the current request and failure rates and response-time percentiles over a

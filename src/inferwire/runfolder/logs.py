@@ -1,4 +1,4 @@
-"""A run folder's client logs and server log (the inputs of :mod:`inferwire.join`)."""
+"""A run folder's client logs and server log (the inputs of :mod:`inferwire.analysis.join`)."""
 from __future__ import annotations
 
 import json

@@ -26,3 +26,13 @@ def run_probe_ports(path) -> tuple:
     if p.is_file() and Path((manifest.get("capture") or {}).get("path", "")).name not in ("", p.name):
         return ()
     return (probe,)
+
+
+def with_run_probe(path, options: dict) -> dict:
+    """``options`` (keyword arguments of :func:`inferwire.analyze`) plus, for a run folder or
+    the capture in one (its manifest naming the capture's probe port), that port in
+    ``ignore_ports``: the run's liveness probes are not traffic to analyze."""
+    probe = run_probe_ports(path)     # () for anything that is not a run: options as given
+    if not probe:
+        return options
+    return dict(options, ignore_ports=tuple(options.get("ignore_ports", ())) + probe)

@@ -92,7 +92,7 @@ def _cast(s: pd.Series, dtype: str) -> pd.Series:
 
 
 def read_resources(path: Path) -> pd.DataFrame | None:
-    """resources.csv (see :mod:`inferwire.resources`) plus ``time`` (s since epoch); None if
+    """resources.csv (see :mod:`inferwire.experiment.resources`) plus ``time`` (s since epoch); None if
     absent."""
     if not path.is_file():
         return None

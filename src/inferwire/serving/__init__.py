@@ -9,6 +9,8 @@ Submodules load lazily (TensorFlow only where a model is trained or loaded):
 """
 from __future__ import annotations
 
+import importlib
+
 _EXPORTS = {
     "make_client": "clients", "PredictClient": "clients", "PredictResult": "clients",
     "new_request_id": "clients", "sample_images": "clients", "ENCODINGS": "encodings",
@@ -25,5 +27,4 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'inferwire.serving' has no attribute {name!r}")
-    import importlib
     return getattr(importlib.import_module(f".{module}", __name__), name)

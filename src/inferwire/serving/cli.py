@@ -10,8 +10,10 @@ import signal
 import sys
 import tempfile
 import threading
+from dataclasses import replace
 
 from ..errors import ServerError
+from .tls import TLSConfig, generate_self_signed
 
 
 def register(subparsers) -> None:
@@ -44,7 +46,7 @@ def _register_model(subparsers) -> None:
 
 def _export(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from .model import ExportOptions, export_models
+    from .model import ExportOptions, export_models  # deferred: serving.model imports numpy
     kinds = ("softmax", "cnn") if args.model == "all" else (args.model,)
     opts = ExportOptions(models=kinds, mnist_dir=args.mnist_dir, train_examples=args.train_examples,
                          test_examples=args.test_examples, seed=args.seed, version=args.version,
@@ -125,11 +127,11 @@ def _register_serve(subparsers) -> None:
 
 
 def _models(args):
-    from .servables import ModelConfig
+    from .servables import ModelConfig  # deferred: serving.servables imports numpy
     if args.model_config_file:
         if args.model_base_path:
             raise ServerError("give either --model_base_path or --model_config_file, not both")
-        from .model_config import read_model_config
+        from .model_config import read_model_config  # deferred: serving.model_config imports google (optional)
         return read_model_config(args.model_config_file)
     if not args.model_base_path:
         raise ServerError("--model_base_path (or --model_config_file) is required")
@@ -139,8 +141,7 @@ def _models(args):
 def _batching(args):
     if not (args.enable_batching or args.batching_parameters_file):
         return None
-    from dataclasses import replace
-    from .batching import BatchingOptions, parse_batching_parameters
+    from .batching import BatchingOptions, parse_batching_parameters  # deferred: serving.batching imports numpy
     opts = BatchingOptions()
     if args.batching_parameters_file:
         try:
@@ -154,7 +155,6 @@ def _batching(args):
 
 
 def _tls(args):
-    from .tls import TLSConfig, generate_self_signed
     if args.tls_self_signed is not None:
         if args.tls_cert or args.tls_key:
             raise ServerError("--tls-self-signed excludes --tls-cert/--tls-key")
@@ -171,8 +171,8 @@ def _tls(args):
 
 
 def _config(args):
-    from .servables import SessionOptions
-    from .server import ServerConfig
+    from .servables import SessionOptions  # deferred: serving.servables imports numpy
+    from .server import ServerConfig  # deferred: serving.server imports google, grpc (optional)
 
     def port(value: int, zero_means_off: bool) -> int | None:
         if value == -1:
@@ -194,7 +194,7 @@ def _config(args):
 
 def _serve(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from .server import ModelServer
+    from .server import ModelServer  # deferred: serving.server imports google, grpc (optional)
     config = _config(args)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

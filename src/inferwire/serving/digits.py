@@ -62,7 +62,7 @@ def font_paths() -> list[Path]:
 
 def _glyph_canvases() -> list[tuple[int, "object"]]:
     """(digit, square PIL image with the glyph centred) for every font; PIL's own font as fallback."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw, ImageFont  # deferred: PIL is heavy to import
     fonts = [ImageFont.truetype(str(p), 32) for p in font_paths()] or [ImageFont.load_default(size=32)]
     out = []
     for font in fonts:
@@ -90,7 +90,7 @@ def _affine_coeffs(rng: np.random.Generator) -> tuple[float, ...]:
 
 def _mnist_place(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Fit the ink bounding box into 20x20 and centre its mass in 28x28, as MNIST did."""
-    from PIL import Image
+    from PIL import Image  # deferred: PIL is heavy to import
     rows, cols = np.nonzero(glyph > 20)
     if rows.size == 0:
         return np.zeros((SIDE, SIDE), np.uint8)
@@ -112,7 +112,7 @@ def _mnist_place(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _one_digit(canvas, rng: np.random.Generator) -> np.ndarray:
-    from PIL import Image, ImageFilter
+    from PIL import Image, ImageFilter  # deferred: PIL is heavy to import
     img = canvas.transform(canvas.size, Image.Transform.AFFINE, _affine_coeffs(rng),
                            resample=Image.Resampling.BILINEAR)
     if rng.random() < 0.6:  # MNIST strokes are thick; most font strokes are not

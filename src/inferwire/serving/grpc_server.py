@@ -23,6 +23,8 @@ from .protos import (classification_pb2, get_model_metadata_pb2, get_model_statu
 from .request_log import RequestLog
 from .service import ServingCore, Timing
 from .status import ApiError
+from .v2.grpc import V2GrpcHandlers
+from .v2.service import V2Service
 
 MODEL_TIME = "x-inferwire-model-time-ns"
 SERVER_TIME = "x-inferwire-server-time-ns"
@@ -163,8 +165,6 @@ def _ipv6_guard(port: int) -> socket.socket | None:
 def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: int,
                       max_threads: int, max_message_bytes: int, credentials=None) -> tuple[grpc.Server, int]:
     """A grpcio server (not started) bound to host:port; returns it and the bound port."""
-    from .v2.grpc import V2GrpcHandlers
-    from .v2.service import V2Service
     methods = {**_Handlers(core, log).methods(), **V2GrpcHandlers(V2Service(core)).methods()}
     handlers = {name: _unary(name, cls, fn, log) for name, (cls, fn) in methods.items()}
     server = grpc.server(

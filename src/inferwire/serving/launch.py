@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import deque
+import http.client
 
 from ..errors import ServerError
 
@@ -43,7 +44,6 @@ def wait_ready(host: str, port: int, timeout: float = 60.0, *, rest_model: str |
 
 
 def _rest_status_ok(host: str, port: int, model: str) -> bool:
-    import http.client
     conn = http.client.HTTPConnection(host, port, timeout=2.0)
     try:
         conn.request("GET", f"/v1/models/{model}")

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+import time
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def _init_weights(shapes: dict, rng: np.random.Generator) -> dict[str, np.ndarra
 
 def _train(kind: str, train: DigitSet, test: DigitSet, opts: ExportOptions) -> tuple[dict, float]:
     """Trained weights and held-out accuracy; plain TF1 graph + Adam, a few epochs."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: tensorflow is optional (serve)
     rng = np.random.default_rng(opts.seed)
     init = _init_weights(_weight_shapes(kind), rng)
     graph = tf.Graph()
@@ -168,7 +169,7 @@ def _signature_defs(tf, t: dict) -> dict:
 
 
 def _save(kind: str, weights: dict, version_dir: Path) -> None:
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: tensorflow is optional (serve)
     graph, tensors = _serving_graph(tf, kind, weights)
     with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
@@ -184,7 +185,6 @@ def _save(kind: str, weights: dict, version_dir: Path) -> None:
 def export_model(kind: str, out_dir: str | os.PathLike, opts: ExportOptions | None = None,
                  data: tuple[DigitSet, DigitSet] | None = None) -> ExportedModel:
     """Train and export one model to ``out_dir/<name>/<version>/``; returns what was exported."""
-    import time
     opts = opts or ExportOptions()
     name = S.MODEL_NAMES.get(kind)
     if name is None:
@@ -213,7 +213,7 @@ def export_model(kind: str, out_dir: str | os.PathLike, opts: ExportOptions | No
 
 
 def _write_info(version_dir: Path, model: ExportedModel) -> None:
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: tensorflow is optional (serve)
     info = asdict(model) | {"inferwire_version": __version__, "tensorflow_version": tf.__version__,
                             "recipe_version": RECIPE_VERSION,
                             "signatures": [S.PREDICT_IMAGES, S.PREDICT_IMAGES_BYTES,

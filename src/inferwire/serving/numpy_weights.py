@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InferwireError
+from . import signatures as S
+from .model import cached_models
 
 
 def export_weights(version_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the variables of the SavedModel at ``version_dir`` (``.../mnist/1``) to ``out``
     (a ``.npz``, written whole or not at all); returns ``out``."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: tensorflow is optional (serve)
     prefix = Path(version_dir) / "variables" / "variables"
     try:
         reader = tf.train.load_checkpoint(str(prefix))
@@ -41,8 +43,6 @@ def export_weights(version_dir: str | os.PathLike, out: str | os.PathLike) -> Pa
 
 def cached_weights(kind: str = "softmax") -> Path:
     """The ``.npz`` of the cached export of ``kind`` ("softmax"/"cnn"), made on first use."""
-    from . import signatures as S
-    from .model import cached_models
     base = cached_models() / S.MODEL_NAMES[kind]
     version = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
     out = cached_models() / "numpy" / f"{S.MODEL_NAMES[kind]}-{version}.npz"

@@ -34,10 +34,13 @@ from ..errors import ServerError
 from . import rest_json
 from .protos import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                      regression_pb2)
-from .completions import COMPLETIONS_PATHS
+from .completions import COMPLETIONS_PATHS, CharModel
 from .request_log import RequestLog
 from .service import ServingCore, Timing
 from .status import ApiError, http_status, invalid
+from .v2.rest import V2RestApp
+from .v2.service import V2Service
+from . import completions as C
 
 _V1 = re.compile(r"/v1/.*", re.I)
 _V2 = re.compile(r"/v2(?:/.*)?")
@@ -72,9 +75,6 @@ class RestApp:
     """Routing and API calls for one request: (method, path, body) -> :class:`_Reply`."""
 
     def __init__(self, core: ServingCore, *, token_time_ns: int = 10_000_000):
-        from .completions import CharModel
-        from .v2.rest import V2RestApp
-        from .v2.service import V2Service
         self.core = core
         self.v2 = V2RestApp(V2Service(core))
         self.charlm, self.token_time_ns = CharModel(), token_time_ns
@@ -106,7 +106,6 @@ class RestApp:
     def _completions(self, method: str, path: str, body: bytes, headers) -> _Reply:
         """An OpenAI-compatible completion (:mod:`.completions`): a streamed reply's events are
         written by the handler on the token schedule; an unstreamed one waits for all tokens."""
-        from . import completions as C
         if method != "POST":
             return _Reply(405, C.error_body(f"{method} {path}: use POST"), code="UNIMPLEMENTED")
         try:

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ServerError
 from .model import read_model_info
 from .protos import model_pb2
-from .status import INVALID_ARGUMENT, NOT_FOUND, ApiError, invalid
+from .status import CODE_NUMBERS, INVALID_ARGUMENT, NOT_FOUND, ApiError, invalid
 
 _VERSION_DIR = re.compile(r"^\d+$")
 
@@ -90,7 +90,7 @@ class Servable:
 
     def run(self, feeds: list[tuple[str, np.ndarray]], fetches: list[str]) -> tuple[list, int]:
         """Run the session on tensor names; returns (output arrays, ns spent in the TF call)."""
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: tensorflow is optional (serve)
         key = (tuple(name for name, _ in feeds), tuple(fetches))
         fn = self._callables.get(key)
         if fn is None:
@@ -111,7 +111,6 @@ class Servable:
 
 
 def _tf_code_name(code: int) -> str:
-    from .status import CODE_NUMBERS
     return next((name for name, num in CODE_NUMBERS.items() if num == code), "UNKNOWN")
 
 
@@ -146,7 +145,7 @@ def discover_versions(base_path: str, policy: str | tuple[int, ...] = "latest") 
 
 def load_servable(name: str, version: int, path: str, opts: SessionOptions) -> Servable:
     """Load one SavedModel version (tag "serve") into a fresh graph and session."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: tensorflow is optional (serve)
     config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=opts.intra_op_threads,
                                       inter_op_parallelism_threads=opts.inter_op_threads)
     graph = tf.Graph()

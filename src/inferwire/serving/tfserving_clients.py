@@ -26,6 +26,7 @@ from ..errors import InferwireWarning, LoadError
 from . import encodings as E
 from .encodings import ENCODINGS
 from .protos import predict_pb2
+from .digits import generate_digits
 
 __all__ = ["ENCODINGS", "PredictResult", "PredictClient", "RestClient", "GrpcClient",
            "new_request_id", "sample_images"]
@@ -63,7 +64,6 @@ def new_request_id() -> str:
 
 @functools.lru_cache(maxsize=8)
 def _pool(n: int, seed: int) -> np.ndarray:
-    from .digits import generate_digits
     images = generate_digits(n, seed).images
     images.setflags(write=False)
     return images
@@ -210,7 +210,7 @@ class GrpcClient(PredictClient):
         self.new_connection = connection == "new"
         self._creds = None
         if tls:
-            import grpc
+            import grpc  # deferred: grpc is optional (serve/load)
             self._creds = grpc.ssl_channel_credentials(_read_ca(ca_cert) if ca_cert else None)
         self._options = [("grpc.max_receive_message_length", max_message_bytes),
                          ("grpc.max_send_message_length", max_message_bytes)]
@@ -220,7 +220,7 @@ class GrpcClient(PredictClient):
         self._channel = None if self.new_connection else self._open()
 
     def _open(self):
-        import grpc
+        import grpc  # deferred: grpc is optional (serve/load)
         if self._creds is not None:
             return grpc.secure_channel(self.target, self._creds, options=self._options)
         return grpc.insecure_channel(self.target, options=self._options)
@@ -236,7 +236,7 @@ class GrpcClient(PredictClient):
         return E.grpc_scores(predict_pb2.PredictResponse.FromString(data))
 
     def predict(self, images, request_id=None) -> PredictResult:
-        import grpc
+        import grpc  # deferred: grpc is optional (serve/load)
         rid = request_id or new_request_id()
         t0 = time.perf_counter_ns()
         raw = self._encode(images, rid)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ServerError
+from ..files import open_private
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class TLSConfig:
 def generate_self_signed(directory: str | os.PathLike, *, common_name: str = "inferwire",
                          days: int = 30) -> TLSConfig:
     """Write ``server.crt`` and ``server.key`` (mode 0600) into ``directory``; returns their paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography import x509  # deferred: cryptography is heavy to import
+    from cryptography.hazmat.primitives import hashes, serialization  # deferred: cryptography is heavy to import
+    from cryptography.hazmat.primitives.asymmetric import ec  # deferred: cryptography is heavy to import
+    from cryptography.x509.oid import NameOID  # deferred: cryptography is heavy to import
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -80,7 +81,6 @@ def rest_context(tls: TLSConfig) -> ssl.SSLContext:
 def _private_keylog(path: str) -> None:
     """Create the key log 0600 (or make an existing one 0600) before ssl appends secrets to it:
     whoever reads it can decrypt the captured traffic."""
-    from ..files import open_private
     try:
         open_private(path, "ab").close()
     except OSError as exc:
@@ -89,5 +89,5 @@ def _private_keylog(path: str) -> None:
 
 def grpc_credentials(tls: TLSConfig):
     """grpcio server credentials from the PEM files."""
-    import grpc
+    import grpc  # deferred: grpc is optional (serve/load)
     return grpc.ssl_server_credentials([(_read(tls.key_file, "key"), _read(tls.cert_file, "certificate"))])

@@ -28,6 +28,11 @@ import time
 from pathlib import Path
 
 from ..runfolder import CACHE_PROBE_TABLE, SERVER_LOG, write_manifest
+from ..experiment import RunConfig
+from ..serving.ports import free_ports
+from .plan import response_cache_extra
+from ..errors import InferwireError
+from ..experiment.manifest import environment_facts
 
 PROBE_COLUMNS = ("protocol", "order", "kind", "request_id", "input_sha1", "started_ns",
                  "finished_ns", "client_ms", "serialize_ms", "model_ms", "server_ms", "ok",
@@ -43,7 +48,7 @@ def probe_kinds(n: int) -> list[str]:
 def probe_inputs(kinds: list[str], batch: int, seed: int = 1):
     """One uint8 [batch, 784] array per kind: the same array for "first" and every "repeated",
     a distinct slice of a second digit set (drawn with ``seed``, not 0) for each "unique"."""
-    from ..serving.clients import sample_images
+    from ..serving.clients import sample_images  # deferred: serving.clients imports google (optional)
     same = sample_images(batch, seed=0)
     pool = sample_images(max(1, kinds.count("unique")) * batch, seed=seed)
     out, k = [], 0
@@ -74,7 +79,7 @@ def probe_protocol(protocol: str, host: str, port: int, n: int, batch: int, writ
     """Send the probe's requests for one protocol (one connection, one at a time) in ``api``;
     returns how many failed.  ``seed`` picks the unique batches (a protocol's own, so that
     a server caching by input sees none of them before); ``cache_bytes`` goes in every row."""
-    from ..serving.clients import make_client
+    from ..serving.clients import make_client  # deferred: serving.clients imports google (optional)
     kinds = probe_kinds(n)
     inputs = probe_inputs(kinds, batch, seed)
     failed = 0
@@ -95,9 +100,6 @@ MANAGED = ("embedded", "triton", "kserve")
 
 def probe_config(plan, cache_bytes: int = 0):
     """The RunConfig the probe's server is started from (model, batch, API, response cache)."""
-    from ..experiment import RunConfig
-    from ..ports import free_ports
-    from .plan import response_cache_extra
     ports = free_ports(2) if plan.server in MANAGED else (plan.grpc_port, plan.rest_port)
     return RunConfig(out="", server=plan.server, grpc_port=ports[0], rest_port=ports[1],
                      model=plan.cache_model, batch_size=plan.cache_batch, api=plan.probe_api,
@@ -113,7 +115,7 @@ def probe_setups(plan) -> list[int]:
 def _probe_setup(plan, folder: Path, cache_bytes: int, writer, problems: list) -> dict:
     """Start the setup's server (unless external), probe REST then gRPC, stop it; returns the
     server facts for the manifest."""
-    from ..experiment.run import _start_server
+    from ..experiment.run import _start_server  # deferred: experiment.run imports psutil (optional)
     config = probe_config(plan, cache_bytes)
     server, targets = _start_server(config, folder, lambda text: None)
     facts = {**targets, "response_cache_bytes": cache_bytes}
@@ -182,8 +184,6 @@ def fill_server_times(probe_csv: Path, logs: list[Path]) -> int:
 
 def run_cache_probe(run_dir: Path, plan) -> dict:
     """Run the probe into ``run_dir`` (existing); returns the manifest written there."""
-    from ..errors import InferwireError
-    from ..experiment.manifest import environment_facts
     setups = probe_setups(plan)
     manifest = {"kind": "cache_probe", "started_ns": time.time_ns(), "status": "running",
                 "config": {"requests_per_kind": plan.cache_probe, "batch_size": plan.cache_batch,

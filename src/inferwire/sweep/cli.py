@@ -4,7 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..experiment_cli import byte_size
+from ..experiment.cli import byte_size
+from .plan import NETWORK_GRID, Grid, findings_plan, grid_plan, network_specs, server_findings_plan
+from ..errors import InferwireError
+from .runner import run_sweep
+from ..findings import generate
 
 
 
@@ -89,7 +93,6 @@ GRID_OPTIONS = ("protocol", "batch_size", "encoding", "users", "rate", "connecti
 
 def plan_from_args(args: argparse.Namespace):
     """The plan the options describe; None when resuming with no option that shapes a plan."""
-    from .plan import NETWORK_GRID, Grid, findings_plan, grid_plan, network_specs
     settings = {k: v for k, v in {
         "duration_s": args.duration, "requests": args.requests,
         "warmup_requests": args.warmup, "engine": args.engine, "server": args.server,
@@ -107,12 +110,10 @@ def plan_from_args(args: argparse.Namespace):
     if network_findings:
         return grid_plan(NETWORK_GRID, **settings)
     if getattr(args, "server_findings", False):
-        from .plan import server_findings_plan
         return server_findings_plan(settings.pop("server", "embedded"), **settings)
     triton = settings.get("server") == "triton"
     if not grid_given:
         if triton:
-            from ..errors import InferwireError
             raise InferwireError("the findings sweep speaks TF Serving's API, which Triton does "
                                  "not: use --server-findings (or grid options) with --server "
                                  "triton")
@@ -130,7 +131,6 @@ def plan_from_args(args: argparse.Namespace):
 
 
 def sweep(args: argparse.Namespace) -> int:
-    from .runner import run_sweep
     result = run_sweep(args.out, plan_from_args(args), resume=args.resume,
                        progress=not args.quiet, max_points=args.max_points)
     print(f"sweep {result.sweep_dir}: {len(result.ran)} run now, {len(result.skipped)} already "
@@ -141,11 +141,9 @@ def sweep(args: argparse.Namespace) -> int:
 
 
 def findings(args: argparse.Namespace) -> int:
-    from ..errors import InferwireError
-    from ..findings import generate
     dirs = args.sweep_dir
     if args.servers:
-        from ..findings.servers_doc import generate_servers
+        from ..findings.servers_doc import generate_servers  # deferred: findings.servers_doc imports numpy, pandas
         for path in generate_servers(dirs, doc=args.doc or "docs/findings-servers.md"):
             print(path)
         return 0
@@ -153,7 +151,7 @@ def findings(args: argparse.Namespace) -> int:
         raise InferwireError("give one sweep folder (several only with --servers)")
     args.sweep_dir = dirs[0]
     if args.network:
-        from ..findings.network import generate_network
+        from ..findings.network import generate_network  # deferred: findings.network imports numpy, pandas
         out = generate_network(args.sweep_dir, doc=args.network_doc)
     else:
         out = generate(args.sweep_dir, doc=args.doc or "docs/findings.md", notebook=args.notebook)

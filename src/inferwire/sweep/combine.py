@@ -23,6 +23,7 @@ import pandas as pd
 from ..errors import InferwireError
 from ..runfolder import ENERGY, MANIFEST, read_manifest, read_raw_table
 from .runs import finished_runs
+from .plan import normalize_encoding
 
 AXES = ("model", "batch_size", "encoding", "users", "rate", "connection", "network", "api",
         "inputs", "response_cache")
@@ -157,7 +158,6 @@ def workload_row(run_dir: Path, manifest: dict, energy: dict, joined: pd.DataFra
 
 def _point_fields(run_dir: Path, config: dict, workload: str) -> dict:
     encodings = config.get("encoding") or ()
-    from .plan import normalize_encoding
     try:
         enc = dict(zip(config.get("protocols", ()),
                        normalize_encoding(tuple(config.get("protocols", ())),

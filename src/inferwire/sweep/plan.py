@@ -14,20 +14,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..errors import InferwireError
+from ..serving.encoding_names import (APIS, DEFAULT_ENCODING, GRPC_ENCODINGS,  # noqa: F401
+                                      REST_ENCODINGS, V2_DEFAULT_ENCODING, encodings_for)
+from ..netns.profile import profile_from_spec
+from ..experiment import RunConfig
+from ..runfolder import write_json
 
 PROTOCOLS = ("rest", "grpc")
-REST_ENCODINGS = ("json_row", "json_columnar", "json_b64")
-GRPC_ENCODINGS = ("grpc_float_val", "grpc_tensor_content", "grpc_string_val")
-#: what the clients send when no encoding is asked for (inferwire.serving.clients.make_client)
-DEFAULT_ENCODING = {"rest": "json_row", "grpc": "grpc_tensor_content"}
-#: the same with the Open Inference Protocol (api "v2")
-V2_DEFAULT_ENCODING = {"rest": "v2_json", "grpc": "v2_raw"}
-APIS = ("tfserving", "v2")
 PLAN_VERSION = 1
 
 
 def _own_encodings(protocol: str, api: str = "tfserving") -> tuple[str, ...]:
-    from ..experiment.config import encodings_for
     return encodings_for(api, protocol)
 
 
@@ -64,7 +61,6 @@ class Point:
 
     def __post_init__(self):
         if self.network is not None:
-            from ..netns.profile import profile_from_spec
             profile_from_spec(self.network)          # a clear error now, not at run time
         protocols = tuple(self.protocols)
         if self.api not in APIS:
@@ -220,7 +216,6 @@ class Plan:
 
     def run_config(self, point: Point, out, progress: bool = False):
         """The RunConfig of ``point``: results go under ``out``, the run folder named for it."""
-        from ..experiment import RunConfig
         return RunConfig(
             out=str(out), name=point.id, server=self.server, grpc_port=self.grpc_port,
             rest_port=self.rest_port, model=point.model, protocols=point.protocols,
@@ -247,7 +242,6 @@ class Plan:
         return cls(**d)
 
     def save(self, path: Path) -> None:
-        from ..runfolder import write_json
         write_json(Path(path), self.to_dict())
 
     @classmethod
@@ -272,7 +266,6 @@ def response_cache_extra(size_bytes: int) -> dict:
 def _network(point: Point):
     if point.network is None:
         return None
-    from ..netns.profile import profile_from_spec
     return profile_from_spec(point.network)
 
 

@@ -19,6 +19,10 @@ from pathlib import Path
 from ..errors import InferwireError
 from .plan import Plan
 from .runs import CACHE_PROBE_ID, finished_runs
+from ..runfolder import POINT, write_json
+from ..serving.ports import free_ports
+from ..experiment.folder import new_run_dir
+from .cacheprobe import run_cache_probe
 
 @dataclass
 class SweepResult:
@@ -64,12 +68,10 @@ def _say(enabled: bool):
 
 def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
     """One capture run under the energy meter; returns (run folder, status, problems)."""
-    from ..energy import EnergySession
-    from ..experiment import run_experiment
-    from ..runfolder import POINT, write_json
+    from ..energy import EnergySession  # deferred: energy imports numpy
+    from ..experiment import run_experiment  # deferred: experiment.run imports psutil (optional)
     config = plan.run_config(point, runs, progress)
     if config.server in ("embedded", "kserve"):    # Triton picks free ones itself
-        from ..ports import free_ports
         config.grpc_port, config.rest_port = free_ports(2)
     with EnergySession(meter) as session:
         result = run_experiment(config)
@@ -79,8 +81,6 @@ def _run_point(plan: Plan, point, runs: Path, meter, progress: bool):
 
 
 def _run_probe(plan: Plan, runs: Path):
-    from ..experiment.folder import new_run_dir
-    from .cacheprobe import run_cache_probe
     run_dir = new_run_dir(runs, CACHE_PROBE_ID)
     manifest = run_cache_probe(run_dir, plan)
     return run_dir, manifest["status"], manifest["problems"]
@@ -91,7 +91,7 @@ def run_sweep(sweep_dir, plan: Plan | None = None, *, resume: bool = False, mete
     """Run the points of the sweep in ``sweep_dir`` that are not done yet (at most ``max_points``
     of them in this call), then write the combined tables.  ``meter``: an energy meter (default:
     the host's, see :func:`inferwire.energy.open_meter`)."""
-    from ..energy import open_meter
+    from ..energy import open_meter  # deferred: energy imports numpy
     sweep_dir = Path(sweep_dir)
     plan = open_sweep(sweep_dir, plan, resume)
     say, meter = _say(progress), meter if meter is not None else open_meter()
@@ -128,7 +128,7 @@ def run_sweep(sweep_dir, plan: Plan | None = None, *, resume: bool = False, mete
 
 
 def _combine(sweep_dir: Path, say) -> None:
-    from .combine import combine
+    from .combine import combine  # deferred: sweep.combine imports numpy, pandas
     try:
         tables = combine(sweep_dir)
     except InferwireError as exc:

@@ -147,7 +147,7 @@ def _accepts(port: int) -> bool:
 def start_for_run(config, run_dir: Path, ports: tuple[int, int], say) -> tuple:
     """A capture run's KServe (``--server kserve``): (process, targets) as the embedded
     server's start gives them.  ``ports``: (gRPC, REST)."""
-    from ..numpy_weights import cached_weights
+    from ..numpy_weights import cached_weights  # deferred: serving.numpy_weights imports numpy
     say(f"server: exporting the {config.model} model's weights for KServe (first run only)")
     weights = cached_weights(config.model)
     server = KServeProcess(weights, model_name=config.model_name, http_port=ports[1],

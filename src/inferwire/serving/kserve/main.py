@@ -47,8 +47,8 @@ IMAGES, SCORES = "images", "scores"
 def _bind_to(host: str) -> None:
     """Make KServe's uvicorn and grpc.aio listeners bind ``host`` (KServe hard-codes 0.0.0.0
     and [::])."""
-    import grpc.aio
-    import uvicorn
+    import grpc.aio  # deferred: grpc is optional (serve/load)
+    import uvicorn  # deferred: uvicorn is optional (kserve venv)
 
     class Config(uvicorn.Config):
         def __init__(self, *args, **kwargs):
@@ -73,7 +73,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 def _v1_images(payload) -> np.ndarray:
     """float32 [n, 784] from a TF Serving-style (V1) predict body."""
-    from kserve.errors import InvalidInput
+    from kserve.errors import InvalidInput  # deferred: kserve is optional (kserve venv)
     if not isinstance(payload, dict):
         raise InvalidInput("expected a JSON object with 'instances' or 'inputs'")
     rows = payload.get("instances", payload.get("inputs"))
@@ -97,7 +97,7 @@ def _v1_images(payload) -> np.ndarray:
 
 
 def _v2_images(request) -> np.ndarray:
-    from kserve.errors import InvalidInput
+    from kserve.errors import InvalidInput  # deferred: kserve is optional (kserve venv)
     names = [i.name for i in request.inputs]
     if names != [IMAGES]:
         raise InvalidInput(f"expected one input named '{IMAGES}', got {names}")
@@ -112,8 +112,8 @@ def _v2_images(request) -> np.ndarray:
 
 
 def make_model(name: str, weights_path: str, log_path: str | None):
-    from kserve import Model
-    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+    from kserve import Model  # deferred: kserve is optional (kserve venv)
+    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse  # deferred: kserve is optional (kserve venv)
 
     class MnistModel(Model):
         def __init__(self):
@@ -170,7 +170,7 @@ def main(argv=None) -> None:
     if args.parent_pid:
         _watch_parent(args.parent_pid)
     _bind_to(args.host)
-    from kserve import ModelServer
+    from kserve import ModelServer  # deferred: kserve is optional (kserve venv)
     model = make_model(args.model_name, args.weights, args.request_log)
     try:
         model.load()

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..status import INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, ApiError, http_status
 from . import codec
-from .service import V2Service
+from .service import V2Service, _v2_name
 
 _MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(?:/(ready|infer))?")
 
@@ -119,7 +119,6 @@ class V2RestApp:
 
 
 def _datatype(array: np.ndarray) -> str:
-    from .service import _v2_name
     return _v2_name(array.dtype)
 
 

@@ -19,6 +19,7 @@ from ..protos import model_pb2
 from ..servables import Servable, SignaturePlan
 from ..service import ServingCore, Timing
 from ..status import NOT_FOUND, ApiError, invalid
+from ... import __version__
 
 #: TensorFlow DataType enum -> V2 datatype
 V2_DATATYPES = {1: "FP32", 2: "FP64", 3: "INT32", 4: "UINT8", 5: "INT16", 6: "INT8", 7: "BYTES",
@@ -65,7 +66,6 @@ class V2Service:
         return True
 
     def server_metadata(self) -> dict:
-        from ... import __version__
         return {"name": SERVER_NAME, "version": __version__, "extensions": ["binary_tensor_data"]}
 
     def model_metadata(self, name: str, version: str | None = None) -> dict:
@@ -126,5 +126,5 @@ def _tensor_meta(alias: str, info) -> dict:
 def _v2_name(dtype: np.dtype) -> str:
     if dtype.kind in "OSU":
         return "BYTES"
-    from .codec import DTYPES
+    from .codec import DTYPES  # deferred: serving.v2.codec imports google (optional)
     return next((name for name, d in DTYPES.items() if d == dtype), str(dtype))

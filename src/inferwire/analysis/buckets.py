@@ -1,0 +1,107 @@
+"""Buckets of whole TCP connections: how one capture is cut so that the analysis holds the objects of
+one bucket at a time (memory bounded by the bucket, not by the capture) and shares buckets out
+among worker processes.
+
+A bucket is the packets of a set of 4-tuples, chosen by a hash of the 4-tuple that is the same in
+both directions.  So every connection, and every reuse of its 4-tuple, lies whole in one bucket,
+and :func:`~inferwire.tcp.build_connections` finds it there exactly as in the whole table.
+
+Connection numbers stay those of the whole capture (Wireshark's ``tcp.stream``: connections in
+order of their first packet's time, then file order): :func:`order_keys` gives each bucket's
+connections their sort key in whole-table terms, :func:`global_numbers` ranks them all.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tcp.grouping import PacketGroups
+
+#: Packets per bucket (about 2 KB of working memory each during its analysis): enough that the
+#: per-bucket overheads do not show, few enough that a bucket's objects stay small.
+BUCKET_PACKETS = 100_000
+
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit moves every output bit (uint64 in and out)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def _endpoint_hash(hi: np.ndarray, lo: np.ndarray, port: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return _mix(_mix(hi) ^ lo ^ (port.astype(np.uint64) << np.uint64(48)))
+
+
+def bucket_count(tcp_packets: int, workers: int) -> int:
+    """How many buckets: one per :data:`BUCKET_PACKETS` packets, and at least eight per worker
+    (so that one heavy connection does not leave the other workers idle)."""
+    n = -(-tcp_packets // BUCKET_PACKETS)
+    if workers > 1:
+        n = max(n, 8 * workers)
+    return max(1, n)
+
+
+def bucket_ids(src_hi, src_lo, sport, dst_hi, dst_lo, dport, n: int) -> np.ndarray:
+    """The bucket (0..n-1) of each packet from its addresses and ports: the same for both
+    directions of a 4-tuple."""
+    with np.errstate(over="ignore"):
+        h = _mix(_endpoint_hash(src_hi, src_lo, sport) + _endpoint_hash(dst_hi, dst_lo, dport))
+    return (h % np.uint64(n)).astype(np.int64)
+
+
+def bucket_rows(table, n: int) -> list[np.ndarray]:
+    """The table's rows cut into at most ``n`` buckets of whole 4-tuples; each bucket's rows
+    in file order, empty buckets left out."""
+    if n <= 1 or len(table) == 0:
+        return [np.arange(len(table), dtype=np.int64)] if len(table) else []
+    bucket = bucket_ids(table.src_hi, table.src_lo, table.sport, table.dst_hi, table.dst_lo,
+                        table.dport, n)
+    order = np.argsort(bucket, kind="stable")           # stable: file order within a bucket
+    cuts = np.searchsorted(bucket[order], np.arange(1, n))
+    return [rows for rows in np.split(order, cuts) if len(rows)]
+
+
+class TableBuckets:
+    """The buckets of a table held in memory, as the analysis takes them: ``weights`` (packets
+    per bucket) and ``bucket(b)`` -> (its table, its rows in the whole table)."""
+
+    def __init__(self, table, n: int):
+        self.table, self.rows = table, bucket_rows(table, n)
+        self.weights = [len(r) for r in self.rows]
+
+    def bucket(self, b: int):
+        if len(self.rows) == 1:
+            return self.table, self.rows[0]
+        return self.table.take(self.rows[b]), self.rows[b]
+
+
+def order_keys(sub, rows: np.ndarray, groups: PacketGroups | None = None) -> np.ndarray:
+    """For the connections of ``sub`` (the table of ``rows``), in the order
+    :func:`~inferwire.tcp.build_connections` returns them: their whole-table sort keys, an
+    ``(n, 3)`` int64 array of (first packet time ns, first row of its 4-tuple, first row).
+    ``groups``: ``PacketGroups(sub)`` if already made (build_connections can share it)."""
+    if len(sub) == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    g = PacketGroups(sub) if groups is None else groups
+    first_row = g.order[g.starts]
+    tuple_first = first_row[np.maximum.accumulate(np.where(g.new_tuple[g.starts],
+                                                           np.arange(len(g.starts)), 0))]
+    first_ns = np.minimum.reduceat(g.s_ts, g.starts)
+    built = np.lexsort((first_row, tuple_first, first_ns))     # build_connections' order
+    return np.stack([first_ns[built], rows[tuple_first[built]], rows[first_row[built]]], axis=1)
+
+
+def global_numbers(keys: list[np.ndarray]) -> list[np.ndarray]:
+    """Whole-capture connection numbers for each bucket's connections (from :func:`order_keys`):
+    the rank of each key among all of them."""
+    if not keys:
+        return []
+    allkeys = np.concatenate(keys)
+    ranks = np.empty(len(allkeys), dtype=np.int64)
+    ranks[np.lexsort((allkeys[:, 2], allkeys[:, 1], allkeys[:, 0]))] = np.arange(len(allkeys))
+    return np.split(ranks, np.cumsum([len(k) for k in keys])[:-1])

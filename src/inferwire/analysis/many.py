@@ -1,0 +1,84 @@
+"""Many captures (or capture runs) analyzed in parallel with Dask.
+
+``analyze_many(paths)`` runs :func:`inferwire.analyze` once per item: in local worker processes
+by default (Dask's multiprocessing scheduler: analysis is CPU-bound Python, so threads would
+share one GIL), in threads with ``processes=False``, or on a running ``dask.distributed``
+cluster when ``scheduler`` is its address (``tcp://host:8786``; every worker needs inferwire
+installed and the capture paths readable).  Each item is analyzed exactly as the serial path
+does it, so the results are the same.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+from ..errors import InferwireError, InferwireWarning
+from ..extras import require
+from ..runfolder.probe import with_run_probe
+from .pipeline import analyze
+
+
+def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
+                 workers: int | None = None, connect_timeout_s: float = 10.0,
+                 **analyze_options) -> dict:
+    """Analyze each item of ``paths`` on its own; return ``{item: Analysis or exception}``.
+
+    An item is whatever :func:`inferwire.analyze` takes: a file, a directory (a run folder or
+    a ring-buffer set), or a list of files (used as the key as a tuple).  A run folder's capture
+    probe port (from its manifest) is left out, as :func:`with_run_probe` says.  A capture that cannot
+    be analyzed maps to the exception it raised (e.g. a CaptureFormatError naming the file and
+    offset) and the others still finish.  ``analyze_options`` (``ignore_ports``, ``decode_as``,
+    ``tls_keylog``) apply to every item.  ``workers``: local processes/threads (default: one per
+    CPU).  ``connect_timeout_s``: how long to try reaching ``scheduler``.  Keys keep the order of
+    ``paths``.
+    """
+    require("dask", "distributed", what="analyze_many (analysis on Dask)")
+    import dask  # deferred: dask is optional (the parallel extra)
+
+    items = [tuple(p) if isinstance(p, (list, tuple)) else p for p in paths]
+    if len(set(map(_key, items))) != len(items):
+        raise InferwireError("the same capture is listed twice in paths")
+    tasks = [dask.delayed(analyze_one, pure=False)(item, analyze_options) for item in items]
+    if scheduler is not None:
+        results = _on_cluster(tasks, scheduler, connect_timeout_s)
+    else:
+        # chunksize=1: one capture per dispatch (Dask batches 6 by default, which put a short
+        # list of long tasks all on one worker)
+        results = dask.compute(*tasks, scheduler="processes" if processes else "threads",
+                               num_workers=workers or os.cpu_count() or 1, chunksize=1)
+    return dict(zip(items, results))
+
+
+def analyze_one(item, options: dict):
+    """One item's Analysis, or the exception it raised (the worker side of analyze_many).
+
+    Warnings are not shown here (a worker's output is lost); they are in ``Analysis.warnings``.
+    """
+    path = list(item) if isinstance(item, tuple) else item
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InferwireWarning)
+            return analyze(path, **with_run_probe(path, options))
+    except Exception as exc:          # one bad capture must not lose the others' results
+        return exc
+
+
+def _on_cluster(tasks, address: str, timeout_s: float) -> list:
+    """Run ``tasks`` on the dask.distributed scheduler at ``address``."""
+    try:
+        from distributed import Client  # deferred: distributed is optional (parallel)
+    except ImportError as exc:
+        raise InferwireError("--scheduler needs dask.distributed: pip install "
+                             "'dask[distributed]'") from exc
+    try:
+        client = Client(address, timeout=timeout_s, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise InferwireError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    with client:
+        return client.gather(client.compute(tasks))
+
+
+def _key(item) -> str:
+    if isinstance(item, tuple):
+        return "\0".join(os.path.realpath(os.fspath(p)) for p in item)
+    return os.path.realpath(os.fspath(item))

@@ -1,0 +1,83 @@
+"""What :func:`~inferwire.analysis.analyze` is asked (:class:`AnalyzeOptions`) and what it
+answers (:class:`Analysis`: the tables, the capture's statistics and the warnings)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..tablefiles import write_csv
+from .summary import describe_tables, format_summary, phase_summary
+from .tables import message_frame
+
+
+@dataclass
+class AnalyzeOptions:
+    """How to read a capture.
+
+    ``tls_keylog``: an SSLKEYLOGFILE-format file to decrypt TLS with.  ``decode_as``: server port ->
+    protocol ("http/1.1", "h2", "tls"), overriding detection from the bytes (like Wireshark's Decode
+    As).  ``ignore_ports``: connections to or from these ports are left out (e.g. capture probes).
+    ``vantage``: where the capture was taken, "client", "server" or "auto" (from each
+    connection's handshake): decides which copy of a retransmitted byte the receiver got.
+    """
+
+    tls_keylog: str | os.PathLike | None = None
+    decode_as: dict = field(default_factory=dict)
+    ignore_ports: tuple = ()
+    progress: bool = False
+    workers: int | str | None = "auto"
+    spill: bool | str = "auto"
+    spill_dir: str | os.PathLike | None = None
+    vantage: str = "auto"
+
+
+@dataclass
+class Analysis:
+    """The result of :func:`analyze`: ``requests`` and ``connections`` DataFrames (columns in
+    :mod:`inferwire.columns`), the capture's statistics and every warning raised while reading."""
+
+    path: str
+    requests: pd.DataFrame
+    connections: pd.DataFrame
+    capture: object
+    warnings: list
+    #: one row per message of each streamed request (:data:`~inferwire.columns.MESSAGE_COLUMNS`)
+    messages: pd.DataFrame = field(default_factory=lambda: message_frame([]))
+
+    def __repr__(self) -> str:
+        return f"<Analysis {Path(self.path).name!r}: {describe_tables(self)}>"
+
+    def summary(self) -> pd.DataFrame:
+        """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
+        return phase_summary(self.requests)
+
+    def __getattr__(self, name: str):
+        # Plots live in the report layer, which the core does not import (no import cycles).
+        if name == "plot":
+            raise AttributeError("Analysis.plot moved to the report layer: use "
+                                 "inferwire.report.plot(analysis), e.g. "
+                                 "inferwire.report.plot(a).cdf()")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def summary_text(self) -> str:
+        """A short plain-text report of where the time went."""
+        return format_summary(self)
+
+    def save(self, out_dir: str | os.PathLike) -> dict:
+        """Write requests/connections (and messages, when a request was streamed) as CSV and
+        Parquet into ``out_dir``; return the paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        tables = [("requests", self.requests), ("connections", self.connections)]
+        if len(self.messages):
+            tables.append(("messages", self.messages))
+        for name, df in tables:
+            paths[f"{name}.csv"] = out / f"{name}.csv"
+            write_csv(df, paths[f"{name}.csv"])
+            paths[f"{name}.parquet"] = out / f"{name}.parquet"
+            df.to_parquet(paths[f"{name}.parquet"], index=False)
+        return paths

@@ -1,0 +1,152 @@
+"""Scheduling across buckets and processes: the capture cut into buckets of whole connections
+(:mod:`.buckets`, in memory, or :mod:`.spill` on disk), shared out among worker processes
+(:mod:`.workers`), each bucket's connections dispatched and turned into rows, and the buckets'
+columns gathered into the tables in whole-capture connection order."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS
+from ..exchanges.messages import message_rows
+from ..tcp import build_connections
+from ..tcp.grouping import PacketGroups
+from . import pages
+from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
+from .dispatch import analyze_connection
+from .pages import PageBudget
+from .rows import MESSAGES, REQUEST_ID, STREAM, connection_rows
+from .spill import SpilledCapture
+from .tables import (connection_columns, connection_frame, message_columns, message_frame,
+                     request_columns, request_frame, typed)
+from .workers import map_shards
+
+
+def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar):
+    """The requests, connections and messages tables of ``table`` and their warnings, in
+    connection order.
+
+    The packets are cut into buckets of whole connections (:mod:`.buckets`), in memory or on
+    disk (:mod:`.spill`): only one bucket's packets, connections and parser state are alive at
+    a time, and with several ``workers`` the processes share out the buckets (:mod:`.workers`).
+    Each bucket's connections are numbered within it and renumbered once all are done (the
+    whole capture's order, Wireshark's ``tcp.stream``), so no bucket needs another's.
+    Connections on ``ignore`` ports are left out (their numbers stay).  ``bar``: a progress bar
+    with ``update_to(packets done)``, or None.
+    """
+    if isinstance(table, SpilledCapture):
+        source = table.buckets()
+    else:
+        source = TableBuckets(table, bucket_count(len(table), workers))
+    many = len(source.weights) > 1
+
+    def bucket_tables(indices, tick):
+        budget = PageBudget(table)      # created here: in a worker, its own counter
+        for b in indices:
+            sub, rows = source.bucket(b)
+            groups = PacketGroups(sub) if len(sub) else None
+            keys = order_keys(sub, rows, groups) if many else None
+            conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
+            requests, req_pos, conn_rows, conn_pos, warnings, messages = bucket_rows(
+                conns, ignore, options, keylog, budget, tick)
+            conns = sub = groups = None     # this bucket's objects go before the next one's
+            table.release()
+            yield (requests, req_pos,
+                   connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
+                   warnings, keys, messages)
+
+    shards = map_shards(bucket_tables, source.weights, workers,
+                        progress=None if bar is None else bar.update_to,
+                        spool_dir=options.spill_dir)
+    frames = [f for _, shard_frames in shards for f in shard_frames]
+    shards = None                   # numbered() lets each bucket's columns go once gathered
+    return numbered(frames, many)
+
+
+def bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -> tuple:
+    """One bucket's requests columns and their connection numbers, its connection rows and
+    their numbers, its warnings and its messages columns (``tick``: told each connection's
+    packets when done)."""
+    req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
+    msg_rows = []                   # the streamed requests' messages (MESSAGE_RAW order)
+    parts, ids = [], []             # per connection: network columns, ACK round trip look-up
+    for c in conns:
+        if c.client.port in ignore or c.server.port in ignore:
+            tick(c.packets)
+            continue
+        result = analyze_connection(c, options, keylog, budget)
+        rows_, conn_row, conn_warnings, part = connection_rows(c, result)
+        parts.append(part)
+        ids.append(c.rtt_directions())
+        for row in rows_:
+            if row[MESSAGES] is not None:
+                msg_rows += message_rows(c.index, row[STREAM], row[REQUEST_ID], row[MESSAGES])
+        req_rows += rows_
+        req_pos += [c.index] * len(rows_)
+        conn_rows.append(conn_row)
+        conn_pos.append(c.index)
+        if conn_warnings:
+            warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
+        tick(c.packets)
+    acks = (conns[0].source[2], ids) if conns else None
+    requests = request_columns(req_rows, parts, acks)
+    return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings,
+            message_columns(msg_rows))
+
+
+def numbered(frames: list, many: bool):
+    """The buckets' tables as one, their connections numbered in whole-capture order: each
+    bucket's local numbers mapped through the ranks of all buckets' order keys."""
+    if not frames:
+        return request_frame([]), connection_frame([]), [], message_frame([])
+    # One bucket: its numbers are the capture's already.
+    numbers = global_numbers([f[5] for f in frames]) if many else [None]
+    req_parts, req_pos, conn_parts, conn_pos, notes = [], [], [], [], []
+    msg_parts, msg_pos = [], []
+    for (requests, rpos, connections, cpos, warnings, _, messages), nums in zip(frames, numbers):
+        mpos = messages["connection"].copy()
+        for cols, pos, parts, positions in ((requests, rpos, req_parts, req_pos),
+                                            (connections, cpos, conn_parts, conn_pos),
+                                            (messages, mpos, msg_parts, msg_pos)):
+            if len(pos):
+                if nums is not None:
+                    cols["connection"] = nums[cols["connection"]]
+                parts.append(cols)
+                positions.append(pos if nums is None else nums[pos])
+        notes += [(k if nums is None else int(nums[k]), client, server, ws)
+                  for k, client, server, ws in warnings]
+    frames.clear()
+    requests = joined(req_parts, req_pos, REQUEST_COLUMNS)
+    connections = joined(conn_parts, conn_pos, CONNECTION_COLUMNS)
+    messages = joined(msg_parts, msg_pos, MESSAGE_COLUMNS)
+    notes.sort(key=lambda n: n[0])
+    return requests, connections, [f"connection {k} ({client} -> {server}): {w}"
+                                   for k, client, server, ws in notes for w in ws], messages
+
+
+def joined(parts: list, positions: list, columns) -> pd.DataFrame:
+    """The buckets' columns (dicts, see :func:`~.tables.typed_columns`) as one DataFrame, rows
+    in connection order (stable: a connection's rows keep theirs).  Built a column at a time,
+    each bucket's piece of a column let go once joined: the whole table exists once, not two or
+    three times over as with concatenating and reordering whole frames."""
+    pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+    order = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
+    trim = len(pos) >= pages.TRIM_ROWS
+    data = {}
+    for col in columns:
+        pieces = [p.pop(col.name) for p in parts]
+        if not pieces:
+            whole = typed([], col.dtype)
+        elif len(pieces) == 1:
+            whole = pieces[0]
+        elif isinstance(pieces[0], np.ndarray):
+            whole = np.concatenate(pieces)
+        else:
+            whole = type(pieces[0])._concat_same_type(pieces)
+        pieces = None
+        data[col.name] = whole if order is None else whole.take(order)
+        whole = None
+        if trim:
+            pages.give_back_freed_memory()
+    parts.clear()
+    return pd.DataFrame(data, columns=[c.name for c in columns], copy=False)

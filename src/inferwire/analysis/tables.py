@@ -1,0 +1,190 @@
+"""Rows -> typed columns: the requests, connections and messages tables' columns, each typed as
+:mod:`inferwire.columns` declares it.
+
+The rows' fields are read by name (:data:`~inferwire.analysis.rows.REQUEST_FIELDS`,
+:data:`~inferwire.analysis.rows.CONNECTION_ROW_FIELDS`, :data:`~inferwire.exchanges.messages.MESSAGE_RAW`);
+a column named like a field is that field, and the derived ones (times in s and as UTC
+Timestamps, durations in ms, the network and message statistics) are made here, column-wise.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
+from ..exchanges.messages import MESSAGE_RAW, MESSAGE_STAT_COLUMNS, message_stats
+from ..exchanges.network import network_columns
+from .rows import CONNECTION_ROW_FIELDS, REQUEST_FIELDS
+
+_connection_values = itemgetter(*CONNECTION_ROW_FIELDS)
+#: Whether pandas keeps "string" columns in Arrow (pandas 3; pandas 2 by option).
+_ARROW_STRINGS = isinstance(pd.array([], dtype="string"), pd.arrays.ArrowStringArray)
+
+
+def _transposed(rows: list[tuple], names: tuple) -> dict:
+    """{field name: list of its values} of ``rows`` (tuples of the fields ``names``)."""
+    if not rows:
+        return {k: [] for k in names}
+    return dict(zip(names, map(list, zip(*rows))))
+
+
+def ns_column(values) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ns (0 where None) and the mask of known values: differences stay exact."""
+    try:                            # no None: most time columns
+        known_all = np.array(values, dtype=np.int64)
+        return known_all, np.ones(len(known_all), dtype=bool)
+    except TypeError:
+        objects = np.array(values, dtype=object)
+        known = objects != None     # noqa: E711 -- element-wise
+        return np.where(known, objects, 0).astype(np.int64), known
+
+
+def _utc(ns: np.ndarray, known: np.ndarray):
+    """int ns since the epoch as a datetime64[ns, UTC] array (NaT where not known): exact."""
+    stamps = np.where(known, ns, np.iinfo(np.int64).min).view("M8[ns]")  # int64 min = NaT
+    return pd.array(stamps, dtype=pd.DatetimeTZDtype("ns", "UTC"))
+
+
+def _seconds(ns: dict, k: str) -> np.ndarray:
+    v, known = ns[k]
+    return np.where(known, v / 1e9, np.nan)
+
+
+def _ms(ns: dict, k: str) -> np.ndarray:
+    v, known = ns[k]
+    return np.where(known, v / 1e6, np.nan)
+
+
+def request_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The requests table of request rows (:data:`~inferwire.analysis.rows.REQUEST_FIELDS`)."""
+    return pd.DataFrame(request_columns(rows), columns=[c.name for c in REQUEST_COLUMNS],
+                        copy=False)
+
+
+def request_columns(rows: list[tuple], parts: list | None = None,
+                    acks: tuple | None = None) -> dict:
+    """The requests table's columns (name -> typed array) from request rows, their network
+    parts (None: no rows) and ACK round trip look-up (see :func:`ack_rtt`)."""
+    raw = _transposed(rows, REQUEST_FIELDS)
+    ns = {k: ns_column(raw[k]) for k in ("req_start_ns", "req_end_ns", "resp_start_ns",
+                                           "resp_end_ns", "tcp_handshake_ns",
+                                           "tls_handshake_ns", "h2_setup_ns")}
+
+    def diff(a, b, after=None):
+        # b - a where both are known and the packets' time stamps are in causal order
+        # (b not before a; for wait_ms: the response not before the request's start)
+        (va, ka), (vb, kb) = ns[a], ns[b]
+        va_, ka_ = ns[after] if after else (va, ka)
+        ok = ka & kb & (~ka_ | (vb >= va_))
+        return np.where(ok, (vb - va) / 1e6, np.nan)
+    derived = {"request_start": _seconds(ns, "req_start_ns"),
+               "request_end": _seconds(ns, "req_end_ns"),
+               "response_start": _seconds(ns, "resp_start_ns"),
+               "response_end": _seconds(ns, "resp_end_ns"),
+               "request_start_utc": _utc(*ns["req_start_ns"]),
+               "request_end_utc": _utc(*ns["req_end_ns"]),
+               "response_start_utc": _utc(*ns["resp_start_ns"]),
+               "response_end_utc": _utc(*ns["resp_end_ns"]),
+               "request_ms": diff("req_start_ns", "req_end_ns"),
+               "wait_ms": diff("req_end_ns", "resp_start_ns", after="req_start_ns"),
+               "response_ms": diff("resp_start_ns", "resp_end_ns"),
+               "total_ms": diff("req_start_ns", "resp_end_ns"),
+               "tcp_handshake_ms": _ms(ns, "tcp_handshake_ns"),
+               "tls_handshake_ms": _ms(ns, "tls_handshake_ns"),
+               "h2_setup_ms": _ms(ns, "h2_setup_ns")}
+    derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
+    if acks is not None and rows:
+        ack_rtt(derived, ns, parts, acks)
+    if any(m is not None for m in raw["messages"]):      # a streamed request (else all empty)
+        raw.update(message_stats(raw["messages"], raw["req_end_ns"]))
+    else:
+        raw.update(dict.fromkeys(MESSAGE_STAT_COLUMNS, [None] * len(raw["messages"])))
+    return typed_columns(REQUEST_COLUMNS, raw, derived)
+
+
+def ack_rtt(columns: dict, ns: dict, parts: list, acks: tuple) -> None:
+    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms in one vectorised look-up:
+    ``acks`` = (the bucket's Directions, each connection's
+    :meth:`~inferwire.tcp.connections.Connection.rtt_directions`), ``ns``: the time columns."""
+    dirs, ids = acks
+    counts = [p[0] for p in parts]
+    up = np.repeat(np.array([i[0] for i in ids], dtype=np.int64), counts)
+    down = np.repeat(np.array([i[1] for i in ids], dtype=np.int64), counts)
+    (start, k_start), (req_end, k_req), (resp_end, k_resp) = (ns[k] for k in (
+        "req_start_ns", "req_end_ns", "resp_end_ns"))
+    start = np.where(k_start, start, -1)
+    stop = np.where(k_resp, resp_end, np.where(k_req, req_end, -1))
+    for name, d in (("ack_rtt_client_ms", down), ("ack_rtt_server_ms", up)):
+        v = dirs.first_rtt(d, start, stop)
+        columns[name] = np.where(v >= 0, v / 1e6, np.nan)
+
+
+def message_columns(rows: list[tuple]) -> dict:
+    """The messages table's columns (name -> typed array) from
+    :func:`~inferwire.exchanges.messages.message_rows`' rows."""
+    raw = _transposed(rows, MESSAGE_RAW)
+    derived = {}
+    for name, key in (("start", "start_ns"), ("end", "end_ns")):
+        v, known = ns_column(raw[key])
+        derived[name] = np.where(known, v / 1e9, np.nan)
+    return typed_columns(MESSAGE_COLUMNS, raw, derived)
+
+
+def message_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The messages table of :func:`~inferwire.exchanges.messages.message_rows`' rows."""
+    return pd.DataFrame(message_columns(rows), columns=[c.name for c in MESSAGE_COLUMNS],
+                        copy=False)
+
+
+def connection_frame(rows: list[dict]) -> pd.DataFrame:
+    """The connections table of connection rows (:func:`~inferwire.analysis.rows.connection_row`)."""
+    return pd.DataFrame(connection_columns(rows), columns=[c.name for c in CONNECTION_COLUMNS],
+                        copy=False)
+
+
+def connection_columns(rows: list[dict]) -> dict:
+    """The connections table's columns (name -> typed array) from connection rows (dicts of
+    :data:`~inferwire.analysis.rows.CONNECTION_ROW_FIELDS`)."""
+    raw = _transposed(list(map(_connection_values, rows)), CONNECTION_ROW_FIELDS)
+    ns = {k: ns_column(raw[k]) for k in ("syn_ns", "first_ns", "last_ns", "tcp_handshake_ns",
+                                           "tls_handshake_ns", "h2_setup_ns", "rtt_client_ns",
+                                           "rtt_server_ns")}
+    (first, kf), (last, kl) = ns["first_ns"], ns["last_ns"]
+    derived = {"syn_time": _seconds(ns, "syn_ns"), "first_time": _seconds(ns, "first_ns"),
+               "last_time": _seconds(ns, "last_ns"), "syn_utc": _utc(*ns["syn_ns"]),
+               "first_utc": _utc(*ns["first_ns"]), "last_utc": _utc(*ns["last_ns"]),
+               "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
+               "tcp_handshake_ms": _ms(ns, "tcp_handshake_ns"),
+               "tls_handshake_ms": _ms(ns, "tls_handshake_ns"),
+               "h2_setup_ms": _ms(ns, "h2_setup_ns"), "rtt_client_ms": _ms(ns, "rtt_client_ns"),
+               "rtt_server_ms": _ms(ns, "rtt_server_ns")}
+    return typed_columns(CONNECTION_COLUMNS, raw, derived)
+
+
+def typed_columns(columns, raw: dict, derived: dict) -> dict:
+    """name -> array of each of ``columns``: from ``derived`` (arrays) or ``raw`` (lists),
+    typed as the column says."""
+    return {col.name: typed(derived[col.name] if col.name in derived else raw[col.name],
+                            col.dtype) for col in columns}
+
+
+def typed(values, dtype: str):
+    """``values`` as an array of the table dtype ``dtype`` (numpy for float64 and int64, a
+    pandas extension array for the nullable and string types)."""
+    if isinstance(values, pd.api.extensions.ExtensionArray) and str(values.dtype) == dtype:
+        return values                # made typed already (the network columns)
+    if dtype == "float64":
+        return np.asarray(values, dtype=np.float64)
+    if dtype == "int64":
+        return np.asarray(values, dtype=np.int64)
+    if dtype == UTC_DTYPE and not len(values):
+        return pd.array(np.zeros(0, "M8[ns]"), dtype=pd.DatetimeTZDtype("ns", "UTC"))
+    if dtype == "string" and _ARROW_STRINGS:
+        try:                        # what pd.array makes, in half its time
+            return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            pass                    # not all str: pd.array converts them as it does
+    return pd.array(values, dtype=dtype)

@@ -1,0 +1,106 @@
+"""Buckets of whole connections: cutting a capture into many buckets (and sharing them among
+workers) changes nothing in the tables, the connection numbers or the warnings."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import inferwire
+from inferwire.analysis import buckets
+from inferwire.packets import read_packets
+from craft import Conversation, http_request, http_response, write_pcap
+
+US = 1_000
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+
+def mixed_capture(tmp_path) -> str:
+    """Eight interleaved connections: a reused 4-tuple, one without its handshake, one whose
+    packets are written out of time order, one cut mid-response."""
+    packets = []
+    for k in range(5):
+        c = Conversation(client=("10.0.0.1", 40000 + k), isn_client=100 + k,
+                         t0_ns=1_700_000_000 * 10**9 + (7 - k) * 50 * US)
+        c.handshake(0, 10 * US, 20 * US)
+        c.client(30 * US, http_request(request_id=f"c{k}"))
+        c.server((60 + k) * US, http_response())
+        c.fin_from_client(90 * US)
+        c.fin_from_server(95 * US)
+        packets += c.packets
+    reuse = Conversation(client=("10.0.0.1", 40000), isn_client=777_777,
+                         t0_ns=1_700_000_000 * 10**9 + 3_000 * US)
+    reuse.handshake(0, 10 * US, 20 * US)
+    reuse.client(30 * US, http_request(request_id="reused"))
+    reuse.server(80 * US, http_response())
+    midway = Conversation(client=("10.0.0.9", 50000), t0_ns=1_700_000_000 * 10**9 + 100 * US)
+    midway.client(0, http_request(request_id="no-syn"))
+    midway.server(40 * US, http_response())
+    cut = Conversation(client=("10.0.0.7", 50001), t0_ns=1_700_000_000 * 10**9 + 200 * US)
+    cut.handshake(0, 10 * US, 20 * US)
+    cut.client(30 * US, http_request(request_id="cut"))
+    cut.server(70 * US, http_response(b"x" * 300)[:60])
+    late = list(reversed(cut.packets[3:]))              # written out of time order
+    return write_pcap(tmp_path / "mixed.pcap",
+                      packets + reuse.packets + midway.packets + cut.packets[:3] + late)
+
+
+def analyze_all(path, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return inferwire.analyze(path, **options)
+
+
+def assert_same(a, b):
+    pd.testing.assert_frame_equal(a.requests, b.requests)
+    pd.testing.assert_frame_equal(a.connections, b.connections)
+    assert a.warnings == b.warnings
+
+
+def test_both_directions_of_a_connection_share_a_bucket(tmp_path):
+    with read_packets(mixed_capture(tmp_path)) as table:
+        parts = buckets.bucket_rows(table, 5)
+        assert sorted(np.concatenate(parts).tolist()) == list(range(len(table)))
+        assert all(np.all(np.diff(rows) > 0) for rows in parts)       # file order
+        for rows in parts:
+            mine = {frozenset(((int(table.src_lo[i]), int(table.sport[i])),
+                               (int(table.dst_lo[i]), int(table.dport[i])))) for i in rows}
+            for other in parts:
+                if other is not rows:
+                    theirs = {frozenset(((int(table.src_lo[i]), int(table.sport[i])),
+                                         (int(table.dst_lo[i]), int(table.dport[i]))))
+                              for i in other}
+                    assert not mine & theirs
+        assert len(parts) > 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_many_buckets_give_the_same_tables(tmp_path, monkeypatch, workers):
+    path = mixed_capture(tmp_path)
+    whole = analyze_all(path, workers=1)
+    assert len(whole.connections) == 8
+    assert list(whole.connections["connection"]) == list(range(8))
+    monkeypatch.setattr(buckets, "BUCKET_PACKETS", 3)            # a bucket per few packets
+    assert_same(whole, analyze_all(path, workers=workers))
+
+
+@pytest.mark.parametrize("capture, options", [
+    ("run-b1/capture.pcapng", {"ignore_ports": (8500,)}),          # numbers kept, rows left out
+    ("run-new-conn/capture.pcapng", {}),
+    ("tls-rest.pcapng", {"tls_keylog": CAPTURES / "tls-rest.keylog"}),
+])
+def test_real_captures_in_many_buckets(monkeypatch, capture, options):
+    whole = analyze_all(CAPTURES / capture, workers=1, **options)
+    assert len(whole.requests) > 0
+    monkeypatch.setattr(buckets, "BUCKET_PACKETS", 50)
+    assert_same(whole, analyze_all(CAPTURES / capture, workers=1, **options))
+    assert_same(whole, analyze_all(CAPTURES / capture, workers=2, **options))
+
+
+def test_global_numbers_rank_every_key():
+    keys = [np.array([[5, 1, 1], [9, 2, 2]]), np.array([[5, 0, 0], [7, 3, 3]])]
+    assert [n.tolist() for n in buckets.global_numbers(keys)] == [[1, 3], [0, 2]]
+    assert buckets.bucket_count(10, 1) == 1 and buckets.bucket_count(10, 2) == 16

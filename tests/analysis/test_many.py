@@ -1,0 +1,129 @@
+"""analyze_many on Dask: local processes, threads and a dask.distributed scheduler give the
+same tables as the serial path; a bad capture maps to its error without losing the others."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pandas as pd
+import pytest
+
+from needs import skip_or_fail
+
+import inferwire
+from craft import Conversation, http_request, http_response, write_pcap
+from inferwire.errors import CaptureFormatError, InferwireError
+from inferwire.analysis.many import analyze_many
+from inferwire.runfolder import with_run_probe
+
+MS = 1_000_000
+
+
+def capture(path, n: int, port: int) -> str:
+    conv = Conversation(client=("10.0.0.1", port))
+    conv.handshake(0, 100_000, 200_000)
+    for i in range(n):
+        t = (i + 1) * 10 * MS
+        conv.client(t, http_request(request_id=f"{port}-{i}"))
+        conv.server(t + (i + 1) * MS, http_response(body=b"r" * (100 * i)))
+    conv.fin_from_client((n + 1) * 10 * MS)
+    return write_pcap(path, conv.packets)
+
+
+@pytest.fixture
+def captures(tmp_path):
+    paths = [capture(tmp_path / f"c{k}.pcap", n=k + 2, port=40000 + k) for k in range(3)]
+    (tmp_path / "split").mkdir()
+    whole = Conversation(client=("10.0.0.1", 41000))
+    whole.handshake(0, 1000, 2000)
+    whole.client(MS, http_request(request_id="split"))
+    whole.server(4 * MS, http_response())
+    split = [write_pcap(tmp_path / "split" / "a.pcap", whole.packets[:4]),
+             write_pcap(tmp_path / "split" / "b.pcap", whole.packets[4:])]
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"\x1f\x8b compressed, not a capture")
+    return paths, split, str(bad)
+
+
+def serial(item):
+    """The item analysed as the CLI does one capture (a run's probe port left out)."""
+    path = list(item) if isinstance(item, tuple) else item
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", inferwire.InferwireWarning)
+        return inferwire.analyze(path, **with_run_probe(path, {}))
+
+
+def assert_same_as_serial(results: dict, items):
+    assert list(results) == [tuple(i) if isinstance(i, list) else i for i in items]
+    for key, got in results.items():
+        want = serial(key)
+        pd.testing.assert_frame_equal(got.requests, want.requests)
+        pd.testing.assert_frame_equal(got.connections, want.connections)
+        assert got.warnings == want.warnings and got.path == want.path
+
+
+@pytest.mark.parametrize("processes", [True, False], ids=["processes", "threads"])
+def test_local_results_equal_the_serial_path(captures, processes):
+    paths, split, bad = captures
+    items = [*paths, split]
+    results = analyze_many(items + [bad], processes=processes, workers=2)
+    error = results.pop(bad)
+    assert isinstance(error, CaptureFormatError)
+    assert error.path == bad and error.offset == 0 and error.field == "magic"
+    assert "gzip" in str(error)
+    assert_same_as_serial(results, items)
+    assert results[tuple(split)].requests["request_id"].tolist() == ["split"]
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        skip_or_fail("dask.distributed is not installed (pip install 'dask[distributed]')")
+    return distributed
+
+
+def test_distributed_scheduler_address(captures):
+    distributed = _distributed()
+    paths, split, _ = captures
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        results = analyze_many([*paths, split], scheduler=address)
+    assert_same_as_serial(results, [*paths, split])
+
+
+def test_unreachable_scheduler_is_a_clear_error(captures):
+    _distributed()
+    with pytest.raises(InferwireError, match="cannot reach the Dask scheduler"):
+        analyze_many(captures[0], scheduler="tcp://127.0.0.1:9", connect_timeout_s=1)
+
+
+def test_the_same_capture_twice_is_refused(captures):
+    paths = captures[0]
+    with pytest.raises(InferwireError, match="twice"):
+        analyze_many([paths[0], paths[0]])
+
+
+def test_a_run_folder_leaves_out_its_capture_probe(tmp_path):
+    """A run folder's manifest names the capture's probe port: its connections are not
+    analyzed, as in the run's own analysis."""
+    run = tmp_path / "run-1"
+    run.mkdir()
+    probe = Conversation(client=("127.0.0.1", 45000), server=("127.0.0.1", 33317))
+    probe.handshake(0, 1000, 2000)
+    probe.client(5000, b"inferwire-probe")
+    traffic = Conversation(client=("10.0.0.1", 46000))
+    traffic.handshake(10_000, 11_000, 12_000)
+    traffic.client(MS, http_request(request_id="run"))
+    traffic.server(2 * MS, http_response())
+    write_pcap(run / "capture.pcapng", probe.packets + traffic.packets)
+    (run / "manifest.json").write_text(json.dumps({"capture": {"probe_port": 33317}}))
+    (run / "requests.csv").write_text("not,a,capture\n")
+    got = analyze_many([run], processes=False)[run]
+    assert got.connections["server"].tolist() == ["10.0.0.2:8501"]
+    assert got.requests["request_id"].tolist() == ["run"]
+    want = serial(run)      # the CLI's analysis of a run folder leaves the probe out too
+    assert want.connections["server"].tolist() == ["10.0.0.2:8501"]
