@@ -92,11 +92,12 @@ class TritonPythonModel:
                     return
                 if not active:
                     due = time.monotonic_ns() + self.step_ns   # idle: one step from now
-                active += self.pending
-                self.pending.clear()
             wait = due - time.monotonic_ns()
             if wait > 0:
                 time.sleep(wait / 1e9)
+            with self.cond:                 # whoever arrived during the wait joins this step
+                active += self.pending
+                self.pending.clear()
             active = [s for s in active if self._emit(s)]
             due += self.step_ns
             due = max(due, time.monotonic_ns() - self.step_ns)   # far behind: no burst

@@ -44,7 +44,8 @@ def stream_config_pbtxt(opts: StreamModelOptions) -> str:
         'input [ { name: "text_input" data_type: TYPE_STRING dims: [ 1 ] } ]',
         'output [ { name: "text_output" data_type: TYPE_STRING dims: [ 1 ] } ]',
         f"instance_group [ {{ count: {opts.instances} kind: KIND_CPU }} ]",
-        f'parameters: {{ key: "token_time_ms" value: {{ string_value: "{opts.token_time_ms:g}" }} }}',
+        f'parameters: {{ key: "token_time_ms" value: {{ string_value: '
+        f'"{opts.token_time_ms:g}" }} }}',
         f'parameters: {{ key: "max_tokens_limit" value: {{ string_value: '
         f'"{opts.max_tokens_limit}" }} }}']) + "\n"
 
