@@ -51,9 +51,7 @@ def measure(run_dir: Path, protocol: str) -> dict:
     logged = client[client["phase"] == "measure"].set_index("request_id").join(first)
     after_first = (logged["first_token_ns"] / 1e9 - logged["first_end"]) * 1e3
     after_last = (logged["last_token_ns"] / 1e9 - logged["last_end"]) * 1e3
-    send = measured.get("triton_send_start")
-    to_wire = ((measured["request_id"].map(first["first_end"]) - send) * 1e3
-               if send is not None else pd.Series(dtype=float))
+    triton = _triton_split(measured, messages, first)
     return {"requests": len(measured), "tokens": len(tokens),
             "ttft_p50_ms": measured["ttft_ms"].median(),
             "ttft_p90_ms": measured["ttft_ms"].quantile(0.9),
@@ -64,13 +62,29 @@ def measure(run_dir: Path, protocol: str) -> dict:
             # the client's time from a token's last byte on the wire to having parsed it
             "client_after_first_ms": after_first.median(),
             "client_after_last_ms": after_last.median(),
-            # Triton's first send (GRPC_SEND_START; REST's are not stamped) to that token's
-            # last byte on the wire
-            "triton_send_to_wire_ms": to_wire.median(),
+            **triton,
             "message_bytes": tokens["bytes"].mean(),
             # every request on these connections (warm-up too) against every token on them
             "tcp_bytes_per_token": conns["bytes_to_client"].sum() / len(every),
             "packets_per_token": conns["packets"].sum() / len(every)}
+
+
+def _triton_split(measured: pd.DataFrame, messages: pd.DataFrame, first: pd.DataFrame) -> dict:
+    """Medians (ms) of the wire's TTFT split by Triton's trace: the request's last byte (gRPC:
+    its request message's; the half-close may come later) to Triton's receive-end, receive-end
+    to its first send (GRPC_SEND_START; REST's sends are stamped 0 by Triton 2.51), that send
+    to the first token's last byte on the wire.  NaN without a trace."""
+    if "triton_recv_end" not in measured:
+        return {"triton_recv_after_wire_ms": np.nan, "triton_first_send_ms": np.nan,
+                "triton_send_to_wire_ms": np.nan}
+    sent = messages[messages["direction"] == "request"].groupby("request_id")["end"].min()
+    req_end = measured["request_id"].map(sent).fillna(measured["request_end"])
+    ms = lambda a, b: ((b - a) * 1e3).median()   # noqa: E731
+    return {"triton_recv_after_wire_ms": ms(req_end, measured["triton_recv_end"]),
+            "triton_first_send_ms": ms(measured["triton_recv_end"],
+                                       measured["triton_send_start"]),
+            "triton_send_to_wire_ms": ms(measured["triton_send_start"],
+                                         measured["request_id"].map(first["first_end"]))}
 
 
 def _plain(figures: dict) -> dict:
@@ -83,8 +97,9 @@ def one_run(server: str, users: int, args, out: Path) -> list[dict]:
                        requests=args.requests_per_user * users, duration_s=None,
                        warmup_requests=max(2, users), progress=False)
     result = run_experiment(config)
-    if result.status != "ok":
-        raise SystemExit(f"{server} users={users}: {result.status}: {result.problems}")
+    if result.status != "ok":   # said, and left out (another round covers the point)
+        print(f"{server} users={users}: {result.status}: {result.problems}", flush=True)
+        return []
     rows = [{"server": server, "protocol": p, "users": users, **_plain(measure(result.run_dir, p))}
             for p in config.protocols]
     if not args.keep:
