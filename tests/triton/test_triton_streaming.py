@@ -186,25 +186,26 @@ def _against_tshark(d, result, messages, requests):
 
 
 def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_triton):
-    """With a 50 ms step and a long stream running, a new request's first token comes out of the
-    next step: 0 to 50 ms after it was sent (a loop that took newcomers only after the next
-    step's tokens would give 50 to 100 ms)."""
+    """With a 100 ms step and a long stream running, a new request's first token comes out of the
+    next step: 0 to 100 ms after it was sent, plus Triton's way in and out.  A loop that took
+    newcomers only after the next step's tokens gives 100 to 200 ms: never under the step.  Most,
+    not all, must be under it (the machine is shared: a sample can stall for 100 ms)."""
     import threading
     import time
-    step_ms = 50.0
-    repo = tmp_path / "repo50"
+    step_ms = 100.0
+    repo = tmp_path / "repo100"
     write_stream_repository(repo, StreamModelOptions(token_time_ms=step_ms))
     triton = start_triton(repo, models=("charlm",))
     port = triton.opts.grpc_port
-    long = ModelStreamWorkload("127.0.0.1", port, "charlm", max_tokens=40)
+    long = ModelStreamWorkload("127.0.0.1", port, "charlm", max_tokens=60)
     short = ModelStreamWorkload("127.0.0.1", port, "charlm", max_tokens=1)
     background = threading.Thread(target=long, args=("long",))
     try:
         background.start()
-        time.sleep(0.2)
+        time.sleep(0.25)
         ttft = []
-        for k in range(6):
-            time.sleep(0.013 * k)                # arrive at different points of a step
+        for k in range(8):
+            time.sleep(0.037 * k)                # arrive at different points of a step
             sent = time.time_ns()
             result = short(f"s-{k}")
             assert result.ok and result.tokens == 1
@@ -213,4 +214,4 @@ def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_trit
     finally:
         long.close()
         short.close()
-    assert statistics.median(ttft) < step_ms, ttft
+    assert sum(t < step_ms for t in ttft) >= 5, ttft
