@@ -135,6 +135,10 @@ def test_streamed_capture_run_per_message_against_tshark(tmp_path):
     first = messages[(messages["direction"] == "response") & (messages["index"] == 0)]
     first = first.set_index("request_id")["start"]
     assert (g["triton_send_start"].to_numpy() <= first.loc[g["request_id"]].to_numpy()).all()
+    summary = (d / "summary.md").read_text()
+    assert "## Streaming: time to first token and between tokens (ms)" in summary
+    assert "28 streamed requests" not in summary and "24 streamed requests" in summary
+    assert "These requests streamed from Triton's decoupled model" in summary
     _against_tshark(d, result, messages, requests)
 
 
