@@ -219,3 +219,40 @@ def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_trit
         long.close()
         short.close()
     assert sum(t < step_ms for t in ttft) >= 5, ttft
+
+
+def test_a_cancelled_stream_stops_at_the_next_step(tmp_path, start_triton):
+    """A client that cancels its ModelStreamInfer call after 3 of 200 tokens (50 ms steps):
+    the model ends the request at its next step (Triton completes and writes its trace within
+    a second), instead of sending the other 197 tokens to nobody for 10 s."""
+    import time
+
+    import grpc
+
+    from inferwire.load.triton_stream import STREAM_METHOD
+    from inferwire.serving.triton.trace import read_trace_files
+    repo = tmp_path / "repo"
+    write_stream_repository(repo, StreamModelOptions(token_time_ms=50))
+    (tmp_path / "trace").mkdir()
+    triton = start_triton(repo, models=("charlm",), trace_file=str(tmp_path / "trace" / "t.json"))
+    workload = ModelStreamWorkload("127.0.0.1", triton.opts.grpc_port, "charlm", max_tokens=200)
+    with grpc.insecure_channel(f"127.0.0.1:{triton.opts.grpc_port}") as channel:
+        call = channel.stream_stream(STREAM_METHOD, request_serializer=None,
+                                     response_deserializer=None)
+        responses = call(iter([workload.request("cancelled")]), timeout=30)
+        for k, _ in enumerate(responses):
+            if k == 2:
+                responses.cancel()
+                break
+        cancelled_at = time.monotonic()
+        seen = []
+        while time.monotonic() - cancelled_at < 1.5 and not seen:
+            time.sleep(0.05)
+            entries, _ = read_trace_files(tmp_path / "trace" / "t.json")
+            seen = [e for e in entries if e.get("request_id") == "cancelled"]
+    assert seen, "the cancelled request was still running 1.5 s later"
+    workload.close()
+    short = ModelStreamWorkload("127.0.0.1", triton.opts.grpc_port, "charlm", max_tokens=3)
+    after = short("after")             # the model still serves
+    short.close()
+    assert after.ok and after.tokens == 3

@@ -104,7 +104,12 @@ class TritonPythonModel:
 
     @staticmethod
     def _emit(stream):
-        """Send ``stream``'s next token (final on the last); False when it is finished."""
+        """Send ``stream``'s next token (final on the last); False when it is finished.  A
+        request the client cancelled (gone away) gets the final flag alone and no more tokens
+        (its sends would succeed and go nowhere)."""
+        if stream.sender.is_cancelled():
+            stream.sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            return False
         token = stream.tokens[stream.sent]
         stream.sent += 1
         last = stream.sent == len(stream.tokens)
