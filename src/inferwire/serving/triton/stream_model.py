@@ -28,13 +28,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import charlm  # noqa: E402  (beside this file in the repository)
 
 DEFAULT_MAX_TOKENS = 16
+#: How often (ns of tokens) a stream asks whether its client cancelled: each ask is a round trip
+#: to Triton's process (the Python backend's IsCancelled), too dear for every token at 1 ms steps.
+CANCEL_CHECK_NS = 100_000_000
 
 
 class _Stream:
     """One request being answered: its sender, its tokens and how many were sent."""
 
     def __init__(self, sender, tokens):
-        self.sender, self.tokens, self.sent = sender, tokens, 0
+        self.sender, self.tokens, self.sent, self.next_check = sender, tokens, 0, 0
 
 
 class TritonPythonModel:
@@ -45,6 +48,7 @@ class TritonPythonModel:
                                                 "model_transaction_policy { decoupled: true }")
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         self.step_ns = round(float(params.get("token_time_ms", "10")) * 1e6)
+        self.check_every = max(1, CANCEL_CHECK_NS // max(self.step_ns, 1))
         self.max_tokens_limit = int(params.get("max_tokens_limit", "4096"))
         self.model = charlm.CharModel()
         self.cond = threading.Condition()
@@ -102,14 +106,15 @@ class TritonPythonModel:
             due += self.step_ns
             due = max(due, time.monotonic_ns() - self.step_ns)   # far behind: no burst
 
-    @staticmethod
-    def _emit(stream):
+    def _emit(self, stream):
         """Send ``stream``'s next token (final on the last); False when it is finished.  A
         request the client cancelled (gone away) gets the final flag alone and no more tokens
-        (its sends would succeed and go nowhere)."""
-        if stream.sender.is_cancelled():
-            stream.sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-            return False
+        (its sends would succeed and go nowhere); asked every :data:`CANCEL_CHECK_NS`."""
+        if stream.sent >= stream.next_check:
+            stream.next_check += self.check_every
+            if stream.sender.is_cancelled():
+                stream.sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                return False
         token = stream.tokens[stream.sent]
         stream.sent += 1
         last = stream.sent == len(stream.tokens)
