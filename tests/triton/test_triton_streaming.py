@@ -256,3 +256,26 @@ def test_a_cancelled_stream_stops_at_the_next_step(tmp_path, start_triton):
     after = short("after")             # the model still serves
     short.close()
     assert after.ok and after.tokens == 3
+
+
+@pytest.mark.capture
+@pytest.mark.slow
+def test_open_loop_streams_from_triton(tmp_path):
+    """Open loop (a constant 40 requests/s, streams overlapping) over both protocols: every
+    stream complete on the wire, the client's TTFT never below the wire's."""
+    from needs import need_capture
+
+    from inferwire.experiment import RunConfig, run_experiment
+    need_capture()
+    result = run_experiment(RunConfig(out=str(tmp_path), server="triton", api="v2",
+                                      stream_tokens=TOKENS, token_time_ms=TOKEN_MS, mode="open",
+                                      rate=40, requests=16, duration_s=None, warmup_requests=0,
+                                      progress=False))
+    assert result.status == "ok", result.problems
+    requests = pd.read_parquet(result.run_dir / "requests.parquet")
+    assert len(requests) == 32 and (requests["response_messages"] == TOKENS).all()
+    for protocol in ("rest", "grpc"):
+        client = pd.read_csv(result.run_dir / f"client_log_{protocol}.csv")
+        merged = client.merge(requests, on="request_id", suffixes=("_client", ""))
+        assert len(merged) == 16 and (merged["tokens"] == TOKENS).all()
+        assert (merged["ttft_ms"] <= merged["ttft_ms_client"] + 1e-3).all()
