@@ -145,10 +145,7 @@ def test_streamed_capture_run_per_message_against_tshark(tmp_path):
 def _against_tshark(d, result, messages, requests):
     """Every message's size as tshark's dissectors report it, per connection (client port) and
     stream, in order; every message time a frame time."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from realtraffic import wireshark
+    from realtraffic import wireshark      # tests/ is on sys.path, as for needs
     manifest = json.loads((d / "manifest.json").read_text())
     rest, grpc = manifest["server"]["rest_port"], manifest["server"]["grpc_port"]
     pcap = d / "capture.pcapng"
