@@ -46,11 +46,16 @@ def test_streamed_run_summary_and_tables(tmp_path):
         or "wire TTFT (request's last byte -&gt; first token's first byte)" in page
 
 
-def test_stream_tokens_needs_the_embedded_server_over_rest():
+def test_stream_tokens_needs_the_embedded_server_over_rest_or_triton():
     with pytest.raises(InferwireError, match="--stream-tokens"):
         RunConfig(protocols=("rest", "grpc"), stream_tokens=4)
     with pytest.raises(InferwireError, match="--stream-tokens"):
-        RunConfig(protocols=("rest",), stream_tokens=4, server="triton", api="v2")
+        RunConfig(protocols=("rest",), stream_tokens=4, server="kserve", api="v2")
+    with pytest.raises(InferwireError, match="--stream-tokens .* Triton's decoupled model"):
+        RunConfig(protocols=("rest",), stream_tokens=4, server="triton", api="v2",
+                  engine="h2load")
+    # Triton streams over both protocols (generate_stream, ModelStreamInfer)
+    RunConfig(stream_tokens=4, server="triton", api="v2")
 
 
 def test_aiperf_engine_joins_by_request_id(tmp_path):

@@ -47,3 +47,10 @@ def test_section_counts_response_cache_hits_only_with_a_cache():
     text = "\n".join(triton_section(_joined(), {"server": {"metrics": {"deltas": deltas}}}))
     assert "Triton's response cache: 39 hits (97.5 % of the successful requests" in text
     assert "and 1 misses" in text
+
+
+def test_a_streamed_run_says_what_the_parts_mean():
+    plain = "\n".join(triton_section(_joined(), {"config": {"stream_tokens": None}}))
+    streamed = "\n".join(triton_section(_joined(), {"config": {"stream_tokens": 8}}))
+    assert "streamed from Triton's decoupled model" not in plain
+    assert "These requests streamed from Triton's decoupled model" in streamed

@@ -57,9 +57,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "v2_raw (repeatable: one per protocol)")
     l.add_argument("--stream-tokens", type=int, metavar="N",
                    help="stream completions instead of Predict: each request an OpenAI-style "
-                        "/v1/completions of N tokens over SSE (embedded server, --protocol rest)")
+                        "/v1/completions of N tokens over SSE (embedded server, --protocol rest)"
+                        "; with --server triton: Triton's decoupled model over REST "
+                        "generate_stream (SSE) and gRPC ModelStreamInfer")
     l.add_argument("--token-time-ms", type=float, metavar="MS",
-                   help="with --stream-tokens: the embedded server's time per token (default 10)")
+                   help="with --stream-tokens: the server's time per token (Triton: per decode "
+                        "step shared by the running streams; default 10)")
     l.add_argument("--connection", choices=("reuse", "new"),
                    help="reuse connections (default) or open one per request")
     l.add_argument("--inputs", choices=("repeated", "unique"),

@@ -79,9 +79,10 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
     network: object = None      # a NetworkProfile (inferwire.netns): server behind a shaped link
     #: streamed completions instead of Predict (issue 20): each REST request is an OpenAI-style
-    #: ``/v1/completions`` asking for this many tokens, streamed as SSE (None: Predict)
+    #: ``/v1/completions`` asking for this many tokens, streamed as SSE (None: Predict); with
+    #: server "triton", Triton's decoupled model over REST generate_stream / gRPC ModelStreamInfer
     stream_tokens: int | None = None
-    token_time_ms: float = 10.0          # the embedded server's time per token
+    token_time_ms: float = 10.0          # the server's time per token (Triton: per decode step)
 
     def __post_init__(self):
         if isinstance(self.network, dict):
@@ -121,19 +122,30 @@ class RunConfig:
                                  "predict API: use api 'v2' (--api v2)")
         if self.instances < 1:
             raise InferwireError(f"instances must be >= 1, got {self.instances}")
-        if self.stream_tokens is not None and (
-                self.stream_tokens < 1 or not self.embedded or self.protocols != ("rest",)
-                or self.engine not in ("inferwire", "aiperf") or self.network is not None):
-            raise InferwireError("--stream-tokens N (N >= 1) streams completions from the "
-                                 "embedded server over REST: it needs --server embedded, "
-                                 "--protocol rest, the inferwire or aiperf engine and no "
-                                 "--network")
+        if self.stream_tokens is not None:
+            self._check_streaming()
         if self.duration_s is None and self.requests is None:
             raise InferwireError("give a duration or a request count")
         if (self.ring_files is None) != (self.ring_megabytes is None) or (
                 self.ring_files is not None and min(self.ring_files, self.ring_megabytes) < 1):
             raise InferwireError("a ring buffer needs both a file count and a size in MB, "
                                  "each at least 1 (--ring FILES:MB)")
+
+    def _check_streaming(self) -> None:
+        """--stream-tokens: the embedded server's completions (REST) or Triton's decoupled
+        model (generate_stream over REST, ModelStreamInfer over gRPC)."""
+        if self.server == "triton":
+            if self.stream_tokens >= 1 and self.engine == "inferwire":
+                return
+            raise InferwireError("--stream-tokens N (N >= 1) with --server triton streams from "
+                                 "Triton's decoupled model (REST generate_stream, gRPC "
+                                 "ModelStreamInfer): it needs the inferwire engine")
+        if (self.stream_tokens < 1 or not self.embedded or self.protocols != ("rest",)
+                or self.engine not in ("inferwire", "aiperf") or self.network is not None):
+            raise InferwireError("--stream-tokens N (N >= 1) streams completions from the "
+                                 "embedded server over REST (or from --server triton): it "
+                                 "needs --server embedded, --protocol rest, the inferwire or "
+                                 "aiperf engine and no --network")
 
     def port(self, protocol: str) -> int:
         """The port given for ``protocol`` ("grpc" or "rest"), else its default."""

@@ -104,30 +104,45 @@ class CompletionsWorkload:
         self._connections.close(lambda h: h[0] is not None and h[0].close())
 
 
-def _read_stream(response, request_id: str, request_bytes: int) -> StreamResult:
-    """Read a streamed response to its end, timing each data event."""
+def _read_stream(response, request_id: str, request_bytes: int,
+                 done_marker: bytes | None = b"[DONE]") -> StreamResult:
+    """Read a streamed response to its end, timing each data event.  ``done_marker``: the data
+    that ends the stream (OpenAI's ``[DONE]``); None: the body's end does (Triton's
+    ``generate_stream``), and an event holding an ``"error"`` member fails the request."""
     if response.status >= 400:
         body = response.read(MAX_STREAM_BYTES)
         return StreamResult(request_id, False, response.status, request_bytes, len(body),
                             f"HTTP {response.status}")
-    splitter, arrivals, total, done = EventSplitter(), [], 0, False
+    splitter, arrivals, total, done, error = EventSplitter(), [], 0, False, None
     while total < MAX_STREAM_BYTES:
         data = response.read1(65536)
         if not data:
+            done = done or done_marker is None
             break
         now = time.time_ns()
         total += len(data)
         for event in splitter.feed(data):
-            if event == b"[DONE]":
+            if event == done_marker:
                 done = True
+            elif done_marker is None and event.startswith(b'{"error"'):
+                error = event.decode("utf-8", "replace")[:200]
             else:
                 arrivals.append(now)
+    if error is None and not done:
+        error = ("stream ended without [DONE]" if done_marker else
+                 f"stream cut at {MAX_STREAM_BYTES} bytes")
+    return StreamResult(request_id, done and error is None, response.status, request_bytes,
+                        total, error, **arrival_fields(arrivals))
+
+
+def arrival_fields(arrivals: list[int]) -> dict:
+    """StreamResult's token fields from the tokens' arrival times (wall-clock ns, in order):
+    first and last arrival, count, the gaps' median and largest (ms)."""
     gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:]))
     p50 = None
     if gaps:
         mid = len(gaps) // 2
         p50 = (gaps[mid] if len(gaps) % 2 else (gaps[mid - 1] + gaps[mid]) / 2) / 1e6
-    return StreamResult(request_id, done, response.status, request_bytes, total,
-                        None if done else "stream ended without [DONE]",
-                        arrivals[0] if arrivals else None, arrivals[-1] if arrivals else None,
-                        len(arrivals), p50, gaps[-1] / 1e6 if gaps else None)
+    return {"first_token_ns": arrivals[0] if arrivals else None,
+            "last_token_ns": arrivals[-1] if arrivals else None, "tokens": len(arrivals),
+            "itl_p50_ms": p50, "itl_max_ms": gaps[-1] / 1e6 if gaps else None}

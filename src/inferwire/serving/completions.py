@@ -6,8 +6,9 @@ Events: one ``data: {...}\\n\\n`` event per token, then ``data: [DONE]\\n\\n``).
 character.  For chat, the first token's delta carries ``"role": "assistant"`` too (no event
 without a token: the number of data events is the number of tokens).
 
-The model (:class:`CharModel`) is a character trigram table counted from :data:`CORPUS`, a short
-text shipped in this module: built when the server starts (milliseconds), nothing downloaded.
+The model (:class:`~.charlm.CharModel`) is a character trigram table counted from
+:data:`~.charlm.CORPUS`, a short text shipped with the package: built when the server starts
+(milliseconds), nothing downloaded (Triton's decoupled model uses the same module).
 Generation is deterministic for a prompt (and ``seed``): the next character is drawn from the
 trigram's counts with a generator seeded from the prompt.  Each token takes
 ``token_time_ns`` (the server's stand-in for a decode step): token ``k`` (0-based) is due
@@ -17,12 +18,10 @@ stretch the schedule.  This module is the pure part: the REST shell sleeps and w
 from __future__ import annotations
 
 import json
-import random
 import time
-import zlib
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from .charlm import CORPUS, CharModel  # noqa: F401  (re-exported: the server's model)
 from .status import ApiError
 
 COMPLETIONS_PATHS = ("/v1/completions", "/v1/chat/completions")
@@ -30,42 +29,6 @@ MODEL_NAME = "inferwire-charlm"
 #: Most tokens one request may ask for.
 MAX_TOKENS_LIMIT = 4096
 DEFAULT_MAX_TOKENS = 16
-
-CORPUS = """\
-the server reads the request, runs the model and writes the answer back to the client.
-every packet that carries a byte of the request or of the answer has a time on the wire.
-a token is a small piece of text; a stream sends the tokens one by one as they are made.
-time to first token is how long the client waits before the first piece of the answer arrives.
-the gap between two tokens tells how fast the model makes text once it has started.
-the network, the client and the server each take a share of the time, and the capture splits it.
-models answer questions, write stories and translate text one token after the other.
-a batch of requests shares the model, so each request may wait while the others are served.
-"""
-
-
-class CharModel:
-    """Character trigram counts of a text: ``next(context)`` -> (chars, weights)."""
-
-    def __init__(self, text: str = CORPUS):
-        table: dict[str, Counter] = defaultdict(Counter)
-        padded = "  " + text
-        for k in range(2, len(padded)):
-            table[padded[k - 2:k]][padded[k]] += 1
-        self.table = {ctx: (tuple(c), tuple(c.values())) for ctx, c in table.items()}
-        self.alphabet = tuple(sorted(set(text)))
-
-    def generate(self, prompt: str, n: int, seed: int | None = None) -> list[str]:
-        """``n`` characters following ``prompt`` (deterministic for the prompt and seed)."""
-        rng = random.Random(zlib.crc32(prompt.encode("utf-8")) if seed is None else seed)
-        ctx = ("  " + prompt)[-2:]
-        out = []
-        for _ in range(n):
-            chars, weights = self.table.get(ctx) or self.table.get(" " + ctx[-1]) or \
-                (self.alphabet, None)
-            ch = rng.choices(chars, weights)[0]
-            out.append(ch)
-            ctx = ctx[-1] + ch
-        return out
 
 
 @dataclass(frozen=True)

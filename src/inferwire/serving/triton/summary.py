@@ -44,7 +44,7 @@ def triton_section(joined: pd.DataFrame, manifest: dict) -> list[str]:
             shares = ", ".join(f"{h} {100 * v / client:.0f} %" for (h, _), v in zip(PARTS, parts)
                                if not np.isnan(v))
             words.append(f"- **{workload}**: of the client's {client:.3f} ms (mean): {shares}.")
-    out += [""] + words
+    out += [""] + words + _streamed_lines(manifest)
     inside = inside_fraction(joined)
     by_id = int((joined.get("triton_joined_by", pd.Series(dtype="string")) == "request_id").sum())
     out += ["", f"- Triton traced {int(joined['triton_trace_id'].notna().sum())} of "
@@ -55,6 +55,19 @@ def triton_section(joined: pd.DataFrame, manifest: dict) -> list[str]:
                    if not np.isnan(inside) else "none joined by id to check against the wire.")]
     out += _metrics_lines((manifest.get("server") or {}))
     return out
+
+
+def _streamed_lines(manifest: dict) -> list[str]:
+    """What the parts mean when the requests streamed from Triton's decoupled model."""
+    if not (manifest.get("config") or {}).get("stream_tokens"):
+        return []
+    return ["", "- These requests streamed from Triton's decoupled model: its trace stamps the "
+                "first response (gRPC's first GRPC_SEND_START; generate_stream's sends are not "
+                "stamped, so REST has no server or wire part here), `model (input, infer)` is "
+                "`execute` handing a request to the decode loop, and `wire and kernel` holds "
+                "the whole stream after the first token: the streaming section splits the time "
+                "to first token and between tokens.  A gRPC stream's request_end is its "
+                "half-close, which may come after Triton read the request message."]
 
 
 def _metrics_lines(server: dict) -> list[str]:

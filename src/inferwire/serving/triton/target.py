@@ -23,6 +23,7 @@ from .install import backend_directory, find_install
 from .metrics import MetricsSampler
 from .process import TritonOptions, TritonProcess
 from .repository import TritonModelOptions, export_weights, write_repository
+from .stream_repository import StreamModelOptions, write_stream_repository
 from .trace import parse_entries, read_trace_files, sample_clock_offset, server_log
 from ..model import cached_models
 
@@ -66,7 +67,9 @@ class TritonTarget:
 
     def targets(self) -> dict:
         opts = self.process.opts
+        streaming = isinstance(self.model, StreamModelOptions)
         return {"kind": "triton", "host": opts.host, "grpc_port": opts.grpc_port,
+                "stream_model": self.model.name if streaming else None,
                 "rest_port": opts.http_port, "metrics_port": opts.metrics_port,
                 "model_name": self.model.name, "pid": self.proc.pid,
                 "triton_version": self.process.metadata.get("version"),
@@ -168,6 +171,15 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def _describe(model) -> str:
+    """The served model in a few words, for the run's progress line."""
+    if isinstance(model, StreamModelOptions):
+        return (f"decoupled streaming model {model.name}, {model.token_time_ms:g} ms per token, "
+                f"{model.instances} instance(s)")
+    return (f"{model.kind} model, {model.instances} instance(s), dynamic batching "
+            f"{'on' if model.dynamic_batching else 'off'}")
+
+
 def start_triton(config, run_dir: Path, say) -> TritonTarget:
     """Start Triton for ``config`` (a RunConfig); ServerError naming Triton's cause otherwise."""
     extra = config.extra or {}
@@ -175,7 +187,12 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
     model = model_options(config)
     repository = Path(extra["triton_model_repository"]) if extra.get("triton_model_repository") \
         else None
-    if repository is None:
+    if config.stream_tokens is not None:
+        model = StreamModelOptions(token_time_ms=config.token_time_ms,
+                                   instances=config.instances)
+        repository = run_dir / "triton_repository"
+        write_stream_repository(repository, model)
+    elif repository is None:
         say("model: exporting the MNIST SavedModels (first run only) and their weights for Triton")
         folder = cached_models() / ("mnist" if config.model == "softmax" else "mnist_cnn") / "1"
         repository = run_dir / "triton_repository"
@@ -189,8 +206,7 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
                          models=(model.name,), trace_file=str(staging / "trace.json"),
                          cache_config=cache,
                          ready_timeout_s=float(extra.get("triton_ready_timeout_s", 120)))
-    say(f"server: starting tritonserver ({config.model} model, {model.instances} instance(s), "
-        f"dynamic batching {'on' if model.dynamic_batching else 'off'})")
+    say(f"server: starting tritonserver ({_describe(model)})")
     process = TritonProcess(install, repository, backends, opts, run_dir / "triton.log")
     try:
         process.start()

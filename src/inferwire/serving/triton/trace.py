@@ -47,7 +47,8 @@ def sample_clock_offset(tries: int = 5) -> int:
 def parse_entries(entries: list) -> pd.DataFrame:
     """One row per trace id: ``trace_id``, ``request_id``, ``model``, ``model_version``,
     ``protocol`` ("rest" | "grpc" | None), ``parent_id`` and each stamp of :data:`STAMP_COLUMNS`
-    as ``<stamp>_ns`` (monotonic ns, Int64; missing stamps empty)."""
+    as ``<stamp>_ns`` (monotonic ns, Int64; missing or zero stamps empty; a stamp seen several
+    times, as a decoupled model's response stamps are, its earliest)."""
     rows: dict = {}
     for e in entries:
         if not isinstance(e, dict) or not isinstance(e.get("id"), int):
@@ -59,8 +60,11 @@ def parse_entries(entries: list) -> pd.DataFrame:
                 row[col] = e[key]
         for stamp in e.get("timestamps") or ():
             col = STAMPS.get(stamp.get("name"))
-            if col is not None and isinstance(stamp.get("ns"), int):
-                row.setdefault(f"{col}_ns", stamp["ns"])
+            ns = stamp.get("ns")
+            if col is not None and isinstance(ns, int) and ns > 0:
+                # a streamed request repeats the response stamps (one set per response): the
+                # first response's; HTTP generate_stream's sends are stamped 0 (Triton 2.51)
+                row[f"{col}_ns"] = min(ns, row.get(f"{col}_ns", ns))
                 if col == "recv_end":
                     row["protocol"] = "grpc" if stamp["name"].startswith("GRPC") else "rest"
     cols = ["trace_id", "request_id", "model", "model_version", "parent_id", "protocol",
