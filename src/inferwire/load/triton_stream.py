@@ -92,7 +92,7 @@ class ModelStreamWorkload:
 
     def request(self, request_id: str) -> bytes:
         """The serialized ModelInferRequest."""
-        from ..serving.v2 import inference_pb2 as pb
+        from ..serving.v2 import inference_pb2 as pb  # deferred: the protobuf stubs import protobuf (serve extra)
         req = pb.ModelInferRequest(model_name=self.model, id=request_id)
         req.parameters["max_tokens"].int64_param = self.max_tokens
         text = req.inputs.add(name="text_input", datatype="BYTES", shape=[1])
@@ -100,7 +100,7 @@ class ModelStreamWorkload:
         return req.SerializeToString()
 
     def _channel(self, holder):
-        import grpc
+        import grpc  # deferred: grpcio is optional (serve extra)
         if holder[0] is None:
             # its own subchannel pool: a connection per worker, as the unary clients have
             holder[0] = grpc.insecure_channel(self.target,
@@ -108,8 +108,8 @@ class ModelStreamWorkload:
         return holder[0]
 
     def __call__(self, request_id: str) -> StreamResult:
-        import grpc
-        from ..serving.v2.inference_pb2 import ModelStreamInferResponse
+        import grpc  # deferred: grpcio is optional (serve extra)
+        from ..serving.v2.inference_pb2 import ModelStreamInferResponse  # deferred: the protobuf stubs import protobuf (serve extra)
         holder = self._channels.get()
         channel, raw = self._channel(holder), self.request(request_id)
         call = channel.stream_stream(STREAM_METHOD, request_serializer=None,
