@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InferwireError
-from ..runfolder.tables import RunTables, read_run_tables
-from ..reference.locust import read_request_logs
-from ..reference.h2load import read_h2load_log
-from ..reference.match import match_by_time
 from ..reference.ab import ab_percentiles
+from ..reference.h2load import read_h2load_log
+from ..reference.locust import read_request_logs
+from ..reference.match import match_by_time
+from ..runfolder.tables import RunTables, read_run_tables
 
 PERCENTS = (50, 90, 99)
 NS = 1_000_000_000

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InferwireError
 from .. import compare as _compare
+from ..errors import InferwireError
 from . import compare_runs, markdown
 
 

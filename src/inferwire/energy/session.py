@@ -13,9 +13,9 @@ import threading
 import time
 from pathlib import Path
 
+from ..runfolder import ENERGY, write_json
 from .discover import open_meter
 from .meter import MeterError, NullMeter
-from ..runfolder import ENERGY, write_json
 
 
 class EnergySession:

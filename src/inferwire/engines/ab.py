@@ -14,10 +14,10 @@ from __future__ import annotations
 import shutil
 
 from ..errors import LoadError
-from ..reference.summary import ToolSummary
-from ..reference.bodies import write_new
-from ..reference.toolrun import run_under_capture
 from ..reference import bodies
+from ..reference.bodies import write_new
+from ..reference.summary import ToolSummary
+from ..reference.toolrun import run_under_capture
 
 OUTPUTS = {"body": "ab_{p}_body.json", "output": "ab_{p}_output.txt",
            "gnuplot": "ab_{p}_gnuplot.tsv", "percentiles": "ab_{p}_percentiles.csv"}

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ..errors import LoadError
 from ..reference.summary import ToolSummary
-from ..serving.completions import MODEL_NAME
 from ..reference.toolrun import run_tool, time_limit_s
+from ..serving.completions import MODEL_NAME
 
 VENV = Path(__file__).resolve().parents[3] / ".venv-aiperf"
 #: The characters of the tokenizer's vocabulary (printable ASCII, newline, tab).

@@ -16,9 +16,9 @@ from __future__ import annotations
 import shutil
 
 from ..errors import LoadError
-from ..reference.summary import ToolSummary
 from ..reference import bodies
 from ..reference.bodies import write_new
+from ..reference.summary import ToolSummary
 from ..reference.toolrun import run_under_capture
 
 OUTPUTS = {"body": "h2load_{p}_body.bin", "output": "h2load_{p}_output.txt",

@@ -21,10 +21,10 @@ import shutil
 from pathlib import Path
 
 from ..errors import LoadError
-from ..reference.summary import ToolSummary
-from ..runfolder import client_log_path
 from ..locustfiles import EVENTLOG_HOOK, for_workload, path
+from ..reference.summary import ToolSummary
 from ..reference.warmup import warm_up
+from ..runfolder import client_log_path
 
 LOG_SUBDIR = "_locust_request_logs"
 

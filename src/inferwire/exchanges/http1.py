@@ -8,11 +8,11 @@ from bisect import bisect_left
 from ..errors import ProtocolError
 from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plain_framing,
                                split_head)
+from ..protocols.errorbody import MAX_ERROR_BODY, error_message
 from ..tcp.stream import known_time
 from .exchange import Exchange, feed_chunks
 from .messages import http1_response_messages
 from .timeline import TcpTimeline
-from ..protocols.errorbody import MAX_ERROR_BODY, error_message
 
 
 def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,

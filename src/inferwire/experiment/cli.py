@@ -5,12 +5,12 @@ import argparse
 import sys
 import os
 from pathlib import Path
-from ..netns import PRESETS, build_profile
-from . import RunConfig
-from ..errors import InferwireError
-from ..sweep.plan import response_cache_extra
-from ..runfolder import read_manifest
 from ..cli import main as cli_main
+from ..errors import InferwireError
+from ..netns import PRESETS, build_profile
+from ..runfolder import read_manifest
+from ..sweep.plan import response_cache_extra
+from . import RunConfig
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -26,21 +26,21 @@ from .folder import new_run_dir
 from .manifest import environment_facts, run_process_facts
 from .teardown import (Steps, Supervisor, Terminated, deferred_signals,
                        terminate_as_interrupt)
-from .summary import write_summary
-from ..files import make_private
-from ..extras import require
-from ..serving.ports import free_ports
-from ..netns.session import NetworkRun
-from ..serving.launch import ServerProcess, wait_ready
-from ..serving.model import cached_models
-from ..serving.triton.target import start_triton
-from ..serving.kserve.launch import start_for_run
-from .resources import ResourceSampler
+from ..analysis.join import join_requests, workload_ports
 from ..capture import CaptureOptions, CaptureSession
 from ..capture.session import RingBuffer
 from ..engines import EngineContext, get_engine
-from ..analysis.join import join_requests, workload_ports
+from ..extras import require
+from ..files import make_private
+from ..netns.session import NetworkRun
+from ..serving.kserve.launch import start_for_run
+from ..serving.launch import ServerProcess, wait_ready
+from ..serving.model import cached_models
+from ..serving.ports import free_ports
+from ..serving.triton.target import start_triton
 from ..serving.triton.tracejoin import add_triton_columns
+from .resources import ResourceSampler
+from .summary import write_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 

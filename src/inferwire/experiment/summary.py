@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 
 from ..columns import PHASE_COLUMNS
-from ..runfolder import CAPTURE, CLIENT_LOG_GLOB, MANIFEST, SERVER_LOG, SUMMARY
 from ..errors import InferwireError
+from ..runfolder import CAPTURE, CLIENT_LOG_GLOB, MANIFEST, SERVER_LOG, SUMMARY
 
 #: Median columns of the "where the time went" table, in reading order.
 BREAKDOWN = (("client_ms", "client"), ("client_before_ms", "client before wire"),

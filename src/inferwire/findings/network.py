@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .markdown import cell, table
 from .data import load_sweep
+from .markdown import cell, table
 
 #: the client's mean latency in parts: name -> mean_*_ms columns of points.csv summed
 PARTS = {

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import servers as S
-from .markdown import cell, table
 from ..errors import InferwireError
+from ..runfolder import CACHE_PROBE_TABLE, read_manifest
 from ..sweep.combine import combine
 from ..sweep.plan import Plan
-from ..runfolder import CACHE_PROBE_TABLE, read_manifest
 from ..sweep.runs import CACHE_PROBE_ID, finished_runs
+from . import servers as S
 from . import servers_plots as P
+from .markdown import cell, table
 
 
 @dataclass

@@ -4,9 +4,9 @@
 """
 from __future__ import annotations
 
+from . import pcapng
 from .reader import read_packets
 from .table import CaptureStats, PacketTable, format_address
-from . import pcapng
 
 
 

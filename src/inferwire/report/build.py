@@ -12,10 +12,10 @@ from pathlib import Path
 from ..errors import InferwireError
 from ..files import PRIVATE_DIR, make_private, open_private
 from ..runfolder import SUMMARY
-from .run import Run, load_run
+from .annotate import annotate_capture
 from .har import write_har
 from .html import figure_png, phase_table, write_html
-from .annotate import annotate_capture
+from .run import Run, load_run
 
 
 class _Steps:

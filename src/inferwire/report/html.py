@@ -18,12 +18,12 @@ import pandas as pd
 
 from .. import __version__
 from ..columns import PHASE_COLUMNS
-from .run import Run, as_run
-from ..experiment.summary import resource_rows
 from ..compare import PERCENTS, tool_vs_wire
 from ..errors import InferwireError
-from ..runfolder.logs import read_client_logs
 from ..experiment.streaming_summary import streaming_table
+from ..experiment.summary import resource_rows
+from ..runfolder.logs import read_client_logs
+from .run import Run, as_run
 
 #: Plot name -> caption, in page order.
 CAPTIONS = {

@@ -19,10 +19,10 @@ from ..errors import InferwireError, InferwireWarning
 from ..runfolder import (CAPTURE, MANIFEST, RESOURCES, cast_columns, load_manifest, probe_port,
                          read_client_logs, read_resources, read_server_log, read_stats_histories,
                          read_table, with_run_probe)
+from ..analysis import describe_tables, phase_summary
+from ..analysis.join import join_requests, label_workloads, workload_ports
 from ..runfolder.tables import RESOURCE_COLUMNS
 from ..serving.encoding_names import DEFAULT_ENCODING, V2_DEFAULT_ENCODING, encodings_for
-from ..analysis.join import join_requests, label_workloads, workload_ports
-from ..analysis import describe_tables, phase_summary
 
 __all__ = ["Run", "load_run", "load_runs", "from_analysis", "as_run", "combined_table", "plot",
            "read_table", "cast_columns", "read_resources", "RESOURCE_COLUMNS"]

@@ -34,13 +34,13 @@ from ..errors import ServerError
 from . import rest_json
 from .protos import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                      regression_pb2)
+from . import completions as C
 from .completions import COMPLETIONS_PATHS, CharModel
 from .request_log import RequestLog
 from .service import ServingCore, Timing
 from .status import ApiError, http_status, invalid
 from .v2.rest import V2RestApp
 from .v2.service import V2Service
-from . import completions as C
 
 _V1 = re.compile(r"/v1/.*", re.I)
 _V2 = re.compile(r"/v2(?:/.*)?")

@@ -24,9 +24,9 @@ import numpy as np
 
 from ..errors import InferwireWarning, LoadError
 from . import encodings as E
+from .digits import generate_digits
 from .encodings import ENCODINGS
 from .protos import predict_pb2
-from .digits import generate_digits
 
 __all__ = ["ENCODINGS", "PredictResult", "PredictClient", "RestClient", "GrpcClient",
            "new_request_id", "sample_images"]

@@ -27,12 +27,12 @@ import json
 import time
 from pathlib import Path
 
-from ..runfolder import CACHE_PROBE_TABLE, SERVER_LOG, write_manifest
+from ..errors import InferwireError
 from ..experiment import RunConfig
+from ..experiment.manifest import environment_facts
+from ..runfolder import CACHE_PROBE_TABLE, SERVER_LOG, write_manifest
 from ..serving.ports import free_ports
 from .plan import response_cache_extra
-from ..errors import InferwireError
-from ..experiment.manifest import environment_facts
 
 PROBE_COLUMNS = ("protocol", "order", "kind", "request_id", "input_sha1", "started_ns",
                  "finished_ns", "client_ms", "serialize_ms", "model_ms", "server_ms", "ok",

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..experiment.cli import byte_size
-from .plan import NETWORK_GRID, Grid, findings_plan, grid_plan, network_specs, server_findings_plan
 from ..errors import InferwireError
-from .runner import run_sweep
+from ..experiment.cli import byte_size
 from ..findings import generate
+from .plan import NETWORK_GRID, Grid, findings_plan, grid_plan, network_specs, server_findings_plan
+from .runner import run_sweep
 
 
 

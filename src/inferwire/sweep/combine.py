@@ -22,8 +22,8 @@ import pandas as pd
 
 from ..errors import InferwireError
 from ..runfolder import ENERGY, MANIFEST, read_manifest, read_raw_table
-from .runs import finished_runs
 from .plan import normalize_encoding
+from .runs import finished_runs
 
 AXES = ("model", "batch_size", "encoding", "users", "rate", "connection", "network", "api",
         "inputs", "response_cache")

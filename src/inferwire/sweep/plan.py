@@ -16,8 +16,8 @@ from pathlib import Path
 from ..errors import InferwireError
 from ..serving.encoding_names import (APIS, DEFAULT_ENCODING, GRPC_ENCODINGS,  # noqa: F401
                                       REST_ENCODINGS, V2_DEFAULT_ENCODING, encodings_for)
-from ..netns.profile import profile_from_spec
 from ..experiment import RunConfig
+from ..netns.profile import profile_from_spec
 from ..runfolder import write_json
 
 PROTOCOLS = ("rest", "grpc")

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InferwireError
-from .plan import Plan
-from .runs import CACHE_PROBE_ID, finished_runs
+from ..experiment.folder import new_run_dir
 from ..runfolder import POINT, write_json
 from ..serving.ports import free_ports
-from ..experiment.folder import new_run_dir
 from .cacheprobe import run_cache_probe
+from .plan import Plan
+from .runs import CACHE_PROBE_ID, finished_runs
 
 @dataclass
 class SweepResult:

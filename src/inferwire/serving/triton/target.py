@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..ports import free_ports
 from ...runfolder import SERVER_LOG, TRITON_METRICS, TRITON_TRACE_CSV, TRITON_TRACE_JSON
+from ..model import cached_models
+from ..ports import free_ports
 from .install import backend_directory, find_install
 from .metrics import MetricsSampler
 from .process import TritonOptions, TritonProcess
 from .repository import TritonModelOptions, export_weights, write_repository
 from .stream_repository import StreamModelOptions, write_stream_repository
 from .trace import parse_entries, read_trace_files, sample_clock_offset, server_log
-from ..model import cached_models
 
 TRACE_FILE = TRITON_TRACE_JSON      # all entries of the run's trace, one JSON array
 SHM = Path("/dev/shm")

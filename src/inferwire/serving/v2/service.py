@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import __version__
 from .. import signatures as S
 from ..protos import model_pb2
 from ..servables import Servable, SignaturePlan
 from ..service import ServingCore, Timing
 from ..status import NOT_FOUND, ApiError, invalid
-from ... import __version__
 
 #: TensorFlow DataType enum -> V2 datatype
 V2_DATATYPES = {1: "FP32", 2: "FP64", 3: "INT32", 4: "UINT8", 5: "INT16", 6: "INT8", 7: "BYTES",
