@@ -249,16 +249,7 @@ def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, van
     assert late.empty, _violations(late, "whose handler ended after response_start")
 
 
-#: known defect (issue 14, left open), REST only in the runs seen
-_GUARD_DEFECT = pytest.mark.xfail(strict=False, reason=(
-    "known defect (issue 14, left open): the delivery rule's guard is half the handshake's round "
-    "trip; when a later ACK comes sooner than that after the copy that caused it (14 us after "
-    "an RTO retransmission, guard ~25 us), the earlier lost fast retransmit is taken as "
-    "delivered and the client-side request_end is ~210 ms early (seen in 2 of 9 lossy runs); "
-    "the fix is matching each ACK's TSecr to the TSval of the copy that caused it (RFC 7323)"))
-
-
-@pytest.mark.parametrize("protocol", [pytest.param("rest", marks=_GUARD_DEFECT), "grpc"])
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_request_end_and_response_end_agree_across_vantage_points(lossy_run, protocol):
     """The request is delivered when its last byte's last copy is sent (client side) or first
     arrives (server side); the response ends when its last byte's copy that got through was

@@ -25,7 +25,7 @@ import numpy as np
 
 from .delivery import OOO_DEFAULT_NS, AckEvidence, deliver
 from . import netstats
-from .options import header_starts, sack_blocks
+from .options import header_starts, sack_blocks, timestamps
 from .stream import DirectionStream, int64s
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -465,7 +465,18 @@ def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> 
                                 to_off(blocks[1][0]) <= lo and hi <= to_off(blocks[1][1])))
             sacks.append((t, lo, hi, bool(dsack), int(acks[i])))
     side = "to_server" if to_server else "to_client"
-    return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]))
+    _, tsecr = timestamps(table, rows, heads)
+    return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]),
+                       tsecr=tsecr, copy_tsval=_copy_tsvals(g, seg, di))
+
+
+def _copy_tsvals(g: PacketGroups, seg: dict, di: int) -> np.ndarray:
+    """TSval (-1: none) of each of direction ``di``'s copies, in the order of
+    ``Directions.replay[di]`` (its segments with payload at offset 0 or later, time order)."""
+    a, b = np.searchsorted(seg["d"], [di, di + 1])
+    idx = a + np.flatnonzero((seg["plen"][a:b] > 0) & (seg["off"][a:b] >= 0))
+    rows = g.order[seg["pos"][idx]]
+    return timestamps(g.table, rows, header_starts(g.table, rows))[0]
 
 
 def _offsets(g, facts, rows, d, plen, n_dirs) -> np.ndarray:
