@@ -91,14 +91,26 @@ class Delivery:
     repairs: list = field(default_factory=list)
 
 
-def classify(copies: list, ooo_ns: int) -> tuple[list, int, list]:
+def classify(copies: list, ooo_ns: int, marks: list = ()) -> tuple[list, int, list]:
     """Per copy (time order; ``(off, wire_len, captured, t, frame, src)``): "new", "retrans",
     "ooo" or "probe"; the count of out-of-order copies; and ``(max_end, t)`` after each copy
-    that advanced the highest byte, for finding when a hole was first seen."""
+    that advanced the highest byte, for finding when a hole was first seen.
+
+    ``marks``: ``(offset, t, frame)`` of the direction's segments without payload (pure ACK,
+    FIN; time order): one whose sequence number is past every byte captured so far shows bytes
+    sent and not captured (Wireshark's "previous segment not captured" on a frame of length 0)
+    and advances the highest byte as a copy would, so the copy that later fills that hole is a
+    retransmission or out of order, as tshark labels it."""
     kinds, ooo, advanced = [], 0, []
     covered_s, covered_e = [], []                      # union of earlier copies, merged
     max_end, t_adv = 0, None
-    for off, wire, _, t, _, _ in copies:
+    k = 0
+    for off, wire, _, t, frame, _ in copies:
+        while k < len(marks) and t >= 0 and (marks[k][1], marks[k][2]) < (t, frame):
+            if marks[k][0] > max_end:
+                max_end, t_adv = marks[k][0], marks[k][1]
+                advanced.append((max_end, t_adv))
+            k += 1
         end = off + wire
         if off >= max_end:                 # new bytes in order: the usual copy, cheaply
             kinds.append("new")
@@ -174,11 +186,12 @@ def split_pieces(stream, copies: list) -> None:
     stream._summary_cache = (-1, 0, 0)
 
 
-def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
+def deliver(stream, copies: list, ev: AckEvidence, marks: list = ()) -> Delivery:
     """Split ``stream``'s pieces (:func:`split_pieces`), choose each piece's delivering copy
-    and set ``stream.done``/``stream.done_frames``; returns the :class:`Delivery`."""
+    and set ``stream.done``/``stream.done_frames``; returns the :class:`Delivery`.
+    ``marks``: the header-only segments that reveal holes (:func:`classify`)."""
     out = Delivery()
-    kinds, out.out_of_order, advanced = classify(copies, ev.ooo_ns)
+    kinds, out.out_of_order, advanced = classify(copies, ev.ooo_ns, marks)
     for (off, wire, _, t, _, _), kind in zip(copies, kinds):
         if kind == "retrans":
             out.retrans_t.append(t)
