@@ -96,3 +96,34 @@ def test_an_echo_of_an_earlier_segment_leaves_the_guard_to_decide(tmp_path):
     c.server(20 * MS, RESP, options=ts(205, 111))
     row, _ = analyze(tmp_path, c)
     assert_times(row, 1 * MS, 12 * MS, 20 * MS, 20 * MS)
+
+
+def test_echo_outweighs_a_missing_report_sent_before_the_retransmission_arrived(tmp_path):
+    """Server side, from a real gRPC capture on a lossy veth: the response's segment went out
+    at 182 ms and was lost; the server's next segment (128 ms later) showed the hole; the
+    client's SACKs reporting the bytes missing keep arriving until 24 us after the
+    retransmission -- sent before it reached the client, on a round trip longer than the
+    handshake's (the guard is 9 us) -- and the ACK covering them echoes the retransmission's
+    TSval.  The retransmission is the delivered copy: the response ends with it.  (With the
+    guard alone both copies were rejected and the lost original was kept: here the response
+    ended at the later segment, 185 us early; in the real capture, whose gRPC response lay
+    whole in the lost segment, 128 ms early.)"""
+    c = Conversation()
+    opts = [("MSS", 1460), ("SAckOK", b"")] + ts(90)
+    c.handshake(0, 5 * US, 22 * US, syn_options=opts, synack_options=opts)   # server side
+    start = c.seq_s
+    c.client(1 * MS, REQ, options=ts(100, 90))
+    c.ack_from_server(1 * MS + 40 * US, options=ts(200, 100))
+    first = c.seq_s
+    c.server(2 * MS, RESP[:1000], options=ts(201, 100))                       # lost
+    c.server(130 * MS, RESP[1000:], options=ts(329, 100))
+    end = c.seq_s
+    hole = sack(c, True, first - start + 1000, end - start)
+    c.ack_from_client(130 * MS + 100 * US, ack=first, options=ts(150, 201) + hole)
+    c.server(130 * MS + 185 * US, RESP[:1000], seq=first, options=ts(330, 150))
+    c.ack_from_client(130 * MS + 209 * US, ack=first, options=ts(150, 201) + hole)
+    c.ack_from_client(130 * MS + 218 * US, ack=end, options=ts(151, 330))
+    row, conn = analyze(tmp_path, c)
+    assert conn["vantage"] == "server"
+    assert_times(row, 1 * MS, 1 * MS, 2 * MS, 130 * MS + 185 * US)
+    assert row["retrans_segments_to_client"] == 1

@@ -354,12 +354,14 @@ def _by_timestamps(copies: list, kinds: list, starts: np.ndarray, first: tuple,
     guard says: sets ``chosen`` (delivery times and frames per piece) in place there.
 
     Skipped where a SACK block covered the piece first (a segment above a hole leaves the echo
-    at the older segment's TSval), where the copy was reported missing after it (as in
-    :func:`_choose`) or named by a D-SACK, and without timestamps on both sides."""
+    at the older segment's TSval), for a copy a D-SACK names, and without timestamps on both
+    sides.  The echo outweighs a SACK report of the bytes as missing captured soon after the
+    copy: the receiver sent that report before the copy reached it (a round trip longer than
+    the handshake's; :func:`_choose` would reject the copy)."""
     if ev.tsecr is None or ev.copy_tsval is None or not (ev.tsecr >= 0).any():
         return
     first_t, first_f = first
-    acked, holes, cum_i = evidence
+    acked, _, cum_i = evidence
     echo = np.where(cum_i >= 0, ev.tsecr[np.maximum(cum_i, 0)], -1)
     if not (echo >= 0).any():
         return
@@ -368,7 +370,6 @@ def _by_timestamps(copies: list, kinds: list, starts: np.ndarray, first: tuple,
     at = np.clip(np.searchsorted(frames[order], first_f), 0, len(frames) - 1)
     first_ts = np.where(frames[order][at] == first_f, ev.copy_tsval[order][at], -1)
     ok = (echo >= 0) & (first_ts == echo) & (first_t >= 0) & (first_t <= acked)
-    ok &= (holes < 0) | (first_t > holes - ev.guard_ns)
     for j, ranges in dup.items():
         for left, right in ranges:
             ok &= ~((starts >= left) & (starts < right) & (first_f == copies[j][4]))
@@ -379,7 +380,6 @@ def _by_timestamps(copies: list, kinds: list, starts: np.ndarray, first: tuple,
         i0, i1 = np.searchsorted(starts, off, "left"), np.searchsorted(starts, off + wire, "left")
         sl = slice(i0, i1)
         hit = (echo[sl] == ev.copy_tsval[j]) & (t <= acked[sl])
-        hit &= (holes[sl] < 0) | (t > holes[sl] - ev.guard_ns)
         for left, right in dup.get(j, ()):
             hit &= ~((starts[sl] >= left) & (starts[sl] < right))
         best_t[sl][hit], best_f[sl][hit] = t, frame
