@@ -12,6 +12,13 @@ byte range by byte range:
   at the sender's side, a lost original is followed by its retransmission and only then by the
   ACK: the retransmission is chosen; captured at the receiver's side, the guard is about zero,
   and a copy the receiver got is acknowledged before the sender's next (spurious) copy;
+* with TCP timestamps (RFC 7323) on the copies and on the ACK that first covers the range
+  cumulatively, that ACK's TSecr names the copy that caused it: the latest copy of the range
+  whose TSval equals it (and captured at or before the ACK) is the one that got through,
+  whatever the guard says (the receiver echoes the TSval of the segment that advanced its left
+  edge; a later ACK can come sooner than the guard after the copy that caused it).  An echo
+  matching none of the range's copies (the ACK answers a run begun by an earlier segment), or a
+  range a SACK block covered first, leaves the guard to decide;
 * a copy captured at least the guard before an ACK whose SACK blocks leave the range out
   (reported missing: at or past the cumulative ACK, below a SACK block's end) did not get
   through, however soon the covering ACK followed a later copy;
@@ -53,7 +60,8 @@ class AckEvidence:
     ``t``/``ack``: capture time (ns, time order) and cumulative ACK (stream offset of the
     direction) of every timed ACK the receiver sent; ``sacks``: ``(t, left, right, dsack,
     cumulative ACK)`` blocks in stream offsets; ``guard_ns``: half the round trip between the capture point and
-    the receiver; ``ooo_ns``: the out-of-order threshold.
+    the receiver; ``ooo_ns``: the out-of-order threshold.  ``tsecr``: each ACK's TSecr and
+    ``copy_tsval``: each copy's TSval (RFC 7323 timestamps, raw; -1 or None: absent).
     """
 
     t: np.ndarray
@@ -61,6 +69,8 @@ class AckEvidence:
     sacks: list = field(default_factory=list)
     guard_ns: int = 0
     ooo_ns: int = OOO_DEFAULT_NS
+    tsecr: np.ndarray | None = None
+    copy_tsval: np.ndarray | None = None
 
 
 @dataclass
@@ -81,14 +91,26 @@ class Delivery:
     repairs: list = field(default_factory=list)
 
 
-def classify(copies: list, ooo_ns: int) -> tuple[list, int, list]:
+def classify(copies: list, ooo_ns: int, marks: list = ()) -> tuple[list, int, list]:
     """Per copy (time order; ``(off, wire_len, captured, t, frame, src)``): "new", "retrans",
     "ooo" or "probe"; the count of out-of-order copies; and ``(max_end, t)`` after each copy
-    that advanced the highest byte, for finding when a hole was first seen."""
+    that advanced the highest byte, for finding when a hole was first seen.
+
+    ``marks``: ``(offset, t, frame)`` of the direction's segments without payload (pure ACK,
+    FIN; time order): one whose sequence number is past every byte captured so far shows bytes
+    sent and not captured (Wireshark's "previous segment not captured" on a frame of length 0)
+    and advances the highest byte as a copy would, so the copy that later fills that hole is a
+    retransmission or out of order, as tshark labels it."""
     kinds, ooo, advanced = [], 0, []
     covered_s, covered_e = [], []                      # union of earlier copies, merged
     max_end, t_adv = 0, None
-    for off, wire, _, t, _, _ in copies:
+    k = 0
+    for off, wire, _, t, frame, _ in copies:
+        while k < len(marks) and t >= 0 and (marks[k][1], marks[k][2]) < (t, frame):
+            if marks[k][0] > max_end:
+                max_end, t_adv = marks[k][0], marks[k][1]
+                advanced.append((max_end, t_adv))
+            k += 1
         end = off + wire
         if off >= max_end:                 # new bytes in order: the usual copy, cheaply
             kinds.append("new")
@@ -164,11 +186,12 @@ def split_pieces(stream, copies: list) -> None:
     stream.set_pieces(**columns)
 
 
-def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
+def deliver(stream, copies: list, ev: AckEvidence, marks: list = ()) -> Delivery:
     """Split ``stream``'s pieces (:func:`split_pieces`), choose each piece's delivering copy
-    and set ``stream.done``/``stream.done_frames``; returns the :class:`Delivery`."""
+    and set ``stream.done``/``stream.done_frames``; returns the :class:`Delivery`.
+    ``marks``: the header-only segments that reveal holes (:func:`classify`)."""
     out = Delivery()
-    kinds, out.out_of_order, advanced = classify(copies, ev.ooo_ns)
+    kinds, out.out_of_order, advanced = classify(copies, ev.ooo_ns, marks)
     for (off, wire, _, t, _, _), kind in zip(copies, kinds):
         if kind == "retrans":
             out.retrans_t.append(t)
@@ -181,11 +204,13 @@ def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
     ends = np.frombuffer(stream.ends, dtype=np.int64)
     first_t = np.frombuffer(stream.times, dtype=np.int64)
     first_f = np.frombuffer(stream.frames, dtype=np.int64)
-    acked = _first_ack(starts, ends, ev)
+    acked, cum_i = _first_ack(starts, ends, ev)
     dup = _duplicates(copies, kinds, ev)
     holes = _holes(starts, ends, ev)
     deliv_t, deliv_f = _choose(copies, kinds, starts, (first_t, first_f), (acked, holes),
                                ev.guard_ns, dup)
+    _by_timestamps(copies, kinds, starts, (first_t, first_f), (acked, holes, cum_i), ev, dup,
+                   (deliv_t, deliv_f))
     unset = deliv_t < 0
     deliv_t[unset] = first_t[unset]
     deliv_f[unset] = first_f[unset]
@@ -203,20 +228,26 @@ def deliver(stream, copies: list, ev: AckEvidence) -> Delivery:
     return out
 
 
-def _first_ack(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
-    """Capture time of the first ACK covering each piece (cumulative or SACK), -1 if none."""
+def _first_ack(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> tuple:
+    """Per piece: capture time of the first ACK covering it (cumulative or SACK), -1 if none;
+    and the index in ``ev.t`` of that ACK when it covers the piece cumulatively (no SACK
+    block held the piece before it), else -1."""
     acked = np.full(len(starts), -1, dtype=np.int64)
+    cum_i = np.full(len(starts), -1, dtype=np.int64)
     if len(ev.t):
         reach = np.maximum.accumulate(ev.ack)
         i = np.searchsorted(reach, ends, side="left")
         ok = i < len(reach)
         acked[ok] = ev.t[i[ok]]
+        cum_i[ok] = i[ok]
     for t, left, right, *_ in ev.sacks:
         i0, i1 = np.searchsorted(starts, left, "left"), np.searchsorted(ends, right, "right")
         if i1 > i0:
             seg = acked[i0:i1]
-            acked[i0:i1] = np.where((seg < 0) | (seg > t), t, seg)
-    return acked
+            sooner = (seg < 0) | (seg > t)
+            acked[i0:i1] = np.where(sooner, t, seg)
+            cum_i[i0:i1][sooner] = -1
+    return acked, cum_i
 
 
 def _holes(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
@@ -312,6 +343,48 @@ def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, evidenc
     fill = best_t < 0
     best_t[fill], best_f[fill] = loose_t[fill], loose_f[fill]
     return best_t, best_f
+
+
+def _by_timestamps(copies: list, kinds: list, starts: np.ndarray, first: tuple,
+                   evidence: tuple, ev: AckEvidence, dup: dict, chosen: tuple) -> None:
+    """Where the ACK that first covers a piece cumulatively echoes (TSecr) the TSval of copies
+    of that piece, the latest of those captured at or before the ACK is the delivered one
+    (RFC 7323: the receiver echoes the TSval of the segment that advanced its left edge: the
+    copy that filled the hole, or the first of a run acknowledged together), whatever the
+    guard says: sets ``chosen`` (delivery times and frames per piece) in place there.
+
+    Skipped where a SACK block covered the piece first (a segment above a hole leaves the echo
+    at the older segment's TSval), for a copy a D-SACK names, and without timestamps on both
+    sides.  The echo outweighs a SACK report of the bytes as missing captured soon after the
+    copy: the receiver sent that report before the copy reached it (a round trip longer than
+    the handshake's; :func:`_choose` would reject the copy)."""
+    if ev.tsecr is None or ev.copy_tsval is None or not (ev.tsecr >= 0).any():
+        return
+    first_t, first_f = first
+    acked, _, cum_i = evidence
+    echo = np.where(cum_i >= 0, ev.tsecr[np.maximum(cum_i, 0)], -1)
+    if not (echo >= 0).any():
+        return
+    frames = np.array([c[4] for c in copies], dtype=np.int64)
+    order = np.argsort(frames, kind="stable")
+    at = np.clip(np.searchsorted(frames[order], first_f), 0, len(frames) - 1)
+    first_ts = np.where(frames[order][at] == first_f, ev.copy_tsval[order][at], -1)
+    ok = (echo >= 0) & (first_ts == echo) & (first_t >= 0) & (first_t <= acked)
+    for j, ranges in dup.items():
+        for left, right in ranges:
+            ok &= ~((starts >= left) & (starts < right) & (first_f == copies[j][4]))
+    best_t, best_f = np.where(ok, first_t, -1), np.where(ok, first_f, -1)
+    for j, (off, wire, _, t, frame, _) in enumerate(copies):
+        if t < 0 or kinds[j] != "retrans" or ev.copy_tsval[j] < 0:
+            continue
+        i0, i1 = np.searchsorted(starts, off, "left"), np.searchsorted(starts, off + wire, "left")
+        sl = slice(i0, i1)
+        hit = (echo[sl] == ev.copy_tsval[j]) & (t <= acked[sl])
+        for left, right in dup.get(j, ()):
+            hit &= ~((starts[sl] >= left) & (starts[sl] < right))
+        best_t[sl][hit], best_f[sl][hit] = t, frame
+    found = best_t >= 0
+    chosen[0][found], chosen[1][found] = best_t[found], best_f[found]
 
 
 def _hole_repairs(out: Delivery, copies, kinds, advanced, stream) -> None:

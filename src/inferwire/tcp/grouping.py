@@ -25,7 +25,7 @@ import numpy as np
 
 from .delivery import OOO_DEFAULT_NS, AckEvidence, deliver
 from . import netstats
-from .options import header_starts, sack_blocks
+from .options import header_starts, sack_blocks, timestamps
 from .stream import DirectionStream, int64s
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -303,6 +303,7 @@ class Directions:
         self.fin_offset: list = [None] * n_dirs
         self.uncaptured: dict = {}           # direction -> [(start, end), ...]
         self.replay: dict = {}               # direction -> list of add() argument tuples
+        self.marks: dict = {}                # replayed direction -> header-only hole marks
         self.nbytes: list = [0] * n_dirs     # of the fast directions: distinct bytes ...
         self.contiguous: list = [0] * n_dirs  # ... and the end of the gap-free prefix
         self.evidence: dict = {}             # replayed direction -> its receiver's AckEvidence
@@ -351,7 +352,8 @@ class Directions:
                 s.add(*args)
             s.fin_offset = self.fin_offset[d]
             if d in self.evidence:
-                s.delivery = deliver(s, self.replay[d], self.evidence[d])
+                s.delivery = deliver(s, self.replay[d], self.evidence[d],
+                                     self.marks.get(d, ()))
             return s
         a, b = self.piece_bounds[d], self.piece_bounds[d + 1]
         c = self.cols
@@ -382,7 +384,7 @@ def directions(g: PacketGroups, facts: dict, vantage: str = "auto") -> Direction
            "frame": t.frame[o][rows], "src": t.payload_off[o][rows], "fin": fin[rows], "d": d,
            "seq": g.s_seq[rows], "pos": rows}
     _fins(out, seg)
-    _pieces(out, seg)
+    _pieces(out, seg, _header_marks(g, facts, seg, plen))
     if out.replay:
         guard = guards(facts, vantage)
         for di in out.replay:
@@ -464,7 +466,18 @@ def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> 
                                 to_off(blocks[1][0]) <= lo and hi <= to_off(blocks[1][1])))
             sacks.append((t, lo, hi, bool(dsack), int(acks[i])))
     side = "to_server" if to_server else "to_client"
-    return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]))
+    _, tsecr = timestamps(table, rows, heads)
+    return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]),
+                       tsecr=tsecr, copy_tsval=_copy_tsvals(g, seg, di))
+
+
+def _copy_tsvals(g: PacketGroups, seg: dict, di: int) -> np.ndarray:
+    """TSval (-1: none) of each of direction ``di``'s copies, in the order of
+    ``Directions.replay[di]`` (its segments with payload at offset 0 or later, time order)."""
+    a, b = np.searchsorted(seg["d"], [di, di + 1])
+    idx = a + np.flatnonzero((seg["plen"][a:b] > 0) & (seg["off"][a:b] >= 0))
+    rows = g.order[seg["pos"][idx]]
+    return timestamps(g.table, rows, header_starts(g.table, rows))[0]
 
 
 def _offsets(g, facts, rows, d, plen, n_dirs) -> np.ndarray:
@@ -504,12 +517,83 @@ def _fins(out: Directions, seg: dict) -> None:
         out.fin_offset[di] = e
 
 
-def _pieces(out: Directions, seg: dict) -> None:
-    """Split directions into fast (pieces in order, no overlap) and replayed ones."""
+def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray) -> dict:
+    """The segments without payload (pure ACKs, FINs; not SYN or RST) whose sequence number is
+    past every byte of their direction captured before them: ``{"d", "off", "t", "frame"}``
+    arrays, time order within a direction (known times only).  Such a segment shows that bytes
+    were sent and not captured (Wireshark's "previous segment not captured" on a frame of
+    length 0); the copy that later fills the hole is a repeat (:func:`delivery.classify`).
+
+    A header's stream offset comes from the nearest data or FIN segment of its direction in
+    time (its sequence number minus theirs, modulo 2**32), so wrapping streams stay exact."""
+    none = {k: np.zeros(0, dtype=np.int64) for k in ("d", "off", "t", "frame")}
+    h = np.flatnonzero((plen == 0) & ((g.s_flags & (SYN | RST | FIN)) == 0) & g.s_known)
+    h = np.concatenate((h, seg["pos"][seg["fin"] & (seg["plen"] == 0) & (seg["ts"] >= 0)]))
+    if not len(h) or not len(seg["d"]):
+        return none
+    n = len(seg["d"])
+    d = np.concatenate((seg["d"], 2 * g.conn[h] + (~facts["up"][h]).astype(np.int64)))
+    ts = np.concatenate((g.s_ts[seg["pos"]], g.s_ts[h]))
+    is_head = np.arange(len(d)) >= n
+    order = np.lexsort((is_head, ts, d))                # data before a header at one time
+    d, is_head = d[order], is_head[order]
+    idx = np.arange(len(d))
+    prev = np.maximum.accumulate(np.where(is_head, -1, idx))
+    nxt = np.minimum.accumulate(np.where(is_head, len(d), idx)[::-1])[::-1]
+    ref = np.where((prev >= 0) & (d[np.maximum(prev, 0)] == d), prev, nxt)
+    ok = is_head & (ref < len(d))
+    ok[ok] &= d[ref[ok]] == d[ok]
+    ref_seg = order[np.minimum(ref, len(d) - 1)]        # (a data row: index into seg)
+    head_row = h[np.maximum(order - n, 0)]
+    rel = ((g.s_seq[head_row].astype(np.int64)
+            - seg["seq"][np.minimum(ref_seg, n - 1)].astype(np.int64) + HALF) & MASK32) - HALF
+    off = seg["off"][np.minimum(ref_seg, n - 1)] + rel
+    # the end of the sequence space used before each header, per direction (a FIN takes one
+    # number: the ACKs after it carry its sequence number + 1); a payload-free FIN counts as
+    # a header, so that it does not hide itself
+    at = np.minimum(order, n - 1)
+    head_fin = (g.s_flags[head_row] & FIN) != 0
+    used = np.where(is_head, np.where(head_fin, off + 1, -1),
+                    np.where(seg["plen"][at] == 0, -1,
+                             (seg["off"] + seg["plen"])[at] + seg["fin"][at]))
+    before = _running_max_by(d, used)
+    reveal = ok & (off > np.maximum(before, 0))
+    if not reveal.any():
+        return none
+    rows = head_row[reveal]
+    return {"d": d[reveal], "off": off[reveal], "t": g.s_time[rows],
+            "frame": g.table.frame[g.order[rows]]}
+
+
+def _running_max_by(d: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row (rows grouped by ``d``), the maximum of ``values`` of the rows before it in its
+    group (-1: none)."""
+    out = np.full(len(d), -1, dtype=np.int64)
+    if len(d) < 2:
+        return out
+    heads = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
+    span = int(max(values.max(), 0)) + 2
+    if (int(d.max()) + 1) * span < MAX_SPACED:
+        spaced = np.maximum.accumulate(d * span + values + 1)   # + 1: -1 stays in its group
+        out[1:] = spaced[:-1] - d[1:] * span - 1
+        out[heads] = -1
+        return np.maximum(out, -1)
+    for a, b in zip(heads.tolist(), np.append(heads[1:], len(d)).tolist()):
+        out[a + 1:b] = np.maximum.accumulate(values[a:b - 1])
+    return out
+
+
+def _pieces(out: Directions, seg: dict, marks: dict) -> None:
+    """Split directions into fast (pieces in order, no overlap) and replayed ones (also those
+    with a hole revealed by a header-only segment: ``marks``, :func:`_header_marks`)."""
     off, clen, plen, d = seg["off"], seg["clen"], seg["plen"], seg["d"]
     valid = (plen > 0) & (off >= 0)                  # segments that reach DirectionStream.add
     piece = valid & (clen > 0)
     slow_dirs = _overlapping_directions(off[piece], (off + clen)[piece], d[piece], out.n_dirs)
+    slow_dirs = np.union1d(slow_dirs, marks["d"])
+    for i in range(len(marks["d"])):
+        out.marks.setdefault(int(marks["d"][i]), []).append(
+            (int(marks["off"][i]), int(marks["t"][i]), int(marks["frame"][i])))
     slow = np.isin(d, slow_dirs) & valid
     for i in np.flatnonzero(slow).tolist():
         out.replay.setdefault(int(d[i]), []).append(

@@ -134,3 +134,53 @@ def sack_blocks(table, row: int, start: int) -> list[tuple[int, int]]:
             return list(zip(edges[0::2], edges[1::2]))
         pos += length
     return []
+
+
+TIMESTAMP = 8
+#: Linux's (and most stacks') layout: NOP, NOP, kind 8, length 10, TSval, TSecr
+_TS_HEAD = (NOP, NOP, TIMESTAMP, 10)
+
+
+def timestamps(table, rows: np.ndarray, heads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TSval and TSecr (RFC 7323; raw 32-bit values, -1 where absent) of table ``rows``, whose
+    TCP headers begin at buffer offsets ``heads`` (:func:`header_starts`; -1: unknown).
+    Vectorised for options laid out NOP NOP TS first; any other layout one row at a time."""
+    n = len(rows)
+    tsval, tsecr = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    if not n:
+        return tsval, tsecr
+    u8 = _u8(table)
+    size = np.where(heads >= 0, table.payload_off[rows].astype(np.int64) - heads - 20, 0)
+    at = np.clip(heads + 20, 0, max(len(u8) - 12, 0))
+    usual = size >= 12
+    for k, byte in enumerate(_TS_HEAD):
+        usual &= u8[np.minimum(at + k, len(u8) - 1)] == byte
+    idx = np.flatnonzero(usual)
+    for field, out in ((4, tsval), (8, tsecr)):
+        v = np.zeros(len(idx), dtype=np.int64)
+        for k in range(4):
+            v = (v << 8) | u8[at[idx] + field + k]
+        out[idx] = v
+    for i in np.flatnonzero(~usual & (size >= 10)).tolist():
+        found = _timestamp_option(table.buffer, int(heads[i]) + 20, int(heads[i]) + 20 + int(size[i]))
+        if found is not None:
+            tsval[i], tsecr[i] = found
+    return tsval, tsecr
+
+
+def _timestamp_option(buf, pos: int, stop: int):
+    """(TSval, TSecr) of the options in ``buf[pos:stop]``, or None."""
+    while pos < stop:
+        kind = buf[pos]
+        if kind == EOL:
+            return None
+        if kind == NOP:
+            pos += 1
+            continue
+        if pos + 1 >= stop or buf[pos + 1] < 2 or pos + buf[pos + 1] > stop:
+            return None
+        if kind == TIMESTAMP and buf[pos + 1] == 10:
+            return (int.from_bytes(buf[pos + 2:pos + 6], "big"),
+                    int.from_bytes(buf[pos + 6:pos + 10], "big"))
+        pos += buf[pos + 1]
+    return None
