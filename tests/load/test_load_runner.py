@@ -174,3 +174,43 @@ def test_open_loop_reuses_the_last_idle_workers(server):
         peak = max(peak, in_flight)
     workers = {r.worker for r in late}
     assert len(workers) <= peak + 2 * WAITING_SENDERS, (sorted(workers), peak)
+
+
+def retained(run) -> tuple[int, int]:
+    """(bytes, largest container length) of what a finished run object holds, walked deeply
+    (its workload and listeners left out; classes, modules and functions not followed)."""
+    import gc
+    import sys
+    import types
+    from collections import deque
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+    seen, stack, size, longest = set(), [v for k, v in vars(run).items()
+                                         if k not in ("workload", "listeners")], 0, 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        size += sys.getsizeof(obj)
+        if isinstance(obj, (list, tuple, dict, set, frozenset, deque)):
+            longest = max(longest, len(obj))      # (numpy arrays: fixed size, in ``size``)
+        stack.extend(gc.get_referents(obj))
+    return size, longest
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_the_runner_keeps_no_per_request_list(mode):
+    """What the runner holds after N requests does not grow with N (the client log on disk has
+    every record; the summary comes from fixed-size histograms)."""
+    from inferwire.load.runner import _Run
+    sizes = {}
+    for n in (300, 3000):
+        opts = (LoadOptions(users=2, requests=n) if mode == "closed" else
+                LoadOptions(mode="open", rate=20_000, requests=n, max_in_flight=4))
+        run = _Run(lambda request_id: None, opts, [], None)
+        summary = run.execute()
+        assert summary.requests == summary.ok == n and run.tally.latency.count == n
+        sizes[n] = retained(run)
+    (small, small_len), (big, big_len) = sizes[300], sizes[3000]
+    assert big_len < 300 and small_len == big_len, sizes       # no container of length ~N
+    assert abs(big - small) < 8 * 1024, sizes     # a list of 2,700 more records: > 200 KB
