@@ -111,6 +111,8 @@ def test_serve_subprocess_with_batching_tls_and_request_log(models_dir, tmp_path
         for t in threads:
             t.join(30)
         assert len(results) == 6 and all(r.ok for r in results), [r.error for r in results]
+        assert 0 < proc.start_s < proc.ready_timeout       # how long it took to get ready
+        assert proc.stop_timeout() == max(10.0, 3 * proc.start_s)   # a slow host, a slow stop
         assert proc.stop() == 0  # SIGTERM: clean exit
     records = [json.loads(x) for x in log.read_text().splitlines()]
     predicts = [r for r in records if r["status"] == "OK" and r["rows"] == 2]
