@@ -133,7 +133,7 @@ def test_a_failing_listener_stops_the_run_with_a_clear_error(server):
     start = time.monotonic()
     with pytest.raises(LoadError, match="listener failed.*No space left"):
         run_load(HttpWorkload(server.url), LoadOptions(users=2, duration_s=30), [Broken()])
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 15         # at once, not after the 30 s (loaded host)
 
 
 def test_external_stop_ends_the_run_early(server):
@@ -142,7 +142,7 @@ def test_external_stop_ends_the_run_early(server):
     start = time.monotonic()
     summary = run_load(HttpWorkload(server.url + "?delay_ms=5"),
                        LoadOptions(users=2, duration_s=30), stop=stop)
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 15         # soon after 0.5 s, not after the 30 s
     assert summary.stopped_early and not summary.interrupted and summary.requests > 0
 
 
