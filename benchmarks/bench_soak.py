@@ -7,13 +7,14 @@ Runs ``scripts/capture_run.py`` as a real user would (the embedded server, gRPC 
 run itself = client and load generator, the server, dumpcap, the capture watchdog, the run's
 supervisor): RSS and PSS (``/proc/PID/smaps_rollup`` through psutil) and open file descriptors.
 
-Reported per process kind, over the load phase after the first ``--settle`` seconds: the first
-and last minute's median RSS/PSS/fds, the growth between them and the least-squares slope (MB
-per hour), and the largest value; then from the run's own files: packets dropped (the capture's
-counters), requests sent (client log) and how many of them the analysis found in the capture.
+Reported per process kind, over the load phase after the first ``--settle`` seconds: the first,
+middle and last minute's median RSS/PSS/fds, the least-squares slope (MB per hour), and the
+largest value; then from the run's own files: packets dropped (the capture's counters), requests
+sent (client log) and how many of them the analysis found in the capture.
 
     .venv/bin/python benchmarks/bench_soak.py                       # 30 min at 100 req/s
     .venv/bin/python benchmarks/bench_soak.py --minutes 2 --rate 50  # a quick look
+    .venv/bin/python benchmarks/bench_soak.py --report-only RUN_DIR SAMPLES_CSV  # report again
 
 Writes ``benchmarks/results/soak.md`` (and the samples as ``soak_samples.csv`` beside it).
 The run folder stays in ``--out`` (default ``benchmarks/data/soak``).
@@ -101,8 +102,8 @@ def run_and_sample(args) -> tuple[Path, list[dict], int]:
 
 
 def flatness(samples: pd.DataFrame, start_ns: int, end_ns: int) -> list[dict]:
-    """Per kind: first/last minute medians, growth, slope and max of RSS, PSS and fds over
-    [start_ns, end_ns] (summed over the processes of a kind at each sample time)."""
+    """Per kind: first/middle/last minute medians, max and slope (per hour) of RSS, PSS (MB) and
+    fds over [start_ns, end_ns] (summed over the processes of a kind at each sample time)."""
     window = samples[(samples.time_ns >= start_ns) & (samples.time_ns <= end_ns)]
     out = []
     for kind, g in window.groupby("kind"):
@@ -110,12 +111,14 @@ def flatness(samples: pd.DataFrame, start_ns: int, end_ns: int) -> list[dict]:
         t_h = (per_t.index.to_numpy() - per_t.index[0]) / 3.6e12
         first = per_t[per_t.index <= per_t.index[0] + 60e9]
         last = per_t[per_t.index >= per_t.index[-1] - 60e9]
+        centre = (per_t.index[0] + per_t.index[-1]) / 2
+        middle = per_t[abs(per_t.index - centre) <= 30e9]
         row = {"kind": kind, "samples": len(per_t), "hours": float(t_h[-1]) if len(t_h) else 0}
         for col, unit in (("rss_bytes", 2**20), ("pss_bytes", 2**20), ("fds", 1)):
             v = per_t[col].to_numpy(dtype=float) / unit
             slope = float(np.polyfit(t_h, v, 1)[0]) if len(v) > 2 and t_h[-1] > 0 else float("nan")
-            row[col] = (float(np.median(first[col])) / unit, float(np.median(last[col])) / unit,
-                        float(v.max()), slope)
+            row[col] = (float(np.median(first[col])) / unit, float(np.median(middle[col])) / unit,
+                        float(np.median(last[col])) / unit, float(v.max()), slope)
         out.append(row)
     return out
 
@@ -128,7 +131,8 @@ def run_facts(run_dir: Path) -> dict:
              "dropped": capture.get("dropped"), "dropped_by": capture.get("dropped_by"),
              "files": len(capture.get("files") or []), "packets": capture.get("packets"),
              "live_ns": manifest.get("capture_live_ns"), "stopped_ns": manifest.get("stopped_ns"),
-             "loads": manifest.get("loads"), "analysis": manifest.get("analysis")}
+             "loads": manifest.get("loads"), "analysis": manifest.get("analysis"),
+             "resources": manifest.get("resources") or {}}
     joined_path = run_dir / "joined.csv"
     if joined_path.exists():
         j = pd.read_csv(joined_path, usecols=["in_client_log", "in_capture", "client_phase",
@@ -154,17 +158,23 @@ def report(args, run_dir: Path, rows: list[dict], code: int) -> str:
              f"**{facts.get('found')}**; grpc-status 0: {facts.get('ok')}",
              f"- samples every {args.interval:g} s; figures over the load phase after its "
              f"first {args.settle:g} s", "",
-             "| process | samples | RSS MB first min -> last min (max) | RSS slope MB/h "
-             "| PSS MB first -> last (max) | PSS slope MB/h | fds first -> last (max) |",
+             "| process | samples | RSS MB first min -> middle -> last min (max) "
+             "| RSS slope MB/h | PSS MB first -> middle -> last (max) | PSS slope MB/h "
+             "| fds first -> middle -> last (max) |",
              "|---|---|---|---|---|---|---|"]
     for r in flatness(samples, start, end):
         rss, pss, fds = r["rss_bytes"], r["pss_bytes"], r["fds"]
-        lines.append(f"| {r['kind']} | {r['samples']} | {rss[0]:.1f} -> {rss[1]:.1f} "
-                     f"({rss[2]:.1f}) | {rss[3]:+.1f} | {pss[0]:.1f} -> {pss[1]:.1f} "
-                     f"({pss[2]:.1f}) | {pss[3]:+.1f} | {fds[0]:.0f} -> {fds[1]:.0f} "
-                     f"({fds[2]:.0f}) |")
-    lines += ["", "Machine shared with other jobs (2 cores); memory and descriptors do not "
-              "depend on that, CPU figures are not reported here."]
+        lines.append(f"| {r['kind']} | {r['samples']} | {rss[0]:.1f} -> {rss[1]:.1f} -> "
+                     f"{rss[2]:.1f} ({rss[3]:.1f}) | {rss[4]:+.1f} | {pss[0]:.1f} -> "
+                     f"{pss[1]:.1f} -> {pss[2]:.1f} ({pss[3]:.1f}) | {pss[4]:+.1f} | "
+                     f"{fds[0]:.0f} -> {fds[1]:.0f} -> {fds[2]:.0f} ({fds[3]:.0f}) |")
+    host = (facts["resources"].get("system") or {}).get("cpu_percent_mean")
+    others = (facts["resources"].get("rest of host") or {}).get("cpu_percent_mean")
+    busy = (f": its CPUs were {host:.0f} % busy on average during the run, "
+            f"{others / 100:.2f} cores of it by processes outside the run"
+            if host is not None and others is not None else "")
+    lines += ["", f"Machine shared with other jobs (2 cores){busy}. Memory and descriptors do "
+              "not depend on that; CPU figures are not reported here."]
     return "\n".join(lines) + "\n"
 
 
@@ -179,9 +189,16 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=60.0,
                    help="seconds of load left out at the start (warm-up, first allocations)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "data" / "soak"))
+    p.add_argument("--report-only", nargs=2, metavar=("RUN_DIR", "SAMPLES_CSV"),
+                   help="no run: report again on a kept run folder and its samples "
+                        "(--minutes, --rate and --ring should be the run's)")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    run_dir, rows, code = run_and_sample(args)
+    if args.report_only:
+        run_dir, samples = Path(args.report_only[0]), Path(args.report_only[1])
+        rows, code = pd.read_csv(samples).to_dict("records"), 0
+    else:
+        run_dir, rows, code = run_and_sample(args)
     text = report(args, run_dir, rows, code)
     (RESULTS / "soak.md").write_text(text)
     print(text)

@@ -44,11 +44,33 @@ def test_busy_and_idle_processes_at_10_hz(tmp_path):
     gaps = [(b - a) / 1e6 for a, b in zip(times, times[1:])]
     assert 80 < sum(gaps) / len(gaps) < 130                      # ~100 ms apart
     assert server[0]["cpu_percent"] == ""                        # no interval before the first
-    assert summary["server"].cpu_percent_mean > 10               # busy (the machine may be shared)
+    # busy against idle, relative only: on the shared 2-core host the burner got 9 % once
     assert summary["server"].cpu_percent_mean > 3 * max(summary["client"].cpu_percent_mean, 1.0)
     assert summary["client"].cpu_percent_max < 10
     assert int(server[-1]["rss_bytes"]) > 1_000_000 and summary["server"].rss_max_bytes > 1_000_000
     assert 0 <= float(system[-1]["cpu_percent"]) <= 100 and int(system[-1]["rss_bytes"]) > 0
+
+
+def test_the_summary_keeps_no_sample_list(tmp_path):
+    """Mean and max CPU are kept as running figures: a soak's hours of samples (60 a second at
+    10 Hz and six roles) must not pile up in the run's process."""
+    idle = spawn("import time; time.sleep(30)")
+    try:
+        sampler = ResourceSampler(tmp_path / "r.csv", {"server": idle.pid},
+                                  ResourceOptions(interval_s=0.01)).start()
+        time.sleep(1.0)
+        summary = sampler.stop()
+    finally:
+        idle.kill(), idle.wait()
+    rows = [float(r["cpu_percent"]) for r in by_role(read(tmp_path / "r.csv"), "server")
+            if r["cpu_percent"]]
+    s = summary["server"]
+    assert len(rows) > 30 and s.samples == len(rows) + 1
+    assert s.cpu_percent_mean == pytest.approx(sum(rows) / len(rows), abs=0.05)
+    assert s.cpu_percent_max == pytest.approx(max(rows), abs=0.05)
+    for role in summary.values():                # nothing that grows with the samples
+        assert all(len(v) <= 20 for v in vars(role).values() if isinstance(v, (list, dict))), \
+            {k: len(v) for k, v in vars(role).items() if isinstance(v, (list, dict))}
 
 
 def test_children_count_only_when_asked(tmp_path):
@@ -72,8 +94,7 @@ def test_children_count_only_when_asked(tmp_path):
             p.kill()
         parent.kill(), parent.wait()
     # a burning grandchild shows only when children count (the machine may be shared: relative)
-    assert a.cpu_percent_mean > 10 and b.cpu_percent_max < 10
-    assert a.cpu_percent_mean > 3 * max(b.cpu_percent_mean, 1.0)
+    assert b.cpu_percent_max < 10 and a.cpu_percent_mean > 3 * max(b.cpu_percent_mean, 1.0)
     assert {r["processes"] for r in read(tmp_path / "a.csv")} == {"2"}
 
 

@@ -60,8 +60,7 @@ def test_sigkill_leaves_nothing_running_and_runs_clean_finishes_it(tmp_path):
     assert leftovers(d)                          # server and dumpcap are running
     proc.kill()
     proc.wait()
-    took = wait_no_leftovers(d, timeout=15)
-    assert took < 10
+    wait_no_leftovers(d, timeout=30)             # the run was to last 60 s
     assert manifest_of(d)["status"] == "running"
     done = runs_clean(tmp_path)
     assert done.returncode == 0, done.stderr
@@ -101,13 +100,29 @@ def test_ctrl_c_while_the_server_starts_kills_it_at_once(tmp_path):
     server = [p for p in psutil.process_iter(["cmdline"])
               if str(d) in " ".join(p.info["cmdline"] or [])]
     proc.send_signal(signal.SIGINT)
-    gone, alive = psutil.wait_procs(server, timeout=1.0)
-    assert not alive, "the server outlived Ctrl-C by more than 1 s"
+    sent = time.monotonic()
+    gone, alive = psutil.wait_procs(server, timeout=60)
+    outlived_s = time.monotonic() - sent
+    assert not alive, "the server outlived Ctrl-C by more than 60 s"
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     manifest = manifest_of(d)
     assert manifest["status"] == "interrupted"
     assert manifest["analysis"] == {"skipped": "no capture was made"}
+    # Left alive, the server lived until it was ready (2.5-4.5 s on a quiet host): its death must
+    # come well before a server started now, on this host as loaded as it is, gets ready.
+    ready_s = server_start_s()
+    assert outlived_s < max(1.0, ready_s / 3), (outlived_s, ready_s)
+
+
+def server_start_s() -> float:
+    """Seconds the embedded server takes to get ready on this host now (the run's model)."""
+    from inferwire.serving.launch import ServerProcess
+    from inferwire.serving.model import cached_models
+    server = ServerProcess(["--model_base_path", str(cached_models() / "mnist"), "--port", "0",
+                            "--rest_api_port", "0"]).start()
+    server.stop()
+    return server.start_s
 
 
 def test_second_ctrl_c_during_load_still_finishes_the_run(tmp_path):
@@ -217,22 +232,34 @@ def test_sigkill_ends_every_process_of_the_run(tmp_path, engine, protocol, extra
     proc = start_run(tmp_path, "--duration", "120", "--engine", engine, *extra,
                      protocol=protocol)
     wait_for(proc, "load:")
-    run = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 60
     tool = "locust" if engine == "locust" else engine
-    while time.monotonic() < deadline:           # the load tool (and its workers) are running
-        family = run.children(recursive=True)
-        if sum(tool in " ".join(p.cmdline()) for p in family) >= (3 if extra else 1):
-            break
-        time.sleep(0.2)
-    time.sleep(2)
-    family = [p for p in run.children(recursive=True) if p.is_running()]
-    names = sorted({p.name() for p in family})
-    assert len(family) >= 3, names               # server, dumpcap, load tool at least
+    # the load tool (and its workers: a master or parent and 2 more), the server and dumpcap
+    family = wait_for_family(psutil.Process(proc.pid), tool, 3 if extra else 1, timeout=120)
+    time.sleep(2)           # ten of the supervisor's 0.2 s looks at the run's descendants
+    family = [p for p in family if p.is_running()]
     proc.kill()
     proc.wait()
-    gone, alive = psutil.wait_procs(family, timeout=12)
+    gone, alive = psutil.wait_procs(family, timeout=30)   # the run lasts 120 s
     assert not alive, [" ".join(p.cmdline())[:120] for p in alive]
+
+
+def wait_for_family(run: psutil.Process, tool: str, tools: int, timeout: float) -> list:
+    """The run's descendants once ``tools`` of them are the load tool and the server and dumpcap
+    are among them (polled; fails after ``timeout`` s saying what was running)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        family, lines = [], []
+        for p in run.children(recursive=True):
+            try:
+                lines.append(" ".join(p.cmdline()))
+                family.append(p)
+            except psutil.Error:                 # it exited meanwhile (a forked helper)
+                continue
+        if sum(tool in line for line in lines) >= tools and all(
+                any(name in line for line in lines) for name in ("cli serve", "dumpcap")):
+            return family
+        assert time.monotonic() < deadline, [line[:120] for line in lines]
+        time.sleep(0.2)
 
 
 def test_a_later_run_finishes_an_abandoned_one_beside_it(tmp_path):

@@ -51,9 +51,11 @@ def test_supervisor_ends_everything_a_killed_parent_started():
     proc.kill()
     proc.wait()
     start = time.monotonic()
-    gone, alive = psutil.wait_procs(family, timeout=6)
+    gone, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
-    assert time.monotonic() - start < 4       # 0.2 s to notice, 1 s grace, then SIGKILL
+    # 0.2 s to notice, 1 s grace, then SIGKILL; a loaded host stretches that, but nowhere near
+    # the 120 s the children would otherwise live
+    assert time.monotonic() - start < 15
 
 
 def test_supervisor_leaves_everything_alone_after_done():

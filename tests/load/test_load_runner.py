@@ -1,4 +1,5 @@
 """run_load against a real HTTP server in its own process (tests/load/tiny_http_server.py)."""
+import statistics
 import threading
 import time
 
@@ -54,15 +55,18 @@ def test_closed_loop_runs_exactly_n_users(server):
 
 
 def test_think_time_is_respected(server):
+    """Never less than the think time; not more either, but for what a loaded host adds to a
+    few sends (so the upper bounds hold for the median, and for every planned gap loosely)."""
     seen = Collect()
-    run_load(HttpWorkload(server.url), LoadOptions(users=2, think_time_s=0.05, requests=10),
+    run_load(HttpWorkload(server.url), LoadOptions(users=2, think_time_s=0.05, requests=20),
              [seen])
     for w in (0, 1):
         mine = sorted((r for r in seen.records if r.worker == w), key=lambda r: r.started_ns)
         gaps = [(b.started_ns - a.finished_ns) / 1e6 for a, b in zip(mine, mine[1:])]
-        assert gaps and all(49.9 <= g < 150 for g in gaps), gaps
+        assert len(gaps) >= 4 and all(g >= 49.9 for g in gaps), gaps
+        assert statistics.median(gaps) < 75, gaps        # think time applied once, in seconds
         planned = [(b.scheduled_ns - a.finished_ns) / 1e6 for a, b in zip(mine, mine[1:])]
-        assert all(49.9 <= g < 60 for g in planned), planned
+        assert all(g >= 49.9 for g in planned) and statistics.median(planned) < 60, planned
 
 
 def test_open_loop_200_per_s_is_on_rate_and_on_time(server):
@@ -129,7 +133,7 @@ def test_a_failing_listener_stops_the_run_with_a_clear_error(server):
     start = time.monotonic()
     with pytest.raises(LoadError, match="listener failed.*No space left"):
         run_load(HttpWorkload(server.url), LoadOptions(users=2, duration_s=30), [Broken()])
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 15         # at once, not after the 30 s (loaded host)
 
 
 def test_external_stop_ends_the_run_early(server):
@@ -138,7 +142,7 @@ def test_external_stop_ends_the_run_early(server):
     start = time.monotonic()
     summary = run_load(HttpWorkload(server.url + "?delay_ms=5"),
                        LoadOptions(users=2, duration_s=30), stop=stop)
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 15         # soon after 0.5 s, not after the 30 s
     assert summary.stopped_early and not summary.interrupted and summary.requests > 0
 
 
@@ -174,3 +178,43 @@ def test_open_loop_reuses_the_last_idle_workers(server):
         peak = max(peak, in_flight)
     workers = {r.worker for r in late}
     assert len(workers) <= peak + 2 * WAITING_SENDERS, (sorted(workers), peak)
+
+
+def retained(run) -> tuple[int, int]:
+    """(bytes, largest container length) of what a finished run object holds, walked deeply
+    (its workload and listeners left out; classes, modules and functions not followed)."""
+    import gc
+    import sys
+    import types
+    from collections import deque
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+    seen, stack, size, longest = set(), [v for k, v in vars(run).items()
+                                         if k not in ("workload", "listeners")], 0, 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        size += sys.getsizeof(obj)
+        if isinstance(obj, (list, tuple, dict, set, frozenset, deque)):
+            longest = max(longest, len(obj))      # (numpy arrays: fixed size, in ``size``)
+        stack.extend(gc.get_referents(obj))
+    return size, longest
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_the_runner_keeps_no_per_request_list(mode):
+    """What the runner holds after N requests does not grow with N (the client log on disk has
+    every record; the summary comes from fixed-size histograms)."""
+    from inferwire.load.runner import _Run
+    sizes = {}
+    for n in (300, 3000):
+        opts = (LoadOptions(users=2, requests=n) if mode == "closed" else
+                LoadOptions(mode="open", rate=20_000, requests=n, max_in_flight=4))
+        run = _Run(lambda request_id: None, opts, [], None)
+        summary = run.execute()
+        assert summary.requests == summary.ok == n and run.tally.latency.count == n
+        sizes[n] = retained(run)
+    (small, small_len), (big, big_len) = sizes[300], sizes[3000]
+    assert big_len < 300 and small_len == big_len, sizes       # no container of length ~N
+    assert abs(big - small) < 8 * 1024, sizes     # a list of 2,700 more records: > 200 KB

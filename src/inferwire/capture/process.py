@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 from ..errors import CaptureError
+from ..guardian import release_guardian, start_guardian
 from . import watchdog as _watchdog_module
 
 STDERR_HEAD, STDERR_TAIL = 16_384, 65_536
@@ -68,10 +68,7 @@ class ToolProcess:
         self._watchdog = self._start_watchdog() if watchdog else None
 
     def _start_watchdog(self) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-I", _watchdog_module.__file__,
-                                 str(self.proc.pid)],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        return start_guardian(_watchdog_module.__file__, self.proc.pid)
 
     @property
     def pid(self) -> int:
@@ -113,18 +110,8 @@ class ToolProcess:
     def release_watchdog(self) -> None:
         """Tell the watchdog the tool was stopped on purpose and let it exit."""
         dog, self._watchdog = self._watchdog, None
-        if dog is None:
-            return
-        try:
-            dog.stdin.write(b"done")
-            dog.stdin.close()
-        except OSError:
-            pass
-        try:
-            dog.wait(5.0)
-        except subprocess.TimeoutExpired:
-            dog.kill()
-            dog.wait()
+        if dog is not None:
+            release_guardian(dog)
 
 
 def wait_until(predicate, timeout_s: float, interval_s: float = 0.02) -> bool:

@@ -63,7 +63,8 @@ class RoleSummary:
     rss_max_bytes: int | None = None
     gone_ns: int | None = None
     processes: list = field(default_factory=list)
-    _cpu: list = field(default_factory=list, repr=False)
+    _cpu_sum: float = field(default=0.0, repr=False)    # running: a soak's hours of samples
+    _cpu_n: int = field(default=0, repr=False)          # must not be kept one by one
 
 
 def _subtree(root: psutil.Process, include_children: bool) -> list[psutil.Process]:
@@ -264,7 +265,9 @@ class ResourceSampler:
         s = self.summary.setdefault(role, RoleSummary())
         s.samples += 1
         if cpu_percent is not None:
-            s._cpu.append(cpu_percent)
+            s._cpu_sum += cpu_percent
+            s._cpu_n += 1
+            s.cpu_percent_max = max(s.cpu_percent_max or 0.0, cpu_percent)
         if isinstance(figures[2], int) and role != HOST:
             s.rss_max_bytes = max(s.rss_max_bytes or 0, figures[2])
         if len(figures) > 6 and figures[6]:
@@ -287,9 +290,8 @@ class ResourceSampler:
             self._file.flush()
             self._file.close()
         for s in self.summary.values():
-            if s._cpu:
-                s.cpu_percent_mean = sum(s._cpu) / len(s._cpu)
-                s.cpu_percent_max = max(s._cpu)
+            if s._cpu_n:
+                s.cpu_percent_mean = s._cpu_sum / s._cpu_n
         if self.error is not None:
             raise InferwireError(f"resource sampling failed: {self.error}") from self.error
         return self.summary

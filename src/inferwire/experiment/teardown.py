@@ -21,10 +21,10 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 
+from ..guardian import release_guardian, start_guardian
 from . import supervisor as _supervisor_module
 
 SUPERVISOR_GRACE_S = 5.0     # SIGTERM -> SIGKILL: dumpcap flushes a 256 MiB buffer well within
@@ -49,10 +49,7 @@ class Supervisor:
 
     def start(self) -> "Supervisor":
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", _supervisor_module.__file__, str(os.getpid()),
-                 str(self.grace_s)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True)   # Ctrl-C is the run's
+            self.proc = start_guardian(_supervisor_module.__file__, os.getpid(), self.grace_s)
         except OSError as exc:
             self.error = (f"no supervising process ({exc.strerror or exc}): if this run is "
                           "killed, what it started may outlive it")
@@ -65,18 +62,8 @@ class Supervisor:
     def done(self) -> None:
         """Tell it the run ended normally and wait for it (idempotent)."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.write(b"done")
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            release_guardian(proc)
 
 
 @dataclass

@@ -2,14 +2,16 @@
 
 Each worker claims a slot from the :class:`~.schedule.Plan`, sleeps until the slot's planned time
 (CLOCK_MONOTONIC, so wall-clock steps cannot bend the schedule), calls the workload with a fresh
-request id, and queues a :class:`~.events.RequestRecord`; a delivery thread hands records to the
-listeners.  In an open loop a worker that is busy does not delay the schedule: a few idle workers
-wait on the next slots (:mod:`.lineup`), each sending its own, late if need be, and the lateness
-is recorded (latency is also reported from the planned time).  ``max_in_flight`` workers bound
-the concurrency; if all are busy, sends queue up late rather than being dropped.  During an
-open-loop run with ``sender_priority="auto"`` the senders (and every other Python thread of the
-process, which could hold the GIL they need) run real-time where the OS allows it
-(:mod:`.priority`), so that a busy machine does not make them late.
+request id, and queues a :class:`~.events.RequestRecord`; a delivery thread counts each record in
+the summary's :class:`~.stats.LoadTally` (fixed size: the runner keeps no per-request list) and
+hands it to the listeners (the client log keeps it on disk).  In an open loop a worker that is
+busy does not delay the schedule: a few idle workers wait on the next slots (:mod:`.lineup`), each
+sending its own, late if need be, and the lateness is recorded (latency is also reported from the
+planned time).  ``max_in_flight`` workers bound the concurrency; if all are busy, sends queue
+up late rather than being dropped.  During an open-loop run with ``sender_priority="auto"`` the
+senders (and every other Python thread of the process, which could hold the GIL they need) run
+real-time where the OS allows it (:mod:`.priority`), so that a busy machine does not make them
+late.
 
 Ctrl-C: sends stop, requests in flight get ``stop_grace_s`` seconds to finish, the rest are logged
 as unfinished, listeners get every record and ``on_stop``, and :class:`LoadInterrupted` (a
@@ -32,7 +34,7 @@ from .events import LoadListener, RequestRecord, RunInfo
 from .lineup import Lineup
 from .priority import PRIORITIES, OtherThreads, SendPriority
 from .schedule import ARRIVALS, Plan, Slot
-from .stats import LoadSummary, summarize
+from .stats import LoadSummary, LoadTally
 
 NS_PER_S = 1_000_000_000
 START_DELAY_NS = 20_000_000     # lets every worker thread start before the first planned send
@@ -167,7 +169,7 @@ class _Run:
         self.others = OtherThreads(self.priority, skip=lambda t: t.name.startswith(THREAD_PREFIX)
                                    or t is threading.current_thread())
         self.lock = threading.Lock()
-        self.records: list[RequestRecord] = []
+        self.tally = LoadTally()      # the summary's figures; no per-request list is kept
         self.outbox: deque[RequestRecord] = deque()
         self.in_flight: list[tuple | None] = [None] * options.workers
         self.abandoned = False
@@ -255,7 +257,6 @@ class _Run:
             self.in_flight[index] = None
             if self.abandoned:
                 return False
-            self.records.append(record)
             self.outbox.append(record)
         return True
 
@@ -272,16 +273,22 @@ class _Run:
                 self.priority.lower_thread()
 
     def deliver(self) -> None:
-        if self.listener_error is not None:
-            return
-        try:
-            while self.outbox:
-                record = self.outbox.popleft()
-                for listener in self.listeners:
-                    listener.on_request(record)
+        """Count every queued record in the tally and hand it to the listeners (one thread at a
+        time: the delivery thread, then :meth:`finish`).  Records are not kept after this."""
+        while self.outbox:
+            record = self.outbox.popleft()
+            self.tally.add(record)
+            if self.listener_error is None:
+                self.tell(lambda listener: listener.on_request(record))
+        if self.listener_error is None:
             now = time.time_ns()
+            self.tell(lambda listener: listener.on_tick(now))
+
+    def tell(self, call) -> None:
+        """``call(listener)`` for each listener; the first failure stops the run."""
+        try:
             for listener in self.listeners:
-                listener.on_tick(now)
+                call(listener)
         except Exception as exc:      # e.g. the client log's disk is full: stop the run
             self.listener_error = exc
             self.stop_event.set()
@@ -364,7 +371,6 @@ class _Run:
                     record = RequestRecord(request_id, index, slot.phase,
                                            self.wall0 + slot.offset_ns, started, None, ok=False,
                                            error="unfinished: the run was stopped")
-                    self.records.append(record)
                     self.outbox.append(record)
 
     def finish(self, delivery, done_delivering, interrupted, stopped_early) -> LoadSummary:
@@ -372,11 +378,10 @@ class _Run:
         if delivery.is_alive():
             delivery.join()
         self.deliver()                # whatever the delivery thread had not taken yet
-        with self.lock:
-            records = list(self.records)
-        summary = summarize(records, mode=self.options.mode,
-                            target_rate_per_s=self.options.rate if self.options.mode == "open"
-                            else None, interrupted=interrupted, stopped_early=stopped_early)
+        summary = self.tally.summary(mode=self.options.mode,
+                                     target_rate_per_s=self.options.rate
+                                     if self.options.mode == "open" else None,
+                                     interrupted=interrupted, stopped_early=stopped_early)
         for listener in self.listeners:
             try:
                 listener.on_stop(summary)
