@@ -29,7 +29,7 @@ CHILD = ("import json, sys, time, warnings, inferwire; warnings.simplefilter('ig
          " 'messages': len(a.messages)}))")
 
 
-def make(path: Path, requests: int, tokens: int) -> dict:
+def make(path: Path, requests: int, tokens: int, users: int = 4) -> dict:
     from inferwire.capture import CaptureOptions, CaptureSession
     from inferwire.load import LoadOptions, run_load
     from inferwire.load.streaming import CompletionsWorkload
@@ -43,14 +43,14 @@ def make(path: Path, requests: int, tokens: int) -> dict:
         with CaptureSession(opts) as cap:
             workload = CompletionsWorkload("127.0.0.1", port, max_tokens=tokens)
             try:
-                summary = run_load(workload, LoadOptions(mode="closed", users=4,
+                summary = run_load(workload, LoadOptions(mode="closed", users=users,
                                                          requests=requests))
             finally:
                 workload.close()
         result = cap.result
     meta = {"port": port, "probe_port": result.probe_port, "packets": result.packets,
             "dropped": result.dropped, "requests": requests, "tokens": tokens,
-            "ok": summary.ok, "bytes": path.stat().st_size}
+            "ok": summary.ok, "users": users, "bytes": path.stat().st_size}
     Path(str(path) + ".json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
 

@@ -716,7 +716,8 @@ def _request_columns(rows: list[tuple], parts: list | None = None,
     if acks is not None and rows:
         _ack_rtt(derived, ns, parts, acks)
     if any(m is not None for m in raw["messages"]):      # a streamed request (else all empty)
-        raw.update(message_stats(raw["messages"], raw["req_end"]))
+        raw.update(message_stats(raw["messages"], raw["req_end"], raw["protocol"],
+                                 raw["grpc_status"]))
     else:
         raw.update(dict.fromkeys(MESSAGE_STAT_COLUMNS, [None] * len(raw["messages"])))
     return _typed_columns(REQUEST_COLUMNS, raw, derived)

@@ -27,6 +27,8 @@ from .timeline import TcpTimeline
 
 #: HTTP/2 DATA frame header bytes before the payload.
 _FRAME_HEADER = 9
+#: gRPC's length prefix before each message (bytes).
+_PREFIX = 5
 #: Largest HTTP body split into messages (bytes): a bigger chunked or event-stream body (a file
 #: download, say) is left whole rather than read into memory a second time.
 MAX_SPLIT_BYTES = 64 << 20
@@ -50,29 +52,54 @@ def http1_response_messages(resp, down) -> list[Message] | None:
     """The messages of HTTP/1.1 response ``resp`` (an :class:`~inferwire.protocols.http1.
     Http1Message`) on timeline ``down``, or None when it is not streamed or its body was not
     all captured."""
-    if resp.head_end is None:
+    return http1_body_messages(resp, down, "response")
+
+
+def http1_body_messages(msg, timeline, direction: str) -> list[Message] | None:
+    """The messages of the body of HTTP/1.1 message ``msg`` (request or response, as
+    ``direction`` says) on ``timeline``: its chunks, or its SSE events (Content-Length,
+    chunked or close-delimited); None when it is neither or its body was not all captured."""
+    if msg.head_end is None:
         return None
-    chunked = "chunked" in (resp.header("transfer-encoding") or "").lower()
-    sse = is_event_stream(resp.header("content-type"))
-    if not (chunked or sse) or resp.end - resp.head_end > MAX_SPLIT_BYTES:
+    chunked = "chunked" in (msg.header("transfer-encoding") or "").lower()
+    sse = is_event_stream(msg.header("content-type"))
+    if not (chunked or sse) or msg.end - msg.head_end > MAX_SPLIT_BYTES:
         return None
-    body = down.read(resp.head_end, resp.end)
+    body = timeline.read(msg.head_end, msg.end)
     if body is None:
         return None
     if not chunked:
-        return _sse_messages(body, [(0, resp.head_end, len(body))], down, "response")
-    chunks, _ = chunk_spans(body, resp.head_end)
+        return _sse_messages(body, [(0, msg.head_end, len(body))], timeline, direction)
+    chunks, _ = chunk_spans(body, msg.head_end)
     if not sse:
-        return _timed_all(down, "response", [
+        return _timed_all(timeline, direction, [
             ("data", c.start, c.data_end, c.data_end - c.data_start, c.complete)
             for c in chunks])
-    base = resp.head_end
+    base = msg.head_end
     decoded = b"".join(body[c.data_start - base:c.data_end - base] for c in chunks)
     segments, at = [], 0
     for c in chunks:
         segments.append((at, c.data_start, c.data_end - c.data_start))
         at += c.data_end - c.data_start
-    return _sse_messages(decoded, segments, down, "response")
+    return _sse_messages(decoded, segments, timeline, direction)
+
+
+def plain_sse_messages(headers: tuple, body_start: int, body_end: int,
+                       down) -> list[Message] | None:
+    """The SSE events of a response read by the plain path (``headers`` as
+    :func:`~inferwire.protocols.http1.split_head` gives them, a Content-Length body at
+    ``[body_start, body_end)`` of ``down``), or None when it is not an event stream."""
+    for name, value in headers:
+        if name == "content-type":
+            break
+    else:
+        return None
+    if not is_event_stream(value) or body_end - body_start > MAX_SPLIT_BYTES:
+        return None
+    body = down.read(body_start, body_end)
+    if body is None:
+        return None
+    return _sse_messages(body, [(0, body_start, len(body))], down, "response")
 
 
 # -- HTTP/2 and gRPC -----------------------------------------------------------------------------
@@ -102,7 +129,8 @@ def attach_h2_messages(rows: list, exchanges: list, client_records: list,
     found = {sid: [] for sid in kinds}
     for direction, records, timeline in (("request", client_records, up),
                                          ("response", server_records, down)):
-        payloads = {sid: [] for sid, k in kinds.items() if k == "sse"}
+        payloads = {sid: [] for sid, k in kinds.items()
+                    if k == "grpc" or direction == "response"}
         for record in records:
             if record[0] is not Data or record[1] not in kinds:
                 continue
@@ -110,15 +138,35 @@ def attach_h2_messages(rows: list, exchanges: list, client_records: list,
             if kinds[sid] == "grpc":
                 found[sid] += [_timed(timeline, direction, "data", m[2], m[3], m[1], True)
                                for m in grpc_messages]
-            elif direction == "response" and data_len:
+            if data_len and sid in payloads:
                 padded = end - start - _FRAME_HEADER != data_len
                 payloads[sid].append(start + _FRAME_HEADER + padded)
                 payloads[sid].append(data_len)
         for sid, flat in payloads.items():
-            found[sid] += _h2_sse(flat, timeline)
+            if kinds[sid] == "sse":
+                found[sid] += _h2_sse(flat, timeline)
+            else:
+                found[sid] += _grpc_cut(flat, found[sid], direction, timeline)
     for row, ex in zip(rows, exchanges):
         if row[_SID] in found:
             ex.messages = found[row[_SID]]
+
+
+def _grpc_cut(flat: list, msgs: list, direction: str, timeline) -> list[Message]:
+    """The gRPC message of ``direction`` begun but not ended (cut by the capture's or the
+    stream's end) as a one-item list (complete False, bytes: its bytes that arrived after the
+    5-byte prefix), or [] when the DATA payloads (``flat``: offset, length, ...) end with a
+    whole message (``msgs``: the stream's messages so far)."""
+    whole = sum(_PREFIX + m.nbytes for m in msgs if m.direction == direction)
+    at = whole
+    for k in range(0, len(flat), 2):
+        if at < flat[k + 1]:
+            start = flat[k] + at
+            rest = sum(flat[1::2]) - whole
+            return [_timed(timeline, direction, "data", start, start + rest,
+                           max(rest - _PREFIX, 0), False)]
+        at -= flat[k + 1]
+    return []
 
 
 def _h2_sse(flat: list, timeline) -> list[Message]:
@@ -194,25 +242,30 @@ MESSAGE_STAT_COLUMNS = ("request_messages", "response_messages", "ttft_ms", "las
                         "stream_done")
 
 
-def message_stats(messages: list, req_end_ns: list) -> dict:
+def message_stats(messages: list, req_end_ns: list, protocols: list | None = None,
+                  grpc_statuses: list | None = None) -> dict:
     """The message columns of each request (``messages``: each request's message list or None,
-    ``req_end_ns``: its request_end in ns or None): name -> list (None where empty)."""
+    ``req_end_ns``: its request_end in ns or None, ``protocols``: its protocol, ``grpc_statuses``:
+    its grpc_status, None when no trailers came): name -> list (None where empty)."""
     out = {name: [None] * len(messages) for name in MESSAGE_STAT_COLUMNS}
     for k, msgs in enumerate(messages):
         if msgs is None:
             continue
-        for name, value in zip(MESSAGE_STAT_COLUMNS, _stats(msgs, req_end_ns[k])):
+        grpc = protocols is not None and protocols[k] == "grpc"
+        ended = grpc_statuses is not None and grpc_statuses[k] is not None
+        for name, value in zip(MESSAGE_STAT_COLUMNS, _stats(msgs, req_end_ns[k], grpc, ended)):
             out[name][k] = value
     return out
 
 
-def _stats(msgs: list, req_end: int | None) -> tuple:
+def _stats(msgs: list, req_end: int | None, grpc: bool = False, ended: bool = False) -> tuple:
+    """One request's message columns.  ``grpc``: a gRPC call (times from its first request
+    message's last byte, as a bidirectional call's request stream may stay open; done when its
+    trailers came, ``ended``); else HTTP (from request_end; done at an SSE ``[DONE]``)."""
     requests = [m for m in msgs if m.direction == "request"]
     data = [m for m in msgs if m.direction == "response" and m.kind == "data" and m.complete]
-    done = any(m.kind == "done" for m in msgs) if not requests else None
-    # gRPC: from the first request message's last byte (a bidirectional call's request stream
-    # may stay open); HTTP: from the request's last byte
-    ref = requests[0].end_ns if requests else req_end
+    done = ended if grpc else any(m.kind == "done" for m in msgs)
+    ref = requests[0].end_ns if grpc and requests else req_end
     first = data[0].start_ns if data else None
     ends = [m.end_ns for m in data if m.end_ns is not None]
     gaps = sorted((b - a) / 1e6 for a, b in zip(ends, ends[1:]))
