@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from .columns import (CONNECTION_COLUMNS, MESSAGE_COLUMNS, PHASE_COLUMNS, REQUEST_COLUMNS,
                       UTC_DTYPE)
-from .exchanges.messages import MESSAGE_RAW, MESSAGE_STAT_COLUMNS, message_rows, message_stats
+from .exchanges.message_columns import table_columns
+from .exchanges.messages import MESSAGE_STAT_COLUMNS, message_stats
 from .errors import InferwireError, InferwireWarning
 from .exchanges.exchange import ConnectionResult, gap_note
 from .exchanges.http1 import begins_mid_http1, http1_exchanges
@@ -323,7 +324,7 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
     """One bucket's requests columns and their connection numbers, its connection rows and
     their numbers, and its warnings (``tick``: told each connection's packets when done)."""
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-    msg_rows = []                   # the streamed requests' messages (MESSAGE_RAW order)
+    msg_rows = []                   # the streamed requests' (connection, stream, id, messages)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
     for c in conns:
         if c.client.port in ignore or c.server.port in ignore:
@@ -335,7 +336,7 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
         ids.append(c.rtt_directions())
         for row in rows_:
             if row[-1] is not None:
-                msg_rows += message_rows(c.index, row[_STREAM], row[_REQUEST_ID], row[-1])
+                msg_rows.append((c.index, row[_STREAM], row[_REQUEST_ID], row[-1]))
         req_rows += rows_
         req_pos += [c.index] * len(rows_)
         conn_rows.append(conn_row)
@@ -724,17 +725,19 @@ def _request_columns(rows: list[tuple], parts: list | None = None,
 
 
 def _message_columns(rows: list[tuple]) -> dict:
-    """The messages table's columns (name -> typed array) from :func:`message_rows`' rows."""
-    raw = dict(zip(MESSAGE_RAW, map(list, zip(*rows)))) if rows else {k: [] for k in MESSAGE_RAW}
-    derived = {}
-    for name, key in (("start", "start_ns"), ("end", "end_ns")):
-        v, known = _ns_column(raw[key])
-        derived[name] = np.where(known, v / 1e9, np.nan)
+    """The messages table's columns (name -> typed array) of the streamed requests ``rows``
+    ((connection, stream, request_id, messages) each, :func:`~.exchanges.message_columns.
+    table_columns`)."""
+    raw = table_columns(rows)
+    values, known = raw["stream"]
+    raw["stream"] = pd.arrays.IntegerArray(values, ~known)
+    derived = {name: np.where(raw[key] >= 0, raw[key] / 1e9, np.nan)
+               for name, key in (("start", "start_ns"), ("end", "end_ns"))}
     return _typed_columns(MESSAGE_COLUMNS, raw, derived)
 
 
 def _message_frame(rows: list[tuple]) -> pd.DataFrame:
-    """The messages table of :func:`message_rows`' rows."""
+    """The messages table of the streamed requests ``rows`` (as :func:`_message_columns`)."""
     return pd.DataFrame(_message_columns(rows), columns=[c.name for c in MESSAGE_COLUMNS],
                         copy=False)
 

@@ -23,6 +23,7 @@ from ..protocols.chunked import chunk_spans
 from ..protocols.grpc import is_grpc_content_type
 from ..protocols.http2 import H2_STREAM_FIELDS, Data
 from ..protocols.sse import sse_events, is_event_stream
+from .message_columns import MessageColumns, body_columns, column_stats, read_span
 from .timeline import TcpTimeline
 
 #: HTTP/2 DATA frame header bytes before the payload.
@@ -55,16 +56,22 @@ def http1_response_messages(resp, down) -> list[Message] | None:
     return http1_body_messages(resp, down, "response")
 
 
-def http1_body_messages(msg, timeline, direction: str) -> list[Message] | None:
+def http1_body_messages(msg, timeline, direction: str, columns: bool = True):
     """The messages of the body of HTTP/1.1 message ``msg`` (request or response, as
     ``direction`` says) on ``timeline``: its chunks, or its SSE events (Content-Length,
-    chunked or close-delimited); None when it is neither or its body was not all captured."""
+    chunked or close-delimited); None when it is neither or its body was not all captured.
+    On a TCP direction (and ``columns``) as a :class:`~.message_columns.MessageColumns`, else a
+    list of :class:`Message` read one by one (the reference reading: same messages)."""
     if msg.head_end is None:
         return None
     chunked = "chunked" in (msg.header("transfer-encoding") or "").lower()
     sse = is_event_stream(msg.header("content-type"))
     if not (chunked or sse) or msg.end - msg.head_end > MAX_SPLIT_BYTES:
         return None
+    if isinstance(timeline, TcpTimeline) and columns:     # the fast form, same messages
+        body = read_span(timeline.stream, msg.head_end, msg.end)
+        return None if body is None else body_columns(body, msg.head_end, chunked, sse,
+                                                      timeline.stream, direction)
     body = timeline.read(msg.head_end, msg.end)
     if body is None:
         return None
@@ -99,6 +106,8 @@ def plain_sse_messages(headers: tuple, body_start: int, body_end: int,
     body = down.read(body_start, body_end)
     if body is None:
         return None
+    if isinstance(down, TcpTimeline):
+        return body_columns(body, body_start, False, True, down.stream, "response")
     return _sse_messages(body, [(0, body_start, len(body))], down, "response")
 
 
@@ -253,7 +262,9 @@ def message_stats(messages: list, req_end_ns: list, protocols: list | None = Non
             continue
         grpc = protocols is not None and protocols[k] == "grpc"
         ended = grpc_statuses is not None and grpc_statuses[k] is not None
-        for name, value in zip(MESSAGE_STAT_COLUMNS, _stats(msgs, req_end_ns[k], grpc, ended)):
+        stats = (column_stats if isinstance(msgs, MessageColumns) else _stats)(
+            msgs, req_end_ns[k], grpc, ended)
+        for name, value in zip(MESSAGE_STAT_COLUMNS, stats):
             out[name][k] = value
     return out
 
