@@ -43,6 +43,8 @@ def fuzzed_body(rng: random.Random) -> bytes:
 
 @needs_c
 def test_c_chunk_walk_gives_the_python_chunks():
+    assert chunked._c_walk is not None and http1._c_chunks is not None, \
+        "build the _chunks extension (scripts/setup.sh)"
     rng = random.Random(20)
     for _ in range(3000):
         body = fuzzed_body(rng)

@@ -91,13 +91,21 @@ def body_columns(body: bytes, base: int, chunked: bool, sse: bool, stream,
     if not sse:
         return _timed(stream, code, np.zeros(len(sizes), np.int8), ch.starts, ch.data_ends,
                       sizes, ch.complete)
-    ev = sse_event_columns(ch.decoded)
-    at = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else sizes
+    return sse_pieces(ch.decoded, ch.data_starts, sizes, stream, direction)
+
+
+def sse_pieces(decoded: bytes, offsets, sizes, stream, direction: str) -> MessageColumns:
+    """The SSE events of ``decoded``, the joined pieces (chunk data, DATA frame payloads) that
+    lie at stream ``offsets`` (int64 array) with ``sizes`` on ``stream``, timed."""
+    ev = sse_event_columns(decoded)
+    at = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else \
+        np.zeros(0, np.int64)
     k = np.searchsorted(at, ev.start, "right") - 1
-    start = ch.data_starts[k] + ev.start - at[k]
+    start = offsets[k] + ev.start - at[k]
     k = np.searchsorted(at, ev.end - 1, "right") - 1
-    end = ch.data_starts[k] + ev.end - 1 - at[k] + 1
-    return _timed(stream, code, ev.kind, start, end, ev.end - ev.start, ev.complete)
+    end = offsets[k] + ev.end - 1 - at[k] + 1
+    return _timed(stream, DIRECTIONS.index(direction), ev.kind, start, end, ev.end - ev.start,
+                  ev.complete)
 
 
 def read_span(stream, start: int, end: int) -> bytes | None:

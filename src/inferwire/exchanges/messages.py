@@ -19,11 +19,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import NamedTuple
 
+import numpy as np
+
 from ..protocols.chunked import chunk_spans
 from ..protocols.grpc import is_grpc_content_type
 from ..protocols.http2 import H2_STREAM_FIELDS, Data
 from ..protocols.sse import sse_events, is_event_stream
-from .message_columns import MessageColumns, body_columns, column_stats, read_span
+from .message_columns import MessageColumns, body_columns, column_stats, read_span, sse_pieces
 from .timeline import TcpTimeline
 
 #: HTTP/2 DATA frame header bytes before the payload.
@@ -153,7 +155,7 @@ def attach_h2_messages(rows: list, exchanges: list, client_records: list,
                 payloads[sid].append(data_len)
         for sid, flat in payloads.items():
             if kinds[sid] == "sse":
-                found[sid] += _h2_sse(flat, timeline)
+                found[sid] = _h2_sse(flat, timeline)       # an SSE stream has no other
             else:
                 found[sid] += _grpc_cut(flat, found[sid], direction, timeline)
     for row, ex in zip(rows, exchanges):
@@ -191,6 +193,10 @@ def _h2_sse(flat: list, timeline) -> list[Message]:
         segments.append((at, offset, length))
         parts.append(data)
         at += length
+    if isinstance(timeline, TcpTimeline):                # the fast form, same messages
+        return sse_pieces(b"".join(parts), np.array([s[1] for s in segments], np.int64),
+                          np.array([s[2] for s in segments], np.int64), timeline.stream,
+                          "response")
     return _sse_messages(b"".join(parts), segments, timeline, "response")
 
 
