@@ -379,6 +379,27 @@ def test_grpc_message_cut_at_capture_end(tmp_path):
     assert math.isnan(m.iloc[-1]["end"])
 
 
+def test_grpc_request_message_cut_is_not_counted(tmp_path):
+    """A client stream cut inside its third message: request_messages counts the two whole
+    ones; the cut one is listed (complete False)."""
+    c, h = h2_setup()
+    h.cli.send_headers(1, grpc_request_headers("cut3"))
+    h.cli.send_data(1, grpc_msg(b"a") + grpc_msg(b"bb"))
+    c.client(1_000 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    h.srv.send_data(1, grpc_msg(b"x"))
+    c.server(1_500 * US, h.flush_server())
+    h.cli.send_data(1, grpc_msg(b"c" * 9)[:8])
+    c.client(2_000 * US, h.flush_client())
+    a = inferwire.analyze(write_pcap(tmp_path / "grpc_cut3.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert r["request_messages"] == 2 and r["response_messages"] == 1
+    assert r["ttft_ms"] == pytest.approx(0.5, abs=1e-9)
+    m = a.messages
+    assert list(m["direction"]) == ["request"] * 3 + ["response"]
+    assert list(m["complete"]) == [True, True, False, True] and list(m["bytes"]) == [1, 2, 3, 1]
+
+
 def test_grpc_prefix_cut_at_capture_end(tmp_path):
     """The capture ends inside the next message's 5-byte prefix: still a cut message (0 bytes
     after its prefix)."""

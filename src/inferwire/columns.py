@@ -131,8 +131,9 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "characters; empty on success or when the body was not captured"),
     # -- streamed requests (issue 20): empty for requests whose messages were not split ----------
     Column("request_messages", "Int64", "",
-           "messages client -> server: gRPC calls with more than one message either way; "
-           "HTTP/1.1 requests with a chunked body (its chunks with data); empty otherwise"),
+           "messages client -> server that arrived whole: gRPC calls with more than one "
+           "message either way; HTTP/1.1 requests with a chunked body (its chunks with data); "
+           "empty otherwise"),
     Column("response_messages", "Int64", "",
            "streamed responses only: messages server -> client that carry data and arrived whole "
            "(a chunk with data; an SSE event with a data field other than `[DONE]`; a gRPC "

@@ -160,6 +160,7 @@ def column_stats(m: MessageColumns, req_end: int | None, grpc: bool, ended: bool
     request = m.direction == 0
     data = ~request & (m.kind == 0) & m.complete
     nreq = int(request.sum())
+    sent = int((request & m.complete).sum())
     done = ended if grpc else bool((m.kind == 1).any())
     ref = req_end
     if grpc and nreq:
@@ -170,7 +171,7 @@ def column_stats(m: MessageColumns, req_end: int | None, grpc: bool, ended: bool
     ends = m.end_ns[data]
     ends = ends[ends >= 0]
     gaps = np.sort(np.diff(ends) / 1e6).tolist()
-    return (nreq or None, int(data.sum()), _after(ref, first),
+    return (sent if nreq else None, int(data.sum()), _after(ref, first),
             _after(ref, int(ends[-1]) if len(ends) else None),
             *((None,) * 3 if not gaps else (_percentile(gaps, 50), _percentile(gaps, 90),
                                             gaps[-1])),

@@ -286,7 +286,8 @@ def _stats(msgs: list, req_end: int | None, grpc: bool = False, ended: bool = Fa
     first = data[0].start_ns if data else None
     ends = [m.end_ns for m in data if m.end_ns is not None]
     gaps = sorted((b - a) / 1e6 for a, b in zip(ends, ends[1:]))
-    return (len(requests) if requests else None, len(data), _after(ref, first),
+    sent = sum(m.complete for m in requests)
+    return (sent if requests else None, len(data), _after(ref, first),
             _after(ref, ends[-1] if ends else None),
             *((None,) * 3 if not gaps else (_percentile(gaps, 50), _percentile(gaps, 90),
                                             gaps[-1])),
