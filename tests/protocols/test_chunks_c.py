@@ -148,3 +148,48 @@ def test_columnar_messages_equal_the_per_message_reading(tmp_path):
             assert list(fast) == slow, (trial, data)
             compared += len(slow)
     assert compared > 1000
+
+class _Delegate:
+    """A timeline that is not a TcpTimeline (so the per-message path runs) with its rule."""
+
+    def __init__(self, timeline):
+        self._t = timeline
+
+    def __getattr__(self, name):
+        return getattr(self._t, name)
+
+
+def test_columnar_grpc_and_h2_sse_equal_the_per_message_reading():
+    """gRPC message spans and HTTP/2 SSE payloads on a random TCP direction, timed both ways."""
+    from inferwire.exchanges.messages import _grpc_timed, _h2_sse
+    from inferwire.exchanges.timeline import TcpTimeline
+    from inferwire.tcp.stream import DirectionStream
+    rng, compared = random.Random(24), 0
+    for trial in range(300):
+        size = rng.randint(50, 3000)
+        data = bytes(rng.choice(b"data: x\n") for _ in range(size))
+        data = data.replace(b"\n\n\n", b"\n\n")
+        stream, off, k = DirectionStream(buffer=data), 0, 0
+        while off < len(data):
+            n = rng.randint(1, 80)
+            if rng.random() < 0.05:
+                off += n                     # a hole: bytes never captured
+                continue
+            stream.add(off, min(n, len(data) - off), min(n, len(data) - off), 5000 + 3 * k,
+                       k + 1, off)
+            off, k = off + n, k + 1
+        fast, slow = TcpTimeline(stream), _Delegate(TcpTimeline(stream))
+        spans, at = [], 0
+        while at < len(data) - 10:
+            n = rng.randint(5, 60)
+            spans.append((False, max(n - 5, 0), at, min(at + n, len(data))))
+            at += n + rng.choice([0, 0, 9])
+        a, b = _grpc_timed(spans, "request", fast), _grpc_timed(spans, "response", slow)
+        assert [m[1:] for m in a] == [m[1:] for m in b] and len(b) == len(spans)
+        flat = []
+        for s, _, start, end in spans:
+            flat += [start, end - start]
+        a, b = _h2_sse(flat, fast), _h2_sse(flat, slow)
+        assert list(a) == b, trial
+        compared += len(b) + len(spans)
+    assert compared > 3000

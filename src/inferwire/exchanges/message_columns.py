@@ -128,6 +128,12 @@ def read_span(stream, start: int, end: int) -> bytes | None:
     return b"".join([view[a:b] for a, b in zip(src.tolist(), stop.tolist())])
 
 
+def timed_spans(stream, direction: str, kind, start, end, nbytes, complete) -> MessageColumns:
+    """Messages at stream offsets ``[start, end)`` (arrays; ``kind`` int8 codes) of the TCP
+    direction ``stream``, with their capture times."""
+    return _timed(stream, DIRECTIONS.index(direction), kind, start, end, nbytes, complete)
+
+
 def _column(values) -> np.ndarray:
     """A :class:`~inferwire.tcp.DirectionStream` column as an int64 array (a view of an
     ``array("q")``, no copy)."""

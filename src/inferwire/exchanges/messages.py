@@ -25,7 +25,8 @@ from ..protocols.chunked import chunk_spans
 from ..protocols.grpc import is_grpc_content_type
 from ..protocols.http2 import H2_STREAM_FIELDS, Data
 from ..protocols.sse import sse_events, is_event_stream
-from .message_columns import MessageColumns, body_columns, column_stats, read_span, sse_pieces
+from .message_columns import (MessageColumns, body_columns, column_stats, read_span,
+                              sse_pieces, timed_spans)
 from .timeline import TcpTimeline
 
 #: HTTP/2 DATA frame header bytes before the payload.
@@ -142,13 +143,13 @@ def attach_h2_messages(rows: list, exchanges: list, client_records: list,
                                          ("response", server_records, down)):
         payloads = {sid: [] for sid, k in kinds.items()
                     if k == "grpc" or direction == "response"}
+        spans = {sid: [] for sid, k in kinds.items() if k == "grpc"}
         for record in records:
             if record[0] is not Data or record[1] not in kinds:
                 continue
             _, sid, start, end, data_len, _, grpc_messages = record
-            if kinds[sid] == "grpc":
-                found[sid] += [_timed(timeline, direction, "data", m[2], m[3], m[1], True)
-                               for m in grpc_messages]
+            if grpc_messages and sid in spans:
+                spans[sid] += grpc_messages
             if data_len and sid in payloads:
                 padded = end - start - _FRAME_HEADER != data_len
                 payloads[sid].append(start + _FRAME_HEADER + padded)
@@ -157,18 +158,31 @@ def attach_h2_messages(rows: list, exchanges: list, client_records: list,
             if kinds[sid] == "sse":
                 found[sid] = _h2_sse(flat, timeline)       # an SSE stream has no other
             else:
-                found[sid] += _grpc_cut(flat, found[sid], direction, timeline)
+                whole = sum(_PREFIX + m[1] for m in spans[sid])
+                found[sid] = found[sid] + _grpc_timed(spans[sid], direction, timeline) + \
+                    _grpc_cut(flat, whole, direction, timeline)
     for row, ex in zip(rows, exchanges):
         if row[_SID] in found:
             ex.messages = found[row[_SID]]
 
 
-def _grpc_cut(flat: list, msgs: list, direction: str, timeline) -> list[Message]:
+def _grpc_timed(msgs: list, direction: str, timeline):
+    """The gRPC messages ``msgs`` (:class:`~inferwire.protocols.grpc.GrpcMessage`) of one
+    direction with their times: columns on a TCP direction, else a list."""
+    if isinstance(timeline, TcpTimeline) and msgs:
+        n = len(msgs)
+        return timed_spans(timeline.stream, direction, np.zeros(n, np.int8),
+                           np.array([m[2] for m in msgs], np.int64),
+                           np.array([m[3] for m in msgs], np.int64),
+                           np.array([m[1] for m in msgs], np.int64), np.ones(n, bool))
+    return [_timed(timeline, direction, "data", m[2], m[3], m[1], True) for m in msgs]
+
+
+def _grpc_cut(flat: list, whole: int, direction: str, timeline) -> list[Message]:
     """The gRPC message of ``direction`` begun but not ended (cut by the capture's or the
     stream's end) as a one-item list (complete False, bytes: its bytes that arrived after the
     5-byte prefix), or [] when the DATA payloads (``flat``: offset, length, ...) end with a
-    whole message (``msgs``: the stream's messages so far)."""
-    whole = sum(_PREFIX + m.nbytes for m in msgs if m.direction == direction)
+    whole message (``whole``: the payload bytes of the whole messages, prefixes included)."""
     at = whole
     for k in range(0, len(flat), 2):
         if at < flat[k + 1]:
