@@ -13,6 +13,7 @@ message (its functions are the reference: tests compare both ways).
 from __future__ import annotations
 
 from array import array
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +22,19 @@ from ..protocols.sse import KINDS, sse_event_columns
 
 #: Direction codes of :attr:`MessageColumns.direction`.
 DIRECTIONS = ("request", "response")
+
+
+class Message(NamedTuple):
+    """One message: direction ("request" | "response"), kind ("data"; SSE also "done" for
+    ``data: [DONE]`` and "other" for events without data), capture times of its first and last
+    byte (ns since the epoch, None: unknown or never arrived), its size (bytes: chunk data, gRPC
+    message without its 5-byte prefix, SSE event as sent) and whether it arrived whole."""
+    direction: str
+    kind: str
+    start_ns: int | None
+    end_ns: int | None
+    nbytes: int
+    complete: bool
 
 
 class MessageColumns:
@@ -40,7 +54,6 @@ class MessageColumns:
         return len(self.kind)
 
     def __iter__(self):
-        from .messages import Message
         for d, k, s, e, n, c in zip(self.direction.tolist(), self.kind.tolist(),
                                     self.start_ns.tolist(), self.end_ns.tolist(),
                                     self.nbytes.tolist(), self.complete.tolist()):
@@ -162,7 +175,6 @@ def _timed(stream, code: int, kind, start, end, nbytes, complete) -> MessageColu
 # -- the per-request columns and the messages table ---------------------------------------------
 def column_stats(m: MessageColumns, req_end: int | None, grpc: bool, ended: bool) -> tuple:
     """:func:`~.messages._stats` of a request's messages as columns (same values)."""
-    from .messages import _after, _percentile
     request = m.direction == 0
     data = ~request & (m.kind == 0) & m.complete
     nreq = int(request.sum())
@@ -185,8 +197,9 @@ def column_stats(m: MessageColumns, req_end: int | None, grpc: bool, ended: bool
 
 
 def table_columns(blocks: list) -> dict:
-    """The messages table's raw columns (:data:`~.messages.MESSAGE_RAW` names -> arrays; the
-    stream as (values, known mask)) of ``blocks``: (connection, stream, request_id, messages)
+    """The messages table's raw columns (:data:`inferwire.columns.MESSAGE_COLUMNS`' names, with
+    ``start_ns``/``end_ns`` for start/end -> arrays; the stream as (values, known mask)) of
+    ``blocks``: (connection, stream, request_id, messages)
     per streamed request, in order; messages numbered from 0 in each direction."""
     cols = [as_columns(b[3]) for b in blocks]
     counts = np.array([len(c) for c in cols], np.int64)
@@ -212,3 +225,17 @@ def table_columns(blocks: list) -> dict:
             "index": index, "kind": np.array(KINDS, object)[m.kind],
             "start_ns": m.start_ns, "end_ns": m.end_ns, "bytes": m.nbytes,
             "complete": m.complete}
+
+
+def _percentile(ordered: list, q: float) -> float:
+    """The ``q``-th percentile of the sorted ``ordered`` by numpy's default rule (linear
+    between the two nearest ranks), without numpy's per-call cost (one call per request)."""
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _after(ref: int | None, t: int | None) -> float | None:
+    """``t - ref`` in ms when both are known and in causal order, else None."""
+    return None if ref is None or t is None or t < ref else (t - ref) / 1e6

@@ -13,11 +13,14 @@ Anything else (a unary call) is not split: its ``messages`` stay None and the pa
 never come here.  The parsers give stream offsets; the times come from the direction's
 :class:`~inferwire.exchanges.timeline.Timeline`, the one place offsets become times: a message's
 first byte is the capture time of the packet (TLS: record) carrying it, its last byte's likewise.
+
+On a TCP direction the messages come as :class:`~.message_columns.MessageColumns` (arrays: the
+fast form, for streams of a million tokens); on TLS plaintext as lists of :class:`Message`, read
+one by one by the functions here, which are also the reference the fast form is tested against.
 """
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import NamedTuple
 
 import numpy as np
 
@@ -25,8 +28,8 @@ from ..protocols.chunked import chunk_spans
 from ..protocols.grpc import is_grpc_content_type
 from ..protocols.http2 import H2_STREAM_FIELDS, Data
 from ..protocols.sse import sse_events, is_event_stream
-from .message_columns import (MessageColumns, body_columns, column_stats, read_span,
-                              sse_pieces, timed_spans)
+from .message_columns import (Message, MessageColumns, _after, _percentile, body_columns,
+                              column_stats, read_span, sse_pieces, timed_spans)
 from .timeline import TcpTimeline
 
 #: HTTP/2 DATA frame header bytes before the payload.
@@ -36,19 +39,6 @@ _PREFIX = 5
 #: Largest HTTP body split into messages (bytes): a bigger chunked or event-stream body (a file
 #: download, say) is left whole rather than read into memory a second time.
 MAX_SPLIT_BYTES = 64 << 20
-
-
-class Message(NamedTuple):
-    """One message: direction ("request" | "response"), kind ("data"; SSE also "done" for
-    ``data: [DONE]`` and "other" for events without data), capture times of its first and last
-    byte (ns since the epoch, None: unknown or never arrived), its size (bytes: chunk data, gRPC
-    message without its 5-byte prefix, SSE event as sent) and whether it arrived whole."""
-    direction: str
-    kind: str
-    start_ns: int | None
-    end_ns: int | None
-    nbytes: int
-    complete: bool
 
 
 # -- HTTP/1.1 ------------------------------------------------------------------------------------
@@ -306,35 +296,3 @@ def _stats(msgs: list, req_end: int | None, grpc: bool = False, ended: bool = Fa
             *((None,) * 3 if not gaps else (_percentile(gaps, 50), _percentile(gaps, 90),
                                             gaps[-1])),
             done)
-
-
-def _percentile(ordered: list, q: float) -> float:
-    """The ``q``-th percentile of the sorted ``ordered`` by numpy's default rule (linear
-    between the two nearest ranks), without numpy's per-call cost (one call per request)."""
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def _after(ref: int | None, t: int | None) -> float | None:
-    """``t - ref`` in ms when both are known and in causal order, else None."""
-    return None if ref is None or t is None or t < ref else (t - ref) / 1e6
-
-
-#: The messages table's columns (:data:`inferwire.columns.MESSAGE_COLUMNS`) as raw rows hold them.
-MESSAGE_RAW = ("connection", "stream", "request_id", "direction", "index", "kind", "start_ns",
-               "end_ns", "bytes", "complete")
-
-
-def message_rows(connection: int, stream, request_id, msgs: list) -> list[tuple]:
-    """The messages table rows (:data:`MESSAGE_RAW` order) of one request's messages, numbered
-    from 0 in each direction."""
-    counts = {"request": 0, "response": 0}
-    rows = []
-    for m in msgs:
-        index = counts[m.direction]
-        counts[m.direction] = index + 1
-        rows.append((connection, stream, request_id, m.direction, index, m.kind, m.start_ns,
-                     m.end_ns, m.nbytes, m.complete))
-    return rows
