@@ -96,10 +96,12 @@ def plain_sse_messages(headers: tuple, body_start: int, body_end: int,
         return None
     if not is_event_stream(value) or body_end - body_start > MAX_SPLIT_BYTES:
         return None
-    body = down.read(body_start, body_end)
+    tcp = isinstance(down, TcpTimeline)
+    body = read_span(down.stream, body_start, body_end) if tcp else \
+        down.read(body_start, body_end)
     if body is None:
         return None
-    if isinstance(down, TcpTimeline):
+    if tcp:
         return body_columns(body, body_start, False, True, down.stream, "response")
     return _sse_messages(body, [(0, body_start, len(body))], down, "response")
 
