@@ -137,8 +137,13 @@ def read_span(stream, start: int, end: int) -> bytes | None:
     lo = np.maximum(starts[i:j], start)
     src = _column(stream.srcs)[i:j] + lo - starts[i:j]
     stop = src + np.minimum(ends[i:j], end) - lo
-    view = memoryview(stream.buffer)
-    return b"".join([view[a:b] for a, b in zip(src.tolist(), stop.tolist())])
+    with memoryview(stream.buffer) as view:      # released here: it pins the capture's map
+        parts = [view[a:b] for a, b in zip(src.tolist(), stop.tolist())]
+        try:
+            return b"".join(parts)
+        finally:
+            for part in parts:
+                part.release()
 
 
 def timed_spans(stream, direction: str, kind, start, end, nbytes, complete) -> MessageColumns:
