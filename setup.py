@@ -1,7 +1,9 @@
-"""Build of the two C extensions; everything else is in pyproject.toml.
+"""Build of the C extensions; everything else is in pyproject.toml.
 
 * ``inferwire.packets._walk``: the record walk of the pcap/pcapng readers;
 * ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads;
+* ``inferwire.protocols._chunks``: the walk over a chunked body's whole chunks (streamed
+  responses: the parser's skip and the per-message split);
 * ``inferwire.packets._guard``: a SIGBUS handler, so that a capture that shrinks while it is
   mapped is an error naming the file instead of a silent death (:mod:`inferwire.packets.guard`).
 
@@ -15,6 +17,9 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/_walk.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.protocols._scan", ["src/inferwire/protocols/_scan.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.protocols._chunks",
+                             ["src/inferwire/protocols/_chunks.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.packets._guard", ["src/inferwire/packets/_guard.c"],
                              extra_compile_args=["-O2"], optional=True)])

@@ -131,8 +131,9 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "characters; empty on success or when the body was not captured"),
     # -- streamed requests (issue 20): empty for requests whose messages were not split ----------
     Column("request_messages", "Int64", "",
-           "gRPC calls with more than one message either way: messages client -> server; empty "
-           "for HTTP (a request body is not split) and unary calls"),
+           "messages client -> server that arrived whole: gRPC calls with more than one "
+           "message either way; HTTP/1.1 requests with a chunked body (its chunks with data); "
+           "empty otherwise"),
     Column("response_messages", "Int64", "",
            "streamed responses only: messages server -> client that carry data and arrived whole "
            "(a chunk with data; an SSE event with a data field other than `[DONE]`; a gRPC "
@@ -149,7 +150,8 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("message_gap_p90_ms", "float64", "ms", "as message_gap_p50_ms, the 90th percentile"),
     Column("message_gap_max_ms", "float64", "ms", "as message_gap_p50_ms, the largest"),
     Column("stream_done", "boolean", "",
-           "streamed HTTP responses: an SSE `data: [DONE]` event was seen; empty for gRPC"),
+           "streamed requests: an SSE `data: [DONE]` event was seen (HTTP), the call's "
+           "trailers (grpc-status) came (gRPC)"),
 )
 
 #: The messages table (``messages.csv``, ``Analysis.messages``): one row per message of a

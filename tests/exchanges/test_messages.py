@@ -172,7 +172,7 @@ def test_grpc_messages_spanning_frames_and_frames_with_several(tmp_path):
     r = a.requests.iloc[0]
     assert r["protocol"] == "grpc"
     assert r["request_messages"] == 2 and r["response_messages"] == 3
-    assert pd_na(r["stream_done"])
+    assert bool(r["stream_done"])                   # the trailers (grpc-status) came
     assert r["ttft_ms"] == pytest.approx(1.0, abs=1e-9)          # first request message's end
     assert r["last_message_ms"] == pytest.approx(2.4, abs=1e-9)
     assert r["message_gap_p50_ms"] == pytest.approx(0.7, abs=1e-9)   # [0, 1.4]: median 0.7
@@ -242,3 +242,191 @@ def test_a_body_over_the_split_limit_is_left_whole(tmp_path, monkeypatch):
     a = inferwire.analyze(http1_sse(tmp_path))
     assert pd_na(a.requests.iloc[0]["response_messages"]) and len(a.messages) == 0
     assert a.requests.iloc[0]["complete"]
+
+
+# -- the cases of issue 20's second pass ---------------------------------------------------------
+def test_h2_data_frames_of_a_plain_body_are_not_messages(tmp_path):
+    """An HTTP/2 response that is neither SSE nor gRPC is not split, however many DATA frames
+    carry it: its frames are where the sender's HTTP/2 layer cut its buffer (frame size,
+    flow-control window, write coalescing), not messages its application chose."""
+    c, h = h2_setup(8000)
+    h.cli.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/v2/infer"),
+                           (":authority", "x"), ("content-type", "application/json"),
+                           ("x-request-id", "p1")], end_stream=True)
+    c.client(1_000 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/json")])
+    for k, t in enumerate((2_000, 2_500, 3_000)):
+        h.srv.send_data(1, b"[%d," % k)
+        c.server(t * US, h.flush_server())
+    h.srv.send_data(1, b"0]", end_stream=True)
+    c.server(3_200 * US, h.flush_server())
+    a = inferwire.analyze(write_pcap(tmp_path / "h2plain.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert r["protocol"] == "h2" and r["complete"] and r["response_bytes"] == 11
+    assert r["response_end"] == pytest.approx(at(3_200), abs=1e-9)
+    for col in ("request_messages", "response_messages", "ttft_ms", "stream_done"):
+        assert pd_na(r[col]), col
+    assert len(a.messages) == 0
+
+
+def test_http1_sse_with_a_content_length_body(tmp_path):
+    """SSE framed by Content-Length (not chunked): the events are split as in a chunked body;
+    the plain path (head within one packet) reads it."""
+    events = b"data: a\n\ndata: bb\n\ndata: [DONE]\n\n"
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(events))
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(1_000 * US, http_request("/v1/completions", b'{"stream": true}', "L1"))
+    c.server(2_000 * US, head + events[:12])       # event 1, event 2's first 3 bytes
+    c.server(2_700 * US, events[12:20])             # event 2's end, [DONE]'s first bytes
+    c.server(3_000 * US, events[20:])
+    a = inferwire.analyze(write_pcap(tmp_path / "sse_cl.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert r["complete"] and r["response_messages"] == 2 and bool(r["stream_done"])
+    assert r["ttft_ms"] == pytest.approx(1.0, abs=1e-9)
+    assert r["message_gap_max_ms"] == pytest.approx(0.7, abs=1e-9)
+    m = a.messages
+    assert list(m["kind"]) == ["data", "data", "done"] and list(m["bytes"]) == [9, 10, 14]
+    assert_times(m["start"], [2_000, 2_000, 2_700])
+    assert_times(m["end"], [2_000, 2_700, 3_000])
+
+
+def test_http1_chunked_request_body(tmp_path):
+    """A chunked request body's chunks are request messages (request_messages); the response's
+    times still count from request_end (the last chunk's packet)."""
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(1_000 * US, b"POST /upload HTTP/1.1\r\nHost: x\r\nx-request-id: up1\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b"abcd"))
+    c.client(1_400 * US, chunk(b"ef")[:3])          # the chunk split across segments
+    c.client(1_500 * US, chunk(b"ef")[3:])
+    c.client(1_800 * US, chunk(b"g" * 20) + b"0\r\n\r\n")
+    c.server(2_500 * US, SSE_HEAD.replace(b"text/event-stream", b"text/plain")
+             + chunk(b"ok") + b"0\r\n\r\n")
+    a = inferwire.analyze(write_pcap(tmp_path / "chunked_req.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert r["complete"] and r["request_messages"] == 3 and r["response_messages"] == 1
+    assert r["ttft_ms"] == pytest.approx(0.7, abs=1e-9)      # 1800 -> 2500 us
+    assert not bool(r["stream_done"])
+    m = a.messages
+    assert list(m["direction"]) == ["request"] * 3 + ["response"]
+    assert list(m["index"]) == [0, 1, 2, 0] and list(m["bytes"]) == [4, 2, 20, 2]
+    assert_times(m["start"], [1_000, 1_400, 1_800, 2_500])
+    assert_times(m["end"], [1_000, 1_500, 1_800, 2_500])
+
+
+def test_grpc_client_streaming(tmp_path):
+    """Many request messages, one response message: request_messages counts them; times
+    count from the first request message's last byte."""
+    c, h = h2_setup()
+    h.cli.send_headers(1, grpc_request_headers("cs1"))
+    c.client(1_000 * US, h.flush_client())
+    for k, t in enumerate((1_100, 1_300, 1_600, 2_000)):
+        h.cli.send_data(1, grpc_msg(b"x" * (k + 1)), end_stream=k == 3)
+        c.client(t * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    h.srv.send_data(1, grpc_msg(b"sum"))
+    h.srv.send_headers(1, [("grpc-status", "0")], end_stream=True)
+    c.server(2_600 * US, h.flush_server())
+    a = inferwire.analyze(write_pcap(tmp_path / "client_stream.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert r["request_messages"] == 4 and r["response_messages"] == 1
+    assert bool(r["stream_done"])
+    assert r["ttft_ms"] == pytest.approx(1.5, abs=1e-9)      # 1100 -> 2600 us
+    assert pd_na(r["message_gap_p50_ms"])
+    m = a.messages
+    assert list(m["direction"]) == ["request"] * 4 + ["response"]
+    assert list(m["bytes"]) == [1, 2, 3, 4, 3]
+    assert_times(m["end"], [1_100, 1_300, 1_600, 2_000, 2_600])
+
+
+def test_grpc_message_cut_at_capture_end(tmp_path):
+    """A server stream whose last message the capture cut: a row with complete False (its
+    first byte's time, the bytes that arrived), not counted; stream_done False (no trailers);
+    the request not complete."""
+    c, h = h2_setup()
+    h.cli.send_headers(1, grpc_request_headers("cut1"))
+    h.cli.send_data(1, grpc_msg(b"q"), end_stream=True)
+    c.client(1_000 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    h.srv.send_data(1, grpc_msg(b"a" * 3) + grpc_msg(b"b" * 4))
+    c.server(2_000 * US, h.flush_server())
+    h.srv.send_data(1, grpc_msg(b"c" * 40)[:17])     # prefix and 12 of 40 bytes, then the end
+    c.server(3_000 * US, h.flush_server())
+    a = inferwire.analyze(write_pcap(tmp_path / "grpc_cut.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert not r["complete"] and r["protocol"] == "grpc"
+    assert r["response_messages"] == 2 and not bool(r["stream_done"])
+    assert r["last_message_ms"] == pytest.approx(1.0, abs=1e-9)
+    m = a.messages
+    assert list(m["direction"]) == ["request", "response", "response", "response"]
+    assert list(m["complete"]) == [True, True, True, False]
+    assert list(m["bytes"]) == [1, 3, 4, 12]
+    assert m.iloc[-1]["start"] == pytest.approx(at(3_000), abs=1e-9)
+    assert math.isnan(m.iloc[-1]["end"])
+
+
+def test_grpc_request_message_cut_is_not_counted(tmp_path):
+    """A client stream cut inside its third message: request_messages counts the two whole
+    ones; the cut one is listed (complete False)."""
+    c, h = h2_setup()
+    h.cli.send_headers(1, grpc_request_headers("cut3"))
+    h.cli.send_data(1, grpc_msg(b"a") + grpc_msg(b"bb"))
+    c.client(1_000 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    h.srv.send_data(1, grpc_msg(b"x"))
+    c.server(1_500 * US, h.flush_server())
+    h.cli.send_data(1, grpc_msg(b"c" * 9)[:8])
+    c.client(2_000 * US, h.flush_client())
+    a = inferwire.analyze(write_pcap(tmp_path / "grpc_cut3.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert r["request_messages"] == 2 and r["response_messages"] == 1
+    assert r["ttft_ms"] == pytest.approx(0.5, abs=1e-9)
+    m = a.messages
+    assert list(m["direction"]) == ["request"] * 3 + ["response"]
+    assert list(m["complete"]) == [True, True, False, True] and list(m["bytes"]) == [1, 2, 3, 1]
+
+
+def test_grpc_prefix_cut_at_capture_end(tmp_path):
+    """The capture ends inside the next message's 5-byte prefix: still a cut message (0 bytes
+    after its prefix)."""
+    c, h = h2_setup()
+    h.cli.send_headers(1, grpc_request_headers("cut2"))
+    h.cli.send_data(1, grpc_msg(b"q"), end_stream=True)
+    c.client(1_000 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "application/grpc")])
+    h.srv.send_data(1, grpc_msg(b"a" * 3) + grpc_msg(b"b" * 4) + b"\x00\x00")
+    c.server(2_000 * US, h.flush_server())
+    a = inferwire.analyze(write_pcap(tmp_path / "grpc_cut2.pcap", c.packets))
+    m = a.messages
+    assert list(m["complete"]) == [True, True, True, False] and m["bytes"].iloc[-1] == 0
+    assert a.requests.iloc[0]["response_messages"] == 2
+
+
+def test_h2_sse_frame_carrying_several_events(tmp_path):
+    """One DATA frame with three whole events and the start of a fourth: all three end at that
+    frame's packet; the fourth at the later frame's."""
+    c, h = h2_setup(8000)
+    h.cli.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/v1/completions"),
+                           (":authority", "x"), ("x-request-id", "m1")], end_stream=True)
+    c.client(1_000 * US, h.flush_client())
+    h.srv.send_headers(1, [(":status", "200"), ("content-type", "text/event-stream")])
+    c.server(1_500 * US, h.flush_server())
+    h.srv.send_data(1, b"data: 1\n\ndata: 2\n\n: ping\n\ndata: 3\n\ndata: ")
+    c.server(2_000 * US, h.flush_server())
+    h.srv.send_data(1, b"4\n\n")
+    c.server(2_400 * US, h.flush_server())
+    h.srv.send_data(1, b"data: [DONE]\n\n", end_stream=True)
+    c.server(2_800 * US, h.flush_server())
+    a = inferwire.analyze(write_pcap(tmp_path / "h2multi.pcap", c.packets))
+    r = a.requests.iloc[0]
+    assert r["response_messages"] == 4 and bool(r["stream_done"])
+    assert r["ttft_ms"] == pytest.approx(1.0, abs=1e-9)
+    m = a.messages
+    assert list(m["kind"]) == ["data", "data", "other", "data", "data", "done"]
+    assert_times(m["start"], [2_000] * 5 + [2_800])
+    assert_times(m["end"], [2_000] * 4 + [2_400, 2_800])
+    # gaps between the data events' last bytes: 0, 0, 0.4 ms
+    assert r["message_gap_p50_ms"] == pytest.approx(0.0, abs=1e-9)
+    assert r["message_gap_max_ms"] == pytest.approx(0.4, abs=1e-9)

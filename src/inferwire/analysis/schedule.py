@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS
-from ..exchanges.messages import message_rows
 from ..tcp import build_connections
 from ..tcp.grouping import PacketGroups
 from . import pages
@@ -68,7 +67,7 @@ def bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -
     their numbers, its warnings and its messages columns (``tick``: told each connection's
     packets when done)."""
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
-    msg_rows = []                   # the streamed requests' messages (MESSAGE_RAW order)
+    msg_rows = []                   # the streamed requests' (connection, stream, id, messages)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
     for c in conns:
         if c.client.port in ignore or c.server.port in ignore:
@@ -80,7 +79,7 @@ def bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -
         ids.append(c.rtt_directions())
         for row in rows_:
             if row[MESSAGES] is not None:
-                msg_rows += message_rows(c.index, row[STREAM], row[REQUEST_ID], row[MESSAGES])
+                msg_rows.append((c.index, row[STREAM], row[REQUEST_ID], row[MESSAGES]))
         req_rows += rows_
         req_pos += [c.index] * len(rows_)
         conn_rows.append(conn_row)

@@ -2,7 +2,7 @@
 :mod:`inferwire.columns` declares it.
 
 The rows' fields are read by name (:data:`~inferwire.analysis.rows.REQUEST_FIELDS`,
-:data:`~inferwire.analysis.rows.CONNECTION_ROW_FIELDS`, :data:`~inferwire.exchanges.messages.MESSAGE_RAW`);
+:data:`~inferwire.analysis.rows.CONNECTION_ROW_FIELDS`, :func:`~inferwire.exchanges.message_columns.table_columns`);
 a column named like a field is that field, and the derived ones (times in s and as UTC
 Timestamps, durations in ms, the network and message statistics) are made here, column-wise.
 """
@@ -15,7 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
-from ..exchanges.messages import MESSAGE_RAW, MESSAGE_STAT_COLUMNS, message_stats
+from ..exchanges.message_columns import table_columns
+from ..exchanges.messages import MESSAGE_STAT_COLUMNS, message_stats
 from ..exchanges.network import network_columns
 from .rows import CONNECTION_ROW_FIELDS, REQUEST_FIELDS
 
@@ -99,7 +100,8 @@ def request_columns(rows: list[tuple], parts: list | None = None,
     if acks is not None and rows:
         ack_rtt(derived, ns, parts, acks)
     if any(m is not None for m in raw["messages"]):      # a streamed request (else all empty)
-        raw.update(message_stats(raw["messages"], raw["req_end_ns"]))
+        raw.update(message_stats(raw["messages"], raw["req_end_ns"], raw["protocol"],
+                                 raw["grpc_status"]))
     else:
         raw.update(dict.fromkeys(MESSAGE_STAT_COLUMNS, [None] * len(raw["messages"])))
     return typed_columns(REQUEST_COLUMNS, raw, derived)
@@ -123,18 +125,19 @@ def ack_rtt(columns: dict, ns: dict, parts: list, acks: tuple) -> None:
 
 
 def message_columns(rows: list[tuple]) -> dict:
-    """The messages table's columns (name -> typed array) from
-    :func:`~inferwire.exchanges.messages.message_rows`' rows."""
-    raw = _transposed(rows, MESSAGE_RAW)
-    derived = {}
-    for name, key in (("start", "start_ns"), ("end", "end_ns")):
-        v, known = ns_column(raw[key])
-        derived[name] = np.where(known, v / 1e9, np.nan)
+    """The messages table's columns (name -> typed array) of the streamed requests ``rows``
+    ((connection, stream, request_id, messages) each, :func:`~inferwire.exchanges.
+    message_columns.table_columns`)."""
+    raw = table_columns(rows)
+    values, known = raw["stream"]
+    raw["stream"] = pd.arrays.IntegerArray(values, ~known)
+    derived = {name: np.where(raw[key] >= 0, raw[key] / 1e9, np.nan)
+               for name, key in (("start", "start_ns"), ("end", "end_ns"))}
     return typed_columns(MESSAGE_COLUMNS, raw, derived)
 
 
 def message_frame(rows: list[tuple]) -> pd.DataFrame:
-    """The messages table of :func:`~inferwire.exchanges.messages.message_rows`' rows."""
+    """The messages table of the streamed requests ``rows`` (as :func:`message_columns`)."""
     return pd.DataFrame(message_columns(rows), columns=[c.name for c in MESSAGE_COLUMNS],
                         copy=False)
 

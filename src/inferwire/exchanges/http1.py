@@ -11,7 +11,7 @@ from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plai
 from ..protocols.errorbody import MAX_ERROR_BODY, error_message
 from ..tcp.stream import known_time
 from .exchange import Exchange, feed_chunks
-from .messages import http1_response_messages
+from .messages import http1_body_messages, plain_sse_messages
 from .timeline import TcpTimeline
 
 
@@ -196,7 +196,15 @@ def _exchange(position, req, resp, interim, up, down) -> Exchange:
                     req.header("x-request-id"), req.body_bytes if req.complete else None,
                     response_bytes, req_start_ns, req_end_ns, resp_start_ns, resp_end_ns,
                     request_frame, response_frame, interim, False, complete, error,
-                    None if resp is None else http1_response_messages(resp, down))
+                    _body_messages(req, resp, up, down))
+
+
+def _body_messages(req, resp, up, down) -> list | None:
+    """The messages of a streamed exchange: a chunked request body's chunks, then the
+    response's chunks or SSE events (:mod:`.messages`); None when neither streamed."""
+    sent = http1_body_messages(req, up, "request") if req.complete else None
+    got = None if resp is None else http1_body_messages(resp, down, "response")
+    return got if sent is None else sent + (got or [])
 
 
 def _error(down, body_start: int, body_end: int, chunked: bool = False) -> str | None:
@@ -235,16 +243,18 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
         request_id = header_value(headers, "x-request-id")
         req_start, req_end = known_time(int(times[k])), up.last(end)
         status = resp_start = resp_end = response_frame = response_bytes = error = None
+        streamed = None
         if i < len(responses):
-            r_start, r_end, status, _, _, _, response_bytes = responses[i]
+            r_start, r_end, status, _, _, r_headers, response_bytes = responses[i]
             resp_start = down.first(r_start)
             resp_end, response_frame = down.last_packet(r_end)
             if status >= 400:          # plain framing: the body is the message's last bytes
                 error = _error(down, r_end - response_bytes, r_end)
+            streamed = plain_sse_messages(r_headers, r_end - response_bytes, r_end, down)
         complete = resp_end is not None and None not in (req_start, req_end, resp_start)
         out.append(Exchange("http/1.1", i + 1, method, target, status, None, request_id, length,
                             response_bytes, req_start, req_end, resp_start, resp_end, frames[k],
-                            response_frame, 0, False, complete, error))
+                            response_frame, 0, False, complete, error, streamed))
     return out
 
 

@@ -69,8 +69,8 @@ def streaming_section(requests: pd.DataFrame, client_log: pd.DataFrame | None,
     s = streamed_requests(requests, client_log)
     lines = ["", "## Streaming: time to first token and between tokens (ms)", "",
              f"{len(s)} streamed requests; tokens (data messages) per request on the wire: "
-             f"median {_pct(s['response_messages'].astype(float), 50):.0f}; `[DONE]` seen in "
-             f"{int(s['stream_done'].fillna(False).sum())}."
+             f"median {_pct(s['response_messages'].astype(float), 50):.0f}; ended (`[DONE]`, gRPC "
+             f"trailers) in {int(s['stream_done'].fillna(False).sum())}."
              + ("" if token_time_ms is None else
                 f" The server was set to {token_time_ms:g} ms per token."), "",
              "| | p50 | p90 | requests |", "|---|---|---|---|"]

@@ -10,6 +10,7 @@ from . import http1
 
 
 def accelerated() -> bool:
-    """True when the HTTP/1 parser splits plain heads in C (the ``inferwire.protocols._scan``
-    extension was built); False when Python does it (same results, slower)."""
-    return http1._c_head is not None
+    """True when the HTTP/1 parser splits plain heads and walks chunked bodies in C (the
+    ``inferwire.protocols._scan`` and ``_chunks`` extensions were built); False when Python does
+    it (same results, slower)."""
+    return http1._c_head is not None and http1._c_chunks is not None

@@ -29,6 +29,10 @@ try:              # the plain-head split in C (_scan.c); same results as _split_
     from ._scan import head as _c_head
 except ImportError:
     _c_head = None
+try:              # whole chunks of a chunked body skipped in C (_chunks.c); same results
+    from ._chunks import walk as _c_chunks
+except ImportError:
+    _c_chunks = None
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (\S+) HTTP/([0-9])\.([0-9])")
@@ -423,6 +427,12 @@ class Http1Parser:
 
     def _read_chunk_size(self, data, pos: int, offset: int) -> int:
         if not self._buf:
+            if _c_chunks is not None:    # a streamed body's many whole chunks, in one C call
+                _, stop, nbytes, _ = _c_chunks(data, pos, len(data), self.max_header_bytes,
+                                               False)
+                if stop > pos:
+                    self._msg["body_bytes"] += nbytes
+                    return stop
             self._buf_start = offset + pos
         room = self.max_header_bytes - len(self._buf)
         m = _LF.search(data, pos, min(len(data), pos + room))

@@ -1,0 +1,246 @@
+"""Streamed messages as columns: the fast form of :mod:`inferwire.exchanges.messages`.
+
+A streamed HTTP/1.1 body of a TCP direction (the usual case: an SSE completion, thousands of
+tokens) is split here without one Python object per message: the chunks are walked in C
+(:func:`~inferwire.protocols.chunked.chunk_columns`), the SSE events found with numpy over the
+decoded body (:func:`~inferwire.protocols.sse.sse_event_columns`), event offsets mapped to stream
+offsets and stream offsets to capture times with one ``np.searchsorted`` each, and the result kept
+as a :class:`MessageColumns` (arrays).  The rule is :class:`~.timeline.TcpTimeline`'s: a message's
+first byte at the capture time of the packet carrying it (``start_times``), its last byte at the
+time the receiver had it (``end_times``).  :mod:`.messages` reads the same bodies message by
+message (its functions are the reference: tests compare both ways).
+"""
+from __future__ import annotations
+
+from array import array
+from typing import NamedTuple
+
+import numpy as np
+
+from ..protocols.chunked import chunk_columns
+from ..protocols.sse import KINDS, sse_event_columns
+
+#: Direction codes of :attr:`MessageColumns.direction`.
+DIRECTIONS = ("request", "response")
+
+
+class Message(NamedTuple):
+    """One message: direction ("request" | "response"), kind ("data"; SSE also "done" for
+    ``data: [DONE]`` and "other" for events without data), capture times of its first and last
+    byte (ns since the epoch, None: unknown or never arrived), its size (bytes: chunk data, gRPC
+    message without its 5-byte prefix, SSE event as sent) and whether it arrived whole."""
+    direction: str
+    kind: str
+    start_ns: int | None
+    end_ns: int | None
+    nbytes: int
+    complete: bool
+
+
+class MessageColumns:
+    """One request's messages as arrays, in order: ``direction`` (int8 codes into
+    :data:`DIRECTIONS`), ``kind`` (int8 codes into :data:`~inferwire.protocols.sse.KINDS`),
+    ``start_ns``/``end_ns`` (int64 capture times, -1: unknown or never arrived), ``nbytes``
+    (int64) and ``complete`` (bool).  Iterating gives :class:`~.messages.Message` tuples."""
+
+    __slots__ = ("direction", "kind", "start_ns", "end_ns", "nbytes", "complete")
+
+    def __init__(self, direction, kind, start_ns, end_ns, nbytes, complete):
+        self.direction, self.kind = direction, kind
+        self.start_ns, self.end_ns, self.nbytes, self.complete = start_ns, end_ns, nbytes, \
+            complete
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def __iter__(self):
+        for d, k, s, e, n, c in zip(self.direction.tolist(), self.kind.tolist(),
+                                    self.start_ns.tolist(), self.end_ns.tolist(),
+                                    self.nbytes.tolist(), self.complete.tolist()):
+            yield Message(DIRECTIONS[d], KINDS[k], s if s >= 0 else None,
+                          e if e >= 0 else None, n, c)
+
+    def __add__(self, other):
+        return concat([self, as_columns(other)])
+
+    def __radd__(self, other):
+        return concat([as_columns(other), self])
+
+
+def as_columns(msgs) -> MessageColumns:
+    """``msgs`` (a list of :class:`~.messages.Message` or a :class:`MessageColumns`) as
+    columns."""
+    if isinstance(msgs, MessageColumns):
+        return msgs
+    return MessageColumns(
+        np.array([DIRECTIONS.index(m.direction) for m in msgs], np.int8),
+        np.array([KINDS.index(m.kind) for m in msgs], np.int8),
+        np.array([-1 if m.start_ns is None else m.start_ns for m in msgs], np.int64),
+        np.array([-1 if m.end_ns is None else m.end_ns for m in msgs], np.int64),
+        np.array([m.nbytes for m in msgs], np.int64),
+        np.array([m.complete for m in msgs], bool))
+
+
+def concat(blocks: list) -> MessageColumns:
+    """The messages of ``blocks`` (:class:`MessageColumns`) one after the other."""
+    return MessageColumns(*(np.concatenate([getattr(b, name) for b in blocks])
+                            for name in MessageColumns.__slots__))
+
+
+# -- HTTP/1.1 bodies of a TCP direction ----------------------------------------------------------
+def body_columns(body: bytes, base: int, chunked: bool, sse: bool, stream,
+                 direction: str) -> MessageColumns:
+    """The messages of an HTTP/1.1 body (``body``: its bytes from stream offset ``base``;
+    ``chunked``, ``sse``: its framing and type) on the TCP direction ``stream``
+    (:class:`~inferwire.tcp.DirectionStream`), as :func:`~.messages.http1_body_messages`
+    gives them."""
+    code = DIRECTIONS.index(direction)
+    if not chunked:
+        ev = sse_event_columns(body)
+        return _timed(stream, code, ev.kind, ev.start + base, ev.end + base, ev.end - ev.start,
+                      ev.complete)
+    ch = chunk_columns(body, base, decode=sse)
+    sizes = ch.data_ends - ch.data_starts
+    if not sse:
+        return _timed(stream, code, np.zeros(len(sizes), np.int8), ch.starts, ch.data_ends,
+                      sizes, ch.complete)
+    return sse_pieces(ch.decoded, ch.data_starts, sizes, stream, direction)
+
+
+def sse_pieces(decoded: bytes, offsets, sizes, stream, direction: str) -> MessageColumns:
+    """The SSE events of ``decoded``, the joined pieces (chunk data, DATA frame payloads) that
+    lie at stream ``offsets`` (int64 array) with ``sizes`` on ``stream``, timed."""
+    ev = sse_event_columns(decoded)
+    at = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else \
+        np.zeros(0, np.int64)
+    k = np.searchsorted(at, ev.start, "right") - 1
+    start = offsets[k] + ev.start - at[k]
+    k = np.searchsorted(at, ev.end - 1, "right") - 1
+    end = offsets[k] + ev.end - 1 - at[k] + 1
+    return _timed(stream, DIRECTIONS.index(direction), ev.kind, start, end, ev.end - ev.start,
+                  ev.complete)
+
+
+def read_span(stream, start: int, end: int) -> bytes | None:
+    """:meth:`~inferwire.tcp.DirectionStream.read` (the bytes at stream offsets
+    ``[start, end)``, None when any was not captured) with the pieces found by two
+    ``np.searchsorted`` and joined as slices of the capture: a streamed body spans thousands of
+    pieces, which the general read walks one by one."""
+    if end <= start:
+        return b""
+    starts, ends = _column(stream.starts), _column(stream.ends)
+    i = int(np.searchsorted(starts, start, "right")) - 1
+    j = int(np.searchsorted(starts, end - 1, "right"))
+    if i < 0 or start >= ends[i] or end > ends[j - 1] or \
+            (ends[i:j - 1] != starts[i + 1:j]).any():
+        return None
+    lo = np.maximum(starts[i:j], start)
+    src = _column(stream.srcs)[i:j] + lo - starts[i:j]
+    stop = src + np.minimum(ends[i:j], end) - lo
+    with memoryview(stream.buffer) as view:      # released here: it pins the capture's map
+        parts = [view[a:b] for a, b in zip(src.tolist(), stop.tolist())]
+        try:
+            return b"".join(parts)
+        finally:
+            for part in parts:
+                part.release()
+
+
+def timed_spans(stream, direction: str, kind, start, end, nbytes, complete) -> MessageColumns:
+    """Messages at stream offsets ``[start, end)`` (arrays; ``kind`` int8 codes) of the TCP
+    direction ``stream``, with their capture times."""
+    return _timed(stream, DIRECTIONS.index(direction), kind, start, end, nbytes, complete)
+
+
+def _column(values) -> np.ndarray:
+    """A :class:`~inferwire.tcp.DirectionStream` column as an int64 array (a view of an
+    ``array("q")``, no copy)."""
+    return np.frombuffer(values, np.int64) if isinstance(values, array) else \
+        np.asarray(values, np.int64)
+
+
+def _timed(stream, code: int, kind, start, end, nbytes, complete) -> MessageColumns:
+    """Messages at stream offsets ``[start, end)`` (arrays) with their capture times."""
+    starts, ends = _column(stream.starts), _column(stream.ends)
+    n = len(kind)
+
+    def times(offsets, values):
+        i = np.searchsorted(starts, offsets, "right") - 1
+        j = np.maximum(i, 0)
+        t = _column(values)[j] if len(starts) else np.full(n, -1, np.int64)
+        held = (i >= 0) & (offsets < ends[j]) if len(starts) else np.zeros(n, bool)
+        return np.where(held & (t >= 0), t, -1)
+
+    first = times(start, stream.start_times)
+    last = np.where(complete, times(end - 1, stream.end_times), -1)
+    return MessageColumns(np.full(n, code, np.int8), kind.astype(np.int8), first, last,
+                          np.asarray(nbytes, np.int64), np.asarray(complete, bool))
+
+
+# -- the per-request columns and the messages table ---------------------------------------------
+def column_stats(m: MessageColumns, req_end: int | None, grpc: bool, ended: bool) -> tuple:
+    """:func:`~.messages._stats` of a request's messages as columns (same values)."""
+    request = m.direction == 0
+    data = ~request & (m.kind == 0) & m.complete
+    nreq = int(request.sum())
+    sent = int((request & m.complete).sum())
+    done = ended if grpc else bool((m.kind == 1).any())
+    ref = req_end
+    if grpc and nreq:
+        ref = int(m.end_ns[request][0])
+        ref = None if ref < 0 else ref
+    starts = m.start_ns[data]
+    first = int(starts[0]) if len(starts) and starts[0] >= 0 else None
+    ends = m.end_ns[data]
+    ends = ends[ends >= 0]
+    gaps = np.sort(np.diff(ends) / 1e6).tolist()
+    return (sent if nreq else None, int(data.sum()), _after(ref, first),
+            _after(ref, int(ends[-1]) if len(ends) else None),
+            *((None,) * 3 if not gaps else (_percentile(gaps, 50), _percentile(gaps, 90),
+                                            gaps[-1])),
+            done)
+
+
+def table_columns(blocks: list) -> dict:
+    """The messages table's raw columns (:data:`inferwire.columns.MESSAGE_COLUMNS`' names, with
+    ``start_ns``/``end_ns`` for start/end -> arrays; the stream as (values, known mask)) of
+    ``blocks``: (connection, stream, request_id, messages)
+    per streamed request, in order; messages numbered from 0 in each direction."""
+    cols = [as_columns(b[3]) for b in blocks]
+    counts = np.array([len(c) for c in cols], np.int64)
+    if not len(cols):
+        cols = [as_columns([])]
+    m = concat(cols)
+    owner = np.repeat(np.arange(len(blocks)), counts)
+    streams = [b[1] for b in blocks]
+    index = np.zeros(len(m.kind), np.int64)
+    for code in (0, 1):             # the position in each request's own direction
+        mask = m.direction == code
+        ones = mask.astype(np.int64)
+        running = np.cumsum(ones) - ones                  # earlier messages of this direction
+        before = np.zeros(len(blocks) + 1, np.int64)
+        np.add.at(before, owner[mask] + 1, 1)
+        index[mask] = running[mask] - np.cumsum(before)[owner[mask]]
+    request_ids = np.array([b[2] for b in blocks] or [None], object)[:len(blocks)]
+    return {"connection": np.repeat(np.array([b[0] for b in blocks], np.int64), counts),
+            "stream": (np.repeat(np.array([s or 0 for s in streams], np.int64), counts),
+                       np.repeat(np.array([s is not None for s in streams], bool), counts)),
+            "request_id": np.repeat(request_ids, counts),
+            "direction": np.array(DIRECTIONS, object)[m.direction],
+            "index": index, "kind": np.array(KINDS, object)[m.kind],
+            "start_ns": m.start_ns, "end_ns": m.end_ns, "bytes": m.nbytes,
+            "complete": m.complete}
+
+
+def _percentile(ordered: list, q: float) -> float:
+    """The ``q``-th percentile of the sorted ``ordered`` by numpy's default rule (linear
+    between the two nearest ranks), without numpy's per-call cost (one call per request)."""
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _after(ref: int | None, t: int | None) -> float | None:
+    """``t - ref`` in ms when both are known and in causal order, else None."""
+    return None if ref is None or t is None or t < ref else (t - ref) / 1e6
