@@ -23,6 +23,7 @@ from .errors import InferwireError, InferwireWarning
 from .exchanges.exchange import ConnectionResult, gap_note
 from .exchanges.http1 import begins_mid_http1, http1_exchanges
 from .exchanges.http2 import http2_exchanges
+from .exchanges.plainbatch import one_request_results
 from .exchanges.timeline import TcpTimeline
 from .packets import guard
 from .protocols.detect import detect
@@ -325,11 +326,12 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
     msg_rows = []                   # the streamed requests' messages (MESSAGE_RAW order)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
+    plain = one_request_results(conns, ignore | options.decode_as.keys(), _spender(budget))
     for c in conns:
         if c.client.port in ignore or c.server.port in ignore:
             tick(c.packets)
             continue
-        result = analyze_connection(c, options, keylog, budget)
+        result = plain.get(c.index) or analyze_connection(c, options, keylog, budget)
         rows_, conn_row, conn_warnings, part = _rows(c, result)
         parts.append(part)
         ids.append(c.rtt_directions())
@@ -347,6 +349,15 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
     requests = _request_columns(req_rows, parts, acks)
     return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings,
             _message_columns(msg_rows))
+
+
+def _spender(budget: PageBudget | None):
+    """What :func:`one_request_results` tells a direction's reads to: ``budget``, counted as
+    :meth:`_PagedTimeline.spend_all` counts them."""
+    if budget is None:
+        return None
+    return lambda pieces, nbytes, lo, hi: budget.spend(_mapped(pieces, nbytes), lo,
+                                                        hi + FAULT_AROUND)
 
 
 def _ack_rtt(columns: dict, ns: dict, parts: list, acks: tuple) -> None:
