@@ -25,7 +25,7 @@ def both_ways(path, monkeypatch, **options):
     bucket-wide read of one-request connections (tests/test_plainbatch.py) is off, so that
     this walk reads them."""
     taken = []
-    monkeypatch.setattr(analysis, "one_request_results", lambda *args: {})
+    monkeypatch.setattr(analysis, "one_request_exchanges", lambda *args: {})
     plain = ex_http1.plain_exchanges
 
     def counting(up, down):

@@ -19,8 +19,9 @@ import inferwire.analysis as analysis
 from craft import Conversation, write_pcap
 from inferwire import analyze
 from inferwire.analysis import AnalyzeOptions, analyze_connection, read_capture
-from inferwire.exchanges.plainbatch import one_request_results
-from inferwire.tcp import build_connections
+from inferwire.exchanges.exchange import ConnectionResult
+from inferwire.exchanges.plainbatch import one_request_exchanges
+from inferwire.tcp.connections import ConnectionSet
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
@@ -30,7 +31,7 @@ def both_ways(path, monkeypatch, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fast = analyze(path, workers=1, **options)
-        monkeypatch.setattr(analysis, "one_request_results", lambda *args: {})
+        monkeypatch.setattr(analysis, "one_request_exchanges", lambda *args: {})
         general = analyze(path, workers=1, **options)
     return fast, general
 
@@ -44,14 +45,14 @@ def assert_same(fast, general):
 def taken_and_checked(path, skip_ports=frozenset()) -> set:
     """The client ports of the connections of ``path`` the bucket-wide read takes; each one's
     result checked against :func:`analyze_connection` on the same connection."""
-    conns = build_connections(read_capture(str(path)))
+    found = ConnectionSet(read_capture(str(path)))
     spent = []
-    fast = one_request_results(conns, skip_ports, lambda *a: spent.append(a))
-    by_index = {c.index: c for c in conns}
-    for index, result in fast.items():
-        assert result == analyze_connection(by_index[index], AnalyzeOptions())
+    fast = one_request_exchanges(found, skip_ports, lambda *a: spent.append(a))
+    for index, exchange in fast.items():
+        assert ConnectionResult("http/1.1", [exchange]) == analyze_connection(
+            found.connection(index), AnalyzeOptions())
     assert len(spent) == 2 * len(fast)          # both directions' reads told, each once
-    return {by_index[index].client.port for index in fast}
+    return {found.connection(index).client.port for index in fast}
 
 
 @pytest.mark.parametrize("capture, options", [

@@ -23,7 +23,7 @@ from .errors import InferwireError, InferwireWarning
 from .exchanges.exchange import ConnectionResult, gap_note
 from .exchanges.http1 import begins_mid_http1, http1_exchanges
 from .exchanges.http2 import http2_exchanges
-from .exchanges.plainbatch import one_request_results
+from .exchanges.plainbatch import one_request_exchanges
 from .exchanges.timeline import TcpTimeline
 from .packets import guard
 from .protocols.detect import detect
@@ -32,7 +32,7 @@ from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .shards import map_shards, resolve_workers
 from .tcp import Connection, build_connections
-from .tcp.connections import NET_FIELDS
+from .tcp.connections import NET_FIELDS, ConnectionSet
 from .tcp.grouping import VANTAGES
 from .exchanges.network import connection_part, network_columns, stalled_waits
 from .tcp.grouping import PacketGroups
@@ -298,10 +298,10 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
             sub, rows = source.bucket(b)
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
-            conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
+            found = ConnectionSet(sub, groups, options.vantage)   # numbered 0.. in the bucket
             requests, req_pos, conn_rows, conn_pos, warnings, messages = _bucket_rows(
-                conns, ignore, options, keylog, budget, tick)
-            conns = sub = groups = None     # this bucket's objects go before the next one's
+                found, ignore, options, keylog, budget, tick)
+            found = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
             yield (requests, req_pos,
                    _connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
@@ -320,18 +320,34 @@ def _tables(table, ignore: frozenset, options, keylog, workers: int, progress: b
     return _numbered(frames, many)
 
 
-def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -> tuple:
+def _bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget,
+                 tick) -> tuple:
     """One bucket's requests columns and their connection numbers, its connection rows and
-    their numbers, and its warnings (``tick``: told each connection's packets when done)."""
+    their numbers, and its warnings (``tick``: told each connection's packets when done).
+    One-request HTTP/1 connections are read from the columns (:mod:`~inferwire.exchanges.
+    plainbatch`, :func:`_plain_rows`); the others one by one."""
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
     msg_rows = []                   # the streamed requests' messages (MESSAGE_RAW order)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
-    plain = one_request_results(conns, ignore | options.decode_as.keys(), _spender(budget))
-    for c in conns:
+    plain = one_request_exchanges(found, ignore | options.decode_as.keys(), _spender(budget))
+    for index in range(len(found)):
+        rows = _plain_rows(found, index, plain[index]) if index in plain else None
+        if rows is not None:
+            req_row, conn_row, part, packets = rows
+            req_rows.append(req_row)
+            req_pos.append(index)
+            conn_rows.append(conn_row)
+            conn_pos.append(index)
+            parts.append(part)
+            ids.append((2 * found.order[index], 2 * found.order[index] + 1))
+            tick(packets)
+            continue
+        c = found.connection(index)
         if c.client.port in ignore or c.server.port in ignore:
             tick(c.packets)
             continue
-        result = plain.get(c.index) or analyze_connection(c, options, keylog, budget)
+        result = (ConnectionResult("http/1.1", [plain[index]]) if index in plain
+                  else analyze_connection(c, options, keylog, budget))
         rows_, conn_row, conn_warnings, part = _rows(c, result)
         parts.append(part)
         ids.append(c.rtt_directions())
@@ -345,14 +361,49 @@ def _bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) 
         if conn_warnings:
             warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
         tick(c.packets)
-    acks = (conns[0].source[2], ids) if conns else None
+    acks = (found.dirs, ids) if len(found) else None
     requests = _request_columns(req_rows, parts, acks)
     return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings,
             _message_columns(msg_rows))
 
 
+def _plain_rows(found: ConnectionSet, index: int, x) -> tuple | None:
+    """What :func:`_rows` makes of connection ``index`` of ``found`` whose only exchange is
+    ``x`` (:func:`one_request_exchanges`: no loss, no reordering, no cut), from the columns:
+    ``(request row, connection row, network part, packets)``; None when the connection would
+    have warnings (a time stamp out of order, a time unknown, a zero window): those are
+    built as objects and go through :func:`_rows`."""
+    k = found.order[index]
+    f = found.facts["lists"]
+    a, b, s, d = x.req_start_ns, x.req_end_ns, x.resp_start_ns, x.resp_end_ns
+    net = found.net[k]
+    if not x.complete or b < a or d < s or s < a or net[_ZERO_WINDOWS]:
+        return None
+    syn, synack, ack = f["syn_ns"][k], f["synack_ns"][k], f["handshake_ack_ns"][k]
+    untimed = f["syn_untimed"][k]
+    handshake = None if syn is None or ack is None or untimed else ack - syn
+    if handshake is not None and handshake < 0:
+        return None
+    rtt_server = (None if syn is None or synack is None or untimed or synack < syn
+                  else synack - syn)
+    rtt_client = (None if synack is None or ack is None or untimed or ack < synack
+                  else ack - synack)
+    client, server = found.endpoints(k)
+    request = (index, client, server, "http/1.1", False, False, x.stream, x.method, x.path,
+               x.status, None, x.request_id, x.request_bytes, x.response_bytes, a, b, s, d,
+               handshake, None, None, 0, x.request_frame, x.response_frame, True, None, None)
+    mss_c, mss_s, ws_c, ws_s, sack, dup_acks, zero_windows, flight_up, flight_down, control = net
+    end = "rst" if f["has_rst"][k] else "fin" if f["has_fin"][k] else "open"
+    connection = (index, client, server, "http/1.1", False, None, None, None, syn, True,
+                  f["first_ns"][k], f["last_ns"][k], handshake, None, None, 1, f["packets"][k],
+                  found.dirs.nbytes[2 * k], found.dirs.nbytes[2 * k + 1], control, 0, 0, 0,
+                  dup_acks, zero_windows, mss_c, mss_s, ws_c, ws_s, sack, flight_up,
+                  flight_down, rtt_client, rtt_server, _vantage(rtt_client, rtt_server), end, "")
+    return request, connection, (1, rtt_client, rtt_server, False, None), f["packets"][k]
+
+
 def _spender(budget: PageBudget | None):
-    """What :func:`one_request_results` tells a direction's reads to: ``budget``, counted as
+    """What :func:`one_request_exchanges` tells a direction's reads to: ``budget``, counted as
     :meth:`_PagedTimeline.spend_all` counts them."""
     if budget is None:
         return None

@@ -22,49 +22,50 @@ import numpy as np
 
 from ..protocols.detect import detect
 from ..protocols.http1 import MAX_HEADER_BYTES, header_value, plain_framing, split_head
-from .exchange import ConnectionResult, Exchange
+from .exchange import Exchange
 
 #: Bytes :func:`~inferwire.protocols.detect.detect` looks at; a connection whose first piece
 #: in either direction is shorter goes the per-connection way (its head is joined there).
 DETECT_BYTES = 64
 
 
-def one_request_results(conns: list, skip_ports=frozenset(), spend=None) -> dict[int, ConnectionResult]:
-    """``{connection index: ConnectionResult}`` of the connections of ``conns`` (one bucket's,
-    from :func:`~inferwire.tcp.build_connections`) that hold exactly one plain HTTP/1 request
-    and its response, as :func:`inferwire.analysis.analyze_connection` would make them.
+def one_request_exchanges(found, skip_ports=frozenset(), spend=None) -> dict[int, Exchange]:
+    """``{connection index: Exchange}`` of the connections of ``found`` (a
+    :class:`~inferwire.tcp.connections.ConnectionSet`: one bucket's) that hold exactly one
+    plain HTTP/1 request and its response: the exchange of the ConnectionResult (protocol
+    "http/1.1", nothing else) that :func:`inferwire.analysis.analyze_connection` would make
+    of the connection.  Read from the columns: no Connection object is built.
 
     ``skip_ports``: connections with an end on one of these ports are left alone (ignored
     ports, ports whose protocol is forced).
     ``spend(pieces, nbytes, first_src, last_src)``: told what each direction taken read of the
     capture (its pieces, bytes and first and last file offsets), in connection order."""
-    if not conns or conns[0].source is None:
+    dirs = found.dirs
+    if dirs is None:
         return {}
-    dirs = conns[0].source[2]
+    f = found.facts["lists"]
     cand = _candidates(dirs).tolist()
-    picked = [c for c in conns if c.source is not None and c.source[2] is dirs
-              and cand[c.source[3]] and c.syn_seen and not c.roles_inferred
-              and not c.swapped and c.client.port not in skip_ports
-              and c.server.port not in skip_ports]
-    if not picked:
-        return {}
+    syn, inferred, cport, sport = f["syn_seen"], f["roles_inferred"], f["client_port"], \
+        f["server_port"]
+    picked = [(i, k) for i, k in enumerate(found.order)
+              if cand[k] and syn[k] and not inferred[k]
+              and cport[k] not in skip_ports and sport[k] not in skip_ports]
     cols = dirs.cols                        # array("q") columns: quick to index one by one
     bounds, contiguous = dirs.piece_bounds, dirs.contiguous
-    buffer = conns[0].to_server.buffer
+    buffer = found.table.buffer
     srcs, ends = cols["srcs"], cols["ends"]
     out = {}
-    for c in picked:
-        k = c.source[3]
+    for index, k in picked:
         a, b, e = bounds[2 * k], bounds[2 * k + 1], bounds[2 * k + 2]
         exchange = _one_exchange(buffer, srcs, ends, a, b, e, contiguous[2 * k],
                                  contiguous[2 * k + 1])
         if exchange is None:
             continue
-        out[c.index] = ConnectionResult(protocol="http/1.1", exchanges=[exchange])
+        out[index] = exchange
         if spend is not None:
             spend(b - a, contiguous[2 * k], srcs[a], srcs[b - 1])
             spend(e - b, contiguous[2 * k + 1], srcs[b], srcs[e - 1])
-    _times(out, cols)
+    _times(out.values(), cols)
     return out
 
 
@@ -130,10 +131,9 @@ def _message(buffer, at: int, piece_len: int, end: int, client: bool, asked):
     return None, None, parsed[1], length
 
 
-def _times(results: dict, cols: dict) -> None:
-    """Replace the piece numbers in the exchanges of ``results`` by the pieces' capture times
-    (None where unknown) and frame numbers, all in one look-up."""
-    exchanges = [r.exchanges[0] for r in results.values()]
+def _times(exchanges, cols: dict) -> None:
+    """Replace the piece numbers in ``exchanges`` by the pieces' capture times (None where
+    unknown) and frame numbers, all in one look-up."""
     if not exchanges:
         return
     pieces = np.array([(x.req_start_ns, x.req_end_ns, x.resp_start_ns, x.resp_end_ns)
