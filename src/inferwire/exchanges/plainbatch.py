@@ -38,8 +38,9 @@ def one_request_exchanges(found, skip_ports=frozenset(), spend=None) -> dict[int
 
     ``skip_ports``: connections with an end on one of these ports are left alone (ignored
     ports, ports whose protocol is forced).
-    ``spend(pieces, nbytes, first_src, last_src)``: told what each direction taken read of the
-    capture (its pieces, bytes and first and last file offsets), in connection order."""
+    ``spend(pieces, nbytes, first_src, last_src)``: told what each connection taken read of
+    the capture (its pieces, bytes, and lowest and highest file offsets of a piece), in
+    connection order."""
     dirs = found.dirs
     if dirs is None:
         return {}
@@ -62,9 +63,9 @@ def one_request_exchanges(found, skip_ports=frozenset(), spend=None) -> dict[int
         if exchange is None:
             continue
         out[index] = exchange
-        if spend is not None:
-            spend(b - a, contiguous[2 * k], srcs[a], srcs[b - 1])
-            spend(e - b, contiguous[2 * k + 1], srcs[b], srcs[e - 1])
+        if spend is not None:               # both directions' pieces at once
+            spend(e - a, contiguous[2 * k] + contiguous[2 * k + 1],
+                  min(srcs[a], srcs[b]), max(srcs[b - 1], srcs[e - 1]))
     _times(out.values(), cols)
     return out
 

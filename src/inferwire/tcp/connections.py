@@ -172,7 +172,7 @@ class ConnectionSet:
     columns (their grouping order)."""
 
     def __init__(self, table, groups: PacketGroups | None = None, vantage: str = "auto"):
-        self.table, self._addresses = table, {}
+        self.table, self._addresses, self._endpoints = table, {}, {}
         if len(table) == 0:
             self.groups = self.facts = self.dirs = None
             self.order, self.net = [], []
@@ -196,10 +196,18 @@ class ConnectionSet:
     def endpoints(self, k: int) -> tuple[str, str]:
         """``(str(client), str(server))`` of the connection numbered ``k`` in the columns."""
         f = self.facts["lists"]
-        return (str(Endpoint(_address(self._addresses, f["client_hi"][k], f["client_lo"][k]),
-                             f["client_port"][k])),
-                str(Endpoint(_address(self._addresses, f["server_hi"][k], f["server_lo"][k]),
-                             f["server_port"][k])))
+        return (self._endpoint(f["client_hi"][k], f["client_lo"][k], f["client_port"][k]),
+                self._endpoint(f["server_hi"][k], f["server_lo"][k], f["server_port"][k]))
+
+    def _endpoint(self, hi: int, lo: int, port: int) -> str:
+        """``str(Endpoint(...))``, the server's (the same for many connections) remembered."""
+        key = (hi, lo, port)
+        text = self._endpoints.get(key)
+        if text is None:
+            text = str(Endpoint(_address(self._addresses, hi, lo), port))
+            if len(self._endpoints) < 4096:     # bounded: every client port is another
+                self._endpoints[key] = text
+        return text
 
 
 #: The fields of :attr:`Connection.net`, in order.
