@@ -1,7 +1,8 @@
-"""Build of the two C extensions; everything else is in pyproject.toml.
+"""Build of the C extensions; everything else is in pyproject.toml.
 
 * ``inferwire.packets._walk``: the record walk of the pcap/pcapng readers;
 * ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads;
+* ``inferwire.exchanges._plain``: a one-request HTTP/1 connection's heads split and framed;
 * ``inferwire.packets._guard``: a SIGBUS handler, so that a capture that shrinks while it is
   mapped is an error naming the file instead of a silent death (:mod:`inferwire.packets.guard`).
 
@@ -17,4 +18,6 @@ setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/
                    Extension("inferwire.protocols._scan", ["src/inferwire/protocols/_scan.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.packets._guard", ["src/inferwire/packets/_guard.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.exchanges._plain", ["src/inferwire/exchanges/_plain.c"],
                              extra_compile_args=["-O2"], optional=True)])

@@ -6,14 +6,15 @@ nothing else.  Read one by one, each costs a dozen Python steps on objects (time
 budgets) for two heads.  Here the bucket's :class:`~inferwire.tcp.grouping.Directions` columns
 (pieces of every direction) are checked for all connections at once, the times of their first
 and last pieces looked up in one vectorised step, and only the two heads of each connection are
-split (in C, :func:`~inferwire.protocols.http1.split_head`) and framed
-(:func:`~inferwire.protocols.http1.plain_framing`, the rules the parser's fast path uses).
+split and framed, in one C call each (``_plain.c``; :func:`_message_py` is its Python twin:
+:func:`~inferwire.protocols.http1.split_head` and
+:func:`~inferwire.protocols.http1.plain_framing`, the rules the parser's fast path uses).
 
 A connection is taken here only when the per-connection path would read it with
 :func:`~inferwire.exchanges.http1.plain_exchanges` and find exactly one request and one
 response; any other connection (a gap, a retransmission, a cut packet, no SYN, a forced
 protocol, several messages, an error status, a short first packet, ...) is left to that path,
-which gives the same result for the ones taken here (``tests/exchanges/test_plainbatch.py``
+which gives the same result for the ones taken here (``tests/test_plainbatch.py``
 compares both on crafted and real captures).
 """
 from __future__ import annotations
@@ -91,9 +92,9 @@ def _candidates(dirs) -> np.ndarray:
 def _one_exchange(buffer, srcs, ends, a: int, b: int, e: int, up_end: int,
                   down_end: int) -> Exchange | None:
     """The exchange of a connection whose client pieces are ``[a, b)`` and server pieces
-    ``[b, e)`` (``srcs``, ``ends``: the pieces' file offsets and stream ends), each direction one message ending at its end (``up_end``,
-    ``down_end``), or None; times filled in later (:func:`_times`), the piece numbers kept
-    in them until then."""
+    ``[b, e)`` (``srcs``, ``ends``: the pieces' file offsets and stream ends), each direction
+    one message ending at its end (``up_end``, ``down_end``), or None; times filled in later
+    (:func:`_times`), the piece numbers kept in them until then."""
     up_at, down_at = srcs[a], srcs[b]
     if detect(buffer[up_at:up_at + DETECT_BYTES], buffer[down_at:down_at + DETECT_BYTES]) \
             != "http/1.1":
@@ -104,32 +105,55 @@ def _one_exchange(buffer, srcs, ends, a: int, b: int, e: int, up_end: int,
     response = _message(buffer, down_at, ends[b], down_end, False, request[0])
     if response is None or response[2] >= 400:      # an error body is read the general way
         return None
-    method, target, headers, length = request
+    method, target, request_id, length = request
     _, _, status, response_bytes = response
     # the piece numbers stand in for the times until _times looks them up (with the frames)
-    return Exchange("http/1.1", 1, method, target, status, None,
-                    header_value(headers, "x-request-id"), length, response_bytes,
+    return Exchange("http/1.1", 1, method, target, status, None, request_id, length,
+                    response_bytes,
                     a, b - 1, b, e - 1, None, None, 0, False, False, None)
 
 
-def _message(buffer, at: int, piece_len: int, end: int, client: bool, asked):
-    """``(method, target, headers, body bytes)`` of a request, ``(None, None, status, body
-    bytes)`` of a response: the plain message whose head lies in the first piece (at file
-    offset ``at``, ``piece_len`` bytes) and that ends exactly at stream offset ``end``; None
-    for anything else."""
-    split = split_head(buffer, at, min(at + piece_len, at + MAX_HEADER_BYTES))
+def _message_py(buffer, at: int, endpos: int, client: bool):
+    """What ``_plain.message`` (C) returns, in Python: the head at ``buffer[at:endpos]`` split
+    (:func:`~inferwire.protocols.http1.split_head`) and framed
+    (:func:`~inferwire.protocols.http1.plain_framing`): ``(head_end, method, target, body
+    bytes, x-request-id)`` of a request, ``(head_end, status, body bytes)`` of a response
+    (whose request method the caller checks), or None."""
+    split = split_head(buffer, at, endpos)
     if split is None:
         return None
     head_end, first, headers = split
-    framing = plain_framing(first, headers, client, asked)
+    framing = plain_framing(first, headers, client, None)
     if framing is None:
         return None
     parsed, length = framing
-    if head_end - at + length != end:
-        return None                                 # more than one message, or cut short
     if client:
-        return parsed[0], parsed[1], headers, length
-    return None, None, parsed[1], length
+        return head_end, parsed[0], parsed[1], length, header_value(headers, "x-request-id")
+    return head_end, parsed[1], length
+
+
+try:               # the same in C (_plain.c); tests/test_plain_c.py compares the two
+    from ._plain import message as _message_c
+except ImportError:
+    _message_c = None
+
+#: The head split and framing in use: C when built, else Python (same results).
+plain_message = _message_c or _message_py
+
+
+def _message(buffer, at: int, piece_len: int, end: int, client: bool, asked):
+    """``(method, target, request id, body bytes)`` of a request, ``(None, None, status, body
+    bytes)`` of a response (to a request with method ``asked``): the plain message whose head
+    lies in the first piece (at file offset ``at``, ``piece_len`` bytes) and that ends exactly
+    at stream offset ``end``; None for anything else."""
+    if asked == "HEAD" or asked == "CONNECT":
+        return None
+    got = plain_message(buffer, at, at + min(piece_len, MAX_HEADER_BYTES), client)
+    if got is None or got[0] - at + got[-2 if client else -1] != end:
+        return None                                 # not plain, several messages, or cut short
+    if client:
+        return got[1], got[2], got[4], got[3]
+    return None, None, got[1], got[2]
 
 
 def _times(exchanges, cols: dict) -> None:
