@@ -150,6 +150,10 @@ def _conversation(n: int, spec: dict, t0: int) -> Conversation:
     if fault == "retransmit" and ups:
         conv.client(t, ups[-1], seq=conv.seq_c - len(ups[-1]))
         t += 10_000
+    if fault == "zero_window":     # the client's window is shut while the server would answer
+        conv.ack_from_client(t, window=0)
+        conv.ack_from_client(t + 20_000)
+        t += 30_000
     if fault == "gap" and len(downs) > 1:
         conv.seq_s += len(downs[0])                 # the first piece is never captured
         downs = downs[1:]
@@ -164,6 +168,9 @@ def _conversation(n: int, spec: dict, t0: int) -> Conversation:
         conv.packets[a], conv.packets[b] = conv.packets[b], conv.packets[a]
     if fault == "untimed_order" and len(sent) > 1:
         sent[0].time, sent[1].time = sent[1].time, sent[0].time
+    if fault == "backwards" and sent:          # the response stamped before the request
+        sent[0].time = conv.packets[0].time - 1
+
     if fault == "rst":
         conv.rst_from_client(t)
     elif spec["fin"]:
@@ -214,7 +221,8 @@ def test_one_request_connections_are_taken_with_their_times(tmp_path, monkeypatc
 
 REQUESTS = ["plain", "get", "head", "short", "chunked"]
 RESPONSES = ["plain", "error", "no-content", "short", "interim", "close"]
-FAULTS = [None, "gap", "retransmit", "reorder", "snap", "drop_last", "untimed_order", "rst"]
+FAULTS = [None, "gap", "retransmit", "reorder", "snap", "drop_last", "untimed_order", "rst",
+          "backwards", "zero_window"]
 
 
 def test_every_kind_of_connection_in_one_capture(tmp_path, monkeypatch):
@@ -237,13 +245,19 @@ def test_every_kind_of_connection_in_one_capture(tmp_path, monkeypatch):
     assert_same(fast, general)
     # Taken: a request with a body or none, answered by a response framed by Content-Length
     # (or a 204), each head in its first packet and at least 64 bytes long, with a SYN, no
-    # loss and no cut; the reordering faults change nothing with one packet each way.
+    # loss and no cut; the reordering faults change nothing with one packet each way; time
+    # stamps out of order and a zero window are taken, and their rows (with warnings) made
+    # the per-connection way.
     expected = {40000 + n for n, spec in enumerate(specs)
                 if spec["requests"] in (["plain"], ["get"])
                 and spec["responses"] in (["plain"], ["no-content"]) and spec["syn"]
                 and not spec["cuts"]
-                and spec["fault"] in (None, "rst", "reorder", "untimed_order", "gap")}
-    assert taken == expected and len(expected) == 4 + 5 * 2 + 1  # matrix, faults x FIN, cut
+                and spec["fault"] in (None, "rst", "reorder", "untimed_order", "gap",
+                                      "backwards", "zero_window")}
+    assert taken == expected and len(expected) == 4 + 7 * 2 + 1  # matrix, faults x FIN, cut
+    assert any("out of order" in w for w in fast.warnings)
+    assert (fast.connections.zero_windows > 0).sum() == 8      # zero_window x SYN x cuts x FIN
+    assert any("zero window held back" in w for w in fast.warnings)
     assert len(fast.requests) == len(general.requests) > len(specs)
 
 
