@@ -4,6 +4,7 @@
 * ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads;
 * ``inferwire.protocols._chunks``: the walk over a chunked body's whole chunks (streamed
   responses: the parser's skip and the per-message split);
+* ``inferwire.exchanges._plain``: a one-request HTTP/1 connection's heads split and framed;
 * ``inferwire.packets._guard``: a SIGBUS handler, so that a capture that shrinks while it is
   mapped is an error naming the file instead of a silent death (:mod:`inferwire.packets.guard`).
 
@@ -22,4 +23,6 @@ setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/
                              ["src/inferwire/protocols/_chunks.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.packets._guard", ["src/inferwire/packets/_guard.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.exchanges._plain", ["src/inferwire/exchanges/_plain.c"],
                              extra_compile_args=["-O2"], optional=True)])

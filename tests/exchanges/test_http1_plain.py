@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import inferwire.analysis.schedule as schedule
 import inferwire.exchanges.http1 as ex_http1
 from craft import Conversation, write_pcap
 from inferwire import analyze
@@ -20,8 +21,11 @@ CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 
 def both_ways(path, monkeypatch, **options):
-    """(tables with the plain walk, tables without it, how many connections it took)."""
+    """(tables with the plain walk, tables without it, how many connections it took).  The
+    bucket-wide read of one-request connections (tests/test_plainbatch.py) is off, so that
+    this walk reads them."""
     taken = []
+    monkeypatch.setattr(schedule, "one_request_exchanges", lambda *args: {})
     plain = ex_http1.plain_exchanges
 
     def counting(up, down):

@@ -50,6 +50,15 @@ class PageBudget:
         self.hi = max(self.hi, hi)
 
 
+def spender(budget: PageBudget | None):
+    """What :func:`~inferwire.exchanges.plainbatch.one_request_exchanges` tells a direction's
+    reads to: ``budget``, counted as :meth:`PagedTimeline.spend_all` counts them."""
+    if budget is None:
+        return None
+    return lambda pieces, nbytes, lo, hi: budget.spend(_mapped(pieces, nbytes), lo,
+                                                        hi + FAULT_AROUND)
+
+
 def _mapped(pieces: int, nbytes: int) -> int:
     """About how much of the mapping reading ``nbytes`` spread over ``pieces`` packet pieces
     brings into memory: a fault-around window per piece, or the bytes if more."""

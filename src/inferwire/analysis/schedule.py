@@ -8,13 +8,15 @@ import numpy as np
 import pandas as pd
 
 from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS
-from ..tcp import build_connections
+from ..exchanges.exchange import ConnectionResult
+from ..exchanges.plainbatch import one_request_exchanges
+from ..tcp.connections import ConnectionSet
 from ..tcp.grouping import PacketGroups
 from . import pages
 from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .dispatch import analyze_connection
-from .pages import PageBudget
-from .rows import MESSAGES, REQUEST_ID, STREAM, connection_rows
+from .pages import PageBudget, spender
+from .rows import MESSAGES, REQUEST_ID, STREAM, connection_rows, plain_rows
 from .spill import SpilledCapture
 from .tables import (connection_columns, connection_frame, message_columns, message_frame,
                      request_columns, request_frame, typed)
@@ -45,10 +47,10 @@ def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar)
             sub, rows = source.bucket(b)
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
-            conns = build_connections(sub, groups, options.vantage)   # numbered 0.. in the bucket
+            found = ConnectionSet(sub, groups, options.vantage)   # numbered 0.. in the bucket
             requests, req_pos, conn_rows, conn_pos, warnings, messages = bucket_rows(
-                conns, ignore, options, keylog, budget, tick)
-            conns = sub = groups = None     # this bucket's objects go before the next one's
+                found, ignore, options, keylog, budget, tick)
+            found = sub = groups = None     # this bucket's objects go before the next one's
             table.release()
             yield (requests, req_pos,
                    connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
@@ -62,18 +64,34 @@ def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar)
     return numbered(frames, many)
 
 
-def bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -> tuple:
+def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget,
+                tick) -> tuple:
     """One bucket's requests columns and their connection numbers, its connection rows and
     their numbers, its warnings and its messages columns (``tick``: told each connection's
-    packets when done)."""
+    packets when done).  One-request HTTP/1 connections are read from the columns
+    (:mod:`~inferwire.exchanges.plainbatch`, :func:`~.rows.plain_rows`); the others one by one."""
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
     msg_rows = []                   # the streamed requests' (connection, stream, id, messages)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
-    for c in conns:
+    plain = one_request_exchanges(found, ignore | options.decode_as.keys(), spender(budget))
+    for index in range(len(found)):
+        rows = plain_rows(found, index, plain[index]) if index in plain else None
+        if rows is not None:
+            req_row, conn_row, part, packets = rows
+            req_rows.append(req_row)
+            req_pos.append(index)
+            conn_rows.append(conn_row)
+            conn_pos.append(index)
+            parts.append(part)
+            ids.append((2 * found.order[index], 2 * found.order[index] + 1))
+            tick(packets)
+            continue
+        c = found.connection(index)
         if c.client.port in ignore or c.server.port in ignore:
             tick(c.packets)
             continue
-        result = analyze_connection(c, options, keylog, budget)
+        result = (ConnectionResult("http/1.1", [plain[index]]) if index in plain
+                  else analyze_connection(c, options, keylog, budget))
         rows_, conn_row, conn_warnings, part = connection_rows(c, result)
         parts.append(part)
         ids.append(c.rtt_directions())
@@ -87,7 +105,7 @@ def bucket_rows(conns: list, ignore: frozenset, options, keylog, budget, tick) -
         if conn_warnings:
             warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
         tick(c.packets)
-    acks = (conns[0].source[2], ids) if conns else None
+    acks = (found.dirs, ids) if len(found) else None
     requests = request_columns(req_rows, parts, acks)
     return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings,
             message_columns(msg_rows))

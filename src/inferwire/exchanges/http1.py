@@ -9,7 +9,6 @@ from ..errors import ProtocolError
 from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plain_framing,
                                split_head)
 from ..protocols.errorbody import MAX_ERROR_BODY, error_message
-from ..tcp.stream import known_time
 from .exchange import Exchange, feed_chunks
 from .messages import http1_body_messages, plain_sse_messages
 from .timeline import TcpTimeline
@@ -227,21 +226,18 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
     compare both ways); this walk only skips the parsers' bookkeeping, which cost as much as
     the rest of a REST request's analysis.  Anything else returns None for the general path.
     """
-    up_stream, down_stream = up.stream, down.stream
-    requests = _plain_messages(up_stream, True, None)
+    requests = _plain_messages(up, True, None)
     if requests is None:
         return None
-    responses = _plain_messages(down_stream, False, [r[4] for r in requests])
+    responses = _plain_messages(down, False, [r[4] for r in requests])
     if responses is None or len(responses) > len(requests):
         return None
     up.spend_all()
     down.spend_all()
     out = []
-    times, frames = up_stream.start_times, up_stream.frames
     for i, (start, end, _, target, method, headers, length) in enumerate(requests):
-        k = up_stream.piece_at(start)
         request_id = header_value(headers, "x-request-id")
-        req_start, req_end = known_time(int(times[k])), up.last(end)
+        (req_start, request_frame), req_end = up.first_packet(start), up.last(end)
         status = resp_start = resp_end = response_frame = response_bytes = error = None
         streamed = None
         if i < len(responses):
@@ -253,27 +249,26 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
             streamed = plain_sse_messages(r_headers, r_end - response_bytes, r_end, down)
         complete = resp_end is not None and None not in (req_start, req_end, resp_start)
         out.append(Exchange("http/1.1", i + 1, method, target, status, None, request_id, length,
-                            response_bytes, req_start, req_end, resp_start, resp_end, frames[k],
-                            response_frame, 0, False, complete, error, streamed))
+                            response_bytes, req_start, req_end, resp_start, resp_end,
+                            request_frame, response_frame, 0, False, complete, error, streamed))
     return out
 
 
-def _plain_messages(stream, client: bool, methods: list | None) -> list | None:
+def _plain_messages(timeline: TcpTimeline, client: bool, methods: list | None) -> list | None:
     """The messages of one direction as ``(start, end, status, target, method, headers,
     body bytes)`` tuples (offsets in the stream), or None when it is not plain (see
-    :func:`plain_exchanges`).  ``methods``: the requests' methods, for a response direction."""
-    stop = stream.contiguous_end()
-    if stream.end > stop or stream.uncaptured:
+    :func:`plain_exchanges`).  ``methods``: the requests' methods, for a response direction.
+    Each head is split where it lies in the capture (:meth:`TcpTimeline.piece_bytes`)."""
+    stop = timeline.gap_free_end()
+    if stop is None:
         return None
-    starts, ends, srcs, buffer = stream.starts, stream.ends, stream.srcs, stream.buffer
-    out, o, k, n = [], 0, 0, len(starts)
+    out, o = [], 0
     while o < stop:
-        while k < n and ends[k] <= o:
-            k += 1
-        if k == n or starts[k] > o:
+        piece = timeline.piece_bytes(o)
+        if piece is None:
             return None
-        at = srcs[k] + o - starts[k]
-        split = split_head(buffer, at, min(srcs[k] + ends[k] - starts[k], at + MAX_HEADER_BYTES))
+        buffer, at, piece_end = piece
+        split = split_head(buffer, at, min(piece_end, at + MAX_HEADER_BYTES))
         if split is None:
             return None
         head_end, first, headers = split

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from operator import itemgetter
 
-import numpy as np
-
 from ..protocols.http2 import H2_STREAM_FIELDS, H2Parser, H2Stream, assemble_rows
 from .exchange import Exchange, feed_all
 from .h2flow import connection_stalls
@@ -20,7 +18,7 @@ def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | Non
     conv, rows = assemble_rows(client_records, server_records)
     warnings.extend(conv.warnings)
     if isinstance(up, TcpTimeline) and isinstance(down, TcpTimeline):
-        out = _tcp_exchanges(rows, up.stream, down.stream)
+        out = _tcp_exchanges(rows, up, down)
     else:
         out = [_exchange(H2Stream(*row), up, down) for row in rows]
     attach_h2_messages(rows, out, client_records, server_records, up, down)
@@ -81,18 +79,15 @@ _ROW_FIELDS = itemgetter(*[H2_STREAM_FIELDS.index(name) for name in (
 
 def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
     """:func:`_exchange` for every stream (as an H2Stream row) of a plain TCP connection
-    (``up``/``down``: the :class:`~inferwire.tcp.DirectionStream` of each direction), the
-    offsets of all streams mapped to times in one vectorised look-up per direction instead of
-    six per stream (which cost as much as assembling the streams).  Same values as
-    :class:`TcpTimeline`'s."""
+    (``up``/``down``: each direction's :class:`TcpTimeline`), the offsets of all streams
+    mapped to times in one vectorised look-up per direction
+    (:meth:`TcpTimeline.first_packets`, :meth:`~TcpTimeline.last_packets`) instead of six
+    per stream (which cost as much as assembling the streams).  Same values."""
     picked = [_ROW_FIELDS(row) for row in rows]
-    req_first, req_last = _pieces(up, [p[9] for p in picked], [p[10] for p in picked])
-    resp_first, resp_last = _pieces(down, [p[11] for p in picked], [p[12] for p in picked])
-    req_start_ns, request_frame = _column(up.start_times, req_first), _column(up.frames, req_first)
-    req_end_ns = _column(up.end_times, req_last)
-    resp_start_ns = _column(down.start_times, resp_first)
-    resp_end_ns = _column(down.end_times, resp_last)
-    response_frame = _column(down.end_frames, resp_last)
+    req_start_ns, request_frame = up.first_packets([p[9] for p in picked])
+    req_end_ns, _ = up.last_packets([p[10] for p in picked])
+    resp_start_ns, _ = down.first_packets([p[11] for p in picked])
+    resp_end_ns, response_frame = down.last_packets([p[12] for p in picked])
     out = []
     for k, (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
             content_type, _, req_end, _, resp_end, complete, grpc_message) in enumerate(picked):
@@ -116,30 +111,3 @@ def _grpc_error(grpc_status: int | None, grpc_message: str | None) -> str | None
     if not grpc_status:
         return None
     return grpc_message or f"grpc-status {grpc_status}"
-
-
-def _pieces(stream, starts: list, ends: list) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the piece of ``stream`` that carried each first byte (``starts``) and each last
-    byte (``ends`` exclusive): -1 where the offset is None, negative or not captured."""
-    offsets = np.array([-1 if o is None else o for o in starts]
-                       + [-1 if o is None else o - 1 for o in ends], dtype=np.int64)
-    piece = np.full(len(offsets), -1, dtype=np.int64)
-    if len(stream.starts):
-        piece_starts = np.asarray(stream.starts, dtype=np.int64)
-        piece_ends = np.asarray(stream.ends, dtype=np.int64)
-        i = np.searchsorted(piece_starts, offsets, side="right") - 1
-        ok = (offsets >= 0) & (i >= 0) & (offsets < piece_ends[np.maximum(i, 0)])
-        piece[ok] = i[ok]
-    return piece[:len(starts)], piece[len(starts):]
-
-
-def _column(values, piece: np.ndarray) -> list:
-    """``values[piece]`` for each piece index as Python ints, None where the index is -1 or
-    the value is negative (a packet time :data:`~inferwire.tcp.stream.NO_TIME`: unknown)."""
-    if not len(values):
-        return [None] * len(piece)
-    picked = np.asarray(values, dtype=np.int64)[np.maximum(piece, 0)]
-    unknown = (piece < 0) | (picked < 0)
-    if not unknown.any():                       # every offset captured and timed: the usual case
-        return picked.tolist()
-    return [None if u else v for v, u in zip(picked.tolist(), unknown.tolist())]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
+
 from ..tcp.stream import known_time
 
 
@@ -19,6 +21,8 @@ class Timeline(Protocol):
     def last_frame(self, end: int) -> int | None: ...
     def first_packet(self, start: int) -> tuple: ...
     def last_packet(self, end: int) -> tuple: ...
+    def first_packets(self, starts: list) -> tuple[list, list]: ...
+    def last_packets(self, ends: list) -> tuple[list, list]: ...
     def chunks(self): ...
     def read(self, start: int, end: int) -> bytes | None: ...
 
@@ -65,6 +69,36 @@ class TcpTimeline:
         s = self.stream
         return (None, None) if i < 0 else (known_time(int(s.end_times[i])), int(s.end_frames[i]))
 
+    def first_packets(self, starts: list) -> tuple[list, list]:
+        """:meth:`first_packet` of every offset of ``starts`` (None allowed) as two lists,
+        times and frames, in one vectorised look-up."""
+        piece = _pieces(self.stream, starts, False)
+        return (_column(self.stream.start_times, piece),
+                _column(self.stream.frames, piece))
+
+    def last_packets(self, ends: list) -> tuple[list, list]:
+        """:meth:`last_packet` of every offset of ``ends`` (None allowed) as two lists."""
+        piece = _pieces(self.stream, ends, True)
+        return _column(self.stream.end_times, piece), _column(self.stream.end_frames, piece)
+
+    def gap_free_end(self) -> int | None:
+        """The end of the direction's bytes when every one was captured (no gap, no packet
+        cut short), else None."""
+        stream = self.stream
+        end = stream.contiguous_end()
+        return None if stream.end > end or stream.uncaptured else end
+
+    def piece_bytes(self, offset: int) -> tuple | None:
+        """``(buffer, at, stop)``: the byte at stream ``offset`` is ``buffer[at]``, and the
+        packet piece holding it ends at ``buffer[stop]`` (exclusive); None if no packet
+        carried it.  For readers that split a message head in place (no copy)."""
+        stream = self.stream
+        k = stream.piece_at(offset)
+        if k < 0:
+            return None
+        src = stream.srcs[k] - stream.starts[k]
+        return stream.buffer, src + offset, src + stream.ends[k]
+
     def chunks(self):
         return self.stream.chunks()
 
@@ -80,6 +114,34 @@ class TcpTimeline:
     def spend_all(self) -> None:
         """Say that the direction's bytes were read some other way than :meth:`chunks` or
         :meth:`views` (a subclass may count them)."""
+
+
+def _pieces(stream, offsets: list, ends: bool) -> np.ndarray:
+    """Index of the piece of ``stream`` that carried each first byte (``offsets``) or, with
+    ``ends``, each last byte (the offsets are exclusive ends): -1 where the offset is None,
+    negative or not captured."""
+    shift = 1 if ends else 0
+    at = np.array([-1 if o is None else o - shift for o in offsets], dtype=np.int64)
+    piece = np.full(len(at), -1, dtype=np.int64)
+    if len(stream.starts):
+        piece_starts = np.asarray(stream.starts, dtype=np.int64)
+        piece_ends = np.asarray(stream.ends, dtype=np.int64)
+        i = np.searchsorted(piece_starts, at, side="right") - 1
+        ok = (at >= 0) & (i >= 0) & (at < piece_ends[np.maximum(i, 0)])
+        piece[ok] = i[ok]
+    return piece
+
+
+def _column(values, piece: np.ndarray) -> list:
+    """``values[piece]`` for each piece index as Python ints, None where the index is -1 or
+    the value is negative (a packet time :data:`~inferwire.tcp.stream.NO_TIME`: unknown)."""
+    if not len(values):
+        return [None] * len(piece)
+    picked = np.asarray(values, dtype=np.int64)[np.maximum(piece, 0)]
+    unknown = (piece < 0) | (picked < 0)
+    if not unknown.any():                       # every offset captured and timed: the usual case
+        return picked.tolist()
+    return [None if u else v for v, u in zip(picked.tolist(), unknown.tolist())]
 
 
 class PlaintextTimeline:
@@ -125,6 +187,16 @@ class PlaintextTimeline:
     def last_packet(self, end) -> tuple:
         """``(last(end), last_frame(end))``."""
         return self.last(end), self.last_frame(end)
+
+    def first_packets(self, starts: list) -> tuple[list, list]:
+        """:meth:`first_packet` of each of ``starts``, as two lists (times, frames)."""
+        pairs = [self.first_packet(s) for s in starts]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def last_packets(self, ends: list) -> tuple[list, list]:
+        """:meth:`last_packet` of each of ``ends``, as two lists (times, frames)."""
+        pairs = [self.last_packet(e) for e in ends]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def chunks(self):
         return self.plain.chunks()

@@ -158,20 +158,56 @@ def build_connections(table, groups: PacketGroups | None = None,
     """All TCP connections of ``table``, ordered by their first packet (ties: file order).
     ``groups``: ``PacketGroups(table)`` if the caller has made it already; ``vantage``: where
     the capture was taken ("auto": from each handshake; see :func:`grouping.guards`)."""
-    if len(table) == 0:
-        return []
-    if groups is None:
-        groups = PacketGroups(table)
-    facts = connection_facts(groups)
-    dirs = directions(groups, facts, vantage)
-    net = _net_rows(groups, facts, dirs)
-    addresses: dict = {}
+    found = ConnectionSet(table, groups, vantage)
     with paused_gc():
-        conns = [_connection(i, k, facts, dirs, table, addresses)
-                 for i, k in enumerate(facts["order"].tolist())]
-        for c, k in zip(conns, facts["order"].tolist()):
-            c.net, c.source = net[k], (groups, facts, dirs, k)
-    return conns
+        return [found.connection(i) for i in range(len(found))]
+
+
+class ConnectionSet:
+    """The TCP connections of ``table`` as columns (:func:`connection_facts`,
+    :class:`Directions`, :data:`NET_FIELDS` rows), each :class:`Connection` object built only
+    when asked for (:meth:`connection`): a caller that reads some connections straight from
+    the columns (:mod:`inferwire.exchanges.plainbatch`) builds no object for them.  Connection
+    ``index`` (0.., :func:`build_connections`' order) is connection ``order[index]`` of the
+    columns (their grouping order)."""
+
+    def __init__(self, table, groups: PacketGroups | None = None, vantage: str = "auto"):
+        self.table, self._addresses, self._endpoints = table, {}, {}
+        if len(table) == 0:
+            self.groups = self.facts = self.dirs = None
+            self.order, self.net = [], []
+            return
+        self.groups = groups if groups is not None else PacketGroups(table)
+        self.facts = connection_facts(self.groups)
+        self.dirs = directions(self.groups, self.facts, vantage)
+        self.net = _net_rows(self.groups, self.facts, self.dirs)
+        self.order = self.facts["order"].tolist()
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def connection(self, index: int) -> Connection:
+        """The Connection numbered ``index``."""
+        k = self.order[index]
+        c = _connection(index, k, self.facts, self.dirs, self.table, self._addresses)
+        c.net, c.source = self.net[k], (self.groups, self.facts, self.dirs, k)
+        return c
+
+    def endpoints(self, k: int) -> tuple[str, str]:
+        """``(str(client), str(server))`` of the connection numbered ``k`` in the columns."""
+        f = self.facts["lists"]
+        return (self._endpoint(f["client_hi"][k], f["client_lo"][k], f["client_port"][k]),
+                self._endpoint(f["server_hi"][k], f["server_lo"][k], f["server_port"][k]))
+
+    def _endpoint(self, hi: int, lo: int, port: int) -> str:
+        """``str(Endpoint(...))``, the server's (the same for many connections) remembered."""
+        key = (hi, lo, port)
+        text = self._endpoints.get(key)
+        if text is None:
+            text = str(Endpoint(_address(self._addresses, hi, lo), port))
+            if len(self._endpoints) < 4096:     # bounded: every client port is another
+                self._endpoints[key] = text
+        return text
 
 
 #: The fields of :attr:`Connection.net`, in order.
