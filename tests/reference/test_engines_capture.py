@@ -45,7 +45,7 @@ def locust_grpc_workers(capture_run):
                        extra={"locust_workers": 2})
 
 
-def check_locust(result, name: str, protocol: str, distributed: bool = False):
+def check_locust(result, name: str, protocol: str):
     d = result.run_dir
     for kind in ("stats", "stats_history", "failures", "exceptions"):
         assert (d / f"{name}_{kind}.csv").exists(), kind          # the seed's names
@@ -58,11 +58,8 @@ def check_locust(result, name: str, protocol: str, distributed: bool = False):
     pairs, missing = id_pairs(read_run_tables(d), protocol)
     assert missing == 0, "locust requests missing from the capture"
     check_per_request(pairs, len(events))
-    # locust's own count (its final statistics) is the event log's; with workers its master
-    # waits only 0.5 s for their final reports, so on a loaded host it may count fewer
-    note = next(n for n in load["notes"] if n.startswith("locust counted "))
-    counted = int(note.split()[2])
-    assert counted == len(events) if not distributed else 0 < counted <= len(events), note
+    # locust's own count (its final statistics) is the event log's
+    assert f"locust counted {len(events)} requests" in " ".join(load["notes"])
     return events
 
 
@@ -73,7 +70,7 @@ def test_locust_every_request_in_the_capture_and_wire_within_locust_time(locust_
 
 def test_locust_master_and_workers_as_separate_processes(locust_grpc_workers):
     d = locust_grpc_workers.run_dir
-    events = check_locust(locust_grpc_workers, "grpc_batch", "grpc", distributed=True)
+    events = check_locust(locust_grpc_workers, "grpc_batch", "grpc")
     assert events["pid"].nunique() == 2, "both workers sent requests"
     assert (d / "grpc_batch_worker0_output.txt").exists()
     assert "2 workers connected" in (d / "grpc_batch_output.txt").read_text()
