@@ -2,7 +2,7 @@
 
 :func:`read_bucketed` walks the capture like :func:`~inferwire.packets.read_packets`, but instead
 of keeping every TCP packet's columns it hands each decoded chunk's rows to their bucket (the same
-hash of the 4-tuple as :func:`inferwire.buckets.bucket_ids`, so a connection and every reuse of
+hash of the 4-tuple as :func:`inferwire.analysis.buckets.bucket_ids`, so a connection and every reuse of
 its 4-tuple land in one bucket) and appends them to that bucket's file in a private temporary
 folder.  The analysis then loads one bucket at a time (:meth:`SpilledCapture.bucket`): resident
 memory is one chunk while reading and one bucket while analyzing, whatever the capture's size.
@@ -80,7 +80,7 @@ class SpilledCapture:
 
     def bucket(self, b: int) -> tuple[PacketTable, np.ndarray]:
         """Bucket ``b``'s packets as a table (file order) and their row numbers in the whole
-        capture's TCP packets (what :func:`~inferwire.buckets.order_keys` needs)."""
+        capture's TCP packets (what :func:`~inferwire.analysis.buckets.order_keys` needs)."""
         file = self.directory / f"{b}.cols"
         records = (np.fromfile(file, dtype=RECORD) if self.counts[b]
                    else np.zeros(0, dtype=RECORD))       # one read, however many flushes
@@ -91,7 +91,7 @@ class SpilledCapture:
 
     def buckets(self) -> "SpilledBuckets":
         """The non-empty buckets, as the analysis takes them (like
-        :class:`~inferwire.buckets.TableBuckets`)."""
+        :class:`~inferwire.analysis.buckets.TableBuckets`)."""
         return SpilledBuckets(self)
 
     def release(self, end_offset: int | None = None, start: int = 0) -> None:
