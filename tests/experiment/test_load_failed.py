@@ -7,7 +7,7 @@ import pytest
 
 from inferwire.experiment.loadcheck import load_failure
 from inferwire.reference.locust import free_port
-from needs import need_capture
+from needs import need_capture, need_tool
 from runprocs import processes_naming, run_dir_of, start_capture_run
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
@@ -92,3 +92,21 @@ def test_load_failure_rules(tmp_path):
     assert load_failure("rest", {**ab, "stopped_early": True}, tmp_path) is None
     assert "its output gone.txt cannot be read" in load_failure(
         "rest", {**ab, "outputs": {"output": "gone.txt"}}, tmp_path)
+
+
+def test_ab_with_nothing_listening_is_a_load_failure_with_its_error(tmp_path):
+    """The real ab against a port where nothing listens: the engine keeps its exit code (no
+    report to parse is not an error of its own) and the run's check quotes ab's error."""
+    from inferwire.engines import EngineContext, get_engine
+    from inferwire.experiment import RunConfig
+    need_tool("ab", "apache2-utils")
+    config = RunConfig(out=str(tmp_path), protocols=("rest",), engine="ab", requests=5,
+                       duration_s=None, users=1, warmup_requests=0, progress=False)
+    targets = {"host": "127.0.0.1", "rest_port": free_port(), "grpc_port": None,
+               "model_name": "mnist"}
+    summary = get_engine("ab").run(EngineContext(config, "rest", targets, tmp_path,
+                                                 say=lambda text: None))
+    assert summary.exit_code not in (0, None) and summary.requests == 0
+    failure = load_failure("rest", summary.to_dict(), tmp_path)
+    assert failure.startswith(f"load failed: rest ab exited with code {summary.exit_code}")
+    assert "Connection refused" in failure, failure
