@@ -75,7 +75,7 @@ def _fill(summary: ToolSummary, d, names: dict) -> None:
         report = parse_ab_output((d / names["output"]).read_text(errors="replace"),
                                  source=str(d / names["output"]))
     except LoadError as exc:
-        if summary.interrupted or summary.stopped_early:
+        if summary.interrupted or summary.stopped_early or summary.exit_code not in (0, None):
             summary.notes.append(f"no ab report: {exc}")
             return
         raise

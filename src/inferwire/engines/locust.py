@@ -62,14 +62,17 @@ def free_prefix(run_dir: Path, base: str) -> str:
 def _environment(ctx, log_dir: Path) -> dict:
     config, targets = ctx.config, ctx.targets
     env = dict(os.environ)
-    env.update(SERVER=targets["host"], REST_PORT=str(targets["rest_port"]),
-               GRPC_PORT=str(targets["grpc_port"]), BATCHSIZE=str(config.batch_size),
+    env.update(SERVER=targets["host"], BATCHSIZE=str(config.batch_size),
                MODEL_NAME=targets.get("model_name", config.model_name),
                INFERWIRE_THINK_TIME_S=str(config.think_time_s or 0),
                INFERWIRE_ID_PREFIX=f"{ctx.protocol}-locust-",
                INFERWIRE_LOCUST_LOG_DIR=str(log_dir), INFERWIRE_API=config.api,
                INFERWIRE_INPUT_NAME=config.input_name, INFERWIRE_OUTPUT_NAME=config.output_name)
     for protocol in ("rest", "grpc"):
+        port = targets.get(f"{protocol}_port")      # None: the server has that API off
+        env.pop(f"{protocol.upper()}_PORT", None)
+        if port is not None:
+            env[f"{protocol.upper()}_PORT"] = str(port)
         if config.encoding_for(protocol):
             env[f"INFERWIRE_{protocol.upper()}_ENCODING"] = config.encoding_for(protocol)
     return env

@@ -97,6 +97,9 @@ class RunConfig:
             raise InferwireError(f"protocols {self.protocols}: each must be one of {PROTOCOLS}")
         if self.api not in APIS:
             raise InferwireError(f"api must be one of {APIS}, got {self.api!r}")
+        if self.rest_port == 0 and "rest" in self.protocols:
+            raise InferwireError("--rest-port 0 turns the server's REST API off, so REST "
+                                 "cannot be loaded: add --protocol grpc")
         if self.server == "kserve" and self.api == "tfserving" and "grpc" in self.protocols:
             raise InferwireError("KServe has no TF Serving gRPC API (its gRPC is the Open "
                                  "Inference Protocol only): use --protocol rest, or --api v2")

@@ -23,6 +23,7 @@ from ..runfolder import (MANIFEST, RESOURCES, SERVER_LOG, SUMMARY, manifest_path
 from .abandoned import abandoned_runs
 from .config import RunConfig
 from .folder import new_run_dir
+from .loadcheck import load_failure
 from .manifest import environment_facts, run_process_facts
 from .teardown import (Steps, Supervisor, Terminated, deferred_signals,
                        terminate_as_interrupt)
@@ -48,7 +49,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 @dataclass
 class RunResult:
     """Where the run's files are and how it ended (``status``: ok | interrupted | terminated |
-    server_died | capture_died | failed)."""
+    server_died | capture_died | load_failed | failed)."""
 
     run_dir: Path
     status: str = "ok"
@@ -142,6 +143,7 @@ def _measure_and_analyze(config: RunConfig, run_dir: Path, manifest: dict, resul
             if server is not None and server.proc.poll() is not None:
                 raise ServerError(f"the server exited with code {server.proc.returncode} "
                                   "during the run")
+            _check_load(protocol, manifest["loads"][protocol], run_dir, result, say)
     except Terminated as exc:
         result.status = "terminated"
         result.problems.append(f"terminated ({exc.signal_name}): kept and analyzed what was "
@@ -384,6 +386,17 @@ def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, se
         return engine.run(ctx)
     finally:
         done.set()
+
+
+def _check_load(protocol: str, load: dict, run_dir: Path, result: RunResult, say) -> None:
+    """A load tool that failed (:func:`.loadcheck.load_failure`) makes the run ``load_failed``;
+    the run goes on (the capture and the other protocols' loads are kept)."""
+    failure = load_failure(protocol, load, run_dir)
+    if failure is not None:
+        say(failure)
+        result.problems.append(failure)
+        if result.status == "ok":
+            result.status = "load_failed"
 
 
 def _stop_all(capture, sampler, server, manifest, result, say):
