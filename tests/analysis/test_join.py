@@ -114,6 +114,29 @@ def test_peer_order_join_refuses_what_it_cannot_be_sure_of():
     assert list(j["workload"]) == ["rest"]
 
 
+def test_requests_a_stopping_server_refused_at_the_end_do_not_cost_the_peer_order_join():
+    # seen in a real h2load run: the last request of a connection got grpc-status 14 from the
+    # gRPC layer of a server being stopped (no handler ran, no log line): the ones before join
+    wire = _anonymous_rows([0, 10, 20, 30])
+    wire["protocol"] = pd.Series(["grpc"] * 4, dtype=wire["protocol"].dtype)
+    wire["status"] = pd.array([200] * 4, dtype=wire["status"].dtype)
+    wire["grpc_status"] = pd.array([0, 0, 0, 14], dtype=wire["grpc_status"].dtype)
+    j = join_requests(wire, None, _server_rows([1.5, 11.5, 21.5], [1, 2, 3]))
+    assert list(j["model_ms"][:3]) == [1.0, 2.0, 3.0] and pd.isna(j["model_ms"][3])
+    assert list(j["server_join"][:3]) == ["peer order"] * 3 and pd.isna(j["server_join"][3])
+    # HTTP: a 503 at the end is refused the same way
+    wire = _anonymous_rows([0, 10, 20])
+    wire["status"] = pd.array([200, 200, 503], dtype=wire["status"].dtype)
+    j = join_requests(wire, None, _server_rows([1.5, 11.5], [1, 2]))
+    assert list(j["model_ms"][:2]) == [1.0, 2.0]
+    # but an extra request that was answered (or refused anywhere but at the end) is not
+    # explained by a stop: the order is not certain and nothing on that endpoint joins
+    wire = _anonymous_rows([0, 10, 20])
+    wire["status"] = pd.array([200, 503, 200], dtype=wire["status"].dtype)
+    j = join_requests(wire, None, _server_rows([1.5, 21.5], [1, 3]))
+    assert j["model_ms"].isna().all() and j["server_join"].isna().all()
+
+
 def test_summary_says_which_requests_have_no_server_times():
     from inferwire.experiment.summary import _unjoined
     server = _server_rows([1.5, 3.5], [1, 2])        # overlapping requests: left unjoined

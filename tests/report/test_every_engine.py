@@ -114,6 +114,12 @@ def test_report_notebook_and_joins_of_every_engine(case, runs, tmp_path, monkeyp
     assert ((wire["status"] == 200) | (wire["grpc_status"] == 0)).all()
     for name, g in wire.groupby("workload"):
         assert g["server"].str.endswith(f":{ports[name]}").all()
+    # a request still arriving while the run stops the server may be refused by its gRPC
+    # layer (grpc-status 14, no handler, no log line): only ever the last on its connection
+    refused = (wire["grpc_status"] == 14).fillna(False).astype(bool)
+    last = wire["request_start"] == wire.groupby("client")["request_start"].transform("max")
+    assert (last[refused]).all() and refused.sum() <= wire["client"].nunique()
+    wire = wire[~refused]
     # the server log reached every measured request on the wire, by id or by peer and order
     assert wire["model_ms"].notna().all(), wire["server_join"].value_counts(dropna=False)
     assert (wire["model_ms"] <= wire["server_ms"]).all()

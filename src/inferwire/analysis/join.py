@@ -105,6 +105,8 @@ def _join_by_peer(out: pd.DataFrame, server: pd.DataFrame) -> pd.DataFrame:
     for peer, wire in todo.groupby(todo["client"].astype(str), sort=False):
         theirs = logged.get(peer)
         wire = wire.sort_values("request_start", kind="stable")
+        if theirs is not None and len(wire) > len(theirs):
+            wire = _without_refused_tail(wire, len(theirs))
         if theirs is None or len(theirs) != len(wire) or _overlapping(wire):
             continue
         # by reply-ready time: the log's server_time of a keep-alive REST request does not
@@ -136,6 +138,27 @@ def _client_side(log: pd.DataFrame) -> pd.DataFrame:
     out["client_phase"] = (log["phase"].astype("string") if "phase" in log
                            else pd.Series("measure", index=log.index, dtype="string"))
     return out.drop_duplicates("request_id")
+
+
+#: Answers a stopping server gives before any handler runs, so its log has no line for them:
+#: gRPC UNAVAILABLE, HTTP 503.
+_REFUSED_GRPC, _REFUSED_HTTP = 14, 503
+
+
+def _without_refused_tail(wire: pd.DataFrame, logged: int) -> pd.DataFrame:
+    """``wire`` (sorted by start) less its last requests when exactly those beyond ``logged``
+    were refused (:data:`_REFUSED_GRPC` / :data:`_REFUSED_HTTP`): a server being stopped
+    refuses the requests still arriving without logging them, and the ones before keep their
+    order.  Anything else is returned as is (and stays unjoined: the order is not certain)."""
+    tail = wire.iloc[logged:]
+    grpc = tail["grpc_status"].astype("Int64") if "grpc_status" in tail else None
+    http = tail["status"].astype("Int64") if "status" in tail else None
+    refused = pd.Series(False, index=tail.index)
+    if grpc is not None:
+        refused |= (grpc == _REFUSED_GRPC).fillna(False)
+    if http is not None:
+        refused |= ((http == _REFUSED_HTTP) & (grpc.isna() if grpc is not None else True)).fillna(False)
+    return wire.iloc[:logged] if bool(refused.all()) else wire
 
 
 def _overlapping(wire: pd.DataFrame) -> bool:
