@@ -81,27 +81,37 @@ class CompletionsWorkload:
         self._connections = PerThread(lambda: [None])
 
     def __call__(self, request_id: str) -> StreamResult:
-        holder = self._connections.get()
-        if holder[0] is None:
-            holder[0] = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-        conn = holder[0]
-        try:
-            conn.request("POST", self.path, body=self.body,
-                         headers={"Content-Type": "application/json",
-                                  "x-request-id": request_id})
-            response = conn.getresponse()
-            result = _read_stream(response, request_id, len(self.body))
-        except BaseException:
-            conn.close()
-            holder[0] = None
-            raise
-        if self.connection == "new" or response.will_close:
-            conn.close()
-            holder[0] = None
-        return result
+        return post_streamed(self, self.body, request_id)
 
     def close(self) -> None:
         self._connections.close(lambda h: h[0] is not None and h[0].close())
+
+
+def post_streamed(workload, body: bytes, request_id: str,
+                  done_marker: bytes | None = b"[DONE]") -> StreamResult:
+    """POST ``body`` to ``workload.path`` on the calling thread's HTTP/1.1 connection (made on
+    first use; closed after the request when ``workload.connection`` is "new", when the server
+    closes, or on any error) and read the streamed answer (:func:`_read_stream`).  ``workload``
+    has ``host``, ``port``, ``path``, ``connection``, ``timeout_s`` and a ``PerThread``
+    ``_connections`` of one-element holders."""
+    holder = workload._connections.get()
+    if holder[0] is None:
+        holder[0] = http.client.HTTPConnection(workload.host, workload.port,
+                                               timeout=workload.timeout_s)
+    conn = holder[0]
+    try:
+        conn.request("POST", workload.path, body=body,
+                     headers={"Content-Type": "application/json", "x-request-id": request_id})
+        response = conn.getresponse()
+        result = _read_stream(response, request_id, len(body), done_marker)
+    except BaseException:
+        conn.close()
+        holder[0] = None
+        raise
+    if workload.connection == "new" or response.will_close:
+        conn.close()
+        holder[0] = None
+    return result
 
 
 def _read_stream(response, request_id: str, request_bytes: int,

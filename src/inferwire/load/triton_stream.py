@@ -13,12 +13,11 @@ final response.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import time
 
 from ..errors import LoadError
-from .streaming import StreamResult, _read_stream, arrival_fields
+from .streaming import StreamResult, arrival_fields, post_streamed
 from .workloads import PerThread
 
 STREAM_METHOD = "/inference.GRPCInferenceService/ModelStreamInfer"
@@ -53,24 +52,7 @@ class GenerateStreamWorkload:
                            "parameters": {"max_tokens": self.max_tokens}}).encode()
 
     def __call__(self, request_id: str) -> StreamResult:
-        holder = self._connections.get()
-        if holder[0] is None:
-            holder[0] = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-        conn, body = holder[0], self.body(request_id)
-        try:
-            conn.request("POST", self.path, body=body,
-                         headers={"Content-Type": "application/json",
-                                  "x-request-id": request_id})
-            response = conn.getresponse()
-            result = _read_stream(response, request_id, len(body), done_marker=None)
-        except BaseException:
-            conn.close()
-            holder[0] = None
-            raise
-        if self.connection == "new" or response.will_close:
-            conn.close()
-            holder[0] = None
-        return result
+        return post_streamed(self, self.body(request_id), request_id, done_marker=None)
 
     def close(self) -> None:
         self._connections.close(lambda h: h[0] is not None and h[0].close())
