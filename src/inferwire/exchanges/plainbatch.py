@@ -109,10 +109,10 @@ def _one_exchange(buffer, srcs, ends, a: int, b: int, e: int, up_end: int,
     response = _message(buffer, down_at, ends[b], down_end, False, request[0])
     if response is None or response[2] >= 400:      # an error body is read the general way
         return None
-    if _EVENT_STREAM in bytes(buffer[down_at:down_at + min(ends[b], MAX_HEADER_BYTES)]).lower():
+    if _EVENT_STREAM in bytes(buffer[down_at:response[4]]).lower():   # the head only
         return None                 # an SSE body (its events are split the general way)
     method, target, request_id, length = request
-    _, _, status, response_bytes = response
+    _, _, status, response_bytes, _ = response
     # the piece numbers stand in for the times until _times looks them up (with the frames)
     return Exchange("http/1.1", 1, method, target, status, None, request_id, length,
                     response_bytes,
@@ -149,7 +149,7 @@ plain_message = _message_c or _message_py
 
 def _message(buffer, at: int, piece_len: int, end: int, client: bool, asked):
     """``(method, target, request id, body bytes)`` of a request, ``(None, None, status, body
-    bytes)`` of a response (to a request with method ``asked``): the plain message whose head
+    bytes, file offset where the head ends)`` of a response (to a request with method ``asked``): the plain message whose head
     lies in the first piece (at file offset ``at``, ``piece_len`` bytes) and that ends exactly
     at stream offset ``end``; None for anything else."""
     if asked == "HEAD" or asked == "CONNECT":
@@ -159,7 +159,7 @@ def _message(buffer, at: int, piece_len: int, end: int, client: bool, asked):
         return None                                 # not plain, several messages, or cut short
     if client:
         return got[1], got[2], got[4], got[3]
-    return None, None, got[1], got[2]
+    return None, None, got[1], got[2], got[0]
 
 
 def _times(exchanges, cols: dict) -> None:
