@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -166,3 +167,28 @@ def test_batched_results_equal_unbatched(batching_server, server, tf_scores):
     with make_client("rest", port=batching_server.rest_port) as c:
         big = c.predict(sample_images(9))
     assert not big.ok and big.status == "400" and "larger than maximum input batch size 8" in big.error
+
+
+def test_ctrl_c_landing_on_the_output_pump_still_stops_the_start_at_once(models_dir):
+    """The kernel may hand a process signal to any thread.  Sent to the thread that reads the
+    server's output (blocked in read), Ctrl-C must still interrupt ``start()`` and kill the
+    server before it gets ready, not once its ready line wakes the main thread."""
+    server = ServerProcess(["--model_base_path", str(models_dir / "mnist"), "--port", "0",
+                            "--rest_api_port", "0"])
+    sent = []
+
+    def ctrl_c_to_the_pump():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pumps = [t for t in threading.enumerate() if "_pump" in t.name]
+            if pumps:
+                time.sleep(0.2)                      # blocked in its read by now
+                signal.pthread_kill(pumps[0].ident, signal.SIGINT)
+                sent.append(time.monotonic())
+                return
+            time.sleep(0.005)
+    threading.Thread(target=ctrl_c_to_the_pump, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    assert sent and server.proc.returncode == -signal.SIGKILL
+    assert server.ready_line == "", "the main thread woke only when the server was ready"

@@ -64,8 +64,13 @@ class ToolProcess:
                                          start_new_session=True)
         except OSError as exc:
             raise CaptureError(f"cannot start {argv[0]}: {exc}") from exc
-        self.stderr = StderrBuffer(self.proc.stderr)
-        self._watchdog = self._start_watchdog() if watchdog else None
+        try:        # a Ctrl-C here (a thread start, the watchdog's start) must not orphan it
+            self.stderr = StderrBuffer(self.proc.stderr)
+            self._watchdog = self._start_watchdog() if watchdog else None
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def _start_watchdog(self) -> subprocess.Popen:
         return start_guardian(_watchdog_module.__file__, self.proc.pid)

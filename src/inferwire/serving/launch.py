@@ -61,6 +61,22 @@ def _split_hostport(text: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+WAIT_SLICE_S = 0.05
+
+
+def _wait_in_slices(event: threading.Event, timeout_s: float) -> bool:
+    """``event.wait(timeout_s)`` that a Ctrl-C or SIGTERM interrupts within ``WAIT_SLICE_S``.
+
+    The kernel may deliver a process signal to any thread: delivered to the output pump blocked
+    in its read, its Python handler waits until the main thread runs bytecode again, which a
+    main thread asleep in one long ``Event.wait`` would not do before the ready line."""
+    deadline = time.monotonic() + timeout_s
+    while not event.wait(min(WAIT_SLICE_S, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            return False
+    return True
+
+
 class ServerProcess:
     """``inferwire serve`` in a child process.  ``args``: serve's flags, e.g.
     ``["--model_base_path", d, "--port", "0", "--rest_api_port", "0"]`` (0 = any free port)."""
@@ -91,9 +107,9 @@ class ServerProcess:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env, bufsize=1)
         ready = threading.Event()
-        threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
-        try:
-            ready.wait(self.ready_timeout)
+        try:        # Thread.start() waits too: a Ctrl-C may land there
+            threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
+            _wait_in_slices(ready, self.ready_timeout)
         except BaseException:       # Ctrl-C while it starts: it dies now, not seconds later
             self.proc.kill()
             self.proc.wait()

@@ -105,8 +105,8 @@ class TritonProcess:
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.install.environment(),
                                      start_new_session=True, preexec_fn=_die_with_parent)
-        threading.Thread(target=self._pump, daemon=True).start()
-        try:
+        try:        # Thread.start() waits too: a Ctrl-C may land there
+            threading.Thread(target=self._pump, daemon=True).start()
             self._wait_ready()
         except BaseException:
             self.stop()
