@@ -152,3 +152,24 @@ def test_roles_split_a_process_tree(tmp_path):
     assert {"rest of host", "system"} <= set(summary)
     rest = [float(r["cpu_percent"]) for r in by_role(rows, "rest of host") if r["cpu_percent"]]
     assert rest and all(0 <= v <= 100 * psutil.cpu_count() for v in rest)
+
+
+def test_processes_that_ended_are_forgotten(tmp_path):
+    """A role whose tool starts a process per request (ab, a shell loop) must not grow the
+    sampler's per-process CPU bookkeeping by one entry per process for the whole run."""
+    churn = subprocess.Popen(["sh", "-c", "while :; do sleep 0.01; done"])
+    try:
+        sampler = ResourceSampler(tmp_path / "r.csv", {"load generator": churn.pid},
+                                  ResourceOptions(interval_s=0.005, system=False)).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:           # until many sleeps have come and gone
+            names = {n for r in by_role(read(tmp_path / "r.csv"), "load generator")
+                     for n in r["names"].split(";") if n.startswith("sleep")}
+            if len(names) > 20:
+                break
+            time.sleep(0.2)
+        sampler.stop()
+    finally:
+        churn.kill(), churn.wait()
+    assert len(names) > 20                           # the sampler saw the churn
+    assert len(sampler._seen) <= 3, sorted(sampler._seen)  # the shell and at most its sleeps

@@ -101,6 +101,16 @@ def _label(p: psutil.Process) -> str:
     return name
 
 
+def _alive(pid: int, created: float) -> bool:
+    """Whether the process ``pid`` started at ``created`` (psutil's create_time) still runs."""
+    try:
+        return psutil.Process(pid).create_time() == created
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
 def role_members(roots: Mapping[str, list], include_children: bool) -> dict[str, list]:
     """{role: its processes}: each root with its descendants, less the subtrees of other
     roles' roots found among them (the server and the capture tool are children of the run's
@@ -144,6 +154,7 @@ class ResourceSampler:
         self.path, self.options = os.fspath(path), options
         self._roots: dict[str, list[psutil.Process]] = {}
         self._seen: dict[tuple, tuple[float, float]] = {}    # (pid, created) -> (user, system)
+        self._read: set[tuple] = set()                       # the keys read in this sample
         self._totals: dict[str, list[float]] = {}             # role -> [user s, system s]
         self._last: dict[str, tuple[int, float]] = {}
         self._last_percent: dict[str, float | None] = {}
@@ -213,6 +224,14 @@ class ResourceSampler:
             self._row(now, role, roots[role][0].pid, figures)
         if self.options.system:
             self._host_rows(now, rows)
+        self._forget_ended()
+
+    def _forget_ended(self) -> None:
+        """Drop the CPU times kept for processes that have ended: a role whose tool starts a
+        process per request would otherwise grow ``_seen`` by one entry per request."""
+        for key in [k for k in self._seen if k not in self._read and not _alive(*k)]:
+            del self._seen[key]
+        self._read.clear()
 
     def _figures(self, role: str, procs: list) -> tuple:
         """(user s, system s, rss, vms, threads, processes, names) of ``procs``; CPU seconds
@@ -231,6 +250,7 @@ class ResourceSampler:
             totals[0] += max(t.user - before[0], 0.0)
             totals[1] += max(t.system - before[1], 0.0)
             self._seen[key] = (t.user, t.system)
+            self._read.add(key)
             rss, vms, threads, counted = rss + m.rss, vms + m.vms, threads + n, counted + 1
             names.append(f"{name}:{p.pid}")
         return totals[0], totals[1], rss, vms, threads, counted, ";".join(names)
