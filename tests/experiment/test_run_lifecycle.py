@@ -109,6 +109,8 @@ def test_ctrl_c_while_the_server_starts_kills_it_at_once(tmp_path):
     manifest = manifest_of(d)
     assert manifest["status"] == "interrupted"
     assert manifest["analysis"] == {"skipped": "no capture was made"}
+    files = (d / "summary.md").read_text().split("## Files\n\n")[1].split(":")[0].split(", ")
+    assert "manifest.json" in files and "summary.md" in files and "capture.pcapng" not in files
     # Left alive, the server lived until it was ready (2.5-4.5 s on a quiet host): its death must
     # come well before a server started now, on this host as loaded as it is, gets ready.
     ready_s = server_start_s()

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..columns import PHASE_COLUMNS
 from ..errors import InferwireError
-from ..runfolder import CAPTURE, CLIENT_LOG_GLOB, MANIFEST, SERVER_LOG, SUMMARY
+from ..runfolder import SUMMARY
 
 #: Median columns of the "where the time went" table, in reading order.
 BREAKDOWN = (("client_ms", "client"), ("client_before_ms", "client before wire"),
@@ -52,15 +52,23 @@ def write_summary(run_dir: Path, manifest: dict, analysis, joined) -> str:
         lines += ["", "## The load tool against the wire", ""] + tool_vs_wire_lines(run_dir)
     if manifest.get("resources"):
         lines += ["", "## CPU and memory during the run", ""] + _resources(manifest["resources"])
-    lines += ["", "## Files", "", f"{CAPTURE}, {CLIENT_LOG_GLOB}, {SERVER_LOG}, "
-              "requests.csv, connections.csv, joined.csv, messages.csv when a request streamed "
-              "(+ .parquet), resources.csv, "
-              f"{MANIFEST}, the load tool's own outputs: every file 0600 and the folder 0700 "
+    lines += ["", "## Files", "", _files(run_dir) + ": every file 0600 and the folder 0700 "
               "(the capture and the tools' request bodies hold payloads). Column definitions: "
               "docs/columns.md."]
     text = "\n".join(lines) + "\n"
     (run_dir / SUMMARY).write_text(text)
     return text
+
+
+FILES_NAMED = 40     # a ring capture or a sweep can leave hundreds: the rest are counted
+
+
+def _files(run_dir: Path) -> str:
+    """The files the run left (this summary included), by name: only what is there, so a run
+    cut before its capture does not list a capture."""
+    names = sorted({p.name for p in run_dir.iterdir() if p.is_file()} | {SUMMARY})
+    more = len(names) - FILES_NAMED
+    return ", ".join(names[:FILES_NAMED]) + (f" and {more} more" if more > 0 else "")
 
 
 def _facts(m: dict) -> list[str]:
