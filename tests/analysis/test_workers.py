@@ -19,12 +19,25 @@ from needs import small_tmpfs
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 
-def test_results_come_back_in_item_order_from_several_processes():
+def _working(folder: Path, processes: int, timeout_s: float = 30.0) -> None:
+    """Note this process in ``folder`` and wait until ``processes`` have (a fixed sleep let
+    the first process do every item when a loaded host started the forked ones late)."""
+    (folder / str(os.getpid())).touch()
+    _wait_until(lambda: len(list(folder.iterdir())) >= processes, timeout_s)
+
+
+def _wait_until(condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_results_come_back_in_item_order_from_several_processes(tmp_path):
     parent = os.getpid()
     seen = []
 
     def fn(i):
-        time.sleep(0.05)       # long enough that every process claims some items
+        _working(tmp_path, 3)   # every process claims some items
         return i * i, os.getpid()
     out = run_sharded(fn, [1] * 12, 3, progress=seen.append)
     assert [v for v, _ in out] == [i * i for i in range(12)]
@@ -33,10 +46,15 @@ def test_results_come_back_in_item_order_from_several_processes():
     assert seen and seen[-1] == 12
 
 
-def test_items_are_claimed_heaviest_first_and_shared_by_who_is_free():
-    """One slow heavy item: the other process does every light one meanwhile."""
+def test_items_are_claimed_heaviest_first_and_shared_by_who_is_free(tmp_path):
+    """One slow heavy item: the other process does every light one meanwhile (the heavy one
+    lasts until they are all done, however late the other process started)."""
     def fn(i):
-        time.sleep(0.6 if i == 3 else 0.01)
+        if i == 3:
+            _wait_until(lambda: len(list(tmp_path.iterdir())) == 7, 30.0)
+        else:
+            time.sleep(0.01)
+            (tmp_path / str(i)).touch()
         return os.getpid()
     out = run_sharded(fn, [1, 1, 1, 50, 1, 1, 1, 1], 2)
     heavy = out[3]
@@ -56,15 +74,17 @@ def test_big_results_come_back_through_a_spool_that_leaves_no_file(tmp_path):
     """Each result leaves its worker through an unlinked temporary file in ``spool_dir``:
     results far bigger than a pipe's buffer arrive whole, and nothing is left in the folder."""
     parent = os.getpid()
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "who").mkdir()
 
     def fn(i):
-        time.sleep(0.05)
+        _working(tmp_path / "who", 2)
         return bytes([i]) * (3 << 20), os.getpid()      # 3 MiB each
-    out = run_sharded(fn, [1] * 6, 2, spool_dir=tmp_path)
+    out = run_sharded(fn, [1] * 6, 2, spool_dir=tmp_path / "spool")
     assert [(len(v), v[:1], v[-1:]) for v, _ in out] == [(3 << 20, bytes([i]), bytes([i]))
                                                           for i in range(6)]
     assert {pid for _, pid in out} - {parent}             # some came from the forked worker
-    assert list(tmp_path.iterdir()) == []
+    assert list((tmp_path / "spool").iterdir()) == []
 
 
 def test_a_worker_that_cannot_write_its_spool_has_its_items_done_here(tmp_path):
@@ -84,13 +104,14 @@ def test_a_worker_that_cannot_write_its_spool_has_its_items_done_here(tmp_path):
         assert list(small.iterdir()) == []
 
 
-def test_a_dead_worker_is_a_clear_error():
+def test_a_dead_worker_is_a_clear_error(tmp_path):
     parent = os.getpid()
 
     def fn(i):
         if os.getpid() != parent:
+            (tmp_path / "claimed").touch()
             os._exit(9)
-        time.sleep(0.05)       # the forked process gets to claim one
+        _wait_until((tmp_path / "claimed").exists, 30.0)    # the forked process claims one
         return i
     with pytest.raises(InferwireError, match=r"worker \d died \(exit code 9\)"):
         run_sharded(fn, [1] * 4, 2)

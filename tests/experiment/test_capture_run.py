@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from inferwire.experiment import RunConfig, run_experiment
+from inferwire.serving.ports import free_ports
 from needs import need_capture
 from runprocs import processes_naming, run_dir_of, start_capture_run, wait_for
 
@@ -28,7 +29,7 @@ def _need_capture():
 
 def test_both_protocols_every_request_found_and_client_time_covers_wire(tmp_path):
     result = run_experiment(RunConfig(out=str(tmp_path), requests=40, duration_s=None, users=2,
-                                      warmup_requests=5, progress=False))
+                                      warmup_requests=5, progress=False, **_ports()))
     assert result.status == "ok", result.problems
     d = result.run_dir
     for name in ("capture.pcapng", "client_log_rest.csv", "client_log_grpc.csv",
@@ -57,7 +58,7 @@ def test_both_protocols_every_request_found_and_client_time_covers_wire(tmp_path
 def test_new_connection_per_request_shows_handshakes(tmp_path, protocol):
     result = run_experiment(RunConfig(out=str(tmp_path), protocols=(protocol,), requests=15,
                                       duration_s=None, users=1, warmup_requests=2,
-                                      connection="new", progress=False))
+                                      connection="new", progress=False, **_ports()))
     assert result.status == "ok", result.problems
     j = result.joined
     measured = j[j["in_client_log"] & (j["client_phase"] == "measure")]
@@ -69,8 +70,16 @@ def test_new_connection_per_request_shows_handshakes(tmp_path, protocol):
         assert measured["h2_setup_ms"].notna().all()
 
 
+def _ports() -> dict:
+    """Free ports for the embedded server (8500/8501 may be another server's here)."""
+    grpc, rest = free_ports(2)
+    return {"grpc_port": grpc, "rest_port": rest}
+
+
 def _start_run(tmp_path, *args):
-    return start_capture_run(tmp_path, "--protocol", "rest", *args)
+    grpc, rest = free_ports(2)
+    return start_capture_run(tmp_path, "--protocol", "rest", "--grpc-port", str(grpc),
+                             "--rest-port", str(rest), *args)
 
 
 def test_ctrl_c_keeps_and_analyzes_what_was_measured(tmp_path):

@@ -2,6 +2,8 @@
 the tool's exit code and last output lines in the problems and summary.md, the capture and its
 analysis kept.  And ``--rest-port 0`` (REST off) never hands a load tool a port "None"."""
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -110,3 +112,61 @@ def test_ab_with_nothing_listening_is_a_load_failure_with_its_error(tmp_path):
     failure = load_failure("rest", summary.to_dict(), tmp_path)
     assert failure.startswith(f"load failed: rest ab exited with code {summary.exit_code}")
     assert "Connection refused" in failure, failure
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """Answers every POST 503 (with keep-alive), as an overloaded or draining server does."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _h2load_rest(tmp_path, port: int):
+    """The real h2load engine (REST, 6 requests, no warm-up) against 127.0.0.1:``port``."""
+    from inferwire.engines import EngineContext, get_engine
+    from inferwire.experiment import RunConfig
+    need_tool("h2load", "nghttp2-client")
+    config = RunConfig(out=str(tmp_path), protocols=("rest",), engine="h2load", requests=6,
+                       duration_s=None, users=2, warmup_requests=0, progress=False)
+    targets = {"host": "127.0.0.1", "rest_port": port, "grpc_port": None, "model_name": "mnist"}
+    return get_engine("h2load").run(EngineContext(config, "rest", targets, tmp_path,
+                                                  say=lambda text: None))
+
+
+def test_h2load_with_nothing_listening_is_a_load_failure_like_the_other_engines(tmp_path):
+    """h2load exits 0 when it cannot connect: its summary measures 0 requests and the run's
+    check makes it ``load_failed`` quoting its report (it was ``failed``, an error raised from
+    the engine that lost the tool's figures)."""
+    summary = _h2load_rest(tmp_path, free_port())
+    assert summary.exit_code == 0 and summary.requests == 0 and summary.ok == 0
+    failure = load_failure("rest", summary.to_dict(), tmp_path)
+    assert failure.startswith("load failed: rest h2load measured 0 requests; last lines of "
+                              "h2load_rest_output.txt:"), failure
+    assert "h2load: none of 6 requests succeeded (6 errored, 6 failed)" in summary.notes
+
+
+def test_h2load_whose_requests_all_get_503_is_a_load_failure(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        summary = _h2load_rest(tmp_path, server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (summary.requests, summary.ok, summary.errors) == (6, 0, 6)
+    assert "h2load: none of 6 requests succeeded (0 errored, 6 failed)" in summary.notes
+    failure = load_failure("rest", summary.to_dict(), tmp_path)
+    assert failure.startswith("load failed: rest h2load measured 6 requests, none succeeded; "
+                              "last lines of h2load_rest_output.txt:"), failure
+    # the same rule for every engine: ab's 503s, inferwire's own load
+    assert "measured 5 requests, none succeeded" in load_failure(
+        "rest", {"tool": "ab", "exit_code": 0, "requests": 5, "ok": 0}, tmp_path)
+    assert load_failure("rest", {"requests": 5, "ok": 0}, tmp_path) == (
+        "load failed: rest inferwire measured 5 requests, none succeeded")

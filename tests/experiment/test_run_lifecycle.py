@@ -289,3 +289,67 @@ def test_a_later_run_finishes_an_abandoned_one_beside_it(tmp_path):
     assert manifest_of(tmp_path / "20000101-000000-gone")["status"] == "abandoned"
     assert len(pd.read_csv(tmp_path / "20000101-000000-gone" / "requests.csv")) == 2
     assert manifest_of(tmp_path / "20000101-000001-alive")["status"] == "running"
+
+
+class _Stderr:
+    """The run's stderr: when a progress line holding ``text`` is written it sends this process
+    a real SIGINT (``fail=None``; Python raises KeyboardInterrupt at once, right after that step
+    of the run) or, from then on, fails every write with ``fail`` (a pipe whose reader left)."""
+
+    def __init__(self, text: str, fail=None):
+        self.text, self.fail, self.hit = text, fail, False
+
+    def write(self, s: str) -> int:
+        if not self.hit and self.text in s:
+            self.hit = True
+            if self.fail is None:
+                os.kill(os.getpid(), signal.SIGINT)
+        if self.hit and self.fail is not None:
+            raise self.fail
+        return len(s)
+
+    def flush(self) -> None:
+        if self.hit and self.fail is not None:
+            raise self.fail
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _in_process_run(tmp_path, monkeypatch, stderr: _Stderr, **kw):
+    from inferwire.experiment import RunConfig, run_experiment
+    grpc, rest = free_ports(2)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    try:
+        return run_experiment(RunConfig(out=str(tmp_path), protocols=("rest",), users=1,
+                                        grpc_port=grpc, rest_port=rest, progress=True, **kw))
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("line", ["server: ready", "capture: live"])
+def test_ctrl_c_right_after_a_start_leaves_nothing_running(tmp_path, monkeypatch, line):
+    """A Ctrl-C landing between a process's start and the run holding it (the progress line
+    said after the server's or the capture's start) stops it: the server was left running
+    for ever (the run ended normally, so its supervisor let it be), dumpcap until the run's
+    process exited."""
+    result = _in_process_run(tmp_path, monkeypatch, _Stderr(line), duration_s=30)
+    assert result.status == "interrupted", result.problems
+    assert not leftovers(result.run_dir)
+    assert manifest_of(result.run_dir)["status"] == "interrupted"
+
+
+def test_a_closed_stderr_stops_nothing_that_must_stop(tmp_path, monkeypatch):
+    """stderr failing from the server's start on (``capture_run.py | head`` once head left):
+    the progress lines stop, not the steps around them; the server was left running (the
+    failing line after its start cut the run before it held the server)."""
+    result = _in_process_run(tmp_path, monkeypatch,
+                             _Stderr("server: starting", BrokenPipeError(32, "Broken pipe")),
+                             requests=20, duration_s=None, warmup_requests=2)
+    assert not leftovers(result.run_dir)
+    assert "progress output failed (BrokenPipeError: [Errno 32] Broken pipe): no more progress " \
+           "lines, the teardown went on" in result.problems
+    manifest = manifest_of(result.run_dir)
+    assert manifest["status"] == result.status != "running"
+    assert "exit_code" in manifest["server"]               # stopped by the teardown
+    assert manifest["capture"]["packets"] > 0          # the capture was stopped and kept

@@ -8,6 +8,7 @@ import pytest
 
 from inferwire.errors import InferwireError
 from inferwire.experiment import RunConfig, run_experiment
+from inferwire.serving.ports import free_ports
 from needs import need_capture
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
@@ -15,12 +16,18 @@ pytestmark = [pytest.mark.capture, pytest.mark.slow]
 TOKENS, TOKEN_MS = 6, 5.0
 
 
+def _ports() -> dict:
+    """Free ports for the embedded server (8500/8501 may be another server's here)."""
+    grpc, rest = free_ports(2)
+    return {"grpc_port": grpc, "rest_port": rest}
+
+
 def test_streamed_run_summary_and_tables(tmp_path):
     need_capture()
     result = run_experiment(RunConfig(out=str(tmp_path), protocols=("rest",), requests=20,
                                       duration_s=None, users=2, warmup_requests=3,
                                       stream_tokens=TOKENS, token_time_ms=TOKEN_MS,
-                                      progress=False))
+                                      progress=False, **_ports()))
     assert result.status == "ok", result.problems
     d = result.run_dir
     requests = pd.read_parquet(d / "requests.parquet")
@@ -71,7 +78,7 @@ def test_aiperf_engine_joins_by_request_id(tmp_path):
     result = run_experiment(RunConfig(out=str(tmp_path), protocols=("rest",), requests=12,
                                       duration_s=None, users=2, engine="aiperf",
                                       stream_tokens=TOKENS, token_time_ms=TOKEN_MS,
-                                      progress=False))
+                                      progress=False, **_ports()))
     assert result.status == "ok", result.problems
     d = result.run_dir
     client = pd.read_csv(d / "client_log_rest.csv")

@@ -15,14 +15,14 @@ from needs import need_capture  # noqa: F401  (used by the tests here)
 def model_server():
     """A running ``inferwire serve`` (softmax MNIST) on free ports: ``.grpc_port``,
     ``.rest_port``."""
-    from inferwire.reference.locust import free_port
     from inferwire.serving.launch import ServerProcess
     from inferwire.serving.model import cached_models
+    from inferwire.serving.ports import free_ports
     base = cached_models() / "mnist"
-    # two free ports (REST port 0 would mean "no REST", as in TF Serving)
+    # two distinct free ports (REST port 0 would mean "no REST", as in TF Serving)
+    grpc, rest = free_ports(2)
     server = ServerProcess(["--model_base_path", str(base), "--model_name", "mnist",
-                            "--port", str(free_port()),
-                            "--rest_api_port", str(free_port())]).start()
+                            "--port", str(grpc), "--rest_api_port", str(rest)]).start()
     yield server
     server.stop()
 

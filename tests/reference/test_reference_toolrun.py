@@ -61,3 +61,27 @@ def test_a_missing_program_is_a_clear_error(tmp_path):
 def test_time_limits():
     assert time_limit_s(3, None) == 63 and time_limit_s(None, 100) == 110
     assert time_limit_s(None, 10**9) == 3600
+
+
+def test_a_tool_started_while_sigint_is_ignored_still_stops_on_sigint(tmp_path):
+    """A run started with SIGINT ignored (a background job of a script) hands its tools SIGINT
+    at its default: the SIGINT that stops a tool early reaches it, instead of nothing until
+    the grace period's SIGKILL (a Python tool's final report lost, e.g. aiperf's export)."""
+    tool = [PY, "-c", "import time\ntry:\n    print('up', flush=True)\n    time.sleep(60)\n"
+                      "except KeyboardInterrupt:\n    print('final report', flush=True)\n"]
+    out, stop = tmp_path / "o.txt", threading.Event()
+
+    def stop_once_up():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out.exists() and "up" in out.read_text()):
+            time.sleep(0.02)
+        stop.set()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        threading.Thread(target=stop_once_up, daemon=True).start()
+        run = run_tool(tool, out, stop=stop, timeout_s=120, grace_s=15)
+    finally:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN       # still ignored here
+        signal.signal(signal.SIGINT, previous)
+    assert run.stopped and run.exit_code == 0, run
+    assert out.read_text() == "up\nfinal report\n"

@@ -17,6 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 from inferwire.experiment import RunConfig, run_experiment
+from inferwire.serving.ports import free_ports
 from inferwire.runfolder import read_server_log
 from inferwire.analysis.join import join_requests, workload_ports
 from inferwire.report import build_report, load_run
@@ -64,19 +65,15 @@ def runs(tmp_path_factory):
                 mine = out / "mine.py"
                 mine.write_text(OWN_LOCUSTFILE)
                 extra = {"locustfile": str(mine)}
+            grpc_port, rest_port = free_ports(2)
             result = run_experiment(RunConfig(
                 out=str(out / "runs"), protocols=protocols, engine=engine, users=2,
                 duration_s=2, warmup_requests=3, progress=False, extra=extra,
-                grpc_port=_free(), rest_port=_free()))
+                grpc_port=grpc_port, rest_port=rest_port))
             assert result.status == "ok", result.problems
             made[case] = result
         return made[case]
     return get
-
-
-def _free() -> int:
-    from inferwire.serving.ports import free_ports
-    return free_ports(1)[0]
 
 
 def _modes(folder: Path) -> dict:

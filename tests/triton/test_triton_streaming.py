@@ -221,7 +221,8 @@ def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_trit
 def test_a_cancelled_stream_stops_at_the_next_step(tmp_path, start_triton):
     """A client that cancels its ModelStreamInfer call after 3 of 200 tokens (50 ms steps):
     the model ends the request at its next step (Triton completes and writes its trace within
-    a second), instead of sending the other 197 tokens to nobody for 10 s."""
+    a second on a quiet host), instead of sending the other 197 tokens to nobody for 10 s.
+    The bound is half of those 9.85 s, so that a loaded host's slower trace does not fail it."""
     import time
 
     import grpc
@@ -243,11 +244,12 @@ def test_a_cancelled_stream_stops_at_the_next_step(tmp_path, start_triton):
                 break
         cancelled_at = time.monotonic()
         seen = []
-        while time.monotonic() - cancelled_at < 1.5 and not seen:
+        rest_s = (200 - 3) * 0.050 / 2
+        while time.monotonic() - cancelled_at < rest_s and not seen:
             time.sleep(0.05)
             entries, _ = read_trace_files(tmp_path / "trace" / "t.json")
             seen = [e for e in entries if e.get("request_id") == "cancelled"]
-    assert seen, "the cancelled request was still running 1.5 s later"
+    assert seen, f"the cancelled request was still running {rest_s:.1f} s later"
     workload.close()
     short = ModelStreamWorkload("127.0.0.1", triton.opts.grpc_port, "charlm", max_tokens=3)
     after = short("after")             # the model still serves

@@ -212,9 +212,20 @@ class RemoteCapture(CaptureSession):
         except BaseException:
             os.close(out_fd)
             raise
-        self._stream_thread = threading.Thread(target=self._stream, args=(process, out_fd),
-                                               daemon=True, name="inferwire-remote-capture")
-        self._stream_thread.start()
+        thread = None
+        try:        # Thread.start() waits too: a Ctrl-C there must not orphan ssh and its tool
+            thread = threading.Thread(target=self._stream, args=(process, out_fd), daemon=True,
+                                      name="inferwire-remote-capture")
+            thread.start()
+        except BaseException:
+            process.stop(2.0)                   # its stdout ends: a started thread ends too
+            if thread is not None:
+                thread.join(5.0)
+            alive = thread is not None and thread.is_alive()
+            if not alive and not self._stream_done.is_set():    # no thread closed out_fd
+                os.close(out_fd)
+            raise
+        self._stream_thread = thread
         return process
 
     def _stream(self, process: ToolProcess, out_fd: int) -> None:

@@ -274,8 +274,8 @@ class CaptureSession:
         except BaseException:
             self._probe.close()
             raise
-        _RUNNING.add(self)
-        try:
+        try:        # from the spawn on, whatever raises (a Ctrl-C) stops the tool
+            _RUNNING.add(self)
             self._await_live()
         except BaseException:
             self._abort()

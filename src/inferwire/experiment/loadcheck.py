@@ -1,5 +1,6 @@
-"""Whether a protocol's load really ran: a load tool that exited non-zero, or measured no
-request, makes the run's status ``load_failed`` (:func:`load_failure` says why)."""
+"""Whether a protocol's load really ran: a load tool that exited non-zero, measured no
+request, or saw none of its requests succeed, makes the run's status ``load_failed``
+(:func:`load_failure` says why)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,6 +26,8 @@ def load_failure(protocol: str, load: dict, run_dir: Path) -> str | None:
                                              if requests else ", no request measured")
     elif requests == 0:
         what = "measured 0 requests"
+    elif load.get("ok", requests) == 0:     # a summary without "ok" counts none as failed
+        what = f"measured {requests} requests, none succeeded"
     else:
         return None
     output = (load.get("outputs") or {}).get("output")

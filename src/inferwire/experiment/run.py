@@ -7,6 +7,7 @@ analyzed and kept, and the returned status says what went wrong.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -65,12 +66,35 @@ class RunResult:
 
 
 class _Say:
+    """The run's progress lines on stderr.  Best effort: a stderr that fails (a closed pipe, a
+    full disk under a redirect) silences them for the rest of the run and is kept in
+    ``failure``, never raised into the run (it would cut a start or a teardown step)."""
+
     def __init__(self, enabled: bool):
         self.enabled = enabled
+        self.failure: str | None = None
 
     def __call__(self, text: str) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        try:
             print(f"[inferwire] {text}", file=sys.stderr, flush=True)
+        except (OSError, ValueError) as exc:    # ValueError: stderr was closed
+            self.enabled = False
+            self.failure = f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _stopped_if_raised(stop):
+    """Around the steps between a process's start and its caller holding it: whatever raises
+    there (a Ctrl-C, SIGTERM) stops it first (signals deferred; a failing stop does not hide
+    the first error), so nothing started outlives the run."""
+    try:
+        yield
+    except BaseException:
+        with deferred_signals(), contextlib.suppress(Exception):
+            stop()
+        raise
 
 
 def run_experiment(config: RunConfig) -> RunResult:
@@ -136,7 +160,7 @@ def _measure_and_analyze(config: RunConfig, run_dir: Path, manifest: dict, resul
         for protocol in config.protocols:
             say(f"load: {protocol} with {config.engine}, batch {config.batch_size}, "
                 f"{_load_words(config)}")
-            summary = _run_load(config, protocol, targets, run_dir, server, network)
+            summary = _run_load(config, protocol, targets, run_dir, server, say, network)
             manifest["loads"][protocol] = summary.to_dict()
             if summary.interrupted:         # the engine stopped on Ctrl-C or SIGTERM
                 raise received.exception()
@@ -213,6 +237,9 @@ def _finish(run_dir: Path, manifest: dict, result: RunResult, say) -> None:
     """The final manifest and summary.md, signals deferred; a failure to write either (a full
     disk) is reported, not raised."""
     with deferred_signals(say):
+        if say.failure:
+            result.problems.append(f"progress output failed ({say.failure}): no more "
+                                   "progress lines, the teardown went on")
         manifest["status"], manifest["problems"] = result.status, result.problems
         steps = Steps()
         # first the manifest: the summary's tool-against-wire section reads the loads from it
@@ -296,9 +323,10 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
     (process|None, targets)."""
     if config.server == "triton":
         server = start_triton(config, run_dir, say)
-        targets = server.targets()
-        say(f"server: {targets['ready_line']}")
-        return server, targets
+        with _stopped_if_raised(server.stop):
+            targets = server.targets()
+            say(f"server: {targets['ready_line']}")
+            return server, targets
     if config.server == "kserve":
         ports = (_usable_port(config, "grpc"), _usable_port(config, "rest"))
         return start_for_run(config, run_dir, ports, say)
@@ -324,12 +352,13 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
             args += ["--batch_timeout_micros", str(config.batch_timeout_micros)]
     say(f"server: starting inferwire serve ({config.model} model)")
     server = (ServerProcess(args) if network is None else network.server(args)).start()
-    say(f"server: {server.ready_line}")
-    host = "127.0.0.1" if network is None else server.grpc[0]
-    return server, {"kind": "embedded", "host": host, "grpc_port": server.grpc_port,
-                    "rest_port": server.rest_port, "model_name": config.model_name,
-                    "model_base_path": str(base), "pid": server.proc.pid,
-                    "ready_line": server.ready_line}
+    with _stopped_if_raised(server.stop):
+        say(f"server: {server.ready_line}")
+        host = "127.0.0.1" if network is None else server.grpc[0]
+        return server, {"kind": "embedded", "host": host, "grpc_port": server.grpc_port,
+                        "rest_port": server.rest_port, "model_name": config.model_name,
+                        "model_base_path": str(base), "pid": server.proc.pid,
+                        "ready_line": server.ready_line}
 
 
 def _start_sampler(run_dir: Path, server, capture):
@@ -358,9 +387,10 @@ def _start_capture(config: RunConfig, run_dir: Path, targets: dict, say, network
     say(f"capture: {config.tool} on {session.options.interface}, ports {ports}; waiting until "
         "it is live")
     session.start()
-    say("capture: live (probe packet seen in the file)")
-    if network is not None:
-        network.start_server_capture(config, ports)
+    with _stopped_if_raised(session.stop):
+        say("capture: live (probe packet seen in the file)")
+        if network is not None:
+            network.start_server_capture(config, ports)
     return session
 
 
@@ -372,13 +402,13 @@ def _watch(server, stop: threading.Event, done: threading.Event) -> None:
             return
 
 
-def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, server,
+def _run_load(config: RunConfig, protocol: str, targets: dict, run_dir: Path, server, say,
               network=None):
     """Run the configured engine for ``protocol``, stopping it at once if the server dies."""
     if network is not None:     # a child process in the client's network namespace
         return network.run_load(config, protocol, targets, server)
     engine = get_engine(config.engine)
-    ctx = EngineContext(config, protocol, targets, run_dir, say=_Say(config.progress))
+    ctx = EngineContext(config, protocol, targets, run_dir, say=say)
     done = threading.Event()
     if server is not None:
         threading.Thread(target=_watch, args=(server, ctx.stop, done), daemon=True).start()

@@ -109,11 +109,11 @@ class NetworkRun:
         spec.write_text(json.dumps({"config": config.to_dict(), "protocol": protocol,
                                     "targets": targets, "run_dir": str(self.run_dir),
                                     "out": str(out), "parent_pid": os.getpid()}, default=str))
-        with inside(self.topology.client_ns):
-            child = subprocess.Popen([sys.executable, "-m", "inferwire.netns.loadchild",
-                                      str(spec)], stdin=subprocess.DEVNULL)
-        interrupted = False
-        try:
+        child, interrupted = None, False
+        try:        # the Popen too: a Ctrl-C while leaving the namespace must not orphan it
+            with inside(self.topology.client_ns):
+                child = subprocess.Popen([sys.executable, "-m", "inferwire.netns.loadchild",
+                                          str(spec)], stdin=subprocess.DEVNULL)
             while child.poll() is None:
                 if server is not None and server.proc.poll() is not None:
                     child.send_signal(signal.SIGTERM)
@@ -121,9 +121,11 @@ class NetworkRun:
                 time.sleep(0.1)
         except KeyboardInterrupt:
             interrupted = True
-            child.send_signal(signal.SIGTERM)
+            if child is not None:
+                child.send_signal(signal.SIGTERM)
         finally:
-            _wait_or_kill(child)
+            if child is not None:
+                _wait_or_kill(child)
         result = _read_load(out, interrupted)
         for path in (spec, out):
             path.unlink(missing_ok=True)

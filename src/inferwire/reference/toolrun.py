@@ -7,9 +7,11 @@ which the tool is stopped the same way and the result says ``interrupted``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +49,34 @@ def _open_new(path: Path):
 
 def _start(argv, out, env):
     try:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL)
+        with _sigint_not_inherited_ignored():
+            return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    stdin=subprocess.DEVNULL)
     except OSError as exc:
         raise LoadError(f"cannot start {argv[0]}: {exc}") from exc
+
+
+def _ignore(signum, frame) -> None:
+    """SIGINT ignored, as a handler: this process still ignores it, a child starts with it at
+    its default."""
+
+
+@contextlib.contextmanager
+def _sigint_not_inherited_ignored():
+    """A run started with SIGINT ignored (a background job of a script) would hand that to its
+    tools, and the SIGINT that stops them early (ab, h2load, aiperf) would do nothing to a tool
+    that keeps the default (aiperf, Python): the grace period would end in SIGKILL, its final
+    export lost.  Inside, this process ignores SIGINT
+    through a handler instead (exec resets a handled signal, not an ignored one)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
+        yield
+        return
+    signal.signal(signal.SIGINT, _ignore)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _end(procs, sig, grace_s: float) -> None:

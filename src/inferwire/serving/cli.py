@@ -192,6 +192,9 @@ def _config(args):
                                args.tensorflow_inter_op_parallelism))
 
 
+SIGNAL_POLL_S = 0.05
+
+
 def _serve(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from .server import ModelServer  # deferred: serving.server imports google, grpc (optional)
@@ -205,7 +208,11 @@ def _serve(args) -> int:
         if config.tls:
             line += f" cert={config.tls.cert_file}"
         print(line, flush=True)
-        stop.wait()
+        # in slices: the kernel may hand SIGTERM/SIGINT to any of the server's threads, and its
+        # handler (stop.set) runs only when this thread runs bytecode again; one endless wait
+        # left a server SIGTERM'd that way running until its SIGKILL
+        while not stop.wait(SIGNAL_POLL_S):
+            pass
         print("stopping", file=sys.stderr, flush=True)
     finally:
         server.stop()

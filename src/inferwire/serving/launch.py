@@ -106,8 +106,8 @@ class ServerProcess:
         launched = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env, bufsize=1)
-        ready = threading.Event()
         try:        # Thread.start() waits too: a Ctrl-C may land there
+            ready = threading.Event()
             threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
             _wait_in_slices(ready, self.ready_timeout)
         except BaseException:       # Ctrl-C while it starts: it dies now, not seconds later

@@ -753,6 +753,19 @@ class Dumpcap:
             pytest.fail(f"dumpcap could not capture on lo: {err}")
         pytest.skip(f"no capture privileges on lo here: {err}")
 
+    def drain(self) -> None:
+        """Until a probe sent now is in the file, so every packet sent before it is too (they
+        reached the capture socket before it); a fixed wait was 0.6 s, which a loaded host's
+        dumpcap can take longer than."""
+        marker = b"drain-%d" % time.monotonic_ns()
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            self.probe.sendto(marker, ("127.0.0.1", self.probe.getsockname()[1]))
+            time.sleep(0.02)
+            if marker in self.pcap.read_bytes():
+                return
+        raise AssertionError(f"dumpcap never wrote a probe sent {TIMEOUT_S} s ago")
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -784,7 +797,7 @@ def test_matches_wireshark(tmp_path, certs, version):
     cap = Dumpcap(tmp_path / "tls.pcapng")
     try:
         s = run_session(tmp_path, cert=certs["ec"], version=version, on_server_port=cap.start)
-        time.sleep(0.6)  # let dumpcap write the last packets (it flushes every 0.5 s)
+        cap.drain()      # dumpcap wrote the last packets
     finally:
         cap.stop()
     cp, cr, sp, sr = parse_both(s)

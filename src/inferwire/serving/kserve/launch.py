@@ -66,12 +66,12 @@ class KServeProcess:
 
     def start(self) -> "KServeProcess":
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=fd,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            os.close(fd)
-        try:
+        try:        # a Ctrl-C landing in the close after the Popen must not orphan it either
+            try:
+                self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=fd,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+            finally:
+                os.close(fd)
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -155,7 +155,11 @@ def start_for_run(config, run_dir: Path, ports: tuple[int, int], say) -> tuple:
                            request_log=run_dir / SERVER_LOG)
     say(f"server: starting KServe {kserve_version(server.python) or ''} ({config.model} model)")
     server.start()
-    return server, {"kind": "kserve", "host": "127.0.0.1", "grpc_port": ports[0],
-                    "rest_port": ports[1], "model_name": config.model_name,
-                    "kserve_version": kserve_version(server.python),
-                    "weights": str(weights), "pid": server.proc.pid, "argv": server.argv()}
+    try:        # kserve_version globs the venv: a Ctrl-C there must not orphan the server
+        return server, {"kind": "kserve", "host": "127.0.0.1", "grpc_port": ports[0],
+                        "rest_port": ports[1], "model_name": config.model_name,
+                        "kserve_version": kserve_version(server.python),
+                        "weights": str(weights), "pid": server.proc.pid, "argv": server.argv()}
+    except BaseException:
+        server.stop()
+        raise
