@@ -173,7 +173,7 @@ def _against_tshark(d, result, messages, requests):
         sid = int(wireshark.one(p, "http2.streamid"))
         for n in p.get("grpc.message_length", []):
             theirs.setdefault((port, sid, to_server), []).append(int(n))
-    assert ours_grpc == theirs and len(theirs) == 28
+    assert ours_grpc == theirs and len(theirs) == 2 * (requests["protocol"] == "grpc").sum()
     packets = wireshark.tshark_fields(pcap, ["tcp.dstport", "http.chunk_size"],
                                       f"http.response && tcp.port == {rest}",
                                       wireshark.decode_args((rest,), "http"))
@@ -183,7 +183,49 @@ def _against_tshark(d, result, messages, requests):
         theirs.setdefault(int(wireshark.one(p, "tcp.dstport")), []).append(sizes)
     assert {k: sorted(v) for k, v in ours_http.items()} == {k: sorted(v) for k, v in
                                                           theirs.items()}
-    assert sum(len(v) for v in theirs.values()) == 14
+    assert sum(len(v) for v in theirs.values()) == (requests["protocol"] == "http/1.1").sum()
+
+
+@pytest.mark.capture
+@pytest.mark.slow
+@pytest.mark.tshark
+def test_locust_streams_from_triton_per_request_against_the_wire(tmp_path):
+    """``--engine locust`` with ``--server triton --stream-tokens N``: the shipped locustfiles
+    stream over generate_stream and ModelStreamInfer; every measured stream is in locust's own
+    request log with its client-side token times, joins the wire by id with N messages each,
+    its TTFT is at least the wire's and its last token no earlier than the wire's; the
+    messages' sizes equal tshark's."""
+    from needs import need_capture, need_tool
+
+    from inferwire.experiment import RunConfig, run_experiment
+    need_capture()
+    need_tool("tshark", "tshark")
+    result = run_experiment(RunConfig(out=str(tmp_path), server="triton", api="v2",
+                                      engine="locust", stream_tokens=TOKENS,
+                                      token_time_ms=TOKEN_MS, users=2, duration_s=2,
+                                      warmup_requests=2, progress=False))
+    assert result.status == "ok", result.problems
+    d = result.run_dir
+    requests = pd.read_parquet(d / "requests.parquet")
+    assert (requests["response_messages"] == TOKENS).all()
+    for protocol, name in (("rest", "triton_generate_stream"), ("grpc", "triton_model_stream")):
+        tool = pd.read_csv(d / f"{name}_requests.csv")          # locust's own event log
+        assert len(tool) >= 10 and tool["ok"].all() and (tool["tokens"] == TOKENS).all()
+        assert (tool["first_token_ns"] <= tool["last_token_ns"]).all()
+        assert (tool["request_id"].str.startswith(f"{protocol}-locust-")).all()
+        client = pd.read_csv(d / f"client_log_{protocol}.csv")
+        measured = client[client["phase"] == "measure"]
+        assert set(measured["request_id"]) == set(tool["request_id"])
+        merged = measured.merge(requests, on="request_id", suffixes=("_client", ""))
+        assert len(merged) == len(tool)                   # every locust stream on the wire
+        assert (merged["ttft_ms"] <= merged["ttft_ms_client"] + 1e-3).all()
+        last_client_ms = (merged["last_token_ns"] - merged["started_ns"]) / 1e6
+        assert (merged["last_message_ms"] <= last_client_ms + 1e-3).all()
+        assert (merged["tokens"] == merged["response_messages"]).all()
+    summary = (d / "summary.md").read_text()
+    assert "The client's TTFT exceeds the wire's by" in summary
+    assert "never less" in summary
+    _against_tshark(d, result, pd.read_parquet(d / "messages.parquet"), requests)
 
 
 def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_triton):
