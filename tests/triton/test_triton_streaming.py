@@ -8,13 +8,15 @@ from __future__ import annotations
 import http.client
 import json
 import statistics
+from unittest.mock import ANY
 
 import pandas as pd
 import pytest
 
 from inferwire.load.triton_stream import GenerateStreamWorkload, ModelStreamWorkload
 from inferwire.serving.charlm import CharModel
-from inferwire.serving.triton.stream_repository import (StreamModelOptions, stream_config_pbtxt,
+from inferwire.serving.triton.stream_repository import (StreamModelOptions, instance_streams,
+                                                        stream_config_pbtxt,
                                                         write_stream_repository)
 
 TOKENS, TOKEN_MS = 6, 5.0
@@ -26,6 +28,15 @@ def test_config_is_decoupled_with_the_token_time():
     assert "model_transaction_policy { decoupled: true }" in text
     assert 'key: "token_time_ms" value: { string_value: "2.5" }' in text
     assert "count: 2 kind: KIND_CPU" in text and "max_batch_size: 0" in text
+
+
+def test_instance_lines_in_tritons_log():
+    log = ("I1205 05:16:40.1 77 server.cc:1] stopping\n"
+           "inferwire charlm instance charlm_0_0: 21 streams, 193 decode steps\n"
+           "inferwire charlm instance charlm_0_1: 3 streams, 18 decode steps\n")
+    assert instance_streams(log) == {"charlm_0_0": {"streams": 21, "decode_steps": 193},
+                                     "charlm_0_1": {"streams": 3, "decode_steps": 18}}
+    assert instance_streams("killed before unload\n") == {}
 
 
 @pytest.fixture
@@ -135,6 +146,9 @@ def test_streamed_capture_run_per_message_against_tshark(tmp_path):
     first = messages[(messages["direction"] == "response") & (messages["index"] == 0)]
     first = first.set_index("request_id")["start"]
     assert (g["triton_send_start"].to_numpy() <= first.loc[g["request_id"]].to_numpy()).all()
+    server = json.loads((d / "manifest.json").read_text())["server"]
+    assert server["model_config"]["instance_group"][0]["count"] == 1   # Triton's own answer
+    assert server["stream_instances"] == {"charlm_0_0": {"streams": 28, "decode_steps": ANY}}
     summary = (d / "summary.md").read_text()
     assert "## Streaming: time to first token and between tokens (ms)" in summary
     assert "28 streamed requests" not in summary and "24 streamed requests" in summary
@@ -226,6 +240,33 @@ def test_locust_streams_from_triton_per_request_against_the_wire(tmp_path):
     assert "The client's TTFT exceeds the wire's by" in summary
     assert "never less" in summary
     _against_tshark(d, result, pd.read_parquet(d / "messages.parquet"), requests)
+
+
+@pytest.mark.capture
+@pytest.mark.slow
+def test_two_instances_reach_tritons_config_and_share_the_streams(tmp_path):
+    """``instances=2`` (``--instances 2``): the running Triton's
+    ``/v2/models/charlm/config`` (kept in the manifest) has an instance group of 2, and both
+    instances' decode loops served streams, together every request of the run."""
+    from needs import need_capture
+
+    from inferwire.experiment import RunConfig, run_experiment
+    need_capture()
+    result = run_experiment(RunConfig(out=str(tmp_path), server="triton", api="v2",
+                                      protocols=("grpc",), stream_tokens=TOKENS,
+                                      token_time_ms=TOKEN_MS, users=4, requests=24,
+                                      duration_s=None, warmup_requests=2, instances=2,
+                                      progress=False))
+    assert result.status == "ok", result.problems
+    server = json.loads((result.run_dir / "manifest.json").read_text())["server"]
+    assert server["model_config"]["instance_group"][0]["count"] == 2
+    assert server["model_options"]["instances"] == 2
+    instances = server["stream_instances"]
+    assert sorted(instances) == ["charlm_0_0", "charlm_0_1"], instances
+    assert all(i["streams"] >= 1 and i["decode_steps"] >= TOKENS for i in instances.values())
+    assert sum(i["streams"] for i in instances.values()) == 26      # warm-up included
+    requests = pd.read_parquet(result.run_dir / "requests.parquet")
+    assert len(requests) == 26 and (requests["response_messages"] == TOKENS).all()
 
 
 def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_triton):

@@ -24,7 +24,7 @@ from .install import backend_directory, find_install
 from .metrics import MetricsSampler
 from .process import TritonOptions, TritonProcess
 from .repository import TritonModelOptions, export_weights, write_repository
-from .stream_repository import StreamModelOptions, write_stream_repository
+from .stream_repository import StreamModelOptions, instance_streams, write_stream_repository
 from .trace import parse_entries, read_trace_files, sample_clock_offset, server_log
 
 TRACE_FILE = TRITON_TRACE_JSON      # all entries of the run's trace, one JSON array
@@ -91,6 +91,8 @@ class TritonTarget:
                 {"file": self.metrics.path.name, "samples": self.metrics.samples}
         code = self.process.stop()
         self.facts["log"] = self.process.log_path.name
+        if isinstance(self.model, StreamModelOptions):
+            self.facts["stream_instances"] = _instance_streams(self.process.log_path)
         if code not in (0, None):
             self.facts["cause"] = self.process.cause()
         try:
@@ -169,6 +171,14 @@ def _plain(v):
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None
     return v.item() if hasattr(v, "item") else v
+
+
+def _instance_streams(log_path: Path) -> dict:
+    """How the streaming model's instances shared the requests (their lines in Triton's log)."""
+    try:
+        return instance_streams(log_path.read_text(errors="replace"))
+    except OSError:
+        return {}
 
 
 def _describe(model) -> str:
