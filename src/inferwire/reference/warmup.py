@@ -44,8 +44,9 @@ def warm_up(ctx, writer, count: int | None = None) -> int:
     finally:
         workload.close()
     if ok == 0 and not ctx.stop.is_set():
+        what = "streamed" if config.stream_tokens is not None else "predict"
         raise LoadError(f"every {protocol} warm-up request failed ({last_error}); the server "
-                        "does not answer predict requests")
+                        f"does not answer {what} requests")
     return count
 
 

@@ -199,7 +199,8 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
         else None
     if config.stream_tokens is not None:
         model = StreamModelOptions(token_time_ms=config.token_time_ms,
-                                   instances=config.instances)
+                                   instances=config.instances,   # the run's N is never refused
+                                   max_tokens_limit=max(4096, config.stream_tokens))
         repository = run_dir / "triton_repository"
         write_stream_repository(repository, model)
     elif repository is None:
