@@ -9,13 +9,16 @@ gap between consecutive tokens' first bytes, TTFT p50/p90, and per token: messag
 event / gRPC message as sent), server -> client TCP payload (framing, heads and trailers
 included) and packets (both ways); from the client log: its median gap.  Rounds interleave the
 servers and concurrencies (the machine is shared).  Prints a markdown table and writes the rows
-to ``--out``/stream_findings.csv.
+to ``--out``/stream_findings.csv.  Server ``triton2`` is Triton with two model instances
+(``--instances 2``: two decode loops, each in its own stub process); each Triton row says how
+the run's streams were spread over the instances (``instance_streams``).
 
     .venv/bin/python benchmarks/stream_findings.py --users 1 2 4 8 --rounds 2
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +29,10 @@ import pandas as pd
 from inferwire.experiment import RunConfig, run_experiment
 
 SERVERS = {"embedded": {"server": "embedded", "protocols": ("rest",)},
-           "triton": {"server": "triton", "api": "v2", "protocols": ("rest", "grpc")}}
+           "triton": {"server": "triton", "api": "v2", "protocols": ("rest", "grpc")},
+           # the same with two model instances (instance_group count 2: two decode loops)
+           "triton2": {"server": "triton", "api": "v2", "protocols": ("rest", "grpc"),
+                       "instances": 2}}
 WIRE_PROTOCOL = {"rest": "http/1.1", "grpc": "grpc"}
 
 
@@ -87,6 +93,14 @@ def _triton_split(measured: pd.DataFrame, messages: pd.DataFrame, first: pd.Data
                                          measured["request_id"].map(first["first_end"]))}
 
 
+def instance_split(run_dir: Path) -> str:
+    """Streams per Triton model instance over the whole run, e.g. "61/59" (the instances' lines
+    in Triton's log, kept in the manifest); "" for the embedded server."""
+    server = json.loads((run_dir / "manifest.json").read_text()).get("server") or {}
+    split = server.get("stream_instances") or {}
+    return "/".join(str(split[name]["streams"]) for name in sorted(split))
+
+
 def _plain(figures: dict) -> dict:
     return {k: float(v) if isinstance(v, np.floating) else v for k, v in figures.items()}
 
@@ -100,8 +114,8 @@ def one_run(server: str, users: int, args, out: Path) -> list[dict]:
     if result.status != "ok":   # said, and left out (another round covers the point)
         print(f"{server} users={users}: {result.status}: {result.problems}", flush=True)
         return []
-    rows = [{"server": server, "protocol": p, "users": users, **_plain(measure(result.run_dir, p))}
-            for p in config.protocols]
+    rows = [{"server": server, "protocol": p, "users": users, **_plain(measure(result.run_dir, p)),
+             "instance_streams": instance_split(result.run_dir)} for p in config.protocols]
     if not args.keep:
         shutil.rmtree(result.run_dir, ignore_errors=True)
     return rows
@@ -129,7 +143,7 @@ def remeasure(folders: list[str]) -> list[dict]:
         r = seen[(server, users)] = seen.get((server, users), -1) + 1
         for p in SERVERS[server]["protocols"]:
             rows.append({"round": r, "server": server, "protocol": p, "users": users,
-                         **_plain(measure(folder, p))})
+                         **_plain(measure(folder, p)), "instance_streams": instance_split(folder)})
     return rows
 
 

@@ -61,8 +61,11 @@ def test_stream_tokens_needs_the_embedded_server_over_rest_or_triton():
     with pytest.raises(InferwireError, match="--stream-tokens .* Triton's decoupled model"):
         RunConfig(protocols=("rest",), stream_tokens=4, server="triton", api="v2",
                   engine="h2load")
-    # Triton streams over both protocols (generate_stream, ModelStreamInfer)
+    # Triton streams over both protocols (generate_stream, ModelStreamInfer), with either engine
     RunConfig(stream_tokens=4, server="triton", api="v2")
+    RunConfig(stream_tokens=4, server="triton", api="v2", engine="locust")
+    with pytest.raises(InferwireError, match="--stream-tokens"):    # locust: Triton's only
+        RunConfig(protocols=("rest",), stream_tokens=4, engine="locust")
 
 
 def test_aiperf_engine_joins_by_request_id(tmp_path):

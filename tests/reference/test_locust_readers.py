@@ -105,7 +105,12 @@ def test_event_rows_and_per_process_files(tmp_path):
                     response=Resp())
     assert row[:8] == ["r1", os.getpid(), "POST", "p", 100_000_000_000, 100_002_500_000, 2.5,
                        "true"]
-    assert row[8:] == [200, 7, 10, ""]
+    assert row[8:] == [200, 7, 10, "", "", "", "", "", ""]   # not streamed: no token cells
+    streamed = event_row(request_type="grpc", name="s", response_time=9.0, start_time=100.0,
+                         context={"request_id": "r2", "first_token_ns": 100_004_000_000,
+                                  "last_token_ns": 100_008_000_000, "tokens": 3,
+                                  "itl_p50_ms": 2.0, "itl_max_ms": 2.5})
+    assert streamed[12:] == [100_004_000_000, 100_008_000_000, 3, 2.0, 2.5]
     failed = event_row(request_type="grpc", name="g", response_time=1.0, exception=ValueError("x"),
                        context={"status": "INTERNAL"}, now_ns=5_000_000)
     assert failed[4:6] == [4_000_000, 5_000_000] and failed[7] == "false"
@@ -113,12 +118,22 @@ def test_event_rows_and_per_process_files(tmp_path):
     writer = EventLogWriter(str(tmp_path / "logs"))
     writer.write(row)
     writer.write(failed)
+    writer.write(streamed)
     writer.close()
     frame = read_request_logs(tmp_path / "logs")
-    assert list(frame.columns) == list(COLUMNS) and len(frame) == 2
-    assert frame["request_id"].tolist() == [None, "r1"]          # sorted by start
-    assert frame["ok"].tolist() == [False, True]
-    assert frame["started_ns"].dtype == "Int64"
+    assert list(frame.columns) == list(COLUMNS) and len(frame) == 3
+    assert frame["request_id"].tolist() == [None, "r1", "r2"]          # sorted by start
+    assert frame["ok"].tolist() == [False, True, True]
+    assert frame["started_ns"].dtype == "Int64" and frame["first_token_ns"].dtype == "Int64"
+    assert frame["tokens"].tolist()[2] == 3 and frame["itl_max_ms"].tolist()[2] == 2.5
+    assert frame["tokens"].isna().tolist() == [True, True, False]
+    # a log written before the token columns existed reads with them empty
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "requests_7.csv").write_text(",".join(COLUMNS[:-5]) + "\n"
+                                        + ",".join(map(str, row[:12])) + "\n")
+    frame = read_request_logs(old)
+    assert frame["request_id"].tolist() == ["r1"] and frame["tokens"].isna().all()
     (tmp_path / "logs" / "requests_1.csv").write_text("a,b\n")
     with pytest.raises(LoadError, match="requests_1.csv: header"):
         read_request_logs(tmp_path / "logs")

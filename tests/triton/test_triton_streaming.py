@@ -8,13 +8,15 @@ from __future__ import annotations
 import http.client
 import json
 import statistics
+from unittest.mock import ANY
 
 import pandas as pd
 import pytest
 
 from inferwire.load.triton_stream import GenerateStreamWorkload, ModelStreamWorkload
 from inferwire.serving.charlm import CharModel
-from inferwire.serving.triton.stream_repository import (StreamModelOptions, stream_config_pbtxt,
+from inferwire.serving.triton.stream_repository import (StreamModelOptions, instance_streams,
+                                                        stream_config_pbtxt,
                                                         write_stream_repository)
 
 TOKENS, TOKEN_MS = 6, 5.0
@@ -26,6 +28,15 @@ def test_config_is_decoupled_with_the_token_time():
     assert "model_transaction_policy { decoupled: true }" in text
     assert 'key: "token_time_ms" value: { string_value: "2.5" }' in text
     assert "count: 2 kind: KIND_CPU" in text and "max_batch_size: 0" in text
+
+
+def test_instance_lines_in_tritons_log():
+    log = ("I1205 05:16:40.1 77 server.cc:1] stopping\n"
+           "inferwire charlm instance charlm_0_0: 21 streams, 193 decode steps\n"
+           "inferwire charlm instance charlm_0_1: 3 streams, 18 decode steps\n")
+    assert instance_streams(log) == {"charlm_0_0": {"streams": 21, "decode_steps": 193},
+                                     "charlm_0_1": {"streams": 3, "decode_steps": 18}}
+    assert instance_streams("killed before unload\n") == {}
 
 
 @pytest.fixture
@@ -135,6 +146,9 @@ def test_streamed_capture_run_per_message_against_tshark(tmp_path):
     first = messages[(messages["direction"] == "response") & (messages["index"] == 0)]
     first = first.set_index("request_id")["start"]
     assert (g["triton_send_start"].to_numpy() <= first.loc[g["request_id"]].to_numpy()).all()
+    server = json.loads((d / "manifest.json").read_text())["server"]
+    assert server["model_config"]["instance_group"][0]["count"] == 1   # Triton's own answer
+    assert server["stream_instances"] == {"charlm_0_0": {"streams": 28, "decode_steps": ANY}}
     summary = (d / "summary.md").read_text()
     assert "## Streaming: time to first token and between tokens (ms)" in summary
     assert "28 streamed requests" not in summary and "24 streamed requests" in summary
@@ -173,7 +187,7 @@ def _against_tshark(d, result, messages, requests):
         sid = int(wireshark.one(p, "http2.streamid"))
         for n in p.get("grpc.message_length", []):
             theirs.setdefault((port, sid, to_server), []).append(int(n))
-    assert ours_grpc == theirs and len(theirs) == 28
+    assert ours_grpc == theirs and len(theirs) == 2 * (requests["protocol"] == "grpc").sum()
     packets = wireshark.tshark_fields(pcap, ["tcp.dstport", "http.chunk_size"],
                                       f"http.response && tcp.port == {rest}",
                                       wireshark.decode_args((rest,), "http"))
@@ -183,7 +197,76 @@ def _against_tshark(d, result, messages, requests):
         theirs.setdefault(int(wireshark.one(p, "tcp.dstport")), []).append(sizes)
     assert {k: sorted(v) for k, v in ours_http.items()} == {k: sorted(v) for k, v in
                                                           theirs.items()}
-    assert sum(len(v) for v in theirs.values()) == 14
+    assert sum(len(v) for v in theirs.values()) == (requests["protocol"] == "http/1.1").sum()
+
+
+@pytest.mark.capture
+@pytest.mark.slow
+@pytest.mark.tshark
+def test_locust_streams_from_triton_per_request_against_the_wire(tmp_path):
+    """``--engine locust`` with ``--server triton --stream-tokens N``: the shipped locustfiles
+    stream over generate_stream and ModelStreamInfer; every measured stream is in locust's own
+    request log with its client-side token times, joins the wire by id with N messages each,
+    its TTFT is at least the wire's and its last token no earlier than the wire's; the
+    messages' sizes equal tshark's."""
+    from needs import need_capture, need_tool
+
+    from inferwire.experiment import RunConfig, run_experiment
+    need_capture()
+    need_tool("tshark", "tshark")
+    result = run_experiment(RunConfig(out=str(tmp_path), server="triton", api="v2",
+                                      engine="locust", stream_tokens=TOKENS,
+                                      token_time_ms=TOKEN_MS, users=2, duration_s=2,
+                                      warmup_requests=2, progress=False))
+    assert result.status == "ok", result.problems
+    d = result.run_dir
+    requests = pd.read_parquet(d / "requests.parquet")
+    assert (requests["response_messages"] == TOKENS).all()
+    for protocol, name in (("rest", "triton_generate_stream"), ("grpc", "triton_model_stream")):
+        tool = pd.read_csv(d / f"{name}_requests.csv")          # locust's own event log
+        assert len(tool) >= 10 and tool["ok"].all() and (tool["tokens"] == TOKENS).all()
+        assert (tool["first_token_ns"] <= tool["last_token_ns"]).all()
+        assert (tool["request_id"].str.startswith(f"{protocol}-locust-")).all()
+        client = pd.read_csv(d / f"client_log_{protocol}.csv")
+        measured = client[client["phase"] == "measure"]
+        assert set(measured["request_id"]) == set(tool["request_id"])
+        merged = measured.merge(requests, on="request_id", suffixes=("_client", ""))
+        assert len(merged) == len(tool)                   # every locust stream on the wire
+        assert (merged["ttft_ms"] <= merged["ttft_ms_client"] + 1e-3).all()
+        last_client_ms = (merged["last_token_ns"] - merged["started_ns"]) / 1e6
+        assert (merged["last_message_ms"] <= last_client_ms + 1e-3).all()
+        assert (merged["tokens"] == merged["response_messages"]).all()
+    summary = (d / "summary.md").read_text()
+    assert "The client's TTFT exceeds the wire's by" in summary
+    assert "never less" in summary
+    _against_tshark(d, result, pd.read_parquet(d / "messages.parquet"), requests)
+
+
+@pytest.mark.capture
+@pytest.mark.slow
+def test_two_instances_reach_tritons_config_and_share_the_streams(tmp_path):
+    """``instances=2`` (``--instances 2``): the running Triton's
+    ``/v2/models/charlm/config`` (kept in the manifest) has an instance group of 2, and both
+    instances' decode loops served streams, together every request of the run."""
+    from needs import need_capture
+
+    from inferwire.experiment import RunConfig, run_experiment
+    need_capture()
+    result = run_experiment(RunConfig(out=str(tmp_path), server="triton", api="v2",
+                                      protocols=("grpc",), stream_tokens=TOKENS,
+                                      token_time_ms=TOKEN_MS, users=4, requests=24,
+                                      duration_s=None, warmup_requests=2, instances=2,
+                                      progress=False))
+    assert result.status == "ok", result.problems
+    server = json.loads((result.run_dir / "manifest.json").read_text())["server"]
+    assert server["model_config"]["instance_group"][0]["count"] == 2
+    assert server["model_options"]["instances"] == 2
+    instances = server["stream_instances"]
+    assert sorted(instances) == ["charlm_0_0", "charlm_0_1"], instances
+    assert all(i["streams"] >= 1 and i["decode_steps"] >= TOKENS for i in instances.values())
+    assert sum(i["streams"] for i in instances.values()) == 26      # warm-up included
+    requests = pd.read_parquet(result.run_dir / "requests.parquet")
+    assert len(requests) == 26 and (requests["response_messages"] == TOKENS).all()
 
 
 def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_triton):

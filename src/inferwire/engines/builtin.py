@@ -10,10 +10,10 @@ def run(ctx):
                         ProgressPrinter, run_load)
     config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
     if config.stream_tokens is not None and targets.get("stream_model"):
-        from ..load.triton_stream import GenerateStreamWorkload, ModelStreamWorkload  # deferred: load imports numpy
-        kind = ModelStreamWorkload if protocol == "grpc" else GenerateStreamWorkload
-        workload = kind(targets["host"], targets[f"{protocol}_port"], targets["stream_model"],
-                        max_tokens=config.stream_tokens, connection=config.connection)
+        from ..load.triton_stream import triton_stream_workload  # deferred: load imports numpy
+        workload = triton_stream_workload(protocol, targets["host"], targets[f"{protocol}_port"],
+                                          targets["stream_model"], max_tokens=config.stream_tokens,
+                                          connection=config.connection)
     elif config.stream_tokens is not None:
         from ..load.streaming import CompletionsWorkload  # deferred: load.streaming imports numpy
         workload = CompletionsWorkload(targets["host"], targets["rest_port"],

@@ -2,7 +2,9 @@
 
 The locustfile: ``config.extra["locustfile"]`` (your own; the ``eventlog_hook`` locustfile is
 added so each locust process logs its request events) or the shipped one for the protocol and
-batch size (``rest_single``, ``grpc_batch``, ...).  Its outputs keep the seed's names under the
+batch size (``rest_single``, ``grpc_batch``, ...); with ``--server triton --stream-tokens N``,
+``triton_generate_stream`` (REST) or ``triton_model_stream`` (gRPC), whose request log carries
+each stream's client-side token times (the client log's ``ttft_ms``, ``itl_p50_ms``, ...).  Its outputs keep the seed's names under the
 CSV prefix (the locustfile's name; ``<name>_<protocol>`` for your own, plus ``-2``, ``-3`` if
 taken): ``<prefix>_stats.csv``, ``_stats_history.csv``, ``_failures.csv``, ``_exceptions.csv``,
 ``_final.json`` (locust's end-of-run statistics), ``_output.txt`` (its console) and
@@ -21,7 +23,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import LoadError
-from ..locustfiles import EVENTLOG_HOOK, for_workload, path
+from ..locustfiles import EVENTLOG_HOOK, TRITON_STREAMING, for_workload, path
 from ..reference.summary import ToolSummary
 from ..reference.warmup import warm_up
 from ..runfolder import client_log_path
@@ -45,7 +47,10 @@ def _locustfiles(config, protocol: str) -> tuple[list[Path], str]:
         if not own.is_file():
             raise LoadError(f"locustfile {own} does not exist")
         return [own, path(EVENTLOG_HOOK)], f"{own.stem}_{protocol}"
-    name = for_workload(protocol, config.batch_size, config.api)
+    if config.stream_tokens is not None:
+        name = TRITON_STREAMING[protocol]
+    else:
+        name = for_workload(protocol, config.batch_size, config.api)
     return [path(name)], name
 
 
@@ -68,6 +73,9 @@ def _environment(ctx, log_dir: Path) -> dict:
                INFERWIRE_ID_PREFIX=f"{ctx.protocol}-locust-",
                INFERWIRE_LOCUST_LOG_DIR=str(log_dir), INFERWIRE_API=config.api,
                INFERWIRE_INPUT_NAME=config.input_name, INFERWIRE_OUTPUT_NAME=config.output_name)
+    if config.stream_tokens is not None:
+        env.update(MODEL_NAME=targets["stream_model"],
+                   INFERWIRE_STREAM_TOKENS=str(config.stream_tokens))
     for protocol in ("rest", "grpc"):
         port = targets.get(f"{protocol}_port")      # None: the server has that API off
         env.pop(f"{protocol.upper()}_PORT", None)
@@ -123,7 +131,9 @@ def _merge_logs(log_dir: Path, merged_path: Path, writer):
         writer.on_request(RequestRecord(
             row.request_id, int(row.pid), "measure", int(row.started_ns), int(row.started_ns),
             _int(row.finished_ns), bool(row.ok), row.status, _int(row.request_bytes),
-            _int(row.response_bytes), None, None, row.error))
+            _int(row.response_bytes), None, None, row.error, _int(row.first_token_ns),
+            _int(row.last_token_ns), _int(row.tokens), _float(row.itl_p50_ms),
+            _float(row.itl_max_ms)))
     if log_dir.is_dir():
         shutil.rmtree(log_dir)      # merged into <prefix>_requests.csv
     return frame
@@ -132,6 +142,11 @@ def _merge_logs(log_dir: Path, merged_path: Path, writer):
 def _int(value):
     import pandas as pd  # deferred: pandas is heavy to import
     return None if pd.isna(value) else int(value)
+
+
+def _float(value):
+    import pandas as pd  # deferred: pandas is heavy to import
+    return None if pd.isna(value) else float(value)
 
 
 def _final_figures(final: Path, summary: ToolSummary) -> dict | None:

@@ -59,7 +59,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="stream completions instead of Predict: each request an OpenAI-style "
                         "/v1/completions of N tokens over SSE (embedded server, --protocol rest)"
                         "; with --server triton: Triton's decoupled model over REST "
-                        "generate_stream (SSE) and gRPC ModelStreamInfer")
+                        "generate_stream (SSE) and gRPC ModelStreamInfer (engine inferwire or "
+                        "locust)")
     l.add_argument("--token-time-ms", type=float, metavar="MS",
                    help="with --stream-tokens: the server's time per token (Triton: per decode "
                         "step shared by the running streams; default 10)")

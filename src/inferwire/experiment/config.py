@@ -138,11 +138,11 @@ class RunConfig:
         """--stream-tokens: the embedded server's completions (REST) or Triton's decoupled
         model (generate_stream over REST, ModelStreamInfer over gRPC)."""
         if self.server == "triton":
-            if self.stream_tokens >= 1 and self.engine == "inferwire":
+            if self.stream_tokens >= 1 and self.engine in ("inferwire", "locust"):
                 return
             raise InferwireError("--stream-tokens N (N >= 1) with --server triton streams from "
                                  "Triton's decoupled model (REST generate_stream, gRPC "
-                                 "ModelStreamInfer): it needs the inferwire engine")
+                                 "ModelStreamInfer): it needs the inferwire or locust engine")
         if (self.stream_tokens < 1 or not self.embedded or self.protocols != ("rest",)
                 or self.engine not in ("inferwire", "aiperf") or self.network is not None):
             raise InferwireError("--stream-tokens N (N >= 1) streams completions from the "

@@ -122,3 +122,11 @@ class ModelStreamWorkload:
 
     def close(self) -> None:
         self._channels.close(lambda h: h[0] is not None and h[0].close())
+
+
+def triton_stream_workload(protocol: str, host: str, port: int, model: str, *, max_tokens: int,
+                           connection: str = "reuse"):
+    """The workload streaming from Triton's decoupled ``model`` over ``protocol``: "grpc"
+    (:class:`ModelStreamWorkload`) or "rest" (:class:`GenerateStreamWorkload`)."""
+    kind = ModelStreamWorkload if protocol == "grpc" else GenerateStreamWorkload
+    return kind(host, port, model, max_tokens=max_tokens, connection=connection)

@@ -17,6 +17,9 @@ v2_rest_batch  ``V2RestBatchUser``: BATCHSIZE images per V2 REST infer
 v2_grpc_batch  ``V2GrpcBatchUser``: BATCHSIZE images per V2 gRPC ModelInfer
 stream_completions ``StreamCompletionsUser``: streamed ``/v1/completions`` (SSE), the stream,
                its TTFT and its median inter-token gap as locust statistics
+triton_generate_stream ``GenerateStreamUser``: Triton's decoupled model streamed over HTTP
+               ``generate_stream`` (SSE), the client's TTFT and ITL in the event log
+triton_model_stream ``ModelStreamUser``: the same over gRPC ``ModelStreamInfer``
 eventlog_hook  no users: add it to your own locustfile (``-f mine.py,<this>``) to log every
                request event per process, so the capture run can join your requests
 =============  =========================================================================
@@ -28,7 +31,8 @@ Environment (as the seed's clients read it): ``SERVER`` (host, default localhost
 v2_fp32_contents), ``INFERWIRE_INPUT_NAME`` / ``INFERWIRE_OUTPUT_NAME`` (V2 tensor names, default
 images / scores), ``INFERWIRE_THINK_TIME_S`` (0), ``INFERWIRE_ID_PREFIX`` and
 ``INFERWIRE_LOCUST_LOG_DIR`` (where each process writes its request log; unset: no log).
-``INFERWIRE_API=v2`` makes the capture run pick the V2 users.
+``INFERWIRE_API=v2`` makes the capture run pick the V2 users; ``INFERWIRE_STREAM_TOKENS`` (16):
+the tokens each streamed request asks for.
 
 This package imports nothing from locust; only the locustfiles and :mod:`.common` do (importing
 locust monkey-patches the process with gevent).
@@ -43,14 +47,16 @@ SHIPPED = ("rest_single", "grpc_single", "rest_batch", "grpc_batch", "v2_rest_si
 EVENTLOG_HOOK = "eventlog_hook"
 #: Streamed completions (SSE) with TTFT and ITL as locust statistics (not a capture-run workload).
 STREAMING = "stream_completions"
+#: Triton's decoupled model streamed, per protocol (capture-run workloads with --stream-tokens).
+TRITON_STREAMING = {"rest": "triton_generate_stream", "grpc": "triton_model_stream"}
 _HERE = Path(__file__).resolve().parent
 
 
 def path(name: str) -> Path:
     """The file of the shipped locustfile ``name`` (one of :data:`SHIPPED` or the hook)."""
-    if name not in SHIPPED + (EVENTLOG_HOOK, STREAMING):
-        raise LoadError(f"no shipped locustfile {name!r}; use one of "
-                        f"{SHIPPED + (EVENTLOG_HOOK, STREAMING)}")
+    known = SHIPPED + (EVENTLOG_HOOK, STREAMING) + tuple(TRITON_STREAMING.values())
+    if name not in known:
+        raise LoadError(f"no shipped locustfile {name!r}; use one of {known}")
     return _HERE / f"{name}.py"
 
 

@@ -4,6 +4,9 @@ Pure apart from the file: no locust import, so the capture run reads these files
 column list.  Times are wall-clock ns: ``started_ns`` is locust's ``start_time`` (``time.time()``
 when the request began), ``finished_ns`` = started + locust's ``response_time`` (measured on
 ``time.perf_counter``), so ``response_time_ms`` is exactly the figure locust aggregates.
+A streamed request's event carries the client's view of its tokens in its context (the
+:data:`STREAM_COLUMNS`: first and last token's arrival, wall-clock ns; the token count; the
+gaps' median and largest, ms), empty for other requests.
 """
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ import os
 import time
 
 COLUMNS = ("request_id", "pid", "request_type", "name", "started_ns", "finished_ns",
-           "response_time_ms", "ok", "status", "request_bytes", "response_bytes", "error")
+           "response_time_ms", "ok", "status", "request_bytes", "response_bytes", "error",
+           "first_token_ns", "last_token_ns", "tokens", "itl_p50_ms", "itl_max_ms")
+#: The streamed request's columns (the last five), taken from the event's context.
+STREAM_COLUMNS = COLUMNS[-5:]
 LOG_DIR_ENV = "INFERWIRE_LOCUST_LOG_DIR"
 FILE_PREFIX = "requests_"
 FLUSH_ROWS = 50
@@ -34,7 +40,7 @@ def event_row(*, request_type, name, response_time, response_length=None, except
     error = None if exception is None else f"{type(exception).__name__}: {exception}"[:300]
     cells = (context.get("request_id"), os.getpid(), request_type, name, started, finished,
              response_time, exception is None, status, context.get("request_bytes"),
-             response_length, error)
+             response_length, error) + tuple(context.get(c) for c in STREAM_COLUMNS)
     return ["" if v is None else ("true" if v is True else "false" if v is False else v)
             for v in cells]
 

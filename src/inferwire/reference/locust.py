@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..errors import InferwireError, LoadError
 from ..locustfiles.eventlog import COLUMNS as EVENT_LOG_COLUMNS
-from ..locustfiles.eventlog import FILE_PREFIX
+from ..locustfiles.eventlog import FILE_PREFIX, STREAM_COLUMNS
 from ..runfolder.locust import read_stats_history
 from .toolrun import run_processes, time_limit_s
 
@@ -179,9 +179,11 @@ def read_request_logs(paths) -> pd.DataFrame:
                                 keep_default_na=False, na_values={
                                     c: [""] for c in ("started_ns", "finished_ns",
                                                       "response_time_ms", "request_bytes",
-                                                      "response_bytes")})
+                                                      "response_bytes") + STREAM_COLUMNS})
         except (OSError, ValueError) as exc:
             raise LoadError(f"{path}: cannot read the locust request log: {exc}") from exc
+        if tuple(frame.columns) == EVENT_LOG_COLUMNS[:-len(STREAM_COLUMNS)]:
+            frame = frame.reindex(columns=EVENT_LOG_COLUMNS)   # written before streaming's
         if tuple(frame.columns) != EVENT_LOG_COLUMNS:
             raise LoadError(f"{path}: header {list(frame.columns)} is not the request log's "
                             f"{list(EVENT_LOG_COLUMNS)}")
@@ -189,8 +191,11 @@ def read_request_logs(paths) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_LOG_COLUMNS})
     out = pd.concat(frames, ignore_index=True)
-    for column in ("started_ns", "finished_ns", "request_bytes", "response_bytes"):
+    for column in ("started_ns", "finished_ns", "request_bytes", "response_bytes",
+                   "first_token_ns", "last_token_ns", "tokens"):
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("Int64")
+    for column in ("itl_p50_ms", "itl_max_ms"):
+        out[column] = pd.to_numeric(out[column], errors="coerce")
     out["ok"] = out["ok"].map({"true": True, "false": False, True: True, False: False})
     for column in ("request_id", "status", "error"):
         out[column] = out[column].astype(object).where(out[column] != "", None)

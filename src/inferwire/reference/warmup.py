@@ -4,7 +4,9 @@ ab, h2load and locust have no warm-up of their own (h2load's ``--warm-up-time`` 
 timed runs), and the first calls into a freshly loaded model are slow.  So every engine sends
 ``warmup_requests`` requests first with :class:`inferwire.load.PredictWorkload`, one at a time on
 its own connection, logged with phase "warmup" in the run's client log; they come before the
-tool's measured window and are left out of every comparison.
+tool's measured window and are left out of every comparison.  A run streaming from Triton's
+decoupled model (``--server triton --stream-tokens N``) warms up with streamed requests to it
+(:func:`inferwire.load.triton_stream.triton_stream_workload`).
 """
 from __future__ import annotations
 
@@ -17,16 +19,12 @@ def warm_up(ctx, writer, count: int | None = None) -> int:
     """Send ``count`` (default: the run's ``warmup_requests``) warm-up requests for
     ``ctx.protocol``; each goes to ``writer.on_request``.  Returns how many were sent; LoadError
     if none succeeded (the tool would fail the same way)."""
-    from ..load import PredictWorkload, RequestRecord  # deferred: load imports numpy
+    from ..load import RequestRecord  # deferred: load imports numpy
     config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
     count = config.warmup_requests if count is None else count
     if count <= 0:
         return 0
-    workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
-                               batch_size=config.batch_size,
-                               encoding=config.encoding_for(protocol),
-                               model_name=targets.get("model_name", config.model_name),
-                               **config.client_options())
+    workload = _workload(config, protocol, targets)
     ok, last_error = 0, None
     try:
         for k in range(count):
@@ -38,13 +36,28 @@ def warm_up(ctx, writer, count: int | None = None) -> int:
             finished = time.time_ns()
             writer.on_request(RequestRecord(
                 rid, 0, "warmup", started, started, finished, result.ok, result.status,
-                result.request_bytes, result.response_bytes, result.serialize_ns,
-                result.model_time_ns, result.error))
+                result.request_bytes, result.response_bytes,
+                getattr(result, "serialize_ns", None), getattr(result, "model_time_ns", None),
+                result.error))
             ok += bool(result.ok)
             last_error = result.error or last_error
     finally:
         workload.close()
     if ok == 0 and not ctx.stop.is_set():
+        what = "streamed" if config.stream_tokens is not None else "predict"
         raise LoadError(f"every {protocol} warm-up request failed ({last_error}); the server "
-                        "does not answer predict requests")
+                        f"does not answer {what} requests")
     return count
+
+
+def _workload(config, protocol: str, targets: dict):
+    """The warm-up's workload: Predict, or streams from Triton's decoupled model."""
+    from ..load import PredictWorkload  # deferred: load imports numpy
+    if config.stream_tokens is not None and targets.get("stream_model"):
+        from ..load.triton_stream import triton_stream_workload  # deferred: load imports numpy
+        return triton_stream_workload(protocol, targets["host"], targets[f"{protocol}_port"],
+                                      targets["stream_model"], max_tokens=config.stream_tokens)
+    return PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
+                           batch_size=config.batch_size, encoding=config.encoding_for(protocol),
+                           model_name=targets.get("model_name", config.model_name),
+                           **config.client_options())

@@ -13,7 +13,11 @@ file: the embedded server's model, so both servers answer a prompt with the same
 The decode loop is one per model instance and steps every ``token_time_ms`` (config parameter,
 milliseconds) on an absolute schedule: each step emits the next token of every running request,
 as a continuous-batching server does.  A request joins at the next step, so its first token comes
-0 to one step after it arrived when others are running, one step after when none is.
+0 to one step after it arrived when others are running, one step after when none is.  With
+``instance_group { count: N }`` each instance (its own stub process) runs its own loop over the
+requests Triton gave it; at unload each prints one line to Triton's log,
+``inferwire charlm instance NAME: S streams, K decode steps`` (:data:`INSTANCE_LINE`), saying
+how Triton spread the requests.
 """
 import json
 import os
@@ -31,6 +35,8 @@ DEFAULT_MAX_TOKENS = 16
 #: How often (ns of tokens) a stream asks whether its client cancelled: each ask is a round trip
 #: to Triton's process (the Python backend's IsCancelled), too dear for every token at 1 ms steps.
 CANCEL_CHECK_NS = 100_000_000
+#: The line each instance prints at unload (Triton's log): its name, streams and decode steps.
+INSTANCE_LINE = "inferwire charlm instance {name}: {streams} streams, {steps} decode steps"
 
 
 class _Stream:
@@ -53,6 +59,8 @@ class TritonPythonModel:
         self.model = charlm.CharModel()
         self.cond = threading.Condition()
         self.pending, self.stopping = [], False
+        self.instance = args.get("model_instance_name", "?")
+        self.streams = self.steps = 0
         self.loop = threading.Thread(target=self._decode_loop, daemon=True)
         self.loop.start()
 
@@ -68,6 +76,7 @@ class TritonPythonModel:
             stream = _Stream(sender, self.model.generate(prompt, n))
             with self.cond:
                 self.pending.append(stream)
+                self.streams += 1
                 self.cond.notify()
         return None
 
@@ -103,6 +112,7 @@ class TritonPythonModel:
                 active += self.pending
                 self.pending.clear()
             active = [s for s in active if self._emit(s)]
+            self.steps += 1
             due += self.step_ns
             due = max(due, time.monotonic_ns() - self.step_ns)   # far behind: no burst
 
@@ -131,3 +141,5 @@ class TritonPythonModel:
             self.stopping = True
             self.cond.notify()
         self.loop.join(5)
+        print(INSTANCE_LINE.format(name=self.instance, streams=self.streams, steps=self.steps),
+              flush=True)

@@ -6,6 +6,7 @@ writes the files.  What the model does: :mod:`.stream_model`.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,6 +49,17 @@ def stream_config_pbtxt(opts: StreamModelOptions) -> str:
         f'"{opts.token_time_ms:g}" }} }}',
         f'parameters: {{ key: "max_tokens_limit" value: {{ string_value: '
         f'"{opts.max_tokens_limit}" }} }}']) + "\n"
+
+
+_INSTANCE_LINE = re.compile(r"inferwire charlm instance (\S+): (\d+) streams, (\d+) decode steps")
+
+
+def instance_streams(log_text: str) -> dict:
+    """{instance name: {"streams": S, "decode_steps": K}} from the lines the streaming model's
+    instances print to Triton's log at unload (``stream_model.INSTANCE_LINE``); empty when none
+    did (e.g. Triton was killed)."""
+    return {m.group(1): {"streams": int(m.group(2)), "decode_steps": int(m.group(3))}
+            for m in _INSTANCE_LINE.finditer(log_text)}
 
 
 def write_stream_repository(root: Path, opts: StreamModelOptions) -> Path:

@@ -24,7 +24,7 @@ from .install import backend_directory, find_install
 from .metrics import MetricsSampler
 from .process import TritonOptions, TritonProcess
 from .repository import TritonModelOptions, export_weights, write_repository
-from .stream_repository import StreamModelOptions, write_stream_repository
+from .stream_repository import StreamModelOptions, instance_streams, write_stream_repository
 from .trace import parse_entries, read_trace_files, sample_clock_offset, server_log
 
 TRACE_FILE = TRITON_TRACE_JSON      # all entries of the run's trace, one JSON array
@@ -91,6 +91,8 @@ class TritonTarget:
                 {"file": self.metrics.path.name, "samples": self.metrics.samples}
         code = self.process.stop()
         self.facts["log"] = self.process.log_path.name
+        if isinstance(self.model, StreamModelOptions):
+            self.facts["stream_instances"] = _instance_streams(self.process.log_path)
         if code not in (0, None):
             self.facts["cause"] = self.process.cause()
         try:
@@ -171,6 +173,14 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def _instance_streams(log_path: Path) -> dict:
+    """How the streaming model's instances shared the requests (their lines in Triton's log)."""
+    try:
+        return instance_streams(log_path.read_text(errors="replace"))
+    except OSError:
+        return {}
+
+
 def _describe(model) -> str:
     """The served model in a few words, for the run's progress line."""
     if isinstance(model, StreamModelOptions):
@@ -189,7 +199,8 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
         else None
     if config.stream_tokens is not None:
         model = StreamModelOptions(token_time_ms=config.token_time_ms,
-                                   instances=config.instances)
+                                   instances=config.instances,   # the run's N is never refused
+                                   max_tokens_limit=max(4096, config.stream_tokens))
         repository = run_dir / "triton_repository"
         write_stream_repository(repository, model)
     elif repository is None:
