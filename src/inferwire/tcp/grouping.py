@@ -26,6 +26,7 @@ import numpy as np
 from .delivery import OOO_DEFAULT_NS, AckEvidence, deliver
 from . import netstats
 from .options import header_starts, sack_blocks, timestamps
+from .segments import Segments, reassembled
 from .stream import DirectionStream, int64s
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -302,7 +303,7 @@ class Directions:
         self.cols: dict = {k: int64s() for k in ("starts", "ends", "times", "frames", "srcs")}
         self.fin_offset: list = [None] * n_dirs
         self.uncaptured: dict = {}           # direction -> [(start, end), ...]
-        self.replay: dict = {}               # direction -> list of add() argument tuples
+        self.replay: dict = {}               # direction -> its Segments, replayed through add()
         self.marks: dict = {}                # replayed direction -> header-only hole marks
         self.nbytes: list = [0] * n_dirs     # of the fast directions: distinct bytes ...
         self.contiguous: list = [0] * n_dirs  # ... and the end of the gap-free prefix
@@ -347,9 +348,7 @@ class Directions:
     def stream(self, d: int, buffer) -> DirectionStream:
         """The reassembled DirectionStream of direction ``d``."""
         if d in self.replay:
-            s = DirectionStream(buffer)
-            for args in self.replay[d]:
-                s.add(*args)
+            s = reassembled(buffer, self.replay[d])
             s.fin_offset = self.fin_offset[d]
             if d in self.evidence:
                 s.delivery = deliver(s, self.replay[d], self.evidence[d],
@@ -595,10 +594,7 @@ def _pieces(out: Directions, seg: dict, marks: dict) -> None:
         out.marks.setdefault(int(marks["d"][i]), []).append(
             (int(marks["off"][i]), int(marks["t"][i]), int(marks["frame"][i])))
     slow = np.isin(d, slow_dirs) & valid
-    for i in np.flatnonzero(slow).tolist():
-        out.replay.setdefault(int(d[i]), []).append(
-            (int(off[i]), int(plen[i]), int(clen[i]), int(seg["ts"][i]), int(seg["frame"][i]),
-             int(seg["src"][i])))
+    _replays(out, seg, np.flatnonzero(slow))
     fast = valid & ~slow
     cut = fast & (clen < plen)
     for i in np.flatnonzero(cut).tolist():
@@ -612,6 +608,19 @@ def _pieces(out: Directions, seg: dict, marks: dict) -> None:
                 "times": _int64s(seg["ts"][take]), "frames": _int64s(seg["frame"][take]),
                 "srcs": _int64s(seg["src"][take])}
     _summaries(out, bounds, starts, ends)
+
+
+def _replays(out: Directions, seg: dict, idx: np.ndarray) -> None:
+    """``out.replay``: the segments at ``idx`` (grouped by direction, time order within) as one
+    :class:`~inferwire.tcp.segments.Segments` per direction."""
+    if not len(idx):
+        return
+    cols = [seg[k][idx].astype(np.int64, copy=False)
+            for k in ("off", "plen", "clen", "ts", "frame", "src")]
+    d = seg["d"][idx]
+    heads = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
+    for a, b in zip(heads.tolist(), np.append(heads[1:], len(d)).tolist()):
+        out.replay[int(d[a])] = Segments(*(c[a:b] for c in cols))
 
 
 def _summaries(out: Directions, bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:

@@ -1,0 +1,127 @@
+"""A direction reassembled and classified in C (``inferwire.tcp._segments``) gives exactly what
+the readable Python gives (:meth:`DirectionStream.add` for each segment, :func:`delivery.classify`):
+random segment orders, overlaps, retransmissions whose bytes differ, holes, snaplen cuts, offsets
+past 4 GiB, unknown times and header-only marks; and whole connections (SYN/FIN, sequence
+wrap-around, retransmissions, times out of file order as on loopback) built with the C paths
+and without them give the same streams and delivery."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from needs import skip_or_fail
+
+from inferwire.tcp import build_connections, delivery, segments
+from inferwire.tcp.delivery import classify_codes
+from inferwire.tcp.segments import Segments, reassembled
+
+from .test_grouping import conversation, describe, table_from
+
+BUFFER = bytes(range(256)) * 16 + bytes(64)      # repeated bytes: retransmissions that differ
+
+
+def test_the_extension_is_built_where_ci_runs():
+    if not segments.accelerated():
+        skip_or_fail("inferwire.tcp._segments is not built (no C compiler at install: "
+                     "scripts/setup.sh needs gcc and the Python headers): nothing to compare")
+
+
+def need_c():
+    if not segments.accelerated() or delivery._c_classify is None:
+        skip_or_fail("inferwire.tcp._segments is not built here")
+
+
+@st.composite
+def direction(draw):
+    """One direction's segments in capture order: mostly in order, some resent (``back``),
+    some skipped ahead (holes), some cut by the snap length, some times unknown or earlier
+    than the segment before (loopback stamps); a base offset of 0 or past 2**32."""
+    base = draw(st.sampled_from([0, 0, (1 << 32) - 40, 5 << 32]))
+    sent, t, rows = 0, 1_000, []
+    for _ in range(draw(st.integers(0, 30))):
+        back = draw(st.sampled_from([0, 0, 0, 1, 3, 10, 40, -5, -20]))   # < 0: a hole
+        off = max(sent - back, 0)
+        wire = draw(st.sampled_from([1, 1, 2, 5, 10, 30]))
+        cap = draw(st.sampled_from([wire, wire, wire, wire // 2, 0]))
+        t += draw(st.sampled_from([0, 1, 10, 1_000, 5_000_000, -3]))
+        stamp = -1 if draw(st.integers(0, 12)) == 0 else t
+        src = draw(st.integers(0, len(BUFFER) - 40))
+        rows.append((base + off, wire, cap, stamp, len(rows) + 1, src))
+        sent = max(sent, off + wire)
+    marks = sorted(draw(st.lists(st.tuples(st.integers(0, sent + 20), st.integers(0, t + 10),
+                                           st.integers(1, len(rows) + 2)), max_size=4)),
+                   key=lambda m: (m[1], m[2]))
+    return rows, [(base + o, mt, mf) for o, mt, mf in marks]
+
+
+def columns(rows: list[tuple]) -> Segments:
+    cols = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    return Segments(*(cols[:, i].copy() for i in range(6)))
+
+
+def stream_facts(s) -> tuple:
+    return (list(s.starts), list(s.ends), list(s.times), list(s.frames), list(s.srcs),
+            s.retransmitted_segments, s.retransmitted_bytes, s.differing_segments, s.uncaptured,
+            s.nbytes, s.contiguous_end())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(direction())
+def test_reassembled_in_c_equals_add_for_each_segment(case):
+    need_c()
+    rows, _ = case
+    segs = columns(rows)
+    assert stream_facts(reassembled(BUFFER, segs)) == stream_facts(
+        reassembled(BUFFER, segs, use_c=False))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(direction(), st.sampled_from([0, 1, 1_000, 3_000_000]))
+def test_classified_in_c_equals_classify(case, ooo_ns):
+    need_c()
+    rows, marks = case
+    segs = columns([r for r in rows if r[1] > 0])
+    kinds, ooo, (ends, times) = classify_codes(segs, ooo_ns, marks)
+    ref_kinds, ref_ooo, advanced = delivery.classify(segs.tuples(), ooo_ns, marks)
+    assert [delivery.KINDS[k] for k in kinds.tolist()] == ref_kinds
+    assert ooo == ref_ooo
+    assert list(zip(ends.tolist(), times.tolist())) == advanced
+
+
+def test_a_resent_segment_whose_bytes_differ_is_counted_once():
+    need_c()
+    rows = [(0, 10, 10, 1, 1, 0), (20, 10, 10, 2, 2, 20), (5, 20, 20, 3, 3, 300),
+            (0, 10, 10, 4, 4, 0)]
+    s = reassembled(BUFFER, columns(rows))
+    assert (list(s.starts), list(s.ends), list(s.frames)) == ([0, 10, 20], [10, 20, 30],
+                                                               [1, 3, 2])
+    assert (s.retransmitted_segments, s.retransmitted_bytes, s.differing_segments) == (2, 20, 1)
+    assert stream_facts(s) == stream_facts(reassembled(BUFFER, columns(rows), use_c=False))
+
+
+def connection_facts(conns) -> list:
+    out = describe(conns)
+    for c, d in zip(conns, out):
+        for name in ("to_server", "to_client"):
+            s = getattr(c, name)
+            dl = s.delivery
+            d[name + "_delivery"] = None if dl is None else (
+                list(s.end_times), list(s.end_frames), list(s.start_times), dl.retrans_t,
+                dl.retrans_bytes, dl.out_of_order, dl.repairs, s.differing_segments)
+    return out
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conversation(untimed=True))
+def test_connections_are_the_same_without_the_c_paths(rows):
+    need_c()
+    table = table_from(rows)
+    fast = connection_facts(build_connections(table))
+    saved = segments._c_reassemble, delivery._c_classify
+    segments._c_reassemble = delivery._c_classify = None
+    try:
+        slow = connection_facts(build_connections(table))
+    finally:
+        segments._c_reassemble, delivery._c_classify = saved
+    assert fast == slow
