@@ -3,7 +3,8 @@ the readable Python gives (:meth:`DirectionStream.add` for each segment, :func:`
 random segment orders, overlaps, retransmissions whose bytes differ, holes, snaplen cuts, offsets
 past 4 GiB, unknown times and header-only marks; and whole connections (SYN/FIN, sequence
 wrap-around, retransmissions, times out of file order as on loopback) built with the C paths
-and without them give the same streams and delivery."""
+and without them give the same streams and delivery; and a stream's runs of small pieces joined
+in C are the piece-by-piece walk's chunks."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 
 from needs import skip_or_fail
 
-from inferwire.tcp import build_connections, delivery, segments
+from inferwire.tcp import build_connections, delivery, segments, stream
 from inferwire.tcp.delivery import classify_codes
 from inferwire.tcp.segments import Segments, reassembled
+from inferwire.tcp.stream import DirectionStream, int64s
 
 from .test_grouping import conversation, describe, table_from
 
@@ -125,3 +127,49 @@ def test_connections_are_the_same_without_the_c_paths(rows):
     finally:
         segments._c_reassemble, delivery._c_classify = saved
     assert fast == slow
+
+
+@st.composite
+def pieces(draw):
+    """A DirectionStream's pieces: sorted, not overlapping, some small, some of VIEW_MIN bytes
+    or more, some with holes between them; and where to stop."""
+    s, rows, at = DirectionStream(BUFFER), [], 0
+    for _ in range(draw(st.integers(0, 40))):
+        at += draw(st.sampled_from([0, 0, 0, 3]))
+        n = draw(st.sampled_from([1, 2, 7, 30, 99, 100, 101, 400]))
+        rows.append((at, at + n, 0, 0, draw(st.integers(0, len(BUFFER) - 10))))
+        at += n
+    for name, col in zip(("starts", "ends", "times", "frames", "srcs"), zip(*rows) if rows
+                         else [()] * 5):
+        setattr(s, name, int64s(col))
+    return s, draw(st.integers(0, at + 5))
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces(), st.sampled_from([None, 100]), st.sampled_from([1, 50, 128, 1 << 18]))
+def test_runs_joined_in_c_equal_the_walk(case, view_min, feed):
+    need_c()
+    s, stop = case
+    saved = stream.FEED_CHUNK
+    stream.FEED_CHUNK = feed
+    try:
+        fast = [(off, bytes(data)) for off, data in s._runs(stop, view_min)]
+        slow = [(off, bytes(data)) for off, data in s._runs(stop, view_min, use_c=False)]
+    finally:
+        stream.FEED_CHUNK = saved
+    assert fast == slow
+    s.starts.append(1 << 40)      # the runs hold no view of the columns once read
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces())
+def test_summary_counted_with_numpy_equals_the_loop(case):
+    s, _ = case
+    loop = stream.SUMMARY_LOOP_MAX
+    stream.SUMMARY_LOOP_MAX = 1 << 30
+    try:
+        by_loop = (s.nbytes, s.contiguous_end())
+    finally:
+        stream.SUMMARY_LOOP_MAX = loop
+    assert stream.summary_counted(s.starts, s.ends) == by_loop
+

@@ -17,6 +17,10 @@
  *   delivery.classify: per copy (time order) 0 new, 1 retransmission, 2 out of order, 3 probe
  *   (int8 bytes), the count of out-of-order copies, and (int64 bytes) the highest byte and its
  *   time after every copy or header-only mark that advanced it.
+ *
+ * gather(buffer, srcs, lens, i, j) -> bytes
+ *   buffer[srcs[k]:srcs[k] + lens[k]] for k in range(i, j), joined (DirectionStream._runs'
+ *   join of a run of small pieces; slices clamped to the buffer as Python clamps them).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -213,7 +217,8 @@ static PyObject *reassemble(PyObject *self, PyObject *args)
         return NULL;
     static const char *names[6] = {"off", "wire", "cap", "t", "frame", "src"};
     Views w = {.held = 0};
-    Pieces p = {{0}};
+    Pieces p;
+    memset(&p, 0, sizeof p);
     Col uncaptured = {0};
     PyObject *result = NULL;
     const int64_t *c[6];
@@ -340,7 +345,47 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- gather */
+
+static PyObject *gather(PyObject *self, PyObject *args)
+{
+    PyObject *bufobj, *o[2];
+    Py_ssize_t i, j;
+    if (!PyArg_ParseTuple(args, "OOOnn", &bufobj, &o[0], &o[1], &i, &j)) return NULL;
+    Views w = {.held = 0};
+    const int64_t *srcs, *lens;
+    Py_ssize_t n = -1;
+    PyObject *out = NULL;
+    Py_buffer *bv = &w.view[w.held];
+    if (PyObject_GetBuffer(bufobj, bv, PyBUF_SIMPLE) < 0) return NULL;
+    w.held++;
+    if ((srcs = int64_column(&w, o[0], &n, "srcs")) == NULL
+        || (lens = int64_column(&w, o[1], &n, "lens")) == NULL) goto done;
+    if (i < 0 || j > n || i > j) {
+        PyErr_SetString(PyExc_IndexError, "gather: pieces [i, j) out of range");
+        goto done;
+    }
+    int64_t total = 0, lo, hi;
+    for (Py_ssize_t k = i; k < j; k++) {
+        clamp(bv->len, srcs[k], lens[k], &lo, &hi);
+        total += hi - lo;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL) goto done;
+    char *dst = PyBytes_AS_STRING(out);
+    for (Py_ssize_t k = i; k < j; k++) {
+        clamp(bv->len, srcs[k], lens[k], &lo, &hi);
+        memcpy(dst, (const char *)bv->buf + lo, (size_t)(hi - lo));
+        dst += hi - lo;
+    }
+done:
+    views_release(&w);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"gather", gather, METH_VARARGS,
+     "gather(buffer, srcs, lens, i, j) -> bytes: the pieces [i, j) of the buffer joined."},
     {"reassemble", reassemble, METH_VARARGS,
      "reassemble(buffer, off, wire, cap, t, frame, src) -> (starts, ends, times, frames, srcs, "
      "retransmitted_segments, retransmitted_bytes, differing_segments, uncaptured): "
