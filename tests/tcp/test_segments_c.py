@@ -150,13 +150,13 @@ def pieces(draw):
 def test_runs_joined_in_c_equal_the_walk(case, view_min, feed):
     need_c()
     s, stop = case
-    saved = stream.FEED_CHUNK
-    stream.FEED_CHUNK = feed
+    saved = stream.FEED_CHUNK, stream.RUNS_WALK_MAX
+    stream.FEED_CHUNK, stream.RUNS_WALK_MAX = feed, 0
     try:
         fast = [(off, bytes(data)) for off, data in s._runs(stop, view_min)]
         slow = [(off, bytes(data)) for off, data in s._runs(stop, view_min, use_c=False)]
     finally:
-        stream.FEED_CHUNK = saved
+        stream.FEED_CHUNK, stream.RUNS_WALK_MAX = saved
     assert fast == slow
     s.starts.append(1 << 40)      # the runs hold no view of the columns once read
 
