@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from needs import skip_or_fail
 
-from inferwire.tcp import build_connections, delivery, options, segments, stream
+from inferwire.tcp import build_connections, delivery, grouping, options, segments, stream
 from inferwire.tcp.delivery import classify_codes
 from inferwire.tcp.segments import Segments, reassembled
 from inferwire.tcp.stream import DirectionStream, int64s
@@ -222,3 +222,13 @@ def test_header_starts_and_timestamps_in_c_equal_numpy(table):
     fast = options.timestamps(table, rows, heads)
     slow = options.timestamps(table, rows, heads, use_c=False)
     assert [v.tolist() for v in fast] == [v.tolist() for v in slow]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 40), st.integers(0, 1)),
+                max_size=60), st.sampled_from([1, 1 << 61]))
+def test_stable_order_is_lexsort(rows, scale):
+    """Also with keys too wide to combine (scale): lexsort itself."""
+    keys = [np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)]
+    keys[1] = keys[1] * scale
+    assert grouping.stable_order(*keys).tolist() == np.lexsort(keys[::-1]).tolist()

@@ -376,7 +376,7 @@ def directions(g: PacketGroups, facts: dict, vantage: str = "auto") -> Direction
     if len(rows) == 0:
         return out
     d = 2 * g.conn[rows] + (~facts["up"][rows]).astype(np.int64)
-    by_time = np.lexsort((g.s_ts[rows], d))             # stable: equal times stay in file order
+    by_time = stable_order(d, g.s_ts[rows])            # equal times stay in file order
     rows, d = rows[by_time], d[by_time]
     off = _offsets(g, facts, rows, d, plen[rows], n_dirs)
     seg = {"off": off, "plen": plen[rows], "clen": t.captured_len[o][rows], "ts": g.s_time[rows],
@@ -534,7 +534,7 @@ def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray) -> 
     d = np.concatenate((seg["d"], 2 * g.conn[h] + (~facts["up"][h]).astype(np.int64)))
     ts = np.concatenate((g.s_ts[seg["pos"]], g.s_ts[h]))
     is_head = np.arange(len(d)) >= n
-    order = np.lexsort((is_head, ts, d))                # data before a header at one time
+    order = stable_order(d, ts, is_head.astype(np.int64))   # data before a header at one time
     d, is_head = d[order], is_head[order]
     idx = np.arange(len(d))
     prev = np.maximum.accumulate(np.where(is_head, -1, idx))
@@ -562,6 +562,23 @@ def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray) -> 
     rows = head_row[reveal]
     return {"d": d[reveal], "off": off[reveal], "t": g.s_time[rows],
             "frame": g.table.frame[g.order[rows]]}
+
+
+def stable_order(*keys: np.ndarray) -> np.ndarray:
+    """``np.lexsort(keys[::-1])``: the indices sorted by the int keys (most significant first),
+    ties in index order.  One stable sort of a combined key where it fits in int64 (a third of
+    the time of lexsort's pass per key, less on the nearly sorted rows it gets here)."""
+    if not len(keys[0]):
+        return np.zeros(0, dtype=np.int64)
+    combined, scale = np.zeros(len(keys[0]), dtype=np.int64), 1
+    lows, spans = [int(k.min()) for k in keys], [int(k.max()) - int(k.min()) + 1 for k in keys]
+    for span in spans:
+        scale *= span
+    if scale >= MAX_SPACED:
+        return np.lexsort(keys[::-1])
+    for k, low, span in zip(keys, lows, spans):
+        combined = combined * span + (k - low)
+    return np.argsort(combined, kind="stable")
 
 
 def _running_max_by(d: np.ndarray, values: np.ndarray) -> np.ndarray:
