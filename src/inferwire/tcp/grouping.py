@@ -385,9 +385,11 @@ def directions(g: PacketGroups, facts: dict, vantage: str = "auto") -> Direction
     _fins(out, seg)
     _pieces(out, seg, _header_marks(g, facts, seg, plen))
     if out.replay:
-        guard = guards(facts, vantage)
-        for di in out.replay:
-            out.evidence[di] = _evidence(g, facts, seg, di, guard)
+        guard, fields = guards(facts, vantage), None
+        for di in out.replay:                   # (direction order: 2k and 2k + 1 together)
+            if fields is None or fields[0] != g.starts[di // 2]:
+                fields = _header_fields(g, di // 2)
+            out.evidence[di] = _evidence(g, facts, seg, di, guard, fields)
     _rtt(out, g, facts, seg)
     return out
 
@@ -434,8 +436,19 @@ def guards(facts: dict, vantage: str = "auto") -> dict:
             "ooo": np.where(rtt > 0, rtt, OOO_DEFAULT_NS)}
 
 
-def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> AckEvidence:
-    """The ACKs (and SACK blocks) that direction ``di``'s receiver sent, in ``di``'s offsets."""
+def _header_fields(g: PacketGroups, k: int) -> tuple:
+    """``(first sorted position, TCP header offsets, TSvals, TSecrs)`` of connection ``k``'s
+    rows (:func:`header_starts`, :func:`timestamps`), read once for both directions: each
+    packet is an ACK of one direction and a copy of the other."""
+    rows = g.order[g.starts[k]:g.ends[k]]
+    heads = header_starts(g.table, rows)
+    return (int(g.starts[k]), heads, *timestamps(g.table, rows, heads))
+
+
+def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict,
+              fields: tuple) -> AckEvidence:
+    """The ACKs (and SACK blocks) that direction ``di``'s receiver sent, in ``di``'s offsets;
+    ``fields``: :func:`_header_fields` of its connection."""
     k, to_server = di // 2, di % 2 == 0
     first = int(np.searchsorted(seg["d"], di))
     seq0, off0 = int(seg["seq"][first]), int(seg["off"][first])
@@ -449,7 +462,7 @@ def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> 
     to_off = (lambda raw: off0 + (((raw - seq0 + HALF) & MASK32) - HALF))
     acks = to_off(table.ack[rows].astype(np.int64))
     sacks = []
-    heads = header_starts(table, rows)
+    heads = fields[1][pos - fields[0]]
     # a SACK needs 10 option bytes: more than 12 of them, or 12 laid out NOP NOP SACK (12 are
     # usually NOP NOP timestamps, parsed for nothing)
     size = table.payload_off[rows] - heads - 20
@@ -465,18 +478,18 @@ def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict) -> 
                                 to_off(blocks[1][0]) <= lo and hi <= to_off(blocks[1][1])))
             sacks.append((t, lo, hi, bool(dsack), int(acks[i])))
     side = "to_server" if to_server else "to_client"
-    _, tsecr = timestamps(table, rows, heads)
     return AckEvidence(g.s_time[pos], acks, sacks, int(guard[side][k]), int(guard["ooo"][k]),
-                       tsecr=tsecr, copy_tsval=_copy_tsvals(g, seg, di))
+                       tsecr=fields[3][pos - fields[0]],
+                       copy_tsval=_copy_tsvals(seg, di, fields))
 
 
-def _copy_tsvals(g: PacketGroups, seg: dict, di: int) -> np.ndarray:
+def _copy_tsvals(seg: dict, di: int, fields: tuple) -> np.ndarray:
     """TSval (-1: none) of each of direction ``di``'s copies, in the order of
-    ``Directions.replay[di]`` (its segments with payload at offset 0 or later, time order)."""
+    ``Directions.replay[di]`` (its segments with payload at offset 0 or later, time order);
+    ``fields``: :func:`_header_fields` of its connection."""
     a, b = np.searchsorted(seg["d"], [di, di + 1])
     idx = a + np.flatnonzero((seg["plen"][a:b] > 0) & (seg["off"][a:b] >= 0))
-    rows = g.order[seg["pos"][idx]]
-    return timestamps(g.table, rows, header_starts(g.table, rows))[0]
+    return fields[2][seg["pos"][idx] - fields[0]]
 
 
 def _offsets(g, facts, rows, d, plen, n_dirs) -> np.ndarray:
