@@ -525,8 +525,9 @@ def _fins(out: Directions, seg: dict) -> None:
         return
     dirs, first = np.unique(seg["d"][idx], return_index=True)
     ends = (seg["off"] + seg["plen"])[idx[first]]
-    for di, e in zip(dirs.tolist(), ends.tolist()):
-        out.fin_offset[di] = e
+    fin_offset = np.full(out.n_dirs, None, dtype=object)   # (Python ints in, None elsewhere)
+    fin_offset[dirs] = ends.tolist()
+    out.fin_offset = fin_offset.tolist()
 
 
 def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray) -> dict:
@@ -671,8 +672,10 @@ def _summaries(out: Directions, bounds: np.ndarray, starts: np.ndarray, ends: np
                           np.where(first_gap == heads, 0, ends[np.maximum(first_gap - 1, 0)]))
     nbytes = np.add.reduceat(ends - starts, heads)
     dirs = np.searchsorted(bounds, heads, side="right") - 1
-    for di, nb, ce in zip(dirs.tolist(), nbytes.tolist(), contiguous.tolist()):
-        out.nbytes[di], out.contiguous[di] = nb, ce
+    for name, values in (("nbytes", nbytes), ("contiguous", contiguous)):
+        column = np.zeros(out.n_dirs, dtype=np.int64)
+        column[dirs] = values
+        setattr(out, name, column.tolist())
 
 
 def _int64s(values: np.ndarray):
