@@ -5,13 +5,16 @@
 * ``inferwire.protocols._chunks``: the walk over a chunked body's whole chunks (streamed
   responses: the parser's skip and the per-message split);
 * ``inferwire.exchanges._plain``: a one-request HTTP/1 connection's heads split and framed;
+* ``inferwire.tcp._segments``: a TCP direction with retransmissions or reordering reassembled
+  segment by segment and its copies classified (:mod:`inferwire.tcp.segments`,
+  :func:`inferwire.tcp.delivery.classify_codes`);
 * ``inferwire.packets._guard``: a SIGBUS handler, so that a capture that shrinks while it is
   mapped is an error naming the file instead of a silent death (:mod:`inferwire.packets.guard`).
 
 ``optional=True``: without a C compiler the install still succeeds and the readers and parsers
-use their pure-Python code (same results, slower); ``inferwire.packets.accelerated()`` and
-``inferwire.protocols.accelerated()`` say which is in use, and the test suite fails under CI=true
-when one is missing.
+use their pure-Python code (same results, slower); ``inferwire.packets.accelerated()``,
+``inferwire.protocols.accelerated()`` and ``inferwire.tcp.segments.accelerated()`` say which is
+in use, and the test suite fails under CI=true when one is missing.
 """
 from setuptools import Extension, setup
 
@@ -25,4 +28,6 @@ setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/
                    Extension("inferwire.packets._guard", ["src/inferwire/packets/_guard.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.exchanges._plain", ["src/inferwire/exchanges/_plain.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.tcp._segments", ["src/inferwire/tcp/_segments.c"],
                              extra_compile_args=["-O2"], optional=True)])

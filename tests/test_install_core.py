@@ -47,15 +47,15 @@ def test_core_install_analyzes_and_reports(tmp_path):
     for name in ("report.html", "summary.md", "requests.har", "annotated.pcapng",
                  "figures/phases.png"):
         assert (tmp_path / "rep" / name).is_file(), name
-    code = ("import inferwire, inferwire.packets, inferwire.protocols\n"
+    code = ("import inferwire, inferwire.packets, inferwire.protocols, inferwire.tcp.segments\n"
             "a = inferwire.analyze('captures/tls-rest.pcapng',"
             " tls_keylog='captures/tls-rest.keylog')\n"
             "print(len(a.requests), inferwire.packets.accelerated(),"
-            " inferwire.protocols.accelerated())\n")
+            " inferwire.protocols.accelerated(), inferwire.tcp.segments.accelerated())\n")
     py = _run([str(venv / "bin" / "python"), "-c", code], timeout=300)
     assert py.returncode == 0, py.stderr
-    n, walk, scan = py.stdout.split()
-    assert int(n) > 0 and walk == scan == "True"          # the C extensions were built too
+    n, walk, scan, segments = py.stdout.split()
+    assert int(n) > 0 and walk == scan == segments == "True"    # the C extensions were built too
 
     # a feature of an extra: a one-line error naming the extra, never a traceback
     for argv, extra in (([inferwire, "serve", "--model_base_path", "x"], "serve"),

@@ -223,16 +223,26 @@ def _net_rows(g: PacketGroups, facts: dict, dirs: Directions) -> list[tuple]:
     order = dirs.dir_order if dirs.dir_order is not None else netstats.per_direction_order(g, up)
     zero = netstats.zero_windows(g, up)
     n = len(g.starts)
-    known = lambda v: [None if x < 0 else x for x in v]     # noqa: E731
-    flight = dirs.in_flight
-    sack = [ok if seen else None for ok, seen in zip(cols["sack_permitted"].tolist(),
-                                                     cols["sack_known"].tolist())]
-    return list(zip(known(cols["mss_client"].tolist()), known(cols["mss_server"].tolist()),
-                    known(cols["wscale_client"].tolist()), known(cols["wscale_server"].tolist()),
-                    sack, netstats.dup_acks(g, up, order).tolist(),
+    flight = np.asarray(dirs.in_flight, dtype=np.int64)
+    return list(zip(_known(cols["mss_client"]), _known(cols["mss_server"]),
+                    _known(cols["wscale_client"]), _known(cols["wscale_server"]),
+                    _where(cols["sack_known"], cols["sack_permitted"]),
+                    netstats.dup_acks(g, up, order).tolist(),
                     np.bincount(g.conn[zero], minlength=n).tolist(),
-                    known(flight[0::2]), known(flight[1::2]),
+                    _known(flight[0::2]), _known(flight[1::2]),
                     netstats.control_retransmissions(g, up).tolist()))
+
+
+def _known(values: np.ndarray) -> list:
+    """``values`` as Python ints, None where negative (not known)."""
+    return _where(values >= 0, values)
+
+
+def _where(mask: np.ndarray, values: np.ndarray) -> list:
+    """``values`` as a list of Python scalars where ``mask``, None elsewhere."""
+    out = np.asarray(values).astype(object)
+    out[~np.asarray(mask, dtype=bool)] = None
+    return out.tolist()
 
 
 def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addresses: dict):

@@ -49,6 +49,15 @@ import numpy as np
 
 from .stream import int64s
 
+try:              # classify over a whole direction in C (_segments.c); same results
+    from ._segments import classify as _c_classify
+except ImportError:
+    _c_classify = None
+
+#: :func:`classify_codes`' codes of :func:`classify`'s kinds (its index: the code).
+KINDS = ("new", "retrans", "ooo", "probe")
+NEW, RETRANS, OOO, PROBE = range(4)
+
 #: Wireshark's default out-of-order threshold when the handshake gave no round trip.
 OOO_DEFAULT_NS = 3_000_000
 
@@ -155,13 +164,30 @@ def _merge(starts: list, ends: list, s: int, e: int) -> None:
     starts[i:j], ends[i:j] = [s], [e]
 
 
-def split_pieces(stream, copies: list) -> None:
+def classify_codes(copies, ooo_ns: int, marks: list = (), use_c: bool = True) -> tuple:
+    """:func:`classify` over ``copies`` (a :class:`~inferwire.tcp.segments.Segments`) as
+    arrays: the kinds as int8 codes (:data:`KINDS`), the count of out-of-order copies, and the
+    ``(max_end, t)`` advances as two int64 arrays; in C when built (``use_c`` False: Python)."""
+    if _c_classify is None or not use_c:
+        kinds, ooo, advanced = classify(copies.tuples(), ooo_ns, marks)
+        codes = np.array([KINDS.index(k) for k in kinds], dtype=np.int8)
+        adv = np.array(advanced, dtype=np.int64).reshape(-1, 2)
+        return codes, ooo, (adv[:, 0].copy(), adv[:, 1].copy())
+    m = np.array(marks, dtype=np.int64).reshape(-1, 3)
+    cols = [np.ascontiguousarray(c, dtype=np.int64)
+            for c in (copies.off, copies.wire, copies.t, copies.frame)]
+    raw, ooo, ends, times = _c_classify(*cols, int(ooo_ns), *(np.ascontiguousarray(m[:, i])
+                                                             for i in range(3)))
+    return (np.frombuffer(raw, dtype=np.int8), ooo,
+            (np.frombuffer(ends, dtype=np.int64), np.frombuffer(times, dtype=np.int64)))
+
+
+def split_pieces(stream, copies) -> None:
     """Cut the stream's pieces at every copy's first and last byte, so that each piece is
     carried whole by every copy that carries part of it (vectorised)."""
-    if not copies or not len(stream.starts):
+    if not len(copies) or not len(stream.starts):
         return
-    cuts = np.sort(np.array([c[0] for c in copies] + [c[0] + c[1] for c in copies],
-                            dtype=np.int64))
+    cuts = np.sort(np.concatenate((copies.off, copies.off + copies.wire)).astype(np.int64))
     cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]   # (np.unique hashes: slower)
     col = {k: np.frombuffer(getattr(stream, k), dtype=np.int64)
            for k in ("starts", "ends", "times", "frames", "srcs")}
@@ -186,16 +212,15 @@ def split_pieces(stream, copies: list) -> None:
     stream.set_pieces(**columns)
 
 
-def deliver(stream, copies: list, ev: AckEvidence, marks: list = ()) -> Delivery:
+def deliver(stream, copies, ev: AckEvidence, marks: list = ()) -> Delivery:
     """Split ``stream``'s pieces (:func:`split_pieces`), choose each piece's delivering copy
     and set ``stream.done``/``stream.done_frames``; returns the :class:`Delivery`.
+    ``copies``: the direction's :class:`~inferwire.tcp.segments.Segments` (time order);
     ``marks``: the header-only segments that reveal holes (:func:`classify`)."""
     out = Delivery()
-    kinds, out.out_of_order, advanced = classify(copies, ev.ooo_ns, marks)
-    for (off, wire, _, t, _, _), kind in zip(copies, kinds):
-        if kind == "retrans":
-            out.retrans_t.append(t)
-            out.retrans_bytes.append(wire)
+    kinds, out.out_of_order, advanced = classify_codes(copies, ev.ooo_ns, marks)
+    retrans = kinds == RETRANS
+    out.retrans_t, out.retrans_bytes = copies.t[retrans].tolist(), copies.wire[retrans].tolist()
     split_pieces(stream, copies)
     n = len(stream.starts)
     if n == 0:
@@ -272,7 +297,7 @@ def _holes(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
     return out
 
 
-def _duplicates(copies: list, kinds: list, ev: AckEvidence) -> dict:
+def _duplicates(copies, kinds: np.ndarray, ev: AckEvidence) -> dict:
     """Copy index -> ``[(left, right), ...]`` ranges a D-SACK reported as arrived twice: the
     latest repeat (a copy :func:`classify` calls "retrans" or "probe") overlapping the block
     captured at or before the D-SACK's time minus the guard, else at or before its time.  A
@@ -282,30 +307,25 @@ def _duplicates(copies: list, kinds: list, ev: AckEvidence) -> dict:
     dup: dict = {}
     if not any(block[3] for block in ev.sacks):
         return dup
-    times, last = [], -1                    # time order; an unknown time (-1) takes the last
-    for c in copies:
-        last = max(last, c[3])
-        times.append(last)
+    # time order; an unknown time (-1) takes the last known one
+    times = np.maximum.accumulate(np.maximum(copies.t, -1))
+    repeats = np.flatnonzero((kinds == RETRANS) | (kinds == PROBE))
+    r_t, r_off = copies.t[repeats], copies.off[repeats]
+    r_end = r_off + copies.wire[repeats]
     for t, left, right, dsack, _ in ev.sacks:
         if not dsack:
             continue
-        best = None
         for limit in (t - ev.guard_ns, t):
-            for j in range(bisect_right(times, limit) - 1, -1, -1):
-                off, wire, _, tj, _, _ = copies[j]
-                if kinds[j] in ("new", "ooo"):
-                    continue
-                if 0 <= tj <= limit and off < right and off + wire > left:
-                    best = j
-                    break
-            if best is not None:
+            before = np.searchsorted(repeats, np.searchsorted(times, limit, "right"))
+            hit = np.flatnonzero((r_t[:before] >= 0) & (r_t[:before] <= limit)
+                                 & (r_off[:before] < right) & (r_end[:before] > left))
+            if len(hit):                    # the latest such repeat
+                dup.setdefault(int(repeats[hit[-1]]), []).append((left, right))
                 break
-        if best is not None:
-            dup.setdefault(best, []).append((left, right))
     return dup
 
 
-def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, evidence: tuple,
+def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidence: tuple,
             guard: int, dup: dict):
     """Per piece: time and frame of the latest copy at or before its first ACK minus ``guard``
     (not reported duplicate there, nor missing by a later ACK), else at or before the ACK;
@@ -322,13 +342,14 @@ def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, evidenc
     strict = known & (first_t <= acked - guard)
     for j, ranges in dup.items():          # a first copy reported as arriving twice
         for left, right in ranges:
-            strict &= ~((starts >= left) & (starts < right) & (first_f == copies[j][4]))
+            strict &= ~((starts >= left) & (starts < right) & (first_f == copies.frame[j]))
     best_t, best_f = np.where(strict, first_t, -1), np.where(strict, first_f, -1)
     loose = known & (first_t <= acked)
     loose_t, loose_f = np.where(loose, first_t, -1), np.where(loose, first_f, -1)
-    for j, (off, wire, _, t, frame, _) in enumerate(copies):
-        if t < 0 or (kinds[j] != "retrans" and j not in dup):
-            continue
+    walk = (kinds == RETRANS) | np.isin(np.arange(len(kinds)), list(dup))
+    for j in np.flatnonzero(walk & (copies.t >= 0)).tolist():
+        off, wire, t, frame = (int(copies.off[j]), int(copies.wire[j]), int(copies.t[j]),
+                               int(copies.frame[j]))
         i0, i1 = np.searchsorted(starts, off, "left"), np.searchsorted(starts, off + wire, "left")
         if i1 <= i0:
             continue
@@ -345,7 +366,7 @@ def _choose(copies: list, kinds: list, starts: np.ndarray, first: tuple, evidenc
     return best_t, best_f
 
 
-def _by_timestamps(copies: list, kinds: list, starts: np.ndarray, first: tuple,
+def _by_timestamps(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple,
                    evidence: tuple, ev: AckEvidence, dup: dict, chosen: tuple) -> None:
     """Where the ACK that first covers a piece cumulatively echoes (TSecr) the TSval of copies
     of that piece, the latest of those captured at or before the ACK is the delivered one
@@ -365,18 +386,19 @@ def _by_timestamps(copies: list, kinds: list, starts: np.ndarray, first: tuple,
     echo = np.where(cum_i >= 0, ev.tsecr[np.maximum(cum_i, 0)], -1)
     if not (echo >= 0).any():
         return
-    frames = np.array([c[4] for c in copies], dtype=np.int64)
+    frames = np.asarray(copies.frame, dtype=np.int64)
     order = np.argsort(frames, kind="stable")
     at = np.clip(np.searchsorted(frames[order], first_f), 0, len(frames) - 1)
     first_ts = np.where(frames[order][at] == first_f, ev.copy_tsval[order][at], -1)
     ok = (echo >= 0) & (first_ts == echo) & (first_t >= 0) & (first_t <= acked)
     for j, ranges in dup.items():
         for left, right in ranges:
-            ok &= ~((starts >= left) & (starts < right) & (first_f == copies[j][4]))
+            ok &= ~((starts >= left) & (starts < right) & (first_f == copies.frame[j]))
     best_t, best_f = np.where(ok, first_t, -1), np.where(ok, first_f, -1)
-    for j, (off, wire, _, t, frame, _) in enumerate(copies):
-        if t < 0 or kinds[j] != "retrans" or ev.copy_tsval[j] < 0:
-            continue
+    walk = (kinds == RETRANS) & (copies.t >= 0) & (ev.copy_tsval >= 0)
+    for j in np.flatnonzero(walk).tolist():
+        off, wire, t, frame = (int(copies.off[j]), int(copies.wire[j]), int(copies.t[j]),
+                               int(copies.frame[j]))
         i0, i1 = np.searchsorted(starts, off, "left"), np.searchsorted(starts, off + wire, "left")
         sl = slice(i0, i1)
         hit = (echo[sl] == ev.copy_tsval[j]) & (t <= acked[sl])
@@ -387,19 +409,19 @@ def _by_timestamps(copies: list, kinds: list, starts: np.ndarray, first: tuple,
     chosen[0][found], chosen[1][found] = best_t[found], best_f[found]
 
 
-def _hole_repairs(out: Delivery, copies, kinds, advanced, stream) -> None:
+def _hole_repairs(out: Delivery, copies, kinds: np.ndarray, advanced: tuple, stream) -> None:
     """Repair intervals of holes first captured filled by a retransmission (the original was
-    lost before the capture point): from when a later byte was seen to the fill."""
-    if not advanced:
+    lost before the capture point): from when a later byte was seen to the fill.
+    ``advanced``: :func:`classify_codes`' highest bytes and their times."""
+    reach, reached_t = advanced
+    if not len(reach):
         return
-    reach = [a[0] for a in advanced]
-    for (off, wire, captured, t, _, _), kind in zip(copies, kinds):
-        if kind != "retrans" or t < 0:
-            continue
-        i = bisect_right(reach, off)
-        if i < len(advanced) and advanced[i][1] >= 0 and advanced[i][1] < t:
+    for j in np.flatnonzero((kinds == RETRANS) & (copies.t >= 0)).tolist():
+        off, t = int(copies.off[j]), int(copies.t[j])
+        i = int(np.searchsorted(reach, off, "right"))
+        if i < len(reach) and 0 <= reached_t[i] < t:
             if stream.piece_at(off) >= 0 and stream.times[stream.piece_at(off)] == t:
-                out.repairs.append((advanced[i][1], t))
+                out.repairs.append((int(reached_t[i]), t))
 
 
 def merged_measure(intervals: list) -> tuple[np.ndarray, np.ndarray]:

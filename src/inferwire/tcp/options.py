@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+try:              # header_starts and timestamps row by row in C (_segments.c); same results
+    from ._segments import header_starts as _c_header_starts, timestamps as _c_timestamps
+except ImportError:
+    _c_header_starts = _c_timestamps = None
+
 MSS, WSCALE, SACK_OK, SACK = 2, 3, 4, 5
 EOL, NOP = 0, 1
 MAX_OPTIONS = 40          # bytes of options a header can hold (60 - 20)
@@ -22,9 +27,15 @@ def _u8(table) -> np.ndarray:
     return np.frombuffer(table.buffer, dtype=np.uint8)
 
 
-def header_starts(table, rows: np.ndarray) -> np.ndarray:
+def header_starts(table, rows: np.ndarray, use_c: bool = True) -> np.ndarray:
     """Offset in the buffer of the TCP header of each of ``rows``, or -1 where no header length
-    fits (then its options are not read)."""
+    fits (then its options are not read).  In C when built (``use_c`` False: numpy, one
+    gather per header length tried)."""
+    if _c_header_starts is not None and use_c:
+        cols = (np.ascontiguousarray(c[rows], dtype=np.int64)
+                for c in (table.payload_off, table.sport, table.dport))
+        return np.frombuffer(_c_header_starts(table.buffer, *cols, bytes(WORDS_ORDER)),
+                             dtype=np.int64).copy()
     u8 = _u8(table)
     end = table.payload_off[rows].astype(np.int64)
     out = np.full(len(rows), -1, dtype=np.int64)
@@ -141,16 +152,25 @@ TIMESTAMP = 8
 _TS_HEAD = (NOP, NOP, TIMESTAMP, 10)
 
 
-def timestamps(table, rows: np.ndarray, heads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def timestamps(table, rows: np.ndarray, heads: np.ndarray,
+               use_c: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """TSval and TSecr (RFC 7323; raw 32-bit values, -1 where absent) of table ``rows``, whose
     TCP headers begin at buffer offsets ``heads`` (:func:`header_starts`; -1: unknown).
-    Vectorised for options laid out NOP NOP TS first; any other layout one row at a time."""
+    Options laid out NOP NOP TS first are read in C when built (``use_c`` False: vectorised
+    with numpy); any other layout one row at a time."""
     n = len(rows)
     tsval, tsecr = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
     if not n:
         return tsval, tsecr
     u8 = _u8(table)
     size = np.where(heads >= 0, table.payload_off[rows].astype(np.int64) - heads - 20, 0)
+    if _c_timestamps is not None and use_c and len(u8):
+        val, ecr, other = _c_timestamps(table.buffer, np.ascontiguousarray(
+            table.payload_off[rows], dtype=np.int64), np.ascontiguousarray(heads, dtype=np.int64))
+        tsval, tsecr = (np.frombuffer(v, dtype=np.int64).copy() for v in (val, ecr))
+        _other_layouts(table, np.flatnonzero(np.frombuffer(other, dtype=np.int8)), heads,
+                       size, tsval, tsecr)
+        return tsval, tsecr
     at = np.clip(heads + 20, 0, max(len(u8) - 12, 0))
     usual = size >= 12
     for k, byte in enumerate(_TS_HEAD):
@@ -161,11 +181,16 @@ def timestamps(table, rows: np.ndarray, heads: np.ndarray) -> tuple[np.ndarray, 
         for k in range(4):
             v = (v << 8) | u8[at[idx] + field + k]
         out[idx] = v
-    for i in np.flatnonzero(~usual & (size >= 10)).tolist():
+    _other_layouts(table, np.flatnonzero(~usual & (size >= 10)), heads, size, tsval, tsecr)
+    return tsval, tsecr
+
+
+def _other_layouts(table, idx: np.ndarray, heads, size, tsval, tsecr) -> None:
+    """:func:`timestamps` of the rows ``idx`` (options in another layout), one at a time."""
+    for i in idx.tolist():
         found = _timestamp_option(table.buffer, int(heads[i]) + 20, int(heads[i]) + 20 + int(size[i]))
         if found is not None:
             tsval[i], tsecr[i] = found
-    return tsval, tsecr
 
 
 def _timestamp_option(buf, pos: int, stop: int):

@@ -16,6 +16,13 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+import numpy as np
+
+try:              # runs of small pieces joined in C (_segments.c); same bytes
+    from ._segments import gather as _c_gather
+except ImportError:
+    _c_gather = None
+
 #: Bytes joined into one ``feed()`` call; bounds memory while keeping call overhead low.
 FEED_CHUNK = 256 * 1024
 
@@ -29,6 +36,14 @@ MASK32 = 0xFFFFFFFF
 #: time stamp out of range): read it through :func:`known_time`.
 NO_TIME = -1
 
+
+#: Pieces up to which :meth:`DirectionStream._runs` walks them one by one in Python: the plan
+#: over the columns costs ~10 us of numpy calls, the walk ~0.3 us a piece.
+RUNS_WALK_MAX = 32
+
+#: Pieces up to which :meth:`DirectionStream._summary` counts in a Python loop; beyond, with
+#: numpy (:func:`summary_counted`; the same counts, tests/tcp/test_segments_c.py).
+SUMMARY_LOOP_MAX = 64
 
 #: :attr:`DirectionStream.known_summary` before anything was counted.
 UNKNOWN_SUMMARY = (-1, 0, 0)
@@ -187,6 +202,10 @@ class DirectionStream:
         cached = self.known_summary
         if cached[0] == len(self.starts):
             return cached[1], cached[2]
+        if len(self.starts) > SUMMARY_LOOP_MAX:
+            nbytes, cursor = summary_counted(self.starts, self.ends)
+            self.known_summary = (len(self.starts), nbytes, cursor)
+            return nbytes, cursor
         nbytes, cursor, gap_seen = 0, 0, False
         for s, e in zip(self.starts, self.ends):
             nbytes += e - s
@@ -243,9 +262,43 @@ class DirectionStream:
             return ((0, memoryview(self.buffer)[src:src + stop]),)
         return self._runs(stop, VIEW_MIN)
 
-    def _runs(self, stop: int, view_min: int | None):
+    def _runs(self, stop: int, view_min: int | None, use_c: bool = True):
         """The pieces before ``stop`` as ``(offset, data)``: those of ``view_min`` bytes or more
-        as views (never, if None), runs of the others joined (one copy: slices of a view)."""
+        as views (never, if None), runs of the others joined (one copy: slices of a view),
+        each run cut after the piece that brings it to ``FEED_CHUNK`` bytes.  The runs are
+        planned over the columns and joined in C when built and the stream has more than
+        ``RUNS_WALK_MAX`` pieces (else, or ``use_c`` False: the readable piece-by-piece walk,
+        :meth:`_runs_walked`; the same chunks)."""
+        if _c_gather is None or not use_c or len(self.starts) <= RUNS_WALK_MAX:
+            return self._runs_walked(stop, view_min)
+        return self._runs_planned(stop, view_min)
+
+    def _runs_planned(self, stop: int, view_min: int | None):
+        k = int(np.searchsorted(_int64_view(self.starts), stop, "left"))
+        # copies: a view of an array("q") would keep it from growing while the runs are read
+        starts, ends, srcs = (_int64_view(c)[:k].copy() for c in (self.starts, self.ends,
+                                                                 self.srcs))
+        lens = np.minimum(ends, stop) - starts
+        big = (np.flatnonzero(lens >= view_min) if view_min is not None
+               else np.zeros(0, dtype=np.int64)).tolist()
+        reach = np.cumsum(lens)                 # bytes of pieces [0, i] (all positive)
+        view = memoryview(self.buffer)
+        try:
+            a = 0
+            for b in big + [k]:                 # the small pieces [a, b), then the big one b
+                while a < b:
+                    base = int(reach[a - 1]) if a else 0
+                    cut = min(int(np.searchsorted(reach, base + FEED_CHUNK, "left")) + 1, b)
+                    yield int(starts[a]), _c_gather(self.buffer, srcs, lens, a, cut)
+                    a = cut
+                if b < k:
+                    src = int(srcs[b])
+                    yield int(starts[b]), view[src:src + int(lens[b])]
+                a = b + 1
+        finally:
+            view.release()
+
+    def _runs_walked(self, stop: int, view_min: int | None):
         view = memoryview(self.buffer)
         try:
             pending, pending_at, size = [], 0, 0
@@ -312,6 +365,26 @@ class DirectionStream:
     def frame_at(self, offset: int) -> int:
         """Frame number of the packet that first carried the byte at ``offset``."""
         return self.frames[self._index(offset)]
+
+
+def summary_counted(starts, ends) -> tuple[int, int]:
+    """(distinct bytes, contiguous end) of pieces as :meth:`DirectionStream._summary` counts
+    them one by one (the prefix runs while no piece starts past the previous piece's end),
+    vectorised."""
+    s, e = _int64_view(starts), _int64_view(ends)
+    if not len(s):
+        return 0, 0
+    before = np.concatenate(([0], e[:-1]))          # the cursor before each piece, gap-free
+    gap = np.flatnonzero(s > before)
+    cursor = int(e[-1]) if not len(gap) else (int(e[gap[0] - 1]) if gap[0] else 0)
+    return int((e - s).sum()), cursor
+
+
+def _int64_view(column) -> np.ndarray:
+    """A piece column as int64 numpy (no copy for an ``array("q")``)."""
+    if isinstance(column, array):
+        return np.frombuffer(column, dtype=np.int64) if len(column) else np.zeros(0, np.int64)
+    return np.asarray(column, dtype=np.int64)
 
 
 def unwrap32(values: list[int], reference: int) -> list[int]:

@@ -1,0 +1,234 @@
+"""A direction reassembled and classified in C (``inferwire.tcp._segments``) gives exactly what
+the readable Python gives (:meth:`DirectionStream.add` for each segment, :func:`delivery.classify`):
+random segment orders, overlaps, retransmissions whose bytes differ, holes, snaplen cuts, offsets
+past 4 GiB, unknown times and header-only marks; and whole connections (SYN/FIN, sequence
+wrap-around, retransmissions, times out of file order as on loopback) built with the C paths
+and without them give the same streams and delivery; and a stream's runs of small pieces joined
+in C are the piece-by-piece walk's chunks."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from needs import skip_or_fail
+
+from inferwire.tcp import build_connections, delivery, grouping, options, segments, stream
+from inferwire.tcp.delivery import classify_codes
+from inferwire.tcp.segments import Segments, reassembled
+from inferwire.tcp.stream import DirectionStream, int64s
+
+from .test_grouping import conversation, describe, table_from
+
+BUFFER = bytes(range(256)) * 16 + bytes(64)      # repeated bytes: retransmissions that differ
+
+
+def test_the_extension_is_built_where_ci_runs():
+    if not segments.accelerated():
+        skip_or_fail("inferwire.tcp._segments is not built (no C compiler at install: "
+                     "scripts/setup.sh needs gcc and the Python headers): nothing to compare")
+
+
+def need_c():
+    if not segments.accelerated() or delivery._c_classify is None:
+        skip_or_fail("inferwire.tcp._segments is not built here")
+
+
+@st.composite
+def direction(draw):
+    """One direction's segments in capture order: mostly in order, some resent (``back``),
+    some skipped ahead (holes), some cut by the snap length, some times unknown or earlier
+    than the segment before (loopback stamps); a base offset of 0 or past 2**32."""
+    base = draw(st.sampled_from([0, 0, (1 << 32) - 40, 5 << 32]))
+    sent, t, rows = 0, 1_000, []
+    for _ in range(draw(st.integers(0, 30))):
+        back = draw(st.sampled_from([0, 0, 0, 1, 3, 10, 40, -5, -20]))   # < 0: a hole
+        off = max(sent - back, 0)
+        wire = draw(st.sampled_from([1, 1, 2, 5, 10, 30]))
+        cap = draw(st.sampled_from([wire, wire, wire, wire // 2, 0]))
+        t += draw(st.sampled_from([0, 1, 10, 1_000, 5_000_000, -3]))
+        stamp = -1 if draw(st.integers(0, 12)) == 0 else t
+        src = draw(st.integers(0, len(BUFFER) - 40))
+        rows.append((base + off, wire, cap, stamp, len(rows) + 1, src))
+        sent = max(sent, off + wire)
+    marks = sorted(draw(st.lists(st.tuples(st.integers(0, sent + 20), st.integers(0, t + 10),
+                                           st.integers(1, len(rows) + 2)), max_size=4)),
+                   key=lambda m: (m[1], m[2]))
+    return rows, [(base + o, mt, mf) for o, mt, mf in marks]
+
+
+def columns(rows: list[tuple]) -> Segments:
+    cols = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    return Segments(*(cols[:, i].copy() for i in range(6)))
+
+
+def stream_facts(s) -> tuple:
+    return (list(s.starts), list(s.ends), list(s.times), list(s.frames), list(s.srcs),
+            s.retransmitted_segments, s.retransmitted_bytes, s.differing_segments, s.uncaptured,
+            s.nbytes, s.contiguous_end())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(direction())
+def test_reassembled_in_c_equals_add_for_each_segment(case):
+    need_c()
+    rows, _ = case
+    segs = columns(rows)
+    assert stream_facts(reassembled(BUFFER, segs)) == stream_facts(
+        reassembled(BUFFER, segs, use_c=False))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(direction(), st.sampled_from([0, 1, 1_000, 3_000_000]))
+def test_classified_in_c_equals_classify(case, ooo_ns):
+    need_c()
+    rows, marks = case
+    segs = columns([r for r in rows if r[1] > 0])
+    kinds, ooo, (ends, times) = classify_codes(segs, ooo_ns, marks)
+    ref_kinds, ref_ooo, advanced = delivery.classify(segs.tuples(), ooo_ns, marks)
+    assert [delivery.KINDS[k] for k in kinds.tolist()] == ref_kinds
+    assert ooo == ref_ooo
+    assert list(zip(ends.tolist(), times.tolist())) == advanced
+
+
+def test_a_resent_segment_whose_bytes_differ_is_counted_once():
+    need_c()
+    rows = [(0, 10, 10, 1, 1, 0), (20, 10, 10, 2, 2, 20), (5, 20, 20, 3, 3, 300),
+            (0, 10, 10, 4, 4, 0)]
+    s = reassembled(BUFFER, columns(rows))
+    assert (list(s.starts), list(s.ends), list(s.frames)) == ([0, 10, 20], [10, 20, 30],
+                                                               [1, 3, 2])
+    assert (s.retransmitted_segments, s.retransmitted_bytes, s.differing_segments) == (2, 20, 1)
+    assert stream_facts(s) == stream_facts(reassembled(BUFFER, columns(rows), use_c=False))
+
+
+def connection_facts(conns) -> list:
+    out = describe(conns)
+    for c, d in zip(conns, out):
+        for name in ("to_server", "to_client"):
+            s = getattr(c, name)
+            dl = s.delivery
+            d[name + "_delivery"] = None if dl is None else (
+                list(s.end_times), list(s.end_frames), list(s.start_times), dl.retrans_t,
+                dl.retrans_bytes, dl.out_of_order, dl.repairs, s.differing_segments)
+    return out
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conversation(untimed=True))
+def test_connections_are_the_same_without_the_c_paths(rows):
+    need_c()
+    table = table_from(rows)
+    fast = connection_facts(build_connections(table))
+    saved = segments._c_reassemble, delivery._c_classify
+    segments._c_reassemble = delivery._c_classify = None
+    try:
+        slow = connection_facts(build_connections(table))
+    finally:
+        segments._c_reassemble, delivery._c_classify = saved
+    assert fast == slow
+
+
+@st.composite
+def pieces(draw):
+    """A DirectionStream's pieces: sorted, not overlapping, some small, some of VIEW_MIN bytes
+    or more, some with holes between them; and where to stop."""
+    s, rows, at = DirectionStream(BUFFER), [], 0
+    for _ in range(draw(st.integers(0, 40))):
+        at += draw(st.sampled_from([0, 0, 0, 3]))
+        n = draw(st.sampled_from([1, 2, 7, 30, 99, 100, 101, 400]))
+        rows.append((at, at + n, 0, 0, draw(st.integers(0, len(BUFFER) - 10))))
+        at += n
+    for name, col in zip(("starts", "ends", "times", "frames", "srcs"), zip(*rows) if rows
+                         else [()] * 5):
+        setattr(s, name, int64s(col))
+    return s, draw(st.integers(0, at + 5))
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces(), st.sampled_from([None, 100]), st.sampled_from([1, 50, 128, 1 << 18]))
+def test_runs_joined_in_c_equal_the_walk(case, view_min, feed):
+    need_c()
+    s, stop = case
+    saved = stream.FEED_CHUNK, stream.RUNS_WALK_MAX
+    stream.FEED_CHUNK, stream.RUNS_WALK_MAX = feed, 0
+    try:
+        fast = [(off, bytes(data)) for off, data in s._runs(stop, view_min)]
+        slow = [(off, bytes(data)) for off, data in s._runs(stop, view_min, use_c=False)]
+    finally:
+        stream.FEED_CHUNK, stream.RUNS_WALK_MAX = saved
+    assert fast == slow
+    s.starts.append(1 << 40)      # the runs hold no view of the columns once read
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces())
+def test_summary_counted_with_numpy_equals_the_loop(case):
+    s, _ = case
+    loop = stream.SUMMARY_LOOP_MAX
+    stream.SUMMARY_LOOP_MAX = 1 << 30
+    try:
+        by_loop = (s.nbytes, s.contiguous_end())
+    finally:
+        stream.SUMMARY_LOOP_MAX = loop
+    assert stream.summary_counted(s.starts, s.ends) == by_loop
+
+
+class Headers:
+    """The columns of a packet table that :mod:`inferwire.tcp.options` reads."""
+
+    def __init__(self, buffer: bytes, payload_off, sport, dport):
+        self.buffer = buffer
+        self.payload_off = np.array(payload_off, dtype=np.int64)
+        self.sport = np.array(sport, dtype=np.int32)
+        self.dport = np.array(dport, dtype=np.int32)
+
+
+OPTION_LAYOUTS = [b"", b"\x01\x01\x08\x0a" + bytes(range(8)),            # Linux's timestamps
+                  b"\x01\x01\x08\x0a\xff\xfe\xfd\xfc\x00\x00\x00\x01\x01\x01\x05\x0a" + bytes(8),
+                  b"\x08\x0a" + bytes(range(20, 28)) + b"\x01\x00",     # TS first, no NOPs
+                  b"\x02\x04\x05\xb4\x01\x03\x03\x07\x04\x02\x08\x0a" + bytes(range(8)),
+                  b"\x01\x01\x05\x0a" + bytes(8), b"\x01\x01\x08\x0a" + bytes(4)]
+
+
+@st.composite
+def headers(draw):
+    """TCP headers (options of several layouts) with payloads between them in one buffer; some
+    rows point at garbage, at the buffer's start or have the other side's ports."""
+    buf, rows = bytearray(draw(st.binary(max_size=30))), []
+    for _ in range(draw(st.integers(0, 12))):
+        opts = draw(st.sampled_from(OPTION_LAYOUTS))
+        opts += bytes(-len(opts) % 4)
+        sport, dport = draw(st.integers(0, 65535)), draw(st.sampled_from([80, 8500, 443]))
+        head = (sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + bytes(8)
+                + bytes([(20 + len(opts)) // 4 << 4, 0x10]) + bytes(6))
+        buf += head + opts
+        end = len(buf) + draw(st.sampled_from([0, 0, 0, -4, 3]))
+        ports = draw(st.sampled_from([(sport, dport), (sport, dport), (dport, sport)]))
+        rows.append((max(end, 0), *ports))
+        buf += draw(st.binary(max_size=20))
+    buf += bytes(12)
+    cols = list(zip(*rows)) if rows else [(), (), ()]
+    return Headers(bytes(buf), *cols)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(headers())
+def test_header_starts_and_timestamps_in_c_equal_numpy(table):
+    need_c()
+    rows = np.arange(len(table.payload_off))
+    heads = options.header_starts(table, rows)
+    assert heads.tolist() == options.header_starts(table, rows, use_c=False).tolist()
+    fast = options.timestamps(table, rows, heads)
+    slow = options.timestamps(table, rows, heads, use_c=False)
+    assert [v.tolist() for v in fast] == [v.tolist() for v in slow]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 40), st.integers(0, 1)),
+                max_size=60), st.sampled_from([1, 1 << 61]))
+def test_stable_order_is_lexsort(rows, scale):
+    """Also with keys too wide to combine (scale): lexsort itself."""
+    keys = [np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)]
+    keys[1] = keys[1] * scale
+    assert grouping.stable_order(*keys).tolist() == np.lexsort(keys[::-1]).tolist()
