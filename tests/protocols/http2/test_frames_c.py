@@ -61,7 +61,7 @@ def both(role: str, data: bytes, monkeypatch, cuts=(), **kw) -> tuple:
     return py
 
 
-def calls(n_streams: int = 6, seed: int = 1) -> tuple[bytes, bytes]:
+def calls(n_streams: int = 12, seed: int = 1) -> tuple[bytes, bytes]:
     """Client and server bytes of ``n_streams`` gRPC calls, interleaved, with most frame kinds
     the walks meet: one message per frame, several per frame, a message across frames, padded
     DATA, HEADERS with priority and padding, CONTINUATION, PING, WINDOW_UPDATE, RST_STREAM,
@@ -72,10 +72,13 @@ def calls(n_streams: int = 6, seed: int = 1) -> tuple[bytes, bytes]:
     server = frame(SETTINGS, 0, 0) + frame(SETTINGS, ACK, 0)
     client += frame(SETTINGS, ACK, 0)
     sids = [1 + 2 * k for k in range(n_streams)]
+    types = ["application/grpc", "application/grpc+proto", "application/json"]
     for sid in sids:
+        rid = f"r{sid}-{rnd.random()}"            # never indexed on odd streams: a plain block
         block = cenc.encode([(":method", "POST"), (":path", "/p.S/Predict"),
-                             ("content-type", "application/grpc"),
-                             ("x-request-id", f"r{sid}-{rnd.random()}")])
+                             ("content-type", types[sid % 11 % 3]),
+                             hpack.NeverIndexedHeaderTuple("x-request-id", rid)
+                             if sid % 4 == 1 else ("x-request-id", rid)], huffman=sid % 8 != 1)
         if sid % 3 == 0:          # HEADERS + CONTINUATION
             client += frame(HEADERS, 0, sid, block[:5]) + frame(CONT, END_HEADERS, sid, block[5:])
         elif sid % 5 == 0:        # padded, with priority fields
@@ -106,6 +109,8 @@ def calls(n_streams: int = 6, seed: int = 1) -> tuple[bytes, bytes]:
         if sid % 4 == 1:
             server += frame(PING, 0, 0, b"12345678") + frame(0x21, 0x3, sid, b"?" * sid)
         server += frame(DATA, 0, sid, grpc_msg(b"z" * sid))
+        if sid == sids[-3]:       # trailers ending the stream inside a message
+            server += frame(DATA, 0, sid, grpc_msg(b"cut")[:4])
         if sid == sids[-2]:
             server += frame(RST, 0, sid, struct.pack(">I", 8))
             continue
@@ -145,7 +150,8 @@ def test_the_connection_assembles_the_same(monkeypatch):
     py = [parse(role, data, (), False, monkeypatch)[0] for role, data in
           zip(("client", "server"), CALLS)]
     conv = assemble_records(*py)
-    assert assemble_records(*c) == conv and len(conv.streams) == 6
+    assert assemble_records(*c) == conv and len(conv.streams) == 12
+    assert any("gRPC framing" in str(w) for w in conv.warnings)
 
 
 @pytest.mark.parametrize("role", ["client", "server"])
@@ -271,3 +277,17 @@ def test_a_message_across_frames_cut_at_every_byte(cut, monkeypatch):
     records, error, _ = both("server", data, monkeypatch)
     assert error is None
     assert [[m.length for m in r[6]] for r in records[1:]] == [[2], [10, 1]]
+
+
+def test_a_remembered_block_after_the_table_changed(monkeypatch):
+    """The same block bytes (dynamic index 62) before and after a table change: the decoder's
+    memo holds only for the generation it was made in."""
+    add = [bytes([0x40, 3]) + name + bytes([1]) + value for name, value in
+           ((b"x-a", b"1"), (b"x-b", b"2"))]
+    first_dynamic = bytes([0x80 | 62])
+    data = b"".join(frame(HEADERS, END_HEADERS, sid, block) for sid, block in (
+        (1, add[0]), (3, first_dynamic), (5, first_dynamic), (7, add[1]), (9, first_dynamic)))
+    records, error, _ = both("server", data, monkeypatch)
+    assert error is None
+    assert [r[4][-1] for r in records] == [("x-a", "1"), ("x-a", "1"), ("x-a", "1"),
+                                           ("x-b", "2"), ("x-b", "2")]

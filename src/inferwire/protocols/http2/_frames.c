@@ -1,6 +1,6 @@
 /* inferwire.protocols.http2._frames: the usual HTTP/2 frames of one direction, walked in C.
  *
- * walk(data, pos, offset, max_frame_size, grpc, events, on_headers, kinds) does in one call what
+ * walk(data, pos, offset, max_frame_size, grpc, events, parser, kinds) does in one call what
  * H2Parser's fast path (frames.py: _frames_py) does frame by frame in Python: from data[pos]
  * (data[0] is at stream offset `offset`) it reads every frame that lies whole in data and is one
  * of
@@ -9,16 +9,21 @@
  *     one: grpc[stream id] is a GrpcMessageSplitter, or True for one not made yet) is simple:
  *     the splitter holds no partial message and the payload is zero or more whole messages
  *     with flags 0 or 1;
- *   - HEADERS with END_HEADERS, not padded, no priority fields, on a stream other than 0: its
- *     header block (bytes) goes to on_headers(block, start, end, flags, stream_id, events), the
- *     Python method that decodes it (HPACK) and appends its record;
+ *   - HEADERS with END_HEADERS, not padded, no priority fields, on a stream other than 0: a
+ *     header block the parser's HPACK decoder remembers for its table's generation, or a plain
+ *     one (kinds' plain_text gives its headers; then remembered as HpackDecoder.decode_text
+ *     does), makes its record here; any other goes to parser._whole_headers(block, start, end,
+ *     flags, stream_id, events), the Python method that decodes it and appends its record;
  *   - WINDOW_UPDATE with a 4-byte payload;
  *   - a frame of an unknown type (> CONTINUATION);
  *
  * appends the records the Python code would append to `events` (kinds = (Data, WindowUpdate,
- * UnknownFrame, GrpcMessage): the record classes), keeps `grpc` as Python would (a splitter's
- * counters grow by the messages read; a stream's entry is removed when a DATA frame ends the
- * stream), and returns the index of the first frame it did not read.  It judges nothing: any
+ * UnknownFrame, GrpcMessage, Headers, plain_text or None, the static table's text, the memo's
+ * size limit, the ("content-type", "application/grpc") pair)), keeps `grpc` as Python would (a
+ * splitter's counters grow by the messages read; a stream becomes gRPC (True) when its headers
+ * hold the usual content-type, parser._note_content_type judges any other; a stream's entry is
+ * removed when its direction ends, parser._end_grpc does it for a splitter), and returns the
+ * index of the first frame it did not read.  It judges nothing: any
  * other frame (incomplete, too long, padded, a control frame, CONTINUATION, DATA on stream 0, a
  * gRPC message crossing the frame's end, a bad flag) is left at that index for the Python code,
  * which reads it and names any error.  An exception raised by on_headers propagates, the
@@ -34,7 +39,11 @@ enum { END_STREAM = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY = 0x20 };
 #define PREFIX_LEN 5
 #define MAX_MESSAGES 64        /* more gRPC messages in one frame: left to Python */
 
-static PyObject *s_current, *s_prefix, *s_failed, *s_messages, *s_message_bytes;
+static PyObject *s_current, *s_prefix, *s_failed, *s_messages, *s_message_bytes, *s_decoder,
+    *s_blocks, *s_generation, *s_table_size, *s_max_table, *s_dynamic_text, *s_max_list,
+    *s_whole_headers, *s_note, *s_end_grpc;
+enum { K_DATA, K_WINDOW_UPDATE, K_UNKNOWN, K_MESSAGE, K_HEADERS, K_PLAIN, K_STATIC, K_MEMO_LIMIT,
+       K_GRPC_PAIR, N_KINDS };
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -155,7 +164,7 @@ static int data_frame(const unsigned char *payload, Py_ssize_t length, long long
     }
     PyObject *msgs;
     if (splitter == Py_True) {               /* a gRPC stream without a splitter yet: idle */
-        msgs = length ? messages(NULL, PyTuple_GET_ITEM(kinds, 3), payload, length,
+        msgs = length ? messages(NULL, PyTuple_GET_ITEM(kinds, K_MESSAGE), payload, length,
                                  start + HEADER_LEN) : PyTuple_New(0);
         if (msgs == Py_None) {
             Py_DECREF(key);
@@ -169,7 +178,7 @@ static int data_frame(const unsigned char *payload, Py_ssize_t length, long long
             Py_DECREF(key);
             return idle;
         }
-        msgs = length ? messages(splitter, PyTuple_GET_ITEM(kinds, 3), payload, length,
+        msgs = length ? messages(splitter, PyTuple_GET_ITEM(kinds, K_MESSAGE), payload, length,
                                  start + HEADER_LEN) : PyTuple_New(0);
         Py_DECREF(splitter);
         if (msgs == Py_None) {
@@ -184,7 +193,7 @@ static int data_frame(const unsigned char *payload, Py_ssize_t length, long long
         return -1;
     }
     long long end = start + HEADER_LEN + length;
-    PyObject *rec = Py_BuildValue("(OOLLnON)", PyTuple_GET_ITEM(kinds, 0), key, start, end,
+    PyObject *rec = Py_BuildValue("(OOLLnON)", PyTuple_GET_ITEM(kinds, K_DATA), key, start, end,
                                   length, (flags & END_STREAM) ? Py_True : Py_False, msgs);
     int rc = rec == NULL ? -1 : PyList_Append(events, rec);
     Py_XDECREF(rec);
@@ -194,6 +203,144 @@ static int data_frame(const unsigned char *payload, Py_ssize_t length, long long
     }
     Py_DECREF(key);
     return rc < 0 ? -1 : 1;
+}
+
+/* The headers of `block` as HpackDecoder.decode_text gives them when the decoder remembers
+ * the block for its table's generation, or the block is plain (then remembered, as
+ * decode_text does); NULL without an exception for any other block, NULL with one on error. */
+static PyObject *known_headers(PyObject *decoder, PyObject *block, PyObject *kinds)
+{
+    PyObject *blocks = PyObject_GetAttr(decoder, s_blocks);
+    PyObject *generation = blocks ? PyObject_GetAttr(decoder, s_generation) : NULL;
+    PyObject *headers = NULL;
+    if (generation == NULL)
+        goto done;
+    if (!PyDict_Check(blocks))
+        goto done;                                       /* not a memo this code knows */
+    PyObject *memo = PyDict_GetItemWithError(blocks, block);          /* borrowed */
+    if (memo != NULL && PyTuple_Check(memo) && PyTuple_GET_SIZE(memo) == 2) {
+        int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(memo, 0), generation, Py_EQ);
+        if (same > 0) {
+            headers = PyTuple_GET_ITEM(memo, 1);
+            Py_INCREF(headers);
+        }
+        if (same != 0)
+            goto done;
+    }
+    if (PyErr_Occurred() || PyTuple_GET_ITEM(kinds, K_PLAIN) == Py_None)
+        goto done;
+    PyObject *size = PyObject_GetAttr(decoder, s_table_size);
+    PyObject *allowed = size ? PyObject_GetAttr(decoder, s_max_table) : NULL;
+    int fits = allowed ? PyObject_RichCompareBool(size, allowed, Py_LE) : -1;
+    Py_XDECREF(size);
+    Py_XDECREF(allowed);
+    if (fits != 1)
+        goto done;
+    PyObject *dynamic = PyObject_GetAttr(decoder, s_dynamic_text);
+    PyObject *limit = dynamic ? PyObject_GetAttr(decoder, s_max_list) : NULL;
+    PyObject *got = limit ? PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(kinds, K_PLAIN), block,
+                                                         PyTuple_GET_ITEM(kinds, K_STATIC),
+                                                         dynamic, limit, NULL) : NULL;
+    Py_XDECREF(dynamic);
+    Py_XDECREF(limit);
+    if (got == NULL || got == Py_None) {
+        Py_XDECREF(got);
+        goto done;
+    }
+    /* remembered as decode_text does (the table did not change), after forgetting all at
+     * the memo's limit */
+    Py_ssize_t memo_limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(kinds, K_MEMO_LIMIT));
+    if (PyErr_Occurred()) {
+        Py_DECREF(got);
+        goto done;
+    }
+    if (PyDict_GET_SIZE(blocks) >= memo_limit)
+        PyDict_Clear(blocks);
+    PyObject *entry = PyTuple_Pack(2, generation, got);
+    if (entry == NULL || PyDict_SetItem(blocks, block, entry) < 0) {
+        Py_XDECREF(entry);
+        Py_DECREF(got);
+        goto done;
+    }
+    Py_DECREF(entry);
+    headers = got;
+done:
+    Py_XDECREF(blocks);
+    Py_XDECREF(generation);
+    return headers;
+}
+
+/* parser.<method>(*args) called for its effect: 0, or -1 on error. */
+static int call_method(PyObject *parser, PyObject *method, PyObject *args)
+{
+    if (args == NULL)
+        return -1;
+    PyObject *fn = PyObject_GetAttr(parser, method);
+    PyObject *r = fn ? PyObject_Call(fn, args, NULL) : NULL;
+    Py_XDECREF(fn);
+    Py_DECREF(args);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* The stream of a HEADERS record just made: gRPC when its headers say so (the usual pair here,
+ * any other form by parser._note_content_type); its direction ended on END_STREAM. */
+static int after_headers(PyObject *parser, PyObject *grpc, PyObject *key, PyObject *headers,
+                         PyObject *kinds, int end_stream, long long end, PyObject *events,
+                         PyObject *rec)
+{
+    int has = PyDict_Contains(grpc, key);
+    if (has < 0)
+        return -1;
+    if (!has) {
+        int found = PySequence_Contains(headers, PyTuple_GET_ITEM(kinds, K_GRPC_PAIR));
+        if (found < 0)
+            return -1;
+        if (found ? PyDict_SetItem(grpc, key, Py_True) < 0
+                  : call_method(parser, s_note, PyTuple_Pack(2, key, headers)) < 0)
+            return -1;
+    }
+    if (PyList_Append(events, rec) < 0)
+        return -1;
+    if (!end_stream)
+        return 0;
+    PyObject *splitter = PyDict_GetItemWithError(grpc, key);           /* borrowed */
+    if (splitter == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (splitter == Py_True || splitter == Py_None)                    /* nothing cut */
+        return PyDict_DelItem(grpc, key);
+    return call_method(parser, s_end_grpc, Py_BuildValue("(OLO)", key, end, events));
+}
+
+/* One HEADERS frame (END_HEADERS, no padding or priority): 0, or -1 on error. */
+static int headers_frame(const unsigned char *payload, Py_ssize_t length, long long start,
+                         long long end, int flags, uint32_t sid, PyObject *parser,
+                         PyObject *grpc, PyObject *events, PyObject *kinds)
+{
+    PyObject *block = PyBytes_FromStringAndSize((const char *)payload, length);
+    if (block == NULL)
+        return -1;
+    PyObject *decoder = PyObject_GetAttr(parser, s_decoder);
+    PyObject *headers = decoder ? known_headers(decoder, block, kinds) : NULL;
+    Py_XDECREF(decoder);
+    if (headers == NULL) {
+        int rc = PyErr_Occurred() ? -1 : call_method(parser, s_whole_headers, Py_BuildValue(
+            "(OLLiIO)", block, start, end, flags, sid, events));
+        Py_DECREF(block);
+        return rc;
+    }
+    Py_DECREF(block);
+    PyObject *key = PyLong_FromUnsignedLong(sid);
+    int end_stream = flags & END_STREAM;
+    PyObject *rec = key ? Py_BuildValue("(OOLLOO)", PyTuple_GET_ITEM(kinds, K_HEADERS), key,
+                                        start, end, headers,
+                                        end_stream ? Py_True : Py_False) : NULL;
+    int rc = rec ? after_headers(parser, grpc, key, headers, kinds, end_stream, end, events,
+                                 rec) : -1;
+    Py_XDECREF(rec);
+    Py_XDECREF(key);
+    Py_DECREF(headers);
+    return rc;
 }
 
 static int append_record(PyObject *events, PyObject *rec)
@@ -210,15 +357,15 @@ static PyObject *walk(PyObject *self, PyObject *args)
     Py_buffer view;
     Py_ssize_t pos, max_size;
     long long offset;
-    PyObject *grpc, *events, *on_headers, *kinds;
+    PyObject *grpc, *events, *parser, *kinds;
     if (!PyArg_ParseTuple(args, "y*nLnO!O!OO!:walk", &view, &pos, &offset, &max_size,
-                          &PyDict_Type, &grpc, &PyList_Type, &events, &on_headers,
+                          &PyDict_Type, &grpc, &PyList_Type, &events, &parser,
                           &PyTuple_Type, &kinds))
         return NULL;
-    if (PyTuple_GET_SIZE(kinds) != 4) {
+    if (PyTuple_GET_SIZE(kinds) != N_KINDS) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "kinds must be (Data, WindowUpdate, UnknownFrame, "
-                        "GrpcMessage)");
+                        "GrpcMessage, Headers, plain_text, STATIC_TEXT, MEMO_LIMIT, pair)");
         return NULL;
     }
     const unsigned char *p = view.buf;
@@ -248,17 +395,15 @@ static PyObject *walk(PyObject *self, PyObject *args)
         } else if (ftype == HEADERS) {
             if ((flags & (END_HEADERS | PADDED | PRIORITY)) != END_HEADERS || sid == 0)
                 break;
-            PyObject *r = PyObject_CallFunction(on_headers, "y#LLiIO", h + HEADER_LEN, length,
-                                                start, offset + end, flags, sid, events);
-            if (r == NULL) {
+            if (headers_frame(h + HEADER_LEN, length, start, offset + end, flags, sid, parser,
+                              grpc, events, kinds) < 0) {
                 failed = 1;
                 break;
             }
-            Py_DECREF(r);
         } else if (ftype == WINDOW_UPDATE) {
             if (length != 4)
                 break;
-            if (append_record(events, Py_BuildValue("(OILLk)", PyTuple_GET_ITEM(kinds, 1), sid,
+            if (append_record(events, Py_BuildValue("(OILLk)", PyTuple_GET_ITEM(kinds, K_WINDOW_UPDATE), sid,
                                                     start, offset + end,
                                                     (unsigned long)(be32(h + HEADER_LEN)
                                                                     & 0x7FFFFFFF))) < 0) {
@@ -266,7 +411,7 @@ static PyObject *walk(PyObject *self, PyObject *args)
                 break;
             }
         } else if (ftype > CONTINUATION) {
-            if (append_record(events, Py_BuildValue("(OiIiLL)", PyTuple_GET_ITEM(kinds, 2),
+            if (append_record(events, Py_BuildValue("(OiIiLL)", PyTuple_GET_ITEM(kinds, K_UNKNOWN),
                                                     ftype, sid, flags, start,
                                                     offset + end)) < 0) {
                 failed = 1;
@@ -303,7 +448,19 @@ PyMODINIT_FUNC PyInit__frames(void)
     s_failed = PyUnicode_InternFromString("_failed");
     s_messages = PyUnicode_InternFromString("messages");
     s_message_bytes = PyUnicode_InternFromString("message_bytes");
-    if (!s_current || !s_prefix || !s_failed || !s_messages || !s_message_bytes)
+    s_decoder = PyUnicode_InternFromString("_decoder");
+    s_blocks = PyUnicode_InternFromString("_blocks");
+    s_generation = PyUnicode_InternFromString("_generation");
+    s_table_size = PyUnicode_InternFromString("table_size");
+    s_max_table = PyUnicode_InternFromString("max_allowed_table_size");
+    s_dynamic_text = PyUnicode_InternFromString("dynamic_text");
+    s_max_list = PyUnicode_InternFromString("max_header_list_size");
+    s_whole_headers = PyUnicode_InternFromString("_whole_headers");
+    s_note = PyUnicode_InternFromString("_note_content_type");
+    s_end_grpc = PyUnicode_InternFromString("_end_grpc");
+    if (!s_current || !s_prefix || !s_failed || !s_messages || !s_message_bytes || !s_decoder
+            || !s_blocks || !s_generation || !s_table_size || !s_max_table || !s_dynamic_text
+            || !s_max_list || !s_whole_headers || !s_note || !s_end_grpc)
         return NULL;
     return PyModule_Create(&module);
 }

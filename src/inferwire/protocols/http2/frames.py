@@ -22,6 +22,7 @@ from hpack.exceptions import HPACKError
 from ...errors import ProtocolError
 from ..detect import H2_PREFACE
 from ..grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
+from .. import hpackdecode
 from ..hpackdecode import HpackDecoder
 from .events import (Data, GoAway, GrpcFramingError, Headers, Ping, Preface, Priority,
                      PushPromise, RstStream, Settings, Truncated, UnknownFrame, WindowUpdate,
@@ -209,16 +210,18 @@ class H2Parser:
         other one starts (cut by the chunk's end, a padded DATA, a CONTINUATION sequence).
         ``buf`` holds the same bytes (``mv`` itself, or the bytes object ``mv`` views).
 
-        With the C extension (``_frames.walk``) the usual frames are read in C and each frame
-        it leaves (a control frame, padding, a gRPC message crossing frames) is read by
-        :meth:`_frames_py`, one at a time, before C goes on: same records, same errors
-        (``tests/protocols/http2/test_frames_c.py`` compares both)."""
+        With the C extension (``_frames.walk``) the usual frames are read in C (a header block
+        the decoder remembers, or a plain one, decoded there too, others handed to
+        :meth:`_whole_headers`) and each frame it leaves (a control frame, padding, a gRPC
+        message crossing frames) is read by :meth:`_frames_py`, one at a time, before C goes
+        on: same records, same errors (``tests/protocols/http2/test_frames_c.py`` compares
+        both)."""
         walk = _c_walk
         if walk is None:
             return self._frames_py(mv, buf, pos, offset, events, False)
         while True:
-            pos = walk(mv, pos, offset, self.max_frame_size, self._grpc, events,
-                       self._whole_headers, _WALK_KINDS)
+            pos = walk(mv, pos, offset, self.max_frame_size, self._grpc, events, self,
+                       _WALK_KINDS)
             after = self._frames_py(mv, buf, pos, offset, events, True)
             if after == pos or self._block is not None:
                 return after
@@ -607,8 +610,9 @@ def _stopped(failed: ProtocolError) -> ProtocolError:
     return exc
 
 
-# the record classes _frames.walk makes, in the order it takes them
-_WALK_KINDS = (Data, WindowUpdate, UnknownFrame, GrpcMessage)
+# what _frames.walk makes records of and decodes header blocks with, in the order it takes them
+_WALK_KINDS = (Data, WindowUpdate, UnknownFrame, GrpcMessage, Headers, hpackdecode._c_plain_text,
+               hpackdecode.STATIC_TEXT, hpackdecode.MEMO_LIMIT, _GRPC_CONTENT_TYPE)
 
 _HANDLERS = {
     HEADERS: H2Parser._on_headers,
