@@ -4,6 +4,10 @@
 * ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads;
 * ``inferwire.protocols._chunks``: the walk over a chunked body's whole chunks (streamed
   responses: the parser's skip and the per-message split);
+* ``inferwire.protocols._hpack``: HPACK's plain header blocks (no table change, no Huffman)
+  decoded to text;
+* ``inferwire.protocols.http2._frames``: the HTTP/2 parser's walk over the usual whole frames
+  (DATA and its gRPC messages, HEADERS handed to HPACK, WINDOW_UPDATE) of one direction;
 * ``inferwire.exchanges._plain``: a one-request HTTP/1 connection's heads split and framed;
 * ``inferwire.tcp._segments``: a TCP direction with retransmissions or reordering reassembled
   segment by segment and its copies classified (:mod:`inferwire.tcp.segments`,
@@ -24,6 +28,11 @@ setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.protocols._chunks",
                              ["src/inferwire/protocols/_chunks.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.protocols._hpack", ["src/inferwire/protocols/_hpack.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.protocols.http2._frames",
+                             ["src/inferwire/protocols/http2/_frames.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.packets._guard", ["src/inferwire/packets/_guard.c"],
                              extra_compile_args=["-O2"], optional=True),

@@ -29,27 +29,38 @@ FRAME_HEADER_LEN = 9
 def _times(timeline, ends: list) -> list:
     """Capture time (ns) of the packet carrying byte ``end - 1`` of each, None if unknown;
     one vectorised look-up for a TCP stream."""
+    times, known = _time_array(timeline, ends)
+    return [t if k else None for t, k in zip(times.tolist(), known.tolist())]
+
+
+def _time_array(timeline, ends: list) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_times` as arrays: the times (int64 ns, -1 where unknown) and whether each is
+    known (bool)."""
     stream = getattr(timeline, "stream", None)
     if stream is None or not hasattr(stream, "starts") or not len(stream.starts):
-        return [timeline.last(e) for e in ends]
+        found = [timeline.last(e) for e in ends]
+        return (np.array([-1 if t is None else t for t in found], dtype=np.int64),
+                np.array([t is not None for t in found], dtype=bool))
     offsets = np.asarray(ends, dtype=np.int64) - 1
     starts = np.asarray(stream.starts, dtype=np.int64)
     i = np.searchsorted(starts, offsets, side="right") - 1
     ok = (i >= 0) & (offsets < np.asarray(stream.ends, dtype=np.int64)[np.maximum(i, 0)])
     times = np.asarray(stream.times, dtype=np.int64)[np.maximum(i, 0)]
-    return [int(t) if k and t >= 0 else None for t, k in zip(times.tolist(), ok.tolist())]
+    known = ok & (times >= 0)
+    return np.where(known, times, -1), known
 
 
-def _possible(data: list, data_t: list, grants: list, grant_t: list) -> bool:
+def _possible(data: list, data_t: tuple, grants: list, grant_t: tuple) -> bool:
     """Whether any window can have run out (vectorised; a stall needs it): the connection's
     DATA beyond its initial window plus the updates granted by then, or a stream's DATA
-    reaching the smallest initial stream window announced."""
+    reaching the smallest initial stream window announced.  ``data_t``, ``grant_t``: the
+    frames' :func:`_time_array`."""
     if not data:
         return False
-    t = np.array([-1 if x is None else x for x in data_t], dtype=np.int64)
+    t = data_t[0]
     size = np.array([r[3] - r[2] - FRAME_HEADER_LEN for r in data], dtype=np.int64)
-    conn = [(x, r[4]) for x, r in zip(grant_t, grants)
-            if x is not None and r[0] is WindowUpdate and r[1] == 0]
+    conn = [(x, r[4]) for x, k, r in zip(grant_t[0].tolist(), grant_t[1].tolist(), grants)
+            if k and r[0] is WindowUpdate and r[1] == 0]
     granted = np.zeros(len(t), dtype=np.int64)
     if conn:
         conn.sort()
@@ -72,10 +83,12 @@ def _events(sender_records: list, receiver_records: list, sender, receiver) -> l
     data = [r for r in sender_records if r[0] is Data]
     grants = [r for r in receiver_records if r[0] is WindowUpdate
               or (r[0] is Settings and not r[3] and SETTINGS_INITIAL_WINDOW_SIZE in r[4])]
-    data_t = _times(sender, [r[3] for r in data])
-    grant_t = _times(receiver, [r[3] if r[0] is WindowUpdate else r[2] for r in grants])
-    if not _possible(data, data_t, grants, grant_t):
+    data_ends = [r[3] for r in data]
+    grant_ends = [r[3] if r[0] is WindowUpdate else r[2] for r in grants]
+    if not _possible(data, _time_array(sender, data_ends), grants,
+                     _time_array(receiver, grant_ends)):
         return []
+    data_t, grant_t = _times(sender, data_ends), _times(receiver, grant_ends)
     out = []
     for t, r in zip(data_t, data):
         if t is not None:       # (Data, sid, start, end, data_len, end_stream, messages)

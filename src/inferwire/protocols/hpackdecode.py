@@ -19,6 +19,13 @@ Three shortcuts make common traffic cheap:
   other block, and any block that would raise, takes the general path, which alone changes
   the table and raises errors;
 * Huffman strings are decoded with a 256-state x 256-byte transition table, and remembered.
+
+With the C extension (``inferwire.protocols._hpack``), a new block that is plain in the
+simplest way (one-byte indices, short strings without Huffman coding: a gRPC request with its own
+x-request-id, a trailer with a timing value) is decoded in one C call before
+:meth:`HpackDecoder._plain_text` is tried; it reads the tables' text mirrors (``STATIC_TEXT`` and
+each decoder's ``dynamic_text``, kept in step with ``dynamic``) and gives the same headers
+(``tests/protocols/test_hpack_c.py``).
 """
 from __future__ import annotations
 
@@ -39,6 +46,21 @@ MEMO_LIMIT = 4096                               # remembered blocks / strings be
 _FAIL, _EMIT, _COMPLETE = 4, 2, 1               # hpack.huffman_table flags
 _INDEXED_RUN = re.compile(rb"[\x80-\xfe]+")       # one-byte indexed fields (index 0..126)
 _STATIC_ONLY = -1                               # a run's "generation" when the table plays no part
+
+try:              # plain blocks decoded in C (_hpack.c); same headers as _plain_text
+    from ._hpack import plain_text as _c_plain_text
+except ImportError:
+    _c_plain_text = None
+
+
+def text_entry(header: tuple[bytes, bytes]) -> tuple[tuple[str, str], int, int]:
+    """A table entry's text mirror: ((name, value) as text, name bytes, value bytes)."""
+    name, value = header
+    return (name.decode("utf-8", "replace"), value.decode("utf-8", "replace")), len(name), \
+        len(value)
+
+
+STATIC_TEXT = (None,) + tuple(text_entry(h) for h in HeaderTable.STATIC_TABLE)
 
 
 class _HuffmanTable:
@@ -129,6 +151,7 @@ class HpackDecoder:
         self.max_allowed_table_size = max_allowed_table_size
         self.table_size = HeaderTable.DEFAULT_SIZE   # the encoder's current maximum (bytes)
         self.dynamic: deque = deque()                # newest first, as (name, value)
+        self.dynamic_text: deque = deque()           # the same entries as text_entry()
         self._used = 0                               # bytes of the dynamic table in use
         self._generation = 0                         # bumped on every table change
         self._blocks: dict = {}                      # block -> (generation, headers)
@@ -146,7 +169,12 @@ class HpackDecoder:
         memo = self._blocks.get(block)
         if memo is not None and memo[0] == generation:
             return memo[1]
-        headers = self._plain_text(block)
+        headers = None
+        if _c_plain_text is not None and self.table_size <= self.max_allowed_table_size:
+            headers = _c_plain_text(block, STATIC_TEXT, self.dynamic_text,
+                                    self.max_header_list_size)
+        if headers is None:
+            headers = self._plain_text(block)
         if headers is None:
             headers = self._general_text(block)
         if self._generation == generation:       # the table did not change: remember
@@ -339,9 +367,11 @@ class HpackDecoder:
         size = ENTRY_OVERHEAD + len(header[0]) + len(header[1])
         if size > self.table_size:
             self.dynamic.clear()
+            self.dynamic_text.clear()
             self._used = 0
             return
         self.dynamic.appendleft(header)
+        self.dynamic_text.appendleft(text_entry(header))
         self._used += size
         self._shrink()
 
@@ -353,6 +383,7 @@ class HpackDecoder:
         old, self.table_size = self.table_size, new_size
         if new_size <= 0:
             self.dynamic.clear()
+            self.dynamic_text.clear()
             self._used = 0
         elif old > new_size:
             self._shrink()
@@ -361,4 +392,5 @@ class HpackDecoder:
     def _shrink(self) -> None:
         while self._used > self.table_size:
             name, value = self.dynamic.pop()
+            self.dynamic_text.pop()
             self._used -= ENTRY_OVERHEAD + len(name) + len(value)

@@ -21,11 +21,22 @@ from hpack.exceptions import HPACKError
 
 from ...errors import ProtocolError
 from ..detect import H2_PREFACE
-from ..grpc import GrpcMessageSplitter, is_grpc_content_type
+from ..grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
+from .. import hpackdecode
 from ..hpackdecode import HpackDecoder
 from .events import (Data, GoAway, GrpcFramingError, Headers, Ping, Preface, Priority,
                      PushPromise, RstStream, Settings, Truncated, UnknownFrame, WindowUpdate,
                      event_objects)
+
+try:              # the usual whole frames walked in C (_frames.c); same records as _frames_py
+    from ._frames import walk as _c_walk
+except ImportError:
+    _c_walk = None
+
+# A gRPC stream whose splitter is not made yet: none of its DATA needed one (_frames.walk reads
+# a payload of whole messages without it).  True, so that C knows it without an import.
+_NEW_GRPC = True
+_GRPC_CONTENT_TYPE = ("content-type", "application/grpc")
 
 # length (24 bits as 8 + 16), type, flags, reserved bit + stream id
 FRAME_HEADER = struct.Struct(">BHBBL")
@@ -115,7 +126,9 @@ class H2Parser:
         self._payload = bytearray()      # partial payload of a buffered (non-DATA) frame
         self._block: _Block | None = None
         self._decoder = HpackDecoder(_HPACK_MAX_HEADER_LIST, _HPACK_MAX_TABLE)
-        self._grpc: dict[int, GrpcMessageSplitter | None] = {}  # None: framing broke, stop
+        # a gRPC stream's splitter; _NEW_GRPC until its first DATA needs one; None: its framing
+        # broke, messages are no longer counted
+        self._grpc: dict[int, GrpcMessageSplitter | bool | None] = {}
         self._failed: ProtocolError | None = None
 
     # ------------------------------------------------------------ public
@@ -197,6 +210,27 @@ class H2Parser:
         other one starts (cut by the chunk's end, a padded DATA, a CONTINUATION sequence).
         ``buf`` holds the same bytes (``mv`` itself, or the bytes object ``mv`` views).
 
+        With the C extension (``_frames.walk``) the usual frames are read in C (a header block
+        the decoder remembers, or a plain one, decoded there too, others handed to
+        :meth:`_whole_headers`) and each frame it leaves (a control frame, padding, a gRPC
+        message crossing frames) is read by :meth:`_frames_py`, one at a time, before C goes
+        on: same records, same errors (``tests/protocols/http2/test_frames_c.py`` compares
+        both)."""
+        walk = _c_walk
+        if walk is None:
+            return self._frames_py(mv, buf, pos, offset, events, False)
+        while True:
+            pos = walk(mv, pos, offset, self.max_frame_size, self._grpc, events, self,
+                       _WALK_KINDS)
+            after = self._frames_py(mv, buf, pos, offset, events, True)
+            if after == pos or self._block is not None:
+                return after
+            pos = after
+
+    def _frames_py(self, mv: memoryview, buf, pos: int, offset: int, events: list,
+                   one: bool) -> int:
+        """:meth:`_whole_frames` in Python (``one``: at most one frame).
+
         The fast path for the common case, written out in one loop because a frame-by-frame
         walk through :meth:`_step` cost more than the rest of the analysis: the checks and
         events are the same as the general path's (tests feed the same bytes both ways).
@@ -232,6 +266,8 @@ class H2Parser:
                 if self._block is not None:  # HEADERS without END_HEADERS: CONTINUATIONs follow
                     return end
             pos = end
+            if one:
+                break
         return pos
 
     def _whole_data(self, mv: memoryview, lo: int, start: int, length: int, flags: int,
@@ -242,7 +278,7 @@ class H2Parser:
             raise ProtocolError("DATA frame on stream 0", offset=start, field="stream_id")
         messages = ()
         if length:
-            splitter = self._grpc.get(sid)
+            splitter = self._splitter(sid)
             if splitter is not None:
                 try:
                     messages = splitter.feed_frame(mv, lo, lo + length, start + FRAME_HEADER_LEN)
@@ -357,7 +393,7 @@ class H2Parser:
         return pos
 
     def _split_grpc(self, fr: _Frame, chunk: memoryview, chunk_offset: int, events: list) -> None:
-        splitter = self._grpc.get(fr.stream_id)
+        splitter = self._splitter(fr.stream_id)
         if splitter is None:
             return
         try:
@@ -475,15 +511,25 @@ class H2Parser:
         """Start splitting gRPC messages on a stream whose headers say application/grpc."""
         if stream_id in self._grpc:
             return
+        if _GRPC_CONTENT_TYPE in headers:     # the usual value, found in one C-level scan
+            self._grpc[stream_id] = _NEW_GRPC
+            return
         for name, value in headers:
             if name == "content-type" and is_grpc_content_type(value):
-                self._grpc[stream_id] = GrpcMessageSplitter()
+                self._grpc[stream_id] = _NEW_GRPC
                 return
+
+    def _splitter(self, stream_id: int) -> GrpcMessageSplitter | None:
+        """The stream's gRPC splitter (made on first use), or None: not gRPC, or broken."""
+        splitter = self._grpc.get(stream_id)
+        if splitter is _NEW_GRPC:
+            splitter = self._grpc[stream_id] = GrpcMessageSplitter()
+        return splitter
 
     def _end_grpc(self, stream_id: int, end: int, events: list) -> None:
         """The stream's direction ended: a gRPC message still open there is truncated."""
         splitter = self._grpc.pop(stream_id, None)   # popped: no per-stream state kept after end
-        if splitter is not None and splitter.in_message:
+        if splitter is not None and splitter is not _NEW_GRPC and splitter.in_message:
             events.append((GrpcFramingError, stream_id, splitter.pending_start,
                                            f"stream ended at offset {end} inside a gRPC message"))
 
@@ -563,6 +609,10 @@ def _stopped(failed: ProtocolError) -> ProtocolError:
     exc.offset, exc.field, exc.events = failed.offset, failed.field, []
     return exc
 
+
+# what _frames.walk makes records of and decodes header blocks with, in the order it takes them
+_WALK_KINDS = (Data, WindowUpdate, UnknownFrame, GrpcMessage, Headers, hpackdecode._c_plain_text,
+               hpackdecode.STATIC_TEXT, hpackdecode.MEMO_LIMIT, _GRPC_CONTENT_TYPE)
 
 _HANDLERS = {
     HEADERS: H2Parser._on_headers,

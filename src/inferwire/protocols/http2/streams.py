@@ -252,13 +252,14 @@ def _server_headers(acc: _StreamAcc, start: int, end: int, headers: tuple,
                     end_stream: bool) -> None:
     if acc.resp_start is None:
         acc.resp_start = start
-    status = _status(headers)
-    if not acc.has_final and status is not None and 100 <= status < 200:
-        acc.informational.append(headers)
-    elif not acc.has_final:
-        acc.has_final, acc.response_headers, acc.resp_headers_end = True, headers, end
-    else:
+    if acc.has_final:                   # trailers: their :status (if any) plays no part
         acc.trailers = headers
+    else:
+        status = _status(headers)
+        if status is not None and 100 <= status < 200:
+            acc.informational.append(headers)
+        else:
+            acc.has_final, acc.response_headers, acc.resp_headers_end = True, headers, end
     if end_stream and acc.resp_end is None:
         acc.resp_end = end
 

@@ -1,0 +1,466 @@
+/* inferwire.protocols.http2._frames: the usual HTTP/2 frames of one direction, walked in C.
+ *
+ * walk(data, pos, offset, max_frame_size, grpc, events, parser, kinds) does in one call what
+ * H2Parser's fast path (frames.py: _frames_py) does frame by frame in Python: from data[pos]
+ * (data[0] is at stream offset `offset`) it reads every frame that lies whole in data and is one
+ * of
+ *
+ *   - DATA, not padded, on a stream other than 0, whose gRPC framing (if the stream is a gRPC
+ *     one: grpc[stream id] is a GrpcMessageSplitter, or True for one not made yet) is simple:
+ *     the splitter holds no partial message and the payload is zero or more whole messages
+ *     with flags 0 or 1;
+ *   - HEADERS with END_HEADERS, not padded, no priority fields, on a stream other than 0: a
+ *     header block the parser's HPACK decoder remembers for its table's generation, or a plain
+ *     one (kinds' plain_text gives its headers; then remembered as HpackDecoder.decode_text
+ *     does), makes its record here; any other goes to parser._whole_headers(block, start, end,
+ *     flags, stream_id, events), the Python method that decodes it and appends its record;
+ *   - WINDOW_UPDATE with a 4-byte payload;
+ *   - a frame of an unknown type (> CONTINUATION);
+ *
+ * appends the records the Python code would append to `events` (kinds = (Data, WindowUpdate,
+ * UnknownFrame, GrpcMessage, Headers, plain_text or None, the static table's text, the memo's
+ * size limit, the ("content-type", "application/grpc") pair)), keeps `grpc` as Python would (a
+ * splitter's counters grow by the messages read; a stream becomes gRPC (True) when its headers
+ * hold the usual content-type, parser._note_content_type judges any other; a stream's entry is
+ * removed when its direction ends, parser._end_grpc does it for a splitter), and returns the
+ * index of the first frame it did not read.  It judges nothing: any
+ * other frame (incomplete, too long, padded, a control frame, CONTINUATION, DATA on stream 0, a
+ * gRPC message crossing the frame's end, a bad flag) is left at that index for the Python code,
+ * which reads it and names any error.  An exception raised by on_headers propagates, the
+ * records before it appended.  tests/protocols/http2/test_frames_c.py compares both walks.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+enum { DATA = 0, HEADERS = 1, WINDOW_UPDATE = 8, CONTINUATION = 9 };
+enum { END_STREAM = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY = 0x20 };
+#define HEADER_LEN 9
+#define PREFIX_LEN 5
+#define MAX_MESSAGES 64        /* more gRPC messages in one frame: left to Python */
+
+static PyObject *s_current, *s_prefix, *s_failed, *s_messages, *s_message_bytes, *s_decoder,
+    *s_blocks, *s_generation, *s_table_size, *s_max_table, *s_dynamic_text, *s_max_list,
+    *s_whole_headers, *s_note, *s_end_grpc;
+enum { K_DATA, K_WINDOW_UPDATE, K_UNKNOWN, K_MESSAGE, K_HEADERS, K_PLAIN, K_STATIC, K_MEMO_LIMIT,
+       K_GRPC_PAIR, N_KINDS };
+
+static uint32_t be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* 1 if obj.<name> is None, 0 if not, -1 on error. */
+static int attr_is_none(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    Py_DECREF(v);
+    return v == Py_None;
+}
+
+/* 1 if the splitter holds no partial message and has not failed; 0 if it does; -1 on error. */
+static int splitter_idle(PyObject *splitter)
+{
+    int idle = attr_is_none(splitter, s_current);
+    if (idle == 1)
+        idle = attr_is_none(splitter, s_failed);
+    if (idle != 1)
+        return idle;
+    PyObject *prefix = PyObject_GetAttr(splitter, s_prefix);
+    if (prefix == NULL)
+        return -1;
+    Py_ssize_t n = PyObject_Size(prefix);
+    Py_DECREF(prefix);
+    return n < 0 ? -1 : n == 0;
+}
+
+/* splitter.<name> += add */
+static int add_to(PyObject *splitter, PyObject *name, long long add)
+{
+    PyObject *old = PyObject_GetAttr(splitter, name);
+    if (old == NULL)
+        return -1;
+    PyObject *inc = PyLong_FromLongLong(add);
+    if (inc == NULL) {
+        Py_DECREF(old);
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(old, inc);
+    Py_DECREF(old);
+    Py_DECREF(inc);
+    if (sum == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(splitter, name, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+/* The gRPC messages of the payload p[0:len] at stream offset `at`, as a tuple of GrpcMessage
+ * (counted in the splitter's counters, unless it is NULL: not made yet); Py_None (a borrowed
+ * marker) when they are not all whole with flags 0 or 1. */
+static PyObject *messages(PyObject *splitter, PyObject *message_type, const unsigned char *p,
+                          Py_ssize_t len, long long at)
+{
+    Py_ssize_t starts[MAX_MESSAGES], lengths[MAX_MESSAGES], k = 0, i = 0;
+    long long total = 0;
+    while (i < len) {
+        if (len - i < PREFIX_LEN || p[i] > 1 || k == MAX_MESSAGES)
+            return Py_None;
+        Py_ssize_t mlen = (Py_ssize_t)be32(p + i + 1);
+        if (mlen > len - i - PREFIX_LEN)
+            return Py_None;
+        starts[k] = i;
+        lengths[k++] = mlen;
+        total += mlen;
+        i += PREFIX_LEN + mlen;
+    }
+    PyObject *out = PyTuple_New(k);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t m = 0; m < k; m++) {
+        long long start = at + starts[m];
+        PyObject *fields = Py_BuildValue("(OnLL)", p[starts[m]] ? Py_True : Py_False,
+                                         lengths[m], start, start + PREFIX_LEN + lengths[m]);
+        if (fields == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *args = PyTuple_Pack(1, fields);
+        Py_DECREF(fields);
+        if (args == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        /* tuple.__new__(GrpcMessage, fields): a NamedTuple without its generated __new__ */
+        PyObject *msg = PyTuple_Type.tp_new((PyTypeObject *)message_type, args, NULL);
+        Py_DECREF(args);
+        if (msg == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, m, msg);
+    }
+    if (k && splitter != NULL && (add_to(splitter, s_messages, k) < 0 ||
+              add_to(splitter, s_message_bytes, total) < 0)) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* One DATA frame: 1 read (record appended), 0 left to Python, -1 error. */
+static int data_frame(const unsigned char *payload, Py_ssize_t length, long long start,
+                      int flags, uint32_t sid, PyObject *grpc, PyObject *events, PyObject *kinds)
+{
+    PyObject *key = PyLong_FromUnsignedLong(sid);
+    if (key == NULL)
+        return -1;
+    PyObject *splitter = PyDict_GetItemWithError(grpc, key);     /* borrowed */
+    if (splitter == NULL && PyErr_Occurred()) {
+        Py_DECREF(key);
+        return -1;
+    }
+    PyObject *msgs;
+    if (splitter == Py_True) {               /* a gRPC stream without a splitter yet: idle */
+        msgs = length ? messages(NULL, PyTuple_GET_ITEM(kinds, K_MESSAGE), payload, length,
+                                 start + HEADER_LEN) : PyTuple_New(0);
+        if (msgs == Py_None) {
+            Py_DECREF(key);
+            return 0;
+        }
+    } else if (splitter != NULL && splitter != Py_None) {
+        Py_INCREF(splitter);
+        int idle = splitter_idle(splitter);
+        if (idle <= 0) {
+            Py_DECREF(splitter);
+            Py_DECREF(key);
+            return idle;
+        }
+        msgs = length ? messages(splitter, PyTuple_GET_ITEM(kinds, K_MESSAGE), payload, length,
+                                 start + HEADER_LEN) : PyTuple_New(0);
+        Py_DECREF(splitter);
+        if (msgs == Py_None) {
+            Py_DECREF(key);
+            return 0;
+        }
+    } else {
+        msgs = PyTuple_New(0);
+    }
+    if (msgs == NULL) {
+        Py_DECREF(key);
+        return -1;
+    }
+    long long end = start + HEADER_LEN + length;
+    PyObject *rec = Py_BuildValue("(OOLLnON)", PyTuple_GET_ITEM(kinds, K_DATA), key, start, end,
+                                  length, (flags & END_STREAM) ? Py_True : Py_False, msgs);
+    int rc = rec == NULL ? -1 : PyList_Append(events, rec);
+    Py_XDECREF(rec);
+    if (rc == 0 && (flags & END_STREAM) && splitter != NULL) {
+        /* the stream's direction ended: its splitter (idle: no message cut) is dropped */
+        rc = PyDict_DelItem(grpc, key);
+    }
+    Py_DECREF(key);
+    return rc < 0 ? -1 : 1;
+}
+
+/* The headers of `block` as HpackDecoder.decode_text gives them when the decoder remembers
+ * the block for its table's generation, or the block is plain (then remembered, as
+ * decode_text does); NULL without an exception for any other block, NULL with one on error. */
+static PyObject *known_headers(PyObject *decoder, PyObject *block, PyObject *kinds)
+{
+    PyObject *blocks = PyObject_GetAttr(decoder, s_blocks);
+    PyObject *generation = blocks ? PyObject_GetAttr(decoder, s_generation) : NULL;
+    PyObject *headers = NULL;
+    if (generation == NULL)
+        goto done;
+    if (!PyDict_Check(blocks))
+        goto done;                                       /* not a memo this code knows */
+    PyObject *memo = PyDict_GetItemWithError(blocks, block);          /* borrowed */
+    if (memo != NULL && PyTuple_Check(memo) && PyTuple_GET_SIZE(memo) == 2) {
+        int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(memo, 0), generation, Py_EQ);
+        if (same > 0) {
+            headers = PyTuple_GET_ITEM(memo, 1);
+            Py_INCREF(headers);
+        }
+        if (same != 0)
+            goto done;
+    }
+    if (PyErr_Occurred() || PyTuple_GET_ITEM(kinds, K_PLAIN) == Py_None)
+        goto done;
+    PyObject *size = PyObject_GetAttr(decoder, s_table_size);
+    PyObject *allowed = size ? PyObject_GetAttr(decoder, s_max_table) : NULL;
+    int fits = allowed ? PyObject_RichCompareBool(size, allowed, Py_LE) : -1;
+    Py_XDECREF(size);
+    Py_XDECREF(allowed);
+    if (fits != 1)
+        goto done;
+    PyObject *dynamic = PyObject_GetAttr(decoder, s_dynamic_text);
+    PyObject *limit = dynamic ? PyObject_GetAttr(decoder, s_max_list) : NULL;
+    PyObject *got = limit ? PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(kinds, K_PLAIN), block,
+                                                         PyTuple_GET_ITEM(kinds, K_STATIC),
+                                                         dynamic, limit, NULL) : NULL;
+    Py_XDECREF(dynamic);
+    Py_XDECREF(limit);
+    if (got == NULL || got == Py_None) {
+        Py_XDECREF(got);
+        goto done;
+    }
+    /* remembered as decode_text does (the table did not change), after forgetting all at
+     * the memo's limit */
+    Py_ssize_t memo_limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(kinds, K_MEMO_LIMIT));
+    if (PyErr_Occurred()) {
+        Py_DECREF(got);
+        goto done;
+    }
+    if (PyDict_GET_SIZE(blocks) >= memo_limit)
+        PyDict_Clear(blocks);
+    PyObject *entry = PyTuple_Pack(2, generation, got);
+    if (entry == NULL || PyDict_SetItem(blocks, block, entry) < 0) {
+        Py_XDECREF(entry);
+        Py_DECREF(got);
+        goto done;
+    }
+    Py_DECREF(entry);
+    headers = got;
+done:
+    Py_XDECREF(blocks);
+    Py_XDECREF(generation);
+    return headers;
+}
+
+/* parser.<method>(*args) called for its effect: 0, or -1 on error. */
+static int call_method(PyObject *parser, PyObject *method, PyObject *args)
+{
+    if (args == NULL)
+        return -1;
+    PyObject *fn = PyObject_GetAttr(parser, method);
+    PyObject *r = fn ? PyObject_Call(fn, args, NULL) : NULL;
+    Py_XDECREF(fn);
+    Py_DECREF(args);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* The stream of a HEADERS record just made: gRPC when its headers say so (the usual pair here,
+ * any other form by parser._note_content_type); its direction ended on END_STREAM. */
+static int after_headers(PyObject *parser, PyObject *grpc, PyObject *key, PyObject *headers,
+                         PyObject *kinds, int end_stream, long long end, PyObject *events,
+                         PyObject *rec)
+{
+    int has = PyDict_Contains(grpc, key);
+    if (has < 0)
+        return -1;
+    if (!has) {
+        int found = PySequence_Contains(headers, PyTuple_GET_ITEM(kinds, K_GRPC_PAIR));
+        if (found < 0)
+            return -1;
+        if (found ? PyDict_SetItem(grpc, key, Py_True) < 0
+                  : call_method(parser, s_note, PyTuple_Pack(2, key, headers)) < 0)
+            return -1;
+    }
+    if (PyList_Append(events, rec) < 0)
+        return -1;
+    if (!end_stream)
+        return 0;
+    PyObject *splitter = PyDict_GetItemWithError(grpc, key);           /* borrowed */
+    if (splitter == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (splitter == Py_True || splitter == Py_None)                    /* nothing cut */
+        return PyDict_DelItem(grpc, key);
+    return call_method(parser, s_end_grpc, Py_BuildValue("(OLO)", key, end, events));
+}
+
+/* One HEADERS frame (END_HEADERS, no padding or priority): 0, or -1 on error. */
+static int headers_frame(const unsigned char *payload, Py_ssize_t length, long long start,
+                         long long end, int flags, uint32_t sid, PyObject *parser,
+                         PyObject *grpc, PyObject *events, PyObject *kinds)
+{
+    PyObject *block = PyBytes_FromStringAndSize((const char *)payload, length);
+    if (block == NULL)
+        return -1;
+    PyObject *decoder = PyObject_GetAttr(parser, s_decoder);
+    PyObject *headers = decoder ? known_headers(decoder, block, kinds) : NULL;
+    Py_XDECREF(decoder);
+    if (headers == NULL) {
+        int rc = PyErr_Occurred() ? -1 : call_method(parser, s_whole_headers, Py_BuildValue(
+            "(OLLiIO)", block, start, end, flags, sid, events));
+        Py_DECREF(block);
+        return rc;
+    }
+    Py_DECREF(block);
+    PyObject *key = PyLong_FromUnsignedLong(sid);
+    int end_stream = flags & END_STREAM;
+    PyObject *rec = key ? Py_BuildValue("(OOLLOO)", PyTuple_GET_ITEM(kinds, K_HEADERS), key,
+                                        start, end, headers,
+                                        end_stream ? Py_True : Py_False) : NULL;
+    int rc = rec ? after_headers(parser, grpc, key, headers, kinds, end_stream, end, events,
+                                 rec) : -1;
+    Py_XDECREF(rec);
+    Py_XDECREF(key);
+    Py_DECREF(headers);
+    return rc;
+}
+
+static int append_record(PyObject *events, PyObject *rec)
+{
+    if (rec == NULL)
+        return -1;
+    int rc = PyList_Append(events, rec);
+    Py_DECREF(rec);
+    return rc;
+}
+
+static PyObject *walk(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t pos, max_size;
+    long long offset;
+    PyObject *grpc, *events, *parser, *kinds;
+    if (!PyArg_ParseTuple(args, "y*nLnO!O!OO!:walk", &view, &pos, &offset, &max_size,
+                          &PyDict_Type, &grpc, &PyList_Type, &events, &parser,
+                          &PyTuple_Type, &kinds))
+        return NULL;
+    if (PyTuple_GET_SIZE(kinds) != N_KINDS) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "kinds must be (Data, WindowUpdate, UnknownFrame, "
+                        "GrpcMessage, Headers, plain_text, STATIC_TEXT, MEMO_LIMIT, pair)");
+        return NULL;
+    }
+    const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len;
+    int failed = 0;
+    if (pos < 0)
+        pos = n;
+    while (n - pos >= HEADER_LEN) {
+        const unsigned char *h = p + pos;
+        Py_ssize_t length = ((Py_ssize_t)h[0] << 16) | (h[1] << 8) | h[2];
+        int ftype = h[3], flags = h[4];
+        uint32_t sid = be32(h + 5) & 0x7FFFFFFF;
+        Py_ssize_t end = pos + HEADER_LEN + length;
+        long long start = offset + pos;
+        if (end > n || length > max_size)
+            break;
+        if (ftype == DATA) {
+            if ((flags & PADDED) || sid == 0)
+                break;
+            int rc = data_frame(h + HEADER_LEN, length, start, flags, sid, grpc, events, kinds);
+            if (rc < 0) {
+                failed = 1;
+                break;
+            }
+            if (rc == 0)
+                break;
+        } else if (ftype == HEADERS) {
+            if ((flags & (END_HEADERS | PADDED | PRIORITY)) != END_HEADERS || sid == 0)
+                break;
+            if (headers_frame(h + HEADER_LEN, length, start, offset + end, flags, sid, parser,
+                              grpc, events, kinds) < 0) {
+                failed = 1;
+                break;
+            }
+        } else if (ftype == WINDOW_UPDATE) {
+            if (length != 4)
+                break;
+            if (append_record(events, Py_BuildValue("(OILLk)", PyTuple_GET_ITEM(kinds, K_WINDOW_UPDATE), sid,
+                                                    start, offset + end,
+                                                    (unsigned long)(be32(h + HEADER_LEN)
+                                                                    & 0x7FFFFFFF))) < 0) {
+                failed = 1;
+                break;
+            }
+        } else if (ftype > CONTINUATION) {
+            if (append_record(events, Py_BuildValue("(OiIiLL)", PyTuple_GET_ITEM(kinds, K_UNKNOWN),
+                                                    ftype, sid, flags, start,
+                                                    offset + end)) < 0) {
+                failed = 1;
+                break;
+            }
+        } else {
+            break;
+        }
+        pos = end;
+    }
+    PyBuffer_Release(&view);
+    if (failed)
+        return NULL;
+    return PyLong_FromSsize_t(pos);
+}
+
+static PyMethodDef methods[] = {
+    {"walk", walk, METH_VARARGS,
+     "walk(data, pos, offset, max_frame_size, grpc, events, on_headers, kinds) -> pos: the "
+     "usual whole HTTP/2 frames from data[pos] read into records appended to events; returns "
+     "the index of the first frame left to the Python code."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_frames", "H2Parser's fast path over whole frames, in C.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__frames(void)
+{
+    s_current = PyUnicode_InternFromString("_current");
+    s_prefix = PyUnicode_InternFromString("_prefix");
+    s_failed = PyUnicode_InternFromString("_failed");
+    s_messages = PyUnicode_InternFromString("messages");
+    s_message_bytes = PyUnicode_InternFromString("message_bytes");
+    s_decoder = PyUnicode_InternFromString("_decoder");
+    s_blocks = PyUnicode_InternFromString("_blocks");
+    s_generation = PyUnicode_InternFromString("_generation");
+    s_table_size = PyUnicode_InternFromString("table_size");
+    s_max_table = PyUnicode_InternFromString("max_allowed_table_size");
+    s_dynamic_text = PyUnicode_InternFromString("dynamic_text");
+    s_max_list = PyUnicode_InternFromString("max_header_list_size");
+    s_whole_headers = PyUnicode_InternFromString("_whole_headers");
+    s_note = PyUnicode_InternFromString("_note_content_type");
+    s_end_grpc = PyUnicode_InternFromString("_end_grpc");
+    if (!s_current || !s_prefix || !s_failed || !s_messages || !s_message_bytes || !s_decoder
+            || !s_blocks || !s_generation || !s_table_size || !s_max_table || !s_dynamic_text
+            || !s_max_list || !s_whole_headers || !s_note || !s_end_grpc)
+        return NULL;
+    return PyModule_Create(&module);
+}
