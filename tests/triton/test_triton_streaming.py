@@ -209,6 +209,7 @@ def test_locust_streams_from_triton_per_request_against_the_wire(tmp_path):
     request log with its client-side token times, joins the wire by id with N messages each,
     its TTFT is at least the wire's and its last token no earlier than the wire's; the
     messages' sizes equal tshark's."""
+    from locuststreams import check_locust_streams
     from needs import need_capture, need_tool
 
     from inferwire.experiment import RunConfig, run_experiment
@@ -223,19 +224,7 @@ def test_locust_streams_from_triton_per_request_against_the_wire(tmp_path):
     requests = pd.read_parquet(d / "requests.parquet")
     assert (requests["response_messages"] == TOKENS).all()
     for protocol, name in (("rest", "triton_generate_stream"), ("grpc", "triton_model_stream")):
-        tool = pd.read_csv(d / f"{name}_requests.csv")          # locust's own event log
-        assert len(tool) >= 10 and tool["ok"].all() and (tool["tokens"] == TOKENS).all()
-        assert (tool["first_token_ns"] <= tool["last_token_ns"]).all()
-        assert (tool["request_id"].str.startswith(f"{protocol}-locust-")).all()
-        client = pd.read_csv(d / f"client_log_{protocol}.csv")
-        measured = client[client["phase"] == "measure"]
-        assert set(measured["request_id"]) == set(tool["request_id"])
-        merged = measured.merge(requests, on="request_id", suffixes=("_client", ""))
-        assert len(merged) == len(tool)                   # every locust stream on the wire
-        assert (merged["ttft_ms"] <= merged["ttft_ms_client"] + 1e-3).all()
-        last_client_ms = (merged["last_token_ns"] - merged["started_ns"]) / 1e6
-        assert (merged["last_message_ms"] <= last_client_ms + 1e-3).all()
-        assert (merged["tokens"] == merged["response_messages"]).all()
+        check_locust_streams(d, name, protocol, TOKENS, requests)
     summary = (d / "summary.md").read_text()
     assert "The client's TTFT exceeds the wire's by" in summary
     assert "never less" in summary
