@@ -258,6 +258,30 @@ def test_two_instances_reach_tritons_config_and_share_the_streams(tmp_path):
     assert len(requests) == 26 and (requests["response_messages"] == TOKENS).all()
 
 
+@pytest.mark.capture
+@pytest.mark.slow
+def test_a_run_asking_more_than_the_default_limit_streams_every_token(tmp_path):
+    """``--stream-tokens 5000``, above the model's default ``max_tokens_limit`` (4096, which
+    refused every request of such a run, warm-up included): the run's model allows the run's N
+    (Triton's own ``/v2/models/charlm/config`` says so) and every stream has all its tokens."""
+    from needs import need_capture
+
+    from inferwire.experiment import RunConfig, run_experiment
+    need_capture()
+    tokens = 5000
+    result = run_experiment(RunConfig(out=str(tmp_path), server="triton", api="v2",
+                                      protocols=("grpc",), stream_tokens=tokens,
+                                      token_time_ms=0.2, users=1, requests=2, duration_s=None,
+                                      warmup_requests=1, progress=False))
+    assert result.status == "ok", result.problems
+    server = json.loads((result.run_dir / "manifest.json").read_text())["server"]
+    limit = server["model_config"]["parameters"]["max_tokens_limit"]["string_value"]
+    assert int(limit) == tokens
+    requests = pd.read_parquet(result.run_dir / "requests.parquet")
+    assert len(requests) == 3 and (requests["response_messages"] == tokens).all()
+    assert requests["stream_done"].all()
+
+
 def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_triton):
     """With a 100 ms step and a long stream running, a new request's first token comes out of the
     next step: 0 to 100 ms after it was sent, plus Triton's way in and out.  A loop that took
