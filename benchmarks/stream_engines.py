@@ -2,12 +2,14 @@
 the same closed-loop streams from Triton's decoupled model (REST generate_stream and gRPC
 ModelStreamInfer), driven by ``--engine inferwire`` (a thread per user) and ``--engine locust``
 (the shipped ``triton_generate_stream`` / ``triton_model_stream`` locustfiles: greenlets in one
-process), interleaved in rounds.  Per run and protocol, over the measured requests: the figures
+process), interleaved in rounds; ``--server embedded``: the embedded server's streamed
+``/v1/completions`` instead (REST, the ``stream_completions`` locustfile).  Per run and protocol, over the measured requests: the figures
 of :func:`stream_findings.measure` plus how far the client's TTFT exceeds the wire's, per request
 joined by id (p50, p90, max, and how many were below the wire's: never, so far), and the share
 of requests that found the decode loop idle (:func:`idle_arrivals`).
 
     .venv/bin/python benchmarks/stream_engines.py --users 4 --rounds 2
+    .venv/bin/python benchmarks/stream_engines.py --server embedded --users 4 --rounds 2
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stream_findings import WIRE_PROTOCOL, _plain, markdown, measure  # noqa: E402
 
 from inferwire.experiment import RunConfig, run_experiment  # noqa: E402
+from inferwire.serving.ports import free_ports  # noqa: E402
 
 
 def client_over_wire(run_dir: Path, protocol: str) -> dict:
@@ -71,11 +74,21 @@ def idle_arrivals(run_dir: Path, protocol: str) -> dict:
             "ttft_p50_running_ms": ttft[~idle.to_numpy()].median()}
 
 
+def _server(name: str) -> dict:
+    """RunConfig's server fields: Triton over both protocols, or the embedded server's
+    completions (REST) on free ports."""
+    if name == "triton":
+        return {"server": "triton", "api": "v2", "protocols": ("rest", "grpc")}
+    grpc, rest = free_ports(2)
+    return {"server": "embedded", "protocols": ("rest",), "grpc_port": grpc, "rest_port": rest}
+
+
 def one_run(engine: str, args, out: Path) -> list[dict]:
-    config = RunConfig(out=str(out), name=f"{engine}-u{args.users}", server="triton", api="v2",
-                       protocols=("rest", "grpc"), engine=engine, stream_tokens=args.tokens,
-                       token_time_ms=args.token_ms, users=args.users, duration_s=args.duration,
-                       warmup_requests=max(2, args.users), progress=False)
+    config = RunConfig(out=str(out), name=f"{engine}-u{args.users}", engine=engine,
+                       stream_tokens=args.tokens, token_time_ms=args.token_ms,
+                       users=args.users, duration_s=args.duration,
+                       warmup_requests=max(2, args.users), progress=False,
+                       **_server(args.server))
     result = run_experiment(config)
     if result.status != "ok":
         print(f"{engine}: {result.status}: {result.problems}", flush=True)
@@ -90,6 +103,10 @@ def one_run(engine: str, args, out: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", choices=("triton", "embedded"), default="triton",
+                        help="Triton's decoupled model over both protocols, or the embedded "
+                             "server's /v1/completions (REST; results in "
+                             "stream_engines_embedded.csv)")
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--token-ms", type=float, default=5.0)
@@ -117,7 +134,8 @@ def main() -> None:
                     rows.append({"round": r, **row})
                     print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    table.to_csv(out / "stream_engines.csv", index=False)
+    suffix = "" if args.server == "triton" else f"_{args.server}"
+    table.to_csv(out / f"stream_engines{suffix}.csv", index=False)
     medians = table.groupby(["engine", "protocol"]).median(numeric_only=True)
     print(markdown(medians.drop(columns="round").reset_index()))
 

@@ -1,6 +1,7 @@
 """A streamed capture run end to end (issue 20 items 3-4): the embedded server's SSE completions
-under the load generator, captured with dumpcap, analyzed per message, and summary.md's
-streaming section splitting TTFT into the client's, the network's and the server's share."""
+under the load generator (and locust), captured with dumpcap, analyzed per message, and
+summary.md's streaming section splitting TTFT into the client's, the network's and the server's
+share."""
 import re
 
 import pandas as pd
@@ -8,7 +9,9 @@ import pytest
 
 from inferwire.errors import InferwireError
 from inferwire.experiment import RunConfig, run_experiment
+from inferwire.reference.locust import read_locust_json
 from inferwire.serving.ports import free_ports
+from locuststreams import check_locust_streams
 from needs import need_capture
 
 pytestmark = [pytest.mark.capture, pytest.mark.slow]
@@ -64,8 +67,36 @@ def test_stream_tokens_needs_the_embedded_server_over_rest_or_triton():
     # Triton streams over both protocols (generate_stream, ModelStreamInfer), with either engine
     RunConfig(stream_tokens=4, server="triton", api="v2")
     RunConfig(stream_tokens=4, server="triton", api="v2", engine="locust")
-    with pytest.raises(InferwireError, match="--stream-tokens"):    # locust: Triton's only
-        RunConfig(protocols=("rest",), stream_tokens=4, engine="locust")
+    RunConfig(protocols=("rest",), stream_tokens=4, engine="locust")   # the embedded server's
+    with pytest.raises(InferwireError, match="--stream-tokens"):    # its completions: REST only
+        RunConfig(protocols=("rest", "grpc"), stream_tokens=4, engine="locust")
+
+
+def test_locust_engine_streams_completions_per_request_against_the_wire(tmp_path):
+    """``--engine locust --stream-tokens N`` against the embedded server: the shipped
+    stream_completions locustfile, one request event per stream (no token-statistics events);
+    every stream in locust's own request log carries its id and client-side token times, joins
+    the wire by id with N messages, its TTFT at least the wire's (which starts at request_end,
+    after the client started) and its last token no earlier than the wire's last message."""
+    need_capture()
+    result = run_experiment(RunConfig(out=str(tmp_path), protocols=("rest",), engine="locust",
+                                      users=2, duration_s=2, warmup_requests=2,
+                                      stream_tokens=TOKENS, token_time_ms=TOKEN_MS,
+                                      progress=False, **_ports()))
+    assert result.status == "ok", result.problems
+    d = result.run_dir
+    requests = pd.read_parquet(d / "requests.parquet")
+    tool = check_locust_streams(d, "stream_completions", "rest", TOKENS, requests)
+    assert set(tool["name"]) == {"completions stream"}    # no token-statistics events
+    assert (tool["started_ns"] < tool["first_token_ns"]).all()
+    warmup = pd.read_csv(d / "client_log_rest.csv").query("phase == 'warmup'")
+    assert len(warmup) == 2 and warmup["ok"].all()                # streams too
+    assert len(requests) == len(tool) + 2 and (requests["response_messages"] == TOKENS).all()
+    final = read_locust_json(d / "stream_completions_final.json")
+    assert set(final["name"]) == {"completions stream"}
+    text = (d / "summary.md").read_text()
+    assert f"{len(tool)} streamed requests" in text
+    assert f"never less: {len(tool)} of {len(tool)}" in text
 
 
 def test_aiperf_engine_joins_by_request_id(tmp_path):

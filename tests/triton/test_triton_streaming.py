@@ -209,6 +209,7 @@ def test_locust_streams_from_triton_per_request_against_the_wire(tmp_path):
     request log with its client-side token times, joins the wire by id with N messages each,
     its TTFT is at least the wire's and its last token no earlier than the wire's; the
     messages' sizes equal tshark's."""
+    from locuststreams import check_locust_streams
     from needs import need_capture, need_tool
 
     from inferwire.experiment import RunConfig, run_experiment
@@ -223,19 +224,7 @@ def test_locust_streams_from_triton_per_request_against_the_wire(tmp_path):
     requests = pd.read_parquet(d / "requests.parquet")
     assert (requests["response_messages"] == TOKENS).all()
     for protocol, name in (("rest", "triton_generate_stream"), ("grpc", "triton_model_stream")):
-        tool = pd.read_csv(d / f"{name}_requests.csv")          # locust's own event log
-        assert len(tool) >= 10 and tool["ok"].all() and (tool["tokens"] == TOKENS).all()
-        assert (tool["first_token_ns"] <= tool["last_token_ns"]).all()
-        assert (tool["request_id"].str.startswith(f"{protocol}-locust-")).all()
-        client = pd.read_csv(d / f"client_log_{protocol}.csv")
-        measured = client[client["phase"] == "measure"]
-        assert set(measured["request_id"]) == set(tool["request_id"])
-        merged = measured.merge(requests, on="request_id", suffixes=("_client", ""))
-        assert len(merged) == len(tool)                   # every locust stream on the wire
-        assert (merged["ttft_ms"] <= merged["ttft_ms_client"] + 1e-3).all()
-        last_client_ms = (merged["last_token_ns"] - merged["started_ns"]) / 1e6
-        assert (merged["last_message_ms"] <= last_client_ms + 1e-3).all()
-        assert (merged["tokens"] == merged["response_messages"]).all()
+        check_locust_streams(d, name, protocol, TOKENS, requests)
     summary = (d / "summary.md").read_text()
     assert "The client's TTFT exceeds the wire's by" in summary
     assert "never less" in summary
@@ -267,6 +256,30 @@ def test_two_instances_reach_tritons_config_and_share_the_streams(tmp_path):
     assert sum(i["streams"] for i in instances.values()) == 26      # warm-up included
     requests = pd.read_parquet(result.run_dir / "requests.parquet")
     assert len(requests) == 26 and (requests["response_messages"] == TOKENS).all()
+
+
+@pytest.mark.capture
+@pytest.mark.slow
+def test_a_run_asking_more_than_the_default_limit_streams_every_token(tmp_path):
+    """``--stream-tokens 5000``, above the model's default ``max_tokens_limit`` (4096, which
+    refused every request of such a run, warm-up included): the run's model allows the run's N
+    (Triton's own ``/v2/models/charlm/config`` says so) and every stream has all its tokens."""
+    from needs import need_capture
+
+    from inferwire.experiment import RunConfig, run_experiment
+    need_capture()
+    tokens = 5000
+    result = run_experiment(RunConfig(out=str(tmp_path), server="triton", api="v2",
+                                      protocols=("grpc",), stream_tokens=tokens,
+                                      token_time_ms=0.2, users=1, requests=2, duration_s=None,
+                                      warmup_requests=1, progress=False))
+    assert result.status == "ok", result.problems
+    server = json.loads((result.run_dir / "manifest.json").read_text())["server"]
+    limit = server["model_config"]["parameters"]["max_tokens_limit"]["string_value"]
+    assert int(limit) == tokens
+    requests = pd.read_parquet(result.run_dir / "requests.parquet")
+    assert len(requests) == 3 and (requests["response_messages"] == tokens).all()
+    assert requests["stream_done"].all()
 
 
 def test_a_request_joins_the_running_batch_at_the_next_step(tmp_path, start_triton):

@@ -9,16 +9,10 @@ def run(ctx):
     from ..load import (ClientLogWriter, LoadInterrupted, LoadOptions, PredictWorkload,  # deferred: load imports numpy
                         ProgressPrinter, run_load)
     config, protocol, targets = ctx.config, ctx.protocol, ctx.targets
-    if config.stream_tokens is not None and targets.get("stream_model"):
-        from ..load.triton_stream import triton_stream_workload  # deferred: load imports numpy
-        workload = triton_stream_workload(protocol, targets["host"], targets[f"{protocol}_port"],
-                                          targets["stream_model"], max_tokens=config.stream_tokens,
-                                          connection=config.connection)
-    elif config.stream_tokens is not None:
-        from ..load.streaming import CompletionsWorkload  # deferred: load.streaming imports numpy
-        workload = CompletionsWorkload(targets["host"], targets["rest_port"],
-                                       max_tokens=config.stream_tokens,
-                                       connection=config.connection)
+    if config.stream_tokens is not None:
+        from ..load.triton_stream import stream_workload  # deferred: load imports numpy
+        workload = stream_workload(targets, protocol, max_tokens=config.stream_tokens,
+                                   connection=config.connection)
     else:
         workload = PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
                                    batch_size=config.batch_size,

@@ -2,9 +2,11 @@
 
 The locustfile: ``config.extra["locustfile"]`` (your own; the ``eventlog_hook`` locustfile is
 added so each locust process logs its request events) or the shipped one for the protocol and
-batch size (``rest_single``, ``grpc_batch``, ...); with ``--server triton --stream-tokens N``,
-``triton_generate_stream`` (REST) or ``triton_model_stream`` (gRPC), whose request log carries
-each stream's client-side token times (the client log's ``ttft_ms``, ``itl_p50_ms``, ...).  Its outputs keep the seed's names under the
+batch size (``rest_single``, ``grpc_batch``, ...); with ``--stream-tokens N``,
+``stream_completions`` (the embedded server's ``/v1/completions``, REST), or with ``--server
+triton`` ``triton_generate_stream`` (REST) or ``triton_model_stream`` (gRPC), whose request
+log carries each stream's client-side token times (the client log's ``ttft_ms``,
+``itl_p50_ms``, ...).  Its outputs keep the seed's names under the
 CSV prefix (the locustfile's name; ``<name>_<protocol>`` for your own, plus ``-2``, ``-3`` if
 taken): ``<prefix>_stats.csv``, ``_stats_history.csv``, ``_failures.csv``, ``_exceptions.csv``,
 ``_final.json`` (locust's end-of-run statistics), ``_output.txt`` (its console) and
@@ -23,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import LoadError
-from ..locustfiles import EVENTLOG_HOOK, TRITON_STREAMING, for_workload, path
+from ..locustfiles import EVENTLOG_HOOK, STREAMING, TRITON_STREAMING, for_workload, path
 from ..reference.summary import ToolSummary
 from ..reference.warmup import warm_up
 from ..runfolder import client_log_path
@@ -40,7 +42,7 @@ def _check(config) -> None:
                         "request count")
 
 
-def _locustfiles(config, protocol: str) -> tuple[list[Path], str]:
+def _locustfiles(config, protocol: str, targets: dict) -> tuple[list[Path], str]:
     own = (config.extra or {}).get("locustfile")
     if own:
         own = Path(own).resolve()
@@ -48,7 +50,7 @@ def _locustfiles(config, protocol: str) -> tuple[list[Path], str]:
             raise LoadError(f"locustfile {own} does not exist")
         return [own, path(EVENTLOG_HOOK)], f"{own.stem}_{protocol}"
     if config.stream_tokens is not None:
-        name = TRITON_STREAMING[protocol]
+        name = TRITON_STREAMING[protocol] if targets.get("stream_model") else STREAMING
     else:
         name = for_workload(protocol, config.batch_size, config.api)
     return [path(name)], name
@@ -74,8 +76,11 @@ def _environment(ctx, log_dir: Path) -> dict:
                INFERWIRE_LOCUST_LOG_DIR=str(log_dir), INFERWIRE_API=config.api,
                INFERWIRE_INPUT_NAME=config.input_name, INFERWIRE_OUTPUT_NAME=config.output_name)
     if config.stream_tokens is not None:
-        env.update(MODEL_NAME=targets["stream_model"],
-                   INFERWIRE_STREAM_TOKENS=str(config.stream_tokens))
+        # one request event per stream: locust's counts and rates are streams
+        env.update(INFERWIRE_STREAM_TOKENS=str(config.stream_tokens),
+                   INFERWIRE_LOCUST_TOKEN_STATS="0")
+        if targets.get("stream_model"):
+            env.update(MODEL_NAME=targets["stream_model"])
     for protocol in ("rest", "grpc"):
         port = targets.get(f"{protocol}_port")      # None: the server has that API off
         env.pop(f"{protocol.upper()}_PORT", None)
@@ -98,7 +103,7 @@ def run(ctx) -> ToolSummary:
     from ..reference.locust import run_locust  # deferred: reference.locust imports numpy, pandas
     config, protocol = ctx.config, ctx.protocol
     _check(config)
-    files, base = _locustfiles(config, protocol)
+    files, base = _locustfiles(config, protocol, ctx.targets)
     name = free_prefix(ctx.run_dir, base)
     log_dir = ctx.run_dir / f"{name}{LOG_SUBDIR}"
     extra = config.extra or {}

@@ -57,7 +57,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "v2_raw (repeatable: one per protocol)")
     l.add_argument("--stream-tokens", type=int, metavar="N",
                    help="stream completions instead of Predict: each request an OpenAI-style "
-                        "/v1/completions of N tokens over SSE (embedded server, --protocol rest)"
+                        "/v1/completions of N tokens over SSE (embedded server, --protocol "
+                        "rest; engine inferwire, aiperf or locust)"
                         "; with --server triton: Triton's decoupled model over REST "
                         "generate_stream (SSE) and gRPC ModelStreamInfer (engine inferwire or "
                         "locust)")

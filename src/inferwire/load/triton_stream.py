@@ -9,7 +9,8 @@ it.  The request id goes in ``x-request-id`` (header / metadata) and in the requ
 gRPC uses grpcio with the package's own V2 protos (tritonclient would downgrade protobuf): one
 channel (one HTTP/2 connection) per worker thread, one ``ModelStreamInfer`` call per request,
 half-closed as soon as its one request message is written, so Triton ends the call after the
-final response.
+final response.  :func:`stream_workload` picks a streamed run's workload: one of these, or the
+embedded server's completions.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import json
 import time
 
 from ..errors import LoadError
-from .streaming import StreamResult, arrival_fields, post_streamed
+from .streaming import CompletionsWorkload, StreamResult, arrival_fields, post_streamed
 from .workloads import PerThread
 
 STREAM_METHOD = "/inference.GRPCInferenceService/ModelStreamInfer"
@@ -130,3 +131,15 @@ def triton_stream_workload(protocol: str, host: str, port: int, model: str, *, m
     (:class:`ModelStreamWorkload`) or "rest" (:class:`GenerateStreamWorkload`)."""
     kind = ModelStreamWorkload if protocol == "grpc" else GenerateStreamWorkload
     return kind(host, port, model, max_tokens=max_tokens, connection=connection)
+
+
+def stream_workload(targets: dict, protocol: str, *, max_tokens: int, connection: str = "reuse"):
+    """The streaming workload a run's ``targets`` serve over ``protocol``: Triton's decoupled
+    model when they name a ``stream_model`` (:func:`triton_stream_workload`), else the embedded
+    server's ``/v1/completions`` (:class:`~inferwire.load.streaming.CompletionsWorkload`, REST)."""
+    if targets.get("stream_model"):
+        return triton_stream_workload(protocol, targets["host"], targets[f"{protocol}_port"],
+                                      targets["stream_model"], max_tokens=max_tokens,
+                                      connection=connection)
+    return CompletionsWorkload(targets["host"], targets["rest_port"], max_tokens=max_tokens,
+                               connection=connection)

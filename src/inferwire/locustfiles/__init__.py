@@ -15,8 +15,9 @@ v2_rest_single ``V2RestSingleUser``: one image per Open Inference Protocol (V2) 
 v2_grpc_single ``V2GrpcSingleUser``: one image per V2 gRPC ModelInfer
 v2_rest_batch  ``V2RestBatchUser``: BATCHSIZE images per V2 REST infer
 v2_grpc_batch  ``V2GrpcBatchUser``: BATCHSIZE images per V2 gRPC ModelInfer
-stream_completions ``StreamCompletionsUser``: streamed ``/v1/completions`` (SSE), the stream,
-               its TTFT and its median inter-token gap as locust statistics
+stream_completions ``StreamCompletionsUser``: streamed ``/v1/completions`` (SSE), the client's
+               TTFT and ITL in the event log and (unless ``INFERWIRE_LOCUST_TOKEN_STATS=0``)
+               as locust statistics
 triton_generate_stream ``GenerateStreamUser``: Triton's decoupled model streamed over HTTP
                ``generate_stream`` (SSE), the client's TTFT and ITL in the event log
 triton_model_stream ``ModelStreamUser``: the same over gRPC ``ModelStreamInfer``
@@ -45,7 +46,8 @@ from ..errors import LoadError
 SHIPPED = ("rest_single", "grpc_single", "rest_batch", "grpc_batch", "v2_rest_single",
            "v2_grpc_single", "v2_rest_batch", "v2_grpc_batch")
 EVENTLOG_HOOK = "eventlog_hook"
-#: Streamed completions (SSE) with TTFT and ITL as locust statistics (not a capture-run workload).
+#: Streamed completions (SSE) from the embedded server (the capture-run workload with
+#: --stream-tokens), TTFT and ITL in the event log and as locust statistics.
 STREAMING = "stream_completions"
 #: Triton's decoupled model streamed, per protocol (capture-run workloads with --stream-tokens).
 TRITON_STREAMING = {"rest": "triton_generate_stream", "grpc": "triton_model_stream"}

@@ -4,9 +4,9 @@ ab, h2load and locust have no warm-up of their own (h2load's ``--warm-up-time`` 
 timed runs), and the first calls into a freshly loaded model are slow.  So every engine sends
 ``warmup_requests`` requests first with :class:`inferwire.load.PredictWorkload`, one at a time on
 its own connection, logged with phase "warmup" in the run's client log; they come before the
-tool's measured window and are left out of every comparison.  A run streaming from Triton's
-decoupled model (``--server triton --stream-tokens N``) warms up with streamed requests to it
-(:func:`inferwire.load.triton_stream.triton_stream_workload`).
+tool's measured window and are left out of every comparison.  A streamed run
+(``--stream-tokens N``) warms up with streamed requests: to Triton's decoupled model, or the
+embedded server's completions (:func:`inferwire.load.triton_stream.stream_workload`).
 """
 from __future__ import annotations
 
@@ -51,12 +51,12 @@ def warm_up(ctx, writer, count: int | None = None) -> int:
 
 
 def _workload(config, protocol: str, targets: dict):
-    """The warm-up's workload: Predict, or streams from Triton's decoupled model."""
+    """The warm-up's workload: Predict, or streams (Triton's decoupled model, the embedded
+    server's completions)."""
     from ..load import PredictWorkload  # deferred: load imports numpy
-    if config.stream_tokens is not None and targets.get("stream_model"):
-        from ..load.triton_stream import triton_stream_workload  # deferred: load imports numpy
-        return triton_stream_workload(protocol, targets["host"], targets[f"{protocol}_port"],
-                                      targets["stream_model"], max_tokens=config.stream_tokens)
+    if config.stream_tokens is not None:
+        from ..load.triton_stream import stream_workload  # deferred: load imports numpy
+        return stream_workload(targets, protocol, max_tokens=config.stream_tokens)
     return PredictWorkload(protocol, targets["host"], targets[f"{protocol}_port"],
                            batch_size=config.batch_size, encoding=config.encoding_for(protocol),
                            model_name=targets.get("model_name", config.model_name),
