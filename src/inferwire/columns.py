@@ -207,7 +207,8 @@ CONNECTION_COLUMNS: tuple[Column, ...] = (
            "retransmitted segments, both directions (Wireshark's tcp.analysis.retransmission: a "
            "segment repeating bytes already captured, or filling a hole later than the "
            "handshake's round trip, 3 ms without one, after the segment past the hole; a "
-           "repeated SYN, SYN-ACK or payload-free FIN)"),
+           "repeated SYN, SYN-ACK or payload-free FIN, or a FIN first captured after its "
+           "sender's ACK past it: its first copy was lost before the capture point)"),
     Column("missing_bytes", "int64", "bytes",
            "payload bytes sent but not captured (holes, snaplen cuts), both directions"),
     Column("retrans_bytes", "int64", "bytes",

@@ -117,15 +117,17 @@ def test_kserve_killed_mid_run_is_reported_and_measured_data_kept(tmp_path):
     killer = threading.Thread(target=kill_kserve_soon, daemon=True)
     killer.start()
     grpc_port, rest_port = free_ports(2)
-    started = time.monotonic()
     result = run_experiment(RunConfig(out=str(tmp_path), server="kserve", api="v2",
                                       grpc_port=grpc_port, rest_port=rest_port, duration_s=20,
                                       users=2, warmup_requests=2, progress=False))
     killer.join(5)
-    assert time.monotonic() - started < 40, "the load did not stop when KServe died"
     assert result.status == "server_died" and result.exit_code == 1, result.problems
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["status"] == "server_died"
+    # the load stopped when KServe died, not at its 20 s (the run's wall time, KServe's start
+    # and the analysis included, was held to 40 s: a loaded host's start alone can take that)
+    load = manifest["loads"]["rest"]
+    assert load["stopped_early"] and load["duration_s"] < 20 / 2, load
     assert (result.run_dir / "requests.csv").exists() and len(result.analysis.requests) > 0
     assert not [c for c in _kserve_left() if str(tmp_path) in c]
 

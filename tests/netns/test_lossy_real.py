@@ -240,8 +240,20 @@ def _measured(run_dir: Path, vantage: str, protocol: str | None = None) -> pd.Da
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
 def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, vantage, protocol):
+    """The server's handler runs between the request's end and the response's start, seen
+    from either end.  One exception, on the client's side only: when the ACK that would tell
+    which copy of the request's last bytes got through was lost, the client's capture cannot
+    know (see the next test) and a later copy may be stamped, so the handler seems to start
+    before the request ended: allowed for a request with a retransmitted segment, by less than
+    a retransmission timeout.  (A loaded host makes it likely: the response that carries the
+    ACK comes after the tail loss probe's timer; seen in 1 of 3 loaded runs: the server's ACK
+    and the client's probe both lost, the handler 4.7 ms before the probe.)"""
     j = _measured(lossy_run[0], vantage, protocol)
     early = j[j["handler_start_ns"] < j["request_end_ns"] - TOLERANCE_NS]
+    if vantage == "client":
+        unknowable = ((early["retrans_segments_to_server"].fillna(0) > 0)
+                      & (early["request_end_ns"] - early["handler_start_ns"] < RTO_FREE_NS))
+        early = early[~unknowable]
     late = j[j["handler_end_ns"] > j["response_start_ns"] + TOLERANCE_NS]
     assert early.empty, _violations(early, "whose handler began before request_end")
     assert late.empty, _violations(late, "whose handler ended after response_start")

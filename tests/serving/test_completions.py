@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import statistics
 import time
 
 import pytest
@@ -85,8 +86,10 @@ def test_streamed_chat_and_unstreamed(server):
 
 
 def test_tokens_arrive_on_the_token_schedule(server):
-    """The default 10 ms a token: each SSE chunk is read as it is written, >= 10 ms apart on
-    average, and the whole stream takes at least 20 x 10 ms."""
+    """The default 10 ms a token: each SSE chunk is read as it is written, the median gap
+    >= 10 ms, and the whole stream takes at least 20 x 10 ms.  (The median, not the mean from
+    the first chunk: a reader late for the first chunk on a loaded host reads the next ones
+    back to back, which shortens that span without any chunk sent early.)"""
     t0 = time.perf_counter()
     conn, resp = post(server.rest_port, "/v1/completions",
                       {"prompt": "a", "max_tokens": 20, "stream": True})
@@ -101,7 +104,8 @@ def test_tokens_arrive_on_the_token_schedule(server):
     conn.close()
     assert len(arrivals) == 21
     assert arrivals[19] - t0 >= 0.2 - 1e-3
-    assert (arrivals[19] - arrivals[0]) / 19 >= 0.010 - 1e-3
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:20])]
+    assert statistics.median(gaps) >= 0.010 - 1e-3, gaps
 
 
 def test_v1_models_routes_unchanged_and_errors(server):

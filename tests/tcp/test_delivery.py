@@ -8,10 +8,13 @@ SYN-ACK -> ACK the one to the client).  The round trip is 10 ms; a host's own pa
 """
 from __future__ import annotations
 
+import subprocess
+
 import pandas as pd
 import pytest
 
 import inferwire
+from needs import need_tool
 from tests.craft import T0_NS, Conversation, http_request, http_response, write_pcap
 
 US, MS = 1_000, 1_000_000
@@ -399,3 +402,27 @@ def test_tables_written_before_the_network_columns_are_read_with_them_empty(tmp_
     a.requests.drop(columns=["wait_ms"]).to_csv(tmp_path / "requests.csv", index=False)
     with pytest.raises(inferwire.errors.InferwireError, match="'wait_ms' missing"):
         read_table(tmp_path, "requests", REQUEST_COLUMNS)
+
+
+@pytest.mark.tshark
+def test_a_fin_first_captured_after_the_ack_past_it_is_a_retransmission(tmp_path):
+    """As tshark counts it (seen on a lossy veth, the server's side: inferwire 173, tshark
+    174): the client's FIN was lost before the capture point, the client's ACK sent after it
+    (at the FIN's sequence number + 1) was captured, then the FIN again: a retransmission."""
+    c = Conversation()
+    c.handshake(1 * MS, 1 * MS + 50 * US, 1 * MS + 60 * US, syn_options=SACK_OK,
+                synack_options=SACK_OK)
+    c.client(20 * MS, REQ)
+    c.server(35 * MS, RESP)
+    c.seq_c += 1                                             # the FIN, lost
+    c.ack_from_client(240 * MS)
+    c.seq_c -= 1
+    c.fin_from_client(244 * MS)                              # the FIN again
+    c.fin_from_server(248 * MS)
+    c.ack_from_client(248 * MS + 30 * US)
+    row, conn = analyze(tmp_path, c)
+    assert conn["retransmissions"] == 1
+    tshark = subprocess.run([need_tool("tshark", "tshark"), "-r", str(tmp_path / "c.pcap"), "-Y",
+                             "tcp.analysis.retransmission", "-T", "fields", "-e",
+                             "frame.number"], capture_output=True, text=True, check=True)
+    assert tshark.stdout.split() == ["7"]                   # the FIN again, tshark says too

@@ -190,7 +190,11 @@ class ResourceSampler:
 
     def start(self) -> "ResourceSampler":
         self._thread = threading.Thread(target=self._run, daemon=True, name="inferwire-resources")
-        self._thread.start()
+        try:        # Thread.start() waits too: a Ctrl-C there must not leave it sampling on
+            self._thread.start()
+        except BaseException:
+            self._stop.set()
+            raise
         return self
 
     def _run(self) -> None:

@@ -185,8 +185,9 @@ def ack_rtt_samples(seg: dict, g, acks: Acks, fast: np.ndarray):
 
 def control_retransmissions(g, up: np.ndarray) -> np.ndarray:
     """Per connection, repeated SYNs, SYN-ACKs and payload-free FINs (each one after the first
-    of its direction): retransmissions too (tcp.analysis.retransmission), which the stream
-    reassembly, counting payload, does not see."""
+    of its direction, and the first too when a segment past it came before it): retransmissions
+    too (tcp.analysis.retransmission), which the stream reassembly, counting payload, does not
+    see."""
     n = len(g.starts)
     plen = g.table.payload_len[g.order]
     fin = ((g.s_flags & FIN) != 0) & ((g.s_flags & (SYN | RST)) == 0) & (plen == 0)
@@ -196,4 +197,30 @@ def control_retransmissions(g, up: np.ndarray) -> np.ndarray:
                             (fin, d, 2 * n)):
         extra = np.maximum(np.bincount(key[mask], minlength=size) - 1, 0)
         out += extra if size == n else extra[0::2] + extra[1::2]
+    late = _first_fins_after_their_ack(g, fin, d, plen)
+    out += np.bincount(late // 2, minlength=n)[:n]
     return out
+
+
+def _first_fins_after_their_ack(g, fin: np.ndarray, d: np.ndarray, plen) -> np.ndarray:
+    """Directions (``d``) whose first FIN in time order came after a pure ACK of theirs at the
+    FIN's sequence number + 1 (sent after the FIN): its first copy was not captured, so the one
+    captured repeats it (as tshark flags it: seen on a lossy veth, the server's side).  The
+    ACKs are looked up in the FINs' few keys (no sort of the whole table)."""
+    at = np.flatnonzero(fin)
+    if not len(at):
+        return np.zeros(0, dtype=np.int64)
+    at = at[np.lexsort((g.s_ts[at], d[at]))]
+    at = at[np.r_[True, d[at][1:] != d[at][:-1]]]          # each direction's first FIN
+    wanted = d[at] * (1 << 32) + ((g.s_seq[at].astype(np.int64) + 1) & 0xFFFFFFFF)
+    by = np.argsort(wanted)
+    at, wanted = at[by], wanted[by]
+    has_fin = np.zeros(int(d.max()) + 1, dtype=bool)
+    has_fin[d[at]] = True
+    ack = np.flatnonzero(has_fin[d] & (plen == 0) & ((g.s_flags & (SYN | FIN | RST)) == 0))
+    key = d[ack] * (1 << 32) + g.s_seq[ack].astype(np.int64)
+    j = np.minimum(np.searchsorted(wanted, key), len(wanted) - 1)
+    hit = wanted[j] == key
+    earliest = np.full(len(at), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(earliest, j[hit], g.s_ts[ack[hit]].astype(np.int64))
+    return d[at][earliest < g.s_ts[at]]

@@ -166,7 +166,11 @@ def test_clock_offset_and_server_time_from_two_namespaces(two_hosts, tmp_path):
     assert (r["c_wait_ms"] >= r["server_own_ms"]).all()
     np.testing.assert_allclose(r["network_ms"], r["c_wait_ms"] - r["server_own_ms"], atol=1e-6)
     u_ms = est.uncertainty_ns / 1e6 + 0.002
-    for col in ("request_network_ms", "response_network_ms"):
-        assert (r[col] >= -u_ms).all() and (r[col] < 5).all(), r[col].tolist()
+    for col in ("request_network_ms", "response_network_ms"):   # no delay in this network
+        # every one under the server's sleep (a loaded host's softirqs can hold a packet some ms
+        # between the veths; the server's own time counted as network would pass the sleep),
+        # most under 5 ms
+        assert (r[col] >= -u_ms).all() and (r[col] < SLEEP_MS).all(), r[col].tolist()
+        assert r[col].median() < 5, r[col].tolist()
     # on the client clock the server got the request after the client sent it
     assert (r["s_request_end"] >= r["c_request_end"] - u_ms / 1e3).all()
