@@ -93,7 +93,9 @@ def test_open_loop_does_not_slow_down_with_the_server(server):
     assert summary.requests == 100 and summary.ok == 100
     # 99 gaps of 10 ms: one send held back for an answer would add 100 ms to the 0.99 s
     assert summary.send_rate_per_s > 99 / (0.99 + 0.100), summary.send_rate_per_s
-    assert summary.lateness_ms["p50"] < 5.0        # the median send on its planned time
+    # the median send near its planned time (a send that waited for an answer: 100 ms late);
+    # 25 ms leaves room for a loaded 2-core host's wake-ups
+    assert summary.lateness_ms["p50"] < 25.0
     assert summary.latency_ms["p50"] >= 100
 
 

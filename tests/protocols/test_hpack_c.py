@@ -159,3 +159,12 @@ def test_decoders_with_and_without_c_agree_block_after_block(reps, max_table):
                     for n, v in decoder.dynamic]
             results.append(out)
         assert results[0] == results[1]
+
+
+def test_a_short_static_table_is_refused_not_read_past():
+    """The C literal reader indexes the static table unchecked (names 1 to 14): a table too
+    short for that is a ValueError (it was a segmentation fault)."""
+    if C_PLAIN is None:
+        skip_or_fail("inferwire.protocols._hpack is not built: nothing to compare")
+    with pytest.raises(ValueError, match="static table"):
+        C_PLAIN(b"\x0e\x01a", (None,), [], 10**9)

@@ -8,6 +8,7 @@ in C are the piece-by-piece walk's chunks."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -232,3 +233,23 @@ def test_stable_order_is_lexsort(rows, scale):
     keys = [np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)]
     keys[1] = keys[1] * scale
     assert grouping.stable_order(*keys).tolist() == np.lexsort(keys[::-1]).tolist()
+
+
+def test_columns_the_c_code_cannot_hold_are_refused_not_read_past():
+    """Negative lengths or ends past INT64_MAX (never made by the grouping, which keeps
+    payloads > 0) and columns of another type are a ValueError, not a write past a buffer
+    (a negative length once made the interval merge move memory past its end: a crash)."""
+    need_c()
+    from inferwire.tcp import _segments
+    off = np.array([0, 20, 40] + [45] * 200, np.int64)
+    wire = np.array([10, 10, 10] + [-30] * 200, np.int64)
+    t = np.arange(len(off), dtype=np.int64) * 10**9
+    none = np.zeros(0, np.int64)
+    with pytest.raises(ValueError, match="offset 45 with length -30"):
+        _segments.classify(off, wire, t, t.copy(), 3_000_000, none, none, none)
+    big = np.array([2**63 - 5], np.int64)
+    with pytest.raises(ValueError, match="length 10"):
+        _segments.classify(big, np.array([10], np.int64), big * 0, big * 0, 1, none, none, none)
+    with pytest.raises(ValueError, match="int64 column"):
+        _segments.classify(np.zeros(4), np.zeros(4, np.int64), np.zeros(4, np.int64),
+                           np.zeros(4, np.int64), 1, none, none, none)

@@ -219,7 +219,7 @@ class RemoteCapture(CaptureSession):
             thread.start()
         except BaseException:
             process.stop(2.0)                   # its stdout ends: a started thread ends too
-            if thread is not None:
+            if thread is not None and thread.ident is not None:    # it was really started
                 thread.join(5.0)
             alive = thread is not None and thread.is_alive()
             if not alive and not self._stream_done.is_set():    # no thread closed out_fd

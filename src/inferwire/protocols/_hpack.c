@@ -143,6 +143,11 @@ static PyObject *plain_text(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*O!OL:plain_text", &view, &PyTuple_Type, &stat, &dynamic,
                           &limit))
         return NULL;
+    if (PyTuple_GET_SIZE(stat) < 16) {      /* literal() reads static indexes 1 to 14 unchecked */
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "plain_text: the static table has fewer than 16 entries");
+        return NULL;
+    }
     PyObject *out = PyList_New(0);
     if (out == NULL) {
         PyBuffer_Release(&view);

@@ -76,6 +76,7 @@ static int col_insert(Col *c, Py_ssize_t i, int64_t x)
 /* Replace v[i:j] by the one value x (i <= j). */
 static int col_splice1(Col *c, Py_ssize_t i, Py_ssize_t j, int64_t x)
 {
+    if (j < i) j = i;                  /* never for valid intervals; never a move past the end */
     if (i == j) return col_insert(c, i, x);
     memmove(c->v + i + 1, c->v + j, (size_t)(c->n - j) * sizeof(int64_t));
     c->v[i] = x;
@@ -109,6 +110,16 @@ static Py_ssize_t bisect_left(const int64_t *v, Py_ssize_t n, int64_t x)
     return lo;
 }
 
+/* A segment [off, off + len) the columns cannot hold: a negative length or an end past
+ * INT64_MAX (ValueError set; the callers' numpy columns never have one). */
+static int bad_span(int64_t off, int64_t len)
+{
+    if (len >= 0 && off <= INT64_MAX - len) return 0;
+    PyErr_Format(PyExc_ValueError, "a segment at offset %lld with length %lld",
+                 (long long)off, (long long)len);
+    return 1;
+}
+
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
@@ -130,9 +141,12 @@ static void views_release(Views *w)
 static const int64_t *int64_column(Views *w, PyObject *obj, Py_ssize_t *n, const char *name)
 {
     Py_buffer *b = &w->view[w->held];
-    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
     w->held++;
-    if (b->len % 8 != 0 || (*n >= 0 && b->len / 8 != *n)) {
+    const char *f = b->format ? b->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    if (b->itemsize != 8 || !(strcmp(f, "q") == 0 || strcmp(f, "l") == 0)
+        || (*n >= 0 && b->len / 8 != *n)) {
         PyErr_Format(PyExc_ValueError, "%s: an int64 column of the other columns' length", name);
         return NULL;
     }
@@ -241,6 +255,7 @@ static PyObject *reassemble(PyObject *self, PyObject *args)
     int64_t counts[3] = {0, 0, 0};
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t start = c[0][i], wire = c[1][i], cap = c[2][i];
+        if (bad_span(start, wire) || bad_span(start, cap)) goto done;
         int64_t end = start + cap;
         if (cap < wire && (col_push(&uncaptured, end) < 0
                            || col_push(&uncaptured, start + wire) < 0)) goto done;
@@ -315,6 +330,7 @@ static PyObject *classify(PyObject *self, PyObject *args)
             }
             k++;
         }
+        if (bad_span(off, wire)) goto done;
         int64_t end = off + wire;
         if (off >= max_end) {                  /* new bytes in order: the usual copy */
             kinds[i] = NEW;

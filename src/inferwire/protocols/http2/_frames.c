@@ -108,9 +108,10 @@ static PyObject *messages(PyObject *splitter, PyObject *message_type, const unsi
     while (i < len) {
         if (len - i < PREFIX_LEN || p[i] > 1 || k == MAX_MESSAGES)
             return Py_None;
-        Py_ssize_t mlen = (Py_ssize_t)be32(p + i + 1);
-        if (mlen > len - i - PREFIX_LEN)
+        uint64_t m = (uint64_t)be32(p + i + 1);   /* no sign flip where Py_ssize_t is 32-bit */
+        if (m > (uint64_t)(len - i - PREFIX_LEN))
             return Py_None;
+        Py_ssize_t mlen = (Py_ssize_t)m;
         starts[k] = i;
         lengths[k++] = mlen;
         total += mlen;
