@@ -38,7 +38,6 @@ from ..netns.session import NetworkRun
 from ..serving.kserve.launch import start_for_run
 from ..serving.launch import ServerProcess, wait_ready
 from ..serving.model import cached_models
-from ..serving.ports import free_ports
 from ..serving.triton.target import start_triton
 from ..serving.triton.tracejoin import add_triton_columns
 from .resources import ResourceSampler
@@ -286,21 +285,35 @@ def _load_words(config: RunConfig) -> str:
 
 
 # -- server ------------------------------------------------------------------------------------
-def _usable_port(config: RunConfig, protocol: str) -> int:
-    """The port for ``protocol``: the one given (ServerError if it is taken: never silently
+def _usable_ports(config: RunConfig) -> tuple[int, int]:
+    """The (gRPC, REST) ports: each the one given (ServerError if it is taken: never silently
     another), else the default if it is free, else a free one (not 0: for TF Serving's
-    ``--rest_api_port`` 0 means "no REST")."""
-    port = config.port(protocol)
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError as exc:
-            if (config.grpc_port if protocol == "grpc" else config.rest_port) is not None:
-                raise ServerError(f"--{protocol}-port {port} is taken on 127.0.0.1 "
-                                  f"({exc.strerror or exc}): free it, give another, or leave "
-                                  "the option out for a free one") from None
-    return free_ports(1)[0]
+    ``--rest_api_port`` 0 means "no REST").  The sockets that proved each port free are held
+    until both are chosen, so the two are never the same port."""
+    held: list[socket.socket] = []
+    chosen = []
+    try:
+        for protocol in ("grpc", "rest"):
+            port = config.port(protocol)
+            s = socket.socket()
+            held.append(s)
+            try:
+                s.bind(("127.0.0.1", port))
+                chosen.append(port)
+                continue
+            except OSError as exc:
+                if (config.grpc_port if protocol == "grpc" else config.rest_port) is not None:
+                    raise ServerError(f"--{protocol}-port {port} is taken on 127.0.0.1 "
+                                      f"({exc.strerror or exc}): free it, give another, or "
+                                      "leave the option out for a free one") from None
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+            chosen.append(s.getsockname()[1])
+        return chosen[0], chosen[1]
+    finally:
+        for s in held:
+            s.close()
 
 
 # -- network profile (inferwire.netns) ----------------------------------------------------------
@@ -328,7 +341,7 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
             say(f"server: {targets['ready_line']}")
             return server, targets
     if config.server == "kserve":
-        ports = (_usable_port(config, "grpc"), _usable_port(config, "rest"))
+        ports = _usable_ports(config)
         return start_for_run(config, run_dir, ports, say)
     if not config.embedded:
         for protocol in ("grpc", "rest"):
@@ -339,7 +352,7 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
     models = cached_models(on_export=lambda: say("model: exporting the MNIST SavedModels "
                                                  "(first run only)"))
     base = models / ("mnist" if config.model == "softmax" else "mnist_cnn")
-    ports = [_usable_port(config, p) for p in ("grpc", "rest")]
+    ports = list(_usable_ports(config))
     args = ["--model_base_path", str(base), "--model_name", config.model_name,
             "--port", str(ports[0]), "--rest_api_port", str(ports[1]),
             "--request_log", str(run_dir / SERVER_LOG),
