@@ -253,3 +253,108 @@ def test_columns_the_c_code_cannot_hold_are_refused_not_read_past():
     with pytest.raises(ValueError, match="int64 column"):
         _segments.classify(np.zeros(4), np.zeros(4, np.int64), np.zeros(4, np.int64),
                            np.zeros(4, np.int64), 1, none, none, none)
+
+
+# -- hostile orders: many segments out of order (the C code's skip list, many levels deep) -----
+
+def hostile_rows(rng, n: int, order: str) -> list[tuple]:
+    """``n`` segments of 1-40 bytes over a stream with some overlaps and holes, sent in
+    ``order``: ``descending`` (the last offsets first), ``random``, or ``runs`` (ascending runs
+    of up to 50 segments, the runs descending; some whole runs sent twice)."""
+    offs, at = [], 0
+    for _ in range(n):
+        wire = int(rng.choice([1, 3, 10, 10, 10, 40]))
+        back = int(rng.choice([0, 0, 0, 0, 2, 7, -9]))            # > 0 overlaps, < 0 a hole
+        at = max(at - back, 0)
+        offs.append((at, wire))
+        at += wire
+    if order == "descending":
+        offs.reverse()
+    elif order == "random":
+        offs = [offs[i] for i in rng.permutation(n)]
+    else:
+        runs = [offs[i:i + int(rng.integers(1, 50))] for i in range(0, n, 50)]
+        offs = [seg for run in reversed(runs) for seg in (run * (1 + (rng.random() < 0.1)))]
+    rows = []
+    for k, (off, wire) in enumerate(offs):
+        cap = wire if rng.random() < 0.95 else wire // 2
+        stamp = -1 if rng.random() < 0.02 else 1_000 + 100 * k
+        rows.append((off, wire, cap, stamp, k + 1, int(rng.integers(0, len(BUFFER) - 40))))
+    return rows
+
+
+@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.sampled_from(["descending", "random", "runs"]),
+       st.sampled_from([1_000, 4_000]), st.sampled_from([0, 500, 1_000_000]))
+def test_hostile_orders_in_c_equal_the_python(seed, order, n, ooo_ns):
+    """Thousands of segments in descending, random and run-reversed order, C against the
+    readable Python: the reassembled pieces and counts, and the classification."""
+    need_c()
+    rows = hostile_rows(np.random.default_rng(seed), n, order)
+    segs = columns(rows)
+    assert stream_facts(reassembled(BUFFER, segs)) == stream_facts(
+        reassembled(BUFFER, segs, use_c=False))
+    kinds, ooo, (ends, times) = classify_codes(segs, ooo_ns, [(rows[0][0] + 5, 1_500, 3)])
+    ref_kinds, ref_ooo, advanced = delivery.classify(segs.tuples(), ooo_ns,
+                                                     [(rows[0][0] + 5, 1_500, 3)])
+    assert [delivery.KINDS[k] for k in kinds.tolist()] == ref_kinds
+    assert (ooo, list(zip(ends.tolist(), times.tolist()))) == (ref_ooo, advanced)
+
+
+def test_a_large_descending_direction_is_reassembled_as_its_closed_form():
+    """100k segments of 15 bytes every 10 bytes, the last first: each repeats the 5 bytes the
+    one sent before it began with, so every piece is 10 bytes from its own segment (the first
+    sent keeps 15), n - 1 retransmissions of 5 bytes; all of them reordered copies, out of
+    order within the reordering time and retransmissions past it."""
+    need_c()
+    n, size = 100_000, 15
+    off = np.arange(n, dtype=np.int64)[::-1] * 10
+    frame = np.arange(1, n + 1, dtype=np.int64)
+    wire = np.full(n, size, np.int64)
+    s = reassembled(BUFFER, Segments(off, wire, wire.copy(), frame * 10, frame, off % 4000))
+    assert list(s.starts) == list(range(0, 10 * n, 10))
+    assert list(s.ends) == list(range(10, 10 * n, 10)) + [10 * (n - 1) + size]
+    assert list(s.frames) == list(range(n, 0, -1))
+    assert list(s.srcs) == [o % 4000 for o in range(0, 10 * n, 10)]
+    assert (s.retransmitted_segments, s.retransmitted_bytes) == (n - 1, 5 * (n - 1))
+    kinds, ooo, (ends, times) = classify_codes(
+        Segments(off, np.full(n, 10, np.int64), wire, frame * 10, frame, off), 10 * 5_000, [])
+    assert kinds.tolist() == [0] + [2] * 4_999 + [1] * (n - 5_000)
+    assert ooo == 4_999
+    assert (ends.tolist(), times.tolist()) == ([10 * n], [10])
+
+
+def test_a_large_random_order_is_reassembled_in_stream_order():
+    """100k adjacent segments in a random order: every piece its own segment's, in stream
+    order, nothing resent."""
+    need_c()
+    n = 100_000
+    order = np.random.default_rng(7).permutation(n).astype(np.int64)
+    frame = np.arange(1, n + 1, dtype=np.int64)
+    wire = np.full(n, 10, np.int64)
+    s = reassembled(BUFFER, Segments(order * 10, wire, wire.copy(), frame, frame, order))
+    assert list(s.starts) == list(range(0, 10 * n, 10))
+    assert list(s.frames) == (np.argsort(order) + 1).tolist()
+    assert list(s.srcs) == list(range(n))
+    assert (s.retransmitted_segments, s.retransmitted_bytes, s.differing_segments) == (0, 0, 0)
+
+
+def test_a_large_direction_resent_in_descending_order_is_delivered_by_its_latest_copies():
+    """20k segments sent last first, then all of them again last first, one ACK after both:
+    every piece is delivered by its second copy (the latest before the ACK), a repair from its
+    first copy's time; and every first copy past the reordering time filled a hole first seen
+    when the highest byte arrived (the delivery rule's walk over the resent copies, vectorised)."""
+    n = 20_000
+    off = np.tile(np.arange(n, dtype=np.int64)[::-1] * 10, 2)
+    k = np.arange(2 * n, dtype=np.int64)
+    ten = np.full(2 * n, 10, np.int64)
+    copies = Segments(off, ten, ten.copy(), 1_000 * (k + 1), k + 1, off % 4000)
+    s = reassembled(BUFFER, copies)
+    ev = delivery.AckEvidence(t=np.array([10**9]), ack=np.array([10 * n]), ooo_ns=5_000)
+    out = delivery.deliver(s, copies, ev)
+    piece = np.arange(n)
+    first, last = 1_000 * (n - piece), 1_000 * (2 * n - piece)
+    holes = [(1_000, 1_000 * (j + 1)) for j in range(5, n)]
+    assert out.repairs == holes + list(zip(first.tolist(), last.tolist()))
+    assert (list(s.end_times), list(s.end_frames)) == ([2_000 * n] * n, [2 * n] * n)
+    assert out.out_of_order == 4

@@ -18,6 +18,17 @@
  *   (int8 bytes), the count of out-of-order copies, and (int64 bytes) the highest byte and its
  *   time after every copy or header-only mark that advanced it.
  *
+ * Cost, whatever the order of the segments (a hostile or corrupt capture may send a direction's
+ * segments in descending or random offset order): the pieces and the covered intervals are
+ * kept in a skip list (``Ivls`` below), so a segment costs O(log pieces) expected to place, plus
+ * O(its own length) to walk the pieces it overlaps and compare their bytes (every piece or gap
+ * visited holds at least one of its bytes; the walks of a direction are bounded by its
+ * captured bytes).  A segment in order is appended in O(1), as before.  Sorted arrays with a
+ * memmove per insertion made the descending order O(n^2): 200k segments 12 s, 1M ~5 min;
+ * now 1M descending segments take 0.17 s (both functions), 4M 0.65 s; a random order costs
+ * more, each step of a search a cache miss: 1M 2.0 s, 4M 20 s (benchmarks/bench_hostile.py
+ * --segments, docs/bad-input.md).
+ *
  * gather(buffer, srcs, lens, i, j) -> bytes
  *   buffer[srcs[k]:srcs[k] + lens[k]] for k in range(i, j), joined (DirectionStream._runs'
  *   join of a run of small pieces; slices clamped to the buffer as Python clamps them).
@@ -63,51 +74,9 @@ static int col_push(Col *c, int64_t x)
     return 0;
 }
 
-/* Insert x at index i (0 <= i <= n). */
-static int col_insert(Col *c, Py_ssize_t i, int64_t x)
-{
-    if (col_reserve(c, c->n + 1) < 0) return -1;
-    memmove(c->v + i + 1, c->v + i, (size_t)(c->n - i) * sizeof(int64_t));
-    c->v[i] = x;
-    c->n++;
-    return 0;
-}
-
-/* Replace v[i:j] by the one value x (i <= j). */
-static int col_splice1(Col *c, Py_ssize_t i, Py_ssize_t j, int64_t x)
-{
-    if (j < i) j = i;                  /* never for valid intervals; never a move past the end */
-    if (i == j) return col_insert(c, i, x);
-    memmove(c->v + i + 1, c->v + j, (size_t)(c->n - j) * sizeof(int64_t));
-    c->v[i] = x;
-    c->n -= j - i - 1;
-    return 0;
-}
-
 static PyObject *col_bytes(const Col *c)
 {
     return PyBytes_FromStringAndSize((const char *)c->v, c->n * (Py_ssize_t)sizeof(int64_t));
-}
-
-/* bisect.bisect_right / bisect_left over v[0:n] */
-static Py_ssize_t bisect_right(const int64_t *v, Py_ssize_t n, int64_t x)
-{
-    Py_ssize_t lo = 0, hi = n;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (x < v[mid]) hi = mid; else lo = mid + 1;
-    }
-    return lo;
-}
-
-static Py_ssize_t bisect_left(const int64_t *v, Py_ssize_t n, int64_t x)
-{
-    Py_ssize_t lo = 0, hi = n;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < x) lo = mid + 1; else hi = mid;
-    }
-    return lo;
 }
 
 /* A segment [off, off + len) the columns cannot hold: a negative length or an end past
@@ -154,23 +123,148 @@ static const int64_t *int64_column(Views *w, PyObject *obj, Py_ssize_t *n, const
     return (const int64_t *)b->buf;
 }
 
+/* ---------------------------------------------------------------- ordered intervals */
+
+/* A skip list of disjoint intervals [s, e), sorted (so their ends are sorted too): what the
+ * sorted columns of the Python (``starts``/``ends`` in stream.py, delivery._merge's lists) hold,
+ * with each search, insertion and removal O(log n) expected instead of a memmove of the columns
+ * behind it.  Those memmoves made a direction whose segments arrive in descending (or random)
+ * offset order O(n^2).
+ *
+ * Node 0 is the head (no interval).  Level 0 links every interval in order; level L > 0 about
+ * one in 4^L of them (levels drawn from a fixed-seed xorshift, so a run is reproducible; the
+ * results never depend on the levels).  ``last[L]`` is the last node linked at level L (the head
+ * when none): appending after ``last`` is the in-order path, O(1) like a push.  Nodes are never
+ * moved; a removed node's slots are left unused (at most one node per segment is made). */
+
+#define LEVELS 24                       /* 4^24 nodes: far more than a capture holds */
+#define NIL ((int64_t)-1)
+#define HEAD ((int64_t)0)
+
+/* A node is a run of int64 in one pool, at offset x: its start, end, level, row (the nodes
+ * made before it: the index of its payload, if any) and the next node at each level.  One run
+ * a node, not a column a field: a step of a search reads one cache line, not three. */
+typedef struct {
+    Col pool;
+    int64_t rows;
+    int64_t last[LEVELS];
+    uint64_t rng;
+} Ivls;
+
+#define START(iv, x) ((iv)->pool.v[(x)])
+#define END(iv, x) ((iv)->pool.v[(x) + 1])
+#define LEVEL(iv, x) ((iv)->pool.v[(x) + 2])
+#define ROW(iv, x) ((iv)->pool.v[(x) + 3])
+#define NEXT(iv, x, L) ((iv)->pool.v[(x) + 4 + (L)])
+
+static void ivls_free(Ivls *v)
+{
+    free(v->pool.v);
+}
+
+/* A new unlinked node [s, e) with a random level; its index, or NIL (MemoryError set). */
+static int64_t ivls_node(Ivls *v, int64_t s, int64_t e, int level)
+{
+    int64_t x = v->pool.n;
+    if (col_reserve(&v->pool, x + 4 + level) < 0) return NIL;
+    int64_t *at = v->pool.v + x;
+    at[0] = s; at[1] = e; at[2] = level; at[3] = v->rows++;
+    for (int L = 0; L < level; L++) at[4 + L] = NIL;
+    v->pool.n += 4 + level;
+    return x;
+}
+
+static int ivls_init(Ivls *v)
+{
+    memset(v, 0, sizeof *v);
+    v->rng = 0x9E3779B97F4A7C15u;
+    for (int L = 0; L < LEVELS; L++) v->last[L] = HEAD;
+    if (ivls_node(v, 0, 0, LEVELS) == NIL) return -1;
+    v->rows = 0;                        /* the head has no row */
+    return 0;
+}
+
+static int random_level(Ivls *v)
+{
+    int level = 1;
+    while (level < LEVELS) {
+        v->rng ^= v->rng << 13; v->rng ^= v->rng >> 7; v->rng ^= v->rng << 17;
+        if (v->rng & 3) break;
+        level++;
+    }
+    return level;
+}
+
+static inline int64_t ivls_first(const Ivls *v) { return NEXT(v, HEAD, 0); }
+static inline int64_t ivls_tail(const Ivls *v) { return v->last[0]; }   /* HEAD: empty */
+
+/* The first interval whose end is past x (``inclusive``: at or past x), as bisect_right
+ * (bisect_left) over the ends finds it, or NIL; before[L]: the last node at level L before it. */
+static int64_t ivls_seek(const Ivls *v, int64_t x, int inclusive, int64_t before[LEVELS])
+{
+    int64_t node = HEAD;
+    for (int L = LEVELS - 1; L >= 0; L--) {
+        for (int64_t nx = NEXT(v, node, L); nx != NIL; nx = NEXT(v, node, L)) {
+            int64_t e = END(v, nx);
+            if (e > x || (inclusive && e == x)) break;
+            node = nx;
+        }
+        before[L] = node;
+    }
+    return NEXT(v, node, 0);
+}
+
+/* Link a new interval [s, e) right after before[] (as ivls_seek left it); its index or NIL. */
+static int64_t ivls_link(Ivls *v, int64_t s, int64_t e, const int64_t before[LEVELS])
+{
+    int level = random_level(v);
+    int64_t x = ivls_node(v, s, e, level);
+    if (x == NIL) return NIL;
+    for (int L = 0; L < level; L++) {
+        NEXT(v, x, L) = NEXT(v, before[L], L);
+        NEXT(v, before[L], L) = x;
+        if (NEXT(v, x, L) == NIL) v->last[L] = x;
+    }
+    return x;
+}
+
+/* Append [s, e) after every interval (the in-order path); its index or NIL.  ``last`` is
+ * before[] here: ivls_link reads before[L] before it moves last[L] to the new node. */
+static int64_t ivls_append(Ivls *v, int64_t s, int64_t e)
+{
+    return ivls_link(v, s, e, v->last);
+}
+
+/* Unlink x, the node right after before[] at each of its levels (the nodes between were
+ * unlinked before it). */
+static void ivls_unlink(Ivls *v, int64_t x, const int64_t before[LEVELS])
+{
+    for (int L = 0; L < LEVEL(v, x); L++) {
+        NEXT(v, before[L], L) = NEXT(v, x, L);
+        if (v->last[L] == x) v->last[L] = before[L];
+    }
+}
+
 /* ---------------------------------------------------------------- reassemble */
 
+/* The pieces: intervals in ``iv``, and per node (at its row) the time, frame and source
+ * offset of the segment that first carried the piece. */
 typedef struct {
-    Col starts, ends, times, frames, srcs;
+    Ivls iv;
+    Col times, frames, srcs;
 } Pieces;
 
 static void pieces_free(Pieces *p)
 {
-    free(p->starts.v); free(p->ends.v); free(p->times.v); free(p->frames.v); free(p->srcs.v);
+    ivls_free(&p->iv); free(p->times.v); free(p->frames.v); free(p->srcs.v);
 }
 
-static int pieces_insert(Pieces *p, Py_ssize_t j, int64_t s, int64_t e, int64_t t, int64_t f,
-                         int64_t src)
+/* The payload of the node x just made, at its row (the next): -1 if x is NIL (MemoryError
+ * set) or memory runs out. */
+static int pieces_payload(Pieces *p, int64_t x, int64_t t, int64_t f, int64_t src)
 {
-    if (col_insert(&p->starts, j, s) < 0 || col_insert(&p->ends, j, e) < 0
-        || col_insert(&p->times, j, t) < 0 || col_insert(&p->frames, j, f) < 0
-        || col_insert(&p->srcs, j, src) < 0) return -1;
+    if (x == NIL || col_push(&p->times, t) < 0 || col_push(&p->frames, f) < 0
+        || col_push(&p->srcs, src) < 0) return -1;
     return 0;
 }
 
@@ -182,55 +276,84 @@ static void clamp(Py_ssize_t len, int64_t a, int64_t n, int64_t *lo, int64_t *hi
     *hi = b < *lo ? *lo : (b > len ? len : b);
 }
 
-/* DirectionStream._differs: do the bytes of [start, end) at src differ from the pieces' copy? */
-static int differs(const Pieces *p, const unsigned char *buf, Py_ssize_t len, int64_t start,
-                   int64_t end, int64_t src)
+/* DirectionStream._differs: do the bytes of [start, end) at src differ from the pieces' copy?
+ * ``first``: the first piece ending past start.  Every piece visited shares a byte with the
+ * segment, so the walk is bounded by the segment's length, not the direction's. */
+static int differs(const Pieces *p, int64_t first, const unsigned char *buf, Py_ssize_t len,
+                   int64_t start, int64_t end, int64_t src)
 {
-    Py_ssize_t n = p->starts.n;
-    for (Py_ssize_t i = bisect_right(p->ends.v, n, start); i < n && p->starts.v[i] < end; i++) {
-        int64_t s = max64(p->starts.v[i], start), e = min64(p->ends.v[i], end);
+    const Ivls *v = &p->iv;
+    for (int64_t i = first; i != NIL && START(v, i) < end; i = NEXT(v, i, 0)) {
+        int64_t s = max64(START(v, i), start), e = min64(END(v, i), end);
         if (s >= e) continue;
         int64_t a0, a1, b0, b1;
-        clamp(len, p->srcs.v[i] + (s - p->starts.v[i]), e - s, &a0, &a1);
+        clamp(len, p->srcs.v[ROW(v, i)] + (s - START(v, i)), e - s, &a0, &a1);
         clamp(len, src + (s - start), e - s, &b0, &b1);
         if (a1 - a0 != b1 - b0 || memcmp(buf + a0, buf + b0, (size_t)(a1 - a0)) != 0) return 1;
     }
     return 0;
 }
 
-/* DirectionStream._insert: fill only the parts of [start, end) no earlier segment carried. */
-static int insert(Pieces *p, const unsigned char *buf, Py_ssize_t len, int64_t start,
+/* DirectionStream._insert: fill only the parts of [start, end) no earlier segment carried.
+ * The walk visits the pieces [start, end) overlaps and the gaps between them, each at least
+ * one byte of the segment: O(segment length + log pieces).  ``gaps``: scratch pairs. */
+static int insert(Pieces *p, Col *gaps, const unsigned char *buf, Py_ssize_t len, int64_t start,
                   int64_t end, int64_t t, int64_t frame, int64_t src, int64_t *counts)
 {
-    Py_ssize_t i = bisect_right(p->ends.v, p->starts.n, start);
+    Ivls *v = &p->iv;
+    int64_t before[LEVELS];
+    int64_t first = ivls_seek(v, start, 0, before), i = first;
     int64_t cursor = start, covered = 0;
-    Col news = {0}, newe = {0};
-    int rc = 0;
+    gaps->n = 0;
     while (cursor < end) {
-        if (i < p->starts.n && p->starts.v[i] <= cursor) {
-            covered += min64(p->ends.v[i], end) - cursor;
-            cursor = p->ends.v[i];
-            i++;
+        if (i != NIL && START(v, i) <= cursor) {
+            covered += min64(END(v, i), end) - cursor;
+            cursor = END(v, i);
+            i = NEXT(v, i, 0);
             continue;
         }
-        int64_t stop = i < p->starts.n ? min64(end, p->starts.v[i]) : end;
-        if (col_push(&news, cursor) < 0 || col_push(&newe, stop) < 0) { rc = -1; goto done; }
+        int64_t stop = i != NIL ? min64(end, START(v, i)) : end;
+        if (col_push(gaps, cursor) < 0 || col_push(gaps, stop) < 0) return -1;
         cursor = stop;
     }
     if (covered) {
         counts[0] += 1;
         counts[1] += covered;
-        counts[2] += differs(p, buf, len, start, end, src);
+        counts[2] += differs(p, first, buf, len, start, end, src);
     }
-    for (Py_ssize_t k = 0; k < news.n; k++) {
-        int64_t s = news.v[k];
-        Py_ssize_t j = bisect_left(p->starts.v, p->starts.n, s);
-        if (pieces_insert(p, j, s, newe.v[k], t, frame, src + (s - start)) < 0) { rc = -1; goto done; }
+    for (Py_ssize_t k = 0; k < gaps->n; k += 2) {
+        int64_t s = gaps->v[k];
+        /* the gap lies between pieces: it goes before the first piece ending past s */
+        ivls_seek(v, s, 0, before);
+        if (pieces_payload(p, ivls_link(v, s, gaps->v[k + 1], before), t, frame,
+                           src + (s - start)) < 0) return -1;
     }
+    return 0;
+}
+
+/* The five piece columns as bytes, in stream order. */
+static PyObject *pieces_result(const Pieces *p)
+{
+    const Ivls *v = &p->iv;
+    Py_ssize_t n = (Py_ssize_t)v->rows;
+    PyObject *out[5] = {NULL};
+    PyObject *result = NULL;
+    for (int c = 0; c < 5; c++)
+        if ((out[c] = PyBytes_FromStringAndSize(NULL, n * 8)) == NULL) goto done;
+    int64_t *to[5];
+    for (int c = 0; c < 5; c++) to[c] = (int64_t *)PyBytes_AS_STRING(out[c]);
+    for (int64_t x = ivls_first(v); x != NIL; x = NEXT(v, x, 0)) {
+        int64_t row = ROW(v, x);
+        *to[0]++ = START(v, x);
+        *to[1]++ = END(v, x);
+        *to[2]++ = p->times.v[row];
+        *to[3]++ = p->frames.v[row];
+        *to[4]++ = p->srcs.v[row];
+    }
+    result = PyTuple_Pack(5, out[0], out[1], out[2], out[3], out[4]);
 done:
-    free(news.v);
-    free(newe.v);
-    return rc;
+    for (int c = 0; c < 5; c++) Py_XDECREF(out[c]);
+    return result;
 }
 
 static PyObject *reassemble(PyObject *self, PyObject *args)
@@ -241,13 +364,14 @@ static PyObject *reassemble(PyObject *self, PyObject *args)
     static const char *names[6] = {"off", "wire", "cap", "t", "frame", "src"};
     Views w = {.held = 0};
     Pieces p;
-    memset(&p, 0, sizeof p);
-    Col uncaptured = {0};
-    PyObject *result = NULL;
+    Col uncaptured = {0}, gaps = {0};
+    PyObject *result = NULL, *cols = NULL;
     const int64_t *c[6];
     Py_ssize_t n = -1;
+    memset(&p, 0, sizeof p);
+    if (ivls_init(&p.iv) < 0) goto done;
     Py_buffer *bv = &w.view[w.held];
-    if (PyObject_GetBuffer(bufobj, bv, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(bufobj, bv, PyBUF_SIMPLE) < 0) goto done;
     w.held++;
     for (int k = 0; k < 6; k++)
         if ((c[k] = int64_column(&w, o[k], &n, names[k])) == NULL) goto done;
@@ -260,23 +384,26 @@ static PyObject *reassemble(PyObject *self, PyObject *args)
         if (cap < wire && (col_push(&uncaptured, end) < 0
                            || col_push(&uncaptured, start + wire) < 0)) goto done;
         if (cap <= 0) continue;
-        if (p.ends.n == 0 || start >= p.ends.v[p.ends.n - 1]) {       /* in order: append */
-            if (col_push(&p.starts, start) < 0 || col_push(&p.ends, end) < 0
-                || col_push(&p.times, c[3][i]) < 0 || col_push(&p.frames, c[4][i]) < 0
-                || col_push(&p.srcs, c[5][i]) < 0) goto done;
+        int64_t tail = ivls_tail(&p.iv);
+        if (tail == HEAD || start >= END(&p.iv, tail)) {                /* in order: append */
+            if (pieces_payload(&p, ivls_append(&p.iv, start, end), c[3][i], c[4][i],
+                               c[5][i]) < 0) goto done;
             continue;
         }
-        if (insert(&p, buf, bv->len, start, end, c[3][i], c[4][i], c[5][i], counts) < 0)
+        if (insert(&p, &gaps, buf, bv->len, start, end, c[3][i], c[4][i], c[5][i], counts) < 0)
             goto done;
     }
-    result = Py_BuildValue("(NNNNNLLLN)", col_bytes(&p.starts), col_bytes(&p.ends),
-                           col_bytes(&p.times), col_bytes(&p.frames), col_bytes(&p.srcs),
-                           (long long)counts[0], (long long)counts[1], (long long)counts[2],
-                           col_bytes(&uncaptured));
+    if ((cols = pieces_result(&p)) == NULL) goto done;
+    result = Py_BuildValue("(OOOOOLLLN)", PyTuple_GET_ITEM(cols, 0), PyTuple_GET_ITEM(cols, 1),
+                           PyTuple_GET_ITEM(cols, 2), PyTuple_GET_ITEM(cols, 3),
+                           PyTuple_GET_ITEM(cols, 4), (long long)counts[0],
+                           (long long)counts[1], (long long)counts[2], col_bytes(&uncaptured));
 done:
+    Py_XDECREF(cols);
     views_release(&w);
     pieces_free(&p);
     free(uncaptured.v);
+    free(gaps.v);
     return result;
 }
 
@@ -284,18 +411,21 @@ done:
 
 enum { NEW = 0, RETRANS = 1, OOO = 2, PROBE = 3 };
 
-/* delivery._merge: add [s, e) to the sorted disjoint intervals cs/ce. */
-static int merge(Col *cs, Col *ce, int64_t s, int64_t e)
+/* delivery._merge: add [s, e) to the disjoint intervals, joining those it overlaps or touches
+ * (ends at or past s, starts at or before e): each removed once, so O(log n) amortized. */
+static int merge(Ivls *v, int64_t s, int64_t e)
 {
-    Py_ssize_t i = bisect_left(ce->v, ce->n, s), j = bisect_right(cs->v, cs->n, e);
-    if (i < j) {
-        s = min64(s, cs->v[i]);
-        e = max64(e, ce->v[j - 1]);
+    int64_t before[LEVELS];
+    int64_t x = ivls_seek(v, s, 1, before), e0 = e;
+    if (x != NIL && START(v, x) <= e0) s = min64(s, START(v, x));
+    while (x != NIL && START(v, x) <= e0) {
+        int64_t next = NEXT(v, x, 0);
+        e = max64(e, END(v, x));
+        ivls_unlink(v, x, before);
+        x = next;
     }
-    if (col_splice1(cs, i, j, s) < 0 || col_splice1(ce, i, j, e) < 0) return -1;
-    return 0;
+    return ivls_link(v, s, e, before) == NIL ? -1 : 0;
 }
-
 static PyObject *classify(PyObject *self, PyObject *args)
 {
     PyObject *o[7];
@@ -308,7 +438,9 @@ static PyObject *classify(PyObject *self, PyObject *args)
     Views w = {.held = 0};
     const int64_t *c[7];
     Py_ssize_t n = -1, nm = -1;
-    Col cs = {0}, ce = {0}, adv_end = {0}, adv_t = {0};
+    Col adv_end = {0}, adv_t = {0};
+    Ivls cover;                         /* the bytes covered so far */
+    if (ivls_init(&cover) < 0) { ivls_free(&cover); return NULL; }
     PyObject *kinds_obj = NULL, *result = NULL;
     for (int k = 0; k < 4; k++)
         if ((c[k] = int64_column(&w, o[k], &n, names[k])) == NULL) goto done;
@@ -334,14 +466,16 @@ static PyObject *classify(PyObject *self, PyObject *args)
         int64_t end = off + wire;
         if (off >= max_end) {                  /* new bytes in order: the usual copy */
             kinds[i] = NEW;
-            if (ce.n && off == ce.v[ce.n - 1]) {
-                ce.v[ce.n - 1] = end;
+            int64_t tail = ivls_tail(&cover);
+            if (tail != HEAD && off == END(&cover, tail)) {
+                END(&cover, tail) = end;
             } else if (wire > 0) {
-                if (col_push(&cs, off) < 0 || col_push(&ce, end) < 0) goto done;
+                if (ivls_append(&cover, off, end) == NIL) goto done;
             }
         } else {
-            Py_ssize_t j = bisect_right(ce.v, ce.n, off);
-            int overlaps = j < cs.n && cs.v[j] < end;
+            int64_t before[LEVELS];
+            int64_t j = ivls_seek(&cover, off, 0, before);
+            int overlaps = j != NIL && START(&cover, j) < end;
             char kind;
             if (wire <= 1 && off == max_end - 1 && end <= max_end) {
                 kind = PROBE;
@@ -353,7 +487,7 @@ static PyObject *classify(PyObject *self, PyObject *args)
                 ooo += kind == OOO;
             }
             kinds[i] = kind;
-            if (merge(&cs, &ce, off, end) < 0) goto done;
+            if (merge(&cover, off, end) < 0) goto done;
         }
         if (end > max_end) {
             max_end = end;
@@ -366,7 +500,7 @@ static PyObject *classify(PyObject *self, PyObject *args)
 done:
     Py_XDECREF(kinds_obj);
     views_release(&w);
-    free(cs.v); free(ce.v); free(adv_end.v); free(adv_t.v);
+    ivls_free(&cover); free(adv_end.v); free(adv_t.v);
     return result;
 }
 
