@@ -71,6 +71,21 @@ def test_large_table_in_blocks_is_byte_identical(tmp_path, monkeypatch):
     assert written(df, tmp_path) == pandas_bytes(df)
 
 
+def test_quoting_found_in_some_blocks_only(tmp_path, monkeypatch):
+    """The scan for characters to quote reads each block's own slice of the column's buffer:
+    a comma, quote or LF in one block quotes there, not in the blocks around it."""
+    import inferwire.tablefiles as tf
+    monkeypatch.setattr(tf, "BLOCK_ROWS", 100)
+    text = [f"r{i}" for i in range(450)]
+    text[150], text[151], text[299], text[300] = "a,b", 'q"', "x\ny", ""
+    flags = pd.array([None if i % 7 == 0 else i % 3 == 0 for i in range(450)], dtype="boolean")
+    for dtype in ("string", object):
+        df = pd.DataFrame({"t": pd.array(text, dtype=dtype) if dtype == "string" else text,
+                           "f": flags})
+        assert written(df, tmp_path) == pandas_bytes(df)
+        assert written(df.iloc[200:], tmp_path) == pandas_bytes(df.iloc[200:])
+
+
 def test_mixed_object_column_falls_back_to_pandas(tmp_path):
     df = pd.DataFrame({"a": [1, "x", 2.5], "b": [1, 2, 3]})
     assert written(df, tmp_path) == pandas_bytes(df)
