@@ -42,6 +42,9 @@ def test_floats_are_written_as_python_repr():
                         rng.integers(0, 10 ** 12, 20_000) / 1e6, np.round(rng.random(5000) * 1e4)])
     assert float_text(x).to_pylist() == [repr(float(v)) for v in x]
     assert float_text(np.array([np.nan, 2.0])).to_pylist() == ["", "2.0"]
+    mixed = np.array([np.nan, -0.0, 0.0, -np.nan, np.inf, 1e-300, 7.0, np.nan])
+    assert float_text(mixed).to_pylist() == ["", "-0.0", "0.0", "", "inf", "1e-300", "7.0", ""]
+    assert float_text(np.full(5, np.nan)).to_pylist() == [""] * 5
 
 
 def test_crafted_table_with_quoting_and_missing_values_is_byte_identical(tmp_path):

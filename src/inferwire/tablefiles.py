@@ -41,6 +41,8 @@ _ARROW_FIXED = (1e-4, 1e10)
 _NEEDS_QUOTES = '[,"\n]'
 #: A boolean column's cells: missing, True, False.
 _BOOL_TEXT = pa.array(["", "True", "False"], pa.string())
+#: A zero's text, by its sign bit.
+_ZERO_TEXT = pa.array(["0.0", "-0.0"], pa.string())
 #: The bytes of :data:`_NEEDS_QUOTES`: ``,`` ``"`` LF.
 _QUOTE_BYTES = np.frombuffer(b',"\n', dtype=np.uint8)
 
@@ -103,7 +105,8 @@ def column_text(s: pd.Series) -> pa.Array:
 
 def float_text(x: np.ndarray) -> pa.Array:
     """float64 values as Python's ``repr`` writes them ("" for NaN), as an Arrow string array."""
-    text = pc.cast(pa.array(x), pa.string())
+    nan = np.isnan(x)                   # null until the end: never formatted (unknown columns)
+    text = pc.cast(pa.array(x, mask=nan), pa.string())
     size = np.abs(x)
     with np.errstate(invalid="ignore"):
         arrow_ok = (size >= _ARROW_FIXED[0]) & (size < _ARROW_FIXED[1])
@@ -112,12 +115,13 @@ def float_text(x: np.ndarray) -> pa.Array:
         text = pc.if_else(pa.array(integral), pc.binary_join_element_wise(text, ".0", ""), text)
     zero = x == 0                       # common (durations on loopback): no numpy formatting
     if zero.any():
-        text = pc.if_else(pa.array(zero), pa.array(np.where(np.signbit(x), "-0.0", "0.0")), text)
-    other = ~(arrow_ok | zero)
-    if other.any():                     # NaN, tiny and huge values: as numpy (and pandas) write
-        patch = np.where(np.isnan(x[other]), "", x[other].astype(str))
-        text = pc.replace_with_mask(text, pa.array(other), pa.array(patch, pa.string()))
-    return text
+        signed = _ZERO_TEXT.take(pa.array(np.signbit(x).view(np.int8)))
+        text = pc.if_else(pa.array(zero), signed, text)
+    other = ~(arrow_ok | zero | nan)
+    if other.any():                     # tiny and huge values: as numpy (and pandas) write
+        text = pc.replace_with_mask(text, pa.array(other),
+                                    pa.array(x[other].astype(str), pa.string()))
+    return pc.fill_null(text, "")
 
 
 def _formattable(s: pd.Series) -> bool:
