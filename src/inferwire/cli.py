@@ -73,10 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
+#: Commands that end with :func:`exit_now`: ``analyze`` closes every file it writes before it
+#: returns (tests/analysis/test_cli.py reads them back).  The others (servers, capture runs,
+#: sweeps, reports) keep Python's own exit, which also closes what a module left open.
+QUICK_EXIT_COMMANDS = ("analyze",)
+
+
 def run() -> None:
-    """The ``inferwire`` command (``python -m inferwire`` too): :func:`main`, then
-    :func:`exit_now` with its exit status."""
-    exit_now(main())
+    """The ``inferwire`` command (``python -m inferwire`` too): :func:`main`, then its exit
+    status (by :func:`exit_now` for :data:`QUICK_EXIT_COMMANDS`)."""
+    code = main()
+    if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT_COMMANDS:
+        exit_now(code)
+    sys.exit(code)
 
 
 def exit_now(code: int) -> None:
