@@ -42,6 +42,9 @@ def test_floats_are_written_as_python_repr():
                         rng.integers(0, 10 ** 12, 20_000) / 1e6, np.round(rng.random(5000) * 1e4)])
     assert float_text(x).to_pylist() == [repr(float(v)) for v in x]
     assert float_text(np.array([np.nan, 2.0])).to_pylist() == ["", "2.0"]
+    mixed = np.array([np.nan, -0.0, 0.0, -np.nan, np.inf, 1e-300, 7.0, np.nan])
+    assert float_text(mixed).to_pylist() == ["", "-0.0", "0.0", "", "inf", "1e-300", "7.0", ""]
+    assert float_text(np.full(5, np.nan)).to_pylist() == [""] * 5
 
 
 def test_crafted_table_with_quoting_and_missing_values_is_byte_identical(tmp_path):
@@ -69,6 +72,21 @@ def test_large_table_in_blocks_is_byte_identical(tmp_path, monkeypatch):
     df = pd.DataFrame({"a": rng.random(4321) * 100, "b": rng.integers(0, 9, 4321),
                        "c": pd.array(rng.choice(["grpc", "http/1.1", None], 4321), dtype="string")})
     assert written(df, tmp_path) == pandas_bytes(df)
+
+
+def test_quoting_found_in_some_blocks_only(tmp_path, monkeypatch):
+    """The scan for characters to quote reads each block's own slice of the column's buffer:
+    a comma, quote or LF in one block quotes there, not in the blocks around it."""
+    import inferwire.tablefiles as tf
+    monkeypatch.setattr(tf, "BLOCK_ROWS", 100)
+    text = [f"r{i}" for i in range(450)]
+    text[150], text[151], text[299], text[300] = "a,b", 'q"', "x\ny", ""
+    flags = pd.array([None if i % 7 == 0 else i % 3 == 0 for i in range(450)], dtype="boolean")
+    for dtype in ("string", object):
+        df = pd.DataFrame({"t": pd.array(text, dtype=dtype) if dtype == "string" else text,
+                           "f": flags})
+        assert written(df, tmp_path) == pandas_bytes(df)
+        assert written(df.iloc[200:], tmp_path) == pandas_bytes(df.iloc[200:])
 
 
 def test_mixed_object_column_falls_back_to_pandas(tmp_path):

@@ -1,4 +1,4 @@
 """``python -m inferwire ...``: the same command line as the ``inferwire`` script."""
-from .cli import main
+from .cli import run
 
-raise SystemExit(main())
+run()

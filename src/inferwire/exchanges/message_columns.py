@@ -203,9 +203,10 @@ def column_stats(m: MessageColumns, req_end: int | None, grpc: bool, ended: bool
 
 def table_columns(blocks: list) -> dict:
     """The messages table's raw columns (:data:`inferwire.columns.MESSAGE_COLUMNS`' names, with
-    ``start_ns``/``end_ns`` for start/end -> arrays; the stream as (values, known mask)) of
-    ``blocks``: (connection, stream, request_id, messages)
-    per streamed request, in order; messages numbered from 0 in each direction."""
+    ``start_ns``/``end_ns`` for start/end -> arrays; the stream as (values, known mask); the
+    request id, direction and kind as (texts, int codes into them): one text per request or
+    kind, not one Python object per message) of ``blocks``: (connection, stream, request_id,
+    messages) per streamed request, in order; messages numbered from 0 in each direction."""
     cols = [as_columns(b[3]) for b in blocks]
     counts = np.array([len(c) for c in cols], np.int64)
     if not len(cols):
@@ -221,13 +222,11 @@ def table_columns(blocks: list) -> dict:
         before = np.zeros(len(blocks) + 1, np.int64)
         np.add.at(before, owner[mask] + 1, 1)
         index[mask] = running[mask] - np.cumsum(before)[owner[mask]]
-    request_ids = np.array([b[2] for b in blocks] or [None], object)[:len(blocks)]
     return {"connection": np.repeat(np.array([b[0] for b in blocks], np.int64), counts),
             "stream": (np.repeat(np.array([s or 0 for s in streams], np.int64), counts),
                        np.repeat(np.array([s is not None for s in streams], bool), counts)),
-            "request_id": np.repeat(request_ids, counts),
-            "direction": np.array(DIRECTIONS, object)[m.direction],
-            "index": index, "kind": np.array(KINDS, object)[m.kind],
+            "request_id": ([b[2] for b in blocks], owner),
+            "direction": (DIRECTIONS, m.direction), "index": index, "kind": (KINDS, m.kind),
             "start_ns": m.start_ns, "end_ns": m.end_ns, "bytes": m.nbytes,
             "complete": m.complete}
 

@@ -13,7 +13,6 @@ import threading
 from dataclasses import replace
 
 from ..errors import ServerError
-from .tls import TLSConfig, generate_self_signed
 
 
 def register(subparsers) -> None:
@@ -155,6 +154,7 @@ def _batching(args):
 
 
 def _tls(args):
+    from .tls import TLSConfig, generate_self_signed  # deferred: ssl, 20 ms of every command
     if args.tls_self_signed is not None:
         if args.tls_cert or args.tls_key:
             raise ServerError("--tls-self-signed excludes --tls-cert/--tls-key")

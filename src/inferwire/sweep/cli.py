@@ -8,7 +8,6 @@ from ..errors import InferwireError
 from ..experiment.cli import byte_size
 from ..findings import generate
 from .plan import NETWORK_GRID, Grid, findings_plan, grid_plan, network_specs, server_findings_plan
-from .runner import run_sweep
 
 
 
@@ -131,6 +130,7 @@ def plan_from_args(args: argparse.Namespace):
 
 
 def sweep(args: argparse.Namespace) -> int:
+    from .runner import run_sweep  # deferred: importlib.metadata and more, 30 ms of every command
     result = run_sweep(args.out, plan_from_args(args), resume=args.resume,
                        progress=not args.quiet, max_points=args.max_points)
     print(f"sweep {result.sweep_dir}: {len(result.ran)} run now, {len(result.skipped)} already "
