@@ -7,7 +7,8 @@
 Without paths, it writes ``--captures`` pcap files (into a temporary folder) of HTTP/1.1
 keep-alive traffic: ``--connections`` connections per capture, ``--requests`` requests in all,
 each a request segment, a response segment and an ACK.  Then it times: the serial loop
-(``inferwire.analyze`` one after the other), and ``analyze_many`` on Dask local processes with 1
+(``inferwire.analyze`` one after the other, as called by default, and in one process:
+``workers=1``, which the last column compares against), and ``analyze_many`` on Dask local processes with 1
 and with N workers (N = CPUs), and on threads, ``--rounds`` times in rotated order (the best time
 of each counts: other work on the machine only ever adds time).  It checks that every parallel
 result equals the serial one and prints a markdown table: wall seconds, captures/s and the
@@ -83,11 +84,11 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def serial(paths) -> tuple[float, dict]:
+def serial(paths, **options) -> tuple[float, dict]:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", inferwire.InferwireWarning)
-        out = {p: inferwire.analyze(p) for p in paths}
+        out = {p: inferwire.analyze(p, **options) for p in paths}
     return time.perf_counter() - start, out
 
 
@@ -116,7 +117,10 @@ def main(argv=None) -> int:
                     help="each way is timed this often, in rotated order; the best time counts")
     args = ap.parse_args(argv)
     cpus = os.cpu_count() or 1
-    ways = {"serial (for loop)": None,
+    # serial: analyze() one capture after the other, as it is called by default (it may fork
+    # workers for one capture itself) and in one process (workers=1: issue 19's "one process")
+    ways = {"serial (for loop)": ("serial", {}),
+            "serial, one process (workers=1)": ("serial", dict(workers=1)),
             "dask processes, 1 worker": dict(workers=1),
             f"dask processes, {cpus} workers": dict(workers=cpus),
             f"dask threads, {cpus} workers": dict(workers=cpus, processes=False)}
@@ -139,19 +143,20 @@ def main(argv=None) -> int:
             for label in labels:
                 loads.append(os.getloadavg()[0])
                 before = cpu_seconds()
-                if ways[label] is None:
-                    wall, got = serial(paths)
+                if isinstance(ways[label], tuple):
+                    wall, got = serial(paths, **ways[label][1])
                 else:
                     wall, got = timed(paths, **ways[label])
                 cpu[label] = min(cpu[label], cpu_seconds() - before)
                 check_same(reference, got, label)
                 best[label] = min(best[label], wall)
     base = best["serial (for loop)"]
-    print("\n| how | best wall s | CPU s (all processes) | captures/s | speed-up vs serial |\n"
-          "|---|---|---|---|---|")
+    one = best["serial, one process (workers=1)"]
+    print("\n| how | best wall s | CPU s (all processes) | captures/s | speed-up vs serial | "
+          "vs one process |\n|---|---|---|---|---|---|")
     for label, wall in best.items():
         print(f"| {label} | {wall:.2f} | {cpu[label]:.2f} | {len(paths) / wall:.2f} | "
-              f"{base / wall:.2f}x |")
+              f"{base / wall:.2f}x | {one / wall:.2f}x |")
     print(f"\nall parallel results equal the serial ones; 1-minute load average during the "
           f"runs: {min(loads):.1f} to {max(loads):.1f} (on {cpus} CPUs)")
     return 0

@@ -13,7 +13,7 @@ from needs import skip_or_fail
 import inferwire
 from craft import Conversation, http_request, http_response, write_pcap
 from inferwire.errors import CaptureFormatError, InferwireError
-from inferwire.analysis.many import analyze_many
+from inferwire.analysis.many import analyze_many, inner_workers
 from inferwire.runfolder import with_run_probe
 
 MS = 1_000_000
@@ -127,3 +127,12 @@ def test_a_run_folder_leaves_out_its_capture_probe(tmp_path):
     assert got.requests["request_id"].tolist() == ["run"]
     want = serial(run)      # the CLI's analysis of a run folder leaves the probe out too
     assert want.connections["server"].tolist() == ["10.0.0.2:8501"]
+
+
+def test_a_pool_with_a_worker_per_cpu_analyzes_each_capture_in_one_process():
+    """Each capture's own forks would contend with the other captures' for the same cores: a
+    local pool leaves each capture the CPUs left to it, and a one-worker pool ``"auto"``."""
+    assert inner_workers(2, 2) == 1
+    assert inner_workers(4, 2) == 1
+    assert inner_workers(2, 8) == 4
+    assert inner_workers(1, 2) == "auto"
