@@ -25,19 +25,17 @@ import sys
 import tempfile
 import time
 
+from bench_parallel import packet as tcp_frame   # benchmarks/ is the script's folder
+
 SEGMENT = 10
 CLIENT, SERVER = (bytes([10, 0, 0, 1]), 40000), (bytes([10, 0, 0, 2]), 8501)
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
 def packet(t_ns: int, from_client: bool, seq: int, ack: int, flags: int, data=b"") -> bytes:
-    """One pcap record (nanosecond stamps): Ethernet, IPv4, TCP with ``data``."""
+    """One pcap record (nanosecond stamps) of bench_parallel's Ethernet/IPv4/TCP frame."""
     (sip, sport), (dip, dport) = (CLIENT, SERVER) if from_client else (SERVER, CLIENT)
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4,
-                      flags, 65535, 0, 0)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(data), 0, 0x4000, 64, 6, 0,
-                     sip, dip)
-    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp + data
+    frame = tcp_frame(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, flags, data, sip, dip)
     return struct.pack("<IIII", t_ns // 10**9, t_ns % 10**9, len(frame), len(frame)) + frame
 
 
