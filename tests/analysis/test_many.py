@@ -3,17 +3,22 @@ same tables as the serial path; a bad capture maps to its error without losing t
 from __future__ import annotations
 
 import json
+import os
+import stat
+import tempfile
+import threading
 import warnings
 
 import pandas as pd
 import pytest
 
-from needs import skip_or_fail
+from needs import skip_or_fail, small_tmpfs
 
 import inferwire
 from craft import Conversation, http_request, http_response, write_pcap
 from inferwire.errors import CaptureFormatError, InferwireError
-from inferwire.analysis.many import analyze_many, inner_workers
+from inferwire.analysis.many import (Spooled, analyze_many, analyze_one, inner_workers,
+                                     start_method, unspool)
 from inferwire.runfolder import with_run_probe
 
 MS = 1_000_000
@@ -136,3 +141,63 @@ def test_a_pool_with_a_worker_per_cpu_analyzes_each_capture_in_one_process():
     assert inner_workers(4, 2) == 1
     assert inner_workers(2, 8) == 4
     assert inner_workers(1, 2) == "auto"
+
+
+def test_local_processes_send_results_through_files_that_are_removed(captures, tmp_path,
+                                                                      monkeypatch):
+    """A worker process leaves its Analysis in a spool folder (under the temporary folder) and
+    the parent reads it back: same tables as the serial path, and nothing left behind."""
+    paths, split, _ = captures
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    results = analyze_many([*paths, split], processes=True, workers=2)
+    assert_same_as_serial(results, [*paths, split])
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_spooled_result_is_private_and_read_back_once(captures, tmp_path):
+    paths = captures[0]
+    spooled = analyze_one(paths[0], {}, str(tmp_path))
+    assert isinstance(spooled, Spooled)
+    assert stat.S_IMODE(os.stat(spooled.path).st_mode) == 0o600     # tables hold request ids
+    got = unspool(spooled)
+    assert not os.path.exists(spooled.path)
+    pd.testing.assert_frame_equal(got.requests, serial(paths[0]).requests)
+    assert unspool(got) is got                     # an unspooled result passes through
+
+
+def test_a_spool_on_a_full_disk_sends_the_result_itself(captures, tmp_path):
+    """A real 4 KiB tmpfs as the spool folder: the pickle does not fit, so the Analysis comes
+    back whole (through the pool's pipe) and no partial file is left."""
+    paths = captures[0]
+    small = tmp_path / "small"
+    small.mkdir()
+    with small_tmpfs(small, "4k"):
+        got = analyze_one(paths[2], {}, str(small))
+        assert not isinstance(got, Spooled)
+        assert list(small.iterdir()) == []
+    pd.testing.assert_frame_equal(got.requests, serial(paths[2]).requests)
+
+
+def test_a_bad_capture_is_returned_as_its_error_not_spooled(captures, tmp_path):
+    _, _, bad = captures
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    assert isinstance(analyze_one(bad, {}, str(spool)), CaptureFormatError)
+    assert list(spool.iterdir()) == []
+
+
+def test_the_pool_forks_only_from_a_process_of_one_thread():
+    """Forked workers start without importing inferwire again; a process running other
+    threads (one may hold a lock at the fork) spawns them instead."""
+    if threading.active_count() == 1:            # (the test runner may run a thread of its own)
+        assert start_method() == "fork"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()

@@ -9,13 +9,18 @@ does it, so the results are the same.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
+import tempfile
 import warnings
+from typing import NamedTuple
 
 from ..errors import InferwireError, InferwireWarning
 from ..extras import require
 from ..runfolder.probe import with_run_probe
 from .pipeline import analyze
+from .workers import fork_is_safe
 
 
 def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
@@ -44,11 +49,16 @@ def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
     else:
         pool = workers or os.cpu_count() or 1
         options = {"workers": inner_workers(pool, os.cpu_count() or 1), **analyze_options}
-        tasks = [dask.delayed(analyze_one, pure=False)(item, options) for item in items]
-        # chunksize=1: one capture per dispatch (Dask batches 6 by default, which put a short
-        # list of long tasks all on one worker)
-        results = dask.compute(*tasks, scheduler="processes" if processes else "threads",
-                               num_workers=pool, chunksize=1)
+        with tempfile.TemporaryDirectory(prefix="inferwire-many-") as spool:
+            tasks = [dask.delayed(analyze_one, pure=False)(item, options,
+                                                           spool if processes else None)
+                     for item in items]
+            # chunksize=1: one capture per dispatch (Dask batches 6 by default, which put a
+            # short list of long tasks all on one worker)
+            with dask.config.set({"multiprocessing.context": start_method()}):
+                results = dask.compute(*tasks, scheduler="processes" if processes else "threads",
+                                       num_workers=pool, chunksize=1)
+            results = [unspool(r) for r in results]
     return dict(zip(items, results))
 
 
@@ -61,18 +71,65 @@ def inner_workers(pool: int, cpus: int) -> int | str:
     return "auto" if pool <= 1 else max(1, cpus // pool)
 
 
-def analyze_one(item, options: dict):
+def start_method() -> str:
+    """How the local pool's processes start: ``fork`` where that is safe (one thread, as
+    :func:`~inferwire.analysis.workers.fork_is_safe` says), else ``spawn`` (Dask's default).
+    A forked worker has inferwire imported already; a spawned one imports it again, which cost
+    0.8 s of wall and 1.2 s of CPU for a pool of 2 here (benchmarks/bench_parallel.py)."""
+    return "fork" if fork_is_safe() else "spawn"
+
+
+def analyze_one(item, options: dict, spool: str | None = None):
     """One item's Analysis, or the exception it raised (the worker side of analyze_many).
 
     Warnings are not shown here (a worker's output is lost); they are in ``Analysis.warnings``.
+    With ``spool`` (a local process pool's folder), the Analysis is pickled to a file there
+    (0600) and a :class:`Spooled` naming it is returned instead: a result of ~100 MB through
+    the pool's pipe kept both worker processes idle ~0.5 s per capture here, while Dask's
+    parent read one result after the other; written to a file it costs a tenth of that.  A
+    file that cannot be written (a full disk) sends the Analysis through the pipe after all.
     """
     path = list(item) if isinstance(item, tuple) else item
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InferwireWarning)
-            return analyze(path, **with_run_probe(path, options))
+            result = analyze(path, **with_run_probe(path, options))
     except Exception as exc:          # one bad capture must not lose the others' results
         return exc
+    return result if spool is None else _spooled(result, spool)
+
+
+class Spooled(NamedTuple):
+    """A result left in a file by :func:`analyze_one` (read back by :func:`unspool`)."""
+    path: str
+
+
+def _spooled(result, spool: str):
+    """``result`` pickled to a new file (mode 0600) in ``spool``, as a :class:`Spooled`; or
+    ``result`` itself when the file cannot be written."""
+    path = None
+    try:
+        fd, path = tempfile.mkstemp(dir=spool, suffix=".pickle")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(result, f, protocol=5)
+    except OSError:
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return result
+    return Spooled(path)
+
+
+def unspool(result):
+    """``result`` as :func:`analyze_one` returned it, read back from its file if spooled (the
+    file is removed)."""
+    if not isinstance(result, Spooled):
+        return result
+    try:
+        with open(result.path, "rb") as f:
+            return pickle.load(f)
+    finally:
+        os.unlink(result.path)
 
 
 def _on_cluster(tasks, address: str, timeout_s: float) -> list:
