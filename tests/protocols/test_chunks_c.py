@@ -97,7 +97,7 @@ def test_sse_columns_give_the_events():
         pool = plain if k % 2 else plain + other
         body = b"".join(rng.choice(pool) for _ in range(rng.randint(0, 12)))
         body += rng.choice([b"", b"data: cut", b"data: x\n", b"data", b"da"])
-        fast += sse._data_line_columns(body) is not None
+        fast += sse.data_line_columns(body) is not None
         cols = sse.sse_event_columns(body)
         got = [(int(a), int(b), sse.KINDS[c], bool(d)) for a, b, c, d in zip(*cols)]
         assert got == [tuple(e) for e in sse.sse_events(body)], body

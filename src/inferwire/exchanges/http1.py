@@ -10,7 +10,8 @@ from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plai
                                split_head)
 from ..protocols.errorbody import MAX_ERROR_BODY, error_message
 from .exchange import Exchange, feed_chunks
-from .messages import http1_body_messages, plain_sse_messages
+from .message_columns import bodies_columns
+from .messages import http1_body_messages, plain_sse_messages, streamed_body
 from .timeline import TcpTimeline
 
 
@@ -54,10 +55,12 @@ def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,
         finals, interim_counts = finals[early:], interim_counts[early:]
         warnings.append(f"{early} HTTP/1.1 response{'s' if early > 1 else ''} at the start "
                         "answer requests sent before the capture began: left out")
-    out = []
+    out, streamed = [], []
     for i, req in enumerate(requests):
         resp = finals[i] if i < len(finals) else None
-        out.append(_exchange(i + 1, req, resp, interim_counts[i] if resp else pending, up, down))
+        out.append(_exchange(i + 1, req, resp, interim_counts[i] if resp else pending, up, down,
+                             streamed))
+    _attach_streamed(streamed, down)
     if len(finals) > len(requests):
         warnings.append(f"{len(finals) - len(requests)} HTTP/1.1 responses without a captured request")
     return out
@@ -174,7 +177,10 @@ def _messages(parser, timeline, fin: bool, warnings: list, label: str, start: in
     return messages + tail
 
 
-def _exchange(position, req, resp, interim, up, down) -> Exchange:
+def _exchange(position, req, resp, interim, up, down, streamed: list) -> Exchange:
+    """The Exchange of request ``req`` and response ``resp`` (or None).  A streamed response
+    of a TCP direction is appended to ``streamed`` as (exchange, its body's
+    :func:`~.messages.streamed_body`), its messages attached by :func:`_attach_streamed`."""
     req_start_ns, request_frame = up.first_packet(req.start)
     req_end_ns = up.last(req.end) if req.complete else None
     status = resp_start_ns = resp_end_ns = response_frame = response_bytes = None
@@ -190,20 +196,37 @@ def _exchange(position, req, resp, interim, up, down) -> Exchange:
     if status is not None and status >= 400 and resp.complete and resp.head_end is not None:
         chunked = "chunked" in (resp.header("transfer-encoding") or "").lower()
         error = _error(down, resp.head_end, resp.end, chunked)
-    # Positional, in field order: a third of the cost of keywords for an 18-field dataclass.
-    return Exchange("http/1.1", position, req.method, req.target, status, None,
-                    req.header("x-request-id"), req.body_bytes if req.complete else None,
-                    response_bytes, req_start_ns, req_end_ns, resp_start_ns, resp_end_ns,
-                    request_frame, response_frame, interim, False, complete, error,
-                    _body_messages(req, resp, up, down))
-
-
-def _body_messages(req, resp, up, down) -> list | None:
-    """The messages of a streamed exchange: a chunked request body's chunks, then the
-    response's chunks or SSE events (:mod:`.messages`); None when neither streamed."""
     sent = http1_body_messages(req, up, "request") if req.complete else None
-    got = None if resp is None else http1_body_messages(resp, down, "response")
-    return got if sent is None else sent + (got or [])
+    later = None
+    if resp is not None and isinstance(down, TcpTimeline):
+        later = streamed_body(resp)
+        got = None
+    else:
+        got = None if resp is None else http1_body_messages(resp, down, "response")
+    # Positional, in field order: a third of the cost of keywords for an 18-field dataclass.
+    # The messages of a streamed exchange: a chunked request body's chunks, then the
+    # response's chunks or SSE events (:mod:`.messages`); None when neither streamed.
+    exchange = Exchange("http/1.1", position, req.method, req.target, status, None,
+                        req.header("x-request-id"), req.body_bytes if req.complete else None,
+                        response_bytes, req_start_ns, req_end_ns, resp_start_ns, resp_end_ns,
+                        request_frame, response_frame, interim, False, complete, error,
+                        got if sent is None else sent + (got or []))
+    if later is not None:
+        streamed.append((exchange, later))
+    return exchange
+
+
+def _attach_streamed(streamed: list, down: TcpTimeline) -> None:
+    """The responses' messages of the ``streamed`` exchanges ((exchange, body), from
+    :func:`_exchange`), found for all of them at once
+    (:func:`~.message_columns.bodies_columns`: the same as
+    :func:`~.messages.http1_body_messages` of each) and added after their requests' own."""
+    if not streamed:
+        return
+    found = bodies_columns(down.stream, "response", [body for _, body in streamed])
+    for (exchange, _), got in zip(streamed, found):
+        sent = exchange.messages
+        exchange.messages = got if sent is None else sent + (got if got is not None else [])
 
 
 def _error(down, body_start: int, body_end: int, chunked: bool = False) -> str | None:

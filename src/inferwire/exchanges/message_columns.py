@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..protocols.chunked import chunk_columns
-from ..protocols.sse import KINDS, sse_event_columns
+from ..protocols.sse import KINDS, SseColumns, data_line_columns, sse_event_columns
 
 #: Direction codes of :attr:`MessageColumns.direction`.
 DIRECTIONS = ("request", "response")
@@ -105,6 +105,102 @@ def body_columns(body: bytes, base: int, chunked: bool, sse: bool, stream,
         return _timed(stream, code, np.zeros(len(sizes), np.int8), ch.starts, ch.data_ends,
                       sizes, ch.complete)
     return sse_pieces(ch.decoded, ch.data_starts, sizes, stream, direction)
+
+
+#: Stream bytes of bodies split together by :func:`bodies_columns` (their decoded events are
+#: joined: memory stays bounded), numpy's per-call cost paid once for all of them.
+BATCH_BYTES = 8 << 20
+
+
+def bodies_columns(stream, direction: str, bodies: list) -> list:
+    """:func:`body_columns` of many bodies of the TCP direction ``stream`` (``bodies``:
+    ``(start, end, chunked, sse)`` each, stream offsets, in stream order), each a
+    :class:`MessageColumns` or None (a body not all captured): the same values, with the
+    direction read, the SSE events found and every message placed and timed once per
+    :data:`BATCH_BYTES` of bodies instead of once per body (a keep-alive connection of
+    thousands of streamed completions: numpy's per-call cost was most of each one's)."""
+    out, group = [], []
+    for body in bodies:
+        if group and body[1] - group[0][0] > BATCH_BYTES:
+            out += _group_columns(stream, direction, group)
+            group = []
+        group.append(body)
+    return out + (_group_columns(stream, direction, group) if group else [])
+
+
+def _group_columns(stream, direction: str, group: list) -> list:
+    """:func:`bodies_columns` of the bodies of ``group``.  Each body is read on its own (one
+    read of the group's whole span was slower: a copy more of every byte, in new pages)."""
+    spans = [None] * len(group)         # per body: (kind, start, end, nbytes, complete)
+    texts, offsets, sizes, owners = [], [], [], []     # the SSE bodies' decoded pieces
+    for n, (start, end, chunked, sse) in enumerate(group):
+        body = read_span(stream, start, end)
+        if body is None:
+            continue
+        if not chunked:                 # an event stream of known length: one piece
+            texts.append(body)
+            offsets.append(np.array([start], np.int64))
+            sizes.append(np.array([len(body)], np.int64))
+            owners.append(n)
+            continue
+        ch = chunk_columns(body, start, decode=sse)
+        size = ch.data_ends - ch.data_starts
+        if sse:
+            texts.append(ch.decoded)
+            offsets.append(ch.data_starts)
+            sizes.append(size)
+            owners.append(n)
+        else:
+            spans[n] = (np.zeros(len(size), np.int8), ch.starts, ch.data_ends, size, ch.complete)
+    if texts:
+        for n, span in zip(owners, _sse_spans(texts, offsets, sizes)):
+            spans[n] = span
+    taken = [s for s in spans if s is not None]
+    if not taken:
+        return spans
+    timed = _timed(stream, DIRECTIONS.index(direction),
+                   *(np.concatenate([s[f] for s in taken]) for f in range(5)))
+    at, out = 0, []
+    for span in spans:
+        if span is None:
+            out.append(None)
+            continue
+        n = len(span[0])
+        out.append(MessageColumns(*(getattr(timed, name)[at:at + n]
+                                    for name in MessageColumns.__slots__)))
+        at += n
+    return out
+
+
+def _sse_spans(texts: list, offsets: list, sizes: list) -> list:
+    """Per SSE body (``texts``: its decoded bytes, lying at stream ``offsets`` with ``sizes``
+    in pieces), its events' ``(kind, start, end, nbytes, complete)`` at stream offsets.  Found
+    in one pass over all the texts when each ends with a blank line (so no event spans two)
+    and the joined texts are the usual stream (:func:`~inferwire.protocols.sse.
+    sse_event_columns`' fast case); else text by text (the same events)."""
+    bases = np.cumsum([0] + [len(t) for t in texts]).astype(np.int64)
+    joined = None
+    if all(t.endswith(b"\n\n") or not t for t in texts):
+        joined = data_line_columns(b"".join(texts))
+    if joined is not None:
+        ev = joined
+    else:
+        each = [sse_event_columns(t) for t in texts]
+        ev = SseColumns(*(np.concatenate([getattr(e, f) + (bases[k] if f in ("start", "end")
+                                                          else 0)
+                                          for k, e in enumerate(each)]).astype(dtype)
+                          for f, dtype in (("start", np.int64), ("end", np.int64),
+                                           ("kind", np.int8), ("complete", bool))))
+    piece_offsets, piece_sizes = np.concatenate(offsets), np.concatenate(sizes)
+    at = np.concatenate([[0], np.cumsum(piece_sizes)[:-1]]).astype(np.int64)
+    k = np.searchsorted(at, ev.start, "right") - 1
+    start = piece_offsets[k] + ev.start - at[k]
+    k = np.searchsorted(at, ev.end - 1, "right") - 1
+    end = piece_offsets[k] + ev.end - 1 - at[k] + 1
+    cuts = np.searchsorted(ev.start, bases, "left")
+    nbytes = ev.end - ev.start
+    return [(ev.kind[a:b], start[a:b], end[a:b], nbytes[a:b], ev.complete[a:b])
+            for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
 
 
 def sse_pieces(decoded: bytes, offsets, sizes, stream, direction: str) -> MessageColumns:

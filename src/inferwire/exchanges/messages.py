@@ -55,12 +55,10 @@ def http1_body_messages(msg, timeline, direction: str, columns: bool = True):
     chunked or close-delimited); None when it is neither or its body was not all captured.
     On a TCP direction (and ``columns``) as a :class:`~.message_columns.MessageColumns`, else a
     list of :class:`Message` read one by one (the reference reading: same messages)."""
-    if msg.head_end is None:
+    spec = streamed_body(msg)
+    if spec is None:
         return None
-    chunked = "chunked" in (msg.header("transfer-encoding") or "").lower()
-    sse = is_event_stream(msg.header("content-type"))
-    if not (chunked or sse) or msg.end - msg.head_end > MAX_SPLIT_BYTES:
-        return None
+    chunked, sse = spec[2], spec[3]
     if isinstance(timeline, TcpTimeline) and columns:     # the fast form, same messages
         body = read_span(timeline.stream, msg.head_end, msg.end)
         return None if body is None else body_columns(body, msg.head_end, chunked, sse,
@@ -82,6 +80,19 @@ def http1_body_messages(msg, timeline, direction: str, columns: bool = True):
         segments.append((at, c.data_start, c.data_end - c.data_start))
         at += c.data_end - c.data_start
     return _sse_messages(decoded, segments, timeline, direction)
+
+
+def streamed_body(msg) -> tuple | None:
+    """``(body start, body end, chunked, sse)`` (stream offsets; its framing and type) of the
+    HTTP/1.1 message ``msg`` when its body is split into messages (chunked or an event stream,
+    head read, at most :data:`MAX_SPLIT_BYTES`), else None."""
+    if msg.head_end is None:
+        return None
+    chunked = "chunked" in (msg.header("transfer-encoding") or "").lower()
+    sse = is_event_stream(msg.header("content-type"))
+    if not (chunked or sse) or msg.end - msg.head_end > MAX_SPLIT_BYTES:
+        return None
+    return msg.head_end, msg.end, chunked, sse
 
 
 def plain_sse_messages(headers: tuple, body_start: int, body_end: int,

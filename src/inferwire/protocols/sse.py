@@ -111,7 +111,7 @@ def sse_event_columns(body: bytes) -> SseColumns:
     """:func:`sse_events` of ``body`` as columns.  The usual stream (every event one
     ``data:`` line ended by LF LF, no CR, no other blank lines) is split with numpy over the
     body's LF positions; any other is read event by event by :func:`sse_events` (same events)."""
-    fast = _data_line_columns(body)
+    fast = data_line_columns(body)
     if fast is not None:
         return fast
     events = sse_events(body)
@@ -121,7 +121,7 @@ def sse_event_columns(body: bytes) -> SseColumns:
                       np.array([e.complete for e in events], bool))
 
 
-def _data_line_columns(body: bytes) -> SseColumns | None:
+def data_line_columns(body: bytes) -> SseColumns | None:
     """The columns of a body made only of one-line ``data:`` events each ended by exactly one
     blank line (LF LF), the last possibly cut (no LF in it), or None for any other body."""
     if b"\r" in body:
