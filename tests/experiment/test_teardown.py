@@ -4,6 +4,7 @@ a normal end; signals are deferred during a teardown; SIGTERM takes the Ctrl-C p
 runs."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -70,6 +71,76 @@ def test_supervisor_leaves_everything_alone_after_done():
         for p in family:
             p.kill()
         psutil.wait_procs(family, timeout=5)
+
+
+KILLED_AT_ONCE = textwrap.dedent("""
+    import os, signal, subprocess, sys, time
+    from inferwire.experiment.teardown import Supervisor
+    sup = Supervisor(grace_s=1.0).start()
+    time.sleep(0.5)                                   # the supervisor is looking
+    kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]),
+            subprocess.Popen(["sleep", "120"])]
+    print(" ".join(str(k.pid) for k in kids), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)              # at once: no look has seen them
+""")
+
+
+def test_processes_started_just_before_the_parent_is_killed_are_ended_too():
+    """Started a few ms before a SIGKILL, they were never seen as the run's: the kernel hands
+    them to init.  The supervisor finds them as orphans of the run's process group (before,
+    they outlived the run: 3 of 3 by hand with the kill 10-100 ms after the start)."""
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_AT_ONCE], stdout=subprocess.PIPE,
+                                text=True)
+        family = []
+        for pid in map(int, proc.stdout.readline().split()):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                family.append(psutil.Process(pid))
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL and len(family) == 2
+        gone, alive = psutil.wait_procs(family, timeout=30)
+        for p in alive:
+            p.kill()
+        assert not alive, [p.cmdline() for p in alive]
+
+
+GROUP = textwrap.dedent("""
+    import subprocess, sys, time
+    other = subprocess.Popen([sys.executable, "-c",               # a sibling of the run, with
+        "import subprocess, time; g = subprocess.Popen(['sleep', '120']); "  # a child of its own
+        "print(g.pid, flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    grandchild = other.stdout.readline().strip()
+    run = subprocess.Popen(["sh", "-c", "sleep 120 & echo $!"], stdout=subprocess.PIPE,
+                           text=True)                             # dies, its child orphaned
+    orphan = run.stdout.readline().strip()
+    run.wait()
+    print(other.pid, grandchild, orphan, run.pid, flush=True)
+    time.sleep(120)
+""")
+
+
+def test_orphans_are_only_the_dead_runs_children():
+    """A real process group: the run (``sh``) died leaving a child to init; beside it, another
+    child of the run's parent and that one's own child.  Only the orphan is the run's."""
+    from inferwire.experiment import supervisor
+    since = supervisor.ticks_now() - 1
+    launcher = subprocess.Popen([sys.executable, "-c", GROUP], stdout=subprocess.PIPE,
+                                text=True, start_new_session=True)
+    try:
+        other, grandchild, orphan, _ = map(int, launcher.stdout.readline().split())
+        deadline = time.monotonic() + 10
+        while psutil.Process(orphan).ppid() == launcher.pid and time.monotonic() < deadline:
+            time.sleep(0.01)                         # (handed on when sh exits)
+        found = supervisor.orphans(since, os.getpgid(launcher.pid), launcher.pid, {})
+        assert set(found) == {orphan}, (found, other, grandchild)
+        assert found[orphan] >= since
+        assert supervisor.orphans(since, os.getpgid(launcher.pid), launcher.pid,
+                                  {orphan: found[orphan]}) == {}
+    finally:
+        os.killpg(os.getpgid(launcher.pid), signal.SIGKILL)
+        launcher.wait()
+        with contextlib.suppress(Exception):
+            os.kill(orphan, signal.SIGKILL)
 
 
 def test_signals_are_deferred_during_a_teardown_and_the_steps_all_run():

@@ -10,6 +10,13 @@ is re-parented (the run died while something else held the pipe), the run was ki
 start time, so a recycled pid is never signalled) and its descendants get SIGTERM (capture tools
 flush and close their files on it), then SIGKILL after ``GRACE_S``.
 
+A process the run started after the last look and just before it died cannot be found as its
+descendant any more: the kernel hands it to init (or a subreaper).  Once the run is gone, such
+*orphans* are looked for too: processes begun since the tick before the last look, in the run's
+process group, whose parent is now outside that group (init or a subreaper) and is not the
+run's own parent.  Before, a process started up to 0.2 s before a SIGKILL of the run outlived
+it.
+
 Linux ``/proc`` and the standard library only: it must start fast and import nothing from
 inferwire (``-I``).
 """
@@ -26,13 +33,18 @@ POLL_S = 0.2
 
 def stat(pid: int) -> tuple[int, int] | None:
     """(parent pid, start time in clock ticks since boot) of ``pid``, None if it is gone."""
+    found = _fields(pid)
+    return None if found is None else (int(found[1]), int(found[19]))
+
+
+def _fields(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/PID/stat`` after the name (state, ppid, pgrp, ...), None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             text = f.read()
     except OSError:
         return None
-    fields = text[text.rindex(b")") + 2:].split()     # the name may hold spaces and ")"
-    return int(fields[1]), int(fields[19])
+    return text[text.rindex(b")") + 2:].split()     # the name may hold spaces and ")"
 
 
 def processes() -> dict[int, tuple[int, int]]:
@@ -44,6 +56,41 @@ def processes() -> dict[int, tuple[int, int]]:
             if found is not None:
                 out[int(name)] = found
     return out
+
+
+def ticks_now() -> int:
+    """Clock ticks since boot now (the unit of a process's start time)."""
+    with open("/proc/uptime", "rb") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def orphans(since: int, run_pgid: int, run_ppid: int, seen: dict[int, int]) -> dict[int, int]:
+    """pid -> start ticks of the processes begun at ``since`` ticks or later in process group
+    ``run_pgid`` whose parent is outside that group (init or a subreaper: they were handed on)
+    and is not ``run_ppid``, and that are not in ``seen`` (nor this process, nor
+    ``run_ppid`` itself): what the run
+    started after the last look.  A process of the group whose parent is in it too (another
+    child of the run's parent, or its child) is left alone."""
+    out, me = {}, os.getpid()
+    for pid, (ppid, start) in processes().items():
+        if start < since or pid in (me, run_ppid) or pid in seen or ppid == run_ppid:
+            continue
+        found, parent = _fields(pid), _fields(ppid)
+        if found is not None and int(found[2]) == run_pgid and \
+                (parent is None or int(parent[2]) != run_pgid):
+            out[pid] = start
+    return out
+
+
+def wait_gone(pid: int, timeout_s: float = 2.0) -> None:
+    """Wait until ``pid`` has exited (gone or a zombie: its children handed on), at most
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = _fields(pid)
+        if found is None or found[0] in (b"Z", b"X"):
+            return
+        time.sleep(0.005)
 
 
 def descendants(roots: set[int], table: dict[int, tuple[int, int]]) -> set[int]:
@@ -97,11 +144,17 @@ def main(argv: list[str]) -> int:
     run_pid = int(argv[1])
     grace_s = float(argv[2]) if len(argv) > 2 else 5.0
     run_start = stat(os.getpid())[1]     # what the run starts from now on is the run's
+    run = _fields(run_pid)
+    if run is None:
+        return 0                          # gone before this started: nothing of it to note
+    run_ppid, run_pgid = int(run[1]), int(run[2])
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # a terminal Ctrl-C is the run's to handle
     seen: dict[int, int] = {}
     stdin = sys.stdin.buffer.raw
     message = b""
+    looked = run_start
     while True:
+        looked = max(run_start, ticks_now() - 1)     # a tick of slack: start times are whole
         note(run_pid, run_start, seen)
         if select.select([stdin], [], [], POLL_S)[0]:
             chunk = os.read(stdin.fileno(), 64)
@@ -112,6 +165,8 @@ def main(argv: list[str]) -> int:
                 break                                   # end of file: the run is gone
         if os.getppid() != run_pid:
             break                                       # re-parented: the run is gone
+    wait_gone(run_pid)
+    seen.update(orphans(looked, run_pgid, run_ppid, seen))
     end_all(seen, grace_s)
     return 0
 
