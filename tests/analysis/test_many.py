@@ -18,7 +18,7 @@ import inferwire
 from craft import Conversation, http_request, http_response, write_pcap
 from inferwire.errors import CaptureFormatError, InferwireError
 from inferwire.analysis.many import (Spooled, analyze_many, analyze_one, inner_workers,
-                                     start_method, unspool)
+                                     out_folders, start_method, unspool)
 from inferwire.runfolder import with_run_probe
 
 MS = 1_000_000
@@ -201,3 +201,36 @@ def test_the_pool_forks_only_from_a_process_of_one_thread():
     finally:
         stop.set()
         other.join()
+
+
+@pytest.mark.parametrize("processes", [True, False], ids=["processes", "threads"])
+def test_each_worker_writes_its_captures_tables(captures, tmp_path, processes):
+    """With ``out``, each capture's tables are written into its own folder by the worker that
+    analyzed it: the same files as the serial path's ``save``; a capture whose folder cannot be
+    made maps to an error naming it, and the others are still written."""
+    paths, split, bad = captures
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "c1").write_text("a file where c1's folder would go")
+    results = analyze_many([*paths, split, bad], processes=processes, workers=2, out=out)
+    folders = out_folders([*paths, tuple(split), bad], out)
+    assert [os.path.basename(folders[p]) for p in paths] == ["c0", "c1", "c2"]
+    assert os.path.basename(folders[tuple(split)]) == "a"
+    blocked = results.pop(paths[1])
+    assert isinstance(blocked, InferwireError) and str(out / "c1") in str(blocked)
+    assert isinstance(results.pop(bad), CaptureFormatError)
+    assert not os.path.exists(folders[bad])
+    for item, got in results.items():
+        want = serial(item)
+        expected = want.save(tmp_path / "serial" / os.path.basename(folders[item]))
+        written = got.output_paths(folders[item])
+        assert [p.name for p in written.values()] == [p.name for p in expected.values()]
+        for name, path in written.items():
+            assert path.read_bytes() == expected[name].read_bytes(), (item, name)
+
+
+def test_output_folders_are_distinct():
+    got = out_folders(["x/a.pcap", "y/a.pcapng", "z/b", ("w/c.pcap", "w/d.pcap"), "v/.pcap"],
+                      "OUT")
+    assert list(got.values()) == [os.path.join("OUT", n) for n in ("a", "a-2", "b", "c",
+                                                                    ".pcap")]

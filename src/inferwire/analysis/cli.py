@@ -201,15 +201,13 @@ def _run_two(args, options) -> int:
 
 
 def _run_parallel(args, options) -> int:
-    """Each capture on its own; exit code 1 if any failed (the others are still written).  All
-    tables are written before anything is printed."""
-    from .many import analyze_many  # deferred: numpy and pandas only once the arguments are read
+    """Each capture on its own, its tables written by the worker that analyzed it; exit code 1
+    if any failed (the others are still written).  All tables are written before anything is
+    printed."""
+    from .many import analyze_many, out_folders  # deferred: numpy and pandas once args are read
     results = analyze_many(args.capture, scheduler=args.scheduler, workers=args.workers,
-                           **options)
-    names = _out_names(list(results))
-    written = {item: _save(result, os.path.join(args.out, names[item]))
-               for item, result in results.items()
-               if args.out and not isinstance(result, BaseException)}
+                           out=args.out, **options)
+    folders = out_folders(list(results), args.out) if args.out else {}
     failed = 0
     for item, result in results.items():
         print(f"== {item}")
@@ -218,23 +216,10 @@ def _run_parallel(args, options) -> int:
             print(f"inferwire: error: {result}")
             continue
         print(result.summary_text())
-        if item in written:
-            print("wrote " + ", ".join(str(p) for p in written[item].values()))
+        if item in folders:
+            print("wrote " + ", ".join(str(p) for p in
+                                       result.output_paths(folders[item]).values()))
         print()
     if failed:
         print(f"{failed} of {len(results)} captures could not be analyzed")
     return 1 if failed else 0
-
-
-def _out_names(items: list) -> dict:
-    """A distinct output folder name per item: its file/dir name without the capture suffix,
-    numbered when two items share one."""
-    names, used = {}, {}
-    for item in items:
-        base = os.path.basename(os.path.normpath(os.fspath(item))) or "capture"
-        for suffix in (".pcapng", ".pcap", ".cap"):
-            if base.endswith(suffix) and len(base) > len(suffix):
-                base = base[: -len(suffix)]
-        used[base] = used.get(base, 0) + 1
-        names[item] = base if used[base] == 1 else f"{base}-{used[base]}"
-    return names

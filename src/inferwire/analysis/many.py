@@ -25,7 +25,7 @@ from .workers import fork_is_safe
 
 def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
                  workers: int | None = None, connect_timeout_s: float = 10.0,
-                 **analyze_options) -> dict:
+                 out: str | os.PathLike | None = None, **analyze_options) -> dict:
     """Analyze each item of ``paths`` on its own; return ``{item: Analysis or exception}``.
 
     An item is whatever :func:`inferwire.analyze` takes: a file, a directory (a run folder or
@@ -36,6 +36,12 @@ def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
     ``tls_keylog``) apply to every item.  ``workers``: local processes/threads (default: one per
     CPU).  ``connect_timeout_s``: how long to try reaching ``scheduler``.  Keys keep the order of
     ``paths``.
+
+    ``out``: a folder; each item's tables are written (:meth:`Analysis.save`) into its own
+    subfolder (:func:`out_folders`): on a local pool by the worker that analyzed it, so the
+    writing is shared out too; with ``scheduler``, by this process (a cluster's workers may not
+    see the folder).  An item whose tables cannot be written maps to an InferwireError naming
+    the file.
     """
     require("dask", "distributed", what="analyze_many (analysis on Dask)")
     import dask  # deferred: dask is optional (the parallel extra)
@@ -43,15 +49,19 @@ def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
     items = [tuple(p) if isinstance(p, (list, tuple)) else p for p in paths]
     if len(set(map(_key, items))) != len(items):
         raise InferwireError("the same capture is listed twice in paths")
+    folders = out_folders(items, out) if out is not None else {}
     if scheduler is not None:
         tasks = [dask.delayed(analyze_one, pure=False)(item, analyze_options) for item in items]
         results = _on_cluster(tasks, scheduler, connect_timeout_s)
+        if folders:
+            results = [saved(r, folders[item]) for item, r in zip(items, results)]
     else:
         pool = workers or os.cpu_count() or 1
         options = {"workers": inner_workers(pool, os.cpu_count() or 1), **analyze_options}
         with tempfile.TemporaryDirectory(prefix="inferwire-many-") as spool:
             tasks = [dask.delayed(analyze_one, pure=False)(item, options,
-                                                           spool if processes else None)
+                                                           spool if processes else None,
+                                                           folders.get(item))
                      for item in items]
             # chunksize=1: one capture per dispatch (Dask batches 6 by default, which put a
             # short list of long tasks all on one worker)
@@ -79,11 +89,39 @@ def start_method() -> str:
     return "fork" if fork_is_safe() else "spawn"
 
 
-def analyze_one(item, options: dict, spool: str | None = None):
+def out_folders(items: list, out: str | os.PathLike) -> dict:
+    """A distinct output folder in ``out`` per item: its file or directory name without the
+    capture suffix, numbered when two items share one (``a``, ``a-2``)."""
+    folders, used = {}, {}
+    for item in items:
+        base = os.path.basename(os.path.normpath(os.fspath(item[0] if isinstance(item, tuple)
+                                                           else item))) or "capture"
+        for suffix in (".pcapng", ".pcap", ".cap"):
+            if base.endswith(suffix) and len(base) > len(suffix):
+                base = base[: -len(suffix)]
+        used[base] = used.get(base, 0) + 1
+        folders[item] = os.path.join(out, base if used[base] == 1 else f"{base}-{used[base]}")
+    return folders
+
+
+def saved(result, folder: str | None):
+    """``result`` (an Analysis or an exception) with its tables written into ``folder`` (if
+    given and it is an Analysis); a write failure (a full disk, a file in the folder's place) as
+    an InferwireError naming what could not be written."""
+    if folder is None or isinstance(result, BaseException):
+        return result
+    try:
+        result.save(folder)
+    except OSError as exc:
+        return InferwireError(f"cannot write {exc.filename or folder}: {exc.strerror or exc}")
+    return result
+
+
+def analyze_one(item, options: dict, spool: str | None = None, folder: str | None = None):
     """One item's Analysis, or the exception it raised (the worker side of analyze_many).
 
     Warnings are not shown here (a worker's output is lost); they are in ``Analysis.warnings``.
-    With ``spool`` (a local process pool's folder), the Analysis is pickled to a file there
+    With ``folder``, its tables are written there first (:func:`saved`).  With ``spool`` (a local process pool's folder), the Analysis is pickled to a file there
     (0600) and a :class:`Spooled` naming it is returned instead: a result of ~100 MB through
     the pool's pipe kept both worker processes idle ~0.5 s per capture here, while Dask's
     parent read one result after the other; written to a file it costs a tenth of that.  A
@@ -96,7 +134,10 @@ def analyze_one(item, options: dict, spool: str | None = None):
             result = analyze(path, **with_run_probe(path, options))
     except Exception as exc:          # one bad capture must not lose the others' results
         return exc
-    return result if spool is None else _spooled(result, spool)
+    result = saved(result, folder)
+    if spool is None or isinstance(result, BaseException):
+        return result
+    return _spooled(result, spool)
 
 
 class Spooled(NamedTuple):
