@@ -79,7 +79,7 @@ def test_grpc_stream_messages_match_tshark(out_dir):
     # tshark's gRPC dissector: message lengths per (TCP stream, HTTP/2 stream, direction)
     packets = wireshark.tshark_fields(
         cap.path, ["tcp.stream", "tcp.srcport", "http2.streamid", "grpc.message_length"],
-        f"grpc && {wireshark.exclude(cap.probe_port)}", wireshark.decode_args((port,), "http2"))
+        f"grpc && {wireshark.exclude(cap.probe_port)}", wireshark.decode_args((port,), "http2") + wireshark.REASSEMBLE_OUT_OF_ORDER)
     theirs = {}
     for p in packets:
         to_server = int(wireshark.one(p, "tcp.srcport")) != port

@@ -104,7 +104,7 @@ def test_h2_sse_events_match_tshark_data_frames(out_dir):
     frames = wireshark.tshark_fields(
         cap.path, ["frame.number", "tcp.stream", "http2.streamid", "http2.type", "http2.length"],
         f"http2.type == 0 && {wireshark.exclude(cap.probe_port)}",
-        wireshark.decode_args((port,), "http2"))
+        wireshark.decode_args((port,), "http2") + wireshark.REASSEMBLE_OUT_OF_ORDER)
     # (tcp stream, h2 stream) -> [(frame number, DATA payload length)] in order
     data = {}
     for p in frames:

@@ -77,7 +77,8 @@ def test_streamed_completions_wire_against_client_and_tshark(stream_server, out_
     # tshark: the chunk sizes of each response, in connection order
     packets = wireshark.tshark_fields(cap.path, ["tcp.stream", "http.chunk_size"],
                                       f"http.response && {wireshark.exclude(cap.probe_port)}",
-                                      wireshark.decode_args((port,), "http"))
+                                      wireshark.decode_args((port,), "http")
+                                      + wireshark.REASSEMBLE_OUT_OF_ORDER)
     theirs = {}
     for p in packets:
         sizes = [int(s) for s in p.get("http.chunk_size", [])]

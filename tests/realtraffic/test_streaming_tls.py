@@ -101,7 +101,7 @@ def test_tls_streamed_completions_match_the_plaintext_run(servers, out_dir):
         enc.path, ["http.chunk_size"], f"http.response && {wireshark.exclude(enc.probe_port)}",
         ["-o", f"tls.keylog_file:{tls.keylog_file}",
          *wireshark.decode_args((secure.rest_port,), "tls"),
-         "-d", f"tls.port=={secure.rest_port},http"])
+         "-d", f"tls.port=={secure.rest_port},http", *wireshark.REASSEMBLE_OUT_OF_ORDER])
     sizes = [[int(s) for s in p.get("http.chunk_size", []) if int(s)] for p in packets]
     assert len(sizes) == REQUESTS and all(len(s) == TOKENS + 1 for s in sizes)  # and [DONE]
     assert sizes == [g.sort_values("index")["bytes"].tolist()

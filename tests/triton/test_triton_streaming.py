@@ -179,7 +179,8 @@ def _against_tshark(d, result, messages, requests):
             ours_http.setdefault(client_port[rid], []).append(sizes)
     packets = wireshark.tshark_fields(
         pcap, ["tcp.srcport", "tcp.dstport", "http2.streamid", "grpc.message_length"],
-        f"grpc && tcp.port == {grpc}", wireshark.decode_args((grpc,), "http2"))
+        f"grpc && tcp.port == {grpc}",
+        wireshark.decode_args((grpc,), "http2") + wireshark.REASSEMBLE_OUT_OF_ORDER)
     theirs = {}
     for p in packets:
         to_server = int(wireshark.one(p, "tcp.dstport")) == grpc
@@ -190,7 +191,8 @@ def _against_tshark(d, result, messages, requests):
     assert ours_grpc == theirs and len(theirs) == 2 * (requests["protocol"] == "grpc").sum()
     packets = wireshark.tshark_fields(pcap, ["tcp.dstport", "http.chunk_size"],
                                       f"http.response && tcp.port == {rest}",
-                                      wireshark.decode_args((rest,), "http"))
+                                      wireshark.decode_args((rest,), "http")
+                                      + wireshark.REASSEMBLE_OUT_OF_ORDER)
     theirs = {}
     for p in packets:
         sizes = [int(s) for s in p.get("http.chunk_size", []) if int(s)]
