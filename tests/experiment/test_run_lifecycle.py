@@ -336,7 +336,27 @@ def test_ctrl_c_right_after_a_start_leaves_nothing_running(tmp_path, monkeypatch
     result = _in_process_run(tmp_path, monkeypatch, _Stderr(line), duration_s=30)
     assert result.status == "interrupted", result.problems
     assert not leftovers(result.run_dir)
-    assert manifest_of(result.run_dir)["status"] == "interrupted"
+    manifest = manifest_of(result.run_dir)
+    assert manifest["status"] == "interrupted"
+    if line == "capture: live":
+        assert "capture_started_ns" in manifest and "capture_live_ns" not in manifest
+        assert manifest["analysis"]["skipped"].startswith(
+            "no capture was made: the run stopped while the capture was starting")
+
+
+def test_ctrl_c_while_the_capture_starts_says_so(tmp_path, monkeypatch):
+    """A Ctrl-C while the capture tool is starting (its progress line printed, the probe not
+    yet seen in the file) stops it; the manifest says the capture was starting, not only
+    that there is none."""
+    result = _in_process_run(tmp_path, monkeypatch, _Stderr("waiting until it is live"),
+                             duration_s=30)
+    assert result.status == "interrupted", result.problems
+    assert not leftovers(result.run_dir)
+    manifest = manifest_of(result.run_dir)
+    assert "capture_started_ns" in manifest and "capture_live_ns" not in manifest
+    assert manifest["analysis"] == {"skipped": "no capture was made: the run stopped while the "
+                                               "capture was starting (its process was stopped "
+                                               "before any load ran)"}
 
 
 def test_a_closed_stderr_stops_nothing_that_must_stop(tmp_path, monkeypatch):

@@ -151,6 +151,7 @@ def _measure_and_analyze(config: RunConfig, run_dir: Path, manifest: dict, resul
             network.up()
         server, targets = _start_server(config, run_dir, say, network)
         manifest["server"] = targets
+        manifest["capture_started_ns"] = time.time_ns()    # its process is starting
         capture = _start_capture(config, run_dir, targets, say, network)
         sampler = _start_sampler(run_dir, server, capture)
         manifest["capture_live_ns"] = time.time_ns()
@@ -204,7 +205,10 @@ def _analyze_captured(config, run_dir: Path, capture_result, manifest: dict, res
     """The analysis of what was captured; when there is none, or Ctrl-C/SIGTERM cuts it, the
     manifest's ``analysis.skipped`` says why."""
     if capture_result is None:
-        manifest["analysis"] = {"skipped": "no capture was made"}
+        started = "capture_started_ns" in manifest and "capture_live_ns" not in manifest
+        manifest["analysis"] = {"skipped": (
+            "no capture was made: the run stopped while the capture was starting (its "
+            "process was stopped before any load ran)" if started else "no capture was made")}
         return
     try:
         _analyze_run(config, run_dir, capture_result, result, manifest, say)
