@@ -230,7 +230,16 @@ def test_each_worker_writes_its_captures_tables(captures, tmp_path, processes):
 
 
 def test_output_folders_are_distinct():
-    got = out_folders(["x/a.pcap", "y/a.pcapng", "z/b", ("w/c.pcap", "w/d.pcap"), "v/.pcap"],
-                      "OUT")
-    assert list(got.values()) == [os.path.join("OUT", n) for n in ("a", "a-2", "b", "c",
-                                                                    ".pcap")]
+    got = out_folders(["x/a.pcap", "y/a.pcapng", "z/b", ("w/c.pcap", "w/d.pcap"), "v/.pcap",
+                       "u/a-2.pcap", "t/a.cap"], "OUT")
+    assert list(got.values()) == [os.path.join("OUT", n) for n in (
+        "a", "a-2", "b", "c", ".pcap", "a-2-2", "a-3")]       # never one folder for two
+
+
+def test_no_temporary_folder_sends_the_results_through_the_pipe(captures, monkeypatch,
+                                                                tmp_path):
+    """A temporary folder that cannot be made (gone, full) costs no result."""
+    paths, split, _ = captures
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    results = analyze_many([*paths, split], processes=True, workers=2)
+    assert_same_as_serial(results, [*paths, split])

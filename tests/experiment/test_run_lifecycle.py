@@ -341,7 +341,7 @@ def test_ctrl_c_right_after_a_start_leaves_nothing_running(tmp_path, monkeypatch
     if line == "capture: live":
         assert "capture_started_ns" in manifest and "capture_live_ns" not in manifest
         assert manifest["analysis"]["skipped"].startswith(
-            "no capture was made: the run stopped while the capture was starting")
+            "no capture was made: the run was stopped while its capture was starting")
 
 
 def test_ctrl_c_while_the_capture_starts_says_so(tmp_path, monkeypatch):
@@ -354,9 +354,9 @@ def test_ctrl_c_while_the_capture_starts_says_so(tmp_path, monkeypatch):
     assert not leftovers(result.run_dir)
     manifest = manifest_of(result.run_dir)
     assert "capture_started_ns" in manifest and "capture_live_ns" not in manifest
-    assert manifest["analysis"] == {"skipped": "no capture was made: the run stopped while the "
-                                               "capture was starting (its process was stopped "
-                                               "before any load ran)"}
+    assert manifest["analysis"] == {"skipped": "no capture was made: the run was stopped while "
+                                               "its capture was starting (a capture process "
+                                               "begun was stopped before any load ran)"}
 
 
 def test_a_closed_stderr_stops_nothing_that_must_stop(tmp_path, monkeypatch):

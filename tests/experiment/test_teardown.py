@@ -77,70 +77,81 @@ KILLED_AT_ONCE = textwrap.dedent("""
     import os, signal, subprocess, sys, time
     from inferwire.experiment.teardown import Supervisor
     sup = Supervisor(grace_s=1.0).start()
-    time.sleep(0.5)                                   # the supervisor is looking
+    time.sleep(float(sys.argv[1]))                    # the supervisor is looking (or not yet)
     kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]),
-            subprocess.Popen(["sleep", "120"])]
-    print(" ".join(str(k.pid) for k in kids), flush=True)
+            subprocess.Popen(["sleep", "120"], start_new_session=True),   # a session of its own
+            subprocess.Popen(["sh", "-c", "sleep 120 & echo $!"], stdout=subprocess.PIPE)]
+    grandchild = int(kids[2].stdout.readline())       # sh exits at once: handed on already
+    print(" ".join(str(p) for p in (kids[0].pid, kids[1].pid, grandchild)), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)              # at once: no look has seen them
 """)
 
 
-def test_processes_started_just_before_the_parent_is_killed_are_ended_too():
+@pytest.mark.parametrize("settle_s", [0.5, 0.0], ids=["supervisor looking", "just started"])
+def test_processes_started_just_before_the_parent_is_killed_are_ended_too(settle_s):
     """Started a few ms before a SIGKILL, they were never seen as the run's: the kernel hands
-    them to init.  The supervisor finds them as orphans of the run's process group (before,
-    they outlived the run: 3 of 3 by hand with the kill 10-100 ms after the start)."""
-    for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", KILLED_AT_ONCE], stdout=subprocess.PIPE,
-                                text=True)
+    them to init (one made its own session, one was handed on before the kill).  The supervisor
+    finds them by the mark in their environment (before, they outlived the run: 3 of 3 by hand
+    with the kill 10-100 ms after the start), also when the run dies before its supervisor has
+    looked once."""
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_AT_ONCE, str(settle_s)],
+                                stdout=subprocess.PIPE, text=True)
         family = []
         for pid in map(int, proc.stdout.readline().split()):
             with contextlib.suppress(psutil.NoSuchProcess):
                 family.append(psutil.Process(pid))
         proc.wait()
-        assert proc.returncode == -signal.SIGKILL and len(family) == 2
+        assert proc.returncode == -signal.SIGKILL and len(family) == 3
         gone, alive = psutil.wait_procs(family, timeout=30)
         for p in alive:
             p.kill()
         assert not alive, [p.cmdline() for p in alive]
 
 
-GROUP = textwrap.dedent("""
-    import subprocess, sys, time
-    other = subprocess.Popen([sys.executable, "-c",               # a sibling of the run, with
-        "import subprocess, time; g = subprocess.Popen(['sleep', '120']); "  # a child of its own
-        "print(g.pid, flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
-    grandchild = other.stdout.readline().strip()
-    run = subprocess.Popen(["sh", "-c", "sleep 120 & echo $!"], stdout=subprocess.PIPE,
-                           text=True)                             # dies, its child orphaned
-    orphan = run.stdout.readline().strip()
-    run.wait()
-    print(other.pid, grandchild, orphan, run.pid, flush=True)
-    time.sleep(120)
-""")
-
-
-def test_orphans_are_only_the_dead_runs_children():
-    """A real process group: the run (``sh``) died leaving a child to init; beside it, another
-    child of the run's parent and that one's own child.  Only the orphan is the run's."""
+def test_only_marked_processes_begun_since_the_supervisor_are_found():
+    """Real processes: with the run's mark, begun before the supervisor's start (``ticks``) or
+    after; already noted; with another run's mark; without one.  Only the marked one begun
+    since and not yet noted is found."""
     from inferwire.experiment import supervisor
-    since = supervisor.ticks_now() - 1
-    launcher = subprocess.Popen([sys.executable, "-c", GROUP], stdout=subprocess.PIPE,
-                                text=True, start_new_session=True)
+    env = {k: v for k, v in os.environ.items() if k != supervisor.RUN_MARK}
+    sleep = ["sleep", "120"]
+    procs = {"before": subprocess.Popen(sleep, env={**env, supervisor.RUN_MARK: "m1"})}
     try:
-        other, grandchild, orphan, _ = map(int, launcher.stdout.readline().split())
-        deadline = time.monotonic() + 10
-        while psutil.Process(orphan).ppid() == launcher.pid and time.monotonic() < deadline:
-            time.sleep(0.01)                         # (handed on when sh exits)
-        found = supervisor.orphans(since, os.getpgid(launcher.pid), launcher.pid, {})
-        assert set(found) == {orphan}, (found, other, grandchild)
-        assert found[orphan] >= since
-        assert supervisor.orphans(since, os.getpgid(launcher.pid), launcher.pid,
-                                  {orphan: found[orphan]}) == {}
+        time.sleep(0.05)                      # clock ticks (10 ms) between it and `ticks`
+        ticks = _ticks_now()
+        procs.update({
+            "ours": subprocess.Popen(sleep, env={**env, supervisor.RUN_MARK: "m1"}),
+            "noted": subprocess.Popen(sleep, env={**env, supervisor.RUN_MARK: "m1"}),
+            "other run": subprocess.Popen(sleep, env={**env, supervisor.RUN_MARK: "m12"}),
+            "unmarked": subprocess.Popen(sleep, env=env)})
+        noted = procs["noted"].pid
+        found = supervisor.marked("m1", ticks, {noted: supervisor.stat(noted)[1]})
+        assert set(found) == {procs["ours"].pid}, (found, {k: p.pid for k, p in procs.items()})
+        assert supervisor.marked("m1", 0, {})[procs["before"].pid] < ticks
     finally:
-        os.killpg(os.getpgid(launcher.pid), signal.SIGKILL)
-        launcher.wait()
-        with contextlib.suppress(Exception):
-            os.kill(orphan, signal.SIGKILL)
+        for p in procs.values():
+            p.kill()
+            p.wait()
+
+
+def _ticks_now() -> int:
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def test_the_mark_is_gone_after_done():
+    from inferwire.experiment import supervisor
+    from inferwire.experiment.teardown import Supervisor
+    assert supervisor.RUN_MARK not in os.environ
+    sup = Supervisor(grace_s=1.0).start()
+    mark = os.environ[supervisor.RUN_MARK]
+    child = subprocess.run([sys.executable, "-c",
+                            f"import os; print(os.environ['{supervisor.RUN_MARK}'])"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == mark and len(mark) == 32
+    sup.done()
+    assert supervisor.RUN_MARK not in os.environ
 
 
 def test_signals_are_deferred_during_a_teardown_and_the_steps_all_run():

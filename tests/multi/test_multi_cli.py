@@ -86,3 +86,31 @@ def test_option_clashes_get_one_clear_line(args, words):
     r = run_cli("analyze", *args)
     assert r.returncode == 1 and words in r.stderr and "Traceback" not in r.stderr
 
+
+
+def test_sigterm_during_parallel_removes_the_spool_folder(tmp_path):
+    """SIGTERM while the workers analyze unwinds like Ctrl-C: exit 130, no traceback, and the
+    folder the workers leave their results in (up to ~100 MB a capture) is gone."""
+    import os
+    import signal
+    import time
+
+    from bigcapture import write_big_pcap
+    caps = [tmp_path / f"big{k}.pcap" for k in range(3)]
+    for cap in caps:
+        write_big_pcap(cap, 60_000)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "inferwire.cli", "analyze", "--parallel",
+                             "--workers", "2", *map(str, caps)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith("inferwire-many-") for p in scratch.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in out + err
+    assert not [p for p in scratch.iterdir() if p.name.startswith("inferwire-many-")]

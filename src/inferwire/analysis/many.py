@@ -58,9 +58,8 @@ def analyze_many(paths, *, scheduler: str | None = None, processes: bool = True,
     else:
         pool = workers or os.cpu_count() or 1
         options = {"workers": inner_workers(pool, os.cpu_count() or 1), **analyze_options}
-        with tempfile.TemporaryDirectory(prefix="inferwire-many-") as spool:
-            tasks = [dask.delayed(analyze_one, pure=False)(item, options,
-                                                           spool if processes else None,
+        with _spool_folder(processes) as spool:
+            tasks = [dask.delayed(analyze_one, pure=False)(item, options, spool,
                                                            folders.get(item))
                      for item in items]
             # chunksize=1: one capture per dispatch (Dask batches 6 by default, which put a
@@ -81,6 +80,23 @@ def inner_workers(pool: int, cpus: int) -> int | str:
     return "auto" if pool <= 1 else max(1, cpus // pool)
 
 
+@contextlib.contextmanager
+def _spool_folder(processes: bool):
+    """A temporary folder (0700, removed after) for the workers' results, or None for threads
+    or when none can be made (a full or missing temporary folder: the results then come
+    through the pool's pipe)."""
+    if not processes:
+        yield None
+        return
+    try:
+        folder = tempfile.TemporaryDirectory(prefix="inferwire-many-")
+    except OSError:
+        yield None
+        return
+    with folder as path:
+        yield path
+
+
 def start_method() -> str:
     """How the local pool's processes start: ``fork`` where that is safe (one thread, as
     :func:`~inferwire.analysis.workers.fork_is_safe` says), else ``spawn`` (Dask's default).
@@ -92,15 +108,19 @@ def start_method() -> str:
 def out_folders(items: list, out: str | os.PathLike) -> dict:
     """A distinct output folder in ``out`` per item: its file or directory name without the
     capture suffix, numbered when two items share one (``a``, ``a-2``)."""
-    folders, used = {}, {}
+    folders, taken = {}, set()
     for item in items:
         base = os.path.basename(os.path.normpath(os.fspath(item[0] if isinstance(item, tuple)
                                                            else item))) or "capture"
         for suffix in (".pcapng", ".pcap", ".cap"):
             if base.endswith(suffix) and len(base) > len(suffix):
                 base = base[: -len(suffix)]
-        used[base] = used.get(base, 0) + 1
-        folders[item] = os.path.join(out, base if used[base] == 1 else f"{base}-{used[base]}")
+        name, n = base, 1
+        while name in taken:            # (a capture may itself be called "a-2")
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        folders[item] = os.path.join(out, name)
     return folders
 
 
@@ -153,7 +173,8 @@ def _spooled(result, spool: str):
         fd, path = tempfile.mkstemp(dir=spool, suffix=".pickle")
         with os.fdopen(fd, "wb") as f:
             pickle.dump(result, f, protocol=5)
-    except OSError:
+    except Exception:               # a full disk; a result plain pickle cannot take
+        # (cloudpickle, which Dask uses for the pipe, may)
         if path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(path)

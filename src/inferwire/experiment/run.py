@@ -205,10 +205,12 @@ def _analyze_captured(config, run_dir: Path, capture_result, manifest: dict, res
     """The analysis of what was captured; when there is none, or Ctrl-C/SIGTERM cuts it, the
     manifest's ``analysis.skipped`` says why."""
     if capture_result is None:
-        started = "capture_started_ns" in manifest and "capture_live_ns" not in manifest
+        starting = ("capture_started_ns" in manifest and "capture_live_ns" not in manifest
+                    and result.status in ("interrupted", "terminated"))
         manifest["analysis"] = {"skipped": (
-            "no capture was made: the run stopped while the capture was starting (its "
-            "process was stopped before any load ran)" if started else "no capture was made")}
+            "no capture was made: the run was stopped while its capture was starting (a "
+            "capture process begun was stopped before any load ran)" if starting
+            else "no capture was made")}
         return
     try:
         _analyze_run(config, run_dir, capture_result, result, manifest, say)

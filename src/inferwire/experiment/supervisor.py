@@ -1,6 +1,6 @@
 """Ends every process a capture run started once the run's own process is gone, however it went.
 
-Run as ``python -I supervisor.py RUN_PID [GRACE_S]`` with a pipe on stdin whose write end
+Run as ``python -I supervisor.py RUN_PID [GRACE_S [MARK]]`` with a pipe on stdin whose write end
 only the run holds.  While the run lives, the processes it started (its descendants that began
 after this supervisor did: the server, load tools and their workers, capture tools, their
 children) are noted every :data:`POLL_S`.  When the run writes ``done`` it ended
@@ -11,11 +11,15 @@ start time, so a recycled pid is never signalled) and its descendants get SIGTER
 flush and close their files on it), then SIGKILL after ``GRACE_S``.
 
 A process the run started after the last look and just before it died cannot be found as its
-descendant any more: the kernel hands it to init (or a subreaper).  Once the run is gone, such
-*orphans* are looked for too: processes begun since the tick before the last look, in the run's
-process group, whose parent is now outside that group (init or a subreaper) and is not the
-run's own parent.  Before, a process started up to 0.2 s before a SIGKILL of the run outlived
-it.
+descendant any more: the kernel hands it to init (or a subreaper).  So the run also *marks* what
+it starts: while the supervisor runs, the run's environment holds :data:`RUN_MARK` set to a
+token only this supervisor knows (``MARK``, its third argument), which every process the run
+starts inherits, and theirs.  Once the run is gone, the processes begun since this supervisor
+started whose environment holds that token are ended too, wherever they now hang in the tree
+and whatever session they made.  (A process may empty its environment, and
+``/proc/PID/environ`` of a process with raised privileges may not be readable: such a process
+is still ended when a look noted it.)  Before, a process started up to 0.2 s before a SIGKILL of
+the run outlived it.
 
 Linux ``/proc`` and the standard library only: it must start fast and import nothing from
 inferwire (``-I``).
@@ -29,6 +33,8 @@ import sys
 import time
 
 POLL_S = 0.2
+#: The environment variable that carries the run's mark (see the module's doc).
+RUN_MARK = "INFERWIRE_RUN_MARK"
 
 
 def stat(pid: int) -> tuple[int, int] | None:
@@ -58,26 +64,22 @@ def processes() -> dict[int, tuple[int, int]]:
     return out
 
 
-def ticks_now() -> int:
-    """Clock ticks since boot now (the unit of a process's start time)."""
-    with open("/proc/uptime", "rb") as f:
-        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
-
-
-def orphans(since: int, run_pgid: int, run_ppid: int, seen: dict[int, int]) -> dict[int, int]:
-    """pid -> start ticks of the processes begun at ``since`` ticks or later in process group
-    ``run_pgid`` whose parent is outside that group (init or a subreaper: they were handed on)
-    and is not ``run_ppid``, and that are not in ``seen`` (nor this process, nor
-    ``run_ppid`` itself): what the run
-    started after the last look.  A process of the group whose parent is in it too (another
-    child of the run's parent, or its child) is left alone."""
+def marked(mark: str, since: int, seen: dict[int, int]) -> dict[int, int]:
+    """pid -> start ticks of the processes begun at ``since`` ticks or later whose environment
+    holds :data:`RUN_MARK` ``=mark`` and that are not in ``seen`` (nor this process): what the
+    run started, found even after the kernel handed them on.  Processes whose environment
+    cannot be read are left out."""
+    needle = b"\0" + f"{RUN_MARK}={mark}".encode() + b"\0"
     out, me = {}, os.getpid()
-    for pid, (ppid, start) in processes().items():
-        if start < since or pid in (me, run_ppid) or pid in seen or ppid == run_ppid:
+    for pid, (_, start) in processes().items():
+        if start < since or pid == me or pid in seen:
             continue
-        found, parent = _fields(pid), _fields(ppid)
-        if found is not None and int(found[2]) == run_pgid and \
-                (parent is None or int(parent[2]) != run_pgid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = b"\0" + f.read()
+        except OSError:
+            continue
+        if needle in environ:
             out[pid] = start
     return out
 
@@ -143,18 +145,13 @@ def end_all(seen: dict[int, int], grace_s: float) -> None:
 def main(argv: list[str]) -> int:
     run_pid = int(argv[1])
     grace_s = float(argv[2]) if len(argv) > 2 else 5.0
+    mark = argv[3] if len(argv) > 3 else None
     run_start = stat(os.getpid())[1]     # what the run starts from now on is the run's
-    run = _fields(run_pid)
-    if run is None:
-        return 0                          # gone before this started: nothing of it to note
-    run_ppid, run_pgid = int(run[1]), int(run[2])
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # a terminal Ctrl-C is the run's to handle
     seen: dict[int, int] = {}
     stdin = sys.stdin.buffer.raw
     message = b""
-    looked = run_start
-    while True:
-        looked = max(run_start, ticks_now() - 1)     # a tick of slack: start times are whole
+    while stat(run_pid) is not None:     # (gone before this started: only its marks are left)
         note(run_pid, run_start, seen)
         if select.select([stdin], [], [], POLL_S)[0]:
             chunk = os.read(stdin.fileno(), 64)
@@ -165,8 +162,9 @@ def main(argv: list[str]) -> int:
                 break                                   # end of file: the run is gone
         if os.getppid() != run_pid:
             break                                       # re-parented: the run is gone
-    wait_gone(run_pid)
-    seen.update(orphans(looked, run_pgid, run_ppid, seen))
+    if mark:
+        wait_gone(run_pid)       # (what it forked is forked; its children are handed on)
+        seen.update(marked(mark, run_start, seen))
     end_all(seen, grace_s)
     return 0
 

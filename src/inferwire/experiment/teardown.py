@@ -12,13 +12,15 @@ teardown step runs, and a signal during teardown does not cut it.
   and the next one still runs; the errors are reported together.
 
 Reuse: anything that starts processes for a run (other servers, network namespaces) needs no
-hook: the supervisor finds the run's descendants by itself.  Its own teardown steps go through
+hook: the supervisor finds the run's descendants by itself, and the ones handed on to init by
+the mark in their environment (keep ``os.environ`` in the environment you give a process).  Its own teardown steps go through
 :class:`Steps` inside :func:`deferred_signals`.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -46,13 +48,23 @@ class Supervisor:
         self.grace_s = grace_s
         self.proc: subprocess.Popen | None = None
         self.error: str | None = None     # why it could not start (the run goes on without)
+        self._mark: str | None = None
+        self._before: str | None = None   # the mark variable's value before (a run inside one)
 
     def start(self) -> "Supervisor":
+        """Start it, and mark what this process starts from now on (the environment variable
+        :data:`~.supervisor.RUN_MARK` holds a token only the supervisor knows, until
+        :meth:`done`): what the run started just before it was killed is found by it."""
+        mark = secrets.token_hex(16)
         try:
-            self.proc = start_guardian(_supervisor_module.__file__, os.getpid(), self.grace_s)
+            self.proc = start_guardian(_supervisor_module.__file__, os.getpid(), self.grace_s,
+                                       mark)
         except OSError as exc:
             self.error = (f"no supervising process ({exc.strerror or exc}): if this run is "
                           "killed, what it started may outlive it")
+            return self
+        self._mark, self._before = mark, os.environ.get(_supervisor_module.RUN_MARK)
+        os.environ[_supervisor_module.RUN_MARK] = mark
         return self
 
     @property
@@ -60,8 +72,14 @@ class Supervisor:
         return self.proc.pid if self.proc is not None else None
 
     def done(self) -> None:
-        """Tell it the run ended normally and wait for it (idempotent)."""
+        """Tell it the run ended normally and wait for it; the mark goes (idempotent)."""
         proc, self.proc = self.proc, None
+        if self._mark is not None and os.environ.get(_supervisor_module.RUN_MARK) == self._mark:
+            if self._before is None:
+                del os.environ[_supervisor_module.RUN_MARK]
+            else:
+                os.environ[_supervisor_module.RUN_MARK] = self._before
+        self._mark = None
         if proc is not None:
             release_guardian(proc)
 
