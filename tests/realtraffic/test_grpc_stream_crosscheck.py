@@ -78,12 +78,13 @@ def test_grpc_stream_messages_match_tshark(out_dir):
     assert {round(t, 9) for t in m["end"]} <= frame_times
     # tshark's gRPC dissector: message lengths per (TCP stream, HTTP/2 stream, direction)
     packets = wireshark.tshark_fields(
-        cap.path, ["tcp.stream", "tcp.srcport", "http2.streamid", "grpc.message_length"],
-        f"grpc && {wireshark.exclude(cap.probe_port)}", wireshark.decode_args((port,), "http2") + wireshark.REASSEMBLE_OUT_OF_ORDER)
+        cap.path, ["tcp.stream", "tcp.srcport", "http2.streamid", "http2.type",
+                   "grpc.message_length"], f"grpc && {wireshark.exclude(cap.probe_port)}",
+        wireshark.decode_args((port,), "http2") + wireshark.REASSEMBLE_OUT_OF_ORDER)
     theirs = {}
     for p in packets:
         to_server = int(wireshark.one(p, "tcp.srcport")) != port
-        sid = int(wireshark.one(p, "http2.streamid"))
+        sid = wireshark.data_stream(p)
         for n in p.get("grpc.message_length", []):
             theirs.setdefault((int(wireshark.one(p, "tcp.stream")), sid, to_server),
                               []).append(int(n))

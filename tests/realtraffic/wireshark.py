@@ -72,6 +72,15 @@ def tshark_fields(path, fields: list[str], display_filter: str, extra=()) -> lis
     return [p["_source"]["layers"] for p in json.loads(out or "[]")]
 
 
+def data_stream(layers: dict) -> int:
+    """The HTTP/2 stream of a packet's DATA frames (fields ``http2.streamid`` and ``http2.type``,
+    one value per frame, in order): a packet may begin with another stream's frame (a stream-0
+    SETTINGS or WINDOW_UPDATE before the DATA), so its first stream id is not the messages'."""
+    sids, types = layers.get("http2.streamid", []), layers.get("http2.type", [])
+    data = [int(sid) for sid, kind in zip(sids, types) if kind == "0"]
+    return data[0] if data else int(sids[0])
+
+
 def one(layers: dict, name: str, default=None):
     vals = layers.get(name)
     return vals[0] if vals else default

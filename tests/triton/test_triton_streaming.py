@@ -178,14 +178,15 @@ def _against_tshark(d, result, messages, requests):
         else:
             ours_http.setdefault(client_port[rid], []).append(sizes)
     packets = wireshark.tshark_fields(
-        pcap, ["tcp.srcport", "tcp.dstport", "http2.streamid", "grpc.message_length"],
+        pcap, ["tcp.srcport", "tcp.dstport", "http2.streamid", "http2.type",
+               "grpc.message_length"],
         f"grpc && tcp.port == {grpc}",
         wireshark.decode_args((grpc,), "http2") + wireshark.REASSEMBLE_OUT_OF_ORDER)
     theirs = {}
     for p in packets:
         to_server = int(wireshark.one(p, "tcp.dstport")) == grpc
         port = int(wireshark.one(p, "tcp.srcport" if to_server else "tcp.dstport"))
-        sid = int(wireshark.one(p, "http2.streamid"))
+        sid = wireshark.data_stream(p)
         for n in p.get("grpc.message_length", []):
             theirs.setdefault((port, sid, to_server), []).append(int(n))
     assert ours_grpc == theirs and len(theirs) == 2 * (requests["protocol"] == "grpc").sum()
