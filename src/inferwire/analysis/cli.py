@@ -8,12 +8,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
 import tempfile
-import threading
 import warnings
 
 from ..errors import InferwireError, InferwireWarning
@@ -203,30 +200,14 @@ def _run_two(args, options) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Inside (main thread only): SIGTERM raises KeyboardInterrupt, so that it unwinds as a
-    Ctrl-C does (temporary folders removed; exit 130) instead of ending the process where it
-    stands.  The previous handler comes back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _run_parallel(args, options) -> int:
     """Each capture on its own, its tables written by the worker that analyzed it; exit code 1
     if any failed (the others are still written).  All tables are written before anything is
     printed."""
+    from ..experiment.teardown import terminate_as_interrupt  # deferred: --parallel only
     from .many import analyze_many, out_folders  # deferred: numpy and pandas once args are read
-    with _sigterm_as_interrupt():       # so that the workers' spool folder is removed
+    # SIGTERM and SIGHUP unwind as Ctrl-C does (exit 130), so the workers' spool folder goes
+    with terminate_as_interrupt():
         results = analyze_many(args.capture, scheduler=args.scheduler, workers=args.workers,
                                out=args.out, **options)
     folders = out_folders(list(results), args.out) if args.out else {}

@@ -141,8 +141,9 @@ def analyze_one(item, options: dict, spool: str | None = None, folder: str | Non
     """One item's Analysis, or the exception it raised (the worker side of analyze_many).
 
     Warnings are not shown here (a worker's output is lost); they are in ``Analysis.warnings``.
-    With ``folder``, its tables are written there first (:func:`saved`).  With ``spool`` (a local process pool's folder), the Analysis is pickled to a file there
-    (0600) and a :class:`Spooled` naming it is returned instead: a result of ~100 MB through
+    With ``folder``, its tables are written there first (:func:`saved`).  With ``spool`` (a
+    local process pool's folder), the Analysis is pickled to a file there (0600) and a
+    :class:`Spooled` naming it is returned instead: a result of ~100 MB through
     the pool's pipe kept both worker processes idle ~0.5 s per capture here, while Dask's
     parent read one result after the other; written to a file it costs a tenth of that.  A
     file that cannot be written (a full disk) sends the Analysis through the pipe after all.

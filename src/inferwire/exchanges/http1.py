@@ -196,24 +196,27 @@ def _exchange(position, req, resp, interim, up, down, streamed: list) -> Exchang
     if status is not None and status >= 400 and resp.complete and resp.head_end is not None:
         chunked = "chunked" in (resp.header("transfer-encoding") or "").lower()
         error = _error(down, resp.head_end, resp.end, chunked)
-    sent = http1_body_messages(req, up, "request") if req.complete else None
-    later = None
-    if resp is not None and isinstance(down, TcpTimeline):
-        later = streamed_body(resp)
-        got = None
-    else:
-        got = None if resp is None else http1_body_messages(resp, down, "response")
-    # Positional, in field order: a third of the cost of keywords for an 18-field dataclass.
     # The messages of a streamed exchange: a chunked request body's chunks, then the
-    # response's chunks or SSE events (:mod:`.messages`); None when neither streamed.
+    # response's chunks or SSE events (:mod:`.messages`); None when neither streamed.  A TCP
+    # direction's responses are split later, all together (:func:`_attach_streamed`).
+    sent = http1_body_messages(req, up, "request") if req.complete else None
+    tcp = isinstance(down, TcpTimeline)
+    later = streamed_body(resp) if resp is not None and tcp else None
+    got = None if resp is None or tcp else http1_body_messages(resp, down, "response")
+    # Positional, in field order: a third of the cost of keywords for an 18-field dataclass.
     exchange = Exchange("http/1.1", position, req.method, req.target, status, None,
                         req.header("x-request-id"), req.body_bytes if req.complete else None,
                         response_bytes, req_start_ns, req_end_ns, resp_start_ns, resp_end_ns,
                         request_frame, response_frame, interim, False, complete, error,
-                        got if sent is None else sent + (got or []))
+                        _both(sent, got))
     if later is not None:
         streamed.append((exchange, later))
     return exchange
+
+
+def _both(sent, got):
+    """A request's messages then its response's (each None when not streamed)."""
+    return got if sent is None else sent + (got if got is not None else [])
 
 
 def _attach_streamed(streamed: list, down: TcpTimeline) -> None:
@@ -225,8 +228,7 @@ def _attach_streamed(streamed: list, down: TcpTimeline) -> None:
         return
     found = bodies_columns(down.stream, "response", [body for _, body in streamed])
     for (exchange, _), got in zip(streamed, found):
-        sent = exchange.messages
-        exchange.messages = got if sent is None else sent + (got if got is not None else [])
+        exchange.messages = _both(exchange.messages, got)
 
 
 def _error(down, body_start: int, body_end: int, chunked: bool = False) -> str | None:
