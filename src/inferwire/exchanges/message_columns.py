@@ -115,10 +115,10 @@ BATCH_BYTES = 8 << 20
 def bodies_columns(stream, direction: str, bodies: list) -> list:
     """:func:`body_columns` of many bodies of the TCP direction ``stream`` (``bodies``:
     ``(start, end, chunked, sse)`` each, stream offsets, in stream order), each a
-    :class:`MessageColumns` or None (a body not all captured): the same values, with the
-    direction read, the SSE events found and every message placed and timed once per
-    :data:`BATCH_BYTES` of bodies instead of once per body (a keep-alive connection of
-    thousands of streamed completions: numpy's per-call cost was most of each one's)."""
+    :class:`MessageColumns` or None (a body not all captured): the same values, with the SSE
+    events found and every message placed and timed once per :data:`BATCH_BYTES` of bodies
+    instead of once per body (a keep-alive connection of thousands of streamed completions:
+    numpy's per-call cost was most of each one's); each body is still read on its own."""
     out, group = [], []
     for body in bodies:
         if group and body[1] - group[0][0] > BATCH_BYTES:
@@ -206,15 +206,9 @@ def _sse_spans(texts: list, offsets: list, sizes: list) -> list:
 def sse_pieces(decoded: bytes, offsets, sizes, stream, direction: str) -> MessageColumns:
     """The SSE events of ``decoded``, the joined pieces (chunk data, DATA frame payloads) that
     lie at stream ``offsets`` (int64 array) with ``sizes`` on ``stream``, timed."""
-    ev = sse_event_columns(decoded)
-    at = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else \
-        np.zeros(0, np.int64)
-    k = np.searchsorted(at, ev.start, "right") - 1
-    start = offsets[k] + ev.start - at[k]
-    k = np.searchsorted(at, ev.end - 1, "right") - 1
-    end = offsets[k] + ev.end - 1 - at[k] + 1
-    return _timed(stream, DIRECTIONS.index(direction), ev.kind, start, end, ev.end - ev.start,
-                  ev.complete)
+    kind, start, end, nbytes, complete = _sse_spans([decoded], [np.asarray(offsets, np.int64)],
+                                                    [np.asarray(sizes, np.int64)])[0]
+    return _timed(stream, DIRECTIONS.index(direction), kind, start, end, nbytes, complete)
 
 
 def read_span(stream, start: int, end: int) -> bytes | None:
