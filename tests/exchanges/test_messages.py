@@ -430,3 +430,31 @@ def test_h2_sse_frame_carrying_several_events(tmp_path):
     # gaps between the data events' last bytes: 0, 0, 0.4 ms
     assert r["message_gap_p50_ms"] == pytest.approx(0.0, abs=1e-9)
     assert r["message_gap_max_ms"] == pytest.approx(0.4, abs=1e-9)
+
+
+def test_a_token_lost_before_the_capture_starts_at_its_own_retransmission(tmp_path):
+    """Captured at the client (behind the loss): token 2's segment was lost before the capture
+    point, token 3's arrived, then token 2's retransmission.  Token 2 starts and ends at the
+    retransmission (the receiver had none of its bytes before); token 3 starts at its own
+    packet and ends at the retransmission (bytes are handed over in order).  Before, token 2's
+    start took token 3's earlier packet: a byte of a later message, not of its own (seen on a
+    lossy veth run, tests/netns/test_lossy_streaming.py)."""
+    c = Conversation()
+    c.handshake(0, 10 * US, 20 * US)
+    c.client(1_000 * US, http_request("/v1/completions", b'{"stream": true}', "s1"))
+    tokens = [chunk(b'data: {"t": "%d"}\n\n' % k) for k in range(4)]
+    c.server(2_000 * US, SSE_HEAD + tokens[0])
+    lost = c.seq_s
+    c.seq_s += len(tokens[1])                               # token 1: lost before the capture
+    c.server(4_000 * US, tokens[2])
+    c.server(4_500 * US, tokens[1], seq=lost)               # its retransmission
+    c.server(6_000 * US, tokens[3])
+    c.server(7_000 * US, chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+    a = inferwire.analyze(write_pcap(tmp_path / "lost.pcap", c.packets))
+    m = a.messages.sort_values("index")
+    assert list(m["kind"]) == ["data"] * 4 + ["done"]
+    assert_times(m["start"], [2_000, 4_500, 4_000, 6_000, 7_000])
+    assert_times(m["end"], [2_000, 4_500, 4_500, 6_000, 7_000])
+    r = a.requests.iloc[0]
+    assert r["response_start"] == pytest.approx(at(2_000), abs=1e-9)
+    assert r["message_gap_max_ms"] == pytest.approx(2.5, abs=1e-6)        # 2000 -> 4500 us

@@ -1,9 +1,12 @@
 """Helpers of the live network-namespace tests: what they need, and what is left on the host."""
+import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
-from needs import skip_or_fail
+from needs import need_capture, need_tool, skip_or_fail
 
 
 def need_netns() -> None:
@@ -31,3 +34,25 @@ def kernel_has_netem() -> bool:
                                "delay", "1ms"], capture_output=True).returncode == 0
     finally:
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def run_lossy(tmp_path_factory, name: str, args: list[str], kept_env: str):
+    """(run folder, manifest, CLI process id) of one real ``scripts/capture_run.py`` run with
+    ``args`` (its --out added); with the environment variable ``kept_env`` = FOLDER, that
+    kept run folder instead (to re-check a run that failed, e.g. with a new analyzer)."""
+    need_tool("tshark", "tshark")
+    kept = os.environ.get(kept_env)
+    if kept:
+        return Path(kept), json.loads((Path(kept) / "manifest.json").read_text()), -1
+    need_netns()
+    need_capture()
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path_factory.mktemp(name)
+    env = dict(os.environ, PYTHONPATH=str(root / "src"))
+    cli = subprocess.Popen([sys.executable, str(root / "scripts" / "capture_run.py"), *args,
+                            "--out", str(out), "--quiet"], cwd=root, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = cli.communicate(timeout=240)
+    assert cli.returncode == 0, stderr[-3000:]
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir, json.loads((run_dir / "manifest.json").read_text()), cli.pid

@@ -14,10 +14,7 @@ One run (about 15 s on an idle machine) serves every test of the module.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -26,12 +23,11 @@ import psutil
 import pytest
 
 import inferwire
-from needs import need_capture, need_tool
+from needs import need_tool
 
-from .live import namespaces_of, need_netns
+from .live import namespaces_of, run_lossy
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 REQUESTS, BATCH, LOSS_PCT = 200, 8, 3
 PROBE_PORT = 9
 #: capture time stamps (float seconds in the table, ~0.24 us apart at today's epoch) against the
@@ -48,24 +44,10 @@ def lossy_run(tmp_path_factory):
     """(run folder, manifest, CLI process id) of one lossy REST + gRPC run.  With
     INFERWIRE_LOSSY_RUN=FOLDER: that kept run folder instead (to re-check a run that failed,
     e.g. with a new analyzer), no new run."""
-    need_tool("tshark", "tshark")
-    kept = os.environ.get("INFERWIRE_LOSSY_RUN")
-    if kept:
-        return Path(kept), json.loads((Path(kept) / "manifest.json").read_text()), -1
-    need_netns()
-    need_capture()
-    out = tmp_path_factory.mktemp("lossy")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    cli = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "capture_run.py"), "--network", "veth",
-         "--loss", str(LOSS_PCT), "--network-capture", "both", "--batch-size", str(BATCH),
-         "--requests", str(REQUESTS), "--warmup", "5", "--users", "2", "--out", str(out),
-         "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-    stdout, stderr = cli.communicate(timeout=240)
-    assert cli.returncode == 0, stderr[-3000:]
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir, json.loads((run_dir / "manifest.json").read_text()), cli.pid
+    return run_lossy(tmp_path_factory, "lossy", [
+        "--network", "veth", "--loss", str(LOSS_PCT), "--network-capture", "both",
+        "--batch-size", str(BATCH), "--requests", str(REQUESTS), "--warmup", "5", "--users", "2"],
+        "INFERWIRE_LOSSY_RUN")
 
 
 @functools.lru_cache(maxsize=4)

@@ -67,6 +67,15 @@ def test_section_names_the_profile_and_a_failed_teardown():
     assert "| rest | 2 | 120.000 | 106.500 (89 %) | 2.000 (2 %) | 5.000 (4 %) |" in text
     assert "| 0.060 |  (0) | 7 | 1 |" in text
     assert section({}, _joined(), None) == []
+    assert "were streamed" not in text
+
+
+def test_section_says_what_the_transfer_of_streamed_requests_holds():
+    manifest = {"server": {"rest_port": 8501}, "network": {"description": "veth",
+                                                           "topology": {}}}
+    j = _joined().assign(response_messages=[40, 40, None])
+    text = "\n".join(section(manifest, j, None))
+    assert "2 requests were streamed" in text and "token time" in text
 
 
 def test_network_specs_become_profiles_and_sweep_points():

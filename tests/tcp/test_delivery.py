@@ -221,6 +221,30 @@ def test_dsack_sooner_than_the_guard_after_a_tail_loss_probe_names_the_probe(tmp
     assert (row["retrans_segments_to_server"], row["retrans_ms_to_server"]) == (0, 0)
 
 
+def test_dsack_names_the_repeat_it_followed_by_about_a_round_trip(tmp_path):
+    """Client side, as on a lossy veth run: the request's first segment was lost, the server
+    SACKed the other two, the client's fast retransmit at 30.1 ms got through but the server's
+    ACK for it was lost, so the client's timeout repeated it at 240 ms; the server's D-SACK
+    came 3 ms later (sooner than the 5 ms guard: later round trips are shorter than the
+    handshake's).  The D-SACK names the timeout's copy (3 ms before it, about a round trip),
+    not the fast retransmit 213 ms before: that one is the delivered copy, and the request
+    ended at 30.1 ms."""
+    c = conv("client")
+    start = c.seq_c
+    c.seq_c += 1000                                                   # the first segment: lost
+    c.client(20 * MS + 10 * US, REQ[1000:2000])
+    c.client(20 * MS + 20 * US, REQ[2000:])
+    end = c.seq_c
+    c.ack_from_server(30 * MS, ack=start, options=sack(c, False, 1000, len(REQ)))
+    c.client(30 * MS + 100 * US, REQ[:1000], seq=start)                # the fast retransmit
+    c.client(240 * MS, REQ[:1000], seq=start)                          # the timeout's copy
+    c.ack_from_server(243 * MS, ack=end, options=sack(c, False, 0, 1000))     # D-SACK
+    c.server(300 * MS, RESP)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 20 * MS + 10 * US, 30 * MS + 100 * US, 300 * MS, 300 * MS)
+    assert conn["retransmissions"] == 2
+
+
 def test_retransmission_without_sack_is_taken_as_the_delivered_copy(tmp_path):
     """The same capture without the D-SACK: nothing shows that the first copy arrived, so the
     retransmission is taken (the rule's documented limit without SACK)."""

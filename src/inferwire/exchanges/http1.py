@@ -77,12 +77,12 @@ def _answers_to_uncaptured(requests: list, finals: list, up, down) -> int:
     surplus = len(finals) - len(requests)
     if surplus <= 0 or not requests:
         return 0
-    first_request = up.first(requests[0].start)
+    first_request = up.first(requests[0].start, requests[0].end)
     if first_request is None:
         return 0
     early = 0
     while early < surplus:
-        started = down.first(finals[early].start)
+        started = down.first(finals[early].start, finals[early].end)
         if started is None or started >= first_request:
             break
         early += 1
@@ -181,12 +181,12 @@ def _exchange(position, req, resp, interim, up, down, streamed: list) -> Exchang
     """The Exchange of request ``req`` and response ``resp`` (or None).  A streamed response
     of a TCP direction is appended to ``streamed`` as (exchange, its body's
     :func:`~.messages.streamed_body`), its messages attached by :func:`_attach_streamed`."""
-    req_start_ns, request_frame = up.first_packet(req.start)
+    req_start_ns, request_frame = up.first_packet(req.start, req.end)
     req_end_ns = up.last(req.end) if req.complete else None
     status = resp_start_ns = resp_end_ns = response_frame = response_bytes = None
     if resp is not None:
         status = resp.status
-        resp_start_ns = down.first(resp.start)
+        resp_start_ns = down.first(resp.start, resp.end)
         if resp.complete:
             response_bytes = resp.body_bytes
             resp_end_ns, response_frame = down.last_packet(resp.end)
@@ -262,12 +262,12 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
     out = []
     for i, (start, end, _, target, method, headers, length) in enumerate(requests):
         request_id = header_value(headers, "x-request-id")
-        (req_start, request_frame), req_end = up.first_packet(start), up.last(end)
+        (req_start, request_frame), req_end = up.first_packet(start, end), up.last(end)
         status = resp_start = resp_end = response_frame = response_bytes = error = None
         streamed = None
         if i < len(responses):
             r_start, r_end, status, _, _, r_headers, response_bytes = responses[i]
-            resp_start = down.first(r_start)
+            resp_start = down.first(r_start, r_end)
             resp_end, response_frame = down.last_packet(r_end)
             if status >= 400:          # plain framing: the body is the message's last bytes
                 error = _error(down, r_end - response_bytes, r_end)

@@ -56,12 +56,12 @@ def _exchange(s, up, down) -> Exchange:
                   response_bytes=s.response_bytes if s.resp_end is not None else None,
                   error=_grpc_error(s.grpc_status, s.grpc_message))
     if s.req_start is not None:
-        ex.req_start_ns = up.first(s.req_start)
+        ex.req_start_ns = up.first(s.req_start, s.req_end)
         ex.request_frame = up.first_frame(s.req_start)
     if s.req_end is not None:
         ex.req_end_ns = up.last(s.req_end)
     if s.resp_start is not None:
-        ex.resp_start_ns = down.first(s.resp_start)
+        ex.resp_start_ns = down.first(s.resp_start, s.resp_end)
     if s.resp_end is not None:
         ex.resp_end_ns = down.last(s.resp_end)
         ex.response_frame = down.last_frame(s.resp_end)
@@ -84,9 +84,10 @@ def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
     (:meth:`TcpTimeline.first_packets`, :meth:`~TcpTimeline.last_packets`) instead of six
     per stream (which cost as much as assembling the streams).  Same values."""
     picked = [_ROW_FIELDS(row) for row in rows]
-    req_start_ns, request_frame = up.first_packets([p[9] for p in picked])
+    req_start_ns, request_frame = up.first_packets([p[9] for p in picked],
+                                                   [p[10] for p in picked])
     req_end_ns, _ = up.last_packets([p[10] for p in picked])
-    resp_start_ns, _ = down.first_packets([p[11] for p in picked])
+    resp_start_ns, _ = down.first_packets([p[11] for p in picked], [p[12] for p in picked])
     resp_end_ns, response_frame = down.last_packets([p[12] for p in picked])
     out = []
     for k, (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,

@@ -251,9 +251,11 @@ def _timed_all(timeline, direction: str, spans: list) -> list[Message]:
     for kind, start, end, nbytes, complete in spans:
         i = bisect_right(starts, start) - 1
         first = int(start_times[i]) if i >= 0 and start < ends[i] else -1
+        j = bisect_right(starts, end - 1) - 1
+        if first >= 0 and stream.begun is not None:    # only the message's own bytes count
+            first = stream.start_of(i, j)
         last = -1
         if complete:
-            j = bisect_right(starts, end - 1) - 1
             last = int(end_times[j]) if j >= 0 and end - 1 < ends[j] else -1
         out.append(Message(direction, kind, first if first >= 0 else None,
                            last if last >= 0 else None, nbytes, complete))
@@ -263,7 +265,7 @@ def _timed_all(timeline, direction: str, spans: list) -> list[Message]:
 def _timed(timeline, direction: str, kind: str, start: int, end: int, nbytes: int,
            complete: bool) -> Message:
     """A message at stream offsets ``[start, end)`` of ``timeline``, with its times."""
-    return Message(direction, kind, timeline.first(start),
+    return Message(direction, kind, timeline.first(start, end),
                    timeline.last(end) if complete else None, nbytes, complete)
 
 

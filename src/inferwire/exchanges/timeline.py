@@ -1,8 +1,10 @@
 """Mapping stream offsets back to capture times: the one place where bytes become times.
 
 A parser reports a message as ``[start, end)`` stream offsets.  Its first byte's time is the time of
-the packet (for TLS plaintext: of the record) that carried byte ``start``; its last byte's time is
-the time of the packet that carried byte ``end - 1``.  Unknown (not captured, or carried by a
+the packet (for TLS plaintext: of the record) that carried byte ``start`` (given the message's
+``end`` too, an earlier capture of a later byte of the message when its first copy was lost
+before the capture point: :meth:`~inferwire.tcp.DirectionStream.start_of`); its last byte's time
+is the time of the packet that carried byte ``end - 1``.  Unknown (not captured, or carried by a
 packet without a time stamp) -> None, never a guess.
 """
 from __future__ import annotations
@@ -15,13 +17,13 @@ from ..tcp.stream import known_time
 
 
 class Timeline(Protocol):
-    def first(self, start: int) -> int | None: ...
+    def first(self, start: int, end: int | None = None) -> int | None: ...
     def last(self, end: int) -> int | None: ...
     def first_frame(self, start: int) -> int | None: ...
     def last_frame(self, end: int) -> int | None: ...
-    def first_packet(self, start: int) -> tuple: ...
+    def first_packet(self, start: int, end: int | None = None) -> tuple: ...
     def last_packet(self, end: int) -> tuple: ...
-    def first_packets(self, starts: list) -> tuple[list, list]: ...
+    def first_packets(self, starts: list, ends: list | None = None) -> tuple[list, list]: ...
     def last_packets(self, ends: list) -> tuple[list, list]: ...
     def chunks(self): ...
     def read(self, start: int, end: int) -> bytes | None: ...
@@ -41,9 +43,18 @@ class TcpTimeline:
     def _last(self, end) -> int:
         return -1 if end is None or end < 1 else self.stream.piece_at(end - 1)
 
-    def first(self, start):
+    def _start_time(self, i: int, end) -> int:
+        """The start time of a message whose first byte is in piece ``i`` (>= 0) and which ends
+        at ``end`` (None: unknown, the piece's start time as it stands)."""
+        if end is None:
+            return int(self.stream.start_times[i])
+        return self.stream.start_of(i, self.stream.last_piece_before(end))
+
+    def first(self, start, end=None):
+        """The capture time of a message's start (``end``: where the message ends, so that
+        only its own bytes count when its first copy was lost before the capture point)."""
         i = self._first(start)
-        return None if i < 0 else known_time(int(self.stream.start_times[i]))
+        return None if i < 0 else known_time(self._start_time(i, end))
 
     def last(self, end):
         i = self._last(end)
@@ -57,11 +68,11 @@ class TcpTimeline:
         i = self._last(end)
         return None if i < 0 else int(self.stream.end_frames[i])
 
-    def first_packet(self, start) -> tuple:
-        """``(first(start), first_frame(start))`` in one look-up."""
+    def first_packet(self, start, end=None) -> tuple:
+        """``(first(start, end), first_frame(start))`` in one look-up."""
         i = self._first(start)
-        s = self.stream
-        return (None, None) if i < 0 else (known_time(int(s.start_times[i])), s.frames[i])
+        return (None, None) if i < 0 else (known_time(self._start_time(i, end)),
+                                           self.stream.frames[i])
 
     def last_packet(self, end) -> tuple:
         """``(last(end), last_frame(end))`` in one look-up."""
@@ -69,12 +80,18 @@ class TcpTimeline:
         s = self.stream
         return (None, None) if i < 0 else (known_time(int(s.end_times[i])), int(s.end_frames[i]))
 
-    def first_packets(self, starts: list) -> tuple[list, list]:
-        """:meth:`first_packet` of every offset of ``starts`` (None allowed) as two lists,
-        times and frames, in one vectorised look-up."""
-        piece = _pieces(self.stream, starts, False)
-        return (_column(self.stream.start_times, piece),
-                _column(self.stream.frames, piece))
+    def first_packets(self, starts: list, ends: list | None = None) -> tuple[list, list]:
+        """:meth:`first_packet` of every offset of ``starts`` (None allowed; with ``ends``,
+        each message's end) as two lists, times and frames, in one vectorised look-up."""
+        stream = self.stream
+        piece = _pieces(stream, starts, False)
+        if ends is None or stream.begun is None:
+            return _column(stream.start_times, piece), _column(stream.frames, piece)
+        last = np.searchsorted(np.asarray(stream.starts, dtype=np.int64),
+                               [-1 if e is None else e - 1 for e in ends], side="right") - 1
+        own = stream.starts_of(piece, np.where(last >= piece, last, piece))
+        return (_column(own, np.where(piece >= 0, np.arange(len(piece)), -1)),
+                _column(stream.frames, piece))
 
     def last_packets(self, ends: list) -> tuple[list, list]:
         """:meth:`last_packet` of every offset of ``ends`` (None allowed) as two lists."""
@@ -164,9 +181,12 @@ class PlaintextTimeline:
         except (KeyError, IndexError, ValueError):
             return None
 
-    def first(self, start):
+    def first(self, start, end=None):
         span = self._span(start)
-        return None if span is None else self.tcp.first(span[0])
+        if span is None:
+            return None
+        last = None if end is None else self._span(end - 1)
+        return self.tcp.first(span[0], None if last is None else last[1])
 
     def last(self, end):
         span = None if end is None else self._span(end - 1)
@@ -180,17 +200,17 @@ class PlaintextTimeline:
         span = None if end is None else self._span(end - 1)
         return None if span is None else self.tcp.last_frame(span[1])
 
-    def first_packet(self, start) -> tuple:
-        """``(first(start), first_frame(start))``."""
-        return self.first(start), self.first_frame(start)
+    def first_packet(self, start, end=None) -> tuple:
+        """``(first(start, end), first_frame(start))``."""
+        return self.first(start, end), self.first_frame(start)
 
     def last_packet(self, end) -> tuple:
         """``(last(end), last_frame(end))``."""
         return self.last(end), self.last_frame(end)
 
-    def first_packets(self, starts: list) -> tuple[list, list]:
-        """:meth:`first_packet` of each of ``starts``, as two lists (times, frames)."""
-        pairs = [self.first_packet(s) for s in starts]
+    def first_packets(self, starts: list, ends: list | None = None) -> tuple[list, list]:
+        """:meth:`first_packet` of each of ``starts`` (and ``ends``), as two lists."""
+        pairs = [self.first_packet(s, e) for s, e in zip(starts, ends or [None] * len(starts))]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def last_packets(self, ends: list) -> tuple[list, list]:

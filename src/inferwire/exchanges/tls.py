@@ -182,7 +182,7 @@ def _inferred(session, up, down, final: bool = True) -> list[Exchange]:
     def timed(records, line):
         out = []
         for start, end, length in records:
-            t0, t1 = line.first(start), line.last(end)
+            t0, t1 = line.first(start, end), line.last(end)
             if t0 is not None and t1 is not None:
                 out.append((start, end, length, t0, t1))
         return out

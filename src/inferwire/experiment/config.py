@@ -144,12 +144,11 @@ class RunConfig:
                                  "Triton's decoupled model (REST generate_stream, gRPC "
                                  "ModelStreamInfer): it needs the inferwire or locust engine")
         if (self.stream_tokens < 1 or not self.embedded or self.protocols != ("rest",)
-                or self.engine not in ("inferwire", "aiperf", "locust")
-                or self.network is not None):
+                or self.engine not in ("inferwire", "aiperf", "locust")):
             raise InferwireError("--stream-tokens N (N >= 1) streams completions from the "
                                  "embedded server over REST (or from --server triton): it "
                                  "needs --server embedded, --protocol rest, the inferwire, "
-                                 "aiperf or locust engine and no --network")
+                                 "aiperf or locust engine")
 
     def port(self, protocol: str) -> int:
         """The port given for ``protocol`` ("grpc" or "rest"), else its default."""

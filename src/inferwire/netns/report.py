@@ -164,6 +164,14 @@ def section(manifest: dict, joined: pd.DataFrame | None, connections) -> list[st
             "`rtt_client_ms + rtt_server_ms` (mean); ACK RTT: `ack_rtt_client_ms + "
             "ack_rtt_server_ms` near each request (median; few samples under loss, delayed "
             "ACKs included)."]
+    streamed = pd.to_numeric(joined["response_messages"], errors="coerce") \
+        if "response_messages" in joined else pd.Series(dtype=float)
+    if streamed.notna().any():
+        out += ["", f"{int(streamed.notna().sum())} requests were streamed: their transfer "
+                "holds the whole streamed response (`response_ms`), which the server paces "
+                "as it makes its tokens, so it is mostly the server's token time, not the "
+                "link's; the server column is its time until the response's first bytes "
+                "(`server_ms`). The streaming section has the split per token."]
     if all(np.isnan(r["retransmission_ms"]) for r in rows):
         out += ["", "(This analysis gave no per-request TCP columns: those cells are empty.)"]
     return out

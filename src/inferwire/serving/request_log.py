@@ -7,7 +7,9 @@ Fields: ``ts_ns`` (wall clock when the reply was ready, ns since the epoch), ``p
 (rows in the TF call it ran in), ``model_time_ns`` (inside TensorFlow), ``queue_time_ns`` (waiting
 for a batch), ``server_time_ns`` (from request bytes in hand to response bytes ready; read together with
 ``ts_ns``, so ``ts_ns - server_time_ns`` is when the handler began, on the wall clock),
-``request_bytes``, ``response_bytes``; for Open Inference Protocol (V2) calls also ``v2_id`` (the
+``request_bytes``, ``response_bytes``; for a streamed completion also ``stream_time_ns`` (the
+handler's start to its last token; its ``ts_ns`` and ``server_time_ns`` end when the response's
+head was ready, the first bytes); for Open Inference Protocol (V2) calls also ``v2_id`` (the
 request's V2 ``id`` field).
 """
 from __future__ import annotations

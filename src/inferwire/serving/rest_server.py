@@ -387,7 +387,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_stream(self, reply: _Reply, start: int, request_bytes: int) -> None:
         """A streamed reply: each event in its own HTTP/1.1 chunk (HTTP/1.0: delimited by the
         close), event k written when due (``start + (k + 1) * token_ns``; [DONE] right after the
-        last token), logged before [DONE] leaves."""
+        last token), logged before [DONE] leaves: its ``server_time_ns`` ends when the head was
+        ready (the response's first bytes), ``stream_time_ns`` when the last token was."""
         chunked = self.request_version != "HTTP/1.0"
         if not chunked:
             self.close_connection = True
@@ -396,6 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"Date: {self.server.date()}",
                 "Transfer-Encoding: chunked" if chunked else "Connection: close"]
         head.extend(f"{k}: {v}" for k, v in self._keep_alive_headers() if chunked)
+        ready = time.time_ns(), time.perf_counter_ns()
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         events = reply.events
         for k, event in enumerate(events):
@@ -403,7 +405,7 @@ class _Handler(BaseHTTPRequestHandler):
                 _sleep_until(start + (k + 1) * reply.token_ns)
             else:
                 reply.body = b"".join(events)
-                self.server.log_request(self, reply, start, request_bytes)
+                self.server.log_request(self, reply, start, request_bytes, ready)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event) if chunked else event)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
@@ -539,13 +541,18 @@ class RestServer(ThreadingHTTPServer):
             self._date = (now, formatdate(now, usegmt=True))
         return self._date[1]
 
-    def log_request(self, handler: _Handler, reply: _Reply, start: int, request_bytes: int) -> None:
+    def log_request(self, handler: _Handler, reply: _Reply, start: int, request_bytes: int,
+                    ready: tuple[int, int] | None = None) -> None:
+        """Log one request; ``ready`` = (wall ns, perf_counter ns) read together when the reply's
+        first bytes were ready (a streamed reply: its head), else now."""
         if not self.log.enabled:
             return
         t = reply.timing
         # Both clocks read together: ts_ns - server_time_ns is then the handler's start on the
         # wall clock to well under a microsecond (the dict below takes several to build).
-        wall_ns, server_ns = time.time_ns(), time.perf_counter_ns() - start
+        now = time.time_ns(), time.perf_counter_ns()
+        wall_ns, server_ns = (ready or now)[0], (ready or now)[1] - start
+        extra = {} if ready is None else {"stream_time_ns": now[1] - start}
         self.log.write({
             "ts_ns": wall_ns, "protocol": "rest", "method": f"{handler.command} {handler.path}",
             "request_id": handler.headers.get("x-request-id"), "peer": _peer(handler.client_address),
@@ -556,7 +563,7 @@ class RestServer(ThreadingHTTPServer):
             "batch_rows": t.batch_rows if t else None, "model_time_ns": t.model_ns if t else None,
             "queue_time_ns": t.queue_ns if t else None,
             "server_time_ns": server_ns, "request_bytes": request_bytes,
-            "response_bytes": len(reply.body)})
+            "response_bytes": len(reply.body), **extra})
 
     def close_connections(self) -> None:
         with self._conns_lock:

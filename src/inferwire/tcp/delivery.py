@@ -23,9 +23,9 @@ byte range by byte range:
   (reported missing: at or past the cumulative ACK, below a SACK block's end) did not get
   through, however soon the covering ACK followed a later copy;
 * a D-SACK block (RFC 2883) covering the range says that a copy arrived twice: the copy that
-  caused it (the latest repeat -- never a byte's first copy -- at or before the D-SACK's time
-  minus the guard, else at or before its time) did not deliver anything new, and an earlier
-  one is chosen;
+  caused it (of the repeats -- never a byte's first copy -- captured before the D-SACK, the one
+  it followed by the time closest to the handshake's round trip, as a ratio) did not deliver
+  anything new, and an earlier one is chosen;
 * no ACK covers the range (the capture ended first), or the times contradict the guard: the
   latest copy at or before ``A``, else the first captured copy.
 
@@ -298,12 +298,16 @@ def _holes(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> np.ndarray:
 
 
 def _duplicates(copies, kinds: np.ndarray, ev: AckEvidence) -> dict:
-    """Copy index -> ``[(left, right), ...]`` ranges a D-SACK reported as arrived twice: the
-    latest repeat (a copy :func:`classify` calls "retrans" or "probe") overlapping the block
-    captured at or before the D-SACK's time minus the guard, else at or before its time.  A
-    byte's first copy is never the one that arrived twice (its duplicate came later), so a
-    D-SACK seen sooner than the guard after the repeat that caused it (the handshake's round
-    trip can be longer than a later one) still names that repeat, not the first copy."""
+    """Copy index -> ``[(left, right), ...]`` ranges a D-SACK reported as arrived twice: of the
+    repeats (copies :func:`classify` calls "retrans" or "probe") overlapping the block and
+    captured at or before the D-SACK, the one after which the D-SACK came closest to a round
+    trip (twice the guard: the handshake's), measured as a ratio; on a tie, the latest.  A
+    byte's first copy is never the one that arrived twice (its duplicate came later).  The
+    ratio, not "the latest at least the guard before", because later round trips are often far
+    shorter than the handshake's: a D-SACK 16 us after a retransmission timeout's copy (against
+    a 20 us guard) names that copy, not a fast retransmit 209 ms before it whose ACK was lost
+    (seen on a lossy veth run); a repeat sent just before the D-SACK of an earlier one arrived
+    is not named either."""
     dup: dict = {}
     if not any(block[3] for block in ev.sacks):
         return dup
@@ -312,16 +316,18 @@ def _duplicates(copies, kinds: np.ndarray, ev: AckEvidence) -> dict:
     repeats = np.flatnonzero((kinds == RETRANS) | (kinds == PROBE))
     r_t, r_off = copies.t[repeats], copies.off[repeats]
     r_end = r_off + copies.wire[repeats]
+    round_trip = 2.0 * ev.guard_ns + 1.0
     for t, left, right, dsack, _ in ev.sacks:
         if not dsack:
             continue
-        for limit in (t - ev.guard_ns, t):
-            before = np.searchsorted(repeats, np.searchsorted(times, limit, "right"))
-            hit = np.flatnonzero((r_t[:before] >= 0) & (r_t[:before] <= limit)
-                                 & (r_off[:before] < right) & (r_end[:before] > left))
-            if len(hit):                    # the latest such repeat
-                dup.setdefault(int(repeats[hit[-1]]), []).append((left, right))
-                break
+        before = np.searchsorted(repeats, np.searchsorted(times, t, "right"))
+        hit = np.flatnonzero((r_t[:before] >= 0) & (r_t[:before] <= t)
+                             & (r_off[:before] < right) & (r_end[:before] > left))
+        if not len(hit):
+            continue
+        off_by = np.abs(np.log((t - r_t[hit] + 1.0) / round_trip))[::-1]
+        chosen = hit[len(hit) - 1 - int(np.argmin(off_by))]      # the latest of the closest
+        dup.setdefault(int(repeats[chosen]), []).append((left, right))
     return dup
 
 

@@ -97,6 +97,7 @@ class DirectionStream:
     done_frames: object = None
     #: Per piece, the earliest capture time of any byte at or after it (a first byte lost before
     #: the capture point was sent before every later byte seen); None: the piece's own time.
+    #: A message's start takes only its own bytes into account (:meth:`start_of`).
     begun: object = None
     differing_segments: int = 0      # retransmissions whose repeated bytes differ from the first
     delivery: object = None          # the Delivery of a direction with retransmissions/reordering
@@ -190,6 +191,37 @@ class DirectionStream:
         capture time, or an earlier one of a later byte (the first copy was lost before the
         capture point)."""
         return self.times if self.begun is None else self.begun
+
+    def start_of(self, first: int, last: int) -> int:
+        """The start time (ns; :data:`NO_TIME` unknown) of a message whose first byte is in
+        piece ``first`` and whose last captured byte is in piece ``last`` (>= ``first``): the
+        first byte's capture time, or an earlier capture of a later byte *of the message* (its
+        first copy was lost before the capture point).  A later message's byte captured
+        earlier does not count: the receiver had none of this message's bytes then."""
+        t = int(self.start_times[first])
+        if self.begun is None or t < 0 or t == self.times[first]:
+            return t
+        own = np.frombuffer(self.times, dtype=np.int64)[first:max(last, first) + 1]
+        return int(own[own >= 0].min())
+
+    def starts_of(self, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """:meth:`start_of` of each pair of piece numbers (arrays; -1 in ``first``: none)."""
+        first = np.asarray(first, dtype=np.int64)
+        if not len(self.starts):
+            return np.full(len(first), NO_TIME, np.int64)
+        at = np.maximum(first, 0)
+        if self.begun is None:
+            return np.frombuffer(self.times, dtype=np.int64)[at]
+        out = np.asarray(self.begun, dtype=np.int64)[at]
+        own = np.frombuffer(self.times, dtype=np.int64)
+        last = np.asarray(last, dtype=np.int64)
+        for k in np.flatnonzero((first >= 0) & (out >= 0) & (out != own[at])).tolist():
+            out[k] = self.start_of(int(first[k]), int(last[k]))
+        return out
+
+    def last_piece_before(self, end: int) -> int:
+        """Index of the last piece holding a byte before stream offset ``end`` (-1: none)."""
+        return bisect_right(self.starts, end - 1) - 1
 
     @property
     def end_frames(self):
