@@ -4,17 +4,10 @@ server in network namespaces, MTU 1500, 3 % random loss each way in the router (
 ``statistic``), captured with dumpcap on the client's and on the server's veth by a real
 ``scripts/capture_run.py --network --stream-tokens`` run.
 
-Each message's start and end are checked against a reference built here from tshark's TCP
-fields alone (``tcp.seq``, ``tcp.len``, ``ip.id``, ``tcp.payload``, frame times), not from
-inferwire's delivery rule:
-
-* at the client (the receiver of the tokens): a byte arrived with its first captured copy; a
-  token ends when every byte up to its last had arrived (TCP hands bytes over in order), and
-  starts at the first arrival of any of its own bytes;
-* at the server (the sender): the copy of a byte that got through is the one the client's
-  capture holds first (the same segment, told apart from the other copies by its IP ID, which
-  Linux counts up per packet of a connection); a token ends at the latest such copy up to its
-  last byte, and starts at the first copy of any of its own bytes.
+Each message's start and end are checked against a reference built from tshark's TCP fields
+alone, not from inferwire's delivery rule (:mod:`.streamref`): at the client, a token ends when
+every byte up to its last had arrived; at the server, the copy that got through is the one the
+client's capture holds (told apart by its IP ID).
 
 Also: every request is found with every token, the client's time to first token is never
 below the wire's, and the server's own log (its handler until the head was ready) lies inside
@@ -22,22 +15,18 @@ the wait.  One run (about 25 s) serves the module.
 """
 from __future__ import annotations
 
-import functools
 import subprocess
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import inferwire
-
+from . import streamref
 from .live import namespaces_of, run_lossy
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
 REQUESTS, TOKENS, TOKEN_MS, LOSS_PCT, WARMUP = 60, 40, 2, 3, 5
-PROBE_PORT = 9
 #: the table's float seconds hold ~0.24 us at today's epoch
 TOLERANCE_US = 1.0
 VANTAGE = {"client": "capture.pcapng", "server": "capture_server.pcapng"}
@@ -54,98 +43,12 @@ def lossy_stream_run(tmp_path_factory):
         "INFERWIRE_LOSSY_STREAM_RUN")
 
 
-@functools.lru_cache(maxsize=4)
 def _analysis(run_dir: Path, vantage: str):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return inferwire.analyze(run_dir / VANTAGE[vantage], ignore_ports=(PROBE_PORT,),
-                                 vantage=vantage)
+    return streamref.analysis(run_dir / VANTAGE[vantage], vantage)
 
 
-@functools.lru_cache(maxsize=4)
-def _segments(path: Path, port: int) -> dict[int, list[tuple]]:
-    """Server -> client data segments as tshark decodes them, per client port:
-    [(time s, relative seq, length, IP ID, payload)] in file order."""
-    out = subprocess.run(
-        ["tshark", "-r", str(path), "-Y", f"tcp.srcport == {port} && tcp.len > 0", "-T",
-         "fields", "-e", "tcp.dstport", "-e", "frame.time_epoch", "-e", "tcp.seq", "-e",
-         "tcp.len", "-e", "ip.id", "-e", "tcp.payload"],
-        capture_output=True, text=True, check=True).stdout
-    segs: dict[int, list[tuple]] = {}
-    for line in out.splitlines():
-        dport, t, seq, length, ip_id, payload = line.split("\t")
-        segs.setdefault(int(dport), []).append(
-            (float(t), int(seq), int(length), int(ip_id, 16), bytes.fromhex(payload)))
-    return segs
-
-
-def _first_copies(segs: list[tuple]) -> tuple[np.ndarray, np.ndarray, bytes]:
-    """Per byte of the direction (relative seq 1 = offset 0): the capture time of its first
-    copy, that copy's IP ID, and the bytes themselves."""
-    n = max(seq - 1 + length for _, seq, length, _, _ in segs)
-    first, ip_ids, data = np.full(n, np.inf), np.full(n, -1, np.int64), bytearray(n)
-    for t, seq, length, ip_id, payload in sorted(segs):
-        span = slice(seq - 1, seq - 1 + length)
-        new = np.isinf(first[span])
-        if new.any():
-            at = np.arange(span.start, span.stop)[new]
-            first[at], ip_ids[at] = t, ip_id
-            data[span] = payload
-    return first, ip_ids, bytes(data)
-
-
-def _chunk_spans(data: bytes) -> list[tuple[int, int]]:
-    """[start, end) of every chunk's data, response after response (chunked framing)."""
-    spans, at = [], 0
-    while (head := data.find(b"\r\n\r\n", at)) >= 0:
-        at = head + 4
-        while True:
-            line = data.find(b"\r\n", at)
-            size = int(data[at:line], 16)
-            if size == 0:
-                at = line + 4                              # the last chunk and its CR LF
-                break
-            spans.append((line + 2, line + 2 + size))
-            at = line + 4 + size
-    return spans
-
-
-def _reference(run_dir: Path, vantage: str, port: int) -> dict[int, list[tuple]]:
-    """Per client port: [(bytes, start s, end s)] of every token (chunk) by the module's
-    rule for ``vantage``."""
-    client = _segments(run_dir / VANTAGE["client"], port)
-    out = {}
-    for dport, segs in _segments(run_dir / VANTAGE[vantage], port).items():
-        first, _, data = _first_copies(segs)
-        if vantage == "client":
-            arrived = first
-        else:                          # when the server sent the copy that reached the client
-            _, reached, _ = _first_copies(client[dport])
-            sent = {}
-            for t, _, _, ip_id, _ in segs:
-                sent.setdefault(ip_id, t)
-            arrived = np.array([sent.get(i, np.nan) for i in reached[:len(first)].tolist()])
-            assert not np.isnan(arrived).any(), "a copy the client got is not at the server"
-        done = np.maximum.accumulate(arrived)
-        out[dport] = [(e - s, float(first[s:e].min()), float(done[e - 1]))
-                      for s, e in _chunk_spans(data)]
-    return out
-
-
-def _ours(run_dir: Path, vantage: str) -> dict[int, list[tuple]]:
-    """Per client port: [(bytes, start s, end s)] of every response message inferwire found,
-    in the order of the stream."""
-    a = _analysis(run_dir, vantage)
-    m = a.messages[a.messages["direction"] == "response"]
-    requests = a.requests.sort_values("request_start")
-    rank = {rid: k for k, rid in enumerate(requests["request_id"])}
-    client = a.connections.set_index("connection")["client"]
-    out = {}
-    for conn, g in m.groupby("connection"):
-        g = g.assign(rank=g["request_id"].map(rank)).sort_values(["rank", "index"])
-        port = int(str(client.loc[conn]).rsplit(":", 1)[1])
-        out[port] = list(zip(g["bytes"], g["start"], g["end"]))
-    return out
+def _ours(run_dir: Path, vantage: str, port: int) -> dict:
+    return streamref.inferwire_messages(_analysis(run_dir, vantage), port, by_stream=False)
 
 
 def test_the_run_is_ok_and_leaves_nothing_behind(lossy_stream_run):
@@ -183,29 +86,23 @@ def test_tokens_were_lost_and_every_one_is_found(lossy_stream_run, vantage):
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
 def test_every_token_starts_and_ends_where_the_reference_says(lossy_stream_run, vantage):
     """Every token's start and end, to the microsecond, against the reference of the module's
-    docstring (built from tshark's fields), at each vantage point."""
+    docstring (:mod:`.streamref`, built from tshark's fields), at each vantage point."""
     run_dir, manifest, _ = lossy_stream_run
-    ours = _ours(run_dir, vantage)
-    theirs = _reference(run_dir, vantage, manifest["server"]["rest_port"])
-    assert sorted(ours) == sorted(theirs)
-    off, count = [], 0
-    for port, mine in ours.items():
-        assert [b for b, _, _ in mine] == [b for b, _, _ in theirs[port]], port
-        for k, ((_, s1, e1), (_, s2, e2)) in enumerate(zip(mine, theirs[port])):
-            count += 1
-            if abs(s1 - s2) * 1e6 > TOLERANCE_US or abs(e1 - e2) * 1e6 > TOLERANCE_US:
-                off.append((port, k, round((s1 - s2) * 1e6, 1), round((e1 - e2) * 1e6, 1)))
-    assert count >= (REQUESTS + WARMUP) * TOKENS
-    assert off == [], f"{len(off)} of {count} tokens (port, index, start us, end us): {off[:8]}"
+    port = manifest["server"]["rest_port"]
+    theirs = streamref.reference(run_dir, VANTAGE, vantage, port, streamref.sse_spans)
+    count, off = streamref.differences(_ours(run_dir, vantage, port), theirs, TOLERANCE_US)
+    assert count == (REQUESTS + WARMUP) * (TOKENS + 1)            # the tokens and [DONE]
+    assert off == [], f"{len(off)} of {count} messages (key, index, start us, end us): {off[:8]}"
 
 
 def test_the_vantage_points_agree_on_each_token(lossy_stream_run):
     """Same clock, unshaped link: a token ends at the client after it ends at the server, by
     a link crossing (tens of microseconds), never a retransmission timeout."""
-    run_dir = lossy_stream_run[0]
-    client, server = _ours(run_dir, "client"), _ours(run_dir, "server")
-    gaps = np.array([(c[2] - s[2]) * 1e3 for port in client
-                     for c, s in zip(client[port], server[port])])
+    run_dir, manifest, _ = lossy_stream_run
+    port = manifest["server"]["rest_port"]
+    client, server = _ours(run_dir, "client", port), _ours(run_dir, "server", port)
+    gaps = np.array([(c[2] - s[2]) * 1e3 for key in client
+                     for c, s in zip(client[key], server[key])])
     assert len(gaps) >= (REQUESTS + WARMUP) * TOKENS
     assert gaps.min() > -TOLERANCE_US / 1e3
     assert gaps.max() < 5.0, np.sort(gaps)[-5:]

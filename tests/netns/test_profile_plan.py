@@ -54,8 +54,12 @@ def test_profile_round_trips_through_the_run_config():
     config = RunConfig(network=profile)
     again = RunConfig(**config.to_dict())
     assert again.network == profile
-    with pytest.raises(Exception, match="needs --server embedded"):
+    with pytest.raises(Exception, match="needs --server embedded or triton"):
         RunConfig(server="tfserving.example", network=profile)
+    with pytest.raises(Exception, match="needs --server embedded or triton"):
+        RunConfig(server="kserve", api="v2", network=profile)
+    RunConfig(server="triton", api="v2", network=profile)            # started behind it too
+    RunConfig(protocols=("rest",), stream_tokens=4, network=profile)  # streamed completions
 
 
 def _argvs(plan):

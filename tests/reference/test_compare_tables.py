@@ -63,3 +63,32 @@ def test_broken_run_folders_are_clear_errors(tmp_path):
     (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(InferwireError, match="no requests table"):
         read_run_tables(tmp_path)
+
+
+def test_the_wire_percentiles_follow_the_tools_rule(tmp_path):
+    """inferwire's load summary takes nearest-rank percentiles: the wire's beside it are taken
+    the same way.  Every request below lasted 0.1 ms longer at the client than on the wire, so
+    no percentile of the tool may be below the wire's; numpy's interpolated p50 of the wire
+    (25 ms) was above the tool's nearest-rank p50 (20.1 ms) and read as "LESS than the wire"."""
+    from inferwire.compare import disagreements
+    from inferwire.load.histogram import LatencyHistogram
+    wire = np.array([10.0, 20.0, 30.0, 40.0])
+    pd.DataFrame({"workload": "rest", "client_phase": "measure", "in_client_log": True,
+                  "in_capture": True, "client_ms": wire + 0.1, "total_ms": wire,
+                  "request_start": T0 + np.arange(4), "response_end": T0 + np.arange(4) + wire / 1e3,
+                  "server": "127.0.0.1:8501",
+                  "connection": 1}).to_csv(tmp_path / "joined.csv", index=False)
+    pd.read_csv(tmp_path / "joined.csv").to_csv(tmp_path / "requests.csv", index=False)
+    hist = LatencyHistogram()
+    for ms in wire + 0.1:
+        hist.add(int(ms * 1e6))
+    p50, p90, p99 = (v / 1e6 for v in hist.percentiles([50, 90, 99]))
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "server": {"rest_port": 8501}, "loads": {"rest": {
+            "requests": 4, "started_ns": 0, "finished_ns": int(2e18), "throughput_per_s": 1.0,
+            "latency_ms": {"p50": p50, "p90": p90, "p99": p99}}}}))
+    row = compare_protocol(read_run_tables(tmp_path), "rest")
+    assert row["tool"] == "inferwire" and row["join"] == "id"
+    assert row["p50_tool_ms"] == pytest.approx(20.1, abs=0.02)
+    assert row["p50_wire_ms"] == pytest.approx(20.0)
+    assert not any("LESS" in line for line in disagreements(row))

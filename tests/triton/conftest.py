@@ -1,19 +1,8 @@
-"""Shared fixtures for the Triton tests: the install in .venv-triton and the MNIST weights."""
+"""Shared fixtures for the Triton tests: the MNIST weights, a started server (the install,
+``triton_install``, is in tests/conftest.py: the lossy network tests start Triton too)."""
 from __future__ import annotations
 
 import pytest
-from needs import skip_or_fail
-
-
-@pytest.fixture(scope="session")
-def triton_install():
-    """The Triton install (``.venv-triton``, made by scripts/setup.sh)."""
-    from inferwire.errors import ServerError
-    from inferwire.serving.triton.install import find_install
-    try:
-        return find_install()
-    except ServerError as exc:
-        skip_or_fail(f"Triton is not installed: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -86,10 +86,18 @@ def time_pairs(tables: RunTables, protocol: str):
 
 
 # -- one row of the comparison --------------------------------------------------------------------
-def _pct(values, p) -> float | None:
+#: The percentile rule of each tool's own report where it is known (numpy's method name):
+#: inferwire's load summary takes the nearest rank (:mod:`inferwire.load.histogram`).  The
+#: wire's percentiles beside a tool's are taken by the same rule, so that a tool whose every
+#: request lasted longer than its bytes never looks faster at a percentile (with 40 requests,
+#: nearest rank and numpy's interpolation differ by half the gap between two requests).
+TOOL_PERCENTILE_RULE = {"inferwire": "inverted_cdf"}
+
+
+def _pct(values, p, method: str = "linear") -> float | None:
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
-    return float(np.percentile(values, p)) if len(values) else None
+    return float(np.percentile(values, p, method=method)) if len(values) else None
 
 
 def _rate(wire: pd.DataFrame) -> float | None:
@@ -124,7 +132,8 @@ def compare_protocol(tables: RunTables, protocol: str) -> dict:
         row["overhead_ms"] = tool50 - wire50 if None not in (tool50, wire50) else None
         row["overhead_from"] = "p50 difference"
     else:
-        row.update({f"p{p}_wire_ms": _pct(pairs["wire_ms"], p) for p in PERCENTS})
+        rule = TOOL_PERCENTILE_RULE.get(tool, "linear")
+        row.update({f"p{p}_wire_ms": _pct(pairs["wire_ms"], p, rule) for p in PERCENTS})
         # by id every pair is certain: the median is meaningful; by time only the sum is
         # certain (see inferwire.reference.match), so the mean is shown
         exact = join == "id"

@@ -90,8 +90,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_network_arguments(p: argparse.ArgumentParser) -> None:
-    n = p.add_argument_group("network profile (the server in its own network namespace behind "
-                             "an emulated link; root; docs/network.md)")
+    n = p.add_argument_group("network profile (the server the run starts, embedded or Triton, "
+                             "in its own network namespace behind an emulated link; root; "
+                             "docs/network.md)")
     n.add_argument("--network", choices=sorted(PRESETS), metavar="PRESET",
                    help=f"one of {', '.join(sorted(PRESETS))}; knobs below override its values")
     n.add_argument("--bandwidth", help="bottleneck rate each way, e.g. 50mbit, 1gbit (tc tbf)")

@@ -87,9 +87,9 @@ class RunConfig:
     def __post_init__(self):
         if isinstance(self.network, dict):
             self.network = NetworkProfile.from_dict(self.network)
-        if self.network is not None and not self.embedded:
-            raise InferwireError("--network puts the embedded server behind the emulated "
-                                 "network: it needs --server embedded")
+        if self.network is not None and self.server not in ("embedded", "triton"):
+            raise InferwireError("--network puts the server it starts behind the emulated "
+                                 "network: it needs --server embedded or triton")
         self.protocols = tuple(self.protocols)
         self.encoding = tuple(self.encoding or ())
         bad = [p for p in self.protocols if p not in PROTOCOLS]

@@ -341,7 +341,7 @@ def _start_server(config: RunConfig, run_dir: Path, say, network=None):
     """Start the embedded server, Triton or KServe (or check an external one); return
     (process|None, targets)."""
     if config.server == "triton":
-        server = start_triton(config, run_dir, say)
+        server = start_triton(config, run_dir, say, network)
         with _stopped_if_raised(server.stop):
             targets = server.targets()
             say(f"server: {targets['ready_line']}")

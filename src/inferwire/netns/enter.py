@@ -27,6 +27,17 @@ def _setns(fd: int, what: str) -> None:
 
 
 @contextlib.contextmanager
+def entered(name: str | None):
+    """:func:`inside` namespace ``name``, or where the thread is when ``name`` is None (a
+    socket made in the block stays in that namespace after it)."""
+    if name is None:
+        yield
+    else:
+        with inside(name):
+            yield
+
+
+@contextlib.contextmanager
 def inside(name: str):
     """The block runs with this thread in network namespace ``name``; it comes back out at the
     end, whatever happens.  Nested blocks restore the namespace they were entered from."""

@@ -77,6 +77,12 @@ class NetworkRun:
         """The embedded server's process, bound to the server's address in its namespace."""
         return NamespacedServer([*args, "--host", SERVER_ADDR], self.topology.server_ns)
 
+    def server_place(self) -> dict:
+        """Where a server that is not the embedded one (Triton) runs: ``host`` (its address)
+        and ``namespace`` (the server's), as :class:`~inferwire.serving.triton.process.TritonOptions`
+        takes them."""
+        return {"host": SERVER_ADDR, "namespace": self.topology.server_ns}
+
     def capture_options(self, output: Path, config, ports, interface: str) -> CaptureOptions:
         return CaptureOptions(output=output, interface=interface, ports=tuple(ports),
                               tool=config.tool, snaplen=config.snaplen,

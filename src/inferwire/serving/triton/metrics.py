@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...netns.enter import entered
+
 SAMPLE = re.compile(r"^(nv_[A-Za-z0-9_:]+)(?:\{([^}]*)\})?\s+(\S+)")
 
 
@@ -57,8 +59,10 @@ def counter_deltas(samples: pd.DataFrame) -> dict[str, float]:
 class MetricsSampler:
     """Every ``interval_s``, ``GET http://host:port/metrics`` into ``path`` (CSV)."""
 
-    def __init__(self, host: str, port: int, path: Path, interval_s: float = 0.5):
+    def __init__(self, host: str, port: int, path: Path, interval_s: float = 0.5,
+                 namespace: str | None = None):
         self.host, self.port, self.path, self.interval_s = host, port, Path(path), interval_s
+        self.namespace = namespace          # the server's network namespace (None: this one)
         self.samples = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -80,7 +84,8 @@ class MetricsSampler:
         """One scrape appended to the CSV (a failed scrape is counted in ``errors``)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=2.0)
         try:
-            conn.request("GET", "/metrics")
+            with entered(self.namespace):
+                conn.request("GET", "/metrics")
             text = conn.getresponse().read().decode("utf-8", "replace")
         except OSError as exc:
             if len(self.errors) < 20:

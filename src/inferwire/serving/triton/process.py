@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import ServerError
+from ...netns.enter import entered
 from .install import TritonInstall
 
 # Triton's error lines look like: E1204 23:01:02.123456 12 file.cc:1] "message"
@@ -38,7 +39,9 @@ class TritonOptions:
     a file per request: a killed server loses none, and a request Triton rejects (e.g. a wrong
     shape) never completes its trace, after which Triton 2.51 never writes a partial group);
     ``cache_config`` e.g. ("local,size=1048576",) for the response
-    cache; ``ready_timeout_s``: how long the server and ``models`` may take to become ready."""
+    cache; ``ready_timeout_s``: how long the server and ``models`` may take to become ready;
+    ``namespace``: the network namespace the server is started in and reached in (``host`` an
+    address there; None: this process's)."""
 
     http_port: int
     grpc_port: int
@@ -51,6 +54,7 @@ class TritonOptions:
     ready_timeout_s: float = 60.0
     exit_timeout_s: int = 5
     extra_args: tuple = field(default_factory=tuple)
+    namespace: str | None = None
 
 
 def server_argv(install: TritonInstall, repository: Path, backends: Path,
@@ -102,9 +106,11 @@ class TritonProcess:
         return server_argv(self.install, self.repository, self.backends, self.opts)
 
     def start(self) -> "TritonProcess":
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=self.install.environment(),
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+        with entered(self.opts.namespace):     # the server is born in its namespace
+            self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=self.install.environment(),
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         try:        # Thread.start() waits too: a Ctrl-C may land there
             threading.Thread(target=self._pump, daemon=True).start()
             self._wait_ready()
@@ -153,7 +159,8 @@ class TritonProcess:
     def _status(self, path: str, port: int | None = None) -> int | None:
         conn = http.client.HTTPConnection(self.opts.host, port or self.opts.http_port, timeout=2.0)
         try:
-            conn.request("GET", path)
+            with entered(self.opts.namespace):
+                conn.request("GET", path)
             return conn.getresponse().status
         except OSError:
             return None
@@ -163,7 +170,8 @@ class TritonProcess:
     def _get_json(self, path: str) -> dict | None:
         conn = http.client.HTTPConnection(self.opts.host, self.opts.http_port, timeout=5.0)
         try:
-            conn.request("GET", path)
+            with entered(self.opts.namespace):
+                conn.request("GET", path)
             resp = conn.getresponse()
             return json.loads(resp.read()) if resp.status == 200 else None
         except (OSError, ValueError):
@@ -182,7 +190,9 @@ class TritonProcess:
         body = json.dumps({"log_frequency": str(self.opts.trace_flush)})
         conn = http.client.HTTPConnection(self.opts.host, self.opts.http_port, timeout=5.0)
         try:
-            conn.request("POST", "/v2/trace/setting", body, {"Content-Type": "application/json"})
+            with entered(self.opts.namespace):
+                conn.request("POST", "/v2/trace/setting", body,
+                             {"Content-Type": "application/json"})
             conn.getresponse().read()
         except OSError:
             return False

@@ -190,8 +190,10 @@ def _describe(model) -> str:
             f"{'on' if model.dynamic_batching else 'off'}")
 
 
-def start_triton(config, run_dir: Path, say) -> TritonTarget:
-    """Start Triton for ``config`` (a RunConfig); ServerError naming Triton's cause otherwise."""
+def start_triton(config, run_dir: Path, say, network=None) -> TritonTarget:
+    """Start Triton for ``config`` (a RunConfig); ServerError naming Triton's cause otherwise.
+    With ``network`` (a :class:`~inferwire.netns.session.NetworkRun` that is up): in the
+    server's namespace, on the server's address."""
     extra = config.extra or {}
     install = find_install(extra.get("triton_venv"))
     model = model_options(config)
@@ -216,7 +218,8 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
     opts = TritonOptions(http_port=ports[0], grpc_port=ports[1], metrics_port=ports[2],
                          models=(model.name,), trace_file=str(staging / "trace.json"),
                          cache_config=cache,
-                         ready_timeout_s=float(extra.get("triton_ready_timeout_s", 120)))
+                         ready_timeout_s=float(extra.get("triton_ready_timeout_s", 120)),
+                         **({} if network is None else network.server_place()))
     say(f"server: starting tritonserver ({_describe(model)})")
     process = TritonProcess(install, repository, backends, opts, run_dir / "triton.log")
     try:
@@ -226,8 +229,8 @@ def start_triton(config, run_dir: Path, say) -> TritonTarget:
         raise
     try:
         target = TritonTarget(process, run_dir, model, staging)
-        target.metrics = MetricsSampler(opts.host, opts.metrics_port,
-                                        run_dir / TRITON_METRICS).start()
+        target.metrics = MetricsSampler(opts.host, opts.metrics_port, run_dir / TRITON_METRICS,
+                                        namespace=opts.namespace).start()
     except BaseException:
         process.stop()
         remove_staging(staging)
