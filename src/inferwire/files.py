@@ -1,10 +1,13 @@
-"""What kind of file a path is (for the inputs inferwire reads whole: captures, key logs), and
+"""What kind of file a path is (for the inputs inferwire reads whole: captures, key logs),
 files only their owner may read (for what holds payloads or secrets: captures, annotated
-captures, HAR, tool request bodies, TLS key logs, run and report folders)."""
+captures, HAR, tool request bodies, TLS key logs, run and report folders), and temporary
+folders that outlive no killed process for long (:func:`owned_tempdir`)."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 #: Modes of what holds payloads or secrets: files 0600, folders 0700.
@@ -54,3 +57,35 @@ def make_private(paths) -> None:
                 os.chmod(p, PRIVATE_FILE)
         except FileNotFoundError:
             continue
+
+
+def owned_tempdir(prefix: str, directory: str | os.PathLike | None = None) -> Path:
+    """A new temporary folder (0700) named ``{prefix}{pid}-...`` in ``directory`` (default: the
+    system's temporary folder), after removing the ones of that prefix whose process is gone:
+    a process killed with SIGKILL cannot remove its own, so the next one does.  The caller
+    removes its folder when done; OSError when it cannot be made."""
+    parent = Path(directory or tempfile.gettempdir())
+    remove_orphans(parent, prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+
+
+def remove_orphans(parent: Path, prefix: str) -> list[Path]:
+    """Remove the folders ``{prefix}{pid}-...`` in ``parent`` whose process ``pid`` no longer
+    exists (one that exists, or that this user may not signal, is kept); the folders removed."""
+    gone = []
+    for folder in Path(parent).glob(f"{prefix}*"):
+        pid = folder.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and folder.is_dir() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import tempfile
 import warnings
 from typing import NamedTuple
 
 from ..errors import InferwireError, InferwireWarning
 from ..extras import require
+from ..files import owned_tempdir
 from ..runfolder.probe import with_run_probe
 from .pipeline import analyze
 from .workers import fork_is_safe
@@ -80,6 +82,11 @@ def inner_workers(pool: int, cpus: int) -> int | str:
     return "auto" if pool <= 1 else max(1, cpus // pool)
 
 
+#: The spool folders' names: this, the process id, a random part (a killed process's folder is
+#: removed by the next run: :func:`~inferwire.files.owned_tempdir`).
+SPOOL_PREFIX = "inferwire-many-"
+
+
 @contextlib.contextmanager
 def _spool_folder(processes: bool):
     """A temporary folder (0700, removed after) for the workers' results, or None for threads
@@ -89,12 +96,14 @@ def _spool_folder(processes: bool):
         yield None
         return
     try:
-        folder = tempfile.TemporaryDirectory(prefix="inferwire-many-")
+        folder = owned_tempdir(SPOOL_PREFIX)
     except OSError:
         yield None
         return
-    with folder as path:
-        yield path
+    try:
+        yield str(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def start_method() -> str:

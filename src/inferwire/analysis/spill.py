@@ -23,6 +23,7 @@ import numpy as np
 
 from .buckets import bucket_ids
 from ..errors import InferwireError, InferwireWarning
+from ..files import owned_tempdir
 from ..packets import guard
 from ..packets.reader import COLUMNS, decoded_chunks, map_capture
 from ..packets.table import CaptureStats, PacketTable, release_pages
@@ -37,6 +38,9 @@ FLUSH_ROWS = 1 << 18
 #: are read into memory (:func:`~inferwire.packets.read_packets`), which needs about 110 bytes
 #: per TCP packet plus the working memory of the analysis.
 AUTO_SPILL_BYTES = 512 << 20
+#: The spill folders' names: this, the process id, a random part (a killed process's folder is
+#: removed by the next spill: :func:`~inferwire.files.owned_tempdir`).
+SPILL_PREFIX = "inferwire-spill-"
 
 _NAMES = tuple(COLUMNS) + ("row",)
 #: One spilled packet: the PacketTable columns and its row number in the whole capture, packed.
@@ -140,7 +144,7 @@ def read_bucketed(path, n_buckets: int, directory=None) -> SpilledCapture:
     faults = guard.faults()
     buf, stats = map_capture(path)
     try:
-        folder = Path(tempfile.mkdtemp(prefix="inferwire-spill-", dir=directory))  # 0700
+        folder = owned_tempdir(SPILL_PREFIX, directory)          # 0700
     except OSError as exc:
         buf.close()
         raise InferwireError(f"cannot make a spill folder in {directory or tempfile.gettempdir()}"

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from ...files import owned_tempdir
 from ...runfolder import SERVER_LOG, TRITON_METRICS, TRITON_TRACE_CSV, TRITON_TRACE_JSON
 from ..model import cached_models
 from ..ports import free_ports
@@ -110,32 +109,13 @@ def trace_staging(run_dir: Path) -> Path:
     creating and removing thousands of small files there is quick, where an ext4 mounted with
     ``discard`` removes about a hundred a second), else ``run_dir/triton_trace``."""
     if SHM.is_dir():
-        _remove_orphans()
         try:
-            return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=SHM))
+            return owned_tempdir(STAGING_PREFIX, SHM)
         except OSError:
             pass
     folder = run_dir / "triton_trace"
     folder.mkdir(exist_ok=True)
     return folder
-
-
-def _remove_orphans() -> None:
-    """Remove staging folders left by inferwire processes that were killed (their pid is gone)."""
-    for folder in SHM.glob(STAGING_PREFIX + "*"):
-        pid = folder.name[len(STAGING_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_staging(staging: Path) -> None:
