@@ -75,13 +75,14 @@ def remove_orphans(parent: Path, prefix: str) -> list[Path]:
     gone = []
     for folder in Path(parent).glob(f"{prefix}*"):
         pid = folder.name[len(prefix):].split("-")[0]
-        if pid.isdigit() and folder.is_dir() and not _alive(int(pid)):
+        if pid.isdigit() and folder.is_dir() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             gone.append(folder)
     return gone
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one this user may not signal counts as existing)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

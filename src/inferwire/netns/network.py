@@ -19,6 +19,7 @@ import signal
 import subprocess
 import time
 
+from ..files import pid_alive
 from .plan import PREFIX, Plan, Step, Topology, links_plan, netem_probe, shaping_plan
 from .profile import NetworkError, NetworkProfile
 
@@ -38,16 +39,6 @@ def run_argv(argv) -> subprocess.CompletedProcess:
                            f"{DEBIAN.get(tool, tool)})") from None
     except subprocess.TimeoutExpired:
         raise NetworkError(f"{' '.join(argv)} did not finish in {COMMAND_TIMEOUT_S} s") from None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Network:
@@ -144,7 +135,7 @@ class Network:
             return
         pids = [int(p) for p in listed if p.isdigit() and int(p) != os.getpid()]
         for sig, wait_s in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
-            pids = [p for p in pids if _pid_alive(p)]
+            pids = [p for p in pids if pid_alive(p)]
             if not pids:
                 return
             self.notes.append(f"{sig.name} to {pids}: still running in {ns} at teardown")
@@ -154,7 +145,7 @@ class Network:
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
+            while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
                 time.sleep(0.05)
 
     def remove_stale(self) -> None:
@@ -163,7 +154,7 @@ class Network:
         for line in listed.stdout.splitlines():
             name = line.split()[0] if line.split() else ""
             m = STALE.match(name)
-            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
                 self._stop_processes(name)
                 run_argv(("ip", "netns", "del", name))
                 self.notes.append(f"removed {name}, left by a run that is gone")
