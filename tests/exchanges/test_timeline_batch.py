@@ -45,6 +45,38 @@ def test_vectorised_look_ups_equal_the_one_offset_ones(segments, delivered, offs
     assert tl.last_packets(offsets) == ([f[0] for f in lasts], [f[1] for f in lasts])
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(segment, max_size=12),
+       st.lists(st.tuples(st.one_of(st.none(), st.integers(-5, 400)),
+                          st.one_of(st.none(), st.integers(-5, 400))), max_size=20))
+def test_message_starts_with_their_ends_equal_the_one_offset_ones(segments, spans):
+    """With each message's end (None: unknown), the vectorised start look-up gives what the
+    one-offset one gives, on streams whose ``begun`` is the real suffix minimum of the times
+    (a later piece captured earlier), and a start never precedes the earliest time of the
+    message's own pieces; an unknown end counts every later piece."""
+    s = DirectionStream(BUF)
+    for frame, (start, n, t) in enumerate(segments):
+        s.add(start, n, n, t, frame + 1, (start * 3) % 1500)
+    times = list(s.times)
+    if times:
+        big = 1 << 62
+        seen = [t if t >= 0 else big for t in times]
+        suffix = [min(seen[k:]) for k in range(len(seen))]
+        s.begun = array("q", [suffix[k] if times[k] >= 0 else times[k]
+                              for k in range(len(times))])
+    tl = TcpTimeline(s)
+    starts, ends = [a for a, _ in spans], [b for _, b in spans]
+    ones = [tl.first_packet(a, b) for a, b in spans]
+    assert tl.first_packets(starts, ends) == ([o[0] for o in ones], [o[1] for o in ones])
+    for (a, b), (t, _) in zip(spans, ones):
+        if t is None:
+            continue
+        i = s.piece_at(a)
+        j = len(times) - 1 if b is None else max(s.last_piece_before(b), i)
+        own = [x for x in times[i:j + 1] if x >= 0]
+        assert t == min(own), (a, b, t, own)
+
+
 def test_piece_bytes_and_gap_free_end():
     s = DirectionStream(BUF)
     s.add(0, 10, 10, 5, 1, 100)

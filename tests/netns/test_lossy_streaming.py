@@ -97,7 +97,8 @@ def test_every_token_starts_and_ends_where_the_reference_says(lossy_stream_run, 
 
 def test_the_vantage_points_agree_on_each_token(lossy_stream_run):
     """Same clock, unshaped link: a token ends at the client after it ends at the server, by
-    a link crossing (tens of microseconds), never a retransmission timeout."""
+    a link crossing (tens of microseconds; allowed: 5 ms, a busy host's scheduling), never a
+    retransmission timeout (>= 200 ms)."""
     run_dir, manifest, _ = lossy_stream_run
     port = manifest["server"]["rest_port"]
     client, server = _ours(run_dir, "client", port), _ours(run_dir, "server", port)
@@ -141,5 +142,6 @@ def test_the_servers_handler_until_the_head_lies_inside_the_wait(lossy_stream_ru
     late = ready > (j["response_start"] * 1e9).round() + TOLERANCE_US * 1e3
     assert not early.any() and not late.any(), j[early | late][["request_end", "ts_ns"]]
     assert (j["stream_time_ns"] >= TOKENS * TOKEN_MS * 1e6).all()
+    assert (j["model_time_ns"] <= j["server_time_ns"]).all()
     joined = pd.read_csv(run_dir / "joined.csv")
     assert (joined["network_and_stack_ms"].dropna() > -TOLERANCE_US / 1e3).all()

@@ -47,6 +47,8 @@ def _analysis(run_dir: Path, vantage: str):
 
 
 def test_triton_ran_in_the_servers_namespace_and_nothing_is_left(triton_run):
+    """Triton served on 10.233.0.6, an address only the server's namespace has (it could not
+    have bound it anywhere else), and the run left no namespace or process behind."""
     run_dir, manifest, pid = triton_run
     assert manifest["status"] == "ok", manifest["problems"]
     assert manifest["server"]["kind"] == "triton"

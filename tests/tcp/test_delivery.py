@@ -245,6 +245,26 @@ def test_dsack_names_the_repeat_it_followed_by_about_a_round_trip(tmp_path):
     assert conn["retransmissions"] == 2
 
 
+def test_dsack_does_not_name_a_repeat_sent_just_before_it(tmp_path):
+    """Client side: the original got through but its ACK was lost; the timeout's copy went out
+    at 230 ms, another repeat at 239.9 ms, and the server's D-SACK for the first repeat came at
+    240 ms, one round trip after it.  The D-SACK names the copy it followed by a round trip (the
+    one at 230 ms), not the latest repeat 100 us before it: the original is the delivered copy
+    (taking the latest would leave the 230 ms copy standing as the delivered one)."""
+    c = conv("client")
+    start = c.seq_c
+    c.client(20 * MS, REQ)
+    end = c.seq_c
+    c.client(230 * MS, REQ, seq=start)
+    c.client(239 * MS + 900 * US, REQ, seq=start)
+    c.ack_from_server(240 * MS, ack=end, options=sack(c, False, 0, len(REQ)))       # D-SACK
+    c.ack_from_server(250 * MS, ack=end, options=sack(c, False, 0, len(REQ)))       # and again
+    c.server(300 * MS, RESP)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 20 * MS, 20 * MS, 300 * MS, 300 * MS)
+    assert conn["retransmissions"] == 2
+
+
 def test_retransmission_without_sack_is_taken_as_the_delivered_copy(tmp_path):
     """The same capture without the D-SACK: nothing shows that the first copy arrived, so the
     retransmission is taken (the rule's documented limit without SACK)."""

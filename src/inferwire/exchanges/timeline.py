@@ -45,7 +45,8 @@ class TcpTimeline:
 
     def _start_time(self, i: int, end) -> int:
         """The start time of a message whose first byte is in piece ``i`` (>= 0) and which ends
-        at ``end`` (None: unknown, the piece's start time as it stands)."""
+        at ``end`` (None: unknown, so every later byte of the direction may be its own: the
+        piece's start time as it stands)."""
         if end is None:
             return int(self.stream.start_times[i])
         return self.stream.start_of(i, self.stream.last_piece_before(end))
@@ -87,8 +88,9 @@ class TcpTimeline:
         piece = _pieces(stream, starts, False)
         if ends is None or stream.begun is None:
             return _column(stream.start_times, piece), _column(stream.frames, piece)
+        unknown = stream.end                    # an unknown end: the rest of the direction
         last = np.searchsorted(np.asarray(stream.starts, dtype=np.int64),
-                               [-1 if e is None else e - 1 for e in ends], side="right") - 1
+                               [unknown if e is None else e - 1 for e in ends], side="right") - 1
         own = stream.starts_of(piece, np.where(last >= piece, last, piece))
         return (_column(own, np.where(piece >= 0, np.arange(len(piece)), -1)),
                 _column(stream.frames, piece))

@@ -114,9 +114,13 @@ class RestApp:
             return _Reply(400, C.error_body(exc.message), code=exc.code)
         start = time.perf_counter_ns()
         tokens = self.charlm.generate(req.prompt, req.max_tokens, req.seed)
+        made = time.perf_counter_ns() - start
         request_id = headers.get("x-request-id")
-        reply = _Reply(timing=Timing(model_ns=len(tokens) * self.token_time_ns, rows=1,
-                                     batch_rows=1))
+        # streamed: the model call before the head (the tokens' pacing is in stream_time_ns, so
+        # model_time_ns <= server_time_ns as for every reply); else the tokens' whole time
+        reply = _Reply(timing=Timing(model_ns=made if req.stream
+                                     else len(tokens) * self.token_time_ns,
+                                     rows=1, batch_rows=1))
         reply.model = C.MODEL_NAME
         if req.stream:
             reply.events, reply.token_ns = C.stream_events(req, tokens, request_id), \

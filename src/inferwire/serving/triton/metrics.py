@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...netns import NetworkError
 from ...netns.enter import entered
 
 SAMPLE = re.compile(r"^(nv_[A-Za-z0-9_:]+)(?:\{([^}]*)\})?\s+(\S+)")
@@ -87,7 +88,7 @@ class MetricsSampler:
             with entered(self.namespace):
                 conn.request("GET", "/metrics")
             text = conn.getresponse().read().decode("utf-8", "replace")
-        except OSError as exc:
+        except (OSError, NetworkError) as exc:        # NetworkError: its namespace is gone
             if len(self.errors) < 20:
                 self.errors.append(str(exc))
             return

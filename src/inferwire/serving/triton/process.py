@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import ServerError
+from ...netns import NetworkError
 from ...netns.enter import entered
 from .install import TritonInstall
 
@@ -162,7 +163,7 @@ class TritonProcess:
             with entered(self.opts.namespace):
                 conn.request("GET", path)
             return conn.getresponse().status
-        except OSError:
+        except (OSError, NetworkError):     # NetworkError: its namespace is gone
             return None
         finally:
             conn.close()
@@ -174,7 +175,7 @@ class TritonProcess:
                 conn.request("GET", path)
             resp = conn.getresponse()
             return json.loads(resp.read()) if resp.status == 200 else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, NetworkError):
             return None
         finally:
             conn.close()
@@ -194,7 +195,7 @@ class TritonProcess:
                 conn.request("POST", "/v2/trace/setting", body,
                              {"Content-Type": "application/json"})
             conn.getresponse().read()
-        except OSError:
+        except (OSError, NetworkError):
             return False
         finally:
             conn.close()
