@@ -20,6 +20,11 @@ import numpy as np
 from ..protocols.chunked import chunk_columns
 from ..protocols.sse import KINDS, SseColumns, data_line_columns, sse_event_columns
 
+try:              # the pieces of a span joined in C (tcp/_segments.c); same bytes
+    from ..tcp._segments import gather as _c_gather
+except ImportError:
+    _c_gather = None
+
 #: Direction codes of :attr:`MessageColumns.direction`.
 DIRECTIONS = ("request", "response")
 
@@ -227,6 +232,8 @@ def read_span(stream, start: int, end: int) -> bytes | None:
     lo = np.maximum(starts[i:j], start)
     src = _column(stream.srcs)[i:j] + lo - starts[i:j]
     stop = src + np.minimum(ends[i:j], end) - lo
+    if _c_gather is not None:                    # one C call joins every piece
+        return _c_gather(stream.buffer, src, stop - src, 0, len(src))
     with memoryview(stream.buffer) as view:      # released here: it pins the capture's map
         parts = [view[a:b] for a, b in zip(src.tolist(), stop.tolist())]
         try:
