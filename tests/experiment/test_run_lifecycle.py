@@ -173,19 +173,19 @@ def test_full_disk_every_teardown_step_runs(tmp_path):
         proc = start_run(out, "--duration", "8")
         wait_for(proc, "measure")
         d = run_dir_of(out)
-        with open(out / "filler", "wb") as f:    # fill the disk while the load runs
-            try:
+        try:                                      # fill the disk while the load runs
+            with open(out / "filler", "wb") as f:  # (the capture may have filled it first)
                 while True:
                     f.write(b"\0" * (1 << 20))
                     f.flush()
-            except OSError:
-                pass
+        except OSError:
+            pass
         output, _ = proc.communicate(timeout=120)
         assert proc.returncode == 1, output
         assert "internal error" not in output
         assert "No space left on device" in output
         wait_no_leftovers(d, timeout=5)          # the server was stopped all the same
-        (out / "filler").unlink()
+        (out / "filler").unlink(missing_ok=True)
         manifest = manifest_of(d)
         if manifest["status"] == "running":      # its final write failed: a later look ends it
             done = runs_clean(out)
