@@ -268,12 +268,7 @@ def _timed(stream, code: int, kind, start, end, nbytes, complete) -> MessageColu
         held = (i >= 0) & (offsets < ends[j]) if len(starts) else np.zeros(n, bool)
         return np.where(held & (t >= 0), t, -1)
 
-    first = times(start, stream.start_times)
-    if stream.begun is not None and len(starts):   # only each message's own bytes count
-        i = np.searchsorted(starts, start, "right") - 1
-        j = np.searchsorted(starts, end - 1, "right") - 1
-        first = np.where(first >= 0, stream.starts_of(np.where(first >= 0, i, -1),
-                                                      np.maximum(i, j)), first)
+    first = stream.message_starts(start, end)
     last = np.where(complete, times(end - 1, stream.end_times), -1)
     return MessageColumns(np.full(n, code, np.int8), kind.astype(np.int8), first, last,
                           np.asarray(nbytes, np.int64), np.asarray(complete, bool))

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..tcp.stream import known_time
+from ..tcp.stream import UNKNOWN_END, known_time
 
 
 class Timeline(Protocol):
@@ -88,11 +88,9 @@ class TcpTimeline:
         piece = _pieces(stream, starts, False)
         if ends is None or stream.begun is None:
             return _column(stream.start_times, piece), _column(stream.frames, piece)
-        unknown = stream.end                    # an unknown end: the rest of the direction
-        last = np.searchsorted(np.asarray(stream.starts, dtype=np.int64),
-                               [unknown if e is None else e - 1 for e in ends], side="right") - 1
-        own = stream.starts_of(piece, np.where(last >= piece, last, piece))
-        return (_column(own, np.where(piece >= 0, np.arange(len(piece)), -1)),
+        times = stream.message_starts([-1 if s is None else s for s in starts],
+                                      [UNKNOWN_END if e is None else e for e in ends])
+        return ([None if t < 0 else t for t in times.tolist()],
                 _column(stream.frames, piece))
 
     def last_packets(self, ends: list) -> tuple[list, list]:

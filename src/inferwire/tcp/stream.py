@@ -32,6 +32,9 @@ VIEW_MIN = 1024
 
 MASK32 = 0xFFFFFFFF
 
+#: A message end that is not known (:meth:`DirectionStream.message_starts`): past every byte.
+UNKNOWN_END = np.iinfo(np.int64).max
+
 #: The time of a piece whose packet has no usable time stamp (a pcapng simple packet block, a
 #: time stamp out of range): read it through :func:`known_time`.
 NO_TIME = -1
@@ -204,20 +207,27 @@ class DirectionStream:
         own = np.frombuffer(self.times, dtype=np.int64)[first:max(last, first) + 1]
         return int(own[own >= 0].min())
 
-    def starts_of(self, first: np.ndarray, last: np.ndarray) -> np.ndarray:
-        """:meth:`start_of` of each pair of piece numbers (arrays; -1 in ``first``: none)."""
-        first = np.asarray(first, dtype=np.int64)
+    def message_starts(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """:meth:`start_of` of each message at stream offsets ``[starts, ends)`` (int64 arrays;
+        an end of :data:`UNKNOWN_END`: unknown, every later byte of the direction counts): its
+        start time, -1 where its first byte was not captured or its time is unknown.  The
+        vectorised look-up the timelines and the streamed messages share."""
+        starts = np.asarray(starts, dtype=np.int64)
         if not len(self.starts):
-            return np.full(len(first), NO_TIME, np.int64)
+            return np.full(len(starts), NO_TIME, np.int64)
+        piece_starts = np.asarray(self.starts, dtype=np.int64)     # views of the columns
+        piece_ends = np.asarray(self.ends, dtype=np.int64)
+        first = np.searchsorted(piece_starts, starts, "right") - 1
         at = np.maximum(first, 0)
-        if self.begun is None:
-            return np.frombuffer(self.times, dtype=np.int64)[at]
-        out = np.asarray(self.begun, dtype=np.int64)[at]
-        own = np.frombuffer(self.times, dtype=np.int64)
-        last = np.asarray(last, dtype=np.int64)
-        for k in np.flatnonzero((first >= 0) & (out >= 0) & (out != own[at])).tolist():
-            out[k] = self.start_of(int(first[k]), int(last[k]))
-        return out
+        held = (starts >= 0) & (first >= 0) & (starts < piece_ends[at])
+        own = np.asarray(self.times, dtype=np.int64)
+        out = own[at] if self.begun is None else np.asarray(self.begun, dtype=np.int64)[at]
+        if self.begun is not None:            # only each message's own bytes count
+            last = np.searchsorted(piece_starts, np.asarray(ends, dtype=np.int64) - 1,
+                                   "right") - 1
+            for k in np.flatnonzero(held & (out >= 0) & (out != own[at])).tolist():
+                out[k] = self.start_of(int(first[k]), int(last[k]))
+        return np.where(held & (out >= 0), out, NO_TIME)
 
     def last_piece_before(self, end: int) -> int:
         """Index of the last piece holding a byte before stream offset ``end`` (-1: none)."""
