@@ -1,4 +1,5 @@
-"""Helpers of the live network-namespace tests: what they need, and what is left on the host."""
+"""Helpers of the live network-namespace tests: what they need, one real lossy capture run
+(:func:`run_lossy`), and what is left on the host."""
 import json
 import os
 import shutil
