@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..protocols.http2 import Data, Settings, WindowUpdate
+from ..protocols.http2 import Settings, WindowUpdate
+from ..protocols.http2.datarows import data_rows
 
 INITIAL_WINDOW = 65_535
 SETTINGS_INITIAL_WINDOW_SIZE = 0x4
@@ -38,7 +39,8 @@ def _time_array(timeline, ends: list) -> tuple[np.ndarray, np.ndarray]:
     known (bool)."""
     stream = getattr(timeline, "stream", None)
     if stream is None or not hasattr(stream, "starts") or not len(stream.starts):
-        found = [timeline.last(e) for e in ends]
+        found = [timeline.last(e) for e in (ends.tolist() if isinstance(ends, np.ndarray)
+                                            else ends)]
         return (np.array([-1 if t is None else t for t in found], dtype=np.int64),
                 np.array([t is not None for t in found], dtype=bool))
     offsets = np.asarray(ends, dtype=np.int64) - 1
@@ -50,15 +52,16 @@ def _time_array(timeline, ends: list) -> tuple[np.ndarray, np.ndarray]:
     return np.where(known, times, -1), known
 
 
-def _possible(data: list, data_t: tuple, grants: list, grant_t: tuple) -> bool:
+def _possible(data, data_t: tuple, grants: list, grant_t: tuple) -> bool:
     """Whether any window can have run out (vectorised; a stall needs it): the connection's
     DATA beyond its initial window plus the updates granted by then, or a stream's DATA
-    reaching the smallest initial stream window announced.  ``data_t``, ``grant_t``: the
+    reaching the smallest initial stream window announced.  ``data``: the sender's
+    :class:`~inferwire.protocols.http2.datarows.DataRows`; ``data_t``, ``grant_t``: the
     frames' :func:`_time_array`."""
-    if not data:
+    if not len(data):
         return False
     t = data_t[0]
-    size = np.array([r[3] - r[2] - FRAME_HEADER_LEN for r in data], dtype=np.int64)
+    size = data.end - data.start - FRAME_HEADER_LEN
     conn = [(x, r[4]) for x, k, r in zip(grant_t[0].tolist(), grant_t[1].tolist(), grants)
             if k and r[0] is WindowUpdate and r[1] == 0]
     granted = np.zeros(len(t), dtype=np.int64)
@@ -71,28 +74,30 @@ def _possible(data: list, data_t: tuple, grants: list, grant_t: tuple) -> bool:
         return True
     smallest = min([INITIAL_WINDOW] + [r[4][SETTINGS_INITIAL_WINDOW_SIZE] for r in grants
                                         if r[0] is Settings])
-    _, per_stream = np.unique(np.array([r[1] for r in data], dtype=np.int64),
-                              return_inverse=True)
+    _, per_stream = np.unique(data.stream_id, return_inverse=True)
     return bool((np.bincount(per_stream, weights=size) >= smallest).any())
 
 
-def _events(sender_records: list, receiver_records: list, sender, receiver) -> list:
+def _events(sender_records: list, receiver_records: list, sender, receiver,
+            data=None) -> list:
     """``(time, order, kind, fields)`` of the sender's DATA and the receiver's SETTINGS and
     WINDOW_UPDATE frames, sorted by time (ties: the receiver's first); empty when no window
-    can have run out (:func:`_possible`)."""
-    data = [r for r in sender_records if r[0] is Data]
+    can have run out (:func:`_possible`).  ``data``: the sender's records'
+    :func:`~inferwire.protocols.http2.datarows.data_rows` (read here when None)."""
+    data = data_rows(sender_records) if data is None else data
     grants = [r for r in receiver_records if r[0] is WindowUpdate
               or (r[0] is Settings and not r[3] and SETTINGS_INITIAL_WINDOW_SIZE in r[4])]
-    data_ends = [r[3] for r in data]
     grant_ends = [r[3] if r[0] is WindowUpdate else r[2] for r in grants]
-    if not _possible(data, _time_array(sender, data_ends), grants,
+    if not _possible(data, _time_array(sender, data.end), grants,
                      _time_array(receiver, grant_ends)):
         return []
-    data_t, grant_t = _times(sender, data_ends), _times(receiver, grant_ends)
+    data_t, grant_t = _times(sender, data.end), _times(receiver, grant_ends)
     out = []
-    for t, r in zip(data_t, data):
-        if t is not None:       # (Data, sid, start, end, data_len, end_stream, messages)
-            out.append((t, 1, "data", (r[1], r[3] - r[2] - FRAME_HEADER_LEN, r[5])))
+    for t, sid, size, ended in zip(data_t, data.stream_id.tolist(),
+                                   (data.end - data.start - FRAME_HEADER_LEN).tolist(),
+                                   data.end_stream.tolist()):
+        if t is not None:
+            out.append((t, 1, "data", (sid, size, ended)))
     for t, r in zip(grant_t, grants):
         if t is None:
             continue
@@ -104,15 +109,18 @@ def _events(sender_records: list, receiver_records: list, sender, receiver) -> l
     return out
 
 
-def stalls(sender_records: list, receiver_records: list, sender, receiver) -> tuple[list, dict]:
+def stalls(sender_records: list, receiver_records: list, sender, receiver,
+           data=None) -> tuple[list, dict]:
     """The sender's stalls: ``(connection-window stalls, {stream id: stream-window stalls})``,
-    each a list of ``(from, to)`` ns intervals (see the module)."""
+    each a list of ``(from, to)`` ns intervals (see the module); ``data``: the sender's
+    :func:`~inferwire.protocols.http2.datarows.data_rows`, when already read."""
     conn_window, initial = INITIAL_WINDOW, INITIAL_WINDOW
     windows: dict = {}
     conn_stall, conn_out = None, []
     open_stalls: dict = {}
     by_stream: dict = {}
-    for t, _, kind, f in _events(sender_records, receiver_records, sender, receiver):
+    for t, _, kind, f in _events(sender_records, receiver_records, sender, receiver,
+                                 data):
         if kind == "data":
             sid, size, ended = f
             if conn_stall is not None and conn_stall[1] is not None:
@@ -148,9 +156,11 @@ def _reopen(open_stalls: dict, by_stream: dict, windows: dict, sid: int, t: int)
         by_stream.setdefault(sid, []).append((open_stalls.pop(sid), t))
 
 
-def connection_stalls(client_records: list, server_records: list, up, down) -> tuple:
+def connection_stalls(client_records: list, server_records: list, up, down,
+                      client_data=None, server_data=None) -> tuple:
     """``(client's connection stalls, server's connection stalls, client's per stream, server's
-    per stream)`` of one HTTP/2 connection (``up``/``down``: the timelines)."""
-    conn_up, streams_up = stalls(client_records, server_records, up, down)
-    conn_down, streams_down = stalls(server_records, client_records, down, up)
+    per stream)`` of one HTTP/2 connection (``up``/``down``: the timelines; ``*_data``: the
+    records' :func:`~inferwire.protocols.http2.datarows.data_rows`, when already read)."""
+    conn_up, streams_up = stalls(client_records, server_records, up, down, client_data)
+    conn_down, streams_down = stalls(server_records, client_records, down, up, server_data)
     return conn_up, conn_down, streams_up, streams_down

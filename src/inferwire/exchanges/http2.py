@@ -4,6 +4,7 @@ from __future__ import annotations
 from operator import itemgetter
 
 from ..protocols.http2 import H2_STREAM_FIELDS, H2Parser, H2Stream, assemble_rows
+from ..protocols.http2.datarows import data_rows
 from .exchange import Exchange, feed_all
 from .h2flow import connection_stalls
 from .messages import attach_h2_messages
@@ -21,9 +22,11 @@ def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | Non
         out = _tcp_exchanges(rows, up, down)
     else:
         out = [_exchange(H2Stream(*row), up, down) for row in rows]
-    attach_h2_messages(rows, out, client_records, server_records, up, down)
-    return out, _setup_ns(conv, up, down), connection_stalls(client_records, server_records,
-                                                            up, down)
+    client_data, server_data = data_rows(client_records), data_rows(server_records)
+    attach_h2_messages(rows, out, client_records, server_records, up, down, client_data,
+                       server_data)
+    return out, _setup_ns(conv, up, down), connection_stalls(
+        client_records, server_records, up, down, client_data, server_data)
 
 
 def _records(parser, timeline, warnings: list, label: str) -> list:

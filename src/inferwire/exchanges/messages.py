@@ -26,7 +26,8 @@ import numpy as np
 
 from ..protocols.chunked import chunk_spans
 from ..protocols.grpc import is_grpc_content_type
-from ..protocols.http2 import H2_STREAM_FIELDS, Data
+from ..protocols.http2 import H2_STREAM_FIELDS
+from ..protocols.http2.datarows import data_rows
 from ..protocols.sse import sse_events, is_event_stream
 from .message_columns import (Message, MessageColumns, _after, _percentile, body_columns,
                               column_stats, read_span, sse_pieces, timed_spans)
@@ -136,37 +137,91 @@ def streamed_h2(rows: list) -> dict:
 
 
 def attach_h2_messages(rows: list, exchanges: list, client_records: list,
-                       server_records: list, up, down) -> None:
-    """Set ``messages`` of the exchanges (in ``rows``' order) of streamed HTTP/2 streams."""
+                       server_records: list, up, down, client_data=None,
+                       server_data=None) -> None:
+    """Set ``messages`` of the exchanges (in ``rows``' order) of streamed HTTP/2 streams.
+    ``client_data``, ``server_data``: the records' :func:`~inferwire.protocols.http2.datarows.
+    data_rows` when already read (else read here)."""
     kinds = streamed_h2(rows)
     if not kinds:
         return
     found = {sid: [] for sid in kinds}
-    for direction, records, timeline in (("request", client_records, up),
-                                         ("response", server_records, down)):
-        payloads = {sid: [] for sid, k in kinds.items()
-                    if k == "grpc" or direction == "response"}
-        spans = {sid: [] for sid, k in kinds.items() if k == "grpc"}
-        for record in records:
-            if record[0] is not Data or record[1] not in kinds:
-                continue
-            _, sid, start, end, data_len, _, grpc_messages = record
-            if grpc_messages and sid in spans:
-                spans[sid] += grpc_messages
-            if data_len and sid in payloads:
-                padded = end - start - _FRAME_HEADER != data_len
-                payloads[sid].append(start + _FRAME_HEADER + padded)
-                payloads[sid].append(data_len)
-        for sid, flat in payloads.items():
-            if kinds[sid] == "sse":
-                found[sid] = _h2_sse(flat, timeline)       # an SSE stream has no other
-            else:
-                whole = sum(_PREFIX + m[1] for m in spans[sid])
-                found[sid] = found[sid] + _grpc_timed(spans[sid], direction, timeline) + \
-                    _grpc_cut(flat, whole, direction, timeline)
+    grpc = [sid for sid, k in kinds.items() if k == "grpc"]
+    for direction, records, data, timeline in (
+            ("request", client_records, client_data, up),
+            ("response", server_records, server_data, down)):
+        wanted = grpc if direction == "request" else list(kinds)
+        if not wanted:
+            continue
+        data = data_rows(records) if data is None else data
+        for sid, got in _direction_messages(data, wanted, kinds, direction, timeline):
+            found[sid] = got if kinds[sid] == "sse" else _plus(found[sid], got)
     for row, ex in zip(rows, exchanges):
         if row[_SID] in found:
             ex.messages = found[row[_SID]]
+
+
+def _direction_messages(data, wanted: list, kinds: dict, direction: str, timeline):
+    """``(stream id, messages)`` of each stream of ``wanted`` in one direction (``data``: its
+    :class:`~inferwire.protocols.http2.datarows.DataRows`): an SSE stream's events; a gRPC
+    stream's whole messages, then the one cut at the end if any (as :func:`_grpc_timed` and
+    :func:`_grpc_cut` give them).  The frames are grouped by stream with one sort and, on a TCP
+    direction, every whole message is timed in one look-up."""
+    ids = np.array(sorted(wanted), np.int64)
+    rows = np.flatnonzero(np.isin(data.stream_id, ids))
+    rows = rows[np.argsort(data.stream_id[rows], kind="stable")]       # by stream, in order
+    row_cuts = np.searchsorted(data.stream_id[rows], np.append(ids, np.iinfo(np.int64).max))
+    grpc = ids[[kinds[sid] == "grpc" for sid in ids.tolist()]]
+    msgs = np.flatnonzero(np.isin(data.stream_id[data.msg_row], grpc))
+    msg_sid = data.stream_id[data.msg_row[msgs]]
+    msgs = msgs[np.argsort(msg_sid, kind="stable")]
+    msg_sid = data.stream_id[data.msg_row[msgs]]
+    msg_cuts = np.searchsorted(msg_sid, np.append(ids, np.iinfo(np.int64).max))
+    length, start, end = (data.msg_length[msgs], data.msg_start[msgs], data.msg_end[msgs])
+    tcp = isinstance(timeline, TcpTimeline)
+    timed = None
+    if tcp and len(msgs):
+        n = len(msgs)
+        timed = timed_spans(timeline.stream, direction, np.zeros(n, np.int8), start, end,
+                            length, np.ones(n, bool))
+    # per stream: its payload bytes and those of its whole messages (prefixes included)
+    payload = np.concatenate([[0], np.cumsum(data.data_len[rows])])[row_cuts]
+    payload = np.diff(payload).tolist()
+    whole = np.concatenate([[0], np.cumsum(length + _PREFIX)])[msg_cuts]
+    whole = np.diff(whole).tolist()
+    row_cuts, msg_cuts = row_cuts.tolist(), msg_cuts.tolist()
+
+    def flat(k):                        # a stream's payloads: [offset, length, offset, ...]
+        offsets, sizes = data.payloads(rows[row_cuts[k]:row_cuts[k + 1]])
+        return np.column_stack([offsets, sizes]).ravel().tolist()
+
+    for k, sid in enumerate(ids.tolist()):
+        if kinds[sid] == "sse":
+            yield sid, _h2_sse(flat(k), timeline)
+            continue
+        a, b = msg_cuts[k], msg_cuts[k + 1]
+        if a == b:
+            got = []
+        elif timed is not None:
+            got = MessageColumns(*(getattr(timed, name)[a:b]
+                                   for name in MessageColumns.__slots__))
+        else:
+            got = [_timed(timeline, direction, "data", s, e, m, True)
+                   for m, s, e in zip(length[a:b].tolist(), start[a:b].tolist(),
+                                      end[a:b].tolist())]
+        cut = [] if payload[k] <= whole[k] else _grpc_cut(flat(k), whole[k], direction,
+                                                              timeline)
+        yield sid, _plus(got, cut)
+
+
+def _plus(a, b):
+    """``a + b`` (message lists or :class:`MessageColumns`), without the join when one is an
+    empty list (the other is the sum, of the same type: the join of nothing)."""
+    if isinstance(b, list) and not b:
+        return a
+    if isinstance(a, list) and not a:
+        return b
+    return a + b
 
 
 def _grpc_timed(msgs: list, direction: str, timeline):

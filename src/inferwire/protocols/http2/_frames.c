@@ -27,11 +27,19 @@
  * other frame (incomplete, too long, padded, a control frame, CONTINUATION, DATA on stream 0, a
  * gRPC message crossing the frame's end, a bad flag) is left at that index for the Python code,
  * which reads it and names any error.  An exception raised by on_headers propagates, the
- * records before it appended.  tests/protocols/http2/test_frames_c.py compares both walks.
+ * records before it appended.  tests/protocols/http2/test_frames_c.py compares both walks. *
+ * data_rows(records, Data) -> (rows, messages) reads a direction's records (those walk and the
+ * Python code made) for their DATA frames, as protocols/http2/datarows.py's Python reading does:
+ * rows holds int64 sextuples (native order) per record whose first item is Data: its index in
+ * records, stream id, start, end, payload length and END_STREAM (0 or 1); messages holds int64
+ * quintuples per gRPC message of those records, in order: the number of its DATA row, its
+ * compressed flag (0 or 1), length, start and end.  A record that is not a tuple of 7 with int
+ * fields and a tuple (or None) of 4-tuples of messages is a TypeError naming its index.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { DATA = 0, HEADERS = 1, WINDOW_UPDATE = 8, CONTINUATION = 9 };
 enum { END_STREAM = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY = 0x20 };
@@ -429,11 +437,106 @@ static PyObject *walk(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(pos);
 }
 
+/* ---------------------------------------------------------------- data_rows */
+
+typedef struct {
+    int64_t *v;
+    Py_ssize_t n, cap;
+} Rows;
+
+static int rows_push(Rows *r, const int64_t *x, int width)
+{
+    if (r->n + width > r->cap) {
+        Py_ssize_t cap = r->cap ? r->cap : 1024;
+        while (cap < r->n + width) cap *= 2;
+        int64_t *v = PyMem_Realloc(r->v, (size_t)cap * sizeof(int64_t));
+        if (v == NULL) { PyErr_NoMemory(); return -1; }
+        r->v = v;
+        r->cap = cap;
+    }
+    memcpy(r->v + r->n, x, (size_t)width * sizeof(int64_t));
+    r->n += width;
+    return 0;
+}
+
+/* item k of tuple t as an int64 (-1 and an exception set on failure) */
+static int item_int(PyObject *t, Py_ssize_t k, int64_t *out)
+{
+    PyObject *o = PyTuple_GET_ITEM(t, k);
+    long long v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int bad_record(Py_ssize_t i)
+{
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError)
+            && !PyErr_ExceptionMatches(PyExc_OverflowError))
+        return -1;
+    PyErr_Clear();
+    PyErr_Format(PyExc_TypeError, "data_rows: record %zd is not a DATA record", i);
+    return -1;
+}
+
+static PyObject *data_rows(PyObject *self, PyObject *args)
+{
+    PyObject *records, *data_type;
+    if (!PyArg_ParseTuple(args, "O!O:data_rows", &PyList_Type, &records, &data_type))
+        return NULL;
+    Rows rows = {NULL, 0, 0}, msgs = {NULL, 0, 0};
+    PyObject *out = NULL;
+    Py_ssize_t count = PyList_GET_SIZE(records), row = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *rec = PyList_GET_ITEM(records, i);
+        if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) < 1
+                || PyTuple_GET_ITEM(rec, 0) != data_type)
+            continue;
+        int64_t x[6];
+        if (PyTuple_GET_SIZE(rec) != 7) { bad_record(i); goto done; }
+        x[0] = i;
+        for (int k = 1; k <= 4; k++)
+            if (item_int(rec, k, &x[k]) < 0) { bad_record(i); goto done; }
+        int ended = PyObject_IsTrue(PyTuple_GET_ITEM(rec, 5));
+        if (ended < 0) { bad_record(i); goto done; }
+        x[5] = ended;
+        if (rows_push(&rows, x, 6) < 0) goto done;
+        PyObject *ms = PyTuple_GET_ITEM(rec, 6);
+        if (ms != Py_None) {
+            if (!PyTuple_Check(ms)) { bad_record(i); goto done; }
+            for (Py_ssize_t m = 0; m < PyTuple_GET_SIZE(ms); m++) {
+                PyObject *g = PyTuple_GET_ITEM(ms, m);
+                int64_t y[5];
+                if (!PyTuple_Check(g) || PyTuple_GET_SIZE(g) != 4) { bad_record(i); goto done; }
+                y[0] = row;
+                int flag = PyObject_IsTrue(PyTuple_GET_ITEM(g, 0));
+                if (flag < 0) { bad_record(i); goto done; }
+                y[1] = flag;
+                for (int k = 1; k <= 3; k++)
+                    if (item_int(g, k, &y[k + 1]) < 0) { bad_record(i); goto done; }
+                if (rows_push(&msgs, y, 5) < 0) goto done;
+            }
+        }
+        row++;
+    }
+    /* (y# makes None of a NULL pointer: an empty column is "") */
+    out = Py_BuildValue("(y#y#)", rows.v ? (const char *)rows.v : "",
+                        rows.n * (Py_ssize_t)sizeof(int64_t),
+                        msgs.v ? (const char *)msgs.v : "", msgs.n * (Py_ssize_t)sizeof(int64_t));
+done:
+    PyMem_Free(rows.v);
+    PyMem_Free(msgs.v);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS,
      "walk(data, pos, offset, max_frame_size, grpc, events, on_headers, kinds) -> pos: the "
      "usual whole HTTP/2 frames from data[pos] read into records appended to events; returns "
      "the index of the first frame left to the Python code."},
+    {"data_rows", data_rows, METH_VARARGS,
+     "data_rows(records, Data) -> (rows, messages): the DATA records' fields and their gRPC "
+     "messages as int64 bytes (see the module's comment)."},
     {NULL, NULL, 0, NULL},
 };
 

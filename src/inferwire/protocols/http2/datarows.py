@@ -1,0 +1,85 @@
+"""The DATA frames of one HTTP/2 direction as columns (pure: parser records in, arrays out).
+
+:class:`~.frames.H2Parser` (``records=True``) gives one tuple per frame, ``(Data, stream id,
+start, end, payload length, END_STREAM, gRPC messages)`` for a DATA frame.  A streamed gRPC
+call has a DATA frame per message, so a busy connection holds a million of them; readers that
+want only their numbers (the streamed messages, the flow-control windows) take them from
+:func:`data_rows` in one pass (in C, ``_frames.data_rows``; :func:`data_rows_py` is the Python
+reading, the same columns) instead of walking the records one by one.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .events import Data
+
+try:              # the records read in C (_frames.c); data_rows_py is the Python reading
+    from ._frames import data_rows as _c_data_rows
+except ImportError:
+    _c_data_rows = None
+
+
+class DataRows(NamedTuple):
+    """One direction's DATA frames in record order and their gRPC messages.
+
+    Per frame: ``record`` (its index in the records), ``stream_id``, ``start`` and ``end``
+    (stream offsets of the frame, header included; end exclusive), ``data_len`` (payload
+    bytes, padding excluded) and ``end_stream`` (bool); all int64 but ``end_stream``.  Per gRPC
+    message, in order: ``msg_row`` (the number of its frame among these rows),
+    ``msg_compressed`` (bool), ``msg_length`` (bytes after the 5-byte prefix), ``msg_start``
+    and ``msg_end`` (stream offsets, as :class:`~inferwire.protocols.grpc.GrpcMessage`)."""
+    record: np.ndarray
+    stream_id: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    data_len: np.ndarray
+    end_stream: np.ndarray
+    msg_row: np.ndarray
+    msg_compressed: np.ndarray
+    msg_length: np.ndarray
+    msg_start: np.ndarray
+    msg_end: np.ndarray
+
+    def __len__(self) -> int:            # the number of DATA frames (not of fields)
+        return len(self.record)
+
+    def payloads(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(offsets, lengths)`` of the non-empty payloads of the frames ``rows`` (indices,
+        in order): each payload's stream offset (after the frame header and, in a padded
+        frame, the pad length byte) and its length."""
+        start, end, size = self.start[rows], self.end[rows], self.data_len[rows]
+        keep = size > 0
+        padded = (end - start - 9) != size
+        return (start + 9 + padded)[keep], size[keep]
+
+
+def data_rows(records: list, use_c: bool = True) -> DataRows:
+    """The DATA frames of ``records`` (one direction's parser records) as columns (in C when
+    built and ``use_c``, else :func:`data_rows_py`: the same columns)."""
+    if _c_data_rows is None or not use_c:
+        return data_rows_py(records)
+    rows, msgs = _c_data_rows(records, Data)
+    return _columns(np.frombuffer(rows, np.int64).reshape(-1, 6),
+                    np.frombuffer(msgs, np.int64).reshape(-1, 5))
+
+
+def data_rows_py(records: list) -> DataRows:
+    """:func:`data_rows` read in Python."""
+    rows, msgs = [], []
+    for i, record in enumerate(records):
+        if record[0] is not Data:
+            continue
+        _, sid, start, end, data_len, end_stream, messages = record
+        for m in messages or ():
+            msgs.append((len(rows), bool(m[0]), m[1], m[2], m[3]))
+        rows.append((i, sid, start, end, data_len, bool(end_stream)))
+    return _columns(np.array(rows, np.int64).reshape(-1, 6),
+                    np.array(msgs, np.int64).reshape(-1, 5))
+
+
+def _columns(rows: np.ndarray, msgs: np.ndarray) -> DataRows:
+    return DataRows(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4],
+                    rows[:, 5].astype(bool), msgs[:, 0], msgs[:, 1].astype(bool), msgs[:, 2],
+                    msgs[:, 3], msgs[:, 4])

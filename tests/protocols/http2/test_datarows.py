@@ -1,0 +1,94 @@
+"""An HTTP/2 direction's DATA records as columns (``datarows.data_rows``): the C reading and the
+Python reading give the same columns, and both say what the records say, frame by frame and
+message by message.  Records from the parser on crafted calls (padded DATA, several messages in
+a frame, a message across frames, an empty DATA, a cut message), on fuzzed frame sequences,
+and a record list that is not DATA-shaped (an error naming its index)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from needs import skip_or_fail
+from tests.protocols.http2.test_frames_c import CALLS, FUZZ, PREFACE, frame_sequences
+
+from inferwire.errors import ProtocolError
+from inferwire.protocols.http2 import Data, H2Parser, WindowUpdate
+from inferwire.protocols.http2 import datarows
+from inferwire.protocols.http2.datarows import DataRows, data_rows, data_rows_py
+
+
+def records_of(role: str, data: bytes) -> list:
+    parser = H2Parser(role, records=True)
+    try:
+        out = parser.feed(data, 0)
+    except ProtocolError as exc:
+        out = exc.events
+    return out
+
+
+def expected(records: list) -> tuple[list, list]:
+    """The DATA frames and messages, read from the records one by one."""
+    rows, msgs = [], []
+    for i, r in enumerate(records):
+        if r[0] is Data:
+            for m in r[6] or ():
+                msgs.append((len(rows), bool(m[0]), m[1], m[2], m[3]))
+            rows.append((i, r[1], r[2], r[3], r[4], bool(r[5])))
+    return rows, msgs
+
+
+def as_lists(d: DataRows) -> tuple[list, list]:
+    rows = list(zip(d.record.tolist(), d.stream_id.tolist(), d.start.tolist(), d.end.tolist(),
+                    d.data_len.tolist(), d.end_stream.tolist()))
+    msgs = list(zip(d.msg_row.tolist(), d.msg_compressed.tolist(), d.msg_length.tolist(),
+                    d.msg_start.tolist(), d.msg_end.tolist()))
+    return rows, msgs
+
+
+def check(records: list) -> DataRows:
+    if datarows._c_data_rows is None:
+        skip_or_fail("inferwire.protocols.http2._frames is not built: nothing to compare")
+    want = expected(records)
+    c, py = data_rows(records), data_rows_py(records)
+    assert as_lists(c) == want and as_lists(py) == want
+    for name in DataRows._fields:
+        assert getattr(c, name).dtype == getattr(py, name).dtype, name
+    return c
+
+
+@pytest.mark.parametrize("role", ["client", "server"])
+def test_crafted_calls(role):
+    records = records_of(role, CALLS[role == "server"])
+    d = check(records)
+    assert len(d) == sum(r[0] is Data for r in records) > 10
+    assert len(d.msg_row) == sum(len(r[6]) for r in records if r[0] is Data) > 10
+    # the payloads: after the frame header and, when padded, the pad length byte
+    offsets, sizes = d.payloads(np.arange(len(d)))
+    want = [(r[2] + 9 + (r[3] - r[2] - 9 != r[4]), r[4]) for r in records
+            if r[0] is Data and r[4]]
+    assert list(zip(offsets.tolist(), sizes.tolist())) == want
+    assert role == "server" or any(r[3] - r[2] - 9 != r[4] for r in records if r[0] is Data)
+
+
+def test_no_data_frames():
+    d = check([(WindowUpdate, 0, 0, 13, 5)])
+    assert len(d) == 0 and len(d.msg_row) == 0 and d.end_stream.dtype == bool
+
+
+@FUZZ
+@given(frame_sequences())
+def test_fuzzed_frame_sequences(data):
+    check(records_of("server", data))
+    check(records_of("client", PREFACE + data))
+
+
+def test_a_record_that_is_not_a_data_record_is_named():
+    if datarows._c_data_rows is None:
+        skip_or_fail("inferwire.protocols.http2._frames is not built")
+    good = (Data, 1, 0, 14, 5, False, ())
+    for bad in [(Data, 1, 0, 14), (Data, "1", 0, 14, 5, False, ()),
+                (Data, 1, 0, 14, 5, False, ((False, 1, 2),)), (Data, 1, 0, 14, 5, False, 7)]:
+        with pytest.raises(TypeError, match="record 1 is not a DATA record"):
+            data_rows([good, bad])
