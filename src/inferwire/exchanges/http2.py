@@ -16,13 +16,13 @@ def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | Non
     flow-control stalls (:func:`~inferwire.exchanges.h2flow.connection_stalls`)."""
     client_records = _records(H2Parser("client", records=True), up, warnings, "HTTP/2 client")
     server_records = _records(H2Parser("server", records=True), down, warnings, "HTTP/2 server")
-    conv, rows = assemble_rows(client_records, server_records)
+    client_data, server_data = data_rows(client_records), data_rows(server_records)
+    conv, rows = assemble_rows(client_records, server_records, client_data, server_data)
     warnings.extend(conv.warnings)
     if isinstance(up, TcpTimeline) and isinstance(down, TcpTimeline):
         out = _tcp_exchanges(rows, up, down)
     else:
         out = [_exchange(H2Stream(*row), up, down) for row in rows]
-    client_data, server_data = data_rows(client_records), data_rows(server_records)
     attach_h2_messages(rows, out, client_records, server_records, up, down, client_data,
                        server_data)
     return out, _setup_ns(conv, up, down), connection_stalls(

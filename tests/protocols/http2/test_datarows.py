@@ -92,3 +92,52 @@ def test_a_record_that_is_not_a_data_record_is_named():
                 (Data, 1, 0, 14, 5, False, ((False, 1, 2),)), (Data, 1, 0, 14, 5, False, 7)]:
         with pytest.raises(TypeError, match="record 1 is not a DATA record"):
             data_rows([good, bad])
+
+
+# -- the assembly with the DATA frames taken from the columns -------------------------------------
+def assembled(client_records, server_records, columns: bool, monkeypatch):
+    """(streams' rows, warnings) of the records, walked with the DATA columns (however few) or
+    record by record."""
+    from inferwire.protocols.http2 import streams as streams_module
+    monkeypatch.setattr(streams_module, "DATA_COLUMNS_MIN", 0)
+    monkeypatch.setattr(streams_module, "DATA_COLUMNS_RATIO", 0)
+    args = (data_rows(client_records), data_rows(server_records)) if columns else ()
+    conv, rows = streams_module.assemble_rows(client_records, server_records, *args)
+    return rows, [str(w) for w in conv.warnings], conv
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_assembly_from_columns_equals_the_record_walk(seed, monkeypatch):
+    from tests.protocols.http2.test_frames_c import calls
+    client, server = calls(n_streams=60, seed=seed)
+    c, s = records_of("client", client), records_of("server", server)
+    a, b = assembled(c, s, True, monkeypatch), assembled(c, s, False, monkeypatch)
+    assert a[0] == b[0] and a[1] == b[1] and len(a[0]) == 60
+    assert a[2].warnings == b[2].warnings
+
+
+@FUZZ
+@given(frame_sequences(), frame_sequences())
+def test_fuzzed_assembly_from_columns_equals_the_record_walk(client, server):
+    c, s = records_of("client", PREFACE + client), records_of("server", server)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        a, b = assembled(c, s, True, monkeypatch), assembled(c, s, False, monkeypatch)
+    assert a[0] == b[0] and a[1] == b[1]
+
+
+def test_a_quiet_direction_is_walked_from_the_columns(monkeypatch):
+    """The crafted calls' directions have no DATA out of place: the columns' walk runs
+    (it is not the record walk under another name)."""
+    from inferwire.protocols.http2 import streams as streams_module
+    from tests.protocols.http2.test_frames_c import calls
+    client, server = calls(n_streams=60, seed=1)
+    s = records_of("server", server)
+    taken = []
+    real = streams_module._walk_columns
+    monkeypatch.setattr(streams_module, "_walk_columns",
+                        lambda *a: taken.append(a[5]) or real(*a))
+    monkeypatch.setattr(streams_module, "DATA_COLUMNS_MIN", 0)
+    monkeypatch.setattr(streams_module, "DATA_COLUMNS_RATIO", 0)
+    c = records_of("client", client)
+    streams_module.assemble_rows(c, s, data_rows(c), data_rows(s))
+    assert taken == ["client", "server"]

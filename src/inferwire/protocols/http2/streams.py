@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from urllib.parse import unquote
 
+import numpy as np
+
 from ...problems import Problem
 from ..numbers import GRPC_STATUS_DIGITS, STATUS_DIGITS, ascii_int
 from ..records import from_fields
@@ -113,17 +115,134 @@ def assemble_records(client_records: list, server_records: list) -> H2Conversati
     return conv
 
 
-def assemble_rows(client_records: list, server_records: list) -> tuple[H2Conversation, list]:
+def assemble_rows(client_records: list, server_records: list, client_data=None,
+                  server_data=None) -> tuple[H2Conversation, list]:
     """:func:`assemble_records` with each stream left as its *row*: the tuple of its
     :class:`H2Stream` fields in order (``H2Stream(*row)`` is the stream; ``H2_STREAM_FIELDS``
     names them); ``streams`` of the conversation stays empty.  For callers that read a few
-    fields of many streams: making an H2Stream costs more than assembling the stream."""
+    fields of many streams: making an H2Stream costs more than assembling the stream.
+    ``client_data``, ``server_data``: the records' :func:`~.datarows.data_rows`, when read
+    (a direction of many DATA frames is then walked without them: :func:`_walk`)."""
     conv = H2Conversation()
     streams: dict[int, _StreamAcc] = {}
-    _walk_client(conv, streams, client_records)
-    _walk_server(conv, streams, server_records)
+    _walk(conv, streams, client_records, client_data, "client")
+    _walk(conv, streams, server_records, server_data, "server")
     responses: dict = {}
     return conv, [_stream_row(streams[sid], conv.warnings, responses) for sid in sorted(streams)]
+
+
+#: DATA frames from which a direction is walked with its DATA frames taken from their columns
+#: (:func:`_walk_columns`): below, the per-record walk costs less than the columns' numpy calls.
+DATA_COLUMNS_MIN = 64
+#: ... and how many DATA frames per other record at least (a streamed answer's many DATA frames
+#: per HEADERS): the columns' walk costs per stream what the record walk costs per DATA frame, so
+#: it pays only where frames far outnumber streams (unary calls: about one DATA frame each).
+DATA_COLUMNS_RATIO = 4
+
+
+def _walk(conv: H2Conversation, streams: dict, records: list, data, side: str) -> None:
+    """Fold one direction's records into ``streams`` and ``conv``: by :func:`_walk_client` /
+    :func:`_walk_server`, record by record, or, when the direction has many DATA frames, most
+    of its records (``data``: their :class:`~.datarows.DataRows`), none of them out of place
+    (:func:`_quiet_data`), with its DATA frames folded from the columns (the same streams and
+    warnings: :func:`_walk_columns`)."""
+    walk = _walk_client if side == "client" else _walk_server
+    if data is None or len(data) < max(DATA_COLUMNS_MIN,
+                                       DATA_COLUMNS_RATIO * (len(records) - len(data))):
+        walk(conv, streams, records)
+        return
+    keep = np.ones(len(records), bool)
+    keep[data.record] = False
+    others = np.flatnonzero(keep)
+    if not _quiet_data(records, others.tolist(), data, side == "client"):
+        walk(conv, streams, records)
+        return
+    _walk_columns(conv, streams, records, others, data, side, walk)
+
+
+def _quiet_data(records: list, others: list, data, client: bool) -> bool:
+    """Whether every DATA frame of the direction (``data``; ``others``: the indices of its
+    other records) comes after its stream's first HEADERS (a server's: its first final,
+    non-1xx, one) and not after the stream's first END_STREAM, and no HEADERS comes after a
+    DATA END_STREAM: then no DATA frame draws a warning, sets where the stream starts or is
+    anything but counted, and the one that may end the stream is seen by no other record."""
+    opened: dict = {}                   # stream id -> index of the HEADERS its DATA may follow
+    closed: dict = {}                   # stream id -> index of its first HEADERS END_STREAM
+    last: dict = {}                     # stream id -> index of its last HEADERS
+    for i in others:
+        record = records[i]
+        if record[0] is not Headers:
+            continue
+        sid = record[1]
+        last[sid] = i
+        if sid not in opened:
+            if client:
+                opened[sid] = i
+            else:
+                status = _status(record[4])
+                if not (status is not None and 100 <= status < 200):
+                    opened[sid] = i
+        if record[5] and sid not in closed:
+            closed[sid] = i
+    sid, at = data.stream_id, data.record
+    after = _looked_up(opened, sid, -1)
+    if not (after >= 0).all() or not (at > after).all():
+        return False
+    bound = _looked_up(closed, sid, np.iinfo(np.int64).max)
+    ends = np.flatnonzero(data.end_stream)
+    if len(ends):                       # the stream's first DATA END_STREAM
+        first_sid, first = np.unique(sid[ends], return_index=True)
+        if not (_looked_up(last, first_sid, -1) < at[ends[first]]).all():
+            return False                # a HEADERS after it
+        k = np.searchsorted(first_sid, sid)
+        has = (k < len(first_sid)) & (first_sid[np.minimum(k, len(first_sid) - 1)] == sid)
+        bound = np.where(has, np.minimum(bound, at[ends[first]][np.minimum(k, len(first) - 1)]),
+                         bound)
+    return bool((at <= bound).all())
+
+
+def _looked_up(table: dict, keys: np.ndarray, missing: int) -> np.ndarray:
+    """``table[key]`` for each of ``keys`` (int64), ``missing`` where absent."""
+    if not table:
+        return np.full(len(keys), missing, np.int64)
+    known = np.array(sorted(table), np.int64)
+    values = np.array([table[k] for k in known.tolist()], np.int64)
+    k = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+    return np.where(known[k] == keys, values[k], missing)
+
+
+def _walk_columns(conv: H2Conversation, streams: dict, records: list, others: np.ndarray,
+                  data, side: str, walk) -> None:
+    """:func:`_walk` of a direction whose DATA frames are quiet (:func:`_quiet_data`): its
+    other records (``others``: their indices) walked by ``walk`` in order, then each stream's
+    end set by its DATA END_STREAM (no record after it was of its stream) and every stream's
+    DATA bytes and gRPC messages added up from the columns."""
+    walk(conv, streams, [records[i] for i in others.tolist()])
+    end_attr = "req_end" if side == "client" else "resp_end"
+    ends = np.flatnonzero(data.end_stream)
+    for sid, end in zip(data.stream_id[ends].tolist(), data.end[ends].tolist()):
+        acc = streams[sid]
+        if getattr(acc, end_attr) is None:
+            setattr(acc, end_attr, end)
+    order = np.argsort(data.stream_id, kind="stable")
+    sids, cuts = np.unique(data.stream_id[order], return_index=True)
+    nbytes = np.add.reduceat(data.data_len[order], cuts) if len(cuts) else cuts
+    msg_sid = data.stream_id[data.msg_row]
+    counts = np.bincount(np.searchsorted(sids, msg_sid), minlength=len(sids))
+    msg_bytes = np.zeros(len(sids), np.int64)
+    np.add.at(msg_bytes, np.searchsorted(sids, msg_sid), data.msg_length)
+    client = side == "client"
+    for sid, n, m, mb in zip(sids.tolist(), nbytes.tolist(), counts.tolist(),
+                             msg_bytes.tolist()):
+        acc = streams[sid]
+        if client:
+            acc.req_bytes += n
+            acc.req_messages += m
+            acc.req_message_bytes += mb
+        else:
+            acc.resp_bytes += n
+            acc.resp_messages += m
+            acc.resp_message_bytes += mb
 
 
 # The two walks handle HEADERS and DATA records inline (a handler call per event cost as much as
