@@ -23,12 +23,14 @@ try:              # runs of small pieces joined in C (_segments.c); same bytes
 except ImportError:
     _c_gather = None
 
-#: Bytes joined into one ``feed()`` call; bounds memory while keeping call overhead low.
-FEED_CHUNK = 256 * 1024
+#: Bytes joined into one ``feed()`` call; bounds memory while keeping call overhead low (a
+#: streamed answer's direction: 1 MiB runs were 6 % faster than 256 KiB ones, 4 MiB no better).
+FEED_CHUNK = 1024 * 1024
 
 #: Pieces at least this long are handed out as views by :meth:`DirectionStream.views`, smaller
-#: ones joined: a copy of a few hundred bytes costs less than a parser call per piece.
-VIEW_MIN = 1024
+#: ones joined: copying a piece of a few KiB costs less than the parser call a view of its own
+#: takes (on loopback a streamed answer's packets carry 1-64 KiB: each was a call of its own).
+VIEW_MIN = 64 * 1024
 
 MASK32 = 0xFFFFFFFF
 
