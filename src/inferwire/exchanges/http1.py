@@ -10,6 +10,7 @@ from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plai
                                split_head)
 from ..protocols.errorbody import MAX_ERROR_BODY, error_message
 from .exchange import Exchange, feed_chunks
+from .kept import KeptBodies
 from .message_columns import bodies_columns
 from .messages import http1_body_messages, plain_sse_messages, streamed_body
 from .timeline import TcpTimeline
@@ -39,7 +40,8 @@ def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,
     for r in requests:
         if r.method:
             resp_parser.expect(r.method)
-    responses = _messages(resp_parser, down, down_fin, warnings, "HTTP/1.1 responses",
+    kept = KeptBodies(resp_parser) if isinstance(down, TcpTimeline) else None
+    responses = _messages(kept or resp_parser, down, down_fin, warnings, "HTTP/1.1 responses",
                           down_from)
 
     finals, interim_counts, pending = [], [], 0
@@ -60,7 +62,7 @@ def http1_exchanges(up, down, warnings: list, *, up_fin: bool, down_fin: bool,
         resp = finals[i] if i < len(finals) else None
         out.append(_exchange(i + 1, req, resp, interim_counts[i] if resp else pending, up, down,
                              streamed))
-    _attach_streamed(streamed, down)
+    _attach_streamed(streamed, down, kept)
     if len(finals) > len(requests):
         warnings.append(f"{len(finals) - len(requests)} HTTP/1.1 responses without a captured request")
     return out
@@ -219,14 +221,16 @@ def _both(sent, got):
     return got if sent is None else sent + (got if got is not None else [])
 
 
-def _attach_streamed(streamed: list, down: TcpTimeline) -> None:
+def _attach_streamed(streamed: list, down: TcpTimeline, kept=None) -> None:
     """The responses' messages of the ``streamed`` exchanges ((exchange, body), from
     :func:`_exchange`), found for all of them at once
     (:func:`~.message_columns.bodies_columns`: the same as
-    :func:`~.messages.http1_body_messages` of each) and added after their requests' own."""
+    :func:`~.messages.http1_body_messages` of each) and added after their requests' own.
+    ``kept``: the bodies the parser's :class:`~.kept.KeptBodies` kept, if any."""
     if not streamed:
         return
-    found = bodies_columns(down.stream, "response", [body for _, body in streamed])
+    found = bodies_columns(down.stream, "response", [body for _, body in streamed],
+                           None if kept is None else kept.pop)
     for (exchange, _), got in zip(streamed, found):
         exchange.messages = _both(exchange.messages, got)
 

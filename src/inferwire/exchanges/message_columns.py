@@ -117,29 +117,33 @@ def body_columns(body: bytes, base: int, chunked: bool, sse: bool, stream,
 BATCH_BYTES = 8 << 20
 
 
-def bodies_columns(stream, direction: str, bodies: list) -> list:
+def bodies_columns(stream, direction: str, bodies: list, kept=None) -> list:
     """:func:`body_columns` of many bodies of the TCP direction ``stream`` (``bodies``:
     ``(start, end, chunked, sse)`` each, stream offsets, in stream order), each a
     :class:`MessageColumns` or None (a body not all captured): the same values, with the SSE
     events found and every message placed and timed once per :data:`BATCH_BYTES` of bodies
     instead of once per body (a keep-alive connection of thousands of streamed completions:
-    numpy's per-call cost was most of each one's); each body is still read on its own."""
+    numpy's per-call cost was most of each one's); each body is still read on its own, from
+    ``kept`` (a body's bytes by its start offset, or None: as the parser read them,
+    :class:`~.kept.KeptBodies`) when it has them, else from the capture."""
     out, group = [], []
     for body in bodies:
         if group and body[1] - group[0][0] > BATCH_BYTES:
-            out += _group_columns(stream, direction, group)
+            out += _group_columns(stream, direction, group, kept)
             group = []
         group.append(body)
-    return out + (_group_columns(stream, direction, group) if group else [])
+    return out + (_group_columns(stream, direction, group, kept) if group else [])
 
 
-def _group_columns(stream, direction: str, group: list) -> list:
+def _group_columns(stream, direction: str, group: list, kept=None) -> list:
     """:func:`bodies_columns` of the bodies of ``group``.  Each body is read on its own (one
     read of the group's whole span was slower: a copy more of every byte, in new pages)."""
     spans = [None] * len(group)         # per body: (kind, start, end, nbytes, complete)
     texts, offsets, sizes, owners = [], [], [], []     # the SSE bodies' decoded pieces
     for n, (start, end, chunked, sse) in enumerate(group):
-        body = read_span(stream, start, end)
+        body = kept(start) if kept is not None else None
+        if body is None:
+            body = read_span(stream, start, end)
         if body is None:
             continue
         if not chunked:                 # an event stream of known length: one piece
