@@ -7,7 +7,8 @@
 * ``inferwire.protocols._hpack``: HPACK's plain header blocks (no table change, no Huffman)
   decoded to text;
 * ``inferwire.protocols.http2._frames``: the HTTP/2 parser's walk over the usual whole frames
-  (DATA and its gRPC messages, HEADERS handed to HPACK, WINDOW_UPDATE) of one direction;
+  (DATA and its gRPC messages, HEADERS handed to HPACK, WINDOW_UPDATE) of one direction, and
+  its DATA records read back as columns (``data_rows``);
 * ``inferwire.exchanges._plain``: a one-request HTTP/1 connection's heads split and framed;
 * ``inferwire.tcp._segments``: a TCP direction with retransmissions or reordering reassembled
   segment by segment and its copies classified (:mod:`inferwire.tcp.segments`,

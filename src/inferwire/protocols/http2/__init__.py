@@ -1,10 +1,12 @@
-"""HTTP/2 (RFC 9113), sans-IO, in h2's shape: three modules, one concern each.
+"""HTTP/2 (RFC 9113), sans-IO, in h2's shape: one concern per module.
 
 * :mod:`.frames`: the frame wire format (header struct, types, flags) and :class:`H2Parser`,
   which turns one direction's stream bytes into events;
 * :mod:`.events`: the events (frozen dataclasses with stream offsets) and their record form;
 * :mod:`.streams`: :func:`assemble_h2` and friends, joining both directions' events into an
-  :class:`H2Conversation` of :class:`H2Stream` s.
+  :class:`H2Conversation` of :class:`H2Stream` s;
+* :mod:`.datarows`: one direction's DATA frames and their gRPC messages as columns, for the
+  readers of a streamed answer's million frames.
 
 HPACK is :mod:`inferwire.protocols.hpackdecode`'s.  The names below are the package's public
 surface: ``from inferwire.protocols.http2 import H2Parser, assemble_h2`` keeps working.
