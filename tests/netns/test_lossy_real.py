@@ -16,8 +16,10 @@ from __future__ import annotations
 import functools
 import subprocess
 import warnings
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -219,6 +221,51 @@ def _measured(run_dir: Path, vantage: str, protocol: str | None = None) -> pd.Da
     return j
 
 
+@functools.lru_cache(maxsize=2)
+def _client_segments(run_dir: Path) -> pd.DataFrame:
+    """Every TCP segment of the client's capture (tshark: time in ns, stream, source port,
+    relative sequence and ACK numbers, payload length, whether it carries a D-SACK: a first
+    SACK block ending at or below its ACK, RFC 2883)."""
+    out = subprocess.run(["tshark", "-r", str(run_dir / VANTAGE["client"]), "-Y", "tcp",
+                          "-T", "fields", "-e", "frame.time_epoch", "-e", "tcp.stream",
+                          "-e", "tcp.srcport", "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.ack",
+                          "-e", "tcp.options.sack_re", "-E", "separator=;"],
+                         capture_output=True, text=True, check=True)
+    rows = [line.split(";") for line in out.stdout.splitlines()]
+    ack = [int(r[5] or 0) for r in rows]
+    return pd.DataFrame({
+        "t": [int(Decimal(r[0]) * 10**9) for r in rows], "stream": [int(r[1]) for r in rows],
+        "sport": [int(r[2]) for r in rows], "seq": [int(r[3]) for r in rows],
+        "len": [int(r[4]) for r in rows], "ack": ack,
+        "dsack": [bool(r[6]) and int(r[6].split(",")[0]) <= a for r, a in zip(rows, ack)]})
+
+
+def _unknowable_at_client(run_dir: Path, rows: pd.DataFrame, since: pd.Series) -> pd.Series:
+    """Per row (client-side measured rows), whether the client's capture cannot tell which
+    copy of the request's last bytes got through: of the copies captured from ``since`` (ns,
+    about when the server had them) to the first ACK covering them, not counting the one a
+    D-SACK in that ACK names, two or more are left (the ACKs after two copies were lost).  With
+    one left, the capture could tell, and a boundary a timeout off is the analyzer's fault."""
+    seg = _client_segments(run_dir)
+    out = []
+    for (_, row), t0 in zip(rows.iterrows(), since):
+        conn = seg[seg["stream"] == row["connection"]]
+        chosen = conn[((conn["t"] - row["request_end_ns"]).abs() <= TOLERANCE_NS)
+                      & (conn["len"] > 0)]
+        if chosen.empty:
+            out.append(False)
+            continue
+        client_port, last = chosen["sport"].iloc[0], int((chosen["seq"] + chosen["len"]).max())
+        mine = conn[conn["sport"] == client_port]
+        acks = conn[(conn["sport"] != client_port) & (conn["ack"] >= last) & (conn["t"] > t0)]
+        until = acks["t"].iloc[0] if len(acks) else np.iinfo(np.int64).max
+        copies = mine[(mine["seq"] < last) & (mine["seq"] + mine["len"] >= last)
+                      & (mine["t"] >= t0 - 5_000_000) & (mine["t"] < until)]
+        named = bool(len(acks)) and bool(acks["dsack"].iloc[0])
+        out.append(len(copies) - named >= 2)
+    return pd.Series(out, index=rows.index, dtype=bool)
+
+
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
 def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, vantage, protocol):
@@ -229,13 +276,18 @@ def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, van
     before the request ended: allowed for a request with a retransmitted segment, by less than
     a retransmission timeout.  (A loaded host makes it likely: the response that carries the
     ACK comes after the tail loss probe's timer; seen in 1 of 3 loaded runs: the server's ACK
-    and the client's probe both lost, the handler 4.7 ms before the probe.)"""
+    and the client's probe both lost, the handler 4.7 ms before the probe.)  By more only when
+    the client's capture holds no ACK of the request's last bytes from the handler's start to
+    the copy the client took (:func:`_unknowable_at_client`: the ACKs of two copies lost)."""
     j = _measured(lossy_run[0], vantage, protocol)
     early = j[j["handler_start_ns"] < j["request_end_ns"] - TOLERANCE_NS]
     if vantage == "client":
         unknowable = ((early["retrans_segments_to_server"].fillna(0) > 0)
                       & (early["request_end_ns"] - early["handler_start_ns"] < RTO_FREE_NS))
         early = early[~unknowable]
+        if len(early):
+            early = early[~_unknowable_at_client(lossy_run[0], early,
+                                                 early["handler_start_ns"])]
     late = j[j["handler_end_ns"] > j["response_start_ns"] + TOLERANCE_NS]
     assert early.empty, _violations(early, "whose handler began before request_end")
     assert late.empty, _violations(late, "whose handler ended after response_start")
@@ -250,12 +302,20 @@ def test_request_end_and_response_end_agree_across_vantage_points(lossy_run, pro
     which is what stamping a lost copy would add (the handler's own start can be late on a busy
     host; these capture times cannot).  Either sign is allowed within that: when the ACK that
     would tell which copy got through is itself lost, one end cannot know, and picking a tail
-    loss probe's copy (~15 ms later here) instead of the original is the error left."""
+    loss probe's copy (~15 ms later here) instead of the original is the error left.  When the
+    ACKs of two copies were lost (no ACK of the request's last bytes captured on the client's
+    side between the copy that got through and the one the client took, a timeout later), the
+    client's capture cannot tell them apart either (:func:`_unknowable_at_client`, seen once in
+    about ten runs): allowed, and said in docs/timing.md."""
     run_dir = lossy_run[0]
     c = _measured(run_dir, "client", protocol).set_index("request_id")
     s = _measured(run_dir, "server", protocol).set_index("request_id")
     request_gap = s["request_end_ns"] - c["request_end_ns"]
     response_gap = c["response_end_ns"] - s["response_end_ns"]
+    late = request_gap[request_gap < -RTO_FREE_NS].index
+    if len(late):
+        cannot = _unknowable_at_client(run_dir, c.loc[late], s.loc[late, "request_end_ns"])
+        request_gap = request_gap.drop(late[cannot.to_numpy()])
     for name, gap in (("request_end", request_gap), ("response_end", response_gap)):
         off = gap[gap.abs() > RTO_FREE_NS]
         assert off.empty, (f"{len(off)} requests whose {name} differs between the vantage "

@@ -470,3 +470,41 @@ def test_a_fin_first_captured_after_the_ack_past_it_is_a_retransmission(tmp_path
                              "tcp.analysis.retransmission", "-T", "fields", "-e",
                              "frame.number"], capture_output=True, text=True, check=True)
     assert tshark.stdout.split() == ["7"]                   # the FIN again, tshark says too
+
+
+def test_a_lost_syn_does_not_stretch_the_guard(tmp_path):
+    """Client side, as on a lossy veth run: the first SYN was lost and repeated a second
+    later; the SYN-ACK answered the repeat 60 us after it.  The round trip is those 60 us, not
+    the second since the first SYN (which made the guard half a second, so that every copy
+    looked too soon before its ACK).  Then: the request's last copy got through, its ACK was
+    lost (the server's response carrying it too), the client's timeout repeated it 207 ms
+    later and the server's D-SACK came 52 us after that: the request ended with its first copy."""
+    c = Conversation()
+    c._pkt(True, 0, "S", c.isn_c, 0, options=SACK_OK)                 # lost: no SYN-ACK
+    c.handshake(1_000 * MS, 1_000 * MS + 60 * US, 1_000 * MS + 120 * US,
+                syn_options=SACK_OK, synack_options=SACK_OK)
+    start = c.seq_c
+    c.client(1_010 * MS, REQ)
+    end = c.seq_c
+    c.client(1_217 * MS, REQ, seq=start)                                # the timeout's copy
+    c.ack_from_server(1_217 * MS + 52 * US, ack=end, options=sack(c, False, 0, len(REQ)))
+    c.server(1_225 * MS, RESP)
+    row, conn = analyze(tmp_path, c)
+    assert_times(row, 1_010 * MS, 1_010 * MS, 1_225 * MS, 1_225 * MS)
+    assert conn["tcp_handshake_ms"] == pytest.approx(1_000.12)          # from the first SYN
+
+
+def test_a_dsack_counts_when_the_guard_rules_every_copy_out(tmp_path):
+    """The same D-SACK when even the first copy is not the guard before its ACK (a handshake
+    round trip of 500 ms, every later one far shorter): the copy the D-SACK names is still not
+    the delivered one."""
+    c = Conversation()
+    c.handshake(0, 500 * MS, 500 * MS + 60 * US, syn_options=SACK_OK, synack_options=SACK_OK)
+    start = c.seq_c
+    c.client(510 * MS, REQ)
+    end = c.seq_c
+    c.client(717 * MS, REQ, seq=start)
+    c.ack_from_server(717 * MS + 52 * US, ack=end, options=sack(c, False, 0, len(REQ)))
+    c.server(725 * MS, RESP)
+    row, _ = analyze(tmp_path, c)
+    assert_times(row, 510 * MS, 510 * MS, 725 * MS, 725 * MS)

@@ -360,7 +360,9 @@ def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidenc
     ok = usable & (t <= acked[p] - guard)
     _not_duplicated(ok, j, p, starts, dup)
     _latest(p, ok, (t, frame), (best_t, best_f))
-    _latest(p, usable & (t <= acked[p]), (t, frame), (loose_t, loose_f))
+    loose_ok = usable & (t <= acked[p])
+    _not_duplicated(loose_ok, j, p, starts, dup)         # nor, when the guard rules all out
+    _latest(p, loose_ok, (t, frame), (loose_t, loose_f))
     fill = best_t < 0
     best_t[fill], best_f[fill] = loose_t[fill], loose_f[fill]
     return best_t, best_f

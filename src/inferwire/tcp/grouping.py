@@ -228,6 +228,7 @@ def connection_facts(g: PacketGroups) -> dict:
                         has_syn & ~_at(g.s_known, _first_in_time(g.s_pure_syn, g), False)),
     }
     facts["handshake_ack_ns"] = _handshake_ack(g, facts)
+    facts["answered_syn_ns"] = _answered_syn(g, facts)
     facts.update(_endpoints(g, client_is_a))
     first_row = g.order[starts]
     tuple_first = first_row[np.maximum.accumulate(np.where(g.new_tuple[starts],
@@ -264,6 +265,17 @@ def _handshake_ack(g: PacketGroups, facts: dict) -> np.ndarray:
     mask = (facts["up"] & ((g.s_flags & ACK) != 0) & ((g.s_flags & SYN) == 0)
             & facts["has_server_isn"][c] & (ack == want[c]) & (g.s_ts >= synack_key[c]))
     return _time_at(g, _first_in_time(mask, g))
+
+
+def _answered_syn(g: PacketGroups, facts: dict) -> np.ndarray:
+    """Time of the latest timed pure SYN captured at or before the first SYN-ACK (the one the
+    SYN-ACK answered when the first SYN was lost: a SYN retransmitted a second later), or
+    NO_ROW: no SYN-ACK, or no timed SYN before it."""
+    synack = facts["synack_ns"]
+    timed = g.s_pure_syn if g.all_known else g.s_pure_syn & g.s_known
+    before = timed & (g.s_time <= synack[g.conn])
+    latest = np.maximum.reduceat(np.where(before, g.s_time, -1), g.starts)
+    return np.where((latest >= 0) & (synack != NO_ROW), latest, NO_ROW)
 
 
 def _endpoints(g: PacketGroups, client_is_a: np.ndarray) -> dict:
@@ -417,11 +429,16 @@ def guards(facts: dict, vantage: str = "auto") -> dict:
     out-of-order threshold (the handshake's round trip, :data:`OOO_DEFAULT_NS` without one).
 
     From the handshake as captured: SYN to SYN-ACK is the round trip between the capture point
-    and the server, SYN-ACK to the client's ACK the one to the client (0 where unknown).
+    and the server, SYN-ACK to the client's ACK the one to the client (0 where unknown).  The
+    SYN is the one the SYN-ACK answered, the latest before it (``answered_syn_ns``; the first
+    SYN where that is not known): a lost SYN retransmitted a second later made the round trip
+    a second long, and the guard half that, so that every copy looked too late for its ACK.
     ``vantage`` "client" or "server" says the capture was taken on that host: the round trip to
     that side is then 0 and to the other the whole handshake's."""
-    known = (facts["syn_ns"] != NO_ROW) & (facts["synack_ns"] != NO_ROW)
-    server = np.where(known, facts["synack_ns"] - facts["syn_ns"], 0)
+    syn = facts.get("answered_syn_ns")
+    syn = facts["syn_ns"] if syn is None else np.where(syn != NO_ROW, syn, facts["syn_ns"])
+    known = (syn != NO_ROW) & (facts["synack_ns"] != NO_ROW)
+    server = np.where(known, facts["synack_ns"] - syn, 0)
     acked = known & (facts["handshake_ack_ns"] != NO_ROW)
     client = np.where(acked, facts["handshake_ack_ns"] - facts["synack_ns"], 0)
     server, client = np.maximum(server, 0), np.maximum(client, 0)
@@ -431,7 +448,7 @@ def guards(facts: dict, vantage: str = "auto") -> dict:
         server, client = np.zeros_like(server), server + client
     elif vantage != "auto":
         raise ValueError(f"vantage {vantage!r}: use one of {VANTAGES}")
-    rtt = np.where(acked, facts["handshake_ack_ns"] - facts["syn_ns"], 0)
+    rtt = np.where(acked, facts["handshake_ack_ns"] - syn, 0)
     return {"to_server": server // 2, "to_client": client // 2,
             "ooo": np.where(rtt > 0, rtt, OOO_DEFAULT_NS)}
 
