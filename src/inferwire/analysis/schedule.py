@@ -148,6 +148,7 @@ def joined(parts: list, positions: list, columns) -> pd.DataFrame:
     three times over as with concatenating and reordering whole frames."""
     pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
     order = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
+    runs = _runs(order) if order is not None else None
     trim = len(pos) >= pages.TRIM_ROWS
     data = {}
     for col in columns:
@@ -161,9 +162,39 @@ def joined(parts: list, positions: list, columns) -> pd.DataFrame:
         else:
             whole = type(pieces[0])._concat_same_type(pieces)
         pieces = None
-        data[col.name] = whole if order is None else whole.take(order)
+        data[col.name] = whole if order is None else _reordered(whole, order, runs)
         whole = None
         if trim:
             pages.give_back_freed_memory()
     parts.clear()
     return pd.DataFrame(data, columns=[c.name for c in columns], copy=False)
+
+
+#: Runs of consecutive rows (a connection's rows, in a bucket) below which a reordered column
+#: is joined from its slices, not taken row by row: a connection's rows stay together.
+RUNS_MAX = 1024
+
+
+def _runs(order: np.ndarray) -> list | None:
+    """``order`` (row indices) as ``(start, stop)`` runs of consecutive indices, or None when
+    there are more than :data:`RUNS_MAX` (or fewer than 4 rows a run: taking is as quick)."""
+    if not len(order):
+        return None
+    cuts = np.flatnonzero(np.diff(order) != 1) + 1
+    if len(cuts) >= RUNS_MAX or len(order) < 4 * (len(cuts) + 1):
+        return None
+    starts = np.concatenate([[0], cuts])
+    stops = np.concatenate([cuts, [len(order)]])
+    first = order[starts]
+    return list(zip(first.tolist(), (first + stops - starts).tolist()))
+
+
+def _reordered(column, order: np.ndarray, runs: list | None):
+    """``column.take(order)``: joined from its slices when ``runs`` gives them (one copy of
+    each run instead of a gather of every row), else taken."""
+    if runs is None:
+        return column.take(order)
+    pieces = [column[a:b] for a, b in runs]
+    if isinstance(column, np.ndarray):
+        return np.concatenate(pieces)
+    return type(column)._concat_same_type(pieces)
