@@ -105,7 +105,10 @@ def acked(path: str) -> dict:
     first covered the request's last byte, time the client's ACK first covered the response's
     last byte), s since the epoch.  tshark's HTTP dissector finds the messages' last bytes
     (tcp.nxtseq of the frame completing each), the receivers' ACKs say when they had them."""
-    fields = run("tshark", "-r", path, "-o", "tcp.relative_sequence_numbers:FALSE", "-T",
+    # (out-of-order reassembly on: by default tshark does not pass a segment it took for a
+    # retransmission up to HTTP, and once in a run it missed a response that way)
+    fields = run("tshark", "-r", path, "-o", "tcp.relative_sequence_numbers:FALSE",
+                 "-o", "tcp.reassemble_out_of_order:TRUE", "-T",
                  "fields", "-e", "frame.time_epoch", "-e", "tcp.srcport", "-e", "tcp.ack",
                  "-e", "tcp.nxtseq", "-e", "http.request.line", "-e", "http.response.code",
                  "-Y", f"tcp.port == {PORT} && tcp.flags.ack == 1").stdout
