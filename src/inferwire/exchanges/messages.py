@@ -33,8 +33,6 @@ from .message_columns import (Message, MessageColumns, _after, _percentile, body
                               column_stats, read_span, sse_pieces, timed_spans)
 from .timeline import TcpTimeline
 
-#: HTTP/2 DATA frame header bytes before the payload.
-_FRAME_HEADER = 9
 #: gRPC's length prefix before each message (bytes).
 _PREFIX = 5
 #: Largest HTTP body split into messages (bytes): a bigger chunked or event-stream body (a file
@@ -174,8 +172,8 @@ def _direction_messages(data, wanted: list, kinds: dict, direction: str, timelin
     grpc = ids[[kinds[sid] == "grpc" for sid in ids.tolist()]]
     msgs = np.flatnonzero(np.isin(data.stream_id[data.msg_row], grpc))
     msg_sid = data.stream_id[data.msg_row[msgs]]
-    msgs = msgs[np.argsort(msg_sid, kind="stable")]
-    msg_sid = data.stream_id[data.msg_row[msgs]]
+    order = np.argsort(msg_sid, kind="stable")                          # by stream, in order
+    msgs, msg_sid = msgs[order], msg_sid[order]
     msg_cuts = np.searchsorted(msg_sid, np.append(ids, np.iinfo(np.int64).max))
     length, start, end = (data.msg_length[msgs], data.msg_start[msgs], data.msg_end[msgs])
     tcp = isinstance(timeline, TcpTimeline)
@@ -205,10 +203,10 @@ def _direction_messages(data, wanted: list, kinds: dict, direction: str, timelin
         elif timed is not None:
             got = MessageColumns(*(getattr(timed, name)[a:b]
                                    for name in MessageColumns.__slots__))
-        else:
-            got = [_timed(timeline, direction, "data", s, e, m, True)
-                   for m, s, e in zip(length[a:b].tolist(), start[a:b].tolist(),
-                                      end[a:b].tolist())]
+        else:                           # not a TCP direction: message by message
+            got = _grpc_timed(list(zip([False] * (b - a), length[a:b].tolist(),
+                                       start[a:b].tolist(), end[a:b].tolist())),
+                              direction, timeline)
         cut = [] if payload[k] <= whole[k] else _grpc_cut(flat(k), whole[k], direction,
                                                               timeline)
         yield sid, _plus(got, cut)

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .events import Data
+from .frames import FRAME_HEADER_LEN
 
 try:              # the records read in C (_frames.c); data_rows_py is the Python reading
     from ._frames import data_rows as _c_data_rows
@@ -51,8 +52,8 @@ class DataRows(NamedTuple):
         frame, the pad length byte) and its length."""
         start, end, size = self.start[rows], self.end[rows], self.data_len[rows]
         keep = size > 0
-        padded = (end - start - 9) != size
-        return (start + 9 + padded)[keep], size[keep]
+        padded = (end - start - FRAME_HEADER_LEN) != size
+        return (start + FRAME_HEADER_LEN + padded)[keep], size[keep]
 
 
 def data_rows(records: list, use_c: bool = True) -> DataRows:
