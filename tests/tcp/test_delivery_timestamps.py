@@ -60,15 +60,18 @@ def test_lost_fast_retransmit_then_rto_retransmission_acked_sooner_than_the_guar
 def test_the_echoed_tsval_decides_between_original_and_probe(tmp_path, echoed,
                                                              ack_after_probe_us):
     """A tail-loss probe repeats the request's last segment 10 ms after it; no SACK, so no
-    D-SACK.  The ACK covering it echoes the original's TSval (the original arrived: the probe
-    was spurious, the server's ACK was just slow) or the probe's (the original was lost, the
-    probe delivered).  The echo decides, however soon (5 us, inside the guard) or late (30 ms)
-    after the probe the ACK is captured; the guard alone gets one of the two timings wrong for
-    each echo."""
+    D-SACK.  The server acknowledged the first segment before the second could reach it (its
+    ACK is captured 30 us after the second, within the 50 us round trip), so the second's TSval
+    was the one to echo if it arrived.  The ACK covering it echoes the original's TSval (the
+    original arrived: the probe was spurious, the server's ACK was just slow) or the probe's
+    (the original was lost, the probe delivered).  The echo decides, however soon (5 us, inside
+    the guard) or late (30 ms) after the probe the ACK is captured; the guard alone gets one of
+    the two timings wrong for each echo."""
     c = conv(sack_ok=False)
     c.client(1 * MS, REQ[:1000], options=ts(100, 90))
     tail = c.seq_c
     c.client(1 * MS + 10 * US, REQ[1000:], options=ts(100, 90))
+    c.ack_from_server(1 * MS + 40 * US, ack=tail, options=ts(195, 100))
     probe_ns = 11 * MS + 10 * US
     c.client(probe_ns, REQ[1000:], seq=tail, options=ts(110, 90))
     tsecr = 100 if echoed == "original" else 110
@@ -80,6 +83,33 @@ def test_the_echoed_tsval_decides_between_original_and_probe(tmp_path, echoed,
     assert_times(row, 1 * MS, end, ack_ns + 5 * MS, ack_ns + 5 * MS)
     assert conn["retransmissions"] == 1
     assert row["retrans_segments_to_server"] == (echoed == "probe")
+
+
+@pytest.mark.parametrize("ack_after_probe_us", [52, 30_000])
+def test_an_echo_a_copy_could_not_have_set_leaves_the_guard_to_decide(tmp_path,
+                                                                       ack_after_probe_us):
+    """The real pattern (SSE tokens on a 3 % lossy veth, server's capture): the server sends a
+    segment and, in the same millisecond (same TSval), the next one, which is lost; the client
+    has acknowledged neither (its ACK is delayed), so the second could not have set the echo
+    (RFC 7323: only a segment at or below the last ACK sent does).  A tail-loss probe repeats
+    it 12 ms later and the ACK covering it echoes the first segment's TSval -- the original's
+    too.  The echo names no copy: the guard decides, and the probe is the delivered copy.  (The
+    echo once took the lost original: the response ended 11.9 ms early.)"""
+    c = Conversation()
+    opts = [("MSS", 1460), ("SAckOK", b"")] + ts(90)
+    c.handshake(0, 5 * US, 22 * US, syn_options=opts, synack_options=opts)   # server side
+    c.client(1 * MS, REQ, options=ts(100, 90))
+    c.ack_from_server(1 * MS + 40 * US, options=ts(200, 100))
+    c.server(2 * MS, RESP[:1000], options=ts(201, 100))
+    tail = c.seq_s
+    c.server(2 * MS + 25 * US, RESP[1000:], options=ts(201, 100))            # lost
+    probe_ns = 14 * MS
+    c.server(probe_ns, RESP[1000:], seq=tail, options=ts(213, 100))
+    c.ack_from_client(probe_ns + ack_after_probe_us * US, options=ts(150, 201))
+    row, conn = analyze(tmp_path, c)
+    assert conn["vantage"] == "server"
+    assert_times(row, 1 * MS, 1 * MS, 2 * MS, probe_ns)
+    assert row["retrans_segments_to_client"] == 1
 
 
 def test_an_echo_of_an_earlier_segment_leaves_the_guard_to_decide(tmp_path):

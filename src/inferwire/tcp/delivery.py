@@ -17,8 +17,9 @@ byte range by byte range:
   whose TSval equals it (and captured at or before the ACK) is the one that got through,
   whatever the guard says (the receiver echoes the TSval of the segment that advanced its left
   edge; a later ACK can come sooner than the guard after the copy that caused it).  An echo
-  matching none of the range's copies (the ACK answers a run begun by an earlier segment), or a
-  range a SACK block covered first, leaves the guard to decide;
+  matching none of the range's copies (the ACK answers a run begun by an earlier segment), or
+  only copies that could not have set it (begun past every ACK the receiver had sent:
+  :func:`_echo_can_name`), or a range a SACK block covered first, leaves the guard to decide;
 * a copy captured at least the guard before an ACK whose SACK blocks leave the range out
   (reported missing: at or past the cumulative ACK, below a SACK block's end) did not get
   through, however soon the covering ACK followed a later copy;
@@ -425,6 +426,8 @@ def _by_timestamps(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple,
     at = np.clip(np.searchsorted(frames[order], first_f), 0, len(frames) - 1)
     first_ts = np.where(frames[order][at] == first_f, ev.copy_tsval[order][at], -1)
     ok = (echo >= 0) & (first_ts == echo) & (first_t >= 0) & (first_t <= acked)
+    if ok.any():
+        ok[ok] = _echo_can_name(copies, order[at[ok]], ev)
     for j, ranges in dup.items():
         for left, right in ranges:
             ok &= ~((starts >= left) & (starts < right) & (first_f == copies.frame[j]))
@@ -433,10 +436,37 @@ def _by_timestamps(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple,
     j, p = _copy_pieces(copies, np.flatnonzero(walk), starts)
     t = copies.t[j]
     hit = (echo[p] == ev.copy_tsval[j]) & (t <= acked[p])
+    if hit.any():
+        hit[hit] = _echo_can_name(copies, j[hit], ev)
     _not_duplicated(hit, j, p, starts, dup)
     _latest(p, hit, (t, copies.frame[j]), (best_t, best_f))
     found = best_t >= 0
     chosen[0][found], chosen[1][found] = best_t[found], best_f[found]
+
+
+def _echo_can_name(copies, js: np.ndarray, ev: AckEvidence) -> np.ndarray:
+    """Per copy ``js``: whether an echo of its TSval can have come from it.  The receiver takes
+    a segment's TSval for its echo only if the segment begins at or below the last ACK it sent
+    (RFC 7323's ``Last.ACK.sent``; Linux's ``rcv_wup``): a segment past it -- the next one of a
+    run whose ACK was delayed -- leaves the echo at an earlier segment's TSval, which is often
+    the same millisecond's.  So a copy counts only where the receiver is seen to have
+    acknowledged every byte before it (ACK >= its start) in an ACK captured at or before the
+    copy, or one captured within the handshake's round trip after it (sent before the copy could
+    arrive) that does not cover the copy itself; else the guard decides.  (Found on a lossy veth:
+    a 1448-byte segment and the lost 8-byte one after it, same TSval; the ACK 12 ms later echoed
+    it, and the lost copy was taken as delivered, 11.9 ms early.)"""
+    off, t = copies.off[js], copies.t[js]
+    if not len(ev.t):
+        return np.zeros(len(js), dtype=bool)
+    end = off + copies.wire[js]
+    acks = np.asarray(ev.ack, dtype=np.int64)
+    upto = np.searchsorted(ev.t, t, "right") - 1
+    ok = (upto >= 0) & (np.maximum.accumulate(acks)[np.maximum(upto, 0)] >= off)
+    soon = np.searchsorted(ev.t, t + 2 * ev.guard_ns, "right")
+    for k in np.flatnonzero(~ok & (soon > upto + 1)):
+        a = acks[upto[k] + 1:soon[k]]
+        ok[k] = bool(((a >= off[k]) & (a < end[k])).any())
+    return ok
 
 
 def _hole_repairs(out: Delivery, copies, kinds: np.ndarray, advanced: tuple, stream) -> None:
