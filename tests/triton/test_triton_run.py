@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from inferwire.experiment import RunConfig, run_experiment
+from inferwire.serving.triton import shm
 from needs import need_capture
 from runprocs import gone_within, processes_naming, run_dir_of, start_capture_run, wait_for
 
@@ -134,12 +135,15 @@ def test_a_model_that_fails_to_load_fails_the_run(tmp_path):
 
 def test_not_ready_in_time_fails_the_run(tmp_path):
     repo = _model_repo(tmp_path / "repo", "time.sleep(120)")
+    regions = shm.regions()
     result = run_experiment(_config(tmp_path / "out", extra={
         "triton_model_repository": str(repo), "triton_ready_timeout_s": 4}))
     assert result.status == "failed" and result.exit_code == 1
     assert any("not ready within 4 s" in p for p in result.problems), result.problems
     assert json.loads((result.run_dir / "manifest.json").read_text())["status"] == "failed"
     assert not processes_naming(repo) and not processes_naming(result.run_dir)
+    # the loading stub killed with it: its shared memory in /dev/shm is removed too
+    assert shm.regions() - regions == set()
 
 
 def _start_run(tmp_path, *args):
@@ -161,6 +165,7 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_triton(tmp_path):
 
 
 def test_triton_killed_mid_run_is_reported_and_nothing_is_left(tmp_path):
+    regions = shm.regions()
     proc = _start_run(tmp_path)
     wait_for(proc, "measure")
     d = run_dir_of(tmp_path)
@@ -177,6 +182,7 @@ def test_triton_killed_mid_run_is_reported_and_nothing_is_left(tmp_path):
     assert manifest["server"]["trace"]["traces"] > 0
     assert j["triton_trace_id"].notna().sum() == manifest["server"]["trace"]["traces"]
     assert not gone_within(d, 5)     # its Python-backend stubs too
+    assert shm.regions() - regions == set()       # and their shared memory in /dev/shm
 
 
 def test_parent_killed_takes_triton_with_it(tmp_path):

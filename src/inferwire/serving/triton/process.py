@@ -3,7 +3,8 @@
 The server runs in its own session (process group: its Python-backend stubs are in it too), with
 ``PR_SET_PDEATHSIG`` so that it gets SIGTERM if inferwire itself is killed (even by SIGKILL).
 :meth:`TritonProcess.stop` sends SIGTERM, then SIGKILL after a grace period, then SIGKILL to the
-whole group.  Every line Triton prints goes to ``log_path``; errors quote Triton's own lines.
+whole group, and removes the shared memory its Python backend left (:mod:`.shm`).  Every line
+Triton prints goes to ``log_path``; errors quote Triton's own lines.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from ...errors import ServerError
 from ...netns import NetworkError
 from ...netns.enter import entered
+from . import shm
 from .install import TritonInstall
 
 # Triton's error lines look like: E1204 23:01:02.123456 12 file.cc:1] "message"
@@ -101,12 +103,14 @@ class TritonProcess:
         self.errors: list[str] = []
         self.metadata: dict = {}
         self._pump_done = threading.Event()
+        self._regions_before: set[str] | None = None
 
     @property
     def argv(self) -> list[str]:
         return server_argv(self.install, self.repository, self.backends, self.opts)
 
     def start(self) -> "TritonProcess":
+        self._regions_before = shm.regions()
         with entered(self.opts.namespace):     # the server is born in its namespace
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -230,6 +234,8 @@ class TritonProcess:
         except (ProcessLookupError, PermissionError):
             pass
         self._pump_done.wait(5)
+        if self._regions_before is not None:     # a killed server's Python-backend memory
+            shm.remove_left(self._regions_before)
         return self.proc.returncode
 
 

@@ -23,11 +23,11 @@ from .install import backend_directory, find_install
 from .metrics import MetricsSampler
 from .process import TritonOptions, TritonProcess
 from .repository import TritonModelOptions, export_weights, write_repository
+from .shm import SHM
 from .stream_repository import StreamModelOptions, instance_streams, write_stream_repository
 from .trace import parse_entries, read_trace_files, sample_clock_offset, server_log
 
 TRACE_FILE = TRITON_TRACE_JSON      # all entries of the run's trace, one JSON array
-SHM = Path("/dev/shm")
 STAGING_PREFIX = "inferwire-triton-trace-"   # + pid-: a killed run's folder is removed later
 
 
