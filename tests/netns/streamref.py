@@ -159,6 +159,53 @@ def reference(run_dir: Path, files: dict, vantage: str, port: int, reader) -> di
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def acks(path: Path, port: int) -> dict[int, list[tuple]]:
+    """The ACKs to server ``port`` as tshark decodes them, per client port, in file order:
+    [(time s, relative ACK, D-SACK block (left, right) in relative sequence numbers or None)];
+    a D-SACK is a first SACK block at or below the ACK (RFC 2883)."""
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-Y", f"tcp.dstport == {port} && tcp.flags.ack == 1", "-T",
+         "fields", "-e", "tcp.srcport", "-e", "frame.time_epoch", "-e", "tcp.ack", "-e",
+         "tcp.options.sack_le", "-e", "tcp.options.sack_re"],
+        capture_output=True, text=True, check=True).stdout
+    found: dict[int, list[tuple]] = {}
+    for line in out.splitlines():
+        sport, t, ack, left, right = line.split("\t")
+        dsack = None
+        if left and int(right.split(",")[0]) <= int(ack):
+            dsack = (int(left.split(",")[0]), int(right.split(",")[0]))
+        found.setdefault(int(sport), []).append((float(t), int(ack), dsack))
+    return found
+
+
+def sender_cannot_tell(run_dir: Path, files: dict, port: int, reader, key: tuple, index: int,
+                       end_s: float, tolerance_s: float) -> bool:
+    """Whether the sender's (the server's) capture cannot tell which copy of message ``index``
+    of ``key`` got through, where the analyzer stamped its end at ``end_s``: the copy captured
+    then carries bytes of it; of the copies of those bytes captured before the first ACK
+    covering them, not counting one a D-SACK in that ACK names, two or more are left, and
+    the analyzer took the latest.  That is the limit docs/timing.md states: the client's ACK of
+    the copy that got through and the ACK (D-SACK) of a timeout's repeat were both lost, so
+    nothing the server saw tells the two apart."""
+    dport, stream = key
+    mine = segments(run_dir / files["server"], port)[dport]
+    found = reader(first_copies(mine)[2])
+    _, _, last = (found[stream] if isinstance(found, dict) else found)[index]
+    taken = [(seq - 1, min(seq - 1 + length, last + 1)) for t, seq, length, _, _ in mine
+             if abs(t - end_s) <= tolerance_s and 0 < length and seq - 1 <= last]
+    if not taken:
+        return False
+    left, right = taken[0]
+    copies = [t for t, seq, length, _, _ in mine if seq - 1 < right and seq - 1 + length > left]
+    covering = [(t, dsack) for t, ack, dsack in acks(run_dir / files["server"], port)[dport]
+                if ack - 1 >= right and t > min(copies)]
+    until, dsack = min(covering, key=lambda c: c[0]) if covering else (float("inf"), None)
+    before = [t for t in copies if t < until]
+    named = dsack is not None and dsack[0] - 1 < right and dsack[1] - 1 > left
+    return len(before) - named >= 2 and abs(max(before) - end_s) <= tolerance_s
+
+
 def inferwire_messages(analysis, port: int, by_stream: bool) -> dict:
     """The same shape from inferwire's messages table: per (client port, HTTP/2 stream or 0),
     the response messages of the connections to server ``port``, in stream order."""
@@ -189,3 +236,14 @@ def differences(ours: dict, theirs: dict, tolerance_us: float) -> tuple[int, lis
             if abs(s1 - s2) * 1e6 > tolerance_us or abs(e1 - e2) * 1e6 > tolerance_us:
                 off.append((key, k, round((s1 - s2) * 1e6, 1), round((e1 - e2) * 1e6, 1)))
     return count, off
+
+
+def beyond_the_senders_limit(run_dir: Path, files: dict, port: int, reader, off: list,
+                             ours: dict, tolerance_us: float) -> list:
+    """``off`` (:func:`differences` at the server) without the messages stamped late where the
+    server's capture cannot tell which copy got through (:func:`sender_cannot_tell`): their
+    start agrees, and the end is the latest of two or more copies nothing told apart."""
+    return [o for o in off
+            if not (abs(o[2]) <= tolerance_us and o[3] > tolerance_us and sender_cannot_tell(
+                run_dir, files, port, reader, o[0], o[1], ours[o[0]][o[1]][2],
+                tolerance_us / 1e6))]

@@ -90,6 +90,9 @@ def test_every_token_starts_and_ends_where_the_reference_says(triton_run, vantag
     ours = streamref.inferwire_messages(_analysis(run_dir, vantage), port, by_stream)
     count, off = streamref.differences(ours, theirs, TOLERANCE_US)
     assert count == (REQUESTS + WARMUP) * TOKENS
+    if vantage == "server":       # the ACKs of two copies lost: see test_lossy_streaming
+        off = streamref.beyond_the_senders_limit(run_dir, VANTAGE, port, reader, off, ours,
+                                                 TOLERANCE_US)
     assert off == [], f"{len(off)} of {count} tokens (key, index, start us, end us): {off[:8]}"
 
 
