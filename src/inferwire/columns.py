@@ -115,7 +115,8 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "client)"),
     Column("rtt_server_ms", "float64", "ms",
            "the handshake round trip on the server's side of the capture point: SYN to SYN-ACK "
-           "(nProbe's server network delay; ~0 captured on the server)"),
+           "(the SYN it answered, the latest before it where a first SYN was lost; nProbe's "
+           "server network delay; ~0 captured on the server)"),
     Column("ack_rtt_client_ms", "float64", "ms",
            "ACK round trip on the client's side near this request: from the first server -> "
            "client data segment captured in [request_start, response_end] (sent once) to the "
@@ -237,7 +238,8 @@ CONNECTION_COLUMNS: tuple[Column, ...] = (
            "handshake round trip on the client's side of the capture point: SYN-ACK to the "
            "client's ACK"),
     Column("rtt_server_ms", "float64", "ms",
-           "handshake round trip on the server's side of the capture point: SYN to SYN-ACK"),
+           "handshake round trip on the server's side of the capture point: SYN to SYN-ACK "
+           "(the SYN it answered: the latest before it where a first SYN was lost)"),
     Column("vantage", "string", "",
            '"client" or "server": the host the capture point is nearer, from the two '
            'handshake round trips; "" unknown'),

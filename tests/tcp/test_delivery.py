@@ -492,6 +492,26 @@ def test_a_lost_syn_does_not_stretch_the_guard(tmp_path):
     row, conn = analyze(tmp_path, c)
     assert_times(row, 1_010 * MS, 1_010 * MS, 1_225 * MS, 1_225 * MS)
     assert conn["tcp_handshake_ms"] == pytest.approx(1_000.12)          # from the first SYN
+    assert conn["rtt_server_ms"] == pytest.approx(0.06)                 # from the answered SYN
+    assert row["rtt_server_ms"] == pytest.approx(0.06)
+
+
+def test_a_lost_syn_is_not_the_round_trip_of_a_clean_connection(tmp_path):
+    """The lost SYN alone (the connection's rows then come from the columns, not from
+    objects): the server's round trip is the 60 us from the SYN the SYN-ACK answered to it, not
+    the second since the first; the handshake still took that second."""
+    c = Conversation()
+    c._pkt(True, 0, "S", c.isn_c, 0, options=SACK_OK)                 # lost: no SYN-ACK
+    c.handshake(1_000 * MS, 1_000 * MS + 60 * US, 1_000 * MS + 120 * US,
+                syn_options=SACK_OK, synack_options=SACK_OK)
+    c.client(1_010 * MS, REQ)
+    c.ack_from_server(1_010 * MS + 60 * US)
+    c.server(1_020 * MS, RESP)
+    c.ack_from_client(1_020 * MS + 60 * US)
+    row, conn = analyze(tmp_path, c)
+    assert conn["tcp_handshake_ms"] == pytest.approx(1_000.12)
+    assert conn["rtt_server_ms"] == pytest.approx(0.06) == row["rtt_server_ms"]
+    assert conn["rtt_client_ms"] == pytest.approx(0.06) and conn["vantage"] == ""
 
 
 def test_a_dsack_counts_when_the_guard_rules_every_copy_out(tmp_path):

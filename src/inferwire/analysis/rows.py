@@ -97,8 +97,10 @@ def plain_rows(found: ConnectionSet, index: int, x: Exchange) -> tuple | None:
     handshake = None if syn is None or ack is None or untimed else ack - syn
     if handshake is not None and handshake < 0:
         return None
-    rtt_server = (None if syn is None or synack is None or untimed or synack < syn
-                  else synack - syn)
+    answered = f["answered_syn_ns"][k]             # the SYN the SYN-ACK answered
+    answered = syn if answered is None else answered
+    rtt_server = (None if answered is None or synack is None or untimed or synack < answered
+                  else synack - answered)
     rtt_client = (None if synack is None or ack is None or untimed or ack < synack
                   else ack - synack)
     client, server = found.endpoints(k)

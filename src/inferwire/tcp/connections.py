@@ -49,6 +49,9 @@ class Connection:
     to_server: DirectionStream
     to_client: DirectionStream
     syn_ns: int | None = None            # first SYN from the client
+    #: the SYN the first SYN-ACK answered: the latest timed one before it (a first SYN lost
+    #: is repeated a second later); None: as ``syn_ns``
+    answered_syn_ns: int | None = None
     synack_ns: int | None = None         # first SYN-ACK from the server
     handshake_ack_ns: int | None = None  # the client's ACK completing the handshake
     first_ns: int | None = None
@@ -111,10 +114,12 @@ class Connection:
 
     @property
     def rtt_server_ns(self) -> int | None:
-        """SYN to SYN-ACK: the round trip between the capture point and the server (ns)."""
-        if self.syn_ns is None or self.synack_ns is None or self.syn_untimed:
+        """SYN to SYN-ACK: the round trip between the capture point and the server (ns), from
+        the SYN the SYN-ACK answered (:attr:`answered_syn_ns`), not a first one lost."""
+        syn = self.syn_ns if self.answered_syn_ns is None else self.answered_syn_ns
+        if syn is None or self.synack_ns is None or self.syn_untimed:
             return None
-        return self.synack_ns - self.syn_ns if self.synack_ns >= self.syn_ns else None
+        return self.synack_ns - syn if self.synack_ns >= syn else None
 
     @property
     def rtt_client_ns(self) -> int | None:
@@ -255,6 +260,7 @@ def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addres
     server = Endpoint(_address(addresses, f["server_hi"][k], f["server_lo"][k]),
                       f["server_port"][k])
     conn = Connection(index, client, server, up, down, syn_ns=f["syn_ns"][k],
+                      answered_syn_ns=f["answered_syn_ns"][k],
                       synack_ns=f["synack_ns"][k], handshake_ack_ns=f["handshake_ack_ns"][k],
                       first_ns=f["first_ns"][k], last_ns=f["last_ns"][k],
                       packets=f["packets"][k], syn_seen=f["syn_seen"][k],

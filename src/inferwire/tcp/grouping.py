@@ -292,7 +292,8 @@ def _as_lists(facts: dict, has_syn, has_synack) -> dict:
     out = {name: facts[name].tolist() for name in (
         "packets", "client_hi", "client_lo", "client_port", "server_hi", "server_lo",
         "server_port", "has_rst", "has_fin", "syn_untimed")}
-    for name in ("first_ns", "syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns"):
+    for name in ("first_ns", "syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns",
+                 "answered_syn_ns"):
         out[name] = [None if v == NO_ROW else v for v in facts[name].tolist()]
     out["last_ns"] = [None if v < 0 else v for v in facts["last_ns"].tolist()]
     out["syn_seen"] = has_syn.tolist()
