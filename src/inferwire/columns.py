@@ -111,12 +111,13 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "the phase it sent in, as zero_window_ms"),
     Column("rtt_client_ms", "float64", "ms",
            "the connection's handshake round trip on the client's side of the capture point: "
-           "SYN-ACK to the client's ACK (nProbe's client network delay; ~0 captured on the "
-           "client)"),
+           "SYN-ACK to the client's ACK (the SYN-ACK it answered: the latest before it where a "
+           "first SYN-ACK was lost; nProbe's client network delay; ~0 captured on the client)"),
     Column("rtt_server_ms", "float64", "ms",
            "the handshake round trip on the server's side of the capture point: SYN to SYN-ACK "
-           "(the SYN it answered, the latest before it where a first SYN was lost; nProbe's "
-           "server network delay; ~0 captured on the server)"),
+           "(the SYN-ACK the client's ACK answered, and the SYN it answered: the latest before "
+           "each where a first one was lost; nProbe's server network delay; ~0 captured on the "
+           "server)"),
     Column("ack_rtt_client_ms", "float64", "ms",
            "ACK round trip on the client's side near this request: from the first server -> "
            "client data segment captured in [request_start, response_end] (sent once) to the "
@@ -236,10 +237,12 @@ CONNECTION_COLUMNS: tuple[Column, ...] = (
            "as max_in_flight_to_server_bytes, server -> client"),
     Column("rtt_client_ms", "float64", "ms",
            "handshake round trip on the client's side of the capture point: SYN-ACK to the "
-           "client's ACK"),
+           "client's ACK (the SYN-ACK it answered: the latest before it where a first SYN-ACK "
+           "was lost)"),
     Column("rtt_server_ms", "float64", "ms",
            "handshake round trip on the server's side of the capture point: SYN to SYN-ACK "
-           "(the SYN it answered: the latest before it where a first SYN was lost)"),
+           "(the SYN-ACK the client's ACK answered, and the SYN it answered: the latest before "
+           "each where a first one was lost)"),
     Column("vantage", "string", "",
            '"client" or "server": the host the capture point is nearer, from the two '
            'handshake round trips; "" unknown'),

@@ -514,6 +514,46 @@ def test_a_lost_syn_is_not_the_round_trip_of_a_clean_connection(tmp_path):
     assert conn["rtt_client_ms"] == pytest.approx(0.06) and conn["vantage"] == ""
 
 
+def test_a_lost_synack_does_not_stretch_the_guard(tmp_path):
+    """Server side, from a real lossy veth run (SSE tokens): the first SYN-ACK was lost; the
+    server repeated it a second later and answered the client's repeated SYN, and the client's
+    ACK came 6 us after that.  The client's round trip is those 6 us, not the second since the
+    first SYN-ACK (which made the guard half a second).  Then: the response's first segment
+    was lost (the client's SACKs report it missing), its fast retransmit got through but the
+    client's ACK of it was lost, the timeout's copy went out 209 ms later and the ACK after it
+    carries a D-SACK 55 us later: it names the timeout's copy, and the response ends with the
+    fast retransmit.  (With the second-long round trip the D-SACK named the fast retransmit,
+    and the response ended 209 ms late.)"""
+    c = Conversation()
+    c.handshake(0, 8 * US, 1_027 * MS + 40 * US, syn_options=SACK_OK, synack_options=SACK_OK)
+    c.packets.pop()                                                     # the ACK: later
+    c._pkt(False, 1_027 * MS, "SA", c.isn_s, c.isn_c + 1, options=SACK_OK)   # repeated
+    c._pkt(True, 1_027 * MS + 30 * US, "S", c.isn_c, 0, options=SACK_OK)     # the client's
+    c._pkt(False, 1_027 * MS + 34 * US, "SA", c.isn_s, c.isn_c + 1, options=SACK_OK)
+    c._pkt(True, 1_027 * MS + 40 * US, "A", c.seq_c, c.seq_s)
+    t0 = 1_030 * MS
+    c.client(t0, REQ)
+    c.ack_from_server(t0 + 40 * US)
+    start = c.seq_s
+    c.server(t0 + 1 * MS, RESP[:1000])                                  # lost
+    c.server(t0 + 3 * MS, RESP[1000:2000])
+    c.ack_from_client(t0 + 3 * MS + 30 * US, ack=start,
+                      options=sack(c, True, 1000, 2000))
+    c.server(t0 + 5 * MS, RESP[2000:])
+    end = c.seq_s
+    c.ack_from_client(t0 + 5 * MS + 25 * US, ack=start, options=sack(c, True, 1000, 2500))
+    fast = t0 + 5 * MS + 35 * US
+    c.server(fast, RESP[:1000], seq=start)                              # got through; ACK lost
+    rto = fast + 209 * MS
+    c.server(rto, RESP[:1000], seq=start)
+    c.ack_from_client(rto + 55 * US, ack=end, options=sack(c, True, 0, 1000))    # D-SACK
+    row, conn = analyze(tmp_path, c)
+    assert conn["rtt_client_ms"] == pytest.approx(0.006) == row["rtt_client_ms"]
+    assert conn["rtt_server_ms"] == pytest.approx(0.004)
+    assert conn["vantage"] == "server"
+    assert_times(row, t0, t0, t0 + 1 * MS, fast)
+
+
 def test_a_dsack_counts_when_the_guard_rules_every_copy_out(tmp_path):
     """The same D-SACK when even the first copy is not the guard before its ACK (a handshake
     round trip of 500 ms, every later one far shorter): the copy the D-SACK names is still not

@@ -99,10 +99,12 @@ def plain_rows(found: ConnectionSet, index: int, x: Exchange) -> tuple | None:
         return None
     answered = f["answered_syn_ns"][k]             # the SYN the SYN-ACK answered
     answered = syn if answered is None else answered
-    rtt_server = (None if answered is None or synack is None or untimed or synack < answered
-                  else synack - answered)
-    rtt_client = (None if synack is None or ack is None or untimed or ack < synack
-                  else ack - synack)
+    replied = f["answered_synack_ns"][k]           # the SYN-ACK the ACK answered
+    replied = synack if replied is None else replied
+    rtt_server = (None if answered is None or replied is None or untimed or replied < answered
+                  else replied - answered)
+    rtt_client = (None if replied is None or ack is None or untimed or ack < replied
+                  else ack - replied)
     client, server = found.endpoints(k)
     request = (index, client, server, False) + _exchange_values(x) + (handshake, None, None)
     end = "rst" if f["has_rst"][k] else "fin" if f["has_fin"][k] else "open"

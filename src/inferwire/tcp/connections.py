@@ -52,6 +52,9 @@ class Connection:
     #: the SYN the first SYN-ACK answered: the latest timed one before it (a first SYN lost
     #: is repeated a second later); None: as ``syn_ns``
     answered_syn_ns: int | None = None
+    #: the SYN-ACK the handshake's ACK answered: the latest timed one before it (a first
+    #: SYN-ACK lost is repeated); None: as ``synack_ns``
+    answered_synack_ns: int | None = None
     synack_ns: int | None = None         # first SYN-ACK from the server
     handshake_ack_ns: int | None = None  # the client's ACK completing the handshake
     first_ns: int | None = None
@@ -117,17 +120,23 @@ class Connection:
         """SYN to SYN-ACK: the round trip between the capture point and the server (ns), from
         the SYN the SYN-ACK answered (:attr:`answered_syn_ns`), not a first one lost."""
         syn = self.syn_ns if self.answered_syn_ns is None else self.answered_syn_ns
-        if syn is None or self.synack_ns is None or self.syn_untimed:
+        synack = self._synack_answered
+        if syn is None or synack is None or self.syn_untimed:
             return None
-        return self.synack_ns - syn if self.synack_ns >= syn else None
+        return synack - syn if synack >= syn else None
+
+    @property
+    def _synack_answered(self) -> int | None:
+        return self.synack_ns if self.answered_synack_ns is None else self.answered_synack_ns
 
     @property
     def rtt_client_ns(self) -> int | None:
         """SYN-ACK to the client's ACK: the round trip between the capture point and the
-        client (ns)."""
-        if self.synack_ns is None or self.handshake_ack_ns is None or self.syn_untimed:
+        client (ns), from the SYN-ACK the ACK answered (:attr:`answered_synack_ns`)."""
+        synack = self._synack_answered
+        if synack is None or self.handshake_ack_ns is None or self.syn_untimed:
             return None
-        ack, synack = self.handshake_ack_ns, self.synack_ns
+        ack = self.handshake_ack_ns
         return ack - synack if ack >= synack else None
 
     def swap(self) -> None:
@@ -261,6 +270,7 @@ def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addres
                       f["server_port"][k])
     conn = Connection(index, client, server, up, down, syn_ns=f["syn_ns"][k],
                       answered_syn_ns=f["answered_syn_ns"][k],
+                      answered_synack_ns=f["answered_synack_ns"][k],
                       synack_ns=f["synack_ns"][k], handshake_ack_ns=f["handshake_ack_ns"][k],
                       first_ns=f["first_ns"][k], last_ns=f["last_ns"][k],
                       packets=f["packets"][k], syn_seen=f["syn_seen"][k],

@@ -228,6 +228,7 @@ def connection_facts(g: PacketGroups) -> dict:
                         has_syn & ~_at(g.s_known, _first_in_time(g.s_pure_syn, g), False)),
     }
     facts["handshake_ack_ns"] = _handshake_ack(g, facts)
+    facts["answered_synack_ns"] = _answered_synack(g, facts)
     facts["answered_syn_ns"] = _answered_syn(g, facts)
     facts.update(_endpoints(g, client_is_a))
     first_row = g.order[starts]
@@ -267,11 +268,23 @@ def _handshake_ack(g: PacketGroups, facts: dict) -> np.ndarray:
     return _time_at(g, _first_in_time(mask, g))
 
 
+def _answered_synack(g: PacketGroups, facts: dict) -> np.ndarray:
+    """Time of the latest timed SYN-ACK captured at or before the client's handshake ACK (the
+    one that ACK answered when the first SYN-ACK was lost: the server repeats it a second
+    later, and answers the client's repeated SYN), else the first SYN-ACK's (``synack_ns``)."""
+    ack = facts["handshake_ack_ns"]
+    timed = g.s_synack if g.all_known else g.s_synack & g.s_known
+    before = timed & (g.s_time <= ack[g.conn])
+    latest = np.maximum.reduceat(np.where(before, g.s_time, -1), g.starts)
+    return np.where((latest >= 0) & (ack != NO_ROW), latest, facts["synack_ns"])
+
+
 def _answered_syn(g: PacketGroups, facts: dict) -> np.ndarray:
-    """Time of the latest timed pure SYN captured at or before the first SYN-ACK (the one the
-    SYN-ACK answered when the first SYN was lost: a SYN retransmitted a second later), or
-    NO_ROW: no SYN-ACK, or no timed SYN before it."""
-    synack = facts["synack_ns"]
+    """Time of the latest timed pure SYN captured at or before the SYN-ACK the handshake's ACK
+    answered (:func:`_answered_synack`; the one that SYN-ACK answered when the first SYN was
+    lost: a SYN retransmitted a second later), or NO_ROW: no SYN-ACK, or no timed SYN before
+    it."""
+    synack = facts["answered_synack_ns"]
     timed = g.s_pure_syn if g.all_known else g.s_pure_syn & g.s_known
     before = timed & (g.s_time <= synack[g.conn])
     latest = np.maximum.reduceat(np.where(before, g.s_time, -1), g.starts)
@@ -293,7 +306,7 @@ def _as_lists(facts: dict, has_syn, has_synack) -> dict:
         "packets", "client_hi", "client_lo", "client_port", "server_hi", "server_lo",
         "server_port", "has_rst", "has_fin", "syn_untimed")}
     for name in ("first_ns", "syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns",
-                 "answered_syn_ns"):
+                 "answered_syn_ns", "answered_synack_ns"):
         out[name] = [None if v == NO_ROW else v for v in facts[name].tolist()]
     out["last_ns"] = [None if v < 0 else v for v in facts["last_ns"].tolist()]
     out["syn_seen"] = has_syn.tolist()
@@ -431,17 +444,20 @@ def guards(facts: dict, vantage: str = "auto") -> dict:
 
     From the handshake as captured: SYN to SYN-ACK is the round trip between the capture point
     and the server, SYN-ACK to the client's ACK the one to the client (0 where unknown).  The
-    SYN is the one the SYN-ACK answered, the latest before it (``answered_syn_ns``; the first
-    SYN where that is not known): a lost SYN retransmitted a second later made the round trip
-    a second long, and the guard half that, so that every copy looked too late for its ACK.
+    SYN-ACK is the one the ACK answered, the latest before it (``answered_synack_ns``), and the
+    SYN the one that SYN-ACK answered, the latest before it (``answered_syn_ns``; the first
+    SYN where that is not known): a lost SYN (or SYN-ACK) repeated a second later made the round
+    trip a second long, and the guard half that, so that every copy looked too late for its
+    ACK (and a D-SACK named a copy a second before it, not the repeat it answered).
     ``vantage`` "client" or "server" says the capture was taken on that host: the round trip to
     that side is then 0 and to the other the whole handshake's."""
     syn = facts.get("answered_syn_ns")
     syn = facts["syn_ns"] if syn is None else np.where(syn != NO_ROW, syn, facts["syn_ns"])
-    known = (syn != NO_ROW) & (facts["synack_ns"] != NO_ROW)
-    server = np.where(known, facts["synack_ns"] - syn, 0)
+    synack = facts.get("answered_synack_ns", facts["synack_ns"])
+    known = (syn != NO_ROW) & (synack != NO_ROW)
+    server = np.where(known, synack - syn, 0)
     acked = known & (facts["handshake_ack_ns"] != NO_ROW)
-    client = np.where(acked, facts["handshake_ack_ns"] - facts["synack_ns"], 0)
+    client = np.where(acked, facts["handshake_ack_ns"] - synack, 0)
     server, client = np.maximum(server, 0), np.maximum(client, 0)
     if vantage == "client":
         server, client = server + client, np.zeros_like(client)
