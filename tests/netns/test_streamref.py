@@ -1,8 +1,9 @@
 """The lossy streaming tests' allowance (:func:`.streamref.sender_cannot_tell`) on crafted
 server-side captures: a token whose first copy got through while the client's ACK of it was
 lost, and whose timeout repeat's D-SACK was lost too, is beyond what the server's capture can
-tell (the analyzer takes the repeat, a timeout late: allowed); with the D-SACK captured it is
-not (the analyzer takes the first copy, and a late stamp would be a defect)."""
+tell (the analyzer takes the repeat, a timeout late, and its warnings say so: allowed); with
+the D-SACK captured it is not (the analyzer takes the first copy, and a late stamp would be a
+defect)."""
 from __future__ import annotations
 
 import pytest
@@ -59,6 +60,13 @@ def test_a_repeat_taken_is_beyond_the_senders_capture_only_without_its_dsack(tmp
     cannot = streamref.sender_cannot_tell(run_dir, files, 8501, streamref.sse_spans,
                                           (40000, 0), 1, second_end, 1e-6)
     assert cannot is not dsack
+    # and the analyzer says so, with how late the stamp may be (the repeat 206 ms after)
+    said = [w for w in a.warnings if "no ACK telling which copy" in w]
+    assert said == ([] if dsack else [
+        "connection 0 (10.0.0.1:40000 -> 10.0.0.2:8501): 1 segment of the server's sent twice "
+        "or more with no ACK telling which copy got through (none between the copies, none "
+        "naming one): the latest is taken, up to 206 ms after the earliest (a capture on the "
+        "other host has the arrival)"]), a.warnings
     if dsack:   # the repeat taken while its D-SACK says it arrived twice: the analyzer's fault
         assert not streamref.sender_cannot_tell(run_dir, files, 8501, streamref.sse_spans,
                                                 (40000, 0), 1, repeat_s, 1e-6)

@@ -275,10 +275,14 @@ def test_retransmission_without_sack_is_taken_as_the_delivered_copy(tmp_path):
     c.client(230 * MS, REQ, seq=start)
     c.ack_from_server(240 * MS, ack=end)
     c.server(300 * MS, RESP)
-    row, _ = analyze(tmp_path, c)
+    row, conn = analyze(tmp_path, c)
     assert_times(row, 20 * MS, 230 * MS, 300 * MS, 300 * MS)
     assert row["retrans_segments_to_server"] == 1
     assert row["retrans_ms_to_server"] == pytest.approx(210)
+    # and the connection's warnings say the capture cannot tell (where it moves an end)
+    assert ("1 segment of the client's sent twice or more with no ACK telling which copy got "
+            "through (none between the copies, none naming one): the latest is taken, up to "
+            "210 ms after the earliest") in conn["warnings"]
 
 
 def test_spurious_retransmission_captured_at_the_receiver(tmp_path):
@@ -552,6 +556,7 @@ def test_a_lost_synack_does_not_stretch_the_guard(tmp_path):
     assert conn["rtt_server_ms"] == pytest.approx(0.004)
     assert conn["vantage"] == "server"
     assert_times(row, t0, t0, t0 + 1 * MS, fast)
+    assert "no ACK telling" not in conn["warnings"]     # the SACKs and the D-SACK told
 
 
 def test_a_dsack_counts_when_the_guard_rules_every_copy_out(tmp_path):

@@ -137,13 +137,23 @@ def _disordered(a, b, s, d) -> bool:
 
 
 def _retransmission_notes(c: Connection, exchanges: list) -> list[str]:
-    """Warnings about retransmitted bytes that differ, and waits held back by a zero window."""
+    """Warnings about retransmitted bytes that differ, deliveries the capture cannot tell
+    (:attr:`~inferwire.tcp.delivery.Delivery.uncertain`), and waits held back by a zero
+    window."""
     notes = []
     differing = c.to_server.differing_segments + c.to_client.differing_segments
     if differing:
         notes.append(f"{differing} retransmitted segment{'s' if differing > 1 else ''} "
                      "whose repeated bytes differ from the first copy: the first "
                      "copy's bytes are kept")
+    for sender, stream in (("the client", c.to_server), ("the server", c.to_client)):
+        d = stream.delivery
+        if d is not None and d.uncertain:
+            notes.append(f"{d.uncertain} segment{'s' if d.uncertain > 1 else ''} of "
+                         f"{sender}'s sent twice or more with no ACK telling which copy got "
+                         "through (none between the copies, none naming one): the latest is "
+                         f"taken, up to {d.uncertain_ns / 1e6:.3g} ms after the earliest (a "
+                         "capture on the other host has the arrival)")
     waits = stalled_waits(c, exchanges) if c.net and c.net[_ZERO_WINDOWS] else ()
     if waits:
         notes.append(f"the client's zero window held back the server during the wait "

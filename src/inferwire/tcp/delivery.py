@@ -99,6 +99,10 @@ class Delivery:
     retrans_bytes: list = field(default_factory=list)
     out_of_order: int = 0
     repairs: list = field(default_factory=list)
+    #: pieces whose delivery the capture cannot tell (:func:`_uncertain`), and the most a
+    #: prefix's completion (``done``) may be late by there, ns
+    uncertain: int = 0
+    uncertain_ns: int = 0
 
 
 def classify(copies: list, ooo_ns: int, marks: list = ()) -> tuple[list, int, list]:
@@ -233,10 +237,10 @@ def deliver(stream, copies, ev: AckEvidence, marks: list = ()) -> Delivery:
     acked, cum_i = _first_ack(starts, ends, ev)
     dup = _duplicates(copies, kinds, ev)
     holes = _holes(starts, ends, ev)
-    deliv_t, deliv_f = _choose(copies, kinds, starts, (first_t, first_f), (acked, holes),
-                               ev.guard_ns, dup)
-    _by_timestamps(copies, kinds, starts, (first_t, first_f), (acked, holes, cum_i), ev, dup,
-                   (deliv_t, deliv_f))
+    deliv_t, deliv_f, earliest = _choose(copies, kinds, starts, (first_t, first_f),
+                                         (acked, holes), ev.guard_ns, dup, ev)
+    echoed = _by_timestamps(copies, kinds, starts, (first_t, first_f), (acked, holes, cum_i),
+                            ev, dup, (deliv_t, deliv_f))
     unset = deliv_t < 0
     deliv_t[unset] = first_t[unset]
     deliv_f[unset] = first_f[unset]
@@ -244,6 +248,7 @@ def deliver(stream, copies, ev: AckEvidence, marks: list = ()) -> Delivery:
     late = np.flatnonzero((deliv_t > first_t) & (first_t >= 0))
     out.repairs += list(zip(first_t[late].tolist(), deliv_t[late].tolist()))
     done = np.maximum.accumulate(deliv_t)
+    out.uncertain, out.uncertain_ns = _uncertain(deliv_t, echoed, earliest, done)
     setter = np.maximum.accumulate(np.where(deliv_t >= done, np.arange(n), 0))
     stream.done = done
     stream.done_frames = deliv_f[setter]
@@ -333,7 +338,7 @@ def _duplicates(copies, kinds: np.ndarray, ev: AckEvidence) -> dict:
 
 
 def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidence: tuple,
-            guard: int, dup: dict):
+            guard: int, dup: dict, ev: AckEvidence | None = None):
     """Per piece: time and frame of the latest copy at or before its first ACK minus ``guard``
     (not reported duplicate there, nor missing by a later ACK), else at or before the ACK;
     -1 where neither exists.  ``evidence``: per piece, its first ACK's time and the latest
@@ -344,6 +349,7 @@ def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidenc
     with a few retransmissions costs a few steps, not one per segment."""
     first_t, first_f = first
     acked, holes = evidence
+    n = len(starts)
     alive = (holes < 0) | (first_t > holes - guard)          # not reported missing after it
     known = (acked >= 0) & (first_t >= 0) & alive
     strict = known & (first_t <= acked - guard)
@@ -366,7 +372,56 @@ def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidenc
     _latest(p, loose_ok, (t, frame), (loose_t, loose_f))
     fill = best_t < 0
     best_t[fill], best_f[fill] = loose_t[fill], loose_f[fill]
-    return best_t, best_f
+    # the earliest candidate where two or more were left (-1: one or none), leaving out the
+    # copies an ACK still short of them a round trip later says were lost
+    never = np.iinfo(np.int64).max
+    every = np.arange(n)
+    first_open = ~_refuted(first_t, every, starts, acked, ev)
+    pair_open = ~_refuted(t, p, starts, acked, ev)
+    counts = []
+    for first_in, pairs in ((strict, ok), (loose, loose_ok)):
+        a, b = first_in & first_open, pairs & pair_open
+        soonest = np.where(a, first_t, never)
+        np.minimum.at(soonest, p[b], t[b])
+        counts.append((soonest, a.astype(np.int64) + np.bincount(p[b], minlength=n)))
+    earliest = np.where(fill, counts[1][0], counts[0][0])
+    count = np.where(fill, counts[1][1], counts[0][1])
+    return best_t, best_f, np.where(count >= 2, earliest, -1)
+
+
+def _refuted(t: np.ndarray, pieces: np.ndarray, starts: np.ndarray, acked: np.ndarray,
+             ev: AckEvidence | None) -> np.ndarray:
+    """Per copy (captured at ``t``) of a piece: whether an ACK captured more than the
+    handshake's round trip after it, and before the piece's first covering ACK, acknowledged
+    every byte before the piece but not the piece: the copy did not get through (by then it
+    would have been acknowledged).  Used only to say which deliveries the capture cannot
+    tell (:func:`_uncertain`), not to choose."""
+    if ev is None or not len(ev.t):
+        return np.zeros(len(pieces), dtype=bool)
+    reach = np.maximum.accumulate(np.asarray(ev.ack, dtype=np.int64))
+    i = np.searchsorted(ev.t, acked[pieces], "left") - 1
+    at = np.maximum(i, 0)
+    return ((i >= 0) & (acked[pieces] >= 0) & (ev.t[at] > t + 2 * ev.guard_ns)
+            & (reach[at] >= starts[pieces]))
+
+
+def _uncertain(deliv_t: np.ndarray, echoed, earliest: np.ndarray,
+               done: np.ndarray) -> tuple[int, int]:
+    """``(pieces, ns)``: the pieces whose delivered copy the capture cannot tell -- two or more
+    copies left before the first ACK covering them (none reported missing after it, none a
+    D-SACK names) and no TSecr naming one, so the latest was taken -- where taking the earliest
+    instead would complete the stream's prefix sooner; and the most sooner, ns.  (The ACKs of
+    two copies were lost: e.g. a token's first copy got through, the client's ACK of it was
+    lost, and so was the D-SACK of the probe that repeated it.)"""
+    open_ = (earliest >= 0) & (deliv_t > earliest)
+    if echoed is not None:
+        open_ &= ~echoed
+    if not open_.any():
+        return 0, 0
+    before = np.concatenate(([np.iinfo(np.int64).min], done[:-1]))
+    sooner = deliv_t - np.maximum(before, earliest)
+    hit = open_ & (deliv_t == done) & (sooner > 0)
+    return int(hit.sum()), int(sooner[hit].max()) if hit.any() else 0
 
 
 def _copy_pieces(copies, js: np.ndarray, starts: np.ndarray) -> tuple:
@@ -402,12 +457,13 @@ def _latest(pieces: np.ndarray, mask: np.ndarray, values: tuple, into: tuple) ->
 
 
 def _by_timestamps(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple,
-                   evidence: tuple, ev: AckEvidence, dup: dict, chosen: tuple) -> None:
+                   evidence: tuple, ev: AckEvidence, dup: dict, chosen: tuple):
     """Where the ACK that first covers a piece cumulatively echoes (TSecr) the TSval of copies
     of that piece, the latest of those captured at or before the ACK is the delivered one
     (RFC 7323: the receiver echoes the TSval of the segment that advanced its left edge: the
     copy that filled the hole, or the first of a run acknowledged together), whatever the
-    guard says: sets ``chosen`` (delivery times and frames per piece) in place there.
+    guard says: sets ``chosen`` (delivery times and frames per piece) in place there, and
+    returns where (a bool per piece; None: no timestamps to go by).
 
     Skipped where a SACK block covered the piece first (a segment above a hole leaves the echo
     at the older segment's TSval), for a copy a D-SACK names, and without timestamps on both
@@ -415,12 +471,12 @@ def _by_timestamps(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple,
     copy: the receiver sent that report before the copy reached it (a round trip longer than
     the handshake's; :func:`_choose` would reject the copy)."""
     if ev.tsecr is None or ev.copy_tsval is None or not (ev.tsecr >= 0).any():
-        return
+        return None
     first_t, first_f = first
     acked, _, cum_i = evidence
     echo = np.where(cum_i >= 0, ev.tsecr[np.maximum(cum_i, 0)], -1)
     if not (echo >= 0).any():
-        return
+        return None
     frames = np.asarray(copies.frame, dtype=np.int64)
     order = np.argsort(frames, kind="stable")
     at = np.clip(np.searchsorted(frames[order], first_f), 0, len(frames) - 1)
@@ -442,6 +498,7 @@ def _by_timestamps(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple,
     _latest(p, hit, (t, copies.frame[j]), (best_t, best_f))
     found = best_t >= 0
     chosen[0][found], chosen[1][found] = best_t[found], best_f[found]
+    return found
 
 
 def _echo_can_name(copies, js: np.ndarray, ev: AckEvidence) -> np.ndarray:
