@@ -17,7 +17,7 @@ from ..exchanges.exchange import ConnectionResult, Exchange
 from ..exchanges.network import connection_part, stalled_waits
 from ..problems import lines
 from ..tcp import Connection
-from ..tcp.connections import NET_FIELDS, ConnectionSet
+from ..tcp.connections import NET_FIELDS, ConnectionSet, handshake_rtts
 
 #: The connection's values at the head of each of its request rows.
 CONNECTION_FIELDS = ("connection", "client", "server", "tls")
@@ -97,14 +97,8 @@ def plain_rows(found: ConnectionSet, index: int, x: Exchange) -> tuple | None:
     handshake = None if syn is None or ack is None or untimed else ack - syn
     if handshake is not None and handshake < 0:
         return None
-    answered = f["answered_syn_ns"][k]             # the SYN the SYN-ACK answered
-    answered = syn if answered is None else answered
-    replied = f["answered_synack_ns"][k]           # the SYN-ACK the ACK answered
-    replied = synack if replied is None else replied
-    rtt_server = (None if answered is None or replied is None or untimed or replied < answered
-                  else replied - answered)
-    rtt_client = (None if replied is None or ack is None or untimed or ack < replied
-                  else ack - replied)
+    rtt_server, rtt_client = handshake_rtts(syn, f["answered_syn_ns"][k], synack,
+                                            f["answered_synack_ns"][k], ack, untimed)
     client, server = found.endpoints(k)
     request = (index, client, server, False) + _exchange_values(x) + (handshake, None, None)
     end = "rst" if f["has_rst"][k] else "fin" if f["has_fin"][k] else "open"

@@ -117,27 +117,20 @@ class Connection:
 
     @property
     def rtt_server_ns(self) -> int | None:
-        """SYN to SYN-ACK: the round trip between the capture point and the server (ns), from
-        the SYN the SYN-ACK answered (:attr:`answered_syn_ns`), not a first one lost."""
-        syn = self.syn_ns if self.answered_syn_ns is None else self.answered_syn_ns
-        synack = self._synack_answered
-        if syn is None or synack is None or self.syn_untimed:
-            return None
-        return synack - syn if synack >= syn else None
-
-    @property
-    def _synack_answered(self) -> int | None:
-        return self.synack_ns if self.answered_synack_ns is None else self.answered_synack_ns
+        """SYN to SYN-ACK: the round trip between the capture point and the server (ns)
+        (:func:`handshake_rtts`)."""
+        return self._rtts[0]
 
     @property
     def rtt_client_ns(self) -> int | None:
         """SYN-ACK to the client's ACK: the round trip between the capture point and the
-        client (ns), from the SYN-ACK the ACK answered (:attr:`answered_synack_ns`)."""
-        synack = self._synack_answered
-        if synack is None or self.handshake_ack_ns is None or self.syn_untimed:
-            return None
-        ack = self.handshake_ack_ns
-        return ack - synack if ack >= synack else None
+        client (ns) (:func:`handshake_rtts`)."""
+        return self._rtts[1]
+
+    @property
+    def _rtts(self) -> tuple:
+        return handshake_rtts(self.syn_ns, self.answered_syn_ns, self.synack_ns,
+                              self.answered_synack_ns, self.handshake_ack_ns, self.syn_untimed)
 
     def swap(self) -> None:
         """Exchange the client and server roles (used when no SYN told them apart)."""
@@ -257,6 +250,20 @@ def _where(mask: np.ndarray, values: np.ndarray) -> list:
     out = np.asarray(values).astype(object)
     out[~np.asarray(mask, dtype=bool)] = None
     return out.tolist()
+
+
+def handshake_rtts(syn, answered_syn, synack, answered_synack, ack, untimed: bool) -> tuple:
+    """``(server, client)`` round trips of a handshake (ns, None where unknown or negative):
+    SYN to SYN-ACK and SYN-ACK to the client's ACK, from the SYN-ACK the ACK answered and the
+    SYN that SYN-ACK answered (``answered_*``, None: the first one's), not a first one lost and
+    repeated a second later.  ``untimed``: the first SYN has no time stamp (both None)."""
+    syn = syn if answered_syn is None else answered_syn
+    synack = synack if answered_synack is None else answered_synack
+    if untimed or synack is None:
+        return None, None
+    server = None if syn is None or synack < syn else synack - syn
+    client = None if ack is None or ack < synack else ack - synack
+    return server, client
 
 
 def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addresses: dict):

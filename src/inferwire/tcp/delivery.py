@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -81,6 +82,11 @@ class AckEvidence:
     ooo_ns: int = OOO_DEFAULT_NS
     tsecr: np.ndarray | None = None
     copy_tsval: np.ndarray | None = None
+
+    @cached_property
+    def reach(self) -> np.ndarray:
+        """The highest cumulative ACK up to each ACK (int64, ``t``'s order)."""
+        return np.maximum.accumulate(np.asarray(self.ack, dtype=np.int64))
 
 
 @dataclass
@@ -238,7 +244,7 @@ def deliver(stream, copies, ev: AckEvidence, marks: list = ()) -> Delivery:
     dup = _duplicates(copies, kinds, ev)
     holes = _holes(starts, ends, ev)
     deliv_t, deliv_f, earliest = _choose(copies, kinds, starts, (first_t, first_f),
-                                         (acked, holes), ev.guard_ns, dup, ev)
+                                         (acked, holes), ev, dup)
     echoed = _by_timestamps(copies, kinds, starts, (first_t, first_f), (acked, holes, cum_i),
                             ev, dup, (deliv_t, deliv_f))
     unset = deliv_t < 0
@@ -266,7 +272,7 @@ def _first_ack(starts: np.ndarray, ends: np.ndarray, ev: AckEvidence) -> tuple:
     acked = np.full(len(starts), -1, dtype=np.int64)
     cum_i = np.full(len(starts), -1, dtype=np.int64)
     if len(ev.t):
-        reach = np.maximum.accumulate(ev.ack)
+        reach = ev.reach
         i = np.searchsorted(reach, ends, side="left")
         ok = i < len(reach)
         acked[ok] = ev.t[i[ok]]
@@ -338,18 +344,20 @@ def _duplicates(copies, kinds: np.ndarray, ev: AckEvidence) -> dict:
 
 
 def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidence: tuple,
-            guard: int, dup: dict, ev: AckEvidence | None = None):
-    """Per piece: time and frame of the latest copy at or before its first ACK minus ``guard``
-    (not reported duplicate there, nor missing by a later ACK), else at or before the ACK;
-    -1 where neither exists.  ``evidence``: per piece, its first ACK's time and the latest
-    time it was reported missing (:func:`_first_ack`, :func:`_holes`).
+            ev: AckEvidence, dup: dict):
+    """Per piece: time and frame of the latest copy at or before its first ACK minus the guard
+    (``ev.guard_ns``; not reported duplicate there, nor missing by a later ACK), else at or
+    before the ACK; -1 where neither exists.  ``evidence``: per piece, its first ACK's time and
+    the latest time it was reported missing (:func:`_first_ack`, :func:`_holes`).  Also, per
+    piece, the earliest of the candidates where two or more were left (-1: one or none), for
+    :func:`_uncertain`.
 
     A piece's copies are its first (``first``: times and frames per piece) and the
     retransmissions over it, which come later: only those are walked, so a long direction
     with a few retransmissions costs a few steps, not one per segment."""
     first_t, first_f = first
     acked, holes = evidence
-    n = len(starts)
+    guard, n = ev.guard_ns, len(starts)
     alive = (holes < 0) | (first_t > holes - guard)          # not reported missing after it
     known = (acked >= 0) & (first_t >= 0) & alive
     strict = known & (first_t <= acked - guard)
@@ -390,15 +398,15 @@ def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidenc
 
 
 def _refuted(t: np.ndarray, pieces: np.ndarray, starts: np.ndarray, acked: np.ndarray,
-             ev: AckEvidence | None) -> np.ndarray:
+             ev: AckEvidence) -> np.ndarray:
     """Per copy (captured at ``t``) of a piece: whether an ACK captured more than the
     handshake's round trip after it, and before the piece's first covering ACK, acknowledged
     every byte before the piece but not the piece: the copy did not get through (by then it
     would have been acknowledged).  Used only to say which deliveries the capture cannot
     tell (:func:`_uncertain`), not to choose."""
-    if ev is None or not len(ev.t):
+    if not len(ev.t):
         return np.zeros(len(pieces), dtype=bool)
-    reach = np.maximum.accumulate(np.asarray(ev.ack, dtype=np.int64))
+    reach = ev.reach
     i = np.searchsorted(ev.t, acked[pieces], "left") - 1
     at = np.maximum(i, 0)
     return ((i >= 0) & (acked[pieces] >= 0) & (ev.t[at] > t + 2 * ev.guard_ns)
@@ -518,7 +526,7 @@ def _echo_can_name(copies, js: np.ndarray, ev: AckEvidence) -> np.ndarray:
     end = off + copies.wire[js]
     acks = np.asarray(ev.ack, dtype=np.int64)
     upto = np.searchsorted(ev.t, t, "right") - 1
-    ok = (upto >= 0) & (np.maximum.accumulate(acks)[np.maximum(upto, 0)] >= off)
+    ok = (upto >= 0) & (ev.reach[np.maximum(upto, 0)] >= off)
     soon = np.searchsorted(ev.t, t + 2 * ev.guard_ns, "right")
     for k in np.flatnonzero(~ok & (soon > upto + 1)):
         a = acks[upto[k] + 1:soon[k]]
