@@ -1,6 +1,7 @@
 """Build of the C extensions; everything else is in pyproject.toml.
 
 * ``inferwire.packets._walk``: the record walk of the pcap/pcapng readers;
+* ``inferwire.packets._headers``: their IPv4, IPv6 and TCP header decode, one pass per chunk;
 * ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads;
 * ``inferwire.protocols._chunks``: the walk over a chunked body's whole chunks (streamed
   responses: the parser's skip and the per-message split);
@@ -24,6 +25,8 @@ in use, and the test suite fails under CI=true when one is missing.
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/_walk.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.packets._headers", ["src/inferwire/packets/_headers.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.protocols._scan", ["src/inferwire/protocols/_scan.c"],
                              extra_compile_args=["-O2"], optional=True),

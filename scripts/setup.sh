@@ -21,7 +21,8 @@ fi
 
 PY=${PYTHON:-python3}
 stamp=.venv/.inferwire-installed
-want=$(cat pyproject.toml setup.py src/inferwire/packets/_walk.c src/inferwire/protocols/_scan.c src/inferwire/protocols/_chunks.c src/inferwire/protocols/http2/_frames.c src/inferwire/protocols/_hpack.c src/inferwire/packets/_guard.c src/inferwire/exchanges/_plain.c src/inferwire/tcp/_segments.c | sha256sum | cut -c1-16)
+# every C extension's source (setup.py builds them): a changed or new one reinstalls
+want=$(cat pyproject.toml setup.py $(find src/inferwire -name '*.c' | LC_ALL=C sort) | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv

@@ -38,17 +38,22 @@ def outcome(path, data: bytes, use_c: bool, monkeypatch):
     monkeypatch.setattr(pcap, "_cwalk", saved[1] if use_c else None)
     path.write_bytes(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                table = read_packets(path)
-            except CaptureFormatError as exc:
-                return ("error", str(exc), exc.offset, exc.field)
-        with table:
-            return ({c: getattr(table, c).tolist() for c in COLUMNS}, vars(table.stats).copy())
+        return read_outcome(path)
     finally:
         monkeypatch.setattr(pcapng, "_cwalk", saved[0])
         monkeypatch.setattr(pcap, "_cwalk", saved[1])
+
+
+def read_outcome(path, columns=COLUMNS):
+    """("error", text, offset, field) or (columns, stats) of reading the capture at ``path``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            table = read_packets(path)
+        except CaptureFormatError as exc:
+            return ("error", str(exc), exc.offset, exc.field)
+    with table:
+        return ({c: getattr(table, c).tolist() for c in columns}, vars(table.stats).copy())
 
 
 def same(tmp_path, data: bytes, monkeypatch):

@@ -3,6 +3,11 @@
 Each record ends in one class (see :data:`TCP` ...): a TCP row of the table, or a reason it is
 not one.  IP fragments are not reassembled.  IPv6 extension headers (hop-by-hop, routing,
 destination options, fragment, AH) take a per-record Python path: rare on the traffic we read.
+
+When the ``inferwire.packets._headers`` extension is built, :func:`decode` runs it instead: the
+same rules in one C pass over the records (a record's headers read once, while in cache), the
+numpy code here being its readable reference and its fallback (same classes and columns: the
+differential tests hold them to it).
 """
 from __future__ import annotations
 
@@ -12,6 +17,11 @@ from .linktypes import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from .records import gather_rows, words
 from ..tcp.options import packed_syn_options
 from .table import V4_MAPPED
+
+try:
+    from ._headers import tcp_headers as _c_tcp_headers
+except ImportError:      # no C compiler at install: the numpy decode below (same results)
+    _c_tcp_headers = None
 
 # Record classes: every record gets exactly one.
 TCP, NON_TCP, FRAGMENT, HEADER_CUT, MALFORMED = 0, 1, 2, 3, 4
@@ -33,14 +43,16 @@ class Headers:
 
 
 def decode(u8: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, origlen: np.ndarray,
-           net: np.ndarray, etype: np.ndarray, link_cut: np.ndarray):
+           net: np.ndarray, etype: np.ndarray, link_cut: np.ndarray, use_c: bool = True):
     """Classify records and decode their IP/TCP headers.
 
     ``data_off``/``caplen``/``origlen``: where each record's bytes start, how many are in the
     file, how many were on the wire; ``net``/``etype``/``link_cut``: from
     :func:`linktypes.locate_network`.  Returns (class per record, dict of TCP columns for the
-    records of class TCP, in order).
+    records of class TCP, in order).  In C when built (``use_c`` False: numpy; the same).
     """
+    if _c_tcp_headers is not None and use_c:
+        return _decode_c(u8, data_off, caplen, origlen, net, etype, link_cut)
     end = data_off + caplen                  # first byte not in the file
     wire_end = data_off + origlen            # first byte not on the wire
     h = Headers(len(data_off))
@@ -48,6 +60,31 @@ def decode(u8: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, origlen: np
     _ipv4(u8, np.flatnonzero((etype == ETHERTYPE_IPV4) & ~link_cut), net, end, wire_end, h)
     _ipv6(u8, np.flatnonzero((etype == ETHERTYPE_IPV6) & ~link_cut), net, end, wire_end, h)
     return h.cls, _tcp(u8, h, end)
+
+
+#: The C decode's TCP columns, in its output order (after the class per record), and dtypes.
+_C_COLUMNS = (("ip_version", np.uint8), ("src_hi", np.uint64), ("src_lo", np.uint64),
+              ("dst_hi", np.uint64), ("dst_lo", np.uint64), ("sport", np.int32),
+              ("dport", np.int32), ("seq", np.int64), ("ack", np.int64), ("flags", np.int32),
+              ("window", np.int32), ("ip_id", np.int32), ("payload_len", np.int32),
+              ("captured_len", np.int32), ("payload_off", np.int64), ("tcp_off", np.int64))
+
+
+def _decode_c(u8, data_off, caplen, origlen, net, etype, link_cut):
+    """:func:`decode` by ``_headers.tcp_headers``: arrays made here, filled there."""
+    n = len(data_off)
+    ins = tuple(np.ascontiguousarray(c, dtype=np.int64)
+                for c in (data_off, caplen, origlen, net, etype))
+    ins += (np.ascontiguousarray(link_cut, dtype=np.bool_),)
+    cls = np.empty(n, dtype=np.int8)
+    outs = [np.empty(n, dtype=dtype) for _, dtype in _C_COLUMNS]
+    k = _c_tcp_headers(u8, ins, (cls, *outs))
+    cols = {name: out[:k] for (name, _), out in zip(_C_COLUMNS, outs)}
+    at = cols.pop("tcp_off")
+    # read here, while the headers' pages are in hand: the analysis would fault them in again
+    cols["syn_options"] = packed_syn_options(u8, at, cols["payload_off"] - at,
+                                             cols["flags"] & 0xFF)
+    return cls, cols
 
 
 def _ipv4(u8, rows, net, end, wire_end, h: Headers) -> None:

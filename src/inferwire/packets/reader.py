@@ -162,6 +162,8 @@ class LinkTypes:
         """The link type (int64) of every interface id in ``iface``."""
         for i in range(len(self.known), len(self.interfaces)):
             self.known.append(self.interfaces[i]["linktype"])
+        if len(iface) and iface[0] == iface[-1] and (iface == iface[0]).all():
+            return np.full(len(iface), self.known[int(iface[0])], dtype=np.int64)  # the usual
         ids, where = np.unique(iface, return_inverse=True)    # few ids per chunk
         return np.array([self.known[i] for i in ids.tolist()], dtype=np.int64)[where]
 

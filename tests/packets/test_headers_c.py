@@ -1,0 +1,165 @@
+"""The header decode in C (``inferwire.packets._headers``) gives exactly what the numpy decode
+gives: the same class for every record and the same TCP columns, on crafted headers of every
+kind, on random and mutated header bytes, and on every capture the test suite keeps."""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from needs import skip_or_fail
+
+from inferwire.packets import decode
+from inferwire.packets.linktypes import ETHERTYPE_IPV4, ETHERTYPE_IPV6
+
+from . import craft
+from .test_fuzz import VALID
+from .test_walk_c import COLUMNS, read_outcome
+
+TESTS = Path(__file__).resolve().parents[1]
+KEPT = sorted(p for p in TESTS.rglob("*.pcap*") if p.suffix in (".pcap", ".pcapng"))
+SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def built() -> None:
+    if decode._c_tcp_headers is None:
+        skip_or_fail("inferwire.packets._headers is not built (no C compiler at install: "
+                     "scripts/setup.sh needs gcc and the Python headers): nothing to compare")
+
+
+def test_the_extension_is_built_where_ci_runs():
+    built()
+
+
+def both(records: list[tuple[bytes, int, int, bool]]):
+    """Decode ``records`` ((IP packet bytes, EtherType, bytes on the wire, link header cut)),
+    laid end to end in one buffer, with C and with numpy: the two (classes, columns)."""
+    buf = b"".join(r[0] for r in records)
+    u8 = np.frombuffer(buf, dtype=np.uint8)
+    lens = np.array([len(r[0]) for r in records], dtype=np.int64)
+    data_off = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    origlen = np.array([r[2] for r in records], dtype=np.int64)
+    etype = np.array([r[1] for r in records], dtype=np.int64)
+    link_cut = np.array([r[3] for r in records], dtype=bool)
+    out = []
+    for use_c in (True, False):
+        cls, cols = decode.decode(u8, data_off, lens, origlen, data_off.copy(), etype, link_cut,
+                                  use_c=use_c)
+        out.append((cls.tolist(), {k: (v.dtype.str, v.tolist()) for k, v in cols.items()}))
+    return out
+
+
+def same(records) -> tuple:
+    built()
+    c, py = both(records)
+    assert c[0] == py[0]
+    assert c[1].keys() == py[1].keys()
+    for name in py[1]:
+        assert c[1][name] == py[1][name], name
+    return py
+
+
+SEG = craft.tcp(80, 40000, seq=0xFFFFFFF0, ack=7, flags=0x12, window=65535,
+                options=b"\x02\x04\x05\xb4\x04\x02\x08\x0a" + b"\x01" * 8 + b"\x01\x03\x03\x07",
+                payload=b"data")
+FRAG = struct.pack(">BBHI", 6, 0, 0, 1)       # an atomic fragment header (offset 0, M=0) -> TCP
+CRAFTED = [
+    (craft.ipv4("1.2.3.4", "5.6.7.8", SEG), ETHERTYPE_IPV4),
+    (craft.ipv4(body=SEG, options=b"\x94\x04\0\0" * 10), ETHERTYPE_IPV4),     # IHL 15
+    (craft.ipv4(body=SEG, total_len=0), ETHERTYPE_IPV4),                     # offload: wire's
+    (craft.ipv4(body=SEG, total_len=21), ETHERTYPE_IPV4),                    # TCP past IP end
+    (craft.ipv4(body=SEG, frag=0x2000), ETHERTYPE_IPV4),                     # more fragments
+    (craft.ipv4(body=SEG, frag=0x4000), ETHERTYPE_IPV4),                     # DF only: TCP
+    (craft.ipv4(body=b"u" * 12, proto=17), ETHERTYPE_IPV4),                  # UDP
+    (craft.ipv4(body=craft.tcp(options=b"\x01" * 40)), ETHERTYPE_IPV4),      # data offset 60
+    (craft.ipv6(body=SEG), ETHERTYPE_IPV6),
+    (craft.ipv6(body=SEG, payload_len=0), ETHERTYPE_IPV6),                   # jumbo / BIG TCP
+    (craft.ipv6(body=SEG, nh=0, ext=craft.ext_header(43, 0) + craft.ext_header(60, 1)
+                + craft.ext_header(44, 0) + FRAG), ETHERTYPE_IPV6),
+    (craft.ipv6(body=SEG, nh=44, ext=struct.pack(">BBHI", 6, 0, 8, 1)), ETHERTYPE_IPV6),
+    (craft.ipv6(body=SEG, nh=51, ext=bytes([6, 1]) + b"\0" * 10), ETHERTYPE_IPV6),   # AH
+    (craft.ipv6(body=SEG, nh=0, ext=b"".join(craft.ext_header(0) for _ in range(15))
+                + craft.ext_header(6)), ETHERTYPE_IPV6),                     # 16: too many
+    (craft.ipv6(body=SEG, nh=0, ext=b"".join(craft.ext_header(0) for _ in range(15))
+                + craft.ext_header(0)), ETHERTYPE_IPV6),
+    (craft.ipv6(body=SEG, nh=0, ext=b"".join(craft.ext_header(0) for _ in range(14))
+                + craft.ext_header(6)), ETHERTYPE_IPV6),                     # 15: fine
+    (craft.ipv6(body=b"", nh=0, ext=craft.ext_header(6, 3)[:12]), ETHERTYPE_IPV6),
+    (craft.ipv4(body=SEG), 0x0806),                                         # not IP
+]
+
+
+@pytest.mark.parametrize("i", range(len(CRAFTED)))
+def test_crafted_headers_decode_the_same(i):
+    ip, etype = CRAFTED[i]
+    records = [(ip, etype, len(ip), False), (ip, etype, len(ip) + 100, False),
+               (ip, etype, len(ip), True)]
+    records += [(ip[:cut], etype, len(ip), False) for cut in range(0, len(ip), 3)]
+    classes, cols = same(records)
+    assert len(set(classes)) >= 2                     # the cuts make some records HEADER_CUT
+
+
+def test_every_class_is_reached_by_the_crafted_headers():
+    classes = set()
+    for ip, etype in CRAFTED:
+        classes.update(same([(ip, etype, len(ip), False), (ip[:30], etype, len(ip), False)])[0])
+    assert classes == {decode.TCP, decode.NON_TCP, decode.FRAGMENT, decode.HEADER_CUT,
+                       decode.MALFORMED}
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(range(len(CRAFTED))),
+                          st.lists(st.tuples(st.integers(0, 79), st.integers(0, 255)),
+                                   max_size=6),
+                          st.integers(0, 120), st.integers(-8, 2000), st.booleans()),
+                min_size=1, max_size=12))
+def test_mutated_headers_decode_the_same(records):
+    """Crafted records with bytes overwritten in their headers, cut anywhere and with any wire
+    length (shorter, longer, unrelated): the classes and columns match."""
+    out = []
+    for i, edits, cut, extra, link_cut in records:
+        ip, etype = CRAFTED[i]
+        data = bytearray(ip)
+        for pos, value in edits:
+            if pos < len(data):
+                data[pos] = value
+        data = bytes(data[:len(data) - min(cut, len(data))] if cut < 100 else data)
+        out.append((data, etype, max(0, len(data) + extra), link_cut and extra % 3 == 0))
+    same(out)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.binary(max_size=90), st.sampled_from((ETHERTYPE_IPV4, ETHERTYPE_IPV6)),
+                          st.integers(0, 200)), min_size=1, max_size=10))
+def test_random_bytes_decode_the_same(records):
+    same([(data, etype, wire, False) for data, etype, wire in records])
+
+
+@pytest.mark.parametrize("path", KEPT, ids=lambda p: str(p.relative_to(TESTS)))
+def test_kept_captures_read_the_same(path, monkeypatch):
+    built()
+    assert read(path) == read(path, monkeypatch)
+
+
+@pytest.mark.parametrize("data", VALID, ids=["pcap", "pcap-be-ns", "pcapng"])
+def test_valid_seed_files_read_the_same(tmp_path, data, monkeypatch):
+    built()
+    path = tmp_path / "x.cap"
+    path.write_bytes(data)
+    assert read(path) == read(path, monkeypatch)
+
+
+def read(path, monkeypatch=None):
+    """(columns, stats) of ``path`` read with the C decode, or (``monkeypatch`` given) without."""
+    if monkeypatch is not None:
+        monkeypatch.setattr(decode, "_c_tcp_headers", None)
+    try:
+        return read_outcome(path, (*COLUMNS, "syn_options"))
+    finally:
+        if monkeypatch is not None:
+            monkeypatch.undo()
