@@ -148,22 +148,20 @@ def joined(parts: list, positions: list, columns) -> pd.DataFrame:
     three times over as with concatenating and reordering whole frames."""
     pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
     order = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
-    runs = _runs(order) if order is not None else None
+    runs = _runs(order, [len(p) for p in positions]) if order is not None else None
     trim = len(pos) >= pages.TRIM_ROWS
     data = {}
     for col in columns:
         pieces = [p.pop(col.name) for p in parts]
         if not pieces:
-            whole = typed([], col.dtype)
-        elif len(pieces) == 1:
-            whole = pieces[0]
-        elif isinstance(pieces[0], np.ndarray):
-            whole = np.concatenate(pieces)
+            data[col.name] = typed([], col.dtype)
+        elif runs is not None:       # one copy, slices of the pieces in order: not two
+            data[col.name] = _concatenated([pieces[k][a:b] for k, a, b in runs])
         else:
-            whole = type(pieces[0])._concat_same_type(pieces)
+            whole = pieces[0] if len(pieces) == 1 else _concatenated(pieces)
+            data[col.name] = whole if order is None else whole.take(order)
+            whole = None
         pieces = None
-        data[col.name] = whole if order is None else _reordered(whole, order, runs)
-        whole = None
         if trim:
             pages.give_back_freed_memory()
     parts.clear()
@@ -175,26 +173,27 @@ def joined(parts: list, positions: list, columns) -> pd.DataFrame:
 RUNS_MAX = 1024
 
 
-def _runs(order: np.ndarray) -> list | None:
-    """``order`` (row indices) as ``(start, stop)`` runs of consecutive indices, or None when
-    there are more than :data:`RUNS_MAX` (or fewer than 4 rows a run: taking is as quick)."""
+def _runs(order: np.ndarray, sizes: list) -> list | None:
+    """``order`` (indices into the parts' rows laid end to end, the parts of ``sizes`` rows) as
+    ``(part, start, stop)`` slices of consecutive rows of one part, or None when there are
+    more than :data:`RUNS_MAX` (or fewer than 4 rows a run: taking is as quick)."""
     if not len(order):
         return None
-    cuts = np.flatnonzero(np.diff(order) != 1) + 1
+    bounds = np.cumsum([0] + list(sizes))
+    # a run ends where the next index does not follow, or a part ends
+    cuts = np.flatnonzero((np.diff(order) != 1) | np.isin(order[1:], bounds[1:-1])) + 1
     if len(cuts) >= RUNS_MAX or len(order) < 4 * (len(cuts) + 1):
         return None
     starts = np.concatenate([[0], cuts])
     stops = np.concatenate([cuts, [len(order)]])
     first = order[starts]
-    return list(zip(first.tolist(), (first + stops - starts).tolist()))
+    part = np.searchsorted(bounds, first, "right") - 1
+    at = first - bounds[part]
+    return list(zip(part.tolist(), at.tolist(), (at + stops - starts).tolist()))
 
 
-def _reordered(column, order: np.ndarray, runs: list | None):
-    """``column.take(order)``: joined from its slices when ``runs`` gives them (one copy of
-    each run instead of a gather of every row), else taken."""
-    if runs is None:
-        return column.take(order)
-    pieces = [column[a:b] for a, b in runs]
-    if isinstance(column, np.ndarray):
+def _concatenated(pieces: list):
+    """Arrays (numpy, or pandas extension arrays of one type) end to end."""
+    if isinstance(pieces[0], np.ndarray):
         return np.concatenate(pieces)
-    return type(column)._concat_same_type(pieces)
+    return type(pieces[0])._concat_same_type(pieces)
