@@ -17,6 +17,7 @@ from inferwire.columns import CONNECTION_COLUMNS, REQUEST_COLUMNS
 from inferwire.runfolder.logs import read_client_logs, read_server_log
 from inferwire.analysis.join import join_requests, workload_ports
 from inferwire.report.run import read_table
+from inferwire import tablefiles
 from inferwire.tablefiles import csv_ready, float_text, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,3 +148,22 @@ def test_analyze_command_imports_no_heavy_library(tmp_path):
     assert "pandas" in report["modules"]          # the check sees what was imported
     heavy = sorted({m.split(".")[0] for m in report["modules"]} & set(HEAVY))
     assert heavy == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_iso_times_as_numpy_writes_them(seed):
+    """tablefiles.iso_text against numpy's datetime_as_string: random times over the whole
+    datetime64[ns] range (1677-2262), days around leap years and month ends, the epoch, times
+    before it, and NaT."""
+    rng = np.random.default_rng(seed)
+    lo, hi = np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max
+    edges = [np.datetime64(d, "ns").astype(np.int64) + k for d in
+             ("1970-01-01", "2000-02-29", "2000-03-01", "1900-03-01", "2100-02-28", "2024-12-31",
+              "2026-12-06T23:59:59.999999999", "1969-12-31T23:59:59.999999999")
+             for k in (-1, 0, 1)]
+    ns = np.concatenate([rng.integers(lo, hi, 20_000), rng.integers(-10**18, 2 * 10**18, 20_000),
+                         np.array(edges, np.int64), [lo, hi]])
+    v = ns.view("datetime64[ns]").copy()
+    v[rng.random(len(v)) < 0.05] = np.datetime64("NaT")
+    want = np.where(np.isnat(v), "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
+    assert tablefiles.iso_text(v).to_pylist() == want.tolist()

@@ -89,7 +89,7 @@ def column_text(s: pd.Series) -> pa.Array:
     """``s`` as an Arrow string array without nulls, each cell's CSV text (quoted if needed)."""
     dtype = s.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
-        return pa.array(_iso_text(s), pa.string())
+        return iso_text(_utc_ns(s))
     if pd.api.types.is_bool_dtype(dtype):     # codes into three texts: no text per cell
         codes = np.where(s.to_numpy(dtype=bool, na_value=False), 1, 2).astype(np.int8)
         codes[s.isna().to_numpy()] = 0
@@ -160,8 +160,63 @@ def _has_quote_bytes(arr: pa.Array) -> bool:
 
 
 def _iso_text(s: pd.Series) -> np.ndarray:
-    v = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    v = _utc_ns(s)
     return np.where(np.isnat(v), "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
+
+
+def _utc_ns(s: pd.Series) -> np.ndarray:
+    """A UTC time column as datetime64[ns] (NaT where unknown)."""
+    return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+#: An ISO 8601 time's text with every digit 0, and where each field's digits are in it.
+_ISO_ZERO = np.frombuffer(b"0000-00-00T00:00:00.000000000Z", dtype=np.uint8)
+_ISO_FIELDS = ((0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2), (20, 9))   # (at, digits)
+_DAY_NS = 86_400 * 10**9
+
+
+def iso_text(v: np.ndarray) -> pa.Array:
+    """datetime64[ns] values as ``np.datetime_as_string(v, unit="ns", timezone="UTC")`` writes
+    them (``2026-12-04T22:48:13.940495740Z``; "" for NaT), as an Arrow string array: the
+    digits worked out with integer arithmetic over the whole column (the calendar date by
+    Howard Hinnant's days-to-civil algorithm) and laid into one buffer, not formatted a value
+    at a time (numpy's formatting was most of a CSV's writing time)."""
+    ns = v.view(np.int64)
+    nat = np.isnat(v)
+    known = ns[~nat]
+    days, rem = np.divmod(known, _DAY_NS)
+    secs, frac = np.divmod(rem, 10**9)
+    year, month, day = _civil(days)
+    fields = (year, month, day, secs // 3600, secs // 60 % 60, secs % 60, frac)
+    if len(known) and not ((year >= 0) & (year <= 9999)).all():   # not four digits: numpy's
+        text = np.where(nat, "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
+        return pa.array(text, pa.string())
+    out = np.tile(_ISO_ZERO, (len(known), 1))
+    for (at, width), value in zip(_ISO_FIELDS, fields):
+        value = value.copy()
+        for k in range(width - 1, -1, -1):
+            out[:, at + k] += (value % 10).astype(np.uint8)
+            value //= 10
+    lengths = np.where(nat, 0, len(_ISO_ZERO)).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    if offsets[-1] >= 2**31:         # past a string array's 32-bit offsets: no one-buffer path
+        text = np.where(nat, "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
+        return pa.array(text, pa.string())
+    return pa.StringArray.from_buffers(len(v), pa.py_buffer(offsets.astype(np.int32)),
+                                       pa.py_buffer(out.tobytes()))
+
+
+def _civil(days: np.ndarray) -> tuple:
+    """(year, month, day) of each count of days since 1970-01-01 (proleptic Gregorian)."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097                                     # [0, 146096]
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365   # [0, 399]
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)             # [0, 365]
+    mp = (5 * doy + 2) // 153                                   # [0, 11], March first
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 def _header(columns) -> bytes:
