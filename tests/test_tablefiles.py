@@ -66,13 +66,24 @@ def test_crafted_table_with_quoting_and_missing_values_is_byte_identical(tmp_pat
     assert written(df.iloc[:0], tmp_path) == pandas_bytes(df.iloc[:0])
 
 
-def test_large_table_in_blocks_is_byte_identical(tmp_path, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_large_table_in_blocks_is_byte_identical(tmp_path, monkeypatch, threads):
+    """Blocks formatted one at a time or by several threads at once: the same bytes, in order
+    (a table cut into a block per thread, or into many, some quoting and some not)."""
     import inferwire.tablefiles as tf
-    monkeypatch.setattr(tf, "BLOCK_ROWS", 1000)
+    monkeypatch.setattr(tf, "CSV_THREADS", threads)
+    monkeypatch.setattr(tf, "MIN_BLOCK_ROWS", 500)
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"a": rng.random(4321) * 100, "b": rng.integers(0, 9, 4321),
-                       "c": pd.array(rng.choice(["grpc", "http/1.1", None], 4321), dtype="string")})
-    assert written(df, tmp_path) == pandas_bytes(df)
+    n = 4321
+    text = rng.choice(["grpc", "http/1.1", None], n).tolist()
+    text[2222] = 'a "quoted", cell'
+    df = pd.DataFrame({"a": rng.random(n) * 100, "b": rng.integers(0, 9, n),
+                       "c": pd.array(text, dtype="string"),
+                       "t": pd.Series(pd.to_datetime(rng.integers(0, 2**62, n), utc=True))})
+    want = pandas_bytes(df)
+    assert written(df, tmp_path) == want                    # one block per thread
+    monkeypatch.setattr(tf, "BLOCK_ROWS", 1000)
+    assert written(df, tmp_path) == want                    # five blocks
 
 
 def test_quoting_found_in_some_blocks_only(tmp_path, monkeypatch):

@@ -27,14 +27,21 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Rows formatted and written at a time: bounds the text held in memory (~60 MB at 600 B/row).
+#: Rows formatted and written at a time: bounds the text held in memory (~60 MB at 600 B/row,
+#: times the blocks in flight: two per thread).
 BLOCK_ROWS = 100_000
+#: Threads formatting blocks at once (at most one per CPU), and the fewest rows of a block when
+#: a table is cut into smaller ones to give each thread one.
+CSV_THREADS = 2
+MIN_BLOCK_ROWS = 10_000
 #: Where Arrow's float text equals ``repr``'s apart from a missing ``.0``: Arrow writes fixed
 #: notation for 1e-6 <= |x| < 1e10 (then exponents), ``repr`` for 1e-4 <= |x| < 1e16.
 _ARROW_FIXED = (1e-4, 1e10)
@@ -65,9 +72,35 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
         return
     with open(path, "wb") as f:
         f.write(_header(df.columns))
-        for start in range(0, len(df), BLOCK_ROWS):
-            for buf in _line_buffers(df.iloc[start:start + BLOCK_ROWS]):
+        for buffers in _formatted_blocks(df):
+            for buf in buffers:
                 f.write(buf)
+
+
+def _formatted_blocks(df: pd.DataFrame):
+    """:func:`_line_buffers` of ``df``'s blocks of rows, in order.  Blocks are formatted by
+    :data:`CSV_THREADS` threads at once (Arrow's and numpy's kernels let go of the GIL), at
+    most one block ahead of each: a table of a few blocks no longer waits on one core while
+    the others idle (the 1 M-row messages table took 0.5 s on one)."""
+    threads = min(CSV_THREADS, os.cpu_count() or 1)
+    size = min(BLOCK_ROWS, max(MIN_BLOCK_ROWS, -(-len(df) // threads)))
+    starts = range(0, len(df), size)
+    if threads < 2 or len(starts) < 2:
+        for start in starts:
+            yield _line_buffers(df.iloc[start:start + size])
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending = deque()
+        try:
+            for start in starts:
+                pending.append(pool.submit(_line_buffers, df.iloc[start:start + size]))
+                if len(pending) > threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:      # an error or a consumer that stopped: none left running
+                future.cancel()
 
 
 def csv_lines(df: pd.DataFrame) -> bytes:
