@@ -83,7 +83,9 @@ def _formatted_blocks(df: pd.DataFrame):
     most one block ahead of each: a table of a few blocks no longer waits on one core while
     the others idle (the 1 M-row messages table took 0.5 s on one)."""
     threads = min(CSV_THREADS, os.cpu_count() or 1)
-    size = min(BLOCK_ROWS, max(MIN_BLOCK_ROWS, -(-len(df) // threads)))
+    # blocks of BLOCK_ROWS / threads: the text in flight stays about what one block held
+    size = max(MIN_BLOCK_ROWS, min(-(-BLOCK_ROWS // threads), -(-len(df) // threads)))
+    size = min(size, BLOCK_ROWS)
     starts = range(0, len(df), size)
     if threads < 2 or len(starts) < 2:
         for start in starts:

@@ -163,3 +163,16 @@ def read(path, monkeypatch=None):
     finally:
         if monkeypatch is not None:
             monkeypatch.undo()
+
+
+def test_a_record_outside_the_buffer_is_an_error_not_a_read():
+    """The C decode checks each record against the buffer (the walk never makes such a record;
+    a caller that did gets a ValueError naming it, not a read past the map)."""
+    built()
+    u8 = np.frombuffer(CRAFTED[0][0], dtype=np.uint8)
+    n = len(u8)
+    args = [np.array([0, 10], np.int64), np.array([n, n], np.int64), np.array([n, n], np.int64),
+            np.array([0, 10], np.int64), np.array([ETHERTYPE_IPV4] * 2, np.int64),
+            np.zeros(2, bool)]
+    with pytest.raises(ValueError, match=r"record 1: bytes \[10, %d\) outside" % (n + 10)):
+        decode.decode(u8, *args)

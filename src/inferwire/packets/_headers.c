@@ -198,7 +198,9 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args)
         if ((out[k] = column(&v, PyTuple_GET_ITEM(outs, k), 1, OUT_SIZE[k], n, "output")) == NULL)
             goto done;
     int8_t *cls = out[OUT_CLS];
-    Py_ssize_t rows = 0;
+    Py_ssize_t rows = 0, outside = -1;
+    /* Only the buffers held above are touched from here on: other threads may run. */
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t data_off = in[IN_DATA_OFF][i];
         int64_t end = data_off + in[IN_CAPLEN][i];           /* first byte not in the file */
@@ -209,9 +211,8 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args)
             continue;
         }
         if (end > size || data_off < 0) {                    /* not a record the walk made */
-            PyErr_Format(PyExc_ValueError, "record %zd: bytes [%lld, %lld) outside the buffer",
-                         i, (long long)data_off, (long long)end);
-            goto done;
+            outside = i;
+            break;
         }
         ip_t ip = {.cls = NON_TCP};
         if (in[IN_ETYPE][i] == ETHERTYPE_IPV4)
@@ -259,6 +260,13 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args)
         ((int64_t *)out[OUT_PAYLOAD_OFF])[rows] = payload_off;
         ((int64_t *)out[OUT_TCP_OFF])[rows] = t;
         rows++;
+    }
+    Py_END_ALLOW_THREADS
+    if (outside >= 0) {
+        const int64_t d = in[IN_DATA_OFF][outside];
+        PyErr_Format(PyExc_ValueError, "record %zd: bytes [%lld, %lld) outside the buffer",
+                     outside, (long long)d, (long long)(d + in[IN_CAPLEN][outside]));
+        goto done;
     }
     result = PyLong_FromSsize_t(rows);
 done:
