@@ -15,7 +15,7 @@ from ..tcp.grouping import PacketGroups
 from . import pages
 from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .dispatch import analyze_connection
-from .pages import PageBudget, spender
+from .pages import RELEASE_EVERY, WHOLE_FILE_RELEASE_EVERY, PageBudget, spender
 from .rows import MESSAGES, REQUEST_ID, STREAM, connection_rows, plain_rows
 from .spill import SpilledCapture
 from .tables import (connection_columns, connection_frame, message_columns, message_frame,
@@ -41,8 +41,11 @@ def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar)
         source = TableBuckets(table, bucket_count(len(table), workers))
     many = len(source.weights) > 1
 
+    spilled = isinstance(table, SpilledCapture)
+
     def bucket_tables(indices, tick):
-        budget = PageBudget(table)      # created here: in a worker, its own counter
+        # created here: in a worker, its own counter (pages.WHOLE_FILE_RELEASE_EVERY: why more)
+        budget = PageBudget(table, RELEASE_EVERY if spilled else WHOLE_FILE_RELEASE_EVERY)
         for b in indices:
             sub, rows = source.bucket(b)
             groups = PacketGroups(sub) if len(sub) else None
@@ -51,7 +54,8 @@ def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar)
             requests, req_pos, conn_rows, conn_pos, warnings, messages = bucket_rows(
                 found, ignore, options, keylog, budget, tick)
             found = sub = groups = None     # this bucket's objects go before the next one's
-            table.release()
+            if spilled:                     # a bucket file's pages: not read again
+                table.release()
             yield (requests, req_pos,
                    connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
                    warnings, keys, messages)
