@@ -39,7 +39,10 @@ class PageBudget:
     """Counts the bytes of a capture's mapping that reads bring into memory (:func:`_mapped`)
     and lets the pages go (see :meth:`PacketTable.release`) every ``every`` bytes: only the span
     of file offsets read since the last release (widened by the fault-around window), so that a
-    release costs in proportion to what was read, not to the file's size.  One per bucket."""
+    release costs in proportion to what was read, not to the file's size.  What is mapped is
+    at most that span, however many reads fell in it: reads of small pieces packed in a span
+    smaller than ``every`` never release (a stream of 300-byte tokens counted 64 KiB a piece).
+    One per process."""
 
     def __init__(self, table, every: int = RELEASE_EVERY):
         self.table, self.every, self.used = table, every, 0
@@ -49,7 +52,8 @@ class PageBudget:
         """``nbytes`` read (or about to be) from the file offsets in ``[lo, hi)``.  When the
         budget is used up, what was read before this call goes; this call's span is counted
         for the next release (it may be about to be read)."""
-        if self.used + nbytes >= self.every and self.lo is not None:
+        if self.lo is not None and min(self.used + nbytes, max(self.hi, hi) - min(self.lo, lo)
+                                       + 2 * FAULT_AROUND) >= self.every:
             self.table.release(self.hi + FAULT_AROUND, start=max(0, self.lo - FAULT_AROUND)
                                // FAULT_AROUND * FAULT_AROUND)
             self.used, self.lo, self.hi = 0, None, 0
