@@ -302,6 +302,70 @@ def column_stats(m: MessageColumns, req_end: int | None, grpc: bool, ended: bool
             done)
 
 
+def many_column_stats(ms: list, req_ends: list, grpc: list, ended: list) -> list:
+    """:func:`column_stats` of many requests at once (``ms``: each one's
+    :class:`MessageColumns`; ``req_ends``, ``grpc``, ``ended``: its arguments), as one tuple per
+    request: the same values, found with segment operations over all the requests' messages laid
+    end to end instead of a dozen numpy calls per request (thousands of streamed requests: the
+    per-call cost was most of it)."""
+    n = len(ms)
+    if not n:
+        return []
+    counts = np.array([len(m) for m in ms], np.int64)
+    m = concat(ms)
+    owner = np.repeat(np.arange(n), counts)
+    request = m.direction == 0
+    data = ~request & (m.kind == 0) & m.complete
+    nreq = np.bincount(owner[request], minlength=n)
+    sent = np.bincount(owner[request & m.complete], minlength=n)
+    ndata = np.bincount(owner[data], minlength=n)
+    done_sse = np.bincount(owner[m.kind == 1], minlength=n) > 0
+    # each request's first request message's end (gRPC's reference), first data message's start
+    first_req_end = _first_of(owner, request, m.end_ns, n)
+    first_start = _first_of(owner, data, m.start_ns, n)
+    # the data messages' ends that are known: the last one, and the gaps between neighbours
+    kept = np.flatnonzero(data & (m.end_ns >= 0))
+    ends, who = m.end_ns[kept], owner[kept]
+    last_end = _first_of(owner[kept][::-1], np.ones(len(kept), bool), ends[::-1], n)
+    has_end = np.bincount(who, minlength=n) > 0
+    same = who[1:] == who[:-1]
+    gaps = (np.diff(ends) / 1e6)[same]
+    gap_owner = who[1:][same]
+    order = np.lexsort((gaps, gap_owner))              # by owner, then by size
+    gaps = gaps[order]
+    ngaps = np.bincount(gap_owner, minlength=n)
+    first_gap = np.concatenate([[0], np.cumsum(ngaps)[:-1]])
+    out = []
+    for k, (grpc_k, ended_k) in enumerate(zip(grpc, ended)):
+        ref = req_ends[k]
+        if grpc_k and nreq[k]:
+            ref = int(first_req_end[k])
+            ref = None if ref < 0 else ref
+        start = int(first_start[k])
+        first = start if ndata[k] and start >= 0 else None
+        g = int(ngaps[k])
+        if g:
+            a = int(first_gap[k])
+            ordered = gaps[a:a + g].tolist()
+            tail = (_percentile(ordered, 50), _percentile(ordered, 90), ordered[-1])
+        else:
+            tail = (None,) * 3
+        out.append((int(sent[k]) if nreq[k] else None, int(ndata[k]), _after(ref, first),
+                    _after(ref, int(last_end[k]) if has_end[k] else None), *tail,
+                    bool(ended_k) if grpc_k else bool(done_sse[k])))
+    return out
+
+
+def _first_of(owner: np.ndarray, mask: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per owner (0..n-1), ``values`` at its first row where ``mask`` holds (-1 where none)."""
+    rows = np.flatnonzero(mask)
+    out = np.full(n, -1, np.int64)
+    if len(rows):
+        owners, first = np.unique(owner[rows], return_index=True)
+        out[owners] = values[rows[first]]
+    return out
+
+
 def table_columns(blocks: list) -> dict:
     """The messages table's raw columns (:data:`inferwire.columns.MESSAGE_COLUMNS`' names, with
     ``start_ns``/``end_ns`` for start/end -> arrays; the stream as (values, known mask); the

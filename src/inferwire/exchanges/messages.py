@@ -30,7 +30,7 @@ from ..protocols.http2 import H2_STREAM_FIELDS
 from ..protocols.http2.datarows import data_rows
 from ..protocols.sse import sse_events, is_event_stream
 from .message_columns import (Message, MessageColumns, _after, _percentile, body_columns,
-                              column_stats, read_span, sse_pieces, timed_spans)
+                              many_column_stats, read_span, sse_pieces, timed_spans)
 from .timeline import TcpTimeline
 
 #: gRPC's length prefix before each message (bytes).
@@ -335,15 +335,24 @@ def message_stats(messages: list, req_end_ns: list, protocols: list | None = Non
     ``req_end_ns``: its request_end in ns or None, ``protocols``: its protocol, ``grpc_statuses``:
     its grpc_status, None when no trailers came): name -> list (None where empty)."""
     out = {name: [None] * len(messages) for name in MESSAGE_STAT_COLUMNS}
+    columns = []                     # (k, grpc, ended) of the requests with MessageColumns
     for k, msgs in enumerate(messages):
         if msgs is None:
             continue
         grpc = protocols is not None and protocols[k] == "grpc"
         ended = grpc_statuses is not None and grpc_statuses[k] is not None
-        stats = (column_stats if isinstance(msgs, MessageColumns) else _stats)(
-            msgs, req_end_ns[k], grpc, ended)
-        for name, value in zip(MESSAGE_STAT_COLUMNS, stats):
+        if isinstance(msgs, MessageColumns):
+            columns.append((k, grpc, ended))
+            continue
+        for name, value in zip(MESSAGE_STAT_COLUMNS, _stats(msgs, req_end_ns[k], grpc, ended)):
             out[name][k] = value
+    if columns:                      # all at once: column_stats' values, without its per-call cost
+        ks, grpcs, endeds = zip(*columns)
+        stats = many_column_stats([messages[k] for k in ks], [req_end_ns[k] for k in ks],
+                                  grpcs, endeds)
+        for k, values in zip(ks, stats):
+            for name, value in zip(MESSAGE_STAT_COLUMNS, values):
+                out[name][k] = value
     return out
 
 
