@@ -122,3 +122,27 @@ def test_the_c_walk_checks_its_arguments():
     first = len(craft.shb() + craft.idb(1, 0, tsresol=9, name="lo") + craft.idb(276))
     offs, nxt = _walk.pcapng_epb_run(PCAPNG, first, len(PCAPNG), 99, 1 << 20, False)
     assert np.frombuffer(offs, np.int64)[0] == first and len(offs) == 5 * 8
+
+
+def test_epb_headers_read_what_the_gather_reads_and_refuse_offsets_outside():
+    """The EPB header fields in C (``_walk.epb_headers``) against the numpy gather, both byte
+    orders; an offset whose header would leave the buffer is a ValueError naming it."""
+    if not accelerated():
+        skip_or_fail("the C walk is not built here")
+    from inferwire.packets import _walk
+    for order in "<>":
+        seg = craft.ethernet(craft.ipv4(body=craft.tcp(1, 2, payload=b"x" * 9)))
+        data = craft.shb(order) + craft.idb(1, order=order) + b"".join(
+            craft.epb(seg, 10**18 + 7 * i + (i << 40), order=order) for i in range(5))
+        first = len(craft.shb(order) + craft.idb(1, order=order))
+        offs = np.array([first + i * len(craft.epb(seg, 0, order=order)) for i in range(5)],
+                        np.int64)
+        f = pcapng._File(data, "x", None)
+        f.order = order
+        c = pcapng._epb_fields(f, offs)
+        py = pcapng._epb_fields(f, offs, use_c=False)
+        for a, b in zip(c, py):
+            assert a.dtype == b.dtype and a.tolist() == b.tolist()
+        assert c[2].tolist() == [10**18 + 7 * i + (i << 40) for i in range(5)]
+        with pytest.raises(ValueError, match="block 1 at offset %d" % (len(data) - 20)):
+            _walk.epb_headers(data, np.array([first, len(data) - 20], np.int64), order == ">")
