@@ -61,3 +61,15 @@ def test_message_stats_mixes_lists_and_columns():
             assert row == (None,) * len(out)
             continue
         assert same(row, column_stats(m, req_end, grpc, ended)), k
+
+
+@pytest.mark.parametrize("scale", [10, 10**9, 2**61])
+def test_values_sorted_within_owners_as_lexsort_sorts_them(scale):
+    """The one-sort path (values and owners packed in 62 bits) and the lexsort fallback (values
+    too spread to pack: the 2**61 case) give what a lexsort gives, negative values included."""
+    from inferwire.exchanges.message_columns import _sorted_by_owner
+    rng = np.random.default_rng(scale % 1000)
+    owner = np.sort(rng.integers(0, 3000, 50_000))
+    values = rng.integers(-scale, scale, 50_000)
+    want = values[np.lexsort((values, owner))]
+    assert _sorted_by_owner(values, owner).tolist() == want.tolist()

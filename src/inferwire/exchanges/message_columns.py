@@ -329,10 +329,8 @@ def many_column_stats(ms: list, req_ends: list, grpc: list, ended: list) -> list
     last_end = _first_of(owner[kept][::-1], np.ones(len(kept), bool), ends[::-1], n)
     has_end = np.bincount(who, minlength=n) > 0
     same = who[1:] == who[:-1]
-    gaps = (np.diff(ends) / 1e6)[same]
     gap_owner = who[1:][same]
-    order = np.lexsort((gaps, gap_owner))              # by owner, then by size
-    gaps = gaps[order]
+    gaps = _sorted_by_owner(np.diff(ends)[same], gap_owner) / 1e6
     ngaps = np.bincount(gap_owner, minlength=n)
     first_gap = np.concatenate([[0], np.cumsum(ngaps)[:-1]])
     out = []
@@ -356,13 +354,29 @@ def many_column_stats(ms: list, req_ends: list, grpc: list, ended: list) -> list
     return out
 
 
+def _sorted_by_owner(values: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Integer ``values`` sorted within each owner's run (``owner`` non-decreasing): one sort
+    of ``owner << bits | (value - smallest)`` where that fits 62 bits (a 1 M-row lexsort took
+    0.2 s), else a lexsort."""
+    if not len(values):
+        return values
+    low = int(values.min())
+    bits = (int(values.max()) - low).bit_length()
+    if bits + int(owner[-1]).bit_length() > 62:
+        return values[np.lexsort((values, owner))]
+    key = np.sort((owner.astype(np.int64) << bits) | (values - low))
+    return (key & ((1 << bits) - 1)) + low
+
+
 def _first_of(owner: np.ndarray, mask: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per owner (0..n-1), ``values`` at its first row where ``mask`` holds (-1 where none)."""
+    """Per owner (0..n-1), ``values`` at its first row where ``mask`` holds (-1 where none);
+    each owner's rows lie together (``owner`` sorted either way)."""
     rows = np.flatnonzero(mask)
     out = np.full(n, -1, np.int64)
     if len(rows):
-        owners, first = np.unique(owner[rows], return_index=True)
-        out[owners] = values[rows[first]]
+        who = owner[rows]
+        first = np.flatnonzero(np.concatenate([[True], who[1:] != who[:-1]]))
+        out[who[first]] = values[rows[first]]
     return out
 
 
