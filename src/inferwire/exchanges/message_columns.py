@@ -364,7 +364,8 @@ def _sorted_by_owner(values: np.ndarray, owner: np.ndarray) -> np.ndarray:
     bits = (int(values.max()) - low).bit_length()
     if bits + int(owner[-1]).bit_length() > 62:
         return values[np.lexsort((values, owner))]
-    key = np.sort((owner.astype(np.int64) << bits) | (values - low))
+    # owner-major: already in order but within each owner's run; a merge sort uses that
+    key = np.sort((owner.astype(np.int64) << bits) | (values - low), kind="stable")
     return (key & ((1 << bits) - 1)) + low
 
 
