@@ -35,6 +35,14 @@ PROBE_PORT = 9
 #: capture time stamps (float seconds in the table, ~0.24 us apart at today's epoch) against the
 #: handler's own clock readings: a boundary may be this far on the wrong side by rounding only
 TOLERANCE_NS = 2_000
+#: how much later than the server's handler read a request's last bytes the captures may stamp
+#: the segment that carried them: on these veth links both captures' raw stamps (tshark's
+#: frame.time_epoch, not the analyzer's) trailed the handler's start by up to 40 us with no
+#: copy of the segment repeated (seen 26.9 us here, 31.5 and 39.5 us in
+#: test_lossy_streaming.py; about one request in 2,000).  Likely TCP's earliest-departure-time
+#: stamp, which packet taps can report instead of the moment they saw the segment; the
+#: instrument's doing, the same with every analyzer version
+CAPTURE_STAMP_LAG_NS = 100_000
 #: Linux never retransmits on a timeout sooner than 200 ms (TCP_RTO_MIN): two captures of one
 #: boundary 150 ms or more apart mean a timeout was put on the wrong side of it
 RTO_FREE_NS = 150_000_000
@@ -278,9 +286,11 @@ def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, van
     ACK comes after the tail loss probe's timer; seen in 1 of 3 loaded runs: the server's ACK
     and the client's probe both lost, the handler 4.7 ms before the probe.)  By more only when
     the client's capture holds no ACK of the request's last bytes from the handler's start to
-    the copy the client took (:func:`_unknowable_at_client`: the ACKs of two copies lost)."""
+    the copy the client took (:func:`_unknowable_at_client`: the ACKs of two copies lost).
+    The start is compared with up to :data:`CAPTURE_STAMP_LAG_NS` of slack: the capture's own
+    stamps may trail the server's read."""
     j = _measured(lossy_run[0], vantage, protocol)
-    early = j[j["handler_start_ns"] < j["request_end_ns"] - TOLERANCE_NS]
+    early = j[j["handler_start_ns"] < j["request_end_ns"] - CAPTURE_STAMP_LAG_NS]
     if vantage == "client":
         unknowable = ((early["retrans_segments_to_server"].fillna(0) > 0)
                       & (early["request_end_ns"] - early["handler_start_ns"] < RTO_FREE_NS))

@@ -29,6 +29,10 @@ pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
 REQUESTS, TOKENS, TOKEN_MS, LOSS_PCT, WARMUP = 60, 40, 2, 3, 5
 #: the table's float seconds hold ~0.24 us at today's epoch
 TOLERANCE_US = 1.0
+#: the capture's stamp of a request's last segment may trail the server handler's read of it
+#: (tests/netns/test_lossy_real.py's CAPTURE_STAMP_LAG_NS: seen 31.5 us at the client, 39.5 us
+#: at the server, both raw stamps, no copy repeated; a CI-clone run of 2026-12-06)
+CAPTURE_STAMP_LAG_US = 100.0
 VANTAGE = {"client": "capture.pcapng", "server": "capture_server.pcapng"}
 
 
@@ -144,7 +148,7 @@ def test_the_servers_handler_until_the_head_lies_inside_the_wait(lossy_stream_ru
     j = r.merge(log, left_index=True, right_index=True, suffixes=("", "_log"))
     assert len(j) == REQUESTS + WARMUP
     began, ready = j["ts_ns"] - j["server_time_ns"], j["ts_ns"]
-    early = began < (j["request_end"] * 1e9).round() - TOLERANCE_US * 1e3
+    early = began < (j["request_end"] * 1e9).round() - CAPTURE_STAMP_LAG_US * 1e3
     if vantage == "client":
         early &= j["retrans_segments_to_server"].fillna(0) == 0
     late = ready > (j["response_start"] * 1e9).round() + TOLERANCE_US * 1e3
