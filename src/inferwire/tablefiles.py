@@ -84,8 +84,7 @@ def _formatted_blocks(df: pd.DataFrame):
     the others idle (the 1 M-row messages table took 0.5 s on one)."""
     threads = min(CSV_THREADS, os.cpu_count() or 1)
     # blocks of BLOCK_ROWS / threads: the text in flight stays about what one block held
-    size = max(MIN_BLOCK_ROWS, min(-(-BLOCK_ROWS // threads), -(-len(df) // threads)))
-    size = min(size, BLOCK_ROWS)
+    size = min(BLOCK_ROWS, max(MIN_BLOCK_ROWS, -(-min(len(df), BLOCK_ROWS) // threads)))
     starts = range(0, len(df), size)
     if threads < 2 or len(starts) < 2:
         for start in starts:
@@ -195,7 +194,12 @@ def _has_quote_bytes(arr: pa.Array) -> bool:
 
 
 def _iso_text(s: pd.Series) -> np.ndarray:
-    v = _utc_ns(s)
+    return _numpy_iso(_utc_ns(s))
+
+
+def _numpy_iso(v: np.ndarray) -> np.ndarray:
+    """datetime64[ns] values as numpy writes them in ISO 8601 UTC ("" for NaT): the reference
+    of :func:`iso_text`, and its way for values it does not lay out itself."""
     return np.where(np.isnat(v), "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
 
 
@@ -223,9 +227,9 @@ def iso_text(v: np.ndarray) -> pa.Array:
     secs, frac = np.divmod(rem, 10**9)
     year, month, day = _civil(days)
     fields = (year, month, day, secs // 3600, secs // 60 % 60, secs % 60, frac)
-    if len(known) and not ((year >= 0) & (year <= 9999)).all():   # not four digits: numpy's
-        text = np.where(nat, "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
-        return pa.array(text, pa.string())
+    if (len(known) and not ((year >= 0) & (year <= 9999)).all()      # not four digits, or
+            or len(known) * len(_ISO_ZERO) >= 2**31):     # past a string array's 32-bit offsets
+        return pa.array(_numpy_iso(v), pa.string())
     out = np.tile(_ISO_ZERO, (len(known), 1))
     for (at, width), value in zip(_ISO_FIELDS, fields):
         value = value.copy()
@@ -234,9 +238,6 @@ def iso_text(v: np.ndarray) -> pa.Array:
             value //= 10
     lengths = np.where(nat, 0, len(_ISO_ZERO)).astype(np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-    if offsets[-1] >= 2**31:         # past a string array's 32-bit offsets: no one-buffer path
-        text = np.where(nat, "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
-        return pa.array(text, pa.string())
     return pa.StringArray.from_buffers(len(v), pa.py_buffer(offsets.astype(np.int32)),
                                        pa.py_buffer(out.tobytes()))
 

@@ -326,8 +326,7 @@ def many_column_stats(ms: list, req_ends: list, grpc: list, ended: list) -> list
     # the data messages' ends that are known: the last one, and the gaps between neighbours
     kept = np.flatnonzero(data & (m.end_ns >= 0))
     ends, who = m.end_ns[kept], owner[kept]
-    last_end = _first_of(owner[kept][::-1], np.ones(len(kept), bool), ends[::-1], n)
-    has_end = np.bincount(who, minlength=n) > 0
+    last_end = _first_of(who[::-1], np.ones(len(kept), bool), ends[::-1], n)  # -1: none
     same = who[1:] == who[:-1]
     gap_owner = who[1:][same]
     gaps = _sorted_by_owner(np.diff(ends)[same], gap_owner) / 1e6
@@ -349,7 +348,7 @@ def many_column_stats(ms: list, req_ends: list, grpc: list, ended: list) -> list
         else:
             tail = (None,) * 3
         out.append((int(sent[k]) if nreq[k] else None, int(ndata[k]), _after(ref, first),
-                    _after(ref, int(last_end[k]) if has_end[k] else None), *tail,
+                    _after(ref, int(last_end[k]) if last_end[k] >= 0 else None), *tail,
                     bool(ended_k) if grpc_k else bool(done_sse[k])))
     return out
 
