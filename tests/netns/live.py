@@ -37,6 +37,24 @@ def kernel_has_netem() -> bool:
         subprocess.run(["ip", "netns", "del", ns])
 
 
+#: every segment that repeats captured bytes or fills a hole, as tshark labels it. At the
+#: receiver, the copy that repairs a loss is labelled a retransmission only when it comes more
+#: than tshark's out-of-order threshold (about the connection's lowest RTT, 3 ms at most) after
+#: the highest segment; otherwise it is "out of order", and on a fast link it can be every one.
+REPAIRS = ("(tcp.analysis.retransmission or tcp.analysis.fast_retransmission or "
+           "tcp.analysis.spurious_retransmission or tcp.analysis.out_of_order)")
+
+
+def repaired_frames(path: Path, display: str = "") -> list[int]:
+    """Frames of capture ``path`` that tshark flags as repeating bytes or filling a hole
+    (:data:`REPAIRS`), narrowed by the display filter ``display`` if given: the evidence, at
+    either vantage point, that a loss happened and was repaired."""
+    where = f"{REPAIRS} and ({display})" if display else REPAIRS
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", where, "-T", "fields", "-e",
+                          "frame.number"], capture_output=True, text=True, check=True)
+    return [int(f) for f in out.stdout.split()]
+
+
 def run_lossy(tmp_path_factory, name: str, args: list[str], kept_env: str):
     """(run folder, manifest, CLI process id) of one real ``scripts/capture_run.py`` run with
     ``args`` (its --out added); with the environment variable ``kept_env`` = FOLDER, that

@@ -3,8 +3,8 @@ network namespaces, MTU 1500, 3 % random loss each way in the router between the
 ``statistic``), captured with dumpcap on the client's and on the server's veth by a real
 ``scripts/capture_run.py --network`` run.
 
-Checked on each vantage point: tshark's ``tcp.analysis.retransmission`` sees the
-retransmissions, each capture sees the originals its side sent and not those lost before it;
+Checked on each vantage point: tshark flags the repairs of losses (retransmitted or out of
+order), each capture sees the originals its side sent and not those lost before it;
 every request is found; the server's handler (server_log.jsonl: [ts_ns - server_time_ns, ts_ns])
 lies inside [request_end, response_start]; request_end and response_end seen from the two ends
 differ by a link crossing, never a retransmission timeout; the client's own latency is at least
@@ -27,7 +27,7 @@ import pytest
 import inferwire
 from needs import need_tool
 
-from .live import namespaces_of, run_lossy
+from .live import REPAIRS, namespaces_of, repaired_frames, run_lossy
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
 REQUESTS, BATCH, LOSS_PCT = 200, 8, 3
@@ -87,14 +87,6 @@ def _data_packets(path: Path, server_ports) -> dict[str, int]:
     return {"to_server": to_server, "to_client": len(ports) - to_server}
 
 
-def _retransmissions(path: Path) -> int:
-    out = subprocess.run(["tshark", "-r", str(path), "-Y",
-                          f"tcp.analysis.retransmission and not tcp.port == {PROBE_PORT}",
-                          "-T", "fields", "-e", "frame.number"],
-                         capture_output=True, text=True, check=True)
-    return len(out.stdout.split())
-
-
 def test_the_run_is_ok_and_leaves_nothing_behind(lossy_run):
     run_dir, manifest, pid = lossy_run
     assert manifest["status"] == "ok", manifest["problems"]
@@ -123,7 +115,7 @@ def test_the_two_vantage_points_share_one_clock(lossy_run):
 
 def test_each_capture_sees_what_its_side_sent_and_what_arrived(lossy_run):
     """Loss happens between the two capture points: the sender's capture holds the originals
-    that were lost, the receiver's does not; tshark flags retransmissions at both."""
+    that were lost, the receiver's does not; tshark flags repairs (retransmissions, or out of order) at both."""
     run_dir, manifest, _ = lossy_run
     ports = {manifest["server"]["grpc_port"], manifest["server"]["rest_port"]}
     at_client = _data_packets(run_dir / VANTAGE["client"], ports)
@@ -131,7 +123,7 @@ def test_each_capture_sees_what_its_side_sent_and_what_arrived(lossy_run):
     assert at_client["to_server"] > at_server["to_server"]
     assert at_server["to_client"] > at_client["to_client"]
     for vantage, name in VANTAGE.items():
-        assert _retransmissions(run_dir / name) > 0, vantage
+        assert repaired_frames(run_dir / name, f"not tcp.port == {PROBE_PORT}"), vantage
 
 
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
@@ -145,13 +137,8 @@ def test_every_request_is_found(lossy_run, vantage):
     assert (measured["in_server_log"] == "both").all()
 
 
-#: every segment that repeats captured bytes or fills a hole, as tshark labels it
-REPEATS = ("(tcp.analysis.retransmission or tcp.analysis.fast_retransmission or "
-           "tcp.analysis.spurious_retransmission or tcp.analysis.out_of_order)")
-
-
 def _tshark_retransmissions_by_connection(path: Path,
-                                          display: str = REPEATS) -> dict[frozenset, int]:
+                                          display: str = REPAIRS) -> dict[frozenset, int]:
     """{frozenset of the two "addr:port" ends: frames tshark flags as a retransmission of any
     kind or out of order} (or that match ``display``)."""
     out = subprocess.run(["tshark", "-r", str(path), "-Y",

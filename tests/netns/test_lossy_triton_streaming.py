@@ -13,7 +13,6 @@ One run (about 20 s with Triton's start) serves the module.
 """
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +20,7 @@ import psutil
 import pytest
 
 from . import streamref
-from .live import namespaces_of, run_lossy
+from .live import namespaces_of, repaired_frames, run_lossy
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
 REQUESTS, TOKENS, TOKEN_MS, LOSS_PCT, WARMUP = 40, 20, 2, 3, 5
@@ -66,11 +65,7 @@ def test_tokens_were_lost_and_every_one_is_found(triton_run, vantage):
     run_dir, manifest, _ = triton_run
     for name, (port_key, _, _) in PROTOCOLS.items():
         port = manifest["server"][port_key]
-        resent = subprocess.run(
-            ["tshark", "-r", str(run_dir / VANTAGE[vantage]), "-Y",
-             f"tcp.srcport == {port} && tcp.analysis.retransmission", "-T", "fields",
-             "-e", "frame.number"], capture_output=True, text=True, check=True).stdout.split()
-        assert len(resent) > 0, name
+        assert repaired_frames(run_dir / VANTAGE[vantage], f"tcp.srcport == {port}"), name
     r = _analysis(run_dir, vantage).requests
     for protocol in ("grpc", "http/1.1"):
         mine = r[r["protocol"] == protocol]
