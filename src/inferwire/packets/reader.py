@@ -1,14 +1,17 @@
 """read_packets: a capture file (pcap or pcapng) -> one PacketTable of its TCP packets.
 
 The file is memory-mapped; a format module walks the record headers, then link, IP and TCP
-headers are decoded vectorised one chunk of records at a time.  Pages already decoded are
-dropped from this process's memory as the walk goes, so resident memory stays bounded by the
-columns, not by the file.
+headers are decoded vectorised one chunk of records at a time, in a second thread while the
+walk goes on to the next chunk (both mostly run in C without the GIL: two cores share the
+read).  Pages already decoded are dropped from this process's memory as the walk goes, so
+resident memory stays bounded by the columns, not by the file.
 """
 from __future__ import annotations
 
 import mmap
 import os
+import queue
+import threading
 import warnings
 from typing import Iterator
 
@@ -73,29 +76,137 @@ def map_capture(path: str | os.PathLike) -> tuple[mmap.mmap, CaptureStats]:
         raise
 
 
+#: Chunks the walk may be ahead of the decoding thread (each a few MB of record columns).
+DECODE_AHEAD = 2
+
+
 def decoded_chunks(buf, stats: CaptureStats) -> Iterator[dict[str, np.ndarray]]:
     """The TCP columns of the capture in ``buf``, one dict per chunk of records, in file order.
 
     Fills ``stats`` as it goes (interfaces, drops, the class counters, ``truncated`` and the
-    warnings, complete once the walk ends).  Pages already decoded are let go as the walk goes.
+    warnings, complete once the walk ends, in the order a walk and decode in turn would give
+    them).  Pages already decoded are let go as the walk goes.  Chunks are decoded by a second
+    thread (:class:`_Decoder`), which has ended by the time this generator has (also when it is
+    closed early or an error or Ctrl-C stops it): a process reading a capture is back to one
+    thread, as the forked workers of :mod:`inferwire.analysis.workers` need.
     """
     scan = pcap.scan if stats.file_format == "pcap" else pcapng.scan
     counts = np.zeros(5, dtype=np.int64)
     firsts: dict[int, int] = {}
     released = truncated = 0
-    link_types = LinkTypes(stats.interfaces)
-    for chunk in scan(buf, stats.path, stats):
-        cols, cls = _decode_chunk(buf, chunk, stats, link_types)
-        counts += np.bincount(cls, minlength=5)
+    notes: list[tuple[int, list[str]]] = []     # (warnings the walk had, the decode's own)
+
+    def finished(chunk, cols, cls, chunk_notes, mark):
+        nonlocal released, truncated
+        counts[:] += np.bincount(cls, minlength=5)
         for c in (decode.FRAGMENT, decode.HEADER_CUT, decode.MALFORMED):
             if c not in firsts and (cls == c).any():
                 firsts[c] = int(chunk.data_off[np.argmax(cls == c)])
+        if chunk_notes:
+            notes.append((mark, chunk_notes))
         release_pages(buf, released, chunk.end)
         released = chunk.end
         truncated += int(np.count_nonzero(cols["captured_len"] < cols["payload_len"]))
-        yield {name: cols[name].astype(dtype, copy=False) for name, dtype in COLUMNS.items()}
+        return {name: cols[name].astype(dtype, copy=False) for name, dtype in COLUMNS.items()}
+
+    with _Decoder(buf, stats) as decoder:
+        for chunk in scan(buf, stats.path, stats):
+            decoder.put(chunk, len(stats.warnings))
+            for done in decoder.ready():
+                yield finished(*done)
+        for done in decoder.rest():
+            yield finished(*done)
+    _splice(stats.warnings, notes)
     _count(stats, counts, firsts)
     stats.truncated = truncated
+
+
+class _Decoder:
+    """A thread that decodes the chunks :meth:`put` to it, in order (:func:`_decode_chunk`).
+
+    :meth:`ready` gives the chunks decoded so far, :meth:`rest` waits for the others; each as
+    (chunk, columns, classes, the decode's warnings, the mark given with it).  An error in the
+    thread is raised where its chunk's result would have been.  Leaving the ``with`` stops the
+    thread and waits for it (it finishes the chunk in hand first)."""
+
+    _END = object()
+
+    def __init__(self, buf, stats: CaptureStats):
+        self.buf, self.stats = buf, stats
+        self.link_types = LinkTypes(stats.interfaces)
+        self.todo: queue.Queue = queue.Queue(maxsize=DECODE_AHEAD)
+        self.done: queue.Queue = queue.Queue()
+        self.stop = threading.Event()
+        self.pending = 0
+        self.thread = threading.Thread(target=self._run, name="inferwire-decode", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        while True:                 # unblock the thread whichever way it waits
+            try:
+                self.todo.get_nowait()
+            except queue.Empty:
+                break
+        self.todo.put(self._END)
+        self.thread.join()
+        return False
+
+    def _run(self) -> None:
+        while True:
+            item = self.todo.get()
+            if item is self._END or self.stop.is_set():
+                return
+            chunk, mark = item
+            try:
+                chunk_notes: list[str] = []
+                cols, cls = _decode_chunk(self.buf, chunk, self.stats, self.link_types,
+                                          chunk_notes)
+                self.done.put((chunk, cols, cls, chunk_notes, mark))
+            except BaseException as exc:      # raised again in the reading thread
+                self.done.put(exc)
+                return
+
+    def put(self, chunk, mark: int) -> None:
+        """Decode ``chunk`` next (waits while :data:`DECODE_AHEAD` chunks are queued)."""
+        self.todo.put((chunk, mark))
+        self.pending += 1
+
+    def ready(self) -> Iterator[tuple]:
+        """The chunks decoded so far, in order, without waiting."""
+        while self.pending:
+            try:
+                got = self.done.get_nowait()
+            except queue.Empty:
+                return
+            yield self._result(got)
+
+    def rest(self) -> Iterator[tuple]:
+        """Every chunk not yet given, in order, waiting for each."""
+        while self.pending:
+            yield self._result(self.done.get())
+
+    def _result(self, got):
+        self.pending -= 1
+        if isinstance(got, BaseException):
+            self.pending = 0
+            raise got
+        return got
+
+
+def _splice(warnings_: list[str], notes: list[tuple[int, list[str]]]) -> None:
+    """Put each chunk's decode warnings into ``warnings_`` (the walk's) after the walk's
+    warnings made before that chunk was decoded (``notes``: (that count, warnings))."""
+    if not notes:
+        return
+    out, at = [], 0
+    for mark, chunk_notes in notes:
+        out += warnings_[at:mark] + chunk_notes
+        at = mark
+    warnings_[:] = out + warnings_[at:]
 
 
 def _map(path: str) -> mmap.mmap:
@@ -169,8 +280,9 @@ class LinkTypes:
 
 
 def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
-                  link_types: LinkTypes | None = None):
-    """(TCP columns, class per record) for one chunk; link types are decoded group by group."""
+                  link_types: LinkTypes | None = None, notes: list[str] | None = None):
+    """(TCP columns, class per record) for one chunk; link types are decoded group by group.
+    Its warnings (an unsupported link type) go to ``notes``, by default ``stats.warnings``."""
     u8 = np.frombuffer(buf, dtype=np.uint8)
     lts = (link_types or LinkTypes(stats.interfaces)).of(chunk.iface)
     cls = np.full(len(chunk), decode.NON_TCP, dtype=np.int8)
@@ -181,7 +293,7 @@ def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
         part = chunk if len(groups) == 1 else chunk.take(rows)
         found = linktypes.locate_network(u8, part.data_off, part.caplen, int(lt))
         if found is None:
-            stats.warnings.append(f"{stats.path}: offset {int(part.data_off[0])}: link type "
+            (stats.warnings if notes is None else notes).append(f"{stats.path}: offset {int(part.data_off[0])}: link type "
                                   f"{int(lt)} is not supported ({linktypes.READ}); "
                                   f"{len(part)} records skipped")
             continue
