@@ -77,6 +77,19 @@ def test_both_directions_of_a_connection_share_a_bucket(tmp_path):
         assert len(parts) > 1
 
 
+@pytest.mark.parametrize("n", [2, 7, 40_000])
+def test_bucket_rows_are_each_buckets_packets_in_file_order(tmp_path, n):
+    """Whatever the sort (16-bit keys up to 32,767 buckets, 64-bit beyond): bucket k's rows
+    are exactly the packets whose bucket id is k, ascending; empty buckets left out."""
+    with read_packets(mixed_capture(tmp_path)) as table:
+        ids = buckets.bucket_ids(table.src_hi, table.src_lo, table.sport, table.dst_hi,
+                                 table.dst_lo, table.dport, n)
+        expected = [r for r in (np.flatnonzero(ids == k) for k in range(n)) if len(r)]
+        got = buckets.bucket_rows(table, n)
+        assert len(got) == len(expected) > 1
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_many_buckets_give_the_same_tables(tmp_path, monkeypatch, workers):
     path = mixed_capture(tmp_path)

@@ -61,6 +61,8 @@ def bucket_rows(table, n: int) -> list[np.ndarray]:
         return [np.arange(len(table), dtype=np.int64)] if len(table) else []
     bucket = bucket_ids(table.src_hi, table.src_lo, table.sport, table.dst_hi, table.dst_lo,
                         table.dport, n)
+    if n <= np.iinfo(np.int16).max:     # numpy sorts 16-bit keys stably by radix: O(packets)
+        bucket = bucket.astype(np.int16)
     order = np.argsort(bucket, kind="stable")           # stable: file order within a bucket
     cuts = np.searchsorted(bucket[order], np.arange(1, n))
     return [rows for rows in np.split(order, cuts) if len(rows)]
