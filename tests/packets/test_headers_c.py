@@ -4,6 +4,7 @@ kind, on random and mutated header bytes, and on every capture the test suite ke
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from needs import skip_or_fail
 
+from inferwire.errors import CaptureFormatError
 from inferwire.packets import decode
 from inferwire.packets.linktypes import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 
@@ -67,6 +69,20 @@ def same(records) -> tuple:
 SEG = craft.tcp(80, 40000, seq=0xFFFFFFF0, ack=7, flags=0x12, window=65535,
                 options=b"\x02\x04\x05\xb4\x04\x02\x08\x0a" + b"\x01" * 8 + b"\x01\x03\x03\x07",
                 payload=b"data")
+TS = b"\x08\x0a" + struct.pack(">II", 0xDEADBEEF, 7)          # timestamps: TSval, TSecr
+#: TCP option layouts for the timestamps read with the headers (-> TSval 0xDEADBEEF or -1)
+TS_LAYOUTS = [
+    b"\x01\x01" + TS,                                  # Linux's: NOP NOP TS
+    TS + b"\x01\x01",                                  # TS first
+    b"\x02\x04\x05\xb4\x04\x02" + TS + b"\x00\x00",   # after MSS and SACK-permitted
+    b"\x01\x01\x05\x0a" + b"\x11" * 8 + b"\x01\x01" + TS,   # after a SACK block
+    b"\x00" + TS + b"\x00",                             # EOL first: none
+    b"\x01\x05\x01" + TS + b"\x00",                   # a length under 2: none
+    b"\x01\x01\x13\x20" + TS + b"\x00\x00",             # a length past the end: none
+    b"\x08\x08" + TS[2:] + b"\x00\x00",                # kind 8 of length 8: none
+    b"\x01\x01\x08\x0a\xff\xff",                       # only 6 option bytes: none
+    b"\x01" * 40,                                       # 40 NOPs: none
+]
 FRAG = struct.pack(">BBHI", 6, 0, 0, 1)       # an atomic fragment header (offset 0, M=0) -> TCP
 CRAFTED = [
     (craft.ipv4("1.2.3.4", "5.6.7.8", SEG), ETHERTYPE_IPV4),
@@ -91,7 +107,8 @@ CRAFTED = [
                 + craft.ext_header(6)), ETHERTYPE_IPV6),                     # 15: fine
     (craft.ipv6(body=b"", nh=0, ext=craft.ext_header(6, 3)[:12]), ETHERTYPE_IPV6),
     (craft.ipv4(body=SEG), 0x0806),                                         # not IP
-]
+] + [(craft.ipv4(body=craft.tcp(options=o + b"\x00" * (-len(o) % 4), payload=b"x")),
+      ETHERTYPE_IPV4) for o in TS_LAYOUTS]
 
 
 @pytest.mark.parametrize("i", range(len(CRAFTED)))
@@ -159,7 +176,7 @@ def read(path, monkeypatch=None):
     if monkeypatch is not None:
         monkeypatch.setattr(decode, "_c_tcp_headers", None)
     try:
-        return read_outcome(path, (*COLUMNS, "syn_options"))
+        return read_outcome(path, (*COLUMNS, "syn_options", "tcp_hlen", "tsval", "tsecr"))
     finally:
         if monkeypatch is not None:
             monkeypatch.undo()
@@ -176,3 +193,39 @@ def test_a_record_outside_the_buffer_is_an_error_not_a_read():
             np.zeros(2, bool)]
     with pytest.raises(ValueError, match=r"record 1: bytes \[10, %d\) outside" % (n + 10)):
         decode.decode(u8, *args)
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+def test_timestamps_of_every_layout(use_c):
+    """The timestamps read with the headers, in C and in numpy, on each layout of
+    :data:`TS_LAYOUTS`: found where the option is whole and reachable, -1 where it is not."""
+    if use_c:
+        built()
+    records = [(ip, etype, len(ip), False) for ip, etype in CRAFTED[-len(TS_LAYOUTS):]]
+    _, cols = both(records)[0 if use_c else 1]
+    assert cols["tsval"][1] == [0xDEADBEEF] * 4 + [-1] * 6
+    assert cols["tsecr"][1] == [7] * 4 + [-1] * 6
+    assert cols["tcp_hlen"][1] == [20 + len(o) + (-len(o) % 4) for o in TS_LAYOUTS]
+
+
+@pytest.mark.parametrize("path", KEPT, ids=lambda p: str(p.relative_to(TESTS)))
+def test_header_fields_read_with_the_headers_are_those_read_later(path):
+    """The table's TCP header lengths and timestamps (read by the decode) against the analysis'
+    own reading of the buffer (:func:`~inferwire.tcp.options.header_starts` finds each header
+    by its data offset and ports; :func:`~inferwire.tcp.options.timestamps` with the Python
+    option walk), on every capture the tests keep."""
+    from inferwire.packets import read_packets
+    from inferwire.tcp.options import header_starts, timestamps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            table = read_packets(path)
+        except CaptureFormatError:
+            pytest.skip("not a readable capture (a bad-input sample)")
+    with table:
+        rows = np.arange(len(table))
+        heads = header_starts(table, rows, use_c=False)
+        assert (heads == table.payload_off - table.tcp_hlen).all()
+        tsval, tsecr = timestamps(table, rows, heads, use_c=False)
+        assert tsval.tolist() == table.tsval.tolist()
+        assert tsecr.tolist() == table.tsecr.tolist()

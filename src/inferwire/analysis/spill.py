@@ -6,7 +6,7 @@ hash of the 4-tuple as :func:`inferwire.analysis.buckets.bucket_ids`, so a conne
 its 4-tuple land in one bucket) and appends them to that bucket's file in a private temporary
 folder.  The analysis then loads one bucket at a time (:meth:`SpilledCapture.bucket`): resident
 memory is one chunk while reading and one bucket while analyzing, whatever the capture's size.
-The spill holds only header columns (:data:`RECORD`, 113 bytes per TCP packet, no payload); payload bytes
+The spill holds only header columns (:data:`RECORD`, 134 bytes per TCP packet, no payload); payload bytes
 stay in the mapped capture.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ BUCKET_FILE_BYTES = 16 << 20
 #: Rows kept back before they are appended to the bucket files (about 30 MB).
 FLUSH_ROWS = 1 << 18
 #: Files at least this big are read into buckets on disk under ``spill="auto"``; smaller ones
-#: are read into memory (:func:`~inferwire.packets.read_packets`), which needs about 110 bytes
+#: are read into memory (:func:`~inferwire.packets.read_packets`), which needs about 126 bytes
 #: per TCP packet plus the working memory of the analysis.
 AUTO_SPILL_BYTES = 512 << 20
 #: The spill folders' names: this, the process id, a random part (a killed process's folder is

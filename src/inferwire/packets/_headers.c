@@ -30,10 +30,14 @@ enum { TCP = 0, NON_TCP = 1, FRAGMENT = 2, HEADER_CUT = 3, MALFORMED = 4 };
 enum { IN_DATA_OFF, IN_CAPLEN, IN_ORIGLEN, IN_NET, IN_ETYPE, IN_LINK_CUT, N_IN };
 enum { OUT_CLS, OUT_VERSION, OUT_SRC_HI, OUT_SRC_LO, OUT_DST_HI, OUT_DST_LO, OUT_SPORT,
        OUT_DPORT, OUT_SEQ, OUT_ACK, OUT_FLAGS, OUT_WINDOW, OUT_IP_ID, OUT_PAYLOAD_LEN,
-       OUT_CAPTURED_LEN, OUT_PAYLOAD_OFF, OUT_TCP_OFF, N_OUT };
+       OUT_CAPTURED_LEN, OUT_PAYLOAD_OFF, OUT_TCP_OFF, OUT_TSVAL, OUT_TSECR, N_OUT };
 /* item size of each output: cls int8, version uint8, addresses uint64, ports/flags/window/ip_id/
- * lengths int32, seq/ack/offsets int64 */
-static const Py_ssize_t OUT_SIZE[N_OUT] = {1, 1, 8, 8, 8, 8, 4, 4, 8, 8, 4, 4, 4, 4, 4, 8, 8};
+ * lengths int32, seq/ack/offsets/timestamps int64 */
+static const Py_ssize_t OUT_SIZE[N_OUT] = {1, 1, 8, 8, 8, 8, 4, 4, 8, 8, 4, 4, 4, 4, 4, 8, 8, 8,
+                                           8};
+#define TCPOPT_EOL 0
+#define TCPOPT_NOP 1
+#define TCPOPT_TIMESTAMP 8
 
 static inline uint32_t be16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
 static inline uint32_t be32(const uint8_t *p)
@@ -132,6 +136,41 @@ static void ipv6(const uint8_t *u8, int64_t at, int64_t end, int64_t wire_end, i
         ip->addr[i] = be64(h + 8 + 8 * i);
 }
 
+/* The TCP timestamps option (RFC 7323) among the ``size`` option bytes at ``o``: TSval and
+ * TSecr, or -1 for both when there is none.  tcp/options.py's timestamps(), one for one: the
+ * usual layout (NOP NOP TS, length 10) first, else the options walked until EOL, one whose
+ * length does not fit, or a timestamps option of length 10. */
+static inline void tcp_timestamps(const uint8_t *o, int64_t size, int64_t *val, int64_t *ecr)
+{
+    *val = *ecr = -1;
+    if (size >= 12 && o[0] == TCPOPT_NOP && o[1] == TCPOPT_NOP && o[2] == TCPOPT_TIMESTAMP
+            && o[3] == 10) {
+        *val = be32(o + 4);
+        *ecr = be32(o + 8);
+        return;
+    }
+    if (size < 10)
+        return;
+    int64_t pos = 0;
+    while (pos < size) {
+        int kind = o[pos];
+        if (kind == TCPOPT_EOL)
+            return;
+        if (kind == TCPOPT_NOP) {
+            pos++;
+            continue;
+        }
+        if (pos + 1 >= size || o[pos + 1] < 2 || pos + o[pos + 1] > size)
+            return;
+        if (kind == TCPOPT_TIMESTAMP && o[pos + 1] == 10) {
+            *val = be32(o + pos + 2);
+            *ecr = be32(o + pos + 6);
+            return;
+        }
+        pos += o[pos + 1];
+    }
+}
+
 typedef struct {
     Py_buffer view[N_IN + N_OUT + 1];
     int held;
@@ -164,7 +203,8 @@ PyDoc_STRVAR(tcp_headers_doc,
 "``inputs``: the chunk's (data_off, caplen, origlen, net, etype) as int64 arrays and link_cut as\n"
 "a one-byte bool array, one entry per record; ``outputs``: (cls int8 per record, then per TCP\n"
 "row: version uint8, src_hi, src_lo, dst_hi, dst_lo uint64, sport, dport int32, seq, ack int64,\n"
-"flags, window, ip_id, payload_len, captured_len int32, payload_off, tcp_off int64), each\n"
+"flags, window, ip_id, payload_len, captured_len int32, payload_off, tcp_off, tsval, tsecr\n"
+"int64: -1 without the timestamps option), each\n"
 "as long as the chunk.  Fills cls for every record and the first (returned) rows of the others.");
 
 static PyObject *tcp_headers(PyObject *self, PyObject *args)
@@ -173,7 +213,7 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO!O!", &bufobj, &PyTuple_Type, &ins, &PyTuple_Type, &outs))
         return NULL;
     if (PyTuple_GET_SIZE(ins) != N_IN || PyTuple_GET_SIZE(outs) != N_OUT) {
-        PyErr_SetString(PyExc_ValueError, "tcp_headers: 6 inputs and 17 outputs");
+        PyErr_SetString(PyExc_ValueError, "tcp_headers: 6 inputs and 19 outputs");
         return NULL;
     }
     views_t v = {.held = 0};
@@ -259,6 +299,8 @@ static PyObject *tcp_headers(PyObject *self, PyObject *args)
         ((int32_t *)out[OUT_CAPTURED_LEN])[rows] = (int32_t)captured;
         ((int64_t *)out[OUT_PAYLOAD_OFF])[rows] = payload_off;
         ((int64_t *)out[OUT_TCP_OFF])[rows] = t;
+        tcp_timestamps(h + 20, doff - 20, (int64_t *)out[OUT_TSVAL] + rows,
+                       (int64_t *)out[OUT_TSECR] + rows);
         rows++;
     }
     Py_END_ALLOW_THREADS

@@ -15,7 +15,7 @@ import numpy as np
 
 from .linktypes import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from .records import gather_rows, words
-from ..tcp.options import packed_syn_options
+from ..tcp.options import header_timestamps, packed_syn_options
 from .table import V4_MAPPED
 
 try:
@@ -67,7 +67,8 @@ _C_COLUMNS = (("ip_version", np.uint8), ("src_hi", np.uint64), ("src_lo", np.uin
               ("dst_hi", np.uint64), ("dst_lo", np.uint64), ("sport", np.int32),
               ("dport", np.int32), ("seq", np.int64), ("ack", np.int64), ("flags", np.int32),
               ("window", np.int32), ("ip_id", np.int32), ("payload_len", np.int32),
-              ("captured_len", np.int32), ("payload_off", np.int64), ("tcp_off", np.int64))
+              ("captured_len", np.int32), ("payload_off", np.int64), ("tcp_off", np.int64),
+              ("tsval", np.int64), ("tsecr", np.int64))
 
 
 def _decode_c(u8, data_off, caplen, origlen, net, etype, link_cut):
@@ -81,9 +82,10 @@ def _decode_c(u8, data_off, caplen, origlen, net, etype, link_cut):
     k = _c_tcp_headers(u8, ins, (cls, *outs))
     cols = {name: out[:k] for (name, _), out in zip(_C_COLUMNS, outs)}
     at = cols.pop("tcp_off")
+    doff = cols["payload_off"] - at
     # read here, while the headers' pages are in hand: the analysis would fault them in again
-    cols["syn_options"] = packed_syn_options(u8, at, cols["payload_off"] - at,
-                                             cols["flags"] & 0xFF)
+    cols["syn_options"] = packed_syn_options(u8, at, doff, cols["flags"] & 0xFF)
+    cols["tcp_hlen"] = doff.astype(np.uint8)
     return cls, cols
 
 
@@ -183,4 +185,6 @@ def _tcp(u8, h: Headers, end) -> dict[str, np.ndarray]:
         "payload_off": payload_off,
         # read here, while the headers' pages are in hand: the analysis would fault them in again
         "syn_options": packed_syn_options(u8, at, doff, hdr[keep, 13]),
+        **dict(zip(("tsval", "tsecr"), header_timestamps(u8, at, payload_off))),
+        "tcp_hlen": doff.astype(np.uint8),
     }

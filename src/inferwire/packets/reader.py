@@ -28,7 +28,8 @@ COLUMNS = {   # column -> dtype, in PacketTable order
     "src_hi": np.uint64, "src_lo": np.uint64, "dst_hi": np.uint64, "dst_lo": np.uint64,
     "sport": np.int32, "dport": np.int32, "seq": np.int64, "ack": np.int64, "flags": np.int32,
     "window": np.int32, "ip_id": np.int32, "payload_len": np.int32, "captured_len": np.int32,
-    "payload_off": np.int64, "syn_options": np.int32,
+    "payload_off": np.int64, "syn_options": np.int32, "tcp_hlen": np.uint8, "tsval": np.int64,
+    "tsecr": np.int64,
 }
 COMPRESSED = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"\x04\x22\x4d\x18": "lz4",
               b"BZh": "bzip2", b"\xfd7zXZ": "xz"}

@@ -83,6 +83,13 @@ class PacketTable:
     #: (inferwire.tcp.options.unpack_syn_options), -1 for other packets; None: not read (then
     #: they are read from the buffer when asked)
     syn_options: np.ndarray | None = None
+    #: uint8, the TCP header's length in bytes (it begins at ``payload_off - tcp_hlen``); None:
+    #: not read (then the analysis finds each header's start in the buffer)
+    tcp_hlen: np.ndarray | None = None
+    #: int64, the TCP timestamps option's TSval and TSecr (RFC 7323; raw 32-bit values), -1
+    #: where the header has none; None: not read (then read from the buffer when asked)
+    tsval: np.ndarray | None = None
+    tsecr: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)

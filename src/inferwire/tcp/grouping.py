@@ -472,11 +472,16 @@ def guards(facts: dict, vantage: str = "auto") -> dict:
 
 def _header_fields(g: PacketGroups, k: int) -> tuple:
     """``(first sorted position, TCP header offsets, TSvals, TSecrs)`` of connection ``k``'s
-    rows (:func:`header_starts`, :func:`timestamps`), read once for both directions: each
-    packet is an ACK of one direction and a copy of the other."""
+    rows, for both directions at once (each packet is an ACK of one direction and a copy of
+    the other): the table's columns read with the headers when it has them, else read from
+    the buffer (:func:`header_starts`, :func:`timestamps`)."""
     rows = g.order[g.starts[k]:g.ends[k]]
-    heads = header_starts(g.table, rows)
-    return (int(g.starts[k]), heads, *timestamps(g.table, rows, heads))
+    table = g.table
+    if table.tsval is not None and table.tcp_hlen is not None:     # read with the headers
+        heads = table.payload_off[rows].astype(np.int64) - table.tcp_hlen[rows]
+        return int(g.starts[k]), heads, table.tsval[rows], table.tsecr[rows]
+    heads = header_starts(table, rows)
+    return (int(g.starts[k]), heads, *timestamps(table, rows, heads))
 
 
 def _evidence(g: PacketGroups, facts: dict, seg: dict, di: int, guard: dict,

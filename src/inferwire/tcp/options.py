@@ -159,18 +159,31 @@ def timestamps(table, rows: np.ndarray, heads: np.ndarray,
     Options laid out NOP NOP TS first are read in C when built (``use_c`` False: vectorised
     with numpy); any other layout one row at a time."""
     n = len(rows)
-    tsval, tsecr = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
     if not n:
-        return tsval, tsecr
+        return np.full(0, -1, dtype=np.int64), np.full(0, -1, dtype=np.int64)
     u8 = _u8(table)
-    size = np.where(heads >= 0, table.payload_off[rows].astype(np.int64) - heads - 20, 0)
     if _c_timestamps is not None and use_c and len(u8):
+        size = np.where(heads >= 0, table.payload_off[rows].astype(np.int64) - heads - 20, 0)
         val, ecr, other = _c_timestamps(table.buffer, np.ascontiguousarray(
             table.payload_off[rows], dtype=np.int64), np.ascontiguousarray(heads, dtype=np.int64))
         tsval, tsecr = (np.frombuffer(v, dtype=np.int64).copy() for v in (val, ecr))
-        _other_layouts(table, np.flatnonzero(np.frombuffer(other, dtype=np.int8)), heads,
+        _other_layouts(u8, np.flatnonzero(np.frombuffer(other, dtype=np.int8)), heads,
                        size, tsval, tsecr)
         return tsval, tsecr
+    return header_timestamps(u8, heads, table.payload_off[rows])
+
+
+def header_timestamps(u8: np.ndarray, heads: np.ndarray,
+                      payload_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TSval and TSecr (raw 32-bit values, -1 where absent) of the TCP headers that begin at
+    offsets ``heads`` of ``u8`` (-1: unknown) and end at ``payload_off``, vectorised: the usual
+    layout (NOP NOP TS first) for all, any other one row at a time.  The reader's C decode gives
+    the same (``packets/_headers.c``)."""
+    n = len(heads)
+    tsval, tsecr = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    if not n:
+        return tsval, tsecr
+    size = np.where(heads >= 0, np.asarray(payload_off, dtype=np.int64) - heads - 20, 0)
     at = np.clip(heads + 20, 0, max(len(u8) - 12, 0))
     usual = size >= 12
     for k, byte in enumerate(_TS_HEAD):
@@ -181,31 +194,33 @@ def timestamps(table, rows: np.ndarray, heads: np.ndarray,
         for k in range(4):
             v = (v << 8) | u8[at[idx] + field + k]
         out[idx] = v
-    _other_layouts(table, np.flatnonzero(~usual & (size >= 10)), heads, size, tsval, tsecr)
+    _other_layouts(u8, np.flatnonzero(~usual & (size >= 10)), heads, size, tsval, tsecr)
     return tsval, tsecr
 
 
-def _other_layouts(table, idx: np.ndarray, heads, size, tsval, tsecr) -> None:
+def _other_layouts(u8: np.ndarray, idx: np.ndarray, heads, size, tsval, tsecr) -> None:
     """:func:`timestamps` of the rows ``idx`` (options in another layout), one at a time."""
     for i in idx.tolist():
-        found = _timestamp_option(table.buffer, int(heads[i]) + 20, int(heads[i]) + 20 + int(size[i]))
+        found = _timestamp_option(u8, int(heads[i]) + 20, int(heads[i]) + 20 + int(size[i]))
         if found is not None:
             tsval[i], tsecr[i] = found
 
 
 def _timestamp_option(buf, pos: int, stop: int):
-    """(TSval, TSecr) of the options in ``buf[pos:stop]``, or None."""
+    """(TSval, TSecr) of the options in ``buf[pos:stop]`` (bytes-like, or a uint8 array), or
+    None."""
     while pos < stop:
-        kind = buf[pos]
+        kind = int(buf[pos])
         if kind == EOL:
             return None
         if kind == NOP:
             pos += 1
             continue
-        if pos + 1 >= stop or buf[pos + 1] < 2 or pos + buf[pos + 1] > stop:
+        length = int(buf[pos + 1]) if pos + 1 < stop else 0
+        if pos + 1 >= stop or length < 2 or pos + length > stop:
             return None
-        if kind == TIMESTAMP and buf[pos + 1] == 10:
-            return (int.from_bytes(buf[pos + 2:pos + 6], "big"),
-                    int.from_bytes(buf[pos + 6:pos + 10], "big"))
-        pos += buf[pos + 1]
+        if kind == TIMESTAMP and length == 10:
+            return (int.from_bytes(bytes(buf[pos + 2:pos + 6]), "big"),
+                    int.from_bytes(bytes(buf[pos + 6:pos + 10]), "big"))
+        pos += length
     return None
