@@ -208,14 +208,18 @@ def main() -> int:
     before_env = None if args.before is None else {**os.environ, "PYTHONPATH": args.before}
     times = {"cli": [], "proc": [], "inproc": [], "before": [], "tshark": []}
     found, chunks = {}, 0
-    for _ in range(args.repeat):
-        s, out = timed(child)
-        found = json.loads(out.decode().strip().splitlines()[-1])
-        times["proc"].append(s)
-        times["inproc"].append(found["s"])
-        if before_env is not None:
-            _, out = timed(child, before_env)
-            times["before"].append(json.loads(out.decode().strip().splitlines()[-1])["s"])
+    for round_ in range(args.repeat):
+        # this tree and --before's in turn, which goes first alternating: the first after the
+        # previous round's tshark (which leaves the page cache and memory otherwise) is slower
+        for which in (("now", "before") if round_ % 2 == 0 else ("before", "now")):
+            if which == "before" and before_env is not None:
+                _, out = timed(child, before_env)
+                times["before"].append(json.loads(out.decode().strip().splitlines()[-1])["s"])
+            elif which == "now":
+                s, out = timed(child)
+                found = json.loads(out.decode().strip().splitlines()[-1])
+                times["proc"].append(s)
+                times["inproc"].append(found["s"])
         times["cli"].append(timed(cli)[0])
         s, out = timed(tshark)
         times["tshark"].append(s)
