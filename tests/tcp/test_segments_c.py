@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from needs import skip_or_fail
 
-from inferwire.tcp import build_connections, delivery, grouping, options, segments, stream
+from inferwire.tcp import build_connections, delivery, grouping, segments, stream
 from inferwire.tcp.delivery import classify_codes
 from inferwire.tcp.segments import Segments, reassembled
 from inferwire.tcp.stream import DirectionStream, int64s
@@ -173,56 +173,6 @@ def test_summary_counted_with_numpy_equals_the_loop(case):
     finally:
         stream.SUMMARY_LOOP_MAX = loop
     assert stream.summary_counted(s.starts, s.ends) == by_loop
-
-
-class Headers:
-    """The columns of a packet table that :mod:`inferwire.tcp.options` reads."""
-
-    def __init__(self, buffer: bytes, payload_off, sport, dport):
-        self.buffer = buffer
-        self.payload_off = np.array(payload_off, dtype=np.int64)
-        self.sport = np.array(sport, dtype=np.int32)
-        self.dport = np.array(dport, dtype=np.int32)
-
-
-OPTION_LAYOUTS = [b"", b"\x01\x01\x08\x0a" + bytes(range(8)),            # Linux's timestamps
-                  b"\x01\x01\x08\x0a\xff\xfe\xfd\xfc\x00\x00\x00\x01\x01\x01\x05\x0a" + bytes(8),
-                  b"\x08\x0a" + bytes(range(20, 28)) + b"\x01\x00",     # TS first, no NOPs
-                  b"\x02\x04\x05\xb4\x01\x03\x03\x07\x04\x02\x08\x0a" + bytes(range(8)),
-                  b"\x01\x01\x05\x0a" + bytes(8), b"\x01\x01\x08\x0a" + bytes(4)]
-
-
-@st.composite
-def headers(draw):
-    """TCP headers (options of several layouts) with payloads between them in one buffer; some
-    rows point at garbage, at the buffer's start or have the other side's ports."""
-    buf, rows = bytearray(draw(st.binary(max_size=30))), []
-    for _ in range(draw(st.integers(0, 12))):
-        opts = draw(st.sampled_from(OPTION_LAYOUTS))
-        opts += bytes(-len(opts) % 4)
-        sport, dport = draw(st.integers(0, 65535)), draw(st.sampled_from([80, 8500, 443]))
-        head = (sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + bytes(8)
-                + bytes([(20 + len(opts)) // 4 << 4, 0x10]) + bytes(6))
-        buf += head + opts
-        end = len(buf) + draw(st.sampled_from([0, 0, 0, -4, 3]))
-        ports = draw(st.sampled_from([(sport, dport), (sport, dport), (dport, sport)]))
-        rows.append((max(end, 0), *ports))
-        buf += draw(st.binary(max_size=20))
-    buf += bytes(12)
-    cols = list(zip(*rows)) if rows else [(), (), ()]
-    return Headers(bytes(buf), *cols)
-
-
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(headers())
-def test_header_starts_and_timestamps_in_c_equal_numpy(table):
-    need_c()
-    rows = np.arange(len(table.payload_off))
-    heads = options.header_starts(table, rows)
-    assert heads.tolist() == options.header_starts(table, rows, use_c=False).tolist()
-    fast = options.timestamps(table, rows, heads)
-    slow = options.timestamps(table, rows, heads, use_c=False)
-    assert [v.tolist() for v in fast] == [v.tolist() for v in slow]
 
 
 @settings(max_examples=300, deadline=None)

@@ -171,6 +171,7 @@ def _tcp(u8, h: Headers, end) -> dict[str, np.ndarray]:
     rows, at, doff = rows[keep], at[keep], doff[keep]
     payload_off = at + doff
     payload_len = h.ip_end[rows] - payload_off
+    tsval, tsecr = header_timestamps(u8, at, payload_off)
     return {
         "ip_version": h.version[rows],
         "src_hi": h.addr[rows, 0], "src_lo": h.addr[rows, 1],
@@ -185,6 +186,5 @@ def _tcp(u8, h: Headers, end) -> dict[str, np.ndarray]:
         "payload_off": payload_off,
         # read here, while the headers' pages are in hand: the analysis would fault them in again
         "syn_options": packed_syn_options(u8, at, doff, hdr[keep, 13]),
-        **dict(zip(("tsval", "tsecr"), header_timestamps(u8, at, payload_off))),
-        "tcp_hlen": doff.astype(np.uint8),
+        "tcp_hlen": doff.astype(np.uint8), "tsval": tsval, "tsecr": tsecr,
     }

@@ -128,7 +128,8 @@ class _Decoder:
     :meth:`ready` gives the chunks decoded so far, :meth:`rest` waits for the others; each as
     (chunk, columns, classes, the decode's warnings, the mark given with it).  An error in the
     thread is raised where its chunk's result would have been.  Leaving the ``with`` stops the
-    thread and waits for it (it finishes the chunk in hand first)."""
+    thread and waits for it (it finishes the chunk in hand first; the chunks still queued are
+    dropped)."""
 
     _END = object()
 
@@ -137,7 +138,6 @@ class _Decoder:
         self.link_types = LinkTypes(stats.interfaces)
         self.todo: queue.Queue = queue.Queue(maxsize=DECODE_AHEAD)
         self.done: queue.Queue = queue.Queue()
-        self.stop = threading.Event()
         self.pending = 0
         self.thread = threading.Thread(target=self._run, name="inferwire-decode", daemon=True)
 
@@ -146,8 +146,7 @@ class _Decoder:
         return self
 
     def __exit__(self, *exc):
-        self.stop.set()
-        while True:                 # unblock the thread whichever way it waits
+        while True:                 # the chunks not begun are dropped: the end comes next
             try:
                 self.todo.get_nowait()
             except queue.Empty:
@@ -159,7 +158,7 @@ class _Decoder:
     def _run(self) -> None:
         while True:
             item = self.todo.get()
-            if item is self._END or self.stop.is_set():
+            if item is self._END:
                 return
             chunk, mark = item
             try:
@@ -284,6 +283,7 @@ def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
                   link_types: LinkTypes | None = None, notes: list[str] | None = None):
     """(TCP columns, class per record) for one chunk; link types are decoded group by group.
     Its warnings (an unsupported link type) go to ``notes``, by default ``stats.warnings``."""
+    notes = stats.warnings if notes is None else notes
     u8 = np.frombuffer(buf, dtype=np.uint8)
     lts = (link_types or LinkTypes(stats.interfaces)).of(chunk.iface)
     cls = np.full(len(chunk), decode.NON_TCP, dtype=np.int8)
@@ -294,9 +294,8 @@ def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
         part = chunk if len(groups) == 1 else chunk.take(rows)
         found = linktypes.locate_network(u8, part.data_off, part.caplen, int(lt))
         if found is None:
-            (stats.warnings if notes is None else notes).append(f"{stats.path}: offset {int(part.data_off[0])}: link type "
-                                  f"{int(lt)} is not supported ({linktypes.READ}); "
-                                  f"{len(part)} records skipped")
+            notes.append(f"{stats.path}: offset {int(part.data_off[0])}: link type {int(lt)} "
+                         f"is not supported ({linktypes.READ}); {len(part)} records skipped")
             continue
         c, cols = decode.decode(u8, part.data_off, part.caplen, part.origlen, *found)
         cls[rows] = c

@@ -33,14 +33,7 @@
  *   buffer[srcs[k]:srcs[k] + lens[k]] for k in range(i, j), joined (DirectionStream._runs'
  *   join of a run of small pieces; slices clamped to the buffer as Python clamps them).
  *
- * header_starts(buffer, payload_off, sport, dport, words_order) -> bytes
- *   options.header_starts: per row (int64 columns), the offset of its TCP header in ``buffer``
- *   (int64; -1: no header length fits), trying the lengths in ``words_order`` (bytes) in turn.
- *
- * timestamps(buffer, payload_off, heads) -> (tsval, tsecr, other)
- *   options.timestamps' usual layout (NOP NOP TS first): per row TSval and TSecr (int64 bytes,
- *   -1 absent) and ``other`` (int8 bytes, 1: options of another layout, at least 10 bytes, for
- *   the Python option walk).
+ * (TCP header starts and timestamps are read with the headers: packets/_headers.c.)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -542,104 +535,7 @@ done:
     return out;
 }
 
-/* ---------------------------------------------------------------- TCP options */
-
-static PyObject *header_starts(PyObject *self, PyObject *args)
-{
-    PyObject *bufobj, *o[3];
-    const char *order;
-    Py_ssize_t norder;
-    if (!PyArg_ParseTuple(args, "OOOOy#", &bufobj, &o[0], &o[1], &o[2], &order, &norder))
-        return NULL;
-    Views w = {.held = 0};
-    const int64_t *c[3];
-    static const char *names[3] = {"payload_off", "sport", "dport"};
-    Py_ssize_t n = -1;
-    PyObject *out = NULL;
-    Py_buffer *bv = &w.view[w.held];
-    if (PyObject_GetBuffer(bufobj, bv, PyBUF_SIMPLE) < 0) return NULL;
-    w.held++;
-    for (int k = 0; k < 3; k++)
-        if ((c[k] = int64_column(&w, o[k], &n, names[k])) == NULL) goto done;
-    out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
-    if (out == NULL) goto done;
-    int64_t *heads = (int64_t *)PyBytes_AS_STRING(out);
-    const unsigned char *u8 = (const unsigned char *)bv->buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        heads[i] = -1;
-        for (Py_ssize_t k = 0; k < norder; k++) {
-            int words = (unsigned char)order[k];
-            int64_t a = c[0][i] - 4 * words;
-            if (a < 0 || a + 13 > bv->len) continue;
-            if ((u8[a + 12] >> 4) == words && ((u8[a] << 8) | u8[a + 1]) == c[1][i]
-                && ((u8[a + 2] << 8) | u8[a + 3]) == c[2][i]) {
-                heads[i] = a;
-                break;
-            }
-        }
-    }
-done:
-    views_release(&w);
-    return out;
-}
-
-static int64_t be32(const unsigned char *p)
-{
-    return ((int64_t)p[0] << 24) | ((int64_t)p[1] << 16) | ((int64_t)p[2] << 8) | p[3];
-}
-
-static PyObject *timestamps(PyObject *self, PyObject *args)
-{
-    PyObject *bufobj, *o[2];
-    if (!PyArg_ParseTuple(args, "OOO", &bufobj, &o[0], &o[1])) return NULL;
-    Views w = {.held = 0};
-    const int64_t *end, *heads;
-    Py_ssize_t n = -1;
-    PyObject *tsval = NULL, *tsecr = NULL, *other = NULL, *result = NULL;
-    Py_buffer *bv = &w.view[w.held];
-    if (PyObject_GetBuffer(bufobj, bv, PyBUF_SIMPLE) < 0) return NULL;
-    w.held++;
-    if ((end = int64_column(&w, o[0], &n, "payload_off")) == NULL
-        || (heads = int64_column(&w, o[1], &n, "heads")) == NULL) goto done;
-    tsval = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
-    tsecr = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
-    other = PyBytes_FromStringAndSize(NULL, n);
-    if (tsval == NULL || tsecr == NULL || other == NULL) goto done;
-    int64_t *val = (int64_t *)PyBytes_AS_STRING(tsval), *ecr = (int64_t *)PyBytes_AS_STRING(tsecr);
-    char *oth = PyBytes_AS_STRING(other);
-    const unsigned char *u8 = (const unsigned char *)bv->buf;
-    Py_ssize_t len = bv->len;
-    static const unsigned char head[4] = {1, 1, 8, 10};     /* NOP NOP TS length 10 */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t size = heads[i] >= 0 ? end[i] - heads[i] - 20 : 0;
-        int64_t top = len - 12 > 0 ? len - 12 : 0;           /* as options.timestamps clips */
-        int64_t at = heads[i] + 20 < 0 ? 0 : (heads[i] + 20 > top ? top : heads[i] + 20);
-        int usual = size >= 12 && len > 0;
-        for (int k = 0; usual && k < 4; k++)
-            usual = u8[at + k < len - 1 ? at + k : len - 1] == head[k];
-        val[i] = ecr[i] = -1;
-        oth[i] = !usual && size >= 10;
-        if (usual && at + 12 <= len) {
-            val[i] = be32(u8 + at + 4);
-            ecr[i] = be32(u8 + at + 8);
-        }
-    }
-    result = PyTuple_Pack(3, tsval, tsecr, other);
-done:
-    Py_XDECREF(tsval);
-    Py_XDECREF(tsecr);
-    Py_XDECREF(other);
-    views_release(&w);
-    return result;
-}
-
 static PyMethodDef methods[] = {
-    {"header_starts", header_starts, METH_VARARGS,
-     "header_starts(buffer, payload_off, sport, dport, words_order) -> bytes: each row's TCP "
-     "header offset (int64, -1: none fits)."},
-    {"timestamps", timestamps, METH_VARARGS,
-     "timestamps(buffer, payload_off, heads) -> (tsval, tsecr, other): the usual layout's "
-     "TCP timestamps (int64, -1 absent) and the rows of another layout (int8)."},
     {"gather", gather, METH_VARARGS,
      "gather(buffer, srcs, lens, i, j) -> bytes: the pieces [i, j) of the buffer joined."},
     {"reassemble", reassemble, METH_VARARGS,

@@ -1,19 +1,16 @@
-"""TCP options (MSS, window scale, SACK permitted, SACK blocks) read from the capture's bytes.
+"""TCP options (MSS, window scale, SACK permitted, timestamps, SACK blocks) read from the
+capture's bytes.
 
-The packet table keeps no options: a row's TCP header ends where its payload begins
-(``payload_off``), and its start is found by trying every header length (20 to 60 bytes) for the
-one whose data-offset field says that length and whose ports are the row's.  SYNs are read
-vectorised for all connections (:func:`syn_options`); SACK blocks only for the few ACKs of
-directions with retransmissions (:func:`sack_blocks`), one row at a time.
+The reader reads each header's length, its SYN options (packed) and its timestamps with the
+headers (``packets/_headers.c``; :func:`packed_syn_options` and :func:`header_timestamps` are
+that decode's numpy reference).  For a table without those columns, a row's TCP header is found
+by trying every header length (20 to 60 bytes) for the one whose data-offset field says that
+length and whose ports are the row's (:func:`header_starts`).  SACK blocks are read only for the
+few ACKs of directions with retransmissions (:func:`sack_blocks`), one row at a time.
 """
 from __future__ import annotations
 
 import numpy as np
-
-try:              # header_starts and timestamps row by row in C (_segments.c); same results
-    from ._segments import header_starts as _c_header_starts, timestamps as _c_timestamps
-except ImportError:
-    _c_header_starts = _c_timestamps = None
 
 MSS, WSCALE, SACK_OK, SACK = 2, 3, 4, 5
 EOL, NOP = 0, 1
@@ -27,15 +24,11 @@ def _u8(table) -> np.ndarray:
     return np.frombuffer(table.buffer, dtype=np.uint8)
 
 
-def header_starts(table, rows: np.ndarray, use_c: bool = True) -> np.ndarray:
+def header_starts(table, rows: np.ndarray) -> np.ndarray:
     """Offset in the buffer of the TCP header of each of ``rows``, or -1 where no header length
-    fits (then its options are not read).  In C when built (``use_c`` False: numpy, one
-    gather per header length tried)."""
-    if _c_header_starts is not None and use_c:
-        cols = (np.ascontiguousarray(c[rows], dtype=np.int64)
-                for c in (table.payload_off, table.sport, table.dport))
-        return np.frombuffer(_c_header_starts(table.buffer, *cols, bytes(WORDS_ORDER)),
-                             dtype=np.int64).copy()
+    fits (then its options are not read): one gather per header length tried.  For tables
+    without the ``tcp_hlen`` column (the reader fills it: the header begins at
+    ``payload_off - tcp_hlen``)."""
     u8 = _u8(table)
     end = table.payload_off[rows].astype(np.int64)
     out = np.full(len(rows), -1, dtype=np.int64)
@@ -152,25 +145,11 @@ TIMESTAMP = 8
 _TS_HEAD = (NOP, NOP, TIMESTAMP, 10)
 
 
-def timestamps(table, rows: np.ndarray, heads: np.ndarray,
-               use_c: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def timestamps(table, rows: np.ndarray, heads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """TSval and TSecr (RFC 7323; raw 32-bit values, -1 where absent) of table ``rows``, whose
-    TCP headers begin at buffer offsets ``heads`` (:func:`header_starts`; -1: unknown).
-    Options laid out NOP NOP TS first are read in C when built (``use_c`` False: vectorised
-    with numpy); any other layout one row at a time."""
-    n = len(rows)
-    if not n:
-        return np.full(0, -1, dtype=np.int64), np.full(0, -1, dtype=np.int64)
-    u8 = _u8(table)
-    if _c_timestamps is not None and use_c and len(u8):
-        size = np.where(heads >= 0, table.payload_off[rows].astype(np.int64) - heads - 20, 0)
-        val, ecr, other = _c_timestamps(table.buffer, np.ascontiguousarray(
-            table.payload_off[rows], dtype=np.int64), np.ascontiguousarray(heads, dtype=np.int64))
-        tsval, tsecr = (np.frombuffer(v, dtype=np.int64).copy() for v in (val, ecr))
-        _other_layouts(u8, np.flatnonzero(np.frombuffer(other, dtype=np.int8)), heads,
-                       size, tsval, tsecr)
-        return tsval, tsecr
-    return header_timestamps(u8, heads, table.payload_off[rows])
+    TCP headers begin at buffer offsets ``heads`` (:func:`header_starts`; -1: unknown): for
+    tables without the ``tsval``/``tsecr`` columns (:func:`header_timestamps`)."""
+    return header_timestamps(_u8(table), heads, table.payload_off[rows])
 
 
 def header_timestamps(u8: np.ndarray, heads: np.ndarray,
