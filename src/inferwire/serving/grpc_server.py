@@ -162,9 +162,45 @@ def _ipv6_guard(port: int) -> socket.socket | None:
     return guard
 
 
+AUTO_PORT_TRIES = 5
+
+
+def _free_on_both(port: int) -> socket.socket | None:
+    """The IPv6 guard for ``0.0.0.0:port``; for port 0, on a port free on IPv4 too.
+
+    The guard's IPv6-only port space is not IPv4's: a port free on ``[::]`` may be held on IPv4
+    (another listener, a client's ephemeral port), and gRPC's ``0.0.0.0`` bind then fails with
+    "Address already in use".  So port 0 is chosen by IPv4 first, and the guard is taken on it."""
+    if port != 0:
+        return _ipv6_guard(port)
+    for _ in range(AUTO_PORT_TRIES):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as v4:
+            v4.bind(("0.0.0.0", 0))
+            guard = _ipv6_guard(v4.getsockname()[1])
+        if guard is not None:
+            return guard
+    return _ipv6_guard(0)
+
+
 def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: int,
                       max_threads: int, max_message_bytes: int, credentials=None) -> tuple[grpc.Server, int]:
-    """A grpcio server (not started) bound to host:port; returns it and the bound port."""
+    """A grpcio server (not started) bound to host:port; returns it and the bound port.
+
+    Port 0 ("any free port") is tried again on another port, up to ``AUTO_PORT_TRIES`` times,
+    when the one chosen is taken before gRPC binds it."""
+    tries = AUTO_PORT_TRIES if port == 0 else 1
+    for attempt in range(tries):
+        try:
+            return _bind_grpc_server(core, log, host=host, port=port, max_threads=max_threads,
+                                     max_message_bytes=max_message_bytes, credentials=credentials)
+        except ServerError:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _bind_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: int,
+                      max_threads: int, max_message_bytes: int, credentials) -> tuple[grpc.Server, int]:
     methods = {**_Handlers(core, log).methods(), **V2GrpcHandlers(V2Service(core)).methods()}
     handlers = {name: _unary(name, cls, fn, log) for name, (cls, fn) in methods.items()}
     server = grpc.server(
@@ -173,7 +209,7 @@ def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: in
         options=[("grpc.max_receive_message_length", max_message_bytes),
                  ("grpc.max_send_message_length", max_message_bytes),
                  ("grpc.so_reuseport", 0)])  # a second server on a busy port must fail, not share
-    ipv6_guard = _ipv6_guard(port) if host == "0.0.0.0" else None
+    ipv6_guard = _free_on_both(port) if host == "0.0.0.0" else None
     if ipv6_guard is not None:
         port = ipv6_guard.getsockname()[1]
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -181,10 +217,12 @@ def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: in
         bound = (server.add_secure_port(address, credentials) if credentials
                  else server.add_insecure_port(address))
     except RuntimeError as exc:
+        server.stop(None)
         raise ServerError(f"cannot bind gRPC to {address}: {exc}") from exc
     finally:
         if ipv6_guard is not None:
             ipv6_guard.close()
     if bound == 0:
+        server.stop(None)
         raise ServerError(f"cannot bind gRPC to {address} (port in use or address not local?)")
     return server, bound
