@@ -62,3 +62,41 @@ def test_the_auto_port_is_free_on_ipv4_and_held_on_ipv6():
             v4.bind(("0.0.0.0", port))
     finally:
         guard.close()
+
+
+def test_free_ports_lie_below_the_ephemeral_range_and_differ():
+    from inferwire.serving.ports import BELOW_EPHEMERAL, ephemeral_range, free_ports
+    low, _ = ephemeral_range()
+    for _ in range(20):
+        ports = free_ports(3)
+        assert len(set(ports)) == 3
+        assert all(max(1024, low - BELOW_EPHEMERAL) <= p < low for p in ports), (ports, low)
+        socks = [socket.socket() for _ in ports]
+        try:
+            for s, p in zip(socks, ports):
+                s.bind(("127.0.0.1", p))
+        finally:
+            for s in socks:
+                s.close()
+
+
+def test_free_ports_fall_back_to_any_port_when_the_range_below_is_full(monkeypatch, tmp_path):
+    """A range file whose low end leaves one port below it, held: the port comes from bind(0)."""
+    from inferwire.serving import ports
+    real_low, _ = ports.ephemeral_range()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        taken = held.getsockname()[1]
+        fake = tmp_path / "range"
+        fake.write_text(f"{taken + 1}\t60999\n")
+        monkeypatch.setattr(ports, "EPHEMERAL_RANGE_FILE", str(fake))
+        monkeypatch.setattr(ports, "BELOW_EPHEMERAL", 1)
+        (port,) = ports.free_ports(1)
+        assert port != taken and port >= real_low  # bind(0) draws from the ephemeral range
+
+
+def test_an_unreadable_range_file_means_linux_defaults(tmp_path):
+    from inferwire.serving.ports import ephemeral_range
+    (tmp_path / "bad").write_text("not numbers\n")
+    assert ephemeral_range(str(tmp_path / "bad")) == (32768, 60999)
+    assert ephemeral_range(str(tmp_path / "missing")) == (32768, 60999)

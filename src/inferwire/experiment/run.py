@@ -36,6 +36,7 @@ from ..extras import require
 from ..files import make_private
 from ..netns.session import NetworkRun
 from ..serving.kserve.launch import start_for_run
+from ..serving.ports import free_socket
 from ..serving.launch import ServerProcess, wait_ready
 from ..serving.model import cached_models
 from ..serving.triton.target import start_triton
@@ -312,10 +313,8 @@ def _usable_ports(config: RunConfig) -> tuple[int, int]:
                     raise ServerError(f"--{protocol}-port {port} is taken on 127.0.0.1 "
                                       f"({exc.strerror or exc}): free it, give another, or "
                                       "leave the option out for a free one") from None
-            s = socket.socket()
-            held.append(s)
-            s.bind(("127.0.0.1", 0))
-            chosen.append(s.getsockname()[1])
+            held.append(free_socket())
+            chosen.append(held[-1].getsockname()[1])
         return chosen[0], chosen[1]
     finally:
         for s in held:
