@@ -101,6 +101,20 @@ def test_quoting_found_in_some_blocks_only(tmp_path, monkeypatch):
         assert written(df.iloc[200:], tmp_path) == pandas_bytes(df.iloc[200:])
 
 
+@pytest.mark.parametrize("share", [0.0, 0.6, 1.0])
+def test_float_column_sharing_an_earlier_ones_text_is_byte_identical(tmp_path, share):
+    """``end`` written from ``start``'s text where they are the same bits: 0.0 and -0.0, NaN
+    and the values of another column around them still written as themselves."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    start = rng.integers(0, 10 ** 12, n) / 1e3
+    start[:4] = [0.0, -0.0, np.nan, 1e-7]
+    end = np.where(rng.random(n) < share, start, start + rng.random(n))
+    end[:4] = [-0.0, 0.0, np.nan, 1e-7]
+    df = pd.DataFrame({"start": start, "end": end, "other": end * 3.0, "again": end})
+    assert written(df, tmp_path) == pandas_bytes(df)
+
+
 def test_mixed_object_column_falls_back_to_pandas(tmp_path):
     df = pd.DataFrame({"a": [1, "x", 2.5], "b": [1, 2, 3]})
     assert written(df, tmp_path) == pandas_bytes(df)

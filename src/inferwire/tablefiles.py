@@ -113,7 +113,16 @@ def _line_buffers(df: pd.DataFrame) -> list:
     """The CSV rows of ``df`` as Arrow buffers to write one after the other (no copy)."""
     if not len(df):
         return []
-    cells = [column_text(df[c]) for c in df.columns]
+    cells, floats = [], []           # floats: (bits, text) of the float columns done
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_float_dtype(s.dtype):
+            x = s.to_numpy(dtype="float64", na_value=np.nan)
+            text = _shared_float_text(x, floats)
+            floats.append((x.view(np.int64), text))
+            cells.append(text)
+        else:
+            cells.append(column_text(s))
     lines = pc.binary_join_element_wise(*cells, ",")
     lines = pc.binary_join_element_wise(lines, "\n", "")
     return _text_buffers(lines)
@@ -156,6 +165,30 @@ def float_text(x: np.ndarray) -> pa.Array:
         text = pc.replace_with_mask(text, pa.array(other),
                                     pa.array(x[other].astype(str), pa.string()))
     return pc.fill_null(text, "")
+
+
+#: A float column is written from an earlier one's text where their values agree bit for bit
+#: when at least this share of its rows do (a message in one packet ends when it starts:
+#: ``end`` repeats ``start`` on most rows of a streamed capture's messages table).
+SHARED_SHARE = 0.5
+
+
+def _shared_float_text(x: np.ndarray, done: list) -> pa.Array:
+    """:func:`float_text` of ``x``, taking the text of the rows equal (same bits: 0.0 and -0.0
+    are written apart) to an earlier column of ``done`` (``(bits, text)`` pairs) from it, and
+    formatting the others only."""
+    bits = x.view(np.int64)
+    for other_bits, other_text in done:
+        same = bits == other_bits
+        count = int(same.sum())
+        if count < SHARED_SHARE * len(x):
+            continue
+        if count == len(x):
+            return other_text
+        differ = ~same
+        return pc.replace_with_mask(other_text, pa.array(differ),
+                                    float_text(x[differ]))
+    return float_text(x)
 
 
 def _formattable(s: pd.Series) -> bool:
