@@ -14,6 +14,7 @@
 * ``inferwire.tcp._segments``: a TCP direction with retransmissions or reordering reassembled
   segment by segment and its copies classified (:mod:`inferwire.tcp.segments`,
   :func:`inferwire.tcp.delivery.classify_codes`);
+* ``inferwire._csvrows``: CSV rows joined from their columns' cell texts (:mod:`inferwire.tablefiles`);
 * ``inferwire.packets._guard``: a SIGBUS handler, so that a capture that shrinks while it is
   mapped is an error naming the file instead of a silent death (:mod:`inferwire.packets.guard`).
 
@@ -43,4 +44,6 @@ setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/
                    Extension("inferwire.exchanges._plain", ["src/inferwire/exchanges/_plain.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.tcp._segments", ["src/inferwire/tcp/_segments.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire._csvrows", ["src/inferwire/_csvrows.c"],
                              extra_compile_args=["-O2"], optional=True)])

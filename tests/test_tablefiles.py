@@ -192,3 +192,54 @@ def test_iso_times_as_numpy_writes_them(seed):
     v[rng.random(len(v)) < 0.05] = np.datetime64("NaT")
     want = np.where(np.isnat(v), "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
     assert tablefiles.iso_text(v).to_pylist() == want.tolist()
+
+
+def test_the_rows_join_extension_is_built_where_ci_runs():
+    if not tablefiles.accelerated():
+        from needs import skip_or_fail
+        skip_or_fail("inferwire._csvrows is not built (no C compiler at install: scripts/setup.sh "
+                     "needs gcc and the Python headers): rows are joined by Arrow")
+
+
+def _need_join():
+    if not tablefiles.accelerated():
+        from needs import skip_or_fail
+        skip_or_fail("inferwire._csvrows is not built here: nothing to compare")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rows_joined_in_c_are_arrows_rows(seed):
+    """The C join against Arrow's on columns of random cells (empty ones, an all-empty column,
+    sliced and chunked arrays)."""
+    import pyarrow as pa
+    _need_join()
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    words = ["", "a", "grpc", 'say ""hi""', "é", "x" * 70]
+    cols = [pa.array(rng.choice(words, n + 5).tolist(), pa.string()).slice(3, n),
+            pa.array([""] * n, pa.string()),
+            pa.chunked_array([pa.array(rng.choice(words, k).tolist(), pa.string())
+                              for k in (n // 3, n - n // 3)]),
+            pa.array([str(v) for v in rng.integers(-10**12, 10**12, n)], pa.string())]
+    want = b"".join(buf.to_pybytes() for buf in tablefiles._joined_rows(cols, use_c=False))
+    assert b"".join(tablefiles._joined_rows(cols)) == want
+    assert len(tablefiles._joined_rows(cols)) == 1                   # joined in C
+    # what the C join does not take (64-bit offsets, nulls) is left to Arrow
+    assert tablefiles._plain_string(pa.array(["a"], pa.large_string())) is None
+    assert tablefiles._plain_string(pa.array(["a", None], pa.string())) is None
+
+
+def test_rows_join_rejects_offsets_that_do_not_fit():
+    from inferwire._csvrows import join
+    _need_join()
+    ok = np.array([0, 1, 3], np.int32)
+    assert join([ok, ok], [b"abc", b"xyz"], 2) == b"a,x\nbc,yz\n"
+    assert join([ok], [b"abc"], 0) == b""
+    with pytest.raises(ValueError, match="column 1: offsets 0..9 outside its 3 bytes"):
+        join([ok, np.array([0, 1, 9], np.int32)], [b"abc", b"xyz"], 2)
+    with pytest.raises(ValueError, match="column 0, row 1: offset goes backwards"):
+        join([np.array([0, 2, 1], np.int32)], [b"abc"], 2)
+    with pytest.raises(ValueError, match="column 0: 3 offsets, need 4"):
+        join([ok], [b"abc"], 3)
+    with pytest.raises(ValueError, match="one of each per column"):
+        join([ok], [b"abc", b"x"], 2)

@@ -35,6 +35,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+try:              # the rows joined in C (_csvrows.c); Arrow's joins are the reading without it
+    from ._csvrows import join as _c_join
+except ImportError:
+    _c_join = None
+
 #: Rows formatted and written at a time: bounds the text held in memory (~60 MB at 600 B/row,
 #: times the blocks in flight: two per thread).
 BLOCK_ROWS = 100_000
@@ -106,11 +111,12 @@ def _formatted_blocks(df: pd.DataFrame):
 
 def csv_lines(df: pd.DataFrame) -> bytes:
     """The CSV rows of ``df`` (no header), each ending in a newline."""
-    return b"".join(buf.to_pybytes() for buf in _line_buffers(df))
+    return b"".join(_line_buffers(df))
 
 
 def _line_buffers(df: pd.DataFrame) -> list:
-    """The CSV rows of ``df`` as Arrow buffers to write one after the other (no copy)."""
+    """The CSV rows of ``df`` as buffers (bytes, or Arrow buffers: no copy) to write one after
+    the other."""
     if not len(df):
         return []
     cells, floats = [], []           # floats: (bits, text) of the float columns done
@@ -123,9 +129,39 @@ def _line_buffers(df: pd.DataFrame) -> list:
             cells.append(text)
         else:
             cells.append(column_text(s))
+    return _joined_rows(cells)
+
+
+def accelerated() -> bool:
+    """True when the rows are joined in C (the ``inferwire._csvrows`` extension is built)."""
+    return _c_join is not None
+
+
+def _joined_rows(cells: list, use_c: bool = True) -> list:
+    """The rows of the columns' cell texts (null-free Arrow string arrays, one per column)
+    joined by commas and ended by newlines, as buffers to write in order: in one C pass
+    (``use_c`` and the extension built; Arrow's two element-wise joins were most of a large
+    table's writing) or with Arrow's joins."""
+    if use_c and _c_join is not None:
+        cols = [_plain_string(c) for c in cells]
+        if all(c is not None for c in cols):
+            n = len(cols[0])
+            offsets = [np.frombuffer(c.buffers()[1], np.int32)[c.offset:c.offset + n + 1]
+                       for c in cols]
+            texts = [c.buffers()[2] if c.buffers()[2] is not None else b"" for c in cols]
+            return [_c_join(offsets, texts, n)]
     lines = pc.binary_join_element_wise(*cells, ",")
     lines = pc.binary_join_element_wise(lines, "\n", "")
     return _text_buffers(lines)
+
+
+def _plain_string(arr) -> pa.Array | None:
+    """``arr`` as one null-free ``string`` (int32 offsets) array, or None when it is not one."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    if not pa.types.is_string(arr.type) or arr.null_count:
+        return None
+    return arr
 
 
 def column_text(s: pd.Series) -> pa.Array:
