@@ -188,15 +188,15 @@ def build_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: in
 
     Port 0 ("any free port") is tried again on another port, up to ``AUTO_PORT_TRIES`` times,
     when the one chosen is taken before gRPC binds it."""
-    tries = AUTO_PORT_TRIES if port == 0 else 1
-    for attempt in range(tries):
+    def bind():
+        return _bind_grpc_server(core, log, host=host, port=port, max_threads=max_threads,
+                                 max_message_bytes=max_message_bytes, credentials=credentials)
+    for _ in range(AUTO_PORT_TRIES - 1 if port == 0 else 0):
         try:
-            return _bind_grpc_server(core, log, host=host, port=port, max_threads=max_threads,
-                                     max_message_bytes=max_message_bytes, credentials=credentials)
+            return bind()
         except ServerError:
-            if attempt == tries - 1:
-                raise
-    raise AssertionError("unreachable")
+            continue                # the chosen port was lost: choose again
+    return bind()
 
 
 def _bind_grpc_server(core: ServingCore, log: RequestLog, *, host: str, port: int,
