@@ -16,6 +16,7 @@ import inferwire.analysis.schedule as schedule
 import inferwire.exchanges.http1 as ex_http1
 from craft import Conversation, write_pcap
 from inferwire import analyze
+from inferwire.exchanges.plainbatch import PlainBatch
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
@@ -25,7 +26,7 @@ def both_ways(path, monkeypatch, **options):
     bucket-wide read of one-request connections (tests/test_plainbatch.py) is off, so that
     this walk reads them."""
     taken = []
-    monkeypatch.setattr(schedule, "one_request_exchanges", lambda *args: {})
+    monkeypatch.setattr(schedule, "one_request_batch", lambda *args: PlainBatch.empty())
     plain = ex_http1.plain_exchanges
 
     def counting(up, down):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +18,12 @@ from hypothesis import strategies as st
 
 import inferwire.analysis.schedule as schedule
 from craft import Conversation, write_pcap
+from needs import skip_or_fail
 from inferwire import analyze
 from inferwire.analysis import AnalyzeOptions, analyze_connection, read_capture
 from inferwire.exchanges.exchange import ConnectionResult
-from inferwire.exchanges.plainbatch import one_request_exchanges
+from inferwire.exchanges import plainbatch
+from inferwire.exchanges.plainbatch import PlainBatch, one_request_exchanges
 from inferwire.tcp.connections import ConnectionSet
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
@@ -31,7 +34,7 @@ def both_ways(path, monkeypatch, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fast = analyze(path, workers=1, **options)
-        monkeypatch.setattr(schedule, "one_request_exchanges", lambda *args: {})
+        monkeypatch.setattr(schedule, "one_request_batch", lambda *args: PlainBatch.empty())
         general = analyze(path, workers=1, **options)
     return fast, general
 
@@ -51,7 +54,12 @@ def taken_and_checked(path, skip_ports=frozenset()) -> set:
     for index, exchange in fast.items():
         assert ConnectionResult("http/1.1", [exchange]) == analyze_connection(
             found.connection(index), AnalyzeOptions())
-    assert len(spent) == len(fast)              # each connection's reads told once
+    # each taken connection's reads told once, in groups of connections in order
+    bounds = found.dirs.piece_bounds if found.dirs else []
+    pieces = [bounds[2 * found.order[i] + 2] - bounds[2 * found.order[i]] for i in fast]
+    assert sum(s[0] for s in spent) == sum(pieces)
+    assert len(spent) == -(-len(fast) // plainbatch.SPEND_GROUP)
+    assert all(lo <= hi for _, _, lo, hi in spent)
     return {found.connection(index).client.port for index in fast}
 
 
@@ -267,3 +275,72 @@ def test_forced_and_ignored_ports_are_left_alone(tmp_path, monkeypatch):
     fast, general = both_ways(path, monkeypatch, decode_as={8501: "http/1.1"})
     assert_same(fast, general)
     assert len(fast.requests) == 3
+
+
+def test_ipv6_and_ipv4_clients_of_several_addresses_keep_their_endpoint_texts(tmp_path,
+                                                                                monkeypatch):
+    # the column path formats each distinct address once: IPv6 ones in brackets, each row its
+    # own port, clients of several addresses interleaved
+    packets = []
+    hosts = [("10.0.0.1", "10.0.0.2", False), ("2001:db8::7", "2001:db8::1", True),
+             ("10.0.0.9", "10.0.0.2", False), ("::ffff:10.1.2.3", "::1", True)]
+    for n in range(12):
+        client, server, v6 = hosts[n % len(hosts)]
+        conv = Conversation(client=(client, 41000 + n), server=(server, 8501), ipv6=v6)
+        t = 1_000_000 * n
+        conv.handshake(t, t + 50_000, t + 60_000)
+        conv.client(t + 100_000, _request(n, "plain"))
+        conv.server(t + 400_000, _response(n, "plain"))
+        packets += conv.packets
+    for p in packets:               # scapy would look the MAC addresses up, seconds each
+        p.dst, p.src = "02:00:00:00:00:02", "02:00:00:00:00:01"
+    path = write_pcap(tmp_path / "hosts.pcap", packets)
+    assert len(taken_and_checked(path)) == 12
+    fast, general = both_ways(path, monkeypatch)
+    assert_same(fast, general)
+    assert fast.requests.client.tolist()[:4] == ["10.0.0.1:41000", "[2001:db8::7]:41001",
+                                                 "10.0.0.9:41002", "10.1.2.3:41003"]  # IPv4-mapped
+    assert fast.connections.server.tolist()[1] == "[2001:db8::1]:8501"
+
+
+def _batch_of(path, monkeypatch, heads) -> PlainBatch:
+    monkeypatch.setattr(plainbatch, "plain_heads", heads)
+    return plainbatch.one_request_batch(ConnectionSet(read_capture(str(path))))
+
+
+@pytest.mark.parametrize("make", ["kinds", "run-new-conn", "run-b4"])
+def test_the_c_heads_read_takes_what_its_python_twin_takes(tmp_path, monkeypatch, make):
+    if plainbatch._plain_heads_c is None:
+        skip_or_fail("inferwire.exchanges._plain is not built here: nothing to compare")
+    if make == "kinds":                 # every request, response and fault kind, as above
+        specs = [{"requests": [rq], "responses": [rs], "cuts": cuts, "syn": True,
+                  "fault": fault, "fin": True} for rq in REQUESTS for rs in RESPONSES
+                 for fault in (None, "gap", "snap") for cuts in ([], [30])]
+        packets = []
+        for n, spec in enumerate(specs):
+            packets += _conversation(n, spec, 1_000_000 * n).packets
+        path = write_pcap(tmp_path / "kinds.pcap", packets)
+    else:
+        path = CAPTURES / make / "capture.pcapng"
+    c = _batch_of(path, monkeypatch, plainbatch._plain_heads_c)
+    py = _batch_of(path, monkeypatch, plainbatch._plain_heads_py)
+    assert c.index.tolist() == py.index.tolist()
+    for name in ("method", "path", "request_id"):
+        assert getattr(c, name) == getattr(py, name)
+    for name in ("k", "status", "request_bytes", "response_bytes", "times", "known", "frames"):
+        assert np.array_equal(getattr(c, name), getattr(py, name))
+    if make != "run-b4":                # run-b4: keep-alive connections, none taken
+        assert len(c) > 0
+
+
+def test_the_c_heads_read_names_what_is_wrong_with_its_columns():
+    if plainbatch._plain_heads_c is None:
+        skip_or_fail("inferwire.exchanges._plain is not built here")
+    heads = plainbatch._plain_heads_c
+    ints = np.zeros(4, dtype=np.int64)
+    with pytest.raises(ValueError, match="srcs must be an int64 column"):
+        heads(b"", np.zeros(4), ints, ints, ints, ints, 100)
+    with pytest.raises(ValueError, match="connection 7 out of range"):
+        heads(b"", ints, ints, ints, ints, np.array([7]), 100)
+    with pytest.raises(ValueError, match="pieces out of range"):
+        heads(b"", ints, ints, np.array([0, 2, 9, 9]), ints, np.array([0]), 100)

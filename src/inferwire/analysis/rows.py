@@ -17,7 +17,7 @@ from ..exchanges.exchange import ConnectionResult, Exchange
 from ..exchanges.network import connection_part, stalled_waits
 from ..problems import lines
 from ..tcp import Connection
-from ..tcp.connections import NET_FIELDS, ConnectionSet, handshake_rtts
+from ..tcp.connections import NET_FIELDS
 
 #: The connection's values at the head of each of its request rows.
 CONNECTION_FIELDS = ("connection", "client", "server", "tls")
@@ -77,48 +77,6 @@ def connection_rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], di
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
     row = connection_row(c, r, len(exchanges), client, server, warnings, first, rtt)
     return req_rows, row, warnings, net
-
-
-def plain_rows(found: ConnectionSet, index: int, x: Exchange) -> tuple | None:
-    """What :func:`connection_rows` makes of connection ``index`` of ``found`` whose only
-    exchange is ``x`` (:func:`~inferwire.exchanges.plainbatch.one_request_exchanges`: no loss,
-    no reordering, no cut), from the columns: ``(request row, connection row, network part,
-    packets)``; None when the connection would have warnings (a time stamp out of order, a
-    time unknown, a zero window): those are built as objects and go through
-    :func:`connection_rows`."""
-    k = found.order[index]
-    f = found.facts["lists"]
-    a, b, s, d = x.req_start_ns, x.req_end_ns, x.resp_start_ns, x.resp_end_ns
-    net = found.net[k]
-    if not x.complete or b < a or d < s or s < a or net[_ZERO_WINDOWS]:
-        return None
-    syn, synack, ack = f["syn_ns"][k], f["synack_ns"][k], f["handshake_ack_ns"][k]
-    untimed = f["syn_untimed"][k]
-    handshake = None if syn is None or ack is None or untimed else ack - syn
-    if handshake is not None and handshake < 0:
-        return None
-    rtt_server, rtt_client = handshake_rtts(syn, f["answered_syn_ns"][k], synack,
-                                            f["answered_synack_ns"][k], ack, untimed)
-    client, server = found.endpoints(k)
-    request = (index, client, server, False) + _exchange_values(x) + (handshake, None, None)
-    end = "rst" if f["has_rst"][k] else "fin" if f["has_fin"][k] else "open"
-    connection = {
-        "connection": index, "client": client, "server": server, "protocol": "http/1.1",
-        "tls": False, "tls_version": None, "alpn": None, "sni": None, "syn_ns": syn,
-        "start_seen": True, "first_ns": f["first_ns"][k], "last_ns": f["last_ns"][k],
-        "tcp_handshake_ns": handshake, "tls_handshake_ns": None, "h2_setup_ns": None,
-        "requests": 1, "packets": f["packets"][k], "bytes_to_server": found.dirs.nbytes[2 * k],
-        "bytes_to_client": found.dirs.nbytes[2 * k + 1],
-        "retransmissions": net[_CONTROL_RETRANSMISSIONS], "missing_bytes": 0,
-        "retrans_bytes": 0, "out_of_order": 0, "dup_acks": net[_DUP_ACKS],
-        "zero_windows": net[_ZERO_WINDOWS], "mss_client": net[_MSS_CLIENT],
-        "mss_server": net[_MSS_SERVER], "wscale_client": net[_WSCALE_CLIENT],
-        "wscale_server": net[_WSCALE_SERVER], "sack_permitted": net[_SACK_PERMITTED],
-        "max_in_flight_to_server_bytes": net[_IN_FLIGHT_TO_SERVER],
-        "max_in_flight_to_client_bytes": net[_IN_FLIGHT_TO_CLIENT], "rtt_client_ns": rtt_client,
-        "rtt_server_ns": rtt_server, "vantage": _vantage(rtt_client, rtt_server), "end": end,
-        "warnings": ""}
-    return request, connection, (1, rtt_client, rtt_server, False, None), f["packets"][k]
 
 
 def _disordered(a, b, s, d) -> bool:

@@ -9,14 +9,15 @@ import pandas as pd
 
 from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS
 from ..exchanges.exchange import ConnectionResult
-from ..exchanges.plainbatch import one_request_exchanges
+from ..exchanges.plainbatch import one_request_batch
 from ..tcp.connections import ConnectionSet
 from ..tcp.grouping import PacketGroups
 from . import pages
 from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .dispatch import analyze_connection
 from .pages import RELEASE_EVERY, WHOLE_FILE_RELEASE_EVERY, PageBudget, spender
-from .rows import MESSAGES, REQUEST_ID, STREAM, connection_rows, plain_rows
+from .plaincolumns import plain_columns
+from .rows import MESSAGES, REQUEST_ID, STREAM, connection_rows
 from .spill import SpilledCapture
 from .tables import (connection_columns, connection_frame, message_columns, message_frame,
                      request_columns, request_frame, typed)
@@ -51,14 +52,12 @@ def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar)
             groups = PacketGroups(sub) if len(sub) else None
             keys = order_keys(sub, rows, groups) if many else None
             found = ConnectionSet(sub, groups, options.vantage)   # numbered 0.. in the bucket
-            requests, req_pos, conn_rows, conn_pos, warnings, messages = bucket_rows(
+            requests, req_pos, connections, conn_pos, warnings, messages = bucket_rows(
                 found, ignore, options, keylog, budget, tick)
             found = sub = groups = None     # this bucket's objects go before the next one's
             if spilled:                     # a bucket file's pages: not read again
                 table.release()
-            yield (requests, req_pos,
-                   connection_columns(conn_rows), np.array(conn_pos, dtype=np.int64),
-                   warnings, keys, messages)
+            yield requests, req_pos, connections, conn_pos, warnings, keys, messages
 
     shards = map_shards(bucket_tables, source.weights, workers,
                         progress=None if bar is None else bar.update_to,
@@ -70,31 +69,26 @@ def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar)
 
 def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget,
                 tick) -> tuple:
-    """One bucket's requests columns and their connection numbers, its connection rows and
-    their numbers, its warnings and its messages columns (``tick``: told each connection's
-    packets when done).  One-request HTTP/1 connections are read from the columns
-    (:mod:`~inferwire.exchanges.plainbatch`, :func:`~.rows.plain_rows`); the others one by one."""
+    """One bucket's requests columns and their connection numbers, its connections columns
+    and their numbers, its warnings and its messages columns (``tick``: told the packets of
+    the connections done).  One-request HTTP/1 connections are read from the columns
+    (:mod:`~inferwire.exchanges.plainbatch`, :mod:`.plaincolumns`); the others one by one."""
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
     msg_rows = []                   # the streamed requests' (connection, stream, id, messages)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
-    plain = one_request_exchanges(found, ignore | options.decode_as.keys(), spender(budget))
+    batch = one_request_batch(found, ignore | options.decode_as.keys(), spender(budget))
+    taken, plain_requests, plain_connections, packets = plain_columns(found, batch)
+    tick(packets)
+    done = set(batch.index[taken].tolist())
+    left = {int(batch.index[i]): i for i in np.flatnonzero(~taken).tolist()}
     for index in range(len(found)):
-        rows = plain_rows(found, index, plain[index]) if index in plain else None
-        if rows is not None:
-            req_row, conn_row, part, packets = rows
-            req_rows.append(req_row)
-            req_pos.append(index)
-            conn_rows.append(conn_row)
-            conn_pos.append(index)
-            parts.append(part)
-            ids.append((2 * found.order[index], 2 * found.order[index] + 1))
-            tick(packets)
+        if index in done:
             continue
         c = found.connection(index)
         if c.client.port in ignore or c.server.port in ignore:
             tick(c.packets)
             continue
-        result = (ConnectionResult("http/1.1", [plain[index]]) if index in plain
+        result = (ConnectionResult("http/1.1", [batch.exchange(left[index])]) if index in left
                   else analyze_connection(c, options, keylog, budget))
         rows_, conn_row, conn_warnings, part = connection_rows(c, result)
         parts.append(part)
@@ -110,9 +104,24 @@ def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget
             warnings.append((c.index, str(c.client), str(c.server), conn_warnings))
         tick(c.packets)
     acks = (found.dirs, ids) if len(found) else None
-    requests = request_columns(req_rows, parts, acks)
-    return (requests, np.array(req_pos, dtype=np.int64), conn_rows, conn_pos, warnings,
-            message_columns(msg_rows))
+    plain_pos = batch.index[taken]
+    requests, req_pos = _merged(plain_requests, plain_pos,
+                                request_columns(req_rows, parts, acks), req_pos)
+    connections, conn_pos = _merged(plain_connections, plain_pos,
+                                    connection_columns(conn_rows), conn_pos)
+    return requests, req_pos, connections, conn_pos, warnings, message_columns(msg_rows)
+
+
+def _merged(first: dict, first_pos: np.ndarray, second: dict, second_pos: list) -> tuple:
+    """Two sets of a table's columns (name -> typed array) and their rows' connection numbers,
+    as one (rows put in connection order by :func:`joined`)."""
+    second_pos = np.array(second_pos, dtype=np.int64)
+    if not len(first_pos):
+        return second, second_pos
+    if not len(second_pos):
+        return first, first_pos
+    return ({name: _concatenated([col, second[name]]) for name, col in first.items()},
+            np.concatenate([first_pos, second_pos]))
 
 
 def numbered(frames: list, many: bool):

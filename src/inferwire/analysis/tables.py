@@ -65,40 +65,25 @@ def request_frame(rows: list[tuple]) -> pd.DataFrame:
                         copy=False)
 
 
+#: The request rows' time fields (ns), turned into the tables' seconds, UTC stamps and ms.
+REQUEST_NS_FIELDS = ("req_start_ns", "req_end_ns", "resp_start_ns", "resp_end_ns",
+                     "tcp_handshake_ns", "tls_handshake_ns", "h2_setup_ns")
+
+
 def request_columns(rows: list[tuple], parts: list | None = None,
                     acks: tuple | None = None) -> dict:
     """The requests table's columns (name -> typed array) from request rows, their network
     parts (None: no rows) and ACK round trip look-up (see :func:`ack_rtt`)."""
     raw = _transposed(rows, REQUEST_FIELDS)
-    ns = {k: ns_column(raw[k]) for k in ("req_start_ns", "req_end_ns", "resp_start_ns",
-                                           "resp_end_ns", "tcp_handshake_ns",
-                                           "tls_handshake_ns", "h2_setup_ns")}
-
-    def diff(a, b, after=None):
-        # b - a where both are known and the packets' time stamps are in causal order
-        # (b not before a; for wait_ms: the response not before the request's start)
-        (va, ka), (vb, kb) = ns[a], ns[b]
-        va_, ka_ = ns[after] if after else (va, ka)
-        ok = ka & kb & (~ka_ | (vb >= va_))
-        return np.where(ok, (vb - va) / 1e6, np.nan)
-    derived = {"request_start": _seconds(ns, "req_start_ns"),
-               "request_end": _seconds(ns, "req_end_ns"),
-               "response_start": _seconds(ns, "resp_start_ns"),
-               "response_end": _seconds(ns, "resp_end_ns"),
-               "request_start_utc": _utc(*ns["req_start_ns"]),
-               "request_end_utc": _utc(*ns["req_end_ns"]),
-               "response_start_utc": _utc(*ns["resp_start_ns"]),
-               "response_end_utc": _utc(*ns["resp_end_ns"]),
-               "request_ms": diff("req_start_ns", "req_end_ns"),
-               "wait_ms": diff("req_end_ns", "resp_start_ns", after="req_start_ns"),
-               "response_ms": diff("resp_start_ns", "resp_end_ns"),
-               "total_ms": diff("req_start_ns", "resp_end_ns"),
-               "tcp_handshake_ms": _ms(ns, "tcp_handshake_ns"),
-               "tls_handshake_ms": _ms(ns, "tls_handshake_ns"),
-               "h2_setup_ms": _ms(ns, "h2_setup_ns")}
+    ns = {k: ns_column(raw[k]) for k in REQUEST_NS_FIELDS}
+    derived = phase_columns(ns)
     derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
     if acks is not None and rows:
-        ack_rtt(derived, ns, parts, acks)
+        dirs, ids = acks
+        counts = [p[0] for p in parts]
+        up = np.repeat(np.array([i[0] for i in ids], dtype=np.int64), counts)
+        down = np.repeat(np.array([i[1] for i in ids], dtype=np.int64), counts)
+        ack_rtt(derived, ns, dirs, up, down)
     if any(m is not None for m in raw["messages"]):      # a streamed request (else all empty)
         raw.update(message_stats(raw["messages"], raw["req_end_ns"], raw["protocol"],
                                  raw["grpc_status"]))
@@ -107,14 +92,38 @@ def request_columns(rows: list[tuple], parts: list | None = None,
     return typed_columns(REQUEST_COLUMNS, raw, derived)
 
 
-def ack_rtt(columns: dict, ns: dict, parts: list, acks: tuple) -> None:
-    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms in one vectorised look-up:
-    ``acks`` = (the bucket's Directions, each connection's
-    :meth:`~inferwire.tcp.connections.Connection.rtt_directions`), ``ns``: the time columns."""
-    dirs, ids = acks
-    counts = [p[0] for p in parts]
-    up = np.repeat(np.array([i[0] for i in ids], dtype=np.int64), counts)
-    down = np.repeat(np.array([i[1] for i in ids], dtype=np.int64), counts)
+def phase_columns(ns: dict) -> dict:
+    """The requests table's time columns (s, UTC, ms) of the time fields ``ns``
+    (:data:`REQUEST_NS_FIELDS` -> :func:`ns_column` pairs)."""
+    def diff(a, b, after=None):
+        # b - a where both are known and the packets' time stamps are in causal order
+        # (b not before a; for wait_ms: the response not before the request's start)
+        (va, ka), (vb, kb) = ns[a], ns[b]
+        va_, ka_ = ns[after] if after else (va, ka)
+        ok = ka & kb & (~ka_ | (vb >= va_))
+        return np.where(ok, (vb - va) / 1e6, np.nan)
+    return {"request_start": _seconds(ns, "req_start_ns"),
+            "request_end": _seconds(ns, "req_end_ns"),
+            "response_start": _seconds(ns, "resp_start_ns"),
+            "response_end": _seconds(ns, "resp_end_ns"),
+            "request_start_utc": _utc(*ns["req_start_ns"]),
+            "request_end_utc": _utc(*ns["req_end_ns"]),
+            "response_start_utc": _utc(*ns["resp_start_ns"]),
+            "response_end_utc": _utc(*ns["resp_end_ns"]),
+            "request_ms": diff("req_start_ns", "req_end_ns"),
+            "wait_ms": diff("req_end_ns", "resp_start_ns", after="req_start_ns"),
+            "response_ms": diff("resp_start_ns", "resp_end_ns"),
+            "total_ms": diff("req_start_ns", "resp_end_ns"),
+            "tcp_handshake_ms": _ms(ns, "tcp_handshake_ns"),
+            "tls_handshake_ms": _ms(ns, "tls_handshake_ns"),
+            "h2_setup_ms": _ms(ns, "h2_setup_ns")}
+
+
+def ack_rtt(columns: dict, ns: dict, dirs, up: np.ndarray, down: np.ndarray) -> None:
+    """Fill the requests' ack_rtt_client_ms / ack_rtt_server_ms in one vectorised look-up in
+    ``dirs`` (the bucket's :class:`~inferwire.tcp.grouping.Directions`): ``up``/``down``, each
+    row's direction numbers of the client's and the server's data
+    (:meth:`~inferwire.tcp.connections.Connection.rtt_directions`); ``ns``: the time columns."""
     (start, k_start), (req_end, k_req), (resp_end, k_resp) = (ns[k] for k in (
         "req_start_ns", "req_end_ns", "resp_end_ns"))
     start = np.where(k_start, start, -1)
@@ -159,23 +168,31 @@ def connection_frame(rows: list[dict]) -> pd.DataFrame:
                         copy=False)
 
 
+#: The connection rows' time fields (ns), turned into the table's seconds, UTC stamps and ms.
+CONNECTION_NS_FIELDS = ("syn_ns", "first_ns", "last_ns", "tcp_handshake_ns", "tls_handshake_ns",
+                        "h2_setup_ns", "rtt_client_ns", "rtt_server_ns")
+
+
 def connection_columns(rows: list[dict]) -> dict:
     """The connections table's columns (name -> typed array) from connection rows (dicts of
     :data:`~inferwire.analysis.rows.CONNECTION_ROW_FIELDS`)."""
     raw = _transposed(list(map(_connection_values, rows)), CONNECTION_ROW_FIELDS)
-    ns = {k: ns_column(raw[k]) for k in ("syn_ns", "first_ns", "last_ns", "tcp_handshake_ns",
-                                           "tls_handshake_ns", "h2_setup_ns", "rtt_client_ns",
-                                           "rtt_server_ns")}
+    ns = {k: ns_column(raw[k]) for k in CONNECTION_NS_FIELDS}
+    return typed_columns(CONNECTION_COLUMNS, raw, connection_time_columns(ns))
+
+
+def connection_time_columns(ns: dict) -> dict:
+    """The connections table's time columns (s, UTC, ms) of the time fields ``ns``
+    (:data:`CONNECTION_NS_FIELDS` -> :func:`ns_column` pairs)."""
     (first, kf), (last, kl) = ns["first_ns"], ns["last_ns"]
-    derived = {"syn_time": _seconds(ns, "syn_ns"), "first_time": _seconds(ns, "first_ns"),
-               "last_time": _seconds(ns, "last_ns"), "syn_utc": _utc(*ns["syn_ns"]),
-               "first_utc": _utc(*ns["first_ns"]), "last_utc": _utc(*ns["last_ns"]),
-               "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
-               "tcp_handshake_ms": _ms(ns, "tcp_handshake_ns"),
-               "tls_handshake_ms": _ms(ns, "tls_handshake_ns"),
-               "h2_setup_ms": _ms(ns, "h2_setup_ns"), "rtt_client_ms": _ms(ns, "rtt_client_ns"),
-               "rtt_server_ms": _ms(ns, "rtt_server_ns")}
-    return typed_columns(CONNECTION_COLUMNS, raw, derived)
+    return {"syn_time": _seconds(ns, "syn_ns"), "first_time": _seconds(ns, "first_ns"),
+            "last_time": _seconds(ns, "last_ns"), "syn_utc": _utc(*ns["syn_ns"]),
+            "first_utc": _utc(*ns["first_ns"]), "last_utc": _utc(*ns["last_ns"]),
+            "duration_ms": np.where(kf & kl, (last - first) / 1e6, np.nan),
+            "tcp_handshake_ms": _ms(ns, "tcp_handshake_ns"),
+            "tls_handshake_ms": _ms(ns, "tls_handshake_ns"),
+            "h2_setup_ms": _ms(ns, "h2_setup_ns"), "rtt_client_ms": _ms(ns, "rtt_client_ns"),
+            "rtt_server_ms": _ms(ns, "rtt_server_ns")}
 
 
 def typed_columns(columns, raw: dict, derived: dict) -> dict:

@@ -110,44 +110,53 @@ static int status_line(const unsigned char *p, const unsigned char *e)
     return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 }
 
-static PyObject *message(PyObject *self, PyObject *args)
+/* One message head parsed: what message() returns, before it becomes Python objects. */
+typedef struct {
+    Py_ssize_t head_end;                /* index one past the CRLF CRLF */
+    const unsigned char *method, *sp1, *sp2;  /* request: method at method, ends at sp1; the
+                                                 target between sp1 + 1 and sp2 */
+    int status;                         /* response */
+    long long length;                   /* body bytes */
+    PyObject *request_id;               /* request: new reference or NULL */
+} head_t;
+
+/* Parse the plain message head at base[pos:endpos] (see the top of this file): 1 and *h filled,
+ * 0 when it is not one (nothing to release), -1 with an exception set. */
+static int parse_head(const unsigned char *base, Py_ssize_t len, Py_ssize_t pos,
+                      Py_ssize_t endpos, int client, head_t *h)
 {
-    Py_buffer data;
-    Py_ssize_t pos, endpos;
-    int client;
-    if (!PyArg_ParseTuple(args, "y*nnp:message", &data, &pos, &endpos, &client))
-        return NULL;
-    PyObject *out = NULL, *request_id = NULL;
-    const unsigned char *base = data.buf;
-    if (endpos > data.len)
-        endpos = data.len;
+    h->request_id = NULL;
+    if (endpos > len)
+        endpos = len;
     if (pos < 0 || pos >= endpos)
-        goto none;
+        return 0;
     const unsigned char *crlf2 = find_head_end(base + pos, endpos - pos);
     if (crlf2 == NULL)
-        goto none;
-    Py_ssize_t head_end = (crlf2 - base) + 4;
+        return 0;
+    h->head_end = (crlf2 - base) + 4;
     const unsigned char *p = base + pos, *end = crlf2 + 2;   /* lines, each ending in CRLF */
     if (memchr(p, '\0', (size_t)(end - p)) != NULL)
-        goto none;
+        return 0;
     for (const unsigned char *q = p; q < end; q++) {
         if (*q == '\r') {
             if (q + 1 >= end || q[1] != '\n')
-                goto none;
+                return 0;
             q++;
         } else if (*q == '\n')
-            goto none;
+            return 0;
     }
     const unsigned char *eol = memchr(p, '\r', (size_t)(end - p));
-    const unsigned char *sp1 = NULL, *sp2 = NULL;
-    int status = 0;
+    h->method = p;
+    h->sp1 = h->sp2 = NULL;
+    h->status = 0;
     if (client) {
-        if (!request_line(p, eol, &sp1, &sp2) || (sp1 - p == 7 && memcmp(p, "CONNECT", 7) == 0))
-            goto none;
+        if (!request_line(p, eol, &h->sp1, &h->sp2)
+            || (h->sp1 - p == 7 && memcmp(p, "CONNECT", 7) == 0))
+            return 0;
     } else {
-        status = status_line(p, eol);
-        if (status < 200)
-            goto none;
+        h->status = status_line(p, eol);
+        if (h->status < 200)
+            return 0;
     }
     long long length = 0;
     int seen = 0;
@@ -181,43 +190,201 @@ static PyObject *message(PyObject *self, PyObject *args)
             PyObject *value = PyUnicode_DecodeLatin1((const char *)v, ve - v, NULL);
             if (value == NULL)
                 goto fail;
-            if (request_id == NULL) {
-                request_id = value;
+            if (h->request_id == NULL) {
+                h->request_id = value;
             } else {
-                PyObject *joined = PyUnicode_FromFormat("%U, %U", request_id, value);
+                PyObject *joined = PyUnicode_FromFormat("%U, %U", h->request_id, value);
                 Py_DECREF(value);
-                Py_DECREF(request_id);
-                request_id = joined;
+                Py_DECREF(h->request_id);
+                h->request_id = joined;
                 if (joined == NULL)
                     goto fail;
             }
         }
     }
-    if (client) {
-        PyObject *method = PyUnicode_DecodeASCII((const char *)p, sp1 - p, NULL);
-        PyObject *target = method == NULL ? NULL
-            : PyUnicode_DecodeLatin1((const char *)sp1 + 1, sp2 - sp1 - 1, NULL);
-        if (target != NULL)
-            out = Py_BuildValue("(nNNLO)", head_end, method, target, seen ? length : 0LL,
-                                request_id == NULL ? Py_None : request_id);
-        else
-            Py_XDECREF(method);
-    } else {
-        if (status == 204 || status == 304)
+    if (!client) {
+        if (h->status == 204 || h->status == 304)
             length = 0;
         else if (!seen)
             goto none;
-        out = Py_BuildValue("(niL)", head_end, status, length);
     }
-    Py_XDECREF(request_id);
+    h->length = seen || !client ? length : 0;
+    return 1;
+none:
+    Py_CLEAR(h->request_id);
+    return 0;
+fail:
+    Py_CLEAR(h->request_id);
+    return -1;
+}
+
+static PyObject *message(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    Py_ssize_t pos, endpos;
+    int client;
+    if (!PyArg_ParseTuple(args, "y*nnp:message", &data, &pos, &endpos, &client))
+        return NULL;
+    head_t h;
+    PyObject *out = NULL;
+    int got = parse_head(data.buf, data.len, pos, endpos, client, &h);
+    if (got > 0) {
+        if (client) {
+            PyObject *method = PyUnicode_DecodeASCII((const char *)h.method, h.sp1 - h.method,
+                                                     NULL);
+            PyObject *target = method == NULL ? NULL
+                : PyUnicode_DecodeLatin1((const char *)h.sp1 + 1, h.sp2 - h.sp1 - 1, NULL);
+            if (target != NULL)
+                out = Py_BuildValue("(nNNLO)", h.head_end, method, target, h.length,
+                                    h.request_id == NULL ? Py_None : h.request_id);
+            else
+                Py_XDECREF(method);
+            Py_XDECREF(h.request_id);
+        } else {
+            out = Py_BuildValue("(niL)", h.head_end, h.status, h.length);
+        }
+    } else if (got == 0) {
+        out = Py_NewRef(Py_None);
+    }
     PyBuffer_Release(&data);
     return out;
-none:
-    Py_XDECREF(request_id);
-    PyBuffer_Release(&data);
-    Py_RETURN_NONE;
+}
+
+/* Whether base[p:e] holds "text/event-stream", ASCII letters compared case-blind. */
+static int has_event_stream(const unsigned char *p, const unsigned char *e)
+{
+    static const char word[] = "text/event-stream";
+    const Py_ssize_t n = (Py_ssize_t)sizeof(word) - 1;
+    for (; e - p >= n; p++) {
+        Py_ssize_t i = 0;
+        for (; i < n; i++) {
+            unsigned char c = p[i];
+            if (c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c + 32);
+            if (c != (unsigned char)word[i])
+                break;
+        }
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+/* The int64 buffer of obj (contiguous, format 'q' or 'l' of 8 bytes) held in *b, or NULL with
+ * an exception. */
+static const long long *int64s(PyObject *obj, Py_buffer *b, const char *what)
+{
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    const char *f = b->format ? b->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@')
+        f++;
+    if (b->itemsize != 8 || !(strcmp(f, "q") == 0 || strcmp(f, "l") == 0)) {
+        PyErr_Format(PyExc_ValueError, "exchanges: %s must be an int64 column", what);
+        return NULL;
+    }
+    return (const long long *)b->buf;
+}
+
+#define N_OUT 7
+
+static PyObject *exchanges(PyObject *self, PyObject *args)
+{
+    Py_buffer bufs[6];
+    static const char *names[6] = {"data", "srcs", "ends", "bounds", "contiguous", "ks"};
+    PyObject *objs[6];
+    Py_ssize_t max_head;
+    for (int i = 0; i < 6; i++)
+        bufs[i].obj = NULL;
+    if (!PyArg_ParseTuple(args, "y*OOOOOn:exchanges", &bufs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &max_head))
+        return NULL;
+    const long long *v[6];
+    for (int i = 1; i < 6; i++)
+        if ((v[i] = int64s(objs[i], &bufs[i], names[i])) == NULL)
+            goto release;
+    const unsigned char *base = bufs[0].buf;
+    Py_ssize_t len = bufs[0].len;
+    Py_ssize_t n_pieces = bufs[1].len / 8, n_bounds = bufs[3].len / 8,
+               n_dirs = bufs[4].len / 8, n = bufs[5].len / 8;
+    if (bufs[2].len / 8 != n_pieces) {
+        PyErr_SetString(PyExc_ValueError, "exchanges: srcs and ends differ in length");
+        goto release;
+    }
+    PyObject *out[N_OUT] = {NULL};
+    for (int i = 0; i < N_OUT; i++)
+        if ((out[i] = PyList_New(0)) == NULL)
+            goto fail;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        long long k = v[5][r];
+        if (k < 0 || 2 * k + 2 >= n_bounds || 2 * k + 1 >= n_dirs) {
+            PyErr_Format(PyExc_ValueError, "exchanges: connection %lld out of range", k);
+            goto fail;
+        }
+        long long a = v[3][2 * k], b = v[3][2 * k + 1], e = v[3][2 * k + 2];
+        if (a < 0 || !(a < b && b < e) || e > n_pieces) {
+            PyErr_Format(PyExc_ValueError, "exchanges: connection %lld's pieces out of range",
+                         k);
+            goto fail;
+        }
+        long long up_at = v[1][a], down_at = v[1][b];
+        head_t rq, rs;
+        int got = parse_head(base, len, up_at, up_at + (v[2][a] < max_head ? v[2][a] : max_head),
+                             1, &rq);
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            continue;
+        if (rq.head_end - up_at + rq.length != v[4][2 * k]
+            || (rq.sp1 - rq.method == 4 && memcmp(rq.method, "HEAD", 4) == 0)) {
+            Py_XDECREF(rq.request_id);
+            continue;
+        }
+        got = parse_head(base, len, down_at,
+                         down_at + (v[2][b] < max_head ? v[2][b] : max_head), 0, &rs);
+        if (got <= 0 || rs.head_end - down_at + rs.length != v[4][2 * k + 1] || rs.status >= 400
+            || has_event_stream(base + down_at, base + rs.head_end)) {
+            Py_XDECREF(rq.request_id);
+            if (got < 0)
+                goto fail;
+            continue;
+        }
+        PyObject *item[N_OUT];
+        item[0] = PyLong_FromSsize_t(r);
+        item[1] = PyUnicode_DecodeASCII((const char *)rq.method, rq.sp1 - rq.method, NULL);
+        item[2] = PyUnicode_DecodeLatin1((const char *)rq.sp1 + 1, rq.sp2 - rq.sp1 - 1, NULL);
+        item[3] = rq.request_id == NULL ? Py_NewRef(Py_None) : rq.request_id;
+        item[4] = PyLong_FromLongLong(rq.length);
+        item[5] = PyLong_FromLong(rs.status);
+        item[6] = PyLong_FromLongLong(rs.length);
+        int bad = 0;
+        for (int i = 0; i < N_OUT; i++) {
+            if (item[i] == NULL || PyList_Append(out[i], item[i]) < 0)
+                bad = 1;
+            Py_XDECREF(item[i]);
+        }
+        if (bad)
+            goto fail;
+    }
+    for (int i = 1; i < 6; i++)
+        PyBuffer_Release(&bufs[i]);
+    PyBuffer_Release(&bufs[0]);
+    PyObject *tuple = PyTuple_New(N_OUT);
+    if (tuple == NULL) {
+        for (int i = 0; i < N_OUT; i++)
+            Py_DECREF(out[i]);
+        return NULL;
+    }
+    for (int i = 0; i < N_OUT; i++)
+        PyTuple_SET_ITEM(tuple, i, out[i]);
+    return tuple;
 fail:
-    PyBuffer_Release(&data);
+    for (int i = 0; i < N_OUT; i++)
+        Py_XDECREF(out[i]);
+release:
+    for (int i = 0; i < 6; i++)
+        if (bufs[i].obj != NULL)
+            PyBuffer_Release(&bufs[i]);
     return NULL;
 }
 
@@ -226,6 +393,10 @@ static PyMethodDef methods[] = {
      "message(data, pos, endpos, client) -> (head_end, method, target, body_bytes, request_id) "
      "or (head_end, status, body_bytes), or None: the plain HTTP/1 message head at pos, split "
      "and framed."},
+    {"exchanges", exchanges, METH_VARARGS,
+     "exchanges(data, srcs, ends, bounds, contiguous, ks, max_head) -> (rows, methods, "
+     "targets, request_ids, request_bytes, statuses, response_bytes): the one-request "
+     "connections among ks whose two heads are plain and frame each direction whole."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -177,23 +177,31 @@ def network_columns(parts: list, request_ms: np.ndarray, response_ms: np.ndarray
     (:func:`connection_part`, in row order), vectorised: zeros where a phase is known on a
     connection without loss or stall, the connection's values elsewhere.  The ACK round trip
     columns come out empty (filled by the caller's look-up)."""
-    n = len(request_ms)
     counts = np.array([p[0] for p in parts], dtype=np.int64)
+    rtts = [np.repeat(np.array([np.nan if p[i] is None else p[i] / 1e6 for p in parts],
+                               dtype=np.float64), counts) for i in (1, 2)]
+    h2 = np.repeat(np.array([p[3] for p in parts], dtype=bool), counts)
+    starts = np.concatenate(([0], np.cumsum(counts))).tolist()
+    overrides = [(at, p[4]) for p, at in zip(parts, starts) if p[4] is not None]
+    return lossless_network_columns(request_ms, response_ms, h2, *rtts, overrides)
+
+
+def lossless_network_columns(request_ms: np.ndarray, response_ms: np.ndarray, h2: np.ndarray,
+                             rtt_client_ms: np.ndarray, rtt_server_ms: np.ndarray,
+                             overrides: list = ()) -> dict:
+    """:func:`network_columns` of rows given as arrays (one value per row): ``h2``, the
+    connection is HTTP/2; the handshake round trips (ms, NaN: not known); ``overrides``:
+    ``(first row, network_rows)`` of each lossy connection."""
     req, resp = ~np.isnan(request_ms), ~np.isnan(response_ms)
     either = req | resp
-    nan = np.full(n, np.nan)
+    nan = np.full(len(request_ms), np.nan)
     cols = [np.where(req, 0, -1), np.where(req, 0, -1), np.where(req, 0.0, nan),
             np.where(resp, 0, -1), np.where(resp, 0, -1), np.where(resp, 0.0, nan),
-            np.where(either, 0.0, nan),
-            np.where(either & np.repeat([p[3] for p in parts], counts).astype(bool), 0.0, nan)]
-    for i in (1, 2):
-        v = np.array([np.nan if p[i] is None else p[i] / 1e6 for p in parts], dtype=np.float64)
-        cols.append(np.repeat(v, counts))
-    cols += [nan.copy(), nan.copy()]
-    starts = np.concatenate(([0], np.cumsum(counts)))
-    for p, at in zip(parts, starts.tolist()):
-        if p[4] is not None:
-            _override(cols, p[4], at)
+            np.where(either, 0.0, nan), np.where(either & h2, 0.0, nan),
+            np.asarray(rtt_client_ms, dtype=np.float64).copy(),
+            np.asarray(rtt_server_ms, dtype=np.float64).copy(), nan.copy(), nan.copy()]
+    for at, rows in overrides:
+        _override(cols, rows, at)
     return {name: (pd.arrays.IntegerArray(np.maximum(col, 0).astype(np.int64), col < 0)
                    if count else col) for (name, count), col in zip(NETWORK_COLUMNS, cols)}
 

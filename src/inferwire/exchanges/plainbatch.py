@@ -30,12 +30,61 @@ from .exchange import Exchange
 DETECT_BYTES = 64
 
 
+class PlainBatch:
+    """The one-request connections of a bucket, as columns (row ``i``: one connection, in
+    ascending connection order).  Times are ns since the epoch; ``known`` says which are
+    captured (a piece's time stamp may be missing).
+
+    ``index``: the connection numbers (the bucket's); ``k``: their numbers in the bucket's
+    columns (``found.order[index]``); ``method``, ``path``, ``request_id``: lists of str (or
+    None); ``status``, ``request_bytes``, ``response_bytes``: int64 arrays; ``times``: int64
+    ``(n, 4)`` request start, request end, response start, response end (0 where not known),
+    ``known`` its bool mask; ``frames``: int64 ``(n, 2)`` frame numbers of the first request
+    and the last response piece."""
+
+    def __init__(self, index, k, method, path, request_id, status, request_bytes,
+                 response_bytes, times, known, frames):
+        self.index, self.k = index, k
+        self.method, self.path, self.request_id = method, path, request_id
+        self.status, self.request_bytes, self.response_bytes = status, request_bytes, \
+            response_bytes
+        self.times, self.known, self.frames = times, known, frames
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def empty(cls) -> "PlainBatch":
+        """A batch of no connection (every connection read the per-connection way)."""
+        return _batch([], [], [], [], [], [], [], [], [], {})
+
+    @property
+    def complete(self) -> np.ndarray:
+        """Per row: all four times known (the exchange's ``complete``)."""
+        return self.known.all(axis=1)
+
+    def exchange(self, i: int) -> Exchange:
+        """Row ``i`` as the :class:`Exchange` the per-connection path makes of it."""
+        times = [int(t) if ok else None for t, ok in zip(self.times[i], self.known[i])]
+        req_frame, resp_frame = (int(f) for f in self.frames[i])
+        return Exchange("http/1.1", 1, self.method[i], self.path[i], int(self.status[i]), None,
+                        self.request_id[i], int(self.request_bytes[i]),
+                        int(self.response_bytes[i]), *times, req_frame, resp_frame, 0,
+                        False, None not in times, None)
+
+
 def one_request_exchanges(found, skip_ports=frozenset(), spend=None) -> dict[int, Exchange]:
-    """``{connection index: Exchange}`` of the connections of ``found`` (a
-    :class:`~inferwire.tcp.connections.ConnectionSet`: one bucket's) that hold exactly one
-    plain HTTP/1 request and its response: the exchange of the ConnectionResult (protocol
-    "http/1.1", nothing else) that :func:`inferwire.analysis.analyze_connection` would make
-    of the connection.  Read from the columns: no Connection object is built.
+    """``{connection index: Exchange}`` of :func:`one_request_batch` (same arguments): the
+    exchange of the ConnectionResult (protocol "http/1.1", nothing else) that
+    :func:`inferwire.analysis.analyze_connection` would make of each connection taken."""
+    batch = one_request_batch(found, skip_ports, spend)
+    return {int(index): batch.exchange(i) for i, index in enumerate(batch.index)}
+
+
+def one_request_batch(found, skip_ports=frozenset(), spend=None) -> PlainBatch:
+    """The connections of ``found`` (a :class:`~inferwire.tcp.connections.ConnectionSet`: one
+    bucket's) that hold exactly one plain HTTP/1 request and its response, as a
+    :class:`PlainBatch`.  Read from the columns: no Connection object is built.
 
     ``skip_ports``: connections with an end on one of these ports are left alone (ignored
     ports, ports whose protocol is forced).
@@ -44,7 +93,7 @@ def one_request_exchanges(found, skip_ports=frozenset(), spend=None) -> dict[int
     connection order."""
     dirs = found.dirs
     if dirs is None:
-        return {}
+        return PlainBatch.empty()
     f = found.facts["lists"]
     cand = _candidates(dirs).tolist()
     syn, inferred, cport, sport = f["syn_seen"], f["roles_inferred"], f["client_port"], \
@@ -52,23 +101,71 @@ def one_request_exchanges(found, skip_ports=frozenset(), spend=None) -> dict[int
     picked = [(i, k) for i, k in enumerate(found.order)
               if cand[k] and syn[k] and not inferred[k]
               and cport[k] not in skip_ports and sport[k] not in skip_ports]
-    cols = dirs.cols                        # array("q") columns: quick to index one by one
-    bounds, contiguous = dirs.piece_bounds, dirs.contiguous
-    buffer = found.table.buffer
-    srcs, ends = cols["srcs"], cols["ends"]
-    out = {}
-    for index, k in picked:
-        a, b, e = bounds[2 * k], bounds[2 * k + 1], bounds[2 * k + 2]
-        exchange = _one_exchange(buffer, srcs, ends, a, b, e, contiguous[2 * k],
-                                 contiguous[2 * k + 1])
-        if exchange is None:
-            continue
-        out[index] = exchange
-        if spend is not None:               # both directions' pieces at once
-            spend(e - a, contiguous[2 * k] + contiguous[2 * k + 1],
-                  min(srcs[a], srcs[b]), max(srcs[b - 1], srcs[e - 1]))
-    _times(out.values(), cols)
+    cols = dirs.cols
+    ks = np.array([k for _, k in picked], dtype=np.int64)
+    bounds = np.asarray(dirs.piece_bounds, dtype=np.int64)
+    contiguous = np.asarray(dirs.contiguous, dtype=np.int64)
+    rows, *heads = plain_heads(found.table.buffer, cols["srcs"], cols["ends"], bounds,
+                               contiguous, ks, MAX_HEADER_BYTES)
+    rows = np.array(rows, dtype=np.int64)
+    ks = ks[rows]
+    a, b, e = bounds[2 * ks], bounds[2 * ks + 1], bounds[2 * ks + 2]
+    if spend is not None:
+        srcs = np.frombuffer(cols["srcs"], dtype=np.int64)
+        _spend_in_groups(spend, e - a, contiguous[2 * ks] + contiguous[2 * ks + 1],
+                         np.minimum(srcs[a], srcs[b]), np.maximum(srcs[b - 1], srcs[e - 1]))
+    index = np.array([i for i, _ in picked], dtype=np.int64)[rows]
+    method, path, request_id, request_bytes, status, response_bytes = heads
+    return _batch(index, ks, method, path, request_id, status, request_bytes,
+                  response_bytes, np.stack([a, b - 1, b, e - 1], axis=1), cols)
+
+
+#: Connections told to ``spend`` at a time (their reads summed): the page budget's steps stay
+#: small (a one-request connection maps about 128 KiB) for a Python call per group.
+SPEND_GROUP = 32
+
+
+def _spend_in_groups(spend, pieces, nbytes, lo, hi) -> None:
+    """``spend(pieces, nbytes, lowest offset, highest offset)`` of each group of
+    :data:`SPEND_GROUP` connections in turn (arrays, one value per connection)."""
+    for at in range(0, len(pieces), SPEND_GROUP):
+        end = at + SPEND_GROUP
+        spend(int(pieces[at:end].sum()), int(nbytes[at:end].sum()), int(lo[at:end].min()),
+              int(hi[at:end].max()))
+
+
+def _plain_heads_py(buffer, srcs, ends, bounds, contiguous, ks, max_head) -> tuple:
+    """What ``_plain.exchanges`` (C) returns, in Python: ``(rows, methods, targets,
+    request ids, request body bytes, statuses, response body bytes)``, lists over the
+    connections ``ks`` (their numbers in the columns) taken, ``rows`` their positions in
+    ``ks``.  A connection is taken when :func:`_one_exchange` reads it."""
+    out = ([], [], [], [], [], [], [])
+    bounds, contiguous = bounds.tolist(), contiguous.tolist()
+    for r, k in enumerate(ks.tolist()):
+        head = _one_exchange(buffer, srcs, ends, bounds[2 * k], bounds[2 * k + 1],
+                             bounds[2 * k + 2], contiguous[2 * k], contiguous[2 * k + 1],
+                             max_head)
+        if head is not None:
+            for column, value in zip(out, (r, *head)):
+                column.append(value)
     return out
+
+
+def _batch(index, ks, method, path, request_id, status, request_bytes, response_bytes,
+           pieces, cols) -> PlainBatch:
+    """A PlainBatch of the rows given, their piece numbers ``pieces`` (request's first and
+    last, response's first and last) looked up in ``cols`` (times, frames) in one step."""
+    pieces = np.array(pieces, dtype=np.int64).reshape(-1, 4)
+    if len(pieces):
+        times = np.frombuffer(cols["times"], dtype=np.int64)[pieces]
+        frames = np.frombuffer(cols["frames"], dtype=np.int64)[pieces[:, [0, 3]]]
+    else:
+        times, frames = pieces, pieces[:, :2]
+    known = times >= 0
+    ints = [np.array(v, dtype=np.int64) for v in (index, ks, status, request_bytes,
+                                                   response_bytes)]
+    return PlainBatch(ints[0], ints[1], list(method), list(path), list(request_id), ints[2],
+                      ints[3], ints[4], np.where(known, times, 0), known, frames)
 
 
 def _candidates(dirs) -> np.ndarray:
@@ -93,30 +190,25 @@ def _candidates(dirs) -> np.ndarray:
 _EVENT_STREAM = b"text/event-stream"
 
 
-def _one_exchange(buffer, srcs, ends, a: int, b: int, e: int, up_end: int,
-                  down_end: int) -> Exchange | None:
-    """The exchange of a connection whose client pieces are ``[a, b)`` and server pieces
-    ``[b, e)`` (``srcs``, ``ends``: the pieces' file offsets and stream ends), each direction
-    one message ending at its end (``up_end``, ``down_end``), or None; times filled in later
-    (:func:`_times`), the piece numbers kept in them until then."""
+def _one_exchange(buffer, srcs, ends, a: int, b: int, e: int, up_end: int, down_end: int,
+                  max_head: int = MAX_HEADER_BYTES) -> tuple | None:
+    """``(method, target, request id, request body bytes, status, response body bytes)`` of a
+    connection whose client pieces are ``[a, b)`` and server pieces ``[b, e)`` (``srcs``,
+    ``ends``: the pieces' file offsets and stream ends), each direction one message ending at
+    its end (``up_end``, ``down_end``), or None."""
     up_at, down_at = srcs[a], srcs[b]
     if detect(buffer[up_at:up_at + DETECT_BYTES], buffer[down_at:down_at + DETECT_BYTES]) \
             != "http/1.1":
         return None
-    request = _message(buffer, up_at, ends[a], up_end, True, None)
+    request = _message(buffer, up_at, min(ends[a], max_head), up_end, True, None)
     if request is None:
         return None
-    response = _message(buffer, down_at, ends[b], down_end, False, request[0])
+    response = _message(buffer, down_at, min(ends[b], max_head), down_end, False, request[0])
     if response is None or response[2] >= 400:      # an error body is read the general way
         return None
     if _EVENT_STREAM in bytes(buffer[down_at:response[4]]).lower():   # the head only
         return None                 # an SSE body (its events are split the general way)
-    method, target, request_id, length = request
-    _, _, status, response_bytes, _ = response
-    # the piece numbers stand in for the times until _times looks them up (with the frames)
-    return Exchange("http/1.1", 1, method, target, status, None, request_id, length,
-                    response_bytes,
-                    a, b - 1, b, e - 1, None, None, 0, False, False, None)
+    return (*request, response[2], response[3])
 
 
 def _message_py(buffer, at: int, endpos: int, client: bool):
@@ -139,12 +231,14 @@ def _message_py(buffer, at: int, endpos: int, client: bool):
 
 
 try:               # the same in C (_plain.c); tests/test_plain_c.py compares the two
-    from ._plain import message as _message_c
+    from ._plain import exchanges as _plain_heads_c, message as _message_c
 except ImportError:
-    _message_c = None
+    _message_c = _plain_heads_c = None
 
 #: The head split and framing in use: C when built, else Python (same results).
 plain_message = _message_c or _message_py
+#: The heads of a bucket's candidate connections read: C when built, else Python.
+plain_heads = _plain_heads_c or _plain_heads_py
 
 
 def _message(buffer, at: int, piece_len: int, end: int, client: bool, asked):
@@ -154,28 +248,9 @@ def _message(buffer, at: int, piece_len: int, end: int, client: bool, asked):
     at stream offset ``end``; None for anything else."""
     if asked == "HEAD" or asked == "CONNECT":
         return None
-    got = plain_message(buffer, at, at + min(piece_len, MAX_HEADER_BYTES), client)
+    got = plain_message(buffer, at, at + piece_len, client)
     if got is None or got[0] - at + got[-2 if client else -1] != end:
         return None                                 # not plain, several messages, or cut short
     if client:
         return got[1], got[2], got[4], got[3]
     return None, None, got[1], got[2], got[0]
-
-
-def _times(exchanges, cols: dict) -> None:
-    """Replace the piece numbers in ``exchanges`` by the pieces' capture times (None where
-    unknown) and frame numbers, all in one look-up."""
-    if not exchanges:
-        return
-    pieces = np.array([(x.req_start_ns, x.req_end_ns, x.resp_start_ns, x.resp_end_ns)
-                       for x in exchanges], dtype=np.int64)
-    times = np.frombuffer(cols["times"], dtype=np.int64)[pieces]
-    known = times >= 0
-    frames = np.frombuffer(cols["frames"], dtype=np.int64)[pieces[:, [0, 3]]].tolist()
-    for x, t, ok, (req_frame, resp_frame) in zip(exchanges, times.tolist(), known.tolist(),
-                                                 frames):
-        req_start, req_end, resp_start, resp_end = (v if k else None for v, k in zip(t, ok))
-        x.req_start_ns, x.req_end_ns, x.resp_start_ns, x.resp_end_ns = (
-            req_start, req_end, resp_start, resp_end)
-        x.request_frame, x.response_frame = req_frame, resp_frame
-        x.complete = resp_end is not None and None not in (req_start, req_end, resp_start)

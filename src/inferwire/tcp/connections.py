@@ -206,6 +206,29 @@ class ConnectionSet:
         return (self._endpoint(f["client_hi"][k], f["client_lo"][k], f["client_port"][k]),
                 self._endpoint(f["server_hi"][k], f["server_lo"][k], f["server_port"][k]))
 
+    def endpoint_texts(self, ks: np.ndarray) -> tuple[list[str], list[str]]:
+        """:meth:`endpoints` of the connections numbered ``ks`` in the columns: a list of the
+        clients' texts and one of the servers'."""
+        f = self.facts
+        return tuple(self._texts(f[f"{side}_hi"][ks], f[f"{side}_lo"][ks],
+                                 f[f"{side}_port"][ks]) for side in ("client", "server"))
+
+    def _texts(self, hi: np.ndarray, lo: np.ndarray, port: np.ndarray) -> list[str]:
+        """``str(Endpoint(...))`` of each (``hi``, ``lo``, ``port``): each distinct address
+        formatted once."""
+        n = len(hi)
+        order = np.lexsort((lo, hi))
+        h, l = hi[order], lo[order]
+        new = np.ones(n, dtype=bool)
+        new[1:] = (h[1:] != h[:-1]) | (l[1:] != l[:-1])
+        which = np.empty(n, dtype=np.int64)
+        which[order] = np.cumsum(new) - 1
+        texts = []
+        for a, b in zip(h[new].tolist(), l[new].tolist()):
+            text = _address(self._addresses, a, b)
+            texts.append(f"[{text}]:" if ":" in text else f"{text}:")
+        return [texts[w] + str(p) for w, p in zip(which.tolist(), port.tolist())]
+
     def _endpoint(self, hi: int, lo: int, port: int) -> str:
         """``str(Endpoint(...))``, the server's (the same for many connections) remembered."""
         key = (hi, lo, port)
