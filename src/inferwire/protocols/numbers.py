@@ -7,6 +7,8 @@ read from text goes through :func:`ascii_int`.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 # RFC 9110 section 15: status-code = 3DIGIT
 STATUS_DIGITS = 3
 # gRPC status codes are 32-bit (0..16 defined); 10 digits hold any uint32
@@ -15,6 +17,7 @@ GRPC_STATUS_DIGITS = 10
 LENGTH_DIGITS = 18
 
 
+@lru_cache(maxsize=4096)       # pure; a capture repeats few values ("200", "0") many times
 def ascii_int(text: str | None, max_digits: int) -> int | None:
     """The value of ``text`` if it is 1..``max_digits`` ASCII digits (surrounding spaces and
     tabs allowed), else None."""

@@ -128,7 +128,9 @@ def assemble_rows(client_records: list, server_records: list, client_data=None,
     _walk(conv, streams, client_records, client_data, "client")
     _walk(conv, streams, server_records, server_data, "server")
     responses: dict = {}
-    return conv, [_stream_row(streams[sid], conv.warnings, responses) for sid in sorted(streams)]
+    results: dict = {}
+    return conv, [_stream_row(streams[sid], conv.warnings, responses, results)
+                  for sid in sorted(streams)]
 
 
 #: DATA frames from which a direction is walked with its DATA frames taken from their columns
@@ -420,11 +422,12 @@ def _get(headers: tuple, name: str) -> str | None:
     return None
 
 
-def _stream_row(acc: _StreamAcc, warnings: list, responses: dict) -> tuple:
+def _stream_row(acc: _StreamAcc, warnings: list, responses: dict, results: dict) -> tuple:
     """The stream's :class:`H2Stream` fields, in order.  ``responses`` remembers
     :func:`_first_values` of response header tuples by identity (the HPACK decoder hands out
     one tuple for a repeated block, as every response of a gRPC server is): id -> (the tuple,
-    kept alive so that its id stays its own, its values)."""
+    kept alive so that its id stays its own, its values); ``results`` the same for
+    :func:`_grpc_status` of the trailers."""
     req_headers, resp_headers = acc.request_headers, acc.response_headers
     req = _first_values(req_headers)
     seen = responses.get(id(resp_headers))
@@ -433,7 +436,15 @@ def _stream_row(acc: _StreamAcc, warnings: list, responses: dict) -> tuple:
     else:
         resp = _first_values(resp_headers)
         responses[id(resp_headers)] = (resp_headers, resp)
-    grpc_status, grpc_message = _grpc_result(acc, warnings)
+    source = acc.trailers or acc.response_headers
+    seen = results.get(id(source))
+    if seen is None or seen[0] is not source:
+        seen = results[id(source)] = (source, *_grpc_status(source))
+    _, grpc_status, grpc_message, raw_status = seen
+    if raw_status is not None and grpc_status is None:
+        warnings.append(Problem(f"stream {acc.stream_id}: grpc-status {raw_status[:40]!r} is "
+                                "not a number of at most 10 ASCII digits; grpc_status left "
+                                "empty", direction="server", field="grpc-status"))
     reset_by, reset_code = _reset(acc) if acc.resets else (None, None)
     request_done = acc.req_end is not None or acc.pushed or (reset_by == "server"
                                                             and reset_code == 0)
@@ -469,9 +480,10 @@ def _first_values(headers: tuple) -> dict:
     return dict(reversed(headers))
 
 
-def _grpc_result(acc: _StreamAcc, warnings: list) -> tuple[int | None, str | None]:
-    """grpc-status/grpc-message from the trailers, else from a trailers-only response."""
-    source = acc.trailers or acc.response_headers
+def _grpc_status(source: tuple) -> tuple[int | None, str | None, str | None]:
+    """grpc-status/grpc-message of a header block (the trailers, else a trailers-only
+    response): ``(status, message, the status's text)``; status None when the text is not a
+    number (the caller warns)."""
     raw_status = message = None
     for name, value in source:          # one pass for both: the first of each counts
         if name == "grpc-status":
@@ -479,15 +491,10 @@ def _grpc_result(acc: _StreamAcc, warnings: list) -> tuple[int | None, str | Non
                 raw_status = value
         elif name == "grpc-message" and message is None:
             message = value
-    status = None
-    if raw_status is not None:
-        status = ascii_int(raw_status, GRPC_STATUS_DIGITS)
-        if status is None:
-            warnings.append(Problem(f"stream {acc.stream_id}: grpc-status {raw_status[:40]!r} is "
-                                    "not a number of at most 10 ASCII digits; grpc_status left "
-                                    "empty", direction="server", field="grpc-status"))
+    status = None if raw_status is None else ascii_int(raw_status, GRPC_STATUS_DIGITS)
     # unquote() returns a string without "%" as it is
-    return status, (unquote(message) if message is not None and "%" in message else message)
+    return status, (unquote(message) if message is not None and "%" in message
+                    else message), raw_status
 
 
 def _reset(acc: _StreamAcc) -> tuple[str | None, int | None]:
