@@ -19,7 +19,8 @@ from ..exchanges.messages import MESSAGE_STAT_COLUMNS
 from ..exchanges.network import lossless_network_columns
 from ..tcp.connections import NET_FIELDS
 from ..tcp.grouping import NO_ROW
-from .tables import ack_rtt, connection_time_columns, phase_columns, typed_columns
+from .tables import (ack_rtt, connection_columns, connection_time_columns, phase_columns,
+                     request_columns, typed_columns)
 
 _NET = {name: i for i, name in enumerate(NET_FIELDS)}
 
@@ -29,6 +30,8 @@ def plain_columns(found, batch) -> tuple[np.ndarray, dict, dict, int]:
     ``batch`` (of ``found``, a :class:`~inferwire.tcp.connections.ConnectionSet`): ``taken``,
     a bool per batch row, those whose rows are in the columns (one request row and one
     connection row each, in batch order); ``packets``: how many packets they hold."""
+    if not len(batch):                  # (a bucket without such connections: no columns)
+        return np.zeros(0, dtype=bool), request_columns([]), connection_columns([]), 0
     f = found.facts
     k = batch.k
     times, known = batch.times, batch.known
