@@ -6,6 +6,8 @@ import socket
 
 import pytest
 
+from needs import skip_or_fail
+
 from inferwire.errors import ServerError
 from inferwire.serving import grpc_server
 
@@ -53,7 +55,7 @@ def test_a_given_port_held_on_ipv4_fails_once_and_names_the_address(models_dir):
 def test_the_auto_port_is_free_on_ipv4_and_held_on_ipv6():
     guard = grpc_server._free_on_both(0)
     if guard is None:
-        pytest.skip("no IPv6 on this machine: gRPC binds IPv4 only without the guard")
+        skip_or_fail("no IPv6 on this machine: gRPC binds IPv4 only without the guard")
     port = guard.getsockname()[1]
     try:
         with pytest.raises(OSError):
