@@ -34,22 +34,22 @@ def plain_columns(found, batch) -> tuple[np.ndarray, dict, dict, int]:
         return np.zeros(0, dtype=bool), request_columns([]), connection_columns([]), 0
     f = found.facts
     k = batch.k
-    times, known = batch.times, batch.known
+    times = batch.times
     a, b, s, d = times.T
     net = np.array([found.net[j] for j in k.tolist()], dtype=object).reshape(-1, len(NET_FIELDS))
-    zero = (net[:, _NET["zero_windows"]].astype(np.int64) if len(k)
-            else np.zeros(0, dtype=np.int64))
+    zero = net[:, _NET["zero_windows"]].astype(np.int64)
     syn, ack = _known_ns(f["syn_ns"][k]), _known_ns(f["handshake_ack_ns"][k])
     untimed = f["syn_untimed"][k].astype(bool)
     handshake_known = syn[1] & ack[1] & ~untimed
     handshake = np.where(handshake_known, ack[0] - syn[0], 0)
-    taken = (known.all(axis=1) & (b >= a) & (d >= s) & (s >= a) & (zero == 0)
+    taken = (batch.complete & (b >= a) & (d >= s) & (s >= a) & (zero == 0)
              & ~(handshake_known & (handshake < 0)))
     rows = np.flatnonzero(taken)
     k = k[rows]
     net = net[rows]
     n = len(rows)
     handshake, handshake_known = handshake[rows], handshake_known[rows]
+    syn = (syn[0][rows], syn[1][rows])
     rtt_server, rtt_client = _handshake_rtts(f, k)
     client, server = found.endpoint_texts(k)
     index = batch.index[rows]
@@ -83,7 +83,7 @@ def plain_columns(found, batch) -> tuple[np.ndarray, dict, dict, int]:
 
     # -- the connections table
     lists = {name: net[:, i] for name, i in _NET.items()}
-    cns = {"syn_ns": _known_ns(f["syn_ns"][k]), "first_ns": _known_ns(f["first_ns"][k]),
+    cns = {"syn_ns": syn, "first_ns": _known_ns(f["first_ns"][k]),
            "last_ns": (np.maximum(f["last_ns"][k], 0), f["last_ns"][k] >= 0),
            "tcp_handshake_ns": ns["tcp_handshake_ns"], "tls_handshake_ns": ns["tls_handshake_ns"],
            "h2_setup_ns": ns["h2_setup_ns"], "rtt_client_ns": rtt_client,
@@ -92,15 +92,16 @@ def plain_columns(found, batch) -> tuple[np.ndarray, dict, dict, int]:
     vantage = np.where(rtt_client[1] & rtt_server[1] & (rtt_client[0] != rtt_server[0]),
                        np.where(rtt_client[0] < rtt_server[0], 1, 2), 0)
     zeros = np.zeros(n, dtype=np.int64)
+    nbytes = np.asarray(found.dirs.nbytes, dtype=np.int64)
     conn_raw = {
         "connection": index, "client": client, "server": server, "protocol": ["http/1.1"] * n,
         "tls": _bools(False, n), "tls_version": nothing, "alpn": nothing, "sni": nothing,
         "start_seen": _bools(True, n), "requests": np.ones(n, dtype=np.int64),
         "packets": f["packets"][k].astype(np.int64),
-        "bytes_to_server": np.asarray(found.dirs.nbytes, dtype=np.int64)[2 * k],
-        "bytes_to_client": np.asarray(found.dirs.nbytes, dtype=np.int64)[2 * k + 1],
-        "retransmissions": _net_ints(lists["control_retransmissions"]), "missing_bytes": zeros,
-        "retrans_bytes": zeros, "out_of_order": zeros, "dup_acks": _net_ints(lists["dup_acks"]),
+        "bytes_to_server": nbytes[2 * k], "bytes_to_client": nbytes[2 * k + 1],
+        "retransmissions": lists["control_retransmissions"].astype(np.int64),
+        "missing_bytes": zeros, "retrans_bytes": zeros, "out_of_order": zeros,
+        "dup_acks": lists["dup_acks"].astype(np.int64),
         "zero_windows": zeros, "mss_client": _nullable(lists["mss_client"]),
         "mss_server": _nullable(lists["mss_server"]),
         "wscale_client": _nullable(lists["wscale_client"]),
@@ -154,11 +155,6 @@ def _ints(values, n: int = 0):
 def _bools(value: bool, n: int):
     """A "boolean" column of ``n`` times ``value``."""
     return pd.arrays.BooleanArray(np.full(n, value), np.zeros(n, dtype=bool))
-
-
-def _net_ints(values: np.ndarray) -> np.ndarray:
-    """A :data:`NET_FIELDS` count (always known) as int64."""
-    return values.astype(np.int64)
 
 
 def _nullable(values: np.ndarray):

@@ -32,7 +32,13 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+        return host_prefix(self.address) + str(self.port)
+
+
+def host_prefix(address: str) -> str:
+    """What comes before the port in an endpoint's text: ``"[address]:"`` for IPv6,
+    ``"address:"`` else."""
+    return f"[{address}]:" if ":" in address else f"{address}:"
 
 
 @dataclass
@@ -223,10 +229,8 @@ class ConnectionSet:
         new[1:] = (h[1:] != h[:-1]) | (l[1:] != l[:-1])
         which = np.empty(n, dtype=np.int64)
         which[order] = np.cumsum(new) - 1
-        texts = []
-        for a, b in zip(h[new].tolist(), l[new].tolist()):
-            text = _address(self._addresses, a, b)
-            texts.append(f"[{text}]:" if ":" in text else f"{text}:")
+        texts = [host_prefix(_address(self._addresses, a, b))
+                 for a, b in zip(h[new].tolist(), l[new].tolist())]
         return [texts[w] + str(p) for w, p in zip(which.tolist(), port.tolist())]
 
     def _endpoint(self, hi: int, lo: int, port: int) -> str:
