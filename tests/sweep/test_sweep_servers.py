@@ -103,20 +103,29 @@ def test_probe_starts_kserve_and_speaks_v2(tmp_path):
     assert processes_naming(tmp_path) == []
 
 
+REQUESTS = 300          # a point's measured requests in the cache sweep test below
+
+
 @pytest.mark.capture
 def test_sweep_on_triton_tells_repeated_from_unique_inputs_with_the_cache_on(tmp_path):
     """Two capture points (V2 REST, cache on), repeated and unique inputs: the wire rows joined
-    to Triton's trace show compute only for unique inputs; the metrics count the hits."""
+    to Triton's trace show compute only for unique inputs; the metrics count the hits.
+
+    The wire's verdict compares the fastest tenth of the waits of two runs made one after the
+    other: the model's compute saved by the cache is 0.1-0.3 ms here, and 30 requests (about
+    0.1 s) could all fall inside one burst of other work on the machine (CI failed once so).
+    REQUESTS requests a point spread each run over about a second, so its fast tenth is real."""
     need_capture()
     _need_triton()
     points = tuple(Point(protocols=("rest",), api="v2", users=1, inputs=i, response_cache=CACHE)
                    for i in ("repeated", "unique"))
-    plan = Plan(points=points, server="triton", duration_s=None, requests=30, warmup_requests=2)
+    plan = Plan(points=points, server="triton", duration_s=None, requests=REQUESTS,
+                warmup_requests=2)
     result = run_sweep(tmp_path, plan, progress=False)
     assert result.exit_code == 0, result.failed
     table = pd.read_csv(tmp_path / "points.csv").set_index("inputs")
     assert set(table["response_cache"]) == {CACHE} and set(table["server_kind"]) == {"triton"}
-    assert (table["found_in_capture"] == 30).all()
+    assert (table["found_in_capture"] == REQUESTS).all()
     for run_dir in result.ran:
         manifest = json.loads((run_dir / "manifest.json").read_text())
         unique = manifest["config"]["inputs"] == "unique"
@@ -128,7 +137,7 @@ def test_sweep_on_triton_tells_repeated_from_unique_inputs_with_the_cache_on(tmp
         if unique:
             assert hits == 0 and computed.all()
         else:                                   # the first warm-up request filled the cache
-            assert hits == 30 + 2 - 1 and not computed.any()
+            assert hits == REQUESTS + 2 - 1 and not computed.any()
     assert processes_naming(tmp_path) == []
     # the findings on servers: wire, trace and metrics all say "cached"
     from inferwire.findings.servers_doc import generate_servers
@@ -136,8 +145,9 @@ def test_sweep_on_triton_tells_repeated_from_unique_inputs_with_the_cache_on(tmp
     verdicts = pd.read_csv(tmp_path / "doc" / "servers" / "cache.csv")
     assert len(verdicts) == 1, verdicts
     row = verdicts.iloc[0]
-    assert row["wire_says_cached"] and row["trace_says_cached"] and row["metrics_say_cached"]
-    assert row["agree"] and row["cache_hits"] == 31
+    assert row["wire_says_cached"] and row["trace_says_cached"] and row["metrics_say_cached"], \
+        row.to_dict()
+    assert row["agree"] and row["cache_hits"] == REQUESTS + 2 - 1
     text = written[0].read_text()
     assert "TF Serving itself could not run here" in text and "all agree" in text
     assert all(p.exists() for p in written)
