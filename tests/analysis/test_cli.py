@@ -37,6 +37,32 @@ def test_analyze_writes_tables_and_prints_percentiles(capture, tmp_path):
     assert df.loc[0, "request_id"] == "cli-1" and df.loc[0, "wait_ms"] == pytest.approx(0.3)
 
 
+#: The command run as `inferwire` runs it, printing at its exit which pool Arrow used.
+#: (pyarrow is imported at the exit only: importing it makes its pool)
+POOL_PROBE = ("import atexit, sys\n"
+              "atexit.register(lambda: print('pool', __import__('pyarrow')"
+              ".default_memory_pool().backend_name))\n"
+              "sys.argv = ['inferwire', *sys.argv[1:]]\n"
+              "from inferwire.cli import run\n"
+              "run()\n")
+
+
+@pytest.mark.parametrize("user_choice, expected", [(None, "system"), ("mimalloc", "mimalloc")])
+def test_the_command_uses_the_system_arrow_pool_unless_the_user_chose(capture, tmp_path,
+                                                                      user_choice, expected):
+    """The analysis and its Parquet and CSV files are made with the pool of ARROW_POOL; an
+    ARROW_DEFAULT_MEMORY_POOL the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if user_choice:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = user_choice
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", POOL_PROBE, "analyze", str(capture), "--out",
+                        str(out), "--quiet"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == f"pool {expected}", r.stdout
+    assert pd.read_parquet(out / "requests.parquet").loc[0, "request_id"] == "cli-1"
+
+
 @pytest.mark.parametrize("content, words", [
     (b"", "empty file"),
     (b"this is not a capture file at all", "not a pcap or pcapng"),
