@@ -261,6 +261,33 @@ def _unknowable_at_client(run_dir: Path, rows: pd.DataFrame, since: pd.Series) -
     return pd.Series(out, index=rows.index, dtype=bool)
 
 
+def _first_sent_ns(run_dir: Path, rows: pd.DataFrame) -> pd.Series:
+    """Per row (measured rows of either vantage), when the client's capture shows the first
+    copy of the request's last bytes leave (ns; NaN where its segment is not found): the
+    server cannot have read the request before that, whichever copy got through."""
+    client = _measured(run_dir, "client").set_index("request_id")
+    seg = _client_segments(run_dir)
+    out = []
+    for request_id in rows["request_id"]:
+        row = client.loc[request_id] if request_id in client.index else None
+        conn = seg[seg["stream"] == row["connection"]] if row is not None else seg.iloc[:0]
+        chosen = conn[((conn["t"] - row["request_end_ns"]).abs() <= TOLERANCE_NS)
+                      & (conn["len"] > 0)] if len(conn) else conn
+        if chosen.empty:
+            out.append(np.nan)
+            continue
+        client_port, last = chosen["sport"].iloc[0], int((chosen["seq"] + chosen["len"]).max())
+        mine = conn[(conn["sport"] == client_port) & (conn["seq"] < last)
+                    & (conn["seq"] + conn["len"] >= last)]
+        out.append(float(mine["t"].min()))
+    return pd.Series(out, index=rows.index, dtype=float)
+
+
+#: The most requests (of a protocol's REQUESTS) whose server log may put the handler's start
+#: before the client even sent the request's last bytes (see the test below)
+WITNESS_ERRORS_MAX = 2
+
+
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
 def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, vantage, protocol):
@@ -275,16 +302,29 @@ def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, van
     the client's capture holds no ACK of the request's last bytes from the handler's start to
     the copy the client took (:func:`_unknowable_at_client`: the ACKs of two copies lost).
     The start is compared with up to :data:`CAPTURE_STAMP_LAG_NS` of slack: the capture's own
-    stamps may trail the server's read."""
-    j = _measured(lossy_run[0], vantage, protocol)
+    stamps may trail the server's read.
+
+    A handler start before the client's capture shows the first copy of the request's last
+    bytes leave (:func:`_first_sent_ns`) is the server log's error, not the analyzer's: no
+    server reads bytes not yet sent.  Seen once (stop 31's fresh clone, gRPC, no copy repeated
+    at the server): 127 us before the last segment, which both captures stamped within 3 us of
+    each other; the log's start is its wall clock at the end less a monotonic duration, so a
+    step of the wall clock (or a disagreement of the two CPUs' clocks) in between moves it.
+    Such rows are left out, at most :data:`WITNESS_ERRORS_MAX` of them."""
+    run_dir = lossy_run[0]
+    j = _measured(run_dir, vantage, protocol)
     early = j[j["handler_start_ns"] < j["request_end_ns"] - CAPTURE_STAMP_LAG_NS]
+    if len(early):
+        impossible = early["handler_start_ns"] < _first_sent_ns(run_dir, early)
+        assert impossible.sum() <= WITNESS_ERRORS_MAX, _violations(
+            early[impossible], "whose handler began before the client sent their last bytes")
+        early = early[~impossible]
     if vantage == "client":
         unknowable = ((early["retrans_segments_to_server"].fillna(0) > 0)
                       & (early["request_end_ns"] - early["handler_start_ns"] < RTO_FREE_NS))
         early = early[~unknowable]
         if len(early):
-            early = early[~_unknowable_at_client(lossy_run[0], early,
-                                                 early["handler_start_ns"])]
+            early = early[~_unknowable_at_client(run_dir, early, early["handler_start_ns"])]
     late = j[j["handler_end_ns"] > j["response_start_ns"] + TOLERANCE_NS]
     assert early.empty, _violations(early, "whose handler began before request_end")
     assert late.empty, _violations(late, "whose handler ended after response_start")
