@@ -244,42 +244,46 @@ def _unknowable_at_client(run_dir: Path, rows: pd.DataFrame, since: pd.Series) -
     seg = _client_segments(run_dir)
     out = []
     for (_, row), t0 in zip(rows.iterrows(), since):
-        conn = seg[seg["stream"] == row["connection"]]
-        chosen = conn[((conn["t"] - row["request_end_ns"]).abs() <= TOLERANCE_NS)
-                      & (conn["len"] > 0)]
-        if chosen.empty:
+        found = _last_bytes(seg, row["connection"], row["request_end_ns"])
+        if found is None:
             out.append(False)
             continue
-        client_port, last = chosen["sport"].iloc[0], int((chosen["seq"] + chosen["len"]).max())
-        mine = conn[conn["sport"] == client_port]
+        conn, client_port, last, copies = found
         acks = conn[(conn["sport"] != client_port) & (conn["ack"] >= last) & (conn["t"] > t0)]
         until = acks["t"].iloc[0] if len(acks) else np.iinfo(np.int64).max
-        copies = mine[(mine["seq"] < last) & (mine["seq"] + mine["len"] >= last)
-                      & (mine["t"] >= t0 - 5_000_000) & (mine["t"] < until)]
+        copies = copies[(copies["t"] >= t0 - 5_000_000) & (copies["t"] < until)]
         named = bool(len(acks)) and bool(acks["dsack"].iloc[0])
         out.append(len(copies) - named >= 2)
     return pd.Series(out, index=rows.index, dtype=bool)
 
 
+def _last_bytes(seg: pd.DataFrame, connection: int, request_end_ns: float):
+    """``(the connection's segments, the client's port, the stream offset just past the
+    request's last byte, every client segment carrying that byte)`` from the client's capture
+    (``seg``: :func:`_client_segments`), the request's last bytes found as the data segment
+    stamped at ``request_end_ns`` (client vantage); None when there is none."""
+    conn = seg[seg["stream"] == connection]
+    chosen = conn[((conn["t"] - request_end_ns).abs() <= TOLERANCE_NS) & (conn["len"] > 0)]
+    if chosen.empty:
+        return None
+    client_port, last = chosen["sport"].iloc[0], int((chosen["seq"] + chosen["len"]).max())
+    copies = conn[(conn["sport"] == client_port) & (conn["seq"] < last)
+                  & (conn["seq"] + conn["len"] >= last)]
+    return conn, client_port, last, copies
+
+
 def _first_sent_ns(run_dir: Path, rows: pd.DataFrame) -> pd.Series:
-    """Per row (measured rows of either vantage), when the client's capture shows the first
-    copy of the request's last bytes leave (ns; NaN where its segment is not found): the
-    server cannot have read the request before that, whichever copy got through."""
+    """Per row (rows of either vantage, by ``request_id``), when the client's capture shows
+    the first copy of the request's last bytes leave (ns; NaN for a request not measured or
+    its segment not found): the server cannot have read the request before that, whichever
+    copy got through."""
     client = _measured(run_dir, "client").set_index("request_id")
     seg = _client_segments(run_dir)
     out = []
     for request_id in rows["request_id"]:
-        row = client.loc[request_id] if request_id in client.index else None
-        conn = seg[seg["stream"] == row["connection"]] if row is not None else seg.iloc[:0]
-        chosen = conn[((conn["t"] - row["request_end_ns"]).abs() <= TOLERANCE_NS)
-                      & (conn["len"] > 0)] if len(conn) else conn
-        if chosen.empty:
-            out.append(np.nan)
-            continue
-        client_port, last = chosen["sport"].iloc[0], int((chosen["seq"] + chosen["len"]).max())
-        mine = conn[(conn["sport"] == client_port) & (conn["seq"] < last)
-                    & (conn["seq"] + conn["len"] >= last)]
-        out.append(float(mine["t"].min()))
+        found = None if request_id not in client.index else _last_bytes(
+            seg, client.at[request_id, "connection"], client.at[request_id, "request_end_ns"])
+        out.append(np.nan if found is None else float(found[3]["t"].min()))
     return pd.Series(out, index=rows.index, dtype=float)
 
 
