@@ -10,6 +10,8 @@
 * ``inferwire.protocols.http2._frames``: the HTTP/2 parser's walk over the usual whole frames
   (DATA and its gRPC messages, HEADERS handed to HPACK, WINDOW_UPDATE) of one direction, and
   its DATA records read back as columns (``data_rows``);
+* ``inferwire.protocols.http2._streams``: a connection's usual streams (nothing odd in them)
+  assembled from both directions' records (:func:`inferwire.protocols.http2.assemble_rows`);
 * ``inferwire.exchanges._plain``: a one-request HTTP/1 connection's heads split and framed;
 * ``inferwire.tcp._segments``: a TCP direction with retransmissions or reordering reassembled
   segment by segment and its copies classified (:mod:`inferwire.tcp.segments`,
@@ -38,6 +40,9 @@ setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.protocols.http2._frames",
                              ["src/inferwire/protocols/http2/_frames.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.protocols.http2._streams",
+                             ["src/inferwire/protocols/http2/_streams.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.packets._guard", ["src/inferwire/packets/_guard.c"],
                              extra_compile_args=["-O2"], optional=True),

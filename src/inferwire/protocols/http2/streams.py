@@ -16,6 +16,11 @@ from ..records import from_fields
 from .events import (Data, GoAway, GrpcFramingError, Headers, Preface, PushPromise, RstStream,
                      Settings, Truncated, WindowUpdate, event_records)
 
+try:              # the usual connections' streams assembled in C (_streams.c); same rows
+    from ._streams import assemble as _c_assemble
+except ImportError:
+    _c_assemble = None
+
 
 @dataclass(frozen=True)
 class H2Stream:
@@ -122,7 +127,13 @@ def assemble_rows(client_records: list, server_records: list, client_data=None,
     names them); ``streams`` of the conversation stays empty.  For callers that read a few
     fields of many streams: making an H2Stream costs more than assembling the stream.
     ``client_data``, ``server_data``: the records' :func:`~.datarows.data_rows`, when read
-    (a direction of many DATA frames is then walked without them: :func:`_walk`)."""
+    (a direction of many DATA frames is then walked without them: :func:`_walk`).
+    A connection where nothing is odd is assembled in C (``_streams.c``), any other by the
+    Python walks: the same rows and warnings (``tests/protocols/http2/test_streams_c.py``)."""
+    if _c_assemble is not None:
+        found = _c_assemble(client_records, server_records, _C_KINDS)
+        if found is not None:
+            return _assembled_in_c(*found)
     conv = H2Conversation()
     streams: dict[int, _StreamAcc] = {}
     _walk(conv, streams, client_records, client_data, "client")
@@ -131,6 +142,22 @@ def assemble_rows(client_records: list, server_records: list, client_data=None,
     results: dict = {}
     return conv, [_stream_row(streams[sid], conv.warnings, responses, results)
                   for sid in sorted(streams)]
+
+
+#: What _streams.assemble tells records by, and how it percent-decodes a grpc-message.
+_C_KINDS = (Headers, Data, WindowUpdate, RstStream, PushPromise, unquote)
+
+
+def _assembled_in_c(rows: list, client_others: list, server_others: list) -> tuple:
+    """:func:`assemble_rows`' result from the C assembly: its stream rows, and the
+    conversation folded from each direction's records of the connection's own (the preface,
+    SETTINGS, GOAWAY ...: ``*_others``, in order) by the walks, as they fold them among the
+    streams' records.  The C code returns None, and the Python walks do it all, wherever
+    anything in the connection draws a warning or is not the usual (see ``_streams.c``)."""
+    conv = H2Conversation()
+    _walk_client(conv, {}, client_others)
+    _walk_server(conv, {}, server_others)
+    return conv, rows
 
 
 #: DATA frames from which a direction is walked with its DATA frames taken from their columns
