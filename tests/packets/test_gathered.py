@@ -1,0 +1,107 @@
+"""The reader copies each decoded chunk into columns reserved for as many rows as the file can
+hold (reader._gathered), and lets the chunk go: the table is the one concatenating every chunk at
+the end gives, row for row and type for type, with many chunks and few, with files of the
+smallest TCP records (where the reservation is exactly full), non-TCP records between, and on the
+fallbacks (no reservation, or one outgrown); and only the rows' pages are touched."""
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+import pytest
+
+from inferwire.packets import pcap, pcapng, reader
+
+from . import craft
+from .test_decode_thread import read
+
+RAW_IP = 101            # LINKTYPE_RAW: no link header, the smallest record a TCP packet makes
+
+
+def concatenated(path, monkeypatch):
+    """The table as concatenating the chunks at the end made it."""
+    with monkeypatch.context() as m:
+        m.setattr(reader, "_gathered", lambda chunks, capacity: reader._concatenate(list(chunks)))
+        return read(path)
+
+
+def same(a, b) -> None:
+    assert len(a) == len(b)
+    for name, dtype in reader.COLUMNS.items():
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype == np.dtype(dtype), name
+        assert np.array_equal(x, y), name
+
+
+def smallest_pcap(tmp_path, n: int):
+    """``n`` TCP packets of 40 bytes (IPv4 + TCP headers, no payload) in 16-byte pcap records:
+    56 bytes a packet after the 24-byte file header, the densest a file can be."""
+    records = [(1_000_000 + i, 0, craft.ipv4(body=craft.tcp(sport=1000 + i % 50000, seq=i)))
+               for i in range(n)]
+    path = tmp_path / "dense.pcap"
+    path.write_bytes(craft.pcap(records, linktype=RAW_IP))
+    assert (path.stat().st_size - 24) // reader.MIN_TCP_RECORD == n
+    return path
+
+
+@pytest.mark.parametrize("chunk_records", [7, 1000, None])
+def test_the_densest_file_fills_its_reservation_exactly(tmp_path, monkeypatch, chunk_records):
+    path = smallest_pcap(tmp_path, 2000)
+    if chunk_records:
+        monkeypatch.setattr(pcap, "CHUNK_RECORDS", chunk_records)
+    table = read(path)
+    assert len(table) == 2000 and table.seq.tolist() == list(range(2000))
+    same(table, concatenated(path, monkeypatch))
+
+
+def test_pcapng_with_other_records_between_many_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(pcapng, "CHUNK_RECORDS", 5)
+    data = craft.shb() + craft.idb(1)
+    for i in range(300):
+        if i % 7 == 0:          # a UDP packet: a record, but no row
+            data += craft.epb(craft.ethernet(craft.ipv4(body=bytes(8), proto=17)), 10 + i)
+        data += craft.epb(craft.ethernet(craft.ipv6(body=craft.tcp(sport=i, payload=b"x" * i)),
+                                         ethertype=0x86DD),
+                          1000 + i)
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(data)
+    table = read(path)
+    assert len(table) == 300 and table.sport.tolist() == list(range(300))
+    same(table, concatenated(path, monkeypatch))
+
+
+def test_no_reservation_falls_back_to_concatenating(tmp_path, monkeypatch):
+    path = smallest_pcap(tmp_path, 500)
+    monkeypatch.setattr(pcap, "CHUNK_RECORDS", 64)
+    monkeypatch.setattr(reader, "_reserved", lambda capacity: None)
+    same(read(path), concatenated(path, monkeypatch))
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 63, 64, 65, 300])
+def test_an_outgrown_reservation_keeps_every_row(capacity):
+    """(The bound holds for any file; this is the guard if it did not.)"""
+    def chunks():
+        for start in range(0, 500, 64):
+            n = min(64, 500 - start)
+            yield {name: (np.arange(start, start + n) % 200).astype(dtype)
+                   for name, dtype in reader.COLUMNS.items()}
+    got = reader._gathered(chunks(), capacity)
+    want = reader._concatenate(list(chunks()))
+    assert set(got) == set(want)
+    for name in want:
+        assert got[name].dtype == want[name].dtype and np.array_equal(got[name], want[name])
+
+
+def test_only_the_rows_pages_are_touched():
+    """A reservation for a million rows (136 MB of columns) holding 1,000: the process's memory
+    grows by the rows' pages (a page or so per column), not by the reservation."""
+    def resident_kib() -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    before = resident_kib()
+    chunk = {name: np.ones(1000, dtype) for name, dtype in reader.COLUMNS.items()}
+    got = reader._gathered(iter([chunk]), 1_000_000)
+    grew = resident_kib() - before
+    assert len(got["frame"]) == 1000 and got["frame"].sum() == 1000
+    assert isinstance(got["frame"].base, (mmap.mmap, np.ndarray))
+    assert grew < 4 * 1024, f"resident memory grew by {grew} KiB"
