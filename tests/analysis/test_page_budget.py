@@ -44,3 +44,12 @@ def test_a_whole_file_budget_keeps_a_file_smaller_than_it():
         for i in range(0, 300 * MIB, 64 * 1024):
             spend(1, 300, i + sweep * 300, i + sweep * 300 + 300)
     assert table.released == []
+
+
+def test_one_request_connections_are_read_a_quarter_budget_at_a_time():
+    """(plainbatch reads that many connections' heads, two fault-around windows each, between
+    two calls to the spender: a spilled bucket's 16 MiB budget, 32; a whole file's, 1,024.)"""
+    table = Table()
+    assert spender(PageBudget(table, 16 * MIB)).connections == 32
+    assert spender(PageBudget(table, 512 * MIB)).connections == 1024
+    assert 2 * FAULT_AROUND * 32 == 16 * MIB // 4

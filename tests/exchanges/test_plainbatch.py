@@ -49,17 +49,29 @@ def taken_and_checked(path, skip_ports=frozenset()) -> set:
     """The client ports of the connections of ``path`` the bucket-wide read takes; each one's
     result checked against :func:`analyze_connection` on the same connection."""
     found = ConnectionSet(read_capture(str(path)))
-    spent = []
-    fast = one_request_exchanges(found, skip_ports, lambda *a: spent.append(a))
+    events = []                 # ("spend", pieces, lo, hi) and ("read", connection numbers)
+    real = plainbatch.plain_heads
+
+    def heads(buffer, srcs, ends, bounds, contiguous, ks, max_head):
+        events.append(("read", ks.tolist()))
+        return real(buffer, srcs, ends, bounds, contiguous, ks, max_head)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(plainbatch, "plain_heads", heads)
+        fast = one_request_exchanges(found, skip_ports,
+                                     lambda p, n, lo, hi: events.append(("spend", p, lo, hi)))
     for index, exchange in fast.items():
         assert ConnectionResult("http/1.1", [exchange]) == analyze_connection(
             found.connection(index), AnalyzeOptions())
-    # each taken connection's reads told once, in groups of connections in order
+    # each group's reads told before the group is read: spend, read, spend, read ...; a
+    # group's pieces are those of the connections it reads, at most SPEND_GROUP of them
     bounds = found.dirs.piece_bounds if found.dirs else []
-    pieces = [bounds[2 * found.order[i] + 2] - bounds[2 * found.order[i]] for i in fast]
-    assert sum(s[0] for s in spent) == sum(pieces)
-    assert len(spent) == -(-len(fast) // plainbatch.SPEND_GROUP)
-    assert all(lo <= hi for _, _, lo, hi in spent)
+    assert [e[0] for e in events] == ["spend", "read"] * (len(events) // 2)
+    read = []
+    for (_, pieces, lo, hi), (_, ks) in zip(events[0::2], events[1::2]):
+        assert 0 < len(ks) <= plainbatch.SPEND_GROUP and lo <= hi
+        assert pieces == sum(bounds[2 * k + 2] - bounds[2 * k] for k in ks)
+        read += ks
+    assert {found.order[i] for i in fast} <= set(read)
     return {found.connection(index).client.port for index in fast}
 
 

@@ -62,13 +62,27 @@ class PageBudget:
         self.hi = max(self.hi, hi)
 
 
-def spender(budget: PageBudget | None):
-    """What :func:`~inferwire.exchanges.plainbatch.one_request_exchanges` tells a direction's
-    reads to: ``budget``, counted as :meth:`PagedTimeline.spend_all` counts them."""
+class _Spender:
+    """``spend(pieces, nbytes, lo, hi)``: a read of ``nbytes`` over ``pieces`` packet pieces at
+    file offsets ``[lo, hi)`` counted against a :class:`PageBudget` (as
+    :meth:`PagedTimeline.spend_all` counts them); ``connections``: how many one-request
+    connections to read between two calls, so that what they map (a fault-around window for
+    each of their two heads) stays a quarter of the budget."""
+
+    def __init__(self, budget: PageBudget):
+        self.budget = budget
+        self.connections = max(1, budget.every // (8 * FAULT_AROUND))
+
+    def __call__(self, pieces: int, nbytes: int, lo: int, hi: int) -> None:
+        self.budget.spend(_mapped(pieces, nbytes), lo, hi + FAULT_AROUND)
+
+
+def spender(budget: PageBudget | None) -> _Spender | None:
+    """What :func:`~inferwire.exchanges.plainbatch.one_request_batch` tells its reads to (and
+    how many connections it reads at a time): ``budget``; None without one."""
     if budget is None:
         return None
-    return lambda pieces, nbytes, lo, hi: budget.spend(_mapped(pieces, nbytes), lo,
-                                                        hi + FAULT_AROUND)
+    return _Spender(budget)
 
 
 def _mapped(pieces: int, nbytes: int) -> int:
