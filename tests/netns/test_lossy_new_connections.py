@@ -25,8 +25,8 @@ import inferwire.analysis.schedule as schedule
 from inferwire.exchanges.plainbatch import PlainBatch
 
 from .live import run_lossy
-from .test_lossy_real import (CAPTURE_STAMP_LAG_NS, PROBE_PORT, TOLERANCE_NS, VANTAGE,
-                              WITNESS_ERRORS_MAX, _first_sent_ns)
+from .witness import (CAPTURE_STAMP_LAG_NS, PROBE_PORT, TOLERANCE_NS, VANTAGE,
+                      WITNESS_ERRORS_MAX, first_sent_ns)
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
 REQUESTS, LOSS_PCT = 200, 3
@@ -94,7 +94,7 @@ def test_the_server_handler_lies_inside_each_column_read_request(new_conn_run, v
     early = j[start < (j["request_end"] * 1e9).round() - CAPTURE_STAMP_LAG_NS]
     late = j[end > (j["response_start"] * 1e9).round() + TOLERANCE_NS]
     if len(early):      # the log's start before the client sent the bytes: the log's error
-        impossible = start[early.index] < _first_sent_ns(run_dir, early)
+        impossible = start[early.index] < first_sent_ns(run_dir, early)
         assert impossible.sum() <= WITNESS_ERRORS_MAX, early[impossible]
         early = early[~impossible]
     assert early.empty, early[["request_id", "request_end", "ts_ns", "server_time_ns"]]

@@ -13,40 +13,24 @@ One run (about 15 s on an idle machine) serves every test of the module.
 """
 from __future__ import annotations
 
-import functools
 import subprocess
-import warnings
-from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psutil
 import pytest
 
-import inferwire
 from needs import need_tool
 
 from .live import REPAIRS, namespaces_of, repaired_frames, run_lossy
+from .witness import (CAPTURE_STAMP_LAG_NS, PROBE_PORT, TOLERANCE_NS, VANTAGE, WITNESS_ERRORS_MAX,
+                      analysis, first_sent_ns, measured, tables, unknowable_at_client)
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
 REQUESTS, BATCH, LOSS_PCT = 200, 8, 3
-PROBE_PORT = 9
-#: capture time stamps (float seconds in the table, ~0.24 us apart at today's epoch) against the
-#: handler's own clock readings: a boundary may be this far on the wrong side by rounding only
-TOLERANCE_NS = 2_000
-#: how much later than the server's handler read a request's last bytes the captures may stamp
-#: the segment that carried them: on these veth links both captures' raw stamps (tshark's
-#: frame.time_epoch, not the analyzer's) trailed the handler's start by up to 40 us with no
-#: copy of the segment repeated (seen 26.9 us here, 31.5 and 39.5 us in
-#: test_lossy_streaming.py; about one request in 2,000).  Likely TCP's earliest-departure-time
-#: stamp, which packet taps can report instead of the moment they saw the segment; the
-#: instrument's doing, the same with every analyzer version
-CAPTURE_STAMP_LAG_NS = 100_000
 #: Linux never retransmits on a timeout sooner than 200 ms (TCP_RTO_MIN): two captures of one
 #: boundary 150 ms or more apart mean a timeout was put on the wrong side of it
 RTO_FREE_NS = 150_000_000
-VANTAGE = {"client": "capture.pcapng", "server": "capture_server.pcapng"}
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +42,6 @@ def lossy_run(tmp_path_factory):
         "--network", "veth", "--loss", str(LOSS_PCT), "--network-capture", "both",
         "--batch-size", str(BATCH), "--requests", str(REQUESTS), "--warmup", "5", "--users", "2"],
         "INFERWIRE_LOSSY_RUN")
-
-
-@functools.lru_cache(maxsize=4)
-def _analysis(run_dir: Path, vantage: str):
-    """One vantage point's analysis, made once for the module's tests."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return inferwire.analyze(run_dir / VANTAGE[vantage], ignore_ports=(PROBE_PORT,))
-
-
-def _tables(run_dir: Path, vantage: str) -> pd.DataFrame:
-    """The per-request table of one vantage point joined to the server log and client logs."""
-    requests = _analysis(run_dir, vantage).requests
-    server = pd.read_json(run_dir / "server_log.jsonl", lines=True)
-    server = server.rename(columns={"protocol": "server_protocol"})
-    client = pd.concat([pd.read_csv(p) for p in sorted(run_dir.glob("client_log_*.csv"))])
-    j = requests.merge(server, on="request_id", how="outer", indicator="in_server_log")
-    return j.merge(client, on="request_id", how="outer", indicator="in_client_log")
 
 
 def _data_packets(path: Path, server_ports) -> dict[str, int]:
@@ -129,7 +95,7 @@ def test_each_capture_sees_what_its_side_sent_and_what_arrived(lossy_run):
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
 def test_every_request_is_found(lossy_run, vantage):
     run_dir, _, _ = lossy_run
-    j = _tables(run_dir, vantage)
+    j = tables(run_dir, vantage)
     measured = j[j["phase"] == "measure"]
     assert len(measured) == 2 * REQUESTS
     assert (measured["in_client_log"] == "both").all()
@@ -179,7 +145,7 @@ def test_retransmissions_per_connection_agree_with_tshark(lossy_run, vantage, tm
     the segment."""
     run_dir, _, _ = lossy_run
     path = run_dir / VANTAGE[vantage]
-    conns = _analysis(run_dir, vantage).connections
+    conns = analysis(run_dir, vantage).connections
     ours = {frozenset((c, s)): int(n + o) for c, s, n, o in
             zip(conns["client"], conns["server"], conns["retransmissions"],
                 conns["out_of_order"])}
@@ -201,97 +167,6 @@ def _violations(rows: pd.DataFrame, what: str) -> str:
     return f"{len(rows)} requests {what}:\n{rows[cols].head(8).to_string()}"
 
 
-def _measured(run_dir: Path, vantage: str, protocol: str | None = None) -> pd.DataFrame:
-    j = _tables(run_dir, vantage)
-    j = j[j["phase"] == "measure"]
-    if protocol is not None:
-        j = j[j["server_protocol"] == protocol]
-        assert len(j) == REQUESTS
-    j = j.copy()
-    j["handler_end_ns"] = j["ts_ns"]
-    j["handler_start_ns"] = j["ts_ns"] - j["server_time_ns"]
-    j["client_ms"] = (j["finished_ns"] - j["started_ns"]) / 1e6
-    for col in ("request_start", "request_end", "response_start", "response_end"):
-        j[f"{col}_ns"] = (j[col] * 1e9).round()
-    return j
-
-
-@functools.lru_cache(maxsize=2)
-def _client_segments(run_dir: Path) -> pd.DataFrame:
-    """Every TCP segment of the client's capture (tshark: time in ns, stream, source port,
-    relative sequence and ACK numbers, payload length, whether it carries a D-SACK: a first
-    SACK block ending at or below its ACK, RFC 2883)."""
-    out = subprocess.run(["tshark", "-r", str(run_dir / VANTAGE["client"]), "-Y", "tcp",
-                          "-T", "fields", "-e", "frame.time_epoch", "-e", "tcp.stream",
-                          "-e", "tcp.srcport", "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.ack",
-                          "-e", "tcp.options.sack_re", "-E", "separator=;"],
-                         capture_output=True, text=True, check=True)
-    rows = [line.split(";") for line in out.stdout.splitlines()]
-    ack = [int(r[5] or 0) for r in rows]
-    return pd.DataFrame({
-        "t": [int(Decimal(r[0]) * 10**9) for r in rows], "stream": [int(r[1]) for r in rows],
-        "sport": [int(r[2]) for r in rows], "seq": [int(r[3]) for r in rows],
-        "len": [int(r[4]) for r in rows], "ack": ack,
-        "dsack": [bool(r[6]) and int(r[6].split(",")[0]) <= a for r, a in zip(rows, ack)]})
-
-
-def _unknowable_at_client(run_dir: Path, rows: pd.DataFrame, since: pd.Series) -> pd.Series:
-    """Per row (client-side measured rows), whether the client's capture cannot tell which
-    copy of the request's last bytes got through: of the copies captured from ``since`` (ns,
-    about when the server had them) to the first ACK covering them, not counting the one a
-    D-SACK in that ACK names, two or more are left (the ACKs after two copies were lost).  With
-    one left, the capture could tell, and a boundary a timeout off is the analyzer's fault."""
-    seg = _client_segments(run_dir)
-    out = []
-    for (_, row), t0 in zip(rows.iterrows(), since):
-        found = _last_bytes(seg, row["connection"], row["request_end_ns"])
-        if found is None:
-            out.append(False)
-            continue
-        conn, client_port, last, copies = found
-        acks = conn[(conn["sport"] != client_port) & (conn["ack"] >= last) & (conn["t"] > t0)]
-        until = acks["t"].iloc[0] if len(acks) else np.iinfo(np.int64).max
-        copies = copies[(copies["t"] >= t0 - 5_000_000) & (copies["t"] < until)]
-        named = bool(len(acks)) and bool(acks["dsack"].iloc[0])
-        out.append(len(copies) - named >= 2)
-    return pd.Series(out, index=rows.index, dtype=bool)
-
-
-def _last_bytes(seg: pd.DataFrame, connection: int, request_end_ns: float):
-    """``(the connection's segments, the client's port, the stream offset just past the
-    request's last byte, every client segment carrying that byte)`` from the client's capture
-    (``seg``: :func:`_client_segments`), the request's last bytes found as the data segment
-    stamped at ``request_end_ns`` (client vantage); None when there is none."""
-    conn = seg[seg["stream"] == connection]
-    chosen = conn[((conn["t"] - request_end_ns).abs() <= TOLERANCE_NS) & (conn["len"] > 0)]
-    if chosen.empty:
-        return None
-    client_port, last = chosen["sport"].iloc[0], int((chosen["seq"] + chosen["len"]).max())
-    copies = conn[(conn["sport"] == client_port) & (conn["seq"] < last)
-                  & (conn["seq"] + conn["len"] >= last)]
-    return conn, client_port, last, copies
-
-
-def _first_sent_ns(run_dir: Path, rows: pd.DataFrame) -> pd.Series:
-    """Per row (rows of either vantage, by ``request_id``), when the client's capture shows
-    the first copy of the request's last bytes leave (ns; NaN for a request not measured or
-    its segment not found): the server cannot have read the request before that, whichever
-    copy got through."""
-    client = _measured(run_dir, "client").set_index("request_id")
-    seg = _client_segments(run_dir)
-    out = []
-    for request_id in rows["request_id"]:
-        found = None if request_id not in client.index else _last_bytes(
-            seg, client.at[request_id, "connection"], client.at[request_id, "request_end_ns"])
-        out.append(np.nan if found is None else float(found[3]["t"].min()))
-    return pd.Series(out, index=rows.index, dtype=float)
-
-
-#: The most requests (of a protocol's REQUESTS) whose server log may put the handler's start
-#: before the client even sent the request's last bytes (see the test below)
-WITNESS_ERRORS_MAX = 2
-
-
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
 def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, vantage, protocol):
@@ -304,22 +179,22 @@ def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, van
     ACK comes after the tail loss probe's timer; seen in 1 of 3 loaded runs: the server's ACK
     and the client's probe both lost, the handler 4.7 ms before the probe.)  By more only when
     the client's capture holds no ACK of the request's last bytes from the handler's start to
-    the copy the client took (:func:`_unknowable_at_client`: the ACKs of two copies lost).
+    the copy the client took (:func:`unknowable_at_client`: the ACKs of two copies lost).
     The start is compared with up to :data:`CAPTURE_STAMP_LAG_NS` of slack: the capture's own
     stamps may trail the server's read.
 
     A handler start before the client's capture shows the first copy of the request's last
-    bytes leave (:func:`_first_sent_ns`) is the server log's error, not the analyzer's: no
+    bytes leave (:func:`first_sent_ns`) is the server log's error, not the analyzer's: no
     server reads bytes not yet sent.  Seen once (stop 31's fresh clone, gRPC, no copy repeated
     at the server): 127 us before the last segment, which both captures stamped within 3 us of
     each other; the log's start is its wall clock at the end less a monotonic duration, so a
     step of the wall clock (or a disagreement of the two CPUs' clocks) in between moves it.
     Such rows are left out, at most :data:`WITNESS_ERRORS_MAX` of them."""
     run_dir = lossy_run[0]
-    j = _measured(run_dir, vantage, protocol)
+    j = measured(run_dir, vantage, protocol, REQUESTS)
     early = j[j["handler_start_ns"] < j["request_end_ns"] - CAPTURE_STAMP_LAG_NS]
     if len(early):
-        impossible = early["handler_start_ns"] < _first_sent_ns(run_dir, early)
+        impossible = early["handler_start_ns"] < first_sent_ns(run_dir, early)
         assert impossible.sum() <= WITNESS_ERRORS_MAX, _violations(
             early[impossible], "whose handler began before the client sent their last bytes")
         early = early[~impossible]
@@ -328,7 +203,7 @@ def test_server_handler_lies_inside_request_end_to_response_start(lossy_run, van
                       & (early["request_end_ns"] - early["handler_start_ns"] < RTO_FREE_NS))
         early = early[~unknowable]
         if len(early):
-            early = early[~_unknowable_at_client(run_dir, early, early["handler_start_ns"])]
+            early = early[~unknowable_at_client(run_dir, early, early["handler_start_ns"])]
     late = j[j["handler_end_ns"] > j["response_start_ns"] + TOLERANCE_NS]
     assert early.empty, _violations(early, "whose handler began before request_end")
     assert late.empty, _violations(late, "whose handler ended after response_start")
@@ -346,16 +221,16 @@ def test_request_end_and_response_end_agree_across_vantage_points(lossy_run, pro
     loss probe's copy (~15 ms later here) instead of the original is the error left.  When the
     ACKs of two copies were lost (no ACK of the request's last bytes captured on the client's
     side between the copy that got through and the one the client took, a timeout later), the
-    client's capture cannot tell them apart either (:func:`_unknowable_at_client`, seen once in
+    client's capture cannot tell them apart either (:func:`unknowable_at_client`, seen once in
     about ten runs): allowed, and said in docs/timing.md."""
     run_dir = lossy_run[0]
-    c = _measured(run_dir, "client", protocol).set_index("request_id")
-    s = _measured(run_dir, "server", protocol).set_index("request_id")
+    c = measured(run_dir, "client", protocol, REQUESTS).set_index("request_id")
+    s = measured(run_dir, "server", protocol, REQUESTS).set_index("request_id")
     request_gap = s["request_end_ns"] - c["request_end_ns"]
     response_gap = c["response_end_ns"] - s["response_end_ns"]
     late = request_gap[request_gap < -RTO_FREE_NS].index
     if len(late):
-        cannot = _unknowable_at_client(run_dir, c.loc[late], s.loc[late, "request_end_ns"])
+        cannot = unknowable_at_client(run_dir, c.loc[late], s.loc[late, "request_end_ns"])
         request_gap = request_gap.drop(late[cannot.to_numpy()])
     for name, gap in (("request_end", request_gap), ("response_end", response_gap)):
         off = gap[gap.abs() > RTO_FREE_NS]
@@ -366,6 +241,6 @@ def test_request_end_and_response_end_agree_across_vantage_points(lossy_run, pro
 
 @pytest.mark.parametrize("vantage", sorted(VANTAGE))
 def test_client_latency_is_at_least_total_ms(lossy_run, vantage):
-    j = _measured(lossy_run[0], vantage)
+    j = measured(lossy_run[0], vantage)
     short = j[j["client_ms"] < j["total_ms"] - TOLERANCE_NS / 1e6]
     assert short.empty, _violations(short, "whose client latency is below total_ms")

@@ -23,17 +23,16 @@ import pytest
 
 from . import streamref
 from .live import namespaces_of, repaired_frames, run_lossy
-from .test_lossy_real import WITNESS_ERRORS_MAX, _first_sent_ns
+from .witness import VANTAGE, WITNESS_ERRORS_MAX, first_sent_ns
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark, pytest.mark.slow]
 REQUESTS, TOKENS, TOKEN_MS, LOSS_PCT, WARMUP = 60, 40, 2, 3, 5
 #: the table's float seconds hold ~0.24 us at today's epoch
 TOLERANCE_US = 1.0
 #: the capture's stamp of a request's last segment may trail the server handler's read of it
-#: (tests/netns/test_lossy_real.py's CAPTURE_STAMP_LAG_NS: seen 31.5 us at the client, 39.5 us
+#: (tests/netns/witness.py's CAPTURE_STAMP_LAG_NS: seen 31.5 us at the client, 39.5 us
 #: at the server, both raw stamps, no copy repeated; a CI-clone run of 2026-12-06)
 CAPTURE_STAMP_LAG_US = 100.0
-VANTAGE = {"client": "capture.pcapng", "server": "capture_server.pcapng"}
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +149,7 @@ def test_the_servers_handler_until_the_head_lies_inside_the_wait(lossy_stream_ru
         early &= j["retrans_segments_to_server"].fillna(0) == 0
     if early.any():     # the log's start before the client sent the bytes: the log's error
         rows = j[early].reset_index()       # (tests/netns/test_lossy_real.py)
-        impossible = (rows["ts_ns"] - rows["server_time_ns"]) < _first_sent_ns(run_dir, rows)
+        impossible = (rows["ts_ns"] - rows["server_time_ns"]) < first_sent_ns(run_dir, rows)
         assert impossible.sum() <= WITNESS_ERRORS_MAX, rows[impossible]
         early[rows.loc[impossible.to_numpy(), "request_id"]] = False
     late = ready > (j["response_start"] * 1e9).round() + TOLERANCE_US * 1e3
