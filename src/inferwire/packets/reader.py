@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 import queue
+import sys
 import threading
 import warnings
 from typing import Iterator
@@ -254,7 +255,8 @@ def _format(buf, path: str) -> str:
 #: pcapng's smallest packet block takes 32) and IPv4 and TCP headers (20 bytes each) after no
 #: link header.  A file of N bytes holds at most N // 56 TCP packets.
 MIN_TCP_RECORD = 56
-_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)     # (Linux's value)
+#: (Python 3.13's mmap names it; before, Linux's value there, no flag elsewhere)
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 
 
 def _gathered(chunks: Iterator[dict], capacity: int) -> dict[str, np.ndarray]:
