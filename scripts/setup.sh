@@ -34,6 +34,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -c "import inferwire" 
   echo "$want" > "$stamp"
 fi
+# inferwire's own modules compiled to bytecode (only those changed since: about 0.1 s when
+# none): the editable install leaves them as source, and where PYTHONDONTWRITEBYTECODE is set
+# (containers often set it; this machine does) every command would compile them again at
+# start-up, 0.16 s of the command's imports
+.venv/bin/python -m compileall -q src/inferwire >/dev/null
 
 # Triton Inference Server (the nvidia-pytriton wheel's tritonserver 2.51) in its own venv made from
 # Debian's /usr/bin/python3: its Python-backend stub links Debian's libpython3.X.so, so the stdlib it
