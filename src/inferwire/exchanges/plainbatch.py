@@ -123,26 +123,22 @@ SPEND_GROUP = 32
 
 def _heads(buffer, cols, bounds: np.ndarray, contiguous: np.ndarray, ks: np.ndarray,
            spend) -> tuple[np.ndarray, list]:
-    """``(rows, heads)`` of :func:`plain_heads` over the connections ``ks``, read a group at
-    a time when there is a ``spend`` to tell first (``rows``: positions in ``ks``, int64;
-    ``heads``: its six lists)."""
-    if not len(ks):
-        return np.zeros(0, dtype=np.int64), [[] for _ in range(6)]
-    if spend is None:
-        rows, *heads = plain_heads(buffer, cols["srcs"], cols["ends"], bounds, contiguous, ks,
-                                   MAX_HEADER_BYTES)
-        return np.array(rows, dtype=np.int64), heads
-    srcs = np.frombuffer(cols["srcs"], dtype=np.int64)
-    a, b, e = bounds[2 * ks], bounds[2 * ks + 1], bounds[2 * ks + 2]
-    pieces, nbytes = e - a, contiguous[2 * ks] + contiguous[2 * ks + 1]
-    lo, hi = np.minimum(srcs[a], srcs[b]), np.maximum(srcs[b - 1], srcs[e - 1])
-    group = getattr(spend, "connections", SPEND_GROUP)
+    """``(rows, heads)`` of :func:`plain_heads` over the connections ``ks`` (``rows``:
+    positions in ``ks``, int64; ``heads``: its six lists), read a group at a time, each
+    group's reads told to ``spend`` first; in one call when there is no ``spend``."""
+    group = len(ks) if spend is None else getattr(spend, "connections", SPEND_GROUP)
+    if spend is not None:
+        srcs = np.frombuffer(cols["srcs"], dtype=np.int64)
+        a, b, e = bounds[2 * ks], bounds[2 * ks + 1], bounds[2 * ks + 2]
+        pieces, nbytes = e - a, contiguous[2 * ks] + contiguous[2 * ks + 1]
+        lo, hi = np.minimum(srcs[a], srcs[b]), np.maximum(srcs[b - 1], srcs[e - 1])
     rows: list = []
     heads: list = [[] for _ in range(6)]
-    for at in range(0, len(ks), group):
+    for at in range(0, len(ks), max(group, 1)):
         end = at + group
-        spend(int(pieces[at:end].sum()), int(nbytes[at:end].sum()), int(lo[at:end].min()),
-              int(hi[at:end].max()))
+        if spend is not None:
+            spend(int(pieces[at:end].sum()), int(nbytes[at:end].sum()), int(lo[at:end].min()),
+                  int(hi[at:end].max()))
         got, *found = plain_heads(buffer, cols["srcs"], cols["ends"], bounds, contiguous,
                                   ks[at:end], MAX_HEADER_BYTES)
         rows += [at + r for r in got]

@@ -273,7 +273,7 @@ static int walk(table_t *t, PyObject *records, int client, PyObject *others, PyO
                 } else {
                     a->request_trailers = block;
                 }
-                if (ended && a->req_end == NULL)
+                if (ended)
                     a->req_end = end;
             } else {
                 if (a->resp_end != NULL)
@@ -299,7 +299,7 @@ static int walk(table_t *t, PyObject *records, int client, PyObject *others, PyO
                         a->resp_headers_end = end;
                     }
                 }
-                if (ended && a->resp_end == NULL)
+                if (ended)
                     a->resp_end = end;
             }
         } else {
