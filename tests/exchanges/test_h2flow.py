@@ -91,3 +91,64 @@ def test_http1_rows_have_no_h2_stall(tmp_path):
     c.server(200 * US, http_response())
     a = inferwire.analyze(write_pcap(tmp_path / "h1.pcap", c.packets))
     assert pd.isna(a.requests.iloc[0]["h2_flow_stall_ms"])
+
+
+class Clock:
+    """A direction's capture times by stream offset (what ``timeline.last(end)`` answers: the
+    time of the packet with byte ``end - 1``; None: not captured)."""
+
+    def __init__(self, times: dict):
+        self.times = times
+
+    def last(self, end):
+        return self.times.get(end)
+
+
+def random_flow(rng):
+    """Random sender DATA records and receiver WINDOW_UPDATE/SETTINGS records on a few
+    streams, sized around the windows so that some run out; each frame's capture time (some
+    unknown)."""
+    from inferwire.protocols.http2 import Data, Settings, WindowUpdate
+    sender, receiver, s_times, r_times = [], [], {}, {}
+    s_at = r_at = 0
+    t = 0
+    if rng.random() < 0.5:      # a connection window that never runs out: streams' only
+        receiver.append((WindowUpdate, 0, 0, 13, 1 << 30))
+        r_at = 13
+        r_times[r_at] = 0
+    for _ in range(rng.randint(1, 40)):
+        t += rng.choice([0, 1, 5, 100])
+        if rng.random() < 0.6:
+            size = rng.choice([0, 100, 16_384, 30_000, 65_535])
+            sid = rng.choice([1, 3, 5])
+            sender.append((Data, sid, s_at, s_at + 9 + size, size, rng.random() < 0.2, ()))
+            s_at += 9 + size
+            s_times[s_at] = None if rng.random() < 0.05 else t
+        elif rng.random() < 0.85:
+            receiver.append((WindowUpdate, rng.choice([0, 0, 1, 3, 5]), r_at, r_at + 13,
+                             rng.choice([1, 1000, 65_535, 200_000])))
+            r_at += 13
+            r_times[r_at] = None if rng.random() < 0.05 else t
+        else:
+            params = {4: rng.choice([0, 1000, 65_535, 1 << 20])} if rng.random() < 0.8 else {}
+            receiver.append((Settings, r_at, r_at + 15, rng.random() < 0.2, params))
+            r_at += 15
+            r_times[r_at] = None if rng.random() < 0.05 else t
+    return sender, receiver, Clock(s_times), Clock(r_times)
+
+
+def test_the_vectorised_test_prunes_only_flows_without_stalls():
+    """Whether a window can have run out is judged in arrays (h2flow._possible) before the
+    frame-by-frame walk: on random flows, pruning never loses a stall that the whole walk
+    finds, and both kinds of flow occur."""
+    import random
+    from inferwire.exchanges import h2flow
+    rng = random.Random(20261207)
+    pruned = stalled = 0
+    for _ in range(600):
+        sender, receiver, s_clock, r_clock = random_flow(rng)
+        whole = h2flow.stalls(sender, receiver, s_clock, r_clock, prune=False)
+        assert h2flow.stalls(sender, receiver, s_clock, r_clock) == whole
+        pruned += not h2flow._events(sender, receiver, s_clock, r_clock)
+        stalled += bool(whole[0] or whole[1])
+    assert pruned > 50 and stalled > 50, (pruned, stalled)

@@ -19,24 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..protocols.http2 import Settings, WindowUpdate
-from ..protocols.http2.datarows import data_rows
+from ..protocols.http2.datarows import (SETTINGS_KIND, WINDOW_UPDATE_KIND, data_rows,
+                                        window_rows)
 
 INITIAL_WINDOW = 65_535
-SETTINGS_INITIAL_WINDOW_SIZE = 0x4
 FRAME_HEADER_LEN = 9
 
 
-def _times(timeline, ends: list) -> list:
-    """Capture time (ns) of the packet carrying byte ``end - 1`` of each, None if unknown;
-    one vectorised look-up for a TCP stream."""
-    times, known = _time_array(timeline, ends)
-    return [t if k else None for t, k in zip(times.tolist(), known.tolist())]
-
-
 def _time_array(timeline, ends: list) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_times` as arrays: the times (int64 ns, -1 where unknown) and whether each is
-    known (bool)."""
+    """Capture time (ns) of the packet carrying byte ``end - 1`` of each of ``ends``, as arrays:
+    the times (int64 ns, -1 where unknown) and whether each is known (bool); one vectorised
+    look-up for a TCP stream."""
     stream = getattr(timeline, "stream", None)
     if stream is None or not hasattr(stream, "starts") or not len(stream.starts):
         found = [timeline.last(e) for e in (ends.tolist() if isinstance(ends, np.ndarray)
@@ -52,75 +45,76 @@ def _time_array(timeline, ends: list) -> tuple[np.ndarray, np.ndarray]:
     return np.where(known, times, -1), known
 
 
-def _possible(data, data_t: tuple, grants: list, grant_t: tuple) -> bool:
+def _possible(data, data_t: tuple, grants, grant_t: tuple) -> bool:
     """Whether any window can have run out (vectorised; a stall needs it): the connection's
     DATA beyond its initial window plus the updates granted by then, or a stream's DATA
     reaching the smallest initial stream window announced.  ``data``: the sender's
-    :class:`~inferwire.protocols.http2.datarows.DataRows`; ``data_t``, ``grant_t``: the
+    :class:`~inferwire.protocols.http2.datarows.DataRows`; ``grants``: the receiver's
+    :class:`~inferwire.protocols.http2.datarows.WindowRows`; ``data_t``, ``grant_t``: the
     frames' :func:`_time_array`."""
     if not len(data):
         return False
     t = data_t[0]
     size = data.end - data.start - FRAME_HEADER_LEN
-    conn = [(x, r[4]) for x, k, r in zip(grant_t[0].tolist(), grant_t[1].tolist(), grants)
-            if k and r[0] is WindowUpdate and r[1] == 0]
     granted = np.zeros(len(t), dtype=np.int64)
-    if conn:
-        conn.sort()
-        wt = np.array([x for x, _ in conn], dtype=np.int64)
-        cum = np.concatenate(([0], np.cumsum([inc for _, inc in conn])))
-        granted = cum[np.searchsorted(wt, t, side="right")]
+    conn = grant_t[1] & (grants.kind == WINDOW_UPDATE_KIND) & (grants.stream_id == 0)
+    if conn.any():
+        wt = grant_t[0][conn]
+        order = np.argsort(wt, kind="stable")
+        cum = np.concatenate(([0], np.cumsum(grants.value[conn][order])))
+        granted = cum[np.searchsorted(wt[order], t, side="right")]
     if (INITIAL_WINDOW + granted - np.cumsum(size) <= 0).any():
         return True
-    smallest = min([INITIAL_WINDOW] + [r[4][SETTINGS_INITIAL_WINDOW_SIZE] for r in grants
-                                        if r[0] is Settings])
+    initial = grants.value[grants.kind == SETTINGS_KIND]
+    smallest = min(INITIAL_WINDOW, int(initial.min())) if len(initial) else INITIAL_WINDOW
     _, per_stream = np.unique(data.stream_id, return_inverse=True)
     return bool((np.bincount(per_stream, weights=size) >= smallest).any())
 
 
 def _events(sender_records: list, receiver_records: list, sender, receiver,
-            data=None) -> list:
+            data=None, prune: bool = True) -> list:
     """``(time, order, kind, fields)`` of the sender's DATA and the receiver's SETTINGS and
     WINDOW_UPDATE frames, sorted by time (ties: the receiver's first); empty when no window
-    can have run out (:func:`_possible`).  ``data``: the sender's records'
-    :func:`~inferwire.protocols.http2.datarows.data_rows` (read here when None)."""
+    can have run out (:func:`_possible`; ``prune=False`` walks them anyway, the same stalls).
+    ``data``: the sender's records' :func:`~inferwire.protocols.http2.datarows.data_rows`
+    (read here when None)."""
     data = data_rows(sender_records) if data is None else data
-    grants = [r for r in receiver_records if r[0] is WindowUpdate
-              or (r[0] is Settings and not r[3] and SETTINGS_INITIAL_WINDOW_SIZE in r[4])]
-    grant_ends = [r[3] if r[0] is WindowUpdate else r[2] for r in grants]
-    if not _possible(data, _time_array(sender, data.end), grants,
-                     _time_array(receiver, grant_ends)):
+    grants = window_rows(receiver_records)
+    data_t, grant_t = _time_array(sender, data.end), _time_array(receiver, grants.end)
+    if prune and not _possible(data, data_t, grants, grant_t):
         return []
-    data_t, grant_t = _times(sender, data.end), _times(receiver, grant_ends)
     out = []
-    for t, sid, size, ended in zip(data_t, data.stream_id.tolist(),
-                                   (data.end - data.start - FRAME_HEADER_LEN).tolist(),
-                                   data.end_stream.tolist()):
-        if t is not None:
+    for t, known, sid, size, ended in zip(
+            data_t[0].tolist(), data_t[1].tolist(), data.stream_id.tolist(),
+            (data.end - data.start - FRAME_HEADER_LEN).tolist(), data.end_stream.tolist()):
+        if known:
             out.append((t, 1, "data", (sid, size, ended)))
-    for t, r in zip(grant_t, grants):
-        if t is None:
+    for t, known, kind, sid, value in zip(grant_t[0].tolist(), grant_t[1].tolist(),
+                                          grants.kind.tolist(), grants.stream_id.tolist(),
+                                          grants.value.tolist()):
+        if not known:
             continue
-        if r[0] is WindowUpdate:            # (WindowUpdate, sid, start, end, increment)
-            out.append((t, 0, "update", (r[1], r[4])))
-        else:                               # (Settings, start, end, ack, params)
-            out.append((t, 0, "settings", (r[4][SETTINGS_INITIAL_WINDOW_SIZE],)))
+        if kind == WINDOW_UPDATE_KIND:
+            out.append((t, 0, "update", (sid, value)))
+        else:
+            out.append((t, 0, "settings", (value,)))
     out.sort(key=lambda e: (e[0], e[1]))
     return out
 
 
 def stalls(sender_records: list, receiver_records: list, sender, receiver,
-           data=None) -> tuple[list, dict]:
+           data=None, prune: bool = True) -> tuple[list, dict]:
     """The sender's stalls: ``(connection-window stalls, {stream id: stream-window stalls})``,
     each a list of ``(from, to)`` ns intervals (see the module); ``data``: the sender's
-    :func:`~inferwire.protocols.http2.datarows.data_rows`, when already read."""
+    :func:`~inferwire.protocols.http2.datarows.data_rows`, when already read; ``prune``: see
+    :func:`_events`."""
     conn_window, initial = INITIAL_WINDOW, INITIAL_WINDOW
     windows: dict = {}
     conn_stall, conn_out = None, []
     open_stalls: dict = {}
     by_stream: dict = {}
     for t, _, kind, f in _events(sender_records, receiver_records, sender, receiver,
-                                 data):
+                                 data, prune):
         if kind == "data":
             sid, size, ended = f
             if conn_stall is not None and conn_stall[1] is not None:

@@ -73,11 +73,11 @@ def _exchange(s, up, down) -> Exchange:
     return ex
 
 
-# The fields of an H2Stream row that make its exchange, in this order.
-_ROW_FIELDS = itemgetter(*[H2_STREAM_FIELDS.index(name) for name in (
+# The fields of an H2Stream row that make its exchange.
+_FIELD = {name: H2_STREAM_FIELDS.index(name) for name in (
     "stream_id", "method", "path", "status", "grpc_status", "request_id", "request_bytes",
     "response_bytes", "content_type", "req_start", "req_end", "resp_start", "resp_end",
-    "complete", "grpc_message")])
+    "complete", "grpc_message")}
 
 
 def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
@@ -85,24 +85,32 @@ def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
     (``up``/``down``: each direction's :class:`TcpTimeline`), the offsets of all streams
     mapped to times in one vectorised look-up per direction
     (:meth:`TcpTimeline.first_packets`, :meth:`~TcpTimeline.last_packets`) instead of six
-    per stream (which cost as much as assembling the streams).  Same values."""
-    picked = [_ROW_FIELDS(row) for row in rows]
-    req_start_ns, request_frame = up.first_packets([p[9] for p in picked],
-                                                   [p[10] for p in picked])
-    req_end_ns, _ = up.last_packets([p[10] for p in picked])
-    resp_start_ns, _ = down.first_packets([p[11] for p in picked], [p[12] for p in picked])
-    resp_end_ns, response_frame = down.last_packets([p[12] for p in picked])
+    per stream (which cost as much as assembling the streams), the rows' fields read as
+    columns (one transposition).  Same values."""
+    if not rows:
+        return []
+    col = dict(zip(_FIELD, itemgetter(*_FIELD.values())(list(zip(*rows)))))
+    req_end, resp_end = col["req_end"], col["resp_end"]
+    req_start_ns, request_frame = up.first_packets(col["req_start"], req_end)
+    req_end_ns, _ = up.last_packets(req_end)
+    resp_start_ns, _ = down.first_packets(col["resp_start"], resp_end)
+    resp_end_ns, response_frame = down.last_packets(resp_end)
     out = []
-    for k, (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
-            content_type, _, req_end, _, resp_end, complete, grpc_message) in enumerate(picked):
-        times = (req_start_ns[k], req_end_ns[k], resp_start_ns[k], resp_end_ns[k])
+    for (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
+         content_type, req_e, resp_e, complete, grpc_message, times, req_frame,
+         resp_frame) in zip(
+            col["stream_id"], col["method"], col["path"], col["status"], col["grpc_status"],
+            col["request_id"], col["request_bytes"], col["response_bytes"],
+            col["content_type"], req_end, resp_end, col["complete"], col["grpc_message"],
+            zip(req_start_ns, req_end_ns, resp_start_ns, resp_end_ns), request_frame,
+            response_frame):
         grpc = bool(content_type and content_type.startswith("application/grpc"))
         # Exchange's first 15 fields by position: keyword arguments cost twice the rest of
         # building it (tests/exchanges/test_http2_exchanges.py compares with _exchange's)
         ex = Exchange("grpc" if grpc else "h2", sid, method, path, status, grpc_status,
-                      request_id, request_bytes if req_end is not None else None,
-                      response_bytes if resp_end is not None else None, *times, request_frame[k],
-                      response_frame[k])
+                      request_id, request_bytes if req_e is not None else None,
+                      response_bytes if resp_e is not None else None, *times, req_frame,
+                      resp_frame)
         ex.complete = bool(complete and None not in times)
         if grpc_status:
             ex.error = _grpc_error(grpc_status, grpc_message)

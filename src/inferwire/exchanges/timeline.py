@@ -88,8 +88,7 @@ class TcpTimeline:
         piece = _pieces(stream, starts, False)
         if ends is None or stream.begun is None:
             return _column(stream.start_times, piece), _column(stream.frames, piece)
-        times = stream.message_starts([-1 if s is None else s for s in starts],
-                                      [UNKNOWN_END if e is None else e for e in ends])
+        times = stream.message_starts(_offsets(starts, -1), _offsets(ends, UNKNOWN_END))
         return ([None if t < 0 else t for t in times.tolist()],
                 _column(stream.frames, piece))
 
@@ -138,7 +137,7 @@ def _pieces(stream, offsets: list, ends: bool) -> np.ndarray:
     ``ends``, each last byte (the offsets are exclusive ends): -1 where the offset is None,
     negative or not captured."""
     shift = 1 if ends else 0
-    at = np.array([-1 if o is None else o - shift for o in offsets], dtype=np.int64)
+    at = _offsets(offsets, -1 + shift) - shift
     piece = np.full(len(at), -1, dtype=np.int64)
     if len(stream.starts):
         piece_starts = np.asarray(stream.starts, dtype=np.int64)
@@ -147,6 +146,14 @@ def _pieces(stream, offsets: list, ends: bool) -> np.ndarray:
         ok = (at >= 0) & (i >= 0) & (at < piece_ends[np.maximum(i, 0)])
         piece[ok] = i[ok]
     return piece
+
+
+def _offsets(offsets, missing: int) -> np.ndarray:
+    """``offsets`` (a sequence of ints and None) as int64, ``missing`` where None."""
+    try:                                # none missing: the usual case, converted in C
+        return np.array(offsets, dtype=np.int64)
+    except TypeError:
+        return np.array([missing if o is None else o for o in offsets], dtype=np.int64)
 
 
 def _column(values, piece: np.ndarray) -> list:

@@ -2,7 +2,8 @@
 Python reading give the same columns, and both say what the records say, frame by frame and
 message by message.  Records from the parser on crafted calls (padded DATA, several messages in
 a frame, a message across frames, an empty DATA, a cut message), on fuzzed frame sequences,
-and a record list that is not DATA-shaped (an error naming its index)."""
+and a record list that is not DATA-shaped (an error naming its index).  Likewise the frames
+that grant flow-control window (``datarows.window_rows``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,9 +15,10 @@ from needs import skip_or_fail
 from tests.protocols.http2.test_frames_c import CALLS, FUZZ, PREFACE, frame_sequences
 
 from inferwire.errors import ProtocolError
-from inferwire.protocols.http2 import Data, H2Parser, WindowUpdate
+from inferwire.protocols.http2 import Data, H2Parser, Settings, WindowUpdate
 from inferwire.protocols.http2 import datarows
-from inferwire.protocols.http2.datarows import DataRows, data_rows, data_rows_py
+from inferwire.protocols.http2.datarows import (DataRows, WindowRows, data_rows, data_rows_py,
+                                                window_rows, window_rows_py)
 
 
 def records_of(role: str, data: bytes) -> list:
@@ -141,3 +143,84 @@ def test_a_quiet_direction_is_walked_from_the_columns(monkeypatch):
     c = records_of("client", client)
     streams_module.assemble_rows(c, s, data_rows(c), data_rows(s))
     assert taken == ["client", "server"]
+
+
+# -- the frames that grant flow-control window --------------------------------------------------
+def window_expected(records: list) -> list:
+    """(record, kind, stream id, end, value) of each WINDOW_UPDATE and initial-window SETTINGS,
+    read from the records one by one."""
+    out = []
+    for i, r in enumerate(records):
+        if r[0] is WindowUpdate:
+            out.append((i, 0, r[1], r[3], r[4]))
+        elif r[0] is Settings and not r[3] and 4 in r[4]:
+            out.append((i, 1, 0, r[2], r[4][4]))
+    return out
+
+
+def window_check(records: list) -> WindowRows:
+    if datarows._c_window_rows is None:
+        skip_or_fail("inferwire.protocols.http2._frames is not built: nothing to compare")
+    want = window_expected(records)
+    c, py = window_rows(records), window_rows_py(records)
+    for w in (c, py):
+        assert list(zip(*(getattr(w, f).tolist() for f in WindowRows._fields))) == want
+        assert all(getattr(w, f).dtype == np.int64 for f in WindowRows._fields)
+    return c
+
+
+@pytest.mark.parametrize("role", ["client", "server"])
+def test_window_rows_of_crafted_calls(role):
+    records = records_of(role, CALLS[role == "server"])
+    w = window_check(records)
+    assert len(w) == sum(r[0] is WindowUpdate for r in records) + sum(
+        r[0] is Settings and not r[3] and 4 in r[4] for r in records)
+
+
+def test_window_rows_keep_record_order_and_skip_acks_and_other_settings():
+    records = [(Settings, 0, 15, False, {4: 1_000_000, 5: 16_384}),
+               (WindowUpdate, 0, 15, 28, 983_041),
+               (Data, 1, 28, 40, 3, False, ()),
+               (Settings, 40, 49, True, {}),                    # an ACK
+               (Settings, 49, 64, False, {3: 100}),             # no initial window
+               (WindowUpdate, 1, 64, 77, 12),
+               (Settings, 77, 92, False, {4: 0})]
+    w = window_check(records)
+    assert w.record.tolist() == [0, 1, 5, 6] and w.kind.tolist() == [1, 0, 0, 1]
+    assert w.value.tolist() == [1_000_000, 983_041, 12, 0] and w.end.tolist() == [15, 28, 77, 92]
+    assert len(window_check([])) == 0 and len(window_check([(Data, 1, 0, 9, 0, True, ())])) == 0
+
+
+@FUZZ
+@given(frame_sequences())
+def test_window_rows_of_fuzzed_frame_sequences(data):
+    window_check(records_of("server", data))
+    window_check(records_of("client", PREFACE + data))
+
+
+@FUZZ
+@given(st.lists(st.one_of(
+    st.tuples(st.integers(0, 7), st.integers(1, 1 << 31)),
+    st.tuples(st.booleans(), st.dictionaries(st.integers(1, 6), st.integers(0, (1 << 31) - 1),
+                                             max_size=3))), max_size=30))
+def test_window_rows_of_fuzzed_records(items):
+    records, at = [], 0
+    for a, b in items:
+        if isinstance(b, dict):
+            records.append((Settings, at, at + 9 + 6 * len(b), a, b))
+            at += 9 + 6 * len(b)
+        else:
+            records.append((WindowUpdate, a, at, at + 13, b))
+            at += 13
+    window_check(records)
+
+
+def test_a_record_that_is_not_a_window_record_is_named():
+    if datarows._c_window_rows is None:
+        skip_or_fail("inferwire.protocols.http2._frames is not built")
+    good = (WindowUpdate, 0, 0, 13, 5)
+    for bad in [(WindowUpdate, 1, 0, 13), (WindowUpdate, "1", 0, 13, 5),
+                (Settings, 0, 15, False, [(4, 1)]), (Settings, 0, "15", False, {4: 1}),
+                (Settings, 0, 15, False, {4: "big"})]:
+        with pytest.raises(TypeError, match="record 1 is not a WINDOW_UPDATE or SETTINGS"):
+            window_rows([good, bad])

@@ -35,6 +35,14 @@
  * quintuples per gRPC message of those records, in order: the number of its DATA row, its
  * compressed flag (0 or 1), length, start and end.  A record that is not a tuple of 7 with int
  * fields and a tuple (or None) of 4-tuples of messages is a TypeError naming its index.
+ *
+ * window_rows(records, WindowUpdate, Settings) -> rows reads a direction's records for what
+ * grants flow-control window, as datarows.py's window_rows_py does: int64 quintuples (native
+ * order) in record order, (index, 0, stream id, end, increment) per WINDOW_UPDATE record
+ * (WindowUpdate, stream id, start, end, increment) and (index, 1, 0, end, value) per SETTINGS
+ * record (Settings, start, end, ack, params) that is not an ACK and sets
+ * SETTINGS_INITIAL_WINDOW_SIZE (params[4] = value).  Any other shape of those records is a
+ * TypeError naming its index.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -529,6 +537,73 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------- window_rows */
+
+#define SETTINGS_INITIAL_WINDOW_SIZE 4
+
+static int bad_window(Py_ssize_t i)
+{
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError)
+            && !PyErr_ExceptionMatches(PyExc_OverflowError))
+        return -1;
+    PyErr_Clear();
+    PyErr_Format(PyExc_TypeError, "window_rows: record %zd is not a WINDOW_UPDATE or SETTINGS "
+                 "record", i);
+    return -1;
+}
+
+static PyObject *window_rows(PyObject *self, PyObject *args)
+{
+    PyObject *records, *update_type, *settings_type, *key, *out = NULL;
+    if (!PyArg_ParseTuple(args, "O!OO:window_rows", &PyList_Type, &records, &update_type,
+                          &settings_type))
+        return NULL;
+    key = PyLong_FromLong(SETTINGS_INITIAL_WINDOW_SIZE);
+    if (key == NULL)
+        return NULL;
+    Rows rows = {NULL, 0, 0};
+    Py_ssize_t count = PyList_GET_SIZE(records);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *rec = PyList_GET_ITEM(records, i);
+        if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) < 1)
+            continue;
+        PyObject *kind = PyTuple_GET_ITEM(rec, 0);
+        int64_t x[5] = {i, 0, 0, 0, 0};
+        if (kind == update_type) {
+            if (PyTuple_GET_SIZE(rec) != 5 || item_int(rec, 1, &x[2]) < 0
+                    || item_int(rec, 3, &x[3]) < 0 || item_int(rec, 4, &x[4]) < 0) {
+                bad_window(i);
+                goto done;
+            }
+        } else if (kind == settings_type) {
+            if (PyTuple_GET_SIZE(rec) != 5 || !PyDict_Check(PyTuple_GET_ITEM(rec, 4))) {
+                bad_window(i);
+                goto done;
+            }
+            int ack = PyObject_IsTrue(PyTuple_GET_ITEM(rec, 3));
+            if (ack < 0) { bad_window(i); goto done; }
+            PyObject *value = PyDict_GetItemWithError(PyTuple_GET_ITEM(rec, 4), key);
+            if (value == NULL && PyErr_Occurred()) goto done;
+            if (ack || value == NULL)
+                continue;
+            long long v = PyLong_AsLongLong(value);
+            if (v == -1 && PyErr_Occurred()) { bad_window(i); goto done; }
+            x[1] = 1;
+            x[4] = (int64_t)v;
+            if (item_int(rec, 2, &x[3]) < 0) { bad_window(i); goto done; }
+        } else {
+            continue;
+        }
+        if (rows_push(&rows, x, 5) < 0) goto done;
+    }
+    out = PyBytes_FromStringAndSize(rows.v ? (const char *)rows.v : "",
+                                    rows.n * (Py_ssize_t)sizeof(int64_t));
+done:
+    Py_DECREF(key);
+    PyMem_Free(rows.v);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS,
      "walk(data, pos, offset, max_frame_size, grpc, events, on_headers, kinds) -> pos: the "
@@ -537,6 +612,9 @@ static PyMethodDef methods[] = {
     {"data_rows", data_rows, METH_VARARGS,
      "data_rows(records, Data) -> (rows, messages): the DATA records' fields and their gRPC "
      "messages as int64 bytes (see the module's comment)."},
+    {"window_rows", window_rows, METH_VARARGS,
+     "window_rows(records, WindowUpdate, Settings) -> rows: the WINDOW_UPDATE records and the "
+     "SETTINGS records that set the initial window, as int64 bytes (see the module's comment)."},
     {NULL, NULL, 0, NULL},
 };
 

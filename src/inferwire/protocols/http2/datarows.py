@@ -1,11 +1,14 @@
-"""The DATA frames of one HTTP/2 direction as columns (pure: parser records in, arrays out).
+"""The DATA frames of one HTTP/2 direction, and the frames that grant flow-control window, as
+columns (pure: parser records in, arrays out).
 
 :class:`~.frames.H2Parser` (``records=True``) gives one tuple per frame, ``(Data, stream id,
 start, end, payload length, END_STREAM, gRPC messages)`` for a DATA frame.  A streamed gRPC
 call has a DATA frame per message, so a busy connection holds a million of them; readers that
 want only their numbers (the streamed messages, the flow-control windows) take them from
 :func:`data_rows` in one pass (in C, ``_frames.data_rows``; :func:`data_rows_py` is the Python
-reading, the same columns) instead of walking the records one by one.
+reading, the same columns) instead of walking the records one by one.  The WINDOW_UPDATE
+frames (a gRPC peer sends two per message) and the SETTINGS that set the initial window are
+read likewise by :func:`window_rows` (``_frames.window_rows``; :func:`window_rows_py`).
 """
 from __future__ import annotations
 
@@ -13,13 +16,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .events import Data
+from .events import Data, Settings, WindowUpdate
 from .frames import FRAME_HEADER_LEN
 
 try:              # the records read in C (_frames.c); data_rows_py is the Python reading
     from ._frames import data_rows as _c_data_rows
+    from ._frames import window_rows as _c_window_rows
 except ImportError:
-    _c_data_rows = None
+    _c_data_rows = _c_window_rows = None
+
+#: SETTINGS_INITIAL_WINDOW_SIZE (RFC 9113 section 6.5.2): every stream's initial window.
+SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+#: WindowRows.kind of a WINDOW_UPDATE and of a SETTINGS frame setting the initial window.
+WINDOW_UPDATE_KIND, SETTINGS_KIND = 0, 1
 
 
 class DataRows(NamedTuple):
@@ -84,3 +93,45 @@ def _columns(rows: np.ndarray, msgs: np.ndarray) -> DataRows:
     return DataRows(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4],
                     rows[:, 5].astype(bool), msgs[:, 0], msgs[:, 1].astype(bool), msgs[:, 2],
                     msgs[:, 3], msgs[:, 4])
+
+
+class WindowRows(NamedTuple):
+    """One direction's frames that grant flow-control window, in record order: each
+    WINDOW_UPDATE, and each SETTINGS frame (not an ACK) that sets
+    SETTINGS_INITIAL_WINDOW_SIZE.  Per frame: ``record`` (its index in the records), ``kind``
+    (:data:`WINDOW_UPDATE_KIND` or :data:`SETTINGS_KIND`), ``stream_id`` (0 for SETTINGS and a
+    connection-wide WINDOW_UPDATE), ``end`` (stream offset one past the frame) and ``value``
+    (the increment, or the new initial window, in bytes); all int64."""
+    record: np.ndarray
+    kind: np.ndarray
+    stream_id: np.ndarray
+    end: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:            # the number of frames (not of fields)
+        return len(self.record)
+
+
+def window_rows(records: list, use_c: bool = True) -> WindowRows:
+    """The window-granting frames of ``records`` (one direction's parser records) as columns
+    (in C when built and ``use_c``, else :func:`window_rows_py`: the same columns)."""
+    if _c_window_rows is None or not use_c:
+        return window_rows_py(records)
+    return _window_columns(np.frombuffer(_c_window_rows(records, WindowUpdate, Settings),
+                                         np.int64).reshape(-1, 5))
+
+
+def window_rows_py(records: list) -> WindowRows:
+    """:func:`window_rows` read in Python."""
+    rows = []
+    for i, r in enumerate(records):
+        if r[0] is WindowUpdate:            # (WindowUpdate, sid, start, end, increment)
+            rows.append((i, WINDOW_UPDATE_KIND, r[1], r[3], r[4]))
+        elif r[0] is Settings and not r[3] and SETTINGS_INITIAL_WINDOW_SIZE in r[4]:
+            # (Settings, start, end, ack, params)
+            rows.append((i, SETTINGS_KIND, 0, r[2], r[4][SETTINGS_INITIAL_WINDOW_SIZE]))
+    return _window_columns(np.array(rows, np.int64).reshape(-1, 5))
+
+
+def _window_columns(rows: np.ndarray) -> WindowRows:
+    return WindowRows(*(rows[:, k] for k in range(5)))
