@@ -116,4 +116,5 @@ def test_real_captures_in_many_buckets(monkeypatch, capture, options):
 def test_global_numbers_rank_every_key():
     keys = [np.array([[5, 1, 1], [9, 2, 2]]), np.array([[5, 0, 0], [7, 3, 3]])]
     assert [n.tolist() for n in buckets.global_numbers(keys)] == [[1, 3], [0, 2]]
-    assert buckets.bucket_count(10, 1) == 1 and buckets.bucket_count(10, 2) == 16
+    assert buckets.bucket_count(10, 1) == 1 and buckets.bucket_count(10, 2) == 8
+    assert buckets.bucket_count(950_000, 2) == 10       # one per BUCKET_PACKETS

@@ -42,7 +42,7 @@ def bucket_count(tcp_packets: int, workers: int) -> int:
     (so that one heavy connection does not leave the other workers idle)."""
     n = -(-tcp_packets // BUCKET_PACKETS)
     if workers > 1:
-        n = max(n, 8 * workers)
+        n = max(n, 4 * workers)
     return max(1, n)
 
 
