@@ -54,3 +54,22 @@ def test_the_golden_set_is_small_and_covers_each_table():
             "two_point.csv", "joined.csv"} <= names
     assert any(expected_dir(c[0]).joinpath("warnings.txt").stat().st_size for c in CASES
                if expected_dir(c[0]).joinpath("warnings.txt").exists())
+
+
+def test_same_tables_with_every_http2_connection_read_as_columns(monkeypatch):
+    """A connection of many HTTP/2 exchanges has its rows made as columns
+    (analysis.rows._column_rows); with the threshold at one exchange, every plain-TCP HTTP/2
+    connection of the golden set that can be (not lossy, not streamed) is: the same tables,
+    warnings and summaries as the row by row path wrote."""
+    from inferwire.analysis import rows
+    taken = []
+    column_rows = rows._column_rows
+
+    def counted(c, r):
+        taken.append(len(r.exchanges))
+        return column_rows(c, r)
+    monkeypatch.setattr(rows, "ROW_COLUMNS_MIN", 1)
+    monkeypatch.setattr(rows, "_column_rows", counted)
+    for name, kind, paths, kwargs in CASES:
+        _assert_same(outputs(kind, paths, kwargs), _expected(name))
+    assert len(taken) >= 5 and max(taken) > 1, taken

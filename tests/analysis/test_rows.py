@@ -67,3 +67,73 @@ def test_connection_rows_are_filled_by_name_and_typed_by_name():
     del values["packets"]
     with pytest.raises(KeyError):          # a field left out is an error, not a shifted row
         connection_frame([values])
+
+
+def _h2_connection(tmp_path):
+    """A lossless gRPC connection of five streams and what the protocol stage made of it (its
+    exchanges as columns)."""
+    from craft import write_pcap
+    from h2craft import US, grpc_msg, grpc_request_headers, h2_setup
+    from inferwire.analysis import AnalyzeOptions, analyze_connection
+    from inferwire.packets import read_packets
+    from inferwire.tcp import build_connections
+    c, h = h2_setup()
+    for k, sid in enumerate((1, 3, 5, 7, 9)):
+        h.cli.send_headers(sid, grpc_request_headers(f"s{sid}"))
+        h.cli.send_data(sid, grpc_msg(b"x" * sid), end_stream=True)
+        c.client((300 + 10 * k) * US, h.flush_client())
+    for k, sid in enumerate((1, 3, 5, 7, 9)):
+        h.srv.send_headers(sid, [(":status", "200"), ("content-type", "application/grpc")])
+        h.srv.send_data(sid, grpc_msg(b"r" * 4))
+        h.srv.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+        c.server((1_000 + 10 * k) * US, h.flush_server())
+    table = read_packets(write_pcap(tmp_path / "h2.pcap", c.packets))
+    (conn,) = build_connections(table)
+    return table, conn, analyze_connection(conn, AnalyzeOptions())
+
+
+@pytest.mark.parametrize("change", ["none", "reversed", "unknown_starts", "ties", "disordered",
+                                    "incomplete"])
+def test_rows_as_columns_are_the_rows_one_by_one(tmp_path, monkeypatch, change):
+    """A connection's exchanges given as columns become the same request rows (as columns),
+    connection row, warnings and network part as the same exchanges made into objects and
+    rows one by one: in order of request start (unknown ones last), stream ids breaking ties;
+    the disordered and incomplete ones named alike."""
+    from inferwire.analysis import rows
+    from inferwire.analysis.tables import _transposed, request_columns, request_columns_of
+    from inferwire.exchanges.exchange import ExchangeColumns
+    table, conn, result = _h2_connection(tmp_path)
+    cols = result.exchanges.columns
+    assert isinstance(result.exchanges, ExchangeColumns) and len(result.exchanges) == 5
+    cols = {k: list(v) for k, v in cols.items()}
+    if change == "reversed":
+        cols = {k: v[::-1] for k, v in cols.items()}
+    elif change == "unknown_starts":
+        cols["req_start_ns"][1] = cols["req_start_ns"][3] = None
+    elif change == "ties":
+        cols = {k: v[::-1] for k, v in cols.items()}
+        cols["req_start_ns"] = [cols["req_start_ns"][0]] * 5
+    elif change == "disordered":
+        cols["resp_end_ns"][2] = cols["req_start_ns"][2] - 1
+        cols["resp_start_ns"][4] = None
+    elif change == "incomplete":
+        cols["complete"][0] = cols["complete"][3] = False
+    monkeypatch.setattr(rows, "ROW_COLUMNS_MIN", 1)
+    result.exchanges = ExchangeColumns(cols)
+    got = rows.connection_rows(conn, result)
+    result.exchanges = ExchangeColumns({k: list(v) for k, v in cols.items()})
+    monkeypatch.setattr(rows, "ROW_COLUMNS_MIN", 10**9)
+    want = rows.connection_rows(conn, result)
+    assert isinstance(got[0], rows.RowColumns) and isinstance(want[0], list)
+    assert {k: list(v) for k, v in got[0].items()} == _transposed(want[0], REQUEST_FIELDS)
+    assert got[1:] == want[1:]
+    a = pd.DataFrame(request_columns_of(got[0], [got[3]]))
+    b = pd.DataFrame(request_columns(want[0], [want[3]]))
+    pd.testing.assert_frame_equal(a, b)
+    if change == "reversed":
+        assert got[0]["stream"] == [1, 3, 5, 7, 9]
+    if change in ("disordered", "incomplete"):
+        assert any("of 5 requests" in w or "out of order" in w for w in got[2])
+    table.close()
+
+

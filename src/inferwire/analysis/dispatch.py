@@ -3,7 +3,7 @@ two directions to that protocol's exchange builder (:mod:`inferwire.exchanges`).
 from __future__ import annotations
 
 from ..errors import InferwireError
-from ..exchanges.exchange import ConnectionResult, gap_note
+from ..exchanges.exchange import ConnectionResult, gap_note, protocols_of
 from ..exchanges.http1 import begins_mid_http1, http1_exchanges
 from ..exchanges.http2 import http2_exchanges
 from ..exchanges.tls import tls_exchanges
@@ -44,7 +44,7 @@ def analyze_connection(conn: Connection, options: AnalyzeOptions, keylog=None,
     if proto == "h2":
         result.exchanges, result.h2_setup_ns, result.h2_stalls = http2_exchanges(
             up, down, result.warnings)
-        if any(e.protocol == "grpc" for e in result.exchanges):
+        if "grpc" in protocols_of(result.exchanges):
             result.protocol = "grpc"
     elif proto == "http/1.1":
         result.exchanges = http1_exchanges(

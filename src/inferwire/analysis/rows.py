@@ -10,19 +10,18 @@ the tables' typed columns by these names: a column of :mod:`inferwire.columns` n
 """
 from __future__ import annotations
 
-from dataclasses import fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
-from ..exchanges.exchange import ConnectionResult, Exchange
-from ..exchanges.network import connection_part, stalled_waits
+import numpy as np
+
+from ..exchanges.exchange import EXCHANGE_FIELDS, ConnectionResult, ExchangeColumns
+from ..exchanges.network import connection_part, lossy, stalled_waits
 from ..problems import lines
 from ..tcp import Connection
 from ..tcp.connections import NET_FIELDS
 
 #: The connection's values at the head of each of its request rows.
 CONNECTION_FIELDS = ("connection", "client", "server", "tls")
-#: The Exchange's fields, in the order :data:`_exchange_values` reads them.
-EXCHANGE_FIELDS = tuple(f.name for f in fields(Exchange))
 #: The connection's setup spans (ns), on its first request's row only.
 SETUP_FIELDS = ("tcp_handshake_ns", "tls_handshake_ns", "h2_setup_ns")
 #: The fields of a request row, in order.
@@ -55,6 +54,10 @@ def connection_rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], di
     plain values, cheap to send between processes.  The connection number in the rows is
     ``c.index`` (its bucket's; renumbered once all buckets are done)."""
     exchanges = r.exchanges
+    if isinstance(exchanges, ExchangeColumns):
+        if _columns_fit(c, r):
+            return _column_rows(c, r)
+        exchanges = exchanges.objects()
     if len(exchanges) > 1:
         exchanges = sorted(exchanges, key=lambda e: (e.req_start_ns is None,
                                                      e.req_start_ns or 0, e.stream or 0))
@@ -77,6 +80,62 @@ def connection_rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], di
         warnings = warnings + _partial_notes(c, len(exchanges), incomplete, disordered)
     row = connection_row(c, r, len(exchanges), client, server, warnings, first, rtt)
     return req_rows, row, warnings, net
+
+
+#: The fewest exchanges a connection's rows are made as columns for: turning them into the
+#: table's typed columns has a fixed cost (about 1 ms), which a few rows do not repay.
+ROW_COLUMNS_MIN = 256
+
+
+class RowColumns(dict):
+    """One connection's request rows as columns: :data:`REQUEST_FIELDS` -> list of values, in
+    the rows' order (what :func:`connection_rows` gives for a connection whose exchanges came
+    as :class:`~inferwire.exchanges.exchange.ExchangeColumns`, instead of row tuples)."""
+
+    def __len__(self) -> int:                   # the number of rows, as for a list of rows
+        return len(self["connection"])
+
+
+def _columns_fit(c: Connection, r: ConnectionResult) -> bool:
+    """Whether ``r``'s exchange columns become row columns as they are: no streamed exchange
+    (its messages are rows of their own) and a connection whose network columns follow from
+    the phases (:func:`~inferwire.exchanges.network.lossy`: no exchange is needed for them)."""
+    return (len(r.exchanges) >= ROW_COLUMNS_MIN and not lossy(c, r.h2_stalls)
+            and all(m is None for m in r.exchanges.columns["messages"]))
+
+
+def _column_rows(c: Connection, r: ConnectionResult) -> tuple[RowColumns, dict, list[str],
+                                                               tuple]:
+    """:func:`connection_rows` of exchanges given as columns (:func:`_columns_fit`): the same
+    rows, in the same order, as columns; no object or tuple per exchange."""
+    cols, n = r.exchanges.columns, len(r.exchanges)
+    start, stream = cols["req_start_ns"], cols["stream"]
+    order = np.lexsort((np.array([s or 0 for s in stream], dtype=np.int64),
+                        np.array([t or 0 for t in start], dtype=np.int64),
+                        np.array([t is None for t in start], dtype=bool)))
+    taken = list                                # in order already: the usual case
+    if n > 1 and not (order[1:] > order[:-1]).all():
+        pick = itemgetter(*order.tolist())
+
+        def taken(values):
+            return list(pick(values))
+    client, server = str(c.client), str(c.server)
+    first, backwards = _setup_times(c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
+    rows = RowColumns(connection=[c.index] * n, client=[client] * n, server=[server] * n,
+                      tls=[r.tls] * n)
+    for name in EXCHANGE_FIELDS:
+        rows[name] = taken(cols[name])
+    for name, value in zip(SETUP_FIELDS, first):
+        rows[name] = [value] + [None] * (n - 1) if n else []
+    incomplete = n - sum(rows["complete"])
+    disordered = [s for s, a, b, x, d in zip(rows["stream"], rows["req_start_ns"],
+                                             rows["req_end_ns"], rows["resp_start_ns"],
+                                             rows["resp_end_ns"]) if _disordered(a, b, x, d)]
+    rtt = (c.rtt_client_ns, c.rtt_server_ns)
+    warnings = (c.warnings + lines(r.warnings) + backwards + _retransmission_notes(c, [])
+                + (_partial_notes(c, n, incomplete, disordered) if n or disordered else []))
+    row = connection_row(c, r, n, client, server, warnings, first, rtt)
+    return rows, row, warnings, (n, rtt[0], rtt[1], r.h2_stalls is not None, None)
 
 
 def _disordered(a, b, s, d) -> bool:

@@ -17,10 +17,10 @@ from .buckets import TableBuckets, bucket_count, global_numbers, order_keys
 from .dispatch import analyze_connection
 from .pages import RELEASE_EVERY, WHOLE_FILE_RELEASE_EVERY, PageBudget, spender
 from .plaincolumns import plain_columns
-from .rows import MESSAGES, REQUEST_ID, STREAM, connection_rows
+from .rows import MESSAGES, REQUEST_ID, STREAM, RowColumns, connection_rows
 from .spill import SpilledCapture
 from .tables import (connection_columns, connection_frame, message_columns, message_frame,
-                     request_columns, request_frame, typed)
+                     request_columns, request_columns_of, request_frame, typed)
 from .workers import map_shards
 
 
@@ -76,6 +76,7 @@ def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget
     req_rows, req_pos, conn_rows, conn_pos, warnings = [], [], [], [], []
     msg_rows = []                   # the streamed requests' (connection, stream, id, messages)
     parts, ids = [], []             # per connection: network columns, ACK round trip look-up
+    column_sets = []                # (requests columns, connection numbers) of RowColumns
     batch = one_request_batch(found, ignore | options.decode_as.keys(), spender(budget))
     taken, plain_requests, plain_connections, packets = plain_columns(found, batch)
     tick(packets)
@@ -91,13 +92,17 @@ def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget
         result = (ConnectionResult("http/1.1", [batch.exchange(left[index])]) if index in left
                   else analyze_connection(c, options, keylog, budget))
         rows_, conn_row, conn_warnings, part = connection_rows(c, result)
-        parts.append(part)
-        ids.append(c.rtt_directions())
-        for row in rows_:
-            if row[MESSAGES] is not None:
-                msg_rows.append((c.index, row[STREAM], row[REQUEST_ID], row[MESSAGES]))
-        req_rows += rows_
-        req_pos += [c.index] * len(rows_)
+        if isinstance(rows_, RowColumns):       # many exchanges, as columns (no messages)
+            columns = request_columns_of(rows_, [part], (found.dirs, [c.rtt_directions()]))
+            column_sets.append((columns, np.full(len(rows_), c.index, dtype=np.int64)))
+        else:
+            parts.append(part)
+            ids.append(c.rtt_directions())
+            for row in rows_:
+                if row[MESSAGES] is not None:
+                    msg_rows.append((c.index, row[STREAM], row[REQUEST_ID], row[MESSAGES]))
+            req_rows += rows_
+            req_pos += [c.index] * len(rows_)
         conn_rows.append(conn_row)
         conn_pos.append(c.index)
         if conn_warnings:
@@ -106,22 +111,24 @@ def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget
     acks = (found.dirs, ids) if len(found) else None
     plain_pos = batch.index[taken]
     requests, req_pos = _merged(plain_requests, plain_pos,
-                                request_columns(req_rows, parts, acks), req_pos)
+                                request_columns(req_rows, parts, acks), req_pos, column_sets)
     connections, conn_pos = _merged(plain_connections, plain_pos,
                                     connection_columns(conn_rows), conn_pos)
     return requests, req_pos, connections, conn_pos, warnings, message_columns(msg_rows)
 
 
-def _merged(first: dict, first_pos: np.ndarray, second: dict, second_pos: list) -> tuple:
-    """Two sets of a table's columns (name -> typed array) and their rows' connection numbers,
-    as one (rows put in connection order by :func:`joined`)."""
-    second_pos = np.array(second_pos, dtype=np.int64)
-    if not len(first_pos):
-        return second, second_pos
-    if not len(second_pos):
-        return first, first_pos
-    return ({name: _concatenated([col, second[name]]) for name, col in first.items()},
-            np.concatenate([first_pos, second_pos]))
+def _merged(first: dict, first_pos: np.ndarray, second: dict, second_pos: list,
+            more: list = ()) -> tuple:
+    """Sets of a table's columns (name -> typed array) and their rows' connection numbers
+    (``more``: further ``(columns, numbers)`` pairs), as one (rows put in connection order by
+    :func:`joined`)."""
+    sets = [(c, p) for c, p in [(first, first_pos),
+                                (second, np.array(second_pos, dtype=np.int64)), *more]
+            if len(p)]
+    if len(sets) < 2:
+        return sets[0] if sets else (second, np.array(second_pos, dtype=np.int64))
+    return ({name: _concatenated([c[name] for c, _ in sets]) for name in sets[0][0]},
+            np.concatenate([p for _, p in sets]))
 
 
 def numbered(frames: list, many: bool):

@@ -74,7 +74,16 @@ def request_columns(rows: list[tuple], parts: list | None = None,
                     acks: tuple | None = None) -> dict:
     """The requests table's columns (name -> typed array) from request rows, their network
     parts (None: no rows) and ACK round trip look-up (see :func:`ack_rtt`)."""
-    raw = _transposed(rows, REQUEST_FIELDS)
+    return request_columns_of(_transposed(rows, REQUEST_FIELDS), parts, acks)
+
+
+def request_columns_of(raw: dict, parts: list | None = None,
+                       acks: tuple | None = None) -> dict:
+    """:func:`request_columns` of rows given as columns: ``raw`` maps each of
+    :data:`~inferwire.analysis.rows.REQUEST_FIELDS` to a list of its values (a
+    :class:`~inferwire.analysis.rows.RowColumns`; its lists are not changed)."""
+    raw = dict(raw)
+    rows = raw["connection"]
     ns = {k: ns_column(raw[k]) for k in REQUEST_NS_FIELDS}
     derived = phase_columns(ns)
     derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))

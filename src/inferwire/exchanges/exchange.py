@@ -1,7 +1,8 @@
 """The per-request record every protocol produces, in nanoseconds, before it becomes a table row."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 
 from ..errors import ProtocolError
 from ..problems import Problem
@@ -96,3 +97,40 @@ def gap_note(stream, label: str) -> Problem | None:
 
 def span_ns(start: int | None, end: int | None) -> int | None:
     return None if start is None or end is None else end - start
+
+
+#: The Exchange's fields, in order.
+EXCHANGE_FIELDS = tuple(f.name for f in fields(Exchange))
+
+
+class ExchangeColumns(Sequence):
+    """One connection's exchanges as columns: ``columns`` maps each of :data:`EXCHANGE_FIELDS`
+    to a list of its values, one per exchange.  Made by the builders that read many exchanges
+    at once (an HTTP/2 connection's streams); the row stage reads the columns as they are
+    (:func:`inferwire.analysis.rows.connection_rows`), anything else sees a sequence of
+    :class:`Exchange` objects, made on first use."""
+
+    def __init__(self, columns: dict):
+        self.columns = columns
+        self._objects: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.columns["protocol"])
+
+    def __getitem__(self, index):
+        return self.objects()[index]
+
+    def objects(self) -> list[Exchange]:
+        """The exchanges as :class:`Exchange` objects (made once)."""
+        if self._objects is None:
+            self._objects = [Exchange(*values) for values in
+                             zip(*(self.columns[name] for name in EXCHANGE_FIELDS))]
+        return self._objects
+
+
+def protocols_of(exchanges) -> set:
+    """The protocols of ``exchanges`` (a list of :class:`Exchange` or :class:`ExchangeColumns`),
+    without making objects of columns."""
+    if isinstance(exchanges, ExchangeColumns):
+        return set(exchanges.columns["protocol"])
+    return {e.protocol for e in exchanges}

@@ -5,15 +5,17 @@ from operator import itemgetter
 
 from ..protocols.http2 import H2_STREAM_FIELDS, H2Parser, H2Stream, assemble_rows
 from ..protocols.http2.datarows import data_rows
-from .exchange import Exchange, feed_all
+from .exchange import EXCHANGE_FIELDS, Exchange, ExchangeColumns, feed_all
 from .h2flow import connection_stalls
 from .messages import attach_h2_messages
 from .timeline import TcpTimeline
 
 
-def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange], int | None, tuple]:
-    """Exchanges per stream, the HTTP/2 setup time (ns) of the connection (or None) and its
-    flow-control stalls (:func:`~inferwire.exchanges.h2flow.connection_stalls`)."""
+def http2_exchanges(up, down, warnings: list) -> tuple[list[Exchange] | ExchangeColumns,
+                                                      int | None, tuple]:
+    """Exchanges per stream (on a plain TCP connection: as :class:`ExchangeColumns`), the
+    HTTP/2 setup time (ns) of the connection (or None) and its flow-control stalls
+    (:func:`~inferwire.exchanges.h2flow.connection_stalls`)."""
     client_records = _records(H2Parser("client", records=True), up, warnings, "HTTP/2 client")
     server_records = _records(H2Parser("server", records=True), down, warnings, "HTTP/2 server")
     client_data, server_data = data_rows(client_records), data_rows(server_records)
@@ -80,42 +82,53 @@ _FIELD = {name: H2_STREAM_FIELDS.index(name) for name in (
     "complete", "grpc_message")}
 
 
-def _tcp_exchanges(rows: list, up, down) -> list[Exchange]:
+def _tcp_exchanges(rows: list, up, down) -> ExchangeColumns:
     """:func:`_exchange` for every stream (as an H2Stream row) of a plain TCP connection
-    (``up``/``down``: each direction's :class:`TcpTimeline`), the offsets of all streams
-    mapped to times in one vectorised look-up per direction
-    (:meth:`TcpTimeline.first_packets`, :meth:`~TcpTimeline.last_packets`) instead of six
-    per stream (which cost as much as assembling the streams), the rows' fields read as
-    columns (one transposition).  Same values."""
-    if not rows:
-        return []
+    (``up``/``down``: each direction's :class:`TcpTimeline`), as columns: the rows' fields
+    read as columns (one transposition), the offsets of all streams mapped to times in one
+    vectorised look-up per direction (:meth:`TcpTimeline.first_packets`,
+    :meth:`~TcpTimeline.last_packets`) instead of six per stream (which cost as much as
+    assembling the streams), and no object per exchange.  Same values
+    (tests/exchanges/test_http2_exchanges.py compares with _exchange's)."""
+    n = len(rows)
+    if not n:
+        return ExchangeColumns({name: [] for name in EXCHANGE_FIELDS})
     col = dict(zip(_FIELD, itemgetter(*_FIELD.values())(list(zip(*rows)))))
     req_end, resp_end = col["req_end"], col["resp_end"]
     req_start_ns, request_frame = up.first_packets(col["req_start"], req_end)
     req_end_ns, _ = up.last_packets(req_end)
     resp_start_ns, _ = down.first_packets(col["resp_start"], resp_end)
     resp_end_ns, response_frame = down.last_packets(resp_end)
-    out = []
-    for (sid, method, path, status, grpc_status, request_id, request_bytes, response_bytes,
-         content_type, req_e, resp_e, complete, grpc_message, times, req_frame,
-         resp_frame) in zip(
-            col["stream_id"], col["method"], col["path"], col["status"], col["grpc_status"],
-            col["request_id"], col["request_bytes"], col["response_bytes"],
-            col["content_type"], req_end, resp_end, col["complete"], col["grpc_message"],
-            zip(req_start_ns, req_end_ns, resp_start_ns, resp_end_ns), request_frame,
-            response_frame):
-        grpc = bool(content_type and content_type.startswith("application/grpc"))
-        # Exchange's first 15 fields by position: keyword arguments cost twice the rest of
-        # building it (tests/exchanges/test_http2_exchanges.py compares with _exchange's)
-        ex = Exchange("grpc" if grpc else "h2", sid, method, path, status, grpc_status,
-                      request_id, request_bytes if req_e is not None else None,
-                      response_bytes if resp_e is not None else None, *times, req_frame,
-                      resp_frame)
-        ex.complete = bool(complete and None not in times)
-        if grpc_status:
-            ex.error = _grpc_error(grpc_status, grpc_message)
-        out.append(ex)
-    return out
+    times = (req_start_ns, req_end_ns, resp_start_ns, resp_end_ns)
+    grpc_status = col["grpc_status"]
+    return ExchangeColumns({
+        "protocol": ["grpc" if ct and ct.startswith("application/grpc") else "h2"
+                     for ct in col["content_type"]],
+        "stream": list(col["stream_id"]), "method": list(col["method"]),
+        "path": list(col["path"]), "status": list(col["status"]),
+        "grpc_status": list(grpc_status), "request_id": list(col["request_id"]),
+        "request_bytes": _known(col["request_bytes"], req_end),
+        "response_bytes": _known(col["response_bytes"], resp_end),
+        "req_start_ns": req_start_ns, "req_end_ns": req_end_ns,
+        "resp_start_ns": resp_start_ns, "resp_end_ns": resp_end_ns,
+        "request_frame": request_frame, "response_frame": response_frame,
+        "interim_responses": [None] * n, "inferred": [False] * n,
+        "complete": ([bool(c) for c in col["complete"]] if not _any_none(times) else
+                     [bool(c and None not in t) for c, t in zip(col["complete"], zip(*times))]),
+        "error": ([None] * n if not any(grpc_status) else
+                  [_grpc_error(s, m) for s, m in zip(grpc_status, col["grpc_message"])]),
+        "messages": [None] * n})
+
+
+def _known(values, ends) -> list:
+    """``values`` where the matching end offset is known, None elsewhere."""
+    if None not in ends:
+        return list(values)
+    return [v if e is not None else None for v, e in zip(values, ends)]
+
+
+def _any_none(columns) -> bool:
+    return any(None in c for c in columns)
 
 
 def _grpc_error(grpc_status: int | None, grpc_message: str | None) -> str | None:

@@ -29,6 +29,7 @@ from ..protocols.grpc import is_grpc_content_type
 from ..protocols.http2 import H2_STREAM_FIELDS
 from ..protocols.http2.datarows import data_rows
 from ..protocols.sse import sse_events, is_event_stream
+from .exchange import ExchangeColumns
 from .message_columns import (Message, MessageColumns, _after, _percentile, body_columns,
                               many_column_stats, read_span, sse_pieces, timed_spans)
 from .timeline import TcpTimeline
@@ -137,7 +138,9 @@ def streamed_h2(rows: list) -> dict:
 def attach_h2_messages(rows: list, exchanges: list, client_records: list,
                        server_records: list, up, down, client_data=None,
                        server_data=None) -> None:
-    """Set ``messages`` of the exchanges (in ``rows``' order) of streamed HTTP/2 streams.
+    """Set ``messages`` of the exchanges (in ``rows``' order; a list of
+    :class:`~inferwire.exchanges.exchange.Exchange` or their :class:`~inferwire.exchanges.
+    exchange.ExchangeColumns`) of streamed HTTP/2 streams.
     ``client_data``, ``server_data``: the records' :func:`~inferwire.protocols.http2.datarows.
     data_rows` when already read (else read here)."""
     kinds = streamed_h2(rows)
@@ -154,6 +157,12 @@ def attach_h2_messages(rows: list, exchanges: list, client_records: list,
         data = data_rows(records) if data is None else data
         for sid, got in _direction_messages(data, wanted, kinds, direction, timeline):
             found[sid] = got if kinds[sid] == "sse" else _plus(found[sid], got)
+    if isinstance(exchanges, ExchangeColumns):       # before any object is made of them
+        column = exchanges.columns["messages"]
+        for i, row in enumerate(rows):
+            if row[_SID] in found:
+                column[i] = found[row[_SID]]
+        return
     for row, ex in zip(rows, exchanges):
         if row[_SID] in found:
             ex.messages = found[row[_SID]]

@@ -166,10 +166,16 @@ def connection_part(c, exchanges: list, h2_stalls: tuple | None, rtt: tuple) -> 
     rtt_server_ns, HTTP/2, None)`` for a connection without retransmissions, reordering or
     stalls (its values follow from the phases), else its :func:`network_rows` (ACK round trips
     left to the caller) as the last item."""
-    lossy = (c.to_server.delivery is not None or c.to_client.delivery is not None
-             or bool(c.net and c.net[_ZERO_WINDOWS]) or (h2_stalls is not None and any(h2_stalls)))
-    rows = network_rows(c, exchanges, h2_stalls, rtt, acks=False) if lossy else None
+    rows = network_rows(c, exchanges, h2_stalls, rtt, acks=False) if lossy(c, h2_stalls) else None
     return (len(exchanges), rtt[0], rtt[1], h2_stalls is not None, rows)
+
+
+def lossy(c, h2_stalls: tuple | None) -> bool:
+    """Whether connection ``c`` had retransmissions or reordering (a delivery), a zero window
+    or an HTTP/2 flow-control stall (``h2_stalls``, :func:`~inferwire.exchanges.h2flow.
+    connection_stalls`): else its requests' network columns follow from their phases alone."""
+    return (c.to_server.delivery is not None or c.to_client.delivery is not None
+            or bool(c.net and c.net[_ZERO_WINDOWS]) or (h2_stalls is not None and any(h2_stalls)))
 
 
 def network_columns(parts: list, request_ms: np.ndarray, response_ms: np.ndarray) -> dict:

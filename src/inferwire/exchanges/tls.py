@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..problems import Problem
 from ..protocols.detect import detect
 from ..protocols.tls import CONTENT_TYPE_NAMES, TlsRecordParser, assemble_tls, infer_exchanges
-from .exchange import ConnectionResult, Exchange, feed_all, gap_note
+from .exchange import ConnectionResult, Exchange, feed_all, gap_note, protocols_of
 from .http1 import http1_exchanges
 from .http2 import http2_exchanges
 from .timeline import PlaintextTimeline, TcpTimeline
@@ -143,7 +143,7 @@ def _plaintext_exchanges(result, conn, decrypted, session) -> None:
     if proto == "h2":
         result.exchanges, result.h2_setup_ns, result.h2_stalls = http2_exchanges(
             up, down, result.warnings)
-        result.protocol = "grpc" if any(e.protocol == "grpc" for e in result.exchanges) else "h2"
+        result.protocol = "grpc" if "grpc" in protocols_of(result.exchanges) else "h2"
     elif proto == "http/1.1":
         result.exchanges = http1_exchanges(
             up, down, result.warnings,
