@@ -137,3 +137,36 @@ def test_rows_as_columns_are_the_rows_one_by_one(tmp_path, monkeypatch, change):
     table.close()
 
 
+
+
+@pytest.mark.parametrize("dtype,values", [
+    ("Int64", [0, 1, -5, 2**62, True, False, None]),
+    ("boolean", [True, False, None]),
+])
+def test_nullable_columns_are_what_pd_array_makes(dtype, values):
+    """tables.typed converts a list of ints or bools and None itself (in C): the same array,
+    data under the missing values included, as pd.array makes; anything else it leaves to
+    pd.array (floats, text, ints beyond int64, 0 and 1 as booleans)."""
+    import random
+
+    import numpy as np
+
+    from inferwire.analysis.tables import _masked, typed
+    rng = random.Random(7)
+    quick = 0
+    odd = [1.5, "7", 2**64, 1, 0] if dtype == "Int64" else [1, 0, 1.0, "True"]
+    for k in range(3000):
+        pool = values + (odd if k % 5 == 0 else [])
+        v = [rng.choice(pool) for _ in range(rng.randint(0, 6))]
+        try:
+            want = pd.array(v, dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            with pytest.raises(type(exc)):
+                typed(v, dtype)
+            continue
+        got = typed(v, dtype)
+        quick += _masked(v, dtype) is not None
+        assert type(got) is type(want) and got.dtype == want.dtype and got.equals(want), v
+        assert (np.asarray(got._data) == np.asarray(want._data)).all(), v
+        assert (got._mask == want._mask).all(), v
+    assert quick > 1500

@@ -211,6 +211,38 @@ def typed_columns(columns, raw: dict, derived: dict) -> dict:
                             col.dtype) for col in columns}
 
 
+def _masked(values: list, dtype: str):
+    """A list of ints (``"Int64"``) or bools (``"boolean"``) and None as the nullable array
+    ``pd.array`` makes of it, converted in C; None for any other list (``pd.array`` then
+    converts it, and names what is wrong)."""
+    arr = np.array(values)
+    if arr.ndim != 1:
+        return None
+    if arr.dtype == object:
+        known = arr != None             # noqa: E711 -- element-wise
+        inner = np.array(arr[known].tolist())
+        if len(inner) and (inner.ndim != 1 or inner.dtype.kind not in _KINDS[dtype]):
+            return None
+        # under a missing value: 1 in an Int64 array, False in a boolean one, as pd.array has
+        data = (np.zeros(len(arr), np.bool_) if dtype == "boolean"
+                else np.ones(len(arr), np.int64))
+        data[known] = inner
+        mask = ~known
+    elif arr.dtype.kind in _KINDS[dtype] and len(arr):
+        data = arr.astype(np.bool_ if dtype == "boolean" else np.int64)
+        mask = np.zeros(len(arr), dtype=bool)
+    else:
+        return None
+    if dtype == "boolean":
+        return pd.arrays.BooleanArray(data, mask)
+    return pd.arrays.IntegerArray(data, mask)
+
+
+#: The numpy kinds each nullable type takes as they are: Int64 takes bools as 1 and 0, as
+#: pd.array does; "boolean" only bools (pd.array's reading of 0 and 1 is left to it).
+_KINDS = {"Int64": "bi", "boolean": "b"}
+
+
 def typed(values, dtype: str):
     """``values`` as an array of the table dtype ``dtype`` (numpy for float64 and int64, a
     pandas extension array for the nullable and string types)."""
@@ -220,6 +252,10 @@ def typed(values, dtype: str):
         return np.asarray(values, dtype=np.float64)
     if dtype == "int64":
         return np.asarray(values, dtype=np.int64)
+    if dtype in ("Int64", "boolean") and isinstance(values, list):
+        quick = _masked(values, dtype)
+        if quick is not None:
+            return quick
     if dtype == UTC_DTYPE and not len(values):
         return pd.array(np.zeros(0, "M8[ns]"), dtype=pd.DatetimeTZDtype("ns", "UTC"))
     if dtype == "string" and _ARROW_STRINGS:
