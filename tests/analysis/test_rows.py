@@ -125,13 +125,13 @@ def test_rows_as_columns_are_the_rows_one_by_one(tmp_path, monkeypatch, change):
     monkeypatch.setattr(rows, "ROW_COLUMNS_MIN", 10**9)
     want = rows.connection_rows(conn, result)
     assert isinstance(got[0], rows.RowColumns) and isinstance(want[0], list)
-    assert {k: list(v) for k, v in got[0].items()} == _transposed(want[0], REQUEST_FIELDS)
+    assert got[0].columns == _transposed(want[0], REQUEST_FIELDS)
     assert got[1:] == want[1:]
-    a = pd.DataFrame(request_columns_of(got[0], [got[3]]))
+    a = pd.DataFrame(request_columns_of(got[0].columns, [got[3]]))
     b = pd.DataFrame(request_columns(want[0], [want[3]]))
     pd.testing.assert_frame_equal(a, b)
     if change == "reversed":
-        assert got[0]["stream"] == [1, 3, 5, 7, 9]
+        assert got[0].columns["stream"] == [1, 3, 5, 7, 9]
     if change in ("disordered", "incomplete"):
         assert any("of 5 requests" in w or "out of order" in w for w in got[2])
     table.close()

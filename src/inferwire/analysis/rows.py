@@ -87,13 +87,17 @@ def connection_rows(c: Connection, r: ConnectionResult) -> tuple[list[tuple], di
 ROW_COLUMNS_MIN = 256
 
 
-class RowColumns(dict):
-    """One connection's request rows as columns: :data:`REQUEST_FIELDS` -> list of values, in
-    the rows' order (what :func:`connection_rows` gives for a connection whose exchanges came
-    as :class:`~inferwire.exchanges.exchange.ExchangeColumns`, instead of row tuples)."""
+class RowColumns:
+    """One connection's request rows as columns: ``columns`` maps each of
+    :data:`REQUEST_FIELDS` to a list of its values, in the rows' order (what
+    :func:`connection_rows` gives for a connection whose exchanges came as
+    :class:`~inferwire.exchanges.exchange.ExchangeColumns`, instead of row tuples)."""
+
+    def __init__(self, columns: dict):
+        self.columns = columns
 
     def __len__(self) -> int:                   # the number of rows, as for a list of rows
-        return len(self["connection"])
+        return len(self.columns["connection"])
 
 
 def _columns_fit(c: Connection, r: ConnectionResult) -> bool:
@@ -121,8 +125,8 @@ def _column_rows(c: Connection, r: ConnectionResult) -> tuple[RowColumns, dict, 
             return list(pick(values))
     client, server = str(c.client), str(c.server)
     first, backwards = _setup_times(c.tcp_handshake_ns, r.tls_handshake_ns, r.h2_setup_ns)
-    rows = RowColumns(connection=[c.index] * n, client=[client] * n, server=[server] * n,
-                      tls=[r.tls] * n)
+    rows = {"connection": [c.index] * n, "client": [client] * n, "server": [server] * n,
+            "tls": [r.tls] * n}
     for name in EXCHANGE_FIELDS:
         rows[name] = taken(cols[name])
     for name, value in zip(SETUP_FIELDS, first):
@@ -133,9 +137,9 @@ def _column_rows(c: Connection, r: ConnectionResult) -> tuple[RowColumns, dict, 
                                              rows["resp_end_ns"]) if _disordered(a, b, x, d)]
     rtt = (c.rtt_client_ns, c.rtt_server_ns)
     warnings = (c.warnings + lines(r.warnings) + backwards + _retransmission_notes(c, [])
-                + (_partial_notes(c, n, incomplete, disordered) if n or disordered else []))
+                + (_partial_notes(c, n, incomplete, disordered) if n else []))
     row = connection_row(c, r, n, client, server, warnings, first, rtt)
-    return rows, row, warnings, (n, rtt[0], rtt[1], r.h2_stalls is not None, None)
+    return RowColumns(rows), row, warnings, (n, rtt[0], rtt[1], r.h2_stalls is not None, None)
 
 
 def _disordered(a, b, s, d) -> bool:

@@ -93,7 +93,8 @@ def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget
                   else analyze_connection(c, options, keylog, budget))
         rows_, conn_row, conn_warnings, part = connection_rows(c, result)
         if isinstance(rows_, RowColumns):       # many exchanges, as columns (no messages)
-            columns = request_columns_of(rows_, [part], (found.dirs, [c.rtt_directions()]))
+            columns = request_columns_of(rows_.columns, [part],
+                                         (found.dirs, [c.rtt_directions()]))
             column_sets.append((columns, np.full(len(rows_), c.index, dtype=np.int64)))
         else:
             parts.append(part)

@@ -80,8 +80,8 @@ def request_columns(rows: list[tuple], parts: list | None = None,
 def request_columns_of(raw: dict, parts: list | None = None,
                        acks: tuple | None = None) -> dict:
     """:func:`request_columns` of rows given as columns: ``raw`` maps each of
-    :data:`~inferwire.analysis.rows.REQUEST_FIELDS` to a list of its values (a
-    :class:`~inferwire.analysis.rows.RowColumns`; its lists are not changed)."""
+    :data:`~inferwire.analysis.rows.REQUEST_FIELDS` to a list of its values (the ``columns``
+    of a :class:`~inferwire.analysis.rows.RowColumns`; not changed)."""
     raw = dict(raw)
     rows = raw["connection"]
     ns = {k: ns_column(raw[k]) for k in REQUEST_NS_FIELDS}
