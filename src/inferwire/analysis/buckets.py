@@ -37,12 +37,22 @@ def _endpoint_hash(hi: np.ndarray, lo: np.ndarray, port: np.ndarray) -> np.ndarr
         return _mix(_mix(hi) ^ lo ^ (port.astype(np.uint64) << np.uint64(48)))
 
 
+#: The fewest buckets per worker process, so that one heavy connection does not leave the other
+#: workers idle (they claim the buckets heaviest first).  Each bucket has its set-up (its
+#: packets grouped into connections, its columns gathered: about 20 ms for 25,000 packets):
+#: 4 made a process's first analysis of the h2load + ab capture 0.89x the time of 8 (wall,
+#: farm-bench, 10 interleaved pairs; 3 gRPC connections among 20,000); 2 was slower (warm
+#: calls, medians of 6: 0.484 s against 0.469 s; the reference capture 0.540 against 0.510 s),
+#: 3 and 5 within the machine's noise of 4.
+BUCKETS_PER_WORKER = 4
+
+
 def bucket_count(tcp_packets: int, workers: int) -> int:
-    """How many buckets: one per :data:`BUCKET_PACKETS` packets, and at least eight per worker
-    (so that one heavy connection does not leave the other workers idle)."""
+    """How many buckets: one per :data:`BUCKET_PACKETS` packets, and at least
+    :data:`BUCKETS_PER_WORKER` per worker."""
     n = -(-tcp_packets // BUCKET_PACKETS)
     if workers > 1:
-        n = max(n, 4 * workers)
+        n = max(n, BUCKETS_PER_WORKER * workers)
     return max(1, n)
 
 
