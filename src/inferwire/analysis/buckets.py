@@ -40,10 +40,9 @@ def _endpoint_hash(hi: np.ndarray, lo: np.ndarray, port: np.ndarray) -> np.ndarr
 #: The fewest buckets per worker process, so that one heavy connection does not leave the other
 #: workers idle (they claim the buckets heaviest first).  Each bucket has its set-up (its
 #: packets grouped into connections, its columns gathered: about 20 ms for 25,000 packets):
-#: 4 made a process's first analysis of the h2load + ab capture 0.89x the time of 8 (wall,
-#: farm-bench, 10 interleaved pairs; 3 gRPC connections among 20,000); 2 was slower (warm
-#: calls, medians of 6: 0.484 s against 0.469 s; the reference capture 0.540 against 0.510 s),
-#: 3 and 5 within the machine's noise of 4.
+#: 4 was faster than 8 on the h2load + ab capture (3 gRPC connections among 20,000; warm calls,
+#: medians of 6: 0.469 s against 0.503 s; docs/bench-analyze.md has the whole-process figures,
+#: noisier), 2 was slower (0.484 s), 3 and 5 within the machine's noise of 4.
 BUCKETS_PER_WORKER = 4
 
 
