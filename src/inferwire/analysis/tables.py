@@ -83,11 +83,10 @@ def request_columns_of(raw: dict, parts: list | None = None,
     :data:`~inferwire.analysis.rows.REQUEST_FIELDS` to a list of its values (the ``columns``
     of a :class:`~inferwire.analysis.rows.RowColumns`; not changed)."""
     raw = dict(raw)
-    rows = raw["connection"]
     ns = {k: ns_column(raw[k]) for k in REQUEST_NS_FIELDS}
     derived = phase_columns(ns)
     derived.update(network_columns(parts or [], derived["request_ms"], derived["response_ms"]))
-    if acks is not None and rows:
+    if acks is not None and raw["connection"]:
         dirs, ids = acks
         counts = [p[0] for p in parts]
         up = np.repeat(np.array([i[0] for i in ids], dtype=np.int64), counts)

@@ -477,14 +477,21 @@ static int item_int(PyObject *t, Py_ssize_t k, int64_t *out)
     return 0;
 }
 
-static int bad_record(Py_ssize_t i)
+/* a TypeError naming record i and what `reader` (data_rows, window_rows) wanted it to be; an
+ * error that is neither a TypeError nor an OverflowError (no memory) is left as it is */
+static int bad_record(Py_ssize_t i, const char *reader, const char *wanted)
 {
     if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError)
             && !PyErr_ExceptionMatches(PyExc_OverflowError))
         return -1;
     PyErr_Clear();
-    PyErr_Format(PyExc_TypeError, "data_rows: record %zd is not a DATA record", i);
+    PyErr_Format(PyExc_TypeError, "%s: record %zd is not a %s record", reader, i, wanted);
     return -1;
+}
+
+static int bad_data(Py_ssize_t i)
+{
+    return bad_record(i, "data_rows", "DATA");
 }
 
 static PyObject *data_rows(PyObject *self, PyObject *args)
@@ -501,27 +508,27 @@ static PyObject *data_rows(PyObject *self, PyObject *args)
                 || PyTuple_GET_ITEM(rec, 0) != data_type)
             continue;
         int64_t x[6];
-        if (PyTuple_GET_SIZE(rec) != 7) { bad_record(i); goto done; }
+        if (PyTuple_GET_SIZE(rec) != 7) { bad_data(i); goto done; }
         x[0] = i;
         for (int k = 1; k <= 4; k++)
-            if (item_int(rec, k, &x[k]) < 0) { bad_record(i); goto done; }
+            if (item_int(rec, k, &x[k]) < 0) { bad_data(i); goto done; }
         int ended = PyObject_IsTrue(PyTuple_GET_ITEM(rec, 5));
-        if (ended < 0) { bad_record(i); goto done; }
+        if (ended < 0) { bad_data(i); goto done; }
         x[5] = ended;
         if (rows_push(&rows, x, 6) < 0) goto done;
         PyObject *ms = PyTuple_GET_ITEM(rec, 6);
         if (ms != Py_None) {
-            if (!PyTuple_Check(ms)) { bad_record(i); goto done; }
+            if (!PyTuple_Check(ms)) { bad_data(i); goto done; }
             for (Py_ssize_t m = 0; m < PyTuple_GET_SIZE(ms); m++) {
                 PyObject *g = PyTuple_GET_ITEM(ms, m);
                 int64_t y[5];
-                if (!PyTuple_Check(g) || PyTuple_GET_SIZE(g) != 4) { bad_record(i); goto done; }
+                if (!PyTuple_Check(g) || PyTuple_GET_SIZE(g) != 4) { bad_data(i); goto done; }
                 y[0] = row;
                 int flag = PyObject_IsTrue(PyTuple_GET_ITEM(g, 0));
-                if (flag < 0) { bad_record(i); goto done; }
+                if (flag < 0) { bad_data(i); goto done; }
                 y[1] = flag;
                 for (int k = 1; k <= 3; k++)
-                    if (item_int(g, k, &y[k + 1]) < 0) { bad_record(i); goto done; }
+                    if (item_int(g, k, &y[k + 1]) < 0) { bad_data(i); goto done; }
                 if (rows_push(&msgs, y, 5) < 0) goto done;
             }
         }
@@ -543,13 +550,7 @@ done:
 
 static int bad_window(Py_ssize_t i)
 {
-    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError)
-            && !PyErr_ExceptionMatches(PyExc_OverflowError))
-        return -1;
-    PyErr_Clear();
-    PyErr_Format(PyExc_TypeError, "window_rows: record %zd is not a WINDOW_UPDATE or SETTINGS "
-                 "record", i);
-    return -1;
+    return bad_record(i, "window_rows", "WINDOW_UPDATE or SETTINGS");
 }
 
 static PyObject *window_rows(PyObject *self, PyObject *args)
