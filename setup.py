@@ -5,6 +5,8 @@
 * ``inferwire.protocols._scan``: the HTTP/1 parser's fast path for plain heads;
 * ``inferwire.protocols._chunks``: the walk over a chunked body's whole chunks (streamed
   responses: the parser's skip and the per-message split);
+* ``inferwire.protocols._sse``: the usual Server-Sent Events bodies split into events where
+  their pieces lie (the per-message split of streamed completions);
 * ``inferwire.protocols._hpack``: HPACK's plain header blocks (no table change, no Huffman)
   decoded to text;
 * ``inferwire.protocols.http2._frames``: the HTTP/2 parser's walk over the usual whole frames
@@ -35,6 +37,8 @@ setup(ext_modules=[Extension("inferwire.packets._walk", ["src/inferwire/packets/
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.protocols._chunks",
                              ["src/inferwire/protocols/_chunks.c"],
+                             extra_compile_args=["-O2"], optional=True),
+                   Extension("inferwire.protocols._sse", ["src/inferwire/protocols/_sse.c"],
                              extra_compile_args=["-O2"], optional=True),
                    Extension("inferwire.protocols._hpack", ["src/inferwire/protocols/_hpack.c"],
                              extra_compile_args=["-O2"], optional=True),

@@ -7,6 +7,7 @@ leave the joined fast path), a cut last body, segments of random size and time a
 then, a segment never captured (a body not all captured gives None both ways)."""
 import random
 
+import numpy as np
 import pytest
 
 from inferwire.exchanges import message_columns
@@ -16,6 +17,8 @@ from inferwire.exchanges.timeline import TcpTimeline
 from inferwire.protocols import http1
 from inferwire.protocols.sse import data_line_columns
 from inferwire.tcp.stream import DirectionStream
+
+from needs import skip_or_fail
 
 #: One-line data events only (the joined fast path's case), and every kind.
 PLAIN = [b"data: {\"t\": \"a\"}\n\n", b"data: [DONE]\n\n", b"data: b\n\n", b"data:[DONE]\n\n"]
@@ -70,17 +73,31 @@ def _direction(rng):
     return msgs, TcpTimeline(stream)
 
 
+@pytest.mark.parametrize("split", ["C", "numpy"])
 @pytest.mark.parametrize("batch_bytes", [message_columns.BATCH_BYTES, 300], ids=["one read",
                                                                                 "many reads"])
-def test_many_bodies_at_once_equal_each_body_read_alone(monkeypatch, batch_bytes):
+def test_many_bodies_at_once_equal_each_body_read_alone(monkeypatch, batch_bytes, split):
     monkeypatch.setattr(message_columns, "BATCH_BYTES", batch_bytes)
     joined = []                             # events found in one pass over several bodies
+    if split == "numpy":                    # the SSE bodies decoded and split by numpy
+        monkeypatch.setattr(message_columns, "_c_sse_split", None)
 
-    def counted(body):
-        found = data_line_columns(body)
-        joined.append(0 if found is None else len(found.start))
-        return found
-    monkeypatch.setattr(message_columns, "data_line_columns", counted)
+        def counted(body):
+            found = data_line_columns(body)
+            joined.append(0 if found is None else len(found.start))
+            return found
+        monkeypatch.setattr(message_columns, "data_line_columns", counted)
+    else:                                   # the usual ones split in C where they lie
+        c_split = message_columns._c_sse_split
+        if c_split is None:
+            skip_or_fail("the _sse C extension is not built here (scripts/setup.sh builds it)")
+
+        def counted(bodies, pieces, counts):
+            out = c_split(bodies, pieces, counts)
+            joined.append(sum(n for n, fast in zip(np.frombuffer(out[1], np.int64).tolist(),
+                                                   out[0]) if fast))
+            return out
+        monkeypatch.setattr(message_columns, "_c_sse_split", counted)
     rng, compared, missing = random.Random(31), 0, 0
     for trial in range(800):
         msgs, timeline = _direction(rng)

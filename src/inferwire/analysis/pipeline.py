@@ -20,6 +20,7 @@ from ..tcp.gcpause import paused_gc
 from ..tcp.grouping import VANTAGES
 from .options import Analysis, AnalyzeOptions
 from .schedule import capture_tables
+from .arrowpool import system_pool
 from .smallpages import small_pages
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .workers import resolve_workers
@@ -53,8 +54,9 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
                              workers=workers, spill=spill, spill_dir=spill_dir, vantage=vantage)
     keylog = parse_keylog(options.tls_keylog) if options.tls_keylog is not None else None
     # GC passes over every live connection and event cost 1-1.5 s at 40k requests; huge pages
-    # for its large arrays, more than they save (smallpages.py)
-    with paused_gc(), small_pages():
+    # for its large arrays, more than they save (smallpages.py); Arrow's buffers on malloc
+    # (arrowpool.py)
+    with paused_gc(), small_pages(), system_pool():
         return _analyze(path, options, keylog, progress)
 
 

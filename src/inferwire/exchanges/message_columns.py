@@ -2,9 +2,11 @@
 
 A streamed HTTP/1.1 body of a TCP direction (the usual case: an SSE completion, thousands of
 tokens) is split here without one Python object per message: the chunks are walked in C
-(:func:`~inferwire.protocols.chunked.chunk_columns`), the SSE events found with numpy over the
-decoded body (:func:`~inferwire.protocols.sse.sse_event_columns`), event offsets mapped to stream
-offsets and stream offsets to capture times with one ``np.searchsorted`` each, and the result kept
+(:func:`~inferwire.protocols.chunked.chunk_columns`), the usual SSE bodies split into events in C
+where their chunks' data lie, at stream offsets (:mod:`inferwire.protocols._sse`; any other body
+decoded, its events found with numpy, :func:`~inferwire.protocols.sse.sse_event_columns`, and
+mapped to stream offsets with ``np.searchsorted``), stream offsets mapped to capture times with
+one ``np.searchsorted`` each, and the result kept
 as a :class:`MessageColumns` (arrays).  The rule is :class:`~.timeline.TcpTimeline`'s: a message's
 first byte at the capture time of the packet carrying it (``start_times``), its last byte at the
 time the receiver had it (``end_times``).  :mod:`.messages` reads the same bodies message by
@@ -18,12 +20,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..protocols.chunked import chunk_columns
-from ..protocols.sse import KINDS, SseColumns, data_line_columns, sse_event_columns
+from ..protocols.sse import KINDS, SseColumns, c_split, data_line_columns, sse_event_columns
 
 try:              # the pieces of a span joined in C (tcp/_segments.c); same bytes
     from ..tcp._segments import gather as _c_gather
 except ImportError:
     _c_gather = None
+#: The usual SSE bodies split where they lie, in C (protocols/_sse.c), or None; same events.
+_c_sse_split = c_split
 
 #: Direction codes of :attr:`MessageColumns.direction`.
 DIRECTIONS = ("request", "response")
@@ -139,7 +143,8 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
     """:func:`bodies_columns` of the bodies of ``group``.  Each body is read on its own (one
     read of the group's whole span was slower: a copy more of every byte, in new pages)."""
     spans = [None] * len(group)         # per body: (kind, start, end, nbytes, complete)
-    texts, offsets, sizes, owners = [], [], [], []     # the SSE bodies' decoded pieces
+    texts, offsets, sizes, owners = [], [], [], []     # the SSE bodies' pieces
+    split_here = _c_sse_split is not None   # texts: the bodies (their pieces not joined)
     for n, (start, end, chunked, sse) in enumerate(group):
         body = kept(start) if kept is not None else None
         if body is None:
@@ -152,17 +157,20 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
             sizes.append(np.array([len(body)], np.int64))
             owners.append(n)
             continue
-        ch = chunk_columns(body, start, decode=sse)
+        ch = chunk_columns(body, start, decode=sse and not split_here)
         size = ch.data_ends - ch.data_starts
         if sse:
-            texts.append(ch.decoded)
+            texts.append(body if split_here else ch.decoded)
             offsets.append(ch.data_starts)
             sizes.append(size)
             owners.append(n)
         else:
             spans[n] = (np.zeros(len(size), np.int8), ch.starts, ch.data_ends, size, ch.complete)
     if texts:
-        for n, span in zip(owners, _sse_spans(texts, offsets, sizes)):
+        starts = [group[n][0] for n in owners]
+        found = (_split_spans(texts, starts, offsets, sizes) if split_here
+                 else _sse_spans(texts, offsets, sizes))
+        for n, span in zip(owners, found):
             spans[n] = span
     taken = [s for s in spans if s is not None]
     if not taken:
@@ -178,6 +186,36 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
         out.append(MessageColumns(*(getattr(timed, name)[at:at + n]
                                     for name in MessageColumns.__slots__)))
         at += n
+    return out
+
+
+def _split_spans(bodies: list, starts: list, offsets: list, sizes: list) -> list:
+    """:func:`_sse_spans` of SSE bodies not decoded: ``bodies[k]``, the bytes from stream
+    offset ``starts[k]``, holds its event stream in pieces at stream ``offsets[k]`` with
+    ``sizes[k]`` (a chunked body's chunk data; else the body itself).  The usual bodies are
+    split in C where their pieces lie (:mod:`inferwire.protocols._sse`: no decoded copy, no
+    per-event mapping of offsets); any other is decoded and read by :func:`_sse_spans`.  The
+    same events either way."""
+    counts = np.array([len(o) for o in offsets], np.int64)
+    at = np.concatenate(offsets)
+    triples = np.empty((len(at), 3), np.int64)
+    triples[:, 0] = at - np.repeat(np.array(starts, np.int64), counts)
+    triples[:, 1] = np.concatenate(sizes)
+    triples[:, 2] = at
+    fast, per, start, end, nbytes, kind, complete = _c_sse_split(bodies, triples, counts)
+    start, end, nbytes = (np.frombuffer(x, np.int64) for x in (start, end, nbytes))
+    kind, complete = np.frombuffer(kind, np.int8), np.frombuffer(complete, np.bool_)
+    cuts = [0, *np.cumsum(np.frombuffer(per, np.int64)).tolist()]
+    out = []
+    for k, usual in enumerate(fast):
+        if usual:
+            a, b = cuts[k], cuts[k + 1]
+            out.append((kind[a:b], start[a:b], end[a:b], nbytes[a:b], complete[a:b]))
+            continue
+        body, base = bodies[k], starts[k]
+        text = b"".join(body[o - base:o - base + z]
+                        for o, z in zip(offsets[k].tolist(), sizes[k].tolist()))
+        out += _sse_spans([text], [offsets[k]], [sizes[k]])
     return out
 
 

@@ -10,13 +10,13 @@ from . import http1
 
 
 def accelerated() -> bool:
-    """True when the HTTP/1 parser splits plain heads and walks chunked bodies in C and the
-    HTTP/2 parser walks the usual frames, decodes plain HPACK blocks and assembles the usual
-    streams in C (the ``inferwire.protocols._scan``, ``_chunks``, ``_hpack``,
-    ``http2._frames`` and ``http2._streams`` extensions were built); False when Python does it
-    (same results, slower)."""
-    from . import hpackdecode  # deferred: HTTP/2 is not imported eagerly here
+    """True when the HTTP/1 parser splits plain heads and walks chunked bodies in C, the usual
+    SSE bodies are split into events in C and the HTTP/2 parser walks the usual frames, decodes
+    plain HPACK blocks and assembles the usual streams in C (the ``inferwire.protocols._scan``,
+    ``_chunks``, ``_sse``, ``_hpack``, ``http2._frames`` and ``http2._streams`` extensions
+    were built); False when Python does it (same results, slower)."""
+    from . import hpackdecode, sse  # deferred: not imported eagerly here
     from .http2 import frames, streams  # deferred: HTTP/2 is not imported eagerly here
     return (http1._c_head is not None and http1._c_chunks is not None
-            and frames._c_walk is not None and hpackdecode._c_plain_text is not None
-            and streams._c_assemble is not None)
+            and sse.c_split is not None and frames._c_walk is not None
+            and hpackdecode._c_plain_text is not None and streams._c_assemble is not None)

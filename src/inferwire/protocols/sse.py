@@ -18,6 +18,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+try:              # the usual bodies split where their pieces lie, in C (_sse.c); same events
+    from ._sse import split as c_split
+except ImportError:
+    c_split = None
+
 #: One line and its end (CRLF, LF or CR; the last line of the body may have none).
 _LINE = re.compile(rb"([^\r\n]*)(\r\n|\n|\r|$)")
 
