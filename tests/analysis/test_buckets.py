@@ -118,3 +118,33 @@ def test_global_numbers_rank_every_key():
     assert [n.tolist() for n in buckets.global_numbers(keys)] == [[1, 3], [0, 2]]
     assert buckets.bucket_count(10, 1) == 1 and buckets.bucket_count(10, 2) == 8
     assert buckets.bucket_count(950_000, 2) == 10       # one per BUCKET_PACKETS
+
+
+def test_bucket_ids_are_the_same_both_ways_and_spread_the_tuples():
+    """A 4-tuple's packets each way get one bucket (IPv4, stored mapped, and IPv6 with both
+    halves), and many client ports to one server spread evenly over the buckets; the inputs
+    are not changed (the hash works in place on its own arrays)."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    v6 = rng.random(n) < 0.5
+    cols = {"src_hi": np.where(v6, rng.integers(1, 2**63, n), 0).astype(np.uint64),
+            "src_lo": (rng.integers(0, 2**32, n) | (0xFFFF << 32)).astype(np.uint64),
+            "sport": rng.integers(1024, 65536, n).astype(np.int32),
+            "dst_hi": np.where(v6, rng.integers(1, 2**63, n), 0).astype(np.uint64),
+            "dst_lo": np.full(n, 0xFFFF_0A000001, np.uint64), "dport": np.full(n, 8500, np.int32)}
+    kept = {k: v.copy() for k, v in cols.items()}
+    ways = buckets.bucket_ids(cols["src_hi"], cols["src_lo"], cols["sport"], cols["dst_hi"],
+                              cols["dst_lo"], cols["dport"], 8)
+    back = buckets.bucket_ids(cols["dst_hi"], cols["dst_lo"], cols["dport"], cols["src_hi"],
+                              cols["src_lo"], cols["sport"], 8)
+    assert np.array_equal(ways, back) and ways.min() >= 0 and ways.max() <= 7
+    assert all(np.array_equal(cols[k], kept[k]) for k in cols)
+    counts = np.bincount(ways, minlength=8)
+    assert counts.min() > 0.9 * n / 8 and counts.max() < 1.1 * n / 8
+    # one server, loopback-like: only the client port differs
+    ports = np.arange(30000, 30000 + 4000, dtype=np.int32)
+    one = np.full(len(ports), 0xFFFF_7F000001, np.uint64)
+    zero = np.zeros(len(ports), np.uint64)
+    ids = buckets.bucket_ids(zero, one, ports, zero, one, np.full(len(ports), 8501, np.int32), 8)
+    counts = np.bincount(ids, minlength=8)
+    assert counts.min() > 0.85 * len(ports) / 8 and counts.max() < 1.15 * len(ports) / 8
