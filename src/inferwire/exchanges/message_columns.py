@@ -370,25 +370,44 @@ def many_column_stats(ms: list, req_ends: list, grpc: list, ended: list) -> list
     gaps = _sorted_by_owner(np.diff(ends)[same], gap_owner) / 1e6
     ngaps = np.bincount(gap_owner, minlength=n)
     first_gap = np.concatenate([[0], np.cumsum(ngaps)[:-1]])
-    out = []
-    for k, (grpc_k, ended_k) in enumerate(zip(grpc, ended)):
-        ref = req_ends[k]
-        if grpc_k and nreq[k]:
-            ref = int(first_req_end[k])
-            ref = None if ref < 0 else ref
-        start = int(first_start[k])
-        first = start if ndata[k] and start >= 0 else None
-        g = int(ngaps[k])
-        if g:
-            a = int(first_gap[k])
-            ordered = gaps[a:a + g].tolist()
-            tail = (_percentile(ordered, 50), _percentile(ordered, 90), ordered[-1])
-        else:
-            tail = (None,) * 3
-        out.append((int(sent[k]) if nreq[k] else None, int(ndata[k]), _after(ref, first),
-                    _after(ref, int(last_end[k]) if last_end[k] >= 0 else None), *tail,
-                    bool(ended_k) if grpc_k else bool(done_sse[k])))
-    return out
+    # the reference (-1: none): request_end, or a gRPC call's first request message's end
+    grpc_k = np.array(grpc, bool)
+    ref = np.where(grpc_k & (nreq > 0), first_req_end,
+                   np.array([-1 if e is None else e for e in req_ends], np.int64))
+    first = np.where(ndata > 0, first_start, -1)
+    has = ngaps > 0
+    p50, p90 = (_percentiles(gaps, first_gap, ngaps, q) for q in (50, 90))
+    largest = gaps[np.where(has, first_gap + ngaps - 1, 0)] if len(gaps) else np.zeros(n)
+    done = np.where(grpc_k, np.array(ended, bool), done_sse)
+    columns = (_known(sent.tolist(), (nreq > 0).tolist()), ndata.tolist(), _after_all(ref, first),
+               _after_all(ref, last_end), *(_known(v.tolist(), has.tolist())
+                                            for v in (p50, p90, largest)), done.tolist())
+    return list(zip(*columns))
+
+
+def _known(values: list, known: list) -> list:
+    """``values`` with None where ``known`` is False."""
+    return [v if k else None for v, k in zip(values, known)]
+
+
+def _after_all(ref: np.ndarray, t: np.ndarray) -> list:
+    """:func:`_after` of each pair (-1: unknown): ``(t - ref) / 1e6`` as Python floats (the
+    same double as Python's int arithmetic), None where either is unknown or ``t < ref``."""
+    ok = (ref >= 0) & (t >= 0) & (t >= ref)
+    return _known(((t - ref) / 1e6).tolist(), ok.tolist())
+
+
+def _percentiles(gaps: np.ndarray, first: np.ndarray, count: np.ndarray, q: int) -> np.ndarray:
+    """:func:`_percentile` of each owner's sorted ``gaps[first:first + count]`` (0 where
+    ``count`` is 0): the same doubles, by the same operations element-wise."""
+    if not len(gaps):
+        return np.zeros(len(count))
+    pos = (np.maximum(count, 1) - 1) * q / 100
+    lo = pos.astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(count, 1) - 1)
+    a, b = gaps[np.minimum(first + lo, len(gaps) - 1)], gaps[np.minimum(first + hi,
+                                                                         len(gaps) - 1)]
+    return a + (b - a) * (pos - lo)
 
 
 def _sorted_by_owner(values: np.ndarray, owner: np.ndarray) -> np.ndarray:
