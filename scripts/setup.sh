@@ -22,7 +22,7 @@ fi
 PY=${PYTHON:-python3}
 stamp=.venv/.inferwire-installed
 # every C extension's source (setup.py builds them): a changed or new one reinstalls
-want=$(cat pyproject.toml setup.py $(find src/inferwire -name '*.c' | LC_ALL=C sort) | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml setup.py $(find src/inferwire -name '*.c' -o -name '*.h' | LC_ALL=C sort) | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv

@@ -117,3 +117,28 @@ def http_request(path="/v1/models/mnist:predict", body=b"{}", request_id="r1", e
 def http_response(body=b'{"predictions": []}', status=b"200 OK", extra=b"") -> bytes:
     return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n" + extra
             + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def fuzzed_chunked(rng, payload: bytes, sizes=(1, 3, 8, 20, 40, 64, 300)) -> bytes:
+    """``payload`` as an HTTP/1.1 chunked body (RFC 9112 section 7.1) for fuzzing the chunk
+    walks: chunks of random ``sizes`` and framing (hex case and width, extensions, LF or CRLF
+    after the size line and after the data), then one of the last chunks (with trailers, an
+    extension, LF line ends) or none; a quarter cut anywhere, one in seven broken at one byte.
+    ``rng``: a ``random.Random``."""
+    parts, at = [], 0
+    while at < len(payload):
+        data = payload[at:at + rng.choice(sizes)]
+        at += len(data)
+        size = rng.choice(["%x", "%X", "%04x"]) % len(data)
+        parts.append(size.encode() + rng.choice([b"", b"", b";name=v", b" ", b"\t;x",
+                                                 b" ;a=\"b\""])
+                     + rng.choice([b"\r\n", b"\n"]) + data + rng.choice([b"\r\n", b"\r\n", b"\n"]))
+    parts.append(rng.choice([b"0\r\n\r\n", b"0\r\n\r\n", b"0\n\n", b"0;e\r\n\r\n", b"00\r\n\r\n",
+                             b"0\r\nx-t: 1\r\n\r\n", b""]))
+    body = b"".join(parts)
+    if body and rng.random() < 0.25:
+        body = body[:rng.randint(0, len(body))]
+    if body and rng.random() < 0.15:
+        k = rng.randrange(len(body))
+        body = body[:k] + bytes([rng.choice(b"g;\r\n 0")]) + body[k + 1:]
+    return body

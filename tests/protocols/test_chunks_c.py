@@ -11,6 +11,7 @@ import random
 import numpy as np
 import pytest
 
+from craft import fuzzed_chunked
 from inferwire.errors import ProtocolError
 from inferwire.protocols import chunked, http1, sse
 
@@ -18,27 +19,11 @@ needs_c = pytest.mark.skipif(chunked._c_walk is None and not os.environ.get("CI"
                              reason="the _chunks C extension is not built here")
 
 
-def _chunk(rng: random.Random, data: bytes) -> bytes:
-    size = rng.choice(["%x", "%X", "%04x"]) % len(data)
-    ext = rng.choice([b"", b"", b";name=v", b" ", b"\t;x", b" ;a=\"b\""])
-    return size.encode() + ext + rng.choice([b"\r\n", b"\n"]) + data + rng.choice(
-        [b"\r\n", b"\r\n", b"\n"])
-
-
 def fuzzed_body(rng: random.Random) -> bytes:
-    """A chunked body of random chunks (extensions, LF or CRLF line ends), then maybe the last
-    chunk and trailers, cut anywhere or broken at one byte."""
-    parts = [_chunk(rng, bytes(rng.randrange(256) for _ in range(rng.randint(1, 40))))
-             for _ in range(rng.randint(0, 8))]
-    if rng.random() < 0.7:
-        parts.append(rng.choice([b"0\r\n\r\n", b"0\r\nx-t: 1\r\n\r\n", b"0;e\r\n\r\n"]))
-    body = b"".join(parts)
-    if body and rng.random() < 0.3:
-        body = body[:rng.randint(0, len(body))]
-    if body and rng.random() < 0.2:
-        k = rng.randrange(len(body))
-        body = body[:k] + bytes([rng.choice(b"g;\r\n 0")]) + body[k + 1:]
-    return body
+    """A chunked body of random bytes in random chunks (:func:`craft.fuzzed_chunked`: framing,
+    the last chunk and trailers or none, cut anywhere or broken at one byte)."""
+    return fuzzed_chunked(rng, bytes(rng.randrange(256) for _ in range(rng.randint(0, 320))),
+                          sizes=(1, 5, 12, 25, 40))
 
 
 @needs_c

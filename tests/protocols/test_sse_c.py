@@ -10,6 +10,8 @@ import random
 import numpy as np
 import pytest
 
+from craft import fuzzed_chunked
+
 from inferwire.exchanges import message_columns
 from inferwire.protocols import sse
 
@@ -99,3 +101,36 @@ def test_c_split_names_pieces_that_do_not_fit():
     assert fast == b"\x01" and np.frombuffer(start, np.int64).tolist() == [100]
     assert np.frombuffer(end, np.int64).tolist() == [114] and kind == b"\x01"
     assert split([], np.zeros((0, 3), np.int64), np.zeros(0, np.int64))[0] == b""
+    chunked = message_columns._c_sse_chunked
+    with pytest.raises(ValueError, match="one base offset per body"):
+        chunked([b"0\r\n\r\n"], np.zeros(2, np.int64), 1024)
+    fast, per, start, end, *_ = chunked([b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n", b"zz"],
+                                        np.array([1000, 0], np.int64), 1024)
+    assert fast == b"\x01\x00" and np.frombuffer(start, np.int64).tolist() == [1003]
+    assert np.frombuffer(end, np.int64).tolist() == [1017]
+
+
+@needs_c
+def test_c_chunked_split_gives_the_chunk_walk_and_numpy_events():
+    """split_chunked (the chunks walked in C, then split) against chunk_columns' decoded data
+    split by numpy, per body: the same events at the same stream offsets, and split in C only
+    bodies whose chunks are plain and whose data is the usual stream."""
+    from inferwire.protocols.chunked import MAX_LINE, chunk_columns
+    rng, usual, events = random.Random(41), 0, 0
+    for _ in range(500):
+        bodies = [fuzzed_chunked(rng, _stream(rng)) for _ in range(rng.randint(1, 5))]
+        bases = [rng.randint(0, 10**6) for _ in bodies]
+        got = message_columns._chunked_spans(bodies, bases)
+        want, decoded = [], []
+        for body, base in zip(bodies, bases):
+            ch = chunk_columns(body, base, decode=True)
+            decoded.append(ch.decoded)
+            want += message_columns._sse_spans([ch.decoded], [ch.data_starts],
+                                               [ch.data_ends - ch.data_starts])
+        assert _same(got, want), bodies
+        fast = message_columns._c_sse_chunked(bodies, np.array(bases, np.int64), MAX_LINE)[0]
+        for text, f in zip(decoded, fast):
+            assert not f or sse.data_line_columns(text) is not None, text
+            usual += f
+        events += sum(len(w[0]) for w in want)
+    assert usual > 200 and events > 5000

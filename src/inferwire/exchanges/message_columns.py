@@ -19,8 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..protocols.chunked import MAX_LINE as _MAX_LINE
 from ..protocols.chunked import chunk_columns
-from ..protocols.sse import KINDS, SseColumns, c_split, data_line_columns, sse_event_columns
+from ..protocols.sse import (KINDS, SseColumns, c_split, c_split_chunked, data_line_columns,
+                             sse_event_columns)
 
 try:              # the pieces of a span joined in C (tcp/_segments.c); same bytes
     from ..tcp._segments import gather as _c_gather
@@ -28,6 +30,7 @@ except ImportError:
     _c_gather = None
 #: The usual SSE bodies split where they lie, in C (protocols/_sse.c), or None; same events.
 _c_sse_split = c_split
+_c_sse_chunked = c_split_chunked
 
 #: Direction codes of :attr:`MessageColumns.direction`.
 DIRECTIONS = ("request", "response")
@@ -145,6 +148,7 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
     spans = [None] * len(group)         # per body: (kind, start, end, nbytes, complete)
     texts, offsets, sizes, owners = [], [], [], []     # the SSE bodies' pieces
     split_here = _c_sse_split is not None   # texts: the bodies (their pieces not joined)
+    chunked_sse = []                    # (n, body): chunked SSE bodies, their chunks walked in C
     for n, (start, end, chunked, sse) in enumerate(group):
         body = kept(start) if kept is not None else None
         if body is None:
@@ -157,10 +161,13 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
             sizes.append(np.array([len(body)], np.int64))
             owners.append(n)
             continue
-        ch = chunk_columns(body, start, decode=sse and not split_here)
+        if sse and split_here:
+            chunked_sse.append((n, body))
+            continue
+        ch = chunk_columns(body, start, decode=sse)
         size = ch.data_ends - ch.data_starts
         if sse:
-            texts.append(body if split_here else ch.decoded)
+            texts.append(ch.decoded)
             offsets.append(ch.data_starts)
             sizes.append(size)
             owners.append(n)
@@ -171,6 +178,10 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
         found = (_split_spans(texts, starts, offsets, sizes) if split_here
                  else _sse_spans(texts, offsets, sizes))
         for n, span in zip(owners, found):
+            spans[n] = span
+    if chunked_sse:
+        for (n, _), span in zip(chunked_sse, _chunked_spans(
+                [b for _, b in chunked_sse], [group[n][0] for n, _ in chunked_sse])):
             spans[n] = span
     taken = [s for s in spans if s is not None]
     if not taken:
@@ -189,6 +200,33 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
     return out
 
 
+def _chunked_spans(bodies: list, starts: list) -> list:
+    """:func:`_sse_spans` of chunked SSE bodies as they came (``bodies[k]``: its bytes from
+    stream offset ``starts[k]``): the usual ones (whole plain chunks, then the last chunk or
+    the body's end, the usual stream in their data) chunk-walked and split in one C call
+    (:mod:`inferwire.protocols._sse` ``split_chunked``); any other decoded by
+    :func:`~inferwire.protocols.chunked.chunk_columns` and read by :func:`_sse_spans`.  The
+    same events either way."""
+    out = _events_of(bodies, _c_sse_chunked(bodies, np.array(starts, np.int64), _MAX_LINE))
+    for k, span in enumerate(out):
+        if span is None:
+            ch = chunk_columns(bodies[k], starts[k], decode=True)
+            out[k] = _sse_spans([ch.decoded], [ch.data_starts],
+                                [ch.data_ends - ch.data_starts])[0]
+    return out
+
+
+def _events_of(bodies: list, found: tuple) -> list:
+    """Per body, its events' ``(kind, start, end, nbytes, complete)`` from what the C split
+    returned (``found``), or None where it was not split there."""
+    fast, per, start, end, nbytes, kind, complete = found
+    start, end, nbytes = (np.frombuffer(x, np.int64) for x in (start, end, nbytes))
+    kind, complete = np.frombuffer(kind, np.int8), np.frombuffer(complete, np.bool_)
+    cuts = [0, *np.cumsum(np.frombuffer(per, np.int64)).tolist()]
+    return [(kind[a:b], start[a:b], end[a:b], nbytes[a:b], complete[a:b]) if usual else None
+            for usual, a, b in zip(fast, cuts[:-1], cuts[1:])]
+
+
 def _split_spans(bodies: list, starts: list, offsets: list, sizes: list) -> list:
     """:func:`_sse_spans` of SSE bodies not decoded: ``bodies[k]``, the bytes from stream
     offset ``starts[k]``, holds its event stream in pieces at stream ``offsets[k]`` with
@@ -202,20 +240,13 @@ def _split_spans(bodies: list, starts: list, offsets: list, sizes: list) -> list
     triples[:, 0] = at - np.repeat(np.array(starts, np.int64), counts)
     triples[:, 1] = np.concatenate(sizes)
     triples[:, 2] = at
-    fast, per, start, end, nbytes, kind, complete = _c_sse_split(bodies, triples, counts)
-    start, end, nbytes = (np.frombuffer(x, np.int64) for x in (start, end, nbytes))
-    kind, complete = np.frombuffer(kind, np.int8), np.frombuffer(complete, np.bool_)
-    cuts = [0, *np.cumsum(np.frombuffer(per, np.int64)).tolist()]
-    out = []
-    for k, usual in enumerate(fast):
-        if usual:
-            a, b = cuts[k], cuts[k + 1]
-            out.append((kind[a:b], start[a:b], end[a:b], nbytes[a:b], complete[a:b]))
-            continue
-        body, base = bodies[k], starts[k]
-        text = b"".join(body[o - base:o - base + z]
-                        for o, z in zip(offsets[k].tolist(), sizes[k].tolist()))
-        out += _sse_spans([text], [offsets[k]], [sizes[k]])
+    out = _events_of(bodies, _c_sse_split(bodies, triples, counts))
+    for k, span in enumerate(out):
+        if span is None:
+            body, base = bodies[k], starts[k]
+            text = b"".join(body[o - base:o - base + z]
+                            for o, z in zip(offsets[k].tolist(), sizes[k].tolist()))
+            out[k] = _sse_spans([text], [offsets[k]], [sizes[k]])[0]
     return out
 
 

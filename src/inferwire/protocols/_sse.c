@@ -22,11 +22,19 @@
  * same stream offsets, as data_line_columns and the offset mapping of
  * exchanges/message_columns.py's _sse_spans (tests/protocols/test_sse_c.py compares them on
  * fuzzed bodies).
+ *
+ * split_chunked(bodies, bases, max_line) is split of chunked bodies (body k from stream offset
+ * bases[k], int64) whose pieces it finds itself: the data of their whole plain chunks
+ * (chunkwalk.h, the walk of _chunks.c) up to the last chunk ("0" then LF or CRLF) or the
+ * body's end.  A body with any other chunk before that (cut inside, an odd size line) is not
+ * split here (fast 0), as one that is not the usual stream.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "chunkwalk.h"
 
 typedef struct {
     const unsigned char *base;  /* the body's bytes */
@@ -101,6 +109,15 @@ typedef struct {
     char *kind, *complete;
     Py_ssize_t count, cap;
 } Events;
+
+static void events_free(Events *e)
+{
+    PyMem_Free(e->start);
+    PyMem_Free(e->end);
+    PyMem_Free(e->nbytes);
+    PyMem_Free(e->kind);
+    PyMem_Free(e->complete);
+}
 
 static int grow(Events *e)
 {
@@ -183,68 +200,160 @@ not_usual:
     return 0;
 }
 
-static PyObject *split(PyObject *self, PyObject *args)
+/* (fast, per_body, start, end, nbytes, kind, complete) of the events found. */
+static PyObject *events_result(PyObject *fast, PyObject *per, const Events *ev)
 {
-    PyObject *bodies;
-    Py_buffer pieces, counts;
-    if (!PyArg_ParseTuple(args, "Oy*y*:split", &bodies, &pieces, &counts))
-        return NULL;
-    PyObject *seq = PySequence_Fast(bodies, "split: bodies must be a sequence");
-    PyObject *result = NULL, *fast = NULL, *per = NULL;
-    Events ev = {0};
-    if (seq == NULL) goto done;
-    Py_ssize_t nb = PySequence_Fast_GET_SIZE(seq);
-    const int64_t *pc = pieces.buf, *cnt = counts.buf;
-    Py_ssize_t npieces = pieces.len / (3 * (Py_ssize_t)sizeof(int64_t));
-    if (counts.len != nb * (Py_ssize_t)sizeof(int64_t)) {
-        PyErr_SetString(PyExc_ValueError, "split: one piece count per body");
-        goto done;
+    /* (y# of a NULL pointer would be None: no events is empty bytes) */
+    static const char none[1] = {0};
+    Py_ssize_t n = ev->count, w = n * (Py_ssize_t)sizeof(int64_t);
+    return Py_BuildValue("(OOy#y#y#y#y#)", fast, per,
+                         n ? (const char *)ev->start : none, w,
+                         n ? (const char *)ev->end : none, w,
+                         n ? (const char *)ev->nbytes : none, w,
+                         n ? ev->kind : none, n, n ? ev->complete : none, n);
+}
+
+/* The data pieces of a chunked body's whole plain chunks (chunkwalk.h), as split_body's
+ * triples (index in body, length, stream offset: base + index) in *out (grown as needed,
+ * *cap its room in triples); their number, or -1 when the body is not read here (a chunk not
+ * whole or not plain before the last chunk "0" LF or CRLF, or the body's end), -2 on no
+ * memory. */
+static Py_ssize_t chunk_pieces(const unsigned char *p, Py_ssize_t n, int64_t base,
+                               Py_ssize_t max_line, int64_t **out, Py_ssize_t *cap)
+{
+    Py_ssize_t count = 0, pos = 0;
+    int64_t span[4];
+    while (pos < n && one_chunk(p, pos, n, max_line, span)) {
+        if (count == *cap) {
+            Py_ssize_t more = *cap ? *cap * 2 : 256;
+            int64_t *grown = PyMem_Realloc(*out, more * 3 * sizeof(int64_t));
+            if (grown == NULL) return -2;
+            *out = grown;
+            *cap = more;
+        }
+        (*out)[3 * count] = span[1];
+        (*out)[3 * count + 1] = span[2] - span[1];
+        (*out)[3 * count + 2] = base + span[1];
+        count++;
+        pos = span[3];
     }
-    fast = PyBytes_FromStringAndSize(NULL, nb);
-    per = PyBytes_FromStringAndSize(NULL, nb * (Py_ssize_t)sizeof(int64_t));
+    if (pos == n) return count;                     /* cut after a whole chunk */
+    if (n - pos >= 2 && p[pos] == '0' && p[pos + 1] == '\n') return count;
+    if (n - pos >= 3 && p[pos] == '0' && p[pos + 1] == '\r' && p[pos + 2] == '\n') return count;
+    return -1;
+}
+
+/* How one body is split: its events appended to ev; 1 split, 0 not (left to Python), -1 no
+ * memory, -2 an error already set. */
+typedef int (*body_split)(const unsigned char *p, Py_ssize_t n, Py_ssize_t b, void *how,
+                          Events *ev);
+
+/* Every body of the sequence ``bodies`` split by ``one``: (fast, per_body, start, end, nbytes,
+ * kind, complete), or NULL with an error set. */
+static PyObject *split_bodies(PyObject *bodies, Py_ssize_t nb, body_split one, void *how)
+{
+    PyObject *result = NULL;
+    Events ev = {0};
+    PyObject *fast = PyBytes_FromStringAndSize(NULL, nb);
+    PyObject *per = PyBytes_FromStringAndSize(NULL, nb * (Py_ssize_t)sizeof(int64_t));
     if (fast == NULL || per == NULL) goto done;
     char *fast_out = PyBytes_AS_STRING(fast);
     int64_t *per_out = (int64_t *)PyBytes_AS_STRING(per);
-    Py_ssize_t at = 0;
     for (Py_ssize_t b = 0; b < nb; b++) {
-        if (cnt[b] < 0 || cnt[b] > npieces - at) {
-            PyErr_Format(PyExc_ValueError, "split: body %zd's pieces run past the pieces given",
-                         b);
-            goto done;
-        }
         Py_buffer body;
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, b), &body, PyBUF_SIMPLE) < 0)
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(bodies, b), &body, PyBUF_SIMPLE) < 0)
             goto done;
         Py_ssize_t before = ev.count;
-        int r = split_body(body.buf, body.len, pc + 3 * at, (Py_ssize_t)cnt[b], &ev);
+        int r = one(body.buf, body.len, b, how, &ev);
         PyBuffer_Release(&body);
-        if (r < 0) {
-            PyErr_NoMemory();
-            goto done;
-        }
+        if (r == -1) PyErr_NoMemory();
+        if (r < 0) goto done;
         fast_out[b] = (char)r;
         per_out[b] = ev.count - before;
-        at += (Py_ssize_t)cnt[b];
     }
-    /* (y# of a NULL pointer would be None: no events is empty bytes) */
-    static const char none[1] = {0};
-    result = Py_BuildValue(
-        "(OOy#y#y#y#y#)", fast, per,
-        ev.count ? (const char *)ev.start : none, ev.count * (Py_ssize_t)sizeof(int64_t),
-        ev.count ? (const char *)ev.end : none, ev.count * (Py_ssize_t)sizeof(int64_t),
-        ev.count ? (const char *)ev.nbytes : none, ev.count * (Py_ssize_t)sizeof(int64_t),
-        ev.count ? ev.kind : none, ev.count, ev.count ? ev.complete : none, ev.count);
+    result = events_result(fast, per, &ev);
 done:
-    PyMem_Free(ev.start);
-    PyMem_Free(ev.end);
-    PyMem_Free(ev.nbytes);
-    PyMem_Free(ev.kind);
-    PyMem_Free(ev.complete);
+    events_free(&ev);
     Py_XDECREF(fast);
     Py_XDECREF(per);
+    return result;
+}
+
+typedef struct {
+    const int64_t *pieces, *counts;
+    Py_ssize_t npieces, at;
+} GivenPieces;
+
+static int split_given(const unsigned char *p, Py_ssize_t n, Py_ssize_t b, void *how,
+                       Events *ev)
+{
+    GivenPieces *g = how;
+    int64_t count = g->counts[b];
+    if (count < 0 || count > g->npieces - g->at) {
+        PyErr_Format(PyExc_ValueError, "split: body %zd's pieces run past the pieces given", b);
+        return -2;
+    }
+    int r = split_body(p, n, g->pieces + 3 * g->at, (Py_ssize_t)count, ev);
+    g->at += (Py_ssize_t)count;
+    return r;
+}
+
+static PyObject *split(PyObject *self, PyObject *args)
+{
+    PyObject *bodies, *seq, *result = NULL;
+    Py_buffer pieces, counts;
+    if (!PyArg_ParseTuple(args, "Oy*y*:split", &bodies, &pieces, &counts))
+        return NULL;
+    seq = PySequence_Fast(bodies, "split: bodies must be a sequence");
+    if (seq != NULL) {
+        Py_ssize_t nb = PySequence_Fast_GET_SIZE(seq);
+        GivenPieces g = {pieces.buf, counts.buf,
+                         pieces.len / (3 * (Py_ssize_t)sizeof(int64_t)), 0};
+        if (counts.len != nb * (Py_ssize_t)sizeof(int64_t))
+            PyErr_SetString(PyExc_ValueError, "split: one piece count per body");
+        else
+            result = split_bodies(seq, nb, split_given, &g);
+    }
     Py_XDECREF(seq);
     PyBuffer_Release(&pieces);
     PyBuffer_Release(&counts);
+    return result;
+}
+
+typedef struct {
+    const int64_t *bases;
+    Py_ssize_t max_line, cap;
+    int64_t *pieces;            /* room for the chunks' pieces of one body, reused */
+} OwnChunks;
+
+static int split_walked(const unsigned char *p, Py_ssize_t n, Py_ssize_t b, void *how,
+                        Events *ev)
+{
+    OwnChunks *w = how;
+    Py_ssize_t count = chunk_pieces(p, n, w->bases[b], w->max_line, &w->pieces, &w->cap);
+    if (count == -2) return -1;
+    return count < 0 ? 0 : split_body(p, n, w->pieces, count, ev);
+}
+
+static PyObject *split_chunked(PyObject *self, PyObject *args)
+{
+    PyObject *bodies, *seq, *result = NULL;
+    Py_buffer bases;
+    Py_ssize_t max_line;
+    if (!PyArg_ParseTuple(args, "Oy*n:split_chunked", &bodies, &bases, &max_line))
+        return NULL;
+    seq = PySequence_Fast(bodies, "split_chunked: bodies must be a sequence");
+    if (seq != NULL) {
+        Py_ssize_t nb = PySequence_Fast_GET_SIZE(seq);
+        OwnChunks w = {bases.buf, max_line, 0, NULL};
+        if (bases.len != nb * (Py_ssize_t)sizeof(int64_t))
+            PyErr_SetString(PyExc_ValueError, "split_chunked: one base offset per body");
+        else
+            result = split_bodies(seq, nb, split_walked, &w);
+        PyMem_Free(w.pieces);
+    }
+    Py_XDECREF(seq);
+    PyBuffer_Release(&bases);
     return result;
 }
 
@@ -252,6 +361,9 @@ static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
      "split(bodies, pieces, counts) -> (fast, per_body, start, end, nbytes, kind, complete): the "
      "usual SSE bodies' events at stream offsets, read where their pieces lie."},
+    {"split_chunked", split_chunked, METH_VARARGS,
+     "split_chunked(bodies, bases, max_line) -> as split: the usual SSE bodies of whole plain "
+     "chunks (then the last chunk, or the end), their chunks walked here."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,7 +18,7 @@ except ImportError:
 
 #: Longest chunk-size line the C walk reads (bytes, LF included); a longer one (an extension of
 #: many KiB) is left to :func:`chunk_spans`.
-_MAX_LINE = 64 << 10
+MAX_LINE = 64 << 10
 
 
 class Chunk(NamedTuple):
@@ -74,7 +74,7 @@ def chunk_columns(body: bytes, offset: int, decode: bool = False,
     chunk, a cut or unusual one) by :func:`chunk_spans`.  Same chunks either way."""
     triples, stop, decoded = np.zeros((0, 3), np.int64), 0, b""
     if use_c and _c_walk is not None:
-        packed, stop, _, decoded = _c_walk(body, 0, len(body), _MAX_LINE, decode)
+        packed, stop, _, decoded = _c_walk(body, 0, len(body), MAX_LINE, decode)
         triples = np.frombuffer(packed, np.int64).reshape(-1, 3) + offset
     rest, finished = chunk_spans(body[stop:] if stop else body, offset + stop)
     if rest:

@@ -20,8 +20,9 @@ import numpy as np
 
 try:              # the usual bodies split where their pieces lie, in C (_sse.c); same events
     from ._sse import split as c_split
+    from ._sse import split_chunked as c_split_chunked
 except ImportError:
-    c_split = None
+    c_split = c_split_chunked = None
 
 #: One line and its end (CRLF, LF or CR; the last line of the body may have none).
 _LINE = re.compile(rb"([^\r\n]*)(\r\n|\n|\r|$)")
