@@ -207,7 +207,7 @@ def _chunked_spans(bodies: list, starts: list) -> list:
     (:mod:`inferwire.protocols._sse` ``split_chunked``); any other decoded by
     :func:`~inferwire.protocols.chunked.chunk_columns` and read by :func:`_sse_spans`.  The
     same events either way."""
-    out = _events_of(bodies, _c_sse_chunked(bodies, np.array(starts, np.int64), _MAX_LINE))
+    out = _events_of(_c_sse_chunked(bodies, np.array(starts, np.int64), _MAX_LINE))
     for k, span in enumerate(out):
         if span is None:
             ch = chunk_columns(bodies[k], starts[k], decode=True)
@@ -216,7 +216,7 @@ def _chunked_spans(bodies: list, starts: list) -> list:
     return out
 
 
-def _events_of(bodies: list, found: tuple) -> list:
+def _events_of(found: tuple) -> list:
     """Per body, its events' ``(kind, start, end, nbytes, complete)`` from what the C split
     returned (``found``), or None where it was not split there."""
     fast, per, start, end, nbytes, kind, complete = found
@@ -240,7 +240,7 @@ def _split_spans(bodies: list, starts: list, offsets: list, sizes: list) -> list
     triples[:, 0] = at - np.repeat(np.array(starts, np.int64), counts)
     triples[:, 1] = np.concatenate(sizes)
     triples[:, 2] = at
-    out = _events_of(bodies, _c_sse_split(bodies, triples, counts))
+    out = _events_of(_c_sse_split(bodies, triples, counts))
     for k, span in enumerate(out):
         if span is None:
             body, base = bodies[k], starts[k]
