@@ -11,7 +11,7 @@ on ``malloc``.  The CLI already runs on ``malloc`` (``ARROW_DEFAULT_MEMORY_POOL=
 program the same, and puts the program's pool back after: Arrow buffers made inside are freed
 to ``malloc`` whenever they go.  ``ARROW_DEFAULT_MEMORY_POOL`` set in the environment (Arrow's
 own switch) is the user's choice and is left as it is.  Measured in docs/bench-analyze.md
-("Arrow's memory pool inside analyze()").
+("Issues 19 and 20, a seventh pass").
 """
 from __future__ import annotations
 

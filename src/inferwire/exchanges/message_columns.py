@@ -147,8 +147,10 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
     read of the group's whole span was slower: a copy more of every byte, in new pages)."""
     spans = [None] * len(group)         # per body: (kind, start, end, nbytes, complete)
     texts, offsets, sizes, owners = [], [], [], []     # the SSE bodies' pieces
-    split_here = _c_sse_split is not None   # texts: the bodies (their pieces not joined)
-    chunked_sse = []                    # (n, body): chunked SSE bodies, their chunks walked in C
+    # split in C: texts holds bodies of known length (not decoded), chunked_sse the chunked
+    # ones ((n, body): their chunks walked there too); else texts holds every decoded body
+    split_here = _c_sse_split is not None
+    chunked_sse = []
     for n, (start, end, chunked, sse) in enumerate(group):
         body = kept(start) if kept is not None else None
         if body is None:
