@@ -220,7 +220,11 @@ def test_sections_joined_up_to_the_chunk_size(read_bytes, decode_calls, monkeypa
 def test_link_types_are_looked_up_once_per_interface():
     interfaces = [{"linktype": 1}, {"linktype": 101}]
     lts = reader.LinkTypes(interfaces)
-    assert lts.of(np.array([1, 0, 1], dtype=np.int32)).tolist() == [101, 1, 101]
+    types, distinct = lts.of(np.array([1, 0, 1], dtype=np.int32))
+    assert types.tolist() == [101, 1, 101] and distinct.tolist() == [1, 101]
     interfaces.append({"linktype": 276})
     interfaces[0] = None             # already known: not read again
-    assert lts.of(np.array([2, 0], dtype=np.int32)).tolist() == [276, 1]
+    types, distinct = lts.of(np.array([2, 0], dtype=np.int32))
+    assert types.tolist() == [276, 1] and distinct.tolist() == [1, 276]
+    types, distinct = lts.of(np.array([2, 2], dtype=np.int32))     # one interface: no sort
+    assert types.tolist() == [276, 276] and distinct.tolist() == [276]

@@ -175,16 +175,6 @@ def test_summary_counted_with_numpy_equals_the_loop(case):
     assert stream.summary_counted(s.starts, s.ends) == by_loop
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 40), st.integers(0, 1)),
-                max_size=60), st.sampled_from([1, 1 << 61]))
-def test_stable_order_is_lexsort(rows, scale):
-    """Also with keys too wide to combine (scale): lexsort itself."""
-    keys = [np.array([r[i] for r in rows], dtype=np.int64) for i in range(3)]
-    keys[1] = keys[1] * scale
-    assert grouping.stable_order(*keys).tolist() == np.lexsort(keys[::-1]).tolist()
-
-
 def test_columns_the_c_code_cannot_hold_are_refused_not_read_past():
     """Negative lengths or ends past INT64_MAX (never made by the grouping, which keeps
     payloads > 0) and columns of another type are a ValueError, not a write past a buffer

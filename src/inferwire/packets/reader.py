@@ -322,14 +322,17 @@ class LinkTypes:
         self.interfaces = interfaces     # stats.interfaces: the format module appends to it
         self.known: list[int] = []
 
-    def of(self, iface: np.ndarray) -> np.ndarray:
-        """The link type (int64) of every interface id in ``iface``."""
+    def of(self, iface: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The link type (int64) of every interface id in ``iface``, and the distinct ones
+        (sorted: the usual one alone without a pass over the records)."""
         for i in range(len(self.known), len(self.interfaces)):
             self.known.append(self.interfaces[i]["linktype"])
-        if len(iface) and iface[0] == iface[-1] and (iface == iface[0]).all():
-            return np.full(len(iface), self.known[int(iface[0])], dtype=np.int64)  # the usual
+        if len(iface) and iface[0] == iface[-1] and (iface == iface[0]).all():   # the usual
+            lt = self.known[int(iface[0])]
+            return np.full(len(iface), lt, dtype=np.int64), np.array([lt], dtype=np.int64)
         ids, where = np.unique(iface, return_inverse=True)    # few ids per chunk
-        return np.array([self.known[i] for i in ids.tolist()], dtype=np.int64)[where]
+        lts = np.array([self.known[i] for i in ids.tolist()], dtype=np.int64)[where]
+        return lts, np.unique(lts)
 
 
 def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
@@ -338,10 +341,9 @@ def _decode_chunk(buf, chunk: RecordChunk, stats: CaptureStats,
     Its warnings (an unsupported link type) go to ``notes``, by default ``stats.warnings``."""
     notes = stats.warnings if notes is None else notes
     u8 = np.frombuffer(buf, dtype=np.uint8)
-    lts = (link_types or LinkTypes(stats.interfaces)).of(chunk.iface)
+    lts, groups = (link_types or LinkTypes(stats.interfaces)).of(chunk.iface)
     cls = np.full(len(chunk), decode.NON_TCP, dtype=np.int8)
     pieces = []
-    groups = np.unique(lts)
     for lt in groups:
         rows = slice(None) if len(groups) == 1 else np.flatnonzero(lts == lt)
         part = chunk if len(groups) == 1 else chunk.take(rows)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .options import syn_options
+from .sorting import stable_argsort
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 MASK32, HALF = 0xFFFFFFFF, 1 << 31
@@ -61,7 +62,7 @@ def per_direction_order(g, up: np.ndarray) -> np.ndarray:
     """Sorted positions grouped by direction (2k client -> server, 2k+1 back), file order
     within each."""
     key = 2 * g.conn + (~up).astype(np.int64)
-    return np.argsort(key, kind="stable")
+    return stable_argsort(key)
 
 
 def dup_acks(g, up: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -104,7 +105,7 @@ class Acks:
         t = g.table
         pos = np.flatnonzero((g.s_flags & ACK) != 0)     # SYN-ACKs too: they ACK offset 0
         d = 2 * g.conn[pos] + facts["up"][pos].astype(np.int64)    # a client's ACK: 2k+1
-        o = np.argsort(d, kind="stable")
+        o = stable_argsort(d)
         self.pos, self.d = pos[o], d[o]
         self.off = _signed(t.ack[g.order[self.pos]], ref[self.d])
         self.rows = max(len(g.s_flags), 1)
