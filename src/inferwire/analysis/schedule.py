@@ -168,6 +168,7 @@ def joined(parts: list, positions: list, columns) -> pd.DataFrame:
     each bucket's piece of a column let go once joined: the whole table exists once, not two or
     three times over as with concatenating and reordering whole frames."""
     pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+    # (each bucket's positions are in order: a merge sort takes them as runs)
     order = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
     runs = _runs(order, [len(p) for p in positions]) if order is not None else None
     trim = len(pos) >= pages.TRIM_ROWS
@@ -202,7 +203,9 @@ def _runs(order: np.ndarray, sizes: list) -> list | None:
         return None
     bounds = np.cumsum([0] + list(sizes))
     # a run ends where the next index does not follow, or a part ends
-    cuts = np.flatnonzero((np.diff(order) != 1) | np.isin(order[1:], bounds[1:-1])) + 1
+    part_start = np.zeros(int(bounds[-1]) + 1, dtype=bool)
+    part_start[bounds[1:-1]] = True
+    cuts = np.flatnonzero((np.diff(order) != 1) | part_start[order[1:]]) + 1
     if len(cuts) >= RUNS_MAX or len(order) < 4 * (len(cuts) + 1):
         return None
     starts = np.concatenate([[0], cuts])

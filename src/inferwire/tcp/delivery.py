@@ -193,14 +193,27 @@ def classify_codes(copies, ooo_ns: int, marks: list = (), use_c: bool = True) ->
             (np.frombuffer(ends, dtype=np.int64), np.frombuffer(times, dtype=np.int64)))
 
 
-def split_pieces(stream, copies) -> None:
+def split_pieces(stream, copies, kinds: np.ndarray | None = None) -> None:
     """Cut the stream's pieces at every copy's first and last byte, so that each piece is
-    carried whole by every copy that carries part of it (vectorised)."""
+    carried whole by every copy that carries part of it (vectorised).
+
+    ``kinds``: :func:`classify_codes`' kinds of the copies, to cut only at the bytes of the
+    repeats and of the copies the snaplen cut.  A piece holds captured bytes a copy brought
+    first, so a copy whose first or last byte falls inside it either shares bytes with that
+    earlier copy (a retransmission or a probe) or came before it with those bytes not captured.
+    (Cutting at every copy's bytes gives the same pieces.)"""
     if not len(copies) or not len(stream.starts):
         return
+    if kinds is not None:
+        repeats = np.flatnonzero((kinds == RETRANS) | (kinds == PROBE)
+                                 | (copies.cap < copies.wire))
+        if not len(repeats):
+            return
+        bounds = (copies.off[repeats], copies.off[repeats] + copies.wire[repeats])
+    else:
+        bounds = (copies.off, copies.off + copies.wire)
     # two runs that are each nearly in order: a merge sort (timsort) is 3x quicker here
-    cuts = np.sort(np.concatenate((copies.off, copies.off + copies.wire)).astype(np.int64),
-                   kind="stable")
+    cuts = np.sort(np.concatenate(bounds).astype(np.int64), kind="stable")
     cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]   # (np.unique hashes: slower)
     col = {k: np.frombuffer(getattr(stream, k), dtype=np.int64)
            for k in ("starts", "ends", "times", "frames", "srcs")}
@@ -240,7 +253,7 @@ def deliver(stream, copies, ev: AckEvidence, marks: list = (), *,
     kinds, out.out_of_order, advanced = classify_codes(copies, ev.ooo_ns, marks)
     retrans = kinds == RETRANS
     out.retrans_t, out.retrans_bytes = copies.t[retrans].tolist(), copies.wire[retrans].tolist()
-    split_pieces(stream, copies)
+    split_pieces(stream, copies, kinds if contested_only else None)
     n = len(stream.starts)
     if n == 0:
         return out
