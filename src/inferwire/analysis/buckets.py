@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tcp.grouping import PacketGroups
+from ..tcp.sorting import stable_argsort
 
 #: Packets per bucket (about 2 KB of working memory each during its analysis): enough that the
 #: per-bucket overheads do not show, few enough that a bucket's objects stay small.
@@ -85,9 +86,7 @@ def bucket_rows(table, n: int) -> list[np.ndarray]:
         return [np.arange(len(table), dtype=np.int64)] if len(table) else []
     bucket = bucket_ids(table.src_hi, table.src_lo, table.sport, table.dst_hi, table.dst_lo,
                         table.dport, n)
-    if n <= np.iinfo(np.int16).max:     # numpy sorts 16-bit keys stably by radix: O(packets)
-        bucket = bucket.astype(np.int16)
-    order = np.argsort(bucket, kind="stable")           # stable: file order within a bucket
+    order = stable_argsort(bucket)      # file order within a bucket; by radix: O(packets)
     cuts = np.searchsorted(bucket[order], np.arange(1, n))
     return [rows for rows in np.split(order, cuts) if len(rows)]
 

@@ -27,6 +27,7 @@ from ..files import owned_tempdir
 from ..packets import guard
 from ..packets.reader import COLUMNS, decoded_chunks, map_capture
 from ..packets.table import CaptureStats, PacketTable, release_pages
+from ..tcp.sorting import stable_argsort
 
 #: Capture file bytes per bucket: about 17,000 packets of loopback traffic at full payloads, at
 #: most 170,000 packets of 100-byte records.  Fewer bytes per bucket cost more per-bucket
@@ -182,7 +183,7 @@ def _spill(spilled: SpilledCapture, n: int) -> None:
         row0 += rows
         ids = bucket_ids(cols["src_hi"], cols["src_lo"], cols["sport"], cols["dst_hi"],
                          cols["dst_lo"], cols["dport"], n)
-        order = np.argsort(ids, kind="stable")          # file order within each bucket
+        order = stable_argsort(ids)                     # file order within each bucket
         cuts = np.searchsorted(ids[order], np.arange(n + 1))
         for b in np.flatnonzero(cuts[1:] > cuts[:-1]).tolist():
             take = order[cuts[b]:cuts[b + 1]]

@@ -298,13 +298,19 @@ def contested_pieces(copies, kinds: np.ndarray, dup: dict, starts: np.ndarray) -
     keeps: :func:`_choose` takes it or leaves no choice (then the first copy is taken), and
     :func:`_by_timestamps` names no other copy (on a loopback capture, a few retransmissions
     among 44,000 segments of a direction: a few pieces, not all)."""
-    walk = kinds == RETRANS
-    walk[list(dup)] = True
-    _, p = _copy_pieces(copies, np.flatnonzero(walk & (copies.t >= 0)), starts)
+    _, p = _copy_pieces(copies, _walked(copies, kinds, dup), starts)
     if not len(p):
         return p
     p = np.sort(p)
     return p[np.concatenate(([True], p[1:] != p[:-1]))]
+
+
+def _walked(copies, kinds: np.ndarray, dup: dict) -> np.ndarray:
+    """The copies (sorted indices) whose pieces the rules walk beyond each piece's first copy:
+    the timed retransmissions and the timed copies a D-SACK names (``dup``)."""
+    walk = kinds == RETRANS
+    walk[list(dup)] = True
+    return np.flatnonzero(walk & (copies.t >= 0))
 
 
 def _chosen(copies, kinds: np.ndarray, bounds: tuple, first: tuple, ev: AckEvidence,
@@ -428,10 +434,7 @@ def _choose(copies, kinds: np.ndarray, starts: np.ndarray, first: tuple, evidenc
     best_t, best_f = np.where(strict, first_t, -1), np.where(strict, first_f, -1)
     loose = known & (first_t <= acked)
     loose_t, loose_f = np.where(loose, first_t, -1), np.where(loose, first_f, -1)
-    walk = kinds == RETRANS
-    walk[list(dup)] = True
-    js = np.flatnonzero(walk & (copies.t >= 0))
-    j, p = _copy_pieces(copies, js, starts)
+    j, p = _copy_pieces(copies, _walked(copies, kinds, dup), starts)
     t, frame = copies.t[j], copies.frame[j]
     usable = (acked[p] >= 0) & ((holes[p] < 0) | (t > holes[p] - guard))
     ok = usable & (t <= acked[p] - guard)
