@@ -138,7 +138,8 @@ def test_no_import_cycles():
 #: ``analysis.many`` (Dask processes over run folders) are the analysis stage's shell.
 CORE = ("inferwire.packets", "inferwire.tcp", "inferwire.protocols", "inferwire.exchanges",
         "inferwire.analysis", "inferwire.columns", "inferwire.errors", "inferwire.tablefiles",
-        "inferwire.files", "inferwire.extras", "inferwire.problems", "inferwire._csvrows")
+        "inferwire.files", "inferwire.extras", "inferwire.problems", "inferwire._csvrows",
+        "inferwire.arrays")
 CORE_SHELL = ("inferwire.analysis.cli", "inferwire.analysis.many")
 
 

@@ -21,19 +21,26 @@ sample captures):
 
 A column of any other dtype (an object column of mixed values), or a one-column table, sends
 the whole table through pandas' ``to_csv``, as before.
+
+A table may be a DataFrame or an :class:`inferwire.arrays.Table` (the analysis' columns before
+any DataFrame is made: ``inferwire analyze --out`` writes them without importing pandas); the
+bytes written are the same.  :func:`write_parquet` writes either as ``DataFrame.to_parquet``
+did, the pandas metadata included.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .arrays import Instants, Masked, Table, arrow_of, text_scalar, texts_of
 
 try:              # the rows joined in C (_csvrows.c); Arrow's joins are the reading without it
     from ._csvrows import join as _c_join
@@ -52,15 +59,17 @@ MIN_BLOCK_ROWS = 10_000
 _ARROW_FIXED = (1e-4, 1e10)
 _NEEDS_QUOTES = '[,"\n]'
 #: A boolean column's cells: missing, True, False.
-_BOOL_TEXT = pa.array(["", "True", "False"], pa.string())
+_BOOL_TEXT = texts_of(["", "True", "False"], large=False)
 #: A zero's text, by its sign bit.
-_ZERO_TEXT = pa.array(["0.0", "-0.0"], pa.string())
+_ZERO_TEXT = texts_of(["0.0", "-0.0"], large=False)
 #: The bytes of :data:`_NEEDS_QUOTES`: ``,`` ``"`` LF.
 _QUOTE_BYTES = np.frombuffer(b',"\n', dtype=np.uint8)
 
 
-def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with every datetime64[ns, UTC] column as ISO 8601 strings ("" for NaT)."""
+def csv_ready(df):
+    """``df`` (a DataFrame) with every datetime64[ns, UTC] column as ISO 8601 strings ("" for
+    NaT)."""
+    import pandas as pd  # deferred: only DataFrames come here (see inferwire.arrays)
     stamps = [c for c in df.columns if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
     if not stamps:
         return df
@@ -70,19 +79,23 @@ def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """``df`` to ``path`` as CSV without the index (text as described in the module doc)."""
-    if len(df.columns) < 2 or not all(_formattable(df[c]) for c in df.columns):
+def write_csv(df, path: str | os.PathLike) -> None:
+    """``df`` (a DataFrame or an :class:`~inferwire.arrays.Table`) to ``path`` as CSV without
+    the index (text as described in the module doc)."""
+    if isinstance(df, Table) and not (len(df.columns) >= 2 and df.plain()):
+        df = df.frame()
+    if not isinstance(df, Table) and (len(df.columns) < 2
+                                      or not all(_formattable(df[c]) for c in df.columns)):
         csv_ready(df).to_csv(path, index=False)      # one column: csv quotes an empty row
         return
     with open(path, "wb") as f:
-        f.write(_header(df.columns))
+        f.write(_header(df.names if isinstance(df, Table) else df.columns))
         for buffers in _formatted_blocks(df):
             for buf in buffers:
                 f.write(buf)
 
 
-def _formatted_blocks(df: pd.DataFrame):
+def _formatted_blocks(df):
     """:func:`_line_buffers` of ``df``'s blocks of rows, in order.  Blocks are formatted by
     :data:`CSV_THREADS` threads at once (Arrow's and numpy's kernels let go of the GIL), at
     most one block ahead of each: a table of a few blocks no longer waits on one core while
@@ -93,13 +106,13 @@ def _formatted_blocks(df: pd.DataFrame):
     starts = range(0, len(df), size)
     if threads < 2 or len(starts) < 2:
         for start in starts:
-            yield _line_buffers(df.iloc[start:start + size])
+            yield _line_buffers(_rows(df, start, start + size))
         return
     with ThreadPoolExecutor(max_workers=threads) as pool:
         pending = deque()
         try:
             for start in starts:
-                pending.append(pool.submit(_line_buffers, df.iloc[start:start + size]))
+                pending.append(pool.submit(_line_buffers, _rows(df, start, start + size)))
                 if len(pending) > threads:
                     yield pending.popleft().result()
             while pending:
@@ -109,27 +122,47 @@ def _formatted_blocks(df: pd.DataFrame):
                 future.cancel()
 
 
-def csv_lines(df: pd.DataFrame) -> bytes:
+def _rows(df, start: int, stop: int):
+    """Rows ``[start, stop)`` of a DataFrame or a Table."""
+    return df.rows(start, stop) if isinstance(df, Table) else df.iloc[start:stop]
+
+
+def csv_lines(df) -> bytes:
     """The CSV rows of ``df`` (no header), each ending in a newline."""
     return b"".join(_line_buffers(df))
 
 
-def _line_buffers(df: pd.DataFrame) -> list:
-    """The CSV rows of ``df`` as buffers (bytes, or Arrow buffers: no copy) to write one after
-    the other."""
+def _line_buffers(df) -> list:
+    """The CSV rows of ``df`` (a DataFrame or a plain Table) as buffers (bytes, or Arrow
+    buffers: no copy) to write one after the other."""
     if not len(df):
         return []
     cells, floats = [], []           # floats: (bits, text) of the float columns done
-    for c in df.columns:
-        s = df[c]
-        if pd.api.types.is_float_dtype(s.dtype):
-            x = s.to_numpy(dtype="float64", na_value=np.nan)
+    if isinstance(df, Table):
+        columns = df.columns.values()
+    else:
+        columns = (df[c] for c in df.columns)
+    for s in columns:
+        x = _floats(s)
+        if x is not None:
             text = _shared_float_text(x, floats)
             floats.append((x.view(np.int64), text))
             cells.append(text)
         else:
             cells.append(column_text(s))
     return _joined_rows(cells)
+
+
+def _floats(s) -> np.ndarray | None:
+    """A float column's values as float64 (NaN where missing), else None."""
+    if isinstance(s, np.ndarray):
+        return s.astype(np.float64, copy=False) if s.dtype.kind == "f" else None
+    if isinstance(s, (Masked, Instants, pa.Array)):
+        return None
+    import pandas as pd  # deferred: only DataFrames come here (see inferwire.arrays)
+    if pd.api.types.is_float_dtype(s.dtype):
+        return s.to_numpy(dtype="float64", na_value=np.nan)
+    return None
 
 
 def accelerated() -> bool:
@@ -150,8 +183,8 @@ def _joined_rows(cells: list, use_c: bool = True) -> list:
                        for c in cols]
             texts = [c.buffers()[2] if c.buffers()[2] is not None else b"" for c in cols]
             return [_c_join(offsets, texts, n)]
-    lines = pc.binary_join_element_wise(*cells, ",")
-    lines = pc.binary_join_element_wise(lines, "\n", "")
+    lines = pc.binary_join_element_wise(*cells, text_scalar(","))
+    lines = pc.binary_join_element_wise(lines, text_scalar("\n"), text_scalar(""))
     return _text_buffers(lines)
 
 
@@ -164,43 +197,73 @@ def _plain_string(arr) -> pa.Array | None:
     return arr
 
 
-def column_text(s: pd.Series) -> pa.Array:
-    """``s`` as an Arrow string array without nulls, each cell's CSV text (quoted if needed)."""
+def column_text(s) -> pa.Array:
+    """``s`` (a Series, or a column of :mod:`inferwire.arrays`) as an Arrow string array
+    without nulls, each cell's CSV text (quoted if needed)."""
+    if isinstance(s, (np.ndarray, Masked, Instants, pa.Array)):
+        return _plain_text(s)
+    import pandas as pd  # deferred: only DataFrames come here (see inferwire.arrays)
     dtype = s.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
         return iso_text(_utc_ns(s))
     if pd.api.types.is_bool_dtype(dtype):     # codes into three texts: no text per cell
         codes = np.where(s.to_numpy(dtype=bool, na_value=False), 1, 2).astype(np.int8)
         codes[s.isna().to_numpy()] = 0
-        return _BOOL_TEXT.take(pa.array(codes))
+        return _BOOL_TEXT.take(arrow_of(codes))
     if pd.api.types.is_float_dtype(dtype):
         return float_text(s.to_numpy(dtype="float64", na_value=np.nan))
     if pd.api.types.is_integer_dtype(dtype):
         arr = pa.array(s, from_pandas=True)
-        return pc.fill_null(pc.cast(arr, pa.string()), "")
-    arr = pc.fill_null(pa.array(s.astype("string"), pa.string(), from_pandas=True), "")
+        return pc.fill_null(pc.cast(arr, pa.string()), text_scalar(""))
+    arr = pc.fill_null(pa.array(s.astype("string"), pa.string(), from_pandas=True),
+                       text_scalar(""))
     return _quoted(arr)
+
+
+def _plain_text(s) -> pa.Array:
+    """:func:`column_text` of a column of :mod:`inferwire.arrays` (the same text as of the
+    Series pandas makes of it)."""
+    if isinstance(s, Instants):
+        return iso_text(s.values)
+    if isinstance(s, Masked):
+        if s.dtype == "boolean":
+            codes = np.where(s.values, 1, 2).astype(np.int8)
+            codes[s.mask] = 0
+            return _BOOL_TEXT.take(arrow_of(codes))
+        arr = arrow_of(s.values.astype(np.int64, copy=False), s.mask)
+        return pc.fill_null(pc.cast(arr, pa.string()), text_scalar(""))
+    if isinstance(s, pa.Array):
+        return _quoted(pc.fill_null(pc.cast(s, pa.string()), text_scalar("")))
+    if s.dtype.kind == "f":
+        return float_text(s.astype(np.float64, copy=False))
+    if s.dtype.kind == "b":
+        return _BOOL_TEXT.take(arrow_of(np.where(s, 1, 2).astype(np.int8)))
+    if s.dtype.kind in "iu":
+        return pc.cast(arrow_of(s), pa.string())
+    raise TypeError(f"no CSV text for a column of {s.dtype}")
 
 
 def float_text(x: np.ndarray) -> pa.Array:
     """float64 values as Python's ``repr`` writes them ("" for NaN), as an Arrow string array."""
     nan = np.isnan(x)                   # null until the end: never formatted (unknown columns)
-    text = pc.cast(pa.array(x, mask=nan), pa.string())
+    text = pc.cast(arrow_of(x, nan), pa.string())
     size = np.abs(x)
     with np.errstate(invalid="ignore"):
         arrow_ok = (size >= _ARROW_FIXED[0]) & (size < _ARROW_FIXED[1])
     integral = arrow_ok & (np.floor(x) == x)
     if integral.any():
-        text = pc.if_else(pa.array(integral), pc.binary_join_element_wise(text, ".0", ""), text)
+        text = pc.if_else(arrow_of(integral),
+                          pc.binary_join_element_wise(text, text_scalar(".0"), text_scalar("")),
+                          text)
     zero = x == 0                       # common (durations on loopback): no numpy formatting
     if zero.any():
-        signed = _ZERO_TEXT.take(pa.array(np.signbit(x).view(np.int8)))
-        text = pc.if_else(pa.array(zero), signed, text)
+        signed = _ZERO_TEXT.take(arrow_of(np.signbit(x).view(np.int8)))
+        text = pc.if_else(arrow_of(zero), signed, text)
     other = ~(arrow_ok | zero | nan)
     if other.any():                     # tiny and huge values: as numpy (and pandas) write
-        text = pc.replace_with_mask(text, pa.array(other),
-                                    pa.array(x[other].astype(str), pa.string()))
-    return pc.fill_null(text, "")
+        text = pc.replace_with_mask(text, arrow_of(other),
+                                    texts_of(x[other].astype(str).tolist(), large=False))
+    return pc.fill_null(text, text_scalar(""))
 
 
 #: A float column is written from an earlier one's text where their values agree bit for bit
@@ -222,12 +285,13 @@ def _shared_float_text(x: np.ndarray, done: list) -> pa.Array:
         if count == len(x):
             return other_text
         differ = ~same
-        return pc.replace_with_mask(other_text, pa.array(differ),
+        return pc.replace_with_mask(other_text, arrow_of(differ),
                                     float_text(x[differ]))
     return float_text(x)
 
 
-def _formattable(s: pd.Series) -> bool:
+def _formattable(s) -> bool:
+    import pandas as pd  # deferred: only DataFrames come here (see inferwire.arrays)
     dtype = s.dtype
     if isinstance(dtype, (pd.DatetimeTZDtype, pd.StringDtype)):
         return True
@@ -245,7 +309,9 @@ def _quoted(arr: pa.Array) -> pa.Array:
     needs = pc.match_substring_regex(arr, _NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return arr
-    escaped = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
+    quote = text_scalar('"')
+    escaped = pc.binary_join_element_wise(quote, pc.replace_substring(arr, '"', '""'), quote,
+                                          text_scalar(""))
     return pc.if_else(needs, escaped, arr)
 
 
@@ -262,7 +328,7 @@ def _has_quote_bytes(arr: pa.Array) -> bool:
     return any((chars == b).any() for b in _QUOTE_BYTES)
 
 
-def _iso_text(s: pd.Series) -> np.ndarray:
+def _iso_text(s) -> np.ndarray:
     return _numpy_iso(_utc_ns(s))
 
 
@@ -272,7 +338,7 @@ def _numpy_iso(v: np.ndarray) -> np.ndarray:
     return np.where(np.isnat(v), "", np.datetime_as_string(v, unit="ns", timezone="UTC"))
 
 
-def _utc_ns(s: pd.Series) -> np.ndarray:
+def _utc_ns(s) -> np.ndarray:
     """A UTC time column as datetime64[ns] (NaT where unknown)."""
     return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
@@ -298,7 +364,7 @@ def iso_text(v: np.ndarray) -> pa.Array:
     fields = (year, month, day, secs // 3600, secs // 60 % 60, secs % 60, frac)
     if (len(known) and not ((year >= 0) & (year <= 9999)).all()      # not four digits, or
             or len(known) * len(_ISO_ZERO) >= 2**31):     # past a string array's 32-bit offsets
-        return pa.array(_numpy_iso(v), pa.string())
+        return texts_of(_numpy_iso(v).tolist(), large=False)
     out = np.tile(_ISO_ZERO, (len(known), 1))
     for (at, width), value in zip(_ISO_FIELDS, fields):
         value = value.copy()
@@ -336,3 +402,79 @@ def _text_buffers(arr) -> list:
         return [buf for c in arr.chunks for buf in _text_buffers(c)]
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
     return [arr.buffers()[2].slice(offsets[0], offsets[-1] - offsets[0])]
+
+
+def write_parquet(df, path: str | os.PathLike) -> None:
+    """``df`` (a DataFrame or an :class:`~inferwire.arrays.Table`) to ``path`` as Parquet, as
+    ``DataFrame.to_parquet(path, index=False)`` writes it (Arrow's types, Snappy, and the
+    pandas metadata that gives the columns their pandas dtypes back when read)."""
+    if isinstance(df, Table) and df.plain() and _pandas_meta_known():
+        import pyarrow.parquet as pq  # deferred: only when Parquet is written
+        pq.write_table(arrow_table(df), path, compression="snappy")
+        return
+    if isinstance(df, Table):
+        df = df.frame()
+    df.to_parquet(path, index=False)
+
+
+#: Each table dtype's entry in the pandas metadata: (pandas_type, numpy_type, metadata), as
+#: pyarrow writes them for pandas 3's columns (tests/test_tablefiles.py compares the files).
+_PANDAS_TYPES = {"int64": ("int64", "int64", None), "Int64": ("int64", "Int64", None),
+                 "float64": ("float64", "float64", None), "boolean": ("bool", "boolean", None),
+                 "string": ("object", "string", None),
+                 "datetime64[ns, UTC]": ("datetimetz", "datetime64[ns]", {"timezone": "UTC"})}
+
+
+def _pandas_version() -> str | None:
+    """The installed pandas' version, read from its distribution (pandas is not imported)."""
+    from importlib import metadata  # deferred: only when Parquet is written
+    try:
+        return metadata.version("pandas")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _pandas_meta_known() -> bool:
+    """Whether :data:`_PANDAS_TYPES` is what pyarrow writes for the installed pandas (3.x)."""
+    version = _pandas_version()
+    return version is not None and version.split(".")[0] == "3"
+
+
+def arrow_table(table: Table) -> pa.Table:
+    """A plain :class:`~inferwire.arrays.Table` as the Arrow table ``pa.Table.from_pandas``
+    makes of its DataFrame (NaN as null, the pandas metadata in the schema)."""
+    arrays, meta = [], []
+    for name, col in table.columns.items():
+        dtype = _dtype_name(col)
+        arrays.append(_arrow_column(col))
+        pandas_type, numpy_type, extra = _PANDAS_TYPES[dtype]
+        meta.append({"name": name, "field_name": name, "pandas_type": pandas_type,
+                     "numpy_type": numpy_type, "metadata": extra})
+    pandas = {"index_columns": [], "column_indexes": [], "columns": meta, "attributes": {},
+              "creator": {"library": "pyarrow", "version": pa.__version__},
+              "pandas_version": _pandas_version()}
+    schema = pa.schema([pa.field(n, a.type) for n, a in zip(table.names, arrays)],
+                       metadata={b"pandas": json.dumps(pandas).encode()})
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _dtype_name(col) -> str:
+    if isinstance(col, (Masked, Instants)):
+        return col.dtype
+    if isinstance(col, pa.Array):
+        return "string"
+    return {"f": "float64", "i": "int64"}[col.dtype.kind]
+
+
+def _arrow_column(col) -> pa.Array:
+    if isinstance(col, Masked):
+        kind = np.bool_ if col.dtype == "boolean" else np.int64
+        return arrow_of(col.values.astype(kind, copy=False), col.mask)
+    if isinstance(col, Instants):
+        ns = col.values.view(np.int64)
+        return arrow_of(ns, np.isnat(col.values)).cast(pa.timestamp("ns", tz="UTC"))
+    if isinstance(col, pa.Array):
+        return col
+    if col.dtype.kind == "f":
+        return arrow_of(col, np.isnan(col))       # NaN as null, as from_pandas does
+    return arrow_of(col)

@@ -2,29 +2,35 @@
 buckets' pieces copied once, in order, where the order has few runs of consecutive rows)
 against concatenating them and ``take`` of the same order: the same values and dtype for every
 kind of column the tables hold (float, int, nullable int and bool, Arrow strings with nulls, UTC
-times), whatever the runs and wherever the buckets' pieces end (one row each: taken instead;
-none)."""
+times; as :mod:`inferwire.arrays` holds them, and as pandas arrays, which the odd values of
+``tables.typed`` become), whatever the runs and wherever the buckets' pieces end (one row each:
+taken instead; none)."""
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from inferwire import arrays
 from inferwire.analysis import schedule
-from inferwire.analysis.tables import coded_strings
+from inferwire.analysis.tables import coded_strings, typed
 
 
 def columns(n: int, rng) -> dict:
     ints = rng.integers(-5, 10**12, n)
+    texts = [None if x < 0.1 else f"r{x:.3f}" for x in rng.random(n)]
     return {
         "float": rng.random(n),
         "int": ints,
-        "nullable": pd.arrays.IntegerArray(ints, rng.random(n) < 0.2),
-        "bool": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+        "nullable": arrays.Masked(ints, rng.random(n) < 0.2, "Int64"),
+        "bool": arrays.Masked(rng.random(n) < 0.5, rng.random(n) < 0.1, "boolean"),
         "text": coded_strings(["a", "bb", "ccc"], rng.integers(0, 3, n)),
-        "text_nulls": pd.array([None if x < 0.1 else f"r{x:.3f}" for x in rng.random(n)],
-                               dtype="string"),
-        "utc": pd.array(pd.to_datetime(ints, utc=True)),
+        "text_nulls": typed(texts, "string"),
+        "utc": arrays.instants(ints, rng.random(n) < 0.9),
+        "pd_nullable": pd.arrays.IntegerArray(ints, rng.random(n) < 0.2),
+        "pd_bool": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+        "pd_text_nulls": pd.array(texts, dtype="string"),
+        "pd_utc": pd.array(pd.to_datetime(ints, utc=True)),
     }
 
 
@@ -49,9 +55,12 @@ def joined(cols: dict, order: np.ndarray, sizes: list) -> pd.DataFrame:
 
 
 def same_as_take(cols: dict, order: np.ndarray, sizes: list) -> None:
-    got = joined(cols, order, sizes)
+    table = joined(cols, order, sizes)
+    assert isinstance(table, arrays.Table) and table.names == list(cols)
+    got = table.frame()
     for name, column in cols.items():
-        want = column.take(order)
+        assert arrays.is_plain(table[name]) == arrays.is_plain(column), name
+        want = arrays.pandas_array(arrays.take(column, order))
         assert got[name].dtype == want.dtype, name
         if isinstance(want, np.ndarray):
             np.testing.assert_array_equal(got[name].to_numpy(), want)
@@ -88,7 +97,9 @@ def test_rows_already_in_order_are_not_copied():
     rng = np.random.default_rng(2)
     cols = columns(100, rng)
     got = joined(cols, np.arange(100), [100])
-    assert np.shares_memory(got["float"].to_numpy(), cols["float"])
+    assert np.shares_memory(got["float"], cols["float"])
+    assert np.shares_memory(got["nullable"].values, cols["nullable"].values)
+    assert np.shares_memory(got.frame()["float"].to_numpy(), cols["float"])
 
 
 def test_many_short_runs_are_taken():

@@ -12,6 +12,7 @@ import pytest
 from inferwire.analysis.rows import (CONNECTION_FIELDS, CONNECTION_ROW_FIELDS, EXCHANGE_FIELDS,
                                      REQUEST_FIELDS, SETUP_FIELDS)
 from inferwire.analysis.tables import connection_frame, request_columns
+from inferwire.arrays import Table, pandas_array
 from inferwire.columns import CONNECTION_COLUMNS, REQUEST_COLUMNS
 from inferwire.exchanges.exchange import Exchange
 
@@ -36,7 +37,7 @@ def test_a_column_named_like_a_field_is_that_field_and_times_are_derived_by_name
                resp_end_ns=T0 + 4_000_000, tcp_handshake_ns=250_000, complete=True,
                inferred=False)
     lossless = (1, None, None, False, None)   # network_columns' part of a clean connection
-    df = pd.DataFrame(request_columns([row], [lossless]))
+    df = Table(request_columns([row], [lossless])).frame()
     assert list(df.columns) == [c.name for c in REQUEST_COLUMNS]
     r = df.iloc[0]
     assert (r["connection"], r["method"], r["path"], r["status"], r["request_id"]) == (
@@ -127,8 +128,8 @@ def test_rows_as_columns_are_the_rows_one_by_one(tmp_path, monkeypatch, change):
     assert isinstance(got[0], rows.RowColumns) and isinstance(want[0], list)
     assert got[0].columns == _transposed(want[0], REQUEST_FIELDS)
     assert got[1:] == want[1:]
-    a = pd.DataFrame(request_columns_of(got[0].columns, [got[3]]))
-    b = pd.DataFrame(request_columns(want[0], [want[3]]))
+    a = Table(request_columns_of(got[0].columns, [got[3]])).frame()
+    b = Table(request_columns(want[0], [want[3]])).frame()
     pd.testing.assert_frame_equal(a, b)
     if change == "reversed":
         assert got[0].columns["stream"] == [1, 3, 5, 7, 9]
@@ -164,7 +165,7 @@ def test_nullable_columns_are_what_pd_array_makes(dtype, values):
             with pytest.raises(type(exc)):
                 typed(v, dtype)
             continue
-        got = typed(v, dtype)
+        got = pandas_array(typed(v, dtype))
         quick += _masked(v, dtype) is not None
         assert type(got) is type(want) and got.dtype == want.dtype and got.equals(want), v
         assert (np.asarray(got._data) == np.asarray(want._data)).all(), v

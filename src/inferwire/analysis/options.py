@@ -7,11 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
-from ..tablefiles import write_csv
+from ..arrays import Table
+from ..tablefiles import write_csv, write_parquet
 from .summary import describe_tables, format_summary, phase_summary
-from .tables import message_frame
+from .tables import message_columns
 
 
 @dataclass
@@ -35,23 +34,54 @@ class AnalyzeOptions:
     vantage: str = "auto"
 
 
-@dataclass
+class _Table:
+    """An :class:`Analysis` table: kept as the analysis made it (an
+    :class:`~inferwire.arrays.Table`) until read, then the DataFrame made of it once; a
+    DataFrame given (or set) is kept as it is."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name, self.slot = name, f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        table = obj.__dict__[self.slot]
+        if isinstance(table, Table):
+            table = obj.__dict__[self.slot] = table.frame()
+        return table
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
 class Analysis:
     """The result of :func:`analyze`: ``requests`` and ``connections`` DataFrames (columns in
-    :mod:`inferwire.columns`), the capture's statistics and every warning raised while reading."""
+    :mod:`inferwire.columns`), the capture's statistics and every warning raised while reading.
 
-    path: str
-    requests: pd.DataFrame
-    connections: pd.DataFrame
-    capture: object
-    warnings: list
+    The tables become DataFrames when first read (:mod:`inferwire.arrays`: ``inferwire analyze``
+    writes and summarises them without pandas); :meth:`table` gives one as it is held."""
+
+    requests = _Table()
+    connections = _Table()
     #: one row per message of each streamed request (:data:`~inferwire.columns.MESSAGE_COLUMNS`)
-    messages: pd.DataFrame = field(default_factory=lambda: message_frame([]))
+    messages = _Table()
+
+    def __init__(self, path: str, requests, connections, capture: object, warnings: list,
+                 messages=None):
+        self.path, self.capture, self.warnings = path, capture, warnings
+        self.requests, self.connections = requests, connections
+        self.messages = messages if messages is not None else Table(message_columns([]))
+
+    def table(self, name: str):
+        """The table ``name`` ("requests", "connections", "messages") as held: an
+        :class:`~inferwire.arrays.Table` until its DataFrame is read, then that DataFrame
+        (either has ``len``)."""
+        return self.__dict__[f"_{name}"]
 
     def __repr__(self) -> str:
         return f"<Analysis {Path(self.path).name!r}: {describe_tables(self)}>"
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self):
         """Per protocol: request count and p50/p90/p99 of each phase (ms)."""
         return phase_summary(self.requests)
 
@@ -72,7 +102,8 @@ class Analysis:
         ``requests.parquet``, ``connections.*``, and ``messages.*`` when a request was
         streamed)."""
         out = Path(out_dir)
-        names = ["requests", "connections"] + (["messages"] if len(self.messages) else [])
+        names = ["requests", "connections"] + (["messages"] if len(self.table("messages"))
+                                               else [])
         return {f"{name}.{kind}": out / f"{name}.{kind}" for name in names
                 for kind in ("csv", "parquet")}
 
@@ -83,11 +114,10 @@ class Analysis:
         GIL: the CLI's writing took 0.7 s one after the other on a 1 M-message capture)."""
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         paths = self.output_paths(out_dir)
-        tables = [("requests", self.requests), ("connections", self.connections)]
-        if len(self.messages):
-            tables.append(("messages", self.messages))
+        tables = [(name, self.table(name)) for name in ("requests", "connections", "messages")]
+        tables = [(name, t) for name, t in tables if name != "messages" or len(t)]
         with ThreadPoolExecutor(max_workers=1) as pool:
-            parquet = [pool.submit(df.to_parquet, paths[f"{name}.parquet"], index=False)
+            parquet = [pool.submit(write_parquet, df, paths[f"{name}.parquet"])
                        for name, df in tables]
             for name, df in tables:
                 write_csv(df, paths[f"{name}.csv"])

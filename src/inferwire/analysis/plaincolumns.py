@@ -12,15 +12,15 @@ made here: :func:`plain_columns` says which, and the caller reads them the per-c
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from ..arrays import Masked
 from ..columns import CONNECTION_COLUMNS, REQUEST_COLUMNS
 from ..exchanges.messages import MESSAGE_STAT_COLUMNS
 from ..exchanges.network import lossless_network_columns
 from ..tcp.connections import NET_FIELDS
 from ..tcp.grouping import NO_ROW
 from .tables import (ack_rtt, connection_columns, connection_time_columns, phase_columns,
-                     request_columns, typed_columns)
+                     request_columns, typed, typed_columns)
 
 _NET = {name: i for i, name in enumerate(NET_FIELDS)}
 
@@ -106,7 +106,7 @@ def plain_columns(found, batch) -> tuple[np.ndarray, dict, dict, int]:
         "mss_server": _nullable(lists["mss_server"]),
         "wscale_client": _nullable(lists["wscale_client"]),
         "wscale_server": _nullable(lists["wscale_server"]),
-        "sack_permitted": pd.array(lists["sack_permitted"].tolist(), dtype="boolean"),
+        "sack_permitted": typed(lists["sack_permitted"].tolist(), "boolean"),
         "max_in_flight_to_server_bytes": _nullable(lists["in_flight_to_server"]),
         "max_in_flight_to_client_bytes": _nullable(lists["in_flight_to_client"]),
         "vantage": np.array(["", "client", "server"], dtype=object)[vantage].tolist(),
@@ -147,17 +147,17 @@ def _ms(ns: np.ndarray, known: np.ndarray) -> np.ndarray:
 def _ints(values, n: int = 0):
     """An "Int64" column: ``values`` (all known), or ``n`` empty ones (``values`` None)."""
     if values is None:
-        return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+        return Masked(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool), "Int64")
     values = np.asarray(values, dtype=np.int64)
-    return pd.arrays.IntegerArray(values, np.zeros(len(values), dtype=bool))
+    return Masked(values, np.zeros(len(values), dtype=bool), "Int64")
 
 
 def _bools(value: bool, n: int):
     """A "boolean" column of ``n`` times ``value``."""
-    return pd.arrays.BooleanArray(np.full(n, value), np.zeros(n, dtype=bool))
+    return Masked(np.full(n, value), np.zeros(n, dtype=bool), "boolean")
 
 
 def _nullable(values: np.ndarray):
     """A :data:`NET_FIELDS` value (int or None) as an "Int64" column."""
     missing = np.array([v is None for v in values.tolist()], dtype=bool)
-    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+    return Masked(np.where(missing, 0, values).astype(np.int64), missing, "Int64")

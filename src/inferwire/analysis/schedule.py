@@ -5,8 +5,8 @@ columns gathered into the tables in whole-capture connection order."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from ..arrays import Table, concatenated, take
 from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS
 from ..exchanges.exchange import ConnectionResult
 from ..exchanges.plainbatch import one_request_batch
@@ -19,8 +19,8 @@ from .pages import RELEASE_EVERY, WHOLE_FILE_RELEASE_EVERY, PageBudget, spender
 from .plaincolumns import plain_columns
 from .rows import MESSAGES, REQUEST_ID, STREAM, RowColumns, connection_rows
 from .spill import SpilledCapture
-from .tables import (connection_columns, connection_frame, message_columns, message_frame,
-                     request_columns, request_columns_of, request_frame, typed)
+from .tables import (connection_columns, message_columns, request_columns, request_columns_of,
+                     typed)
 from .workers import map_shards
 
 
@@ -128,7 +128,7 @@ def _merged(first: dict, first_pos: np.ndarray, second: dict, second_pos: list,
             if len(p)]
     if len(sets) < 2:
         return sets[0] if sets else (second, np.array(second_pos, dtype=np.int64))
-    return ({name: _concatenated([c[name] for c, _ in sets]) for name in sets[0][0]},
+    return ({name: concatenated([c[name] for c, _ in sets]) for name in sets[0][0]},
             np.concatenate([p for _, p in sets]))
 
 
@@ -136,7 +136,8 @@ def numbered(frames: list, many: bool):
     """The buckets' tables as one, their connections numbered in whole-capture order: each
     bucket's local numbers mapped through the ranks of all buckets' order keys."""
     if not frames:
-        return request_frame([]), connection_frame([]), [], message_frame([])
+        return (Table(request_columns([])), Table(connection_columns([])), [],
+                Table(message_columns([])))
     # One bucket: its numbers are the capture's already.
     numbers = global_numbers([f[5] for f in frames]) if many else [None]
     req_parts, req_pos, conn_parts, conn_pos, notes = [], [], [], [], []
@@ -162,8 +163,8 @@ def numbered(frames: list, many: bool):
                                    for k, client, server, ws in notes for w in ws], messages
 
 
-def joined(parts: list, positions: list, columns) -> pd.DataFrame:
-    """The buckets' columns (dicts, see :func:`~.tables.typed_columns`) as one DataFrame, rows
+def joined(parts: list, positions: list, columns) -> Table:
+    """The buckets' columns (dicts, see :func:`~.tables.typed_columns`) as one table, rows
     in connection order (stable: a connection's rows keep theirs).  Built a column at a time,
     each bucket's piece of a column let go once joined: the whole table exists once, not two or
     three times over as with concatenating and reordering whole frames."""
@@ -178,16 +179,16 @@ def joined(parts: list, positions: list, columns) -> pd.DataFrame:
         if not pieces:
             data[col.name] = typed([], col.dtype)
         elif runs is not None:       # one copy, slices of the pieces in order: not two
-            data[col.name] = _concatenated([pieces[k][a:b] for k, a, b in runs])
+            data[col.name] = concatenated([pieces[k][a:b] for k, a, b in runs])
         else:
-            whole = pieces[0] if len(pieces) == 1 else _concatenated(pieces)
-            data[col.name] = whole if order is None else whole.take(order)
+            whole = pieces[0] if len(pieces) == 1 else concatenated(pieces)
+            data[col.name] = whole if order is None else take(whole, order)
             whole = None
         pieces = None
         if trim:
             pages.give_back_freed_memory()
     parts.clear()
-    return pd.DataFrame(data, columns=[c.name for c in columns], copy=False)
+    return Table({c.name: data[c.name] for c in columns})
 
 
 #: Runs of consecutive rows (a connection's rows, in a bucket) below which a reordered column
@@ -214,10 +215,3 @@ def _runs(order: np.ndarray, sizes: list) -> list | None:
     part = np.searchsorted(bounds, first, "right") - 1
     at = first - bounds[part]
     return list(zip(part.tolist(), at.tolist(), (at + stops - starts).tolist()))
-
-
-def _concatenated(pieces: list):
-    """Arrays (numpy, or pandas extension arrays of one type) end to end."""
-    if isinstance(pieces[0], np.ndarray):
-        return np.concatenate(pieces)
-    return type(pieces[0])._concat_same_type(pieces)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from ..arrays import Table, arrow_of, numpy_of, texts_of
 from ..columns import PHASE_COLUMNS
 
 
@@ -16,30 +18,68 @@ def describe_tables(source) -> str:
             f"{len(source.connections)} connections, {len(source.warnings)} warnings")
 
 
-def phase_summary(requests: pd.DataFrame) -> pd.DataFrame:
-    """Per protocol: count, and p50/p90/p99 (ms) of each phase column that has values."""
+def phase_summary(requests):
+    """Per protocol: count, and p50/p90/p99 (ms) of each phase column that has values (a
+    DataFrame, one row per protocol, of :func:`phase_rows`)."""
+    import pandas as pd  # deferred: the CLI summarises without pandas (inferwire.arrays)
+    return pd.DataFrame(phase_rows(requests))
+
+
+def phase_rows(requests) -> list[dict]:
+    """:func:`phase_summary`'s rows, protocols in sorted order, of a requests DataFrame or
+    :class:`~inferwire.arrays.Table` (then without pandas)."""
+    if isinstance(requests, Table) and requests.plain():
+        return _table_phase_rows(requests)
     rows = []
     for proto, g in requests.groupby("protocol", sort=True):
-        row = {"protocol": proto, "requests": len(g), "complete": int(g["complete"].sum())}
+        rows.append(_phase_row(proto, len(g), int(g["complete"].sum()),
+                               {col: g[col].dropna().to_numpy(dtype=float)
+                                for col in PHASE_COLUMNS}))
+    return rows
+
+
+_FALSE = arrow_of(np.zeros(1, dtype=bool))[0]
+
+
+def _table_phase_rows(requests: Table) -> list[dict]:
+    """:func:`phase_rows` of a plain Table: the rows of each protocol picked with numpy."""
+    protocol = requests["protocol"]
+    complete = requests["complete"]
+    done = complete.values & ~complete.mask
+    rows = []
+    for proto in sorted(set(pc.unique(protocol).drop_null().to_pylist())):
+        same = pc.equal(protocol, texts_of([proto], large=pa.types.is_large_string(
+            protocol.type))[0])
+        pick = numpy_of(pc.fill_null(same, _FALSE))
+        values = {}
         for col in PHASE_COLUMNS:
-            v = g[col].dropna().to_numpy(dtype=float)
-            for q in (50, 90, 99):
-                row[f"{col}_p{q}"] = float(np.percentile(v, q)) if len(v) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
+            v = requests[col][pick]
+            values[col] = v[~np.isnan(v)]
+        rows.append(_phase_row(proto, int(pick.sum()), int(done[pick].sum()), values))
+    return rows
+
+
+def _phase_row(proto: str, count: int, complete: int, values: dict) -> dict:
+    row = {"protocol": proto, "requests": count, "complete": complete}
+    for col in PHASE_COLUMNS:
+        v = values[col]
+        for q in (50, 90, 99):
+            row[f"{col}_p{q}"] = float(np.percentile(v, q)) if len(v) else np.nan
+    return row
 
 
 def format_summary(a) -> str:
     """Plain text of an :class:`~inferwire.analysis.Analysis`: capture facts, then per protocol
     a table of phase percentiles (ms)."""
     st = a.capture
+    requests = a.table("requests") if hasattr(a, "table") else a.requests
+    connections = a.table("connections") if hasattr(a, "table") else a.connections
     lines = [f"{a.path}: {st.packets} packets ({st.tcp_packets} TCP), "
-             f"{len(a.connections)} connections, {len(a.requests)} requests"]
+             f"{len(connections)} connections, {len(requests)} requests"]
     drops = {k: v for k, v in (st.drops or {}).items() if v}
     if drops:
         lines.append(f"capture drop counters: {drops}")
-    summary = a.summary()
-    for _, row in summary.iterrows():
+    for row in phase_rows(requests):
         lines.append("")
         lines.append(f"{row['protocol']}: {row['requests']} requests "
                      f"({row['complete']} complete)")

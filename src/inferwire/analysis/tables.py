@@ -11,9 +11,10 @@ from __future__ import annotations
 from operator import itemgetter
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from ..arrays import (Instants, Masked, Table, arrow_of, dtype_of, instants, is_plain,
+                      pandas_loaded, texts_of)
 from ..columns import CONNECTION_COLUMNS, MESSAGE_COLUMNS, REQUEST_COLUMNS, UTC_DTYPE
 from ..exchanges.message_columns import table_columns
 from ..exchanges.messages import MESSAGE_STAT_COLUMNS, message_stats
@@ -21,8 +22,6 @@ from ..exchanges.network import network_columns
 from .rows import CONNECTION_ROW_FIELDS, REQUEST_FIELDS
 
 _connection_values = itemgetter(*CONNECTION_ROW_FIELDS)
-#: Whether pandas keeps "string" columns in Arrow (pandas 3; pandas 2 by option).
-_ARROW_STRINGS = isinstance(pd.array([], dtype="string"), pd.arrays.ArrowStringArray)
 
 
 def _transposed(rows: list[tuple], names: tuple) -> dict:
@@ -43,10 +42,9 @@ def ns_column(values) -> tuple[np.ndarray, np.ndarray]:
         return np.where(known, objects, 0).astype(np.int64), known
 
 
-def _utc(ns: np.ndarray, known: np.ndarray):
-    """int ns since the epoch as a datetime64[ns, UTC] array (NaT where not known): exact."""
-    stamps = np.where(known, ns, np.iinfo(np.int64).min).view("M8[ns]")  # int64 min = NaT
-    return pd.array(stamps, dtype=pd.DatetimeTZDtype("ns", "UTC"))
+def _utc(ns: np.ndarray, known: np.ndarray) -> Instants:
+    """int ns since the epoch as a datetime64[ns, UTC] column (NaT where not known): exact."""
+    return instants(ns, known)
 
 
 def _seconds(ns: dict, k: str) -> np.ndarray:
@@ -59,10 +57,10 @@ def _ms(ns: dict, k: str) -> np.ndarray:
     return np.where(known, v / 1e6, np.nan)
 
 
-def request_frame(rows: list[tuple]) -> pd.DataFrame:
-    """The requests table of request rows (:data:`~inferwire.analysis.rows.REQUEST_FIELDS`)."""
-    return pd.DataFrame(request_columns(rows), columns=[c.name for c in REQUEST_COLUMNS],
-                        copy=False)
+def request_frame(rows: list[tuple]):
+    """The requests table (a DataFrame) of request rows
+    (:data:`~inferwire.analysis.rows.REQUEST_FIELDS`)."""
+    return Table(request_columns(rows)).frame()
 
 
 #: The request rows' time fields (ns), turned into the tables' seconds, UTC stamps and ms.
@@ -147,7 +145,7 @@ def message_columns(rows: list[tuple]) -> dict:
     message_columns.table_columns`)."""
     raw = table_columns(rows)
     values, known = raw["stream"]
-    raw["stream"] = pd.arrays.IntegerArray(values, ~known)
+    raw["stream"] = Masked(values, ~known, "Int64")
     for name in ("request_id", "direction", "kind"):
         raw[name] = coded_strings(*raw[name])
     derived = {name: np.where(raw[key] >= 0, raw[key] / 1e9, np.nan)
@@ -159,21 +157,21 @@ def coded_strings(texts, codes: np.ndarray):
     """``texts[codes]`` as a "string" column: the few texts converted once and taken by code
     in Arrow (a million messages: 10 ms, not the 70 ms of a million Python strings)."""
     try:
-        return pd.arrays.ArrowStringArray(pa.array(texts, type=pa.large_string()).take(codes))
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return texts_of(list(texts)).take(arrow_of(np.asarray(codes)))
+    except (TypeError, pa.ArrowTypeError, pa.ArrowInvalid):
         return typed(np.array(list(texts) or [None], object)[:len(texts)][codes], "string")
 
 
-def message_frame(rows: list[tuple]) -> pd.DataFrame:
-    """The messages table of the streamed requests ``rows`` (as :func:`message_columns`)."""
-    return pd.DataFrame(message_columns(rows), columns=[c.name for c in MESSAGE_COLUMNS],
-                        copy=False)
+def message_frame(rows: list[tuple]):
+    """The messages table (a DataFrame) of the streamed requests ``rows`` (as
+    :func:`message_columns`)."""
+    return Table(message_columns(rows)).frame()
 
 
-def connection_frame(rows: list[dict]) -> pd.DataFrame:
-    """The connections table of connection rows (:func:`~inferwire.analysis.rows.connection_row`)."""
-    return pd.DataFrame(connection_columns(rows), columns=[c.name for c in CONNECTION_COLUMNS],
-                        copy=False)
+def connection_frame(rows: list[dict]):
+    """The connections table (a DataFrame) of connection rows
+    (:func:`~inferwire.analysis.rows.connection_row`)."""
+    return Table(connection_columns(rows)).frame()
 
 
 #: The connection rows' time fields (ns), turned into the table's seconds, UTC stamps and ms.
@@ -210,13 +208,16 @@ def typed_columns(columns, raw: dict, derived: dict) -> dict:
                             col.dtype) for col in columns}
 
 
-def _masked(values: list, dtype: str):
-    """A list of ints (``"Int64"``) or bools (``"boolean"``) and None as the nullable array
-    ``pd.array`` makes of it, converted in C; None for any other list (``pd.array`` then
-    converts it, and names what is wrong)."""
+def _masked(values, dtype: str) -> Masked | None:
+    """A list (or array) of ints (``"Int64"``) or bools (``"boolean"``) and None as the
+    :class:`~inferwire.arrays.Masked` column of what ``pd.array`` makes of it, converted in C;
+    None for any other values (``pd.array`` then converts them, and names what is wrong)."""
     arr = np.array(values)
     if arr.ndim != 1:
         return None
+    if not len(arr):
+        return Masked(np.zeros(0, np.bool_ if dtype == "boolean" else np.int64),
+                      np.zeros(0, dtype=bool), dtype)
     if arr.dtype == object:
         known = arr != None             # noqa: E711 -- element-wise
         inner = np.array(arr[known].tolist())
@@ -232,9 +233,7 @@ def _masked(values: list, dtype: str):
         mask = np.zeros(len(arr), dtype=bool)
     else:
         return None
-    if dtype == "boolean":
-        return pd.arrays.BooleanArray(data, mask)
-    return pd.arrays.IntegerArray(data, mask)
+    return Masked(data, mask, dtype)
 
 
 #: The numpy kinds each nullable type takes as they are: Int64 takes bools as 1 and 0, as
@@ -243,23 +242,28 @@ _KINDS = {"Int64": "bi", "boolean": "b"}
 
 
 def typed(values, dtype: str):
-    """``values`` as an array of the table dtype ``dtype`` (numpy for float64 and int64, a
-    pandas extension array for the nullable and string types)."""
-    if isinstance(values, pd.api.extensions.ExtensionArray) and str(values.dtype) == dtype:
+    """``values`` as a column of the table dtype ``dtype``: numpy for float64 and int64, the
+    pandas-free kinds of :mod:`inferwire.arrays` for the nullable, time and string types; a
+    pandas array where only ``pd.array`` converts the values (or names what is wrong)."""
+    if is_plain(values) and not isinstance(values, np.ndarray) and dtype_of(values) == dtype:
         return values                # made typed already (the network columns)
+    if (pandas_loaded() and not is_plain(values) and not isinstance(values, list)
+            and str(getattr(values, "dtype", "")) == dtype):
+        return values                # a pandas array of the type
     if dtype == "float64":
         return np.asarray(values, dtype=np.float64)
     if dtype == "int64":
         return np.asarray(values, dtype=np.int64)
-    if dtype in ("Int64", "boolean") and isinstance(values, list):
+    if dtype in ("Int64", "boolean") and isinstance(values, (list, np.ndarray)):
         quick = _masked(values, dtype)
         if quick is not None:
             return quick
     if dtype == UTC_DTYPE and not len(values):
-        return pd.array(np.zeros(0, "M8[ns]"), dtype=pd.DatetimeTZDtype("ns", "UTC"))
-    if dtype == "string" and _ARROW_STRINGS:
+        return Instants(np.zeros(0, "M8[ns]"))
+    if dtype == "string":
         try:                        # what pd.array makes, in half its time
-            return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
-        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return texts_of(values)
+        except (TypeError, pa.ArrowTypeError, pa.ArrowInvalid):
             pass                    # not all str: pd.array converts them as it does
+    import pandas as pd             # deferred: only odd values need it (see inferwire.arrays)
     return pd.array(values, dtype=dtype)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 
 import numpy as np
-import pandas as pd
 
+from ..arrays import Masked
 from ..tcp.connections import NET_FIELDS
 from ..tcp.delivery import merged_measure
 
@@ -208,7 +208,7 @@ def lossless_network_columns(request_ms: np.ndarray, response_ms: np.ndarray, h2
             np.asarray(rtt_server_ms, dtype=np.float64).copy(), nan.copy(), nan.copy()]
     for at, rows in overrides:
         _override(cols, rows, at)
-    return {name: (pd.arrays.IntegerArray(np.maximum(col, 0).astype(np.int64), col < 0)
+    return {name: (Masked(np.maximum(col, 0).astype(np.int64), col < 0, "Int64")
                    if count else col) for (name, count), col in zip(NETWORK_COLUMNS, cols)}
 
 
