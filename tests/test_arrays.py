@@ -6,6 +6,7 @@ columns as from the DataFrames (sample captures, one of them streamed)."""
 from __future__ import annotations
 
 import filecmp
+import json
 import subprocess
 import sys
 import warnings
@@ -148,6 +149,38 @@ def test_the_tables_become_dataframes_when_read_and_stay_set_ones():
     other = df.head(2)
     a.requests = other
     assert a.requests is other and a.table("requests") is other
+
+
+def test_joined_strings_stay_arrow_whatever_their_pieces():
+    """Buckets' string pieces come as arrays or as chunked arrays (a worker's own joins): joined,
+    they stay Arrow (chunks, no copy), never the pandas fallback."""
+    one = typed(["a", None], "string")
+    two = arrays.concatenated([typed(["b"], "string"), typed(["c", "d"], "string")])
+    assert isinstance(two, pa.ChunkedArray)
+    for pieces in ([one, two], [two, one], [two, two], [one, one]):
+        got = arrays.concatenated(pieces)
+        assert arrays.is_plain(got) and isinstance(got, pa.ChunkedArray)
+        assert got.to_pylist() == sum((p.to_pylist() for p in pieces), [])
+        taken = arrays.take(got, np.arange(len(got))[::-1])
+        assert arrays.is_plain(taken) and taken.to_pylist() == got.to_pylist()[::-1]
+
+
+@pytest.mark.parametrize("path", [SAMPLES[0], GOLDEN / "grpc_streamed.pcap"],
+                         ids=["run-b1", "grpc_streamed"])
+def test_the_command_on_several_buckets_and_workers_imports_no_pandas(path, tmp_path):
+    """``inferwire analyze --workers 2`` cuts even a small capture into 8 buckets shared by two
+    processes: their columns, joined, still never need pandas."""
+    script = ("import json, sys\n"
+              "from inferwire.cli import main\n"
+              "code = main(sys.argv[1:])\n"
+              "print(json.dumps({'code': code, 'pandas': 'pandas' in sys.modules}))\n")
+    proc = subprocess.run([sys.executable, "-c", script, "analyze", str(path), "--workers", "2",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT / "src")}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "pandas": False}
+    assert (tmp_path / "out" / "requests.parquet").is_file()
 
 
 def test_importing_the_analysis_does_not_import_pandas():

@@ -9,7 +9,8 @@ that needs pandas, whose import was a third of the command's time (0.25 s of 1.1
 * ``Int64`` and ``boolean``: :class:`Masked` (values and a mask of the missing ones: what pandas'
   ``IntegerArray`` and ``BooleanArray`` hold, handed over without a copy);
 * ``datetime64[ns, UTC]``: :class:`Instants` (datetime64[ns] values, NaT where unknown);
-* ``string``: an Arrow ``large_string`` array (what pandas' ``ArrowStringArray`` holds).
+* ``string``: an Arrow ``large_string`` array, or a chunked one once joined (what pandas'
+  ``ArrowStringArray`` holds).
 
 A column may also be a pandas array already (the rare values only pandas converts, or names the
 fault of: :func:`inferwire.analysis.tables.typed`'s fallback); every function here takes those
@@ -29,6 +30,8 @@ import pyarrow as pa
 
 #: dtype of the instants (the ``*_utc`` columns), as :data:`inferwire.columns.UTC_DTYPE`.
 UTC = "datetime64[ns, UTC]"
+#: The Arrow kinds of a string column: one array, or chunks (pieces joined without a copy).
+ARROW = (pa.Array, pa.ChunkedArray)
 
 
 class Masked:
@@ -112,8 +115,11 @@ def text_scalar(text: str) -> pa.Scalar:
     return _SCALARS[text]
 
 
-def numpy_of(arr: pa.Array) -> np.ndarray:
-    """A null-free Arrow array of numbers or bools as numpy (no copy for numbers)."""
+def numpy_of(arr) -> np.ndarray:
+    """A null-free Arrow array (or chunked array) of numbers or bools as numpy (no copy for
+    the numbers of one array)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     if pa.types.is_boolean(arr.type):
         bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
         return np.unpackbits(bits, bitorder="little", count=arr.offset + len(arr))[
@@ -129,21 +135,21 @@ def instants(ns: np.ndarray, known: np.ndarray) -> Instants:
 
 def is_plain(column) -> bool:
     """True for a column of this module's kinds (numpy, Masked, Instants, Arrow), not pandas."""
-    return isinstance(column, (np.ndarray, Masked, Instants, pa.Array))
+    return isinstance(column, (np.ndarray, Masked, Instants) + ARROW)
 
 
 def dtype_of(column) -> str:
     """The table dtype of a column (``"Int64"``, ``"string"``, ...)."""
     if isinstance(column, (Masked, Instants)):
         return column.dtype
-    if isinstance(column, pa.Array):
+    if isinstance(column, ARROW):
         return "string"
     return str(column.dtype)
 
 
 def take(column, rows: np.ndarray):
     """The rows ``rows`` of ``column``, in that order."""
-    if isinstance(column, pa.Array):
+    if isinstance(column, ARROW):
         return column.take(arrow_of(np.asarray(rows, dtype=np.int64)))
     return column.take(rows)
 
@@ -153,18 +159,24 @@ def concatenated(pieces: list):
     first = pieces[0]
     if isinstance(first, np.ndarray) and all(isinstance(p, np.ndarray) for p in pieces):
         return np.concatenate(pieces)
+    if all(isinstance(p, ARROW) for p in pieces):
+        return _chunked(pieces)
     if all(type(p) is type(first) for p in pieces):
         if isinstance(first, Masked):
             return Masked(np.concatenate([p.values for p in pieces]),
                           np.concatenate([p.mask for p in pieces]), first.dtype)
         if isinstance(first, Instants):
             return Instants(np.concatenate([p.values for p in pieces]))
-        if isinstance(first, pa.Array):
-            return pa.concat_arrays(pieces)
         if not is_plain(first):
             return type(first)._concat_same_type(pieces)
     arrays = [pandas_array(p) for p in pieces]
     return type(arrays[0])._concat_same_type(arrays)
+
+
+def _chunked(pieces: list) -> pa.ChunkedArray:
+    """Arrow string columns (arrays or chunked arrays) end to end, as chunks: no copy."""
+    chunks = [c for p in pieces for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+    return pa.chunked_array(chunks, type=pieces[0].type)
 
 
 def pandas_array(column):
@@ -180,9 +192,20 @@ def pandas_array(column):
         return pd.arrays.IntegerArray(column.values, column.mask)
     if isinstance(column, Instants):
         return pd.array(column.values, dtype=pd.DatetimeTZDtype("ns", "UTC"))
-    if isinstance(pd.array([], dtype="string"), pd.arrays.ArrowStringArray):
+    if _arrow_strings(pd):
         return pd.arrays.ArrowStringArray(column)        # pandas 3 (2 by option): in Arrow
     return pd.array(column.to_pylist(), dtype="string")  # pandas 2: Python strings
+
+
+_STRING_STORAGE: dict = {}
+
+
+def _arrow_strings(pd) -> bool:
+    """Whether pandas keeps "string" columns in Arrow (its default storage, asked once)."""
+    if "arrow" not in _STRING_STORAGE:
+        _STRING_STORAGE["arrow"] = isinstance(pd.array([], dtype="string"),
+                                              pd.arrays.ArrowStringArray)
+    return _STRING_STORAGE["arrow"]
 
 
 class Table:

@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrays import Instants, Masked, Table, arrow_of, text_scalar, texts_of
+from .arrays import ARROW, Instants, Masked, Table, arrow_of, text_scalar, texts_of
 
 try:              # the rows joined in C (_csvrows.c); Arrow's joins are the reading without it
     from ._csvrows import join as _c_join
@@ -157,7 +157,7 @@ def _floats(s) -> np.ndarray | None:
     """A float column's values as float64 (NaN where missing), else None."""
     if isinstance(s, np.ndarray):
         return s.astype(np.float64, copy=False) if s.dtype.kind == "f" else None
-    if isinstance(s, (Masked, Instants, pa.Array)):
+    if isinstance(s, (Masked, Instants) + ARROW):
         return None
     import pandas as pd  # deferred: only DataFrames come here (see inferwire.arrays)
     if pd.api.types.is_float_dtype(s.dtype):
@@ -200,7 +200,7 @@ def _plain_string(arr) -> pa.Array | None:
 def column_text(s) -> pa.Array:
     """``s`` (a Series, or a column of :mod:`inferwire.arrays`) as an Arrow string array
     without nulls, each cell's CSV text (quoted if needed)."""
-    if isinstance(s, (np.ndarray, Masked, Instants, pa.Array)):
+    if isinstance(s, (np.ndarray, Masked, Instants) + ARROW):
         return _plain_text(s)
     import pandas as pd  # deferred: only DataFrames come here (see inferwire.arrays)
     dtype = s.dtype
@@ -232,7 +232,7 @@ def _plain_text(s) -> pa.Array:
             return _BOOL_TEXT.take(arrow_of(codes))
         arr = arrow_of(s.values.astype(np.int64, copy=False), s.mask)
         return pc.fill_null(pc.cast(arr, pa.string()), text_scalar(""))
-    if isinstance(s, pa.Array):
+    if isinstance(s, ARROW):
         return _quoted(pc.fill_null(pc.cast(s, pa.string()), text_scalar("")))
     if s.dtype.kind == "f":
         return float_text(s.astype(np.float64, copy=False))
@@ -461,7 +461,7 @@ def arrow_table(table: Table) -> pa.Table:
 def _dtype_name(col) -> str:
     if isinstance(col, (Masked, Instants)):
         return col.dtype
-    if isinstance(col, pa.Array):
+    if isinstance(col, ARROW):
         return "string"
     return {"f": "float64", "i": "int64"}[col.dtype.kind]
 
@@ -473,7 +473,7 @@ def _arrow_column(col) -> pa.Array:
     if isinstance(col, Instants):
         ns = col.values.view(np.int64)
         return arrow_of(ns, np.isnat(col.values)).cast(pa.timestamp("ns", tz="UTC"))
-    if isinstance(col, pa.Array):
+    if isinstance(col, ARROW):
         return col
     if col.dtype.kind == "f":
         return arrow_of(col, np.isnan(col))       # NaN as null, as from_pandas does
