@@ -63,6 +63,37 @@ def test_the_command_uses_the_system_arrow_pool_unless_the_user_chose(capture, t
     assert pd.read_parquet(out / "requests.parquet").loc[0, "request_id"] == "cli-1"
 
 
+#: The command run as `inferwire` runs it, printing at its exit how many threads numpy's
+#: OpenBLAS runs (asked from the library numpy loaded).
+BLAS_PROBE = ("import atexit, ctypes, sys\n"
+              "def threads():\n"
+              "    path = next(l.split()[-1] for l in open('/proc/self/maps') if 'openblas' in l)\n"
+              "    lib = ctypes.CDLL(path)\n"
+              "    ask = (getattr(lib, 'scipy_openblas_get_num_threads64_', None)\n"
+              "           or getattr(lib, 'openblas_get_num_threads'))\n"
+              "    print('blas threads', ask())\n"
+              "atexit.register(threads)\n"
+              "sys.argv = ['inferwire', *sys.argv[1:]]\n"
+              "from inferwire.cli import run\n"
+              "run()\n")
+
+
+@pytest.mark.parametrize("user_choice, expected", [(None, 1), ("2", 2)])
+def test_the_command_runs_no_blas_threads_unless_the_user_chose(capture, tmp_path,
+                                                                user_choice, expected):
+    """``inferwire analyze`` does no matrix product: numpy's OpenBLAS is asked for one thread
+    (no pool of threads that spin at its import); an OPENBLAS_NUM_THREADS the user set is
+    kept."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if user_choice:
+        env["OPENBLAS_NUM_THREADS"] = user_choice
+    r = subprocess.run([sys.executable, "-c", BLAS_PROBE, "analyze", str(capture), "--out",
+                        str(tmp_path / "out"), "--quiet"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == f"blas threads {expected}", r.stdout
+
+
 @pytest.mark.parametrize("content, words", [
     (b"", "empty file"),
     (b"this is not a capture file at all", "not a pcap or pcapng"),
