@@ -2,7 +2,7 @@
 
 :func:`inferwire.analyze` builds its tables column by column in worker processes and joins them;
 ``inferwire analyze --out`` then only writes them (CSV and Parquet) and prints a summary.  None of
-that needs pandas, whose import was a third of the command's time (0.25 s of 1.1 s on a
+that needs pandas, whose import was a fifth of the command's time (0.25 s of 1.1 s on a
 280,000-packet capture), so the columns are kept as plain arrays until a DataFrame is asked for:
 
 * ``float64`` and ``int64``: numpy arrays (NaN where a float is unknown);
