@@ -28,8 +28,8 @@ import sys
 import numpy as np
 import pyarrow as pa
 
-#: dtype of the instants (the ``*_utc`` columns), as :data:`inferwire.columns.UTC_DTYPE`.
-UTC = "datetime64[ns, UTC]"
+from .columns import UTC_DTYPE as UTC    # dtype of the instants (the ``*_utc`` columns)
+
 #: The Arrow kinds of a string column: one array, or chunks (pieces joined without a copy).
 ARROW = (pa.Array, pa.ChunkedArray)
 

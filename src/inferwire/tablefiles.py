@@ -35,12 +35,13 @@ import json
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrays import ARROW, Instants, Masked, Table, arrow_of, text_scalar, texts_of
+from .arrays import ARROW, Instants, Masked, Table, arrow_of, dtype_of, text_scalar, texts_of
 
 try:              # the rows joined in C (_csvrows.c); Arrow's joins are the reading without it
     from ._csvrows import join as _c_join
@@ -230,8 +231,7 @@ def _plain_text(s) -> pa.Array:
             codes = np.where(s.values, 1, 2).astype(np.int8)
             codes[s.mask] = 0
             return _BOOL_TEXT.take(arrow_of(codes))
-        arr = arrow_of(s.values.astype(np.int64, copy=False), s.mask)
-        return pc.fill_null(pc.cast(arr, pa.string()), text_scalar(""))
+        return pc.fill_null(pc.cast(_arrow_column(s), pa.string()), text_scalar(""))
     if isinstance(s, ARROW):
         return _quoted(pc.fill_null(pc.cast(s, pa.string()), text_scalar("")))
     if s.dtype.kind == "f":
@@ -418,15 +418,17 @@ def write_parquet(df, path: str | os.PathLike) -> None:
 
 
 #: Each table dtype's entry in the pandas metadata: (pandas_type, numpy_type, metadata), as
-#: pyarrow writes them for pandas 3's columns (tests/test_tablefiles.py compares the files).
+#: pyarrow writes them for pandas 3's columns (tests/test_arrays.py compares the schemas and files).
 _PANDAS_TYPES = {"int64": ("int64", "int64", None), "Int64": ("int64", "Int64", None),
                  "float64": ("float64", "float64", None), "boolean": ("bool", "boolean", None),
                  "string": ("object", "string", None),
                  "datetime64[ns, UTC]": ("datetimetz", "datetime64[ns]", {"timezone": "UTC"})}
 
 
+@lru_cache(maxsize=1)
 def _pandas_version() -> str | None:
-    """The installed pandas' version, read from its distribution (pandas is not imported)."""
+    """The installed pandas' version, read from its distribution once (pandas is not
+    imported)."""
     from importlib import metadata  # deferred: only when Parquet is written
     try:
         return metadata.version("pandas")
@@ -445,9 +447,8 @@ def arrow_table(table: Table) -> pa.Table:
     makes of its DataFrame (NaN as null, the pandas metadata in the schema)."""
     arrays, meta = [], []
     for name, col in table.columns.items():
-        dtype = _dtype_name(col)
         arrays.append(_arrow_column(col))
-        pandas_type, numpy_type, extra = _PANDAS_TYPES[dtype]
+        pandas_type, numpy_type, extra = _PANDAS_TYPES[dtype_of(col)]
         meta.append({"name": name, "field_name": name, "pandas_type": pandas_type,
                      "numpy_type": numpy_type, "metadata": extra})
     pandas = {"index_columns": [], "column_indexes": [], "columns": meta, "attributes": {},
@@ -458,15 +459,8 @@ def arrow_table(table: Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _dtype_name(col) -> str:
-    if isinstance(col, (Masked, Instants)):
-        return col.dtype
-    if isinstance(col, ARROW):
-        return "string"
-    return {"f": "float64", "i": "int64"}[col.dtype.kind]
-
-
 def _arrow_column(col) -> pa.Array:
+    """A plain column as the Arrow array ``from_pandas`` makes of its Series."""
     if isinstance(col, Masked):
         kind = np.bool_ if col.dtype == "boolean" else np.int64
         return arrow_of(col.values.astype(kind, copy=False), col.mask)
