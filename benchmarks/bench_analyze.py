@@ -17,9 +17,11 @@ payloads, loopback, recorded by inferwire's capture session from inferwire's ser
 ``--calls N``: N calls per protocol instead of 20,000 (a lighter capture on a busy machine;
 the capture's file name says N).
 
-Each contender reads the same file in its own subprocess; its memory is sampled over its whole
-process tree (forked workers, pyshark's tshark): peak PSS of the tree, and the largest process's
-peak RSS (``VmHWM``):
+Each contender reads the same file in its own subprocess.  Timed runs are left alone; a last
+round runs each contender once more with its memory sampled over its whole process tree (forked
+workers, pyshark's tshark): peak PSS of the tree, and the largest process's peak RSS
+(``VmHWM``).  (Sampling takes CPU: 4 % from inferwire, which keeps both cores busy, none from
+the one-core contenders, so it is kept out of the times.)
 
 * ``inferwire analyze`` in-process (the ``analyze()`` call, after imports) and as the CLI
   (``inferwire analyze CAPTURE --out DIR`` in a fresh process: start, imports, analysis,
@@ -71,10 +73,13 @@ PYSHARK_PACKETS = 1000
 #: A goal below 1 is "within 1/goal x" (the block walk: in-process within 5x of it).
 TARGETS = {"tshark": (100, 100), "dpkt": (6, 4), "pyshark": (1000, None), "walk": (0.2, None)}
 MEMORY_LIMIT_MB = 1024              # MiB, judged on the process tree's peak PSS
-#: Memory samples of a contender's process tree, seconds apart.  Reading a process's PSS walks its
-#: page tables (about 3.5 ms with the capture mapped): at 0.05 s the sampling took a fifth of a
-#: core from the contender on this 2-core machine (in-process runs of 1.4 s became 1.9-2.0 s
-#: now and then); VmHWM, a high-water mark, catches peaks between samples anyway.
+#: Memory samples of a contender's process tree, seconds apart, in its memory run (timed runs
+#: are not sampled).  Reading a process's PSS walks its page tables (about 3.5 ms with the
+#: capture mapped): at 0.05 s the sampling took a fifth of a core from the contender on this
+#: 2-core machine; at 0.2 s it still took 4 % from inferwire, which keeps both cores busy, and
+#: nothing from the one-core contenders (warm in-process runs of the h2load + ab capture, 6
+#: pairs: 0.441 s sampled against 0.423 s not); VmHWM, a high-water mark, catches peaks between
+#: samples anyway.
 SAMPLE_EVERY_S = 0.2
 TSHARK_FIELDS = [
     "frame.number", "frame.time_epoch", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.seq",
@@ -211,14 +216,15 @@ CHILDREN = {"inferwire": child_inferwire, "dpkt": child_dpkt, "pyshark": child_p
 
 # ---------------------------------------------------------------- running a contender
 
-def run(argv: list[str], timeout_s: float = 1800) -> dict:
+def run(argv: list[str], timeout_s: float = 1800, sample: bool = False) -> dict:
     """Run ``argv`` with stdout to a temporary file; wall time and CPU time of the child
-    (``wait4``: its own rusage, including its reaped children), and, sampled every
-    :data:`SAMPLE_EVERY_S` over
-    the child's whole process tree: the peak PSS of the tree (PSS shares each page among the
-    processes mapping it, so forked workers' shared pages are counted once, where summed RSS
-    would count them again) and the largest process's peak RSS (its ``VmHWM``, a high-water
-    mark, so no peak between samples is missed while the process lives).  ``ru_maxrss`` is not
+    (``wait4``: its own rusage, including its reaped children), and with ``sample``, sampled
+    every :data:`SAMPLE_EVERY_S` over the child's whole process tree (a sampled run is a memory
+    run: the sampler's reads of /proc take CPU from the child): the peak PSS of the tree (PSS
+    shares each page among the processes mapping it, so forked workers' shared pages are
+    counted once, where summed RSS would count them again) and the largest process's peak RSS
+    (its ``VmHWM``, a high-water mark, so no peak between samples is missed while the process
+    lives).  ``ru_maxrss`` is not
     used: Linux carries it over from the forking process (this benchmark) through exec."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
@@ -232,7 +238,7 @@ def run(argv: list[str], timeout_s: float = 1800) -> dict:
                 proc.kill()
                 _, status, usage = os.wait4(proc.pid, 0)
                 break
-            if time.perf_counter() >= next_sample:
+            if sample and time.perf_counter() >= next_sample:
                 pss, hwm = _tree_memory_mib(proc.pid)
                 peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, hwm)
                 next_sample = time.perf_counter() + SAMPLE_EVERY_S
@@ -245,8 +251,10 @@ def run(argv: list[str], timeout_s: float = 1800) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[:4]} ... failed ({proc.returncode}): "
                            f"{stderr.decode(errors='replace')[-2000:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": peak_rss, "peak_pss_mb": peak_pss, "stdout": stdout}
+    out = {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "stdout": stdout}
+    if sample:
+        out.update(peak_rss_mb=peak_rss, peak_pss_mb=peak_pss)
+    return out
 
 
 def _tree_memory_mib(pid: int) -> tuple[float, float]:
@@ -271,20 +279,21 @@ def _tree_memory_mib(pid: int) -> tuple[float, float]:
     return total / 2**20, hwm / 2**20
 
 
-def run_child(name: str, *args) -> dict:
-    """One of :data:`CHILDREN` in a fresh interpreter; its JSON result plus the rusage."""
+def run_child(name: str, *args, sample: bool = False) -> dict:
+    """One of :data:`CHILDREN` in a fresh interpreter; its JSON result plus the rusage (and,
+    with ``sample``, its memory: see :func:`run`)."""
     r = run([sys.executable, str(Path(__file__).resolve()), "--child", name,
-             *map(str, args)])
+             *map(str, args)], sample=sample)
     r.update(json.loads(r.pop("stdout").decode().strip().splitlines()[-1]))
     return r
 
 
-def run_tshark(path: str, meta: dict) -> dict:
+def run_tshark(path: str, meta: dict, sample: bool = False) -> dict:
     argv = ["tshark", "-n", "-r", path, "-d", f"tcp.port=={meta['grpc_port']},http2",
             "-d", f"tcp.port=={meta['rest_port']},http", "-T", "fields"]
     for f in TSHARK_FIELDS:
         argv += ["-e", f]
-    r = run(argv)
+    r = run(argv, sample=sample)
     r["lines"] = r.pop("stdout").count(b"\n")
     return r
 
@@ -331,24 +340,29 @@ def measure(path: Path, meta: dict, pyshark_packets: int, scales: list[int],
     """Every contender on ``path``, in rounds: each round runs inferwire in-process and the dpkt
     loop and the CLI, and the first three rounds also tshark and pyshark, so that the machine's
     drift hits all of them alike.  Each contender's figures are those of its median run (by
-    wall time); the spread of its runs is kept beside them (``runs``)."""
+    wall time); the spread of its runs is kept beside them (``runs``).  Timed runs are not
+    watched; then a memory round runs each contender once more with its process tree sampled
+    (:func:`run`), and its peaks are the contender's memory figures (its time is not counted)."""
     size = path.stat().st_size
     runs: dict[str, list] = {"inferwire": [], "dpkt": [], "cli": [], "tshark": [], "pyshark": [],
                              "walk": []}
     exe = shutil.which("inferwire", path=str(Path(sys.executable).parent)) or "inferwire"
     packets = None
     with tempfile.TemporaryDirectory() as tmp:
+        def cli(r, sample=False):
+            out_dir = Path(tmp) / f"cli{r}"      # a new folder each run: nothing to overwrite
+            got = run([exe, "analyze", str(path), "--quiet", "--ignore-port",
+                       str(meta["probe_port"]), "--out", str(out_dir)], sample=sample)
+            got.pop("stdout")
+            got["written_mb"] = sum(p.stat().st_size for p in out_dir.iterdir()) / 1e6
+            shutil.rmtree(out_dir)
+            return got
+
         for r in range(max(repeat, 1)):
             print(f"round {r + 1} of {repeat}: inferwire (in-process), CLI, dpkt loop"
                   + (", tshark -T fields, pyshark" if r < 3 else "") + " ...", flush=True)
             runs["inferwire"].append(run_child("inferwire", path, meta["probe_port"]))
-            out_dir = Path(tmp) / f"cli{r}"      # a new folder each run: nothing to overwrite
-            cli = run([exe, "analyze", str(path), "--quiet", "--ignore-port",
-                       str(meta["probe_port"]), "--out", str(out_dir)])
-            cli.pop("stdout")
-            cli["written_mb"] = sum(p.stat().st_size for p in out_dir.iterdir()) / 1e6
-            shutil.rmtree(out_dir)
-            runs["cli"].append(cli)
+            runs["cli"].append(cli(r))
             runs["dpkt"].append(run_child("dpkt", path))
             packets = runs["dpkt"][-1]["packets"]
             runs["walk"].append(run_child("walk", path))
@@ -359,9 +373,19 @@ def measure(path: Path, meta: dict, pyshark_packets: int, scales: list[int],
                 sliced = pyshark_slice(str(path), pyshark_packets, packets, Path(tmp))
             runs["pyshark"].append(_pyshark_extrapolated(
                 run_child("pyshark", sliced, meta["grpc_port"], meta["rest_port"]), packets))
+        print("memory round: each contender once more, its process tree sampled ...", flush=True)
+        memory = {"inferwire": run_child("inferwire", path, meta["probe_port"], sample=True),
+                  "cli": cli("memory", sample=True),
+                  "dpkt": run_child("dpkt", path, sample=True),
+                  "walk": run_child("walk", path, sample=True),
+                  "tshark": run_tshark(str(path), meta, sample=True),
+                  "pyshark": run_child("pyshark", sliced, meta["grpc_port"], meta["rest_port"],
+                                       sample=True)}
     key = {"inferwire": "seconds", "dpkt": "seconds", "cli": "wall_s", "tshark": "wall_s",
            "pyshark": "extrapolated_s", "walk": "seconds"}
     res = {name: _median_run(rs, key[name]) for name, rs in runs.items()}
+    for name, got in memory.items():
+        res[name].update(peak_pss_mb=got["peak_pss_mb"], peak_rss_mb=got["peak_rss_mb"])
     for k in scales:
         scaled = path.with_name(f"{path.stem}_x{k}{path.suffix}")
         if not scaled.exists() or scaled.stat().st_mtime < path.stat().st_mtime:
@@ -370,7 +394,7 @@ def measure(path: Path, meta: dict, pyshark_packets: int, scales: list[int],
             import scaled_capture
             scaled_capture.scale(str(path), str(scaled), k)
         print(f"inferwire (in-process) on the {k}x capture ...", flush=True)
-        res[f"scaled_{k}"] = run_child("inferwire", scaled, meta["probe_port"])
+        res[f"scaled_{k}"] = run_child("inferwire", scaled, meta["probe_port"], sample=True)
         res[f"scaled_{k}"].update(scale=k, bytes=scaled.stat().st_size)
     return {"results": res, "packets": packets, "bytes": size}
 
@@ -400,9 +424,10 @@ def table(m: dict) -> list[str]:
     inferwire uses every core it may (forked workers, :mod:`inferwire.analysis.workers`); its CPU seconds
     include its workers'.  Advantages are given on wall seconds (what a user waits; the targets
     are judged on them, in-process = the ``analyze()`` call) and on CPU seconds (total work,
-    all processes); the CLI figure is the whole command, start-up included.  Memory: peak PSS of
-    the contender's process tree (sampled every 0.2 s; the 1 GiB target is judged on it) and the
-    peak RSS of its largest process (its ``VmHWM``)."""
+    all processes); the CLI figure is the whole command, start-up included.  Memory, from each
+    contender's memory run: peak PSS of its process tree (sampled every 0.2 s; the 1 GiB target
+    is judged on it) and the peak RSS of its largest process (its ``VmHWM``).  The scaled
+    captures' runs are memory runs (sampled), their times a little slower for it."""
     r, packets, mb = m["results"], m["packets"], m["bytes"] / 1e6
     ours = r["inferwire"]
     rows = [

@@ -158,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_mode(mode: str, args, options) -> int:
-    with warnings.catch_warnings():
+    from .keptheap import kept_heap  # deferred: numpy only once the arguments are read
+    # (the heap kept through the writing of the tables too, not only through analyze())
+    with warnings.catch_warnings(), kept_heap():
         warnings.simplefilter("ignore", InferwireWarning)  # the summaries list them
         if mode == "two":
             return _run_two(args, options)

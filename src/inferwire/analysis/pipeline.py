@@ -21,6 +21,7 @@ from ..tcp.grouping import VANTAGES
 from .options import Analysis, AnalyzeOptions
 from .schedule import capture_tables
 from .arrowpool import system_pool
+from .keptheap import kept_heap
 from .smallpages import small_pages
 from .spill import SpilledCapture, bucket_count_for, read_bucketed, spill_wanted
 from .workers import resolve_workers
@@ -55,8 +56,8 @@ def analyze(path, *, tls_keylog=None, decode_as=None, ignore_ports=(),
     keylog = parse_keylog(options.tls_keylog) if options.tls_keylog is not None else None
     # GC passes over every live connection and event cost 1-1.5 s at 40k requests; huge pages
     # for its large arrays, more than they save (smallpages.py); Arrow's buffers on malloc
-    # (arrowpool.py)
-    with paused_gc(), small_pages(), system_pool():
+    # (arrowpool.py), whose freed blocks are kept for the next ones (keptheap.py)
+    with paused_gc(), small_pages(), system_pool(), kept_heap():
         return _analyze(path, options, keylog, progress)
 
 
