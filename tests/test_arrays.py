@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from inferwire import arrays
+from inferwire import arrays, tablefiles
 from inferwire.analysis import analyze
 from inferwire.analysis.tables import typed
 from inferwire.tablefiles import arrow_table
@@ -169,17 +169,22 @@ def test_joined_strings_stay_arrow_whatever_their_pieces():
                          ids=["run-b1", "grpc_streamed"])
 def test_the_command_on_several_buckets_and_workers_imports_no_pandas(path, tmp_path):
     """``inferwire analyze --workers 2`` cuts even a small capture into 8 buckets shared by two
-    processes: their columns, joined, still never need pandas."""
+    processes: their columns, joined, still never need pandas; nor does any step import
+    ``pyarrow.compute`` (inferwire.arrowcalls) or, where the compiled Parquet writer is used,
+    ``pyarrow.parquet`` (tablefiles.write_arrow_parquet)."""
     script = ("import json, sys\n"
               "from inferwire.cli import main\n"
               "code = main(sys.argv[1:])\n"
-              "print(json.dumps({'code': code, 'pandas': 'pandas' in sys.modules}))\n")
+              "print(json.dumps({'code': code, 'pandas': 'pandas' in sys.modules,\n"
+              "                  'compute': 'pyarrow.compute' in sys.modules,\n"
+              "                  'parquet': 'pyarrow.parquet' in sys.modules}))\n")
     proc = subprocess.run([sys.executable, "-c", script, "analyze", str(path), "--workers", "2",
                            "--out", str(tmp_path / "out")], capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT / "src")}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report == {"code": 0, "pandas": False}
+    compiled = tablefiles._compiled_writer() is not None
+    assert report == {"code": 0, "pandas": False, "compute": False, "parquet": not compiled}
     assert (tmp_path / "out" / "requests.parquet").is_file()
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import inferwire
@@ -244,3 +246,44 @@ def test_rows_join_rejects_offsets_that_do_not_fit():
         join([ok], [b"abc"], 3)
     with pytest.raises(ValueError, match="one of each per column"):
         join([ok], [b"abc", b"x"], 2)
+
+
+def _parquet_tables() -> list:
+    """Arrow tables as the analysis writes them: a sample capture's three (the streamed one's
+    messages among them) and a crafted one with nulls, NaN, timestamps and odd text."""
+    out = []
+    for path in (ROOT / "captures" / "run-b1" / "capture.pcapng",
+                 ROOT / "tests" / "analysis" / "golden" / "captures" / "grpc_streamed.pcap"):
+        a = inferwire.analyze(path, workers=1)
+        out += [tablefiles.arrow_table(a.table(n)) for n in ("requests", "connections",
+                                                              "messages") if len(a.table(n))]
+    stamps = np.array([0, -1, 1_700_000_000_123_456_789], dtype=np.int64)
+    out.append(pa.table({
+        "n": pa.array([1, None, 3], pa.int64()), "x": pa.array([0.5, None, -0.0]),
+        "t": pa.array(stamps, pa.timestamp("ns", tz="UTC"), mask=stamps < 0),
+        "s": pa.array(['a,"b"', None, "\n"], pa.large_string()),
+        "b": pa.array([True, None, False])}))
+    return out
+
+
+def test_parquet_by_the_compiled_writer_is_write_tables_byte_for_byte(tmp_path):
+    """tablefiles.write_arrow_parquet writes without importing pyarrow.parquet (where the
+    installed pyarrow is one whose write_table it copies) the bytes write_table writes."""
+    major = pa.__version__.split(".")[0]
+    assert (tablefiles._compiled_writer() is not None) == (major in tablefiles._WRITER_VERSIONS)
+    for i, table in enumerate(_parquet_tables()):
+        fast, slow = tmp_path / f"fast{i}.parquet", tmp_path / f"slow{i}.parquet"
+        tablefiles.write_arrow_parquet(table, fast)
+        tablefiles.write_arrow_parquet(table, slow, fast=False)
+        assert fast.read_bytes() == slow.read_bytes(), i
+        assert pq.read_table(fast).equals(table)
+
+
+def test_a_parquet_file_the_writer_fails_on_is_removed(tmp_path, monkeypatch):
+    if tablefiles._compiled_writer() is None:
+        pytest.skip(f"pyarrow {pa.__version__}: write_table writes (its own removal applies)")
+    monkeypatch.setitem(tablefiles._WRITER_OPTIONS, "compression", "no-such-codec")
+    path = tmp_path / "t.parquet"
+    with pytest.raises((pa.ArrowException, ValueError)):
+        tablefiles.write_arrow_parquet(pa.table({"n": [1, 2]}), path)
+    assert not path.exists()

@@ -28,6 +28,8 @@ import sys
 import numpy as np
 import pyarrow as pa
 
+from .arrowcalls import cast
+from .arrowcalls import take as arrow_take
 from .columns import UTC_DTYPE as UTC    # dtype of the instants (the ``*_utc`` columns)
 
 #: The Arrow kinds of a string column: one array, or chunks (pieces joined without a copy).
@@ -102,7 +104,7 @@ def texts_of(values, large: bool = True) -> pa.Array:
     builder = pa.lib.StringBuilder()
     builder.append_values(values if isinstance(values, list) else list(values))
     out = builder.finish()
-    return out.cast(kind) if large else out
+    return cast(out, kind) if large else out
 
 
 _SCALARS: dict = {}
@@ -150,7 +152,7 @@ def dtype_of(column) -> str:
 def take(column, rows: np.ndarray):
     """The rows ``rows`` of ``column``, in that order."""
     if isinstance(column, ARROW):
-        return column.take(arrow_of(np.asarray(rows, dtype=np.int64)))
+        return arrow_take(column, arrow_of(np.asarray(rows, dtype=np.int64)))
     return column.take(rows)
 
 

@@ -39,8 +39,8 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import arrowcalls as ac
 from .arrays import ARROW, Instants, Masked, Table, arrow_of, dtype_of, text_scalar, texts_of
 
 try:              # the rows joined in C (_csvrows.c); Arrow's joins are the reading without it
@@ -184,8 +184,8 @@ def _joined_rows(cells: list, use_c: bool = True) -> list:
                        for c in cols]
             texts = [c.buffers()[2] if c.buffers()[2] is not None else b"" for c in cols]
             return [_c_join(offsets, texts, n)]
-    lines = pc.binary_join_element_wise(*cells, text_scalar(","))
-    lines = pc.binary_join_element_wise(lines, text_scalar("\n"), text_scalar(""))
+    lines = ac.join(*cells, text_scalar(","))
+    lines = ac.join(lines, text_scalar("\n"), text_scalar(""))
     return _text_buffers(lines)
 
 
@@ -210,13 +210,13 @@ def column_text(s) -> pa.Array:
     if pd.api.types.is_bool_dtype(dtype):     # codes into three texts: no text per cell
         codes = np.where(s.to_numpy(dtype=bool, na_value=False), 1, 2).astype(np.int8)
         codes[s.isna().to_numpy()] = 0
-        return _BOOL_TEXT.take(arrow_of(codes))
+        return ac.take(_BOOL_TEXT, arrow_of(codes))
     if pd.api.types.is_float_dtype(dtype):
         return float_text(s.to_numpy(dtype="float64", na_value=np.nan))
     if pd.api.types.is_integer_dtype(dtype):
         arr = pa.array(s, from_pandas=True)
-        return pc.fill_null(pc.cast(arr, pa.string()), text_scalar(""))
-    arr = pc.fill_null(pa.array(s.astype("string"), pa.string(), from_pandas=True),
+        return ac.fill_null(ac.cast(arr, pa.string()), text_scalar(""))
+    arr = ac.fill_null(pa.array(s.astype("string"), pa.string(), from_pandas=True),
                        text_scalar(""))
     return _quoted(arr)
 
@@ -230,40 +230,40 @@ def _plain_text(s) -> pa.Array:
         if s.dtype == "boolean":
             codes = np.where(s.values, 1, 2).astype(np.int8)
             codes[s.mask] = 0
-            return _BOOL_TEXT.take(arrow_of(codes))
-        return pc.fill_null(pc.cast(_arrow_column(s), pa.string()), text_scalar(""))
+            return ac.take(_BOOL_TEXT, arrow_of(codes))
+        return ac.fill_null(ac.cast(_arrow_column(s), pa.string()), text_scalar(""))
     if isinstance(s, ARROW):
-        return _quoted(pc.fill_null(pc.cast(s, pa.string()), text_scalar("")))
+        return _quoted(ac.fill_null(ac.cast(s, pa.string()), text_scalar("")))
     if s.dtype.kind == "f":
         return float_text(s.astype(np.float64, copy=False))
     if s.dtype.kind == "b":
-        return _BOOL_TEXT.take(arrow_of(np.where(s, 1, 2).astype(np.int8)))
+        return ac.take(_BOOL_TEXT, arrow_of(np.where(s, 1, 2).astype(np.int8)))
     if s.dtype.kind in "iu":
-        return pc.cast(arrow_of(s), pa.string())
+        return ac.cast(arrow_of(s), pa.string())
     raise TypeError(f"no CSV text for a column of {s.dtype}")
 
 
 def float_text(x: np.ndarray) -> pa.Array:
     """float64 values as Python's ``repr`` writes them ("" for NaN), as an Arrow string array."""
     nan = np.isnan(x)                   # null until the end: never formatted (unknown columns)
-    text = pc.cast(arrow_of(x, nan), pa.string())
+    text = ac.cast(arrow_of(x, nan), pa.string())
     size = np.abs(x)
     with np.errstate(invalid="ignore"):
         arrow_ok = (size >= _ARROW_FIXED[0]) & (size < _ARROW_FIXED[1])
     integral = arrow_ok & (np.floor(x) == x)
     if integral.any():
-        text = pc.if_else(arrow_of(integral),
-                          pc.binary_join_element_wise(text, text_scalar(".0"), text_scalar("")),
+        text = ac.if_else(arrow_of(integral),
+                          ac.join(text, text_scalar(".0"), text_scalar("")),
                           text)
     zero = x == 0                       # common (durations on loopback): no numpy formatting
     if zero.any():
-        signed = _ZERO_TEXT.take(arrow_of(np.signbit(x).view(np.int8)))
-        text = pc.if_else(arrow_of(zero), signed, text)
+        signed = ac.take(_ZERO_TEXT, arrow_of(np.signbit(x).view(np.int8)))
+        text = ac.if_else(arrow_of(zero), signed, text)
     other = ~(arrow_ok | zero | nan)
     if other.any():                     # tiny and huge values: as numpy (and pandas) write
-        text = pc.replace_with_mask(text, arrow_of(other),
+        text = ac.replace_with_mask(text, arrow_of(other),
                                     texts_of(x[other].astype(str).tolist(), large=False))
-    return pc.fill_null(text, text_scalar(""))
+    return ac.fill_null(text, text_scalar(""))
 
 
 #: A float column is written from an earlier one's text where their values agree bit for bit
@@ -285,7 +285,7 @@ def _shared_float_text(x: np.ndarray, done: list) -> pa.Array:
         if count == len(x):
             return other_text
         differ = ~same
-        return pc.replace_with_mask(other_text, arrow_of(differ),
+        return ac.replace_with_mask(other_text, arrow_of(differ),
                                     float_text(x[differ]))
     return float_text(x)
 
@@ -306,13 +306,13 @@ def _quoted(arr: pa.Array) -> pa.Array:
     """Cells holding a comma, quote or newline in double quotes, their quotes doubled."""
     if not _has_quote_bytes(arr):       # the usual column: one pass over its characters
         return arr
-    needs = pc.match_substring_regex(arr, _NEEDS_QUOTES)
-    if not pc.any(needs).as_py():
+    needs = ac.matches(arr, _NEEDS_QUOTES)
+    if not ac.any_true(needs):
         return arr
     quote = text_scalar('"')
-    escaped = pc.binary_join_element_wise(quote, pc.replace_substring(arr, '"', '""'), quote,
+    escaped = ac.join(quote, ac.replace_substring(arr, '"', '""'), quote,
                                           text_scalar(""))
-    return pc.if_else(needs, escaped, arr)
+    return ac.if_else(needs, escaped, arr)
 
 
 def _has_quote_bytes(arr: pa.Array) -> bool:
@@ -409,12 +409,68 @@ def write_parquet(df, path: str | os.PathLike) -> None:
     ``DataFrame.to_parquet(path, index=False)`` writes it (Arrow's types, Snappy, and the
     pandas metadata that gives the columns their pandas dtypes back when read)."""
     if isinstance(df, Table) and df.plain() and _pandas_meta_known():
-        import pyarrow.parquet as pq  # deferred: only when Parquet is written
-        pq.write_table(arrow_table(df), path, compression="snappy")
+        write_arrow_parquet(arrow_table(df), path)
         return
     if isinstance(df, Table):
         df = df.frame()
     df.to_parquet(path, index=False)
+
+
+#: The pyarrow major versions whose ``pyarrow.parquet.write_table`` passes its Parquet writer
+#: exactly :data:`_WRITER_OPTIONS` (read from its source; tests/test_tablefiles.py compares the
+#: bytes the two ways write).
+_WRITER_VERSIONS = ("26",)
+#: What ``pyarrow.parquet.write_table(table, path, compression="snappy")`` gives the compiled
+#: writer ``pyarrow._parquet.ParquetWriter`` (pyarrow 26).
+_WRITER_OPTIONS = dict(
+    version="2.6", compression="snappy", use_dictionary=True, write_statistics=True,
+    use_deprecated_int96_timestamps=False, compression_level=None, use_byte_stream_split=False,
+    column_encoding=None, writer_engine_version="V2", data_page_version="1.0",
+    use_compliant_nested_type=True, encryption_properties=None, write_batch_size=None,
+    dictionary_pagesize_limit=None, store_schema=True, write_page_index=False,
+    write_page_checksum=False, sorting_columns=None, store_decimal_as_integer=False,
+    write_time_adjusted_to_utc=False, max_rows_per_page=None, bloom_filter_options=None,
+    use_content_defined_chunking=False, data_page_size=None, allow_truncated_timestamps=False,
+    coerce_timestamps=None)
+
+
+def write_arrow_parquet(table: pa.Table, path: str | os.PathLike, fast: bool = True) -> None:
+    """``table`` to ``path`` as ``pyarrow.parquet.write_table(table, path,
+    compression="snappy")`` writes it, byte for byte.  With ``fast`` and a pyarrow of
+    :data:`_WRITER_VERSIONS`, by its compiled writer without importing ``pyarrow.parquet``
+    (20 ms: it imports Arrow's file systems, S3's and SSL among them); else by
+    ``write_table``.  A file left half written by an error is removed, as ``write_table``
+    does."""
+    writer = _compiled_writer() if fast else None
+    if writer is None:
+        import pyarrow.parquet as pq  # deferred: only when Parquet is written
+        pq.write_table(table, path, compression="snappy")
+        return
+    path = os.fspath(path)
+    try:
+        with pa.OSFile(path, "wb") as sink:
+            out = writer(sink, table.schema, **_WRITER_OPTIONS)
+            out.write_table(table, row_group_size=None)
+            out.close()
+    except Exception:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        raise
+
+
+@lru_cache(maxsize=1)
+def _compiled_writer():
+    """``pyarrow._parquet.ParquetWriter`` where :data:`_WRITER_OPTIONS` is known to be what
+    ``write_table`` gives it, else None."""
+    if pa.__version__.split(".")[0] not in _WRITER_VERSIONS:
+        return None
+    try:
+        from pyarrow._parquet import ParquetWriter  # deferred: only when Parquet is written
+    except ImportError:
+        return None
+    return ParquetWriter
 
 
 #: Each table dtype's entry in the pandas metadata: (pandas_type, numpy_type, metadata), as
@@ -466,7 +522,7 @@ def _arrow_column(col) -> pa.Array:
         return arrow_of(col.values.astype(kind, copy=False), col.mask)
     if isinstance(col, Instants):
         ns = col.values.view(np.int64)
-        return arrow_of(ns, np.isnat(col.values)).cast(pa.timestamp("ns", tz="UTC"))
+        return ac.cast(arrow_of(ns, np.isnat(col.values)), pa.timestamp("ns", tz="UTC"))
     if isinstance(col, ARROW):
         return col
     if col.dtype.kind == "f":

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .. import arrowcalls as ac
 from ..arrays import Table, arrow_of, numpy_of, texts_of
 from ..columns import PHASE_COLUMNS
 
@@ -47,10 +47,10 @@ def _table_phase_rows(requests: Table) -> list[dict]:
     complete = requests["complete"]
     done = complete.values & ~complete.mask
     rows = []
-    for proto in sorted(set(pc.unique(protocol).drop_null().to_pylist())):
-        same = pc.equal(protocol, texts_of([proto], large=pa.types.is_large_string(
+    for proto in sorted(set(ac.drop_null(ac.unique(protocol)).to_pylist())):
+        same = ac.equal(protocol, texts_of([proto], large=pa.types.is_large_string(
             protocol.type))[0])
-        pick = numpy_of(pc.fill_null(same, _FALSE))
+        pick = numpy_of(ac.fill_null(same, _FALSE))
         values = {}
         for col in PHASE_COLUMNS:
             v = requests[col][pick]
