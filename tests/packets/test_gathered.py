@@ -6,6 +6,7 @@ fallbacks (no reservation, or one outgrown); and only the rows' pages are touche
 from __future__ import annotations
 
 import mmap
+import threading
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ RAW_IP = 101            # LINKTYPE_RAW: no link header, the smallest record a TC
 def concatenated(path, monkeypatch):
     """The table as concatenating the chunks at the end made it."""
     with monkeypatch.context() as m:
-        m.setattr(reader, "_gathered", lambda chunks, capacity: reader._concatenate(list(chunks)))
+        m.setattr(reader, "_reserved", lambda capacity: None)   # (then concatenated)
         return read(path)
 
 
@@ -105,3 +106,33 @@ def test_only_the_rows_pages_are_touched():
     assert len(got["frame"]) == 1000 and got["frame"].sum() == 1000
     assert isinstance(got["frame"].base, (mmap.mmap, np.ndarray))
     assert grew < 4 * 1024, f"resident memory grew by {grew} KiB"
+
+
+def test_the_decoding_thread_copies_each_chunk_in_order(tmp_path, monkeypatch):
+    """The copies into the reserved columns are the decoding thread's (beside the walk of the
+    next chunk), one chunk after another in file order; the table is the concatenated one."""
+    path = smallest_pcap(tmp_path, 1000)
+    monkeypatch.setattr(pcap, "CHUNK_RECORDS", 100)
+    seen = []
+    put = reader._Gathered.put
+
+    def watched(self, cols):
+        seen.append((threading.current_thread().name, int(cols["seq"][0])))
+        put(self, cols)
+    monkeypatch.setattr(reader._Gathered, "put", watched)
+    table = read(path)
+    assert [name for name, _ in seen] == ["inferwire-decode"] * 10
+    assert [first for _, first in seen] == list(range(0, 1000, 100))
+    same(table, concatenated(path, monkeypatch))
+
+
+def test_a_copy_that_fails_surfaces_and_leaves_no_thread(tmp_path, monkeypatch):
+    path = smallest_pcap(tmp_path, 1000)
+    monkeypatch.setattr(pcap, "CHUNK_RECORDS", 100)
+
+    def failing(self, cols):
+        raise MemoryError("no room for the columns")
+    monkeypatch.setattr(reader._Gathered, "put", failing)
+    with pytest.raises(MemoryError, match="no room"):
+        read(path)
+    assert threading.active_count() == 1

@@ -47,7 +47,10 @@ def read_packets(path: str | os.PathLike) -> PacketTable:
     faults = guard.faults()
     buf, stats = map_capture(path)
     try:
-        columns = _gathered(decoded_chunks(buf, stats), len(buf) // MIN_TCP_RECORD)
+        target = _Gathered(len(buf) // MIN_TCP_RECORD)
+        for _ in decoded_chunks(buf, stats, into=target):
+            pass
+        columns = target.columns()
         guard.check(stats.path, len(buf), faults)
     except BaseException:
         _close(buf)       # a Ctrl-C mid-walk: its frames still hold views of the map
@@ -82,8 +85,11 @@ def map_capture(path: str | os.PathLike) -> tuple[mmap.mmap, CaptureStats]:
 DECODE_AHEAD = 2
 
 
-def decoded_chunks(buf, stats: CaptureStats) -> Iterator[dict[str, np.ndarray]]:
-    """The TCP columns of the capture in ``buf``, one dict per chunk of records, in file order.
+def decoded_chunks(buf, stats: CaptureStats,
+                   into: "_Gathered | None" = None) -> Iterator[dict[str, np.ndarray] | None]:
+    """The TCP columns of the capture in ``buf``, one dict per chunk of records, in file order;
+    or, with ``into``, None for each chunk once the decoding thread has put its columns there
+    (:meth:`_Gathered.put`, in order).
 
     Fills ``stats`` as it goes (interfaces, drops, the class counters, ``truncated`` and the
     warnings, complete once the walk ends, in the order a walk and decode in turn would give
@@ -109,9 +115,11 @@ def decoded_chunks(buf, stats: CaptureStats) -> Iterator[dict[str, np.ndarray]]:
         release_pages(buf, released, chunk.end)
         released = chunk.end
         truncated += int(np.count_nonzero(cols["captured_len"] < cols["payload_len"]))
+        if into is not None:
+            return None
         return {name: cols[name].astype(dtype, copy=False) for name, dtype in COLUMNS.items()}
 
-    with _Decoder(buf, stats) as decoder:
+    with _Decoder(buf, stats, into) as decoder:
         for chunk in scan(buf, stats.path, stats):
             decoder.put(chunk, len(stats.warnings))
             for done in decoder.ready():
@@ -134,8 +142,8 @@ class _Decoder:
 
     _END = object()
 
-    def __init__(self, buf, stats: CaptureStats):
-        self.buf, self.stats = buf, stats
+    def __init__(self, buf, stats: CaptureStats, into: "_Gathered | None" = None):
+        self.buf, self.stats, self.into = buf, stats, into
         self.link_types = LinkTypes(stats.interfaces)
         self.todo: queue.Queue = queue.Queue(maxsize=DECODE_AHEAD)
         self.done: queue.Queue = queue.Queue()
@@ -166,6 +174,8 @@ class _Decoder:
                 chunk_notes: list[str] = []
                 cols, cls = _decode_chunk(self.buf, chunk, self.stats, self.link_types,
                                           chunk_notes)
+                if self.into is not None:
+                    self.into.put(cols)
                 self.done.put((chunk, cols, cls, chunk_notes, mark))
             except BaseException as exc:      # raised again in the reading thread
                 self.done.put(exc)
@@ -260,8 +270,18 @@ _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswit
 
 
 def _gathered(chunks: Iterator[dict], capacity: int) -> dict[str, np.ndarray]:
-    """One array per column of the chunks' columns, each chunk copied in as it comes and then
-    let go (so the memory of the next chunks' columns is the same, already in use, memory).
+    """One array per column of the chunks' columns (:class:`_Gathered`)."""
+    target = _Gathered(capacity)
+    for cols in chunks:
+        target.put(cols)
+    return target.columns()
+
+
+class _Gathered:
+    """The chunks' columns as one array per column, each chunk copied in as it comes
+    (:meth:`put`, by the decoding thread: the copies of a chunk run beside the walk of the
+    next, not after it) and then let go (so the memory of the next chunks' columns is the
+    same, already in use, memory).
 
     The columns are views of one anonymous mapping reserved for ``capacity`` rows (at most
     what the file can hold, :data:`MIN_TCP_RECORD`) without committing it: only the pages of
@@ -270,19 +290,30 @@ def _gathered(chunks: Iterator[dict], capacity: int) -> dict[str, np.ndarray]:
     the process (on a 1 M-message capture, 120 MB more, faulted in at 3-10 us a page on a
     VM).  Where the reservation cannot be made (a strict overcommit policy), or the chunks
     outgrow it, the rest is concatenated as before."""
-    columns = _reserved(capacity)
-    if columns is None:
-        return _concatenate(list(chunks))
-    at = 0
-    for cols in chunks:
+
+    def __init__(self, capacity: int):
+        self.capacity, self.at = capacity, 0
+        self.reserved = _reserved(capacity)
+        self.rest: list[dict] = []     # chunks kept apart (no reservation, or past its end)
+
+    def put(self, cols: dict) -> None:
         n = len(cols["frame"])
-        if at + n > capacity:                   # not expected: the bound holds for any file
-            written = {name: col[:at].copy() for name, col in columns.items()}
-            return _concatenate([written, cols, *chunks])
-        for name, col in columns.items():
-            col[at:at + n] = cols[name]
-        at += n
-    return {name: col[:at] for name, col in columns.items()}
+        if self.reserved is None or self.rest or self.at + n > self.capacity:
+            # (past the end: not expected, the bound holds for any file)
+            self.rest.append({name: cols[name].astype(dtype, copy=False)
+                              for name, dtype in COLUMNS.items()})
+            return
+        for name, col in self.reserved.items():
+            col[self.at:self.at + n] = cols[name]
+        self.at += n
+
+    def columns(self) -> dict[str, np.ndarray]:
+        if self.reserved is None:
+            return _concatenate(self.rest)
+        if self.rest:
+            written = {name: col[:self.at].copy() for name, col in self.reserved.items()}
+            return _concatenate([written, *self.rest])
+        return {name: col[:self.at] for name, col in self.reserved.items()}
 
 
 def _reserved(capacity: int) -> dict[str, np.ndarray] | None:
