@@ -6,13 +6,14 @@ import re
 from bisect import bisect_left
 
 from ..errors import ProtocolError
-from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, header_value, plain_framing,
-                               split_head)
+from ..protocols.http1 import (MAX_HEADER_BYTES, Http1Parser, chunked_framing, header_value,
+                               plain_framing, split_head, whole_chunked_body)
+from ..protocols.sse import is_event_stream
 from ..protocols.errorbody import MAX_ERROR_BODY, error_message
 from .exchange import Exchange, feed_chunks
 from .kept import KeptBodies
-from .message_columns import bodies_columns
-from .messages import http1_body_messages, plain_sse_messages, streamed_body
+from .message_columns import bodies_columns, read_span
+from .messages import chunked_body, http1_body_messages, plain_sse_messages, streamed_body
 from .timeline import TcpTimeline
 
 
@@ -248,46 +249,110 @@ def plain_exchanges(up, down) -> list[Exchange] | None:
     """:func:`http1_exchanges` of the usual connection, or None for any other.
 
     The usual connection: both directions captured without a gap, every message a plain head
-    (:data:`~inferwire.protocols.http1.split_head`) lying within one packet's payload and framed
-    as :func:`~inferwire.protocols.http1.plain_framing` says (the parser's fast path reads such
-    messages by the same function), each direction ending right after its last message, no
-    more responses than requests.  The rules are the parser's, and so are the exchanges (tests
-    compare both ways); this walk only skips the parsers' bookkeeping, which cost as much as
-    the rest of a REST request's analysis.  Anything else returns None for the general path.
+    (:data:`~inferwire.protocols.http1.split_head`) framed as
+    :func:`~inferwire.protocols.http1.plain_framing` says (the parser's fast path reads such
+    messages by the same function), or a response whose body is plainly chunked
+    (:func:`~inferwire.protocols.http1.chunked_framing`, :func:`~inferwire.protocols.http1.
+    whole_chunked_body`: a keep-alive connection of streamed completions), each direction
+    ending right after its last message, no more responses than requests, no request that is
+    itself an event stream.  Requests' heads lie within one packet's payload; so do responses'
+    unless a chunked one is among them (the response direction is then read whole, up to
+    :data:`PLAIN_DIRECTION_BYTES`).  The rules are the parser's, and so are the exchanges
+    (tests compare both ways); this walk only skips the parsers' bookkeeping, which cost as much
+    as the rest of a REST request's analysis.  Anything else returns None for the general path.
     """
     requests = _plain_messages(up, True, None)
     if requests is None:
         return None
-    responses = _plain_messages(down, False, [r[4] for r in requests])
-    if responses is None or len(responses) > len(requests):
+    methods = [r[4] for r in requests]
+    responses, data = _plain_messages(down, False, methods), None
+    if responses is None:
+        read = _chunked_responses(down, methods)
+        if read is None:
+            return None
+        responses, data = read
+    if len(responses) > len(requests):
         return None
     up.spend_all()
     down.spend_all()
-    out = []
+    out, streamed = [], []
     for i, (start, end, _, target, method, headers, length) in enumerate(requests):
         request_id = header_value(headers, "x-request-id")
         (req_start, request_frame), req_end = up.first_packet(start, end), up.last(end)
         status = resp_start = resp_end = response_frame = response_bytes = error = None
-        streamed = None
+        messages = None
         if i < len(responses):
-            r_start, r_end, status, _, _, r_headers, response_bytes = responses[i]
+            r_start, r_end, status, _, _, r_headers, response_bytes, body_start, chunked = \
+                responses[i]
             resp_start = down.first(r_start, r_end)
             resp_end, response_frame = down.last_packet(r_end)
-            if status >= 400:          # plain framing: the body is the message's last bytes
-                error = _error(down, r_end - response_bytes, r_end)
-            streamed = plain_sse_messages(r_headers, r_end - response_bytes, r_end, down)
+            if status >= 400:
+                error = _error(down, body_start, r_end, chunked)
+            if not chunked:
+                messages = plain_sse_messages(r_headers, body_start, r_end, down)
+            else:
+                body = chunked_body(r_headers, body_start, r_end)
+                if body is not None:
+                    streamed.append((i, body))
         complete = resp_end is not None and None not in (req_start, req_end, resp_start)
         out.append(Exchange("http/1.1", i + 1, method, target, status, None, request_id, length,
                             response_bytes, req_start, req_end, resp_start, resp_end,
-                            request_frame, response_frame, 0, False, complete, error, streamed))
+                            request_frame, response_frame, 0, False, complete, error, messages))
+    if streamed:            # the chunked responses' messages, all at once, from the bytes read
+        ends = {body[0]: body[1] for _, body in streamed}
+        with memoryview(data) as view:          # (an event stream's body is split where it is)
+            found = bodies_columns(down.stream, "response", [body for _, body in streamed],
+                                   lambda at: view[at:ends[at]])
+        for (i, _), got in zip(streamed, found):
+            out[i].messages = got
     return out
+
+
+#: The longest response direction :func:`plain_exchanges` reads whole for its chunked responses
+#: (bytes); a longer one goes the general way, which holds a window of it at a time.
+PLAIN_DIRECTION_BYTES = 64 << 20
+
+
+def _chunked_responses(down: TcpTimeline, methods: list) -> tuple[list, bytes] | None:
+    """:func:`_plain_messages` of a response direction with chunked responses among its plain
+    ones, read from the direction's bytes gathered once (a chunked body spans many packets),
+    and those bytes; None when it is not plain (see :func:`plain_exchanges`)."""
+    stop = down.gap_free_end()
+    if stop is None or stop > PLAIN_DIRECTION_BYTES:
+        return None
+    data = read_span(down.stream, 0, stop)
+    if data is None:
+        return None
+    out, o = [], 0
+    while o < stop:
+        split = split_head(data, o, min(stop, o + MAX_HEADER_BYTES))
+        if split is None or len(out) >= len(methods):
+            return None
+        head_end, first, headers = split
+        asked = methods[len(out)]
+        framing = plain_framing(first, headers, False, asked)
+        if framing is not None:
+            parsed, length = framing
+            end, chunked = head_end + length, False
+        else:
+            parsed = chunked_framing(first, headers, asked)
+            whole = None if parsed is None else whole_chunked_body(data, head_end, stop)
+            if whole is None:
+                return None
+            (end, length), chunked = whole, True
+        if end > stop:
+            return None
+        out.append((o, end, parsed[1], None, None, headers, length, head_end, chunked))
+        o = end
+    return out, data
 
 
 def _plain_messages(timeline: TcpTimeline, client: bool, methods: list | None) -> list | None:
     """The messages of one direction as ``(start, end, status, target, method, headers,
-    body bytes)`` tuples (offsets in the stream), or None when it is not plain (see
-    :func:`plain_exchanges`).  ``methods``: the requests' methods, for a response direction.
-    Each head is split where it lies in the capture (:meth:`TcpTimeline.piece_bytes`)."""
+    body bytes)`` tuples (offsets in the stream; a response's with its body's start and False,
+    not chunked, after them), or None when it is not plain (see :func:`plain_exchanges`).
+    ``methods``: the requests' methods, for a response direction.  Each head is split where it
+    lies in the capture (:meth:`TcpTimeline.piece_bytes`)."""
     stop = timeline.gap_free_end()
     if stop is None:
         return None
@@ -311,11 +376,14 @@ def _plain_messages(timeline: TcpTimeline, client: bool, methods: list | None) -
         if framing is None:
             return None
         parsed, length = framing
+        if client and is_event_stream(header_value(headers, "content-type")):
+            return None                          # a streamed request body: the general path
         method, target, status = (parsed[0], parsed[1], None) if client else (None, None,
                                                                                parsed[1])
         end = o + (head_end - at) + length
         if end > stop:
             return None
-        out.append((o, end, status, target, method, headers, length))
+        out.append((o, end, status, target, method, headers, length) if client else
+                   (o, end, status, target, method, headers, length, end - length, False))
         o = end
     return out

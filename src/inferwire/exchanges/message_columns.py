@@ -166,7 +166,7 @@ def _group_columns(stream, direction: str, group: list, kept=None) -> list:
         if sse and split_here:
             chunked_sse.append((n, body))
             continue
-        ch = chunk_columns(body, start, decode=sse)
+        ch = chunk_columns(bytes(body), start, decode=sse)      # (a view, kept: bytes)
         size = ch.data_ends - ch.data_starts
         if sse:
             texts.append(ch.decoded)
@@ -212,7 +212,7 @@ def _chunked_spans(bodies: list, starts: list) -> list:
     out = _events_of(_c_sse_chunked(bodies, np.array(starts, np.int64), _MAX_LINE))
     for k, span in enumerate(out):
         if span is None:
-            ch = chunk_columns(bodies[k], starts[k], decode=True)
+            ch = chunk_columns(bytes(bodies[k]), starts[k], decode=True)   # (a view: bytes)
             out[k] = _sse_spans([ch.decoded], [ch.data_starts],
                                 [ch.data_ends - ch.data_starts])[0]
     return out

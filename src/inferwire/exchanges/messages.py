@@ -27,6 +27,7 @@ import numpy as np
 from ..protocols.chunked import chunk_spans
 from ..protocols.grpc import is_grpc_content_type
 from ..protocols.http2 import H2_STREAM_FIELDS
+from ..protocols.http1 import header_value
 from ..protocols.http2.datarows import data_rows
 from ..protocols.sse import sse_events, is_event_stream
 from .exchange import ExchangeColumns
@@ -95,17 +96,23 @@ def streamed_body(msg) -> tuple | None:
     return msg.head_end, msg.end, chunked, sse
 
 
+def chunked_body(headers: tuple, body_start: int, body_end: int) -> tuple | None:
+    """:func:`streamed_body` of a chunked response read by the plain path (``headers`` as
+    :func:`~inferwire.protocols.http1.split_head` gives them): ``(body start, body end, True,
+    sse)``, or None when the body is over :data:`MAX_SPLIT_BYTES`."""
+    if body_end - body_start > MAX_SPLIT_BYTES:
+        return None
+    return body_start, body_end, True, is_event_stream(header_value(headers, "content-type"))
+
+
 def plain_sse_messages(headers: tuple, body_start: int, body_end: int,
                        down) -> list[Message] | None:
     """The SSE events of a response read by the plain path (``headers`` as
     :func:`~inferwire.protocols.http1.split_head` gives them, a Content-Length body at
     ``[body_start, body_end)`` of ``down``), or None when it is not an event stream."""
-    for name, value in headers:
-        if name == "content-type":
-            break
-    else:
-        return None
-    if not is_event_stream(value) or body_end - body_start > MAX_SPLIT_BYTES:
+    # (several Content-Type fields joined, as the parser's messages give them: not one type)
+    if not is_event_stream(header_value(headers, "content-type")) or \
+            body_end - body_start > MAX_SPLIT_BYTES:
         return None
     tcp = isinstance(down, TcpTimeline)
     body = read_span(down.stream, body_start, body_end) if tcp else \

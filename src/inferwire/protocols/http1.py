@@ -616,6 +616,40 @@ def plain_framing(first: bytes, headers: tuple, client: bool,
     return (parsed, length) if seen else None      # no length: delimited by the close
 
 
+def chunked_framing(first: bytes, headers: tuple, asked: str | None) -> tuple | None:
+    """The status-line fields ``(version, status, reason)`` of a final response whose body is
+    chunked and can be read without the parser's general path: one Transfer-Encoding field,
+    ``chunked``, no Content-Length and no Upgrade, a status of 200 or more other than 204 and
+    304, answering neither HEAD nor CONNECT (``asked``, as for :func:`plain_framing`).  None
+    for anything else (the general path reads it, by the same rules)."""
+    parsed = _status_line(first)
+    if parsed is None or parsed[1] < 200 or parsed[1] in (204, 304) or asked in ("HEAD",
+                                                                                 "CONNECT"):
+        return None
+    coding = None
+    for name, value in headers:
+        if name == "transfer-encoding":
+            if coding is not None:
+                return None
+            coding = value
+        elif name == "content-length" or name == "upgrade":
+            return None
+    return parsed if coding is not None and coding.lower() == "chunked" else None
+
+
+def whole_chunked_body(data, pos: int, end: int) -> tuple[int, int] | None:
+    """``(end of the body, data bytes)`` of the chunked body beginning at ``pos`` of ``data``
+    (before ``end``) when it is whole chunks read in C (as the parser reads them, size lines
+    of at most :data:`MAX_HEADER_BYTES`), then the last chunk ``0`` with no extension and no
+    trailer (``0`` CRLF CRLF); None for anything else, or without the C walk."""
+    if _c_chunks is None:
+        return None
+    _, stop, nbytes, _ = _c_chunks(data, pos, end, MAX_HEADER_BYTES, False)
+    if stop + 5 > end or data[stop:stop + 5] != b"0\r\n\r\n":
+        return None
+    return stop + 5, nbytes
+
+
 def header_value(headers: tuple, name: str) -> str | None:
     """The value of field ``name`` (lower-case) in ``headers``, several occurrences joined by
     ", "; None if absent."""
