@@ -136,3 +136,53 @@ def test_a_copy_that_fails_surfaces_and_leaves_no_thread(tmp_path, monkeypatch):
     with pytest.raises(MemoryError, match="no room"):
         read(path)
     assert [t for t in threading.enumerate() if t.name == "inferwire-decode"] == []
+
+
+def test_zero_chunks_of_the_often_zero_columns_are_left_unwritten_and_read_as_zeros(tmp_path,
+                                                                                   monkeypatch):
+    """IPv4 packets' address high halves and a single interface's id are zeros: such chunks
+    are not copied (the reservation reads as zeros), chunks that are not are; the table is the
+    concatenated one either way, with IPv4 and IPv6 chunks, and two interfaces, in turn."""
+    monkeypatch.setattr(pcapng, "CHUNK_RECORDS", 4)
+    data = craft.shb() + craft.idb(1) + craft.idb(1)
+    for i in range(40):
+        v6 = (i // 8) % 2 == 1                      # runs of IPv4, then IPv6, packets
+        tcp = craft.tcp(sport=2000 + i, payload=b"y")
+        frame = (craft.ethernet(craft.ipv6(body=tcp), ethertype=0x86DD) if v6
+                 else craft.ethernet(craft.ipv4(body=tcp)))
+        data += craft.epb(frame, 5000 + i, iface=1 if 16 <= i < 24 else 0)
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(data)
+    seen = []
+    put = reader._Gathered.put
+
+    def watched(self, cols):
+        put(self, cols)
+        seen.append({name: bool(cols[name].any()) for name in reader._OFTEN_ZERO})
+    monkeypatch.setattr(reader._Gathered, "put", watched)
+    table = read(path)
+    assert table.ip_version.tolist() == [6 if (i // 8) % 2 else 4 for i in range(40)]
+    assert table.iface.tolist() == [1 if 16 <= i < 24 else 0 for i in range(40)]
+    assert any(s["src_hi"] for s in seen) and not all(s["src_hi"] for s in seen)
+    same(table, concatenated(path, monkeypatch))
+
+
+def test_zero_address_halves_are_not_faulted_in():
+    """A million IPv4 rows: the reservation's pages of the two high halves (16 MB) are not
+    brought in, the others are."""
+    def resident_kib() -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    n = 1_000_000
+    target = reader._Gathered(n)
+    chunk = {name: np.ones(n, dtype) for name, dtype in reader.COLUMNS.items()}
+    for name in reader._OFTEN_ZERO:
+        chunk[name][:] = 0
+    before = resident_kib()
+    target.put(chunk)
+    grew = (resident_kib() - before) * 1024
+    written = sum(np.dtype(d).itemsize for name, d in reader.COLUMNS.items()
+                  if name not in reader._OFTEN_ZERO) * n
+    assert written <= grew < written + 4 * 1024 * 1024
+    got = target.columns()
+    assert not got["src_hi"].any() and got["frame"].sum() == n

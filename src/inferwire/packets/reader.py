@@ -277,6 +277,12 @@ def _gathered(chunks: Iterator[dict], capacity: int) -> dict[str, np.ndarray]:
     return target.columns()
 
 
+#: Columns whose chunks are often all zeros, not written then (the reservation is zeros until
+#: written, and each page first written costs a fault): the addresses' high halves of IPv4
+#: packets (stored IPv4-mapped), the interface id of a capture on one interface.
+_OFTEN_ZERO = frozenset({"src_hi", "dst_hi", "iface"})
+
+
 class _Gathered:
     """The chunks' columns as one array per column, each chunk copied in as it comes
     (:meth:`put`, by the decoding thread: the copies of a chunk run beside the walk of the
@@ -304,7 +310,10 @@ class _Gathered:
                               for name, dtype in COLUMNS.items()})
             return
         for name, col in self.reserved.items():
-            col[self.at:self.at + n] = cols[name]
+            src = cols[name]
+            if name in _OFTEN_ZERO and not src.any():
+                continue        # the mapping reads as zeros already: its pages stay untouched
+            col[self.at:self.at + n] = src
         self.at += n
 
     def columns(self) -> dict[str, np.ndarray]:
