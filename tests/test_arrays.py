@@ -19,6 +19,7 @@ import pytest
 
 from inferwire import arrays, tablefiles
 from inferwire.analysis import analyze
+from inferwire.errors import InferwireError
 from inferwire.analysis.tables import typed
 from inferwire.tablefiles import arrow_table
 
@@ -149,6 +150,13 @@ def test_the_tables_become_dataframes_when_read_and_stay_set_ones():
     other = df.head(2)
     a.requests = other
     assert a.requests is other and a.table("requests") is other
+
+
+@pytest.mark.parametrize("name", ["_requests", "request", "Requests", "frames"])
+def test_an_unknown_table_name_is_named_with_the_three(name):
+    a = _analysis(SAMPLES[0])
+    with pytest.raises(InferwireError, match="use one of requests, connections, messages"):
+        a.table(name)
 
 
 def test_joined_strings_stay_arrow_whatever_their_pieces():

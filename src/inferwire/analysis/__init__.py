@@ -11,8 +11,9 @@ One module a concern, in the order the data flows:
 - :mod:`.dispatch`: per connection, its protocol and its exchanges;
 - :mod:`.rows`, :mod:`.tables`: exchanges -> named rows -> typed columns (:mod:`inferwire.columns`);
 - :mod:`.pages`: how much of the mapped capture is held, and giving it back;
-  :mod:`.smallpages`, :mod:`.arrowpool`: numpy's huge page advice off and Arrow's buffers on
-  ``malloc`` while :func:`analyze` runs (the big short-lived arrays' new pages);
+  :mod:`.smallpages`, :mod:`.arrowpool`, :mod:`.keptheap`: numpy's huge page advice off,
+  Arrow's buffers on ``malloc`` and ``malloc``'s freed memory kept for reuse while
+  :func:`analyze` runs (the big short-lived arrays' new pages);
 - :mod:`.summary`: phase percentiles and the short texts;
 - inputs beyond one capture: :mod:`.vantage` (two vantage points), :mod:`.many` (many captures
   on Dask), and joins: :mod:`.join` (capture x client log x server log);

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..arrays import Table
+from ..errors import InferwireError
 from ..tablefiles import write_csv, write_parquet
 from .summary import describe_tables, format_summary, phase_summary
 from .tables import message_columns
@@ -72,10 +73,17 @@ class Analysis:
         self.requests, self.connections = requests, connections
         self.messages = messages if messages is not None else Table(message_columns([]))
 
+    #: The names :meth:`table` knows.
+    TABLES = ("requests", "connections", "messages")
+
     def table(self, name: str):
         """The table ``name`` ("requests", "connections", "messages") as held: an
         :class:`~inferwire.arrays.Table` until its DataFrame is read, then that DataFrame
-        (either has ``len``)."""
+        (either has ``len``).  Another name is an :class:`~inferwire.errors.InferwireError`
+        naming these."""
+        if name not in self.TABLES:
+            raise InferwireError(f"no table {name!r} in an Analysis: use one of "
+                                 f"{', '.join(self.TABLES)}")
         return self.__dict__[f"_{name}"]
 
     def __repr__(self) -> str:
