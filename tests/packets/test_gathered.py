@@ -1,5 +1,5 @@
 """The reader copies each decoded chunk into columns reserved for as many rows as the file can
-hold (reader._gathered), and lets the chunk go: the table is the one concatenating every chunk at
+hold (reader._Gathered), and lets the chunk go: the table is the one concatenating every chunk at
 the end gives, row for row and type for type, with many chunks and few, with files of the
 smallest TCP records (where the reservation is exactly full), non-TCP records between, and on the
 fallbacks (no reservation, or one outgrown); and only the rows' pages are touched."""
@@ -17,6 +17,14 @@ from . import craft
 from .test_decode_thread import read
 
 RAW_IP = 101            # LINKTYPE_RAW: no link header, the smallest record a TCP packet makes
+
+
+def gathered(chunks, capacity: int) -> dict:
+    """The columns of ``chunks`` put one after another into a reservation of ``capacity``."""
+    target = reader._Gathered(capacity)
+    for cols in chunks:
+        target.put(cols)
+    return target.columns()
 
 
 def concatenated(path, monkeypatch):
@@ -86,7 +94,7 @@ def test_an_outgrown_reservation_keeps_every_row(capacity):
             n = min(64, 500 - start)
             yield {name: (np.arange(start, start + n) % 200).astype(dtype)
                    for name, dtype in reader.COLUMNS.items()}
-    got = reader._gathered(chunks(), capacity)
+    got = gathered(chunks(), capacity)
     want = reader._concatenate(list(chunks()))
     assert set(got) == set(want)
     for name in want:
@@ -101,7 +109,7 @@ def test_only_the_rows_pages_are_touched():
             return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     before = resident_kib()
     chunk = {name: np.ones(1000, dtype) for name, dtype in reader.COLUMNS.items()}
-    got = reader._gathered(iter([chunk]), 1_000_000)
+    got = gathered(iter([chunk]), 1_000_000)
     grew = resident_kib() - before
     assert len(got["frame"]) == 1000 and got["frame"].sum() == 1000
     assert isinstance(got["frame"].base, (mmap.mmap, np.ndarray))

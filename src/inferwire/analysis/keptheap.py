@@ -21,11 +21,10 @@ any C library without ``mallopt``.  Measured in docs/bench-analyze.md ("The C he
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 from contextlib import contextmanager
 
-from .pages import malloc_trim
+from .pages import libc_function, malloc_trim
 
 #: mallopt's parameter numbers (glibc's malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -42,15 +41,9 @@ _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TO
                   "GLIBC_TUNABLES")
 
 
-@functools.cache
 def _mallopt():
     """glibc's ``mallopt`` as a ctypes function, or None where the C library has none."""
-    try:
-        fn = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes, fn.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return fn
+    return libc_function("mallopt", (ctypes.c_int, ctypes.c_int), ctypes.c_int)
 
 
 @contextmanager

@@ -150,12 +150,18 @@ def give_back_freed_memory() -> None:
         trim(0)
 
 
-@functools.cache
 def malloc_trim():
     """glibc's ``malloc_trim`` as a ctypes function, or None where the C library has none."""
+    return libc_function("malloc_trim", (ctypes.c_size_t,), ctypes.c_int)
+
+
+@functools.cache
+def libc_function(name: str, argtypes: tuple, restype):
+    """The C library's function ``name`` as a ctypes function of those argument and result
+    types, or None where the library has none (not glibc, say)."""
     try:
-        trim = ctypes.CDLL(None).malloc_trim
+        fn = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
+    fn.argtypes, fn.restype = list(argtypes), restype
+    return fn

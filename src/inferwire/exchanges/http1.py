@@ -321,44 +321,24 @@ def _chunked_responses(down: TcpTimeline, methods: list) -> tuple[list, bytes] |
     if stop is None or stop > PLAIN_DIRECTION_BYTES:
         return None
     data = read_span(down.stream, 0, stop)
-    if data is None:
-        return None
-    out, o = [], 0
-    while o < stop:
-        split = split_head(data, o, min(stop, o + MAX_HEADER_BYTES))
-        if split is None or len(out) >= len(methods):
-            return None
-        head_end, first, headers = split
-        asked = methods[len(out)]
-        framing = plain_framing(first, headers, False, asked)
-        if framing is not None:
-            parsed, length = framing
-            end, chunked = head_end + length, False
-        else:
-            parsed = chunked_framing(first, headers, asked)
-            whole = None if parsed is None else whole_chunked_body(data, head_end, stop)
-            if whole is None:
-                return None
-            (end, length), chunked = whole, True
-        if end > stop:
-            return None
-        out.append((o, end, parsed[1], None, None, headers, length, head_end, chunked))
-        o = end
-    return out, data
+    responses = None if data is None else _plain_messages(down, False, methods, data)
+    return None if responses is None else (responses, data)
 
 
-def _plain_messages(timeline: TcpTimeline, client: bool, methods: list | None) -> list | None:
+def _plain_messages(timeline: TcpTimeline, client: bool, methods: list | None,
+                    data: bytes | None = None) -> list | None:
     """The messages of one direction as ``(start, end, status, target, method, headers,
-    body bytes)`` tuples (offsets in the stream; a response's with its body's start and False,
-    not chunked, after them), or None when it is not plain (see :func:`plain_exchanges`).
+    body bytes)`` tuples (offsets in the stream; a response's with its body's start and whether
+    it is chunked after them), or None when it is not plain (see :func:`plain_exchanges`).
     ``methods``: the requests' methods, for a response direction.  Each head is split where it
-    lies in the capture (:meth:`TcpTimeline.piece_bytes`)."""
+    lies in the capture (:meth:`TcpTimeline.piece_bytes`), or in ``data``, the direction's
+    bytes, when given: then a response may also be plainly chunked."""
     stop = timeline.gap_free_end()
     if stop is None:
         return None
     out, o = [], 0
     while o < stop:
-        piece = timeline.piece_bytes(o)
+        piece = timeline.piece_bytes(o) if data is None else (data, o, stop)
         if piece is None:
             return None
         buffer, at, piece_end = piece
@@ -373,17 +353,26 @@ def _plain_messages(timeline: TcpTimeline, client: bool, methods: list | None) -
         else:
             return None                          # a response without a captured request
         framing = plain_framing(first, headers, client, asked)
-        if framing is None:
+        chunked = framing is None and data is not None and not client
+        if chunked:                              # (in ``data``, stream offsets are its indices)
+            parsed = chunked_framing(first, headers, asked)
+            whole = None if parsed is None else whole_chunked_body(data, head_end, stop)
+            if whole is None:
+                return None
+            end, length = whole
+        elif framing is None:
             return None
-        parsed, length = framing
+        else:
+            parsed, length = framing
+            end = o + (head_end - at) + length
         if client and is_event_stream(header_value(headers, "content-type")):
             return None                          # a streamed request body: the general path
         method, target, status = (parsed[0], parsed[1], None) if client else (None, None,
                                                                                parsed[1])
-        end = o + (head_end - at) + length
         if end > stop:
             return None
         out.append((o, end, status, target, method, headers, length) if client else
-                   (o, end, status, target, method, headers, length, end - length, False))
+                   (o, end, status, target, method, headers, length, o + head_end - at,
+                    chunked))
         o = end
     return out

@@ -269,14 +269,6 @@ MIN_TCP_RECORD = 56
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 
 
-def _gathered(chunks: Iterator[dict], capacity: int) -> dict[str, np.ndarray]:
-    """One array per column of the chunks' columns (:class:`_Gathered`)."""
-    target = _Gathered(capacity)
-    for cols in chunks:
-        target.put(cols)
-    return target.columns()
-
-
 #: Columns whose chunks are often all zeros, not written then (the reservation is zeros until
 #: written, and each page first written costs a fault): the addresses' high halves of IPv4
 #: packets (stored IPv4-mapped), the interface id of a capture on one interface.
