@@ -150,6 +150,7 @@ def give_back_freed_memory() -> None:
         trim(0)
 
 
+@functools.cache
 def malloc_trim():
     """glibc's ``malloc_trim`` as a ctypes function, or None where the C library has none."""
     return libc_function("malloc_trim", (ctypes.c_size_t,), ctypes.c_int)
