@@ -518,6 +518,29 @@ def test_a_lost_syn_is_not_the_round_trip_of_a_clean_connection(tmp_path):
     assert conn["rtt_client_ms"] == pytest.approx(0.06) and conn["vantage"] == ""
 
 
+def first_segment_lost_and_its_acks(c: Conversation, t0: int, rto_ms: int,
+                                    dsack_us: int) -> int:
+    """The request at ``t0``; the response's first segment lost (the client's SACKs report it
+    missing), its fast retransmit got through but the client's ACK of it was lost, the
+    timeout's copy ``rto_ms`` later and the client's ACK ``dsack_us`` after that, with a
+    D-SACK of it.  Returns the fast retransmit's time (ns), where the response ends."""
+    c.client(t0, REQ)
+    c.ack_from_server(t0 + 40 * US)
+    start = c.seq_s
+    c.server(t0 + 1 * MS, RESP[:1000])                                  # lost
+    c.server(t0 + 3 * MS, RESP[1000:2000])
+    c.ack_from_client(t0 + 3 * MS + 30 * US, ack=start, options=sack(c, True, 1000, 2000))
+    c.server(t0 + 5 * MS, RESP[2000:])
+    end = c.seq_s
+    c.ack_from_client(t0 + 5 * MS + 25 * US, ack=start, options=sack(c, True, 1000, 2500))
+    fast = t0 + 5 * MS + 35 * US
+    c.server(fast, RESP[:1000], seq=start)                              # got through; ACK lost
+    rto = fast + rto_ms * MS
+    c.server(rto, RESP[:1000], seq=start)
+    c.ack_from_client(rto + dsack_us * US, ack=end, options=sack(c, True, 0, 1000))  # D-SACK
+    return fast
+
+
 def test_a_lost_synack_does_not_stretch_the_guard(tmp_path):
     """Server side, from a real lossy veth run (SSE tokens): the first SYN-ACK was lost; the
     server repeated it a second later and answered the client's repeated SYN, and the client's
@@ -536,27 +559,68 @@ def test_a_lost_synack_does_not_stretch_the_guard(tmp_path):
     c._pkt(False, 1_027 * MS + 34 * US, "SA", c.isn_s, c.isn_c + 1, options=SACK_OK)
     c._pkt(True, 1_027 * MS + 40 * US, "A", c.seq_c, c.seq_s)
     t0 = 1_030 * MS
-    c.client(t0, REQ)
-    c.ack_from_server(t0 + 40 * US)
-    start = c.seq_s
-    c.server(t0 + 1 * MS, RESP[:1000])                                  # lost
-    c.server(t0 + 3 * MS, RESP[1000:2000])
-    c.ack_from_client(t0 + 3 * MS + 30 * US, ack=start,
-                      options=sack(c, True, 1000, 2000))
-    c.server(t0 + 5 * MS, RESP[2000:])
-    end = c.seq_s
-    c.ack_from_client(t0 + 5 * MS + 25 * US, ack=start, options=sack(c, True, 1000, 2500))
-    fast = t0 + 5 * MS + 35 * US
-    c.server(fast, RESP[:1000], seq=start)                              # got through; ACK lost
-    rto = fast + 209 * MS
-    c.server(rto, RESP[:1000], seq=start)
-    c.ack_from_client(rto + 55 * US, ack=end, options=sack(c, True, 0, 1000))    # D-SACK
+    fast = first_segment_lost_and_its_acks(c, t0, rto_ms=209, dsack_us=55)
     row, conn = analyze(tmp_path, c)
     assert conn["rtt_client_ms"] == pytest.approx(0.006) == row["rtt_client_ms"]
     assert conn["rtt_server_ms"] == pytest.approx(0.004)
     assert conn["vantage"] == "server"
     assert_times(row, t0, t0, t0 + 1 * MS, fast)
     assert "no ACK telling" not in conn["warnings"]     # the SACKs and the D-SACK told
+
+
+@pytest.mark.parametrize("vantage", ["auto", "server"])
+def test_a_synack_repeated_by_the_servers_timer_is_no_round_trip(tmp_path, vantage):
+    """Server side, from a real lossy veth run (SSE tokens): the first SYN-ACK was lost, and
+    so was the client's repeated SYN; the server's timer repeated the SYN-ACK a second later
+    and the client's ACK answered that.  The server's round trip is SYN to the SYN-ACK that
+    answered it (8 us), not to the timer's repeat (a second: the guard at the server's vantage
+    was half of that).  Then a token's segment was lost, its fast retransmit got through, the
+    client's ACK of it was lost, the timeout's copy went 207 ms later and the ACK after it
+    carries a D-SACK: it names the timeout's copy, and the response ends with the fast
+    retransmit (it ended 207 ms late)."""
+    c = Conversation()
+    c.handshake(0, 8 * US, 1_030 * MS + 40 * US, syn_options=SACK_OK, synack_options=SACK_OK)
+    c.packets.pop()                                                     # the ACK: later
+    c._pkt(False, 1_030 * MS, "SA", c.isn_s, c.isn_c + 1, options=SACK_OK)   # the timer's
+    c._pkt(True, 1_030 * MS + 40 * US, "A", c.seq_c, c.seq_s)
+    t0 = 1_040 * MS
+    fast = first_segment_lost_and_its_acks(c, t0, rto_ms=207, dsack_us=18)
+    row, conn = analyze(tmp_path, c, vantage=vantage)
+    assert conn["rtt_server_ms"] == pytest.approx(0.008) == row["rtt_server_ms"]
+    assert conn["rtt_client_ms"] == pytest.approx(0.04) == row["rtt_client_ms"]
+    assert conn["tcp_handshake_ms"] == pytest.approx(1_030.04)          # from the first SYN
+    assert_times(row, t0, t0, t0 + 1 * MS, fast)
+
+
+def test_the_guard_is_no_longer_than_half_the_shortest_round_trip_seen(tmp_path):
+    """Server side, from a real lossy Triton run (SSE tokens): the handshake's round trip was
+    100 us (a guard of 50 us), later ones 30 us.  The response's last segment was lost and its
+    repeat 10 ms later got through: the client's ACK came 30 us after the repeat, sooner than
+    the handshake's guard.  The guard is half the shortest round trip the server's bytes show
+    (an ACK 30 us after a segment sent once: 15 us), so the repeat is the copy that got
+    through, and the response ends with it (it ended with the lost first copy, 10 ms early)."""
+    c = conv("server")
+    c.packets.pop()                                                     # the ACK: 100 us
+    c._pkt(True, 50 * US + 100 * US, "A", c.seq_c, c.seq_s)
+    t0 = 1 * MS
+    c.client(t0, REQ)
+    c.ack_from_server(t0 + 40 * US)
+    c.server(t0 + 1 * MS, RESP[:1000])
+    c.ack_from_client(t0 + 1 * MS + 30 * US)                           # 30 us: the shortest
+    c.server(t0 + 2 * MS, RESP[1000:2000])
+    c.ack_from_client(t0 + 2 * MS + 45 * US)
+    lost = c.seq_s
+    c.server(t0 + 3 * MS, RESP[2000:])                                  # lost
+    repeat = t0 + 13 * MS
+    c.server(repeat, RESP[2000:], seq=lost)
+    c.ack_from_client(repeat + 30 * US)
+    row, conn = analyze(tmp_path, c, vantage="server")
+    assert conn["rtt_client_ms"] == pytest.approx(0.1)
+    assert_times(row, t0, t0, t0 + 1 * MS, repeat)
+    # the ACK 10 us after the repeat, under half the shortest round trip: the first copy
+    c.packets[-1].time = (T0_NS + repeat + 10 * US) / 1e9
+    row, _ = analyze(tmp_path, c, name="sooner.pcap", vantage="server")
+    assert_times(row, t0, t0, t0 + 1 * MS, t0 + 3 * MS)
 
 
 def test_a_dsack_counts_when_the_guard_rules_every_copy_out(tmp_path):

@@ -231,6 +231,7 @@ def connection_facts(g: PacketGroups) -> dict:
     facts["handshake_ack_ns"] = _handshake_ack(g, facts)
     facts["answered_synack_ns"] = _answered_synack(g, facts)
     facts["answered_syn_ns"] = _answered_syn(g, facts)
+    facts["syn_answer_ns"] = _syn_answer(g, facts)
     facts.update(_endpoints(g, client_is_a))
     first_row = g.order[starts]
     tuple_first = first_row[np.maximum.accumulate(np.where(g.new_tuple[starts],
@@ -292,6 +293,21 @@ def _answered_syn(g: PacketGroups, facts: dict) -> np.ndarray:
     return np.where((latest >= 0) & (synack != NO_ROW), latest, NO_ROW)
 
 
+def _syn_answer(g: PacketGroups, facts: dict) -> np.ndarray:
+    """Time of the first timed SYN-ACK captured at or after the answered SYN
+    (:func:`_answered_syn`): the one that answered it, or NO_ROW.  Usually the SYN-ACK the
+    handshake's ACK answered; not when the server's first SYN-ACK was lost and the client's
+    repeated SYN was lost too: the SYN-ACK the ACK answered is then the server's own repeat a
+    second later, and the SYN before it the first one, so that SYN to that SYN-ACK is the
+    server's retransmission timer, not a round trip (seen at the server's side of a lossy
+    veth run: a 1.03 s "round trip", a 515 ms guard, a D-SACK naming the wrong copy)."""
+    syn = facts["answered_syn_ns"]
+    timed = g.s_synack if g.all_known else g.s_synack & g.s_known
+    after = timed & (g.s_time >= syn[g.conn])
+    first = np.minimum.reduceat(np.where(after, g.s_time, NO_ROW), g.starts)
+    return np.where(syn != NO_ROW, first, NO_ROW)
+
+
 def _endpoints(g: PacketGroups, client_is_a: np.ndarray) -> dict:
     """Client and server address halves and ports, from each connection's first row."""
     t, first = g.table, g.order[g.starts]
@@ -307,7 +323,7 @@ def _as_lists(facts: dict, has_syn, has_synack) -> dict:
         "packets", "client_hi", "client_lo", "client_port", "server_hi", "server_lo",
         "server_port", "has_rst", "has_fin", "syn_untimed")}
     for name in ("first_ns", "syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns",
-                 "answered_syn_ns", "answered_synack_ns"):
+                 "answered_syn_ns", "answered_synack_ns", "syn_answer_ns"):
         out[name] = [None if v == NO_ROW else v for v in facts[name].tolist()]
     out["last_ns"] = [None if v < 0 else v for v in facts["last_ns"].tolist()]
     out["syn_seen"] = has_syn.tolist()
@@ -445,18 +461,22 @@ def guards(facts: dict, vantage: str = "auto") -> dict:
 
     From the handshake as captured: SYN to SYN-ACK is the round trip between the capture point
     and the server, SYN-ACK to the client's ACK the one to the client (0 where unknown).  The
-    SYN-ACK is the one the ACK answered, the latest before it (``answered_synack_ns``), and the
+    SYN-ACK is the one the ACK answered, the latest before it (``answered_synack_ns``), the
     SYN the one that SYN-ACK answered, the latest before it (``answered_syn_ns``; the first
-    SYN where that is not known): a lost SYN (or SYN-ACK) repeated a second later made the round
-    trip a second long, and the guard half that, so that every copy looked too late for its
-    ACK (and a D-SACK named a copy a second before it, not the repeat it answered).
+    SYN where that is not known), and the server's round trip ends at the first SYN-ACK after
+    that SYN (``syn_answer_ns``: not a repeat the server's timer sent): a lost SYN (or SYN-ACK)
+    repeated a second later made the round trip a second long, and the guard half that, so
+    that every copy looked too late for its ACK (and a D-SACK named a copy a second before it,
+    not the repeat it answered).
     ``vantage`` "client" or "server" says the capture was taken on that host: the round trip to
     that side is then 0 and to the other the whole handshake's."""
     syn = facts.get("answered_syn_ns")
     syn = facts["syn_ns"] if syn is None else np.where(syn != NO_ROW, syn, facts["syn_ns"])
     synack = facts.get("answered_synack_ns", facts["synack_ns"])
-    known = (syn != NO_ROW) & (synack != NO_ROW)
-    server = np.where(known, synack - syn, 0)
+    answer = facts.get("syn_answer_ns")
+    answer = synack if answer is None else np.where(answer != NO_ROW, answer, synack)
+    known = (syn != NO_ROW) & (answer != NO_ROW)
+    server = np.where(known, answer - syn, 0)
     acked = known & (facts["handshake_ack_ns"] != NO_ROW)
     client = np.where(acked, facts["handshake_ack_ns"] - synack, 0)
     server, client = np.maximum(server, 0), np.maximum(client, 0)
