@@ -12,7 +12,8 @@ import pytest
 
 from inferwire import analyze
 from inferwire.errors import InferwireError
-from inferwire.analysis.workers import AUTO_MIN_PACKETS, resolve_workers, run_sharded
+from inferwire.analysis.workers import (AUTO_MIN_PACKETS, map_shards, reap, resolve_workers,
+                                        run_sharded)
 
 from needs import small_tmpfs
 
@@ -59,6 +60,34 @@ def test_items_are_claimed_heaviest_first_and_shared_by_who_is_free(tmp_path):
     out = run_sharded(fn, [1, 1, 1, 50, 1, 1, 1, 1], 2)
     heavy = out[3]
     assert all(pid != heavy for i, pid in enumerate(out) if i != 3)
+
+
+def _children() -> set[int]:
+    """This process's child processes, exited ones not yet waited for included (Linux)."""
+    return {int(pid) for task in Path(f"/proc/{os.getpid()}/task").iterdir()
+            for pid in (task / "children").read_text().split()}
+
+
+def test_finished_workers_are_left_to_the_caller_who_reaps_them(tmp_path):
+    """With ``finished``, the forked processes that sent every result are handed over, not
+    waited for (their exit overlaps the caller's work); :func:`reap` leaves none, not even
+    an exited one unwaited; an analysis with two workers leaves none either."""
+    before = _children()
+
+    def fn(items, tick):
+        for i in items:
+            _working(tmp_path, 2)
+            yield i, os.getpid()
+    finished: list = []
+    out = map_shards(fn, [1] * 6, 2, finished=finished)
+    assert sorted(i for _, got in out for i, _ in got) == list(range(6))
+    assert len(finished) == 1 and finished[0].pid in {pid for _, got in out for _, pid in got}
+    reap(finished)
+    assert finished[0].exitcode is not None and _children() == before     # ended, waited for
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = analyze(CAPTURES / "run-b1" / "capture.pcapng", workers=2)
+    assert len(a.requests) > 0 and _children() == before
 
 
 def test_a_worker_error_surfaces_as_the_real_exception():

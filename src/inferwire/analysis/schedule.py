@@ -21,7 +21,7 @@ from .rows import MESSAGES, REQUEST_ID, STREAM, RowColumns, connection_rows
 from .spill import SpilledCapture
 from .tables import (connection_columns, message_columns, request_columns, request_columns_of,
                      typed)
-from .workers import map_shards
+from .workers import map_shards, reap
 
 
 def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar):
@@ -59,12 +59,16 @@ def capture_tables(table, ignore: frozenset, options, keylog, workers: int, bar)
                 table.release()
             yield requests, req_pos, connections, conn_pos, warnings, keys, messages
 
-    shards = map_shards(bucket_tables, source.weights, workers,
-                        progress=None if bar is None else bar.update_to,
-                        spool_dir=options.spill_dir)
-    frames = [f for _, shard_frames in shards for f in shard_frames]
-    shards = None                   # numbered() lets each bucket's columns go once gathered
-    return numbered(frames, many)
+    finished: list = []             # the workers, exiting while their results are joined
+    try:
+        shards = map_shards(bucket_tables, source.weights, workers,
+                            progress=None if bar is None else bar.update_to,
+                            spool_dir=options.spill_dir, finished=finished)
+        frames = [f for _, shard_frames in shards for f in shard_frames]
+        shards = None               # numbered() lets each bucket's columns go once gathered
+        return numbered(frames, many)
+    finally:
+        reap(finished)
 
 
 def bucket_rows(found: ConnectionSet, ignore: frozenset, options, keylog, budget,
