@@ -1,0 +1,44 @@
+"""A sub-command given on the line imports only its own module (``inferwire.cli.COMMANDS``):
+the map is what the modules register, help still lists every command, and ``inferwire
+analyze`` runs without the other areas' modules."""
+import argparse
+import importlib
+import subprocess
+import sys
+
+from inferwire.cli import COMMAND_MODULES, COMMANDS, build_parser
+
+
+def _registered(module: str) -> set[str]:
+    sub = argparse.ArgumentParser().add_subparsers()
+    importlib.import_module(module).register(sub)
+    return set(sub.choices)
+
+
+def test_the_map_names_each_command_of_each_module():
+    found = {name: module for module in COMMAND_MODULES for name in _registered(module)}
+    assert found == COMMANDS
+
+
+def test_one_command_builds_its_own_parser_and_help_lists_them_all():
+    def commands(parser):
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(sub.choices)
+    assert commands(build_parser("analyze")) == {"analyze"}
+    assert commands(build_parser("findings")) == {"sweep", "findings"}
+    assert commands(build_parser()) == commands(build_parser("--help")) == set(COMMANDS)
+    assert commands(build_parser("no-such-command")) == set(COMMANDS)
+    help_text = subprocess.run([sys.executable, "-m", "inferwire", "--help"],
+                               capture_output=True, text=True, timeout=120).stdout
+    assert all(name in help_text for name in COMMANDS)
+
+
+def test_analyze_imports_no_other_areas_command_module(tmp_path):
+    others = [m for m in COMMAND_MODULES if m != COMMANDS["analyze"]]
+    script = ("import sys\nfrom inferwire.cli import main\n"
+              f"code = main(['analyze', {str(tmp_path / 'none')!r}])\n"
+              f"print(code, [m for m in {others!r} if m in sys.modules])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split("\n")[0] == "1 []", done.stdout + done.stderr
+    assert "inferwire: error:" in done.stderr
