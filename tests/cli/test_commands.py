@@ -42,3 +42,42 @@ def test_analyze_imports_no_other_areas_command_module(tmp_path):
                           timeout=120)
     assert done.stdout.split("\n")[0] == "1 []", done.stdout + done.stderr
     assert "inferwire: error:" in done.stderr
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
+    """``inferwire analyze``'s progress bar goes to standard error when that is a terminal
+    (a pseudo-terminal here), not into a pipe or a file, and never with ``--quiet``."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+    from pathlib import Path
+    capture = str(Path(__file__).resolve().parents[2] / "captures" / "run-b1" / "capture.pcapng")
+
+    def stderr_of(*extra, terminal: bool) -> str:
+        cmd = [sys.executable, "-m", "inferwire", "analyze", capture, *extra]
+        if not terminal:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+            return done.stderr
+        main, other = pty.openpty()
+        # a terminal 100 columns wide (tqdm draws nothing on one of no width)
+        fcntl.ioctl(other, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=other)
+        os.close(other)
+        got = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:                  # the other end closed: the process is done
+                break
+            if not chunk:
+                break
+            got += chunk
+        os.close(main)
+        assert proc.wait(timeout=300) == 0
+        return got.decode("utf-8", "replace")
+    assert "pkt" in stderr_of(terminal=True)
+    assert "pkt" not in stderr_of("--quiet", terminal=True)
+    assert "pkt" not in stderr_of(terminal=False)

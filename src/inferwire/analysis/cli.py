@@ -50,7 +50,8 @@ def register(sub) -> None:
     p.add_argument("--vantage", choices=("auto", "client", "server"), default="auto",
                    help="where the capture was taken (decides which copy of a retransmitted "
                         "byte the receiver got); auto: judged per connection from its handshake")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (drawn only when standard error is a terminal)")
     two = p.add_argument_group("two vantage points")
     two.add_argument("--client", metavar="CAP", help="capture made on the client host")
     two.add_argument("--server", metavar="CAP", help="capture made on the server host")
@@ -177,11 +178,21 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+def _on_a_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal: the progress bar is drawn only there (redirected to a
+    file or a pipe, its carriage returns are noise in a log; tqdm's import alone is 14 ms)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):      # no stream, or a closed one
+        return False
+
+
 def _run_one(args, options) -> int:
     from .pipeline import analyze  # deferred: numpy and pandas only once the arguments are read
     source = args.capture[0] if len(args.capture) == 1 else list(args.capture)
     spill = {"auto": "auto", "yes": True, "no": False}[args.spill]
-    result = analyze(source, progress=not args.quiet, workers=args.workers or "auto",
+    result = analyze(source, progress=not args.quiet and _on_a_terminal(sys.stderr),
+                     workers=args.workers or "auto",
                      spill=spill, spill_dir=args.spill_dir, vantage=args.vantage,
                      **with_run_probe(source, options))
     paths = _save(result, args.out) if args.out else None
