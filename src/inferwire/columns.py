@@ -115,9 +115,9 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
            "first SYN-ACK was lost; nProbe's client network delay; ~0 captured on the client)"),
     Column("rtt_server_ms", "float64", "ms",
            "the handshake round trip on the server's side of the capture point: SYN to SYN-ACK "
-           "(the SYN-ACK the client's ACK answered, and the SYN it answered: the latest before "
-           "each where a first one was lost; nProbe's server network delay; ~0 captured on the "
-           "server)"),
+           "(the SYN answered by the SYN-ACK the client's ACK answered, the latest before each "
+           "where a first one was lost, to the first SYN-ACK after that SYN, not a repeat the "
+           "server's timer sent; nProbe's server network delay; ~0 captured on the server)"),
     Column("ack_rtt_client_ms", "float64", "ms",
            "ACK round trip on the client's side near this request: from the first server -> "
            "client data segment captured in [request_start, response_end] (sent once) to the "
@@ -241,8 +241,9 @@ CONNECTION_COLUMNS: tuple[Column, ...] = (
            "was lost)"),
     Column("rtt_server_ms", "float64", "ms",
            "handshake round trip on the server's side of the capture point: SYN to SYN-ACK "
-           "(the SYN-ACK the client's ACK answered, and the SYN it answered: the latest before "
-           "each where a first one was lost)"),
+           "(the SYN answered by the SYN-ACK the client's ACK answered, the latest before each "
+           "where a first one was lost, to the first SYN-ACK after that SYN, not a repeat the "
+           "server's timer sent)"),
     Column("vantage", "string", "",
            '"client" or "server": the host the capture point is nearer, from the two '
            'handshake round trips; "" unknown'),
