@@ -29,7 +29,7 @@ COMMAND_MODULES = (
 
 #: The module of each sub-command: a command given on the line imports only its own module
 #: (the others cost 15 ms of every ``inferwire analyze``); help and unknown commands import
-#: all of :data:`COMMAND_MODULES` (tests/test_cli_modules.py holds this to what they register).
+#: all of :data:`COMMAND_MODULES` (tests/cli/test_commands.py holds this to what they register).
 COMMANDS = {"analyze": "inferwire.analysis.cli", "model": "inferwire.serving.cli",
             "serve": "inferwire.serving.cli", "run": "inferwire.experiment.cli",
             "runs": "inferwire.experiment.cli", "report": "inferwire.report.cli",

@@ -117,21 +117,10 @@ def plain_columns(found, batch) -> tuple[np.ndarray, dict, dict, int]:
 
 
 def _handshake_rtts(f: dict, k: np.ndarray) -> tuple[tuple, tuple]:
-    """:func:`~inferwire.tcp.connections.handshake_rtts` of the connections ``k``, vectorised:
-    ``((server ns, known), (client ns, known))``."""
-    syn, answered_syn = _known_ns(f["syn_ns"][k]), _known_ns(f["answered_syn_ns"][k])
-    synack, answered_synack = (_known_ns(f["synack_ns"][k]),
-                               _known_ns(f["answered_synack_ns"][k]))
-    ack, answer = _known_ns(f["handshake_ack_ns"][k]), _known_ns(f["syn_answer_ns"][k])
-    syn_t = np.where(answered_syn[1], answered_syn[0], syn[0])
-    syn_k = answered_syn[1] | syn[1]
-    synack_t = np.where(answered_synack[1], answered_synack[0], synack[0])
-    synack_k = (answered_synack[1] | synack[1]) & ~f["syn_untimed"][k].astype(bool)
-    answer_t = np.where(answer[1], answer[0], synack_t)
-    server_k = synack_k & syn_k & (answer_t >= syn_t)
-    client_k = synack_k & ack[1] & (ack[0] >= synack_t)
-    return ((np.where(server_k, answer_t - syn_t, 0), server_k),
-            (np.where(client_k, ack[0] - synack_t, 0), client_k))
+    """The handshake's round trips of the connections ``k``
+    (:func:`~inferwire.tcp.grouping.handshake_round_trips`): ``((server ns, known), (client
+    ns, known))``."""
+    return _known_ns(f["rtt_server_ns"][k]), _known_ns(f["rtt_client_ns"][k])
 
 
 def _known_ns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -55,17 +55,13 @@ class Connection:
     to_server: DirectionStream
     to_client: DirectionStream
     syn_ns: int | None = None            # first SYN from the client
-    #: the SYN the first SYN-ACK answered: the latest timed one before it (a first SYN lost
-    #: is repeated a second later); None: as ``syn_ns``
-    answered_syn_ns: int | None = None
-    #: the SYN-ACK the handshake's ACK answered: the latest timed one before it (a first
-    #: SYN-ACK lost is repeated); None: as ``synack_ns``
-    answered_synack_ns: int | None = None
-    #: the SYN-ACK that answered the answered SYN: the first timed one at or after it (not
-    #: the server's timer repeat when the client's repeated SYN was lost); None: as
-    #: ``answered_synack_ns``
-    syn_answer_ns: int | None = None
     synack_ns: int | None = None         # first SYN-ACK from the server
+    #: SYN to SYN-ACK and SYN-ACK to the client's ACK: the round trips between the capture
+    #: point and the server, and the client (ns; None: unknown), of the packets that answered
+    #: each other, not a first one lost and repeated a second later
+    #: (:func:`~inferwire.tcp.grouping.handshake_round_trips`)
+    rtt_server_ns: int | None = None
+    rtt_client_ns: int | None = None
     handshake_ack_ns: int | None = None  # the client's ACK completing the handshake
     first_ns: int | None = None
     last_ns: int | None = None
@@ -124,24 +120,6 @@ class Connection:
         b, t, r = dirs.rtt_bounds, dirs.rtt_t, dirs.rtt_ns
         return ((t[b[up]:b[up + 1]], r[b[up]:b[up + 1]]),
                 (t[b[down]:b[down + 1]], r[b[down]:b[down + 1]]))
-
-    @property
-    def rtt_server_ns(self) -> int | None:
-        """SYN to SYN-ACK: the round trip between the capture point and the server (ns)
-        (:func:`handshake_rtts`)."""
-        return self._rtts[0]
-
-    @property
-    def rtt_client_ns(self) -> int | None:
-        """SYN-ACK to the client's ACK: the round trip between the capture point and the
-        client (ns) (:func:`handshake_rtts`)."""
-        return self._rtts[1]
-
-    @property
-    def _rtts(self) -> tuple:
-        return handshake_rtts(self.syn_ns, self.answered_syn_ns, self.synack_ns,
-                              self.answered_synack_ns, self.handshake_ack_ns, self.syn_untimed,
-                              self.syn_answer_ns)
 
     def swap(self) -> None:
         """Exchange the client and server roles (used when no SYN told them apart)."""
@@ -284,24 +262,6 @@ def _where(mask: np.ndarray, values: np.ndarray) -> list:
     return out.tolist()
 
 
-def handshake_rtts(syn, answered_syn, synack, answered_synack, ack, untimed: bool,
-                   syn_answer=None) -> tuple:
-    """``(server, client)`` round trips of a handshake (ns, None where unknown or negative):
-    SYN to SYN-ACK and SYN-ACK to the client's ACK, from the SYN-ACK the ACK answered and the
-    SYN that SYN-ACK answered (``answered_*``, None: the first one's), not a first one lost and
-    repeated a second later; the server's ends at the SYN-ACK that answered that SYN
-    (``syn_answer``, None: the answered SYN-ACK), not at a repeat the server's timer sent.
-    ``untimed``: the first SYN has no time stamp (both None)."""
-    syn = syn if answered_syn is None else answered_syn
-    synack = synack if answered_synack is None else answered_synack
-    if untimed or synack is None:
-        return None, None
-    answer = synack if syn_answer is None else syn_answer
-    server = None if syn is None or answer < syn else answer - syn
-    client = None if ack is None or ack < synack else ack - synack
-    return server, client
-
-
 def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addresses: dict):
     """The Connection ``k`` (in grouping order) built from the per-connection columns."""
     f = facts["lists"]
@@ -312,10 +272,9 @@ def _connection(index: int, k: int, facts: dict, dirs: Directions, table, addres
     server = Endpoint(_address(addresses, f["server_hi"][k], f["server_lo"][k]),
                       f["server_port"][k])
     conn = Connection(index, client, server, up, down, syn_ns=f["syn_ns"][k],
-                      answered_syn_ns=f["answered_syn_ns"][k],
-                      answered_synack_ns=f["answered_synack_ns"][k],
-                      syn_answer_ns=f["syn_answer_ns"][k],
-                      synack_ns=f["synack_ns"][k], handshake_ack_ns=f["handshake_ack_ns"][k],
+                      synack_ns=f["synack_ns"][k], rtt_server_ns=f["rtt_server_ns"][k],
+                      rtt_client_ns=f["rtt_client_ns"][k],
+                      handshake_ack_ns=f["handshake_ack_ns"][k],
                       first_ns=f["first_ns"][k], last_ns=f["last_ns"][k],
                       packets=f["packets"][k], syn_seen=f["syn_seen"][k],
                       roles_inferred=f["roles_inferred"][k], syn_untimed=f["syn_untimed"][k])

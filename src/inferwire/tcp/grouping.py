@@ -232,6 +232,7 @@ def connection_facts(g: PacketGroups) -> dict:
     facts["answered_synack_ns"] = _answered_synack(g, facts)
     facts["answered_syn_ns"] = _answered_syn(g, facts)
     facts["syn_answer_ns"] = _syn_answer(g, facts)
+    facts["rtt_server_ns"], facts["rtt_client_ns"] = handshake_round_trips(facts)
     facts.update(_endpoints(g, client_is_a))
     first_row = g.order[starts]
     tuple_first = first_row[np.maximum.accumulate(np.where(g.new_tuple[starts],
@@ -308,6 +309,25 @@ def _syn_answer(g: PacketGroups, facts: dict) -> np.ndarray:
     return np.where(syn != NO_ROW, first, NO_ROW)
 
 
+def handshake_round_trips(facts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per connection, the handshake's round trips (ns, NO_ROW where unknown or negative, or
+    where the first SYN has no time stamp): the server's, SYN to SYN-ACK, from the answered
+    SYN (:func:`_answered_syn`; the first SYN where none) to the SYN-ACK that answered it
+    (:func:`_syn_answer`; else the answered one); the client's, from the SYN-ACK the ACK
+    answered (:func:`_answered_synack`) to that ACK.  A first SYN or SYN-ACK lost and repeated
+    a second later is not counted in them (``tcp_handshake_ms`` counts from the first SYN).
+    (:func:`guards` takes its own from the same facts, 0 where unknown.)"""
+    syn = np.where(facts["answered_syn_ns"] != NO_ROW, facts["answered_syn_ns"],
+                   facts["syn_ns"])
+    synack = facts["answered_synack_ns"]
+    answer = np.where(facts["syn_answer_ns"] != NO_ROW, facts["syn_answer_ns"], synack)
+    ack = facts["handshake_ack_ns"]
+    timed = (synack != NO_ROW) & ~facts["syn_untimed"]
+    server = timed & (syn != NO_ROW) & (answer >= syn)
+    client = timed & (ack != NO_ROW) & (ack >= synack)
+    return (np.where(server, answer - syn, NO_ROW), np.where(client, ack - synack, NO_ROW))
+
+
 def _endpoints(g: PacketGroups, client_is_a: np.ndarray) -> dict:
     """Client and server address halves and ports, from each connection's first row."""
     t, first = g.table, g.order[g.starts]
@@ -323,7 +343,7 @@ def _as_lists(facts: dict, has_syn, has_synack) -> dict:
         "packets", "client_hi", "client_lo", "client_port", "server_hi", "server_lo",
         "server_port", "has_rst", "has_fin", "syn_untimed")}
     for name in ("first_ns", "syn_ns", "synack_ns", "rst_ns", "fin_ns", "handshake_ack_ns",
-                 "answered_syn_ns", "answered_synack_ns", "syn_answer_ns"):
+                 "rtt_server_ns", "rtt_client_ns"):
         out[name] = [None if v == NO_ROW else v for v in facts[name].tolist()]
     out["last_ns"] = [None if v < 0 else v for v in facts["last_ns"].tolist()]
     out["syn_seen"] = has_syn.tolist()
