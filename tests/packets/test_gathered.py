@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from needs import skip_or_fail
 
 from inferwire.packets import pcap, pcapng, reader
 
@@ -194,3 +195,72 @@ def test_zero_address_halves_are_not_faulted_in():
     assert written <= grew < written + 4 * 1024 * 1024
     got = target.columns()
     assert not got["src_hi"].any() and got["frame"].sum() == n
+
+
+def resident_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_the_rows_pages_are_brought_in_ahead_of_the_copy():
+    """prefault(records) populates the reserved pages of that many more rows (the often-zero
+    columns left out) in one call per column; the copy of those rows then adds no memory."""
+    n = 200_000
+    target = reader._Gathered(1_000_000)
+    before = resident_kib()
+    target.prefault(n)
+    if target.populate_failed:
+        skip_or_fail("this kernel cannot populate a range (MADV_POPULATE_WRITE is Linux 5.14+); "
+                    "the copy faults the pages in instead (the test below)")
+    grew = (resident_kib() - before) * 1024
+    written = sum(np.dtype(d).itemsize for name, d in reader.COLUMNS.items()
+                  if name not in reader._OFTEN_ZERO) * n
+    assert written <= grew < written + 4 * 1024 * 1024
+    assert target.promised == n
+    chunk = {name: np.ones(n, dtype) for name, dtype in reader.COLUMNS.items()}
+    for name in reader._OFTEN_ZERO:
+        chunk[name][:] = 0
+    more = resident_kib()
+    target.put(chunk)                          # (the chunk itself is already resident)
+    assert (resident_kib() - more) * 1024 < 1024 * 1024
+    target.prefault(10**9)                     # never past the reservation
+    assert target.promised == 1_000_000
+
+
+@pytest.mark.parametrize("how", ["populated", "no madvise", "madvise refused"])
+def test_the_walk_populates_as_it_hands_chunks_over_and_the_table_is_the_same(tmp_path,
+                                                                              monkeypatch, how):
+    """The walking thread populates the rows of each chunk it hands to the decoding thread
+    (records of the whole file, in all); without madvise, or when the kernel refuses it, the
+    copies fault the pages in: the same table every way."""
+    path = smallest_pcap(tmp_path, 1000)
+    monkeypatch.setattr(pcap, "CHUNK_RECORDS", 100)
+    want = concatenated(path, monkeypatch)
+    calls = []
+    if how == "no madvise":
+        monkeypatch.setattr(reader, "_madvise", lambda: None)
+    elif how == "madvise refused":
+        monkeypatch.setattr(reader, "_madvise", lambda: lambda *a: calls.append(a) or -1)
+    prefault = reader._Gathered.prefault
+
+    def watched(self, records):
+        calls.append((threading.current_thread().name, records))
+        prefault(self, records)
+    monkeypatch.setattr(reader._Gathered, "prefault", watched)
+    same(read(path), want)
+    handed = [c for c in calls if len(c) == 2]
+    assert handed == [(threading.current_thread().name, 100)] * 10
+    if how == "madvise refused":               # tried once, then left to the copies
+        assert len([c for c in calls if len(c) == 3]) == 1
+
+
+def test_a_file_of_mostly_other_records_populates_only_a_few_chunks_ahead():
+    """Records are a bound on the rows to come: with none of them TCP the rows written stay
+    at 0, and the rows populated stop a few chunks' records past them."""
+    target = reader._Gathered(10_000_000)
+    for _ in range(50):
+        target.prefault(10_000)
+    if target.populate_failed:
+        skip_or_fail("this kernel cannot populate a range (MADV_POPULATE_WRITE is Linux 5.14+)")
+    assert target.at == 0
+    assert target.promised == (reader.DECODE_AHEAD + 2) * 10_000

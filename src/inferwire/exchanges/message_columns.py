@@ -73,10 +73,39 @@ class MessageColumns:
                           e if e >= 0 else None, n, c)
 
     def __add__(self, other):
-        return concat([self, as_columns(other)])
+        return JoinedColumns([self, as_columns(other)])
 
     def __radd__(self, other):
-        return concat([as_columns(other), self])
+        return JoinedColumns([as_columns(other), self])
+
+
+class JoinedColumns(MessageColumns):
+    """Several :class:`MessageColumns` one after the other (a gRPC call's request messages,
+    then its response's), joined only when a column is first read: the tables' builders
+    (:func:`concat` of all the requests) join the parts once, with everyone else's, instead of
+    once per request and again for the table (4,000 streamed calls: 24,000 numpy joins)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list):        # (the columns stay unset until read)
+        self.parts = [q for p in parts for q in _parts(p)]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __getattr__(self, name: str):       # only for a column not set yet
+        if name not in MessageColumns.__slots__:
+            raise AttributeError(name)
+        joined = concat(self.parts)
+        for column in MessageColumns.__slots__:
+            object.__setattr__(self, column, getattr(joined, column))
+        self.parts = [joined]
+        return getattr(joined, name)
+
+
+def _parts(m: MessageColumns) -> list:
+    """The :class:`MessageColumns` that ``m`` is made of, in order (itself, unless joined)."""
+    return m.parts if isinstance(m, JoinedColumns) else [m]
 
 
 def as_columns(msgs) -> MessageColumns:
@@ -95,7 +124,8 @@ def as_columns(msgs) -> MessageColumns:
 
 def concat(blocks: list) -> MessageColumns:
     """The messages of ``blocks`` (:class:`MessageColumns`) one after the other."""
-    return MessageColumns(*(np.concatenate([getattr(b, name) for b in blocks])
+    parts = [p for b in blocks for p in _parts(b)]
+    return MessageColumns(*(np.concatenate([getattr(p, name) for p in parts])
                             for name in MessageColumns.__slots__))
 
 

@@ -8,6 +8,7 @@ resident memory stays bounded by the columns, not by the file.
 """
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import queue
@@ -122,6 +123,8 @@ def decoded_chunks(buf, stats: CaptureStats,
     with _Decoder(buf, stats, into) as decoder:
         for chunk in scan(buf, stats.path, stats):
             decoder.put(chunk, len(stats.warnings))
+            if into is not None:
+                into.prefault(len(chunk))   # while the decoding thread works on it
             for done in decoder.ready():
                 yield finished(*done)
         for done in decoder.rest():
@@ -292,7 +295,39 @@ class _Gathered:
     def __init__(self, capacity: int):
         self.capacity, self.at = capacity, 0
         self.reserved = _reserved(capacity)
+        self.promised, self.populate_failed = 0, False    # rows prefaulted; see prefault()
         self.rest: list[dict] = []     # chunks kept apart (no reservation, or past its end)
+
+    def prefault(self, records: int) -> None:
+        """Fault in the reserved columns' pages for the rows of the next ``records`` records
+        (a bound: a chunk's TCP packets are some of its records), in one call per column.
+
+        Called by the walking thread as it hands a chunk to the decoding thread: the pages a
+        chunk's copy (:meth:`put`) first wrote cost the decoding thread half its time (about
+        3 us a page on a VM), while the walk, ahead, waited for it; populated here (the call
+        lets go of the GIL) they are written at copy speed.  Columns often all zeros are left
+        untouched (:data:`_OFTEN_ZERO`).  Where the kernel cannot (before Linux 5.14, or not
+        Linux) the pages are faulted by the copy, as before.  On the gRPC stream benchmark
+        capture (1.56 M packets of 170 bytes) the read took 0.22 s against 0.27 s; on the SSE
+        one (0.88 M of 340 bytes: the walk is the slower thread there) 2 % longer."""
+        madvise = _madvise()
+        if self.reserved is None or madvise is None or self.populate_failed:
+            return
+        # (at most a few chunks past the rows written: a file of mostly other records does
+        # not populate columns for them all)
+        want = min(self.promised + records, self.at + (DECODE_AHEAD + 2) * records,
+                   self.capacity)
+        page = mmap.PAGESIZE
+        for name, col in self.reserved.items():
+            if name in _OFTEN_ZERO:
+                continue
+            base, size = col.ctypes.data, col.itemsize
+            lo = (base + min(self.promised, want) * size) // page * page
+            hi = -(-(base + want * size) // page) * page
+            if hi > lo and madvise(lo, hi - lo, _MADV_POPULATE_WRITE) != 0:
+                self.populate_failed = True     # (the copy faults them in instead)
+                return
+        self.promised = max(self.promised, want)
 
     def put(self, cols: dict) -> None:
         n = len(cols["frame"])
@@ -315,6 +350,25 @@ class _Gathered:
             written = {name: col[:self.at].copy() for name, col in self.reserved.items()}
             return _concatenate([written, *self.rest])
         return {name: col[:self.at] for name, col in self.reserved.items()}
+
+
+#: madvise(2)'s MADV_POPULATE_WRITE (Linux 5.14): a private mapping's range faulted in, writable.
+_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
+
+
+@functools.cache
+def _madvise():
+    """The C library's ``madvise(addr, length, advice)`` through ctypes (the call lets go of
+    the GIL), or None where there is none to use (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes           # deferred: only a gathering read needs it
+    try:
+        fn = ctypes.CDLL(None).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
+    return fn
 
 
 def _reserved(capacity: int) -> dict[str, np.ndarray] | None:

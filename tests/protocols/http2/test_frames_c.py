@@ -58,7 +58,16 @@ def both(role: str, data: bytes, monkeypatch, cuts=(), **kw) -> tuple:
     py = parse(role, data, cuts, False, monkeypatch, **kw)
     c = parse(role, data, cuts, True, monkeypatch, **kw)
     assert c == py
+    assert shapes(c[0]) == shapes(py[0])
     return py
+
+
+def shapes(records: list) -> list:
+    """The types in each record, nested: equal tuples of different types (a GrpcMessage, a
+    NamedTuple, against a plain tuple) compare equal, so equality alone would not tell."""
+    def shape(x):
+        return (type(x), tuple(shape(i) for i in x)) if isinstance(x, tuple) else type(x)
+    return [shape(r) for r in records]
 
 
 def calls(n_streams: int = 12, seed: int = 1) -> tuple[bytes, bytes]:

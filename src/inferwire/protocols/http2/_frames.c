@@ -113,6 +113,27 @@ static int add_to(PyObject *splitter, PyObject *name, long long add)
     return rc;
 }
 
+/* A tuple (of `type`, a tuple subclass, or a plain one when NULL) of the n new references in
+ * items, which it takes (also when it fails: then NULL, with the error of the item that could
+ * not be made). */
+static PyObject *steal_tuple(PyTypeObject *type, Py_ssize_t n, PyObject **items)
+{
+    PyObject *t = NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (items[i] == NULL)
+            goto fail;
+    t = type ? type->tp_alloc(type, n) : PyTuple_New(n);
+    if (t == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(t, i, items[i]);
+    return t;
+fail:
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_XDECREF(items[i]);
+    return NULL;
+}
+
 /* The gRPC messages of the payload p[0:len] at stream offset `at`, as a tuple of GrpcMessage
  * (counted in the splitter's counters, unless it is NULL: not made yet); Py_None (a borrowed
  * marker) when they are not all whole with flags 0 or 1. */
@@ -136,23 +157,15 @@ static PyObject *messages(PyObject *splitter, PyObject *message_type, const unsi
     PyObject *out = PyTuple_New(k);
     if (out == NULL)
         return NULL;
+    PyTypeObject *type = (PyTypeObject *)message_type;
     for (Py_ssize_t m = 0; m < k; m++) {
         long long start = at + starts[m];
-        PyObject *fields = Py_BuildValue("(OnLL)", p[starts[m]] ? Py_True : Py_False,
-                                         lengths[m], start, start + PREFIX_LEN + lengths[m]);
-        if (fields == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyObject *args = PyTuple_Pack(1, fields);
-        Py_DECREF(fields);
-        if (args == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        /* tuple.__new__(GrpcMessage, fields): a NamedTuple without its generated __new__ */
-        PyObject *msg = PyTuple_Type.tp_new((PyTypeObject *)message_type, args, NULL);
-        Py_DECREF(args);
+        /* GrpcMessage(flag, length, start, end) made as tuple.__new__ would make it (a
+         * NamedTuple without its generated __new__), without the argument tuples */
+        PyObject *items[4] = {Py_NewRef(p[starts[m]] ? Py_True : Py_False),
+                              PyLong_FromSsize_t(lengths[m]), PyLong_FromLongLong(start),
+                              PyLong_FromLongLong(start + PREFIX_LEN + lengths[m])};
+        PyObject *msg = steal_tuple(type, 4, items);
         if (msg == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -210,8 +223,11 @@ static int data_frame(const unsigned char *payload, Py_ssize_t length, long long
         return -1;
     }
     long long end = start + HEADER_LEN + length;
-    PyObject *rec = Py_BuildValue("(OOLLnON)", PyTuple_GET_ITEM(kinds, K_DATA), key, start, end,
-                                  length, (flags & END_STREAM) ? Py_True : Py_False, msgs);
+    PyObject *items[7] = {Py_NewRef(PyTuple_GET_ITEM(kinds, K_DATA)), Py_NewRef(key),
+                          PyLong_FromLongLong(start), PyLong_FromLongLong(end),
+                          PyLong_FromSsize_t(length),
+                          Py_NewRef((flags & END_STREAM) ? Py_True : Py_False), msgs};
+    PyObject *rec = steal_tuple(NULL, 7, items);
     int rc = rec == NULL ? -1 : PyList_Append(events, rec);
     Py_XDECREF(rec);
     if (rc == 0 && (flags & END_STREAM) && splitter != NULL) {
@@ -420,10 +436,11 @@ static PyObject *walk(PyObject *self, PyObject *args)
         } else if (ftype == WINDOW_UPDATE) {
             if (length != 4)
                 break;
-            if (append_record(events, Py_BuildValue("(OILLk)", PyTuple_GET_ITEM(kinds, K_WINDOW_UPDATE), sid,
-                                                    start, offset + end,
-                                                    (unsigned long)(be32(h + HEADER_LEN)
-                                                                    & 0x7FFFFFFF))) < 0) {
+            PyObject *items[5] = {Py_NewRef(PyTuple_GET_ITEM(kinds, K_WINDOW_UPDATE)),
+                                  PyLong_FromUnsignedLong(sid), PyLong_FromLongLong(start),
+                                  PyLong_FromLongLong(offset + end),
+                                  PyLong_FromUnsignedLong(be32(h + HEADER_LEN) & 0x7FFFFFFF)};
+            if (append_record(events, steal_tuple(NULL, 5, items)) < 0) {
                 failed = 1;
                 break;
             }
