@@ -18,6 +18,7 @@ from inferwire.exchanges.messages import (_grpc_cut, _grpc_timed, _h2_sse, attac
                                           streamed_h2)
 from inferwire.exchanges.timeline import TcpTimeline
 from inferwire.protocols.http2 import Data, H2Parser, assemble_rows
+from inferwire.protocols.http2.events import event_objects
 from inferwire.tcp.stream import DirectionStream
 
 
@@ -32,7 +33,8 @@ def reference(rows, client_records, server_records, up, down) -> dict:
         for record in records:
             if record[0] is not Data or record[1] not in kinds:
                 continue
-            _, sid, start, end, data_len, _, grpc_messages = record
+            _, sid, start, end, data_len, _, _ = record
+            grpc_messages = event_objects([record])[0].grpc_messages
             if grpc_messages and sid in spans:
                 spans[sid] += grpc_messages
             if data_len and sid in payloads:

@@ -34,8 +34,57 @@ class GrpcMessage(NamedTuple):
     end: int
 
 
-# GrpcMessage(...) through its generated __new__ costs twice this direct tuple construction
-_new_message = tuple.__new__
+class WholeMessage:
+    """What an HTTP/2 parser record gives for the gRPC messages of an unpadded DATA frame whose
+    payload is exactly one whole message (the usual gRPC frame): the message is known from the
+    frame, so the record holds one of the two instances :data:`WHOLE_MESSAGE` (by compressed
+    flag) instead of a tuple of one :class:`GrpcMessage` (a streamed call's capture holds a
+    million such frames; each tuple and its numbers were five objects made and freed).
+    :func:`frame_messages` gives the tuple back."""
+
+    __slots__ = ("compressed",)
+
+    def __init__(self, compressed: bool) -> None:
+        self.compressed = compressed
+
+    def message(self, payload_start: int, end: int) -> GrpcMessage:
+        """The message of a frame whose payload begins at stream offset ``payload_start`` and
+        which ends at ``end`` (exclusive)."""
+        return GrpcMessage(self.compressed, end - payload_start - PREFIX_LEN, payload_start, end)
+
+    def __reduce__(self):                    # (one instance per flag, also after a copy)
+        return _whole_message, (self.compressed,)
+
+    def __repr__(self) -> str:
+        return f"WHOLE_MESSAGE[{int(self.compressed)}]"
+
+
+#: The two :class:`WholeMessage` markers, by compressed flag (0, 1).
+WHOLE_MESSAGE = (WholeMessage(False), WholeMessage(True))
+
+
+def _whole_message(compressed: bool) -> WholeMessage:
+    return WHOLE_MESSAGE[bool(compressed)]
+
+
+def frame_messages(messages, payload_start: int, end: int) -> tuple:
+    """A DATA record's gRPC messages as a tuple of :class:`GrpcMessage` (``messages``: the
+    record's, a tuple or a :data:`WHOLE_MESSAGE` marker; ``payload_start``, ``end``: the
+    frame's payload start and end, stream offsets), or None as given."""
+    if isinstance(messages, WholeMessage):
+        return (messages.message(payload_start, end),)
+    return messages
+
+
+def message_count_bytes(messages, data_len: int) -> tuple[int, int]:
+    """(How many, their lengths summed: bytes, prefixes excluded) of a DATA record's gRPC
+    messages (a tuple, a :data:`WHOLE_MESSAGE` marker or None; ``data_len``: its payload
+    length)."""
+    if isinstance(messages, WholeMessage):
+        return 1, data_len - PREFIX_LEN
+    if not messages:
+        return 0, 0
+    return len(messages), sum(m[1] for m in messages)
 
 
 @lru_cache(maxsize=256)          # a capture has few distinct content types, each seen per stream
@@ -101,19 +150,19 @@ class GrpcMessageSplitter:
             raise
         return out
 
-    def feed_frame(self, buf, lo: int, hi: int, offset: int) -> tuple[GrpcMessage, ...]:
-        """As ``tuple(feed(buf[lo:hi], offset))``: ``buf[lo]`` is at stream offset ``offset``.
-
-        A DATA payload that is exactly one whole message (the usual gRPC frame) is read here
-        without a slice, a loop or a list: the HTTP/2 parser calls this once per DATA frame."""
+    def feed_frame(self, buf, lo: int, hi: int, offset: int) -> tuple[GrpcMessage, ...] | \
+            WholeMessage:
+        """As ``tuple(feed(buf[lo:hi], offset))`` (``buf[lo]`` is at stream offset ``offset``),
+        but a :data:`WHOLE_MESSAGE` marker for a payload that is exactly one whole message
+        begun here (the usual gRPC frame), read without a slice, a loop or a list: the HTTP/2
+        parser calls this once per unpadded DATA frame."""
         if hi - lo >= PREFIX_LEN and self._current is None and not self._prefix \
                 and self._failed is None:
             flag, length = PREFIX.unpack_from(buf, lo)
             if flag <= 1 and lo + PREFIX_LEN + length == hi:
                 self.messages += 1
                 self.message_bytes += length
-                return (_new_message(GrpcMessage, (flag == 1, length, offset,
-                                                   offset + hi - lo)),)
+                return WHOLE_MESSAGE[flag]
         return tuple(self.feed(buf[lo:hi], offset))
 
     def _whole_messages(self, data, pos: int, offset: int, out: list[GrpcMessage]) -> int:

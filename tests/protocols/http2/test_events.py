@@ -8,7 +8,7 @@ import struct
 import hpack
 import pytest
 
-from inferwire.protocols.grpc import GrpcMessage
+from inferwire.protocols.grpc import WHOLE_MESSAGE, GrpcMessage
 from inferwire.protocols.http2 import H2Parser
 from inferwire.protocols.http2.events import (Data, Headers, Preface, Settings, Truncated,
                                               UnknownFrame, event_objects, event_records)
@@ -35,7 +35,9 @@ def test_records_are_class_then_fields_in_declaration_order():
     assert records[1] == (Settings, 124, 133, False, {})
     data = records[3]
     assert data[:6] == (Data, 1, data[2], data[2] + 9 + 7, 7, True)
-    assert data[6] == (GrpcMessage(False, 2, data[2] + 9, data[2] + 16),)
+    assert data[6] is WHOLE_MESSAGE[0]          # the payload is one whole message: its marker
+    assert event_objects([data])[0].grpc_messages == (GrpcMessage(False, 2, data[2] + 9,
+                                                                  data[2] + 16),)
     assert records[4] == (UnknownFrame, 0xFA, 0, 0, data[3], data[3] + 12)
 
 
@@ -43,8 +45,14 @@ def test_objects_and_records_round_trip():
     records = H2Parser("client", records=True).feed(client_bytes(), 0)
     objects = H2Parser("client").feed(client_bytes(), 0)
     assert event_objects(records) == objects
-    assert event_records(objects) == records
-    for ev, rec in zip(objects, records):
+    # a DATA record's WHOLE_MESSAGE marker comes back as the tuple of its one message
+    tupled = event_records(objects)
+    assert [r[6] for r in tupled if r[0] is Data] == [(GrpcMessage(False, 2, 9 + r[2],
+                                                                   16 + r[2]),)
+                                                      for r in records if r[0] is Data]
+    assert [r for r in tupled if r[0] is not Data] == [r for r in records if r[0] is not Data]
+    assert event_objects(tupled) == objects
+    for ev, rec in zip(objects, tupled):
         assert tuple(getattr(ev, f.name) for f in dataclasses.fields(ev)) == rec[1:]
 
 

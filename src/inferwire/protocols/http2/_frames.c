@@ -19,7 +19,8 @@
  *
  * appends the records the Python code would append to `events` (kinds = (Data, WindowUpdate,
  * UnknownFrame, GrpcMessage, Headers, plain_text or None, the static table's text, the memo's
- * size limit, the ("content-type", "application/grpc") pair)), keeps `grpc` as Python would (a
+ * size limit, the ("content-type", "application/grpc") pair, grpc.WHOLE_MESSAGE: the markers a
+ * DATA record holds for a payload of one whole message)), keeps `grpc` as Python would (a
  * splitter's counters grow by the messages read; a stream becomes gRPC (True) when its headers
  * hold the usual content-type, parser._note_content_type judges any other; a stream's entry is
  * removed when its direction ends, parser._end_grpc does it for a splitter), and returns the
@@ -28,13 +29,15 @@
  * gRPC message crossing the frame's end, a bad flag) is left at that index for the Python code,
  * which reads it and names any error.  An exception raised by on_headers propagates, the
  * records before it appended.  tests/protocols/http2/test_frames_c.py compares both walks. *
- * data_rows(records, Data) -> (rows, messages) reads a direction's records (those walk and the
- * Python code made) for their DATA frames, as protocols/http2/datarows.py's Python reading does:
- * rows holds int64 sextuples (native order) per record whose first item is Data: its index in
- * records, stream id, start, end, payload length and END_STREAM (0 or 1); messages holds int64
- * quintuples per gRPC message of those records, in order: the number of its DATA row, its
- * compressed flag (0 or 1), length, start and end.  A record that is not a tuple of 7 with int
- * fields and a tuple (or None) of 4-tuples of messages is a TypeError naming its index.
+ * data_rows(records, Data, WHOLE_MESSAGE) -> (rows, messages) reads a direction's records
+ * (those walk and the Python code made) for their DATA frames, as protocols/http2/datarows.py's
+ * Python reading does: rows holds int64 sextuples (native order) per record whose first item is
+ * Data: its index in records, stream id, start, end, payload length and END_STREAM (0 or 1);
+ * messages holds int64 quintuples per gRPC message of those records, in order: the number of its
+ * DATA row, its compressed flag (0 or 1), length, start and end (a WHOLE_MESSAGE marker's one
+ * message: the payload, end - payload length to end).  A record that is not a tuple of 7 with
+ * int fields and a tuple (or None) of 4-tuples of messages, or a marker, is a TypeError naming
+ * its index.
  *
  * window_rows(records, WindowUpdate, Settings) -> rows reads a direction's records for what
  * grants flow-control window, as datarows.py's window_rows_py does: int64 quintuples (native
@@ -59,7 +62,7 @@ static PyObject *s_current, *s_prefix, *s_failed, *s_messages, *s_message_bytes,
     *s_blocks, *s_generation, *s_table_size, *s_max_table, *s_dynamic_text, *s_max_list,
     *s_whole_headers, *s_note, *s_end_grpc;
 enum { K_DATA, K_WINDOW_UPDATE, K_UNKNOWN, K_MESSAGE, K_HEADERS, K_PLAIN, K_STATIC, K_MEMO_LIMIT,
-       K_GRPC_PAIR, N_KINDS };
+       K_GRPC_PAIR, K_WHOLE, N_KINDS };
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -134,12 +137,15 @@ fail:
     return NULL;
 }
 
-/* The gRPC messages of the payload p[0:len] at stream offset `at`, as a tuple of GrpcMessage
- * (counted in the splitter's counters, unless it is NULL: not made yet); Py_None (a borrowed
- * marker) when they are not all whole with flags 0 or 1. */
-static PyObject *messages(PyObject *splitter, PyObject *message_type, const unsigned char *p,
+/* The gRPC messages of the payload p[0:len] at stream offset `at`, as a tuple of GrpcMessage,
+ * or, when the payload is one whole message, the WHOLE_MESSAGE marker of its flag (kinds'
+ * K_WHOLE pair), as grpc.py's feed_frame gives them (counted in the splitter's counters, unless
+ * it is NULL: not made yet); Py_None (a borrowed marker) when they are not all whole with flags
+ * 0 or 1. */
+static PyObject *messages(PyObject *splitter, PyObject *kinds, const unsigned char *p,
                           Py_ssize_t len, long long at)
 {
+    PyObject *message_type = PyTuple_GET_ITEM(kinds, K_MESSAGE);
     Py_ssize_t starts[MAX_MESSAGES], lengths[MAX_MESSAGES], k = 0, i = 0;
     long long total = 0;
     while (i < len) {
@@ -154,6 +160,11 @@ static PyObject *messages(PyObject *splitter, PyObject *message_type, const unsi
         total += mlen;
         i += PREFIX_LEN + mlen;
     }
+    if (k && splitter != NULL && (add_to(splitter, s_messages, k) < 0 ||
+              add_to(splitter, s_message_bytes, total) < 0))
+        return NULL;
+    if (k == 1)             /* the payload is one whole message: WHOLE_MESSAGE[flag] */
+        return Py_NewRef(PyTuple_GET_ITEM(PyTuple_GET_ITEM(kinds, K_WHOLE), p[0]));
     PyObject *out = PyTuple_New(k);
     if (out == NULL)
         return NULL;
@@ -172,11 +183,6 @@ static PyObject *messages(PyObject *splitter, PyObject *message_type, const unsi
         }
         PyTuple_SET_ITEM(out, m, msg);
     }
-    if (k && splitter != NULL && (add_to(splitter, s_messages, k) < 0 ||
-              add_to(splitter, s_message_bytes, total) < 0)) {
-        Py_DECREF(out);
-        return NULL;
-    }
     return out;
 }
 
@@ -194,7 +200,7 @@ static int data_frame(const unsigned char *payload, Py_ssize_t length, long long
     }
     PyObject *msgs;
     if (splitter == Py_True) {               /* a gRPC stream without a splitter yet: idle */
-        msgs = length ? messages(NULL, PyTuple_GET_ITEM(kinds, K_MESSAGE), payload, length,
+        msgs = length ? messages(NULL, kinds, payload, length,
                                  start + HEADER_LEN) : PyTuple_New(0);
         if (msgs == Py_None) {
             Py_DECREF(key);
@@ -208,7 +214,7 @@ static int data_frame(const unsigned char *payload, Py_ssize_t length, long long
             Py_DECREF(key);
             return idle;
         }
-        msgs = length ? messages(splitter, PyTuple_GET_ITEM(kinds, K_MESSAGE), payload, length,
+        msgs = length ? messages(splitter, kinds, payload, length,
                                  start + HEADER_LEN) : PyTuple_New(0);
         Py_DECREF(splitter);
         if (msgs == Py_None) {
@@ -395,10 +401,12 @@ static PyObject *walk(PyObject *self, PyObject *args)
                           &PyDict_Type, &grpc, &PyList_Type, &events, &parser,
                           &PyTuple_Type, &kinds))
         return NULL;
-    if (PyTuple_GET_SIZE(kinds) != N_KINDS) {
+    if (PyTuple_GET_SIZE(kinds) != N_KINDS || !PyTuple_Check(PyTuple_GET_ITEM(kinds, K_WHOLE))
+            || PyTuple_GET_SIZE(PyTuple_GET_ITEM(kinds, K_WHOLE)) != 2) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "kinds must be (Data, WindowUpdate, UnknownFrame, "
-                        "GrpcMessage, Headers, plain_text, STATIC_TEXT, MEMO_LIMIT, pair)");
+                        "GrpcMessage, Headers, plain_text, STATIC_TEXT, MEMO_LIMIT, pair, "
+                        "WHOLE_MESSAGE)");
         return NULL;
     }
     const unsigned char *p = view.buf;
@@ -513,9 +521,14 @@ static int bad_data(Py_ssize_t i)
 
 static PyObject *data_rows(PyObject *self, PyObject *args)
 {
-    PyObject *records, *data_type;
-    if (!PyArg_ParseTuple(args, "O!O:data_rows", &PyList_Type, &records, &data_type))
+    PyObject *records, *data_type, *whole;
+    if (!PyArg_ParseTuple(args, "O!OO!:data_rows", &PyList_Type, &records, &data_type,
+                          &PyTuple_Type, &whole))
         return NULL;
+    if (PyTuple_GET_SIZE(whole) != 2) {
+        PyErr_SetString(PyExc_ValueError, "data_rows: WHOLE_MESSAGE must be a pair");
+        return NULL;
+    }
     Rows rows = {NULL, 0, 0}, msgs = {NULL, 0, 0};
     PyObject *out = NULL;
     Py_ssize_t count = PyList_GET_SIZE(records), row = 0;
@@ -534,7 +547,12 @@ static PyObject *data_rows(PyObject *self, PyObject *args)
         x[5] = ended;
         if (rows_push(&rows, x, 6) < 0) goto done;
         PyObject *ms = PyTuple_GET_ITEM(rec, 6);
-        if (ms != Py_None) {
+        int marker = ms == PyTuple_GET_ITEM(whole, 0) ? 0 : ms == PyTuple_GET_ITEM(whole, 1) ? 1
+                     : -1;
+        if (marker >= 0) {              /* the payload is one whole message */
+            int64_t y[5] = {row, marker, x[4] - PREFIX_LEN, x[3] - x[4], x[3]};
+            if (rows_push(&msgs, y, 5) < 0) goto done;
+        } else if (ms != Py_None) {
             if (!PyTuple_Check(ms)) { bad_data(i); goto done; }
             for (Py_ssize_t m = 0; m < PyTuple_GET_SIZE(ms); m++) {
                 PyObject *g = PyTuple_GET_ITEM(ms, m);

@@ -15,10 +15,12 @@
  * a number of its digits, a record or header block not shaped as the parser makes them.  The
  * caller then walks the records in Python (same rows, same warnings).
  *
- * kinds = (Headers, Data, WindowUpdate, RstStream, PushPromise, unquote): the record classes
- * (the first item of each record) and the function that percent-decodes a grpc-message.
+ * kinds = (Headers, Data, WindowUpdate, RstStream, PushPromise, unquote, WHOLE_MESSAGE): the
+ * record classes (the first item of each record), the function that percent-decodes a
+ * grpc-message and grpc.py's two markers of a payload that is one whole message.
  * Records: (Headers, stream id, start, end, headers, end_stream), (Data, stream id, start, end,
- * data_len, end_stream, gRPC messages: a tuple of (compressed, length, start, end)).
+ * data_len, end_stream, gRPC messages: a tuple of (compressed, length, start, end), or one of
+ * the markers).
  * tests/protocols/http2/test_streams_c.py compares both assemblies.
  */
 #define PY_SSIZE_T_CLEAN
@@ -27,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_HEADERS, K_DATA, K_WINDOW_UPDATE, K_RST, K_PUSH, K_UNQUOTE, N_KINDS };
+enum { K_HEADERS, K_DATA, K_WINDOW_UPDATE, K_RST, K_PUSH, K_UNQUOTE, K_WHOLE, N_KINDS };
 enum { N_FIELDS = 30 };
 #define STATUS_DIGITS 3
 #define GRPC_STATUS_DIGITS 10
@@ -150,9 +152,16 @@ static int as_int64(PyObject *o, int64_t *out)
 }
 
 /* The count and summed lengths of a DATA record's gRPC messages (item 6: a tuple of tuples
- * whose second item is the length). */
-static int add_messages(PyObject *ms, int64_t *count, int64_t *bytes)
+ * whose second item is the length, or a WHOLE_MESSAGE marker, `whole`: one message of the
+ * payload's data_len bytes, its 5-byte prefix excluded). */
+static int add_messages(PyObject *ms, int64_t data_len, PyObject *whole, int64_t *count,
+                        int64_t *bytes)
 {
+    if (ms == PyTuple_GET_ITEM(whole, 0) || ms == PyTuple_GET_ITEM(whole, 1)) {
+        *bytes += data_len - 5;
+        *count += 1;
+        return 0;
+    }
     if (ms == Py_None)
         return 0;
     if (!PyTuple_Check(ms))
@@ -313,7 +322,8 @@ static int walk(table_t *t, PyObject *records, int client, PyObject *others, PyO
                 if (ended)
                     a->req_end = end;
                 a->req_bytes += data_len;
-                if ((r = add_messages(ms, &a->req_messages, &a->req_message_bytes)) != 0)
+                if ((r = add_messages(ms, data_len, kinds[K_WHOLE], &a->req_messages,
+                                      &a->req_message_bytes)) != 0)
                     return r;
             } else {
                 if (a->resp_end != NULL || !a->has_final)
@@ -323,7 +333,8 @@ static int walk(table_t *t, PyObject *records, int client, PyObject *others, PyO
                 if (ended)
                     a->resp_end = end;
                 a->resp_bytes += data_len;
-                if ((r = add_messages(ms, &a->resp_messages, &a->resp_message_bytes)) != 0)
+                if ((r = add_messages(ms, data_len, kinds[K_WHOLE], &a->resp_messages,
+                                      &a->resp_message_bytes)) != 0)
                     return r;
             }
         }
@@ -437,8 +448,11 @@ static PyObject *assemble(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO!", &client_records, &server_records, &PyTuple_Type,
                           &kinds_tuple))
         return NULL;
-    if (PyTuple_GET_SIZE(kinds_tuple) != N_KINDS) {
-        PyErr_SetString(PyExc_TypeError, "assemble: kinds must be a tuple of 6");
+    if (PyTuple_GET_SIZE(kinds_tuple) != N_KINDS
+            || !PyTuple_Check(PyTuple_GET_ITEM(kinds_tuple, K_WHOLE))
+            || PyTuple_GET_SIZE(PyTuple_GET_ITEM(kinds_tuple, K_WHOLE)) != 2) {
+        PyErr_SetString(PyExc_TypeError, "assemble: kinds must be a tuple of 7, its last a "
+                        "pair");
         return NULL;
     }
     PyObject *kinds[N_KINDS];

@@ -2,7 +2,9 @@
 columns (pure: parser records in, arrays out).
 
 :class:`~.frames.H2Parser` (``records=True``) gives one tuple per frame, ``(Data, stream id,
-start, end, payload length, END_STREAM, gRPC messages)`` for a DATA frame.  A streamed gRPC
+start, end, payload length, END_STREAM, gRPC messages)`` for a DATA frame (the messages a tuple,
+None, or a :data:`~inferwire.protocols.grpc.WHOLE_MESSAGE` marker: the payload is one whole
+message).  A streamed gRPC
 call has a DATA frame per message, so a busy connection holds a million of them; readers that
 want only their numbers (the streamed messages, the flow-control windows) take them from
 :func:`data_rows` in one pass (in C, ``_frames.data_rows``; :func:`data_rows_py` is the Python
@@ -16,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..grpc import WHOLE_MESSAGE, frame_messages
 from .events import Data, Settings, WindowUpdate
 from .frames import FRAME_HEADER_LEN
 
@@ -70,7 +73,7 @@ def data_rows(records: list, use_c: bool = True) -> DataRows:
     built and ``use_c``, else :func:`data_rows_py`: the same columns)."""
     if _c_data_rows is None or not use_c:
         return data_rows_py(records)
-    rows, msgs = _c_data_rows(records, Data)
+    rows, msgs = _c_data_rows(records, Data, WHOLE_MESSAGE)
     return _columns(np.frombuffer(rows, np.int64).reshape(-1, 6),
                     np.frombuffer(msgs, np.int64).reshape(-1, 5))
 
@@ -82,7 +85,7 @@ def data_rows_py(records: list) -> DataRows:
         if record[0] is not Data:
             continue
         _, sid, start, end, data_len, end_stream, messages = record
-        for m in messages or ():
+        for m in frame_messages(messages, end - data_len, end) or ():
             msgs.append((len(rows), bool(m[0]), m[1], m[2], m[3]))
         rows.append((i, sid, start, end, data_len, bool(end_stream)))
     return _columns(np.array(rows, np.int64).reshape(-1, 6),

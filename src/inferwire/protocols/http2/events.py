@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from ..grpc import GrpcMessage
+from ..grpc import GrpcMessage, frame_messages
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,11 @@ class Truncated:
 
 
 def event_objects(records: list) -> list:
-    """The event objects of parser records (``(event class, *fields)`` tuples)."""
-    return [record[0](*record[1:]) for record in records]
+    """The event objects of parser records (``(event class, *fields)`` tuples); a DATA
+    record's :data:`~inferwire.protocols.grpc.WHOLE_MESSAGE` marker becomes its one
+    :class:`GrpcMessage` (``Data.grpc_messages`` is always a tuple)."""
+    return [Data(*record[1:6], frame_messages(record[6], record[3] - record[4], record[3]))
+            if record[0] is Data else record[0](*record[1:]) for record in records]
 
 
 def event_records(events: list) -> list:

@@ -21,7 +21,7 @@ from hpack.exceptions import HPACKError
 
 from ...errors import ProtocolError
 from ..detect import H2_PREFACE
-from ..grpc import GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
+from ..grpc import WHOLE_MESSAGE, GrpcMessage, GrpcMessageSplitter, is_grpc_content_type
 from .. import hpackdecode
 from ..hpackdecode import HpackDecoder
 from .events import (Data, GoAway, GrpcFramingError, Headers, Ping, Preface, Priority,
@@ -612,7 +612,7 @@ def _stopped(failed: ProtocolError) -> ProtocolError:
 
 # what _frames.walk makes records of and decodes header blocks with, in the order it takes them
 _WALK_KINDS = (Data, WindowUpdate, UnknownFrame, GrpcMessage, Headers, hpackdecode._c_plain_text,
-               hpackdecode.STATIC_TEXT, hpackdecode.MEMO_LIMIT, _GRPC_CONTENT_TYPE)
+               hpackdecode.STATIC_TEXT, hpackdecode.MEMO_LIMIT, _GRPC_CONTENT_TYPE, WHOLE_MESSAGE)
 
 _HANDLERS = {
     HEADERS: H2Parser._on_headers,

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from ...problems import Problem
+from ..grpc import WHOLE_MESSAGE, message_count_bytes
 from ..numbers import GRPC_STATUS_DIGITS, STATUS_DIGITS, ascii_int
 from ..records import from_fields
 from .events import (Data, GoAway, GrpcFramingError, Headers, Preface, PushPromise, RstStream,
@@ -145,7 +146,7 @@ def assemble_rows(client_records: list, server_records: list, client_data=None,
 
 
 #: What _streams.assemble tells records by, and how it percent-decodes a grpc-message.
-_C_KINDS = (Headers, Data, WindowUpdate, RstStream, PushPromise, unquote)
+_C_KINDS = (Headers, Data, WindowUpdate, RstStream, PushPromise, unquote, WHOLE_MESSAGE)
 
 
 def _assembled_in_c(rows: list, client_others: list, server_others: list) -> tuple:
@@ -311,8 +312,9 @@ def _walk_client(conv: H2Conversation, streams: dict, records: list) -> None:
                 acc.req_end = end
             acc.req_bytes += data_len
             if messages:
-                acc.req_messages += len(messages)
-                acc.req_message_bytes += _message_bytes(messages)
+                count, nbytes = message_count_bytes(messages, data_len)
+                acc.req_messages += count
+                acc.req_message_bytes += nbytes
         elif kind is not WindowUpdate:
             fn = assemblers.get(kind)
             if fn is not None:          # others (PING, PRIORITY ...) play no part
@@ -348,19 +350,13 @@ def _walk_server(conv: H2Conversation, streams: dict, records: list) -> None:
                 acc.resp_end = end
             acc.resp_bytes += data_len
             if messages:
-                acc.resp_messages += len(messages)
-                acc.resp_message_bytes += _message_bytes(messages)
+                count, nbytes = message_count_bytes(messages, data_len)
+                acc.resp_messages += count
+                acc.resp_message_bytes += nbytes
         elif kind is not WindowUpdate:
             fn = assemblers.get(kind)
             if fn is not None:
                 fn(conv, streams, "server", kind(*record[1:]))
-
-
-def _message_bytes(messages: tuple) -> int:
-    """Sum of the gRPC message lengths (bytes, prefixes excluded)."""
-    if len(messages) == 1:
-        return messages[0].length
-    return sum(m.length for m in messages)
 
 
 def _acc(streams: dict, sid: int) -> _StreamAcc:
