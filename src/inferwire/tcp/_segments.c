@@ -29,6 +29,17 @@
  * more, each step of a search a cache miss: 1M 2.0 s, 4M 20 s (benchmarks/bench_hostile.py
  * --segments, docs/bad-input.md).
  *
+ * header_marks(seg_d, seg_ts, seg_seq, seg_off, seg_plen, seg_fin, head_d, head_ts, head_seq,
+ *              head_fin) -> (positions, offsets)
+ *   grouping._header_marks' walk (its numpy reading, _header_marks_py, is the reference:
+ *   tests/tcp/test_header_marks.py): the data and FIN segments (grouped by direction, time order:
+ *   direction, time key, raw sequence number, stream offset, payload length, FIN 0/1) and the
+ *   payload-free headers (the same order, their own columns) merged in time, a segment before a
+ *   header at one time; a header's offset is its sequence number's distance (modulo 2**32) from
+ *   its direction's segment before it (else after it), and it reveals a hole when that offset is
+ *   past every byte (and FIN) its direction used before it.  The revealing headers' positions
+ *   among the headers and their offsets, as int64 bytes.
+ *
  * gather(buffer, srcs, lens, i, j) -> bytes
  *   buffer[srcs[k]:srcs[k] + lens[k]] for k in range(i, j), joined (DirectionStream._runs'
  *   join of a run of small pieces; slices clamped to the buffer as Python clamps them).
@@ -88,7 +99,7 @@ static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 /* ---------------------------------------------------------------- argument columns */
 
 typedef struct {
-    Py_buffer view[8];
+    Py_buffer view[12];
     int held;
 } Views;
 
@@ -497,6 +508,71 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- header marks */
+
+#define HALF32 ((int64_t)1 << 31)
+#define MASK32 ((uint64_t)0xFFFFFFFFu)
+
+static PyObject *header_marks(PyObject *self, PyObject *args)
+{
+    PyObject *o[10];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &o[8], &o[9]))
+        return NULL;
+    static const char *names[10] = {"seg_d", "seg_ts", "seg_seq", "seg_off", "seg_plen",
+                                    "seg_fin", "head_d", "head_ts", "head_seq", "head_fin"};
+    Views w = {.held = 0};
+    const int64_t *c[10];
+    Py_ssize_t n = -1, m = -1;
+    Col pos = {0}, offs = {0};
+    PyObject *result = NULL;
+    for (int k = 0; k < 6; k++)
+        if ((c[k] = int64_column(&w, o[k], &n, names[k])) == NULL) goto done;
+    for (int k = 6; k < 10; k++)
+        if ((c[k] = int64_column(&w, o[k], &m, names[k])) == NULL) goto done;
+    const int64_t *sd = c[0], *sts = c[1], *sseq = c[2], *soff = c[3], *splen = c[4],
+                  *sfin = c[5], *hd = c[6], *hts = c[7], *hseq = c[8], *hfin = c[9];
+    Py_ssize_t i = 0, j = 0;
+    int64_t group = 0, run_max = -1;    /* the group (direction) and its rows' used ends */
+    Py_ssize_t last = -1;               /* its last data row so far (-1: none) */
+    int started = 0;
+    while (i < n || j < m) {
+        /* the merged order: by (direction, time), a data row before a header at one time */
+        int data = i < n && (j >= m || sd[i] < hd[j] || (sd[i] == hd[j] && sts[i] <= hts[j]));
+        int64_t d = data ? sd[i] : hd[j];
+        if (!started || d != group) {
+            started = 1;
+            group = d;
+            run_max = -1;
+            last = -1;
+        }
+        if (data) {
+            int64_t used = splen[i] == 0 ? -1 : soff[i] + splen[i] + (sfin[i] != 0);
+            if (used > run_max) run_max = used;
+            last = i++;
+            continue;
+        }
+        /* a header: its offset from the direction's data row before it, else after it */
+        Py_ssize_t ref = last >= 0 ? last : (i < n && sd[i] == d ? i : -1);
+        int64_t used = -1;
+        if (ref >= 0) {
+            int64_t rel = (int64_t)(((uint64_t)(hseq[j] - sseq[ref] + HALF32)) & MASK32)
+                          - HALF32;
+            int64_t off = soff[ref] + rel;
+            if (off > (run_max > 0 ? run_max : 0)
+                    && (col_push(&pos, j) < 0 || col_push(&offs, off) < 0)) goto done;
+            if (hfin[j]) used = off + 1;
+        }
+        if (used > run_max) run_max = used;
+        j++;
+    }
+    result = Py_BuildValue("(NN)", col_bytes(&pos), col_bytes(&offs));
+done:
+    views_release(&w);
+    free(pos.v); free(offs.v);
+    return result;
+}
+
 /* ---------------------------------------------------------------- gather */
 
 static PyObject *gather(PyObject *self, PyObject *args)
@@ -542,6 +618,10 @@ static PyMethodDef methods[] = {
      "reassemble(buffer, off, wire, cap, t, frame, src) -> (starts, ends, times, frames, srcs, "
      "retransmitted_segments, retransmitted_bytes, differing_segments, uncaptured): "
      "DirectionStream.add over one direction's segments."},
+    {"header_marks", header_marks, METH_VARARGS,
+     "header_marks(seg_d, seg_ts, seg_seq, seg_off, seg_plen, seg_fin, head_d, head_ts, "
+     "head_seq, head_fin) -> (positions, offsets): the headers that reveal bytes not captured "
+     "(grouping._header_marks)."},
     {"classify", classify, METH_VARARGS,
      "classify(off, wire, t, frame, ooo_ns, mark_off, mark_t, mark_frame) -> (kinds, "
      "out_of_order, advanced_end, advanced_t): delivery.classify over one direction's copies."},

@@ -28,6 +28,11 @@ from . import netstats
 from .options import header_starts, sack_blocks, timestamps
 from .segments import Segments, reassembled
 from .sorting import stable_order
+
+try:              # the headers' walk in C (_segments.c); _header_marks_py is the reference
+    from ._segments import header_marks as _c_header_marks
+except ImportError:
+    _c_header_marks = None
 from .stream import DirectionStream, int64s
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -613,7 +618,8 @@ def _fins(out: Directions, seg: dict) -> None:
     out.fin_offset = fin_offset.tolist()
 
 
-def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray) -> dict:
+def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray,
+                  use_c: bool = True) -> dict:
     """The segments without payload (pure ACKs, FINs; not SYN or RST) whose sequence number is
     past every byte of their direction captured before them: ``{"d", "off", "t", "frame"}``
     arrays, time order within a direction (known times only).  Such a segment shows that bytes
@@ -621,15 +627,41 @@ def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray) -> 
     length 0); the copy that later fills the hole is a repeat (:func:`delivery.classify`).
 
     A header's stream offset comes from the nearest data or FIN segment of its direction in
-    time (its sequence number minus theirs, modulo 2**32), so wrapping streams stay exact."""
+    time (its sequence number minus theirs, modulo 2**32), so wrapping streams stay exact.
+    The walk over the headers and segments merged in time is made in C when built
+    (``_segments.header_marks``, one pass; ``use_c`` False: :func:`_header_marks_py`, numpy,
+    the reference: ``tests/tcp/test_header_marks.py`` compares them)."""
     none = {k: np.zeros(0, dtype=np.int64) for k in ("d", "off", "t", "frame")}
     h = np.flatnonzero((plen == 0) & ((g.s_flags & (SYN | RST | FIN)) == 0) & g.s_known)
     h = np.concatenate((h, seg["pos"][seg["fin"] & (seg["plen"] == 0) & (seg["ts"] >= 0)]))
     if not len(h) or not len(seg["d"]):
         return none
+    head_d = 2 * g.conn[h] + (~facts["up"][h]).astype(np.int64)
+    head_ts = g.s_ts[h]
+    if _c_header_marks is None or not use_c:
+        return _header_marks_py(g, seg, h, head_d, head_ts)
+    by_time = stable_order(head_d, head_ts)          # equal times stay in their order in h
+    h, head_d = h[by_time], head_d[by_time]
+    got, offs = _c_header_marks(
+        seg["d"], g.s_ts[seg["pos"]], seg["seq"], seg["off"], seg["plen"].astype(np.int64),
+        seg["fin"].astype(np.int64), head_d, head_ts[by_time], g.s_seq[h],
+        ((g.s_flags[h] & FIN) != 0).astype(np.int64))
+    got = np.frombuffer(got, np.int64)
+    if not len(got):
+        return none
+    rows = h[got]
+    return {"d": head_d[got], "off": np.frombuffer(offs, np.int64).copy(), "t": g.s_time[rows],
+            "frame": g.table.frame[g.order[rows]]}
+
+
+def _header_marks_py(g: PacketGroups, seg: dict, h: np.ndarray, head_d: np.ndarray,
+                     head_ts: np.ndarray) -> dict:
+    """:func:`_header_marks` in numpy (``h``: the headers' sorted positions, ``head_d`` their
+    directions, ``head_ts`` their times): the headers and the segments merged in time."""
+    none = {k: np.zeros(0, dtype=np.int64) for k in ("d", "off", "t", "frame")}
     n = len(seg["d"])
-    d = np.concatenate((seg["d"], 2 * g.conn[h] + (~facts["up"][h]).astype(np.int64)))
-    ts = np.concatenate((g.s_ts[seg["pos"]], g.s_ts[h]))
+    d = np.concatenate((seg["d"], head_d))
+    ts = np.concatenate((g.s_ts[seg["pos"]], head_ts))
     is_head = np.arange(len(d)) >= n
     order = stable_order(d, ts, is_head.astype(np.int64))   # data before a header at one time
     d, is_head = d[order], is_head[order]
