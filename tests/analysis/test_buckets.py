@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from needs import skip_or_fail
 
 import inferwire
 from inferwire.analysis import buckets
@@ -77,17 +78,43 @@ def test_both_directions_of_a_connection_share_a_bucket(tmp_path):
         assert len(parts) > 1
 
 
-@pytest.mark.parametrize("n", [2, 7, 40_000])
-def test_bucket_rows_are_each_buckets_packets_in_file_order(tmp_path, n):
-    """Whatever the sort (16-bit keys up to 32,767 buckets, 64-bit beyond): bucket k's rows
-    are exactly the packets whose bucket id is k, ascending; empty buckets left out."""
+@pytest.mark.parametrize("use_c", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("n", [2, 7, 40_000, 70_000])
+def test_bucket_rows_are_each_buckets_packets_in_file_order(tmp_path, n, use_c):
+    """Whatever the sort (in C up to 65,536 buckets; in numpy 16-bit keys up to 32,767, 64-bit
+    beyond): bucket k's rows are exactly the packets whose bucket id is k, ascending; empty
+    buckets left out."""
+    if use_c and buckets._c_bucket_order is None:
+        skip_or_fail("inferwire.tcp._segments is not built: no C cut to test")
     with read_packets(mixed_capture(tmp_path)) as table:
         ids = buckets.bucket_ids(table.src_hi, table.src_lo, table.sport, table.dst_hi,
                                  table.dst_lo, table.dport, n)
         expected = [r for r in (np.flatnonzero(ids == k) for k in range(n)) if len(r)]
-        got = buckets.bucket_rows(table, n)
+        got = buckets.bucket_rows(table, n, use_c=use_c)
         assert len(got) == len(expected) > 1
-        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+        assert all(np.array_equal(a, b) and a.dtype == np.int64 for a, b in zip(got, expected))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_c_cut_hashes_as_bucket_ids_does(seed):
+    """Random endpoints (IPv4 stored mapped, IPv6 with both halves, every port), any count of
+    buckets: the C cut's rows are bucket_ids' buckets, each in file order."""
+    if buckets._c_bucket_order is None:
+        skip_or_fail("inferwire.tcp._segments is not built: no C cut to test")
+    rng = np.random.default_rng(seed)
+    n = 5000
+    v6 = rng.random(n) < 0.3
+    hi = lambda: np.where(v6, rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2),  # noqa: E731
+                          np.uint64(0)).astype(np.uint64)
+    lo = lambda: rng.integers(0, 2**63, n, dtype=np.uint64) | np.uint64(1)  # noqa: E731
+    cols = dict(src_hi=hi(), src_lo=lo(), sport=rng.integers(0, 65536, n).astype(np.int32),
+                dst_hi=hi(), dst_lo=lo(), dport=rng.integers(0, 65536, n).astype(np.int32))
+    for buckets_n in (2, 3, 16, 1000, 65_536):
+        order, counts = buckets._c_bucket_order(*cols.values(), buckets_n)
+        order, counts = np.frombuffer(order, np.int64), np.frombuffer(counts, np.int64)
+        ids = buckets.bucket_ids(*cols.values(), buckets_n)
+        assert counts.tolist() == np.bincount(ids, minlength=buckets_n).tolist()
+        assert order.tolist() == np.argsort(ids, kind="stable").tolist()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -17,6 +17,11 @@ import numpy as np
 from ..tcp.grouping import PacketGroups
 from ..tcp.sorting import stable_argsort
 
+try:              # the cut in one pass in C (tcp/_segments.c); the numpy one is the reference
+    from ..tcp._segments import bucket_order as _c_bucket_order
+except ImportError:
+    _c_bucket_order = None
+
 #: Packets per bucket (about 2 KB of working memory each during its analysis): enough that the
 #: per-bucket overheads do not show, few enough that a bucket's objects stay small.
 BUCKET_PACKETS = 100_000
@@ -79,11 +84,20 @@ def bucket_ids(src_hi, src_lo, sport, dst_hi, dst_lo, dport, n: int) -> np.ndarr
     return h.view(np.int64)
 
 
-def bucket_rows(table, n: int) -> list[np.ndarray]:
+def bucket_rows(table, n: int, use_c: bool = True) -> list[np.ndarray]:
     """The table's rows cut into at most ``n`` buckets of whole 4-tuples; each bucket's rows
-    in file order, empty buckets left out."""
+    in file order, empty buckets left out.  In one pass in C when built
+    (``_segments.bucket_order``: :func:`bucket_ids`' hash and a counting sort; the serial step
+    before the workers fork, 42 ms -> 8 ms on 1.56 M packets), else (``use_c`` False) with
+    numpy: the same rows."""
     if n <= 1 or len(table) == 0:
         return [np.arange(len(table), dtype=np.int64)] if len(table) else []
+    if _c_bucket_order is not None and use_c and n <= 1 << 16:
+        order, counts = _c_bucket_order(table.src_hi, table.src_lo, table.sport, table.dst_hi,
+                                        table.dst_lo, table.dport, n)
+        order = np.frombuffer(order, np.int64)
+        cuts = np.cumsum(np.frombuffer(counts, np.int64))[:-1]
+        return [rows for rows in np.split(order, cuts) if len(rows)]
     bucket = bucket_ids(table.src_hi, table.src_lo, table.sport, table.dst_hi, table.dst_lo,
                         table.dport, n)
     order = stable_argsort(bucket)      # file order within a bucket; by radix: O(packets)

@@ -40,6 +40,12 @@
  *   past every byte (and FIN) its direction used before it.  The revealing headers' positions
  *   among the headers and their offsets, as int64 bytes.
  *
+ * bucket_order(src_hi, src_lo, sport, dst_hi, dst_lo, dport, n) -> (order, counts)
+ *   analysis/buckets.py's cut of the packets into n buckets of whole 4-tuples in one pass and a
+ *   counting sort: each row's bucket by bucket_ids' hash (the two endpoints, address halves as
+ *   uint64 and ports as 32-bit, XORed, splitmix64's finaliser, modulo n), the rows in bucket
+ *   order (file order within one) and each bucket's count, as int64 bytes.
+ *
  * gather(buffer, srcs, lens, i, j) -> bytes
  *   buffer[srcs[k]:srcs[k] + lens[k]] for k in range(i, j), joined (DirectionStream._runs'
  *   join of a run of small pieces; slices clamped to the buffer as Python clamps them).
@@ -573,6 +579,88 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- bucket order */
+
+/* The raw column ``obj`` of ``size``-byte items (any contiguous buffer), of the other columns'
+ * length (*n < 0: this is the first); ValueError otherwise. */
+static const void *raw_column(Views *w, PyObject *obj, Py_ssize_t size, Py_ssize_t *n,
+                              const char *name)
+{
+    Py_buffer *b = &w->view[w->held];
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    w->held++;
+    if (b->itemsize != size || (*n >= 0 && b->len / size != *n)) {
+        PyErr_Format(PyExc_ValueError, "%s: a column of %zd-byte items of the other columns' "
+                     "length", name, size);
+        return NULL;
+    }
+    *n = b->len / size;
+    return b->buf;
+}
+
+static inline uint64_t mix64(uint64_t x)      /* splitmix64's finaliser (buckets._mix) */
+{
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    return x;
+}
+
+static PyObject *bucket_order(PyObject *self, PyObject *args)
+{
+    PyObject *o[6];
+    Py_ssize_t nb;
+    if (!PyArg_ParseTuple(args, "OOOOOOn", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &nb))
+        return NULL;
+    if (nb < 1 || nb > 65536) {
+        PyErr_SetString(PyExc_ValueError, "bucket_order: 1 to 65536 buckets");
+        return NULL;
+    }
+    static const char *names[6] = {"src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport"};
+    static const Py_ssize_t sizes[6] = {8, 8, 4, 8, 8, 4};
+    Views w = {.held = 0};
+    const void *c[6];
+    Py_ssize_t n = -1;
+    PyObject *order = NULL, *counts = NULL, *result = NULL;
+    uint16_t *ids = NULL;
+    for (int k = 0; k < 6; k++)
+        if ((c[k] = raw_column(&w, o[k], sizes[k], &n, names[k])) == NULL) goto done;
+    const uint64_t *shi = c[0], *slo = c[1], *dhi = c[3], *dlo = c[4];
+    const uint32_t *sp = c[2], *dp = c[5];
+    ids = malloc((size_t)(n ? n : 1) * sizeof(uint16_t));
+    counts = PyBytes_FromStringAndSize(NULL, nb * (Py_ssize_t)sizeof(int64_t));
+    order = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (ids == NULL || counts == NULL || order == NULL) {
+        if (ids == NULL) PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *count = (int64_t *)PyBytes_AS_STRING(counts);
+    memset(count, 0, (size_t)nb * sizeof(int64_t));
+    for (Py_ssize_t i = 0; i < n; i++) {     /* buckets.bucket_ids: both endpoints XORed */
+        uint64_t a = ((uint64_t)sp[i] << 48) ^ slo[i] ^ (shi[i] * 0x94D049BB133111EBull);
+        uint64_t b = ((uint64_t)dp[i] << 48) ^ dlo[i] ^ (dhi[i] * 0x94D049BB133111EBull);
+        uint16_t id = (uint16_t)(mix64(a ^ b) % (uint64_t)nb);
+        ids[i] = id;
+        count[id]++;
+    }
+    int64_t *next = malloc((size_t)nb * sizeof(int64_t)), at = 0;
+    if (next == NULL) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t k = 0; k < nb; k++) { next[k] = at; at += count[k]; }
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(order);
+    for (Py_ssize_t i = 0; i < n; i++)       /* stable: file order within a bucket */
+        out[next[ids[i]]++] = i;
+    free(next);
+    result = PyTuple_Pack(2, order, counts);
+done:
+    views_release(&w);
+    free(ids);
+    Py_XDECREF(order);
+    Py_XDECREF(counts);
+    return result;
+}
+
 /* ---------------------------------------------------------------- gather */
 
 static PyObject *gather(PyObject *self, PyObject *args)
@@ -618,6 +706,10 @@ static PyMethodDef methods[] = {
      "reassemble(buffer, off, wire, cap, t, frame, src) -> (starts, ends, times, frames, srcs, "
      "retransmitted_segments, retransmitted_bytes, differing_segments, uncaptured): "
      "DirectionStream.add over one direction's segments."},
+    {"bucket_order", bucket_order, METH_VARARGS,
+     "bucket_order(src_hi, src_lo, sport, dst_hi, dst_lo, dport, n) -> (order, counts): the "
+     "rows by bucket (analysis.buckets.bucket_ids' hash), file order within each, and each "
+     "bucket's count, as int64 bytes."},
     {"header_marks", header_marks, METH_VARARGS,
      "header_marks(seg_d, seg_ts, seg_seq, seg_off, seg_plen, seg_fin, head_d, head_ts, "
      "head_seq, head_fin) -> (positions, offsets): the headers that reveal bytes not captured "
