@@ -28,12 +28,12 @@ from . import netstats
 from .options import header_starts, sack_blocks, timestamps
 from .segments import Segments, reassembled
 from .sorting import stable_order
+from .stream import DirectionStream, int64s
 
 try:              # the headers' walk in C (_segments.c); _header_marks_py is the reference
     from ._segments import header_marks as _c_header_marks
 except ImportError:
     _c_header_marks = None
-from .stream import DirectionStream, int64s
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 MASK32 = 0xFFFFFFFF
