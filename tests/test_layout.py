@@ -139,7 +139,7 @@ def test_no_import_cycles():
 CORE = ("inferwire.packets", "inferwire.tcp", "inferwire.protocols", "inferwire.exchanges",
         "inferwire.analysis", "inferwire.columns", "inferwire.errors", "inferwire.tablefiles",
         "inferwire.files", "inferwire.extras", "inferwire.problems", "inferwire._csvrows",
-        "inferwire.arrays", "inferwire.arrowcalls")
+        "inferwire.arrays", "inferwire.arrowcalls", "inferwire.libc")
 CORE_SHELL = ("inferwire.analysis.cli", "inferwire.analysis.many")
 
 

@@ -24,7 +24,8 @@ import ctypes
 import os
 from contextlib import contextmanager
 
-from .pages import libc_function, malloc_trim
+from ..libc import libc_function
+from .pages import malloc_trim
 
 #: mallopt's parameter numbers (glibc's malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3

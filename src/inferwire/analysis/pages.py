@@ -12,6 +12,7 @@ import functools
 from bisect import bisect_right
 
 from ..exchanges.timeline import TcpTimeline
+from ..libc import libc_function
 
 #: Bytes of the capture's mapping brought into memory between two releases of its pages.  Each
 #: read of a mapped page also maps its neighbours (the kernel's fault-around, up to 64 KiB), and a
@@ -154,15 +155,3 @@ def give_back_freed_memory() -> None:
 def malloc_trim():
     """glibc's ``malloc_trim`` as a ctypes function, or None where the C library has none."""
     return libc_function("malloc_trim", (ctypes.c_size_t,), ctypes.c_int)
-
-
-@functools.cache
-def libc_function(name: str, argtypes: tuple, restype):
-    """The C library's function ``name`` as a ctypes function of those argument and result
-    types, or None where the library has none (not glibc, say)."""
-    try:
-        fn = getattr(ctypes.CDLL(None), name)
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes, fn.restype = list(argtypes), restype
-    return fn

@@ -8,7 +8,6 @@ resident memory stays bounded by the columns, not by the file.
 """
 from __future__ import annotations
 
-import functools
 import mmap
 import os
 import queue
@@ -356,19 +355,16 @@ class _Gathered:
 _MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 
 
-@functools.cache
 def _madvise():
-    """The C library's ``madvise(addr, length, advice)`` through ctypes (the call lets go of
-    the GIL), or None where there is none to use (not Linux)."""
+    """The C library's ``madvise(addr, length, advice)`` (:func:`~inferwire.libc.libc_function`:
+    the call lets go of the GIL), or None where there is none to use (not Linux)."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes           # deferred: only a gathering read needs it
-    try:
-        fn = ctypes.CDLL(None).madvise
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
-    return fn
+
+    from ..libc import libc_function  # deferred: it imports ctypes
+    return libc_function("madvise", (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int),
+                         ctypes.c_int)
 
 
 def _reserved(capacity: int) -> dict[str, np.ndarray] | None:

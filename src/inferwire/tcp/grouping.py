@@ -631,11 +631,10 @@ def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray,
     The walk over the headers and segments merged in time is made in C when built
     (``_segments.header_marks``, one pass; ``use_c`` False: :func:`_header_marks_py`, numpy,
     the reference: ``tests/tcp/test_header_marks.py`` compares them)."""
-    none = {k: np.zeros(0, dtype=np.int64) for k in ("d", "off", "t", "frame")}
     h = np.flatnonzero((plen == 0) & ((g.s_flags & (SYN | RST | FIN)) == 0) & g.s_known)
     h = np.concatenate((h, seg["pos"][seg["fin"] & (seg["plen"] == 0) & (seg["ts"] >= 0)]))
     if not len(h) or not len(seg["d"]):
-        return none
+        return _no_marks()
     head_d = 2 * g.conn[h] + (~facts["up"][h]).astype(np.int64)
     head_ts = g.s_ts[h]
     if _c_header_marks is None or not use_c:
@@ -648,17 +647,21 @@ def _header_marks(g: PacketGroups, facts: dict, seg: dict, plen: np.ndarray,
         ((g.s_flags[h] & FIN) != 0).astype(np.int64))
     got = np.frombuffer(got, np.int64)
     if not len(got):
-        return none
+        return _no_marks()
     rows = h[got]
     return {"d": head_d[got], "off": np.frombuffer(offs, np.int64).copy(), "t": g.s_time[rows],
             "frame": g.table.frame[g.order[rows]]}
+
+
+def _no_marks() -> dict:
+    """:func:`_header_marks`' result where no header reveals a hole."""
+    return {k: np.zeros(0, dtype=np.int64) for k in ("d", "off", "t", "frame")}
 
 
 def _header_marks_py(g: PacketGroups, seg: dict, h: np.ndarray, head_d: np.ndarray,
                      head_ts: np.ndarray) -> dict:
     """:func:`_header_marks` in numpy (``h``: the headers' sorted positions, ``head_d`` their
     directions, ``head_ts`` their times): the headers and the segments merged in time."""
-    none = {k: np.zeros(0, dtype=np.int64) for k in ("d", "off", "t", "frame")}
     n = len(seg["d"])
     d = np.concatenate((seg["d"], head_d))
     ts = np.concatenate((g.s_ts[seg["pos"]], head_ts))
@@ -687,7 +690,7 @@ def _header_marks_py(g: PacketGroups, seg: dict, h: np.ndarray, head_d: np.ndarr
     before = _running_max_by(d, used)
     reveal = ok & (off > np.maximum(before, 0))
     if not reveal.any():
-        return none
+        return _no_marks()
     rows = head_row[reveal]
     return {"d": d[reveal], "off": off[reveal], "t": g.s_time[rows],
             "frame": g.table.frame[g.order[rows]]}
